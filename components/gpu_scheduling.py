@@ -1,0 +1,66 @@
+"""The one source of truth for how GPU workloads find GPU nodes.
+
+A GPU node group (or Karpenter NodePool) labels and taints its nodes from a
+`GpuScheduling`; workloads derive their nodeSelector and tolerations from the
+same object, so the two can never drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+TaintEffect = Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
+
+# EKS's node group API spells taint effects differently from Kubernetes.
+_EKS_TAINT_EFFECT: dict[str, str] = {
+    "NoSchedule": "NO_SCHEDULE",
+    "PreferNoSchedule": "PREFER_NO_SCHEDULE",
+    "NoExecute": "NO_EXECUTE",
+}
+
+GPU_RESOURCE = "nvidia.com/gpu"
+
+
+@dataclass(frozen=True)
+class Taint:
+    """A Kubernetes node taint."""
+
+    key: str
+    value: str
+    effect: TaintEffect = "NoSchedule"
+
+    def eks_effect(self) -> str:
+        """The effect as the EKS node group API spells it (`NO_SCHEDULE`, ...)."""
+        return _EKS_TAINT_EFFECT[self.effect]
+
+    def as_string(self) -> str:
+        """`key=value:Effect`, the form kubectl and cluster-autoscaler tags use."""
+        return f"{self.key}={self.value}:{self.effect}"
+
+
+def default_gpu_labels() -> dict[str, str]:
+    return {"nvidia.com/gpu.present": "true", "workload": "gpu-inference"}
+
+
+def default_gpu_taints() -> tuple[Taint, ...]:
+    return (Taint(key=GPU_RESOURCE, value="true", effect="NoSchedule"),)
+
+
+@dataclass(frozen=True)
+class GpuScheduling:
+    """Labels and taints carried by GPU nodes, and what pods need to land there."""
+
+    node_labels: dict[str, str] = field(default_factory=default_gpu_labels)
+    taints: tuple[Taint, ...] = field(default_factory=default_gpu_taints)
+
+    def node_selector(self) -> dict[str, str]:
+        """A nodeSelector matching every GPU node label."""
+        return dict(self.node_labels)
+
+    def tolerations(self) -> list[dict[str, str]]:
+        """Kubernetes tolerations for every GPU node taint."""
+        return [
+            {"key": t.key, "operator": "Equal", "value": t.value, "effect": t.effect}
+            for t in self.taints
+        ]

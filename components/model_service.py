@@ -1,0 +1,358 @@
+"""ModelService: the model's namespace, workload, Service and the guards around them."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal, Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.gpu_scheduling import GPU_RESOURCE, GpuScheduling
+from components.labels import restricted_namespace_labels, selector_labels, standard_labels
+
+_DIGEST_RE = re.compile(r"^[^\s@]+@sha256:[0-9a-f]{64}$")
+_RUN_AS_USER = 10001  # matches the image's non-root user; > 10000 keeps clear of host UIDs
+_PRE_STOP_SLEEP_SECONDS = 5  # lets endpoints and load balancers forget the pod before it drains
+
+
+@dataclass(frozen=True)
+class ContainerResources:
+    """CPU and memory requests and limits (Kubernetes quantities)."""
+
+    cpu_request: str = "1"
+    memory_request: str = "2Gi"
+    cpu_limit: str = "2"
+    memory_limit: str = "4Gi"
+
+
+@dataclass(frozen=True)
+class HorizontalAutoscaling:
+    """An autoscaling/v2 HorizontalPodAutoscaler on CPU utilisation."""
+
+    min_replicas: int = 1
+    max_replicas: int = 4
+    target_cpu_utilization: int = 70
+    scale_down_stabilization_seconds: int = 300
+
+
+@dataclass
+class ModelServiceArgs:
+    """Inputs of `ModelService`. Defaults follow the seed: `my-ai-model`, 8080 behind port 80, one replica."""
+
+    image: pulumi.Input[str]
+    """Image reference by digest (`repo@sha256:...`); tags are refused."""
+    name: str = "my-ai-model"
+    namespace: Optional[str] = None
+    """Namespace to create (defaults to `name`)."""
+    model_version: Optional[str] = None
+    container_port: int = 8080
+    service_port: int = 80
+    replicas: int = 1
+    gpus: int = 0
+    """`nvidia.com/gpu` per pod; > 0 needs `gpu_scheduling`."""
+    gpu_scheduling: Optional[GpuScheduling] = None
+    resources: ContainerResources = field(default_factory=ContainerResources)
+    env: dict[str, pulumi.Input[str]] = field(default_factory=dict)
+    autoscaling: Optional[HorizontalAutoscaling] = None
+    zone_spread: Literal["required", "preferred"] = "preferred"
+    """`required` refuses to stack replicas in one zone; `preferred` only tries not to."""
+    allowed_namespaces: list[str] = field(default_factory=list)
+    """Namespaces whose pods may reach the model, besides `monitoring_namespace`."""
+    monitoring_namespace: Optional[str] = "monitoring"
+    service_account_role_arn: Optional[pulumi.Input[str]] = None
+    """IAM role for the pods (IRSA); mounts the service account token when set."""
+    termination_grace_period_seconds: int = 30
+    max_batch_size: int = 32
+    batch_window_ms: int = 2
+
+
+def validate_model_service_args(args: ModelServiceArgs) -> list[str]:
+    """Every problem with the args, each naming the field; empty when valid."""
+    problems = []
+    if isinstance(args.image, str) and not _DIGEST_RE.match(args.image):
+        problems.append(f"image: got {args.image!r}; must be pinned by digest (repo@sha256:<64 hex>)")
+    if args.gpus < 0:
+        problems.append(f"gpus: got {args.gpus}; must be >= 0")
+    if args.gpus > 0 and args.gpu_scheduling is None:
+        problems.append("gpu_scheduling: required when gpus > 0 (GPU nodes are tainted)")
+    if args.replicas < 1:
+        problems.append(f"replicas: got {args.replicas}; must be >= 1")
+    if args.autoscaling and args.autoscaling.min_replicas > args.autoscaling.max_replicas:
+        problems.append("autoscaling.min_replicas: must be <= autoscaling.max_replicas")
+    if args.termination_grace_period_seconds <= _PRE_STOP_SLEEP_SECONDS:
+        problems.append(f"termination_grace_period_seconds: must be > {_PRE_STOP_SLEEP_SECONDS} (the preStop pause)")
+    for port_field in ("container_port", "service_port"):
+        if not 1 <= getattr(args, port_field) <= 65535:
+            problems.append(f"{port_field}: got {getattr(args, port_field)}; must be 1..65535")
+    return problems
+
+
+def _require_digest(image: str) -> str:
+    if not _DIGEST_RE.match(image):
+        raise ValueError(f"ModelService image: got {image!r}; must be pinned by digest (repo@sha256:<64 hex>)")
+    return image
+
+
+class ModelService(pulumi.ComponentResource):
+    """Runs a model server on Kubernetes the way production GPU services need.
+
+    Creates a restricted namespace, a ServiceAccount, a Deployment (by digest,
+    probes, graceful drain, hardened security context, GPU scheduling, zone
+    spread), a Service, a NetworkPolicy, and when there is more than one
+    replica a PodDisruptionBudget; optionally a HorizontalPodAutoscaler.
+    """
+
+    namespace: pulumi.Output[str]
+    deployment_name: pulumi.Output[str]
+    service_name: pulumi.Output[str]
+    service_port: pulumi.Output[int]
+    selector: pulumi.Output[dict]
+
+    def __init__(self, name: str, args: ModelServiceArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("gpu-model-platform:index:ModelService", name, None, opts)
+        problems = validate_model_service_args(args)
+        if problems:
+            raise ValueError(f"ModelService {name!r}: " + "; ".join(problems))
+        self._args = args
+        self._labels = standard_labels(args.name, "inference", args.model_version)
+        self._selector = selector_labels(args.name)
+        child = pulumi.ResourceOptions(parent=self)
+
+        ns = self._create_namespace(name, child)
+        ns_name = ns.metadata.name
+        in_ns = pulumi.ResourceOptions(parent=self, depends_on=[ns])
+        account = self._create_service_account(name, ns_name, in_ns)
+        deployment = self._create_deployment(name, ns_name, account.metadata.name, in_ns)
+        service = self._create_service(name, ns_name, in_ns)
+        self._create_network_policy(name, ns_name, in_ns)
+        if self._min_replicas() > 1:
+            self._create_disruption_budget(name, ns_name, in_ns)
+        if args.autoscaling:
+            self._create_autoscaler(name, ns_name, deployment.metadata.name, in_ns)
+
+        self.namespace = ns_name
+        self.deployment_name = deployment.metadata.name
+        self.service_name = service.metadata.name
+        self.service_port = pulumi.Output.from_input(args.service_port)
+        self.selector = pulumi.Output.from_input(self._selector)
+        self.register_outputs({
+            "namespace": self.namespace,
+            "deployment_name": self.deployment_name,
+            "service_name": self.service_name,
+            "service_port": self.service_port,
+            "selector": self.selector,
+        })
+
+    def _min_replicas(self) -> int:
+        autoscaling = self._args.autoscaling
+        return autoscaling.min_replicas if autoscaling else self._args.replicas
+
+    def _metadata(self, ns: pulumi.Input[str], name: Optional[str] = None) -> k8s.meta.v1.ObjectMetaArgs:
+        return k8s.meta.v1.ObjectMetaArgs(name=name or self._args.name, namespace=ns, labels=self._labels)
+
+    def _create_namespace(self, name: str, opts: pulumi.ResourceOptions) -> k8s.core.v1.Namespace:
+        return k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=self._args.namespace or self._args.name,
+                labels=self._labels | restricted_namespace_labels(),
+            ),
+            opts=opts,
+        )
+
+    def _create_service_account(self, name: str, ns: pulumi.Input[str], opts: pulumi.ResourceOptions):
+        role = self._args.service_account_role_arn
+        metadata = self._metadata(ns)
+        if role is not None:
+            metadata.annotations = {"eks.amazonaws.com/role-arn": role}
+        return k8s.core.v1.ServiceAccount(
+            f"{name}-service-account",
+            metadata=metadata,
+            automount_service_account_token=role is not None,
+            opts=opts,
+        )
+
+    def _environment(self) -> list[k8s.core.v1.EnvVarArgs]:
+        a = self._args
+        drain_seconds = a.termination_grace_period_seconds - _PRE_STOP_SLEEP_SECONDS - 1
+        env: dict[str, pulumi.Input[str]] = {
+            "PORT": str(a.container_port),
+            "MODEL_NAME": a.name,
+            "MAX_BATCH_SIZE": str(a.max_batch_size),
+            "BATCH_WINDOW_MS": str(a.batch_window_ms),
+            "DRAIN_TIMEOUT_SECONDS": str(drain_seconds),
+        }
+        if a.model_version:
+            env["MODEL_VERSION"] = a.model_version
+        env.update(a.env)
+        return [k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in sorted(env.items())]
+
+    def _resources(self) -> k8s.core.v1.ResourceRequirementsArgs:
+        r, gpus = self._args.resources, self._args.gpus
+        requests = {"cpu": r.cpu_request, "memory": r.memory_request}
+        limits = {"cpu": r.cpu_limit, "memory": r.memory_limit}
+        if gpus > 0:
+            # Extended resources cannot be overcommitted: request and limit must match.
+            requests[GPU_RESOURCE] = limits[GPU_RESOURCE] = str(gpus)
+        return k8s.core.v1.ResourceRequirementsArgs(requests=requests, limits=limits)
+
+    def _probe(self, path: str, period: int, failures: int) -> k8s.core.v1.ProbeArgs:
+        return k8s.core.v1.ProbeArgs(
+            http_get=k8s.core.v1.HTTPGetActionArgs(path=path, port="http"),
+            period_seconds=period, failure_threshold=failures, timeout_seconds=2,
+        )
+
+    def _container(self, image: pulumi.Input[str]) -> k8s.core.v1.ContainerArgs:
+        a = self._args
+        return k8s.core.v1.ContainerArgs(
+            name=a.name,
+            image=image,
+            image_pull_policy="IfNotPresent",  # a digest never changes content
+            ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=a.container_port, protocol="TCP")],
+            env=self._environment(),
+            resources=self._resources(),
+            # Model load and warm-up can take minutes; the startup probe covers it so liveness stays strict.
+            startup_probe=self._probe("/v2/health/ready", period=5, failures=60),
+            readiness_probe=self._probe("/v2/health/ready", period=5, failures=3),
+            liveness_probe=self._probe("/v2/health/live", period=10, failures=3),
+            lifecycle=k8s.core.v1.LifecycleArgs(
+                pre_stop=k8s.core.v1.LifecycleHandlerArgs(
+                    sleep=k8s.core.v1.SleepActionArgs(seconds=_PRE_STOP_SLEEP_SECONDS))),
+            security_context=k8s.core.v1.SecurityContextArgs(
+                run_as_non_root=True,
+                run_as_user=_RUN_AS_USER,
+                run_as_group=_RUN_AS_USER,
+                read_only_root_filesystem=True,
+                allow_privilege_escalation=False,
+                capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+                seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+            ),
+            volume_mounts=[k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")],
+        )
+
+    def _spread(self) -> list[k8s.core.v1.TopologySpreadConstraintArgs]:
+        zone_rule = "DoNotSchedule" if self._args.zone_spread == "required" else "ScheduleAnyway"
+        return [
+            k8s.core.v1.TopologySpreadConstraintArgs(
+                max_skew=1, topology_key=key, when_unsatisfiable=rule,
+                label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=self._selector),
+            )
+            for key, rule in (("topology.kubernetes.io/zone", zone_rule), ("kubernetes.io/hostname", "ScheduleAnyway"))
+        ]
+
+    def _pod_spec(self, service_account: pulumi.Input[str]) -> k8s.core.v1.PodSpecArgs:
+        a = self._args
+        scheduling = a.gpu_scheduling if a.gpus > 0 else None
+        return k8s.core.v1.PodSpecArgs(
+            service_account_name=service_account,
+            automount_service_account_token=a.service_account_role_arn is not None,
+            termination_grace_period_seconds=a.termination_grace_period_seconds,
+            security_context=k8s.core.v1.PodSecurityContextArgs(
+                run_as_non_root=True, run_as_user=_RUN_AS_USER, run_as_group=_RUN_AS_USER, fs_group=_RUN_AS_USER,
+                seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+            ),
+            containers=[self._container(pulumi.Output.from_input(a.image).apply(_require_digest))],
+            volumes=[k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="1Gi"))],
+            node_selector=scheduling.node_selector() if scheduling else None,
+            tolerations=scheduling.tolerations() if scheduling else None,
+            topology_spread_constraints=self._spread(),
+        )
+
+    def _create_deployment(self, name: str, ns: pulumi.Input[str], service_account: pulumi.Input[str],
+                           opts: pulumi.ResourceOptions) -> k8s.apps.v1.Deployment:
+        a = self._args
+        if a.autoscaling:
+            # The HPA owns the replica count once it exists; later updates must not reset it.
+            opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(ignore_changes=["spec.replicas"]))
+        return k8s.apps.v1.Deployment(
+            f"{name}-deployment",
+            metadata=self._metadata(ns),
+            spec=k8s.apps.v1.DeploymentSpecArgs(
+                replicas=self._min_replicas(),
+                revision_history_limit=5,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=self._selector),
+                strategy=k8s.apps.v1.DeploymentStrategyArgs(
+                    type="RollingUpdate",
+                    rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_unavailable=0, max_surge=1),
+                ),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=self._labels),
+                    spec=self._pod_spec(service_account),
+                ),
+            ),
+            opts=opts,
+        )
+
+    def _create_service(self, name: str, ns: pulumi.Input[str], opts: pulumi.ResourceOptions) -> k8s.core.v1.Service:
+        return k8s.core.v1.Service(
+            f"{name}-service",
+            metadata=self._metadata(ns),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                type="ClusterIP",
+                selector=self._selector,
+                ports=[k8s.core.v1.ServicePortArgs(
+                    name="http", protocol="TCP", port=self._args.service_port, target_port="http")],
+            ),
+            opts=opts,
+        )
+
+    def _create_network_policy(self, name: str, ns: pulumi.Input[str], opts: pulumi.ResourceOptions) -> None:
+        a = self._args
+        sources = sorted(set(a.allowed_namespaces) | ({a.monitoring_namespace} if a.monitoring_namespace else set()))
+        peers = [k8s.networking.v1.NetworkPolicyPeerArgs(
+            namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_expressions=[
+                k8s.meta.v1.LabelSelectorRequirementArgs(
+                    key="kubernetes.io/metadata.name", operator="In", values=sources)]))] if sources else []
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-network-policy",
+            metadata=self._metadata(ns),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=self._selector),
+                policy_types=["Ingress"],
+                ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                    _from=peers,
+                    ports=[k8s.networking.v1.NetworkPolicyPortArgs(port="http", protocol="TCP")],
+                )] if peers else [],
+            ),
+            opts=opts,
+        )
+
+    def _create_disruption_budget(self, name: str, ns: pulumi.Input[str], opts: pulumi.ResourceOptions) -> None:
+        k8s.policy.v1.PodDisruptionBudget(
+            f"{name}-disruption-budget",
+            metadata=self._metadata(ns),
+            spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+                max_unavailable=1,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=self._selector),
+            ),
+            opts=opts,
+        )
+
+    def _create_autoscaler(self, name: str, ns: pulumi.Input[str], deployment: pulumi.Input[str],
+                           opts: pulumi.ResourceOptions) -> None:
+        scaling = self._args.autoscaling
+        assert scaling is not None
+        k8s.autoscaling.v2.HorizontalPodAutoscaler(
+            f"{name}-autoscaler",
+            metadata=self._metadata(ns),
+            spec=k8s.autoscaling.v2.HorizontalPodAutoscalerSpecArgs(
+                scale_target_ref=k8s.autoscaling.v2.CrossVersionObjectReferenceArgs(
+                    api_version="apps/v1", kind="Deployment", name=deployment),
+                min_replicas=scaling.min_replicas,
+                max_replicas=scaling.max_replicas,
+                metrics=[k8s.autoscaling.v2.MetricSpecArgs(
+                    type="Resource",
+                    resource=k8s.autoscaling.v2.ResourceMetricSourceArgs(
+                        name="cpu",
+                        target=k8s.autoscaling.v2.MetricTargetArgs(
+                            type="Utilization", average_utilization=scaling.target_cpu_utilization),
+                    ),
+                )],
+                behavior=k8s.autoscaling.v2.HorizontalPodAutoscalerBehaviorArgs(
+                    scale_down=k8s.autoscaling.v2.HPAScalingRulesArgs(
+                        stabilization_window_seconds=scaling.scale_down_stabilization_seconds)),
+            ),
+            opts=opts,
+        )

@@ -1,0 +1,421 @@
+"""The stack configuration, declared once: type, default, allowed values, description.
+
+Keys are camelCase as Pulumi stack files spell them; every section rejects
+unknown keys. Secret fields are `SecretStr` and must be set with
+`pulumi config set --secret` (the loader refuses plain text). Rules that span
+several fields live in each section's `_check` validator and name the fields.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, model_validator
+from pydantic.alias_generators import to_camel
+
+from components.gpu_instances import GPU_INSTANCE_FAMILIES, is_gpu_instance_type
+from components.gpu_scheduling import default_gpu_labels
+
+PROJECT = "gpu-model-platform"
+
+DnsLabel = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
+Quantity = Annotated[str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|M|G|T)?$")]
+Duration = Annotated[str, StringConstraints(pattern=r"^[0-9]+(ms|s|m|h|d|w|y)$")]
+Port = Annotated[int, Field(ge=1, le=65535)]
+AwsRegion = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$")]
+IamRoleArn = Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]+$")]
+
+
+class Section(BaseModel):
+    """Base for every config section: camelCase keys, unknown keys rejected, immutable."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True,
+        hide_input_in_errors=False,
+    )
+
+
+def _problem(field: str, value: object, allowed: str) -> str:
+    return f"{field}: got {value!r}; {allowed}"
+
+
+def _raise_all(problems: list[str]) -> None:
+    if problems:
+        raise ValueError(" | ".join(problems))
+
+
+class AwsConfig(Section):
+    """Where AWS resources live and how they are tagged."""
+
+    region: AwsRegion = Field(description="AWS region, e.g. `us-west-2`.")
+    default_tags: dict[str, str] = Field(
+        default_factory=dict, description="Tags applied to every AWS resource (provider default tags)."
+    )
+
+
+class SubnetRef(Section):
+    """An existing subnet and the zone it is in (zones are checked offline)."""
+
+    id: Annotated[str, StringConstraints(pattern=r"^subnet-[0-9a-f]{8,17}$")] = Field(description="Subnet id.")
+    availability_zone: str = Field(description="The subnet's availability zone, e.g. `us-west-2a`.")
+
+
+class NetworkConfig(Section):
+    """Create a VPC, or use an existing one."""
+
+    create: bool = Field(default=False, description="Create a VPC (true) or use `vpcId` and the subnets (false).")
+    cidr: str = Field(default="10.0.0.0/16", description="VPC CIDR when created.")
+    availability_zones: list[str] = Field(
+        default_factory=list, description="Zones to spread subnets over when created (at least two)."
+    )
+    nat_gateways: Literal["single", "perZone"] = Field(
+        default="single", description="One NAT gateway (cheap) or one per zone (no cross-zone dependency)."
+    )
+    vpc_id: Optional[Annotated[str, StringConstraints(pattern=r"^vpc-[0-9a-f]{8,17}$")]] = Field(
+        default=None, description="Existing VPC id (when `create` is false)."
+    )
+    private_subnets: list[SubnetRef] = Field(default_factory=list, description="Existing private subnets.")
+    public_subnets: list[SubnetRef] = Field(default_factory=list, description="Existing public subnets.")
+
+    @model_validator(mode="after")
+    def _check(self) -> "NetworkConfig":
+        problems = []
+        try:
+            ipaddress.ip_network(self.cidr)
+        except ValueError:
+            problems.append(_problem("cidr", self.cidr, "must be an IPv4 CIDR such as 10.0.0.0/16"))
+        if self.create:
+            if len(set(self.availability_zones)) < 2:
+                problems.append(_problem(
+                    "availabilityZones", self.availability_zones, "a created network needs at least two distinct zones"))
+        else:
+            if self.vpc_id is None:
+                problems.append(_problem("vpcId", None, "required when create is false"))
+            zones = {s.availability_zone for s in self.private_subnets}
+            if len(zones) < 2:
+                problems.append(_problem(
+                    "privateSubnets", sorted(zones), "existing private subnets must span at least two zones"))
+        _raise_all(problems)
+        return self
+
+
+class StackReferenceConfig(Section):
+    """Outputs of another Pulumi stack that owns the cluster."""
+
+    stack: str = Field(description="Fully qualified stack name, e.g. `acme/platform-infra/prod`.")
+    kubeconfig_output: str = Field(default="kubeconfig", description="Output holding the kubeconfig.")
+    cluster_name_output: str = Field(default="clusterName", description="Output holding the cluster name.")
+    oidc_provider_arn_output: str = Field(default="oidcProviderArn", description="Output holding the IRSA OIDC provider ARN.")
+
+
+class NodeGroupScaling(Section):
+    """Sizes of a node group."""
+
+    min_size: int = Field(ge=0, le=1000, description="Minimum nodes (0 lets an idle group cost nothing).")
+    max_size: int = Field(ge=1, le=1000, description="Maximum nodes.")
+    desired_size: int = Field(ge=0, le=1000, description="Initial nodes; an autoscaler owns it afterwards.")
+
+    def _scaling_problems(self) -> list[str]:
+        problems = []
+        if self.min_size > self.max_size:
+            problems.append(_problem("minSize", self.min_size, f"must be <= maxSize ({self.max_size})"))
+        if not self.min_size <= self.desired_size <= self.max_size:
+            problems.append(_problem(
+                "desiredSize", self.desired_size, f"must be within minSize..maxSize ({self.min_size}..{self.max_size})"))
+        return problems
+
+
+class SystemNodeGroupConfig(NodeGroupScaling):
+    """The small on-demand CPU group for system pods and monitoring."""
+
+    instance_types: list[str] = Field(default_factory=lambda: ["m7i.large"], min_length=1, description="CPU instance types.")
+    min_size: int = Field(default=2, ge=1, le=100, description="Minimum nodes.")
+    max_size: int = Field(default=4, ge=1, le=100, description="Maximum nodes.")
+    desired_size: int = Field(default=2, ge=1, le=100, description="Initial nodes.")
+    disk_size_gib: int = Field(default=50, ge=20, le=16384, description="Root volume size (GiB).")
+
+    @model_validator(mode="after")
+    def _check(self) -> "SystemNodeGroupConfig":
+        _raise_all(self._scaling_problems())
+        return self
+
+
+class ClusterConfig(Section):
+    """The Kubernetes cluster: created on EKS, an existing EKS cluster, or a local one."""
+
+    mode: Literal["create", "existing", "local"] = Field(
+        description="`create` an EKS cluster, use an `existing` one, or a `local` kind/minikube/k3d context."
+    )
+    name: Optional[DnsLabel] = Field(default=None, description="Cluster name (create: prefix; existing: the cluster to look up).")
+    kubernetes_version: Annotated[str, StringConstraints(pattern=r"^1\.[0-9]{2}$")] = Field(
+        default="1.33", description="Kubernetes minor version of a created cluster."
+    )
+    stack_reference: Optional[StackReferenceConfig] = Field(
+        default=None, description="Take an existing cluster from another stack's outputs instead of by name."
+    )
+    endpoint_public_access_cidrs: list[str] = Field(
+        default_factory=list,
+        description="CIDRs allowed to reach the public API endpoint; empty means the endpoint is private only.",
+    )
+    admin_role_arns: list[IamRoleArn] = Field(default_factory=list, description="IAM roles granted cluster admin (access entries).")
+    kube_context: Optional[str] = Field(default=None, description="kubeconfig context of the local cluster (mode `local`).")
+    system_node_group: SystemNodeGroupConfig = Field(
+        default_factory=SystemNodeGroupConfig, description="CPU node group for system pods (created clusters only)."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> "ClusterConfig":
+        problems = []
+        if self.mode == "existing" and (self.name is None) == (self.stack_reference is None):
+            problems.append(_problem("name/stackReference", None, "an existing cluster needs exactly one of name or stackReference"))
+        if self.mode == "create" and self.name is None:
+            problems.append(_problem("name", None, "required when mode is create"))
+        if self.mode == "local" and not self.kube_context:
+            problems.append(_problem("kubeContext", self.kube_context, "required when mode is local (e.g. kind-gpu-model)"))
+        for cidr in self.endpoint_public_access_cidrs:
+            try:
+                network = ipaddress.ip_network(cidr)
+            except ValueError:
+                problems.append(_problem("endpointPublicAccessCidrs", cidr, "must be a CIDR such as 203.0.113.0/24"))
+                continue
+            if network.prefixlen == 0:
+                problems.append(_problem("endpointPublicAccessCidrs", cidr, "the API endpoint must not be open to the world"))
+        _raise_all(problems)
+        return self
+
+
+class TaintConfig(Section):
+    """A node taint in Kubernetes spelling."""
+
+    key: str = Field(description="Taint key.")
+    value: str = Field(default="true", description="Taint value.")
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = Field(default="NoSchedule", description="Taint effect.")
+
+
+def _default_taints() -> list[TaintConfig]:
+    return [TaintConfig(key="nvidia.com/gpu", value="true", effect="NoSchedule")]
+
+
+class GpuNodeGroupConfig(NodeGroupScaling):
+    """The EKS managed node group that carries the GPUs."""
+
+    enabled: bool = Field(default=True, description="Create the GPU node group (false on CPU-only stacks).")
+    instance_types: list[str] = Field(
+        default_factory=lambda: ["g5.xlarge"], min_length=1,
+        description=f"GPU instance types (families: {', '.join(GPU_INSTANCE_FAMILIES)}); several for SPOT.",
+    )
+    capacity_type: Literal["ON_DEMAND", "SPOT"] = Field(default="ON_DEMAND", description="EC2 capacity type.")
+    ami_type: Literal["AL2023_x86_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA"] = Field(
+        default="AL2023_x86_64_NVIDIA", description="EKS-optimised GPU AMI family."
+    )
+    min_size: int = Field(default=0, ge=0, le=1000, description="Minimum nodes (0: scale to zero when idle).")
+    max_size: int = Field(default=2, ge=1, le=1000, description="Maximum nodes.")
+    desired_size: int = Field(default=0, ge=0, le=1000, description="Initial nodes; the autoscaler owns it afterwards.")
+    disk_size_gib: int = Field(default=100, ge=20, le=16384, description="Encrypted gp3 root volume size (GiB).")
+    labels: dict[str, str] = Field(default_factory=default_gpu_labels, description="Node labels GPU pods select on.")
+    taints: list[TaintConfig] = Field(default_factory=_default_taints, description="Node taints GPU pods must tolerate.")
+
+    @model_validator(mode="after")
+    def _check(self) -> "GpuNodeGroupConfig":
+        problems = self._scaling_problems()
+        for instance_type in self.instance_types:
+            if not is_gpu_instance_type(instance_type):
+                problems.append(_problem(
+                    "instanceTypes", instance_type,
+                    f"not a supported NVIDIA GPU instance type (families: {', '.join(GPU_INSTANCE_FAMILIES)})"))
+        if self.capacity_type == "SPOT" and len(set(self.instance_types)) < 2:
+            problems.append(_problem(
+                "instanceTypes", self.instance_types, "SPOT needs at least two instance types to survive capacity shortages"))
+        _raise_all(problems)
+        return self
+
+
+class RegistryConfig(Section):
+    """Where model images are pushed."""
+
+    mode: Literal["ecr", "local"] = Field(default="ecr", description="An ECR repository, or a local registry (kind/k3d).")
+    name: Optional[DnsLabel] = Field(default=None, description="Repository name (defaults to the model name).")
+    keep_images: int = Field(default=30, ge=1, le=1000, description="How many images the lifecycle policy keeps.")
+    scan_on_push: bool = Field(default=True, description="Scan images for vulnerabilities on push.")
+    force_delete: bool = Field(default=False, description="Allow deleting a repository that still holds images (never in prod).")
+    local_address: str = Field(default="localhost:5001", description="host:port of the local registry (mode `local`).")
+
+
+class ResourceAmounts(Section):
+    """CPU and memory quantities."""
+
+    cpu: Quantity = Field(description="CPU, e.g. `500m` or `2`.")
+    memory: Quantity = Field(description="Memory, e.g. `2Gi`.")
+
+
+class ModelResources(Section):
+    """Container resource requests and limits."""
+
+    requests: ResourceAmounts = Field(
+        default_factory=lambda: ResourceAmounts(cpu="1", memory="2Gi"), description="Requests.")
+    limits: ResourceAmounts = Field(
+        default_factory=lambda: ResourceAmounts(cpu="2", memory="4Gi"), description="Limits.")
+
+
+class AutoscalingConfig(Section):
+    """HorizontalPodAutoscaler settings of the model."""
+
+    enabled: bool = Field(default=False, description="Create an HPA.")
+    min_replicas: int = Field(default=1, ge=1, le=1000, description="HPA minimum replicas.")
+    max_replicas: int = Field(default=4, ge=1, le=1000, description="HPA maximum replicas.")
+    target_cpu_utilization: int = Field(default=70, ge=1, le=100, description="Target average CPU utilisation (%).")
+
+    @model_validator(mode="after")
+    def _check(self) -> "AutoscalingConfig":
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(_problem("minReplicas", self.min_replicas, f"must be <= maxReplicas ({self.max_replicas})"))
+        return self
+
+
+class BatchingConfig(Section):
+    """Dynamic batching of the inference server."""
+
+    max_batch_size: int = Field(default=32, ge=1, le=4096, description="Largest batch the server forms.")
+    window_ms: int = Field(default=2, ge=0, le=1000, description="How long a request may wait for others to batch with.")
+
+
+EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+class ModelConfig(Section):
+    """The model service: image, scale, resources, network exposure."""
+
+    name: DnsLabel = Field(default="my-ai-model", description="Model and Kubernetes object name (label `app`).")
+    namespace: Optional[DnsLabel] = Field(default=None, description="Namespace (defaults to the model name).")
+    version: Optional[str] = Field(default=None, description="Model version; defaults to the trained model's metadata.")
+    build_context: str = Field(default="app", description="Docker build context, relative to the project.")
+    dockerfile: str = Field(default="Dockerfile", description="Dockerfile inside the build context.")
+    image_variant: Literal["cpu", "gpu"] = Field(default="gpu", description="Image flavour: CUDA runtime or CPU only.")
+    container_port: Port = Field(default=8080, description="Port the server listens on.")
+    service_port: Port = Field(default=80, description="Port of the Service.")
+    replicas: int = Field(default=1, ge=1, le=1000, description="Replicas (the HPA's minimum when autoscaling).")
+    gpus_per_pod: int = Field(default=1, ge=0, le=8, description="`nvidia.com/gpu` per pod (0: CPU only).")
+    resources: ModelResources = Field(default_factory=ModelResources, description="CPU and memory requests and limits.")
+    env: dict[EnvName, str] = Field(default_factory=dict, description="Extra environment variables of the server.")
+    batching: BatchingConfig = Field(default_factory=BatchingConfig, description="Dynamic batching.")
+    autoscaling: AutoscalingConfig = Field(default_factory=AutoscalingConfig, description="Horizontal pod autoscaling.")
+    allowed_namespaces: list[DnsLabel] = Field(
+        default_factory=list, description="Namespaces whose pods may call the model (monitoring always may)."
+    )
+    service_account_role_arn: Optional[IamRoleArn] = Field(
+        default=None, description="IAM role for the pods (IRSA annotation)."
+    )
+    termination_grace_period_seconds: int = Field(default=30, ge=5, le=600, description="Time to drain before SIGKILL.")
+
+    @model_validator(mode="after")
+    def _check(self) -> "ModelConfig":
+        problems = []
+        if self.gpus_per_pod > 0 and self.image_variant != "gpu":
+            problems.append(_problem("imageVariant", self.image_variant, "must be gpu when gpusPerPod > 0"))
+        if self.container_port < 1024:
+            problems.append(_problem("containerPort", self.container_port, "must be >= 1024 (the server runs as non-root)"))
+        _raise_all(problems)
+        return self
+
+
+class ReceiverConfig(Section):
+    """An Alertmanager receiver; URLs and keys are secrets."""
+
+    name: DnsLabel = Field(description="Receiver name.")
+    type: Literal["slack", "pagerduty", "webhook"] = Field(description="Receiver kind.")
+    severities: list[Literal["critical", "warning", "info"]] = Field(
+        min_length=1, description="Alert severities routed to this receiver."
+    )
+    url: Optional[SecretStr] = Field(default=None, description="Slack or webhook URL (secret).")
+    routing_key: Optional[SecretStr] = Field(default=None, description="PagerDuty Events v2 routing key (secret).")
+    channel: Optional[str] = Field(default=None, description="Slack channel, e.g. `#ml-alerts`.")
+
+    @model_validator(mode="after")
+    def _check(self) -> "ReceiverConfig":
+        if self.type == "pagerduty" and self.routing_key is None:
+            raise ValueError(_problem("routingKey", None, "required for a pagerduty receiver"))
+        if self.type in ("slack", "webhook") and self.url is None:
+            raise ValueError(_problem("url", None, f"required for a {self.type} receiver"))
+        return self
+
+
+class SloConfig(Section):
+    """Service level objectives the alerts are derived from."""
+
+    availability: float = Field(default=0.999, gt=0.9, lt=1.0, description="Share of inference requests that succeed.")
+    latency_p99_seconds: float = Field(default=0.5, gt=0, le=60, description="p99 inference latency objective.")
+
+
+class MonitoringConfig(Section):
+    """Prometheus, Grafana and Alertmanager."""
+
+    enabled: bool = Field(default=True, description="Install the monitoring stack.")
+    namespace: DnsLabel = Field(default="monitoring", description="Namespace of the stack.")
+    retention: Duration = Field(default="15d", description="Prometheus retention, e.g. `3d`, `30d`.")
+    storage_size: Quantity = Field(default="50Gi", description="Prometheus volume size.")
+    storage_class: Optional[str] = Field(default=None, description="StorageClass for volumes (gp3 on AWS; cluster default when unset).")
+    grafana_admin_password: Optional[SecretStr] = Field(default=None, description="Grafana admin password (secret).")
+    receivers: list[ReceiverConfig] = Field(default_factory=list, description="Alertmanager receivers.")
+    slo: SloConfig = Field(default_factory=SloConfig, description="Service level objectives.")
+
+    @model_validator(mode="after")
+    def _check(self) -> "MonitoringConfig":
+        problems = []
+        if self.enabled and self.grafana_admin_password is None:
+            problems.append(_problem("grafanaAdminPassword", None, "required (as a secret) when monitoring is enabled"))
+        names = [r.name for r in self.receivers]
+        if len(names) != len(set(names)):
+            problems.append(_problem("receivers", names, "receiver names must be unique"))
+        _raise_all(problems)
+        return self
+
+
+class StackConfig(Section):
+    """The whole stack configuration (keys under the `gpu-model-platform:` namespace)."""
+
+    aws: Optional[AwsConfig] = Field(default=None, description="AWS region and tags (all but the local stack).")
+    network: Optional[NetworkConfig] = Field(default=None, description="VPC to create or use (created clusters).")
+    cluster: ClusterConfig = Field(description="The Kubernetes cluster.")
+    gpu_node_group: GpuNodeGroupConfig = Field(default_factory=GpuNodeGroupConfig, description="GPU nodes.")
+    registry: RegistryConfig = Field(default_factory=RegistryConfig, description="Image registry.")
+    model: ModelConfig = Field(default_factory=ModelConfig, description="The model service.")
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig, description="Monitoring and alerting.")
+
+    @model_validator(mode="after")
+    def _check(self) -> "StackConfig":
+        problems = []
+        on_aws = self.cluster.mode in ("create", "existing")
+        if on_aws and self.aws is None:
+            problems.append(_problem("aws", None, f"required when cluster.mode is {self.cluster.mode}"))
+        if self.cluster.mode == "create" and self.network is None:
+            problems.append(_problem("network", None, "required when cluster.mode is create"))
+        if self.cluster.mode == "local":
+            if self.registry.mode != "local":
+                problems.append(_problem("registry.mode", self.registry.mode, "must be local when cluster.mode is local"))
+            if self.gpu_node_group.enabled:
+                problems.append(_problem("gpuNodeGroup.enabled", True, "must be false when cluster.mode is local (no GPUs)"))
+        if self.model.gpus_per_pod > 0 and not self.gpu_node_group.enabled:
+            problems.append(_problem("model.gpusPerPod", self.model.gpus_per_pod, "must be 0 without a GPU node group"))
+        if self.registry.mode == "local" and on_aws:
+            problems.append(_problem("registry.mode", "local", "an EKS cluster cannot pull from a local registry; use ecr"))
+        _raise_all(problems)
+        return self
+
+    @property
+    def model_namespace(self) -> str:
+        return self.model.namespace or self.model.name
+
+    @property
+    def registry_name(self) -> str:
+        return self.registry.name or self.model.name
+
+
+# Stack config keys are the sections, e.g. `gpu-model-platform:gpuNodeGroup`.
+SECTION_KEYS: dict[str, str] = {
+    name: (field.alias or name) for name, field in StackConfig.model_fields.items()
+}
+
+_CAMEL_RE = re.compile(r"^[a-z][A-Za-z0-9]*$")
+assert all(_CAMEL_RE.match(key) for key in SECTION_KEYS.values())

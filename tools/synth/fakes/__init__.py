@@ -1,0 +1,13 @@
+"""Realistic provider outputs for the offline synth, keyed by Pulumi type token.
+
+Each module registers the resource types (and invokes) of one provider area.
+Outputs are derived from the type, the logical name and the inputs only, so
+two runs of the same program give identical results.
+"""
+
+from tools.synth.fakes.registry import FakeCloud, fake_call, fake_resource
+
+# Importing the modules registers their fakes.
+from tools.synth.fakes import kubernetes as _kubernetes  # noqa: F401
+
+__all__ = ["FakeCloud", "fake_call", "fake_resource"]
