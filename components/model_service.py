@@ -116,7 +116,9 @@ class ModelService(pulumi.ComponentResource):
         if problems:
             raise ValueError(f"ModelService {name!r}: " + "; ".join(problems))
         self._args = args
-        self._labels = standard_labels(args.name, "inference", args.model_version)
+        # Only the Deployment carries the version: a new model must change nothing else.
+        self._labels = standard_labels(args.name, "inference")
+        self._versioned_labels = standard_labels(args.name, "inference", args.model_version)
         self._selector = selector_labels(args.name)
         child = pulumi.ResourceOptions(parent=self)
 
@@ -268,7 +270,7 @@ class ModelService(pulumi.ComponentResource):
             opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(ignore_changes=["spec.replicas"]))
         return k8s.apps.v1.Deployment(
             f"{name}-deployment",
-            metadata=self._metadata(ns),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=self._args.name, namespace=ns, labels=self._versioned_labels),
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 replicas=self._min_replicas(),
                 revision_history_limit=5,
@@ -278,7 +280,7 @@ class ModelService(pulumi.ComponentResource):
                     rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_unavailable=0, max_surge=1),
                 ),
                 template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=self._labels),
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=self._versioned_labels),
                     spec=self._pod_spec(service_account),
                 ),
             ),

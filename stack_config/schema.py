@@ -301,6 +301,8 @@ class ModelConfig(Section):
     env: dict[EnvName, str] = Field(default_factory=dict, description="Extra environment variables of the server.")
     batching: BatchingConfig = Field(default_factory=BatchingConfig, description="Dynamic batching.")
     autoscaling: AutoscalingConfig = Field(default_factory=AutoscalingConfig, description="Horizontal pod autoscaling.")
+    zone_spread: Literal["required", "preferred"] = Field(
+        default="preferred", description="`required`: never stack replicas in one zone; `preferred`: try not to.")
     allowed_namespaces: list[DnsLabel] = Field(
         default_factory=list, description="Namespaces whose pods may call the model (monitoring always may)."
     )

@@ -1,0 +1,16 @@
+"""gpu-model-platform components: reusable Pulumi building blocks for GPU model services.
+
+Import what you need from here; names not exported here are private.
+"""
+
+from components.gpu_scheduling import GpuScheduling, Taint
+from components.model_service import ContainerResources, HorizontalAutoscaling, ModelService, ModelServiceArgs
+
+__all__ = [
+    "ContainerResources",
+    "GpuScheduling",
+    "HorizontalAutoscaling",
+    "ModelService",
+    "ModelServiceArgs",
+    "Taint",
+]
