@@ -54,7 +54,10 @@ class ModelServiceArgs:
     """`nvidia.com/gpu` per pod; > 0 needs `gpu_scheduling`."""
     gpu_scheduling: Optional[GpuScheduling] = None
     resources: ContainerResources = field(default_factory=ContainerResources)
-    env: dict[str, pulumi.Input[str]] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    """Plain environment variables of the server."""
+    secret_env: dict[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Environment variables kept in a Kubernetes Secret (values should be Pulumi secrets)."""
     autoscaling: Optional[HorizontalAutoscaling] = None
     zone_spread: Literal["required", "preferred"] = "preferred"
     """`required` refuses to stack replicas in one zone; `preferred` only tries not to."""
@@ -126,6 +129,7 @@ class ModelService(pulumi.ComponentResource):
         ns_name = ns.metadata.name
         in_ns = pulumi.ResourceOptions(parent=self, depends_on=[ns])
         account = self._create_service_account(name, ns_name, in_ns)
+        self._secret_env_name = self._create_secret_env(name, ns_name, in_ns) if args.secret_env else None
         deployment = self._create_deployment(name, ns_name, account.metadata.name, in_ns)
         service = self._create_service(name, ns_name, in_ns)
         self._create_network_policy(name, ns_name, in_ns)
@@ -176,10 +180,20 @@ class ModelService(pulumi.ComponentResource):
             opts=opts,
         )
 
+    def _create_secret_env(self, name: str, ns: pulumi.Input[str], opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
+        secret = k8s.core.v1.Secret(
+            f"{name}-env",
+            metadata=self._metadata(ns, f"{self._args.name}-env"),
+            type="Opaque",
+            string_data={k: pulumi.Output.secret(v) for k, v in self._args.secret_env.items()},
+            opts=opts,
+        )
+        return secret.metadata.name
+
     def _environment(self) -> list[k8s.core.v1.EnvVarArgs]:
         a = self._args
         drain_seconds = a.termination_grace_period_seconds - _PRE_STOP_SLEEP_SECONDS - 1
-        env: dict[str, pulumi.Input[str]] = {
+        env: dict[str, str] = {
             "PORT": str(a.container_port),
             "MODEL_NAME": a.name,
             "MAX_BATCH_SIZE": str(a.max_batch_size),
@@ -189,7 +203,13 @@ class ModelService(pulumi.ComponentResource):
         if a.model_version:
             env["MODEL_VERSION"] = a.model_version
         env.update(a.env)
-        return [k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in sorted(env.items())]
+        plain = [k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in sorted(env.items())]
+        from_secret = [
+            k8s.core.v1.EnvVarArgs(name=k, value_from=k8s.core.v1.EnvVarSourceArgs(
+                secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=self._secret_env_name, key=k)))
+            for k in sorted(a.secret_env)
+        ]
+        return plain + from_secret
 
     def _resources(self) -> k8s.core.v1.ResourceRequirementsArgs:
         r, gpus = self._args.resources, self._args.gpus
@@ -314,7 +334,7 @@ class ModelService(pulumi.ComponentResource):
                 pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=self._selector),
                 policy_types=["Ingress"],
                 ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                    _from=peers,
+                    from_=peers,
                     ports=[k8s.networking.v1.NetworkPolicyPortArgs(port="http", protocol="TCP")],
                 )] if peers else [],
             ),

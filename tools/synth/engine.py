@@ -36,6 +36,17 @@ def mask_secrets(value: Any) -> Any:
     return value
 
 
+def _integral_numbers(value: Any) -> Any:
+    """Protobuf carries every number as a double; give whole numbers back their integer form."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _integral_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integral_numbers(v) for v in value]
+    return value
+
+
 def unwrap_secrets(value: Any) -> Any:
     """A copy of deserialized properties with secrets in plain text (for tests only)."""
     if rpc.is_rpc_secret(value):
@@ -104,7 +115,8 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         self.registrations[response.urn] = Registration(
             urn=response.urn, type=request.type, name=request.name, parent=request.parent,
             custom=request.custom, provider=request.provider,
-            raw_inputs=rpc.deserialize_properties(request.object), outputs=state,
+            raw_inputs=_integral_numbers(rpc.deserialize_properties(request.object)),
+            outputs=_integral_numbers(state),
             options={
                 "protect": request.protect,
                 "ignoreChanges": sorted(request.ignoreChanges),
@@ -202,7 +214,12 @@ def _run(program: Callable[[], Any], project: str, stack: str, config: dict[str,
     monitor = _RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config(config, secret_keys)
-    _sync_await(run_pulumi_func(program))
+    try:
+        _sync_await(run_pulumi_func(program))
+    except Exception as error:
+        # Lets callers check that a failing program registered nothing (or what it did register).
+        error.registered_resources = sorted(monitor.registrations.values(), key=lambda r: r.urn)  # type: ignore[attr-defined]
+        raise
     root = get_root_resource()
     outputs = {k: _resolve(v) for k, v in sorted(getattr(root, "outputs", {}).items())}
     resources = sorted(monitor.registrations.values(), key=lambda r: r.urn)
