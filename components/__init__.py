@@ -3,8 +3,8 @@
 Import what you need from here; names not exported here are private.
 """
 
-from components.gpu_scheduling import GpuScheduling, Taint
-from components.model_service import ContainerResources, HorizontalAutoscaling, ModelService, ModelServiceArgs
+from .gpu_scheduling import GpuScheduling, Taint
+from .model_service import ContainerResources, HorizontalAutoscaling, ModelService, ModelServiceArgs
 
 __all__ = [
     "ContainerResources",

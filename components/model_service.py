@@ -9,8 +9,8 @@ from typing import Literal, Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.gpu_scheduling import GPU_RESOURCE, GpuScheduling
-from components.labels import restricted_namespace_labels, selector_labels, standard_labels
+from .gpu_scheduling import GPU_RESOURCE, GpuScheduling
+from .labels import restricted_namespace_labels, selector_labels, standard_labels
 
 _DIGEST_RE = re.compile(r"^[^\s@]+@sha256:[0-9a-f]{64}$")
 _RUN_AS_USER = 10001  # matches the image's non-root user; > 10000 keeps clear of host UIDs
