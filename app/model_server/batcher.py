@@ -1,0 +1,146 @@
+"""Dynamic batching: coalesce concurrent requests into one model execution, then split the results.
+
+A request waits at most `window` seconds (counted from when the oldest waiting request arrived)
+for others to join, and a batch never grows past `max_batch_size` rows unless a single request is
+bigger on its own (it then runs alone). While one batch executes on the inference thread, new
+requests queue up; when it finishes they usually form the next batch at once, so under load the
+window costs nothing and batches grow with the load.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+
+from .metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+RunFn = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
+
+
+class InferenceError(RuntimeError):
+    """The model failed on a batch; every request in it gets a 500."""
+
+
+@dataclass
+class _Pending:
+    inputs: dict[str, np.ndarray]
+    rows: int
+    future: asyncio.Future
+    arrived: float = field(default_factory=time.monotonic)
+
+
+class DynamicBatcher:
+    def __init__(self, run: RunFn, metrics: Metrics, *, max_batch_size: int, window_s: float) -> None:
+        self._run = run
+        self._metrics = metrics
+        self._max_rows = max_batch_size
+        self._window_s = window_s
+        self._pending: deque[_Pending] = deque()
+        self._pending_rows = 0
+        self._wakeup: Optional[asyncio.Event] = None
+        self._task: Optional[asyncio.Task] = None
+        # One inference thread: batches run one after another, and the event loop stays free to
+        # parse the next requests meanwhile (ONNX Runtime releases the GIL while it computes).
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+
+    def start(self) -> None:
+        self._wakeup = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(self._loop(), name="dynamic-batcher")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        for item in self._pending:
+            if not item.future.done():
+                item.future.set_exception(InferenceError("server shutting down"))
+        self._pending.clear()
+        self._executor.shutdown(wait=True)
+
+    async def submit(self, inputs: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
+        """Queue one request's inputs; resolves to its own slice of the batch outputs."""
+        future = asyncio.get_running_loop().create_future()
+        self._pending.append(_Pending(inputs, rows, future))
+        self._pending_rows += rows
+        self._metrics.queue_depth.inc()
+        self._wakeup.set()
+        return await future
+
+    def _take_batch(self) -> list[_Pending]:
+        batch: list[_Pending] = []
+        rows = 0
+        while self._pending:
+            item = self._pending[0]
+            if batch and rows + item.rows > self._max_rows:
+                break
+            self._pending.popleft()
+            self._pending_rows -= item.rows
+            if item.future.done():  # the client went away while it waited
+                continue
+            batch.append(item)
+            rows += item.rows
+        self._metrics.queue_depth.set(len(self._pending))
+        return batch
+
+    async def _wait_for_batch(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Return once the queue holds a full batch or the oldest request has waited `window`."""
+        deadline = self._pending[0].arrived + self._window_s
+        while self._pending_rows < self._max_rows:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self._wakeup.clear()
+            timer = loop.call_later(remaining, self._wakeup.set)
+            try:
+                await self._wakeup.wait()
+            finally:
+                timer.cancel()
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._pending:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            if self._window_s > 0:
+                await self._wait_for_batch(loop)
+            batch = self._take_batch()
+            if batch:
+                await self._execute(loop, batch)
+
+    async def _execute(self, loop: asyncio.AbstractEventLoop, batch: list[_Pending]) -> None:
+        if len(batch) == 1:
+            inputs = batch[0].inputs
+        else:
+            inputs = {name: np.concatenate([item.inputs[name] for item in batch]) for name in batch[0].inputs}
+        rows = sum(item.rows for item in batch)
+        started = time.perf_counter()
+        try:
+            outputs = await loop.run_in_executor(self._executor, self._run, inputs)
+        except Exception as exc:  # any model failure is answered, never left hanging
+            log.exception("inference failed for a batch of %d rows", rows)
+            error = InferenceError(f"inference failed: {exc}")
+            for item in batch:
+                if not item.future.done():
+                    item.future.set_exception(error)
+            return
+        self._metrics.batch_seconds.observe(time.perf_counter() - started)
+        self._metrics.batch_size.observe(rows)
+        offset = 0
+        for item in batch:
+            end = offset + item.rows
+            if not item.future.done():
+                item.future.set_result({name: value[offset:end] for name, value in outputs.items()})
+            offset = end

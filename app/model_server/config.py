@@ -1,0 +1,133 @@
+"""Server settings, read once from environment variables (the Kubernetes Deployment sets them).
+
+Every variable has a default; an invalid value stops the server at start with a message that
+names the variable, the value and what is allowed. app/README.md documents each one.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping, Optional, TypeVar
+
+from .artifacts import MODEL_FILE
+
+T = TypeVar("T")
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+_MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")  # one URL path segment, no escaping needed
+
+
+class ConfigError(ValueError):
+    """One or more environment variables are invalid; the message lists every problem."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    port: int = 8080
+    host: str = "0.0.0.0"
+    model_name: str = "my-ai-model"
+    model_version: Optional[str] = None
+    """None: take the version from metadata.json (or the model file's content hash)."""
+    model_dir: Path = Path("artifacts")
+    """The image sets MODEL_DIR=/models; `artifacts` suits `cd app && python -m model_server`."""
+    max_batch_size: int = 32
+    batch_window_ms: float = 2.0
+    max_request_bytes: int = 1024 * 1024
+    drain_timeout_seconds: float = 25.0
+    log_level: str = "info"
+    intra_op_threads: int = 1
+    """ONNX Runtime CPU threads per inference. One leaves the other core to the event loop."""
+    test_inference_delay_ms: float = 0.0
+    """Test-only: sleep this long before every inference, to hold requests in flight deterministically."""
+
+    @property
+    def model_path(self) -> Path:
+        return self.model_dir / MODEL_FILE
+
+
+def _integer(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text.strip())
+        if not low <= value <= high:
+            raise ValueError(f"must be an integer from {low} to {high}")
+        return value
+    parse.expects = f"an integer from {low} to {high}"  # type: ignore[attr-defined]
+    return parse
+
+
+def _number(low: float, high: float) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        value = float(text.strip())
+        if not low <= value <= high:  # also rejects nan
+            raise ValueError(f"must be a number from {low:g} to {high:g}")
+        return value
+    parse.expects = f"a number from {low:g} to {high:g}"  # type: ignore[attr-defined]
+    return parse
+
+
+def _non_empty(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must not be empty")
+    return text.strip()
+
+
+def _model_name(text: str) -> str:
+    if not _MODEL_NAME_RE.match(text):
+        raise ValueError("must be 1-128 characters of letters, digits, '.', '_' or '-', starting with a letter or digit")
+    return text
+
+
+def _log_level(text: str) -> str:
+    if text.strip().lower() not in LOG_LEVELS:
+        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)} (any case)")
+    return text.strip().lower()
+
+
+def _model_dir(text: str) -> Path:
+    path = Path(_non_empty(text))
+    if not (path / MODEL_FILE).is_file():
+        raise ValueError(f"must be a directory containing {MODEL_FILE} (not found: {path / MODEL_FILE})")
+    return path
+
+
+_PARSERS: dict[str, tuple[str, Callable[[str], object]]] = {
+    # env var: (Settings field, parser)
+    "PORT": ("port", _integer(1, 65535)),
+    "HOST": ("host", _non_empty),
+    "MODEL_NAME": ("model_name", _model_name),
+    "MODEL_VERSION": ("model_version", _non_empty),
+    "MODEL_DIR": ("model_dir", _model_dir),
+    "MAX_BATCH_SIZE": ("max_batch_size", _integer(1, 4096)),
+    "BATCH_WINDOW_MS": ("batch_window_ms", _number(0, 1000)),
+    "MAX_REQUEST_BYTES": ("max_request_bytes", _integer(1024, 1024 ** 3)),
+    "DRAIN_TIMEOUT_SECONDS": ("drain_timeout_seconds", _number(0, 3600)),
+    "LOG_LEVEL": ("log_level", _log_level),
+    "INTRA_OP_THREADS": ("intra_op_threads", _integer(1, 256)),
+    "TEST_INFERENCE_DELAY_MS": ("test_inference_delay_ms", _number(0, 60_000)),
+}
+ENV_VARS = tuple(_PARSERS)
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Settings from `environ`; unset variables keep their defaults. Raises ConfigError naming each bad variable."""
+    values: dict[str, object] = {}
+    problems: list[str] = []
+    for var, (field_name, parse) in _PARSERS.items():
+        if var not in environ:
+            continue
+        raw = environ[var]
+        try:
+            values[field_name] = parse(raw)
+        except ValueError as exc:
+            reason = str(exc) if not str(exc).startswith(("invalid literal", "could not convert")) else \
+                f"must be {getattr(parse, 'expects', 'valid')}"
+            problems.append(f"{var}={raw!r}: {reason}")
+    if "model_dir" not in values and "MODEL_DIR" not in environ:
+        default_dir = Settings.model_dir
+        if not (default_dir / MODEL_FILE).is_file():
+            problems.append(f"MODEL_DIR is unset and the default {str(default_dir)!r} has no {MODEL_FILE}; "
+                            "train a model (python train.py --epochs 10) or set MODEL_DIR")
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+    return Settings(**values)  # type: ignore[arg-type]
