@@ -25,37 +25,34 @@ from tools.synth.fakes.registry import call_result, resource_outputs
 SECRET_MASK = "[secret]"
 
 
+def _walk(value: Any, visit: Callable[[Any], Any]) -> Any:
+    """Rebuild nested dicts and lists, letting `visit` replace any node first (`_DESCEND` keeps going)."""
+    replaced = visit(value)
+    if replaced is not _DESCEND:
+        return replaced
+    if isinstance(value, dict):
+        return {k: _walk(v, visit) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_walk(v, visit) for v in value]
+    return value
+
+
+_DESCEND = object()
+
+
 def mask_secrets(value: Any) -> Any:
     """A copy of deserialized properties with every secret replaced by `[secret]`."""
-    if rpc.is_rpc_secret(value):
-        return SECRET_MASK
-    if isinstance(value, dict):
-        return {k: mask_secrets(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [mask_secrets(v) for v in value]
-    return value
-
-
-def _integral_numbers(value: Any) -> Any:
-    """Protobuf carries every number as a double; give whole numbers back their integer form."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _integral_numbers(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_integral_numbers(v) for v in value]
-    return value
+    return _walk(value, lambda v: SECRET_MASK if rpc.is_rpc_secret(v) else _DESCEND)
 
 
 def unwrap_secrets(value: Any) -> Any:
     """A copy of deserialized properties with secrets in plain text (for tests only)."""
-    if rpc.is_rpc_secret(value):
-        return unwrap_secrets(rpc.unwrap_rpc_secret(value))
-    if isinstance(value, dict):
-        return {k: unwrap_secrets(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [unwrap_secrets(v) for v in value]
-    return value
+    return _walk(value, lambda v: unwrap_secrets(rpc.unwrap_rpc_secret(v)) if rpc.is_rpc_secret(v) else _DESCEND)
+
+
+def _integral_numbers(value: Any) -> Any:
+    """Protobuf carries every number as a double; give whole numbers back their integer form."""
+    return _walk(value, lambda v: int(v) if isinstance(v, float) and v.is_integer() else _DESCEND)
 
 
 @dataclass
