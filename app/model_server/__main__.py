@@ -70,7 +70,17 @@ def main() -> int:
     if server.fatal:
         log.error("exiting: %s", server.fatal)
         return 1
-    log.info("shut down cleanly")
+    if app.abandoned:
+        log.warning("drain timeout: abandoned %d in-flight request(s) after %.1f s", app.abandoned,
+                    settings.drain_timeout_seconds)
+    else:
+        log.info("shut down cleanly")
+    if app.batcher is not None and app.batcher.busy:
+        # A batch is still inside ONNX Runtime on the daemon inference thread; tearing the
+        # interpreter down around native code risks a crash, and the drain is over: leave now.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     return 0
 
 

@@ -68,6 +68,12 @@ def match_route(path: str) -> tuple[str, Optional[str], Optional[str]]:
     return R_OTHER, None, None
 
 
+async def _respond(send: Send, status: int, body: bytes, content_type: bytes) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
 class HttpError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -84,6 +90,8 @@ class ModelServer:
         self.model: Optional[OnnxModel] = None
         self.batcher: Optional[DynamicBatcher] = None
         self.ready = False
+        self.abandoned = 0
+        """Requests cut off because the drain timeout ran out."""
         self._on_fatal = on_fatal
         self._loader: Optional[asyncio.Task] = None
         self._server_metadata = orjson.dumps({"name": SERVER_NAME, "version": __version__, "extensions": []})
@@ -157,25 +165,36 @@ class ModelServer:
         is_infer = route in _POST_ROUTES
         if is_infer:
             self.metrics.in_flight.inc()
+        response_started = False
         try:
-            status, body, content_type = await self._dispatch(scope, receive, route, name, version)
-        except HttpError as exc:
-            status, body, content_type = exc.status, error_body(exc.message), JSON
-        except RequestError as exc:
-            status, body, content_type = exc.status, error_body(exc.message), JSON
-        except InferenceError as exc:
-            status, body, content_type = 500, error_body(str(exc)), JSON
-        except Exception as exc:  # a bug must still produce an answer and a counted 500
-            log.exception("unhandled error on %s", scope["path"])
-            status, body, content_type = 500, error_body(f"internal error: {type(exc).__name__}"), JSON
-        try:
-            await send({"type": "http.response.start", "status": status,
-                        "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]})
-            await send({"type": "http.response.body", "body": body})
+            try:
+                status, body, content_type = await self._dispatch(scope, receive, route, name, version)
+            except HttpError as exc:
+                status, body, content_type = exc.status, error_body(exc.message), JSON
+            except RequestError as exc:
+                status, body, content_type = exc.status, error_body(exc.message), JSON
+            except InferenceError as exc:
+                status, body, content_type = 500, error_body(str(exc)), JSON
+            except Exception as exc:  # a bug must still produce an answer and a counted 500
+                log.exception("unhandled error on %s", scope["path"])
+                status, body, content_type = 500, error_body(f"internal error: {type(exc).__name__}"), JSON
+            response_started = True
+            await _respond(send, status, body, content_type)
+        except asyncio.CancelledError:
+            # Only uvicorn cancels a request: when DRAIN_TIMEOUT_SECONDS ran out during shutdown.
+            # Answer 503 rather than cutting the connection, then let the task end.
+            self.abandoned += 1
+            if response_started:
+                raise
+            status = 503
+            await _respond(send, status, error_body("server shutting down: the drain timeout ran out before "
+                                                    "this request finished; retry on another replica"), JSON)
+            self.metrics.observe_request(route, status, time.perf_counter() - started)
+        else:
+            self.metrics.observe_request(route, status, time.perf_counter() - started)
         finally:
             if is_infer:
                 self.metrics.in_flight.dec()
-            self.metrics.observe_request(route, status, time.perf_counter() - started)
 
     async def _dispatch(self, scope: Scope, receive: Receive, route: str, name: Optional[str],
                         version: Optional[str]) -> tuple[int, bytes, bytes]:
@@ -237,12 +256,17 @@ class ModelServer:
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     async def _infer(self, scope: Scope, receive: Receive) -> tuple[int, bytes, bytes]:
-        body = await self._read_body(scope, receive)
-        if not body:
-            raise RequestError("empty request body; send an inference request JSON object")
         model = self.model
-        request = parse_infer_request(body, model.inputs, model.outputs)
-        results = await self.batcher.submit(request.inputs, request.rows)
+        batcher = self.batcher
+        batcher.arrival_started()
+        try:
+            body = await self._read_body(scope, receive)
+            if not body:
+                raise RequestError("empty request body; send an inference request JSON object")
+            request = parse_infer_request(body, model.inputs, model.outputs)
+        finally:
+            batcher.arrival_ended()
+        results = await batcher.submit(request.inputs, request.rows)
         request_id = request.id if request.id is not None else uuid.uuid4().hex
         return 200, infer_response(self.settings.model_name, model.version, request_id, model.outputs,
                                    request.outputs, results), JSON

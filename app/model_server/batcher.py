@@ -1,10 +1,11 @@
 """Dynamic batching: coalesce concurrent requests into one model execution, then split the results.
 
-A request waits at most `window` seconds (counted from when the oldest waiting request arrived)
-for others to join, and a batch never grows past `max_batch_size` rows unless a single request is
-bigger on its own (it then runs alone). While one batch executes on the inference thread, new
-requests queue up; when it finishes they usually form the next batch at once, so under load the
-window costs nothing and batches grow with the load.
+A batch waits at most `window` seconds (counted from when its oldest request arrived) for more
+requests, and never grows past `max_batch_size` rows unless a single request is bigger on its own
+(it then runs alone). It stops waiting early once no other request is on its way in (none being
+read or parsed), so a lone request is not held for the whole window. While one batch executes on
+the inference thread, new requests queue up and form the next batch as soon as it finishes, so
+batches grow with the load.
 """
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import asyncio
 import logging
 import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+import queue
+import threading
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -27,6 +30,41 @@ RunFn = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
 
 class InferenceError(RuntimeError):
     """The model failed on a batch; every request in it gets a 500."""
+
+
+class _InferenceThread:
+    """A single daemon worker thread. Unlike a ThreadPoolExecutor's thread, the interpreter does not
+    wait for it at exit, so a drain that times out is not held hostage by a batch still running."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self.busy = False
+        self._thread = threading.Thread(target=self._work, name="inference", daemon=True)
+        self._thread.start()
+
+    def submit(self, fn: RunFn, inputs: dict[str, np.ndarray]) -> Future:
+        future: Future = Future()
+        self._jobs.put((future, fn, inputs))
+        return future
+
+    def stop(self) -> None:
+        self._jobs.put(None)
+
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            future, fn, inputs = job
+            if not future.set_running_or_notify_cancel():
+                continue
+            self.busy = True
+            try:
+                future.set_result(fn(inputs))
+            except BaseException as exc:  # handed to the awaiting request, which answers 500
+                future.set_exception(exc)
+            finally:
+                self.busy = False
 
 
 @dataclass
@@ -45,11 +83,12 @@ class DynamicBatcher:
         self._window_s = window_s
         self._pending: deque[_Pending] = deque()
         self._pending_rows = 0
+        self._arriving = 0
         self._wakeup: Optional[asyncio.Event] = None
         self._task: Optional[asyncio.Task] = None
         # One inference thread: batches run one after another, and the event loop stays free to
         # parse the next requests meanwhile (ONNX Runtime releases the GIL while it computes).
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+        self._worker = _InferenceThread()
 
     def start(self) -> None:
         self._wakeup = asyncio.Event()
@@ -66,7 +105,22 @@ class DynamicBatcher:
             if not item.future.done():
                 item.future.set_exception(InferenceError("server shutting down"))
         self._pending.clear()
-        self._executor.shutdown(wait=True)
+        self._worker.stop()
+
+    @property
+    def busy(self) -> bool:
+        """True while a batch is executing on the inference thread."""
+        return self._worker.busy
+
+    def arrival_started(self) -> None:
+        """An inference request is being read and parsed; a forming batch may wait for it."""
+        self._arriving += 1
+
+    def arrival_ended(self) -> None:
+        """That request was submitted or rejected; it no longer holds a forming batch back."""
+        self._arriving -= 1
+        if self._wakeup is not None:
+            self._wakeup.set()
 
     async def submit(self, inputs: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
         """Queue one request's inputs; resolves to its own slice of the batch outputs."""
@@ -94,12 +148,20 @@ class DynamicBatcher:
         return batch
 
     async def _wait_for_batch(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Return once the queue holds a full batch or the oldest request has waited `window`."""
+        """Return once the batch is full, the oldest request has waited `window`, or nothing more is coming."""
         deadline = self._pending[0].arrived + self._window_s
         while self._pending_rows < self._max_rows:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
+            if self._arriving <= 0:
+                # Nothing is being parsed. One pass of the event loop reads any socket that has
+                # become readable; if that brings nothing either, waiting longer only adds latency.
+                queued = len(self._pending)
+                await asyncio.sleep(0)
+                if self._arriving <= 0 and len(self._pending) == queued:
+                    return
+                continue
             self._wakeup.clear()
             timer = loop.call_later(remaining, self._wakeup.set)
             try:
@@ -128,7 +190,7 @@ class DynamicBatcher:
         rows = sum(item.rows for item in batch)
         started = time.perf_counter()
         try:
-            outputs = await loop.run_in_executor(self._executor, self._run, inputs)
+            outputs = await asyncio.wrap_future(self._worker.submit(self._run, inputs))
         except Exception as exc:  # any model failure is answered, never left hanging
             log.exception("inference failed for a batch of %d rows", rows)
             error = InferenceError(f"inference failed: {exc}")

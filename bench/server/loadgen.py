@@ -1,0 +1,114 @@
+"""Bounded HTTP/1.1 load client for Open Inference Protocol servers on loopback.
+
+    python bench/server/loadgen.py --url http://127.0.0.1:8080/v2/models/my-ai-model/infer \
+        --requests 20000 --concurrency 64 --time-cap 60 --body-file bodies.jsonl
+
+Sends exactly --requests POSTs (or fewer if --time-cap seconds pass first) over --concurrency
+keep-alive connections, each connection sending its next request when the previous answer is in
+(closed loop). Bodies are pre-serialised and cycled. Prints one JSON object: counts, throughput
+and latency percentiles. Refuses any host but loopback.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import json
+import sys
+import time
+from urllib.parse import urlsplit
+
+try:
+    import uvloop
+except ImportError:  # plain asyncio works too, just with more client overhead
+    uvloop = None
+
+
+def _loopback_only(host: str) -> None:
+    if host == "localhost":
+        return
+    if not ipaddress.ip_address(host).is_loopback:
+        raise SystemExit(f"refusing to load-test {host}: loopback addresses only")
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    index = min(len(sorted_values) - 1, max(0, round(q / 100 * (len(sorted_values) - 1))))
+    return sorted_values[index]
+
+
+async def _worker(host: str, port: int, requests: list[bytes], state: dict, latencies: list[float],
+                  statuses: dict[int, int], deadline: float) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        while state["next"] < state["total"] and time.perf_counter() < deadline:
+            index = state["next"]
+            state["next"] += 1
+            request = requests[index % len(requests)]
+            started = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head[9:12])
+            length = 0
+            lower = head.lower()
+            at = lower.find(b"content-length:")
+            if at >= 0:
+                length = int(lower[at + 15:lower.find(b"\r\n", at)])
+            elif b"transfer-encoding: chunked" in lower:
+                raise RuntimeError("chunked responses are not supported by this client")
+            if length:
+                await reader.readexactly(length)
+            latencies.append(time.perf_counter() - started)
+            statuses[status] = statuses.get(status, 0) + 1
+    finally:
+        writer.close()
+
+
+async def run(url: str, bodies: list[bytes], total: int, concurrency: int, time_cap: float) -> dict:
+    parts = urlsplit(url)
+    host, port = parts.hostname, parts.port or 80
+    _loopback_only(host)
+    path = parts.path or "/"
+    requests = [(f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+                 f"Content-Length: {len(body)}\r\n\r\n").encode() + body for body in bodies]
+    state = {"next": 0, "total": total}
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    started = time.perf_counter()
+    deadline = started + time_cap
+    results = await asyncio.gather(*(_worker(host, port, requests, state, latencies, statuses, deadline)
+                                     for _ in range(concurrency)), return_exceptions=True)
+    elapsed = time.perf_counter() - started
+    errors = [repr(r) for r in results if isinstance(r, BaseException)]
+    latencies.sort()
+    ok = statuses.get(200, 0)
+    return {
+        "requests_sent": state["next"], "responses": len(latencies), "ok": ok,
+        "statuses": {str(k): v for k, v in sorted(statuses.items())}, "connection_errors": errors[:5],
+        "elapsed_s": round(elapsed, 3), "hit_time_cap": time.perf_counter() >= deadline,
+        "throughput_rps": round(ok / elapsed, 1) if elapsed else 0.0,
+        "latency_ms": {name: round(percentile(latencies, q) * 1000, 3)
+                       for name, q in (("p50", 50), ("p90", 90), ("p99", 99), ("max", 100))},
+        "concurrency": concurrency,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--body-file", required=True, help="one JSON request body per line")
+    parser.add_argument("--requests", type=int, default=20000)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--time-cap", type=float, default=60.0, help="stop sending after this many seconds")
+    args = parser.parse_args()
+    with open(args.body_file, "rb") as f:
+        bodies = [line.strip() for line in f if line.strip()]
+    runner = uvloop.run if uvloop is not None else asyncio.run
+    result = runner(run(args.url, bodies, args.requests, args.concurrency, args.time_cap))
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
