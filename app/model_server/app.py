@@ -13,7 +13,7 @@ import uuid
 from typing import Any, Awaitable, Callable, Optional
 
 import orjson
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 
 from . import SERVER_NAME, __version__
 from .batcher import DynamicBatcher, InferenceError
@@ -29,6 +29,7 @@ Receive = Callable[[], Awaitable[dict]]
 Send = Callable[[dict], Awaitable[None]]
 
 JSON = b"application/json"
+_METRICS_CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4.encode()
 PLATFORM = "onnx_onnxv1"  # the protocol's platform name for an ONNX model ("<project>_<format>")
 
 # Route templates double as the `route` metric label; unmatched paths share one label value so
@@ -212,7 +213,8 @@ class ModelServer:
         if route == R_SERVER:
             return 200, self._server_metadata, JSON
         if route == R_METRICS:
-            return 200, generate_latest(self.metrics.registry), CONTENT_TYPE_LATEST.encode()
+            # The classic text format every Prometheus version scrapes (what generate_latest writes).
+            return 200, generate_latest(self.metrics.registry), _METRICS_CONTENT_TYPE
         self._check_model(name, version)
         if route in (R_MODEL_READY, R_VERSION_READY):
             return (200 if self.ready else 400), orjson.dumps({"name": name, "ready": self.ready}), JSON

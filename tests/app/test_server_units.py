@@ -1,0 +1,113 @@
+"""In-process checks of the server's pure parts: configuration, routing and request validation."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from model_server.app import match_route
+from model_server.config import ConfigError, Settings, load_settings
+from model_server.model import TensorSpec
+from model_server.protocol import RequestError, infer_response, parse_infer_request
+
+
+def test_defaults_match_the_documented_ones(tiny_model) -> None:
+    settings = load_settings({"MODEL_DIR": str(tiny_model.dir)})
+    assert settings == Settings(model_dir=Path(tiny_model.dir))
+    assert (settings.port, settings.host, settings.model_name, settings.model_version) == (
+        8080, "0.0.0.0", "my-ai-model", None)
+    assert (settings.max_batch_size, settings.batch_window_ms, settings.max_request_bytes) == (32, 2.0, 1024 * 1024)
+    assert (settings.drain_timeout_seconds, settings.log_level) == (25.0, "info")
+
+
+def test_every_variable_is_read(tiny_model) -> None:
+    settings = load_settings({
+        "PORT": "9000", "HOST": "127.0.0.1", "MODEL_NAME": "digits", "MODEL_VERSION": "v3",
+        "MODEL_DIR": str(tiny_model.dir), "MAX_BATCH_SIZE": "64", "BATCH_WINDOW_MS": "0.5",
+        "MAX_REQUEST_BYTES": "2048", "DRAIN_TIMEOUT_SECONDS": "10", "LOG_LEVEL": "DEBUG",
+        "INTRA_OP_THREADS": "2", "TEST_INFERENCE_DELAY_MS": "5"})
+    assert settings == Settings(port=9000, host="127.0.0.1", model_name="digits", model_version="v3",
+                                model_dir=Path(tiny_model.dir), max_batch_size=64, batch_window_ms=0.5,
+                                max_request_bytes=2048, drain_timeout_seconds=10.0, log_level="debug",
+                                intra_op_threads=2, test_inference_delay_ms=5.0)
+
+
+@pytest.mark.parametrize("var,value,message", [
+    ("PORT", "0", "PORT='0': must be an integer from 1 to 65535"),
+    ("PORT", "80.5", "PORT='80.5': must be an integer from 1 to 65535"),
+    ("MAX_BATCH_SIZE", "many", "MAX_BATCH_SIZE='many': must be an integer from 1 to 4096"),
+    ("BATCH_WINDOW_MS", "nan", "BATCH_WINDOW_MS='nan': must be a number from 0 to 1000"),
+    ("MAX_REQUEST_BYTES", "10", "MAX_REQUEST_BYTES='10': must be an integer from 1024"),
+    ("DRAIN_TIMEOUT_SECONDS", "-5", "DRAIN_TIMEOUT_SECONDS='-5': must be a number from 0 to 3600"),
+    ("HOST", " ", "HOST=' ': must not be empty"),
+    ("MODEL_NAME", "../etc", "MODEL_NAME='../etc': must be 1-128 characters"),
+    ("MODEL_VERSION", "", "MODEL_VERSION='': must not be empty"),
+    ("LOG_LEVEL", "verbose", "LOG_LEVEL='verbose': must be one of"),
+])
+def test_an_invalid_value_is_reported_with_its_variable(tiny_model, var: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"MODEL_DIR": str(tiny_model.dir), var: value})
+    assert message in str(caught.value)
+
+
+def test_an_unset_model_dir_without_artifacts_is_explained(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="MODEL_DIR is unset and the default 'artifacts' has no model.onnx"):
+        load_settings({})
+
+
+@pytest.mark.parametrize("path,expected", [
+    ("/v2", ("/v2", None, None)),
+    ("/v2/health/live", ("/v2/health/live", None, None)),
+    ("/v2/health/ready", ("/v2/health/ready", None, None)),
+    ("/metrics", ("/metrics", None, None)),
+    ("/v2/models/m", ("/v2/models/{name}", "m", None)),
+    ("/v2/models/m/ready", ("/v2/models/{name}/ready", "m", None)),
+    ("/v2/models/m/infer", ("/v2/models/{name}/infer", "m", None)),
+    ("/v2/models/m/versions/3", ("/v2/models/{name}/versions/{version}", "m", "3")),
+    ("/v2/models/m/versions/3/ready", ("/v2/models/{name}/versions/{version}/ready", "m", "3")),
+    ("/v2/models/m/versions/3/infer", ("/v2/models/{name}/versions/{version}/infer", "m", "3")),
+    ("/v2/models//infer", ("other", None, None)),
+    ("/v2/models/m/versions//infer", ("other", None, None)),
+    ("/v2/models/m/predict", ("other", None, None)),
+    ("/", ("other", None, None)),
+])
+def test_paths_map_to_route_templates(path: str, expected: tuple) -> None:
+    assert match_route(path) == expected
+
+
+SPEC_IN = (TensorSpec("input", "FP32", np.dtype(np.float32), (-1, 64)),)
+SPEC_OUT = (TensorSpec("output", "FP32", np.dtype(np.float32), (-1, 10)),)
+
+
+def _parse(payload) -> object:
+    return parse_infer_request(json.dumps(payload).encode(), SPEC_IN, SPEC_OUT)
+
+
+def test_a_valid_request_becomes_fp32_arrays_with_the_batch_size() -> None:
+    request = _parse({"id": "a", "inputs": [{"name": "input", "shape": [2, 64], "datatype": "FP32",
+                                             "data": list(range(128))}]})
+    array = request.inputs["input"]
+    assert (array.dtype, array.shape, request.rows, request.id, request.outputs) == (
+        np.float32, (2, 64), 2, "a", ["output"])
+    assert array[1, 0] == 64.0
+
+
+def test_integer_datatypes_reject_values_out_of_range() -> None:
+    spec = (TensorSpec("x", "INT8", np.dtype(np.int8), (-1, 2)),)
+    ok = parse_infer_request(b'{"inputs":[{"name":"x","shape":[1,2],"datatype":"INT8","data":[1,-3]}]}', spec, SPEC_OUT)
+    assert ok.inputs["x"].tolist() == [[1, -3]]
+    for body in (b'{"inputs":[{"name":"x","shape":[1,2],"datatype":"INT8","data":[1,300]}]}',
+                 b'{"inputs":[{"name":"x","shape":[1,2],"datatype":"INT8","data":[1,2.5]}]}'):
+        with pytest.raises(RequestError):
+            parse_infer_request(body, spec, SPEC_OUT)
+
+
+def test_the_response_is_the_v2_form_with_flat_row_major_data() -> None:
+    out = np.arange(20, dtype=np.float32).reshape(2, 10) / 4
+    body = json.loads(infer_response("m", "v1", "id-1", SPEC_OUT, ["output"], {"output": out}))
+    assert body == {"model_name": "m", "model_version": "v1", "id": "id-1",
+                    "outputs": [{"name": "output", "datatype": "FP32", "shape": [2, 10],
+                                 "data": (np.arange(20) / 4).tolist()}]}
