@@ -6,9 +6,13 @@ the results on. One function per component, named after it.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 from components.gpu_scheduling import GpuScheduling, Taint
+from components.model_image import ModelImageArgs
+from components.model_registry import ModelRegistry, ModelRegistryArgs
 from components.model_service import ContainerResources, HorizontalAutoscaling, ModelServiceArgs
 from stack_config.schema import GpuNodeGroupConfig, StackConfig
 
@@ -56,4 +60,33 @@ def model_service_args(config: StackConfig, image: "ModelImage",
         termination_grace_period_seconds=model.termination_grace_period_seconds,
         max_batch_size=model.batching.max_batch_size,
         batch_window_ms=model.batching.window_ms,
+    )
+
+
+# The project directory: the build context in config is relative to it, whatever the working directory.
+_PROJECT_DIR = Path(__file__).resolve().parents[1]
+
+
+def registry_args(config: StackConfig) -> ModelRegistryArgs:
+    registry = config.registry
+    return ModelRegistryArgs(
+        name=config.registry_name,
+        mode=registry.mode,
+        keep_images=registry.keep_images,
+        scan_on_push=registry.scan_on_push,
+        force_delete=registry.force_delete,
+        local_address=registry.local_address,
+    )
+
+
+def model_image_args(config: StackConfig, registry: ModelRegistry) -> ModelImageArgs:
+    model = config.model
+    return ModelImageArgs(
+        repository_url=registry.repository_url,
+        # Relative to the working directory, as Docker reads it: `app` under `pulumi up`.
+        context=os.path.relpath(_PROJECT_DIR / model.build_context),
+        dockerfile=model.dockerfile,
+        variant=model.image_variant,
+        version=model.version,
+        ecr_registry_id=registry.registry_id,
     )

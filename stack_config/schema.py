@@ -17,6 +17,8 @@ from pydantic.alias_generators import to_camel
 
 from components.gpu_instances import GPU_INSTANCE_FAMILIES, is_gpu_instance_type
 from components.gpu_scheduling import default_gpu_labels
+from components.model_image import VERSION_RE
+from components.model_registry import LOCAL_ADDRESS_RE
 
 PROJECT = "gpu-model-platform"
 
@@ -240,7 +242,8 @@ class RegistryConfig(Section):
     keep_images: int = Field(default=30, ge=1, le=1000, description="How many images the lifecycle policy keeps.")
     scan_on_push: bool = Field(default=True, description="Scan images for vulnerabilities on push.")
     force_delete: bool = Field(default=False, description="Allow deleting a repository that still holds images (never in prod).")
-    local_address: str = Field(default="localhost:5001", description="host:port of the local registry (mode `local`).")
+    local_address: Annotated[str, StringConstraints(pattern=LOCAL_ADDRESS_RE.pattern)] = Field(
+        default="localhost:5001", description="host:port of the local registry (mode `local`).")
 
 
 class ResourceAmounts(Section):
@@ -289,7 +292,9 @@ class ModelConfig(Section):
 
     name: DnsLabel = Field(default="my-ai-model", description="Model and Kubernetes object name (label `app`).")
     namespace: Optional[DnsLabel] = Field(default=None, description="Namespace (defaults to the model name).")
-    version: Optional[str] = Field(default=None, description="Model version; defaults to the trained model's metadata.")
+    # A Kubernetes label value that is also a Docker tag: it labels the Deployment and starts the image tag.
+    version: Optional[Annotated[str, StringConstraints(pattern=VERSION_RE.pattern)]] = Field(
+        default=None, description="Model version; defaults to the trained model's metadata.")
     build_context: str = Field(default="app", description="Docker build context, relative to the project.")
     dockerfile: str = Field(default="Dockerfile", description="Dockerfile inside the build context.")
     image_variant: Literal["cpu", "gpu"] = Field(default="gpu", description="Image flavour: CUDA runtime or CPU only.")
