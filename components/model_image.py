@@ -261,7 +261,7 @@ class ModelImage(pulumi.ComponentResource):
         image = self._create_image(name, build_args)
         self.image_name = image.image_name
         self.image_ref = pulumi.Output.all(args.repository_url, image.repo_digest).apply(
-            lambda parts: _by_digest(*parts))
+            lambda parts: digest_reference(*parts))
         self.register_outputs({
             "image_ref": self.image_ref,
             "image_name": self.image_name,
@@ -303,8 +303,9 @@ class ModelImage(pulumi.ComponentResource):
         )
 
 
-def _by_digest(repository_url: str, repo_digest: Optional[str]) -> str:
-    """`repo_digest` checked to name our repository (Docker reports the first of an image's digests)."""
+def digest_reference(repository_url: str, repo_digest: Optional[str]) -> str:
+    """`repo_digest`, checked to name our repository by digest (Docker reports an image's first digest,
+    which names another repository when the same image was pushed there before)."""
     if not repo_digest or not repo_digest.startswith(repository_url + "@") or not _DIGEST_SUFFIX_RE.search(repo_digest):
         raise ValueError(f"ModelImage: pushed image digest {repo_digest!r} is not {repository_url}@sha256:<64 hex>")
     return repo_digest
