@@ -90,7 +90,7 @@ def _secret_at(raw: Any, *path: str) -> bool:
     return rpc.is_rpc_secret(raw)
 
 
-def _stack_program(config, build: Callable[..., Any] | None = None) -> Callable[[], None]:
+def registry_image_service_program(config) -> Callable[[], None]:
     """ModelRegistry, ModelImage and ModelService wired from a stack config exactly as `__main__.py` does."""
 
     def program():
@@ -112,7 +112,7 @@ def _stack_program(config, build: Callable[..., Any] | None = None) -> Callable[
 def test_the_image_is_built_for_linux_amd64_from_the_configured_context_and_variant(name, variant):
     config = stack_config(name)
     assert config.model.image_variant == variant
-    build = _build(run(_stack_program(config)))
+    build = _build(run(registry_image_service_program(config)))
     assert Path(build["context"]).resolve() == PROJECT_DIR / config.model.build_context
     # The Docker provider reads the Dockerfile path from the working directory, not from the context.
     assert Path(build["dockerfile"]).resolve() == PROJECT_DIR / config.model.build_context / config.model.dockerfile
@@ -185,7 +185,7 @@ def test_a_digest_of_another_repository_is_refused():
 @pytest.mark.parametrize("name", ["dev", "local"])
 def test_the_model_service_runs_the_image_by_digest_labelled_with_the_model_version(name):
     config = config_with(name, "model", version="2.4.1")
-    synthesis = run(_stack_program(config))
+    synthesis = run(registry_image_service_program(config))
     deployment = only(synthesis.of_type("kubernetes:apps/v1:Deployment"))
     image = container(deployment)["image"]
     assert DIGEST_RE.match(image) and image == synthesis.stack_outputs["image"], image
