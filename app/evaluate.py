@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-
 from digits_data import INPUT_NAME, OUTPUT_NAME, SEED, load_split
 from model_server.artifacts import MODEL_FILE, model_version, read_metadata
 
@@ -29,7 +28,7 @@ def heldout_accuracy(model_path: Path, seed: int) -> tuple[float, int]:
     session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
     (probabilities,) = session.run([OUTPUT_NAME], {INPUT_NAME: split.x_heldout})
     predicted = np.asarray(probabilities).argmax(axis=1)
-    return float((predicted == split.y_heldout).mean()), int(len(split.y_heldout))
+    return float((predicted == split.y_heldout).mean()), len(split.y_heldout)
 
 
 def _fraction(text: str) -> float:

@@ -22,10 +22,9 @@ import numpy as np
 import onnx
 import sklearn
 import torch
-from torch import nn
-
 from digits_data import INPUT_NAME, N_CLASSES, N_FEATURES, OUTPUT_NAME, SEED, Split, load_split
 from model_server.artifacts import METADATA_FILE, MODEL_FILE, model_version
+from torch import nn
 
 APP_DIR = Path(__file__).resolve().parent
 DEFAULT_OUT = APP_DIR / "artifacts"
@@ -127,8 +126,8 @@ def build_metadata(*, name: str, onnx_bytes: bytes, split: Split, epochs: int, s
         "outputs": [{"name": OUTPUT_NAME, "datatype": "FP32", "shape": [-1, N_CLASSES],
                      "description": "probability of each digit 0..9 (softmax)"}],
         "data_hash": split.data_hash,
-        "dataset": {"name": "sklearn.datasets.load_digits", "train_rows": int(len(split.y_train)),
-                    "heldout_rows": int(len(split.y_heldout))},
+        "dataset": {"name": "sklearn.datasets.load_digits", "train_rows": len(split.y_train),
+                    "heldout_rows": len(split.y_heldout)},
         "metrics": {"heldout_accuracy": round(heldout_accuracy, 6),
                     "train_accuracy": round(train_accuracy, 6),
                     "train_loss": round(train_loss, 6)},

@@ -10,7 +10,7 @@ import logging
 import os
 import signal
 import sys
-from typing import Iterator
+from collections.abc import Iterator
 
 import uvicorn
 

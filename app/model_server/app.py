@@ -10,7 +10,8 @@ import asyncio
 import logging
 import time
 import uuid
-from typing import Any, Awaitable, Callable, Optional
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import orjson
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
@@ -53,7 +54,7 @@ _VERSION_ROUTES = {(): R_VERSION, ("ready",): R_VERSION_READY, ("infer",): R_VER
 _POST_ROUTES = {R_INFER, R_VERSION_INFER}
 
 
-def match_route(path: str) -> tuple[str, Optional[str], Optional[str]]:
+def match_route(path: str) -> tuple[str, str | None, str | None]:
     """(route template, model name, model version) for a request path."""
     route = _STATIC.get(path)
     if route is not None:
@@ -88,13 +89,13 @@ class ModelServer:
     def __init__(self, settings: Settings, on_fatal: Callable[[str], None] = lambda message: None) -> None:
         self.settings = settings
         self.metrics = Metrics(settings.model_name)
-        self.model: Optional[OnnxModel] = None
-        self.batcher: Optional[DynamicBatcher] = None
+        self.model: OnnxModel | None = None
+        self.batcher: DynamicBatcher | None = None
         self.ready = False
         self.abandoned = 0
         """Requests cut off because the drain timeout ran out."""
         self._on_fatal = on_fatal
-        self._loader: Optional[asyncio.Task] = None
+        self._loader: asyncio.Task | None = None
         self._server_metadata = orjson.dumps({"name": SERVER_NAME, "version": __version__, "extensions": []})
         self._model_metadata = b""
 
@@ -197,8 +198,8 @@ class ModelServer:
             if is_infer:
                 self.metrics.in_flight.dec()
 
-    async def _dispatch(self, scope: Scope, receive: Receive, route: str, name: Optional[str],
-                        version: Optional[str]) -> tuple[int, bytes, bytes]:
+    async def _dispatch(self, scope: Scope, receive: Receive, route: str, name: str | None,
+                        version: str | None) -> tuple[int, bytes, bytes]:
         method = scope["method"]
         if route == R_OTHER:
             raise HttpError(404, f"no route for {scope['path']}; see the Open Inference Protocol v2 paths under /v2")
@@ -224,7 +225,7 @@ class ModelServer:
             return 200, self._model_metadata, JSON
         return await self._infer(scope, receive)
 
-    def _check_model(self, name: Optional[str], version: Optional[str]) -> None:
+    def _check_model(self, name: str | None, version: str | None) -> None:
         if name != self.settings.model_name:
             raise HttpError(404, f"unknown model {name!r}; this server serves {self.settings.model_name!r}")
         if version is not None and (self.model is None or version != self.model.version):

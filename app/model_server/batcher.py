@@ -13,13 +13,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import time
-from collections import deque
 import queue
 import threading
+import time
+from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Callable, Optional
 
 import numpy as np
 
@@ -95,8 +95,8 @@ class DynamicBatcher:
         self._arriving = 0
         self._typical_s = math.inf
         """Moving average of batch execution time; unknown (inf) until the first batch ran."""
-        self._wakeup: Optional[asyncio.Event] = None
-        self._task: Optional[asyncio.Task] = None
+        self._wakeup: asyncio.Event | None = None
+        self._task: asyncio.Task | None = None
         # One inference thread for slow batches: batches run one after another, and the event loop
         # stays free to parse the next requests meanwhile (ONNX Runtime releases the GIL).
         self._worker = _InferenceThread()

@@ -6,9 +6,10 @@ names the variable, the value and what is allowed. app/README.md documents each 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Optional, TypeVar
+from typing import TypeVar
 
 from .artifacts import MODEL_FILE
 
@@ -27,7 +28,7 @@ class Settings:
     port: int = 8080
     host: str = "0.0.0.0"
     model_name: str = "my-ai-model"
-    model_version: Optional[str] = None
+    model_version: str | None = None
     """None: take the version from metadata.json (or the model file's content hash)."""
     model_dir: Path = Path("artifacts")
     """The image sets MODEL_DIR=/models; `artifacts` suits `cd app && python -m model_server`."""

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
 
 import numpy as np
 import onnxruntime as ort
@@ -67,7 +67,7 @@ def choose_providers(available: Sequence[str]) -> list[str]:
 class OnnxModel:
     """A loaded model: `run(inputs)` maps input name -> batch array to output name -> batch array."""
 
-    def __init__(self, path: Path, *, version: Optional[str] = None, intra_op_threads: int = 1,
+    def __init__(self, path: Path, *, version: str | None = None, intra_op_threads: int = 1,
                  test_delay_s: float = 0.0) -> None:
         try:
             model_bytes = path.read_bytes()

@@ -7,8 +7,9 @@ RequestError whose message is returned as `{"error": "..."}` with a 4xx status.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import numpy as np
 import orjson
@@ -33,7 +34,7 @@ class RequestError(Exception):
 
 @dataclass
 class InferRequest:
-    id: Optional[str]
+    id: str | None
     inputs: dict[str, np.ndarray]
     rows: int
     """Size of the batch dimension shared by all inputs."""

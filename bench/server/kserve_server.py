@@ -25,9 +25,9 @@ class _LoopbackConfig(_Config):
 
 uvicorn.Config = _LoopbackConfig  # kserve's REST server builds uvicorn.Config(host="0.0.0.0", ...)
 
-import numpy as np  # noqa: E402
-import onnxruntime as ort  # noqa: E402
-from kserve import InferOutput, InferRequest, InferResponse, Model, ModelServer  # noqa: E402
+import numpy as np
+import onnxruntime as ort
+from kserve import InferOutput, InferRequest, InferResponse, Model, ModelServer
 
 
 class OnnxDigits(Model):

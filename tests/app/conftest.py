@@ -12,7 +12,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import pytest
@@ -133,8 +133,8 @@ class ServerProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def request(self, method: str, path: str, body: Optional[bytes] = None, *, timeout: float = 10.0,
-                headers: Optional[dict[str, str]] = None) -> Response:
+    def request(self, method: str, path: str, body: bytes | None = None, *, timeout: float = 10.0,
+                headers: dict[str, str] | None = None) -> Response:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
             conn.request(method, path, body=body, headers=headers or {"Content-Type": "application/json"})

@@ -91,4 +91,4 @@ def test_the_readme_documents_every_contract_metric_and_variable() -> None:
         assert row is not None, f"app/README.md has no table row for {exposed}"
         assert kind in row and all(f"`{label}`" in row for label in labels), row
     for var in ENV_VARS:
-        assert re.search(rf"^\| `{var}` \|", readme, re.M), f"app/README.md does not document {var}"
+        assert re.search(rf"^\| `{var}` \|", readme, re.MULTILINE), f"app/README.md does not document {var}"

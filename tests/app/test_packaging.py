@@ -44,19 +44,19 @@ def test_training_requirements_do_not_leak_into_the_server_image() -> None:
 
 def test_base_images_are_pinned_by_tag_and_digest() -> None:
     text = DOCKERFILE.read_text()
-    bases = dict(re.findall(r"^ARG ([A-Z_]+_IMAGE)=(\S+)$", text, re.M))
+    bases = dict(re.findall(r"^ARG ([A-Z_]+_IMAGE)=(\S+)$", text, re.MULTILINE))
     assert set(bases) == {"PYTHON_IMAGE", "CUDA_IMAGE"}
     for ref in bases.values():
         assert re.fullmatch(r"[a-z0-9./-]+:[A-Za-z0-9._-]+@sha256:[0-9a-f]{64}", ref), ref
         assert ":latest" not in ref
-    froms = re.findall(r"^FROM (\S+)", text, re.M)
+    froms = re.findall(r"^FROM (\S+)", text, re.MULTILINE)
     assert froms and all(f in ("${PYTHON_IMAGE}", "${CUDA_IMAGE}") for f in froms), froms
     assert "cudnn-runtime" in bases["CUDA_IMAGE"] and "13.0" in bases["CUDA_IMAGE"]
 
 
 def test_runtime_stages_are_non_root_expose_8080_and_label_the_model_version() -> None:
     text = DOCKERFILE.read_text()
-    stages = re.split(r"^FROM ", text, flags=re.M)[1:]
+    stages = re.split(r"^FROM ", text, flags=re.MULTILINE)[1:]
     runtime = {s.split()[2]: s for s in stages if " AS " in s.splitlines()[0]
                and s.split()[2] in ("cpu", "gpu")}
     assert set(runtime) == {"cpu", "gpu"}

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from model_server.app import match_route
 from model_server.config import ConfigError, Settings, load_settings
 from model_server.model import TensorSpec
