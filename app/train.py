@@ -97,8 +97,28 @@ def export_onnx(model: DigitsMLP) -> bytes:
             dynamic_shapes=({0: torch.export.Dim("batch")},))
     program.save(buffer, external_data=False)
     onnx_model = onnx.load_from_string(buffer.getvalue())
+    _strip_debug_info(onnx_model)
     onnx.checker.check_model(onnx_model, full_check=True)
-    return buffer.getvalue()
+    return onnx_model.SerializeToString()
+
+
+def _strip_debug_info(model: onnx.ModelProto) -> None:
+    """Drop the exporter's per-node debug metadata (Python stack traces with absolute file paths and
+    line numbers). Without this the bytes, and so the version, would change with the checkout
+    directory or a reformatted train.py although the model is the same."""
+    graphs = [model.graph]
+    while graphs:
+        graph = graphs.pop()
+        for proto in (*graph.node, *graph.input, *graph.output, *graph.value_info, *graph.initializer):
+            del proto.metadata_props[:]
+        for node in graph.node:
+            for attr in node.attribute:  # subgraphs of If/Loop/Scan
+                if attr.HasField("g"):
+                    graphs.append(attr.g)
+                graphs.extend(attr.graphs)
+    for function in model.functions:
+        for node in function.node:
+            del node.metadata_props[:]
 
 
 def git_revision() -> str | None:
