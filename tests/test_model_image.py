@@ -21,7 +21,7 @@ from components.model_service import ModelService
 from stack_config import ConfigError
 from stack_config.component_args import gpu_scheduling, model_image_args, model_service_args, registry_args
 from tests.harness import container, only, stack_config
-from tests.test_model_registry import config_with
+from tests.test_model_registry import collect_garbage_after_each_test, config_with  # noqa: F401
 from tools.synth import PROJECT_DIR, Synthesis, run
 
 IMAGE = "docker:index/image:Image"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 
 import botocore.loaders
@@ -20,6 +21,15 @@ LIFECYCLE = "aws:ecr/lifecyclePolicy:LifecyclePolicy"
 KEY = "aws:kms/key:Key"
 
 ECR_SHAPES = botocore.loaders.Loader().load_service_model("ecr", "service-2")["shapes"]
+
+
+@pytest.fixture(autouse=True)
+def collect_garbage_after_each_test():
+    """Mocked runs leave unclosed event loops and coroutines behind. Collecting them at this safe point
+    keeps their finalizers out of a later `ast.parse`, which CPython 3.11.7 does not survive
+    ("AST constructor recursion depth mismatch", python/cpython#106905, fixed in 3.11.8)."""
+    yield
+    gc.collect()
 
 
 def _enum(shape: str) -> list[str]:
