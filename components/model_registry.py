@@ -63,6 +63,8 @@ def lifecycle_policy(keep_images: int, untagged_expiry_days: int = 1) -> str:
     """The ECR lifecycle policy document: untagged images go fast, then only the newest `keep_images` stay.
 
     ECR requires the `tagStatus: any` rule to carry the highest `rulePriority` (it is evaluated last).
+    Expiring untagged images fast is safe because each push is one single-platform manifest: there is
+    no image index whose untagged children the rule would delete (aws/containers-roadmap#1466).
     """
     rules = [
         {
