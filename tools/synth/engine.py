@@ -7,6 +7,7 @@ test sees exactly what `python -m tools.synth` writes.
 from __future__ import annotations
 
 import contextvars
+import gc
 import runpy
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -232,8 +233,14 @@ def run(program: Callable[[], Any], *, project: str = "gpu-model-platform", stac
     run one after another in one process. Exceptions from the program propagate.
     """
     context = contextvars.Context()
-    return context.run(_run, program, project, stack, dict(config or {}), list(secret_keys or []),
-                       cloud or FakeCloud())
+    try:
+        return context.run(_run, program, project, stack, dict(config or {}), list(secret_keys or []),
+                           cloud or FakeCloud())
+    finally:
+        # Mocked runs leave coroutines behind; collecting them here, not during a later
+        # `ast.parse`, avoids CPython 3.11.7's "AST constructor recursion depth mismatch"
+        # (python/cpython#106905, fixed in 3.11.8).
+        gc.collect()
 
 
 def run_main(main_path: Path, **kwargs: Any) -> Synthesis:
