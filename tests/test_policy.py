@@ -583,6 +583,16 @@ def test_the_model_service_component_passes_the_pack_and_one_prod_replica_does_n
     assert any("Deployment 'model-deployment'" in m for m in found)
 
 
+def test_the_registry_component_passes_the_pack_and_without_scanning_it_does_not():
+    from components.model_registry import ModelRegistry, ModelRegistryArgs
+    from tools.synth import run
+
+    assert pack_violations(run(lambda: ModelRegistry("registry", ModelRegistryArgs(name="my-ai-model"))), "prod") == []
+    found = pack_violations(run(lambda: ModelRegistry("registry", ModelRegistryArgs(name="my-ai-model",
+                                                                                     scan_on_push=False))), "dev")
+    assert len(found) == 1 and found[0].startswith("[ecr-tags-immutable-and-scanned] ECR repository"), found
+
+
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_the_synthesized_dev_and_prod_programs_pass_the_whole_pack(stack):
     from tests.harness import stack as synthesized
