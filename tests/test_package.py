@@ -1,0 +1,240 @@
+"""The component library as adopters get it: a wheel of `gpu_model_platform`, and nothing else.
+
+The wheel is built from this checkout (build files go to a temporary directory, so the tree stays
+clean), installed with `--no-deps` into a throwaway target directory, and imported from there by a
+fresh interpreter whose dependencies come from the current environment's site-packages.
+"""
+
+from __future__ import annotations
+
+import ast
+import email.parser
+import importlib.metadata
+import json
+import os
+import re
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import components
+from tools.synth import PROJECT_DIR
+
+IMPORT_NAME = "gpu_model_platform"
+COMPONENTS_DIR = PROJECT_DIR / "components"
+PYPROJECT = tomllib.loads((PROJECT_DIR / "pyproject.toml").read_text())
+DATA_SUFFIXES = {".json", ".yaml", ".yml"}
+
+
+def _version() -> str:
+    namespace: dict = {}
+    exec((COMPONENTS_DIR / "_version.py").read_text(), namespace)
+    return namespace["__version__"]
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory) -> Path:
+    """Build the wheel once per test process; return its path."""
+    work = tmp_path_factory.mktemp("wheel-build")
+    # setuptools reads this extra config file: its build and egg-info directories go outside the
+    # checkout, so a stale `build/lib` can never slip a deleted module into the wheel.
+    extra = work / "setuptools.cfg"
+    extra.write_text(f"[build]\nbuild_base = {work / 'build'}\n[egg_info]\negg_base = {work}\n")
+    env = {**os.environ, "DIST_EXTRA_CONFIG": str(extra), "PIP_NO_INDEX": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet",
+         "--wheel-dir", str(work / "dist"), str(PROJECT_DIR)],
+        capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, f"wheel build failed:\n{result.stdout}\n{result.stderr}"
+    wheels = list((work / "dist").glob("*.whl"))
+    assert len(wheels) == 1, wheels
+    return wheels[0]
+
+
+@pytest.fixture(scope="module")
+def wheel_names(build) -> list[str]:
+    with zipfile.ZipFile(build) as archive:
+        return archive.namelist()
+
+
+@pytest.fixture(scope="module")
+def installed(build, tmp_path_factory) -> Path:
+    """The wheel installed (without dependencies) into a throwaway target directory."""
+    target = tmp_path_factory.mktemp("site")
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--quiet", "--target", str(target),
+         str(build)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, f"wheel install failed:\n{result.stdout}\n{result.stderr}"
+    return target
+
+
+def _run_from(target: Path, code: str) -> subprocess.CompletedProcess:
+    # PYTHONPATH puts the installed copy first; the current site-packages supplies pulumi and
+    # friends. The working directory is the target, so this checkout's `components` is not importable.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"PYTHONPATH": str(target)}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=target,
+                          timeout=120)
+
+
+def test_the_wheel_is_named_after_the_distribution_and_the_single_sourced_version(build):
+    assert build.name == f"gpu_model_platform-{_version()}-py3-none-any.whl"
+
+
+def test_the_wheel_holds_only_the_import_package_and_its_metadata(wheel_names):
+    dist_info = f"gpu_model_platform-{_version()}.dist-info/"
+    strays = [n for n in wheel_names if not (n.startswith(f"{IMPORT_NAME}/") or n.startswith(dist_info))]
+    assert not strays, f"files outside {IMPORT_NAME}/ in the wheel: {strays}"
+    program_files = [n for n in wheel_names if re.search(
+        r"(^|/)(__main__\.py|Pulumi(\.[^/]+)?\.yaml|stack_config/|app/|tests?/|tools/|examples/|policy/|conftest\.py)",
+        n)]
+    assert not program_files, f"program-specific files came along: {program_files}"
+    assert not [n for n in wheel_names if "__pycache__" in n or n.endswith(".pyc")]
+
+
+def test_every_module_and_data_file_of_components_is_in_the_wheel(wheel_names):
+    expected = sorted(
+        f"{IMPORT_NAME}/{p.relative_to(COMPONENTS_DIR).as_posix()}"
+        for p in COMPONENTS_DIR.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+        and (p.suffix in {".py", *DATA_SUFFIXES} or p.name == "py.typed"))
+    missing = [n for n in expected if n not in wheel_names]
+    packages = sorted({str(Path(n).parent).replace("/", ".") for n in missing if n.endswith(".py")})
+    assert not missing, (f"not in the wheel: {missing}. Sub-packages must be listed in pyproject.toml "
+                         f"[tool.setuptools] packages (here: {packages}); data files need a "
+                         f"[tool.setuptools.package-data] pattern")
+    assert f"{IMPORT_NAME}/py.typed" in wheel_names, "the PEP 561 marker makes type checkers read our hints"
+
+
+def test_the_wheel_metadata_declares_the_runtime_dependencies_and_python(build):
+    with zipfile.ZipFile(build) as archive:
+        text = archive.read(f"gpu_model_platform-{_version()}.dist-info/METADATA").decode()
+    metadata = email.parser.Parser().parsestr(text)
+    assert metadata["Name"] == "gpu-model-platform"
+    assert metadata["Version"] == _version()
+    assert metadata["Requires-Python"] == PYPROJECT["project"]["requires-python"]
+    assert _normalized(metadata.get_all("Requires-Dist")) == _normalized(PYPROJECT["project"]["dependencies"])
+
+
+def _normalized(requirements: list[str]) -> list[tuple[str, list[str]]]:
+    """`(name, sorted specifiers)`: the metadata writer may reorder a requirement's specifiers."""
+    out = []
+    for requirement in requirements:
+        name = _requirement_name(requirement)
+        specifiers = requirement[len(re.match(r"[A-Za-z0-9_.-]+", requirement).group(0)):]
+        out.append((name, sorted(s.strip() for s in specifiers.split(",") if s.strip())))
+    return sorted(out)
+
+
+def test_the_installed_package_imports_from_outside_the_checkout_with_its_public_api(installed):
+    code = f"""
+import importlib.metadata, json, {IMPORT_NAME} as p
+print(json.dumps({{
+    "file": p.__file__,
+    "all": list(p.__all__),
+    "resolved": [n for n in p.__all__ if getattr(p, n, None) is not None],
+    "module_of": {{n: getattr(getattr(p, n), "__module__", "") for n in p.__all__}},
+    "dist_version": importlib.metadata.version("gpu-model-platform"),
+}}))
+"""
+    result = _run_from(installed, code)
+    assert result.returncode == 0, f"importing {IMPORT_NAME} from the wheel failed:\n{result.stderr}"
+    seen = json.loads(result.stdout)
+    assert Path(seen["file"]).is_relative_to(installed), seen["file"]
+    assert seen["all"] == list(components.__all__)
+    assert seen["resolved"] == seen["all"], "every name in __all__ must exist in the installed package"
+    wrong_home = {n: m for n, m in seen["module_of"].items() if m and not m.startswith(IMPORT_NAME)}
+    assert not wrong_home, f"public names defined outside the package (absolute imports?): {wrong_home}"
+    assert seen["dist_version"] == _version()
+
+
+def test_the_package_reexports_its_single_sourced_version(installed):
+    result = _run_from(installed, f"import {IMPORT_NAME} as p; print(getattr(p, '__version__', None))")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == _version(), (
+        f"{IMPORT_NAME}.__version__ is {result.stdout.strip()}: components/__init__.py must say "
+        "`from ._version import __version__` (and keep `__version__` out of __all__)")
+
+
+def test_the_installed_components_work_under_mocks(installed):
+    # One component end to end from the installed copy: proves data and relative imports resolve there.
+    code = f"""
+import pulumi, {IMPORT_NAME} as p
+
+class Mocks(pulumi.runtime.Mocks):
+    def new_resource(self, args):
+        return args.name + "-id", args.inputs
+    def call(self, args):
+        return {{}}
+
+pulumi.runtime.set_mocks(Mocks(), preview=False)
+service = p.ModelService("m", p.ModelServiceArgs(image="r/m@sha256:" + "0" * 64, name="m"))
+print(pulumi.runtime.sync_await._sync_await(service.service_name.future()))
+"""
+    result = _run_from(installed, code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "m"
+
+
+def _third_party_imports() -> dict[str, list[str]]:
+    """Top-level modules the components import, outside the standard library, with the files."""
+    found: dict[str, list[str]] = {}
+    for path in sorted(COMPONENTS_DIR.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                if top not in sys.stdlib_module_names and top != "__future__":
+                    found.setdefault(top, []).append(path.name)
+    return found
+
+
+def _requirement_name(requirement: str) -> str:
+    return re.split(r"[<>=!~;\[ ]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_the_declared_dependencies_are_exactly_what_the_components_import():
+    distributions = importlib.metadata.packages_distributions()
+    imported = {}
+    for module, files in _third_party_imports().items():
+        dists = distributions.get(module)
+        assert dists, f"{module} (imported by {files}) is not installed"
+        imported[dists[0].lower().replace("_", "-")] = files
+    declared = {_requirement_name(r) for r in PYPROJECT["project"]["dependencies"]}
+    assert not set(imported) - declared, (
+        f"components import {sorted(set(imported) - declared)} (in {imported}) but pyproject.toml "
+        "[project] dependencies does not declare them: adopters' installs would fail")
+    assert not declared - set(imported), f"declared but never imported by components: {sorted(declared - set(imported))}"
+
+
+def test_dependency_lower_bounds_are_the_versions_ci_tests():
+    pins = {}
+    for line in (PROJECT_DIR / "requirements.txt").read_text().splitlines():
+        if "==" in line and not line.lstrip().startswith("#"):
+            name, version = line.split("#")[0].strip().split("==")
+            pins[_requirement_name(name)] = version
+    for requirement in PYPROJECT["project"]["dependencies"]:
+        name = _requirement_name(requirement)
+        lower = re.search(r">=\s*([0-9][^,;\s]*)", requirement)
+        upper = re.search(r"<\s*([0-9]+)\b", requirement)
+        assert lower and upper, f"{requirement}: give a range >=tested,<next-major"
+        assert name in pins, f"{requirement}: pin the tested version in requirements.txt"
+        assert lower.group(1) == pins[name], f"{requirement}: lower bound must be the tested pin {pins[name]}"
+        assert int(upper.group(1)) == int(pins[name].split(".")[0]) + 1, f"{requirement}: upper bound is the next major"
+
+
+def test_the_build_backend_is_pinned_and_installed_for_offline_builds():
+    requires = PYPROJECT["build-system"]["requires"]
+    assert all("==" in r for r in requires), requires
+    for requirement in requires:
+        name, version = requirement.split("==")
+        assert importlib.metadata.version(name) == version, (
+            f"{requirement} is the build backend; requirements-dev.txt must install the same version")
