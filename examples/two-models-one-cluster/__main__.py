@@ -1,0 +1,45 @@
+"""Two models, one on a GPU and one on CPU, sharing one existing cluster and one monitoring stack.
+
+Each model gets its own namespace, ECR registry, image, service, alerts and dashboard. Every name
+derives from the model's name, so a third model is one more line in MODELS.
+"""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from gpu_model_platform import (GpuScheduling, ModelImage, ModelImageArgs, ModelRegistry, ModelRegistryArgs,
+                                ModelService, ModelServiceArgs)
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str
+    variant: str  # the image's Dockerfile stage: `gpu` (CUDA) or `cpu`
+    gpus: int
+
+
+MODELS = (Model("fraud-detector", variant="gpu", gpus=1), Model("churn-predictor", variant="cpu", gpus=0))
+
+config = pulumi.Config()
+aws_opts = pulumi.ResourceOptions(providers={"aws": aws.Provider("aws", region=config.require("region"))})
+cluster = k8s.Provider("shared-cluster", kubeconfig=config.require_secret("kubeconfig"))
+kubernetes = pulumi.ResourceOptions(providers={"kubernetes": cluster})
+# Docker reads the build context from the working directory: this folder under `pulumi up`.
+context = os.path.relpath(Path(__file__).parent / config.require("buildContext"))
+
+for model in MODELS:
+    registry = ModelRegistry(f"{model.name}-registry", ModelRegistryArgs(name=model.name), aws_opts)
+    image = ModelImage(f"{model.name}-image", ModelImageArgs(
+        repository_url=registry.repository_url, ecr_registry_id=registry.registry_id,
+        context=context, variant=model.variant), aws_opts)
+    service = ModelService(model.name, ModelServiceArgs(
+        name=model.name, image=image.image_ref, model_version=image.model_version, gpus=model.gpus,
+        # The labels and taint of the cluster's GPU nodes (the defaults every GpuNodeGroup uses).
+        gpu_scheduling=GpuScheduling() if model.gpus else None), kubernetes)
+    pulumi.export(f"{model.name}-image", image.image_ref)
+    pulumi.export(f"{model.name}-service", pulumi.Output.concat(service.namespace, "/", service.service_name))
