@@ -7,8 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from tools.api_docs import (REFERENCE_DIR, Renderer, broken_references, load, missing_docstrings, stale_pages,
-                            write_pages)
+from tools.api_docs import (
+    REFERENCE_DIR,
+    Renderer,
+    broken_references,
+    load,
+    missing_docstrings,
+    stale_pages,
+    write_pages,
+)
 from tools.api_docs.__main__ import main
 
 

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from typing import Optional
 
 import pulumi
 import pytest
 
-from tools.api_surface import (CHANGELOG_FILE, describe, diff, live_surface, load_pinned, plan_update, read_version,
-                               render, required_bump)
+from tools.api_surface import (
+    CHANGELOG_FILE,
+    describe,
+    diff,
+    live_surface,
+    load_pinned,
+    plan_update,
+    read_version,
+    render,
+    required_bump,
+)
 from tools.api_surface.__main__ import check_report
 
 CHANGELOG_010 = "# Changelog\n\n## [Unreleased]\n\n## [0.1.0] - 2026-11-25\n### Added\n- `ModelService`\n"
@@ -49,7 +57,7 @@ class _Example(pulumi.ComponentResource):
     endpoint: pulumi.Output[str]
     _private: int
 
-    def __init__(self, name: str, args: _ExampleArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: _ExampleArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("gpu-model-platform:index:Example", name, None, opts)
 
     def url(self, scheme: str = "https") -> str:
@@ -67,7 +75,7 @@ def test_a_component_is_described_by_type_token_constructor_outputs_and_public_m
     assert entry["parameters"] == [
         {"name": "name", "kind": "POSITIONAL_OR_KEYWORD", "annotation": "str", "required": True},
         {"name": "args", "kind": "POSITIONAL_OR_KEYWORD", "annotation": "_ExampleArgs", "required": True},
-        {"name": "opts", "kind": "POSITIONAL_OR_KEYWORD", "annotation": "Optional[pulumi.ResourceOptions]",
+        {"name": "opts", "kind": "POSITIONAL_OR_KEYWORD", "annotation": "pulumi.ResourceOptions | None",
          "default": "None"},
     ]
     assert entry["attributes"] == [{"name": "endpoint", "type": "pulumi.Output[str]"}]

@@ -22,8 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tools.synth import PROJECT_DIR, Synthesis, run_main
-from tools.synth import engine
+from tools.synth import PROJECT_DIR, Synthesis, engine, run_main
 
 EXAMPLES_DIR = PROJECT_DIR / "examples"
 EXAMPLES = sorted(p.name for p in EXAMPLES_DIR.iterdir() if (p / "__main__.py").is_file())

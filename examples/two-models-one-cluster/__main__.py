@@ -11,9 +11,15 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
-
-from gpu_model_platform import (GpuScheduling, ModelImage, ModelImageArgs, ModelRegistry, ModelRegistryArgs,
-                                ModelService, ModelServiceArgs)
+from gpu_model_platform import (
+    GpuScheduling,
+    ModelImage,
+    ModelImageArgs,
+    ModelRegistry,
+    ModelRegistryArgs,
+    ModelService,
+    ModelServiceArgs,
+)
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,10 @@ import builtins
 import logging
 import re
 import typing
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any
 
 import griffe
 
@@ -118,9 +119,9 @@ def load(project_dir: Path = PROJECT_DIR, package_name: str = SOURCE_PACKAGE, ru
     exports = package.exports
     if exports is None:
         raise SystemExit(f"{package_name}/__init__.py has no __all__: the public API must be listed there")
-    namespace: dict[str, Any] = {}
-    exec((project_dir / package_name / "_version.py").read_text(), namespace)
-    api = Api(package=package, version=namespace["__version__"])
+    from tools.api_surface import read_version
+
+    api = Api(package=package, version=read_version(project_dir / package_name / "_version.py"))
     for name in exports:
         name = str(name)
         member = package.members.get(name)
@@ -198,7 +199,7 @@ def _is_opaque_call(text: str, public: set[str]) -> bool:
     return isinstance(node, ast.Call) and ast.unparse(node.func) not in public | {"dict", "list", "tuple", "set"}
 
 
-def _signature(function: Any, name: str, runtime_defaults: Optional[dict[str, str]] = None,
+def _signature(function: Any, name: str, runtime_defaults: dict[str, str] | None = None,
                public: frozenset[str] = frozenset()) -> str:
     parts, seen_keyword_only = [], False
     for p in function.parameters:
@@ -223,7 +224,7 @@ def _signature(function: Any, name: str, runtime_defaults: Optional[dict[str, st
     return "(\n" + "".join(f"    {part},\n" for part in parts) + f"){returns}"
 
 
-def _constructor(obj: Any) -> Optional[Any]:
+def _constructor(obj: Any) -> Any | None:
     init = obj.members.get("__init__")
     return init.final_target if init is not None and init.is_alias else init
 
@@ -238,10 +239,10 @@ def _public_members(obj: Any, kind: str) -> list[Any]:
     return sorted(out, key=lambda m: m.lineno or 0)
 
 
-def type_token(obj: Any) -> Optional[str]:
+def type_token(obj: Any) -> str | None:
     try:
         source = obj.source
-    except Exception:  # no source file: nothing to read the token from
+    except (OSError, AttributeError, ValueError):  # no source file: nothing to read the token from
         return None
     match = _TYPE_TOKEN_RE.search(source)
     return match.group(1) if match else None
@@ -282,9 +283,7 @@ def references(text: str, where: str) -> Iterator[Reference]:
             continue
         token = token.removesuffix("()")
         head = token.split(".")[0]
-        if head in (PACKAGE, SOURCE_PACKAGE) or ("." not in token and _CLASS_LIKE_RE.match(token)):
-            yield Reference(token, where, "backticks")
-        elif "." in token and _CLASS_LIKE_RE.match(head):
+        if head in (PACKAGE, SOURCE_PACKAGE) or ("." not in token and _CLASS_LIKE_RE.match(token)) or "." in token and _CLASS_LIKE_RE.match(head):
             yield Reference(token, where, "backticks")
 
 
@@ -300,7 +299,7 @@ class Resolver:
         obj = public.obj
         return set(obj.members) if obj.is_class else set()
 
-    def resolve_name(self, token: str) -> Optional[str]:
+    def resolve_name(self, token: str) -> str | None:
         """None when it resolves; otherwise why not."""
         parts = token.split(".")
         if parts[0] in (PACKAGE, SOURCE_PACKAGE):
@@ -321,7 +320,7 @@ class Resolver:
         return (f"`{head}` is neither in {PACKAGE}.__all__ nor a known outside name (if it is someone "
                 f"else's, add it to EXTRA_EXTERNAL_NAMES in tools/api_docs/__init__.py)")
 
-    def resolve_link(self, target: str, base: Path) -> Optional[str]:
+    def resolve_link(self, target: str, base: Path) -> str | None:
         if re.match(r"^[a-z][a-z0-9+.-]*:", target) or target.startswith("//"):
             return None  # an absolute URL
         path_part, _, anchor = target.partition("#")
@@ -337,7 +336,7 @@ class Resolver:
                 return f"{path_part} has no heading for #{anchor}"
         return None
 
-    def problem(self, ref: Reference, base: Path) -> Optional[str]:
+    def problem(self, ref: Reference, base: Path) -> str | None:
         if ref.how == "link":
             return self.resolve_link(ref.target, base)
         return self.resolve_name(ref.target)
@@ -349,15 +348,14 @@ class Renderer:
     def __init__(self, api: Api):
         self.api = api
 
-    def link(self, token: str, from_page: str) -> Optional[str]:
+    def link(self, token: str, from_page: str) -> str | None:
         parts = token.split(".")
         if parts[0] in (PACKAGE, SOURCE_PACKAGE):
             parts = parts[1:]
         if not parts or parts[0] not in self.api.objects:
             return None
         target = self.api.objects[parts[0]]
-        anchor = target.anchor if len(parts) == 1 or target.page != from_page else target.anchor
-        return f"#{anchor}" if target.page == from_page else f"{target.page}#{anchor}"
+        return f"#{target.anchor}" if target.page == from_page else f"{target.page}#{target.anchor}"
 
     def prose(self, text: str, page: str) -> str:
         """A docstring with backticked public names turned into links."""
@@ -449,8 +447,8 @@ class Renderer:
         module = objects[0].obj.module
         intro = _docstring(module)
         lines = [f"# {title}", "",
-                 f"<!-- Generated by `python -m tools.api_docs` from components/{module.filepath.name}; "
-                 "do not edit by hand. -->", "",
+                 (f"<!-- Generated by `python -m tools.api_docs` from components/{module.filepath.name}; "
+                 "do not edit by hand. -->"), "",
                  f"Part of [`{PACKAGE}` {self.api.version}](index.md). "
                  + "Public here: " + ", ".join(f"[`{o.name}`](#{o.anchor})" for o in objects) + ".", ""]
         if intro:
@@ -462,10 +460,10 @@ class Renderer:
     def index(self) -> str:
         lines = [f"# `{PACKAGE}` {self.api.version} API reference", "",
                  "<!-- Generated by `python -m tools.api_docs`; do not edit by hand. -->", "",
-                 f"Everything listed here is in `{PACKAGE}.__all__`: the supported public API, covered by "
+                 (f"Everything listed here is in `{PACKAGE}.__all__`: the supported public API, covered by "
                  "[the compatibility promise](../README.md). Anything else in the package is private. "
                  "Start with [getting started](../../getting-started.md); the stack config of this "
-                 "repository's own program is described in [the config reference](../../config-reference.md).", "",
+                 "repository's own program is described in [the config reference](../../config-reference.md)."), "",
                  "| name | kind | summary |", "| --- | --- | --- |"]
         for page, objects in self.api.pages().items():
             for o in objects:

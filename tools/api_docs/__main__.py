@@ -10,7 +10,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tools.api_docs import Renderer, broken_references, load, missing_docstrings, stale_pages, write_pages
+from tools.api_docs import (
+    Renderer,
+    broken_references,
+    load,
+    missing_docstrings,
+    stale_pages,
+    write_pages,
+)
 
 
 def main(argv: list[str] | None = None) -> int:

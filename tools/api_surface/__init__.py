@@ -13,6 +13,7 @@ which SemVer bump that needs (the 0.x rule: breaking bumps the minor, an additio
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import enum
 import importlib
@@ -20,10 +21,11 @@ import inspect
 import json
 import re
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Optional
+from typing import Any
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 SURFACE_FILE = PROJECT_DIR / "docs" / "api" / "surface.json"
@@ -41,13 +43,16 @@ _LEVELS = ("patch", "minor", "major")
 # ------------------------------------------------------------------------------ reading the surface
 
 def read_version(path: Path = VERSION_FILE) -> str:
-    """`__version__` from `_version.py`, read without importing the package."""
-    namespace: dict[str, Any] = {}
-    exec(compile(path.read_text(), str(path), "exec"), namespace)
-    return namespace["__version__"]
+    """`__version__` from `_version.py`, read without importing (or running) anything."""
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["__version__"]:
+            value = ast.literal_eval(node.value)
+            if isinstance(value, str):
+                return value
+    raise ValueError(f"{path}: no `__version__ = \"x.y.z\"` line")
 
 
-def _annotation(value: Any) -> Optional[str]:
+def _annotation(value: Any) -> str | None:
     if value is inspect.Parameter.empty or value is inspect.Signature.empty:
         return None
     if isinstance(value, str):  # `from __future__ import annotations`: exactly as written
@@ -65,7 +70,7 @@ def _value(value: Any) -> str:
     return f"<{type(value).__qualname__} instance>" if " at 0x" in text else text
 
 
-def _parameters(signature: inspect.Signature, defaults: Optional[dict[str, str]] = None) -> list[dict]:
+def _parameters(signature: inspect.Signature, defaults: dict[str, str] | None = None) -> list[dict]:
     out = []
     for p in signature.parameters.values():
         if p.name in ("self", "cls"):
@@ -87,7 +92,7 @@ def _own_bases(cls: type) -> list[type]:
             and not c.__module__.startswith(("typing", "enum", "abc"))]
 
 
-def _field_default(f: dataclasses.Field) -> Optional[str]:
+def _field_default(f: dataclasses.Field) -> str | None:
     if f.default is not dataclasses.MISSING:
         return _value(f.default)
     if f.default_factory is not dataclasses.MISSING:  # the value the factory makes, not its name
@@ -95,7 +100,7 @@ def _field_default(f: dataclasses.Field) -> Optional[str]:
     return None
 
 
-def _type_token(cls: type) -> Optional[str]:
+def _type_token(cls: type) -> str | None:
     try:
         source = inspect.getsource(cls)
     except (OSError, TypeError):
@@ -200,7 +205,7 @@ def render(surface: dict) -> str:
     return _render(surface, 0) + "\n"
 
 
-def load_pinned(path: Path = SURFACE_FILE) -> Optional[dict]:
+def load_pinned(path: Path = SURFACE_FILE) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
@@ -210,7 +215,7 @@ def load_pinned(path: Path = SURFACE_FILE) -> Optional[dict]:
 class Change:
     breaking: bool
     message: str
-    subject: Optional[str] = None
+    subject: str | None = None
     """The public name, when the change adds or removes a whole name."""
 
     def __str__(self) -> str:
@@ -298,7 +303,7 @@ def parse_version(version: str) -> tuple[int, int, int]:
     return int(match.group(1)), int(match.group(2)), int(match.group(3))
 
 
-def required_bump(changes: list[Change], pinned_version: str) -> Optional[str]:
+def required_bump(changes: list[Change], pinned_version: str) -> str | None:
     """The smallest bump the changes need. SemVer; while MAJOR is 0, one level lower (Cargo's rule)."""
     if not changes:
         return None
@@ -308,7 +313,7 @@ def required_bump(changes: list[Change], pinned_version: str) -> Optional[str]:
     return "major" if breaking else "minor"
 
 
-def bump_of(old: str, new: str) -> Optional[str]:
+def bump_of(old: str, new: str) -> str | None:
     """`major`, `minor` or `patch` for an increase; None when `new` is not greater than `old`."""
     a, b = parse_version(old), parse_version(new)
     if b <= a:
@@ -334,7 +339,7 @@ def is_released(version: str, project_dir: Path = PROJECT_DIR) -> bool:
     """A version is released once the tag `v<version>` exists. Without git, assume it is (safe side)."""
     try:
         result = subprocess.run(["git", "tag", "--list", f"v{version}"], cwd=project_dir, capture_output=True,
-                                text=True, timeout=30)
+                                text=True, timeout=30, check=False)
     except (OSError, subprocess.SubprocessError):
         return True
     return result.returncode != 0 or bool(result.stdout.strip())
@@ -347,7 +352,7 @@ class Plan:
     messages: list[str]
 
 
-def plan_update(pinned: Optional[dict], live: dict, changelog: str,
+def plan_update(pinned: dict | None, live: dict, changelog: str,
                 released: Callable[[str], bool] = is_released) -> Plan:
     """Whether `--update` may pin `live`, and why (not)."""
     version = live["version"]
@@ -367,18 +372,18 @@ def plan_update(pinned: Optional[dict], live: dict, changelog: str,
             messages.append(f"{version} is not released yet (no tag v{version}): its pin is updated in place")
         else:
             return Plan(False, changes, [
-                f"{version} is released (tag v{version}) and the surface changed: bump components/_version.py "
+                (f"{version} is released (tag v{version}) and the surface changed: bump components/_version.py "
                 f"to at least {next_version(version, need)} ({need}: "
                 f"{'breaking changes' if any(c.breaking for c in changes) else 'additions only'}) "
-                f"and add a `## [{next_version(version, need)}]` section to CHANGELOG.md"])
+                f"and add a `## [{next_version(version, need)}]` section to CHANGELOG.md")])
     else:
         bump = bump_of(pinned_version, version)
         if bump is None:
             return Plan(False, changes, [f"components/_version.py ({version}) is not above the pinned {pinned_version}"])
         if need and _LEVELS.index(bump) < _LEVELS.index(need):
             return Plan(False, changes, [
-                f"{pinned_version} -> {version} is a {bump} bump, but these changes need a {need} bump "
-                f"(at least {next_version(pinned_version, need)}; rules in docs/compatibility.md)"])
+                (f"{pinned_version} -> {version} is a {bump} bump, but these changes need a {need} bump "
+                f"(at least {next_version(pinned_version, need)}; rules in docs/compatibility.md)")])
         messages.append(f"{pinned_version} -> {version}: a {bump} bump" + (f" (needed: {need})" if need else ""))
     section = changelog_section(changelog, version)
     unmentioned = [c.subject for c in changes if c.subject and f"`{c.subject}`" not in section]

@@ -12,8 +12,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tools.api_surface import (CHANGELOG_FILE, SURFACE_FILE, diff, live_surface, load_pinned, next_version,
-                               plan_update, render, required_bump)
+from tools.api_surface import (
+    CHANGELOG_FILE,
+    SURFACE_FILE,
+    diff,
+    live_surface,
+    load_pinned,
+    next_version,
+    plan_update,
+    render,
+    required_bump,
+)
 
 
 def check_report(pinned: dict | None, live: dict) -> list[str]:
@@ -23,8 +32,8 @@ def check_report(pinned: dict | None, live: dict) -> list[str]:
     changes = diff(pinned["names"], live["names"])
     if not changes and pinned.get("version") == live["version"] and pinned.get("format") == live["format"]:
         return []
-    lines = [f"The public API of gpu_model_platform differs from docs/api/surface.json "
-             f"(pinned {pinned.get('version')}, components/_version.py says {live['version']}):"]
+    lines = [(f"The public API of gpu_model_platform differs from docs/api/surface.json "
+             f"(pinned {pinned.get('version')}, components/_version.py says {live['version']}):")]
     lines += [f"  {change}" for change in changes] or ["  (no API change: only the version or the file format)"]
     need = required_bump(changes, pinned["version"])
     if changes and live["version"] == pinned["version"]:
