@@ -1,0 +1,457 @@
+"""Cluster: the Kubernetes cluster and the provider every Kubernetes object of the program goes through.
+
+Three modes: `create` an EKS cluster, use an `existing` one (by name, or from another stack's
+outputs), or a `local` kubeconfig context (kind, minikube, k3d) with no AWS at all.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Literal, Optional, Sequence
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from .aws_tags import component_tags
+from .eks_nodes import (assume_role_policy, autoscaler_node_template_tags, create_launch_template, create_node_role,
+                        managed_policy_arn)
+
+# Control-plane log types: the API, who did what (audit), and who authenticated as whom.
+DEFAULT_LOG_TYPES: tuple[str, ...] = ("api", "audit", "authenticator")
+# Retention values CloudWatch Logs accepts (PutRetentionPolicy).
+LOG_RETENTION_DAYS: tuple[int, ...] = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
+                                       2192, 2557, 2922, 3288, 3653)
+
+CORE_ADDONS: tuple[str, ...] = ("vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent")
+# The latest version of each core add-on per Kubernetes minor, as the "versions" tables of the Amazon
+# EKS User Guide list them (managing-vpc-cni, managing-kube-proxy, managing-coredns; read 2026-11, the
+# edition that lists 1.34). The Pod Identity Agent has no such table: None lets EKS install its default
+# for the cluster version, and `addon_versions` pins it once you have read `aws eks describe-addon-versions`.
+ADDON_VERSIONS: dict[str, dict[str, Optional[str]]] = {
+    "1.32": {"vpc-cni": "v1.20.4-eksbuild.1", "kube-proxy": "v1.32.9-eksbuild.2",
+             "coredns": "v1.11.4-eksbuild.24", "eks-pod-identity-agent": None},
+    "1.33": {"vpc-cni": "v1.20.4-eksbuild.1", "kube-proxy": "v1.33.5-eksbuild.2",
+             "coredns": "v1.12.4-eksbuild.1", "eks-pod-identity-agent": None},
+    "1.34": {"vpc-cni": "v1.20.4-eksbuild.1", "kube-proxy": "v1.34.1-eksbuild.2",
+             "coredns": "v1.12.4-eksbuild.1", "eks-pod-identity-agent": None},
+}
+# DaemonSets that must run before any node can become Ready (EKS reports them ACTIVE with zero nodes);
+# coredns is a Deployment and would never become ACTIVE without a node, so it comes after them.
+_BEFORE_NODES = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
+
+ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
+VIEW_POLICY = "AmazonEKSViewPolicy"
+SYSTEM_NODE_AMI_TYPE = "AL2023_x86_64_STANDARD"
+SYSTEM_NODE_LABELS = {"workload": "system"}
+_CNI_SERVICE_ACCOUNT = "system:serviceaccount:kube-system:aws-node"
+_TOKEN_AUDIENCE = "sts.amazonaws.com"
+
+
+@dataclass
+class SystemNodeGroup:
+    """The small on-demand CPU group of a created cluster: system pods and monitoring never need a GPU."""
+
+    instance_types: list[str] = field(default_factory=lambda: ["m7i.large"])
+    """CPU instance types."""
+    min_size: int = 2
+    """Minimum nodes (2: CoreDNS and the autoscaler survive a node loss)."""
+    max_size: int = 4
+    """Maximum nodes."""
+    desired_size: int = 2
+    """Initial nodes; an autoscaler owns the number afterwards."""
+    disk_size_gib: int = 50
+    """Encrypted gp3 root volume size."""
+
+
+@dataclass
+class ClusterStackReference:
+    """Outputs of another Pulumi stack that owns an existing cluster."""
+
+    stack: str
+    """Fully qualified stack name, e.g. `acme/platform-infra/prod`."""
+    kubeconfig_output: str = "kubeconfig"
+    """Output holding the kubeconfig."""
+    cluster_name_output: str = "clusterName"
+    """Output holding the cluster name."""
+    oidc_provider_arn_output: str = "oidcProviderArn"
+    """Output holding the IRSA OIDC provider ARN."""
+
+
+@dataclass
+class ClusterArgs:
+    """Inputs of `Cluster`. Only the fields of the chosen `mode` matter."""
+
+    mode: Literal["create", "existing", "local"]
+    """`create` an EKS cluster, use an `existing` one, or a `local` kubeconfig context."""
+    name: Optional[str] = None
+    """create: the EKS cluster name; existing: the cluster to look up (or use `stack_reference`)."""
+    subnet_ids: Sequence[pulumi.Input[str]] | pulumi.Input[Sequence[pulumi.Input[str]]] = ()
+    """create: private subnets (two zones at least) for the control-plane ENIs and the system nodes."""
+    kubernetes_version: str = "1.33"
+    """create: Kubernetes minor version."""
+    endpoint_public_access_cidrs: list[str] = field(default_factory=list)
+    """create: CIDRs allowed to reach the public API endpoint; empty keeps the endpoint private only."""
+    admin_role_arns: list[str] = field(default_factory=list)
+    """create: IAM roles granted cluster admin through access entries (include the deploy role)."""
+    viewer_role_arns: list[str] = field(default_factory=list)
+    """create: IAM roles granted read-only access (e.g. the preview role)."""
+    log_types: tuple[str, ...] = DEFAULT_LOG_TYPES
+    """create: control-plane log types sent to CloudWatch."""
+    log_retention_days: int = 90
+    """create: how long CloudWatch keeps the control-plane logs."""
+    addon_versions: dict[str, Optional[str]] = field(default_factory=dict)
+    """create: add-on versions overriding `ADDON_VERSIONS[kubernetes_version]` (None: EKS's default)."""
+    system_node_group: SystemNodeGroup = field(default_factory=SystemNodeGroup)
+    """create: the CPU group for system pods."""
+    kms_key_deletion_window_days: int = 30
+    """create: waiting period before a deleted secrets key is gone (7..30 days)."""
+    protect: bool = False
+    """create: protect the cluster and its secrets key from `pulumi destroy` (prod)."""
+    stack_reference: Optional[ClusterStackReference] = None
+    """existing: take the cluster from another stack's outputs instead of looking it up by name."""
+    kube_context: Optional[str] = None
+    """local: the kubeconfig context, e.g. `kind-gpu-model`."""
+    tags: dict[str, str] = field(default_factory=dict)
+    """create: extra AWS tags (the provider's default tags apply anyway)."""
+
+    def resolved_addon_versions(self) -> dict[str, Optional[str]]:
+        """The version of each core add-on: the pinned table for the Kubernetes version, then overrides."""
+        return {**ADDON_VERSIONS.get(self.kubernetes_version, {}), **self.addon_versions}
+
+
+def _is_world(cidr: str) -> bool:
+    return cidr.strip().endswith("/0")
+
+
+def validate_cluster_args(args: ClusterArgs) -> list[str]:
+    """Every problem with the args, each naming the field; empty when valid."""
+    problems = []
+    if args.mode not in ("create", "existing", "local"):
+        return [f"mode: got {args.mode!r}; must be 'create', 'existing' or 'local'"]
+    if args.mode == "create":
+        if not args.name:
+            problems.append("name: required when mode is create")
+        if not args.admin_role_arns:
+            problems.append("admin_role_arns: required when mode is create; with API authentication and no creator "
+                            "admin, only these roles reach the cluster (include the deploy role)")
+        if isinstance(args.subnet_ids, (list, tuple)) and len(args.subnet_ids) < 2:
+            problems.append(f"subnet_ids: got {len(args.subnet_ids)}; EKS needs subnets in at least two zones")
+        problems += [f"endpoint_public_access_cidrs: got {c!r}; the API endpoint must not be open to the world"
+                     for c in args.endpoint_public_access_cidrs if _is_world(c)]
+        problems += [f"log_types: got {t!r}; allowed: api, audit, authenticator, controllerManager, scheduler"
+                     for t in args.log_types if t not in ("api", "audit", "authenticator", "controllerManager",
+                                                          "scheduler")]
+        if args.log_retention_days not in LOG_RETENTION_DAYS:
+            problems.append(f"log_retention_days: got {args.log_retention_days}; allowed: {LOG_RETENTION_DAYS}")
+        versions = args.resolved_addon_versions()
+        unknown = sorted(set(args.addon_versions) - set(CORE_ADDONS))
+        if unknown:
+            problems.append(f"addon_versions: got {unknown}; allowed add-ons: {', '.join(CORE_ADDONS)}")
+        missing = [a for a in CORE_ADDONS if a not in versions]
+        if missing:
+            problems.append(f"addon_versions: no pinned versions of {missing} for Kubernetes "
+                            f"{args.kubernetes_version} (pinned: {', '.join(ADDON_VERSIONS)}); set them")
+        system = args.system_node_group
+        if not 1 <= system.min_size <= system.desired_size <= system.max_size:
+            problems.append(f"system_node_group: got min/desired/max {system.min_size}/{system.desired_size}/"
+                            f"{system.max_size}; need 1 <= min <= desired <= max")
+        if not 7 <= args.kms_key_deletion_window_days <= 30:
+            problems.append(f"kms_key_deletion_window_days: got {args.kms_key_deletion_window_days}; must be 7..30")
+    if args.mode == "existing" and bool(args.name) == bool(args.stack_reference):
+        problems.append("name/stack_reference: an existing cluster needs exactly one of them")
+    if args.mode == "local" and not args.kube_context:
+        problems.append("kube_context: required when mode is local")
+    return problems
+
+
+def eks_kubeconfig(cluster_name: str, endpoint: str, certificate_authority: str, region: str) -> str:
+    """A kubeconfig that authenticates with `aws eks get-token` (short-lived tokens, no stored credential)."""
+    user = {"exec": {
+        "apiVersion": "client.authentication.k8s.io/v1beta1",
+        "command": "aws",
+        "args": ["eks", "get-token", "--cluster-name", cluster_name, "--region", region, "--output", "json"],
+        "interactiveMode": "Never",
+    }}
+    return json.dumps({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": cluster_name,
+                      "cluster": {"server": endpoint, "certificate-authority-data": certificate_authority}}],
+        "users": [{"name": cluster_name, "user": user}],
+        "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
+        "current-context": cluster_name,
+    }, sort_keys=True)
+
+
+def _arn_parts(arn: str) -> tuple[str, str, str]:
+    """(partition, region, account) of an ARN."""
+    parts = arn.split(":")
+    return parts[1], parts[3], parts[4]
+
+
+def oidc_provider_arn_for(cluster_arn: str, issuer_url: str) -> str:
+    """The IAM OIDC provider ARN of a cluster's issuer (where `eksctl` and Terraform create it)."""
+    partition, _, account = _arn_parts(cluster_arn)
+    return f"arn:{partition}:iam::{account}:oidc-provider/{issuer_url.removeprefix('https://')}"
+
+
+def issuer_url_for(oidc_provider_arn: str) -> str:
+    """The issuer URL behind an IAM OIDC provider ARN."""
+    return "https://" + oidc_provider_arn.split(":oidc-provider/", 1)[1]
+
+
+class Cluster(pulumi.ComponentResource):
+    """The cluster the platform runs on, and the Kubernetes provider for it.
+
+    Mode `create`: an EKS cluster with a private API endpoint (public only from listed CIDRs),
+    envelope encryption of Secrets with a rotating KMS key, control-plane logs with retention,
+    access entries (API authentication only; no creator admin left behind), the OIDC provider for
+    IRSA, the core add-ons at pinned versions (the VPC CNI with its own IRSA role), and a small
+    on-demand CPU node group for system pods. Mode `existing`: looks the cluster up by name or takes
+    it from another stack. Mode `local`: a kubeconfig context. Every mode ends in `provider`.
+    """
+
+    provider: k8s.Provider
+    """The Kubernetes provider every Kubernetes object of the program must use."""
+    kubeconfig: Optional[pulumi.Output[str]]
+    """The kubeconfig (a secret; it uses `aws eks get-token`). None for a local cluster."""
+    cluster_name: pulumi.Output[str]
+    """The EKS cluster name (the kube context for a local cluster)."""
+    cluster_arn: Optional[pulumi.Output[str]]
+    """The EKS cluster ARN (None when local, or when taken from a stack reference)."""
+    oidc_provider_arn: Optional[pulumi.Output[str]]
+    """The IAM OIDC provider ARN, for IRSA trust policies (None when local)."""
+    oidc_issuer_url: Optional[pulumi.Output[str]]
+    """The cluster's OIDC issuer URL, `https://oidc.eks...` (None when local)."""
+    node_security_group_id: Optional[pulumi.Output[str]]
+    """The EKS cluster security group, which managed nodes join (None when local or from a stack reference)."""
+    system_node_role_arn: Optional[pulumi.Output[str]]
+    """The system node group's IAM role (created clusters only)."""
+
+    def __init__(self, name: str, args: ClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        problems = validate_cluster_args(args)
+        if problems:
+            raise ValueError(f"Cluster {name!r}: " + "; ".join(problems))
+        super().__init__("gpu-model-platform:index:Cluster", name, None, opts)
+        self._args = args
+        self.kubeconfig = self.cluster_arn = self.oidc_provider_arn = self.oidc_issuer_url = None
+        self.node_security_group_id = self.system_node_role_arn = None
+
+        if args.mode == "create":
+            self._create(name)
+        elif args.mode == "existing" and args.stack_reference is not None:
+            self._from_stack_reference(name, args.stack_reference)
+        elif args.mode == "existing":
+            self._look_up(name)
+        else:
+            self.cluster_name = pulumi.Output.from_input(args.kube_context)
+            self.provider = k8s.Provider(f"{name}-kubernetes", context=args.kube_context,
+                                         opts=pulumi.ResourceOptions(parent=self))
+
+        self.register_outputs({
+            "kubeconfig": self.kubeconfig,
+            "cluster_name": self.cluster_name,
+            "cluster_arn": self.cluster_arn,
+            "oidc_provider_arn": self.oidc_provider_arn,
+            "oidc_issuer_url": self.oidc_issuer_url,
+            "node_security_group_id": self.node_security_group_id,
+            "system_node_role_arn": self.system_node_role_arn,
+        })
+
+    # --- create ------------------------------------------------------------------------------------
+
+    def _create(self, name: str) -> None:
+        a = self._args
+        self._tags = component_tags("cluster", name, a.tags)
+        self._partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
+        cluster = self._create_control_plane(name)
+        oidc = self._create_oidc_provider(name, cluster)
+        access = self._create_access_entries(name, cluster)
+        addons = self._create_addons(name, cluster, oidc, _BEFORE_NODES, [])
+        system_nodes = self._create_system_node_group(name, cluster, addons)
+        addons += self._create_addons(name, cluster, oidc, ("coredns",), [system_nodes])
+
+        config = pulumi.Output.all(cluster.name, cluster.endpoint, cluster.certificate_authority.data,
+                                   cluster.arn).apply(lambda v: eks_kubeconfig(v[0], v[1], v[2], _arn_parts(v[3])[1]))
+        self.kubeconfig = pulumi.Output.secret(config)
+        # Every Kubernetes object waits for the deployer's access entry and for nodes with DNS.
+        self.provider = k8s.Provider(f"{name}-kubernetes", kubeconfig=self.kubeconfig,
+                                     opts=pulumi.ResourceOptions(parent=self, depends_on=[*access, *addons]))
+        self.cluster_name = cluster.name
+        self.cluster_arn = cluster.arn
+        self.oidc_provider_arn = oidc.arn
+        self.oidc_issuer_url = self._issuer
+        self.node_security_group_id = cluster.vpc_config.cluster_security_group_id
+
+    def _create_control_plane(self, name: str) -> aws.eks.Cluster:
+        a = self._args
+        keep = pulumi.ResourceOptions(parent=self, protect=a.protect)
+        key = aws.kms.Key(
+            f"{name}-secrets-key",
+            description=f"Envelope encryption of Kubernetes Secrets in EKS cluster {a.name}",
+            enable_key_rotation=True,
+            deletion_window_in_days=a.kms_key_deletion_window_days,
+            tags=self._tags,
+            opts=keep,
+        )
+        role = aws.iam.Role(f"{name}-cluster-role", description=f"EKS control plane of {a.name}",
+                            assume_role_policy=assume_role_policy("eks.amazonaws.com"), tags=self._tags,
+                            opts=pulumi.ResourceOptions(parent=self))
+        policy = aws.iam.RolePolicyAttachment(
+            f"{name}-cluster-AmazonEKSClusterPolicy", role=role.name,
+            policy_arn=managed_policy_arn(self._partition, "AmazonEKSClusterPolicy"),
+            opts=pulumi.ResourceOptions(parent=self))
+        # The managed policy has no KMS rights: the control plane may use this one key, and only for Secrets.
+        key_use = aws.iam.RolePolicy(
+            f"{name}-cluster-secrets-key", role=role.id,
+            policy=key.arn.apply(lambda arn: json.dumps({"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ListGrants", "kms:DescribeKey"],
+                "Resource": arn}]}, sort_keys=True)),
+            opts=pulumi.ResourceOptions(parent=self))
+        # EKS writes to this group by name; creating it first gives the logs a retention (else: forever).
+        logs = aws.cloudwatch.LogGroup(f"{name}-control-plane-logs", name=f"/aws/eks/{a.name}/cluster",
+                                       retention_in_days=a.log_retention_days, tags=self._tags,
+                                       opts=pulumi.ResourceOptions(parent=self))
+        public = bool(a.endpoint_public_access_cidrs)
+        # The cluster name is what people and CI type (`aws eks update-kubeconfig --name`) and what the
+        # log group above is named after, so it is set from config rather than auto-named.
+        return aws.eks.Cluster(
+            f"{name}-eks",
+            name=a.name,
+            version=a.kubernetes_version,
+            role_arn=role.arn,
+            vpc_config=aws.eks.ClusterVpcConfigArgs(
+                subnet_ids=a.subnet_ids,
+                endpoint_private_access=True,
+                endpoint_public_access=public,
+                public_access_cidrs=list(a.endpoint_public_access_cidrs) if public else None,
+            ),
+            encryption_config=aws.eks.ClusterEncryptionConfigArgs(
+                resources=["secrets"], provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=key.arn)),
+            enabled_cluster_log_types=list(a.log_types),
+            access_config=aws.eks.ClusterAccessConfigArgs(
+                authentication_mode="API", bootstrap_cluster_creator_admin_permissions=False),
+            # The core add-ons are EKS managed add-ons below, at pinned versions, not unmanaged defaults.
+            bootstrap_self_managed_addons=False,
+            # Extended support costs six times the standard hourly fee: upgrade instead.
+            upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type="STANDARD"),
+            tags=self._tags,
+            opts=pulumi.ResourceOptions(parent=self, protect=a.protect, depends_on=[policy, key_use, logs]),
+        )
+
+    def _create_oidc_provider(self, name: str, cluster: aws.eks.Cluster) -> aws.iam.OpenIdConnectProvider:
+        self._issuer = cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer)
+        # No thumbprint: IAM trusts the EKS issuer's certificate authority itself.
+        return aws.iam.OpenIdConnectProvider(
+            f"{name}-oidc", url=self._issuer, client_id_lists=[_TOKEN_AUDIENCE], tags=self._tags,
+            opts=pulumi.ResourceOptions(parent=self))
+
+    def _create_access_entries(self, name: str, cluster: aws.eks.Cluster) -> list[aws.eks.AccessPolicyAssociation]:
+        grants = [(arn, ADMIN_POLICY) for arn in self._args.admin_role_arns] + \
+                 [(arn, VIEW_POLICY) for arn in self._args.viewer_role_arns]
+        associations = []
+        for principal, policy in grants:
+            role_name = principal.rsplit("/", 1)[-1]
+            entry = aws.eks.AccessEntry(f"{name}-access-{role_name}", cluster_name=cluster.name,
+                                        principal_arn=principal, type="STANDARD", tags=self._tags,
+                                        opts=pulumi.ResourceOptions(parent=self))
+            associations.append(aws.eks.AccessPolicyAssociation(
+                f"{name}-access-{role_name}-{policy}",
+                cluster_name=cluster.name,
+                principal_arn=entry.principal_arn,
+                policy_arn=self._partition.apply(lambda p, policy=policy: f"arn:{p}:eks::aws:cluster-access-policy/{policy}"),
+                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+                opts=pulumi.ResourceOptions(parent=self)))
+        return associations
+
+    def _cni_role(self, name: str, oidc: aws.iam.OpenIdConnectProvider) -> aws.iam.Role:
+        def trust(values: list[str]) -> str:
+            arn, issuer = values
+            host = issuer.removeprefix("https://")
+            return json.dumps({"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": {"Federated": arn}, "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {"StringEquals": {f"{host}:sub": _CNI_SERVICE_ACCOUNT, f"{host}:aud": _TOKEN_AUDIENCE}},
+            }]}, sort_keys=True)
+
+        role = aws.iam.Role(f"{name}-vpc-cni-role", description="VPC CNI (aws-node) through IRSA",
+                            assume_role_policy=pulumi.Output.all(oidc.arn, self._issuer).apply(trust),
+                            tags=self._tags, opts=pulumi.ResourceOptions(parent=self))
+        aws.iam.RolePolicyAttachment(f"{name}-vpc-cni-AmazonEKS_CNI_Policy", role=role.name,
+                                     policy_arn=managed_policy_arn(self._partition, "AmazonEKS_CNI_Policy"),
+                                     opts=pulumi.ResourceOptions(parent=self))
+        return role
+
+    def _create_addons(self, name: str, cluster: aws.eks.Cluster, oidc: aws.iam.OpenIdConnectProvider,
+                       addons: Sequence[str], after: list[pulumi.Resource]) -> list[pulumi.Resource]:
+        versions = self._args.resolved_addon_versions()
+        created: list[pulumi.Resource] = []
+        for addon in addons:
+            created.append(aws.eks.Addon(
+                f"{name}-{addon}",
+                cluster_name=cluster.name,
+                addon_name=addon,
+                addon_version=versions[addon],
+                service_account_role_arn=self._cni_role(name, oidc).arn if addon == "vpc-cni" else None,
+                # The program owns the add-ons' configuration: drift made by hand is overwritten.
+                resolve_conflicts_on_create="OVERWRITE",
+                resolve_conflicts_on_update="OVERWRITE",
+                tags=self._tags,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=after),
+            ))
+        return created
+
+    def _create_system_node_group(self, name: str, cluster: aws.eks.Cluster,
+                                  addons: list[pulumi.Resource]) -> aws.eks.NodeGroup:
+        system = self._args.system_node_group
+        tags = {**self._tags, "node-group": "system", **autoscaler_node_template_tags(None)}
+        role, attachments = create_node_role(f"{name}-system", partition=self._partition, attach_cni_policy=False,
+                                             tags=self._tags, parent=self)
+        template = create_launch_template(f"{name}-system", ami_type=SYSTEM_NODE_AMI_TYPE,
+                                          disk_size_gib=system.disk_size_gib, tags=tags, parent=self)
+        group = aws.eks.NodeGroup(
+            f"{name}-system-nodes",
+            cluster_name=cluster.name,
+            node_role_arn=role.arn,
+            subnet_ids=self._args.subnet_ids,
+            ami_type=SYSTEM_NODE_AMI_TYPE,
+            capacity_type="ON_DEMAND",
+            instance_types=list(system.instance_types),
+            labels=dict(SYSTEM_NODE_LABELS),
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+                min_size=system.min_size, max_size=system.max_size, desired_size=system.desired_size),
+            update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
+            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(id=template.id, version=template.latest_version.apply(str)),
+            tags=tags,
+            # An autoscaler owns the node count once it runs; `pulumi up` must not reset it.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*attachments, *addons],
+                                        ignore_changes=["scalingConfig.desiredSize"]),
+        )
+        self.system_node_role_arn = role.arn
+        return group
+
+    # --- existing ----------------------------------------------------------------------------------
+
+    def _look_up(self, name: str) -> None:
+        found = aws.eks.get_cluster_output(name=self._args.name, opts=pulumi.InvokeOutputOptions(parent=self))
+        issuer = found.identities.apply(lambda ids: ids[0].oidcs[0].issuer)
+        config = pulumi.Output.all(found.name, found.endpoint, found.certificate_authorities, found.arn).apply(
+            lambda v: eks_kubeconfig(v[0], v[1], v[2][0].data, _arn_parts(v[3])[1]))
+        self.kubeconfig = pulumi.Output.secret(config)
+        self.provider = k8s.Provider(f"{name}-kubernetes", kubeconfig=self.kubeconfig,
+                                     opts=pulumi.ResourceOptions(parent=self))
+        self.cluster_name = found.name
+        self.cluster_arn = found.arn
+        self.oidc_issuer_url = issuer
+        self.oidc_provider_arn = pulumi.Output.all(found.arn, issuer).apply(lambda v: oidc_provider_arn_for(*v))
+        self.node_security_group_id = found.vpc_config.cluster_security_group_id
+
+    def _from_stack_reference(self, name: str, ref: ClusterStackReference) -> None:
+        other = pulumi.StackReference(f"{name}-stack", stack_name=ref.stack, opts=pulumi.ResourceOptions(parent=self))
+        self.kubeconfig = pulumi.Output.secret(other.require_output(ref.kubeconfig_output))
+        self.provider = k8s.Provider(f"{name}-kubernetes", kubeconfig=self.kubeconfig,
+                                     opts=pulumi.ResourceOptions(parent=self))
+        self.cluster_name = other.require_output(ref.cluster_name_output)
+        self.oidc_provider_arn = other.require_output(ref.oidc_provider_arn_output)
+        self.oidc_issuer_url = self.oidc_provider_arn.apply(issuer_url_for)

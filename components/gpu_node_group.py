@@ -1,0 +1,190 @@
+"""GpuNodeGroup: an EKS managed node group of NVIDIA GPU instances that can sit at zero when idle."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal, Optional, Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+from .aws_tags import component_tags
+from .eks_nodes import (AUTOSCALER_TAG_PREFIX, autoscaler_node_template_tags, autoscaler_owner_tag_key, autoscaling_group_names,
+                        create_launch_template, create_node_role, first_autoscaling_group)
+from .gpu_instances import GPU_INSTANCE_FAMILIES, is_gpu_instance_type
+from .gpu_instances import gpus_per_node as _gpus_per_node
+from .gpu_scheduling import GpuScheduling
+
+GPU_AMI_TYPES: tuple[str, ...] = ("AL2023_x86_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA")
+CAPACITY_TYPES: tuple[str, ...] = ("ON_DEMAND", "SPOT")
+
+
+@dataclass
+class GpuNodeGroupArgs:
+    """Inputs of `GpuNodeGroup`. Defaults: one on-demand g5.xlarge at most, none while idle."""
+
+    cluster_name: pulumi.Input[str]
+    """The EKS cluster the group joins."""
+    subnet_ids: Sequence[pulumi.Input[str]] | pulumi.Input[Sequence[pulumi.Input[str]]]
+    """Private subnets the nodes launch in (spread over zones for capacity)."""
+    scheduling: GpuScheduling = field(default_factory=GpuScheduling)
+    """Labels and taints of the nodes; GPU workloads derive nodeSelector and tolerations from the same object."""
+    instance_types: list[str] = field(default_factory=lambda: ["g5.xlarge"])
+    """NVIDIA GPU instance types; several for SPOT (any one may run out)."""
+    capacity_type: Literal["ON_DEMAND", "SPOT"] = "ON_DEMAND"
+    """EC2 capacity type."""
+    ami_type: Literal["AL2023_x86_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA"] = "AL2023_x86_64_NVIDIA"
+    """EKS-optimised accelerated AMI (driver and container toolkit included)."""
+    min_size: int = 0
+    """Minimum nodes; 0 lets an idle group cost nothing."""
+    max_size: int = 1
+    """Maximum nodes."""
+    desired_size: int = 0
+    """Initial nodes; the autoscaler owns the number afterwards (later runs never reset it)."""
+    disk_size_gib: int = 100
+    """Encrypted gp3 root (Bottlerocket: data) volume: CUDA images are large."""
+    max_unavailable: int = 1
+    """Nodes replaced at once during an update (AMI or template change)."""
+    attach_cni_policy: bool = False
+    """Give the node role `AmazonEKS_CNI_Policy`: only for a cluster whose VPC CNI has no IRSA role of its own
+    (a cluster this program did not create)."""
+    tags: dict[str, str] = field(default_factory=dict)
+    """Extra AWS tags (the provider's default tags apply anyway)."""
+
+
+def validate_gpu_node_group_args(args: GpuNodeGroupArgs) -> list[str]:
+    """Every problem with the args, each naming the field; empty when valid."""
+    problems = []
+    for instance_type in args.instance_types:
+        if not is_gpu_instance_type(instance_type):
+            problems.append(f"instance_types: got {instance_type!r}; not a supported NVIDIA GPU instance type "
+                            f"(families: {', '.join(GPU_INSTANCE_FAMILIES)})")
+    if not args.instance_types:
+        problems.append("instance_types: got []; at least one GPU instance type")
+    if args.capacity_type not in CAPACITY_TYPES:
+        problems.append(f"capacity_type: got {args.capacity_type!r}; allowed: {', '.join(CAPACITY_TYPES)}")
+    if args.capacity_type == "SPOT" and len(set(args.instance_types)) < 2:
+        problems.append(f"instance_types: got {args.instance_types!r}; SPOT needs at least two instance types")
+    if args.ami_type not in GPU_AMI_TYPES:
+        problems.append(f"ami_type: got {args.ami_type!r}; allowed: {', '.join(GPU_AMI_TYPES)}")
+    if args.min_size < 0 or args.min_size > args.max_size or args.max_size < 1:
+        problems.append(f"min_size/max_size: got {args.min_size}/{args.max_size}; need 0 <= min_size <= max_size, "
+                        "max_size >= 1")
+    if not args.min_size <= args.desired_size <= args.max_size:
+        problems.append(f"desired_size: got {args.desired_size}; must be within min_size..max_size "
+                        f"({args.min_size}..{args.max_size})")
+    if not 20 <= args.disk_size_gib <= 16384:
+        problems.append(f"disk_size_gib: got {args.disk_size_gib}; must be 20..16384 (gp3)")
+    if args.max_unavailable < 1:
+        problems.append(f"max_unavailable: got {args.max_unavailable}; must be >= 1")
+    if not any(t.effect == "NoSchedule" for t in args.scheduling.taints):
+        problems.append("scheduling.taints: need a NoSchedule taint, or CPU pods would fill the GPU nodes")
+    return problems
+
+
+def _tag_resource_name(key: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", key.removeprefix(f"{AUTOSCALER_TAG_PREFIX}/")).strip("-")
+
+
+class GpuNodeGroup(pulumi.ComponentResource):
+    """GPU nodes for model pods, and only for them.
+
+    Creates the nodes' IAM role (worker and image-pull managed policies only), a launch template
+    (IMDSv2 required, encrypted gp3 volume), the managed node group (GPU AMI, labels and taints from
+    `scheduling`, scaling whose desired size an autoscaler owns), and the cluster-autoscaler
+    node-template tags on the group and on its Auto Scaling group, so it can scale up from zero.
+    """
+
+    scheduling: GpuScheduling
+    """The labels and taints the nodes carry: build GPU pods' nodeSelector and tolerations from it."""
+    node_group_name: pulumi.Output[str]
+    """The EKS node group name."""
+    node_group_arn: pulumi.Output[str]
+    """The EKS node group ARN."""
+    node_role_arn: pulumi.Output[str]
+    """The nodes' IAM role ARN (e.g. for a Karpenter EC2NodeClass or an access entry)."""
+    node_role_name: pulumi.Output[str]
+    """The nodes' IAM role name."""
+    autoscaling_group_names: pulumi.Output[list[str]]
+    """The Auto Scaling groups behind the node group: what cluster-autoscaler scales."""
+    gpus_per_node: int
+    """`nvidia.com/gpu` every node of the group has (the smallest instance type's count)."""
+
+    def __init__(self, name: str, args: GpuNodeGroupArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        problems = validate_gpu_node_group_args(args)
+        if problems:
+            raise ValueError(f"GpuNodeGroup {name!r}: " + "; ".join(problems))
+        super().__init__("gpu-model-platform:index:GpuNodeGroup", name, None, opts)
+        self._args = args
+        self.scheduling = args.scheduling
+        self.gpus_per_node = _gpus_per_node(args.instance_types)
+        self._tags = component_tags("gpu-node-group", name, {
+            "node-group": "gpu", "capacity-type": args.capacity_type, "ami-type": args.ami_type, **args.tags})
+
+        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
+        role, attachments = create_node_role(name, partition=partition, attach_cni_policy=args.attach_cni_policy,
+                                             tags=self._tags, parent=self)
+        template = create_launch_template(name, ami_type=args.ami_type, disk_size_gib=args.disk_size_gib,
+                                          tags=self._tags, parent=self)
+        group = self._create_node_group(name, role, template, attachments)
+        self._tag_autoscaling_group(name, group)
+
+        self.node_group_name = group.node_group_name
+        self.node_group_arn = group.arn
+        self.node_role_arn = role.arn
+        self.node_role_name = role.name
+        self.autoscaling_group_names = group.resources.apply(autoscaling_group_names)
+        self.register_outputs({
+            "node_group_name": self.node_group_name,
+            "node_group_arn": self.node_group_arn,
+            "node_role_arn": self.node_role_arn,
+            "node_role_name": self.node_role_name,
+            "autoscaling_group_names": self.autoscaling_group_names,
+            "gpus_per_node": self.gpus_per_node,
+        })
+
+    def autoscaler_tags(self) -> dict[str, str]:
+        """The cluster-autoscaler node-template tags (labels, taints, GPU count) of this group."""
+        return autoscaler_node_template_tags(self.scheduling, self.gpus_per_node)
+
+    def _create_node_group(self, name: str, role: aws.iam.Role, template: aws.ec2.LaunchTemplate,
+                           attachments: list[pulumi.Resource]) -> aws.eks.NodeGroup:
+        a = self._args
+        return aws.eks.NodeGroup(
+            f"{name}-group",
+            cluster_name=a.cluster_name,
+            node_role_arn=role.arn,
+            subnet_ids=a.subnet_ids,
+            ami_type=a.ami_type,
+            capacity_type=a.capacity_type,
+            instance_types=list(a.instance_types),
+            labels=self.scheduling.node_selector(),
+            taints=[aws.eks.NodeGroupTaintArgs(key=t.key, value=t.value, effect=t.eks_effect())
+                    for t in self.scheduling.taints],
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+                min_size=a.min_size, max_size=a.max_size, desired_size=a.desired_size),
+            update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=a.max_unavailable),
+            # The template's newest version: a template change rolls the nodes.
+            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(id=template.id,
+                                                                version=template.latest_version.apply(str)),
+            tags={**self._tags, **self.autoscaler_tags()},
+            # cluster-autoscaler (or a person during an incident) owns the node count: `pulumi up` must not
+            # scale a busy group back to its initial size.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=attachments,
+                                        ignore_changes=["scalingConfig.desiredSize"]),
+        )
+
+    def _tag_autoscaling_group(self, name: str, group: aws.eks.NodeGroup) -> None:
+        # EKS does not copy node group tags to the Auto Scaling group, where cluster-autoscaler reads them.
+        asg = group.resources.apply(first_autoscaling_group)
+        tags: list[tuple[str, pulumi.Input[str], str]] = [
+            (_tag_resource_name(key), key, value) for key, value in self.autoscaler_tags().items()]
+        tags.append(("cluster-owner", autoscaler_owner_tag_key(self._args.cluster_name), "owned"))
+        for suffix, key, value in tags:
+            aws.autoscaling.Tag(
+                f"{name}-asg-{suffix}",
+                autoscaling_group_name=asg,
+                tag=aws.autoscaling.TagTagArgs(key=key, value=value, propagate_at_launch=False),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
