@@ -11,6 +11,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 from components.gpu_scheduling import GpuScheduling, Taint
+import pulumi
+import pulumi_aws as aws
+from components.cluster import Cluster, ClusterArgs, ClusterStackReference, SystemNodeGroup
+from components.gpu_node_group import GpuNodeGroup as _GpuNodeGroup, GpuNodeGroupArgs
+from components.gpu_operators import GpuOperatorsArgs
+from components.network import Network, NetworkArgs
 from components.model_image import ModelImageArgs
 from components.model_registry import ModelRegistry, ModelRegistryArgs
 from components.model_service import ContainerResources, HorizontalAutoscaling, ModelServiceArgs
@@ -89,4 +95,85 @@ def model_image_args(config: StackConfig, registry: ModelRegistry) -> ModelImage
         variant=model.image_variant,
         version=model.version,
         ecr_registry_id=registry.registry_id,
+    )
+
+
+# --- AWS GPU platform: provider, network, cluster, GPU nodes, GPU operators --------------------------------
+
+
+def aws_options(config: StackConfig) -> Optional[pulumi.ResourceOptions]:
+    """An explicit AWS provider (region and default tags from config) for AWS components; None without AWS."""
+    if config.aws is None:
+        return None
+    provider = aws.Provider("aws", region=config.aws.region,
+                            default_tags=aws.ProviderDefaultTagsArgs(tags=dict(config.aws.default_tags)))
+    return pulumi.ResourceOptions(providers={"aws": provider})
+
+
+def creates_network(config: StackConfig) -> bool:
+    """Whether this stack creates its VPC (otherwise it uses existing subnet ids from config)."""
+    return config.network is not None and config.network.create
+
+
+def network_args(config: StackConfig) -> NetworkArgs:
+    network = config.network
+    assert network is not None and network.create, "network_args is only called when the stack creates a network"
+    return NetworkArgs(cidr=network.cidr, availability_zones=list(network.availability_zones),
+                       nat_gateways=network.nat_gateways)
+
+
+def _private_subnet_ids(config: StackConfig, network: Optional[Network]):
+    if network is not None:
+        return network.private_subnet_ids
+    return [s.id for s in config.network.private_subnets] if config.network else []
+
+
+def cluster_args(config: StackConfig, network: Optional[Network]) -> ClusterArgs:
+    c = config.cluster
+    system = c.system_node_group
+    ref = c.stack_reference
+    return ClusterArgs(
+        mode=c.mode,
+        name=c.name,
+        subnet_ids=_private_subnet_ids(config, network) if c.mode == "create" else (),
+        kubernetes_version=c.kubernetes_version,
+        endpoint_public_access_cidrs=list(c.endpoint_public_access_cidrs),
+        admin_role_arns=list(c.admin_role_arns),
+        viewer_role_arns=list(c.viewer_role_arns),
+        log_retention_days=c.log_retention_days,
+        addon_versions=dict(c.addon_versions),
+        system_node_group=SystemNodeGroup(
+            instance_types=list(system.instance_types), min_size=system.min_size, max_size=system.max_size,
+            desired_size=system.desired_size, disk_size_gib=system.disk_size_gib),
+        protect=c.protect,
+        stack_reference=ClusterStackReference(
+            stack=ref.stack, kubeconfig_output=ref.kubeconfig_output, cluster_name_output=ref.cluster_name_output,
+            oidc_provider_arn_output=ref.oidc_provider_arn_output) if ref else None,
+        kube_context=c.kube_context,
+    )
+
+
+def gpu_node_group_args(config: StackConfig, cluster: Cluster, network: Optional[Network]) -> GpuNodeGroupArgs:
+    g = config.gpu_node_group
+    return GpuNodeGroupArgs(
+        cluster_name=cluster.cluster_name,
+        subnet_ids=_private_subnet_ids(config, network),
+        scheduling=gpu_scheduling(g),
+        instance_types=list(g.instance_types),
+        capacity_type=g.capacity_type,
+        ami_type=g.ami_type,
+        min_size=g.min_size,
+        max_size=g.max_size,
+        desired_size=g.desired_size,
+        disk_size_gib=g.disk_size_gib,
+        # A cluster we created gives the VPC CNI its own IRSA role; one we did not may rely on the node role.
+        attach_cni_policy=config.cluster.mode != "create",
+    )
+
+
+def gpu_operators_args(config: StackConfig, gpu_nodes: _GpuNodeGroup) -> GpuOperatorsArgs:
+    return GpuOperatorsArgs(
+        scheduling=gpu_nodes.scheduling,
+        # Bottlerocket's NVIDIA variants ship the device plugin in the OS; a second one would fight it.
+        install_device_plugin=not config.gpu_node_group.ami_type.startswith("BOTTLEROCKET"),
     )

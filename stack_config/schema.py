@@ -15,7 +15,8 @@ from typing import Annotated, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, model_validator
 from pydantic.alias_generators import to_camel
 
-from components.gpu_instances import GPU_INSTANCE_FAMILIES, is_gpu_instance_type
+from components.cluster import ADDON_VERSIONS, CORE_ADDONS, LOG_RETENTION_DAYS
+from components.gpu_instances import GPU_COUNT_BY_INSTANCE_TYPE, GPU_INSTANCE_FAMILIES, gpus_per_node, is_gpu_instance_type
 from components.gpu_scheduling import default_gpu_labels
 from components.model_image import VERSION_RE
 from components.model_registry import LOCAL_ADDRESS_RE
@@ -85,13 +86,21 @@ class NetworkConfig(Section):
     def _check(self) -> "NetworkConfig":
         problems = []
         try:
-            ipaddress.ip_network(self.cidr)
+            network = ipaddress.ip_network(self.cidr)
         except ValueError:
+            network = None
             problems.append(_problem("cidr", self.cidr, "must be an IPv4 CIDR such as 10.0.0.0/16"))
         if self.create:
             if len(set(self.availability_zones)) < 2:
                 problems.append(_problem(
                     "availabilityZones", self.availability_zones, "a created network needs at least two distinct zones"))
+            elif len(set(self.availability_zones)) != len(self.availability_zones) or len(self.availability_zones) > 6:
+                problems.append(_problem(
+                    "availabilityZones", self.availability_zones, "must be 2..6 distinct zones (no zone twice)"))
+            if network is not None and (network.version != 4 or not network.is_private
+                                        or not 16 <= network.prefixlen <= 20):
+                problems.append(_problem(
+                    "cidr", self.cidr, "a created VPC needs a private IPv4 range from /16 to /20 (pods take VPC addresses)"))
         else:
             if self.vpc_id is None:
                 problems.append(_problem("vpcId", None, "required when create is false"))
@@ -150,7 +159,7 @@ class ClusterConfig(Section):
     mode: Literal["create", "existing", "local"] = Field(
         description="`create` an EKS cluster, use an `existing` one, or a `local` kind/minikube/k3d context."
     )
-    name: Optional[DnsLabel] = Field(default=None, description="Cluster name (create: prefix; existing: the cluster to look up).")
+    name: Optional[DnsLabel] = Field(default=None, description="Cluster name (create: the EKS name; existing: the cluster to look up).")
     kubernetes_version: Annotated[str, StringConstraints(pattern=r"^1\.[0-9]{2}$")] = Field(
         default="1.33", description="Kubernetes minor version of a created cluster."
     )
@@ -161,7 +170,16 @@ class ClusterConfig(Section):
         default_factory=list,
         description="CIDRs allowed to reach the public API endpoint; empty means the endpoint is private only.",
     )
-    admin_role_arns: list[IamRoleArn] = Field(default_factory=list, description="IAM roles granted cluster admin (access entries).")
+    admin_role_arns: list[IamRoleArn] = Field(
+        default_factory=list, description="IAM roles granted cluster admin (access entries); include the deploy role.")
+    viewer_role_arns: list[IamRoleArn] = Field(
+        default_factory=list, description="IAM roles granted read-only cluster access (e.g. the preview role).")
+    log_retention_days: int = Field(default=90, description="Days CloudWatch keeps control-plane logs (created clusters).")
+    addon_versions: dict[Literal[CORE_ADDONS], Annotated[str, StringConstraints(  # type: ignore[valid-type]
+        pattern=r"^v[0-9]+\.[0-9]+\.[0-9]+-eksbuild\.[0-9]+$")]] = Field(
+        default_factory=dict,
+        description="EKS add-on versions overriding the pinned ones for the Kubernetes version, e.g. `{coredns: v1.12.4-eksbuild.1}`.")
+    protect: bool = Field(default=False, description="Protect the created cluster and its secrets key from `pulumi destroy`.")
     kube_context: Optional[str] = Field(default=None, description="kubeconfig context of the local cluster (mode `local`).")
     system_node_group: SystemNodeGroupConfig = Field(
         default_factory=SystemNodeGroupConfig, description="CPU node group for system pods (created clusters only)."
@@ -176,6 +194,20 @@ class ClusterConfig(Section):
             problems.append(_problem("name", None, "required when mode is create"))
         if self.mode == "local" and not self.kube_context:
             problems.append(_problem("kubeContext", self.kube_context, "required when mode is local (e.g. kind-gpu-model)"))
+        if self.mode == "create":
+            if not self.admin_role_arns:
+                problems.append(_problem("adminRoleArns", [], "a created cluster needs at least one admin role "
+                                         "(the deploy role): no one else can reach its API"))
+            if self.log_retention_days not in LOG_RETENTION_DAYS:
+                problems.append(_problem("logRetentionDays", self.log_retention_days,
+                                         f"allowed: {', '.join(map(str, LOG_RETENTION_DAYS))}"))
+            pinned = {**ADDON_VERSIONS.get(self.kubernetes_version, {}), **self.addon_versions}
+            missing = [addon for addon in CORE_ADDONS if addon not in pinned]
+            if missing:
+                problems.append(_problem(
+                    "kubernetesVersion", self.kubernetes_version,
+                    f"no pinned add-on versions for it (pinned: {', '.join(ADDON_VERSIONS)}); set addonVersions for "
+                    f"{', '.join(missing)}"))
         for cidr in self.endpoint_public_access_cidrs:
             try:
                 network = ipaddress.ip_network(cidr)
@@ -230,6 +262,9 @@ class GpuNodeGroupConfig(NodeGroupScaling):
         if self.capacity_type == "SPOT" and len(set(self.instance_types)) < 2:
             problems.append(_problem(
                 "instanceTypes", self.instance_types, "SPOT needs at least two instance types to survive capacity shortages"))
+        if not any(t.effect == "NoSchedule" for t in self.taints):
+            problems.append(_problem(
+                "taints", [t.model_dump() for t in self.taints], "need a NoSchedule taint, or CPU pods fill the GPU nodes"))
         _raise_all(problems)
         return self
 
@@ -379,6 +414,179 @@ class MonitoringConfig(Section):
         return self
 
 
+# --- node and pod autoscaling (issue 8) -------------------------------------------------------------
+
+AutoscalingDuration = Annotated[str, StringConstraints(pattern=r"^[0-9]+(s|m|h)$")]
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600}
+# Shorter than a GPU node's boot plus model load, and nodes would be removed between two bursts of
+# one workload; longer than two hours, and an idle GPU node costs more than it saves in cold starts.
+SCALE_DOWN_SECONDS_RANGE = (60, 7200)
+
+
+def duration_seconds(duration: str) -> int:
+    """`90s`, `5m`, `2h` as seconds."""
+    return int(duration[:-1]) * _DURATION_UNITS[duration[-1]]
+
+
+def _family(instance_type: str) -> str:
+    return instance_type.split(".")[0]
+
+
+class KarpenterConfig(Section):
+    """The Karpenter NodePool and EC2NodeClass that replace the GPU managed node group."""
+
+    instance_families: list[str] = Field(
+        default_factory=list,
+        description="GPU instance families Karpenter may launch (default: the families of `gpuNodeGroup.instanceTypes`).")
+    capacity_types: list[Literal["spot", "on-demand"]] = Field(
+        default_factory=list,
+        description="EC2 capacity types (default: spot then on-demand when `gpuNodeGroup.capacityType` is SPOT, "
+                    "else on-demand only). With both, Karpenter launches spot and falls back to on-demand.")
+    max_gpus: int = Field(default=4, ge=1, le=1000, description="NodePool limit on the total `nvidia.com/gpu` of its nodes.")
+    max_gpus_per_node: int = Field(default=1, ge=1, le=8, description="Largest GPU count of one node Karpenter may pick.")
+    consolidation_policy: Literal["WhenEmpty", "WhenEmptyOrUnderutilized"] = Field(
+        default="WhenEmptyOrUnderutilized",
+        description="Remove nodes only when empty, or also replace underused ones with fewer or cheaper nodes.")
+    disruption_budget: Annotated[str, StringConstraints(pattern=r"^((100|[0-9]{1,2})%|[0-9]+)$")] = Field(
+        default="1", description="How many nodes (count or percent) Karpenter may disrupt at once.")
+    expire_after: Annotated[str, StringConstraints(pattern=r"^([0-9]+h|Never)$")] = Field(
+        default="720h", description="Replace nodes older than this (picks up AMI and security fixes), or `Never`.")
+    ami_alias: Optional[Annotated[str, StringConstraints(pattern=r"^(al2023|bottlerocket)@v[0-9][0-9.]*$")]] = Field(
+        default=None,
+        description="Pinned EKS-optimised AMI alias, e.g. `al2023@v20260714` (default for AL2023; "
+                    "required for Bottlerocket). `latest` is refused: it would roll every node on each release.")
+
+    @model_validator(mode="after")
+    def _check(self) -> "KarpenterConfig":
+        problems = []
+        for family in self.instance_families:
+            if family not in GPU_INSTANCE_FAMILIES:
+                problems.append(_problem("instanceFamilies", family,
+                                         f"not a supported NVIDIA GPU family (allowed: {', '.join(GPU_INSTANCE_FAMILIES)})"))
+        if len(set(self.capacity_types)) != len(self.capacity_types):
+            problems.append(_problem("capacityTypes", self.capacity_types, "list each capacity type once"))
+        _raise_all(problems)
+        return self
+
+    def families(self, node_group: GpuNodeGroupConfig) -> list[str]:
+        """The configured families, or those of the GPU node group's instance types, in order."""
+        return list(self.instance_families) or list(dict.fromkeys(_family(t) for t in node_group.instance_types))
+
+    def capacity(self, node_group: GpuNodeGroupConfig) -> list[str]:
+        """The configured capacity types, or the node group's (spot falling back to on-demand)."""
+        if self.capacity_types:
+            return list(self.capacity_types)
+        return ["spot", "on-demand"] if node_group.capacity_type == "SPOT" else ["on-demand"]
+
+
+class PodAutoscalingConfig(Section):
+    """What the model's HorizontalPodAutoscaler scales on."""
+
+    metric: Literal["cpu", "inFlightRequests", "batchQueueDepth"] = Field(
+        default="batchQueueDepth",
+        description="`batchQueueDepth` (requests waiting to join a batch) or `inFlightRequests` (received, not yet "
+                    "answered), both per pod from the server's own metrics through prometheus-adapter; or `cpu`.")
+    target_per_pod: float = Field(
+        default=16, gt=0, le=100000,
+        description="Average value of the metric per pod the HPA keeps (ignored for `cpu`, which uses "
+                    "`model.autoscaling.targetCpuUtilization`).")
+    scale_down_stabilization_seconds: int = Field(
+        default=600, ge=60, le=3600,
+        description="The HPA removes pods only if the metric stayed low this long (a pod gone may be a GPU node gone).")
+    scale_down_pods_per_minute: int = Field(default=1, ge=1, le=100, description="At most this many pods removed per minute.")
+
+
+class NodeAutoscalingConfig(Section):
+    """GPU capacity that follows demand: the node provisioner and the model's pod autoscaling signal."""
+
+    provisioner: Literal["clusterAutoscaler", "karpenter"] = Field(
+        default="clusterAutoscaler",
+        description="`clusterAutoscaler` scales the GPU managed node group (from zero); `karpenter` replaces the "
+                    "managed node group with a Karpenter NodePool.")
+    scale_down_unneeded_time: AutoscalingDuration = Field(
+        default="10m",
+        description="How long a GPU node must be unneeded before it is removed (Cluster Autoscaler "
+                    "`--scale-down-unneeded-time`, Karpenter `consolidateAfter`); 1m to 2h.")
+    scale_down_delay_after_add: AutoscalingDuration = Field(
+        default="10m", description="Cluster Autoscaler: no scale-down this long after a scale-up; 1m to 2h.")
+    spot_first: bool = Field(
+        default=False,
+        description="Cluster Autoscaler: the priority expander tries SPOT node groups first and falls back to "
+                    "on-demand ones; otherwise `least-waste`.")
+    karpenter: KarpenterConfig = Field(default_factory=KarpenterConfig, description="Karpenter settings.")
+    pods: PodAutoscalingConfig = Field(default_factory=PodAutoscalingConfig, description="Pod autoscaling signal.")
+
+    @model_validator(mode="after")
+    def _check(self) -> "NodeAutoscalingConfig":
+        problems = []
+        low, high = SCALE_DOWN_SECONDS_RANGE
+        for key in ("scale_down_unneeded_time", "scale_down_delay_after_add"):
+            value = getattr(self, key)
+            if not low <= duration_seconds(value) <= high:
+                problems.append(_problem(to_camel(key), value, "must be between 1m and 2h"))
+        _raise_all(problems)
+        return self
+
+    def stack_problems(self, config: "StackConfig") -> list[str]:
+        """Problems that span sections, each naming the key (for `StackConfig._check`)."""
+        problems = []
+        if config.cluster.mode == "local":
+            problems.append(_problem("autoscaling.provisioner", self.provisioner,
+                                     "node autoscaling needs an EKS cluster (cluster.mode create or existing)"))
+        if self.pods.metric != "cpu" and not config.monitoring.enabled:
+            problems.append(_problem("autoscaling.pods.metric", self.pods.metric,
+                                     "needs monitoring.enabled (Prometheus holds the server's metrics); or use cpu"))
+        if self.provisioner == "karpenter":
+            problems += self._karpenter_problems(config)
+        elif config.gpu_node_group.enabled and config.model.gpus_per_pod:
+            node_group = config.gpu_node_group
+            capacity = node_group.max_size * gpus_per_node(node_group.instance_types)
+            if self._most_model_gpus(config) > capacity:
+                problems.append(_problem(
+                    "gpuNodeGroup.maxSize", node_group.max_size,
+                    f"its {capacity} GPUs are fewer than the {self._most_model_gpus(config)} the model may ask for "
+                    "(replicas x model.gpusPerPod): the autoscaler could never place the last pods"))
+        return problems
+
+    @staticmethod
+    def _most_model_gpus(config: "StackConfig") -> int:
+        autoscaling = config.model.autoscaling
+        return (autoscaling.max_replicas if autoscaling.enabled else config.model.replicas) * config.model.gpus_per_pod
+
+    def _karpenter_problems(self, config: "StackConfig") -> list[str]:
+        karpenter, node_group, gpus_per_pod = self.karpenter, config.gpu_node_group, config.model.gpus_per_pod
+        problems = []
+        if not node_group.enabled:
+            problems.append(_problem("autoscaling.provisioner", "karpenter",
+                                     "needs gpuNodeGroup.enabled (its labels, taints, AMI and disk describe the GPU nodes)"))
+            return problems
+        families = karpenter.families(node_group)
+        fitting = sorted(count for instance_type, count in GPU_COUNT_BY_INSTANCE_TYPE.items()
+                         if _family(instance_type) in families and max(gpus_per_pod, 1) <= count <= karpenter.max_gpus_per_node)
+        if not fitting:
+            problems.append(_problem(
+                "autoscaling.karpenter.maxGpusPerNode", karpenter.max_gpus_per_node,
+                f"no instance type of {families} has between model.gpusPerPod ({gpus_per_pod}) and this many GPUs"))
+        elif karpenter.max_gpus < fitting[0]:
+            problems.append(_problem(
+                "autoscaling.karpenter.maxGpus", karpenter.max_gpus,
+                f"below the GPUs of one node ({fitting[0]}): Karpenter could never launch a node"))
+        elif self._most_model_gpus(config) > karpenter.max_gpus:
+            problems.append(_problem(
+                "autoscaling.karpenter.maxGpus", karpenter.max_gpus,
+                f"below the {self._most_model_gpus(config)} GPUs the model may ask for "
+                "(replicas x model.gpusPerPod): the last pods would stay pending"))
+        wanted_family = "bottlerocket" if node_group.ami_type.startswith("BOTTLEROCKET") else "al2023"
+        if karpenter.ami_alias is None and wanted_family == "bottlerocket":
+            problems.append(_problem("autoscaling.karpenter.amiAlias", None,
+                                     "required with gpuNodeGroup.amiType BOTTLEROCKET_x86_64_NVIDIA "
+                                     "(pin a release, e.g. bottlerocket@v1.2.3)"))
+        elif karpenter.ami_alias is not None and not karpenter.ami_alias.startswith(wanted_family + "@"):
+            problems.append(_problem("autoscaling.karpenter.amiAlias", karpenter.ami_alias,
+                                     f"must be a {wanted_family}@... alias to match gpuNodeGroup.amiType {node_group.ami_type}"))
+        return problems
+
+
 class StackConfig(Section):
     """The whole stack configuration (keys under the `gpu-model-platform:` namespace)."""
 
@@ -389,6 +597,8 @@ class StackConfig(Section):
     registry: RegistryConfig = Field(default_factory=RegistryConfig, description="Image registry.")
     model: ModelConfig = Field(default_factory=ModelConfig, description="The model service.")
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig, description="Monitoring and alerting.")
+    autoscaling: Optional[NodeAutoscalingConfig] = Field(
+        default=None, description="GPU node autoscaling and the model's pod autoscaling signal (none: fixed sizes).")
 
     @model_validator(mode="after")
     def _check(self) -> "StackConfig":
@@ -398,6 +608,15 @@ class StackConfig(Section):
             problems.append(_problem("aws", None, f"required when cluster.mode is {self.cluster.mode}"))
         if self.cluster.mode == "create" and self.network is None:
             problems.append(_problem("network", None, "required when cluster.mode is create"))
+        if self.cluster.mode == "existing" and self.gpu_node_group.enabled and self.network is None:
+            problems.append(_problem("network", None, "required for the GPU node group's subnets on an existing cluster"))
+        if self.aws is not None and self.network is not None:
+            zones = self.network.availability_zones if self.network.create else [
+                s.availability_zone for s in (*self.network.private_subnets, *self.network.public_subnets)]
+            elsewhere = [z for z in zones if not re.fullmatch(re.escape(self.aws.region) + r"[a-z]", z)]
+            if elsewhere:
+                problems.append(_problem("network.availabilityZones" if self.network.create else "network.privateSubnets",
+                                         elsewhere, f"zones must be in aws.region {self.aws.region} (e.g. {self.aws.region}a)"))
         if self.cluster.mode == "local":
             if self.registry.mode != "local":
                 problems.append(_problem("registry.mode", self.registry.mode, "must be local when cluster.mode is local"))
@@ -407,6 +626,8 @@ class StackConfig(Section):
             problems.append(_problem("model.gpusPerPod", self.model.gpus_per_pod, "must be 0 without a GPU node group"))
         if self.registry.mode == "local" and on_aws:
             problems.append(_problem("registry.mode", "local", "an EKS cluster cannot pull from a local registry; use ecr"))
+        if self.autoscaling is not None:
+            problems += self.autoscaling.stack_problems(self)
         _raise_all(problems)
         return self
 
