@@ -16,7 +16,7 @@ import pulumi_kubernetes as k8s
 
 from .aws_tags import component_tags
 from .eks_nodes import (assume_role_policy, autoscaler_node_template_tags, create_launch_template, create_node_role,
-                        managed_policy_arn)
+                        field_of, managed_policy_arn)
 
 # Control-plane log types: the API, who did what (audit), and who authenticated as whom.
 DEFAULT_LOG_TYPES: tuple[str, ...] = ("api", "audit", "authenticator")
@@ -185,6 +185,11 @@ def eks_kubeconfig(cluster_name: str, endpoint: str, certificate_authority: str,
     }, sort_keys=True)
 
 
+def _issuer(identities: Sequence) -> str:
+    """The OIDC issuer URL in a cluster's `identities` output."""
+    return str(field_of(field_of(identities[0], "oidcs")[0], "issuer"))
+
+
 def _arn_parts(arn: str) -> tuple[str, str, str]:
     """(partition, region, account) of an ARN."""
     parts = arn.split(":")
@@ -342,7 +347,7 @@ class Cluster(pulumi.ComponentResource):
         )
 
     def _create_oidc_provider(self, name: str, cluster: aws.eks.Cluster) -> aws.iam.OpenIdConnectProvider:
-        self._issuer = cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer)
+        self._issuer = cluster.identities.apply(_issuer)
         # No thumbprint: IAM trusts the EKS issuer's certificate authority itself.
         return aws.iam.OpenIdConnectProvider(
             f"{name}-oidc", url=self._issuer, client_id_lists=[_TOKEN_AUDIENCE], tags=self._tags,
@@ -435,9 +440,9 @@ class Cluster(pulumi.ComponentResource):
 
     def _look_up(self, name: str) -> None:
         found = aws.eks.get_cluster_output(name=self._args.name, opts=pulumi.InvokeOutputOptions(parent=self))
-        issuer = found.identities.apply(lambda ids: ids[0].oidcs[0].issuer)
+        issuer = found.identities.apply(_issuer)
         config = pulumi.Output.all(found.name, found.endpoint, found.certificate_authorities, found.arn).apply(
-            lambda v: eks_kubeconfig(v[0], v[1], v[2][0].data, _arn_parts(v[3])[1]))
+            lambda v: eks_kubeconfig(v[0], v[1], str(field_of(v[2][0], "data")), _arn_parts(v[3])[1]))
         self.kubeconfig = pulumi.Output.secret(config)
         self.provider = k8s.Provider(f"{name}-kubernetes", kubeconfig=self.kubeconfig,
                                      opts=pulumi.ResourceOptions(parent=self))

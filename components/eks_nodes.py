@@ -150,13 +150,13 @@ def autoscaling_group_names(resources: Optional[Sequence]) -> list[str]:
     """Every Auto Scaling group name in a node group's `resources` output."""
     names = []
     for resource in resources or []:
-        groups = _get(resource, "autoscaling_groups") or []
-        names += [_get(group, "name") for group in groups if _get(group, "name")]
+        groups = field_of(resource, "autoscaling_groups") or []
+        names += [field_of(group, "name") for group in groups if field_of(group, "name")]
     return names
 
 
-def _get(value: object, key: str) -> object:
-    """A field of a typed output (snake_case property) or of a plain dict (camelCase key, as the engine sends)."""
+def field_of(value: object, key: str) -> object:
+    """A field of a typed output (snake_case property) or of a plain dict (camelCase key, as mocks send)."""
     if isinstance(getattr(type(value), key, None), property):
         return getattr(value, key)
     if isinstance(value, dict):
