@@ -1,0 +1,227 @@
+"""GpuNodeGroup: GPU nodes only GPU pods land on, hardened, that can sit at zero and scale back up."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from components.eks_nodes import IMDS_HOP_LIMIT, NODE_MANAGED_POLICIES
+from components.gpu_node_group import GpuNodeGroup, GpuNodeGroupArgs, validate_gpu_node_group_args
+from components.gpu_scheduling import GpuScheduling, Taint
+from stack_config import ConfigError
+from tests.aws_platform import collect_garbage_after_each_test  # noqa: F401
+from tests.aws_platform import (ASG_TAG, ATTACHMENT, LAUNCH_TEMPLATE, NODE_GROUP, ROLE, ROLE_POLICY, build_platform,
+                                config_of, descendants, platform)
+from tools.synth import run
+
+EKS_EFFECT = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE", "NoExecute": "NO_EXECUTE"}
+AWS_STACKS = ["dev", "prod"]
+
+
+def _template(stack: str) -> dict:
+    [template] = descendants(platform(stack).synthesis, "GpuNodeGroup", LAUNCH_TEMPLATE)
+    return template.inputs
+
+
+def _group(**changes) -> GpuNodeGroupArgs:
+    return GpuNodeGroupArgs(**{"cluster_name": "c", "subnet_ids": ["subnet-a", "subnet-b"], **changes})
+
+
+# --- one source of truth for scheduling ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_the_model_pods_select_the_node_groups_labels_and_tolerate_its_taints(stack):
+    p = platform(stack)
+    group = p.gpu_node_group().inputs
+    pod = p.deployment()["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == group["labels"]
+    taints = {(t["key"], t["value"], t["effect"]) for t in group["taints"]}
+    tolerated = {(t["key"], t["value"], EKS_EFFECT[t["effect"]]) for t in pod["tolerations"] if t["operator"] == "Equal"}
+    assert taints and taints <= tolerated, (taints, tolerated)
+
+
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_nodes_and_pods_take_labels_and_taints_from_the_same_scheduling_object(stack):
+    p = platform(stack)
+    gpu_nodes = p.components["gpu_nodes"]
+    assert p.components["model"]._args.gpu_scheduling is gpu_nodes.scheduling, "one object, not two equal literals"
+
+
+def test_changing_the_configured_taint_moves_nodes_and_pods_together():
+    p = build_platform(config_of("dev", gpuNodeGroup={
+        "taints": [{"key": "example.com/gpu", "value": "a100", "effect": "NoExecute"},
+                   {"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}],
+        "labels": {"example.com/accelerator": "nvidia"}}))
+    group = p.gpu_node_group().inputs
+    pod = p.deployment()["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == group["labels"] == {"example.com/accelerator": "nvidia"}
+    assert {"key": "example.com/gpu", "value": "a100", "effect": "NO_EXECUTE"} in group["taints"]
+    assert {"key": "example.com/gpu", "operator": "Equal", "value": "a100", "effect": "NoExecute"} in pod["tolerations"]
+
+
+# --- the launch template ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_nodes_require_imdsv2_with_a_hop_limit_pods_can_use(stack):
+    metadata = _template(stack)["metadataOptions"]
+    assert metadata["httpTokens"] == "required"
+    assert metadata["httpPutResponseHopLimit"] == IMDS_HOP_LIMIT == 2
+    assert metadata["httpEndpoint"] == "enabled"
+
+
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_the_root_volume_is_encrypted_gp3_of_the_configured_size(stack):
+    [mapping] = _template(stack)["blockDeviceMappings"]
+    assert mapping["deviceName"] == "/dev/xvda"
+    assert mapping["ebs"] == {"volumeSize": config_of(stack).gpu_node_group.disk_size_gib, "volumeType": "gp3",
+                              "encrypted": "true", "deleteOnTermination": "true"}
+
+
+def test_bottlerocket_sizes_its_data_volume_and_encrypts_both():
+    p = build_platform(config_of("dev", gpuNodeGroup={"amiType": "BOTTLEROCKET_x86_64_NVIDIA"}), with_model=False)
+    [template] = descendants(p.synthesis, "GpuNodeGroup", LAUNCH_TEMPLATE)
+    mappings = {m["deviceName"]: m["ebs"] for m in template.inputs["blockDeviceMappings"]}
+    assert sorted(mappings) == ["/dev/xvda", "/dev/xvdb"]
+    assert all(ebs["encrypted"] == "true" and ebs["volumeType"] == "gp3" for ebs in mappings.values())
+    assert mappings["/dev/xvdb"]["volumeSize"] == 100 and "volumeSize" not in mappings["/dev/xvda"]
+
+
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_the_node_group_uses_the_templates_latest_version(stack):
+    group = platform(stack).gpu_node_group().inputs
+    assert group["launchTemplate"] == {"id": "gpu-nodes-launch-template-id", "version": "1"}
+    assert "diskSize" not in group, "the size lives in the launch template"
+
+
+# --- capacity and scaling --------------------------------------------------------------------------
+
+
+def test_dev_scales_to_zero_on_spot():
+    group = platform("dev").gpu_node_group().inputs
+    assert group["scalingConfig"]["minSize"] == 0 and group["scalingConfig"]["desiredSize"] == 0
+    assert group["capacityType"] == "SPOT" and len(group["instanceTypes"]) >= 2
+
+
+def test_prod_is_on_demand_and_never_below_one_node():
+    group = platform("prod").gpu_node_group().inputs
+    assert group["capacityType"] == "ON_DEMAND"
+    assert group["scalingConfig"]["minSize"] >= 1
+
+
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_later_runs_leave_the_node_count_to_the_autoscaler(stack):
+    assert platform(stack).gpu_node_group().options["ignoreChanges"] == ["scalingConfig.desiredSize"]
+
+
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_the_group_runs_the_configured_gpu_ami_and_instance_types(stack):
+    config = config_of(stack).gpu_node_group
+    group = platform(stack).gpu_node_group().inputs
+    assert group["amiType"] == config.ami_type == "AL2023_x86_64_NVIDIA"
+    assert group["instanceTypes"] == config.instance_types
+    assert group["updateConfig"] == {"maxUnavailable": 1}
+
+
+# --- scale from zero ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_autoscaler_node_template_tags_describe_labels_taints_and_gpus_on_the_group_and_its_asg(stack):
+    p = platform(stack)
+    group = p.gpu_node_group()
+    config = config_of(stack).gpu_node_group
+    expected = {"k8s.io/cluster-autoscaler/enabled": "true",
+                "k8s.io/cluster-autoscaler/node-template/resources/nvidia.com/gpu": "1"}
+    expected |= {f"k8s.io/cluster-autoscaler/node-template/label/{k}": v for k, v in config.labels.items()}
+    expected |= {f"k8s.io/cluster-autoscaler/node-template/taint/{t.key}": f"{t.value}:{t.effect}"
+                 for t in config.taints}
+    assert expected.items() <= group.inputs["tags"].items()
+    asg_name = group.outputs["resources"][0]["autoscalingGroups"][0]["name"]
+    asg_tags = {t.inputs["tag"]["key"]: t.inputs["tag"]["value"]
+                for t in descendants(p.synthesis, "GpuNodeGroup", ASG_TAG)}
+    cluster_name = config_of(stack).cluster.name
+    assert asg_tags == expected | {f"k8s.io/cluster-autoscaler/{cluster_name}": "owned"}
+    for tag in descendants(p.synthesis, "GpuNodeGroup", ASG_TAG):
+        assert tag.inputs["autoscalingGroupName"] == asg_name and tag.inputs["tag"]["propagateAtLaunch"] is False
+
+
+def test_the_gpu_count_tag_is_the_smallest_instance_types():
+    p = build_platform(config_of("dev", gpuNodeGroup={"instanceTypes": ["g5.12xlarge", "g6.48xlarge"]}),
+                       with_model=False)
+    tags = p.gpu_node_group().inputs["tags"]
+    assert tags["k8s.io/cluster-autoscaler/node-template/resources/nvidia.com/gpu"] == "4"
+    assert p.components["gpu_nodes"].gpus_per_node == 4
+
+
+# --- the node role -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_the_node_role_has_only_the_managed_policies_nodes_need_and_no_wildcards(stack):
+    synthesis = platform(stack).synthesis
+    [role] = descendants(synthesis, "GpuNodeGroup", ROLE)
+    policies = sorted(a.inputs["policyArn"] for a in descendants(synthesis, "GpuNodeGroup", ATTACHMENT))
+    assert policies == sorted(f"arn:aws:iam::aws:policy/{p}" for p in NODE_MANAGED_POLICIES)
+    assert not descendants(synthesis, "GpuNodeGroup", ROLE_POLICY), "no inline policies"
+    [statement] = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    assert statement == {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    assert platform(stack).gpu_node_group().inputs["nodeRoleArn"] == role.outputs["arn"]
+
+
+# --- outputs and validation ---------------------------------------------------------------------------
+
+
+def test_outputs_give_issue_8_its_extension_points():
+    p = platform("dev")
+    [component] = [r for r in p.synthesis.resources if r.type == "gpu-model-platform:index:GpuNodeGroup"]
+    outputs = component.component_outputs
+    assert outputs["autoscaling_group_names"] == [p.gpu_node_group().outputs["resources"][0]["autoscalingGroups"][0]["name"]]
+    assert outputs["node_role_arn"].startswith("arn:aws:iam::123456789012:role/")
+    assert outputs["node_group_name"] and outputs["gpus_per_node"] == 1
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"instance_types": ["m5.large"]}, "instance_types: got 'm5.large'; not a supported NVIDIA GPU instance type"),
+    ({"min_size": 3, "max_size": 2, "desired_size": 2}, "min_size/max_size: got 3/2"),
+    ({"desired_size": 5, "max_size": 2}, "desired_size: got 5; must be within min_size..max_size (0..2)"),
+    ({"capacity_type": "SPOT"}, "SPOT needs at least two instance types"),
+    ({"ami_type": "AL2_x86_64_GPU"}, "ami_type: got 'AL2_x86_64_GPU'"),
+    ({"capacity_type": "RESERVED"}, "capacity_type: got 'RESERVED'"),
+    ({"scheduling": GpuScheduling(taints=(Taint("nvidia.com/gpu", "true", "PreferNoSchedule"),))},
+     "need a NoSchedule taint"),
+])
+def test_bad_args_are_refused_before_anything_is_registered(changes, message):
+    args = _group(**changes)
+    assert any(message in p for p in validate_gpu_node_group_args(args)), validate_gpu_node_group_args(args)
+    with pytest.raises(ValueError, match="GpuNodeGroup 'gpu'") as caught:
+        run(lambda: GpuNodeGroup("gpu", args))
+    assert caught.value.registered_resources == []
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"instanceTypes": ["m7i.xlarge"]}, "gpuNodeGroup.instanceTypes: got 'm7i.xlarge'; not a supported NVIDIA GPU"),
+    ({"minSize": 3, "maxSize": 2, "desiredSize": 2}, "gpuNodeGroup.minSize: got 3; must be <= maxSize (2)"),
+    ({"minSize": 0, "maxSize": 2, "desiredSize": 3}, "gpuNodeGroup.desiredSize: got 3; must be within minSize..maxSize"),
+    ({"capacityType": "SPOT", "instanceTypes": ["g5.xlarge"]}, "gpuNodeGroup.instanceTypes: got ['g5.xlarge']; SPOT"),
+    ({"amiType": "AL2023_x86_64_STANDARD"}, "gpuNodeGroup.amiType: got 'AL2023_x86_64_STANDARD'; allowed:"),
+    ({"taints": []}, "gpuNodeGroup.taints: got []; need a NoSchedule taint"),
+])
+def test_bad_gpu_node_group_config_is_a_clear_config_error(changes, message):
+    with pytest.raises(ConfigError) as caught:
+        config_of("dev", gpuNodeGroup=changes)
+    assert any(message in p for p in caught.value.problems), caught.value.problems
+
+
+def test_an_existing_cluster_without_subnets_for_gpu_nodes_is_a_config_error():
+    from tests.harness import raw_sections, TEST_SECRETS, stack_file
+    from stack_config import RawConfig, load, read_stack_file
+    raw = read_stack_file(stack_file("dev"), TEST_SECRETS)
+    sections = raw_sections("dev")
+    sections["cluster"] = {"mode": "existing", "name": "shared"}
+    sections.pop("network")
+    with pytest.raises(ConfigError) as caught:
+        load(RawConfig(sections=sections, secret_paths=raw.secret_paths))
+    assert any("network: got None; required for the GPU node group's subnets" in p for p in caught.value.problems)
