@@ -20,6 +20,11 @@ from components.network import Network, NetworkArgs
 from components.model_image import ModelImageArgs
 from components.model_registry import ModelRegistry, ModelRegistryArgs
 from components.model_service import ContainerResources, HorizontalAutoscaling, ModelServiceArgs
+from pydantic import SecretStr
+from components.gpu_operators import GpuOperators
+from components.model_monitoring import ModelMonitoringArgs
+from components.monitoring_alertmanager import AlertReceiver
+from components.monitoring_stack import MonitoringStack, MonitoringStackArgs
 from stack_config.schema import GpuNodeGroupConfig, StackConfig
 
 if TYPE_CHECKING:
@@ -176,4 +181,39 @@ def gpu_operators_args(config: StackConfig, gpu_nodes: _GpuNodeGroup) -> GpuOper
         scheduling=gpu_nodes.scheduling,
         # Bottlerocket's NVIDIA variants ship the device plugin in the OS; a second one would fight it.
         install_device_plugin=not config.gpu_node_group.ami_type.startswith("BOTTLEROCKET"),
+    )
+
+
+def _secret(value: Optional[SecretStr]) -> Optional[pulumi.Output[str]]:
+    return pulumi.Output.secret(value.get_secret_value()) if value is not None else None
+
+
+def monitoring_args(config: StackConfig, gpu_operators: Optional[GpuOperators] = None) -> MonitoringStackArgs:
+    """The monitoring stack: sizes and receivers from config; every URL, key and password a Pulumi secret."""
+    m = config.monitoring
+    assert m.grafana_admin_password is not None, "the schema requires it when monitoring is enabled"
+    return MonitoringStackArgs(
+        grafana_admin_password=_secret(m.grafana_admin_password),
+        namespace=m.namespace,
+        retention=m.retention,
+        storage_size=m.storage_size,
+        storage_class=m.storage_class,
+        receivers=[AlertReceiver(name=r.name, type=r.type, severities=tuple(r.severities), url=_secret(r.url),
+                                 routing_key=_secret(r.routing_key), channel=r.channel) for r in m.receivers],
+        gpu_scheduling=gpu_scheduling(config.gpu_node_group),
+        # Without the GPU operators' namespace the ServiceMonitor finds the exporter in any namespace.
+        dcgm_exporter_namespace=gpu_operators.namespace if gpu_operators else None,
+    )
+
+
+def model_monitoring_args(config: StackConfig, monitoring: MonitoringStack) -> ModelMonitoringArgs:
+    """The model's monitors and alerts, in the stack's namespace, after its CRDs; objectives from config."""
+    slo = config.monitoring.slo
+    return ModelMonitoringArgs(
+        model_name=config.model.name,
+        namespace=config.model_namespace,
+        monitoring_namespace=monitoring.namespace,
+        availability=slo.availability,
+        latency_p99_seconds=slo.latency_p99_seconds,
+        depends_on=[monitoring],
     )

@@ -1,0 +1,311 @@
+"""MonitoringStack: Prometheus, Alertmanager and Grafana (kube-prometheus-stack), and the GPU monitoring."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from .gpu_scheduling import GpuScheduling
+from .labels import standard_labels
+from .monitoring_alertmanager import (
+    AlertReceiver,
+    NotificationTiming,
+    rendered_config,
+    validate_receivers,
+)
+from .monitoring_dashboards import (
+    DASHBOARD_LABEL,
+    FOLDER,
+    FOLDER_ANNOTATION,
+    dashboard_uid,
+    gpu_dashboard,
+)
+from .monitoring_rules import (
+    DCGM_JOB,
+    RUNBOOKS_URL,
+    GpuAlertThresholds,
+    gpu_rule_groups,
+)
+
+# Pinned: tag kube-prometheus-stack-88.5.3 of prometheus-community/helm-charts (operator v0.93.1,
+# grafana chart 12.11.1, kube-state-metrics 8.4.0, prometheus-node-exporter 4.56.1). Every values
+# key below exists in that tag's values.yaml or in those subcharts'.
+CHART = "kube-prometheus-stack"
+CHART_VERSION = "88.5.3"
+CHART_REPOSITORY = "https://prometheus-community.github.io/helm-charts"
+MONITORING_API = "monitoring.coreos.com/v1"
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,47}[a-z0-9])?$")  # leaves room for "-node-exporter"
+_DURATION = re.compile(r"^[0-9]+(ms|s|m|h|d|w|y)$")
+_QUANTITY = re.compile(r"^([0-9]+)(Mi|Gi|Ti)$")
+_SEMVER = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+$")
+
+
+@dataclass(frozen=True)
+class PodResources:
+    """Requests, and a memory limit: no CPU limit, since throttling a TSDB only makes it fall behind."""
+
+    cpu: str
+    memory: str
+    memory_limit: str
+
+    def values(self) -> dict:
+        return {"requests": {"cpu": self.cpu, "memory": self.memory}, "limits": {"memory": self.memory_limit}}
+
+
+@dataclass(frozen=True)
+class MonitoringResources:
+    """Resources of each pod of the stack."""
+
+    prometheus: PodResources = PodResources("500m", "2Gi", "4Gi")
+    alertmanager: PodResources = PodResources("50m", "128Mi", "256Mi")
+    grafana: PodResources = PodResources("100m", "256Mi", "512Mi")
+    operator: PodResources = PodResources("100m", "128Mi", "256Mi")
+    kube_state_metrics: PodResources = PodResources("50m", "128Mi", "256Mi")
+    node_exporter: PodResources = PodResources("20m", "32Mi", "64Mi")
+
+
+@dataclass
+class MonitoringStackArgs:
+    """Inputs of `MonitoringStack`. Defaults suit a production cluster; the stack config trims them."""
+
+    grafana_admin_password: pulumi.Input[str]
+    """Grafana's admin password; kept in a Kubernetes Secret, never in Helm values."""
+    namespace: str = "monitoring"
+    retention: str = "15d"
+    storage_size: str = "50Gi"
+    storage_class: str | None = None
+    """StorageClass of the volumes (gp3 on AWS); the cluster default when None."""
+    alertmanager_storage_size: str = "2Gi"
+    receivers: list[AlertReceiver] = field(default_factory=list)
+    notification_timing: NotificationTiming = field(default_factory=NotificationTiming)
+    resources: MonitoringResources = field(default_factory=MonitoringResources)
+    gpu_scheduling: GpuScheduling = field(default_factory=GpuScheduling)
+    """The labels of GPU nodes, which every monitoring pod stays away from."""
+    dcgm_exporter_namespace: str | None = None
+    """Namespace of the DCGM exporter's Service; None looks in every namespace."""
+    gpu_alerts: GpuAlertThresholds = field(default_factory=GpuAlertThresholds)
+    scrape_interval: str = "30s"
+    runbook_url: str = RUNBOOKS_URL
+    chart_version: str = CHART_VERSION
+
+
+def validate_monitoring_stack_args(args: MonitoringStackArgs) -> list[str]:
+    """Every problem with the args, each naming the field; empty when valid."""
+    problems = []
+    if not _DNS_LABEL.match(args.namespace):
+        problems.append(f"namespace: got {args.namespace!r}; must be a DNS label of at most 49 characters")
+    for name in ("retention", "scrape_interval"):
+        if not _DURATION.match(getattr(args, name)):
+            problems.append(f"{name}: got {getattr(args, name)!r}; must be a duration such as 30s, 15d")
+    for name in ("storage_size", "alertmanager_storage_size"):
+        if not _QUANTITY.match(getattr(args, name)):
+            problems.append(f"{name}: got {getattr(args, name)!r}; must be a size in Mi, Gi or Ti such as 50Gi")
+    if not _SEMVER.match(args.chart_version):
+        problems.append(f"chart_version: got {args.chart_version!r}; must be an exact chart version such as {CHART_VERSION}")
+    if isinstance(args.grafana_admin_password, str) and len(args.grafana_admin_password) < 8:
+        problems.append("grafana_admin_password: must be at least 8 characters")
+    return problems + validate_receivers(args.receivers)
+
+
+def off_gpu_nodes(scheduling: GpuScheduling) -> dict:
+    """Node affinity that refuses every node carrying a GPU node label."""
+    return {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{
+        "matchExpressions": [{"key": k, "operator": "NotIn", "values": [v]}
+                             for k, v in sorted(scheduling.node_labels.items())]}]}}}
+
+
+def _retention_size(storage: str) -> str | None:
+    """85% of the volume: Prometheus drops old blocks before the disk fills (units are powers of 2)."""
+    match = _QUANTITY.match(storage)
+    if not match:
+        return None
+    amount, unit = int(match.group(1)), {"Mi": "MB", "Gi": "GB", "Ti": "TB"}[match.group(2)]
+    return f"{max(1, amount * 85 // 100)}{unit}"
+
+
+def _volume(size: str, storage_class: str | None) -> dict:
+    spec: dict = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}
+    if storage_class:
+        spec["storageClassName"] = storage_class
+    return {"volumeClaimTemplate": {"spec": spec}}
+
+
+def helm_values(args: MonitoringStackArgs, grafana_secret: pulumi.Input[str], alertmanager_secret: pulumi.Input[str],
+                node_exporter_namespace: pulumi.Input[str]) -> dict:
+    """kube-prometheus-stack values from typed args; secrets appear only as Secret names."""
+    r = args.resources
+    # Every pod: away from GPU nodes, and tolerating no taint (node-exporter's chart tolerates all).
+    placement = {"affinity": off_gpu_nodes(args.gpu_scheduling), "tolerations": []}
+    # Nil selectors would mean "only objects labelled for this release"; ours carry no release label.
+    selectors = {f"{kind}SelectorNilUsesHelmValues": False
+                 for kind in ("rule", "serviceMonitor", "podMonitor", "probe", "scrapeConfig")}
+    prometheus_spec = {
+        "retention": args.retention, "scrapeInterval": args.scrape_interval, "evaluationInterval": args.scrape_interval,
+        **selectors, "storageSpec": _volume(args.storage_size, args.storage_class),
+        "resources": r.prometheus.values(), **placement,
+    }
+    if _retention_size(args.storage_size):
+        prometheus_spec["retentionSize"] = _retention_size(args.storage_size)
+    ((label, label_value),) = DASHBOARD_LABEL.items()
+    return {
+        "crds": {"enabled": True},
+        "defaultRules": {"create": True},
+        "prometheusOperator": {"resources": r.operator.values(), **placement,
+                               "admissionWebhooks": {"patch": {"resources": r.operator.values(), **placement}}},
+        "prometheus": {"prometheusSpec": prometheus_spec},
+        "alertmanager": {"enabled": True, "alertmanagerSpec": {
+            # The routing config holds receiver URLs and keys: it comes from our own Secret.
+            "useExistingSecret": True, "configSecret": alertmanager_secret,
+            "storage": _volume(args.alertmanager_storage_size, args.storage_class),
+            "resources": r.alertmanager.values(), **placement}},
+        "grafana": {
+            "enabled": True,
+            "admin": {"existingSecret": grafana_secret, "userKey": "admin-user", "passwordKey": "admin-password"},
+            "sidecar": {"dashboards": {
+                "enabled": True, "label": label, "labelValue": label_value,
+                "searchNamespace": "ALL", "folderAnnotation": FOLDER_ANNOTATION,
+                "provider": {"foldersFromFilesStructure": True}}},
+            "resources": r.grafana.values(), **placement},
+        "kube-state-metrics": {"resources": r.kube_state_metrics.values(), **placement},
+        "prometheus-node-exporter": {"namespaceOverride": node_exporter_namespace,
+                                     "resources": r.node_exporter.values(), **placement},
+    }
+
+
+def _pod_security(enforce: str, audit_and_warn: str) -> dict[str, str]:
+    return {"pod-security.kubernetes.io/enforce": enforce, "pod-security.kubernetes.io/enforce-version": "latest",
+            "pod-security.kubernetes.io/audit": audit_and_warn, "pod-security.kubernetes.io/warn": audit_and_warn}
+
+
+class MonitoringStack(pulumi.ComponentResource):
+    """Prometheus, Alertmanager and Grafana for the platform, and what watches the GPUs.
+
+    Creates a namespace for the stack and one for node-exporter, a Secret with Grafana's admin
+    credentials and one with the Alertmanager configuration, the kube-prometheus-stack Helm
+    release, and, once its CRDs exist, a ServiceMonitor for the DCGM exporter, the GPU alert
+    rules, and the GPU dashboard. Every pod stays off GPU nodes.
+    """
+
+    namespace: pulumi.Output[str]
+    release_name: pulumi.Output[str]
+    grafana_admin_secret: pulumi.Output[str]
+    alertmanager_config_secret: pulumi.Output[str]
+    gpu_dashboard_uid: pulumi.Output[str]
+
+    def __init__(self, name: str, args: MonitoringStackArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("gpu-model-platform:index:MonitoringStack", name, None, opts)
+        problems = validate_monitoring_stack_args(args)
+        if problems:
+            raise ValueError(f"MonitoringStack {name!r}: " + "; ".join(problems))
+        self._args = args
+        self._labels = standard_labels(name, "monitoring")
+        ns, exporter_ns = self._create_namespaces(name)
+        grafana_secret, alertmanager_secret = self._create_secrets(name, ns)
+        release = self._create_release(name, ns, exporter_ns, grafana_secret, alertmanager_secret)
+        # ServiceMonitor and PrometheusRule are the chart's CRDs: they must exist first.
+        after_crds = pulumi.ResourceOptions(parent=self, depends_on=[release])
+        self._create_dcgm_monitor(name, ns, after_crds)
+        self._create_gpu_rules(name, ns, after_crds)
+        uid = dashboard_uid("gpus", name)
+        self._create_gpu_dashboard(name, ns, uid)
+
+        self.namespace = ns
+        self.release_name = release.name
+        self.grafana_admin_secret = grafana_secret
+        self.alertmanager_config_secret = alertmanager_secret
+        self.gpu_dashboard_uid = pulumi.Output.from_input(uid)
+        self.register_outputs({
+            "namespace": self.namespace,
+            "release_name": self.release_name,
+            "grafana_admin_secret": self.grafana_admin_secret,
+            "alertmanager_config_secret": self.alertmanager_config_secret,
+            "gpu_dashboard_uid": self.gpu_dashboard_uid,
+        })
+
+    def _metadata(self, ns: pulumi.Input[str], **extra) -> k8s.meta.v1.ObjectMetaArgs:
+        return k8s.meta.v1.ObjectMetaArgs(namespace=ns, labels={**self._labels, **extra.pop("labels", {})}, **extra)
+
+    def _create_namespaces(self, name: str) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
+        child = pulumi.ResourceOptions(parent=self)
+        # The charts set restricted-style security contexts, but the containers the operator adds
+        # (config reloaders, sidecars) are not checked here: enforce `baseline`, and audit and warn
+        # on `restricted` so a gap shows in audit logs and kubectl warnings instead of blocking a rollout.
+        stack = k8s.core.v1.Namespace(f"{name}-namespace", metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=self._args.namespace, labels=self._labels | _pod_security("baseline", "restricted")), opts=child)
+        # node-exporter reads the host (hostNetwork, hostPID, hostPath /proc /sys /): only `privileged`
+        # admits it, so it gets a namespace of its own and the rest of the stack stays baseline.
+        exporter = k8s.core.v1.Namespace(f"{name}-node-exporter-namespace", metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=f"{self._args.namespace}-node-exporter",
+            labels=self._labels | _pod_security("privileged", "baseline")), opts=child)
+        return stack.metadata.name, exporter.metadata.name
+
+    def _create_secrets(self, name: str, ns: pulumi.Output[str]) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
+        child = pulumi.ResourceOptions(parent=self)
+        grafana = k8s.core.v1.Secret(
+            f"{name}-grafana-admin", metadata=self._metadata(ns), type="Opaque",
+            string_data=pulumi.Output.secret({"admin-user": "admin", "admin-password": self._args.grafana_admin_password}),
+            opts=child)
+        alertmanager = k8s.core.v1.Secret(
+            f"{name}-alertmanager-config", metadata=self._metadata(ns), type="Opaque",
+            # The operator reads the file under this key (Alertmanager spec.configSecret).
+            string_data={"alertmanager.yaml": rendered_config(self._args.receivers, self._args.notification_timing)},
+            opts=child)
+        return grafana.metadata.name, alertmanager.metadata.name
+
+    def _create_release(self, name: str, ns: pulumi.Output[str], exporter_ns: pulumi.Output[str],
+                        grafana_secret: pulumi.Output[str], alertmanager_secret: pulumi.Output[str]) -> k8s.helm.v3.Release:
+        return k8s.helm.v3.Release(
+            f"{name}-kube-prometheus-stack",
+            chart=CHART,
+            version=self._args.chart_version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPOSITORY),
+            namespace=ns,
+            values=helm_values(self._args, grafana_secret, alertmanager_secret, exporter_ns),
+            # First installs pull a dozen images and provision two volumes: Helm's 5 minutes are tight.
+            timeout=900,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _create_dcgm_monitor(self, name: str, ns: pulumi.Output[str], opts: pulumi.ResourceOptions) -> None:
+        exporter_ns = self._args.dcgm_exporter_namespace
+        k8s.apiextensions.CustomResource(
+            f"{name}-dcgm-exporter", api_version=MONITORING_API, kind="ServiceMonitor",
+            metadata=self._metadata(ns),
+            spec={
+                "jobLabel": "app.kubernetes.io/name",  # job="dcgm-exporter", whatever the release is called
+                "namespaceSelector": {"matchNames": [exporter_ns]} if exporter_ns else {"any": True},
+                "selector": {"matchLabels": {"app.kubernetes.io/name": DCGM_JOB}},
+                "endpoints": [{
+                    "port": "metrics", "path": "/metrics", "interval": self._args.scrape_interval,
+                    # The exporter's namespace/pod/container name the pod using the GPU. Dropping the
+                    # target's own ones keeps idle GPUs from being attributed to the exporter pod.
+                    "honorLabels": True,
+                    "relabelings": [
+                        {"action": "replace", "sourceLabels": ["__meta_kubernetes_pod_node_name"], "targetLabel": "node"},
+                        {"action": "labeldrop", "regex": "namespace|pod|container"},
+                    ],
+                }],
+            },
+            opts=opts,
+        )
+
+    def _create_gpu_rules(self, name: str, ns: pulumi.Output[str], opts: pulumi.ResourceOptions) -> None:
+        k8s.apiextensions.CustomResource(
+            f"{name}-gpu-rules", api_version=MONITORING_API, kind="PrometheusRule",
+            metadata=self._metadata(ns),
+            spec={"groups": gpu_rule_groups(self._args.gpu_alerts, runbook_url=self._args.runbook_url)},
+            opts=opts,
+        )
+
+    def _create_gpu_dashboard(self, name: str, ns: pulumi.Output[str], uid: str) -> None:
+        k8s.core.v1.ConfigMap(
+            f"{name}-gpu-dashboard",
+            metadata=self._metadata(ns, labels=DASHBOARD_LABEL, annotations={FOLDER_ANNOTATION: FOLDER}),
+            data={"gpus.json": json.dumps(gpu_dashboard(uid), indent=1, sort_keys=True)},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
