@@ -37,6 +37,12 @@ FAKE_KUBECONFIG = yaml.safe_dump({
     "users": [{"name": "team", "user": {"token": "fake-token"}}],
 })
 TEST_SECRETS = {"kubeconfig": FAKE_KUBECONFIG, "grafanaAdminPassword": "s3cr3t-example-grafana"}
+# What an adopter sets with `pulumi config set` where Pulumi.yaml declares no default.
+TEST_VALUES = {
+    "clusterName": "team-cluster",
+    "subnetIds": ["subnet-0a1b2c3d4e5f60718", "subnet-0b1c2d3e4f5a60718"],
+    "image": "123456789012.dkr.ecr.us-west-2.amazonaws.com/team-model@sha256:" + "ab" * 32,
+}
 
 
 def load_checkout_as_package():
@@ -68,7 +74,7 @@ def example_config(example: str) -> tuple[str, dict[str, str], list[str]]:
             continue
         value = spec.get("default", spec.get("value")) if isinstance(spec, dict) else spec
         if value is None:
-            continue
+            value = TEST_VALUES[short]
         config[full] = value if isinstance(value, str) else json.dumps(value)
     return name, config, secret_keys
 

@@ -15,10 +15,14 @@ from gpu_model_platform import (
     GpuScheduling,
     ModelImage,
     ModelImageArgs,
+    ModelMonitoring,
+    ModelMonitoringArgs,
     ModelRegistry,
     ModelRegistryArgs,
     ModelService,
     ModelServiceArgs,
+    MonitoringStack,
+    MonitoringStackArgs,
 )
 
 
@@ -30,6 +34,7 @@ class Model:
 
 
 MODELS = (Model("fraud-detector", variant="gpu", gpus=1), Model("churn-predictor", variant="cpu", gpus=0))
+MONITORING_NAMESPACE = "monitoring"
 
 config = pulumi.Config()
 aws_opts = pulumi.ResourceOptions(providers={"aws": aws.Provider("aws", region=config.require("region"))})
@@ -37,6 +42,9 @@ cluster = k8s.Provider("shared-cluster", kubeconfig=config.require_secret("kubec
 kubernetes = pulumi.ResourceOptions(providers={"kubernetes": cluster})
 # Docker reads the build context from the working directory: this folder under `pulumi up`.
 context = os.path.relpath(Path(__file__).parent / config.require("buildContext"))
+
+monitoring = MonitoringStack("monitoring", MonitoringStackArgs(
+    namespace=MONITORING_NAMESPACE, grafana_admin_password=config.require_secret("grafanaAdminPassword")), kubernetes)
 
 for model in MODELS:
     registry = ModelRegistry(f"{model.name}-registry", ModelRegistryArgs(name=model.name), aws_opts)
@@ -46,6 +54,11 @@ for model in MODELS:
     service = ModelService(model.name, ModelServiceArgs(
         name=model.name, image=image.image_ref, model_version=image.model_version, gpus=model.gpus,
         # The labels and taint of the cluster's GPU nodes (the defaults every GpuNodeGroup uses).
-        gpu_scheduling=GpuScheduling() if model.gpus else None), kubernetes)
+        gpu_scheduling=GpuScheduling() if model.gpus else None,
+        monitoring_namespace=MONITORING_NAMESPACE), kubernetes)
+    alerts = ModelMonitoring(f"{model.name}-monitoring", ModelMonitoringArgs(
+        model_name=model.name, monitoring_namespace=monitoring.namespace, depends_on=[monitoring]),
+        kubernetes)
     pulumi.export(f"{model.name}-image", image.image_ref)
     pulumi.export(f"{model.name}-service", pulumi.Output.concat(service.namespace, "/", service.service_name))
+    pulumi.export(f"{model.name}-dashboard", alerts.dashboard_uid)
