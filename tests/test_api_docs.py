@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tools.api_docs import (
+    private_types_in_signatures,
     REFERENCE_DIR,
     Renderer,
     broken_references,
@@ -31,6 +32,11 @@ def pages(api):
 
 def test_every_public_class_and_method_has_a_docstring(api):
     assert not missing_docstrings(api), "\n".join(missing_docstrings(api))
+
+
+def test_every_type_in_a_public_signature_is_public(api):
+    problems = private_types_in_signatures(api)
+    assert not problems, "\n".join(problems)
 
 
 def test_every_cross_reference_in_docstrings_and_adopter_pages_resolves(api, pages):
@@ -109,7 +115,7 @@ GOOD = '''
 def _problems(root: Path) -> list[str]:
     api = load(root, "fakepkg", runtime=False)
     pages = Renderer(api).render_all()
-    return missing_docstrings(api) + broken_references(api, pages, hand_written=[])
+    return missing_docstrings(api) + private_types_in_signatures(api) + broken_references(api, pages, hand_written=[])
 
 
 def test_a_well_documented_package_has_no_problems(tmp_path):
@@ -134,6 +140,20 @@ def test_a_well_documented_package_has_no_problems(tmp_path):
 def test_the_check_reports_missing_docstrings_and_broken_references(tmp_path, edit, expected):
     problems = _problems(_package(tmp_path, edit(GOOD)))
     assert any(expected in p for p in problems), problems
+
+
+def test_a_private_class_in_a_public_signature_is_reported_and_a_private_literal_alias_is_spelled_out(tmp_path):
+    source = GOOD.replace("from dataclasses import dataclass, field", "from dataclasses import dataclass, field\n"
+                          "    from typing import Literal\n\n    Color = Literal['red', 'blue']\n\n\n"
+                          "    @dataclass\n    class Size:\n        \"\"\"A size.\"\"\"\n\n        value: int = 1\n")
+    source = source.replace("        size: int\n", "        size: Size\n        color: Color = 'red'\n")
+    problems = _problems(_package(tmp_path, source))
+    assert problems == ["`Size` (widget.py) appears in the signature of public `WidgetArgs` but is not in "
+                        "gpu_model_platform.__all__: export it (adopters must not import private modules to build "
+                        "an argument)"], problems
+    api = load(tmp_path, "fakepkg", runtime=False)
+    page = Renderer(api).render_all()["widget.md"]
+    assert "| `color` | `Literal['red', 'blue']` | `'red'` |" in page
 
 
 def test_outside_names_and_code_blocks_are_not_references(tmp_path):

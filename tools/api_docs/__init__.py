@@ -347,6 +347,14 @@ class Resolver:
 class Renderer:
     def __init__(self, api: Api):
         self.api = api
+        self.aliases = private_aliases(api)
+
+    def annotation(self, value: Any) -> str:
+        """An annotation as written, with private type aliases spelled out (the reader cannot look them up)."""
+        text = _text(value)
+        for name, meaning in self.aliases.items():
+            text = re.sub(rf"\b{re.escape(name)}\b", meaning, text)
+        return text
 
     def link(self, token: str, from_page: str) -> str | None:
         parts = token.split(".")
@@ -407,7 +415,7 @@ class Renderer:
             if attributes:
                 title = "Outputs" if o.kind == "component" else "Attributes"
                 lines += [f"**{title}**", "", "| name | type | description |", "| --- | --- | --- |"]
-                lines += [f"| `{a.name}` | {self.code_cell(_text(a.annotation))} | {self.cell(_docstring(a), page)} |"
+                lines += [f"| `{a.name}` | {self.code_cell(self.annotation(a.annotation))} | {self.cell(_docstring(a), page)} |"
                           for a in attributes]
                 lines.append("")
         if obj.is_class:
@@ -434,7 +442,7 @@ class Renderer:
                 default_cell = self.code_cell(_default(static))
             else:
                 default_cell = "required"
-            lines.append(f"| `{a.name}` | {self.code_cell(_text(a.annotation))} | {default_cell} | "
+            lines.append(f"| `{a.name}` | {self.code_cell(self.annotation(a.annotation))} | {default_cell} | "
                          f"{self.cell(_docstring(a), page)} |")
         return lines + [""]
 
@@ -490,6 +498,69 @@ def missing_docstrings(api: Api) -> list[str]:
                     problems.append(f"{method.filepath.name}:{method.lineno}: public method "
                                     f"`{o.name}.{method.name}` has no docstring")
     return problems
+
+
+def _annotation_names(expr: Any) -> Iterator[Any]:
+    if expr is None or isinstance(expr, str):
+        return
+    for part in expr.iterate(flat=True):
+        if isinstance(part, griffe.ExprName):
+            yield part
+
+
+def _is_class(api: Api, path: str) -> bool:
+    try:
+        target = api.package.modules_collection[path]
+    except (KeyError, griffe.AliasResolutionError):
+        return False
+    return bool((target.final_target if target.is_alias else target).is_class)
+
+
+def private_aliases(api: Api) -> dict[str, str]:
+    """Module-level type aliases of the package that are not public, as name -> what they stand for."""
+    aliases = {}
+    for module in api.package.modules.values():
+        for name, member in module.members.items():
+            if member.is_alias or not member.is_attribute or name in api.objects or member.value is None:
+                continue
+            value = str(member.value)
+            if value.startswith(("Literal[", "Union[", "Optional[")):
+                aliases[name] = value
+    return aliases
+
+
+def private_types_in_signatures(api: Api) -> list[str]:
+    """Type hints of the public API naming a type of the package that is not public.
+
+    Adopters could only build such an argument by importing a private module, which the promise
+    lets change at any time; and the reference cannot link the name. Export it, or do not use it.
+    """
+    package = api.package.path
+    problems: dict[str, set[str]] = {}
+    for o in api.objects.values():
+        obj, annotations = o.obj, []
+        if obj.is_class:
+            init = _constructor(obj)
+            annotations += [p.annotation for p in init.parameters] if init is not None else []
+            for member in obj.members.values():
+                if member.is_alias or member.name.startswith("_"):
+                    continue
+                if member.is_attribute:
+                    annotations.append(member.annotation)
+                elif member.is_function:
+                    annotations += [p.annotation for p in member.parameters] + [member.returns]
+        elif obj.is_function:
+            annotations += [p.annotation for p in obj.parameters] + [obj.returns]
+        for annotation in annotations:
+            for name in _annotation_names(annotation):
+                path = name.canonical_path
+                if path.startswith(package + ".") and path.rsplit(".", 1)[-1] not in api.objects \
+                        and _is_class(api, path):  # a private alias (`X = Literal[...]`) is shown expanded
+                    problems.setdefault(path, set()).add(o.name)
+    return [f"`{path.rsplit('.', 1)[-1]}` ({path.split('.')[1]}.py) appears in the signature of public "
+            f"{', '.join(f'`{n}`' for n in sorted(users))} but is not in {PACKAGE}.__all__: export it "
+            "(adopters must not import private modules to build an argument)"
+            for path, users in sorted(problems.items())]
 
 
 def docstrings(api: Api) -> Iterator[tuple[str, str]]:

@@ -2,7 +2,8 @@
 
 Writes docs/api/reference/ (an index and one page per module of public names) from the
 docstrings and type hints of `components/`. `--check` writes nothing and fails on a missing
-docstring, a broken cross-reference, or a generated page that is out of date.
+docstring, a private type in a public signature, a broken cross-reference, or a generated page
+that is out of date.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from tools.api_docs import (
     broken_references,
     load,
     missing_docstrings,
+    private_types_in_signatures,
     stale_pages,
     write_pages,
 )
@@ -28,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
 
     api = load()
     pages = Renderer(api).render_all()
-    problems = missing_docstrings(api) + broken_references(api, pages)
+    problems = missing_docstrings(api) + private_types_in_signatures(api) + broken_references(api, pages)
     if args.check:
         problems += stale_pages(pages)
         if problems:
