@@ -6,11 +6,11 @@ owner to everything; these say which component and which instance of it made a r
 
 from __future__ import annotations
 
-from typing import Mapping, Optional
+from collections.abc import Mapping
 
 PART_OF = "gpu-model-platform"
 
 
-def component_tags(component: str, name: str, extra: Optional[Mapping[str, str]] = None) -> dict[str, str]:
+def component_tags(component: str, name: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """`part-of`, `component` and `component-name`, then the caller's extra tags (which win)."""
     return {"part-of": PART_OF, "component": component, "component-name": name, **dict(extra or {})}

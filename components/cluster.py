@@ -7,16 +7,23 @@ outputs), or a `local` kubeconfig context (kind, minikube, k3d) with no AWS at a
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Optional, Sequence
+from typing import Literal
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from .aws_tags import component_tags
-from .eks_nodes import (assume_role_policy, autoscaler_node_template_tags, create_launch_template, create_node_role,
-                        field_of, managed_policy_arn)
+from .eks_nodes import (
+    assume_role_policy,
+    autoscaler_node_template_tags,
+    create_launch_template,
+    create_node_role,
+    field_of,
+    managed_policy_arn,
+)
 
 # Control-plane log types: the API, who did what (audit), and who authenticated as whom.
 DEFAULT_LOG_TYPES: tuple[str, ...] = ("api", "audit", "authenticator")
@@ -29,7 +36,7 @@ CORE_ADDONS: tuple[str, ...] = ("vpc-cni", "kube-proxy", "coredns", "eks-pod-ide
 # EKS User Guide list them (managing-vpc-cni, managing-kube-proxy, managing-coredns; read 2026-11, the
 # edition that lists 1.34). The Pod Identity Agent has no such table: None lets EKS install its default
 # for the cluster version, and `addon_versions` pins it once you have read `aws eks describe-addon-versions`.
-ADDON_VERSIONS: dict[str, dict[str, Optional[str]]] = {
+ADDON_VERSIONS: dict[str, dict[str, str | None]] = {
     "1.32": {"vpc-cni": "v1.20.4-eksbuild.1", "kube-proxy": "v1.32.9-eksbuild.2",
              "coredns": "v1.11.4-eksbuild.24", "eks-pod-identity-agent": None},
     "1.33": {"vpc-cni": "v1.20.4-eksbuild.1", "kube-proxy": "v1.33.5-eksbuild.2",
@@ -85,7 +92,7 @@ class ClusterArgs:
 
     mode: Literal["create", "existing", "local"]
     """`create` an EKS cluster, use an `existing` one, or a `local` kubeconfig context."""
-    name: Optional[str] = None
+    name: str | None = None
     """create: the EKS cluster name; existing: the cluster to look up (or use `stack_reference`)."""
     subnet_ids: Sequence[pulumi.Input[str]] | pulumi.Input[Sequence[pulumi.Input[str]]] = ()
     """create: private subnets (two zones at least) for the control-plane ENIs and the system nodes."""
@@ -101,7 +108,7 @@ class ClusterArgs:
     """create: control-plane log types sent to CloudWatch."""
     log_retention_days: int = 90
     """create: how long CloudWatch keeps the control-plane logs."""
-    addon_versions: dict[str, Optional[str]] = field(default_factory=dict)
+    addon_versions: dict[str, str | None] = field(default_factory=dict)
     """create: add-on versions overriding `ADDON_VERSIONS[kubernetes_version]` (None: EKS's default)."""
     system_node_group: SystemNodeGroup = field(default_factory=SystemNodeGroup)
     """create: the CPU group for system pods."""
@@ -109,14 +116,14 @@ class ClusterArgs:
     """create: waiting period before a deleted secrets key is gone (7..30 days)."""
     protect: bool = False
     """create: protect the cluster and its secrets key from `pulumi destroy` (prod)."""
-    stack_reference: Optional[ClusterStackReference] = None
+    stack_reference: ClusterStackReference | None = None
     """existing: take the cluster from another stack's outputs instead of looking it up by name."""
-    kube_context: Optional[str] = None
+    kube_context: str | None = None
     """local: the kubeconfig context, e.g. `kind-gpu-model`."""
     tags: dict[str, str] = field(default_factory=dict)
     """create: extra AWS tags (the provider's default tags apply anyway)."""
 
-    def resolved_addon_versions(self) -> dict[str, Optional[str]]:
+    def resolved_addon_versions(self) -> dict[str, str | None]:
         """The version of each core add-on: the pinned table for the Kubernetes version, then overrides."""
         return {**ADDON_VERSIONS.get(self.kubernetes_version, {}), **self.addon_versions}
 
@@ -220,22 +227,22 @@ class Cluster(pulumi.ComponentResource):
 
     provider: k8s.Provider
     """The Kubernetes provider every Kubernetes object of the program must use."""
-    kubeconfig: Optional[pulumi.Output[str]]
+    kubeconfig: pulumi.Output[str] | None
     """The kubeconfig (a secret; it uses `aws eks get-token`). None for a local cluster."""
     cluster_name: pulumi.Output[str]
     """The EKS cluster name (the kube context for a local cluster)."""
-    cluster_arn: Optional[pulumi.Output[str]]
+    cluster_arn: pulumi.Output[str] | None
     """The EKS cluster ARN (None when local, or when taken from a stack reference)."""
-    oidc_provider_arn: Optional[pulumi.Output[str]]
+    oidc_provider_arn: pulumi.Output[str] | None
     """The IAM OIDC provider ARN, for IRSA trust policies (None when local)."""
-    oidc_issuer_url: Optional[pulumi.Output[str]]
+    oidc_issuer_url: pulumi.Output[str] | None
     """The cluster's OIDC issuer URL, `https://oidc.eks...` (None when local)."""
-    node_security_group_id: Optional[pulumi.Output[str]]
+    node_security_group_id: pulumi.Output[str] | None
     """The EKS cluster security group, which managed nodes join (None when local or from a stack reference)."""
-    system_node_role_arn: Optional[pulumi.Output[str]]
+    system_node_role_arn: pulumi.Output[str] | None
     """The system node group's IAM role (created clusters only)."""
 
-    def __init__(self, name: str, args: ClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
         problems = validate_cluster_args(args)
         if problems:
             raise ValueError(f"Cluster {name!r}: " + "; ".join(problems))

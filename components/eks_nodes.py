@@ -8,7 +8,7 @@ security default is written once.
 from __future__ import annotations
 
 import json
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -119,7 +119,7 @@ def create_launch_template(name: str, *, ami_type: str, disk_size_gib: int, tags
     )
 
 
-def autoscaler_node_template_tags(scheduling: Optional[GpuScheduling], gpus_per_node: int = 0) -> dict[str, str]:
+def autoscaler_node_template_tags(scheduling: GpuScheduling | None, gpus_per_node: int = 0) -> dict[str, str]:
     """The cluster-autoscaler tags describing a node before it exists, so a group at zero can scale up.
 
     cluster-autoscaler reads labels, taints and extended resources of an empty group from these
@@ -140,13 +140,13 @@ def autoscaler_owner_tag_key(cluster_name: pulumi.Input[str]) -> pulumi.Output[s
     return pulumi.Output.concat(AUTOSCALER_TAG_PREFIX, "/", cluster_name)
 
 
-def first_autoscaling_group(resources: Optional[Sequence]) -> str:
+def first_autoscaling_group(resources: Sequence | None) -> str:
     """The name of a managed node group's Auto Scaling group (EKS creates exactly one per group)."""
     names = autoscaling_group_names(resources)
     return names[0] if names else ""
 
 
-def autoscaling_group_names(resources: Optional[Sequence]) -> list[str]:
+def autoscaling_group_names(resources: Sequence | None) -> list[str]:
     """Every Auto Scaling group name in a node group's `resources` output."""
     names = []
     for resource in resources or []:

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Optional, Sequence
+from typing import Literal
 
 import pulumi
 import pulumi_aws as aws
 
 from .aws_tags import component_tags
-from .eks_nodes import (AUTOSCALER_TAG_PREFIX, autoscaler_node_template_tags, autoscaler_owner_tag_key, autoscaling_group_names,
-                        create_launch_template, create_node_role, first_autoscaling_group)
+from .eks_nodes import (
+    AUTOSCALER_TAG_PREFIX,
+    autoscaler_node_template_tags,
+    autoscaler_owner_tag_key,
+    autoscaling_group_names,
+    create_launch_template,
+    create_node_role,
+    first_autoscaling_group,
+)
 from .gpu_instances import GPU_INSTANCE_FAMILIES, is_gpu_instance_type
 from .gpu_instances import gpus_per_node as _gpus_per_node
 from .gpu_scheduling import GpuScheduling
@@ -111,7 +119,7 @@ class GpuNodeGroup(pulumi.ComponentResource):
     gpus_per_node: int
     """`nvidia.com/gpu` every node of the group has (the smallest instance type's count)."""
 
-    def __init__(self, name: str, args: GpuNodeGroupArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: GpuNodeGroupArgs, opts: pulumi.ResourceOptions | None = None):
         problems = validate_gpu_node_group_args(args)
         if problems:
             raise ValueError(f"GpuNodeGroup {name!r}: " + "; ".join(problems))

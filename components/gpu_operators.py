@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -98,7 +98,7 @@ class GpuOperators(pulumi.ComponentResource):
 
     namespace: pulumi.Output[str]
     """The namespace of both releases."""
-    device_plugin_release: Optional[pulumi.Output[str]]
+    device_plugin_release: pulumi.Output[str] | None
     """The device plugin's Helm release name (None when the OS ships the plugin)."""
     dcgm_exporter_release: pulumi.Output[str]
     """The DCGM exporter's Helm release name."""
@@ -107,7 +107,7 @@ class GpuOperators(pulumi.ComponentResource):
     dcgm_exporter_port_name: str
     """The name of the Service port serving `/metrics`."""
 
-    def __init__(self, name: str, args: GpuOperatorsArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: GpuOperatorsArgs, opts: pulumi.ResourceOptions | None = None):
         problems = validate_gpu_operators_args(args)
         if problems:
             raise ValueError(f"GpuOperators {name!r}: " + "; ".join(problems))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Literal, Optional
+from typing import Literal
 
 import pulumi
 import pulumi_aws as aws
@@ -96,7 +96,7 @@ class Network(pulumi.ComponentResource):
     availability_zones: pulumi.Output[list[str]]
     """The zones, in the order of the subnet lists."""
 
-    def __init__(self, name: str, args: NetworkArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         problems = validate_network_args(args)
         if problems:
             raise ValueError(f"Network {name!r}: " + "; ".join(problems))

@@ -10,12 +10,14 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
-from components.gpu_scheduling import GpuScheduling, Taint
 import pulumi
 import pulumi_aws as aws
+
 from components.cluster import Cluster, ClusterArgs, ClusterStackReference, SystemNodeGroup
-from components.gpu_node_group import GpuNodeGroup as _GpuNodeGroup, GpuNodeGroupArgs
+from components.gpu_node_group import GpuNodeGroup as _GpuNodeGroup
+from components.gpu_node_group import GpuNodeGroupArgs
 from components.gpu_operators import GpuOperatorsArgs
+from components.gpu_scheduling import GpuScheduling, Taint
 from components.network import Network, NetworkArgs
 from components.model_image import ModelImageArgs
 from components.model_registry import ModelRegistry, ModelRegistryArgs

@@ -12,7 +12,7 @@ import functools
 import gc
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any, Optional
+from typing import Any
 
 import botocore.loaders
 import pulumi
@@ -25,8 +25,8 @@ from components.model_service import ModelService
 from components.network import Network
 from stack_config import RawConfig, StackConfig, load
 from stack_config import component_args as build
-from tests.harness import TEST_SECRETS, stack_file
 from stack_config.loader import read_stack_file
+from tests.harness import TEST_SECRETS, stack_file
 from tools.synth import Registration, Synthesis, run
 from tools.synth.fakes import FakeCloud
 
@@ -49,7 +49,7 @@ def shapes(service: str) -> dict:
     return _cached_shapes(service)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cached_shapes(service: str) -> dict:
     return _LOADER.load_service_model(service, "service-2")["shapes"]
 
@@ -105,7 +105,7 @@ def build_platform(config: StackConfig, stack: str = "test", with_model: bool = 
         network = Network("network", build.network_args(config), aws) if build.creates_network(config) else None
         cluster = Cluster("cluster", build.cluster_args(config, network), aws)
         kubernetes = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
-        gpu_nodes: Optional[GpuNodeGroup] = None
+        gpu_nodes: GpuNodeGroup | None = None
         if config.gpu_node_group.enabled:
             gpu_nodes = GpuNodeGroup("gpu-nodes", build.gpu_node_group_args(config, cluster, network), aws)
             components["gpu_operators"] = GpuOperators(
@@ -120,7 +120,7 @@ def build_platform(config: StackConfig, stack: str = "test", with_model: bool = 
     return Platform(synthesis, config, components)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def platform(stack: str) -> Platform:
     """The platform of a stack file (cached: treat it as read-only)."""
     return build_platform(config_of(stack), stack)
@@ -130,7 +130,7 @@ def components_of(synthesis: Synthesis, component_type: str) -> list[Registratio
     return [r for r in synthesis.resources if r.type == f"gpu-model-platform:index:{component_type}"]
 
 
-def descendants(synthesis: Synthesis, component_type: str, type_token: Optional[str] = None) -> list[Registration]:
+def descendants(synthesis: Synthesis, component_type: str, type_token: str | None = None) -> list[Registration]:
     """Resources inside the (single) component of a type, optionally of one type."""
     [component] = components_of(synthesis, component_type)
     found = synthesis.descendants_of(component.urn)

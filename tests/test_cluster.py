@@ -8,12 +8,28 @@ import json
 import pulumi
 import pytest
 
-from components.cluster import (ADDON_VERSIONS, CORE_ADDONS, Cluster, ClusterArgs, ClusterStackReference,
-                                validate_cluster_args)
+from components.cluster import (
+    ADDON_VERSIONS,
+    CORE_ADDONS,
+    Cluster,
+    ClusterArgs,
+    ClusterStackReference,
+    validate_cluster_args,
+)
 from stack_config import ConfigError
-from tests.aws_platform import collect_garbage_after_each_test  # noqa: F401
-from tests.aws_platform import (ADDON, ATTACHMENT, EKS_CLUSTER, NODE_GROUP, ROLE, ROLE_POLICY, build_platform,
-                                config_of, descendants, platform)
+from tests.aws_platform import (
+    ADDON,
+    ATTACHMENT,
+    EKS_CLUSTER,
+    NODE_GROUP,
+    ROLE,
+    ROLE_POLICY,
+    build_platform,
+    collect_garbage_after_each_test,  # noqa: F401
+    config_of,
+    descendants,
+    platform,
+)
 from tools.synth import run
 
 ADMIN = "arn:aws:iam::123456789012:role/platform-admin"

@@ -7,12 +7,25 @@ import json
 import pytest
 
 from components.eks_nodes import IMDS_HOP_LIMIT, NODE_MANAGED_POLICIES
-from components.gpu_node_group import GpuNodeGroup, GpuNodeGroupArgs, validate_gpu_node_group_args
+from components.gpu_node_group import (
+    GpuNodeGroup,
+    GpuNodeGroupArgs,
+    validate_gpu_node_group_args,
+)
 from components.gpu_scheduling import GpuScheduling, Taint
 from stack_config import ConfigError
-from tests.aws_platform import collect_garbage_after_each_test  # noqa: F401
-from tests.aws_platform import (ASG_TAG, ATTACHMENT, LAUNCH_TEMPLATE, NODE_GROUP, ROLE, ROLE_POLICY, build_platform,
-                                config_of, descendants, platform)
+from tests.aws_platform import (
+    ASG_TAG,
+    ATTACHMENT,
+    LAUNCH_TEMPLATE,
+    ROLE,
+    ROLE_POLICY,
+    build_platform,
+    collect_garbage_after_each_test,  # noqa: F401
+    config_of,
+    descendants,
+    platform,
+)
 from tools.synth import run
 
 EKS_EFFECT = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE", "NoExecute": "NO_EXECUTE"}
@@ -216,8 +229,8 @@ def test_bad_gpu_node_group_config_is_a_clear_config_error(changes, message):
 
 
 def test_an_existing_cluster_without_subnets_for_gpu_nodes_is_a_config_error():
-    from tests.harness import raw_sections, TEST_SECRETS, stack_file
     from stack_config import RawConfig, load, read_stack_file
+    from tests.harness import TEST_SECRETS, raw_sections, stack_file
     raw = read_stack_file(stack_file("dev"), TEST_SECRETS)
     sections = raw_sections("dev")
     sections["cluster"] = {"mode": "existing", "name": "shared"}

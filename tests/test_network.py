@@ -6,11 +6,21 @@ import ipaddress
 
 import pytest
 
-from components.network import (PRIVATE_SUBNET_TAGS, PUBLIC_SUBNET_TAGS, Network, NetworkArgs, plan_subnets,
-                                validate_network_args)
+from components.network import (
+    PRIVATE_SUBNET_TAGS,
+    PUBLIC_SUBNET_TAGS,
+    Network,
+    NetworkArgs,
+    plan_subnets,
+    validate_network_args,
+)
 from stack_config import ConfigError
-from tests.aws_platform import collect_garbage_after_each_test  # noqa: F401
-from tests.aws_platform import config_of, descendants, platform
+from tests.aws_platform import (
+    collect_garbage_after_each_test,  # noqa: F401
+    config_of,
+    descendants,
+    platform,
+)
 from tools.synth import run
 
 SUBNET = "aws:ec2/subnet:Subnet"
