@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import copy
 import functools
-import gc
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
 import botocore.loaders
 import pulumi
-import pytest
 
 from components.cluster import Cluster
 from components.gpu_node_group import GpuNodeGroup
@@ -56,14 +54,6 @@ def _cached_shapes(service: str) -> dict:
 
 def enum(service: str, shape: str) -> list[str]:
     return shapes(service)[shape]["enum"]
-
-
-@pytest.fixture(autouse=True)
-def collect_garbage_after_each_test():
-    """Mocked runs leave coroutines behind; collecting them here keeps their finalizers out of a later
-    `ast.parse`, which CPython 3.11.7 does not survive (python/cpython#106905)."""
-    yield
-    gc.collect()
 
 
 def config_of(stack: str, **sections: Any) -> StackConfig:

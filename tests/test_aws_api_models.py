@@ -16,7 +16,6 @@ from tests.aws_platform import (
     LAUNCH_TEMPLATE,
     NODE_GROUP,
     build_platform,
-    collect_garbage_after_each_test,  # noqa: F401
     config_of,
     enum,
     platform,

@@ -21,7 +21,6 @@ from tests.aws_platform import (
     ROLE,
     ROLE_POLICY,
     build_platform,
-    collect_garbage_after_each_test,  # noqa: F401
     config_of,
     descendants,
     platform,

@@ -29,7 +29,6 @@ from components.gpu_scheduling import GpuScheduling, Taint
 from tests.aws_platform import (
     HELM_RELEASE,
     build_platform,
-    collect_garbage_after_each_test,  # noqa: F401
     config_of,
     descendants,
     platform,

@@ -16,7 +16,6 @@ from components.network import (
 )
 from stack_config import ConfigError
 from tests.aws_platform import (
-    collect_garbage_after_each_test,  # noqa: F401
     config_of,
     descendants,
     platform,
