@@ -13,6 +13,7 @@ from .gpu_scheduling import GPU_RESOURCE, GpuScheduling
 from .labels import restricted_namespace_labels, selector_labels, standard_labels
 
 _DIGEST_RE = re.compile(r"^[^\s@]+@sha256:[0-9a-f]{64}$")
+_QUANTITY_RE = re.compile(r"(?!0+(\.0+)?m?$)[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|M|G)?")
 _RUN_AS_USER = 10001  # matches the image's non-root user; > 10000 keeps clear of host UIDs
 _PRE_STOP_SLEEP_SECONDS = 5  # lets endpoints and load balancers forget the pod before it drains
 
@@ -28,13 +29,28 @@ class ContainerResources:
 
 
 @dataclass(frozen=True)
+class PodsMetric:
+    """A per-pod custom metric (served by a custom metrics adapter) the HPA keeps at an average value."""
+
+    name: str
+    """The metric as the custom metrics API serves it, e.g. `inference_batch_queue_depth`."""
+    target_average_value: str
+    """Average per pod to keep, as a Kubernetes quantity (`16`, `500m`)."""
+
+
+@dataclass(frozen=True)
 class HorizontalAutoscaling:
-    """An autoscaling/v2 HorizontalPodAutoscaler on CPU utilisation."""
+    """An autoscaling/v2 HorizontalPodAutoscaler on CPU utilisation, or on a model-aware per-pod metric."""
 
     min_replicas: int = 1
     max_replicas: int = 4
     target_cpu_utilization: int = 70
     scale_down_stabilization_seconds: int = 300
+    pods_metric: Optional[PodsMetric] = None
+    """When set, the HPA scales on this metric instead of CPU (a GPU model's load is not on its CPU; and an
+    HPA whose CPU metric is unavailable would never scale down)."""
+    scale_down_pods_per_minute: Optional[int] = None
+    """When set, at most this many pods are removed per minute (each may take a GPU node with it)."""
 
 
 @dataclass
@@ -84,6 +100,12 @@ def validate_model_service_args(args: ModelServiceArgs) -> list[str]:
         problems.append(f"replicas: got {args.replicas}; must be >= 1")
     if args.autoscaling and args.autoscaling.min_replicas > args.autoscaling.max_replicas:
         problems.append("autoscaling.min_replicas: must be <= autoscaling.max_replicas")
+    metric = args.autoscaling.pods_metric if args.autoscaling else None
+    if metric and not (re.fullmatch(r"[a-z_][a-z0-9_:]*", metric.name) and _QUANTITY_RE.fullmatch(metric.target_average_value)):
+        problems.append(f"autoscaling.pods_metric: got {metric!r}; a metric name and a positive quantity such as '16'")
+    if args.autoscaling and args.autoscaling.scale_down_pods_per_minute is not None \
+            and args.autoscaling.scale_down_pods_per_minute < 1:
+        problems.append("autoscaling.scale_down_pods_per_minute: must be >= 1")
     if args.termination_grace_period_seconds <= _PRE_STOP_SLEEP_SECONDS:
         problems.append(f"termination_grace_period_seconds: must be > {_PRE_STOP_SLEEP_SECONDS} (the preStop pause)")
     for port_field in ("container_port", "service_port"):
@@ -364,17 +386,33 @@ class ModelService(pulumi.ComponentResource):
                     api_version="apps/v1", kind="Deployment", name=deployment),
                 min_replicas=scaling.min_replicas,
                 max_replicas=scaling.max_replicas,
-                metrics=[k8s.autoscaling.v2.MetricSpecArgs(
-                    type="Resource",
-                    resource=k8s.autoscaling.v2.ResourceMetricSourceArgs(
-                        name="cpu",
-                        target=k8s.autoscaling.v2.MetricTargetArgs(
-                            type="Utilization", average_utilization=scaling.target_cpu_utilization),
-                    ),
-                )],
+                metrics=[self._autoscaling_metric(scaling)],
                 behavior=k8s.autoscaling.v2.HorizontalPodAutoscalerBehaviorArgs(
                     scale_down=k8s.autoscaling.v2.HPAScalingRulesArgs(
-                        stabilization_window_seconds=scaling.scale_down_stabilization_seconds)),
+                        stabilization_window_seconds=scaling.scale_down_stabilization_seconds,
+                        policies=[k8s.autoscaling.v2.HPAScalingPolicyArgs(
+                            type="Pods", value=scaling.scale_down_pods_per_minute, period_seconds=60)]
+                        if scaling.scale_down_pods_per_minute else None)),
             ),
             opts=opts,
+        )
+
+    @staticmethod
+    def _autoscaling_metric(scaling: HorizontalAutoscaling) -> k8s.autoscaling.v2.MetricSpecArgs:
+        if scaling.pods_metric is not None:
+            return k8s.autoscaling.v2.MetricSpecArgs(
+                type="Pods",
+                pods=k8s.autoscaling.v2.PodsMetricSourceArgs(
+                    metric=k8s.autoscaling.v2.MetricIdentifierArgs(name=scaling.pods_metric.name),
+                    target=k8s.autoscaling.v2.MetricTargetArgs(
+                        type="AverageValue", average_value=scaling.pods_metric.target_average_value),
+                ),
+            )
+        return k8s.autoscaling.v2.MetricSpecArgs(
+            type="Resource",
+            resource=k8s.autoscaling.v2.ResourceMetricSourceArgs(
+                name="cpu",
+                target=k8s.autoscaling.v2.MetricTargetArgs(
+                    type="Utilization", average_utilization=scaling.target_cpu_utilization),
+            ),
         )

@@ -11,5 +11,6 @@ from tools.synth.fakes.registry import FakeCloud, fake_call, fake_resource
 from tools.synth.fakes import kubernetes as _kubernetes  # noqa: F401
 from tools.synth.fakes import images as _images  # noqa: F401
 from tools.synth.fakes import aws as _aws  # noqa: F401
+from tools.synth.fakes import autoscaling as _autoscaling  # noqa: F401
 
 __all__ = ["FakeCloud", "fake_call", "fake_resource"]

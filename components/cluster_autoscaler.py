@@ -1,0 +1,381 @@
+"""ClusterAutoscaler: GPU nodes appear when model pods are pending and go away when they sit idle.
+
+Also home of what the platform's autoscaling parts share: the IRSA trust policy, the node affinity
+that keeps controllers off GPU nodes, and `AutoscalerMonitoring`, the monitoring stack's view of
+either provisioner.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from .aws_tags import component_tags
+from .gpu_scheduling import GpuScheduling
+from .labels import standard_labels
+
+# The official chart (kubernetes/autoscaler, cluster-autoscaler/charts/cluster-autoscaler at tag
+# cluster-autoscaler-chart-9.59.0); every values key used below is in that tag's values.yaml.
+CHART = "cluster-autoscaler"
+CHART_REPOSITORY = "https://kubernetes.github.io/autoscaler"
+CHART_VERSION = "9.59.0"
+# Cluster Autoscaler must match the cluster's minor version (cluster-autoscaler/README.md, "Releases");
+# the chart's own default is 1.35. Latest patch of each minor, from the repository's release tags.
+IMAGE_TAGS: dict[str, str] = {"1.32": "v1.32.7", "1.33": "v1.33.6", "1.34": "v1.34.5", "1.35": "v1.35.2"}
+METRICS_PORT_NAME = "http"  # the chart's Service port (service.portName)
+
+RUNBOOKS_URL = "docs/runbooks.md"
+"""Where `runbook_url` annotations point (each alert's section: `#<alert name in lower case>`)."""
+
+TOKEN_AUDIENCE = "sts.amazonaws.com"
+# Priority given to each preference tier of the priority expander (higher wins); anything else gets 1.
+_TIER_PRIORITIES = (50, 40, 30, 20, 10)
+
+
+@dataclass(frozen=True)
+class MetricsEndpoint:
+    """Where an autoscaler serves its metrics: what a ServiceMonitor selects, and the `job` it gives them."""
+
+    namespace: str
+    """Namespace of the Service."""
+    service_labels: dict[str, str]
+    """Labels of the Service (the chart's instance and name labels)."""
+    port: str
+    """Name of the Service port serving `/metrics`."""
+    job: str
+    """The Service's name, which Prometheus gives the series as `job`."""
+
+
+def aws_account_of(oidc_provider_arn: str) -> tuple[str, str]:
+    """(partition, account id) of an IAM OIDC provider ARN: where the cluster and its roles live."""
+    parts = oidc_provider_arn.split(":")
+    return parts[1], parts[4]
+
+
+def irsa_trust_policy(oidc_provider_arn: str, namespace: str, service_account: str) -> str:
+    """A trust policy letting exactly one Kubernetes service account assume the role (IRSA)."""
+    issuer = oidc_provider_arn.split(":oidc-provider/", 1)[1]
+    return json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow",
+        "Principal": {"Federated": oidc_provider_arn},
+        "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {"StringEquals": {f"{issuer}:sub": f"system:serviceaccount:{namespace}:{service_account}",
+                                       f"{issuer}:aud": TOKEN_AUDIENCE}},
+    }]}, sort_keys=True)
+
+
+def off_gpu_node_affinity(scheduling: GpuScheduling, *extra: dict[str, Any]) -> dict[str, Any]:
+    """Required node affinity away from every GPU node label (nodes without the label qualify)."""
+    expressions = [{"key": k, "operator": "NotIn", "values": [v]} for k, v in sorted(scheduling.node_labels.items())]
+    return {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": expressions + list(extra)}]}}}
+
+
+def alert(name: str, expr: str, for_: str, severity: str, summary: str, description: str,
+          runbook_url: str) -> dict[str, Any]:
+    """One alerting rule with the platform's annotations."""
+    return {"alert": name, "expr": expr, "for": for_, "labels": {"severity": severity},
+            "annotations": {"summary": summary, "description": description,
+                            "runbook_url": f"{runbook_url}#{name.lower()}"}}
+
+
+def unschedulable_pods_alert(for_: str, runbook_url: str) -> dict[str, Any]:
+    """Pods that no node, existing or new, could take: from kube-state-metrics, so either provisioner."""
+    return alert(
+        "PodsUnschedulable",
+        "sum by (namespace) (kube_pod_status_unschedulable) > 0",
+        for_, "warning",
+        "Pods in {{ $labels.namespace }} cannot be scheduled",
+        "{{ $value }} pod(s) in {{ $labels.namespace }} have been unschedulable for "
+        f"{for_}: the autoscaler could not add a node for them (group at its maximum size, GPU limit "
+        "reached, no capacity for the instance types, or no node group matches).",
+        runbook_url)
+
+
+def cluster_autoscaler_policy(cluster_name: str, partition: str, account: str, region: str) -> dict[str, Any]:
+    """The autoscaler's permissions: read anything it must see, resize only this cluster's groups.
+
+    The read-only calls take no resource-level permissions (hence `*`, pinned to the region);
+    the two mutating ones are limited to Auto Scaling groups tagged as owned by this cluster, a tag
+    EKS puts on every managed node group's Auto Scaling group.
+    """
+    owned = {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster_name}": "owned"}
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "DiscoverNodeGroups", "Effect": "Allow", "Resource": "*",
+         "Action": ["autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeAutoScalingInstances",
+                    "autoscaling:DescribeLaunchConfigurations", "autoscaling:DescribeScalingActivities",
+                    "ec2:DescribeImages", "ec2:DescribeInstanceTypes", "ec2:DescribeLaunchTemplateVersions",
+                    "ec2:GetInstanceTypesFromInstanceRequirements"],
+         "Condition": {"StringEquals": {"aws:RequestedRegion": region}}},
+        # Labels and taints of a managed node group still at zero nodes (cluster-autoscaler AWS README).
+        {"Sid": "ReadManagedNodeGroups", "Effect": "Allow", "Action": "eks:DescribeNodegroup",
+         "Resource": f"arn:{partition}:eks:{region}:{account}:nodegroup/{cluster_name}/*/*"},
+        {"Sid": "ResizeOwnedGroupsOnly", "Effect": "Allow",
+         "Action": ["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"],
+         "Resource": f"arn:{partition}:autoscaling:{region}:{account}:autoScalingGroup:*:autoScalingGroupName/*",
+         "Condition": {"StringEquals": owned}},
+    ]}
+
+
+def priority_expander_tiers(tiers: Sequence[Sequence[str]]) -> dict[str, list[str]]:
+    """The priority expander's ConfigMap data: each tier's exact group names, more preferred first, then the rest."""
+    priorities = {str(priority): [f"^{re.escape(name)}$" for name in tier]
+                  for priority, tier in zip(_TIER_PRIORITIES, tiers) if tier}
+    priorities["1"] = [".*"]
+    return priorities
+
+
+@dataclass
+class ClusterAutoscalerArgs:
+    """Inputs of `ClusterAutoscaler`."""
+
+    cluster_name: pulumi.Input[str]
+    """The EKS cluster: auto-discovery finds its node groups by `k8s.io/cluster-autoscaler/<cluster_name>`."""
+    oidc_provider_arn: pulumi.Input[str]
+    """The cluster's IAM OIDC provider (IRSA): the role trusts the autoscaler's service account only."""
+    region: str
+    """AWS region of the cluster."""
+    kubernetes_version: str = "1.33"
+    """The cluster's minor version: picks the matching autoscaler image (`IMAGE_TAGS`)."""
+    gpu_scheduling: GpuScheduling = field(default_factory=GpuScheduling)
+    """The GPU node labels: the autoscaler never runs on a node carrying them."""
+    system_node_selector: dict[str, str] = field(default_factory=dict)
+    """Labels of the system node group, when it has some (a created cluster's `workload: system`)."""
+    scale_down_unneeded_time: str = "10m"
+    """How long a node must be unneeded before it is removed (short in dev, longer in prod)."""
+    scale_down_delay_after_add: str = "10m"
+    """No scale-down this long after a scale-up."""
+    priority_tiers: list[list[pulumi.Input[str]]] = field(default_factory=list)
+    """Auto Scaling group names by preference, most preferred tier first (e.g. SPOT groups, then on-demand).
+    Non-empty: the priority expander, falling back tier by tier, then `least-waste`. Empty: `least-waste`."""
+    namespace: str = "kube-system"
+    """Namespace of the release."""
+    replicas: int = 2
+    """Replicas (one leads, the other takes over at once); a PodDisruptionBudget keeps one up."""
+    chart_version: str = CHART_VERSION
+    """Pinned `cluster-autoscaler` chart version."""
+    tags: dict[str, str] = field(default_factory=dict)
+    """Extra AWS tags of the IAM role."""
+
+
+def validate_cluster_autoscaler_args(args: ClusterAutoscalerArgs) -> list[str]:
+    """Every problem with the args, each naming the field; empty when valid."""
+    problems = []
+    if args.kubernetes_version not in IMAGE_TAGS:
+        problems.append(f"kubernetes_version: got {args.kubernetes_version!r}; supported: {', '.join(IMAGE_TAGS)} "
+                        "(the autoscaler must match the cluster's minor version)")
+    for key in ("scale_down_unneeded_time", "scale_down_delay_after_add"):
+        if not re.fullmatch(r"[0-9]+(s|m|h)", getattr(args, key)):
+            problems.append(f"{key}: got {getattr(args, key)!r}; a duration such as 90s, 10m or 1h")
+    if len(args.priority_tiers) > len(_TIER_PRIORITIES):
+        problems.append(f"priority_tiers: got {len(args.priority_tiers)}; at most {len(_TIER_PRIORITIES)} tiers")
+    if args.replicas < 1:
+        problems.append(f"replicas: got {args.replicas}; must be >= 1")
+    if not re.fullmatch(r"[0-9]+\.[0-9]+\.[0-9]+", args.chart_version):
+        problems.append(f"chart_version: got {args.chart_version!r}; pin an exact chart version")
+    return problems
+
+
+class ClusterAutoscaler(pulumi.ComponentResource):
+    """Cluster Autoscaler for EKS managed node groups, GPU groups at zero included.
+
+    Creates an IAM role for the autoscaler's service account (IRSA) that may resize only the Auto
+    Scaling groups this cluster owns, and the official chart: auto-discovery by tags, the priority
+    expander when preference tiers are given (SPOT first, falling back), scale-down timing from the
+    args, two replicas on system nodes only behind a PodDisruptionBudget. `AutoscalerMonitoring`
+    scrapes it and alerts on it.
+    """
+
+    role_arn: pulumi.Output[str]
+    """The autoscaler's IAM role."""
+    service_account: str
+    """The autoscaler's Kubernetes service account (in `namespace`), the only subject the role trusts."""
+    namespace: str
+    """Namespace of the release."""
+    release_name: pulumi.Output[str]
+    """The Helm release (also the Deployment's, the Service's and the metrics `job`'s name)."""
+    metrics: MetricsEndpoint
+    """Where its metrics are served."""
+
+    def __init__(self, name: str, args: ClusterAutoscalerArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        problems = validate_cluster_autoscaler_args(args)
+        if problems:
+            raise ValueError(f"ClusterAutoscaler {name!r}: " + "; ".join(problems))
+        super().__init__("gpu-model-platform:index:ClusterAutoscaler", name, None, opts)
+        self._args = args
+        self.namespace = args.namespace
+        # The release, its Deployment, Service and service account are all named after the component.
+        self._release = self.service_account = name
+        # The chart's Service: named `fullnameOverride`, with its instance and name labels, port `http`.
+        self.metrics = MetricsEndpoint(namespace=args.namespace, port=METRICS_PORT_NAME, job=name, service_labels={
+            "app.kubernetes.io/instance": name, "app.kubernetes.io/name": f"aws-{CHART}"})
+        role = self._create_role(name)
+        release = self._create_release(name, role)
+
+        self.role_arn = role.arn
+        self.release_name = release.name
+        self.register_outputs({"role_arn": self.role_arn, "service_account": self.service_account,
+                               "namespace": self.namespace, "release_name": self.release_name})
+
+    def _create_role(self, name: str) -> aws.iam.Role:
+        a = self._args
+
+        def policy(values: list[str]) -> str:
+            cluster, oidc = values
+            partition, account = aws_account_of(oidc)
+            return json.dumps(cluster_autoscaler_policy(cluster, partition, account, a.region), sort_keys=True)
+
+        role = aws.iam.Role(
+            f"{name}-role",
+            description="cluster-autoscaler (IRSA): resize this cluster's node groups",
+            assume_role_policy=pulumi.Output.from_input(a.oidc_provider_arn).apply(
+                lambda arn: irsa_trust_policy(arn, a.namespace, self.service_account)),
+            tags=component_tags("cluster-autoscaler", name, a.tags),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        aws.iam.RolePolicy(f"{name}-policy", role=role.id,
+                           policy=pulumi.Output.all(a.cluster_name, a.oidc_provider_arn).apply(policy),
+                           opts=pulumi.ResourceOptions(parent=self))
+        return role
+
+    def _values(self, role_arn: pulumi.Input[str]) -> dict[str, Any]:
+        """The chart values (keys from the pinned chart's values.yaml)."""
+        a = self._args
+        extra_args: dict[str, Any] = {
+            "expander": "priority,least-waste" if a.priority_tiers else "least-waste",
+            "scale-down-unneeded-time": a.scale_down_unneeded_time,
+            "scale-down-delay-after-add": a.scale_down_delay_after_add,
+            # Model pods keep only scratch in their /tmp emptyDir: it must not pin an idle GPU node.
+            "skip-nodes-with-local-storage": False,
+            # Same-shaped groups in several zones grow evenly instead of filling one zone first.
+            "balance-similar-node-groups": True,
+        }
+        values: dict[str, Any] = {
+            "cloudProvider": "aws",
+            "awsRegion": a.region,
+            "autoDiscovery": {"clusterName": a.cluster_name},
+            "fullnameOverride": self._release,
+            "image": {"tag": IMAGE_TAGS[a.kubernetes_version]},
+            "replicaCount": a.replicas,
+            "rbac": {"serviceAccount": {"name": self.service_account,
+                                        "annotations": {"eks.amazonaws.com/role-arn": role_arn}}},
+            "extraArgs": extra_args,
+            "podDisruptionBudget": {"maxUnavailable": 1},
+            "priorityClassName": "system-cluster-critical",
+            "nodeSelector": dict(a.system_node_selector),
+            "affinity": {
+                **off_gpu_node_affinity(a.gpu_scheduling),
+                "podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{
+                    "weight": 100, "podAffinityTerm": {
+                        "topologyKey": "kubernetes.io/hostname",
+                        "labelSelector": {"matchLabels": {"app.kubernetes.io/instance": self._release}}}}]},
+            },
+            "tolerations": [],
+            "resources": {"requests": {"cpu": "100m", "memory": "300Mi"}, "limits": {"memory": "600Mi"}},
+            "securityContext": {"runAsNonRoot": True, "runAsUser": 65534, "runAsGroup": 65534, "fsGroup": 65534,
+                                "seccompProfile": {"type": "RuntimeDefault"}},
+            "containerSecurityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                         "capabilities": {"drop": ["ALL"]}},
+        }
+        if a.priority_tiers:
+            values["expanderPriorities"] = pulumi.Output.all(*[pulumi.Output.all(*tier) for tier in a.priority_tiers]) \
+                .apply(priority_expander_tiers)
+        return values
+
+    def _create_release(self, name: str, role: aws.iam.Role) -> k8s.helm.v3.Release:
+        a = self._args
+        return k8s.helm.v3.Release(
+            f"{name}-release",
+            name=self._release,
+            chart=CHART,
+            version=a.chart_version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPOSITORY),
+            namespace=a.namespace,
+            values=self._values(role.arn),
+            max_history=5,
+            cleanup_on_fail=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def alert_rules(self, runbook_url: str = RUNBOOKS_URL) -> list[dict[str, Any]]:
+        """Alerts on the autoscaler itself: not running, scale-ups failing."""
+        job, ns = self.metrics.job, self.metrics.namespace
+        return [
+            alert("ClusterAutoscalerDown", f'absent(up{{job="{job}", namespace="{ns}"}} == 1)', "10m", "warning",
+                  "Cluster Autoscaler is not running",
+                  f"No {job} target in {ns} has been up for 10m: pending pods get no new nodes and idle GPU nodes "
+                  "are not removed (they keep costing money).", runbook_url),
+            alert("ClusterAutoscalerScaleUpFailing",
+                  "sum(increase(cluster_autoscaler_failed_scale_ups_total[30m])) > 0", "0m", "warning",
+                  "Cluster Autoscaler scale-ups are failing",
+                  "{{ $value }} scale-up(s) failed in the last 30 minutes (spot or on-demand capacity shortage, "
+                  "quota, or a launch template problem); the autoscaler backs off the group and tries the next.",
+                  runbook_url),
+        ]
+
+
+@dataclass
+class AutoscalerMonitoringArgs:
+    """Inputs of `AutoscalerMonitoring`."""
+
+    metrics: MetricsEndpoint
+    """The autoscaler's metrics (`ClusterAutoscaler.metrics` or `Karpenter.metrics`)."""
+    rules: list[dict[str, Any]] = field(default_factory=list)
+    """Its own alert rules (`alert_rules()` of either)."""
+    namespace: str = "monitoring"
+    """The monitoring stack's namespace: the ServiceMonitor and the PrometheusRule go there."""
+    depends_on: list[pulumi.Resource] = field(default_factory=list)
+    """The monitoring stack: its CRDs must exist first."""
+    labels: dict[str, str] = field(default_factory=dict)
+    """Extra labels, should the monitoring stack select monitors and rules by label."""
+    runbook_url: str = RUNBOOKS_URL
+    """Base of every alert's `runbook_url`."""
+    unschedulable_for: str = "15m"
+    """How long a pod may stay unschedulable (a GPU node's cold start included) before it alerts."""
+    scrape_interval: str = "30s"
+    """How often Prometheus scrapes the autoscaler."""
+
+
+class AutoscalerMonitoring(pulumi.ComponentResource):
+    """The monitoring stack's view of the node autoscaler.
+
+    Creates, once the monitoring stack's CRDs exist, a ServiceMonitor for the autoscaler's metrics
+    and a PrometheusRule with its alerts and `PodsUnschedulable` (pods no new node could take).
+    """
+
+    alert_names: list[str]
+    """The alerts it defines (each has a section in docs/runbooks.md)."""
+
+    def __init__(self, name: str, args: AutoscalerMonitoringArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        problems = [f"{key}: got {getattr(args, key)!r}; a duration such as 30s or 15m"
+                    for key in ("unschedulable_for", "scrape_interval")
+                    if not re.fullmatch(r"[0-9]+(s|m|h)", getattr(args, key))]
+        if problems:
+            raise ValueError(f"AutoscalerMonitoring {name!r}: " + "; ".join(problems))
+        super().__init__("gpu-model-platform:index:AutoscalerMonitoring", name, None, opts)
+        m = args.metrics
+        rules = [*args.rules, unschedulable_pods_alert(args.unschedulable_for, args.runbook_url)]
+        labels = {**standard_labels(m.job, "autoscaler"), **args.labels}
+        # ServiceMonitor and PrometheusRule are the monitoring stack's CRDs: they must exist first.
+        after = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
+        k8s.apiextensions.CustomResource(
+            f"{name}-service-monitor", api_version="monitoring.coreos.com/v1", kind="ServiceMonitor",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=m.job, namespace=args.namespace, labels=labels),
+            spec={"namespaceSelector": {"matchNames": [m.namespace]},
+                  "selector": {"matchLabels": dict(m.service_labels)},
+                  "endpoints": [{"port": m.port, "path": "/metrics", "interval": args.scrape_interval}]},
+            opts=after)
+        k8s.apiextensions.CustomResource(
+            f"{name}-rules", api_version="monitoring.coreos.com/v1", kind="PrometheusRule",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{m.job}-alerts", namespace=args.namespace, labels=labels),
+            spec={"groups": [{"name": m.job, "rules": rules}]},
+            opts=after)
+        self.alert_names = [r["alert"] for r in rules]
+        self.register_outputs({"alert_names": self.alert_names})
