@@ -152,9 +152,9 @@ class ClusterAutoscalerArgs:
     """How long a node must be unneeded before it is removed (short in dev, longer in prod)."""
     scale_down_delay_after_add: str = "10m"
     """No scale-down this long after a scale-up."""
-    priority_tiers: list[list[pulumi.Input[str]]] = field(default_factory=list)
-    """Auto Scaling group names by preference, most preferred tier first (e.g. SPOT groups, then on-demand).
-    Non-empty: the priority expander, falling back tier by tier, then `least-waste`. Empty: `least-waste`."""
+    priority_tiers: list[pulumi.Input[Sequence[str]]] = field(default_factory=list)
+    """Auto Scaling group names by preference, most preferred tier first (e.g. SPOT groups, then on-demand
+    ones). Non-empty: the priority expander, falling back tier by tier, then `least-waste`. Empty: `least-waste`."""
     namespace: str = "kube-system"
     """Namespace of the release."""
     replicas: int = 2
@@ -285,8 +285,7 @@ class ClusterAutoscaler(pulumi.ComponentResource):
                                          "capabilities": {"drop": ["ALL"]}},
         }
         if a.priority_tiers:
-            values["expanderPriorities"] = pulumi.Output.all(*[pulumi.Output.all(*tier) for tier in a.priority_tiers]) \
-                .apply(priority_expander_tiers)
+            values["expanderPriorities"] = pulumi.Output.all(*a.priority_tiers).apply(priority_expander_tiers)
         return values
 
     def _create_release(self, name: str, role: aws.iam.Role) -> k8s.helm.v3.Release:

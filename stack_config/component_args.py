@@ -6,6 +6,7 @@ the results on. One function per component, named after it.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
@@ -27,6 +28,10 @@ from components.gpu_operators import GpuOperators
 from components.model_monitoring import ModelMonitoringArgs
 from components.monitoring_alertmanager import AlertReceiver
 from components.monitoring_stack import MonitoringStack, MonitoringStackArgs
+from components.cluster import SYSTEM_NODE_LABELS
+from components.cluster_autoscaler import AutoscalerMonitoringArgs, ClusterAutoscaler, ClusterAutoscalerArgs
+from components.karpenter import DEFAULT_AMI_ALIAS, Karpenter, KarpenterArgs
+from components.pod_autoscaling import BATCH_QUEUE_DEPTH, IN_FLIGHT_REQUESTS, PrometheusAdapterArgs, pods_metric
 from stack_config.schema import GpuNodeGroupConfig, StackConfig
 
 if TYPE_CHECKING:
@@ -45,7 +50,6 @@ def model_service_args(config: StackConfig, image: "ModelImage",
                        gpu_nodes: Optional["GpuNodeGroup"]) -> ModelServiceArgs:
     model = config.model
     resources = model.resources
-    autoscaling = model.autoscaling
     return ModelServiceArgs(
         image=image.image_ref,
         name=model.name,
@@ -61,11 +65,7 @@ def model_service_args(config: StackConfig, image: "ModelImage",
             cpu_limit=resources.limits.cpu, memory_limit=resources.limits.memory,
         ),
         env=dict(model.env),
-        autoscaling=HorizontalAutoscaling(
-            min_replicas=max(autoscaling.min_replicas, model.replicas),
-            max_replicas=autoscaling.max_replicas,
-            target_cpu_utilization=autoscaling.target_cpu_utilization,
-        ) if autoscaling.enabled else None,
+        autoscaling=model_autoscaling(config),
         zone_spread=model.zone_spread,
         allowed_namespaces=list(model.allowed_namespaces),
         monitoring_namespace=config.monitoring.namespace if config.monitoring.enabled else None,
@@ -217,5 +217,116 @@ def model_monitoring_args(config: StackConfig, monitoring: MonitoringStack) -> M
         monitoring_namespace=monitoring.namespace,
         availability=slo.availability,
         latency_p99_seconds=slo.latency_p99_seconds,
+        depends_on=[monitoring],
+    )
+
+
+# --- GPU capacity that follows demand: the node provisioner and the model's pod metrics -------------------------
+
+_POD_METRICS = {"inFlightRequests": IN_FLIGHT_REQUESTS, "batchQueueDepth": BATCH_QUEUE_DEPTH}
+
+
+def uses_karpenter(config: StackConfig) -> bool:
+    """Karpenter replaces the GPU managed node group (`autoscaling.provisioner: karpenter`)."""
+    return config.autoscaling is not None and config.autoscaling.provisioner == "karpenter"
+
+
+def uses_cluster_autoscaler(config: StackConfig) -> bool:
+    """Cluster Autoscaler scales the managed node groups (`autoscaling.provisioner: clusterAutoscaler`)."""
+    return config.autoscaling is not None and config.autoscaling.provisioner == "clusterAutoscaler"
+
+
+def adds_on_demand_fallback(config: StackConfig) -> bool:
+    """`autoscaling.spotFirst`: an on-demand GPU group the autoscaler falls back to when spot runs out."""
+    return uses_cluster_autoscaler(config) and config.autoscaling.spot_first and config.gpu_node_group.enabled
+
+
+def uses_pod_metrics(config: StackConfig) -> bool:
+    """The model's HPA scales on one of the server's gauges, served by prometheus-adapter."""
+    return (config.model.autoscaling.enabled and config.autoscaling is not None
+            and config.autoscaling.pods.metric != "cpu")
+
+
+def model_autoscaling(config: StackConfig) -> Optional[HorizontalAutoscaling]:
+    """The model's HPA: replicas from `model.autoscaling`, the signal and scale-down pace from `autoscaling.pods`."""
+    model, hpa = config.model, config.model.autoscaling
+    if not hpa.enabled:
+        return None
+    pace: dict = {}
+    if config.autoscaling is not None:
+        pods = config.autoscaling.pods
+        pace = {"scale_down_stabilization_seconds": pods.scale_down_stabilization_seconds,
+                "scale_down_pods_per_minute": pods.scale_down_pods_per_minute,
+                "pods_metric": pods_metric(_POD_METRICS[pods.metric], pods.target_per_pod) if uses_pod_metrics(config)
+                else None}
+    return HorizontalAutoscaling(min_replicas=max(hpa.min_replicas, model.replicas), max_replicas=hpa.max_replicas,
+                                 target_cpu_utilization=hpa.target_cpu_utilization, **pace)
+
+
+def on_demand_fallback_args(config: StackConfig, cluster: Cluster, network: Optional[Network]) -> GpuNodeGroupArgs:
+    """The GPU group as on-demand, at zero until spot capacity runs out."""
+    args = gpu_node_group_args(config, cluster, network)
+    return dataclasses.replace(args, capacity_type="ON_DEMAND", min_size=0, desired_size=0)
+
+
+def cluster_autoscaler_args(config: StackConfig, cluster: Cluster, gpu_nodes: Optional[_GpuNodeGroup],
+                            on_demand_fallback: Optional[_GpuNodeGroup] = None) -> ClusterAutoscalerArgs:
+    a = config.autoscaling
+    assert a is not None and config.aws is not None and cluster.oidc_provider_arn is not None
+    tiers = [gpu_nodes.autoscaling_group_names, on_demand_fallback.autoscaling_group_names] \
+        if gpu_nodes is not None and on_demand_fallback is not None else []
+    return ClusterAutoscalerArgs(
+        cluster_name=cluster.cluster_name,
+        oidc_provider_arn=cluster.oidc_provider_arn,
+        region=config.aws.region,
+        kubernetes_version=config.cluster.kubernetes_version,
+        gpu_scheduling=gpu_scheduling(config.gpu_node_group),
+        # Only a cluster we created has the labelled system group; elsewhere, "not a GPU node" must do.
+        system_node_selector=dict(SYSTEM_NODE_LABELS) if config.cluster.mode == "create" else {},
+        scale_down_unneeded_time=a.scale_down_unneeded_time,
+        scale_down_delay_after_add=a.scale_down_delay_after_add,
+        priority_tiers=tiers,
+    )
+
+
+def karpenter_args(config: StackConfig, cluster: Cluster, network: Optional[Network]) -> KarpenterArgs:
+    a, g = config.autoscaling, config.gpu_node_group
+    assert a is not None and config.aws is not None and cluster.oidc_provider_arn is not None
+    assert cluster.node_security_group_id is not None, "the schema refuses karpenter with a stack reference"
+    k = a.karpenter
+    return KarpenterArgs(
+        cluster_name=cluster.cluster_name,
+        oidc_provider_arn=cluster.oidc_provider_arn,
+        region=config.aws.region,
+        subnet_ids=_private_subnet_ids(config, network),
+        security_group_ids=[cluster.node_security_group_id],
+        gpu_scheduling=gpu_scheduling(g),
+        instance_families=k.families(g),
+        capacity_types=k.capacity(g),
+        max_gpus=k.max_gpus,
+        max_gpus_per_node=k.max_gpus_per_node,
+        ami_alias=k.ami_alias or DEFAULT_AMI_ALIAS,
+        disk_size_gib=g.disk_size_gib,
+        consolidation_policy=k.consolidation_policy,
+        consolidate_after=a.scale_down_unneeded_time,
+        disruption_budget=k.disruption_budget,
+        expire_after=k.expire_after,
+        attach_cni_policy=config.cluster.mode != "create",
+    )
+
+
+def autoscaler_monitoring_args(config: StackConfig, autoscaler: ClusterAutoscaler | Karpenter,
+                               monitoring: MonitoringStack) -> AutoscalerMonitoringArgs:
+    return AutoscalerMonitoringArgs(metrics=autoscaler.metrics, rules=autoscaler.alert_rules(),
+                                    namespace=config.monitoring.namespace, depends_on=[monitoring])
+
+
+def prometheus_adapter_args(config: StackConfig, monitoring: MonitoringStack) -> PrometheusAdapterArgs:
+    namespace = config.monitoring.namespace
+    return PrometheusAdapterArgs(
+        # The operator's own Service for every Prometheus it runs, whatever the release is called.
+        prometheus_url=f"http://prometheus-operated.{namespace}.svc",
+        namespace=namespace,
+        gpu_scheduling=gpu_scheduling(config.gpu_node_group),
         depends_on=[monitoring],
     )

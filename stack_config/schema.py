@@ -511,8 +511,9 @@ class NodeAutoscalingConfig(Section):
         default="10m", description="Cluster Autoscaler: no scale-down this long after a scale-up; 1m to 2h.")
     spot_first: bool = Field(
         default=False,
-        description="Cluster Autoscaler: the priority expander tries SPOT node groups first and falls back to "
-                    "on-demand ones; otherwise `least-waste`.")
+        description="Cluster Autoscaler with a SPOT GPU group: add an on-demand GPU group of the same instance types "
+                    "(also at zero when idle), and let the priority expander try the SPOT group first and fall back "
+                    "to it; otherwise `least-waste`.")
     karpenter: KarpenterConfig = Field(default_factory=KarpenterConfig, description="Karpenter settings.")
     pods: PodAutoscalingConfig = Field(default_factory=PodAutoscalingConfig, description="Pod autoscaling signal.")
 
@@ -536,6 +537,10 @@ class NodeAutoscalingConfig(Section):
         if self.pods.metric != "cpu" and not config.monitoring.enabled:
             problems.append(_problem("autoscaling.pods.metric", self.pods.metric,
                                      "needs monitoring.enabled (Prometheus holds the server's metrics); or use cpu"))
+        if self.spot_first and (self.provisioner != "clusterAutoscaler" or config.gpu_node_group.capacity_type != "SPOT"):
+            problems.append(_problem("autoscaling.spotFirst", True,
+                                     "needs provisioner clusterAutoscaler and gpuNodeGroup.capacityType SPOT (an "
+                                     "on-demand GPU group is added as the fallback; Karpenter prefers spot by itself)"))
         if self.provisioner == "karpenter":
             problems += self._karpenter_problems(config)
         elif config.gpu_node_group.enabled and config.model.gpus_per_pod:
@@ -556,6 +561,10 @@ class NodeAutoscalingConfig(Section):
     def _karpenter_problems(self, config: "StackConfig") -> list[str]:
         karpenter, node_group, gpus_per_pod = self.karpenter, config.gpu_node_group, config.model.gpus_per_pod
         problems = []
+        if config.cluster.stack_reference is not None:
+            problems.append(_problem("autoscaling.provisioner", "karpenter",
+                                     "needs the cluster security group, which a cluster from cluster.stackReference "
+                                     "does not give; use clusterAutoscaler or cluster.name"))
         if not node_group.enabled:
             problems.append(_problem("autoscaling.provisioner", "karpenter",
                                      "needs gpuNodeGroup.enabled (its labels, taints, AMI and disk describe the GPU nodes)"))
