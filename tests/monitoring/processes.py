@@ -81,7 +81,7 @@ class Process:
                  env: dict[str, str] | None = None):
         self.name = name
         self.log_path = log_dir / f"{name}-{time.monotonic_ns()}.log"
-        self._log = open(self.log_path, "wb")  # closed in stop()
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 (closed in stop())
         self.proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=self._log, stderr=subprocess.STDOUT)
 
     def log(self) -> str:
