@@ -92,7 +92,9 @@ class _Mocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         outputs = resource_outputs(self.cloud, args.typ, args.name, args.inputs)
-        return f"{args.name}-id", outputs
+        # A fake may give the provider-assigned id (vpc-..., subnet-...); otherwise a stable stand-in.
+        resource_id = outputs.pop("id", None)
+        return str(resource_id or f"{args.name}-id"), outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         return call_result(self.cloud, args.token, args.args)

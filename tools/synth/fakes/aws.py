@@ -52,7 +52,7 @@ def _cluster_view(cloud: FakeCloud, cluster: str) -> dict:
 @fake_resource("aws:ec2/vpc:Vpc")
 def vpc(cloud: FakeCloud, name: str, inputs: dict) -> dict:
     vpc_id = cloud.short_id("vpc", name)
-    return {"arn": cloud.arn("ec2", f"vpc/{vpc_id}"), "ownerId": cloud.account_id,
+    return {"id": vpc_id, "arn": cloud.arn("ec2", f"vpc/{vpc_id}"), "ownerId": cloud.account_id,
             "defaultSecurityGroupId": cloud.short_id("sg", name, "default"),
             "mainRouteTableId": cloud.short_id("rtb", name, "main"),
             "defaultNetworkAclId": cloud.short_id("acl", name), "instanceTenancy": "default", **_tags(inputs)}
@@ -62,7 +62,7 @@ def vpc(cloud: FakeCloud, name: str, inputs: dict) -> dict:
 def subnet(cloud: FakeCloud, name: str, inputs: dict) -> dict:
     subnet_id = cloud.short_id("subnet", name)
     zone = inputs.get("availabilityZone") or f"{cloud.region}a"
-    return {"arn": cloud.arn("ec2", f"subnet/{subnet_id}"), "ownerId": cloud.account_id,
+    return {"id": subnet_id, "arn": cloud.arn("ec2", f"subnet/{subnet_id}"), "ownerId": cloud.account_id,
             "availabilityZoneId": f"usw2-az{_ZONE_SUFFIXES.find(zone[-1]) + 1}", **_tags(inputs)}
 
 
@@ -95,7 +95,7 @@ def vpc_endpoint(cloud: FakeCloud, name: str, inputs: dict) -> dict:
 @fake_resource("aws:ec2/launchTemplate:LaunchTemplate")
 def launch_template(cloud: FakeCloud, name: str, inputs: dict) -> dict:
     template_id = cloud.short_id("lt", name)
-    return {"arn": cloud.arn("ec2", f"launch-template/{template_id}"), "latestVersion": 1, "defaultVersion": 1,
+    return {"id": template_id, "arn": cloud.arn("ec2", f"launch-template/{template_id}"), "latestVersion": 1, "defaultVersion": 1,
             "name": inputs.get("name") or f"{name}-{cloud.digest(name)[:7]}", **_tags(inputs)}
 
 
