@@ -104,7 +104,8 @@ def test_bottlerocket_sizes_its_data_volume_and_encrypts_both():
 @pytest.mark.parametrize("stack", AWS_STACKS)
 def test_the_node_group_uses_the_templates_latest_version(stack):
     group = platform(stack).gpu_node_group().inputs
-    assert group["launchTemplate"] == {"id": "gpu-nodes-launch-template-id", "version": "1"}
+    template = platform(stack).synthesis.named("gpu-nodes-launch-template")
+    assert group["launchTemplate"] == {"id": template.id, "version": str(template.outputs["latestVersion"])}
     assert "diskSize" not in group, "the size lives in the launch template"
 
 

@@ -60,7 +60,8 @@ def test_each_configured_zone_gets_one_public_and_one_private_subnet_with_load_b
 def test_dev_shares_one_nat_gateway_and_prod_has_one_per_zone(stack, expected):
     nats = descendants(platform(stack).synthesis, "Network", NAT)
     assert len(nats) == expected, [n.name for n in nats]
-    public_ids = {f"{s.name}-id" for s in _subnets(stack, "public")}
+    public_ids = {s.id for s in _subnets(stack, "public")}
+    assert all(i.startswith("subnet-") for i in public_ids), public_ids
     assert all(n.inputs["subnetId"] in public_ids for n in nats), "NAT gateways live in public subnets"
 
 
@@ -74,7 +75,8 @@ def test_private_subnets_leave_only_through_nat_and_public_ones_through_the_inte
         assert r.inputs["destinationCidrBlock"] == "0.0.0.0/0" and r.inputs.get("natGatewayId"), r.name
         assert not r.inputs.get("gatewayId"), f"{r.name}: a private subnet must not route to the internet gateway"
     [public_route] = [r for r in routes if "-public-" in r.name]
-    assert public_route.inputs["gatewayId"] == "network-igw-id"
+    [gateway] = descendants(synthesis, "Network", "aws:ec2/internetGateway:InternetGateway")
+    assert public_route.inputs["gatewayId"] == gateway.id
     associations = descendants(synthesis, "Network", ASSOCIATION)
     assert len(associations) == 2 * len(_subnets(stack, "private"))
 
@@ -84,7 +86,7 @@ def test_image_layers_reach_s3_through_the_free_gateway_endpoint_on_private_rout
     [endpoint] = descendants(synthesis, "Network", "aws:ec2/vpcEndpoint:VpcEndpoint")
     assert endpoint.inputs["serviceName"] == "com.amazonaws.us-west-2.s3"
     assert endpoint.inputs["vpcEndpointType"] == "Gateway"
-    private_tables = {f"{t.name}-id" for t in descendants(synthesis, "Network", ROUTE_TABLE) if "-private-" in t.name}
+    private_tables = {t.id for t in descendants(synthesis, "Network", ROUTE_TABLE) if "-private-" in t.name}
     assert set(endpoint.inputs["routeTableIds"]) == private_tables
 
 
@@ -106,8 +108,10 @@ def test_outputs_list_one_subnet_per_zone_in_zone_order():
         pulumi.export("private", network.private_subnet_ids)
         pulumi.export("zones", network.availability_zones)
 
-    outputs = run(program).stack_outputs
-    assert outputs["private"] == ["net-private-us-west-2b-id", "net-private-us-west-2a-id"]
+    synthesis = run(program)
+    outputs = synthesis.stack_outputs
+    subnet_ids = {r.name: r.id for r in synthesis.of_type("aws:ec2/subnet:Subnet")}
+    assert outputs["private"] == [subnet_ids["net-private-us-west-2b"], subnet_ids["net-private-us-west-2a"]]
     assert outputs["zones"] == ["us-west-2b", "us-west-2a"]
 
 

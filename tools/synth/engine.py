@@ -63,6 +63,7 @@ class Registration:
     urn: str
     type: str
     name: str
+    id: str
     parent: str
     custom: bool
     provider: str
@@ -113,7 +114,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
             return response
         state = self.resources[response.urn].state if response.urn in self.resources else {}
         self.registrations[response.urn] = Registration(
-            urn=response.urn, type=request.type, name=request.name, parent=request.parent,
+            urn=response.urn, type=request.type, name=request.name, id=response.id, parent=request.parent,
             custom=request.custom, provider=request.provider,
             raw_inputs=_integral_numbers(rpc.deserialize_properties(request.object)),
             outputs=_integral_numbers(state),
