@@ -1,14 +1,14 @@
-"""gpu-model-platform: one stack's network, cluster, GPU nodes, model image, service and monitoring.
+"""gpu-model-platform: one stack's network, cluster, GPU capacity, model image, service and monitoring.
 
-This file only wires components together; `stack_config` reads and validates
-the stack config, and `stack_config.component_args` turns it into each
-component's args.
+This file only wires components together; `stack_config` reads and validates the stack config,
+and `stack_config.component_args` turns it into each component's args.
 """
 
 import pulumi
 
-from components import (Cluster, GpuNodeGroup, GpuOperators, ModelImage, ModelMonitoring, ModelRegistry,
-                        ModelService, MonitoringStack, Network)
+from components import (AutoscalerMonitoring, Cluster, ClusterAutoscaler, GpuNodeGroup, GpuOperators, Karpenter,
+                        ModelImage, ModelMonitoring, ModelRegistry, ModelService, MonitoringStack, Network,
+                        PrometheusAdapter)
 from stack_config import component_args as build
 from stack_config import load_stack_config
 
@@ -17,19 +17,33 @@ aws = build.aws_options(config)
 network = Network("network", build.network_args(config), aws) if build.creates_network(config) else None
 cluster = Cluster("cluster", build.cluster_args(config, network), aws)
 kubernetes = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
+aws_and_kubernetes = pulumi.ResourceOptions.merge(aws, kubernetes)
 
-gpu_nodes = GpuNodeGroup("gpu-nodes", build.gpu_node_group_args(config, cluster, network), aws) \
-    if config.gpu_node_group.enabled else None
-if gpu_nodes:
-    GpuOperators("gpu-operators", build.gpu_operators_args(config, gpu_nodes), kubernetes)
-monitoring = MonitoringStack("monitoring", build.monitoring_args(config), kubernetes) \
+# GPU capacity: Karpenter, or a managed node group (plus an on-demand fallback) for the cluster autoscaler.
+karpenter = Karpenter("karpenter", build.karpenter_args(config, cluster, network), aws_and_kubernetes) \
+    if build.uses_karpenter(config) else None
+gpu_nodes = karpenter or (GpuNodeGroup("gpu-nodes", build.gpu_node_group_args(config, cluster, network), aws)
+                          if config.gpu_node_group.enabled else None)
+fallback = GpuNodeGroup("gpu-nodes-on-demand", build.on_demand_fallback_args(config, cluster, network), aws) \
+    if build.adds_on_demand_fallback(config) else None
+gpu_operators = GpuOperators("gpu-operators", build.gpu_operators_args(config, gpu_nodes), kubernetes) \
+    if gpu_nodes else None
+autoscaler = karpenter or (ClusterAutoscaler("cluster-autoscaler", build.cluster_autoscaler_args(
+    config, cluster, gpu_nodes, fallback), aws_and_kubernetes) if build.uses_cluster_autoscaler(config) else None)
+
+monitoring = MonitoringStack("monitoring", build.monitoring_args(config, gpu_operators), kubernetes) \
     if config.monitoring.enabled else None
+if autoscaler and monitoring:
+    AutoscalerMonitoring("autoscaler-monitoring", build.autoscaler_monitoring_args(config, autoscaler, monitoring),
+                         kubernetes)
+if build.uses_pod_metrics(config):
+    PrometheusAdapter("pod-metrics", build.prometheus_adapter_args(config, monitoring), kubernetes)
 
 registry = ModelRegistry("registry", build.registry_args(config), aws)
 image = ModelImage("model-image", build.model_image_args(config, registry), aws)
 model = ModelService("model", build.model_service_args(config, image, gpu_nodes), kubernetes)
 if monitoring:
-    ModelMonitoring("model-monitoring", build.model_monitoring_args(config, model, monitoring), kubernetes)
+    ModelMonitoring("model-monitoring", build.model_monitoring_args(config, monitoring), kubernetes)
 
 pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("clusterName", cluster.cluster_name)
