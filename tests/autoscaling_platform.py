@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Optional
 
@@ -138,3 +140,64 @@ def statements(policy: dict) -> list[dict]:
 
 def as_list(value: Any) -> list:
     return value if isinstance(value, list) else [value]
+
+
+# --- what the pinned charts and CRDs accept (tests/autoscaling/*.tsv, read from the upstream releases) ---------
+
+DATA = Path(__file__).parent / "autoscaling"
+
+
+def _rows(file: str) -> list[list[str]]:
+    return [line.split("\t") for line in (DATA / file).read_text().splitlines() if line and not line.startswith("#")]
+
+
+def unknown_values_keys(values: dict, chart_keys_file: str) -> list[str]:
+    """Values paths we set that the chart's values.yaml does not have (inside free-form maps and lists: anything)."""
+    keys = dict(_rows(chart_keys_file))
+    free_form = {k for k, kind in keys.items() if kind in ("empty-map", "list")}
+    unknown = []
+    for path in _leaf_paths(values):
+        parts = path.split(".")
+        if path not in keys and not {".".join(parts[:i]) for i in range(1, len(parts))} & free_form:
+            unknown.append(path)
+    return unknown
+
+
+def _leaf_paths(data: Any, prefix: str = ""):
+    if isinstance(data, dict) and data:
+        for key, value in data.items():
+            yield from _leaf_paths(value, f"{prefix}.{key}" if prefix else str(key))
+    else:
+        yield prefix
+
+
+def crd_problems(spec: dict, fields_file: str) -> list[str]:
+    """Fields of a custom resource's spec the CRD does not declare, or whose value its enum or pattern refuses."""
+    fields = {path: (kind, rule) for path, kind, rule in _rows(fields_file)}
+    problems = []
+
+    def walk(value: Any, path: str) -> None:
+        if path != "spec" and path not in fields:
+            problems.append(f"{path}: not a field of the CRD")
+            return
+        kind, rule = fields.get(path, ("object", ""))
+        if kind == "object" and isinstance(value, dict):
+            free = not any(p.startswith(path + ".") for p in fields)  # labels, limits, tags: free-form maps
+            for key, item in ([] if free else value.items()):
+                walk(item, f"{path}.{key}")
+        elif kind == "array":
+            for item in value:
+                if isinstance(item, dict):
+                    for key, sub in item.items():
+                        walk(sub, f"{path}[].{key}")
+                elif rule.startswith("pattern:") and not re.search(rule[len("pattern:"):], str(item)):
+                    problems.append(f"{path}: {item!r} does not match {rule}")
+        elif rule.startswith("enum:") and str(value) not in rule[len("enum:"):].split(","):
+            problems.append(f"{path}: {value!r} not in {rule}")
+        elif rule.startswith("pattern:") and not re.search(rule[len("pattern:"):], str(value)):
+            problems.append(f"{path}: {value!r} does not match {rule}")
+        elif kind == "boolean" and not isinstance(value, bool) or kind == "integer" and not isinstance(value, int):
+            problems.append(f"{path}: {value!r} is not a {kind}")
+
+    walk(spec, "spec")
+    return problems
