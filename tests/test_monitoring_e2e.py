@@ -19,7 +19,12 @@ import pytest
 import yaml
 
 from components.model_monitoring import ModelMonitoringArgs, model_rules
-from components.monitoring_alertmanager import AlertReceiver, NotificationTiming, alertmanager_config, render
+from components.monitoring_alertmanager import (
+    AlertReceiver,
+    NotificationTiming,
+    alertmanager_config,
+    render,
+)
 from components.monitoring_rules import BurnRateWindow, ModelAlertThresholds
 from tests.monitoring import processes
 from tests.monitoring.processes import Traffic, WebhookSink, api_json, wait_until
