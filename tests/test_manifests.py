@@ -71,7 +71,7 @@ def checkov_report(tmp_path_factory) -> dict[str, dict]:
         objects = [m for m in _objects(name) if not m["apiVersion"].startswith(CUSTOM_RESOURCE_GROUPS)]
         (root / f"{name}.yaml").write_text(yaml.safe_dump_all(objects, sort_keys=True))
     result = subprocess.run(
-        [binary, "--directory", str(root), "--framework", "kubernetes", "--output", "json", "--compact", "--quiet", "--skip-download",
+        [binary, "--directory", str(root), "--framework", "kubernetes", "--output", "json", "--compact", "--skip-download",
          "--skip-check", ",".join(CHECKOV_SKIPS)],
         capture_output=True, text=True, timeout=600,
     )
