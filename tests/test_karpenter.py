@@ -30,6 +30,8 @@ from tests.autoscaling_platform import (
     unknown_values_keys,
     with_provisioner,
 )
+from tests.harness import raw_sections, stack_with
+from tests.harness import stack as whole_stack
 
 KARPENTER = "karpenter"
 PERMISSION_ONLY_ACTIONS = {"iam:PassRole"}  # IAM actions that are not API operations
@@ -352,3 +354,33 @@ def test_the_component_refuses_bad_args_naming_each_field():
                          max_gpus=0, ami_alias="al2023@latest", consolidate_after="soon")
     fields = [p.split(":")[0] for p in validate_karpenter_args(args)]
     assert fields == ["instance_families", "capacity_types", "max_gpus", "ami_alias", "consolidate_after"]
+
+
+# ------------------------------------------------------------------------- the whole program, as deployed
+
+WHOLE = {"ClusterAutoscaler", "Karpenter", "AutoscalerMonitoring", "PrometheusAdapter", "GpuNodeGroup"}
+
+
+def _components(synthesis) -> list[str]:
+    return sorted(r.name for r in synthesis.resources
+                  if r.type.startswith("gpu-model-platform:index:") and r.type.rsplit(":", 1)[1] in WHOLE)
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("dev", ["autoscaler-monitoring", "cluster-autoscaler", "gpu-nodes", "gpu-nodes-on-demand"]),
+    ("prod", ["autoscaler-monitoring", "cluster-autoscaler", "gpu-nodes", "pod-metrics"]),
+    ("local", []),
+])
+def test_main_wires_each_stacks_autoscaling(name, expected):
+    assert _components(whole_stack(name)) == expected
+
+
+@pytest.mark.parametrize("name", AWS_STACKS)
+def test_main_with_karpenter_has_no_gpu_node_group_and_the_same_model_scheduling(name):
+    synthesis = stack_with(name, autoscaling=raw_sections(name)["autoscaling"] | with_provisioner(name, KARPENTER)["autoscaling"])
+    components = _components(synthesis)
+    assert "karpenter" in components and "gpu-nodes" not in components and "cluster-autoscaler" not in components
+    pod = lambda s: next(m for _, m in s.kubernetes_objects(masked=False)  # noqa: E731
+                         if m["kind"] == "Deployment" and m["metadata"]["name"] == "my-ai-model")["spec"]["template"]["spec"]
+    assert {k: pod(synthesis)[k] for k in ("nodeSelector", "tolerations")} == \
+        {k: pod(whole_stack(name))[k] for k in ("nodeSelector", "tolerations")}
