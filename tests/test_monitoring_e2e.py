@@ -39,7 +39,7 @@ MODEL, NAMESPACE = "my-ai-model", "e2e"
 # Production expressions with test-sized durations: a 14.4x burn over 20 s and 6 s instead of 1 h and 5 min.
 FAST = ModelAlertThresholds(
     down_for="3s", burn_rate_windows=(BurnRateWindow("critical", "20s", "6s", 14.4, "0s"),),
-    latency_window="10s", latency_for="1m", restarts_window="1m", target_missing_for="8s")
+    latency_window="10s", latency_for="1m", restarts_window="1m", target_missing_for="6s")
 TIMING = NotificationTiming(group_wait="1s", group_interval="1s", repeat_interval="1h")
 WAIT = 45.0  # seconds any single expected event may take, with both cores busy running other tests
 
@@ -84,7 +84,7 @@ def test_server_errors_and_an_outage_reach_the_pager_then_resolve(tmp_path):
 
         # Healthy traffic: nothing fires, nobody is notified.
         traffic.append(Traffic(server_port, MODEL))
-        time.sleep(8)
+        time.sleep(6)
         traffic[-1].stop()
         assert set(traffic[-1].statuses) == {200}, "the healthy phase must only see 200s"
         assert api_json(prom_port, "/api/v1/alerts")["data"]["alerts"] == []
@@ -106,9 +106,11 @@ def test_server_errors_and_an_outage_reach_the_pager_then_resolve(tmp_path):
         assert not sink.received("/chat", "ModelErrorBudgetBurn", "firing"), "critical goes to the pager only"
 
         # The errors stop while traffic goes on: the short window clears and the page resolves.
+        errors_stopped = time.monotonic()
         traffic.append(Traffic(server_port, MODEL))
         wait_until(lambda: sink.received("/pager", "ModelErrorBudgetBurn", "resolved"), WAIT,
                    "the pager to receive the resolution of ModelErrorBudgetBurn", prometheus)
+        resolved_after = time.monotonic() - errors_stopped
         traffic[-1].stop()
 
         # The server stops: ModelDown pages; the missing scrape target is inhibited, not sent to chat.
@@ -129,9 +131,12 @@ def test_server_errors_and_an_outage_reach_the_pager_then_resolve(tmp_path):
 
         # The server is back on the same address: ModelDown resolves.
         started[0] = processes.start_model_server(model_dir, server_port, tmp_path, MODEL)
+        restarted = time.monotonic()
         wait_until(lambda: sink.received("/pager", "ModelDown", "resolved"), WAIT,
                    "the pager to receive the resolution of ModelDown", prometheus)
-        print(json.dumps({"error_budget_page_s": round(paged_after, 1), "model_down_page_s": round(down_after, 1)}))
+        print(json.dumps({"seconds from fault or fix to notification": {
+            "ModelErrorBudgetBurn firing": round(paged_after, 1), "ModelErrorBudgetBurn resolved": round(resolved_after, 1),
+            "ModelDown firing": round(down_after, 1), "ModelDown resolved": round(time.monotonic() - restarted, 1)}}))
     finally:
         for t in traffic:
             t.stop()
