@@ -346,7 +346,7 @@ class AutoscalerMonitoring(pulumi.ComponentResource):
     """The monitoring stack's view of the node autoscaler.
 
     Creates, once the monitoring stack's CRDs exist, a ServiceMonitor for the autoscaler's metrics
-    and a PrometheusRule with its alerts and `PodsUnschedulable` (pods no new node could take).
+    and a PrometheusRule with its alerts and PodsUnschedulable (pods no new node could take).
     """
 
     alert_names: list[str]
