@@ -599,3 +599,11 @@ def test_the_synthesized_dev_and_prod_programs_pass_the_whole_pack(stack):
 
     found = pack_violations(synthesized(stack), stack)
     assert found == [], f"{stack}: {len(found)} policy violation(s):\n" + "\n".join(found)
+
+
+def test_the_dev_program_judged_by_the_production_rules_is_reported():
+    """The synthesized program is really seen by the pack: dev's single replica fails prod's rules."""
+    from tests.harness import stack as synthesized
+
+    found = pack_violations(synthesized("dev"), "prod")
+    assert found and all(m.startswith("[production-replicas-and-disruption-budget] Deployment") for m in found), found
