@@ -11,6 +11,7 @@ alert rules and Grafana dashboards.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import importlib.util
 import json
 import re
@@ -297,9 +298,14 @@ def test_a_team_with_its_own_cluster_adds_only_a_gpu_node_group_and_a_model_serv
 # ------------------------------------------------------------------------------ the checks themselves
 
 def _fake_synthesis(objects: list[dict]) -> Synthesis:
-    resources = [engine.Registration(urn=f"urn:{i}", type=f"kubernetes:x:{o['kind']}", name=f"r{i}", parent="",
-                                      custom=True, provider="", raw_inputs=o, outputs=o)
-                 for i, o in enumerate(objects)]
+    def registration(i: int, o: dict) -> engine.Registration:
+        known = {"urn": f"urn:{i}", "type": f"kubernetes:x:{o['kind']}", "name": f"r{i}", "id": f"r{i}-id",
+                 "parent": "", "custom": True, "provider": "", "raw_inputs": o, "outputs": o}
+        # Only the fields this version of the harness has.
+        return engine.Registration(**{f.name: known[f.name] for f in dataclasses.fields(engine.Registration)
+                                      if f.name in known})
+
+    resources = [registration(i, o) for i, o in enumerate(objects)]
     return Synthesis(project="p", stack="s", resources=resources, stack_outputs={})
 
 

@@ -140,6 +140,17 @@ def load(project_dir: Path = PROJECT_DIR, package_name: str = SOURCE_PACKAGE, ru
 
 # ------------------------------------------------------------------------------ external names
 
+def defined_strings(api: Api) -> frozenset[str]:
+    """Class-like string literals of the package's code: alert names, kinds, chart objects it writes."""
+    names = set()
+    for module in api.package.modules.values():
+        if module.filepath and Path(module.filepath).is_file():
+            for node in ast.walk(ast.parse(Path(module.filepath).read_text())):
+                if isinstance(node, ast.Constant) and isinstance(node.value, str) and _CLASS_LIKE_RE.match(node.value):
+                    names.add(node.value)
+    return frozenset(names)
+
+
 def external_names() -> frozenset[str]:
     """Class-like names that are someone else's: builtins, typing, Pulumi's SDK and providers."""
     names = set(EXTRA_EXTERNAL_NAMES) | set(dir(builtins)) | set(typing.__all__)
@@ -578,7 +589,8 @@ def docstrings(api: Api) -> Iterator[tuple[str, str]]:
 
 
 def broken_references(api: Api, pages: dict[str, str], hand_written: list[Path] = HAND_WRITTEN) -> list[str]:
-    resolver = Resolver(api, external_names(), pages)
+    # A name the package's own code spells (an alert such as `ModelDown`) is a name, not a broken link.
+    resolver = Resolver(api, external_names() | defined_strings(api), pages)
     problems = []
     for where, text in docstrings(api):
         for ref in references(text, where):
