@@ -41,12 +41,16 @@ class ModelMonitoringArgs:
     monitoring_namespace: pulumi.Input[str] = "monitoring"
     """Where the ServiceMonitor, rules and dashboard live (the `MonitoringStack` namespace)."""
     port_name: str = "http"
+    """Name of the Service port serving `/metrics` (ModelService calls it `http`)."""
     availability: float = 0.999
     """Share of inference requests that must not fail with a 5xx (the error budget is the rest)."""
     latency_p99_seconds: float = 0.5
+    """The 99th percentile inference latency objective, in seconds."""
     thresholds: ModelAlertThresholds = field(default_factory=ModelAlertThresholds)
+    """When the alerts fire; the defaults are production values."""
     scrape_interval: str = "30s"
     runbook_url: str = RUNBOOKS_URL
+    """Base of the alerts' `runbook_url` (each alert appends `#<its name in lower case>`)."""
     depends_on: Sequence[pulumi.Resource] = ()
     """What installs the monitoring.coreos.com CRDs, typically the `MonitoringStack`."""
 
@@ -88,8 +92,11 @@ class ModelMonitoring(pulumi.ComponentResource):
     """
 
     service_monitor_name: pulumi.Output[str]
+    """Name of the model's ServiceMonitor."""
     rule_name: pulumi.Output[str]
+    """Name of the model's PrometheusRule."""
     dashboard_uid: pulumi.Output[str]
+    """Grafana uid of the model's dashboard (unique per instance name, at most 40 characters)."""
 
     def __init__(self, name: str, args: ModelMonitoringArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("gpu-model-platform:index:ModelMonitoring", name, None, opts)

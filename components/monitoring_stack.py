@@ -50,10 +50,14 @@ class PodResources:
     """Requests, and a memory limit: no CPU limit, since throttling a TSDB only makes it fall behind."""
 
     cpu: str
+    """CPU request, e.g. `500m`."""
     memory: str
+    """Memory request, e.g. `2Gi`."""
     memory_limit: str
+    """Memory limit: the pod is restarted above it instead of starving its node."""
 
     def values(self) -> dict:
+        """The chart's `resources` block."""
         return {"requests": {"cpu": self.cpu, "memory": self.memory}, "limits": {"memory": self.memory_limit}}
 
 
@@ -76,12 +80,17 @@ class MonitoringStackArgs:
     grafana_admin_password: pulumi.Input[str]
     """Grafana's admin password; kept in a Kubernetes Secret, never in Helm values."""
     namespace: str = "monitoring"
+    """Namespace of the stack; node-exporter gets `<namespace>-node-exporter`."""
     retention: str = "15d"
+    """How long Prometheus keeps samples (a Prometheus duration)."""
     storage_size: str = "50Gi"
+    """Prometheus volume size; `retentionSize` is 85% of it."""
     storage_class: str | None = None
     """StorageClass of the volumes (gp3 on AWS); the cluster default when None."""
     alertmanager_storage_size: str = "2Gi"
+    """Alertmanager volume size (silences and notification log survive restarts)."""
     receivers: list[AlertReceiver] = field(default_factory=list)
+    """Where alerts go, by severity; without any, nobody is notified."""
     notification_timing: NotificationTiming = field(default_factory=NotificationTiming)
     resources: MonitoringResources = field(default_factory=MonitoringResources)
     gpu_scheduling: GpuScheduling = field(default_factory=GpuScheduling)
@@ -90,8 +99,11 @@ class MonitoringStackArgs:
     """Namespace of the DCGM exporter's Service; None looks in every namespace."""
     gpu_alerts: GpuAlertThresholds = field(default_factory=GpuAlertThresholds)
     scrape_interval: str = "30s"
+    """Prometheus's scrape and rule evaluation interval."""
     runbook_url: str = RUNBOOKS_URL
+    """Base of the alerts' `runbook_url` (each alert appends `#<its name in lower case>`)."""
     chart_version: str = CHART_VERSION
+    """kube-prometheus-stack chart version; change it together with the values this module builds."""
 
 
 def validate_monitoring_stack_args(args: MonitoringStackArgs) -> list[str]:
@@ -192,10 +204,15 @@ class MonitoringStack(pulumi.ComponentResource):
     """
 
     namespace: pulumi.Output[str]
+    """The stack's namespace, where `ModelMonitoring` puts its monitors, rules and dashboards."""
     release_name: pulumi.Output[str]
+    """Name of the kube-prometheus-stack Helm release."""
     grafana_admin_secret: pulumi.Output[str]
+    """Name of the Secret holding Grafana's admin user and password."""
     alertmanager_config_secret: pulumi.Output[str]
+    """Name of the Secret holding `alertmanager.yaml`."""
     gpu_dashboard_uid: pulumi.Output[str]
+    """Grafana uid of the GPU dashboard."""
 
     def __init__(self, name: str, args: MonitoringStackArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("gpu-model-platform:index:MonitoringStack", name, None, opts)
