@@ -165,6 +165,9 @@ def helm_values(args: MonitoringStackArgs, grafana_secret: pulumi.Input[str], al
         prometheus_spec["retentionSize"] = _retention_size(args.storage_size)
     ((label, label_value),) = DASHBOARD_LABEL.items()
     return {
+        # Helm installs CRDs on the first install only: before a chart upgrade that changes them, apply
+        # the new ones (`kubectl apply --server-side -f` the chart's charts/crds/crds/); the chart's own
+        # upgrade job would pull busybox:latest.
         "crds": {"enabled": True},
         "defaultRules": {"create": True},
         "prometheusOperator": {"resources": r.operator.values(), **placement,
