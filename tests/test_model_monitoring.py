@@ -27,6 +27,7 @@ from components.monitoring_rules import (
 from components.monitoring_stack import MonitoringStack, MonitoringStackArgs
 from stack_config import component_args as build
 from tests.harness import components, only, stack_config
+from tests.monitoring import crds
 from tools.synth import Synthesis
 
 DIGEST_IMAGE = "registry.example/model@sha256:" + "0" * 64
@@ -200,3 +201,10 @@ def test_the_component_registers_its_outputs():
     component = next(r for r in two_models().of_type("gpu-model-platform:index:ModelMonitoring"))
     assert set(component.component_outputs) == {"service_monitor_name", "rule_name", "dashboard_uid"}
     assert all(component.component_outputs.values())
+
+
+def test_the_model_custom_resources_match_the_pinned_crds_strictly():
+    custom = [m for _, m in two_models().kubernetes_objects(masked=False) if m["apiVersion"] == "monitoring.coreos.com/v1"]
+    assert len(custom) == 6
+    for m in custom:
+        assert crds.problems(m) == [], (m["kind"], m["metadata"]["name"])

@@ -27,6 +27,7 @@ from components.monitoring_stack import (
 )
 from stack_config import component_args as build
 from tests.harness import TEST_SECRETS, components, only, stack_config
+from tests.monitoring import crds
 from tools.synth import Synthesis
 from tools.synth.engine import SECRET_MASK
 from tools.synth.render import write
@@ -338,3 +339,18 @@ def test_the_component_registers_its_outputs():
                                                 "alertmanager_config_secret", "gpu_dashboard_uid"}
     children = synth("prod").descendants_of(component.urn)
     assert len(children) == len([r for r in synth("prod").resources if r.custom and "provider" not in r.type])
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_custom_resources_match_the_pinned_crds_strictly(stack):
+    custom = [m for _, m in synth(stack).kubernetes_objects(masked=False) if m["apiVersion"] == "monitoring.coreos.com/v1"]
+    assert {m["kind"] for m in custom} == crds.kinds()
+    for m in custom:
+        assert crds.problems(m) == [], m["metadata"]["name"]
+
+
+def test_the_crd_check_sees_a_misspelt_field_and_a_bad_duration():
+    monitor = {"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor", "metadata": {"name": "x"},
+               "spec": {"selector": {}, "endpoints": [{"port": "http", "honourLabels": True, "interval": "30 s"}]}}
+    found = crds.problems(monitor)
+    assert any("'honourLabels' was unexpected" in p for p in found) and any("'30 s' does not match" in p for p in found)
