@@ -303,8 +303,8 @@ def _problems(name: str, **karpenter) -> list[str]:
 
 def test_max_gpus_below_one_nodes_gpus_is_refused():
     problems = _problems("dev", maxGpus=4, maxGpusPerNode=8, instanceFamilies=["p4d"])
-    assert problems == ["gpu-model-platform:autoscaling.karpenter.maxGpus: got 4; below the GPUs of one node (8): "
-                        "Karpenter could never launch a node"]
+    assert problems == [("gpu-model-platform:autoscaling.karpenter.maxGpus: got 4; below the GPUs of one node (8): "
+                         "Karpenter could never launch a node")]
 
 
 def test_max_gpus_below_what_the_model_may_ask_for_is_refused():
@@ -332,8 +332,9 @@ def test_bottlerocket_needs_a_pinned_bottlerocket_alias():
     sections = with_provisioner("dev", KARPENTER)
     with pytest.raises(ConfigError) as caught:
         config_of("dev", gpuNodeGroup={"amiType": "BOTTLEROCKET_x86_64_NVIDIA"}, **sections)
-    assert caught.value.problems == ["gpu-model-platform:autoscaling.karpenter.amiAlias: got None; required with "
-                                     "gpuNodeGroup.amiType BOTTLEROCKET_x86_64_NVIDIA (pin a release, e.g. bottlerocket@v1.2.3)"]
+    assert caught.value.problems == [("gpu-model-platform:autoscaling.karpenter.amiAlias: got None; required with "
+                                      "gpuNodeGroup.amiType BOTTLEROCKET_x86_64_NVIDIA (pin a release, e.g. "
+                                      "bottlerocket@v1.2.3)")]
 
 
 def test_a_cluster_from_a_stack_reference_cannot_use_karpenter():
@@ -380,7 +381,7 @@ def test_main_with_karpenter_has_no_gpu_node_group_and_the_same_model_scheduling
     synthesis = stack_with(name, autoscaling=raw_sections(name)["autoscaling"] | with_provisioner(name, KARPENTER)["autoscaling"])
     components = _components(synthesis)
     assert "karpenter" in components and "gpu-nodes" not in components and "cluster-autoscaler" not in components
-    pod = lambda s: next(m for _, m in s.kubernetes_objects(masked=False)  # noqa: E731
+    pod = lambda s: next(m for _, m in s.kubernetes_objects(masked=False)
                          if m["kind"] == "Deployment" and m["metadata"]["name"] == "my-ai-model")["spec"]["template"]["spec"]
     assert {k: pod(synthesis)[k] for k in ("nodeSelector", "tolerations")} == \
         {k: pod(whole_stack(name))[k] for k in ("nodeSelector", "tolerations")}

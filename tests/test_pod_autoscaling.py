@@ -8,7 +8,12 @@ import sys
 import pytest
 from kubernetes_validate import utils as kubernetes_validate
 
-from components.model_service import HorizontalAutoscaling, ModelService, ModelServiceArgs, PodsMetric
+from components.model_service import (
+    HorizontalAutoscaling,
+    ModelService,
+    ModelServiceArgs,
+    PodsMetric,
+)
 from components.pod_autoscaling import (
     BATCH_QUEUE_DEPTH,
     CHART_VERSION,
@@ -21,7 +26,13 @@ from components.pod_autoscaling import (
 )
 from stack_config import ConfigError
 from stack_config.component_args import gpu_scheduling
-from tests.autoscaling_platform import AWS_STACKS, build_stack, config_of, stack, unknown_values_keys
+from tests.autoscaling_platform import (
+    AWS_STACKS,
+    build_stack,
+    config_of,
+    stack,
+    unknown_values_keys,
+)
 from tests.harness import components as run_components
 from tools.synth import PROJECT_DIR
 
