@@ -3,7 +3,8 @@
 Import what you need from here; names not exported here are private.
 """
 
-from .cluster_autoscaler import AutoscalerMonitoring, AutoscalerMonitoringArgs, ClusterAutoscaler, ClusterAutoscalerArgs
+from .cluster_autoscaler import (AutoscalerMonitoring, AutoscalerMonitoringArgs, ClusterAutoscaler, ClusterAutoscalerArgs,
+                                 MetricsEndpoint)
 from .cluster import Cluster, ClusterArgs, ClusterStackReference, SystemNodeGroup
 from .gpu_node_group import GpuNodeGroup, GpuNodeGroupArgs
 from .gpu_operators import GpuOperators, GpuOperatorsArgs
@@ -12,7 +13,7 @@ from .karpenter import Karpenter, KarpenterArgs
 from .model_image import ModelImage, ModelImageArgs
 from .model_registry import ModelRegistry, ModelRegistryArgs
 from .model_monitoring import ModelMonitoring, ModelMonitoringArgs
-from .model_service import ContainerResources, HorizontalAutoscaling, ModelService, ModelServiceArgs
+from .model_service import ContainerResources, HorizontalAutoscaling, ModelService, ModelServiceArgs, PodsMetric
 from .monitoring_stack import MonitoringStack, MonitoringStackArgs
 from .network import Network, NetworkArgs
 from .pod_autoscaling import PrometheusAdapter, PrometheusAdapterArgs
@@ -34,6 +35,7 @@ __all__ = [
     "HorizontalAutoscaling",
     "Karpenter",
     "KarpenterArgs",
+    "MetricsEndpoint",
     "ModelImage",
     "ModelImageArgs",
     "ModelMonitoring",
@@ -46,6 +48,7 @@ __all__ = [
     "MonitoringStackArgs",
     "Network",
     "NetworkArgs",
+    "PodsMetric",
     "PrometheusAdapter",
     "PrometheusAdapterArgs",
     "SystemNodeGroup",
