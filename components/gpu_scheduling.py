@@ -40,7 +40,9 @@ class Taint:
 
 
 def default_gpu_labels() -> dict[str, str]:
-    return {"nvidia.com/gpu.present": "true", "workload": "gpu-inference"}
+    """`k8s.amazonaws.com/accelerator` tells cluster-autoscaler a new node's GPUs are still coming up
+    (device plugin not ready yet), so it does not add a second node for the same pending pod."""
+    return {"nvidia.com/gpu.present": "true", "workload": "gpu-inference", "k8s.amazonaws.com/accelerator": "nvidia"}
 
 
 def default_gpu_taints() -> tuple[Taint, ...]:
