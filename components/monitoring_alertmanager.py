@@ -139,5 +139,5 @@ def rendered_config(receivers: Sequence[AlertReceiver], timing: NotificationTimi
     """The rendered config once every receiver's secrets are known, itself a Pulumi secret."""
     secrets = pulumi.Output.all(*[pulumi.Output.all(r.url, r.routing_key) for r in receivers])
     text = secrets.apply(lambda resolved: render(alertmanager_config(
-        [replace(r, url=url, routing_key=key) for r, (url, key) in zip(receivers, resolved)], timing)))
+        [replace(r, url=url, routing_key=key) for r, (url, key) in zip(receivers, resolved, strict=True)], timing)))
     return pulumi.Output.secret(text)

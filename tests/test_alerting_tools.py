@@ -156,7 +156,7 @@ def model_cases() -> list[Case]:
              "60m"),
         Case("latency: 90% of requests between 0.5 and 1 s", "ModelLatencyP99AboveSlo",
              {_series("inference_request_duration_seconds_bucket", {**infer, "le": le}): v
-              for le, v in zip(buckets, ("0+0x30", "0+10x30", "0+100x30", "0+100x30"))},
+              for le, v in zip(buckets, ("0+0x30", "0+10x30", "0+100x30", "0+100x30"), strict=True)},
              "20m", [{"severity": "warning", **static, "job": model, "model": model}]),
         Case("latency: every request under 0.1 s", "ModelLatencyP99AboveSlo",
              {_series("inference_request_duration_seconds_bucket", {**infer, "le": le}): "0+100x30" for le in buckets},

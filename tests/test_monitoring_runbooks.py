@@ -22,7 +22,7 @@ def github_anchor(heading: str) -> str:
 def sections() -> dict[str, str]:
     """Second-level sections of the runbooks by anchor, with their text."""
     parts = re.split(r"^## (.+)$", RUNBOOKS.read_text(), flags=re.MULTILINE)
-    return {github_anchor(title): body for title, body in zip(parts[1::2], parts[2::2])}
+    return {github_anchor(title): body for title, body in zip(parts[1::2], parts[2::2], strict=True)}
 
 
 @pytest.mark.parametrize("rule", [r for g in GROUPS for r in g["rules"] if "alert" in r],

@@ -78,7 +78,7 @@ def test_the_official_chart_is_installed_at_a_pinned_version_in_the_stacks_names
 
 
 def _chart_keys() -> dict[str, str]:
-    rows = [l.split("\t") for l in CHART_KEYS_FILE.read_text().splitlines() if l and not l.startswith("#")]
+    rows = [line.split("\t") for line in CHART_KEYS_FILE.read_text().splitlines() if line and not line.startswith("#")]
     return dict(rows)
 
 

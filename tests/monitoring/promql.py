@@ -74,12 +74,12 @@ def exposition_metrics(text: str) -> dict[str, set[str]]:
 
 def dcgm_counters() -> dict[str, str]:
     """dcgm-exporter's default counters (name -> type), as read from its release."""
-    rows = [l.split("\t") for l in (FIXTURES / "dcgm-exporter-4.5.3-4.8.2.counters.tsv").read_text().splitlines()
-            if l and not l.startswith("#")]
+    rows = [line.split("\t") for line in (FIXTURES / "dcgm-exporter-4.5.3-4.8.2.counters.tsv").read_text().splitlines()
+            if line and not line.startswith("#")]
     return {name: kind for name, kind in rows}
 
 
 def kube_state_metrics() -> set[str]:
     """Every metric kube-state-metrics 2.20.0 documents."""
-    return {l for l in (FIXTURES / "kube-state-metrics-2.20.0.metrics.txt").read_text().splitlines()
-            if l and not l.startswith("#")}
+    return {line for line in (FIXTURES / "kube-state-metrics-2.20.0.metrics.txt").read_text().splitlines()
+            if line and not line.startswith("#")}
