@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from tools.api_docs import (
-    private_types_in_signatures,
     REFERENCE_DIR,
     Renderer,
     broken_references,
     load,
     missing_docstrings,
+    private_types_in_signatures,
     stale_pages,
     write_pages,
 )
@@ -62,7 +62,7 @@ def test_the_reference_documents_every_public_name_with_its_signature_and_fields
     assert "type token `gpu-model-platform:index:ModelService`" in service
     assert "| `image` | `pulumi.Input[str]` | required | Image reference by digest" in service
     # A default written as a private factory shows its value, not the factory's name.
-    assert "`{'nvidia.com/gpu.present': 'true', 'workload': 'gpu-inference'}`" in pages["gpu_scheduling.md"]
+    assert "| `node_labels` | `dict[str, str]` | `{'nvidia.com/gpu.present': 'true'," in pages["gpu_scheduling.md"]
     assert "default_gpu_labels" not in pages["gpu_scheduling.md"]
 
 

@@ -196,15 +196,15 @@ def test_the_example_uses_the_package_from_the_outside(example):
 
 @pytest.mark.parametrize("example", EXAMPLES)
 def test_the_example_requires_this_package_and_the_tested_pins(example):
-    lines = [l.split("#")[0].strip() for l in (EXAMPLES_DIR / example / "requirements.txt").read_text().splitlines()]
-    lines = [l for l in lines if l]
-    paths = [l for l in lines if l.startswith(".")]
+    lines = [raw.split("#")[0].strip() for raw in (EXAMPLES_DIR / example / "requirements.txt").read_text().splitlines()]
+    lines = [line for line in lines if line]
+    paths = [line for line in lines if line.startswith(".")]
     assert len(paths) == 1, f"{example}: one requirement should be the package (a path to this checkout)"
     # Pulumi runs pip from the project directory, so the path is relative to it.
     pyproject = EXAMPLES_DIR / example / paths[0] / "pyproject.toml"
     assert tomllib.loads(pyproject.read_text())["project"]["name"] == "gpu-model-platform", example
-    tested = {l.split("==")[0].lower(): l for l in (PROJECT_DIR / "requirements.txt").read_text().splitlines()
-              if "==" in l and not l.startswith("#")}
+    tested = {pin.split("==")[0].lower(): pin for pin in (PROJECT_DIR / "requirements.txt").read_text().splitlines()
+              if "==" in pin and not pin.startswith("#")}
     for line in lines:
         if "==" in line:
             name = line.split("==")[0].lower()

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import ast
 import builtins
+import inspect
 import logging
 import re
+import textwrap
 import typing
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -247,7 +249,9 @@ def _public_members(obj: Any, kind: str) -> list[Any]:
             continue
         if (kind == "function" and member.is_function) or (kind == "attribute" and member.is_attribute):
             out.append(member)
-    return sorted(out, key=lambda m: m.lineno or 0)
+    # Declared attributes in the order the class body declares them, then the rest by line.
+    declared = list(_class_attribute_docs(obj)) if kind == "attribute" else []
+    return sorted(out, key=lambda m: (declared.index(m.name) if m.name in declared else len(declared), m.lineno or 0))
 
 
 def type_token(obj: Any) -> str | None:
@@ -261,6 +265,30 @@ def type_token(obj: Any) -> str | None:
 
 def _docstring(obj: Any) -> str:
     return obj.docstring.value.strip() if obj.docstring else ""
+
+
+def _class_attribute_docs(cls: Any) -> dict[str, str]:
+    """Docstrings written under the class-level declarations, read from the class body itself.
+
+    Griffe merges a declaration with assignments in `__init__`; a chained one there
+    (`self.a = self.b = None`) hands every name the first one's docstring, so the class body wins.
+    """
+    try:
+        tree = ast.parse(textwrap.dedent(cls.source))
+    except (OSError, SyntaxError, ValueError, AttributeError):
+        return {}
+    body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+    docs = {}  # in declaration order, undocumented ones included (as "")
+    for node, following in zip(body, [*body[1:], None], strict=True):
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            documented = isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant) \
+                and isinstance(following.value.value, str)
+            docs[node.target.id] = inspect.cleandoc(following.value.value) if documented else ""
+    return docs
+
+
+def _member_doc(owner: Any, member: Any) -> str:
+    return _class_attribute_docs(owner).get(member.name) or _docstring(member)
 
 
 def _summary(obj: Any) -> str:
@@ -294,7 +322,8 @@ def references(text: str, where: str) -> Iterator[Reference]:
             continue
         token = token.removesuffix("()")
         head = token.split(".")[0]
-        if head in (PACKAGE, SOURCE_PACKAGE) or ("." not in token and _CLASS_LIKE_RE.match(token)) or "." in token and _CLASS_LIKE_RE.match(head):
+        # Ours by prefix, or class-like (`ModelService`, `ModelService.namespace`); not `docker.Image`.
+        if head in (PACKAGE, SOURCE_PACKAGE) or _CLASS_LIKE_RE.match(head):
             yield Reference(token, where, "backticks")
 
 
@@ -426,7 +455,8 @@ class Renderer:
             if attributes:
                 title = "Outputs" if o.kind == "component" else "Attributes"
                 lines += [f"**{title}**", "", "| name | type | description |", "| --- | --- | --- |"]
-                lines += [f"| `{a.name}` | {self.code_cell(self.annotation(a.annotation))} | {self.cell(_docstring(a), page)} |"
+                lines += [f"| `{a.name}` | {self.code_cell(self.annotation(a.annotation))} | "
+                          f"{self.cell(_member_doc(obj, a), page)} |"
                           for a in attributes]
                 lines.append("")
         if obj.is_class:
@@ -454,7 +484,7 @@ class Renderer:
             else:
                 default_cell = "required"
             lines.append(f"| `{a.name}` | {self.code_cell(self.annotation(a.annotation))} | {default_cell} | "
-                         f"{self.cell(_docstring(a), page)} |")
+                         f"{self.cell(_member_doc(obj, a), page)} |")
         return lines + [""]
 
     def page(self, page: str, objects: list[PublicObject]) -> str:
@@ -585,7 +615,7 @@ def docstrings(api: Api) -> Iterator[tuple[str, str]]:
         yield f"{o.obj.filepath.name}:{o.obj.lineno} `{o.name}`", _docstring(o.obj)
         if o.obj.is_class:
             for member in _public_members(o.obj, "attribute") + _public_members(o.obj, "function"):
-                yield f"{member.filepath.name}:{member.lineno} `{o.name}.{member.name}`", _docstring(member)
+                yield f"{member.filepath.name}:{member.lineno} `{o.name}.{member.name}`", _member_doc(o.obj, member)
 
 
 def broken_references(api: Api, pages: dict[str, str], hand_written: list[Path] = HAND_WRITTEN) -> list[str]:
