@@ -297,3 +297,24 @@ def _routes(stack: str, directory: Path, *labels: str) -> list[str]:
 ])
 def test_amtool_routes_critical_alerts_to_the_pager_and_warnings_to_chat(stack, labels, receivers, tmp_path):
     assert _routes(stack, tmp_path, *labels) == receivers
+
+
+def _templates(node) -> list[str]:
+    if isinstance(node, dict):
+        return [t for v in node.values() for t in _templates(v)]
+    if isinstance(node, list):
+        return [t for v in node for t in _templates(v)]
+    return [node] if isinstance(node, str) and "{{" in node else []
+
+
+@needs_amtool
+def test_every_notification_template_renders(tmp_path):
+    config = yaml.safe_load(alertmanager_file("prod", tmp_path).read_text())
+    templates = _templates(config["receivers"])
+    assert len(templates) >= 5  # Slack title and text, PagerDuty description, severity and details
+    empty = tmp_path / "none.tmpl"
+    empty.write_text("")
+    for template in templates + ["{{ .Status | noSuchFunction }}"]:
+        result = run(AMTOOL, "template", "render", f"--template.glob={empty}", f"--template.text={template}")
+        broken = template.endswith("noSuchFunction }}")
+        assert (result.returncode != 0) == broken, (template, result.stderr)
