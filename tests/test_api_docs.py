@@ -181,3 +181,20 @@ def test_a_page_that_differs_or_documents_nothing_public_is_stale(tmp_path):
 
 def test_the_reference_lives_where_the_readme_links(tmp_path):
     assert REFERENCE_DIR.relative_to(Path(__file__).resolve().parents[1]).as_posix() == "docs/api/reference"
+
+
+def test_each_output_keeps_its_own_docstring_when_init_assigns_several_at_once(tmp_path):
+    source = GOOD.replace('''        endpoint: pulumi.Output[str]
+        """Where it answers."""
+''', '''        endpoint: pulumi.Output[str]
+        """Where it answers."""
+        region: str
+        """Where it lives."""
+''').replace(
+        '''            super().__init__("fake:index:Widget", name, None, opts)''',
+        '''            super().__init__("fake:index:Widget", name, None, opts)
+            self.endpoint = self.region = None''')
+    api = load(_package(tmp_path, source), "fakepkg", runtime=False)
+    page = Renderer(api).render_all()["widget.md"]
+    outputs = "| `endpoint` | `pulumi.Output[str]` | Where it answers. |\n| `region` | `str` | Where it lives. |"
+    assert outputs in page

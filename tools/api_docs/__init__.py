@@ -250,7 +250,7 @@ def _public_members(obj: Any, kind: str) -> list[Any]:
         if (kind == "function" and member.is_function) or (kind == "attribute" and member.is_attribute):
             out.append(member)
     # Declared attributes in the order the class body declares them, then the rest by line.
-    declared = list(_class_attribute_docs(obj)) if kind == "attribute" else []
+    declared = list(_class_declarations(obj)) if kind == "attribute" else []
     return sorted(out, key=lambda m: (declared.index(m.name) if m.name in declared else len(declared), m.lineno or 0))
 
 
@@ -267,28 +267,34 @@ def _docstring(obj: Any) -> str:
     return obj.docstring.value.strip() if obj.docstring else ""
 
 
-def _class_attribute_docs(cls: Any) -> dict[str, str]:
-    """Docstrings written under the class-level declarations, read from the class body itself.
+def _class_declarations(cls: Any) -> dict[str, tuple[str, str]]:
+    """`name -> (annotation, docstring)` of the class-level declarations, read from the class body.
 
     Griffe merges a declaration with assignments in `__init__`; a chained one there
-    (`self.a = self.b = None`) hands every name the first one's docstring, so the class body wins.
+    (`self.a = self.b = None`) hands every name the first one's annotation and docstring, so the
+    class body wins. In declaration order; an undocumented declaration has "" as its docstring.
     """
     try:
         tree = ast.parse(textwrap.dedent(cls.source))
     except (OSError, SyntaxError, ValueError, AttributeError):
         return {}
     body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
-    docs = {}  # in declaration order, undocumented ones included (as "")
+    declared = {}
     for node, following in zip(body, [*body[1:], None], strict=True):
         if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             documented = isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant) \
                 and isinstance(following.value.value, str)
-            docs[node.target.id] = inspect.cleandoc(following.value.value) if documented else ""
-    return docs
+            declared[node.target.id] = (ast.unparse(node.annotation),
+                                        inspect.cleandoc(following.value.value) if documented else "")
+    return declared
 
 
 def _member_doc(owner: Any, member: Any) -> str:
-    return _class_attribute_docs(owner).get(member.name) or _docstring(member)
+    return _class_declarations(owner).get(member.name, ("", ""))[1] or _docstring(member)
+
+
+def _member_annotation(owner: Any, member: Any) -> str:
+    return _class_declarations(owner).get(member.name, ("", ""))[0] or _text(member.annotation)
 
 
 def _summary(obj: Any) -> str:
@@ -455,7 +461,7 @@ class Renderer:
             if attributes:
                 title = "Outputs" if o.kind == "component" else "Attributes"
                 lines += [f"**{title}**", "", "| name | type | description |", "| --- | --- | --- |"]
-                lines += [f"| `{a.name}` | {self.code_cell(self.annotation(a.annotation))} | "
+                lines += [f"| `{a.name}` | {self.code_cell(self.annotation(_member_annotation(obj, a)))} | "
                           f"{self.cell(_member_doc(obj, a), page)} |"
                           for a in attributes]
                 lines.append("")
@@ -483,7 +489,7 @@ class Renderer:
                 default_cell = self.code_cell(_default(static))
             else:
                 default_cell = "required"
-            lines.append(f"| `{a.name}` | {self.code_cell(self.annotation(a.annotation))} | {default_cell} | "
+            lines.append(f"| `{a.name}` | {self.code_cell(self.annotation(_member_annotation(obj, a)))} | {default_cell} | "
                          f"{self.cell(_member_doc(obj, a), page)} |")
         return lines + [""]
 
