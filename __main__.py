@@ -6,9 +6,21 @@ and `stack_config.component_args` turns it into each component's args.
 
 import pulumi
 
-from components import (AutoscalerMonitoring, Cluster, ClusterAutoscaler, GpuNodeGroup, GpuOperators, Karpenter,
-                        ModelImage, ModelMonitoring, ModelRegistry, ModelService, MonitoringStack, Network,
-                        PrometheusAdapter)
+from components import (
+    AutoscalerMonitoring,
+    Cluster,
+    ClusterAutoscaler,
+    GpuNodeGroup,
+    GpuOperators,
+    Karpenter,
+    ModelImage,
+    ModelMonitoring,
+    ModelRegistry,
+    ModelService,
+    MonitoringStack,
+    Network,
+    PrometheusAdapter,
+)
 from stack_config import component_args as build
 from stack_config import load_stack_config
 

@@ -127,7 +127,7 @@ def cluster_autoscaler_policy(cluster_name: str, partition: str, account: str, r
 def priority_expander_tiers(tiers: Sequence[Sequence[str]]) -> dict[str, list[str]]:
     """The priority expander's ConfigMap data: each tier's exact group names, more preferred first, then the rest."""
     priorities = {str(priority): [f"^{re.escape(name)}$" for name in tier]
-                  for priority, tier in zip(_TIER_PRIORITIES, tiers) if tier}
+                  for priority, tier in zip(_TIER_PRIORITIES, tiers, strict=False) if tier}
     priorities["1"] = [".*"]
     return priorities
 

@@ -172,7 +172,7 @@ class Network(pulumi.ComponentResource):
     def _create_nat_gateways(self, name: str, public: list[aws.ec2.Subnet]) -> list[aws.ec2.NatGateway]:
         count = 1 if self._args.nat_gateways == "single" else len(public)
         gateways = []
-        for plan, subnet in list(zip(self._plan, public))[:count]:
+        for plan, subnet in list(zip(self._plan, public, strict=False))[:count]:
             zone = plan.availability_zone
             address = aws.ec2.Eip(f"{name}-nat-{zone}", domain="vpc", tags=self._named(f"{name}-nat-{zone}"),
                                   opts=self._child())

@@ -13,24 +13,22 @@ from typing import TYPE_CHECKING, Optional
 
 import pulumi
 import pulumi_aws as aws
+from pydantic import SecretStr
 
-from components.cluster import Cluster, ClusterArgs, ClusterStackReference, SystemNodeGroup
+from components.cluster import SYSTEM_NODE_LABELS, Cluster, ClusterArgs, ClusterStackReference, SystemNodeGroup
+from components.cluster_autoscaler import AutoscalerMonitoringArgs, ClusterAutoscaler, ClusterAutoscalerArgs
 from components.gpu_node_group import GpuNodeGroup as _GpuNodeGroup
 from components.gpu_node_group import GpuNodeGroupArgs
-from components.gpu_operators import GpuOperatorsArgs
+from components.gpu_operators import GpuOperators, GpuOperatorsArgs
 from components.gpu_scheduling import GpuScheduling, Taint
-from components.network import Network, NetworkArgs
+from components.karpenter import DEFAULT_AMI_ALIAS, Karpenter, KarpenterArgs
 from components.model_image import ModelImageArgs
+from components.model_monitoring import ModelMonitoringArgs
 from components.model_registry import ModelRegistry, ModelRegistryArgs
 from components.model_service import ContainerResources, HorizontalAutoscaling, ModelServiceArgs
-from pydantic import SecretStr
-from components.gpu_operators import GpuOperators
-from components.model_monitoring import ModelMonitoringArgs
 from components.monitoring_alertmanager import AlertReceiver
 from components.monitoring_stack import MonitoringStack, MonitoringStackArgs
-from components.cluster import SYSTEM_NODE_LABELS
-from components.cluster_autoscaler import AutoscalerMonitoringArgs, ClusterAutoscaler, ClusterAutoscalerArgs
-from components.karpenter import DEFAULT_AMI_ALIAS, Karpenter, KarpenterArgs
+from components.network import Network, NetworkArgs
 from components.pod_autoscaling import BATCH_QUEUE_DEPTH, IN_FLIGHT_REQUESTS, PrometheusAdapterArgs, pods_metric
 from stack_config.schema import GpuNodeGroupConfig, StackConfig
 
@@ -46,8 +44,8 @@ def gpu_scheduling(node_group: GpuNodeGroupConfig) -> GpuScheduling:
     )
 
 
-def model_service_args(config: StackConfig, image: "ModelImage",
-                       gpu_nodes: Optional["GpuNodeGroup"]) -> ModelServiceArgs:
+def model_service_args(config: StackConfig, image: ModelImage,
+                       gpu_nodes: Optional[GpuNodeGroup]) -> ModelServiceArgs:
     model = config.model
     resources = model.resources
     return ModelServiceArgs(

@@ -10,9 +10,10 @@ import difflib
 import hashlib
 import json
 import typing
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 import yaml
 from pydantic import BaseModel, SecretStr, ValidationError
@@ -170,7 +171,10 @@ def _present_values(data: Any, pattern: str) -> Iterator[tuple[str, Any]]:
     key = head[:-2] if is_list else head
     if not isinstance(data, dict) or key not in data:
         return
-    values = [(f"{key}[{i}]", v) for i, v in enumerate(data[key])] if is_list and isinstance(data[key], list) else [(key, data[key])]
+    if is_list and isinstance(data[key], list):
+        values = [(f"{key}[{i}]", v) for i, v in enumerate(data[key])]
+    else:
+        values = [(key, data[key])]
     for path, value in values:
         if not rest:
             yield path, value

@@ -83,7 +83,7 @@ class NetworkConfig(Section):
     public_subnets: list[SubnetRef] = Field(default_factory=list, description="Existing public subnets.")
 
     @model_validator(mode="after")
-    def _check(self) -> "NetworkConfig":
+    def _check(self) -> NetworkConfig:
         problems = []
         try:
             network = ipaddress.ip_network(self.cidr)
@@ -148,7 +148,7 @@ class SystemNodeGroupConfig(NodeGroupScaling):
     disk_size_gib: int = Field(default=50, ge=20, le=16384, description="Root volume size (GiB).")
 
     @model_validator(mode="after")
-    def _check(self) -> "SystemNodeGroupConfig":
+    def _check(self) -> SystemNodeGroupConfig:
         _raise_all(self._scaling_problems())
         return self
 
@@ -159,7 +159,8 @@ class ClusterConfig(Section):
     mode: Literal["create", "existing", "local"] = Field(
         description="`create` an EKS cluster, use an `existing` one, or a `local` kind/minikube/k3d context."
     )
-    name: Optional[DnsLabel] = Field(default=None, description="Cluster name (create: the EKS name; existing: the cluster to look up).")
+    name: Optional[DnsLabel] = Field(
+        default=None, description="Cluster name (create: the EKS name; existing: the cluster to look up).")
     kubernetes_version: Annotated[str, StringConstraints(pattern=r"^1\.[0-9]{2}$")] = Field(
         default="1.33", description="Kubernetes minor version of a created cluster."
     )
@@ -178,7 +179,8 @@ class ClusterConfig(Section):
     addon_versions: dict[Literal[CORE_ADDONS], Annotated[str, StringConstraints(  # type: ignore[valid-type]
         pattern=r"^v[0-9]+\.[0-9]+\.[0-9]+-eksbuild\.[0-9]+$")]] = Field(
         default_factory=dict,
-        description="EKS add-on versions overriding the pinned ones for the Kubernetes version, e.g. `{coredns: v1.12.4-eksbuild.1}`.")
+        description="EKS add-on versions overriding the pinned ones for the Kubernetes version, "
+                    "e.g. `{coredns: v1.12.4-eksbuild.1}`.")
     protect: bool = Field(default=False, description="Protect the created cluster and its secrets key from `pulumi destroy`.")
     kube_context: Optional[str] = Field(default=None, description="kubeconfig context of the local cluster (mode `local`).")
     system_node_group: SystemNodeGroupConfig = Field(
@@ -186,10 +188,11 @@ class ClusterConfig(Section):
     )
 
     @model_validator(mode="after")
-    def _check(self) -> "ClusterConfig":
+    def _check(self) -> ClusterConfig:
         problems = []
         if self.mode == "existing" and (self.name is None) == (self.stack_reference is None):
-            problems.append(_problem("name/stackReference", None, "an existing cluster needs exactly one of name or stackReference"))
+            problems.append(_problem(
+                "name/stackReference", None, "an existing cluster needs exactly one of name or stackReference"))
         if self.mode == "create" and self.name is None:
             problems.append(_problem("name", None, "required when mode is create"))
         if self.mode == "local" and not self.kube_context:
@@ -252,7 +255,7 @@ class GpuNodeGroupConfig(NodeGroupScaling):
     taints: list[TaintConfig] = Field(default_factory=_default_taints, description="Node taints GPU pods must tolerate.")
 
     @model_validator(mode="after")
-    def _check(self) -> "GpuNodeGroupConfig":
+    def _check(self) -> GpuNodeGroupConfig:
         problems = self._scaling_problems()
         for instance_type in self.instance_types:
             if not is_gpu_instance_type(instance_type):
@@ -306,7 +309,7 @@ class AutoscalingConfig(Section):
     target_cpu_utilization: int = Field(default=70, ge=1, le=100, description="Target average CPU utilisation (%).")
 
     @model_validator(mode="after")
-    def _check(self) -> "AutoscalingConfig":
+    def _check(self) -> AutoscalingConfig:
         if self.min_replicas > self.max_replicas:
             raise ValueError(_problem("minReplicas", self.min_replicas, f"must be <= maxReplicas ({self.max_replicas})"))
         return self
@@ -352,7 +355,7 @@ class ModelConfig(Section):
     termination_grace_period_seconds: int = Field(default=30, ge=5, le=600, description="Time to drain before SIGKILL.")
 
     @model_validator(mode="after")
-    def _check(self) -> "ModelConfig":
+    def _check(self) -> ModelConfig:
         problems = []
         if self.gpus_per_pod > 0 and self.image_variant != "gpu":
             problems.append(_problem("imageVariant", self.image_variant, "must be gpu when gpusPerPod > 0"))
@@ -375,7 +378,7 @@ class ReceiverConfig(Section):
     channel: Optional[str] = Field(default=None, description="Slack channel, e.g. `#ml-alerts`.")
 
     @model_validator(mode="after")
-    def _check(self) -> "ReceiverConfig":
+    def _check(self) -> ReceiverConfig:
         if self.type == "pagerduty" and self.routing_key is None:
             raise ValueError(_problem("routingKey", None, "required for a pagerduty receiver"))
         if self.type in ("slack", "webhook") and self.url is None:
@@ -397,13 +400,14 @@ class MonitoringConfig(Section):
     namespace: DnsLabel = Field(default="monitoring", description="Namespace of the stack.")
     retention: Duration = Field(default="15d", description="Prometheus retention, e.g. `3d`, `30d`.")
     storage_size: Quantity = Field(default="50Gi", description="Prometheus volume size.")
-    storage_class: Optional[str] = Field(default=None, description="StorageClass for volumes (gp3 on AWS; cluster default when unset).")
+    storage_class: Optional[str] = Field(
+        default=None, description="StorageClass for volumes (gp3 on AWS; cluster default when unset).")
     grafana_admin_password: Optional[SecretStr] = Field(default=None, description="Grafana admin password (secret).")
     receivers: list[ReceiverConfig] = Field(default_factory=list, description="Alertmanager receivers.")
     slo: SloConfig = Field(default_factory=SloConfig, description="Service level objectives.")
 
     @model_validator(mode="after")
-    def _check(self) -> "MonitoringConfig":
+    def _check(self) -> MonitoringConfig:
         problems = []
         if self.enabled and self.grafana_admin_password is None:
             problems.append(_problem("grafanaAdminPassword", None, "required (as a secret) when monitoring is enabled"))
@@ -457,7 +461,7 @@ class KarpenterConfig(Section):
                     "required for Bottlerocket). `latest` is refused: it would roll every node on each release.")
 
     @model_validator(mode="after")
-    def _check(self) -> "KarpenterConfig":
+    def _check(self) -> KarpenterConfig:
         problems = []
         for family in self.instance_families:
             if family not in GPU_INSTANCE_FAMILIES:
@@ -518,7 +522,7 @@ class NodeAutoscalingConfig(Section):
     pods: PodAutoscalingConfig = Field(default_factory=PodAutoscalingConfig, description="Pod autoscaling signal.")
 
     @model_validator(mode="after")
-    def _check(self) -> "NodeAutoscalingConfig":
+    def _check(self) -> NodeAutoscalingConfig:
         problems = []
         low, high = SCALE_DOWN_SECONDS_RANGE
         for key in ("scale_down_unneeded_time", "scale_down_delay_after_add"):
@@ -528,7 +532,7 @@ class NodeAutoscalingConfig(Section):
         _raise_all(problems)
         return self
 
-    def stack_problems(self, config: "StackConfig") -> list[str]:
+    def stack_problems(self, config: StackConfig) -> list[str]:
         """Problems that span sections, each naming the key (for `StackConfig._check`)."""
         problems = []
         if config.cluster.mode == "local":
@@ -554,11 +558,11 @@ class NodeAutoscalingConfig(Section):
         return problems
 
     @staticmethod
-    def _most_model_gpus(config: "StackConfig") -> int:
+    def _most_model_gpus(config: StackConfig) -> int:
         autoscaling = config.model.autoscaling
         return (autoscaling.max_replicas if autoscaling.enabled else config.model.replicas) * config.model.gpus_per_pod
 
-    def _karpenter_problems(self, config: "StackConfig") -> list[str]:
+    def _karpenter_problems(self, config: StackConfig) -> list[str]:
         karpenter, node_group, gpus_per_pod = self.karpenter, config.gpu_node_group, config.model.gpus_per_pod
         problems = []
         if config.cluster.stack_reference is not None:
@@ -610,7 +614,7 @@ class StackConfig(Section):
         default=None, description="GPU node autoscaling and the model's pod autoscaling signal (none: fixed sizes).")
 
     @model_validator(mode="after")
-    def _check(self) -> "StackConfig":
+    def _check(self) -> StackConfig:
         problems = []
         on_aws = self.cluster.mode in ("create", "existing")
         if on_aws and self.aws is None:

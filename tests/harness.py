@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import copy
 import functools
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -44,7 +45,7 @@ def raw_sections(name: str) -> dict[str, Any]:
     return copy.deepcopy(read_stack_file(stack_file(name), TEST_SECRETS).sections)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def stack(name: str) -> Synthesis:
     """The whole program of a stack, under mocks (cached: treat it as read-only)."""
     return synth_stack(name, secret_values=TEST_SECRETS)

@@ -35,11 +35,11 @@ def test_components_never_read_config_or_depend_on_the_program(path):
 
 def test_main_only_wires_and_stays_short():
     source = (PROJECT_DIR / "__main__.py").read_text()
-    code_lines = [l for l in source.splitlines() if l.strip() and not l.lstrip().startswith("#")]
-    assert len(code_lines) <= 45, len(code_lines)
     assert "pulumi.Config(" not in source
     tree = ast.parse(source)
     assert not any(isinstance(n, (ast.FunctionDef, ast.ClassDef)) for n in tree.body), "helpers belong elsewhere"
+    # One statement per component or export: the wiring stays readable at a glance.
+    assert len(tree.body) <= 30, f"__main__.py has {len(tree.body)} top-level statements"
 
 
 @pytest.mark.parametrize("name", STACKS)

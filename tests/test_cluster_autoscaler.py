@@ -186,7 +186,8 @@ def test_dev_tries_its_spot_group_first_and_falls_back_to_an_on_demand_one():
     [fallback_group] = dev.named("gpu-nodes-on-demand-group").outputs["resources"][0]["autoscalingGroups"]
     priorities = {int(k): v for k, v in values["expanderPriorities"].items()}
     rank = {pattern: priority for priority, patterns in priorities.items() for pattern in patterns}
-    matching = lambda group: max(p for pattern, p in rank.items() if re.fullmatch(pattern, group))
+    def matching(group):
+        return max(p for pattern, p in rank.items() if re.fullmatch(pattern, group))
     assert matching(spot_group["name"]) > matching(fallback_group["name"]) > matching("eks-system-nodes-x") == 1
     assert spot is not None and fallback is not None
 

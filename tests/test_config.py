@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-import re
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -14,8 +11,6 @@ from stack_config.loader import read_runtime_config, secret_field_paths
 from stack_config.schema import SECTION_KEYS
 from tests.harness import STACKS, TEST_SECRETS, raw_sections, stack_config, stack_with
 from tools.synth import run
-
-import pulumi
 
 
 def _secret_paths(sections: dict) -> frozenset[str]:
@@ -170,8 +165,9 @@ def test_bad_config_stops_the_program_before_any_resource_is_registered():
 # --- property-based: any document gives a StackConfig or a ConfigError, nothing else --------------
 
 def _all_aliases() -> list[str]:
-    from stack_config.loader import _model_fields_by_alias
     from pydantic import BaseModel
+
+    from stack_config.loader import _model_fields_by_alias
     seen, stack, out = set(), [StackConfig], set()
     while stack:
         model = stack.pop()

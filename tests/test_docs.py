@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from tools.config_reference.__main__ import OUTPUT, render
 from tools.synth import PROJECT_DIR

@@ -235,7 +235,8 @@ def test_only_the_controllers_service_account_can_assume_its_role(name):
 @pytest.mark.parametrize("name", AWS_STACKS)
 def test_nodes_get_only_the_node_policies_and_join_through_an_access_entry(name):
     k = _k(name)
-    attached = sorted(r.inputs["policyArn"].rsplit("/", 1)[1] for r in k.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    attachments = k.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    attached = sorted(r.inputs["policyArn"].rsplit("/", 1)[1] for r in attachments
                       if r.name.startswith("karpenter-node-"))
     assert attached == ["AmazonEC2ContainerRegistryPullOnly", "AmazonEKSWorkerNodePolicy"]
     entry = k.named("karpenter-node-access").inputs
@@ -381,7 +382,8 @@ def test_main_with_karpenter_has_no_gpu_node_group_and_the_same_model_scheduling
     synthesis = stack_with(name, autoscaling=raw_sections(name)["autoscaling"] | with_provisioner(name, KARPENTER)["autoscaling"])
     components = _components(synthesis)
     assert "karpenter" in components and "gpu-nodes" not in components and "cluster-autoscaler" not in components
-    pod = lambda s: next(m for _, m in s.kubernetes_objects(masked=False)
-                         if m["kind"] == "Deployment" and m["metadata"]["name"] == "my-ai-model")["spec"]["template"]["spec"]
+    def pod(s):
+        return next(m for _, m in s.kubernetes_objects(masked=False)
+                             if m["kind"] == "Deployment" and m["metadata"]["name"] == "my-ai-model")["spec"]["template"]["spec"]
     assert {k: pod(synthesis)[k] for k in ("nodeSelector", "tolerations")} == \
         {k: pod(whole_stack(name))[k] for k in ("nodeSelector", "tolerations")}

@@ -5,17 +5,25 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 from pulumi.runtime import rpc
 
-from components.model_image import (ModelImage, ModelImageArgs, content_hash, context_files, digest_reference,
-                                    dockerfile_stages, read_dockerignore)
+from components.model_image import (
+    ModelImage,
+    ModelImageArgs,
+    content_hash,
+    context_files,
+    digest_reference,
+    dockerfile_stages,
+    read_dockerignore,
+)
 from components.model_registry import ModelRegistry
 from components.model_service import ModelService
 from stack_config import ConfigError

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-
 import pulumi
+import pytest
 
 from components import ContainerResources, GpuScheduling, HorizontalAutoscaling, ModelService, ModelServiceArgs
 from components.model_service import validate_model_service_args
@@ -105,7 +104,8 @@ def test_containers_run_locked_down(name):
 @pytest.mark.parametrize("name", STACKS)
 def test_replicas_spread_across_zones_and_nodes(name):
     config = stack_config(name)
-    constraints = {c["topologyKey"]: c for c in pod_spec(_model_resources(stack(name))["Deployment"])["topologySpreadConstraints"]}
+    spec = pod_spec(_model_resources(stack(name))["Deployment"])
+    constraints = {c["topologyKey"]: c for c in spec["topologySpreadConstraints"]}
     assert set(constraints) == {"topology.kubernetes.io/zone", "kubernetes.io/hostname"}
     zone_rule = constraints["topology.kubernetes.io/zone"]["whenUnsatisfiable"]
     assert zone_rule == ("DoNotSchedule" if config.model.zone_spread == "required" else "ScheduleAnyway")

@@ -304,7 +304,8 @@ def test_aws_credentials_come_only_from_oidc_roles_in_repository_variables():
             assert aws_steps and steps(job).index(aws_steps[0]) < steps(job).index(pulumi_steps(job)[0])
     deploy = jobs(workflow("deploy.yml"))
     preview = jobs(workflow("pull-request.yml"))["preview"]
-    role = lambda job: next(s for s in steps(job) if action(s) == AWS_ACTION)["with"]["role-to-assume"]
+    def role(job):
+        return next(s for s in steps(job) if action(s) == AWS_ACTION)["with"]["role-to-assume"]
     assert role(deploy["up-dev"]) == role(deploy["up-prod"]) == "${{ vars.AWS_DEPLOY_ROLE_ARN }}"
     assert role(preview) == role(jobs(workflow("drift.yml"))["drift"]) == "${{ vars.AWS_PREVIEW_ROLE_ARN }}", \
         "pull requests and the drift check never get the deploy role"

@@ -105,7 +105,7 @@ class OnnxModel:
         if self._test_delay_s:
             time.sleep(self._test_delay_s)
         results = self._session.run(self._output_names, inputs)
-        return dict(zip(self._output_names, results))
+        return dict(zip(self._output_names, results, strict=False))
 
     def example_inputs(self, batch: int) -> dict[str, np.ndarray]:
         """Zeros of every input's shape with `batch` rows (variable inner dimensions set to 1)."""

@@ -67,7 +67,7 @@ def _parse_input(item: Any, specs: dict[str, TensorSpec]) -> tuple[str, np.ndarr
     if (not isinstance(shape, list)
             or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
         raise RequestError(f"input {name!r}: 'shape' must be an array of non-negative integers, got {shape!r}")
-    if len(shape) != len(spec.shape) or any(want not in (-1, got) for want, got in zip(spec.shape, shape)):
+    if len(shape) != len(spec.shape) or any(want not in (-1, got) for want, got in zip(spec.shape, shape, strict=False)):
         raise RequestError(f"input {name!r}: shape {_shape_text(shape)} does not match the model's "
                            f"{_shape_text(spec.shape)} (-1 = any size)")
     if shape[0] < 1:

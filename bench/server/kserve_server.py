@@ -25,9 +25,9 @@ class _LoopbackConfig(_Config):
 
 uvicorn.Config = _LoopbackConfig  # kserve's REST server builds uvicorn.Config(host="0.0.0.0", ...)
 
-import numpy as np
-import onnxruntime as ort
-from kserve import InferOutput, InferRequest, InferResponse, Model, ModelServer
+import numpy as np  # noqa: E402 (after the loopback patch above)
+import onnxruntime as ort  # noqa: E402 (after the loopback patch above)
+from kserve import InferOutput, InferRequest, InferResponse, Model, ModelServer  # noqa: E402 (after the loopback patch above)
 
 
 class OnnxDigits(Model):

@@ -69,7 +69,7 @@ def _check_helm_values(resource_type: str, name: str, props: dict) -> Iterator[s
 def _check_env(resource_type: str, name: str, props: dict) -> Iterator[str]:
     for where, container in containers(pod_spec(resource_type, props)):
         for env in items(get(container, "env")):
-            for path, value, secret in walk(env.get("value") if isinstance(env, dict) else None):
+            for _path, value, secret in walk(env.get("value") if isinstance(env, dict) else None):
                 if is_sensitive_name(get(env, "name")) and _plain_credential(value, secret):
                     yield (f"{label(resource_type, name)}: {where} sets env {get(env, 'name')} to a plain-text "
                            "value; use valueFrom.secretKeyRef to a Kubernetes Secret")

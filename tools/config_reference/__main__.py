@@ -76,7 +76,7 @@ def _section(model: type[BaseModel], path: str, lines: list[str], seen: set[str]
 
 def render() -> str:
     lines = ["# Stack configuration reference", "",
-             f"Generated from `stack_config/schema.py` by `python -m tools.config_reference`; do not edit by hand.",
+             "Generated from `stack_config/schema.py` by `python -m tools.config_reference`; do not edit by hand.",
              "", f"Every key lives under the `{PROJECT}:` namespace of a `Pulumi.<stack>.yaml` file, one top-level "
              "key per section. Unknown keys are errors. Secret fields must be set with "
              "`pulumi config set --secret --path '<section>.<key>' <value>`.", ""]

@@ -9,9 +9,10 @@ from __future__ import annotations
 import contextvars
 import gc
 import runpy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 ResourceFake = Callable[["FakeCloud", str, dict], dict]
 CallFake = Callable[["FakeCloud", dict], dict]
