@@ -19,19 +19,24 @@ from .model_image import ModelImage, ModelImageArgs
 from .model_monitoring import ModelMonitoring, ModelMonitoringArgs
 from .model_registry import ModelRegistry, ModelRegistryArgs
 from .model_service import ContainerResources, HorizontalAutoscaling, ModelService, ModelServiceArgs, PodsMetric
-from .monitoring_stack import MonitoringStack, MonitoringStackArgs
+from .monitoring_alertmanager import AlertReceiver, NotificationTiming
+from .monitoring_rules import BurnRateWindow, GpuAlertThresholds, ModelAlertThresholds
+from .monitoring_stack import MonitoringResources, MonitoringStack, MonitoringStackArgs, PodResources
 from .network import Network, NetworkArgs
 from .pod_autoscaling import PrometheusAdapter, PrometheusAdapterArgs
 
 __all__ = [
+    "AlertReceiver",
     "AutoscalerMonitoring",
     "AutoscalerMonitoringArgs",
+    "BurnRateWindow",
     "Cluster",
     "ClusterArgs",
     "ClusterAutoscaler",
     "ClusterAutoscalerArgs",
     "ClusterStackReference",
     "ContainerResources",
+    "GpuAlertThresholds",
     "GpuNodeGroup",
     "GpuNodeGroupArgs",
     "GpuOperators",
@@ -41,6 +46,7 @@ __all__ = [
     "Karpenter",
     "KarpenterArgs",
     "MetricsEndpoint",
+    "ModelAlertThresholds",
     "ModelImage",
     "ModelImageArgs",
     "ModelMonitoring",
@@ -49,10 +55,13 @@ __all__ = [
     "ModelRegistryArgs",
     "ModelService",
     "ModelServiceArgs",
+    "MonitoringResources",
     "MonitoringStack",
     "MonitoringStackArgs",
     "Network",
     "NetworkArgs",
+    "NotificationTiming",
+    "PodResources",
     "PodsMetric",
     "PrometheusAdapter",
     "PrometheusAdapterArgs",
