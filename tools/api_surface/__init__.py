@@ -88,7 +88,7 @@ def _parameters(signature: inspect.Signature, defaults: dict[str, str] | None = 
 
 def _own_bases(cls: type) -> list[type]:
     """The class and its bases that belong to the library (not Pulumi's, not builtins)."""
-    return [c for c in cls.__mro__ if c is not object and not c.__module__.split(".")[0] in {"pulumi", "builtins"}
+    return [c for c in cls.__mro__ if c is not object and c.__module__.split(".")[0] not in {"pulumi", "builtins"}
             and not c.__module__.startswith(("typing", "enum", "abc"))]
 
 
