@@ -100,8 +100,14 @@ class Api:
         for o in self.objects.values():
             pages.setdefault(o.page, []).append(o)
         order = {"component": 0}
-        return {page: sorted(objs, key=lambda o: (order.get(o.kind, 1), o.obj.lineno or 0))
-                for page, objs in sorted(pages.items())}
+        out = {}
+        for page, objs in sorted(pages.items()):
+            # Components first, then source order; a page without one leads with the name it is named after.
+            objs = sorted(objs, key=lambda o: (order.get(o.kind, 1), o.obj.lineno or 0))
+            stem = page.removesuffix(".md").replace("_", "")
+            out[page] = sorted(objs, key=lambda o: not (o is objs[0] and o.kind == "component"
+                                                        or objs[0].kind != "component" and o.name.lower() == stem))
+        return out
 
 
 def _anchor(heading: str) -> str:
@@ -494,11 +500,7 @@ class Renderer:
         return lines + [""]
 
     def page(self, page: str, objects: list[PublicObject]) -> str:
-        # The page is named after its component, else after the name matching the module, else the first.
-        stem = "".join(w.capitalize() for w in page.removesuffix(".md").split("_"))
-        title = next((o.name for o in objects if o.kind == "component"),
-                     next((o.name for o in objects if o.name.lower() == stem.lower()), objects[0].name))
-        objects = sorted(objects, key=lambda o: o.name != title)  # stable: the rest keep source order
+        title = objects[0].name  # `Api.pages` puts the page's namesake first
         module = objects[0].obj.module
         intro = _docstring(module)
         lines = [f"# {title}", "",
