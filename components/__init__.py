@@ -3,6 +3,7 @@
 Import what you need from here; names not exported here are private.
 """
 
+from ._version import __version__ as __version__
 from .cluster import Cluster, ClusterArgs, ClusterStackReference, SystemNodeGroup
 from .cluster_autoscaler import (
                                  AutoscalerMonitoring,
