@@ -10,6 +10,7 @@ import pytest
 
 from tools.api_surface import (
     CHANGELOG_FILE,
+    Change,
     describe,
     diff,
     live_surface,
@@ -210,3 +211,10 @@ def test_the_check_tells_what_changed_and_what_to_do(pinned):
     report = "\n".join(check_report(_surface("0.1.0", pinned), _surface("0.1.0", live_names)))
     assert "BREAKING  `ExampleArgs` removed from the public API" in report
     assert "components/_version.py to 0.2.0" in report and "--update" in report and "CHANGELOG.md" in report
+
+
+def test_a_resource_the_examples_would_lose_counts_as_a_breaking_change(pinned):
+    lost = [Change(True, "`two-models-one-cluster`: urn:...::fraud-detector-service is no longer registered")]
+    changelog = CHANGELOG_010 + "\n## [0.1.1] - 2026-11-26\n"
+    plan = plan_update(_surface("0.1.0", pinned), _surface("0.1.1", pinned), changelog, _released, extra=lost)
+    assert not plan.allowed and "need a minor bump" in plan.messages[0]

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import importlib.util
 import json
 import re
-import sys
 import tomllib
 from collections import Counter
 from pathlib import Path
@@ -23,97 +21,22 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tools.synth import PROJECT_DIR, Synthesis, engine, run_main
+from tools.api_surface.examples import (
+    EXAMPLES_DIR,
+    PACKAGE,
+    URNS_FILE,
+    example_names,
+    load_checkout_as_package,
+    load_pinned_urns,
+    lost_in,
+    lost_urns,
+    registered_urns,
+    run_example,
+    run_program,
+)
+from tools.synth import PROJECT_DIR, Synthesis, engine
 
-EXAMPLES_DIR = PROJECT_DIR / "examples"
-EXAMPLES = sorted(p.name for p in EXAMPLES_DIR.iterdir() if (p / "__main__.py").is_file())
-COMPONENTS_DIR = PROJECT_DIR / "components"
-PACKAGE = "gpu_model_platform"
-
-# Stand-ins for the secrets an adopter sets with `pulumi config set --secret`.
-FAKE_KUBECONFIG = yaml.safe_dump({
-    "apiVersion": "v1", "kind": "Config", "current-context": "team",
-    "clusters": [{"name": "team", "cluster": {"server": "https://team.example.internal"}}],
-    "contexts": [{"name": "team", "context": {"cluster": "team", "user": "team"}}],
-    "users": [{"name": "team", "user": {"token": "fake-token"}}],
-})
-TEST_SECRETS = {"kubeconfig": FAKE_KUBECONFIG, "grafanaAdminPassword": "s3cr3t-example-grafana"}
-# What an adopter sets with `pulumi config set` where Pulumi.yaml declares no default.
-TEST_VALUES = {
-    "clusterName": "team-cluster",
-    "subnetIds": ["subnet-0a1b2c3d4e5f60718", "subnet-0b1c2d3e4f5a60718"],
-    "image": "123456789012.dkr.ecr.us-west-2.amazonaws.com/team-model@sha256:" + "ab" * 32,
-}
-
-
-def load_checkout_as_package():
-    """`import gpu_model_platform` gives this checkout's components/, as an installed copy would."""
-    existing = sys.modules.get(PACKAGE)
-    if existing is not None and Path(existing.__file__).resolve().parent == COMPONENTS_DIR.resolve():
-        return existing
-    for name in [n for n in sys.modules if n == PACKAGE or n.startswith(PACKAGE + ".")]:
-        del sys.modules[name]
-    spec = importlib.util.spec_from_file_location(PACKAGE, COMPONENTS_DIR / "__init__.py",
-                                                  submodule_search_locations=[str(COMPONENTS_DIR)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[PACKAGE] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def example_config(example: str) -> tuple[str, dict[str, str], list[str]]:
-    """The project name, and the config the example's Pulumi.yaml declares, with test secrets."""
-    project = yaml.safe_load((EXAMPLES_DIR / example / "Pulumi.yaml").read_text())
-    name = project["name"]
-    config, secret_keys = {}, []
-    for key, spec in (project.get("config") or {}).items():
-        full = key if ":" in key else f"{name}:{key}"
-        short = full.split(":", 1)[1]
-        if isinstance(spec, dict) and spec.get("secret"):
-            config[full] = TEST_SECRETS[short]
-            secret_keys.append(full)
-            continue
-        value = spec.get("default", spec.get("value")) if isinstance(spec, dict) else spec
-        if value is None:
-            value = TEST_VALUES[short]
-        config[full] = value if isinstance(value, str) else json.dumps(value)
-    return name, config, secret_keys
-
-
-class Run:
-    """One example under mocks, with every URN as often as it was registered."""
-
-    def __init__(self, synthesis: Synthesis, registered: list[str]):
-        self.synthesis = synthesis
-        self.registered = registered
-
-
-_RUNS: dict[str, Run] = {}
-
-
-def run_example(example: str) -> Run:
-    if example not in _RUNS:
-        project, config, secret_keys = example_config(example)
-        _RUNS[example] = run_program(EXAMPLES_DIR / example / "__main__.py", project, config, secret_keys)
-    return _RUNS[example]
-
-
-def run_program(main: Path, project: str, config: dict[str, str], secret_keys: list[str]) -> Run:
-    load_checkout_as_package()
-    registered: list[str] = []
-    original = engine._RecordingMonitor.RegisterResource
-
-    def counting(self, request):
-        response = original(self, request)
-        registered.append(response.urn)
-        return response
-
-    # The harness keys registrations by URN, so a second registration of one URN would simply
-    # overwrite the first; counting the calls is what sees it (the real engine refuses it).
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(engine._RecordingMonitor, "RegisterResource", counting)
-        synthesis = run_main(main, project=project, stack="example", config=config, secret_keys=secret_keys)
-    return Run(synthesis, registered)
+EXAMPLES = example_names()
 
 
 def _duplicates(keys: list) -> list:
@@ -340,3 +263,51 @@ def test_the_package_shim_loads_this_checkout_under_the_installed_name():
     package = load_checkout_as_package()
     assert package.__name__ == PACKAGE and list(package.__all__)
     assert re.fullmatch(rf"{PACKAGE}\.\w+", package.ModelService.__module__)
+
+
+# ------------------------------------------------------------------------------ resource identity across releases
+
+def test_the_urns_pinned_at_the_release_are_still_registered_or_aliased():
+    pinned = load_pinned_urns()
+    assert pinned is not None, f"{URNS_FILE.name} is missing: run `python -m tools.api_surface --update`"
+    lost = lost_urns(pinned)
+    assert not lost, (
+        f"after an upgrade, adopters' stacks would delete and recreate these resources: {lost}. Pass "
+        "`aliases` (docs/compatibility.md, 'Renames keep aliases'), or, if they are really gone, bump the "
+        "version as for a breaking change and run `python -m tools.api_surface --update`")
+
+
+_WIDGET = """
+import pulumi
+import pulumi_kubernetes as k8s
+
+class Widget(pulumi.ComponentResource):
+    def __init__(self, name, opts=None):
+        super().__init__("gpu-model-platform:index:{type_}", name, None, {component_opts})
+        k8s.core.v1.Namespace(f"{{name}}-{child}", metadata={{"name": name}},
+                              opts=pulumi.ResourceOptions(parent=self{child_opts}))
+        self.register_outputs({{"name": name}})
+
+Widget("team")
+"""
+
+
+def _widget(tmp_path: Path, label: str, **parts: str):
+    main = tmp_path / label / "__main__.py"
+    main.parent.mkdir()
+    main.write_text(_WIDGET.format(**{"component_opts": "opts", "child_opts": "", **parts}))
+    return run_program(main, "p", {}, [])
+
+
+def test_a_rename_with_aliases_keeps_every_urn_and_one_without_loses_them(tmp_path):
+    pinned = registered_urns(_widget(tmp_path, "before", type_="Widget", child="ns"))
+    assert len(pinned) == 2
+    renamed = _widget(tmp_path, "aliased", type_="Gadget", child="namespace",
+                      component_opts='pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions('
+                                     'aliases=[pulumi.Alias(type_="gpu-model-platform:index:Widget")]))',
+                      child_opts=', aliases=[pulumi.Alias(name=f"{name}-ns")]')
+    assert lost_in(renamed, pinned) == []
+    bare = _widget(tmp_path, "bare", type_="Gadget", child="namespace")
+    assert lost_in(bare, pinned) == pinned
+    child_only = _widget(tmp_path, "child-only", type_="Widget", child="namespace")
+    assert lost_in(child_only, pinned) == [u for u in pinned if u.endswith("::team-ns")]

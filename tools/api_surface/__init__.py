@@ -353,8 +353,9 @@ class Plan:
 
 
 def plan_update(pinned: dict | None, live: dict, changelog: str,
-                released: Callable[[str], bool] = is_released) -> Plan:
-    """Whether `--update` may pin `live`, and why (not)."""
+                released: Callable[[str], bool] = is_released, extra: list[Change] | None = None) -> Plan:
+    """Whether `--update` may pin `live`, and why (not). `extra`: changes found outside the names
+    (resources of the examples that would be replaced), judged by the same rules."""
     version = live["version"]
     messages: list[str] = []
     parse_version(version)
@@ -362,7 +363,7 @@ def plan_update(pinned: dict | None, live: dict, changelog: str,
         return Plan(False, [], [f"CHANGELOG.md has no `## [{version}]` section: describe this version there first"])
     if pinned is None:
         return Plan(True, diff({}, live["names"]), [f"no pin yet: pinning the surface of {version}"])
-    changes = diff(pinned["names"], live["names"])
+    changes = diff(pinned["names"], live["names"]) + list(extra or [])
     pinned_version = pinned["version"]
     need = required_bump(changes, pinned_version)
     if version == pinned_version:
