@@ -3,9 +3,10 @@
 Each program under `examples/` imports `gpu_model_platform` only. Here that name is this
 checkout's `components/` folder loaded as its own package (the same module names an installed
 wheel has; `tests/test_package.py` proves the wheel itself). The programs run under mocks with
-the config their `Pulumi.yaml` declares, and the checks below look for any identity two
-instances could share: URNs, Kubernetes objects, Helm releases, explicitly named AWS resources,
-alert rules and Grafana dashboards.
+the config their `Pulumi.yaml` declares (the runner is `tools.api_surface.examples`), and the
+checks below look for any identity two instances could share: URNs, Kubernetes objects, Helm
+releases, explicitly named AWS resources, alert rules and Grafana dashboards. Last, the URNs pinned
+at the release must still be registered, or aliased, so an upgrade replaces nothing.
 """
 
 from __future__ import annotations
