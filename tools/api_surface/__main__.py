@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.api_surface", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--update", action="store_true", help="write docs/api/surface.json (after a version bump)")
+    mode.add_argument("--update", action="store_true",
+                      help="write docs/api/surface.json and docs/api/resource-urns.json (after a version bump)")
     mode.add_argument("--print", action="store_true", help="print the live surface as JSON")
     args = parser.parse_args(argv)
 
