@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import json
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Optional
@@ -29,8 +28,8 @@ from components.network import Network
 from components.pod_autoscaling import PrometheusAdapter
 from stack_config import StackConfig
 from stack_config import component_args as build
-from tests.aws_platform import DIGEST_IMAGE, config_of
-from tools.synth import Registration, Synthesis, run
+from tests.aws_platform import DIGEST_IMAGE, Platform, config_of
+from tools.synth import Registration, run
 from tools.synth.fakes import FakeCloud
 
 AWS_STACKS = ("dev", "prod")
@@ -70,19 +69,8 @@ def program(config: StackConfig, components: dict[str, Any]) -> None:
     components.update(cluster=cluster, gpu_nodes=gpu_nodes, fallback=fallback, autoscaler=autoscaler, model=model)
 
 
-@dataclass
-class Autoscaled:
-    """What a stack declared, and its component objects."""
-
-    synthesis: Synthesis
-    config: StackConfig
-    components: dict[str, Any] = field(default_factory=dict)
-
-    def of_type(self, type_token: str) -> list[Registration]:
-        return self.synthesis.of_type(type_token)
-
-    def named(self, name: str) -> Registration:
-        return self.synthesis.named(name)
+class Autoscaled(Platform):
+    """What a stack declared with its autoscaling, and its component objects."""
 
     def maybe(self, name: str) -> Optional[Registration]:
         found = [r for r in self.synthesis.resources if r.name == name]
