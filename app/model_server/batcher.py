@@ -41,6 +41,14 @@ class InferenceError(RuntimeError):
     """The model failed on a batch; every request in it gets a 500."""
 
 
+class Overloaded(RuntimeError):
+    """The request was refused to keep waits bounded (queue full, or queued too long): answer 503 + Retry-After."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class _InferenceThread:
     """A single daemon worker thread. Unlike a ThreadPoolExecutor's thread, the interpreter does not
     wait for it at exit, so a drain that times out is not held hostage by a batch still running."""
@@ -85,14 +93,19 @@ class _Pending:
 
 
 class DynamicBatcher:
-    def __init__(self, run: RunFn, metrics: Metrics, *, max_batch_size: int, window_s: float) -> None:
+    def __init__(self, run: RunFn, metrics: Metrics, *, max_batch_size: int, window_s: float,
+                 max_queue: int = 1_000_000, queue_timeout_s: float = math.inf) -> None:
         self._run = run
         self._metrics = metrics
         self._max_rows = max_batch_size
         self._window_s = window_s
+        self._max_queue = max_queue
+        self._queue_timeout_s = queue_timeout_s
         self._pending: deque[_Pending] = deque()
         self._pending_rows = 0
-        self._arriving = 0
+        self._arrivals: dict[int, float] = {}
+        """Requests being read or parsed: token -> when they started."""
+        self._next_token = 0
         self._typical_s = math.inf
         """Moving average of batch execution time; unknown (inf) until the first batch ran."""
         self._wakeup: asyncio.Event | None = None
@@ -128,18 +141,35 @@ class DynamicBatcher:
         """True while a batch is executing on the inference thread."""
         return self._worker.busy
 
-    def arrival_started(self) -> None:
-        """An inference request is being read and parsed; a forming batch may wait for it."""
-        self._arriving += 1
+    def arrival_started(self) -> int:
+        """An inference request is being read and parsed; a forming batch may wait for it. Returns a token."""
+        self._next_token += 1
+        self._arrivals[self._next_token] = time.monotonic()
+        return self._next_token
 
-    def arrival_ended(self) -> None:
+    def arrival_ended(self, token: int) -> None:
         """That request was submitted or rejected; it no longer holds a forming batch back."""
-        self._arriving -= 1
+        del self._arrivals[token]
         if self._wakeup is not None:
             self._wakeup.set()
 
+    def _arriving(self, now: float) -> bool:
+        """Whether a request is on its way in. One that started reading more than a window ago is
+        stalled (a slow or stuck upload): it must not make every batch wait out the window."""
+        if not self._arrivals:
+            return False
+        recent = now - self._window_s
+        return any(started > recent for started in self._arrivals.values())
+
     async def submit(self, inputs: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
-        """Queue one request's inputs; resolves to its own slice of the batch outputs."""
+        """Queue one request's inputs; resolves to its own slice of the batch outputs.
+
+        Raises Overloaded when MAX_QUEUE_SIZE requests are already waiting, or when this one is
+        still waiting QUEUE_TIMEOUT_MS after it was queued (checked when its batch would start).
+        """
+        if len(self._pending) >= self._max_queue:
+            raise Overloaded(f"the batch queue is full ({self._max_queue} requests waiting); retry shortly",
+                             "queue_full")
         future = asyncio.get_running_loop().create_future()
         self._pending.append(_Pending(inputs, rows, future))
         self._pending_rows += rows
@@ -150,6 +180,7 @@ class DynamicBatcher:
     def _take_batch(self) -> list[_Pending]:
         batch: list[_Pending] = []
         rows = 0
+        expired_before = time.monotonic() - self._queue_timeout_s
         while self._pending:
             item = self._pending[0]
             if batch and rows + item.rows > self._max_rows:
@@ -157,6 +188,11 @@ class DynamicBatcher:
             self._pending.popleft()
             self._pending_rows -= item.rows
             if item.future.done():  # the client went away while it waited
+                continue
+            if item.arrived < expired_before:
+                item.future.set_exception(Overloaded(
+                    f"waited {time.monotonic() - item.arrived:.1f} s in the batch queue, more than the "
+                    f"{self._queue_timeout_s * 1000:.0f} ms allowed; retry shortly", "queue_timeout"))
                 continue
             batch.append(item)
             rows += item.rows
@@ -170,12 +206,12 @@ class DynamicBatcher:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
-            if self._arriving <= 0:
+            if not self._arriving(time.monotonic()):
                 # Nothing is being parsed. One pass of the event loop reads any socket that has
                 # become readable; if that brings nothing either, waiting longer only adds latency.
                 queued = len(self._pending)
                 await asyncio.sleep(0)
-                if self._arriving <= 0 and len(self._pending) == queued:
+                if not self._arriving(time.monotonic()) and len(self._pending) == queued:
                     return
                 continue
             self._wakeup.clear()

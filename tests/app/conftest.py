@@ -119,23 +119,30 @@ class Response:
 class ServerProcess:
     """`python -m model_server` in app/, on 127.0.0.1 and a free port."""
 
-    def __init__(self, model_dir: Path, tmp_path: Path, **env: str) -> None:
+    def __init__(self, model_dir: Path, tmp_path: Path, *, argv_prefix: tuple[str, ...] = (),
+                 preexec_fn: Any = None, **env: str) -> None:
         self.port = free_port()
+        self.admin_port = int(env.pop("ADMIN_PORT", 0)) or free_port()
+        self.grpc_port = int(env.pop("GRPC_PORT", -1))
+        if self.grpc_port < 0:
+            self.grpc_port = free_port()
         self.log_path = tmp_path / f"server-{self.port}.log"
         environ = {k: v for k, v in os.environ.items() if k not in _SERVER_VARS}
-        environ.update({"HOST": "127.0.0.1", "PORT": str(self.port), "MODEL_DIR": str(model_dir),
+        environ.update({"HOST": "127.0.0.1", "PORT": str(self.port), "ADMIN_PORT": str(self.admin_port),
+                        "GRPC_PORT": str(self.grpc_port), "MODEL_DIR": str(model_dir),
                         "LOG_LEVEL": "info", "PYTHONUNBUFFERED": "1"})
         environ.update({k: str(v) for k, v in env.items()})
+        self.env = environ
         self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "model_server"], cwd=APP_DIR, env=environ,
-                                     stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen([*argv_prefix, sys.executable, "-m", "model_server"], cwd=APP_DIR, env=environ,
+                                     stdout=self._log, stderr=subprocess.STDOUT, preexec_fn=preexec_fn)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
     def request(self, method: str, path: str, body: bytes | None = None, *, timeout: float = 10.0,
-                headers: dict[str, str] | None = None) -> Response:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+                headers: dict[str, str] | None = None, port: int | None = None) -> Response:
+        conn = http.client.HTTPConnection("127.0.0.1", port or self.port, timeout=timeout)
         try:
             conn.request(method, path, body=body, headers=headers or {"Content-Type": "application/json"})
             resp = conn.getresponse()
@@ -169,8 +176,11 @@ class ServerProcess:
             time.sleep(0.05)
         raise AssertionError(f"{path} not 200 within {timeout} s:\n{self.log()}")
 
+    def admin(self, path: str, **kw: Any) -> Response:
+        return self.request("GET", path, port=self.admin_port, **kw)
+
     def metrics_text(self) -> str:
-        response = self.get("/metrics")
+        response = self.admin("/metrics")
         assert response.status == 200, response.body
         return response.body.decode()
 
@@ -189,9 +199,13 @@ class ServerProcess:
         self._log.close()
 
 
-_SERVER_VARS = ("PORT", "HOST", "MODEL_NAME", "MODEL_VERSION", "MODEL_DIR", "MAX_BATCH_SIZE", "BATCH_WINDOW_MS",
-                "MAX_REQUEST_BYTES", "DRAIN_TIMEOUT_SECONDS", "LOG_LEVEL", "INTRA_OP_THREADS",
-                "TEST_INFERENCE_DELAY_MS")
+def _server_vars() -> tuple[str, ...]:
+    from model_server.config import ENV_VARS
+
+    return ENV_VARS
+
+
+_SERVER_VARS = _server_vars()
 
 
 @pytest.fixture

@@ -61,7 +61,7 @@ def test_an_unset_model_dir_without_artifacts_is_explained(tmp_path, monkeypatch
     ("/v2", ("/v2", None, None)),
     ("/v2/health/live", ("/v2/health/live", None, None)),
     ("/v2/health/ready", ("/v2/health/ready", None, None)),
-    ("/metrics", ("/metrics", None, None)),
+    ("/metrics", ("other", None, None)),  # the public port never serves metrics
     ("/v2/models/m", ("/v2/models/{name}", "m", None)),
     ("/v2/models/m/ready", ("/v2/models/{name}/ready", "m", None)),
     ("/v2/models/m/infer", ("/v2/models/{name}/infer", "m", None)),
@@ -106,7 +106,9 @@ def test_integer_datatypes_reject_values_out_of_range() -> None:
 
 def test_the_response_is_the_v2_form_with_flat_row_major_data() -> None:
     out = np.arange(20, dtype=np.float32).reshape(2, 10) / 4
-    body = json.loads(infer_response("m", "v1", "id-1", SPEC_OUT, ["output"], {"output": out}))
+    raw, json_length = infer_response("m", "v1", "id-1", SPEC_OUT, ["output"], {"output": out})
+    assert json_length is None  # no binary outputs asked for: the whole body is JSON
+    body = json.loads(raw)
     assert body == {"model_name": "m", "model_version": "v1", "id": "id-1",
                     "outputs": [{"name": "output", "datatype": "FP32", "shape": [2, 10],
                                  "data": (np.arange(20) / 4).tolist()}]}
