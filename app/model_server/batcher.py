@@ -2,11 +2,13 @@
 
 A batch waits at most `window` seconds (counted from when its oldest request arrived) for more
 requests, and never grows past `max_batch_size` rows unless a single request is bigger on its own
-(it then runs alone). It stops waiting early once no other request is on its way in (none being
-read or parsed), so a lone request is not held for the whole window. While one batch executes,
+(it then runs alone). It stops waiting early once no other request is on its way in (none that
+started arriving after the batch's oldest request is still being read or parsed; an upload that
+stalls is not waited for), so a lone request is not held for the whole window. While one batch executes,
 new requests queue up and form the next batch as soon as it finishes, so batches grow with the
 load. Batches that typically take under INLINE_BUDGET_S run on the event loop; slower ones on a
-dedicated inference thread.
+dedicated inference thread. The queue is bounded (MAX_QUEUE_SIZE) and a request still queued after
+QUEUE_TIMEOUT_MS when its batch would start is refused (Overloaded -> 503), so waits stay bounded.
 """
 from __future__ import annotations
 
@@ -153,13 +155,11 @@ class DynamicBatcher:
         if self._wakeup is not None:
             self._wakeup.set()
 
-    def _arriving(self, now: float) -> bool:
-        """Whether a request is on its way in. One that started reading more than a window ago is
-        stalled (a slow or stuck upload): it must not make every batch wait out the window."""
-        if not self._arrivals:
-            return False
-        recent = now - self._window_s
-        return any(started > recent for started in self._arrivals.values())
+    def _arriving(self, since: float) -> bool:
+        """Whether a request that started arriving at or after `since` (the oldest queued request's
+        arrival) is still being read or parsed. Uploads that started earlier and are still not done
+        are slow or stalled: waiting for them would make every batch pay the whole window."""
+        return any(started >= since for started in self._arrivals.values()) if self._arrivals else False
 
     async def submit(self, inputs: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
         """Queue one request's inputs; resolves to its own slice of the batch outputs.
@@ -206,12 +206,12 @@ class DynamicBatcher:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
-            if not self._arriving(time.monotonic()):
+            if not self._arriving(self._pending[0].arrived):
                 # Nothing is being parsed. One pass of the event loop reads any socket that has
                 # become readable; if that brings nothing either, waiting longer only adds latency.
                 queued = len(self._pending)
                 await asyncio.sleep(0)
-                if not self._arriving(time.monotonic()) and len(self._pending) == queued:
+                if not self._arriving(self._pending[0].arrived) and len(self._pending) == queued:
                     return
                 continue
             self._wakeup.clear()

@@ -40,9 +40,11 @@ class TinyModel:
         return e / e.sum(axis=1, keepdims=True)
 
 
-def build_model(path: Path, *, seed: int = 7, fails_above_16: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def build_model(path: Path, *, seed: int = 7, fails_above_16: bool = False,
+                logits: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """input FP32 [N, 64] -> MatMul -> Add -> Softmax -> output FP32 [N, 10].
 
+    With logits the output is x @ W + b itself (no softmax), so large inputs overflow to inf.
     With fails_above_16 every pixel value also indexes a 17-entry table (whose looked-up values
     contribute 0 to the result): pixels 0..16 work, and a larger value makes ONNX Runtime fail
     inside Gather at run time, a genuine inference error.
@@ -66,6 +68,8 @@ def build_model(path: Path, *, seed: int = 7, fails_above_16: bool = False) -> t
         initializers += [numpy_helper.from_array(np.ones(17, dtype=np.float32), "table"),
                          numpy_helper.from_array(np.array([1], dtype=np.int64), "axes"),
                          numpy_helper.from_array(np.array(0, dtype=np.float32), "zero")]
+    elif logits:
+        nodes.append(helper.make_node("Identity", ["logits"], ["output"]))
     else:
         nodes.append(helper.make_node("Softmax", ["logits"], ["output"], axis=1))
     graph = helper.make_graph(
@@ -231,3 +235,38 @@ def infer_payload(rows: np.ndarray, *, flat: bool = True, **extra: Any) -> dict:
 def digits_rows(n: int, seed: int = 0) -> np.ndarray:
     """Rows shaped like digits pixels (integers 0..16) as FP32."""
     return np.random.default_rng(seed).integers(0, 17, size=(n, 64)).astype(np.float32)
+
+
+def raw_exchange(port: int, data: bytes, *, timeout: float = 10.0) -> bytes:
+    """Send raw bytes on a fresh connection and read until the server closes it (or the timeout)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        chunks = []
+        try:
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        except (TimeoutError, ConnectionResetError):
+            pass
+    return b"".join(chunks)
+
+
+def parse_raw_response(raw: bytes) -> Response:
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return Response(int(lines[0].split()[1]), body, headers)
+
+
+def counter_value(metrics_text: str, family: str, **labels: str) -> float:
+    """Sum of a counter's samples whose labels include `labels` (0 when none)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    total = 0.0
+    for fam in text_string_to_metric_families(metrics_text):
+        if fam.name == family:
+            total += sum(s.value for s in fam.samples if s.name == family + "_total"
+                         and all(s.labels.get(k) == v for k, v in labels.items()))
+    return total
