@@ -105,3 +105,25 @@ def test_drain_delay_keeps_accepting_new_connections_while_not_ready(start_serve
     late = server.infer(infer_payload(digits_rows(1)), timeout=5)
     assert late.status == 200 and late.headers.get("connection") == "close"
     assert server.proc.wait(timeout=15) == 0
+
+
+def test_a_stalled_client_does_not_hold_the_drain(start_server, tiny_model: TinyModel) -> None:
+    # The finding: one stalled upload held the drain for its whole timeout.
+    import socket
+
+    server: ServerProcess = start_server(tiny_model.dir, DRAIN_TIMEOUT_SECONDS="30", BODY_TIMEOUT_SECONDS="60")
+    server.wait_ready()
+    stalled = socket.create_connection(("127.0.0.1", server.port), timeout=20)
+    stalled.sendall(f"POST /v2/models/{MODEL_NAME}/infer HTTP/1.1\r\nHost: x\r\nContent-Length: {len(BODY)}\r\n\r\n"
+                    .encode() + BODY[:20])
+    time.sleep(0.3)
+    started = time.monotonic()
+    server.terminate()
+    try:
+        assert server.proc.wait(timeout=20) == 0
+        took = time.monotonic() - started
+        answer = stalled.recv(65536)
+    finally:
+        stalled.close()
+    assert took < 5, f"the drain waited {took:.1f} s for a client that sent nothing more"
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:100]
