@@ -208,8 +208,6 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
         state = self.connections_state
         state.idle.pop(self, None)
         if self._awaiting_head:
-            if self._head_timer is None:
-                self._arm_head_timer(state.limits.header_timeout_s)
             self._head_bytes += len(data)
         try:
             self.parser.feed_data(data)
@@ -218,9 +216,21 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
         except httptools.HttpParserError as exc:
             self._refuse_raw(400, "bad_http", f"malformed HTTP request: {str(exc)[:100]}")
             return
-        if self._awaiting_head and self._head_bytes > state.limits.max_header_bytes:
-            self._refuse_raw(431, "header_too_large", f"request head exceeds {state.limits.max_header_bytes} bytes")
-        elif state.draining and not self.transport.is_closing():
+        if self.transport.is_closing():
+            return
+        # Timers only for what is still incomplete after this chunk: a request that arrives in one
+        # piece (the common case) costs no timer at all.
+        limits = state.limits
+        if self._awaiting_head:
+            if self._head_bytes > limits.max_header_bytes:
+                self._refuse_raw(431, "header_too_large", f"request head exceeds {limits.max_header_bytes} bytes")
+                return
+            if self._head_bytes and self._head_timer is None:
+                self._arm_head_timer(limits.header_timeout_s)
+        elif self._body_timer is None and self.cycle is not None and self.cycle.more_body \
+                and not self.cycle.response_complete:
+            self._body_timer = self.loop.call_later(limits.body_timeout_s, self._body_timed_out)
+        if state.draining:
             self._unset_keepalive_if_required()
             self.timeout_keep_alive_task = self.loop.call_later(DRAIN_IDLE_S, self._close_when_quiet)
 
@@ -276,8 +286,6 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
             self.app = self._app
         if self.cycle is not None and (refusal is not None or state.draining):
             self.cycle.keep_alive = False
-        if self.cycle is not None and self.cycle.more_body:
-            self._body_timer = self.loop.call_later(limits.body_timeout_s, self._body_timed_out)
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
