@@ -55,6 +55,9 @@ def main() -> int:
         app, host=settings.host, port=settings.port, loop="uvloop", http=protocol_class(connections), ws="none",
         lifespan="on", access_log=False, log_level=settings.log_level, server_header=False, log_config=None,
         timeout_graceful_shutdown=settings.drain_timeout_seconds,
+        # No X-Forwarded-* rewriting: the server never uses the client address, and the middleware
+        # costs every request a layer (measured in docs/benchmarks-server.md).
+        proxy_headers=False,
         # Idle keep-alive connections from clients and load balancers are reused; keep them longer
         # than a load balancer's idle timeout so the server never closes one the balancer is about to use.
         timeout_keep_alive=settings.keep_alive_timeout_seconds)

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -399,7 +399,7 @@ class ModelServer:
         finally:
             batcher.arrival_ended(token)
         results = await batcher.submit(request.inputs, request.rows)
-        request_id = request.id if request.id is not None else uuid.uuid4().hex
+        request_id = request.id if request.id is not None else os.urandom(16).hex()  # uuid4().hex costs 3x more
         body, json_length = infer_response(self.settings.model_name, model.version, request_id, model.outputs,
                                            request.outputs, results, request.binary_outputs)
         if json_length is None:

@@ -128,6 +128,44 @@ def raw_response(status: int, message: str, headers: list[tuple[bytes, bytes]] =
     return b"".join([*lines, b"\r\n", body])
 
 
+class _CoalescingTransport:
+    """The transport as one response cycle sees it: the response head is held back and written
+    together with the body, so a response costs one write system call instead of two (uvicorn
+    writes the head at `http.response.start` and the body at `http.response.body`).
+
+    Writes before the response starts (`100 Continue`) go straight through, and so does every write
+    of a HEAD response (it has no body write to carry the head); a held head is flushed by the next
+    write or by close()."""
+
+    __slots__ = ("_transport", "_cycle", "_held", "_hold")
+
+    def __init__(self, transport: asyncio.Transport, cycle) -> None:
+        self._transport = transport
+        self._cycle = cycle
+        self._held: bytes | None = None
+        self._hold = cycle.scope["method"] != "HEAD"
+
+    def write(self, data: bytes) -> None:
+        if self._held is not None:
+            data, self._held = self._held + data, None
+        elif self._hold and self._cycle.response_started and not self._cycle.response_complete:
+            self._held = data
+            return
+        self._transport.write(data)
+
+    def flush(self) -> None:
+        if self._held is not None:
+            data, self._held = self._held, None
+            self._transport.write(data)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str):  # is_closing, get_extra_info, ...: the real transport's
+        return getattr(self._transport, name)
+
+
 class HardenedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with the limits above. `connections` is set by protocol_class."""
 
@@ -248,7 +286,7 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
         self._refuse_raw(400, "bad_http", msg)
 
     def _peer(self) -> str:
-        return "%s:%d" % self.client if self.client else "client"
+        return f"{self.client[0]}:{self.client[1]}" if self.client else "client"
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -284,8 +322,10 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
             super().on_headers_complete()
         finally:
             self.app = self._app
-        if self.cycle is not None and (refusal is not None or state.draining):
-            self.cycle.keep_alive = False
+        if self.cycle is not None:
+            self.cycle.transport = _CoalescingTransport(self.transport, self.cycle)
+            if refusal is not None or state.draining:
+                self.cycle.keep_alive = False
 
     def on_message_complete(self) -> None:
         super().on_message_complete()

@@ -35,7 +35,7 @@ async def _client(port: int, stop_at: float, tally: dict) -> None:
                     lower = head.lower()
                     at = lower.index(b"content-length:")
                     await asyncio.wait_for(reader.readexactly(int(lower[at + 15:lower.index(b"\r\n", at)])), 30)
-                except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, ValueError) as exc:
+                except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
                     tally["dropped"] += 1  # sent, never answered: what the drain must never do
                     tally["errors"].append(repr(exc))
                     return
