@@ -29,6 +29,7 @@ import random
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -170,6 +171,16 @@ def _ours_auth(venv: Path, model: Path, port: int, scratch: Path) -> tuple[list[
     return _ours(venv, model, port, scratch, auth=True)
 
 
+def _baseline(venv: Path, model: Path, port: int, scratch: Path) -> tuple[list[str], dict, Path]:
+    """Our server from another checkout (BENCH_BASELINE_APP, e.g. `git archive main app | tar -x -C DIR`,
+    then DIR/app), to measure a change against the code before it."""
+    app = Path(os.environ.get("BENCH_BASELINE_APP", ""))
+    if not (app / "model_server").is_dir():
+        raise SystemExit("set BENCH_BASELINE_APP to an app/ directory of another checkout for the baseline server")
+    argv, env, _ = _ours(venv, model, port, scratch)
+    return argv, env, app
+
+
 def _kserve(venv: Path, model: Path, port: int, scratch: Path) -> tuple[list[str], dict, Path]:
     return ([str(venv / "bin" / "python"), str(HERE / "kserve_server.py"), "--model-path", str(model),
              "--http-port", str(port), "--model-name", MODEL_NAME], {}, scratch)
@@ -198,6 +209,8 @@ SERVERS = {
     "ours-auth": Server("ours, API keys on", "ours", APP / "requirements.txt",
                         ("onnxruntime", "uvicorn", "uvloop", "grpcio"), _ours_auth, ("json", "binary", "grpc"),
                         api_key=BENCH_API_KEY),
+    "baseline": Server("ours, baseline checkout (BENCH_BASELINE_APP)", "ours", APP / "requirements.txt",
+                       ("onnxruntime", "uvicorn"), _baseline),
     "kserve": Server("KServe ModelServer", "kserve", HERE / "requirements-kserve.txt",
                      ("kserve", "onnxruntime", "fastapi", "uvicorn"), _kserve),
     "mlserver": Server("MLServer", "mlserver", HERE / "requirements-mlserver.txt",
@@ -349,6 +362,24 @@ def markdown(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def medians(results: list[dict]) -> str:
+    """Per server, protocol, rows and concurrency: the median of the repeated runs."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in results:
+        for run in r["runs"]:
+            key = (r["server"], run.get("protocol", "json"), run.get("rows_per_request", 1), run["concurrency"])
+            groups.setdefault(key, []).append(run)
+    lines = ["| Server | Protocol | Rows/request | Concurrency | Runs | Median req/s | Median rows/s | Median p50 (ms) "
+             "| Median p99 (ms) |", "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for (server, protocol, rows, concurrency), runs in groups.items():
+        lines.append(f"| {server} | {protocol} | {rows} | {concurrency} | {len(runs)} | "
+                     f"{statistics.median(r['throughput_rps'] for r in runs):.0f} | "
+                     f"{statistics.median(r.get('rows_per_s', r['throughput_rps']) for r in runs):.0f} | "
+                     f"{statistics.median(r['latency_ms']['p50'] for r in runs):.2f} | "
+                     f"{statistics.median(r['latency_ms']['p99'] for r in runs):.2f} |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--servers", default="ours,kserve,mlserver,mlserver-batching",
@@ -358,6 +389,8 @@ def main() -> int:
     parser.add_argument("--workloads", default="json:1",
                         help="protocol:rows pairs, comma-separated; protocols json, binary, grpc")
     parser.add_argument("--pin", action="store_true", help="server on CPU 0, load client on CPU 1 (taskset)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run the whole server list this many times, interleaved (A, B, A, B, ...)")
     parser.add_argument("--time-cap", type=float, default=60.0, help="seconds per load run, at most")
     parser.add_argument("--model", type=Path, default=APP / "artifacts" / "model.onnx")
     parser.add_argument("--out", type=Path, default=CACHE.parent / "bench-server-results.json")
@@ -389,7 +422,7 @@ def main() -> int:
                                                        "data": rows[0]}]}).encode()
     results: list[dict] = []
     reference = None
-    for key in keys:
+    for key in [k for _ in range(args.repeat) for k in keys]:
         result = run_server(key, args.model, workloads, row_check, client, levels, args.time_cap, reference,
                             *((0, 1) if args.pin else (None, None)))
         reference = reference or result["answer"]
@@ -403,6 +436,8 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(summary, indent=2))
     print(markdown(results))
+    if args.repeat > 1:
+        print("\n" + medians(results))
     print(f"\nresults: {args.out}", file=sys.stderr)
     return 0
 
