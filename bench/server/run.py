@@ -101,6 +101,19 @@ def _status_kib(pid: int, field: str) -> int:
     return 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of the process tree so far (/proc/PID/stat, clock ticks)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for p in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / ticks
+
+
 def rss_mib(pid: int) -> float:
     """Resident memory of the server and all its child processes (MLServer runs workers)."""
     return round(sum(_status_kib(p, "VmRSS") for p in process_tree(pid)) / 1024, 1)
@@ -171,14 +184,17 @@ def _ours_auth(venv: Path, model: Path, port: int, scratch: Path) -> tuple[list[
     return _ours(venv, model, port, scratch, auth=True)
 
 
-def _baseline(venv: Path, model: Path, port: int, scratch: Path) -> tuple[list[str], dict, Path]:
-    """Our server from another checkout (BENCH_BASELINE_APP, e.g. `git archive main app | tar -x -C DIR`,
-    then DIR/app), to measure a change against the code before it."""
-    app = Path(os.environ.get("BENCH_BASELINE_APP", ""))
+def checkout_server(app: Path) -> Server:
+    """Our server from another checkout's app/ directory (`--servers ours@DIR`), e.g. to measure a
+    change against the code before it: `git archive main app | tar -x -C /tmp/main`, then ours@/tmp/main/app."""
     if not (app / "model_server").is_dir():
-        raise SystemExit("set BENCH_BASELINE_APP to an app/ directory of another checkout for the baseline server")
-    argv, env, _ = _ours(venv, model, port, scratch)
-    return argv, env, app
+        raise SystemExit(f"{app} has no model_server/: give an app/ directory of a checkout")
+
+    def command(venv: Path, model: Path, port: int, scratch: Path) -> tuple[list[str], dict, Path]:
+        argv, env, _ = _ours(venv, model, port, scratch)
+        return argv, env, app
+    return Server(f"ours @ {app}", "ours", APP / "requirements.txt", ("onnxruntime", "uvicorn"), command,
+                  ("json", "binary", "grpc"))
 
 
 def _kserve(venv: Path, model: Path, port: int, scratch: Path) -> tuple[list[str], dict, Path]:
@@ -209,8 +225,6 @@ SERVERS = {
     "ours-auth": Server("ours, API keys on", "ours", APP / "requirements.txt",
                         ("onnxruntime", "uvicorn", "uvloop", "grpcio"), _ours_auth, ("json", "binary", "grpc"),
                         api_key=BENCH_API_KEY),
-    "baseline": Server("ours, baseline checkout (BENCH_BASELINE_APP)", "ours", APP / "requirements.txt",
-                       ("onnxruntime", "uvicorn"), _baseline),
     "kserve": Server("KServe ModelServer", "kserve", HERE / "requirements-kserve.txt",
                      ("kserve", "onnxruntime", "fastapi", "uvicorn"), _kserve),
     "mlserver": Server("MLServer", "mlserver", HERE / "requirements-mlserver.txt",
@@ -321,18 +335,22 @@ def run_server(key: str, model: Path, workloads: list[tuple[str, int, Path]], ro
                     raise RuntimeError(f"warm-up failed: {warm.stderr[-500:]}")
                 load_argv = _client_argv(client, protocol, spec, base, grpc_port, bodies_file, requests, concurrency,
                                          time_cap)
+                cpu_before = cpu_seconds(proc.pid)
                 load = subprocess.run(_pinned(load_argv, client_cpu), capture_output=True, text=True,
                                       timeout=time_cap + 120)
                 if load.returncode != 0:
                     raise RuntimeError(f"load failed: {load.stderr[-500:]}")
                 run = json.loads(load.stdout)
-                run.update({"protocol": protocol, "rss_mib": rss_mib(proc.pid)})
+                # Server CPU per answered request: unlike req/s, barely moved by other load on the machine.
+                cpu_us = (cpu_seconds(proc.pid) - cpu_before) / max(1, run["responses"]) * 1e6
+                run.update({"protocol": protocol, "rss_mib": rss_mib(proc.pid), "server_cpu_us_per_request": round(cpu_us, 1)})
                 peak_rss = max(peak_rss, run["rss_mib"])
                 result["runs"].append(run)
                 print(f"[bench] {key:18s} {protocol:6s} rows={rows:<3d} c={concurrency:<3d} "
                       f"{run['throughput_rps']:>9.1f} req/s {run['rows_per_s']:>10.1f} rows/s  "
                       f"p50 {run['latency_ms']['p50']:.2f} ms  p99 {run['latency_ms']['p99']:.2f} ms  "
-                      f"ok {run['ok']}/{run['responses']}  rss {run['rss_mib']} MiB", file=sys.stderr)
+                      f"cpu {cpu_us:.0f} us/req  ok {run['ok']}/{run['responses']}  rss {run['rss_mib']} MiB",
+                      file=sys.stderr)
         result["peak_rss_mib"] = peak_rss
     finally:
         try:
@@ -350,15 +368,16 @@ def run_server(key: str, model: Path, workloads: list[tuple[str, int, Path]], ro
 
 def markdown(results: list[dict]) -> str:
     lines = ["| Server | Protocol | Rows/request | Concurrency | Requests OK | Throughput (req/s) | Rows/s | p50 (ms) "
-             "| p90 (ms) | p99 (ms) | RSS after run (MiB) |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "| p90 (ms) | p99 (ms) | Server CPU (us/req) | RSS after run (MiB) |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in results:
         for run in r["runs"]:
             lat = run["latency_ms"]
             lines.append(f"| {r['server']} | {run.get('protocol', 'json')} | {run.get('rows_per_request', 1)} | "
                          f"{run['concurrency']} | {run['ok']}/{run['requests_sent']} | "
                          f"{run['throughput_rps']:.0f} | {run.get('rows_per_s', run['throughput_rps']):.0f} | "
-                         f"{lat['p50']:.2f} | {lat['p90']:.2f} | {lat['p99']:.2f} | {run['rss_mib']:.0f} |")
+                         f"{lat['p50']:.2f} | {lat['p90']:.2f} | {lat['p99']:.2f} | "
+                         f"{run.get('server_cpu_us_per_request', float('nan')):.0f} | {run['rss_mib']:.0f} |")
     return "\n".join(lines)
 
 
@@ -370,20 +389,22 @@ def medians(results: list[dict]) -> str:
             key = (r["server"], run.get("protocol", "json"), run.get("rows_per_request", 1), run["concurrency"])
             groups.setdefault(key, []).append(run)
     lines = ["| Server | Protocol | Rows/request | Concurrency | Runs | Median req/s | Median rows/s | Median p50 (ms) "
-             "| Median p99 (ms) |", "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "| Median p99 (ms) | Median server CPU (us/req) |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for (server, protocol, rows, concurrency), runs in groups.items():
         lines.append(f"| {server} | {protocol} | {rows} | {concurrency} | {len(runs)} | "
                      f"{statistics.median(r['throughput_rps'] for r in runs):.0f} | "
                      f"{statistics.median(r.get('rows_per_s', r['throughput_rps']) for r in runs):.0f} | "
                      f"{statistics.median(r['latency_ms']['p50'] for r in runs):.2f} | "
-                     f"{statistics.median(r['latency_ms']['p99'] for r in runs):.2f} |")
+                     f"{statistics.median(r['latency_ms']['p99'] for r in runs):.2f} | "
+                     f"{statistics.median(r.get('server_cpu_us_per_request', float('nan')) for r in runs):.0f} |")
     return "\n".join(lines)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--servers", default="ours,kserve,mlserver,mlserver-batching",
-                        help=f"comma-separated, from {', '.join(SERVERS)}")
+                        help=f"comma-separated, from {', '.join(SERVERS)}, or ours@DIR (the app/ of another checkout)")
     parser.add_argument("--levels", default="1:3000,16:20000,64:20000",
                         help="concurrency:requests pairs, comma-separated")
     parser.add_argument("--workloads", default="json:1",
@@ -399,6 +420,9 @@ def main() -> int:
         print(f"no model at {args.model}: run `cd app && python train.py --epochs 10` first", file=sys.stderr)
         return 2
     keys = [k.strip() for k in args.servers.split(",") if k.strip()]
+    for key in keys:
+        if key.startswith("ours@"):
+            SERVERS[key] = checkout_server(Path(key[5:]))
     unknown = [k for k in keys if k not in SERVERS]
     if unknown:
         print(f"unknown server(s) {unknown}; choose from {list(SERVERS)}", file=sys.stderr)
