@@ -140,3 +140,23 @@ def test_outputs_that_overflow_to_non_finite_values_are_a_422_in_json(start_serv
     length = int(binary.headers["inference-header-content-length"])
     values = np.frombuffer(binary.body[length:], dtype="<f4")
     assert values.size == 10 and not np.isfinite(values).all()
+
+
+def test_head_and_expect_100_continue_are_answered(server: ServerProcess) -> None:
+    # Both take the unusual paths of the response writer: a head without a body, a write before the head.
+    head = parse_raw_response(raw_exchange(server.port, b"HEAD /v2/health/live HTTP/1.1\r\nHost: x\r\n"
+                                                        b"Connection: close\r\n\r\n"))
+    assert head.status == 200 and head.body == b"" and head.headers["content-length"] == "13"
+    body = json.dumps(infer_payload(digits_rows(1))).encode()
+    import socket
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(f"POST {INFER} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n"
+                     f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode())
+        assert sock.recv(64).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+        sock.sendall(body)
+        rest = b""
+        while chunk := sock.recv(65536):
+            rest += chunk
+    answer = parse_raw_response(rest)
+    assert answer.status == 200 and json.loads(answer.body)["outputs"][0]["shape"] == [1, 10]
