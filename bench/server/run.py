@@ -285,7 +285,7 @@ def run_server(key: str, model: Path, workloads: list[tuple[str, int, Path]], ro
     spec = SERVERS[key]
     venv = ensure_venv(spec.venv, spec.requirements)
     port = free_port()
-    scratch = Path(tempfile.mkdtemp(prefix=f"bench-{key}-"))
+    scratch = Path(tempfile.mkdtemp(prefix=f"bench-{key.replace('/', '_')}-"))
     argv, extra_env, cwd = spec.command(venv, model, port, scratch)
     env = {**os.environ, **extra_env}
     log = open(scratch / "server.log", "wb")
