@@ -123,6 +123,11 @@ class ModelServer:
         """Inference requests (HTTP and gRPC) admitted and not yet answered."""
         self.abandoned = 0
         """Requests cut off because the drain timeout ran out."""
+        self.http_tasks: Callable[[], int] = lambda: 1_000_000
+        """HTTP request tasks that exist (the server sets it: uvicorn creates one per request head
+        parsed, before the request is read); the default means unknown."""
+        self.grpc_active = 0
+        """gRPC inference calls in progress."""
         self.api_keys = ApiKeys(settings.api_keys_dir) if settings.api_keys_dir is not None else None
         self._on_fatal = on_fatal
         self._loader: asyncio.Task | None = None
@@ -162,13 +167,18 @@ class ModelServer:
             self.metrics.gpu_memory.start()
         self.batcher = DynamicBatcher(model.run, self.metrics, max_batch_size=s.max_batch_size,
                                       window_s=s.batch_window_ms / 1000, max_queue=s.max_queue_size,
-                                      queue_timeout_s=s.queue_timeout_ms / 1000)
+                                      queue_timeout_s=s.queue_timeout_ms / 1000,
+                                      others_in_flight=self._others_in_flight)
         self.batcher.start()
         if not self.draining:
             self.ready = True
             self.metrics.ready.set(1)
         log.info("ready: model %s version %s on %s, max batch %d, window %.1f ms", s.model_name, model.version,
                  model.device, s.max_batch_size, s.batch_window_ms)
+
+    def _others_in_flight(self) -> int:
+        """Requests accepted besides the one asking (which is one of the HTTP tasks or gRPC calls)."""
+        return self.http_tasks() + self.grpc_active - 1
 
     def start_draining(self) -> None:
         """SIGTERM: readiness fails from now on; requests in flight (and arriving) are still served."""
@@ -237,7 +247,7 @@ class ModelServer:
                 if is_infer and scope["method"] == "POST":
                     if not self.admit():
                         raise HttpError(503, "server at its concurrency limit; retry shortly",
-                                        [self._retry_after, _CLOSE])
+                                        [self._retry_after])
                     admitted = True
                 status, body, content_type, headers = await self._dispatch(scope, receive, admin, route, name,
                                                                            version)
@@ -282,7 +292,7 @@ class ModelServer:
         if route not in _HEALTH_ROUTES and not admin and not self.authorized(headers.get(b"authorization")):
             self.metrics.auth_failures.labels(self.settings.model_name, "http").inc()
             status, body, extra = self._unauthorized
-            return status, body, JSON, extra + ([_CLOSE] if route in _POST_ROUTES else [])
+            return status, body, JSON, extra
         if route == R_OTHER:
             where = "the admin port serves only /metrics, /v2/health/live and /v2/health/ready" if admin else \
                 "see the Open Inference Protocol v2 paths under /v2"
@@ -339,7 +349,7 @@ class ModelServer:
         encoding = headers.get(b"content-encoding")
         if encoding is not None and encoding.strip().lower() != b"identity":
             raise HttpError(415, f"Content-Encoding {echo(encoding.decode('latin-1'))} is not supported; send the "
-                            "body uncompressed", [(b"accept-encoding", b"identity"), _CLOSE])
+                            "body uncompressed", [(b"accept-encoding", b"identity")])
         content_type = headers.get(b"content-type")
         if content_type is not None:
             media, _, params = content_type.partition(b";")
@@ -348,7 +358,7 @@ class ModelServer:
                                                                                          b'charset="utf-8"')):
                 raise HttpError(415, f"Content-Type {echo(content_type.decode('latin-1'))} is not supported; send "
                                 "application/json (or application/octet-stream with Inference-Header-Content-Length "
-                                "for binary tensor data)", [_CLOSE])
+                                "for binary tensor data)")
         header_length = headers.get(HEADER_LENGTH)
         if header_length is None:
             return None
@@ -357,9 +367,12 @@ class ModelServer:
         except ValueError:
             value = -1
         if value < 0:
-            raise HttpError(400, "Inference-Header-Content-Length must be a non-negative integer", [_CLOSE])
+            raise HttpError(400, "Inference-Header-Content-Length must be a non-negative integer")
         return value
 
+    # An answer given before the body is read (401, 413, 415, 503) keeps the connection: uvicorn
+    # discards the rest of the body (within BODY_TIMEOUT_SECONDS), so a client still uploading
+    # reads the answer instead of a reset.
     async def _read_body(self, headers: dict[bytes, bytes], receive: Receive) -> bytes:
         limit = self.settings.max_request_bytes
         declared = headers.get(b"content-length")
@@ -369,7 +382,7 @@ class ModelServer:
             except ValueError:
                 raise HttpError(400, "invalid Content-Length header", [_CLOSE]) from None
             if size > limit:
-                raise HttpError(413, f"request body of {size} bytes exceeds the limit of {limit} bytes", [_CLOSE])
+                raise HttpError(413, f"request body of {size} bytes exceeds the limit of {limit} bytes")
         chunks = []
         size = 0
         while True:
@@ -379,7 +392,7 @@ class ModelServer:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                raise HttpError(413, f"request body exceeds the limit of {limit} bytes", [_CLOSE])
+                raise HttpError(413, f"request body exceeds the limit of {limit} bytes")
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break

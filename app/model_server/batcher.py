@@ -96,7 +96,11 @@ class _Pending:
 
 class DynamicBatcher:
     def __init__(self, run: RunFn, metrics: Metrics, *, max_batch_size: int, window_s: float,
-                 max_queue: int = 1_000_000, queue_timeout_s: float = math.inf) -> None:
+                 max_queue: int = 1_000_000, queue_timeout_s: float = math.inf,
+                 others_in_flight: Callable[[], int] = lambda: 1) -> None:
+        """`others_in_flight`: requests the servers accepted besides the caller of `submit` (HTTP
+        requests whose task exists, gRPC calls in progress); 0 lets a lone request skip the queue.
+        The default (1, unknown) keeps every request on the batching path."""
         self._run = run
         self._metrics = metrics
         self._max_rows = max_batch_size
@@ -110,6 +114,8 @@ class DynamicBatcher:
         self._next_token = 0
         self._typical_s = math.inf
         """Moving average of batch execution time; unknown (inf) until the first batch ran."""
+        self._executing = False
+        self.others_in_flight: Callable[[], int] = others_in_flight
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         # One inference thread for slow batches: batches run one after another, and the event loop
@@ -170,12 +176,35 @@ class DynamicBatcher:
         if len(self._pending) >= self._max_queue:
             raise Overloaded(f"the batch queue is full ({self._max_queue} requests waiting); retry shortly",
                              "queue_full")
+        if (not self._pending and not self._executing and not self._arrivals and self._typical_s < INLINE_BUDGET_S
+                and self.others_in_flight() == 0):
+            # Alone: no other request is queued, running, being read, or even accepted and not yet
+            # started. Nothing could join the batch, so run it here and now, skipping the hand-off to
+            # the batcher task and its look for late arrivals (two task switches and a loop pass).
+            return self._run_alone(inputs, rows)
         future = asyncio.get_running_loop().create_future()
         self._pending.append(_Pending(inputs, rows, future))
         self._pending_rows += rows
         self._metrics.queue_depth.inc()
         self._wakeup.set()
         return await future
+
+    def _run_alone(self, inputs: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
+        try:
+            outputs, seconds = self._timed_run(inputs)
+        except Exception as exc:
+            log.exception("inference failed for a batch of %d rows", rows)
+            raise InferenceError(f"inference failed: {exc}") from exc
+        self._record(seconds, rows)
+        return outputs
+
+    def _record(self, seconds: float, rows: int) -> None:
+        if self._typical_s == math.inf:
+            self._typical_s = seconds
+        else:
+            self._typical_s += EWMA_WEIGHT * (seconds - self._typical_s)
+        self._metrics.batch_seconds.observe(seconds)
+        self._metrics.batch_size.observe(rows)
 
     def _take_batch(self) -> list[_Pending]:
         batch: list[_Pending] = []
@@ -240,6 +269,7 @@ class DynamicBatcher:
         else:
             inputs = {name: np.concatenate([item.inputs[name] for item in batch]) for name in batch[0].inputs}
         rows = sum(item.rows for item in batch)
+        self._executing = True
         try:
             if self._typical_s < INLINE_BUDGET_S:
                 outputs, seconds = self._timed_run(inputs)
@@ -252,12 +282,9 @@ class DynamicBatcher:
                 if not item.future.done():
                     item.future.set_exception(error)
             return
-        if self._typical_s == math.inf:
-            self._typical_s = seconds
-        else:
-            self._typical_s += EWMA_WEIGHT * (seconds - self._typical_s)
-        self._metrics.batch_seconds.observe(seconds)
-        self._metrics.batch_size.observe(rows)
+        finally:
+            self._executing = False
+        self._record(seconds, rows)
         offset = 0
         for item in batch:
             end = offset + item.rows

@@ -181,10 +181,12 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
             model = self._model(request.model_name, request.model_version)
             if not self.app.admit():
                 raise _Abort(grpc.StatusCode.UNAVAILABLE, "server at its concurrency limit; retry shortly")
+            self.app.grpc_active += 1
             try:
                 inputs, rows, wanted = parse_request(request, model)
                 results = await self.app.batcher.submit(inputs, rows)
             finally:
+                self.app.grpc_active -= 1
                 self.app.release()
             by_name = {spec.name: spec for spec in model.outputs}
             response = pb.ModelInferResponse(model_name=self.app.settings.model_name, model_version=model.version,

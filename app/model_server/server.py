@@ -93,6 +93,8 @@ class ModelHttpServer(uvicorn.Server):
             self.stop_fatally(f"cannot listen on {s.host}: {exc}")
             return
         await super().startup(sockets=listeners)
+        tasks = self.server_state.tasks
+        self.app.http_tasks = lambda: len(tasks)
         if s.grpc_port:
             from .grpc_service import build_server  # grpcio is imported only when gRPC is on
 

@@ -164,3 +164,42 @@ def test_a_rate_limited_log_says_how_many_it_held_back(caplog) -> None:
         now[0] = 61
         assert limited.warning("bad_http", "third")
     assert [r.getMessage() for r in caplog.records] == ["first", "other kind", "third (1 more like it in the last 61 s)"]
+
+
+def _batcher(others: int):
+    from model_server.batcher import DynamicBatcher
+    from model_server.metrics import Metrics
+
+    calls: list[int] = []
+
+    def run(inputs: dict) -> dict:
+        calls.append(len(inputs["x"]))
+        return {"y": inputs["x"] * 2}
+    return DynamicBatcher(run, Metrics("m"), max_batch_size=8, window_s=0.05, others_in_flight=lambda: others), calls
+
+
+def test_a_lone_request_runs_at_once_without_the_batch_queue() -> None:
+    import asyncio
+
+    async def scenario() -> dict:
+        batcher, calls = _batcher(others=0)
+        batcher._typical_s = 0.0  # known fast, as after the first batches
+        # The batcher task is never started: only the direct path can answer.
+        result = await asyncio.wait_for(batcher.submit({"x": np.ones((1, 2))}, 1), 1)
+        assert calls == [1]
+        return result
+    assert asyncio.run(scenario())["y"].tolist() == [[2.0, 2.0]]
+
+
+def test_requests_with_company_still_share_a_batch() -> None:
+    import asyncio
+
+    async def scenario() -> list:
+        batcher, calls = _batcher(others=1)
+        batcher._typical_s = 0.0
+        batcher.start()
+        results = await asyncio.gather(*(batcher.submit({"x": np.full((1, 2), i)}, 1) for i in range(3)))
+        await batcher.stop()
+        assert calls == [3], calls  # one execution for the three
+        return results
+    assert [r["y"][0, 0] for r in asyncio.run(scenario())] == [0.0, 2.0, 4.0]
