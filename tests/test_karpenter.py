@@ -341,7 +341,8 @@ def test_bottlerocket_needs_a_pinned_bottlerocket_alias():
 def test_a_cluster_from_a_stack_reference_cannot_use_karpenter():
     sections = with_provisioner("dev", KARPENTER)
     with pytest.raises(ConfigError) as caught:
-        config_of("dev", cluster={"mode": "existing", "name": None, "stackReference": {"stack": "acme/infra/dev"}},
+        config_of("dev", cluster={"mode": "existing", "name": None, "stackReference": {"stack": "acme/infra/dev"},
+                                  "enforcesNetworkPolicies": True},
                   network={"create": False, "vpcId": "vpc-0123456789abcdef0",
                            "privateSubnets": [{"id": "subnet-0123456789abcdef0", "availabilityZone": "us-west-2a"},
                                               {"id": "subnet-0123456789abcdef1", "availabilityZone": "us-west-2b"}]},

@@ -16,7 +16,7 @@ def _role_names(synthesis: Synthesis) -> dict[str, str]:
 
 
 def _zones(synthesis: Synthesis) -> dict[str, str]:
-    return {r.outputs.get("id") or r.id: r.inputs.get("availabilityZone", "?")
+    return {r.id: r.inputs.get("availabilityZone", "?")
             for r in synthesis.of_type("aws:ec2/subnet:Subnet")}
 
 
