@@ -194,9 +194,10 @@ class GpuNodeGroup(pulumi.ComponentResource):
         if not a.zone_subnets:
             return [("", a.subnet_ids, (a.min_size, a.desired_size, a.max_size))]
         count = len(a.zone_subnets)
-        sizes = zip(share(a.min_size, count), share(a.desired_size, count), share(a.max_size, count, at_least=1))
+        sizes = zip(share(a.min_size, count), share(a.desired_size, count), share(a.max_size, count, at_least=1),
+                    strict=True)
         return [(f"-{zone}", list(subnets), (low, initial, max(high, initial)))
-                for (zone, subnets), (low, initial, high) in zip(a.zone_subnets.items(), sizes)]
+                for (zone, subnets), (low, initial, high) in zip(a.zone_subnets.items(), sizes, strict=True)]
 
     def _create_node_group(self, name: str, role: aws.iam.Role, template: aws.ec2.LaunchTemplate,
                            attachments: list[pulumi.Resource], subnets: object, min_size: int, desired_size: int,

@@ -16,8 +16,8 @@ import pulumi_aws as aws
 from pydantic import SecretStr
 
 from components.cluster import SYSTEM_NODE_LABELS, Cluster, ClusterArgs, ClusterStackReference, SystemNodeGroup
-from components.cluster_storage import DEFAULT_STORAGE_CLASS
 from components.cluster_autoscaler import AutoscalerMonitoringArgs, ClusterAutoscaler, ClusterAutoscalerArgs
+from components.cluster_storage import DEFAULT_STORAGE_CLASS
 from components.gpu_node_group import GpuNodeGroup as _GpuNodeGroup
 from components.gpu_node_group import GpuNodeGroupArgs
 from components.gpu_operators import GpuOperators, GpuOperatorsArgs

@@ -16,15 +16,14 @@ from components.cluster import (
     ClusterStackReference,
     validate_cluster_args,
 )
-from stack_config import ConfigError
 from components.eks_versions import DEFAULT_KUBERNETES_VERSION
+from stack_config import ConfigError
 from tests.aws_platform import (
     ADDON,
     ATTACHMENT,
     EKS_CLUSTER,
     NODE_GROUP,
     ROLE,
-    ROLE_POLICY,
     build_platform,
     components_of,
     config_of,

@@ -16,14 +16,14 @@ from .gpu import (
     gpu_pods_tolerate_gpu_taint,
     gpu_taints_and_tolerations_match,
 )
+from .identity import irsa_trust_matches_service_accounts
 from .images import ecr_tags_immutable_and_scanned, images_pinned_by_digest
+from .network import network_policies_are_enforced
 from .nodes import (
     launch_templates_encrypt_ebs,
     launch_templates_require_imdsv2,
     node_groups_use_launch_template,
 )
-from .identity import irsa_trust_matches_service_accounts
-from .network import network_policies_are_enforced
 from .scheduling import gpu_workloads_fit_a_node_pool, required_zone_spread_is_satisfiable
 from .secrets import no_plaintext_secrets
 from .storage import storage_classes_resolve_to_installed_drivers

@@ -37,7 +37,7 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
     stated = bool(view.config.get("clusterEnforcesNetworkPolicies")) or any(
         get(s, "network_policy_enforcement") == "stated" for s in view.cluster_statements())
     names = ", ".join(p.label for p in policies)
-    for cni, enabled in zip(cnis, settings):
+    for cni, enabled in zip(cnis, settings, strict=True):
         if not enabled:
             report_violation(
                 f"{cni.label}: the VPC CNI add-on is installed without enableNetworkPolicy, so {names} "

@@ -6,13 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from stack_config.loader import ConfigError
 import yaml
 
+from stack_config.loader import ConfigError, read_stack_file
 from tools.synth import render
 from tools.synth.platform import platform_summary
 from tools.synth.stack import PROJECT_DIR, synth_stack
-from stack_config.loader import read_stack_file
 
 
 def _overrides(stack: str, project_dir: Path, settings: list[str]) -> dict:

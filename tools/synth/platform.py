@@ -41,8 +41,9 @@ def _storage_lines(synthesis: Synthesis, stated: dict) -> list[str]:
     for storage_class in synthesis.of_type("kubernetes:storage.k8s.io/v1:StorageClass"):
         meta = storage_class.inputs.get("metadata", {})
         default = (meta.get("annotations") or {}).get("storageclass.kubernetes.io/is-default-class") == "true"
+        parameters = json.dumps(storage_class.inputs.get("parameters"), sort_keys=True)
         lines.append(f"  StorageClass {meta.get('name')}{' (default)' if default else ''}: "
-                     f"{storage_class.inputs.get('provisioner')} {json.dumps(storage_class.inputs.get('parameters'), sort_keys=True)}, "
+                     f"{storage_class.inputs.get('provisioner')} {parameters}, "
                      f"{storage_class.inputs.get('volumeBindingMode')}, reclaim {storage_class.inputs.get('reclaimPolicy')}")
     if not lines:
         lines.append(f"  StorageClass: {stated.get('storage_class_name') or 'the cluster default'} (not created here)")
