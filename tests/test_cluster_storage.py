@@ -177,3 +177,14 @@ def test_the_cluster_component_records_the_class_it_created():
 
 def test_the_default_kubernetes_version_has_every_addon_pinned():
     assert set(ADDON_VERSIONS[DEFAULT_KUBERNETES_VERSION]) == {"vpc-cni", "kube-proxy", "coredns", "aws-ebs-csi-driver"}
+
+
+def test_every_kms_action_of_the_driver_policy_is_a_kms_operation():
+    import botocore.session
+    operations = set(botocore.session.get_session().get_service_model("kms").operation_names)
+    document = json.loads(volumes_key_policy_document("arn:aws:kms:us-west-2:123456789012:key/k"))
+    for statement in document["Statement"]:
+        for action in statement["Action"]:
+            name = action.split(":", 1)[1]
+            matches = [o for o in operations if o == name or (name.endswith("*") and o.startswith(name[:-1]))]
+            assert matches, action
