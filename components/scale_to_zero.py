@@ -283,6 +283,8 @@ class ModelScaleToZeroArgs:
     """The GPU node labels: the cold-start answer never runs on a GPU node."""
     cold_start_image: str = COLD_START_IMAGE
     """nginx (unprivileged, listening on 8080) by digest, for the cold-start answer."""
+    depends_on: list[pulumi.Resource] = field(default_factory=list)
+    """What installs the keda.sh and http.keda.sh CRDs (`KedaHttpAddOn.crds`): the custom resources wait for it."""
 
 
 def validate_model_scale_to_zero_args(args: ModelScaleToZeroArgs) -> list[str]:
@@ -371,7 +373,7 @@ class ModelScaleToZero(pulumi.ComponentResource):
                 "timeouts": {"readiness": f"{a.max_wait_seconds}s"},
                 "coldStart": {"fallback": {"service": {"name": self._cold_start, "port": COLD_START_PORT}}},
             },
-            opts=pulumi.ResourceOptions(parent=self))
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(a.depends_on)))
 
     def _create_scaled_object(self, name: str) -> None:
         a = self._args
@@ -390,7 +392,7 @@ class ModelScaleToZero(pulumi.ComponentResource):
                     "stabilizationWindowSeconds": min(a.idle_seconds, 3600),
                     "policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}]}}}},
             },
-            opts=pulumi.ResourceOptions(parent=self))
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(a.depends_on)))
 
     def _create_cold_start_answer(self, name: str) -> None:
         a = self._args

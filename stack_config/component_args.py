@@ -274,6 +274,7 @@ def model_scale_to_zero_args(config: StackConfig, model: ModelService, keda: Ked
         target_concurrency=asleep.target_concurrency,
         retry_after_seconds=asleep.retry_after_seconds,
         gpu_scheduling=gpu_scheduling(config.gpu_node_group),
+        depends_on=list(keda.crds),
     )
 
 
