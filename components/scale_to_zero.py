@@ -174,7 +174,7 @@ class KedaHttpAddOn(pulumi.ComponentResource):
             "podDisruptionBudget": {"operator": {"maxUnavailable": 1}, "metricServer": {"maxUnavailable": 1},
                                     "webhooks": {"maxUnavailable": 1}},
             "affinity": off_gpu_node_affinity(self._args.gpu_scheduling),
-            "resources": {part: {"requests": {"cpu": "100m", "memory": "100Mi"}, "limits": {"memory": "500Mi"}}
+            "resources": {part: {"requests": {"cpu": "50m", "memory": "100Mi"}, "limits": {"memory": "500Mi"}}
                           for part in ("operator", "metricServer", "webhooks")},
             "prometheus": {"operator": {"enabled": True}, "metricServer": {"enabled": True}},
         }
@@ -183,7 +183,7 @@ class KedaHttpAddOn(pulumi.ComponentResource):
         """The `keda-add-ons-http` chart's values (keys from its values.yaml at 0.15.0)."""
         a = self._args
         away = off_gpu_node_affinity(a.gpu_scheduling)
-        small = {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}
+        small = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}
         return {
             "crds": {"install": True},
             "operator": {"replicas": 1, "affinity": away, "resources": small, "pullPolicy": "IfNotPresent"},
@@ -192,7 +192,7 @@ class KedaHttpAddOn(pulumi.ComponentResource):
                 "replicas": {"min": a.interceptor_min_replicas, "max": a.interceptor_max_replicas},
                 "affinity": away, "pullPolicy": "IfNotPresent",
                 # Held requests cost memory: room for a few thousand waiting during a cold start.
-                "resources": {"requests": {"cpu": "250m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
+                "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
                 "pdb": {"enabled": True, "maxUnavailable": 1},
                 # Waits are per route (InterceptorRoute timeouts); no global request deadline cuts a hold short.
                 "requestTimeout": "0s",
