@@ -27,9 +27,9 @@ from components.model_monitoring import ModelMonitoringArgs
 from components.model_registry import ModelRegistry, ModelRegistryArgs
 from components.model_service import ContainerResources, HorizontalAutoscaling, ModelServiceArgs
 from components.monitoring_alertmanager import AlertReceiver
+from components.monitoring_rules import ScaleToZeroSignals
 from components.monitoring_stack import MonitoringStack, MonitoringStackArgs
 from components.network import Network, NetworkArgs
-from components.monitoring_rules import ScaleToZeroSignals
 from components.pod_autoscaling import BATCH_QUEUE_DEPTH, IN_FLIGHT_REQUESTS, PrometheusAdapterArgs, pods_metric
 from components.scale_to_zero import KedaHttpAddOn, KedaHttpAddOnArgs, ModelScaleToZeroArgs
 from stack_config.schema import GpuNodeGroupConfig, StackConfig

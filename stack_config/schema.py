@@ -323,7 +323,8 @@ class BatchingConfig(Section):
 
 
 EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
-Hostname = Annotated[str, StringConstraints(pattern=r"^(\*\.)?([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
+_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
+Hostname = Annotated[str, StringConstraints(pattern=rf"^(\*\.)?({_LABEL}\.)*{_LABEL}$")]
 ScaleDuration = Annotated[str, StringConstraints(pattern=r"^[0-9]+(s|m|h)$")]
 # A request may be held from 10 s to an hour: longer than an ALB's idle timeout can cover (4000 s) is refused,
 # and a GPU cold start (node, image, model) is minutes. Idle from one minute to a day before going to zero.
