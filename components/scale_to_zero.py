@@ -51,7 +51,9 @@ HPA_PREFIX = "keda-hpa-"
 COLD_START_IMAGE = ("docker.io/nginxinc/nginx-unprivileged:1.31-alpine"
                     "@sha256:f10950a9f4e6f4dd28634c51bdb74ed4b0a76d50f4424516bc715e7b9188dd37")
 COLD_START_PORT = 8080
-_COLD_START_UID = 101  # the image's nginx user
+# Any high UID works: nginx reads only our ConfigMap and writes only to the /tmp emptyDir (pid, temp paths), so it
+# need not be the image's own nginx user (101), and > 10000 keeps clear of host UIDs.
+_COLD_START_UID = 10101
 # ALB idle timeout needed in front of the interceptor: the wait plus the slowest inference answer.
 RESPONSE_MARGIN_SECONDS = 60
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -431,7 +433,7 @@ class ModelScaleToZero(pulumi.ComponentResource):
                         automount_service_account_token=False,
                         security_context=k8s.core.v1.PodSecurityContextArgs(
                             run_as_non_root=True, run_as_user=_COLD_START_UID, run_as_group=_COLD_START_UID,
-                            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault")),
+                            fs_group=_COLD_START_UID, seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault")),
                         affinity=_affinity(a.gpu_scheduling),
                         containers=[container],
                         volumes=[k8s.core.v1.VolumeArgs(name="config", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
