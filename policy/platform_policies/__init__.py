@@ -24,6 +24,7 @@ from .nodes import (
     launch_templates_require_imdsv2,
     node_groups_use_launch_template,
 )
+from .replicas import one_replica_owner
 from .scheduling import gpu_workloads_fit_a_node_pool, required_zone_spread_is_satisfiable
 from .secrets import no_plaintext_secrets
 from .storage import storage_classes_resolve_to_installed_drivers
@@ -49,6 +50,7 @@ def all_policies(current_stack: Callable[[], str] = pulumi.get_stack,
         launch_templates_encrypt_ebs,
         eks_endpoint_not_public_to_world,
         no_plaintext_secrets,
+        one_replica_owner,
         storage_classes_resolve_to_installed_drivers,
         network_policies_are_enforced,
         gpu_workloads_fit_a_node_pool,
