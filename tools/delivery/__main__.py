@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from tools.delivery import image_gate, oci, plan_summary, stacks
+from tools.delivery import image_gate, oci, plan_summary
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     info.add_argument("stack")
     variants = commands.add_parser("variants", help="JSON list of image variants to build")
     variants.add_argument("--ci-only", action="store_true", help="only the variants of the stacks CI deploys")
-    commands.add_parser("ci-stacks", help="JSON list of the stacks CI previews and deploys")
+    commands.add_parser("ci-stacks", help="JSON: each stack CI previews and deploys -> its stack-info")
     digest = commands.add_parser("oci-digest", help="the manifest digest of an OCI image archive")
     digest.add_argument("archive", type=Path)
     gate = commands.add_parser("image-gate", help="score the held-out digits through a running image")
@@ -32,12 +32,16 @@ def main(argv: list[str] | None = None) -> int:
     summary.add_argument("--image", required=True)
     args = parser.parse_args(argv)
 
+    if args.command in ("stack-info", "variants", "ci-stacks"):
+        # Imported on use: the image job's other commands need neither Pulumi nor the stack config.
+        from tools.delivery import stacks
+
     if args.command == "stack-info":
         print(json.dumps(stacks.stack_info(args.stack)))
     elif args.command == "variants":
         print(json.dumps(stacks.image_variants(ci_only=args.ci_only)))
     elif args.command == "ci-stacks":
-        print(json.dumps(stacks.ci_stacks()))
+        print(json.dumps({stack: stacks.stack_info(stack) for stack in stacks.ci_stacks()}))
     elif args.command == "oci-digest":
         print(oci.archive_digest(args.archive))
     elif args.command == "image-gate":
