@@ -67,10 +67,11 @@ def input_files(path: Path) -> list[Path]:
     return seen
 
 
-def input_hash(path: Path) -> str:
+def input_hash(path: Path, root: Path = ROOT) -> str:
+    """sha256 over the input and its includes: their paths (relative to `root`) and bytes."""
     digest = hashlib.sha256()
     for p in input_files(path):
-        digest.update(p.relative_to(ROOT).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
+        digest.update(p.relative_to(root.resolve()).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
     return digest.hexdigest()
 
 
@@ -91,7 +92,7 @@ def lock_problems(lock: Lock, root: Path = ROOT) -> list[str]:
     text = output.read_text()
     problems = []
     recorded = _INPUT_HASH_RE.search(text)
-    if recorded is None or recorded.group(1) != input_hash(source):
+    if recorded is None or recorded.group(1) != input_hash(source, root):
         problems.append(f"{lock.output}: stale, {lock.input} (or a file it includes) changed since it was locked; "
                         f"run `{REGENERATE}`")
     locked = lock_pins(text)
