@@ -696,3 +696,16 @@ def test_workflows_actions_and_renovate_match_their_json_schemas():
         result = subprocess.run([check, "--builtin-schema", schema, *map(str, files)],
                                 check=False, capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+# ---- the delivery guide states only what a test or a file backs ------------------------------------------
+
+def test_every_test_and_file_the_delivery_guide_cites_exists():
+    guide = (ROOT / "docs" / "delivery.md").read_text()
+    cited_tests = set(re.findall(r"`(test_\w+)`", guide))
+    defined = {m for path in (ROOT / "tests").rglob("test_*.py")
+               for m in re.findall(r"^def (test_\w+)", path.read_text(), re.MULTILINE)}
+    assert len(cited_tests) > 30
+    assert cited_tests - defined == set(), "the guide cites tests that do not exist"
+    cited_files = set(re.findall(r"`(\.github/[\w./-]+|tools/[\w./-]+|app/[\w./-]+)`", guide))
+    assert cited_files and {f for f in cited_files if not (ROOT / f).exists()} == set()
