@@ -186,17 +186,12 @@ esac""")
 
 
 @pytest.fixture
-def app_artifacts():
-    metadata = ROOT / "app" / "artifacts" / "metadata.json"
-    created, made_dir = not metadata.exists(), not metadata.parent.exists()
-    if created:
-        metadata.parent.mkdir(exist_ok=True)
-        metadata.write_text(json.dumps({"version": "v-test"}))
-    yield json.loads(metadata.read_text())["version"]
-    if created:
-        metadata.unlink()
-    if made_dir:
-        metadata.parent.rmdir()
+def app_artifacts(sandbox, tmp_path):
+    """The trained model's metadata, in a temporary place (the real app/ is the image tests' build context)."""
+    metadata = tmp_path / "metadata.json"
+    metadata.write_text(json.dumps({"version": "v-test"}))
+    sandbox[1]["MODEL_METADATA"] = str(metadata)
+    return "v-test"
 
 
 def test_each_variant_is_built_once_gated_scanned_and_its_digest_recorded(sandbox, tmp_path, oip_server, app_artifacts):

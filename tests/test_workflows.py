@@ -707,5 +707,6 @@ def test_every_test_and_file_the_delivery_guide_cites_exists():
                for m in re.findall(r"^def (test_\w+)", path.read_text(), re.MULTILINE)}
     assert len(cited_tests) > 30
     assert cited_tests - defined == set(), "the guide cites tests that do not exist"
-    cited_files = set(re.findall(r"`(\.github/[\w./-]+|tools/[\w./-]+|app/[\w./-]+)`", guide))
+    # app/artifacts/ is what training writes, not a file of the repository.
+    cited_files = set(re.findall(r"`(\.github/[\w./-]+|tools/[\w./-]+|app/[\w./-]+)`", guide)) - {"app/artifacts/"}
     assert cited_files and {f for f in cited_files if not (ROOT / f).exists()} == set()

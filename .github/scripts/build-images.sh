@@ -5,14 +5,15 @@
 #
 #   build-images.sh OUT_DIR VARIANT...
 # env: MIN_ACCURACY (gate bar), SCAN_SEVERITY (trivy severities that fail the build), GITHUB_SHA,
-#      GITHUB_OUTPUT (receives digests={"<variant>":"sha256:..."} and version=<model version>)
+#      GITHUB_OUTPUT (receives digests={"<variant>":"sha256:..."} and version=<model version>),
+#      MODEL_METADATA (default app/artifacts/metadata.json, the trained model's)
 set -euo pipefail
 
 out="$1"
 shift
 [ "$#" -gt 0 ] || { echo "::error::no image variant to build" >&2; exit 2; }
 mkdir -p "$out"
-version="$(jq -er .version app/artifacts/metadata.json)"
+version="$(jq -er .version "${MODEL_METADATA:-app/artifacts/metadata.json}")"
 digests='{}'
 for variant in "$@"; do
   archive="$out/image-$variant.tar"
