@@ -54,10 +54,11 @@ if build.uses_pod_metrics(config):
     PrometheusAdapter("pod-metrics", build.prometheus_adapter_args(config, monitoring), kubernetes)
 
 # CI's runners reach the API (delivery.runner vpc); its preview roles can dry-run but never apply.
-if build.opens_api_to_runners(config):
-    ClusterApiAccess("ci-api-access", build.cluster_api_access_args(config, cluster), aws)
-if config.cluster.preview_role_arns:
-    PreviewAccess("ci-preview", build.preview_access_args(config, cluster), aws_and_kubernetes)
+if config.cluster.mode != "local":
+    if build.opens_api_to_runners(config):
+        ClusterApiAccess("ci-api-access", build.cluster_api_access_args(config, cluster), aws)
+    if config.cluster.preview_role_arns:
+        PreviewAccess("ci-preview", build.preview_access_args(config, cluster), aws_and_kubernetes)
 
 registry = ModelRegistry("registry", build.registry_args(config), aws)
 # With model.image (CI's tested digest, or a rollback's), nothing is built: that image is deployed.
