@@ -22,11 +22,12 @@ from .model_monitoring import ModelMonitoring, ModelMonitoringArgs
 from .model_registry import ModelRegistry, ModelRegistryArgs
 from .model_service import ContainerResources, HorizontalAutoscaling, ModelService, ModelServiceArgs, PodsMetric
 from .monitoring_alertmanager import AlertReceiver, NotificationTiming
-from .monitoring_rules import BurnRateWindow, GpuAlertThresholds, ModelAlertThresholds
+from .monitoring_rules import BurnRateWindow, GpuAlertThresholds, ModelAlertThresholds, ScaleToZeroSignals
 from .monitoring_stack import MonitoringResources, MonitoringStack, MonitoringStackArgs, PodResources
 from .network import Network, NetworkArgs
 from .pod_autoscaling import PrometheusAdapter, PrometheusAdapterArgs
 from .preview_access import PreviewAccess, PreviewAccessArgs
+from .scale_to_zero import KedaHttpAddOn, KedaHttpAddOnArgs, ModelScaleToZero, ModelScaleToZeroArgs, RequestHolder
 
 __all__ = [
     "AlertReceiver",
@@ -50,6 +51,8 @@ __all__ = [
     "HorizontalAutoscaling",
     "Karpenter",
     "KarpenterArgs",
+    "KedaHttpAddOn",
+    "KedaHttpAddOnArgs",
     "MetricsEndpoint",
     "ModelAlertThresholds",
     "ModelImage",
@@ -58,6 +61,8 @@ __all__ = [
     "ModelMonitoringArgs",
     "ModelRegistry",
     "ModelRegistryArgs",
+    "ModelScaleToZero",
+    "ModelScaleToZeroArgs",
     "ModelService",
     "ModelServiceArgs",
     "MonitoringResources",
@@ -72,6 +77,8 @@ __all__ = [
     "PreviewAccessArgs",
     "PrometheusAdapter",
     "PrometheusAdapterArgs",
+    "RequestHolder",
+    "ScaleToZeroSignals",
     "SystemNodeGroup",
     "Taint",
 ]
