@@ -166,6 +166,18 @@ def test_a_rate_limited_log_says_how_many_it_held_back(caplog) -> None:
     assert [r.getMessage() for r in caplog.records] == ["first", "other kind", "third (1 more like it in the last 61 s)"]
 
 
+def _run(coroutine):
+    """Run on a private loop: asyncio.run would leave the main thread without an event loop, which
+    the Pulumi mock tests sharing this worker process expect to find."""
+    import asyncio
+
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coroutine)
+    finally:
+        loop.close()
+
+
 def _batcher(others: int):
     from model_server.batcher import DynamicBatcher
     from model_server.metrics import Metrics
@@ -188,7 +200,7 @@ def test_a_lone_request_runs_at_once_without_the_batch_queue() -> None:
         result = await asyncio.wait_for(batcher.submit({"x": np.ones((1, 2))}, 1), 1)
         assert calls == [1]
         return result
-    assert asyncio.run(scenario())["y"].tolist() == [[2.0, 2.0]]
+    assert _run(scenario())["y"].tolist() == [[2.0, 2.0]]
 
 
 def test_requests_with_company_still_share_a_batch() -> None:
@@ -202,4 +214,4 @@ def test_requests_with_company_still_share_a_batch() -> None:
         await batcher.stop()
         assert calls == [3], calls  # one execution for the three
         return results
-    assert [r["y"][0, 0] for r in asyncio.run(scenario())] == [0.0, 2.0, 4.0]
+    assert [r["y"][0, 0] for r in _run(scenario())] == [0.0, 2.0, 4.0]
