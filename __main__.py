@@ -13,6 +13,8 @@ from components import (
     GpuNodeGroup,
     GpuOperators,
     Karpenter,
+    LoadBalancerController,
+    ModelEndpoint,
     ModelImage,
     ModelMonitoring,
     ModelRegistry,
@@ -54,6 +56,11 @@ if build.uses_pod_metrics(config):
 registry = ModelRegistry("registry", build.registry_args(config), aws)
 image = ModelImage("model-image", build.model_image_args(config, registry), aws)
 model = ModelService("model", build.model_service_args(config, image, gpu_nodes), kubernetes)
+# The model's HTTPS endpoint: an ALB served by the AWS Load Balancer Controller, its certificate and DNS name.
+lb_controller = LoadBalancerController("load-balancer-controller", build.load_balancer_controller_args(
+    config, cluster, network), aws_and_kubernetes) if build.uses_load_balancer_controller(config) else None
+endpoint = ModelEndpoint("model-endpoint", build.model_endpoint_args(config, model, network, lb_controller),
+                         aws_and_kubernetes) if config.model.endpoint else None
 if monitoring:
     ModelMonitoring("model-monitoring", build.model_monitoring_args(config, monitoring), kubernetes)
 
@@ -63,3 +70,4 @@ pulumi.export("repositoryUrl", registry.repository_url)
 pulumi.export("image", image.image_ref)
 pulumi.export("modelNamespace", model.namespace)
 pulumi.export("modelService", model.service_name)
+pulumi.export("modelEndpoint", endpoint.url if endpoint else None)

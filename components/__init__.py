@@ -16,6 +16,8 @@ from .gpu_node_group import GpuNodeGroup, GpuNodeGroupArgs
 from .gpu_operators import GpuOperators, GpuOperatorsArgs
 from .gpu_scheduling import GpuScheduling, Taint
 from .karpenter import Karpenter, KarpenterArgs
+from .load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
+from .model_endpoint import ModelEndpoint, ModelEndpointArgs
 from .model_image import ModelImage, ModelImageArgs
 from .model_monitoring import ModelMonitoring, ModelMonitoringArgs
 from .model_registry import ModelRegistry, ModelRegistryArgs
@@ -46,8 +48,12 @@ __all__ = [
     "HorizontalAutoscaling",
     "Karpenter",
     "KarpenterArgs",
+    "LoadBalancerController",
+    "LoadBalancerControllerArgs",
     "MetricsEndpoint",
     "ModelAlertThresholds",
+    "ModelEndpoint",
+    "ModelEndpointArgs",
     "ModelImage",
     "ModelImageArgs",
     "ModelMonitoring",

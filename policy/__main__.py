@@ -15,5 +15,6 @@ PolicyPack(
     enforcement_level=EnforcementLevel.MANDATORY,
     policies=all_policies(),
     description="What gpu-model-platform promises: pinned images, hardened pods and nodes, GPU scheduling, "
-                "production availability, no public endpoint, no plaintext secrets.",
+                "production availability, no public endpoint, no plaintext secrets, "
+                "HTTPS-only authenticated model endpoints whose targets drain cleanly.",
 )

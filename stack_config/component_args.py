@@ -22,10 +22,12 @@ from components.gpu_node_group import GpuNodeGroupArgs
 from components.gpu_operators import GpuOperators, GpuOperatorsArgs
 from components.gpu_scheduling import GpuScheduling, Taint
 from components.karpenter import DEFAULT_AMI_ALIAS, Karpenter, KarpenterArgs
+from components.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
+from components.model_endpoint import ModelEndpointArgs
 from components.model_image import ModelImageArgs
 from components.model_monitoring import ModelMonitoringArgs
 from components.model_registry import ModelRegistry, ModelRegistryArgs
-from components.model_service import ContainerResources, HorizontalAutoscaling, ModelServiceArgs
+from components.model_service import ContainerResources, HorizontalAutoscaling, ModelService, ModelServiceArgs
 from components.monitoring_alertmanager import AlertReceiver
 from components.monitoring_stack import MonitoringStack, MonitoringStackArgs
 from components.network import Network, NetworkArgs
@@ -71,6 +73,7 @@ def model_service_args(config: StackConfig, image: ModelImage,
         termination_grace_period_seconds=model.termination_grace_period_seconds,
         max_batch_size=model.batching.max_batch_size,
         batch_window_ms=model.batching.window_ms,
+        api_keys={name: pulumi.Output.secret(key.get_secret_value()) for name, key in model.api_keys.items()},
     )
 
 
@@ -327,4 +330,65 @@ def prometheus_adapter_args(config: StackConfig, monitoring: MonitoringStack) ->
         namespace=namespace,
         gpu_scheduling=gpu_scheduling(config.gpu_node_group),
         depends_on=[monitoring],
+    )
+
+
+# --- the model's HTTPS endpoint: the load balancer controller and the endpoint itself -----------------------------
+
+
+def uses_load_balancer_controller(config: StackConfig) -> bool:
+    """An endpoint on a cluster that does not run the controller already (`model.endpoint.installController`)."""
+    return config.model.endpoint is not None and config.model.endpoint.install_controller
+
+
+def _vpc_id(config: StackConfig, network: Optional[Network]):
+    if network is not None:
+        return network.vpc_id
+    assert config.network is not None, "the schema requires the network section with an endpoint"
+    return config.network.vpc_id
+
+
+def load_balancer_controller_args(config: StackConfig, cluster: Cluster,
+                                  network: Optional[Network]) -> LoadBalancerControllerArgs:
+    endpoint = config.model.endpoint
+    assert endpoint is not None and config.aws is not None and cluster.oidc_provider_arn is not None
+    return LoadBalancerControllerArgs(
+        cluster_name=cluster.cluster_name,
+        oidc_provider_arn=cluster.oidc_provider_arn,
+        region=config.aws.region,
+        vpc_id=_vpc_id(config, network),
+        gpu_scheduling=gpu_scheduling(config.gpu_node_group),
+        system_node_selector=dict(SYSTEM_NODE_LABELS) if config.cluster.mode == "create" else {},
+        # What the controller creates carries the stack's tags too (provider default tags do not reach it).
+        resource_tags=dict(config.aws.default_tags),
+        ssl_policy=endpoint.ssl_policy,
+    )
+
+
+def _load_balancer_subnet_ids(config: StackConfig, network: Optional[Network]):
+    public = config.model.endpoint is not None and config.model.endpoint.scheme == "internet-facing"
+    if network is not None:
+        return network.public_subnet_ids if public else network.private_subnet_ids
+    assert config.network is not None, "the schema requires the network section with an endpoint"
+    return [s.id for s in (config.network.public_subnets if public else config.network.private_subnets)]
+
+
+def model_endpoint_args(config: StackConfig, model: ModelService, network: Optional[Network],
+                        controller: Optional[LoadBalancerController]) -> ModelEndpointArgs:
+    """The model's endpoint; the load balancer drains a pod as long as the pod may still be answering."""
+    endpoint = config.model.endpoint
+    assert endpoint is not None
+    return ModelEndpointArgs(
+        model=model,
+        host=endpoint.host,
+        hosted_zone_id=endpoint.hosted_zone_id,
+        subnet_ids=_load_balancer_subnet_ids(config, network),
+        scheme=endpoint.scheme,
+        certificate_arn=endpoint.certificate_arn,
+        allowed_cidrs=list(endpoint.allowed_cidrs),
+        waf_acl_arn=endpoint.waf_acl_arn,
+        ssl_policy=endpoint.ssl_policy,
+        deregistration_delay_seconds=config.model.termination_grace_period_seconds,
+        allow_unauthenticated=config.model.authentication == "none",
+        depends_on=[controller] if controller is not None else [],
     )

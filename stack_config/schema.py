@@ -18,6 +18,8 @@ from pydantic.alias_generators import to_camel
 from components.cluster import ADDON_VERSIONS, CORE_ADDONS, LOG_RETENTION_DAYS
 from components.gpu_instances import GPU_COUNT_BY_INSTANCE_TYPE, GPU_INSTANCE_FAMILIES, gpus_per_node, is_gpu_instance_type
 from components.gpu_scheduling import default_gpu_labels
+from components.load_balancer_controller import DEFAULT_SSL_POLICY, SSL_POLICY_RE
+from components.model_endpoint import CERTIFICATE_ARN_RE, HOST_RE, WAF_ACL_ARN_RE, ZONE_ID_RE
 from components.model_image import VERSION_RE
 from components.model_registry import LOCAL_ADDRESS_RE
 
@@ -325,6 +327,49 @@ class BatchingConfig(Section):
 EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 
 
+class EndpointConfig(Section):
+    """The model's HTTPS endpoint: an Application Load Balancer, its certificate and DNS name (AWS stacks)."""
+
+    host: Annotated[str, StringConstraints(pattern=HOST_RE.pattern, max_length=253)] = Field(
+        description="DNS name clients call, e.g. `model.example.com` (lower case, no wildcard).")
+    hosted_zone_id: Annotated[str, StringConstraints(pattern=ZONE_ID_RE.pattern)] = Field(
+        description="Route 53 hosted zone holding `host`: the alias record to the load balancer goes there, and "
+                    "the certificate's validation record when `certificateArn` is not set.")
+    scheme: Literal["internal", "internet-facing"] = Field(
+        default="internal",
+        description="`internal`: reachable from the VPC only (private subnets); `internet-facing`: public (public "
+                    "subnets). Changing it replaces the load balancer.")
+    certificate_arn: Optional[Annotated[str, StringConstraints(pattern=CERTIFICATE_ARN_RE.pattern)]] = Field(
+        default=None,
+        description="An issued ACM certificate for `host` in `aws.region`; unset: one is requested and validated "
+                    "through `hostedZoneId`.")
+    allowed_cidrs: list[str] = Field(
+        default_factory=list,
+        description="Source CIDRs the load balancer accepts (its security group); empty: any source.")
+    waf_acl_arn: Optional[Annotated[str, StringConstraints(pattern=WAF_ACL_ARN_RE.pattern)]] = Field(
+        default=None, description="Regional WAFv2 web ACL to associate with the load balancer.")
+    ssl_policy: Annotated[str, StringConstraints(pattern=SSL_POLICY_RE.pattern)] = Field(
+        default=DEFAULT_SSL_POLICY, description="ELB security policy of the HTTPS listener (TLS 1.2 at least).")
+    install_controller: bool = Field(
+        default=True,
+        description="Install the AWS Load Balancer Controller; false when the cluster already runs one (it must "
+                    "serve the `alb` IngressClass).")
+
+    @model_validator(mode="after")
+    def _check(self) -> EndpointConfig:
+        problems = []
+        for cidr in self.allowed_cidrs:
+            try:
+                network = ipaddress.ip_network(cidr)
+            except ValueError:
+                problems.append(_problem("allowedCidrs", cidr, "must be an IPv4 CIDR such as 203.0.113.0/24"))
+                continue
+            if network.version != 4:
+                problems.append(_problem("allowedCidrs", cidr, "must be an IPv4 CIDR (the load balancer is IPv4)"))
+        _raise_all(problems)
+        return self
+
+
 class ModelConfig(Section):
     """The model service: image, scale, resources, network exposure."""
 
@@ -353,6 +398,17 @@ class ModelConfig(Section):
         default=None, description="IAM role for the pods (IRSA annotation)."
     )
     termination_grace_period_seconds: int = Field(default=30, ge=5, le=600, description="Time to drain before SIGKILL.")
+    authentication: Literal["apiKeys", "none"] = Field(
+        default="apiKeys",
+        description="`apiKeys`: the server answers only requests carrying one of `apiKeys` "
+                    "(`Authorization: Bearer <key>`); `none` turns that off, and must be said explicitly "
+                    "(the policy pack refuses it in production with an endpoint).")
+    api_keys: dict[DnsLabel, SecretStr] = Field(
+        default_factory=dict,
+        description="Accepted API keys by name (secrets), e.g. `primary` and, while rotating, `secondary`: "
+                    "`pulumi config set --secret --path 'model.apiKeys.primary' <key>`.")
+    endpoint: Optional[EndpointConfig] = Field(
+        default=None, description="HTTPS endpoint on an Application Load Balancer (AWS stacks); unset: in-cluster only.")
 
     @model_validator(mode="after")
     def _check(self) -> ModelConfig:
@@ -361,6 +417,11 @@ class ModelConfig(Section):
             problems.append(_problem("imageVariant", self.image_variant, "must be gpu when gpusPerPod > 0"))
         if self.container_port < 1024:
             problems.append(_problem("containerPort", self.container_port, "must be >= 1024 (the server runs as non-root)"))
+        if self.authentication == "apiKeys" and not self.api_keys:
+            problems.append(_problem("apiKeys", {}, "at least one key (as a secret) while authentication is apiKeys; "
+                                     "or set authentication: none explicitly"))
+        if self.authentication == "none" and self.api_keys:
+            problems.append(_problem("authentication", "none", f"contradicts the apiKeys given ({', '.join(self.api_keys)})"))
         _raise_all(problems)
         return self
 
@@ -641,8 +702,22 @@ class StackConfig(Section):
             problems.append(_problem("registry.mode", "local", "an EKS cluster cannot pull from a local registry; use ecr"))
         if self.autoscaling is not None:
             problems += self.autoscaling.stack_problems(self)
+        if self.model.endpoint is not None:
+            problems += self._endpoint_problems(self.model.endpoint)
         _raise_all(problems)
         return self
+
+    def _endpoint_problems(self, endpoint: EndpointConfig) -> list[str]:
+        if self.cluster.mode == "local":
+            return [_problem("model.endpoint", endpoint.host, "needs an EKS cluster (cluster.mode create or existing); "
+                             "on a local cluster use kubectl port-forward (docs/getting-started.md)")]
+        if self.network is None:
+            return [_problem("model.endpoint", endpoint.host, "needs the network section (the load balancer's VPC "
+                             "and subnets)")]
+        if endpoint.scheme == "internet-facing" and not self.network.create and not self.network.public_subnets:
+            return [_problem("model.endpoint.scheme", endpoint.scheme, "needs network.publicSubnets (an internet-facing "
+                             "load balancer lives in public subnets)")]
+        return []
 
     @property
     def model_namespace(self) -> str:
