@@ -22,6 +22,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from .aws_tags import component_tags
+from .labels import standard_labels
 from .load_balancer_controller import DEFAULT_SSL_POLICY, INGRESS_CLASS, SSL_POLICY_RE
 from .model_service import ModelService
 
@@ -145,6 +146,7 @@ class ModelEndpoint(pulumi.ComponentResource):
         super().__init__("gpu-model-platform:index:ModelEndpoint", name, None, opts)
         self._args = args
         self._tags = component_tags("model-endpoint", name, args.tags)
+        self._labels = standard_labels(name, "endpoint")
 
         certificate_arn = (pulumi.Output.from_input(args.certificate_arn) if args.certificate_arn is not None
                            else self._create_certificate(name))
@@ -224,7 +226,7 @@ class ModelEndpoint(pulumi.ComponentResource):
         return k8s.networking.v1.Ingress(
             f"{name}-ingress",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=model.service_name, namespace=model.namespace,
-                                                annotations=self._annotations(certificate_arn)),
+                                                labels=self._labels, annotations=self._annotations(certificate_arn)),
             spec=k8s.networking.v1.IngressSpecArgs(
                 ingress_class_name=INGRESS_CLASS,
                 rules=[k8s.networking.v1.IngressRuleArgs(host=a.host, http=k8s.networking.v1.HTTPIngressRuleValueArgs(
@@ -238,11 +240,11 @@ class ModelEndpoint(pulumi.ComponentResource):
     def _create_network_policy(self, name: str) -> None:
         """Admits the load balancer's addresses to the model's `http` port (policies add up: the model's own
         policy still admits nothing else)."""
-        a, model = self._args, self._args.model
+        model = self._args.model
         k8s.networking.v1.NetworkPolicy(
             f"{name}-network-policy",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=model.service_name.apply(lambda n: f"{n}-load-balancer"),
-                                                namespace=model.namespace),
+                                                namespace=model.namespace, labels=self._labels),
             spec=k8s.networking.v1.NetworkPolicySpecArgs(
                 pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=model.selector),
                 policy_types=["Ingress"],
