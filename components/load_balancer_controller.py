@@ -22,6 +22,8 @@ from .gpu_scheduling import GpuScheduling
 # The official chart (aws/eks-charts, stable/aws-load-balancer-controller at commit 52396092,
 # "aws-load-balancer-controller: v3.5.0 (#1354)"): chart 3.5.0 deploys controller v3.5.0 (its
 # appVersion and the image tag of its values.yaml). Every values key used below is in that values.yaml.
+# Helm installs the chart's CRDs (TargetGroupBinding, IngressClassParams) on first install only: when
+# CHART_VERSION moves, apply the new chart's crds/ first (the controller's upgrade instructions say the same).
 CHART = "aws-load-balancer-controller"
 CHART_REPOSITORY = "https://aws.github.io/eks-charts"
 CHART_VERSION = "3.5.0"
