@@ -75,7 +75,8 @@ class ModelEndpointArgs:
     """Extra AWS tags of the certificate."""
 
 
-def _is_ipv4_cidr(value: str) -> bool:
+def is_ipv4_cidr(value: str) -> bool:
+    """Whether `value` is an IPv4 network such as `203.0.113.0/24`."""
     try:
         return ipaddress.ip_network(value).version == 4
     except ValueError:
@@ -94,7 +95,7 @@ def validate_model_endpoint_args(args: ModelEndpointArgs) -> list[str]:
     if isinstance(args.certificate_arn, str) and not CERTIFICATE_ARN_RE.match(args.certificate_arn):
         problems.append(f"certificate_arn: got {args.certificate_arn!r}; an ACM certificate ARN")
     problems += [f"allowed_cidrs: got {c!r}; an IPv4 CIDR such as 203.0.113.0/24" for c in args.allowed_cidrs
-                 if not _is_ipv4_cidr(c)]
+                 if not is_ipv4_cidr(c)]
     if isinstance(args.subnet_ids, (list, tuple)) and len(args.subnet_ids) < 2:
         problems.append(f"subnet_ids: got {len(args.subnet_ids)}; an Application Load Balancer needs subnets in two "
                         "zones at least")

@@ -19,7 +19,7 @@ from components.cluster import ADDON_VERSIONS, CORE_ADDONS, LOG_RETENTION_DAYS
 from components.gpu_instances import GPU_COUNT_BY_INSTANCE_TYPE, GPU_INSTANCE_FAMILIES, gpus_per_node, is_gpu_instance_type
 from components.gpu_scheduling import default_gpu_labels
 from components.load_balancer_controller import DEFAULT_SSL_POLICY, SSL_POLICY_RE
-from components.model_endpoint import CERTIFICATE_ARN_RE, HOST_RE, WAF_ACL_ARN_RE, ZONE_ID_RE
+from components.model_endpoint import CERTIFICATE_ARN_RE, HOST_RE, WAF_ACL_ARN_RE, ZONE_ID_RE, is_ipv4_cidr
 from components.model_image import VERSION_RE
 from components.model_registry import LOCAL_ADDRESS_RE
 
@@ -357,16 +357,9 @@ class EndpointConfig(Section):
 
     @model_validator(mode="after")
     def _check(self) -> EndpointConfig:
-        problems = []
-        for cidr in self.allowed_cidrs:
-            try:
-                network = ipaddress.ip_network(cidr)
-            except ValueError:
-                problems.append(_problem("allowedCidrs", cidr, "must be an IPv4 CIDR such as 203.0.113.0/24"))
-                continue
-            if network.version != 4:
-                problems.append(_problem("allowedCidrs", cidr, "must be an IPv4 CIDR (the load balancer is IPv4)"))
-        _raise_all(problems)
+        # The load balancer is IPv4 only (`ip-address-type: ipv4`).
+        _raise_all([_problem("allowedCidrs", cidr, "must be an IPv4 CIDR such as 203.0.113.0/24")
+                    for cidr in self.allowed_cidrs if not is_ipv4_cidr(cidr)])
         return self
 
 
