@@ -13,11 +13,13 @@ from components import (
     GpuNodeGroup,
     GpuOperators,
     Karpenter,
+    KedaHttpAddOn,
     LoadBalancerController,
     ModelEndpoint,
     ModelImage,
     ModelMonitoring,
     ModelRegistry,
+    ModelScaleToZero,
     ModelService,
     MonitoringStack,
     Network,
@@ -56,11 +58,19 @@ if build.uses_pod_metrics(config):
 registry = ModelRegistry("registry", build.registry_args(config), aws)
 image = ModelImage("model-image", build.model_image_args(config, registry), aws)
 model = ModelService("model", build.model_service_args(config, image, gpu_nodes), kubernetes)
-# The model's HTTPS endpoint: an ALB served by the AWS Load Balancer Controller, its certificate and DNS name.
+if build.scales_to_zero(config):
+    # KEDA owns the model's replicas (0..max); its requests enter through the add-on's interceptor.
+    keda = KedaHttpAddOn("keda", build.keda_http_add_on_args(config, monitoring), kubernetes)
+    scale_to_zero = ModelScaleToZero(build.MODEL_SCALE_TO_ZERO, build.model_scale_to_zero_args(config, model, keda),
+                                     kubernetes)
+    pulumi.export("modelProxy", {"namespace": scale_to_zero.proxy_namespace, "service": scale_to_zero.proxy_service_name,
+                                 "port": scale_to_zero.proxy_port, "hosts": scale_to_zero.hosts})
+# The HTTPS endpoint: an ALB (AWS Load Balancer Controller), certificate and DNS name; via the interceptor if asleep.
 lb_controller = LoadBalancerController("load-balancer-controller", build.load_balancer_controller_args(
     config, cluster, network), aws_and_kubernetes) if build.uses_load_balancer_controller(config) else None
-endpoint = ModelEndpoint("model-endpoint", build.model_endpoint_args(config, model, network, lb_controller),
-                         aws_and_kubernetes) if config.model.endpoint else None
+endpoint = ModelEndpoint("model-endpoint", build.model_endpoint_args(
+    config, model, network, lb_controller, scale_to_zero if build.scales_to_zero(config) else None),
+    aws_and_kubernetes) if config.model.endpoint else None
 if monitoring:
     ModelMonitoring("model-monitoring", build.model_monitoring_args(config, monitoring), kubernetes)
 

@@ -17,16 +17,17 @@ from .gpu_operators import GpuOperators, GpuOperatorsArgs
 from .gpu_scheduling import GpuScheduling, Taint
 from .karpenter import Karpenter, KarpenterArgs
 from .load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
-from .model_endpoint import ModelEndpoint, ModelEndpointArgs
+from .model_endpoint import ModelEndpoint, ModelEndpointArgs, RequestProxy
 from .model_image import ModelImage, ModelImageArgs
 from .model_monitoring import ModelMonitoring, ModelMonitoringArgs
 from .model_registry import ModelRegistry, ModelRegistryArgs
 from .model_service import ContainerResources, HorizontalAutoscaling, ModelService, ModelServiceArgs, PodsMetric
 from .monitoring_alertmanager import AlertReceiver, NotificationTiming
-from .monitoring_rules import BurnRateWindow, GpuAlertThresholds, ModelAlertThresholds
+from .monitoring_rules import BurnRateWindow, GpuAlertThresholds, ModelAlertThresholds, ScaleToZeroSignals
 from .monitoring_stack import MonitoringResources, MonitoringStack, MonitoringStackArgs, PodResources
 from .network import Network, NetworkArgs
 from .pod_autoscaling import PrometheusAdapter, PrometheusAdapterArgs
+from .scale_to_zero import KedaHttpAddOn, KedaHttpAddOnArgs, ModelScaleToZero, ModelScaleToZeroArgs, RequestHolder
 
 __all__ = [
     "AlertReceiver",
@@ -48,6 +49,8 @@ __all__ = [
     "HorizontalAutoscaling",
     "Karpenter",
     "KarpenterArgs",
+    "KedaHttpAddOn",
+    "KedaHttpAddOnArgs",
     "LoadBalancerController",
     "LoadBalancerControllerArgs",
     "MetricsEndpoint",
@@ -60,6 +63,8 @@ __all__ = [
     "ModelMonitoringArgs",
     "ModelRegistry",
     "ModelRegistryArgs",
+    "ModelScaleToZero",
+    "ModelScaleToZeroArgs",
     "ModelService",
     "ModelServiceArgs",
     "MonitoringResources",
@@ -72,6 +77,9 @@ __all__ = [
     "PodsMetric",
     "PrometheusAdapter",
     "PrometheusAdapterArgs",
+    "RequestHolder",
+    "RequestProxy",
+    "ScaleToZeroSignals",
     "SystemNodeGroup",
     "Taint",
 ]

@@ -34,6 +34,28 @@ HOST_RE = re.compile(r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 CERTIFICATE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[0-9a-f-]{36}$")
 WAF_ACL_ARN_RE = re.compile(r"^arn:aws[a-z-]*:wafv2:[a-z0-9-]+:[0-9]{12}:regional/webacl/[\w-]{1,128}/[0-9a-f-]{36}$")
 ZONE_ID_RE = re.compile(r"^Z[A-Z0-9]{1,31}$")
+MAX_IDLE_TIMEOUT_SECONDS = 4000
+"""The longest idle timeout an Application Load Balancer accepts (`idle_timeout.timeout_seconds`, 1-4000)."""
+
+
+@dataclass(frozen=True)
+class RequestProxy:
+    """A proxy in front of the model that the load balancer sends to instead of the model's Service: the KEDA
+    HTTP interceptor of a model that scales to zero (`ModelScaleToZero`), which holds a request while the model
+    wakes and routes it by its Host header."""
+
+    namespace: pulumi.Input[str]
+    """Namespace of the proxy's Service; the Ingress goes there (an Ingress reaches Services of its own namespace)."""
+    service_name: pulumi.Input[str]
+    """The proxy's Service."""
+    port: int
+    """The Service port that takes the model's requests."""
+    health_check_port: int
+    """The proxy pods' own readiness port (not the model's: a health check must never wake a sleeping model)."""
+    health_check_path: str
+    """The proxy's readiness path on that port."""
+    idle_timeout_seconds: int
+    """How long the load balancer keeps a quiet connection: longer than the proxy may hold a request."""
 
 
 @dataclass
@@ -73,6 +95,9 @@ class ModelEndpointArgs:
     controller removes the load balancer when the Ingress goes)."""
     tags: dict[str, str] = field(default_factory=dict)
     """Extra AWS tags of the certificate."""
+    proxy: Optional[RequestProxy] = None
+    """Send to this proxy instead of the model's Service (a model that scales to zero). The NetworkPolicy is then
+    the proxy's business: the load balancer reaches the proxy, and the proxy the model."""
 
 
 def is_ipv4_cidr(value: str) -> bool:
@@ -108,9 +133,22 @@ def validate_model_endpoint_args(args: ModelEndpointArgs) -> list[str]:
     for key in ("path_prefix", "readiness_path"):
         if not re.fullmatch(r"/[A-Za-z0-9._~/-]*", getattr(args, key)):
             problems.append(f"{key}: got {getattr(args, key)!r}; an absolute URL path such as /v2")
+    if args.proxy is not None:
+        problems += _proxy_problems(args.proxy)
     if not args.model.authenticated and not args.allow_unauthenticated:
         problems.append("model: its server checks no API key (ModelServiceArgs.api_keys is empty); give it keys, "
                         "or set allow_unauthenticated=True to expose it anyway")
+    return problems
+
+
+def _proxy_problems(proxy: RequestProxy) -> list[str]:
+    problems = [f"proxy.{key}: got {getattr(proxy, key)}; must be 1..65535"
+                for key in ("port", "health_check_port") if not 1 <= getattr(proxy, key) <= 65535]
+    if not 1 <= proxy.idle_timeout_seconds <= MAX_IDLE_TIMEOUT_SECONDS:
+        problems.append(f"proxy.idle_timeout_seconds: got {proxy.idle_timeout_seconds}; must be "
+                        f"1..{MAX_IDLE_TIMEOUT_SECONDS} (the load balancer's limit)")
+    if not re.fullmatch(r"/[A-Za-z0-9._~/-]*", proxy.health_check_path):
+        problems.append(f"proxy.health_check_path: got {proxy.health_check_path!r}; an absolute URL path")
     return problems
 
 
@@ -128,7 +166,9 @@ class ModelEndpoint(pulumi.ComponentResource):
     delay covering the pods' drain, optional source CIDRs and WAF web ACL. When no certificate is given,
     an ACM certificate for the host, its DNS validation record and the wait for its issuance. A Route 53
     alias record from the host to the load balancer. A NetworkPolicy that admits the load balancer's
-    subnets to the model's `http` port, and nothing else.
+    subnets to the model's `http` port, and nothing else. With a `proxy` (a model that scales to zero),
+    the Ingress sends to the proxy instead, checks the proxy's readiness, and keeps quiet connections
+    open as long as the proxy may hold a request.
     """
 
     url: pulumi.Output[str]
@@ -152,7 +192,8 @@ class ModelEndpoint(pulumi.ComponentResource):
         certificate_arn = (pulumi.Output.from_input(args.certificate_arn) if args.certificate_arn is not None
                            else self._create_certificate(name))
         ingress = self._create_ingress(name, certificate_arn)
-        self._create_network_policy(name)
+        if args.proxy is None:
+            self._create_network_policy(name)
         self.load_balancer_hostname = ingress.status.apply(lambda s: s.load_balancer.ingress[0].hostname)
         self._create_alias_record(name)
 
@@ -192,6 +233,11 @@ class ModelEndpoint(pulumi.ComponentResource):
             # Inference times vary a lot between requests: send each to the pod with the fewest in flight.
             "load_balancing.algorithm.type": "least_outstanding_requests",
         }
+        load_balancer = {"routing.http.drop_invalid_header_fields.enabled": "true"}
+        health_port, health_path = "traffic-port", a.readiness_path
+        if a.proxy is not None:
+            load_balancer["idle_timeout.timeout_seconds"] = str(a.proxy.idle_timeout_seconds)
+            health_port, health_path = str(a.proxy.health_check_port), a.proxy.health_check_path
         annotations: dict[str, pulumi.Input[str]] = {
             "scheme": a.scheme,
             "subnets": pulumi.Output.from_input(a.subnet_ids).apply(lambda ids: ",".join(ids)),
@@ -204,15 +250,15 @@ class ModelEndpoint(pulumi.ComponentResource):
             "ssl-policy": a.ssl_policy,
             "backend-protocol": "HTTP",
             "healthcheck-protocol": "HTTP",
-            "healthcheck-port": "traffic-port",
-            "healthcheck-path": a.readiness_path,
+            "healthcheck-port": health_port,
+            "healthcheck-path": health_path,
             "healthcheck-interval-seconds": "10",
             "healthcheck-timeout-seconds": "5",
             "healthy-threshold-count": "2",
             "unhealthy-threshold-count": "2",
             "success-codes": "200",
             "target-group-attributes": _string_map(attributes),
-            "load-balancer-attributes": _string_map({"routing.http.drop_invalid_header_fields.enabled": "true"}),
+            "load-balancer-attributes": _string_map(load_balancer),
         }
         if a.allowed_cidrs:
             annotations["inbound-cidrs"] = ",".join(a.allowed_cidrs)
@@ -220,13 +266,22 @@ class ModelEndpoint(pulumi.ComponentResource):
             annotations["wafv2-acl-arn"] = a.waf_acl_arn
         return {ANNOTATION_PREFIX + key: value for key, value in annotations.items()}
 
+    def _backend(self) -> tuple[pulumi.Input[str], k8s.networking.v1.IngressServiceBackendArgs]:
+        """(namespace, Service and port) the load balancer sends to: the model's, or its proxy's."""
+        a, model = self._args, self._args.model
+        if a.proxy is not None:
+            return a.proxy.namespace, k8s.networking.v1.IngressServiceBackendArgs(
+                name=a.proxy.service_name, port=k8s.networking.v1.ServiceBackendPortArgs(number=a.proxy.port))
+        return model.namespace, k8s.networking.v1.IngressServiceBackendArgs(
+            name=model.service_name, port=k8s.networking.v1.ServiceBackendPortArgs(name=HTTP_PORT_NAME))
+
     def _create_ingress(self, name: str, certificate_arn: pulumi.Output[str]) -> k8s.networking.v1.Ingress:
         a, model = self._args, self._args.model
-        backend = k8s.networking.v1.IngressBackendArgs(service=k8s.networking.v1.IngressServiceBackendArgs(
-            name=model.service_name, port=k8s.networking.v1.ServiceBackendPortArgs(name=HTTP_PORT_NAME)))
+        namespace, service = self._backend()
+        backend = k8s.networking.v1.IngressBackendArgs(service=service)
         return k8s.networking.v1.Ingress(
             f"{name}-ingress",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=model.service_name, namespace=model.namespace,
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=model.service_name, namespace=namespace,
                                                 labels=self._labels, annotations=self._annotations(certificate_arn)),
             spec=k8s.networking.v1.IngressSpecArgs(
                 ingress_class_name=INGRESS_CLASS,

@@ -23,19 +23,23 @@ from components.gpu_operators import GpuOperators, GpuOperatorsArgs
 from components.gpu_scheduling import GpuScheduling, Taint
 from components.karpenter import DEFAULT_AMI_ALIAS, Karpenter, KarpenterArgs
 from components.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
-from components.model_endpoint import ModelEndpointArgs
+from components.model_endpoint import ModelEndpointArgs, RequestProxy
 from components.model_image import ModelImageArgs
 from components.model_monitoring import ModelMonitoringArgs
 from components.model_registry import ModelRegistry, ModelRegistryArgs
 from components.model_service import ContainerResources, HorizontalAutoscaling, ModelService, ModelServiceArgs
 from components.monitoring_alertmanager import AlertReceiver
+from components.monitoring_rules import ScaleToZeroSignals
 from components.monitoring_stack import MonitoringStack, MonitoringStackArgs
 from components.network import Network, NetworkArgs
 from components.pod_autoscaling import BATCH_QUEUE_DEPTH, IN_FLIGHT_REQUESTS, PrometheusAdapterArgs, pods_metric
+from components.scale_to_zero import ADMIN_PORT as INTERCEPTOR_ADMIN_PORT
+from components.scale_to_zero import READINESS_PATH as INTERCEPTOR_READINESS_PATH
+from components.scale_to_zero import KedaHttpAddOn, KedaHttpAddOnArgs, ModelScaleToZero, ModelScaleToZeroArgs
 from stack_config.schema import GpuNodeGroupConfig, StackConfig
 
 if TYPE_CHECKING:
-    from components import GpuNodeGroup, ModelImage
+    from components import GpuNodeGroup, ModelImage, ModelService
 
 
 def gpu_scheduling(node_group: GpuNodeGroupConfig) -> GpuScheduling:
@@ -50,6 +54,7 @@ def model_service_args(config: StackConfig, image: ModelImage,
                        gpu_nodes: Optional[GpuNodeGroup]) -> ModelServiceArgs:
     model = config.model
     resources = model.resources
+    asleep = model.scale_to_zero
     return ModelServiceArgs(
         image=image.image_ref,
         name=model.name,
@@ -57,7 +62,9 @@ def model_service_args(config: StackConfig, image: ModelImage,
         model_version=image.model_version,
         container_port=model.container_port,
         service_port=model.service_port,
-        replicas=model.replicas,
+        # Scaling to zero, KEDA owns the count: the Deployment is created asleep and woken by the first request.
+        replicas=0 if asleep.enabled else model.replicas,
+        replica_owner="keda" if asleep.enabled else None,
         gpus=model.gpus_per_pod,
         gpu_scheduling=gpu_nodes.scheduling if gpu_nodes else None,
         resources=ContainerResources(
@@ -67,7 +74,8 @@ def model_service_args(config: StackConfig, image: ModelImage,
         env=dict(model.env),
         autoscaling=model_autoscaling(config),
         zone_spread=model.zone_spread,
-        allowed_namespaces=list(model.allowed_namespaces),
+        # The interceptors forward every request of a model that scales to zero: their namespace must get through.
+        allowed_namespaces=list(model.allowed_namespaces) + ([asleep.keda_namespace] if asleep.enabled else []),
         monitoring_namespace=config.monitoring.namespace if config.monitoring.enabled else None,
         service_account_role_arn=model.service_account_role_arn,
         termination_grace_period_seconds=model.termination_grace_period_seconds,
@@ -219,6 +227,60 @@ def model_monitoring_args(config: StackConfig, monitoring: MonitoringStack) -> M
         availability=slo.availability,
         latency_p99_seconds=slo.latency_p99_seconds,
         depends_on=[monitoring],
+        scale_to_zero=scale_to_zero_signals(config),
+    )
+
+
+# --- scale to zero: KEDA and its HTTP add-on hold requests and wake the model ------------------------------------
+
+# Instance name of the model's ModelScaleToZero in `__main__.py`: also its InterceptorRoute's and ScaledObject's name.
+MODEL_SCALE_TO_ZERO = "model-scale-to-zero"
+# After the longest hold, a wake-up still unfinished pages (one more evaluation's worth of margin).
+_WAKE_UP_MARGIN_SECONDS = 120
+
+
+def scales_to_zero(config: StackConfig) -> bool:
+    """`model.scaleToZero.enabled`: KEDA and its HTTP add-on own the model's replicas, down to zero."""
+    return config.model.scale_to_zero.enabled
+
+
+def scale_to_zero_signals(config: StackConfig) -> Optional[ScaleToZeroSignals]:
+    """What the model's alerts and dashboard need to tell asleep from down; None when it does not scale to zero."""
+    asleep = config.model.scale_to_zero
+    if not asleep.enabled:
+        return None
+    return ScaleToZeroSignals(deployment=config.model.name, route_name=MODEL_SCALE_TO_ZERO,
+                              wake_up_for=f"{asleep.max_wait_seconds + _WAKE_UP_MARGIN_SECONDS}s",
+                              holder_namespace=asleep.keda_namespace)
+
+
+def keda_http_add_on_args(config: StackConfig, monitoring: Optional[MonitoringStack]) -> KedaHttpAddOnArgs:
+    return KedaHttpAddOnArgs(
+        namespace=config.model.scale_to_zero.keda_namespace,
+        gpu_scheduling=gpu_scheduling(config.gpu_node_group),
+        monitoring_namespace=config.monitoring.namespace if monitoring else None,
+        depends_on=[monitoring] if monitoring else [],
+    )
+
+
+def model_scale_to_zero_args(config: StackConfig, model: ModelService, keda: KedaHttpAddOn) -> ModelScaleToZeroArgs:
+    """The model's route and ScaledObject from ModelService's outputs; timing and size from `model.scaleToZero`."""
+    asleep = config.model.scale_to_zero
+    return ModelScaleToZeroArgs(
+        namespace=model.namespace,
+        deployment_name=model.deployment_name,
+        service_name=model.service_name,
+        holder=keda.holder,
+        model_name=config.model.name,
+        # The interceptor routes on the Host header the load balancer passes on: the endpoint's name is one.
+        hosts=list(dict.fromkeys([*asleep.hosts, *filter(None, [_endpoint_host(config)])])),
+        idle_seconds=asleep.idle_seconds,
+        max_wait_seconds=asleep.max_wait_seconds,
+        max_replicas=asleep.max_replicas,
+        target_concurrency=asleep.target_concurrency,
+        retry_after_seconds=asleep.retry_after_seconds,
+        gpu_scheduling=gpu_scheduling(config.gpu_node_group),
+        depends_on=list(keda.crds),
     )
 
 
@@ -373,11 +435,27 @@ def _load_balancer_subnet_ids(config: StackConfig, network: Optional[Network]):
     return [s.id for s in (config.network.public_subnets if public else config.network.private_subnets)]
 
 
+def _endpoint_host(config: StackConfig) -> Optional[str]:
+    return config.model.endpoint.host if config.model.endpoint is not None else None
+
+
+def _interceptor(scale_to_zero: ModelScaleToZero) -> RequestProxy:
+    """The KEDA HTTP interceptor in front of a model that scales to zero, as the load balancer's target."""
+    return RequestProxy(namespace=scale_to_zero.proxy_namespace, service_name=scale_to_zero.proxy_service_name,
+                        port=scale_to_zero.proxy_port, health_check_port=INTERCEPTOR_ADMIN_PORT,
+                        health_check_path=INTERCEPTOR_READINESS_PATH,
+                        idle_timeout_seconds=scale_to_zero.load_balancer_idle_timeout_seconds)
+
+
 def model_endpoint_args(config: StackConfig, model: ModelService, network: Optional[Network],
-                        controller: Optional[LoadBalancerController]) -> ModelEndpointArgs:
-    """The model's endpoint; the load balancer drains a pod as long as the pod may still be answering."""
+                        controller: Optional[LoadBalancerController],
+                        scale_to_zero: Optional[ModelScaleToZero] = None) -> ModelEndpointArgs:
+    """The model's endpoint; the load balancer drains a target as long as it may still be answering (a pod
+    its grace period; the interceptor of a model that scales to zero, a request it may be holding)."""
     endpoint = config.model.endpoint
     assert endpoint is not None
+    proxy = _interceptor(scale_to_zero) if scale_to_zero is not None else None
+    grace = config.model.termination_grace_period_seconds
     return ModelEndpointArgs(
         model=model,
         host=endpoint.host,
@@ -388,7 +466,9 @@ def model_endpoint_args(config: StackConfig, model: ModelService, network: Optio
         allowed_cidrs=list(endpoint.allowed_cidrs),
         waf_acl_arn=endpoint.waf_acl_arn,
         ssl_policy=endpoint.ssl_policy,
-        deregistration_delay_seconds=config.model.termination_grace_period_seconds,
+        deregistration_delay_seconds=max(grace, proxy.idle_timeout_seconds) if proxy else grace,
         allow_unauthenticated=config.model.authentication == "none",
-        depends_on=[controller] if controller is not None else [],
+        # The proxy's namespace and Service come from the KEDA charts the route waits for.
+        depends_on=[r for r in (controller, scale_to_zero) if r is not None],
+        proxy=proxy,
     )

@@ -3,6 +3,7 @@ way in through the NetworkPolicy, and every annotation one the pinned controller
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -25,6 +26,24 @@ DIGEST_IMAGE = "123456789012.dkr.ecr.us-west-2.amazonaws.com/my-ai-model@sha256:
 CERTIFICATE = "arn:aws:acm:us-west-2:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
 
 
+# Stacks whose load balancer sends to the model's pods: prod, and dev with scale to zero off (dev's model
+# normally sleeps, and then the load balancer sends to the KEDA interceptor: see the proxy tests below).
+DIRECT = ("prod", "dev-awake")
+
+
+@functools.cache
+def _synth(name: str):
+    if name != "dev-awake":
+        return stack(name)
+    model = raw_sections("dev")["model"]
+    model["scaleToZero"]["enabled"] = False
+    return stack_with("dev", model=model)
+
+
+def _config(name: str):
+    return stack_config("dev" if name == "dev-awake" else name)
+
+
 def _ingress(synthesis) -> dict:
     return synthesis.named(INGRESS).inputs
 
@@ -45,9 +64,9 @@ def _target_group_attributes(annotations: dict) -> dict[str, str]:
 
 # ------------------------------------------------------------------------------------------ the Ingress
 
-@pytest.mark.parametrize("name", AWS_STACKS)
+@pytest.mark.parametrize("name", DIRECT)
 def test_the_ingress_routes_the_host_to_the_models_service_in_its_namespace(name):
-    s, config = stack(name), stack_config(name)
+    s, config = _synth(name), _config(name)
     ingress = _ingress(s)
     service = s.named("model-service").inputs["metadata"]
     assert ingress["metadata"]["name"] == service["name"] and ingress["metadata"]["namespace"] == service["namespace"]
@@ -83,9 +102,9 @@ def test_every_annotation_is_one_the_pinned_controller_documents():
     assert sorted(used - documented) == []
 
 
-@pytest.mark.parametrize("name", AWS_STACKS)
+@pytest.mark.parametrize("name", DIRECT)
 def test_targets_are_the_pods_checked_on_their_readiness_path_on_the_traffic_port(name):
-    s = stack(name)
+    s = _synth(name)
     a = _annotations(s)
     probe = container(s.named("model-deployment"))["readinessProbe"]["httpGet"]
     assert (a["target-type"], a["backend-protocol"], a["healthcheck-protocol"]) == ("ip", "HTTP", "HTTP")
@@ -93,20 +112,20 @@ def test_targets_are_the_pods_checked_on_their_readiness_path_on_the_traffic_por
     assert a["healthcheck-port"] == "traffic-port" and a["success-codes"] == "200"
 
 
-@pytest.mark.parametrize("name", AWS_STACKS)
+@pytest.mark.parametrize("name", DIRECT)
 def test_the_load_balancer_keeps_draining_a_pod_as_long_as_the_pod_may_answer(name):
-    s = stack(name)
+    s = _synth(name)
     spec = pod_spec(s.named("model-deployment"))
     pause = container(s.named("model-deployment"))["lifecycle"]["preStop"]["sleep"]["seconds"]
     delay = int(_target_group_attributes(_annotations(s))["deregistration_delay.timeout_seconds"])
     assert pause > 0
     assert delay >= spec["terminationGracePeriodSeconds"] - pause
-    assert delay == stack_config(name).model.termination_grace_period_seconds
+    assert delay == _config(name).model.termination_grace_period_seconds
 
 
-@pytest.mark.parametrize("name", AWS_STACKS)
+@pytest.mark.parametrize("name", DIRECT)
 def test_new_pods_wait_for_the_load_balancer_before_old_ones_go(name):
-    s = stack(name)
+    s = _synth(name)
     namespace = s.named("model-namespace").inputs["metadata"]
     assert POD_READINESS_GATE_LABEL == {"elbv2.k8s.aws/pod-readiness-gate-inject": "enabled"}
     assert namespace["labels"].items() >= POD_READINESS_GATE_LABEL.items()
@@ -152,12 +171,16 @@ def test_source_cidrs_and_a_web_acl_are_set_only_when_configured():
     assert "inbound-cidrs" not in prod
 
 
-def test_every_load_balancer_attribute_and_target_group_attribute_is_documented():
-    """Attribute names from AWS's LoadBalancerAttribute and target group attribute references."""
-    a = _annotations(stack("dev"))
+@pytest.mark.parametrize("name", AWS_STACKS)
+def test_every_load_balancer_attribute_and_target_group_attribute_is_documented(name):
+    """Attribute names from AWS's target group and load balancer attribute references (also the controller's
+    annotation examples)."""
+    a = _annotations(stack(name))
     assert set(_target_group_attributes(a)) == {"deregistration_delay.timeout_seconds", "load_balancing.algorithm.type"}
     assert _target_group_attributes(a)["load_balancing.algorithm.type"] == "least_outstanding_requests"
-    assert a["load-balancer-attributes"] == "routing.http.drop_invalid_header_fields.enabled=true"
+    attributes = dict(pair.split("=", 1) for pair in a["load-balancer-attributes"].split(","))
+    assert attributes["routing.http.drop_invalid_header_fields.enabled"] == "true"
+    assert set(attributes) <= {"routing.http.drop_invalid_header_fields.enabled", "idle_timeout.timeout_seconds"}
 
 
 # --------------------------------------------------------------------------- certificate and DNS name
@@ -205,9 +228,9 @@ def test_the_endpoint_url_is_a_stack_output_where_there_is_an_endpoint(name):
 
 # ------------------------------------------------------------------------------------------ the way in
 
-@pytest.mark.parametrize("name", AWS_STACKS)
+@pytest.mark.parametrize("name", DIRECT)
 def test_the_pods_admit_the_load_balancer_subnets_on_the_http_port_and_nothing_else_new(name):
-    s = stack(name)
+    s = _synth(name)
     policy = s.named("model-endpoint-network-policy").inputs
     model_policy = s.named("model-network-policy").inputs
     assert policy["metadata"]["namespace"] == model_policy["metadata"]["namespace"]
@@ -221,7 +244,7 @@ def test_the_pods_admit_the_load_balancer_subnets_on_the_http_port_and_nothing_e
     # The model's own policy still admits only the monitoring namespace (and the configured ones).
     sources = model_policy["spec"]["ingress"][0]["from"][0]["namespaceSelector"]["matchExpressions"][0]["values"]
     assert "0.0.0.0/0" not in json.dumps(model_policy) and "ipBlock" not in json.dumps(model_policy)
-    assert set(sources) == {"monitoring", *stack_config(name).model.allowed_namespaces}
+    assert set(sources) == {"monitoring", *_config(name).model.allowed_namespaces}
 
 
 def test_an_existing_networks_subnets_are_taken_from_config_and_their_cidrs_looked_up():
@@ -231,12 +254,65 @@ def test_an_existing_networks_subnets_are_taken_from_config_and_their_cidrs_look
         {"id": "subnet-0bbbbbbbbbbbbbbbb", "availabilityZone": "us-west-2b"}]}
     sections["cluster"] = {"mode": "existing", "name": "team-cluster"}
     sections["model"]["endpoint"]["scheme"] = "internal"
+    sections["model"]["scaleToZero"]["enabled"] = False
     s = stack_with("dev", **{k: v for k, v in sections.items() if k in ("network", "cluster", "model")})
     assert _annotations(s)["subnets"] == "subnet-0aaaaaaaaaaaaaaaa,subnet-0bbbbbbbbbbbbbbbb"
     [rule] = s.named("model-endpoint-network-policy").inputs["spec"]["ingress"]
     assert rule["from"] == [{"ipBlock": {"cidr": c}} for c in sorted(
         get_subnet(FakeCloud(), {"id": i})["cidrBlock"] for i in ("subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"))]
     assert s.named("load-balancer-controller-release").inputs["values"]["vpcId"] == "vpc-0123456789abcdef0"
+
+
+# --------------------------------------------------------------------- a model that scales to zero (dev)
+
+def test_a_sleeping_model_is_reached_through_the_interceptor_which_can_wake_it():
+    s, config = stack("dev"), stack_config("dev")
+    assert config.model.scale_to_zero.enabled
+    proxy = s.stack_outputs["modelProxy"]
+    ingress = _ingress(s)
+    assert ingress["metadata"]["namespace"] == proxy["namespace"] == config.model.scale_to_zero.keda_namespace
+    [rule] = ingress["spec"]["rules"]
+    assert rule["http"]["paths"][0]["backend"] == {"service": {"name": proxy["service"], "port": {"number": proxy["port"]}}}
+    # The interceptor routes on the Host header the load balancer passes on: the endpoint's name must be a route host.
+    [route] = s.of_type("kubernetes:http.keda.sh/v1beta1:InterceptorRoute")
+    assert config.model.endpoint.host in route.inputs["spec"]["rules"][0]["hosts"] and rule["host"] in proxy["hosts"]
+    # The Ingress waits for the route and the KEDA charts that make its namespace and Service.
+    assert any("ModelScaleToZero" in d for d in s.named(INGRESS).options["dependencies"])
+
+
+def test_the_load_balancer_checks_the_interceptor_never_the_model_and_outwaits_a_held_request():
+    s, asleep = stack("dev"), stack_config("dev").model.scale_to_zero
+    a = _annotations(s)
+    # A health check routed to the model would wake it every 10 s: the interceptor's own readiness it is.
+    assert (a["healthcheck-port"], a["healthcheck-path"]) == ("9090", "/readyz")
+    idle = int(dict(p.split("=", 1) for p in a["load-balancer-attributes"].split(","))["idle_timeout.timeout_seconds"])
+    [scale_to_zero] = [r for r in s.of_type("gpu-model-platform:index:ModelScaleToZero")]
+    assert idle == scale_to_zero.component_outputs["load_balancer_idle_timeout_seconds"] > asleep.max_wait_seconds
+    assert int(_target_group_attributes(a)["deregistration_delay.timeout_seconds"]) >= idle
+    # The load balancer reaches the interceptor; the model admits the interceptor's namespace, not the subnets.
+    assert [r for r in s.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy") if r.name.startswith("model-endpoint")] == []
+    model_policy = s.named("model-network-policy").inputs["spec"]["ingress"][0]["from"][0]
+    assert asleep.keda_namespace in model_policy["namespaceSelector"]["matchExpressions"][0]["values"]
+
+
+@pytest.mark.parametrize("changes, expected", [
+    ({"port": 0}, "proxy.port: got 0; must be 1..65535"),
+    ({"idle_timeout_seconds": 5000}, "proxy.idle_timeout_seconds: got 5000; must be 1..4000"),
+    ({"health_check_path": "readyz"}, "proxy.health_check_path: got 'readyz'"),
+])
+def test_a_bad_proxy_is_refused_by_field(changes, expected):
+    from components import RequestProxy
+
+    fields = {"namespace": "keda", "service_name": "proxy", "port": 8080, "health_check_port": 9090,
+              "health_check_path": "/readyz", "idle_timeout_seconds": 660}
+    found: dict = {}
+
+    def program() -> None:
+        model = _model(api_keys={"primary": "k"})
+        found["problems"] = validate_model_endpoint_args(_endpoint_args(model, proxy=RequestProxy(**{**fields, **changes})))
+
+    run(program)
+    assert any(expected in p for p in found["problems"]), found["problems"]
 
 
 # ------------------------------------------------------------------------------------ args and config

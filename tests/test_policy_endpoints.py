@@ -134,6 +134,30 @@ def test_the_synthesized_production_endpoint_passes_and_turning_authentication_o
         "Secret): authentication is off; set model.apiKeys (and drop model.authentication: none)"], found
 
 
+def test_behind_the_interceptor_of_a_sleeping_model_the_check_follows_the_route_to_the_model():
+    """dev sends to the KEDA interceptor (its chart's Service): the policy goes on through the InterceptorRoute
+    that claims the host to the model's Service and Deployment."""
+    assert [m for m in pack_violations(stack("dev"), "prod") if "endpoints" in m] == []
+    model = raw_sections("dev")["model"]
+    del model["apiKeys"]
+    model["authentication"] = "none"
+    found = [m for m in pack_violations(stack_with("dev", model=model), "prod") if "endpoints" in m]
+    assert len(found) == 1 and "exposes Deployment 'model-deployment', whose server checks no API key" in found[0], found
+
+
+def test_a_route_for_another_host_does_not_count():
+    interceptor = _ingress()
+    interceptor["metadata"]["namespace"] = "keda"
+    interceptor["spec"]["rules"][0]["http"]["paths"][0]["backend"] = {"service": {"name": "proxy", "port": {"number": 8080}}}
+    route = ("kubernetes:http.keda.sh/v1beta1:InterceptorRoute", "fraud-route", {
+        "metadata": {"name": "fraud", "namespace": "fraud"},
+        "spec": {"target": {"service": "fraud", "portName": "http"}, "rules": [{"hosts": ["fraud.example.com"]}]}})
+    resources = [*_resources(deployment=_deployment(keys=False))[:1], *_resources(deployment=_deployment(keys=False))[2:]]
+    assert len(_endpoint_messages([*resources, (INGRESS, "fraud-ingress", interceptor), route])) == 1
+    route[2]["spec"]["rules"] = [{"hosts": ["other.example.com"]}]
+    assert _endpoint_messages([*resources, (INGRESS, "fraud-ingress", interceptor), route]) == []
+
+
 def test_the_same_open_model_passes_in_dev_where_it_was_said_explicitly():
     model = raw_sections("dev")["model"]
     del model["apiKeys"]
@@ -179,6 +203,7 @@ def test_the_synthesized_programs_drain_cleanly_whatever_the_grace_period(name):
     assert [m for m in pack_violations(stack(name), name) if "drain" in m] == []
     model = raw_sections(name)["model"]
     model["terminationGracePeriodSeconds"] = 120
+    model.get("scaleToZero", {})["enabled"] = False  # the pods themselves as targets
     longer = stack_with(name, model=model)
     # The endpoint's delay follows the pods' grace period, so a longer drain stays covered.
     assert [m for m in pack_violations(longer, name) if "drain" in m] == []

@@ -22,6 +22,7 @@ from .nodes import (
     launch_templates_require_imdsv2,
     node_groups_use_launch_template,
 )
+from .replicas import one_replica_owner
 from .secrets import no_plaintext_secrets
 
 PACK_NAME = "gpu-model-platform"
@@ -43,6 +44,7 @@ def all_policies(current_stack: Callable[[], str] = pulumi.get_stack) -> list[Po
         launch_templates_encrypt_ebs,
         eks_endpoint_not_public_to_world,
         no_plaintext_secrets,
+        one_replica_owner,
         production_endpoints(current_stack),
         load_balancer_targets_drain_cleanly(),
     ]

@@ -2,7 +2,10 @@
 and load balancer targets come and go without failed requests.
 
 Both are stack policies: each joins an Ingress to the Services it routes to, the workloads behind
-them (through the Services' selectors) and, for the readiness gate, their Namespace.
+them (through the Services' selectors) and, for the readiness gate, their Namespace. When the
+Ingress routes to a proxy the stack does not declare (the KEDA HTTP interceptor of a model that
+scales to zero, installed by its chart), the authentication check follows the request on through
+the InterceptorRoute that claims the Ingress's host to the model's Service.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from .availability import DEFAULT_PRODUCTION_STACKS, selector_matches
 INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
 SERVICE = "kubernetes:core/v1:Service"
 NAMESPACE = "kubernetes:core/v1:Namespace"
+INTERCEPTOR_ROUTE = "kubernetes:http.keda.sh/v1beta1:InterceptorRoute"
 ALB = "alb.ingress.kubernetes.io/"
 API_KEYS_ENV = "API_KEYS_DIR"
 READINESS_GATE_LABEL = "elbv2.k8s.aws/pod-readiness-gate-inject"
@@ -41,20 +45,43 @@ class _Stack:
     def namespace(self, name: Any) -> dict | None:
         return next((props for _, props in self.of(NAMESPACE) if get(props, "metadata", "name") == name), None)
 
+    def service(self, namespace: Any, name: Any) -> dict | None:
+        return next((props for _, props in self.of(SERVICE) if get(props, "metadata", "name") == name
+                     and (get(props, "metadata", "namespace") or "") == (namespace or "")), None)
+
+    def workloads(self, service: dict) -> Iterator[tuple[Any, dict]]:
+        """The workloads whose pods the Service selects."""
+        namespace, selector = get(service, "metadata", "namespace") or "", get(service, "spec", "selector")
+        if contains_unknown(selector) or not isinstance(selector, dict):
+            return
+        for workload, props in self.of(*WORKLOADS):
+            labels = get(props, *POD_SPEC_PATHS[workload.resource_type][:-1], "metadata", "labels")
+            if (get(props, "metadata", "namespace") or "") == namespace and not contains_unknown(labels) \
+                    and selector_matches({"matchLabels": selector}, labels or {}):
+                yield workload, props
+
     def backends(self, ingress: dict) -> Iterator[tuple[dict, Any, dict]]:
-        """(Service, workload resource, workload props) for each Service the Ingress routes to."""
-        namespace = get(ingress, "metadata", "namespace") or ""
-        names = {get(b, "service", "name") for b in _backend_refs(ingress)}
-        for _, service in self.of(SERVICE):
-            if get(service, "metadata", "name") not in names or (get(service, "metadata", "namespace") or "") != namespace:
-                continue
-            selector = get(service, "spec", "selector")
-            for workload, props in self.of(*WORKLOADS):
-                labels = get(props, *POD_SPEC_PATHS[workload.resource_type][:-1], "metadata", "labels")
-                if (get(props, "metadata", "namespace") or "") == namespace and not contains_unknown(selector) \
-                        and isinstance(selector, dict) and not contains_unknown(labels) \
-                        and selector_matches({"matchLabels": selector}, labels or {}):
-                    yield service, workload, props
+        """(Service, workload resource, workload props) for each Service the Ingress routes to (its targets)."""
+        namespace = get(ingress, "metadata", "namespace")
+        for name in dict.fromkeys(get(b, "service", "name") for b in _backend_refs(ingress)):
+            service = self.service(namespace, name)
+            for workload, props in self.workloads(service) if service is not None else ():
+                yield service, workload, props
+
+    def served(self, ingress: dict) -> Iterator[tuple[Any, dict]]:
+        """The workloads that answer the Ingress's requests: its backends, or, behind a proxy the stack does not
+        declare, the Services of the InterceptorRoutes that claim its hosts."""
+        namespace = get(ingress, "metadata", "namespace")
+        names = [get(b, "service", "name") for b in _backend_refs(ingress)]
+        if any(self.service(namespace, name) is not None for name in names):
+            yield from ((w, p) for _, w, p in self.backends(ingress))
+            return
+        hosts = {get(rule, "host") for rule in items(get(ingress, "spec", "rules"))} - {None}
+        for _, route in self.of(INTERCEPTOR_ROUTE):
+            claimed = {h for rule in items(get(route, "spec", "rules")) for h in items(get(rule, "hosts"))}
+            service = self.service(get(route, "metadata", "namespace"), get(route, "spec", "target", "service"))
+            if hosts & claimed and service is not None:
+                yield from self.workloads(service)
 
 
 def _backend_refs(ingress: dict) -> list[Any]:
@@ -143,7 +170,7 @@ def production_endpoints(current_stack: Callable[[], str] = pulumi.get_stack) ->
                                  r.urn)
             if _load_balancer_authenticates(ingress):
                 continue
-            for _, workload, props in view.backends(ingress):
+            for workload, props in view.served(ingress):
                 if checks_api_keys(workload.resource_type, props) is False:
                     report_violation(
                         f"{where}: exposes {label(workload.resource_type, workload.name)}, whose server checks no API "
