@@ -39,7 +39,7 @@ def test_main_only_wires_and_stays_short():
     tree = ast.parse(source)
     assert not any(isinstance(n, (ast.FunctionDef, ast.ClassDef)) for n in tree.body), "helpers belong elsewhere"
     # One statement per component or export: the wiring stays readable at a glance.
-    assert len(tree.body) <= 32, f"__main__.py has {len(tree.body)} top-level statements"
+    assert len(tree.body) <= 33, f"__main__.py has {len(tree.body)} top-level statements"
 
 
 @pytest.mark.parametrize("name", STACKS)
