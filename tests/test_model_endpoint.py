@@ -252,7 +252,7 @@ def test_an_existing_networks_subnets_are_taken_from_config_and_their_cidrs_look
     sections["network"] = {"create": False, "vpcId": "vpc-0123456789abcdef0", "privateSubnets": [
         {"id": "subnet-0aaaaaaaaaaaaaaaa", "availabilityZone": "us-west-2a"},
         {"id": "subnet-0bbbbbbbbbbbbbbbb", "availabilityZone": "us-west-2b"}]}
-    sections["cluster"] = {"mode": "existing", "name": "team-cluster"}
+    sections["cluster"] = {"mode": "existing", "name": "team-cluster", "enforcesNetworkPolicies": True}
     sections["model"]["endpoint"]["scheme"] = "internal"
     sections["model"]["scaleToZero"]["enabled"] = False
     s = stack_with("dev", **{k: v for k, v in sections.items() if k in ("network", "cluster", "model")})
@@ -405,8 +405,8 @@ def test_authentication_none_drops_the_keys_and_the_endpoint_exposes_the_model_a
 
 
 @pytest.mark.parametrize("sections, expected", [
-    ({"cluster": {"mode": "local", "kubeContext": "kind-x"}}, "model.endpoint: got 'my-ai-model.dev.example.com'; "
-                                                              "needs an EKS cluster"),
+    ({"cluster": {"mode": "local", "kubeContext": "kind-x", "enforcesNetworkPolicies": True}},
+     "model.endpoint: got 'my-ai-model.dev.example.com'; needs an EKS cluster"),
     ({"network": {"create": False, "vpcId": "vpc-0123456789abcdef0", "privateSubnets": [
         {"id": "subnet-0aaaaaaaaaaaaaaaa", "availabilityZone": "us-west-2a"},
         {"id": "subnet-0bbbbbbbbbbbbbbbb", "availabilityZone": "us-west-2b"}]}},
