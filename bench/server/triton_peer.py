@@ -6,10 +6,13 @@
 
 Both servers run the same ONNX file with ONNX Runtime 1.31.1 (one intra-op thread), batches of at
 most 32 rows, on 127.0.0.1 (checked), pinned with taskset to one core (--server-core); the load
-clients run pinned to the other (--client-core). A round starts one server, checks its answers
+clients run pinned to the other (--client-core). A round starts both servers, checks their answers
 against ONNX Runtime, runs every scenario (protocol x rows per request x concurrency: a warm-up,
-then the measured run), and stops it; rounds alternate which server goes first, and each number in
-the summary is the median of the rounds. Scenarios a server does not support (it answers a probe
+then the measured run) on one server right after the other, alternating which goes first, and
+stops both; each number in the summary is the median of the rounds. Pairing runs this closely
+matters on a shared machine, where the load from other processes changes from minute to minute.
+The server's CPU time per request (from /proc, all threads) is reported too: unlike throughput it
+barely depends on how much of the core other processes take. Scenarios a server does not support (it answers a probe
 with an error) are reported as such, not measured. Prints Markdown tables and writes all runs as
 JSON (--out).
 """
@@ -221,26 +224,54 @@ def check(server: Running, scenario: Scenario, payloads: Payloads, core: int) ->
     return None
 
 
-def run_round(server: Running, scenarios: list[Scenario], levels: list[tuple[int, int]], payloads: Payloads,
-              time_cap: float, client_core: int) -> dict:
-    result = {"server": server.name, "key": server.key, "versions": server.versions,
-              "idle_rss_mib": bench.rss_mib(server.proc.pid), "unsupported": {}, "runs": []}
+def measure(server: Running, scenario: Scenario, concurrency: int, requests: int, payloads: Payloads,
+            time_cap: float, client_core: int) -> dict:
+    """A warm-up, then one measured run, with the server's CPU time over the measured run."""
+    _client(scenario.protocol, server, payloads, scenario.rows, min(1000, requests), concurrency, 30, client_core)
+    cpu_before = cpu_seconds(server.proc.pid)
+    run = _client(scenario.protocol, server, payloads, scenario.rows, requests, concurrency, time_cap, client_core)
+    cpu = cpu_seconds(server.proc.pid) - cpu_before
+    run.update({"protocol": scenario.protocol, "rows": scenario.rows, "rss_mib": bench.rss_mib(server.proc.pid),
+                "server_cpu_s": round(cpu, 3), "loadavg_1m": os.getloadavg()[0],
+                "server_cpu_us_per_request": round(cpu / run["ok"] * 1e6, 1) if run["ok"] else None})
+    print(f"[triton_peer] {server.key:6s} {scenario.label:14s} c={concurrency:<3d} "
+          f"{run['throughput_rps']:>9.1f} req/s  p50 {run['latency_ms']['p50']:.2f} ms  "
+          f"p99 {run['latency_ms']['p99']:.2f} ms  ok {run['ok']}/{run['responses']}  "
+          f"cpu {run['server_cpu_us_per_request']} us/req  load {run['loadavg_1m']:.1f}", file=sys.stderr)
+    return run
+
+
+def run_round(servers: list[Running], scenarios: list[Scenario], levels: list[tuple[int, int]], payloads: Payloads,
+              time_cap: float, client_core: int, number: int) -> list[dict]:
+    """Both servers are up (pinned to the same core, the idle one costs nothing); every scenario and
+    concurrency runs on one right after the other, so each pair of runs sees the same machine load."""
+    results = [{"server": s.name, "key": s.key, "round": number, "versions": s.versions,
+                "idle_rss_mib": bench.rss_mib(s.proc.pid), "unsupported": {}, "runs": []} for s in servers]
     for scenario in scenarios:
-        problem = check(server, scenario, payloads, client_core)
-        if problem:
-            result["unsupported"][scenario.label] = problem
-            print(f"[triton_peer] {server.key:6s} {scenario.label:14s} not measured: {problem}", file=sys.stderr)
+        able = []
+        for server, result in zip(servers, results, strict=True):
+            problem = check(server, scenario, payloads, client_core)
+            if problem:
+                result["unsupported"][scenario.label] = problem
+                print(f"[triton_peer] {server.key:6s} {scenario.label:14s} not measured: {problem}", file=sys.stderr)
+            else:
+                able.append((server, result))
+        for index, (concurrency, requests) in enumerate(levels):
+            for server, result in (able if index % 2 == 0 else able[::-1]):
+                result["runs"].append(measure(server, scenario, concurrency, requests, payloads, time_cap, client_core))
+    return results
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of the process tree, all threads (from /proc/<pid>/stat)."""
+    total = 0
+    for p in bench.process_tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
             continue
-        for concurrency, requests in levels:
-            _client(scenario.protocol, server, payloads, scenario.rows, min(1000, requests), concurrency, 30, client_core)
-            run = _client(scenario.protocol, server, payloads, scenario.rows, requests, concurrency, time_cap,
-                          client_core)
-            run.update({"protocol": scenario.protocol, "rows": scenario.rows, "rss_mib": bench.rss_mib(server.proc.pid)})
-            result["runs"].append(run)
-            print(f"[triton_peer] {server.key:6s} {scenario.label:14s} c={concurrency:<3d} "
-                  f"{run['throughput_rps']:>9.1f} req/s  p50 {run['latency_ms']['p50']:.2f} ms  "
-                  f"p99 {run['latency_ms']['p99']:.2f} ms  ok {run['ok']}/{run['responses']}", file=sys.stderr)
-    return result
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 # --- summary -------------------------------------------------------------------------------------
@@ -255,31 +286,61 @@ def medians(rounds: list[dict], key: str) -> dict[tuple[str, int, int], dict]:
         if result["key"] == key:
             for run in result["runs"]:
                 grouped.setdefault(_key(run), []).append(run)
-    return {k: {"throughput_rps": statistics.median(r["throughput_rps"] for r in runs),
-                "p99_ms": statistics.median(r["latency_ms"]["p99"] for r in runs),
+    def median(values) -> float | None:
+        values = [v for v in values if v is not None]
+        return statistics.median(values) if values else None
+
+    return {k: {"throughput_rps": median(r["throughput_rps"] for r in runs),
+                "p99_ms": median(r["latency_ms"]["p99"] for r in runs),
+                "cpu_us_per_request": median(r.get("server_cpu_us_per_request") for r in runs),
                 "rounds": len(runs)} for k, runs in grouped.items()}
+
+
+def paired_ratios(rounds: list[dict], ours: str = "ours", peer: str = "triton") -> dict[tuple[str, int, int], float]:
+    """Per scenario and concurrency: the median over rounds of peer/ours throughput within the round."""
+    by_round: dict[tuple[int, str], dict] = {(r["round"], r["key"]): {_key(run): run for run in r["runs"]}
+                                             for r in rounds}
+    ratios: dict[tuple[str, int, int], list[float]] = {}
+    for (number, key), runs in by_round.items():
+        if key != ours:
+            continue
+        for k, run in runs.items():
+            other = by_round.get((number, peer), {}).get(k)
+            if other and run["throughput_rps"]:
+                ratios.setdefault(k, []).append(other["throughput_rps"] / run["throughput_rps"])
+    return {k: statistics.median(v) for k, v in ratios.items()}
 
 
 def markdown(rounds: list[dict], ours: str = "ours", peer: str = "triton") -> str:
     lines = ["| Round | Server | Protocol | Rows/request | Concurrency | Requests OK | req/s | rows/s | p50 (ms) "
-             "| p99 (ms) | RSS (MiB) |", "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "| p99 (ms) | server CPU (us/req) | load (1 min) | RSS (MiB) |",
+             "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for result in rounds:
         for run in result["runs"]:
             lat = run["latency_ms"]
             lines.append(f"| {result['round']} | {result['key']} | {run['protocol']} | {run['rows']} | "
                          f"{run['concurrency']} | {run['ok']}/{run['requests_sent']} | {run['throughput_rps']:.0f} | "
                          f"{run['throughput_rps'] * run['rows']:.0f} | {lat['p50']:.2f} | {lat['p99']:.2f} | "
+                         f"{_fmt(run.get('server_cpu_us_per_request'))} | {_fmt(run.get('loadavg_1m'), '.1f')} | "
                          f"{run['rss_mib']:.0f} |")
-    a, b = medians(rounds, ours), medians(rounds, peer)
+    a, b, paired = medians(rounds, ours), medians(rounds, peer), paired_ratios(rounds, ours, peer)
     lines += ["", f"| Protocol | Rows/request | Concurrency | {ours} req/s | {peer} req/s | {peer} / {ours} "
-              f"| {ours} p99 (ms) | {peer} p99 (ms) |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+              f"| same, paired by round | {ours} p99 (ms) | {peer} p99 (ms) | {ours} CPU (us/req) | {peer} CPU (us/req) |",
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for k in sorted(set(a) | set(b), key=lambda k: (PROTOCOLS.index(k[0]), k[1], k[2])):
-        x, y = a.get(k), b.get(k)
-        ratio = f"{y['throughput_rps'] / x['throughput_rps']:.2f}x" if x and y and x["throughput_rps"] else "-"
-        lines.append(f"| {k[0]} | {k[1]} | {k[2]} | {x['throughput_rps'] if x else '-':>} | "
-                     f"{y['throughput_rps'] if y else '-'} | {ratio} | {x['p99_ms'] if x else '-'} | "
-                     f"{y['p99_ms'] if y else '-'} |")
+        x, y = a.get(k, {}), b.get(k, {})
+        ratio = (f"{y['throughput_rps'] / x['throughput_rps']:.2f}x"
+                 if x.get("throughput_rps") and y.get("throughput_rps") else "-")
+        pair = f"{paired[k]:.2f}x" if k in paired else "-"
+        lines.append(f"| {k[0]} | {k[1]} | {k[2]} | {_fmt(x.get('throughput_rps'))} | "
+                     f"{_fmt(y.get('throughput_rps'))} | {ratio} | {pair} | {_fmt(x.get('p99_ms'), '.2f')} | "
+                     f"{_fmt(y.get('p99_ms'), '.2f')} | {_fmt(x.get('cpu_us_per_request'))} | "
+                     f"{_fmt(y.get('cpu_us_per_request'))} |")
     return "\n".join(lines)
+
+
+def _fmt(value: float | None, spec: str = ".0f") -> str:
+    return "-" if value is None else format(value, spec)
 
 
 def compare(*, model: Path, levels: list[tuple[int, int]], time_cap: float, rounds: int, protocols: list[str],
@@ -296,23 +357,24 @@ def compare(*, model: Path, levels: list[tuple[int, int]], time_cap: float, roun
     scenarios = [Scenario(p, r) for p in protocols for r in row_counts]
     results: list[dict] = []
     for number in range(1, rounds + 1):
-        order = ("ours", "triton") if number % 2 else ("triton", "ours")
-        for key in order:
-            server = (start_ours(model, server_core, scratch) if key == "ours"
-                      else start_triton(model, server_core, scratch, max_queue_delay_us))
-            try:
-                result = run_round(server, scenarios, levels, payloads, time_cap, client_core)
-            finally:
+        servers: list[Running] = []
+        try:
+            servers.append(start_ours(model, server_core, scratch))
+            servers.append(start_triton(model, server_core, scratch, max_queue_delay_us))
+            if number % 2 == 0:  # alternate which server goes first
+                servers.reverse()
+            results += run_round(servers, scenarios, levels, payloads, time_cap, client_core, number)
+        finally:
+            for server in servers:
                 stop(server)
-            result["round"] = number
-            results.append(result)
     summary = {
         "date": time.strftime("%Y-%m-%d"), "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "machine": {"cpus": os.cpu_count(), "cpu_model": bench._cpu_model(), "server_core": server_core,
                     "client_core": client_core},
         "model": str(model), "model_sha256_12": bench.hashlib.sha256(model.read_bytes()).hexdigest()[:12],
-        "triton_max_queue_delay_us": max_queue_delay_us, "rounds": results,
-        "medians": {k: {"|".join(map(str, s)): v for s, v in medians(results, k).items()} for k in ("ours", "triton")}}
+        "triton_max_queue_delay_us": max_queue_delay_us, "loadavg_at_start": os.getloadavg(), "rounds": results,
+        "medians": {k: {"|".join(map(str, s)): v for s, v in medians(results, k).items()} for k in ("ours", "triton")},
+        "paired_ratios_triton_over_ours": {"|".join(map(str, s)): v for s, v in paired_ratios(results).items()}}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=2))
     print(markdown(results))

@@ -101,15 +101,20 @@ def test_batch_and_delay_settings_out_of_range_are_refused():
 
 
 def test_the_peer_summary_takes_the_median_of_the_rounds_per_scenario():
-    peer = triton_peer
-    rounds = [{"key": "ours", "runs": [_run(1, 100.0, 1.0)]}, {"key": "ours", "runs": [_run(1, 300.0, 3.0)]},
-              {"key": "ours", "runs": [_run(1, 200.0, 9.0)]}, {"key": "triton", "runs": [_run(1, 50.0, 0.5)]}]
-    assert peer.medians(rounds, "ours") == {("json", 1, 16): {"throughput_rps": 200.0, "p99_ms": 3.0, "rounds": 3}}
-    assert peer.medians(rounds, "triton")[("json", 1, 16)]["throughput_rps"] == 50.0
+    rounds = [{"round": 1, "key": "ours", "runs": [_run(100.0, 1.0, 40.0)]},
+              {"round": 2, "key": "ours", "runs": [_run(300.0, 3.0, 20.0)]},
+              {"round": 3, "key": "ours", "runs": [_run(200.0, 9.0, None)]},
+              {"round": 1, "key": "triton", "runs": [_run(150.0, 0.5, 10.0)]},
+              {"round": 2, "key": "triton", "runs": [_run(150.0, 0.5, 10.0)]}]
+    assert triton_peer.medians(rounds, "ours") == {
+        ("json", 1, 16): {"throughput_rps": 200.0, "p99_ms": 3.0, "cpu_us_per_request": 30.0, "rounds": 3}}
+    # Round 3 has no Triton run: only rounds 1 (1.5x) and 2 (0.5x) pair up.
+    assert triton_peer.paired_ratios(rounds) == {("json", 1, 16): 1.0}
 
 
-def _run(rows: int, rps: float, p99: float) -> dict:
-    return {"protocol": "json", "rows": rows, "concurrency": 16, "throughput_rps": rps, "latency_ms": {"p99": p99}}
+def _run(rps: float, p99: float, cpu: float | None) -> dict:
+    return {"protocol": "json", "rows": 1, "concurrency": 16, "throughput_rps": rps, "latency_ms": {"p99": p99},
+            "server_cpu_us_per_request": cpu}
 
 
 def test_binary_requests_carry_the_json_header_length_and_the_raw_fp32_rows():
