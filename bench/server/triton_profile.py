@@ -2,6 +2,7 @@
 
     python bench/server/triton_profile.py                       # 1-row JSON, 16 clients, 20 s
     python bench/server/triton_profile.py --rows 32 --concurrency 64
+    python bench/server/triton_profile.py --pieces                # time request-path pieces in-process
 
 Starts our server exactly as triton_peer.py does (pinned to --server-core, loopback, same model and
 payloads), runs the JSON load client on --client-core for --seconds, and records the server with
@@ -10,16 +11,20 @@ frames. py-spy samples every thread, waiting or not, so samples whose innermost 
 (epoll, a lock, a condition variable, an empty queue: idle threads and the idle event loop) are
 counted apart; each busy sample is charged to the innermost frame that belongs to a known stage of
 a request. Prints the stage shares and the hottest leaf functions; writes the raw stacks (--out)
-for flame graphs.
+for flame graphs. --pieces instead times the pieces of the request path one by one with timeit
+(imports app/model_server in this interpreter, which needs app/requirements.txt installed).
 """
 from __future__ import annotations
 
 import argparse
+import json
+import random
 import re
 import subprocess
 import sys
 import tempfile
 import time
+import timeit
 from collections import Counter
 from pathlib import Path
 
@@ -83,6 +88,57 @@ def report(total: int, stages: Counter, leaves: Counter, top: int = 20) -> str:
     return "\n".join(lines)
 
 
+def pieces(model: Path) -> str:
+    """Best-of-5 timeit of each piece of a 1-row and a 32-row JSON request, in microseconds."""
+    sys.path.insert(0, str(peer.bench.APP))
+    import uuid
+
+    import numpy as np
+    import orjson
+    from model_server.app import match_route
+    from model_server.metrics import Metrics
+    from model_server.model import OnnxModel
+    from model_server.protocol import infer_response, parse_infer_request
+
+    onnx_model = OnnxModel(model)
+    metrics = Metrics("my-ai-model")
+    rng = random.Random(20261125)  # run.py's rows
+    row = [float(rng.randint(0, 16)) for _ in range(64)]
+    rows = []
+
+    def timed(label: str, fn, number: int = 5000) -> None:
+        rows.append(f"| {label} | {min(timeit.repeat(fn, number=number, repeat=5)) / number * 1e6:.1f} |")
+
+    for count in (1, 32):
+        body = json.dumps({"inputs": [{"name": "input", "shape": [count, 64], "datatype": "FP32",
+                                       "data": row * count}]}).encode()
+        request = parse_infer_request(body, onnx_model.inputs, onnx_model.outputs)
+        outputs = onnx_model.run(request.inputs)
+        data = orjson.loads(body)["inputs"][0]["data"]
+        array = np.array(data).reshape(count, 64).astype(np.float32)
+        timed(f"{count} row(s): `orjson.loads` of the body", lambda body=body: orjson.loads(body))
+        timed(f"{count} row(s): `np.array` of the parsed data", lambda data=data: np.array(data))
+        timed(f"{count} row(s): `np.isfinite(x).all()`", lambda array=array: np.isfinite(array).all())
+        timed(f"{count} row(s): `parse_infer_request` (all of the above + checks)",
+              lambda body=body: parse_infer_request(body, onnx_model.inputs, onnx_model.outputs))
+        timed(f"{count} row(s): ONNX Runtime `session.run`", lambda request=request: onnx_model.run(request.inputs))
+        timed(f"{count} row(s): `infer_response` (orjson with numpy)",
+              lambda outputs=outputs: infer_response("my-ai-model", "1", "id", onnx_model.outputs, ["output"], outputs))
+
+    def errstate() -> None:
+        with np.errstate(over="ignore", invalid="ignore"):
+            pass
+
+    timed("`np.errstate(...)` enter + exit", errstate)
+    timed("`uuid.uuid4().hex` (server-made id)", lambda: uuid.uuid4().hex)
+    timed("`match_route` of the infer path", lambda: match_route("/v2/models/my-ai-model/infer"))
+    timed("metrics per request: counter + histogram", lambda: metrics.observe_request("/v2/models/{name}/infer", 200, 1e-3))
+    timed("metrics per request: in-flight gauge inc + dec", lambda: (metrics.in_flight.inc(), metrics.in_flight.dec()))
+    timed("metrics per batch: 2 histograms + queue gauge",
+          lambda: (metrics.batch_seconds.observe(1e-5), metrics.batch_size.observe(1), metrics.queue_depth.set(0)))
+    return "\n".join(["| Piece | us (best of 5) |", "| --- | ---: |", *rows])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=peer.bench.APP / "artifacts" / "model.onnx")
@@ -93,7 +149,11 @@ def main() -> int:
     parser.add_argument("--server-core", type=int, default=0)
     parser.add_argument("--client-core", type=int, default=1)
     parser.add_argument("--out", type=Path, default=peer.bench.CACHE.parent / "bench-triton-profile")
+    parser.add_argument("--pieces", action="store_true", help="time the request path's pieces instead")
     args = parser.parse_args()
+    if args.pieces:
+        print(pieces(args.model))
+        return 0
     py_spy = peer.TRITON_VENV / "bin" / "py-spy"
     if not py_spy.exists():
         print(f"no {py_spy}: run `bash bench/server/triton_build.sh` first", file=sys.stderr)
