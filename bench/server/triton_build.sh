@@ -12,6 +12,9 @@
 # PyPI only (the venv). The Triton and ONNX Runtime sources are read from local git mirrors of the
 # public repositories (TRITON_MIRRORS, one bare repository per project at <owner>+<name>/repo), never
 # downloaded by CMake: FetchContent is pointed at the extracted sources and fully disconnected.
+# Elsewhere, make the mirrors once with, for each of triton-inference-server/{common,core,backend,
+# onnxruntime_backend} and yalue/onnxruntime_go:
+#   git clone --mirror https://github.com/<owner>/<name> "$TRITON_MIRRORS/<owner>+<name>/repo"
 #
 # Versions (facts and where they come from):
 # - nvidia-pytriton 0.7.0 bundles tritonserver 2.51.0 (GET /v2 of the running binary says so).

@@ -19,6 +19,7 @@ JSON (--out).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -371,7 +372,7 @@ def compare(*, model: Path, levels: list[tuple[int, int]], time_cap: float, roun
         "date": time.strftime("%Y-%m-%d"), "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "machine": {"cpus": os.cpu_count(), "cpu_model": bench._cpu_model(), "server_core": server_core,
                     "client_core": client_core},
-        "model": str(model), "model_sha256_12": bench.hashlib.sha256(model.read_bytes()).hexdigest()[:12],
+        "model": str(model), "model_sha256_12": hashlib.sha256(model.read_bytes()).hexdigest()[:12],
         "triton_max_queue_delay_us": max_queue_delay_us, "loadavg_at_start": os.getloadavg(), "rounds": results,
         "medians": {k: {"|".join(map(str, s)): v for s, v in medians(results, k).items()} for k in ("ours", "triton")},
         "paired_ratios_triton_over_ours": {"|".join(map(str, s)): v for s, v in paired_ratios(results).items()}}
