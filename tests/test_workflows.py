@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from tests.needs import tool
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS_DIR = ROOT / ".github" / "workflows"
@@ -93,7 +94,8 @@ def run_scripts() -> list[tuple[str, str]]:
 # ---- triggers and flow -------------------------------------------------------------------------
 
 def test_the_workflows_are_the_four_this_project_delivers_with():
-    assert {p.name for p in WORKFLOW_FILES} == {"checks.yml", "pull-request.yml", "deploy.yml", "drift.yml"}
+    # release.yml (the library's tags and releases) is tested in tests/test_release.py.
+    assert {p.name for p in WORKFLOW_FILES} == {"checks.yml", "pull-request.yml", "deploy.yml", "drift.yml", "release.yml"}
     assert triggers(workflow("checks.yml")) == {"workflow_call": None}
     assert triggers(workflow("pull-request.yml")) == {"pull_request": {"branches": ["main"]}}
     assert triggers(workflow("deploy.yml")) == {"push": {"branches": ["main"]}}
@@ -135,7 +137,7 @@ def test_the_checks_lint_test_train_gate_and_hand_over_the_model():
 
 
 def test_the_unit_tests_install_what_ci_run_installs():
-    ci_run = (ROOT / ".ci" / "run").read_text()
+    ci_run = (ROOT / "scripts" / "test").read_text()  # README's test command, which .ci/run runs
     apt_packages = re.search(r"APT_PACKAGES=\(([^)]*)\)", ci_run).group(1).split()
     install = "\n".join(s.get("run", "") for s in steps(jobs(workflow("checks.yml"))["unit-tests"]))
     for package in apt_packages:
@@ -273,7 +275,8 @@ def test_every_workflow_grants_nothing_by_default_and_every_job_states_its_permi
         assert wf.get("permissions") == {}, f"{path.name}: set top-level permissions: {{}}"
         for job_id, job in jobs(wf).items():
             assert isinstance(job.get("permissions"), dict), f"{path.name}:{job_id} has no permissions block"
-            assert job["permissions"].get("contents") == "read", f"{path.name}:{job_id}"
+            expected = "write" if "contents" in ALLOWED_WRITES.get((path.name, job_id), ()) else "read"
+            assert job["permissions"].get("contents") == expected, f"{path.name}:{job_id}"
 
 
 ALLOWED_WRITES = {
@@ -281,6 +284,7 @@ ALLOWED_WRITES = {
     ("deploy.yml", "up-dev"): {"id-token"},
     ("deploy.yml", "up-prod"): {"id-token"},
     ("drift.yml", "drift"): {"id-token", "issues"},
+    ("release.yml", "release"): {"contents"},  # the tag and the GitHub release
 }
 
 
@@ -448,10 +452,7 @@ def test_checkouts_do_not_leave_the_token_in_the_git_config():
 # ---- linters -------------------------------------------------------------------------------------
 
 def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.skip(f"{name} is not installed (pip install -r requirements-dev.txt installs it)")
-    return path
+    return tool(name)
 
 
 def test_workflows_pass_actionlint_with_shellcheck():
