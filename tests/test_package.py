@@ -26,7 +26,7 @@ import pytest
 import trove_classifiers
 
 import components
-from tools.api_surface import read_version
+from tools.release import read_version
 from tools.synth import PROJECT_DIR
 
 IMPORT_NAME = "gpu_model_platform"
