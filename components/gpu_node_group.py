@@ -157,7 +157,7 @@ class GpuNodeGroup(pulumi.ComponentResource):
         return autoscaler_node_template_tags(self.scheduling, self.gpus_per_node)
 
     def _create_node_group(self, name: str, role: aws.iam.Role, template: aws.ec2.LaunchTemplate,
-                           attachments: list[pulumi.Resource]) -> aws.eks.NodeGroup:
+                           attachments: Sequence[pulumi.Resource]) -> aws.eks.NodeGroup:
         a = self._args
         return aws.eks.NodeGroup(
             f"{name}-group",

@@ -289,7 +289,7 @@ class Karpenter(pulumi.ComponentResource):
         for policy in policies:
             aws.iam.RolePolicyAttachment(
                 f"{name}-node-{policy}", role=role.name,
-                policy_arn=self._account.apply(lambda pa, policy=policy: f"arn:{pa[0]}:iam::aws:policy/{policy}"),
+                policy_arn=pulumi.Output.concat("arn:", self._account.apply(lambda pa: pa[0]), f":iam::aws:policy/{policy}"),
                 opts=pulumi.ResourceOptions(parent=self))
         profile = aws.iam.InstanceProfile(f"{name}-node-profile", role=role.name, tags=self._tags,
                                           opts=pulumi.ResourceOptions(parent=self))

@@ -12,7 +12,7 @@ counters (etc/default-counters.csv of dcgm-exporter 4.5.3-4.8.2) and kube-state-
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Severity = Literal["critical", "warning", "info"]
 
@@ -112,7 +112,7 @@ def _number(value: float) -> str:
 
 
 def _alert(name: str, expr: str, for_: str, severity: Severity, labels: dict[str, str], summary: str,
-           description: str, runbook_url: str) -> dict:
+           description: str, runbook_url: str) -> dict[str, Any]:
     return {
         "alert": name,
         "expr": expr,
@@ -131,7 +131,7 @@ def error_ratio_record(window: str) -> str:
     return f"model:inference_request_errors:ratio_rate{window}"
 
 
-def _error_ratio_recordings(target: ModelTarget, windows: list[str]) -> list[dict]:
+def _error_ratio_recordings(target: ModelTarget, windows: list[str]) -> list[dict[str, Any]]:
     by = "namespace, job, model"
     errors = target.metric_selector(route=f'~"{INFER_ROUTES}"', status='~"5.."')
     total = target.metric_selector(route=f'~"{INFER_ROUTES}"')
@@ -144,7 +144,7 @@ def _error_ratio_recordings(target: ModelTarget, windows: list[str]) -> list[dic
 
 def model_rule_groups(target: ModelTarget, availability: float, latency_p99_seconds: float,
                       thresholds: ModelAlertThresholds | None = None,
-                      runbook_url: str = RUNBOOKS_URL) -> list[dict]:
+                      runbook_url: str = RUNBOOKS_URL) -> list[dict[str, Any]]:
     """Recording rules and alerts of one model, every identity carrying the model's name."""
     t = thresholds or ModelAlertThresholds()
     m = target.model
@@ -198,7 +198,7 @@ def model_rule_groups(target: ModelTarget, availability: float, latency_p99_seco
 
 
 def gpu_rule_groups(thresholds: GpuAlertThresholds | None = None, dcgm_job: str = DCGM_JOB,
-                    runbook_url: str = RUNBOOKS_URL) -> list[dict]:
+                    runbook_url: str = RUNBOOKS_URL) -> list[dict[str, Any]]:
     """Alerts on every GPU the DCGM exporter reports (one instance per cluster)."""
     t = thresholds or GpuAlertThresholds()
     labels = {"service": "gpu"}
@@ -243,7 +243,7 @@ def gpu_rule_groups(thresholds: GpuAlertThresholds | None = None, dcgm_job: str 
     return [{"name": "gpu.alerts", "rules": alerts}]
 
 
-def alert_names(groups: list[dict]) -> list[str]:
+def alert_names(groups: list[dict[str, Any]]) -> list[str]:
     """Alert names in rule groups, in order, without repeats."""
     names: list[str] = []
     for group in groups:
