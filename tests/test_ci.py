@@ -74,6 +74,9 @@ def test_ci_run_is_readmes_command_and_the_command_installs_every_tool_the_tests
     for install in ("apt-get install", "-r requirements-dev.txt", "-r requirements-checkov.txt",
                     'export CHECKOV_BIN="$CHECKOV_VENV/bin/checkov"'):
         assert install in script, install
+    # Stopping the packages' daemons must spare test servers running beside it (same names, other user).
+    kills = re.findall(r"pkill[^\n]*", script)
+    assert kills == ['pkill -u prometheus 2>/dev/null || true'], kills
     apt = re.search(r"APT_PACKAGES=\(([^)]*)\)", script).group(1).split()
     debian = {"Debian package prometheus": "prometheus", "Debian package prometheus-alertmanager": "prometheus-alertmanager"}
     assert sorted(apt) == sorted({debian[how] for how in needs.HOW.values() if how in debian})
