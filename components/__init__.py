@@ -21,10 +21,11 @@ from .model_monitoring import ModelMonitoring, ModelMonitoringArgs
 from .model_registry import ModelRegistry, ModelRegistryArgs
 from .model_service import ContainerResources, HorizontalAutoscaling, ModelService, ModelServiceArgs, PodsMetric
 from .monitoring_alertmanager import AlertReceiver, NotificationTiming
-from .monitoring_rules import BurnRateWindow, GpuAlertThresholds, ModelAlertThresholds
+from .monitoring_rules import BurnRateWindow, GpuAlertThresholds, ModelAlertThresholds, ScaleToZeroSignals
 from .monitoring_stack import MonitoringResources, MonitoringStack, MonitoringStackArgs, PodResources
 from .network import Network, NetworkArgs
 from .pod_autoscaling import PrometheusAdapter, PrometheusAdapterArgs
+from .scale_to_zero import KedaHttpAddOn, KedaHttpAddOnArgs, ModelScaleToZero, ModelScaleToZeroArgs, RequestHolder
 
 __all__ = [
     "AlertReceiver",
@@ -46,6 +47,8 @@ __all__ = [
     "HorizontalAutoscaling",
     "Karpenter",
     "KarpenterArgs",
+    "KedaHttpAddOn",
+    "KedaHttpAddOnArgs",
     "MetricsEndpoint",
     "ModelAlertThresholds",
     "ModelImage",
@@ -54,6 +57,8 @@ __all__ = [
     "ModelMonitoringArgs",
     "ModelRegistry",
     "ModelRegistryArgs",
+    "ModelScaleToZero",
+    "ModelScaleToZeroArgs",
     "ModelService",
     "ModelServiceArgs",
     "MonitoringResources",
@@ -66,6 +71,8 @@ __all__ = [
     "PodsMetric",
     "PrometheusAdapter",
     "PrometheusAdapterArgs",
+    "RequestHolder",
+    "ScaleToZeroSignals",
     "SystemNodeGroup",
     "Taint",
 ]

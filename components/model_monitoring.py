@@ -23,6 +23,7 @@ from .monitoring_rules import (
     RUNBOOKS_URL,
     ModelAlertThresholds,
     ModelTarget,
+    ScaleToZeroSignals,
     model_rule_groups,
 )
 
@@ -54,6 +55,8 @@ class ModelMonitoringArgs:
     """Base of the alerts' `runbook_url` (each alert appends `#<its name in lower case>`)."""
     depends_on: Sequence[pulumi.Resource] = ()
     """What installs the monitoring.coreos.com CRDs, typically the `MonitoringStack`."""
+    scale_to_zero: ScaleToZeroSignals | None = None
+    """When the model scales to zero: zero replicas on purpose is not an outage, and the dashboard shows wake-ups."""
 
 
 def validate_model_monitoring_args(args: ModelMonitoringArgs) -> list[str]:
@@ -80,7 +83,7 @@ def model_target(args: ModelMonitoringArgs) -> ModelTarget:
 def model_rules(args: ModelMonitoringArgs) -> list[dict[str, Any]]:
     """The rule groups `ModelMonitoring` deploys (tests render the same ones for promtool)."""
     return model_rule_groups(model_target(args), args.availability, args.latency_p99_seconds, args.thresholds,
-                             args.runbook_url)
+                             args.runbook_url, scale_to_zero=args.scale_to_zero)
 
 
 class ModelMonitoring(pulumi.ComponentResource):
@@ -152,7 +155,7 @@ class ModelMonitoring(pulumi.ComponentResource):
 
     def _create_dashboard(self, name: str, uid: str, opts: pulumi.ResourceOptions) -> None:
         a = self._args
-        dashboard = model_dashboard(uid, self._target, a.availability, a.latency_p99_seconds)
+        dashboard = model_dashboard(uid, self._target, a.availability, a.latency_p99_seconds, a.scale_to_zero)
         k8s.core.v1.ConfigMap(
             f"{name}-dashboard",
             metadata=self._metadata(labels=DASHBOARD_LABEL, annotations={FOLDER_ANNOTATION: FOLDER}),

@@ -85,6 +85,9 @@ class ModelServiceArgs:
     termination_grace_period_seconds: int = 30
     max_batch_size: int = 32
     batch_window_ms: int = 2
+    replica_owner: Optional[str] = None
+    """An outside controller owning `spec.replicas` (e.g. `keda`, scaling to zero): the Deployment starts at
+    `replicas` (0 allowed), updates never reset the count, and neither an HPA nor a PodDisruptionBudget is made."""
 
 
 def validate_model_service_args(args: ModelServiceArgs) -> list[str]:
@@ -96,8 +99,11 @@ def validate_model_service_args(args: ModelServiceArgs) -> list[str]:
         problems.append(f"gpus: got {args.gpus}; must be >= 0")
     if args.gpus > 0 and args.gpu_scheduling is None:
         problems.append("gpu_scheduling: required when gpus > 0 (GPU nodes are tainted)")
-    if args.replicas < 1:
-        problems.append(f"replicas: got {args.replicas}; must be >= 1")
+    if args.replicas < (0 if args.replica_owner else 1):
+        problems.append(f"replicas: got {args.replicas}; must be >= 1 (>= 0 with a replica_owner)")
+    if args.replica_owner and args.autoscaling:
+        problems.append(f"autoscaling: two owners of the Deployment's replicas (the HPA and {args.replica_owner!r}); "
+                        "set one of autoscaling or replica_owner")
     if args.autoscaling and args.autoscaling.min_replicas > args.autoscaling.max_replicas:
         problems.append("autoscaling.min_replicas: must be <= autoscaling.max_replicas")
     metric = args.autoscaling.pods_metric if args.autoscaling else None
@@ -173,7 +179,13 @@ class ModelService(pulumi.ComponentResource):
             "selector": self.selector,
         })
 
+    def _replicas_owned_elsewhere(self) -> bool:
+        """Whether an HPA or an outside controller (`replica_owner`) sets the replica count after creation."""
+        return self._args.autoscaling is not None or self._args.replica_owner is not None
+
     def _min_replicas(self) -> int:
+        if self._args.replica_owner:
+            return 0  # the owner may scale to zero: no disruption budget floor
         autoscaling = self._args.autoscaling
         return autoscaling.min_replicas if autoscaling else self._args.replicas
 
@@ -310,14 +322,14 @@ class ModelService(pulumi.ComponentResource):
     def _create_deployment(self, name: str, ns: pulumi.Input[str], service_account: pulumi.Input[str],
                            opts: pulumi.ResourceOptions) -> k8s.apps.v1.Deployment:
         a = self._args
-        if a.autoscaling:
-            # The HPA owns the replica count once it exists; later updates must not reset it.
+        if self._replicas_owned_elsewhere():
+            # The HPA (or replica_owner) owns the replica count once it exists; later updates must not reset it.
             opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(ignore_changes=["spec.replicas"]))
         return k8s.apps.v1.Deployment(
             f"{name}-deployment",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=self._args.name, namespace=ns, labels=self._versioned_labels),
             spec=k8s.apps.v1.DeploymentSpecArgs(
-                replicas=self._min_replicas(),
+                replicas=a.replicas if a.replica_owner else self._min_replicas(),
                 revision_history_limit=5,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=self._selector),
                 strategy=k8s.apps.v1.DeploymentStrategyArgs(

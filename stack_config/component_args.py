@@ -27,13 +27,15 @@ from components.model_monitoring import ModelMonitoringArgs
 from components.model_registry import ModelRegistry, ModelRegistryArgs
 from components.model_service import ContainerResources, HorizontalAutoscaling, ModelServiceArgs
 from components.monitoring_alertmanager import AlertReceiver
+from components.monitoring_rules import ScaleToZeroSignals
 from components.monitoring_stack import MonitoringStack, MonitoringStackArgs
 from components.network import Network, NetworkArgs
 from components.pod_autoscaling import BATCH_QUEUE_DEPTH, IN_FLIGHT_REQUESTS, PrometheusAdapterArgs, pods_metric
+from components.scale_to_zero import KedaHttpAddOn, KedaHttpAddOnArgs, ModelScaleToZeroArgs
 from stack_config.schema import GpuNodeGroupConfig, StackConfig
 
 if TYPE_CHECKING:
-    from components import GpuNodeGroup, ModelImage
+    from components import GpuNodeGroup, ModelImage, ModelService
 
 
 def gpu_scheduling(node_group: GpuNodeGroupConfig) -> GpuScheduling:
@@ -48,6 +50,7 @@ def model_service_args(config: StackConfig, image: ModelImage,
                        gpu_nodes: Optional[GpuNodeGroup]) -> ModelServiceArgs:
     model = config.model
     resources = model.resources
+    asleep = model.scale_to_zero
     return ModelServiceArgs(
         image=image.image_ref,
         name=model.name,
@@ -55,7 +58,9 @@ def model_service_args(config: StackConfig, image: ModelImage,
         model_version=image.model_version,
         container_port=model.container_port,
         service_port=model.service_port,
-        replicas=model.replicas,
+        # Scaling to zero, KEDA owns the count: the Deployment is created asleep and woken by the first request.
+        replicas=0 if asleep.enabled else model.replicas,
+        replica_owner="keda" if asleep.enabled else None,
         gpus=model.gpus_per_pod,
         gpu_scheduling=gpu_nodes.scheduling if gpu_nodes else None,
         resources=ContainerResources(
@@ -65,7 +70,8 @@ def model_service_args(config: StackConfig, image: ModelImage,
         env=dict(model.env),
         autoscaling=model_autoscaling(config),
         zone_spread=model.zone_spread,
-        allowed_namespaces=list(model.allowed_namespaces),
+        # The interceptors forward every request of a model that scales to zero: their namespace must get through.
+        allowed_namespaces=list(model.allowed_namespaces) + ([asleep.keda_namespace] if asleep.enabled else []),
         monitoring_namespace=config.monitoring.namespace if config.monitoring.enabled else None,
         service_account_role_arn=model.service_account_role_arn,
         termination_grace_period_seconds=model.termination_grace_period_seconds,
@@ -216,6 +222,59 @@ def model_monitoring_args(config: StackConfig, monitoring: MonitoringStack) -> M
         availability=slo.availability,
         latency_p99_seconds=slo.latency_p99_seconds,
         depends_on=[monitoring],
+        scale_to_zero=scale_to_zero_signals(config),
+    )
+
+
+# --- scale to zero: KEDA and its HTTP add-on hold requests and wake the model ------------------------------------
+
+# Instance name of the model's ModelScaleToZero in `__main__.py`: also its InterceptorRoute's and ScaledObject's name.
+MODEL_SCALE_TO_ZERO = "model-scale-to-zero"
+# After the longest hold, a wake-up still unfinished pages (one more evaluation's worth of margin).
+_WAKE_UP_MARGIN_SECONDS = 120
+
+
+def scales_to_zero(config: StackConfig) -> bool:
+    """`model.scaleToZero.enabled`: KEDA and its HTTP add-on own the model's replicas, down to zero."""
+    return config.model.scale_to_zero.enabled
+
+
+def scale_to_zero_signals(config: StackConfig) -> Optional[ScaleToZeroSignals]:
+    """What the model's alerts and dashboard need to tell asleep from down; None when it does not scale to zero."""
+    asleep = config.model.scale_to_zero
+    if not asleep.enabled:
+        return None
+    return ScaleToZeroSignals(deployment=config.model.name, route_name=MODEL_SCALE_TO_ZERO,
+                              wake_up_for=f"{asleep.max_wait_seconds + _WAKE_UP_MARGIN_SECONDS}s",
+                              holder_namespace=asleep.keda_namespace)
+
+
+def keda_http_add_on_args(config: StackConfig, monitoring: Optional[MonitoringStack]) -> KedaHttpAddOnArgs:
+    return KedaHttpAddOnArgs(
+        namespace=config.model.scale_to_zero.keda_namespace,
+        gpu_scheduling=gpu_scheduling(config.gpu_node_group),
+        monitoring_namespace=config.monitoring.namespace if monitoring else None,
+        depends_on=[monitoring] if monitoring else [],
+    )
+
+
+def model_scale_to_zero_args(config: StackConfig, model: ModelService, keda: KedaHttpAddOn) -> ModelScaleToZeroArgs:
+    """The model's route and ScaledObject from ModelService's outputs; timing and size from `model.scaleToZero`."""
+    asleep = config.model.scale_to_zero
+    return ModelScaleToZeroArgs(
+        namespace=model.namespace,
+        deployment_name=model.deployment_name,
+        service_name=model.service_name,
+        holder=keda.holder,
+        model_name=config.model.name,
+        hosts=list(asleep.hosts),
+        idle_seconds=asleep.idle_seconds,
+        max_wait_seconds=asleep.max_wait_seconds,
+        max_replicas=asleep.max_replicas,
+        target_concurrency=asleep.target_concurrency,
+        retry_after_seconds=asleep.retry_after_seconds,
+        gpu_scheduling=gpu_scheduling(config.gpu_node_group),
+        depends_on=list(keda.crds),
     )
 
 

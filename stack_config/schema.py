@@ -323,6 +323,53 @@ class BatchingConfig(Section):
 
 
 EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
+Hostname = Annotated[str, StringConstraints(pattern=rf"^(\*\.)?({_LABEL}\.)*{_LABEL}$")]
+ScaleDuration = Annotated[str, StringConstraints(pattern=r"^[0-9]+(s|m|h)$")]
+# A request may be held from 10 s to an hour: longer than an ALB's idle timeout can cover (4000 s) is refused,
+# and a GPU cold start (node, image, model) is minutes. Idle from one minute to a day before going to zero.
+MAX_WAIT_RANGE_SECONDS = (10, 3600)
+IDLE_PERIOD_RANGE_SECONDS = (60, 86400)
+
+
+class ScaleToZeroConfig(Section):
+    """Request-driven scaling down to zero replicas (KEDA HTTP add-on): an idle model costs no GPU."""
+
+    enabled: bool = Field(default=False, description="Scale the model on its requests, down to zero replicas when idle; "
+                                                     "the first request wakes it (instead of `autoscaling`).")
+    idle_period: ScaleDuration = Field(
+        default="15m", description="No request for this long and the model goes to zero replicas (KEDA `cooldownPeriod`); "
+                                   "1m to 24h.")
+    max_wait: ScaleDuration = Field(
+        default="10m", description="Longest a request is held while the model wakes (GPU node, image pull, model load); "
+                                   "then it gets 503 with `Retry-After`. 10s to 1h.")
+    max_replicas: int = Field(default=1, ge=1, le=1000, description="Most replicas under load.")
+    target_concurrency: int = Field(default=16, ge=1, le=100000,
+                                    description="Concurrent requests per replica before another is added.")
+    retry_after_seconds: int = Field(default=60, ge=1, le=3600,
+                                     description="`Retry-After` of the 503 given to a request that outwaited `maxWait`.")
+    hosts: list[Hostname] = Field(
+        default_factory=list, description="Public hostnames of the model (its endpoint's); the Service's in-cluster "
+                                          "names are always routed.")
+    keda_namespace: DnsLabel = Field(default="keda", description="Namespace of KEDA and its HTTP add-on.")
+
+    @model_validator(mode="after")
+    def _check(self) -> ScaleToZeroConfig:
+        problems = []
+        for key, value, (low, high) in (("maxWait", self.max_wait, MAX_WAIT_RANGE_SECONDS),
+                                        ("idlePeriod", self.idle_period, IDLE_PERIOD_RANGE_SECONDS)):
+            if not low <= duration_seconds(value) <= high:
+                problems.append(_problem(key, value, f"must be between {low} s and {high} s"))
+        _raise_all(problems)
+        return self
+
+    @property
+    def idle_seconds(self) -> int:
+        return duration_seconds(self.idle_period)
+
+    @property
+    def max_wait_seconds(self) -> int:
+        return duration_seconds(self.max_wait)
 
 
 class ModelConfig(Section):
@@ -353,10 +400,15 @@ class ModelConfig(Section):
         default=None, description="IAM role for the pods (IRSA annotation)."
     )
     termination_grace_period_seconds: int = Field(default=30, ge=5, le=600, description="Time to drain before SIGKILL.")
+    scale_to_zero: ScaleToZeroConfig = Field(
+        default_factory=ScaleToZeroConfig, description="Scale on requests down to zero replicas (replaces `autoscaling`).")
 
     @model_validator(mode="after")
     def _check(self) -> ModelConfig:
         problems = []
+        if self.scale_to_zero.enabled and self.autoscaling.enabled:
+            problems.append(_problem("scaleToZero.enabled", True, "and autoscaling.enabled would give the Deployment two "
+                                     "replica owners (KEDA's HPA and ours); enable one of them"))
         if self.gpus_per_pod > 0 and self.image_variant != "gpu":
             problems.append(_problem("imageVariant", self.image_variant, "must be gpu when gpusPerPod > 0"))
         if self.container_port < 1024:
@@ -559,8 +611,9 @@ class NodeAutoscalingConfig(Section):
 
     @staticmethod
     def _most_model_gpus(config: StackConfig) -> int:
-        autoscaling = config.model.autoscaling
-        return (autoscaling.max_replicas if autoscaling.enabled else config.model.replicas) * config.model.gpus_per_pod
+        autoscaling, asleep = config.model.autoscaling, config.model.scale_to_zero
+        most = autoscaling.max_replicas if autoscaling.enabled else config.model.replicas
+        return (asleep.max_replicas if asleep.enabled else most) * config.model.gpus_per_pod
 
     def _karpenter_problems(self, config: StackConfig) -> list[str]:
         karpenter, node_group, gpus_per_pod = self.karpenter, config.gpu_node_group, config.model.gpus_per_pod

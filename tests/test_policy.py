@@ -71,8 +71,9 @@ GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Equal", "value": "true",
 
 # ---- pulumi_policy argument builders ---------------------------------------------------------
 
-def _options(parent: str | None = None) -> PolicyResourceOptions:
-    return PolicyResourceOptions(protect=False, ignore_changes=[], delete_before_replace=None, aliases=[],
+def _options(parent: str | None = None, ignore_changes: list[str] | None = None) -> PolicyResourceOptions:
+    return PolicyResourceOptions(protect=False, ignore_changes=list(ignore_changes or []), delete_before_replace=None,
+                                 aliases=[],
                                  custom_timeouts=PolicyCustomTimeouts(0, 0, 0), additional_secret_outputs=[],
                                  parent=parent)
 
@@ -93,9 +94,10 @@ def violations(policy: ResourceValidationPolicy, resource_type: str, props: dict
     return found
 
 
-def policy_resource(resource_type: str, name: str, props: dict) -> PolicyResource:
+def policy_resource(resource_type: str, name: str, props: dict,
+                    ignore_changes: list[str] | None = None) -> PolicyResource:
     return PolicyResource(resource_type, unknown_checking_proxy(copy.deepcopy(props)), _urn(resource_type, name),
-                          name, _options(), None, None, [], {})
+                          name, _options(ignore_changes=ignore_changes), None, None, [], {})
 
 
 def stack_violations(policy: StackValidationPolicy, resources: list[tuple[str, str, dict]],
@@ -514,7 +516,7 @@ def test_the_pack_entry_point_builds_one_mandatory_pack_of_every_policy(monkeypa
     assert built["name"] == PACK_NAME
     assert built["enforcement_level"] is EnforcementLevel.MANDATORY
     names = [p.name for p in built["policies"]]
-    assert names == [p.name for p in all_policies()] and len(set(names)) == len(names) == 13
+    assert names == [p.name for p in all_policies()] and len(set(names)) == len(names) == 14
     assert analyzer.deserialize_properties.__name__ == "deserialize_keeping_secrets"
 
 
@@ -555,7 +557,7 @@ def pack_violations(synthesis, stack: str) -> list[str]:
         props = _engine_view(r.raw_inputs)
         if r.type.startswith("kubernetes:") and isinstance(props.get("metadata"), dict):
             props["metadata"].setdefault("name", (r.outputs.get("metadata") or {}).get("name"))
-        resources.append(policy_resource(r.type, r.name, props))
+        resources.append(policy_resource(r.type, r.name, props, r.options.get("ignoreChanges")))
         for policy in policies:
             if isinstance(policy, ResourceValidationPolicy):
                 policy.validate(resource_args(r.type, props, r.name),

@@ -21,6 +21,7 @@ from .nodes import (
     launch_templates_require_imdsv2,
     node_groups_use_launch_template,
 )
+from .replicas import one_replica_owner
 from .secrets import no_plaintext_secrets
 
 PACK_NAME = "gpu-model-platform"
@@ -42,6 +43,7 @@ def all_policies(current_stack: Callable[[], str] = pulumi.get_stack) -> list[Po
         launch_templates_encrypt_ebs,
         eks_endpoint_not_public_to_world,
         no_plaintext_secrets,
+        one_replica_owner,
     ]
 
 
