@@ -15,6 +15,8 @@ from components import (
     GpuOperators,
     Karpenter,
     KedaHttpAddOn,
+    LoadBalancerController,
+    ModelEndpoint,
     ModelImage,
     ModelMonitoring,
     ModelRegistry,
@@ -73,6 +75,12 @@ if build.scales_to_zero(config):
                                      kubernetes)
     pulumi.export("modelProxy", {"namespace": scale_to_zero.proxy_namespace, "service": scale_to_zero.proxy_service_name,
                                  "port": scale_to_zero.proxy_port, "hosts": scale_to_zero.hosts})
+# The HTTPS endpoint: an ALB (AWS Load Balancer Controller), certificate and DNS name; via the interceptor if asleep.
+lb_controller = LoadBalancerController("load-balancer-controller", build.load_balancer_controller_args(
+    config, cluster, network), aws_and_kubernetes) if build.uses_load_balancer_controller(config) else None
+endpoint = ModelEndpoint("model-endpoint", build.model_endpoint_args(
+    config, model, network, lb_controller, scale_to_zero if build.scales_to_zero(config) else None),
+    aws_and_kubernetes) if config.model.endpoint else None
 if monitoring:
     ModelMonitoring("model-monitoring", build.model_monitoring_args(config, monitoring), kubernetes)
 
@@ -82,3 +90,4 @@ pulumi.export("repositoryUrl", registry.repository_url)
 pulumi.export("image", image.image_ref if image else config.model.image)
 pulumi.export("modelNamespace", model.namespace)
 pulumi.export("modelService", model.service_name)
+pulumi.export("modelEndpoint", endpoint.url if endpoint else None)

@@ -17,6 +17,8 @@ from .gpu_node_group import GpuNodeGroup, GpuNodeGroupArgs
 from .gpu_operators import GpuOperators, GpuOperatorsArgs
 from .gpu_scheduling import GpuScheduling, Taint
 from .karpenter import Karpenter, KarpenterArgs
+from .load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
+from .model_endpoint import ModelEndpoint, ModelEndpointArgs, RequestProxy
 from .model_image import ModelImage, ModelImageArgs
 from .model_monitoring import ModelMonitoring, ModelMonitoringArgs
 from .model_registry import ModelRegistry, ModelRegistryArgs
@@ -53,8 +55,12 @@ __all__ = [
     "KarpenterArgs",
     "KedaHttpAddOn",
     "KedaHttpAddOnArgs",
+    "LoadBalancerController",
+    "LoadBalancerControllerArgs",
     "MetricsEndpoint",
     "ModelAlertThresholds",
+    "ModelEndpoint",
+    "ModelEndpointArgs",
     "ModelImage",
     "ModelImageArgs",
     "ModelMonitoring",
@@ -78,6 +84,7 @@ __all__ = [
     "PrometheusAdapter",
     "PrometheusAdapterArgs",
     "RequestHolder",
+    "RequestProxy",
     "ScaleToZeroSignals",
     "SystemNodeGroup",
     "Taint",
