@@ -7,6 +7,7 @@ and `stack_config.component_args` turns it into each component's args.
 import pulumi
 
 from components import (
+    ArgoRollouts,
     AutoscalerMonitoring,
     Cluster,
     ClusterAutoscaler,
@@ -14,6 +15,7 @@ from components import (
     GpuOperators,
     Karpenter,
     KedaHttpAddOn,
+    ModelCanary,
     ModelImage,
     ModelMonitoring,
     ModelRegistry,
@@ -63,6 +65,10 @@ if build.scales_to_zero(config):
                                      kubernetes)
     pulumi.export("modelProxy", {"namespace": scale_to_zero.proxy_namespace, "service": scale_to_zero.proxy_service_name,
                                  "port": scale_to_zero.proxy_port, "hosts": scale_to_zero.hosts})
+if build.releases_as_canary(config):
+    # New versions go out as a canary: Argo Rollouts runs the Deployment's pods in steps judged by the SLO signals.
+    rollouts = ArgoRollouts("argo-rollouts", build.argo_rollouts_args(config, monitoring), kubernetes)
+    ModelCanary(build.MODEL_CANARY, build.model_canary_args(config, model, rollouts), kubernetes)
 if monitoring:
     ModelMonitoring("model-monitoring", build.model_monitoring_args(config, monitoring), kubernetes)
 
