@@ -142,6 +142,7 @@ class RolloutSignals:
     """No `rollout_info` for the Rollout this long warns: the rollout alerts are blind."""
 
     def selector(self, namespace: str, **more: str) -> str:
+        """Matchers of the Rollout's `rollout_info` series, with optional extra `label="value"` or `label=~"re"`."""
         parts = [f'namespace="{namespace}"', f'name="{self.rollout}"', *(f"{k}={v}" for k, v in more.items())]
         return "{" + ", ".join(parts) + "}"
 
