@@ -378,6 +378,9 @@ class ModelCanary(pulumi.ComponentResource):
         return {
             "replicas": a.replicas,
             "revisionHistoryLimit": 5,
+            # Going back to one of the last three versions skips the steps and analysis (docs/features/rollback.md):
+            # an emergency rollback must not take a canary's half hour.
+            "rollbackWindow": {"revisions": 3},
             "selector": {"matchLabels": a.selector},
             "workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": a.deployment_name,
                             # The Deployment's pods (a live one's, when canary is switched on) go as the Rollout's come.

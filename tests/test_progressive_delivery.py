@@ -144,6 +144,7 @@ def test_each_step_sets_the_weight_then_runs_the_analysis_on_both_hashes_then_pa
     assert (canary["maxSurge"], canary["maxUnavailable"]) == (1, 0), "never trade a serving GPU replica for a canary"
     assert "trafficRouting" not in canary, "no endpoint yet: the split is the replica ratio"
     assert rollout["spec"]["progressDeadlineAbort"] is True and rollout["spec"]["progressDeadlineSeconds"] == 1800
+    assert rollout["spec"]["rollbackWindow"] == {"revisions": 3}, "a rollback to a recent version skips the canary"
 
 
 @pytest.mark.parametrize("kind", ["Rollout", "AnalysisTemplate"])
