@@ -65,7 +65,7 @@ if build.scales_to_zero(config):
                                      kubernetes)
     pulumi.export("modelProxy", {"namespace": scale_to_zero.proxy_namespace, "service": scale_to_zero.proxy_service_name,
                                  "port": scale_to_zero.proxy_port, "hosts": scale_to_zero.hosts})
-if build.releases_as_canary(config):
+elif build.releases_as_canary(config):  # the config refuses a canary on a model that scales to zero
     # New versions go out as a canary: Argo Rollouts runs the Deployment's pods in steps judged by the SLO signals.
     rollouts = ArgoRollouts("argo-rollouts", build.argo_rollouts_args(config, monitoring), kubernetes)
     ModelCanary(build.MODEL_CANARY, build.model_canary_args(config, model, rollouts), kubernetes)
