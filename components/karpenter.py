@@ -25,7 +25,7 @@ from .cluster_autoscaler import (
     irsa_trust_policy,
     off_gpu_node_affinity,
 )
-from .gpu_instances import GPU_INSTANCE_FAMILIES
+from .gpu_instances import GPU_INSTANCE_FAMILIES, unsupported_reason
 from .gpu_scheduling import GPU_RESOURCE, GpuScheduling
 from .labels import standard_labels
 
@@ -34,9 +34,9 @@ from .labels import standard_labels
 # that version's values.yaml. The CRDs come from their own chart so `helm upgrade` updates them.
 CHART_REPOSITORY = "oci://public.ecr.aws/karpenter"
 CHART_VERSION = "1.14.1"
-# EKS-optimised AL2023 release whose notes list amazon-eks-node-al2023-x86_64-nvidia-1.33 (awslabs/amazon-eks-ami,
-# CHANGELOG "AMI Release v20260714"; the same release covers 1.33 to 1.36). Pinned: `@latest` would roll every
-# node on each AMI release (Karpenter docs, "Managing AMIs").
+# EKS-optimised AL2023 release whose notes list amazon-eks-node-al2023-x86_64-nvidia-1.35 (awslabs/amazon-eks-ami,
+# CHANGELOG "AMI Release v20260714"; the same release covers 1.33 to 1.36, so it fits the cluster's 1.35). Pinned:
+# `@latest` would roll every node on each AMI release (Karpenter docs, "Managing AMIs").
 DEFAULT_AMI_ALIAS = "al2023@v20260714"
 API_GROUP = "karpenter.sh"
 NODE_CLASS_GROUP = "karpenter.k8s.aws"
@@ -54,6 +54,19 @@ INTERRUPTION_EVENTS: dict[str, dict[str, list[str]]] = {
 # Interruption notices are useless once the instance is gone (two minutes for spot): keep them five.
 QUEUE_RETENTION_SECONDS = 300
 CapacityType = Literal["spot", "on-demand"]
+# EC2 launches no spot instance in an account without this role; nothing else creates it on a fresh account
+# (Karpenter's getting-started guide runs `aws iam create-service-linked-role --aws-service-name spot.amazonaws.com`).
+SPOT_SERVICE = "spot.amazonaws.com"
+SPOT_SERVICE_LINKED_ROLE = "AWSServiceRoleForEC2Spot"
+
+
+def spot_role_problem(found: Sequence[str]) -> str | None:
+    """The message when the account has no EC2 Spot service-linked role (None when it has)."""
+    if SPOT_SERVICE_LINKED_ROLE in found:
+        return None
+    return (f"the AWS account has no {SPOT_SERVICE_LINKED_ROLE}, without which EC2 launches no spot instance; "
+            "set autoscaling.karpenter.spotServiceLinkedRole: create (or run `aws iam create-service-linked-role "
+            f"--aws-service-name {SPOT_SERVICE}` once per account), or drop spot from the capacity types")
 
 
 def karpenter_controller_policy(cluster_name: str, partition: str, account: str, region: str, *,
@@ -169,6 +182,9 @@ class KarpenterArgs:
     """Nodes older than this are replaced (new AMI, fixes); `Never` keeps them."""
     attach_cni_policy: bool = False
     """Give the node role `AmazonEKS_CNI_Policy` (only when the cluster's VPC CNI has no IRSA role of its own)."""
+    spot_service_linked_role: Literal["check", "create"] = "check"
+    """With spot capacity: `check` that the account has the EC2 Spot service-linked role (the program stops with
+    the fix if not), or `create` it (once per account: a second stack creating it fails)."""
     namespace: str = "kube-system"
     """Namespace of the controller."""
     replicas: int = 2
@@ -181,8 +197,11 @@ class KarpenterArgs:
 
 def validate_karpenter_args(args: KarpenterArgs) -> list[str]:
     """Every problem with the args, each naming the field; empty when valid."""
-    problems = [f"instance_families: got {f!r}; allowed: {', '.join(GPU_INSTANCE_FAMILIES)}"
+    problems = [f"instance_families: got {f!r}; refused: {unsupported_reason(f)}" if unsupported_reason(f) else
+                f"instance_families: got {f!r}; allowed: {', '.join(GPU_INSTANCE_FAMILIES)}"
                 for f in args.instance_families if f not in GPU_INSTANCE_FAMILIES]
+    if args.spot_service_linked_role not in ("check", "create"):
+        problems.append(f"spot_service_linked_role: got {args.spot_service_linked_role!r}; allowed: check, create")
     if not args.instance_families:
         problems.append("instance_families: got []; at least one GPU instance family")
     if not args.capacity_types or not set(args.capacity_types) <= {"spot", "on-demand"}:
@@ -258,7 +277,8 @@ class Karpenter(pulumi.ComponentResource):
         queue = self._create_interruption_queue(name)
         controller_role = self._create_controller_role(name, node_role, profile, queue)
         controller = self._create_controller(name, controller_role, queue)
-        self._create_node_pool(name, profile, [controller, access])
+        self._spot_role: pulumi.Output[str] | None = None
+        self._create_node_pool(name, profile, [controller, access, *self._ensure_spot_role(name)])
 
         self.controller_role_arn = controller_role.arn
         self.node_role_arn = node_role.arn
@@ -270,6 +290,7 @@ class Karpenter(pulumi.ComponentResource):
             "node_role_name": self.node_role_name, "instance_profile_name": self.instance_profile_name,
             "interruption_queue_name": self.interruption_queue_name, "node_pool_name": self.node_pool_name,
             "node_class_name": self.node_class_name, "service_account": self.service_account,
+            "spot_service_linked_role": self._spot_role,
         })
 
     # --- AWS ------------------------------------------------------------------------------------------
@@ -297,6 +318,30 @@ class Karpenter(pulumi.ComponentResource):
         access = aws.eks.AccessEntry(f"{name}-node-access", cluster_name=a.cluster_name, principal_arn=role.arn,
                                      type="EC2_LINUX", tags=self._tags, opts=pulumi.ResourceOptions(parent=self))
         return role, profile, access
+
+    def _ensure_spot_role(self, name: str) -> list[pulumi.Resource]:
+        """The EC2 Spot service-linked role: created on request, else checked (the NodePool waits for either)."""
+        a = self._args
+        if "spot" not in a.capacity_types:
+            return []
+        if a.spot_service_linked_role == "create":
+            return [aws.iam.ServiceLinkedRole(f"{name}-spot-role", aws_service_name=SPOT_SERVICE,
+                                              description="EC2 Spot: launch the spot instances Karpenter asks for",
+                                              opts=pulumi.ResourceOptions(parent=self))]
+        roles = aws.iam.get_roles_output(name_regex=f"^{SPOT_SERVICE_LINKED_ROLE}$",
+                                         path_prefix=f"/aws-service-role/{SPOT_SERVICE}/",
+                                         opts=pulumi.InvokeOutputOptions(parent=self))
+
+        def check(found: Sequence[str]) -> str:
+            problem = spot_role_problem(found)
+            if problem:
+                raise ValueError(f"Karpenter {name!r}: {problem}")
+            return SPOT_SERVICE_LINKED_ROLE
+
+        # A registered output, so the engine awaits it: the preview fails, before anything is created, in an
+        # account that could never run a spot node.
+        self._spot_role = roles.names.apply(check)
+        return []
 
     def _create_interruption_queue(self, name: str) -> aws.sqs.Queue:
         queue = aws.sqs.Queue(f"{name}-interruptions", message_retention_seconds=QUEUE_RETENTION_SECONDS,
@@ -348,10 +393,13 @@ class Karpenter(pulumi.ComponentResource):
             "replicas": a.replicas,
             "serviceAccount": {"name": self.service_account, "annotations": {"eks.amazonaws.com/role-arn": role_arn}},
             "settings": {"clusterName": a.cluster_name, "interruptionQueue": queue_name},
+            # The controller asks IMDS for its region when AWS_REGION is unset (pkg/operator/operator.go at
+            # v1.14.1); pods cannot reach IMDS through the nodes' one-hop limit, so the region is given.
             "affinity": {**affinity, "podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
                 {"topologyKey": "kubernetes.io/hostname"}]}},
             "podDisruptionBudget": {"name": self._release, "maxUnavailable": 1},
-            "controller": {"resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}}},
+            "controller": {"env": [{"name": "AWS_REGION", "value": a.region}],
+                           "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}}},
         }
 
     def _create_controller(self, name: str, role: aws.iam.Role, queue: aws.sqs.Queue) -> k8s.helm.v3.Release:

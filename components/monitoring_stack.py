@@ -86,7 +86,7 @@ class MonitoringStackArgs:
     storage_size: str = "50Gi"
     """Prometheus volume size; `retentionSize` is 85% of it."""
     storage_class: str | None = None
-    """StorageClass of the volumes (gp3 on AWS); the cluster default when None."""
+    """StorageClass of the volumes (`Cluster.storage_class_name`); the cluster's default class when None."""
     alertmanager_storage_size: str = "2Gi"
     """Alertmanager volume size (silences and notification log survive restarts)."""
     receivers: list[AlertReceiver] = field(default_factory=list)
@@ -104,6 +104,9 @@ class MonitoringStackArgs:
     """Base of the alerts' `runbook_url` (each alert appends `#<its name in lower case>`)."""
     chart_version: str = CHART_VERSION
     """kube-prometheus-stack chart version; change it together with the values this module builds."""
+    ready_timeout_minutes: int = 20
+    """How long `pulumi up` waits for Prometheus and Alertmanager to run with their volumes bound before it
+    fails (first installs pull images, provision volumes and may wait for a node)."""
 
 
 def validate_monitoring_stack_args(args: MonitoringStackArgs) -> list[str]:
@@ -119,6 +122,8 @@ def validate_monitoring_stack_args(args: MonitoringStackArgs) -> list[str]:
             problems.append(f"{name}: got {getattr(args, name)!r}; must be a size in Mi, Gi or Ti such as 50Gi")
     if not _SEMVER.match(args.chart_version):
         problems.append(f"chart_version: got {args.chart_version!r}; must be an exact chart version such as {CHART_VERSION}")
+    if not 1 <= args.ready_timeout_minutes <= 120:
+        problems.append(f"ready_timeout_minutes: got {args.ready_timeout_minutes}; must be 1..120")
     if isinstance(args.grafana_admin_password, str) and len(args.grafana_admin_password) < 8:
         problems.append("grafana_admin_password: must be at least 8 characters")
     return problems + validate_receivers(args.receivers)
@@ -192,6 +197,30 @@ def helm_values(args: MonitoringStackArgs, grafana_secret: pulumi.Input[str], al
     }
 
 
+# What the gate waits for: the operator's `Available` condition, True only once every pod of the Prometheus
+# (Alertmanager) StatefulSet is running and ready, which a pod whose claim cannot bind never is
+# (prometheus-operator pkg/apis/monitoring/v1/types.go `Available`, pkg/operator/statefulset_reporter.go,
+# v0.93). pulumi-kubernetes awaits a `pulumi.com/waitFor` condition on create and update of any resource,
+# Patch resources included (provider/pkg/await/await.go `Creation`, provider/pkg/metadata/overrides.go
+# `ReadyCondition`; present since 4.18): the patch below only adds that annotation to the custom resources
+# the chart creates, and its create waits until the operator reports them Available.
+READY_CONDITION = "condition=Available"
+_GATED = (("Prometheus", "prometheus"), ("Alertmanager", "alertmanager"))
+
+
+def chart_fullname(release_name: str) -> str:
+    """kube-prometheus-stack's `fullname` (templates/_helpers.tpl at the pinned tag): the release name when it
+    contains the chart name, else `<release>-kube-prometheus-stack`, truncated to 26 characters."""
+    name = release_name if CHART in release_name else f"{release_name}-{CHART}"
+    return name[:26].rstrip("-")
+
+
+def custom_resource_name(release_name: str, suffix: str) -> str:
+    """The name of the Prometheus (`prometheus`) or Alertmanager (`alertmanager`) custom resource the chart
+    creates (`kube-prometheus-stack.<suffix>.crname`, with cleanPrometheusOperatorObjectNames unset)."""
+    return f"{chart_fullname(release_name)}-{suffix}"
+
+
 def _pod_security(enforce: str, audit_and_warn: str) -> dict[str, str]:
     return {"pod-security.kubernetes.io/enforce": enforce, "pod-security.kubernetes.io/enforce-version": "latest",
             "pod-security.kubernetes.io/audit": audit_and_warn, "pod-security.kubernetes.io/warn": audit_and_warn}
@@ -231,6 +260,7 @@ class MonitoringStack(pulumi.ComponentResource):
         after_crds = pulumi.ResourceOptions(parent=self, depends_on=[release])
         self._create_dcgm_monitor(name, ns, after_crds)
         self._create_gpu_rules(name, ns, after_crds)
+        self._await_volumes_bound(name, ns, release)
         uid = dashboard_uid("gpus", name)
         self._create_gpu_dashboard(name, ns, uid)
 
@@ -290,6 +320,20 @@ class MonitoringStack(pulumi.ComponentResource):
             timeout=900,
             opts=pulumi.ResourceOptions(parent=self),
         )
+
+    def _await_volumes_bound(self, name: str, ns: pulumi.Output[str], release: k8s.helm.v3.Release) -> None:
+        """`up` fails, naming the resource, while Prometheus or Alertmanager cannot run (Helm itself never sees
+        the StatefulSets the operator creates, so it reports success with their claims Pending)."""
+        minutes = f"{self._args.ready_timeout_minutes}m"
+        for kind, suffix in _GATED:
+            k8s.apiextensions.CustomResourcePatch(
+                f"{name}-{suffix}-ready",
+                api_version=MONITORING_API, kind=kind,
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=release.name.apply(lambda release_name, s=suffix: custom_resource_name(release_name, s)),
+                    namespace=ns, annotations={"pulumi.com/waitFor": READY_CONDITION}),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[release],
+                                            custom_timeouts=pulumi.CustomTimeouts(create=minutes, update=minutes)))
 
     def _create_dcgm_monitor(self, name: str, ns: pulumi.Output[str], opts: pulumi.ResourceOptions) -> None:
         exporter_ns = self._args.dcgm_exporter_namespace

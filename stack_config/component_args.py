@@ -17,6 +17,7 @@ from pydantic import SecretStr
 
 from components.cluster import SYSTEM_NODE_LABELS, Cluster, ClusterArgs, ClusterStackReference, SystemNodeGroup
 from components.cluster_autoscaler import AutoscalerMonitoringArgs, ClusterAutoscaler, ClusterAutoscalerArgs
+from components.cluster_storage import DEFAULT_STORAGE_CLASS
 from components.gpu_node_group import GpuNodeGroup as _GpuNodeGroup
 from components.gpu_node_group import GpuNodeGroupArgs
 from components.gpu_operators import GpuOperators, GpuOperatorsArgs
@@ -169,7 +170,32 @@ def cluster_args(config: StackConfig, network: Optional[Network]) -> ClusterArgs
             stack=ref.stack, kubeconfig_output=ref.kubeconfig_output, cluster_name_output=ref.cluster_name_output,
             oidc_provider_arn_output=ref.oidc_provider_arn_output) if ref else None,
         kube_context=c.kube_context,
+        storage_class=c.storage_class,
+        enforces_network_policies=c.enforces_network_policies,
     )
+
+
+def storage_class(config: StackConfig) -> Optional[str]:
+    """The StorageClass the platform's volumes use: monitoring's override, else the cluster's (created: the
+    encrypted gp3 class `Cluster` makes; existing: the configured one; None: the cluster's default)."""
+    if config.monitoring.storage_class:
+        return config.monitoring.storage_class
+    if config.cluster.mode == "create":
+        return config.cluster.storage_class or DEFAULT_STORAGE_CLASS
+    return config.cluster.storage_class
+
+
+def _zone_subnets(config: StackConfig, network: Optional[Network]) -> dict:
+    """zone -> private subnets, for one GPU node group per zone (`gpuNodeGroup.groupPerZone`)."""
+    if not config.gpu_node_group.group_per_zone:
+        return {}
+    if network is not None:
+        # Network's private subnets are in zone order (one per zone).
+        return {zone: [network.private_subnet_ids.apply(lambda ids, i=i: ids[i])]
+                for i, zone in enumerate(config.zones())}
+    assert config.network is not None, "the schema requires a network for GPU nodes"
+    return {zone: [s.id for s in config.network.private_subnets if s.availability_zone == zone]
+            for zone in config.zones()}
 
 
 def gpu_node_group_args(config: StackConfig, cluster: Cluster, network: Optional[Network]) -> GpuNodeGroupArgs:
@@ -187,6 +213,8 @@ def gpu_node_group_args(config: StackConfig, cluster: Cluster, network: Optional
         disk_size_gib=g.disk_size_gib,
         # A cluster we created gives the VPC CNI its own IRSA role; one we did not may rely on the node role.
         attach_cni_policy=config.cluster.mode != "create",
+        zone_subnets=_zone_subnets(config, network),
+        after=list(cluster.node_prerequisites),
     )
 
 
@@ -211,7 +239,7 @@ def monitoring_args(config: StackConfig, gpu_operators: Optional[GpuOperators] =
         namespace=m.namespace,
         retention=m.retention,
         storage_size=m.storage_size,
-        storage_class=m.storage_class,
+        storage_class=storage_class(config),
         receivers=[AlertReceiver(name=r.name, type=r.type, severities=tuple(r.severities), url=_secret(r.url),
                                  routing_key=_secret(r.routing_key), channel=r.channel) for r in m.receivers],
         gpu_scheduling=gpu_scheduling(config.gpu_node_group),
@@ -378,6 +406,7 @@ def karpenter_args(config: StackConfig, cluster: Cluster, network: Optional[Netw
         disruption_budget=k.disruption_budget,
         expire_after=k.expire_after,
         attach_cni_policy=config.cluster.mode != "create",
+        spot_service_linked_role=k.spot_service_linked_role,
     )
 
 

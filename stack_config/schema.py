@@ -10,13 +10,22 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from datetime import date
 from typing import Annotated, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, model_validator
 from pydantic.alias_generators import to_camel
 
 from components.cluster import ADDON_VERSIONS, CORE_ADDONS, LOG_RETENTION_DAYS
-from components.gpu_instances import GPU_COUNT_BY_INSTANCE_TYPE, GPU_INSTANCE_FAMILIES, gpus_per_node, is_gpu_instance_type
+from components.cluster_storage import DEFAULT_STORAGE_CLASS
+from components.eks_versions import DEFAULT_KUBERNETES_VERSION, standard_support_problem
+from components.gpu_instances import (
+    GPU_COUNT_BY_INSTANCE_TYPE,
+    GPU_INSTANCE_FAMILIES,
+    gpus_per_node,
+    instance_type_problem,
+    unsupported_reason,
+)
 from components.gpu_scheduling import default_gpu_labels
 from components.model_image import VERSION_RE
 from components.model_registry import LOCAL_ADDRESS_RE
@@ -162,8 +171,9 @@ class ClusterConfig(Section):
     name: Optional[DnsLabel] = Field(
         default=None, description="Cluster name (create: the EKS name; existing: the cluster to look up).")
     kubernetes_version: Annotated[str, StringConstraints(pattern=r"^1\.[0-9]{2}$")] = Field(
-        default="1.33", description="Kubernetes minor version of a created cluster."
-    )
+        default=DEFAULT_KUBERNETES_VERSION,
+        description="Kubernetes minor version of a created cluster; one in EKS standard support (refused after its "
+                    "recorded end of standard support, components/eks_versions.py).")
     stack_reference: Optional[StackReferenceConfig] = Field(
         default=None, description="Take an existing cluster from another stack's outputs instead of by name."
     )
@@ -180,7 +190,17 @@ class ClusterConfig(Section):
         pattern=r"^v[0-9]+\.[0-9]+\.[0-9]+-eksbuild\.[0-9]+$")]] = Field(
         default_factory=dict,
         description="EKS add-on versions overriding the pinned ones for the Kubernetes version, "
-                    "e.g. `{coredns: v1.12.4-eksbuild.1}`.")
+                    "e.g. `{coredns: v1.13.2-eksbuild.1}`.")
+    storage_class: Optional[Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")]] = Field(
+        default=None,
+        description=f"create: name of the default encrypted gp3 StorageClass the cluster gets (`{DEFAULT_STORAGE_CLASS}` "
+                    "when unset); existing: the StorageClass the platform's volumes use (it must exist and provision "
+                    "encrypted volumes with WaitForFirstConsumer, see docs/aws-platform.md); local: unset uses the "
+                    "cluster's default class.")
+    enforces_network_policies: Optional[bool] = Field(
+        default=None,
+        description="existing, local: state that the cluster's CNI enforces NetworkPolicies (required true: the model "
+                    "always declares one). A created cluster's VPC CNI is configured to enforce them.")
     protect: bool = Field(default=False, description="Protect the created cluster and its secrets key from `pulumi destroy`.")
     kube_context: Optional[str] = Field(default=None, description="kubeconfig context of the local cluster (mode `local`).")
     system_node_group: SystemNodeGroupConfig = Field(
@@ -195,6 +215,11 @@ class ClusterConfig(Section):
                 "name/stackReference", None, "an existing cluster needs exactly one of name or stackReference"))
         if self.mode == "create" and self.name is None:
             problems.append(_problem("name", None, "required when mode is create"))
+        if self.mode in ("existing", "local") and self.enforces_network_policies is not True:
+            problems.append(_problem(
+                "enforcesNetworkPolicies", self.enforces_network_policies,
+                "state true for a cluster whose CNI enforces NetworkPolicies (VPC CNI with enableNetworkPolicy, Calico, "
+                "Cilium; kind >= v0.24): the model's NetworkPolicy is all that keeps other pods from calling it"))
         if self.mode == "local" and not self.kube_context:
             problems.append(_problem("kubeContext", self.kube_context, "required when mode is local (e.g. kind-gpu-model)"))
         if self.mode == "create":
@@ -204,6 +229,12 @@ class ClusterConfig(Section):
             if self.log_retention_days not in LOG_RETENTION_DAYS:
                 problems.append(_problem("logRetentionDays", self.log_retention_days,
                                          f"allowed: {', '.join(map(str, LOG_RETENTION_DAYS))}"))
+            support = standard_support_problem(self.kubernetes_version, date.today())
+            if support:
+                problems.append(_problem("kubernetesVersion", self.kubernetes_version, support))
+            if self.enforces_network_policies is False:
+                problems.append(_problem("enforcesNetworkPolicies", False, "a created cluster's VPC CNI always "
+                                         "enforces NetworkPolicies; remove the key"))
             pinned = {**ADDON_VERSIONS.get(self.kubernetes_version, {}), **self.addon_versions}
             missing = [addon for addon in CORE_ADDONS if addon not in pinned]
             if missing:
@@ -253,15 +284,19 @@ class GpuNodeGroupConfig(NodeGroupScaling):
     disk_size_gib: int = Field(default=100, ge=20, le=16384, description="Encrypted gp3 root volume size (GiB).")
     labels: dict[str, str] = Field(default_factory=default_gpu_labels, description="Node labels GPU pods select on.")
     taints: list[TaintConfig] = Field(default_factory=_default_taints, description="Node taints GPU pods must tolerate.")
+    group_per_zone: bool = Field(
+        default=False,
+        description="One managed node group per zone (sizes shared out over the zones) instead of one over all zones: "
+                    "what Cluster Autoscaler needs to add a node in the zone a pending pod must go to "
+                    "(`model.zoneSpread: required`).")
 
     @model_validator(mode="after")
     def _check(self) -> GpuNodeGroupConfig:
         problems = self._scaling_problems()
         for instance_type in self.instance_types:
-            if not is_gpu_instance_type(instance_type):
-                problems.append(_problem(
-                    "instanceTypes", instance_type,
-                    f"not a supported NVIDIA GPU instance type (families: {', '.join(GPU_INSTANCE_FAMILIES)})"))
+            problem = instance_type_problem(instance_type)
+            if problem:
+                problems.append(_problem("instanceTypes", instance_type, problem))
         if self.capacity_type == "SPOT" and len(set(self.instance_types)) < 2:
             problems.append(_problem(
                 "instanceTypes", self.instance_types, "SPOT needs at least two instance types to survive capacity shortages"))
@@ -519,7 +554,9 @@ class MonitoringConfig(Section):
     retention: Duration = Field(default="15d", description="Prometheus retention, e.g. `3d`, `30d`.")
     storage_size: Quantity = Field(default="50Gi", description="Prometheus volume size.")
     storage_class: Optional[str] = Field(
-        default=None, description="StorageClass for volumes (gp3 on AWS; cluster default when unset).")
+        default=None,
+        description="StorageClass of the Prometheus and Alertmanager volumes; unset uses `cluster.storageClass` (on a "
+                    "created cluster, the encrypted gp3 class it gets). Must name a class the cluster has.")
     grafana_admin_password: Optional[SecretStr] = Field(default=None, description="Grafana admin password (secret).")
     receivers: list[ReceiverConfig] = Field(default_factory=list, description="Alertmanager receivers.")
     slo: SloConfig = Field(default_factory=SloConfig, description="Service level objectives.")
@@ -577,12 +614,18 @@ class KarpenterConfig(Section):
         default=None,
         description="Pinned EKS-optimised AMI alias, e.g. `al2023@v20260714` (default for AL2023; "
                     "required for Bottlerocket). `latest` is refused: it would roll every node on each release.")
+    spot_service_linked_role: Literal["check", "create"] = Field(
+        default="check",
+        description="With spot capacity, EC2 needs the account's `AWSServiceRoleForEC2Spot`: `check` stops the preview "
+                    "with the fix when it is missing, `create` creates it (only one stack per account may).")
 
     @model_validator(mode="after")
     def _check(self) -> KarpenterConfig:
         problems = []
         for family in self.instance_families:
-            if family not in GPU_INSTANCE_FAMILIES:
+            if unsupported_reason(family):
+                problems.append(_problem("instanceFamilies", family, f"refused: {unsupported_reason(family)}"))
+            elif family not in GPU_INSTANCE_FAMILIES:
                 problems.append(_problem("instanceFamilies", family,
                                          f"not a supported NVIDIA GPU family (allowed: {', '.join(GPU_INSTANCE_FAMILIES)})"))
         if len(set(self.capacity_types)) != len(self.capacity_types):
@@ -665,7 +708,14 @@ class NodeAutoscalingConfig(Section):
                                      "on-demand GPU group is added as the fallback; Karpenter prefers spot by itself)"))
         if self.provisioner == "karpenter":
             problems += self._karpenter_problems(config)
-        elif config.gpu_node_group.enabled and config.model.gpus_per_pod:
+        elif config.gpu_node_group.enabled and config.model.zone_spread == "required" \
+                and not config.gpu_node_group.group_per_zone and len(config.zones()) > 1:
+            problems.append(_problem(
+                "gpuNodeGroup.groupPerZone", False,
+                "set it to true with model.zoneSpread required and Cluster Autoscaler: it adds a node from one zone of a "
+                "multi-zone group, so a replica that must go to another zone would stay pending (or use provisioner "
+                "karpenter, or zoneSpread preferred)"))
+        if self.provisioner != "karpenter" and config.gpu_node_group.enabled and config.model.gpus_per_pod:
             node_group = config.gpu_node_group
             capacity = node_group.max_size * gpus_per_node(node_group.instance_types)
             if self._most_model_gpus(config) > capacity:
@@ -754,6 +804,16 @@ class StackConfig(Section):
                 problems.append(_problem("registry.mode", self.registry.mode, "must be local when cluster.mode is local"))
             if self.gpu_node_group.enabled:
                 problems.append(_problem("gpuNodeGroup.enabled", True, "must be false when cluster.mode is local (no GPUs)"))
+        if self.cluster.mode == "create" and self.monitoring.storage_class not in (
+                None, self.cluster.storage_class or DEFAULT_STORAGE_CLASS):
+            problems.append(_problem("monitoring.storageClass", self.monitoring.storage_class,
+                                     f"a created cluster has one StorageClass, "
+                                     f"{self.cluster.storage_class or DEFAULT_STORAGE_CLASS!r} (cluster.storageClass); "
+                                     "unset it or set it to that"))
+        if self.gpu_node_group.group_per_zone and len(self.zones()) < 2:
+            problems.append(_problem("gpuNodeGroup.groupPerZone", True,
+                                     "needs a network over two or more zones (network.availabilityZones or "
+                                     "network.privateSubnets)"))
         if self.model.gpus_per_pod > 0 and not self.gpu_node_group.enabled:
             problems.append(_problem("model.gpusPerPod", self.model.gpus_per_pod, "must be 0 without a GPU node group"))
         if self.registry.mode == "local" and on_aws:
@@ -765,6 +825,14 @@ class StackConfig(Section):
             problems += self.autoscaling.stack_problems(self)
         _raise_all(problems)
         return self
+
+    def zones(self) -> list[str]:
+        """The zones GPU nodes can use: the created network's, or those of the existing private subnets."""
+        if self.network is None:
+            return []
+        if self.network.create:
+            return list(dict.fromkeys(self.network.availability_zones))
+        return list(dict.fromkeys(s.availability_zone for s in self.network.private_subnets))
 
     @property
     def model_namespace(self) -> str:

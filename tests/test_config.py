@@ -65,7 +65,8 @@ def test_local_needs_no_aws_and_no_gpu():
 
 
 def test_defaults_follow_the_seed():
-    config = _load({"cluster": {"mode": "local", "kubeContext": "kind-x"}, "registry": {"mode": "local"},
+    config = _load({"cluster": {"mode": "local", "kubeContext": "kind-x", "enforcesNetworkPolicies": True},
+                    "registry": {"mode": "local"},
                     "gpuNodeGroup": {"enabled": False}, "model": {"gpusPerPod": 0, "imageVariant": "cpu"},
                     "monitoring": {"enabled": False}})
     assert (config.model.name, config.model.container_port, config.model.service_port, config.model.replicas) == (

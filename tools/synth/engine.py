@@ -129,6 +129,8 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                 "replaceOnChanges": sorted(request.replaceOnChanges),
                 "aliases": sorted(str(a) for a in request.aliases),
                 "version": request.version,
+                "customTimeouts": {k: getattr(request.customTimeouts, k) for k in ("create", "update", "delete")
+                                   if getattr(request.customTimeouts, k)},
             },
         )
         return response
@@ -179,10 +181,10 @@ class Synthesis:
         return parent
 
     def kubernetes_objects(self, masked: bool = True) -> list[tuple[Registration, dict]]:
-        """Every Kubernetes object (not Helm releases, not providers) as its manifest."""
+        """Every Kubernetes object (not Helm releases, providers or patches of objects made elsewhere) as its manifest."""
         objects = []
         for r in self.resources:
-            if not r.type.startswith("kubernetes:") or r.type.startswith("kubernetes:helm.sh/"):
+            if not r.type.startswith("kubernetes:") or r.type.startswith("kubernetes:helm.sh/") or r.type.endswith("Patch"):
                 continue
             manifest = r.masked_inputs if masked else r.inputs
             if "apiVersion" in manifest and "kind" in manifest:

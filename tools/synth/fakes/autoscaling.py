@@ -1,11 +1,14 @@
-"""Fakes for the autoscaling parts: Karpenter's instance profile, interruption queue and EventBridge rules.
+"""Fakes for the autoscaling parts: Karpenter's instance profile, interruption queue and EventBridge rules, and
+the EC2 Spot service-linked role (created, or looked up among the account's roles).
 
 IAM roles, role policies and access entries are the AWS platform's fakes (tools/synth/fakes/aws.py).
 """
 
 from __future__ import annotations
 
-from tools.synth.fakes.registry import FakeCloud, fake_resource
+import re
+
+from tools.synth.fakes.registry import FakeCloud, fake_call, fake_resource
 
 
 def _name(cloud: FakeCloud, name: str, inputs: dict) -> str:
@@ -38,3 +41,21 @@ def event_rule(cloud: FakeCloud, name: str, inputs: dict) -> dict:
 @fake_resource("aws:cloudwatch/eventTarget:EventTarget")
 def event_target(cloud: FakeCloud, name: str, inputs: dict) -> dict:
     return {"eventBusName": "default"}
+
+
+@fake_resource("aws:iam/serviceLinkedRole:ServiceLinkedRole")
+def service_linked_role(cloud: FakeCloud, name: str, inputs: dict) -> dict:
+    service = str(inputs.get("awsServiceName", ""))
+    role = "AWSServiceRoleForEC2Spot" if service == "spot.amazonaws.com" else f"AWSServiceRoleFor{service.split('.')[0]}"
+    path = f"/aws-service-role/{service}/"
+    return {"name": role, "path": path, "arn": cloud.arn("iam", f"role{path}{role}", region=False),
+            "uniqueId": "AROA" + cloud.digest("slr", service)[:17].upper()}
+
+
+@fake_call("aws:iam/getRoles:getRoles")
+def get_roles(cloud: FakeCloud, args: dict) -> dict:
+    """The account's service-linked roles matching the name pattern (the only roles programs look up)."""
+    pattern = re.compile(args.get("nameRegex") or ".*")
+    names = [r for r in cloud.service_linked_roles if pattern.search(r)]
+    return {"id": cloud.account_id, "names": names,
+            "arns": [cloud.arn("iam", f"role/aws-service-role/{n}", region=False) for n in names]}
