@@ -90,8 +90,8 @@ class ModelServiceArgs:
     `replicas` (0 allowed), updates never reset the count, and neither an HPA nor a PodDisruptionBudget is made."""
     progressive_rollout: bool = False
     """An Argo Rollout named like the Deployment runs the pods from its template (`workloadRef`): the Deployment is
-    created with no replica and leaves `spec.replicas` to the controller (which scales a live one down as the
-    Rollout's pods come); the HPA, when set, scales the Rollout."""
+    created with no replica and leaves `spec.replicas` to the controller (which scales a live one down once the
+    Rollout is healthy); the HPA, when set, scales the Rollout."""
 
 
 def validate_model_service_args(args: ModelServiceArgs) -> list[str]:

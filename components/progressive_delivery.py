@@ -12,7 +12,9 @@ Facts read from the pinned sources:
   templates/crds (tests/progressive_delivery/argo-rollouts-2.41.0.crds.json), the metrics Service
   `<fullname>-metrics` with port name `metrics` (templates/controller/metrics-service.yaml);
 - controller: argoproj/argo-rollouts tag v1.9.0. docs/migrating.md: `workloadRef.scaleDown` never | onsuccess |
-  progressively; docs/features/canary/index.md: without a traffic router `setWeight` is a replica ratio;
+  progressively, and rollout/sync.go + rollout/replicaset.go: both scale the Deployment only for the Rollout's first
+  revision (onsuccess: to 0 once the Rollout is healthy; progressively: to replicas minus the Rollout's ready ones,
+  which scales a Deployment at 0 up while the first pods start); docs/features/canary/index.md: without a traffic router `setWeight` is a replica ratio;
   docs/features/hpa-support.md: an HPA scales a Rollout through its /scale subresource;
   docs/features/analysis.md: `podTemplateHashValue: Latest | Stable` args; an Inconclusive run pauses the
   rollout, a Failed (or Error) one aborts it; metricproviders/prometheus/prometheus.go: a vector result
@@ -320,7 +322,7 @@ class ModelCanary(pulumi.ComponentResource):
 
     Creates, in the model's namespace, an AnalysisTemplate (error ratio and p99 latency of the canary's
     pods, alone and against the stable's, only on enough requests) and a Rollout referencing the
-    Deployment (`workloadRef`, `scaleDown: progressively`: the Deployment runs no pod once the Rollout's
+    Deployment (`workloadRef`, `scaleDown: onsuccess`: the Deployment runs no pod once the Rollout's
     are available). A failed analysis aborts: the canary goes, the stable ReplicaSet (the previous
     digest) serves everything. With `alb`, also the canary and stable Services the ALB's weighted
     target groups point at.
@@ -383,8 +385,10 @@ class ModelCanary(pulumi.ComponentResource):
             "rollbackWindow": {"revisions": 3},
             "selector": {"matchLabels": a.selector},
             "workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": a.deployment_name,
-                            # The Deployment's pods (a live one's, when canary is switched on) go as the Rollout's come.
-                            "scaleDown": "progressively"},
+                            # A live Deployment's pods (canary switched on later) keep serving until the Rollout is
+                            # healthy, then go; a new stack's Deployment, created at 0, is never scaled up (as
+                            # `progressively` would, asking for GPU nodes for nothing).
+                            "scaleDown": "onsuccess"},
             "progressDeadlineSeconds": a.progress_deadline_seconds,
             "progressDeadlineAbort": True,
             "strategy": {"canary": canary},

@@ -106,7 +106,7 @@ def test_the_controller_is_scraped_keeping_the_rollouts_namespace_label():
 def test_prods_rollout_runs_the_pods_of_model_services_deployment_which_keeps_none_of_its_own():
     rollout, deployment = _one("prod", "Rollout"), _one("prod", "Deployment", "my-ai-model")
     assert rollout["spec"]["workloadRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
-                                              "name": deployment["metadata"]["name"], "scaleDown": "progressively"}
+                                              "name": deployment["metadata"]["name"], "scaleDown": "onsuccess"}
     assert rollout["metadata"]["namespace"] == deployment["metadata"]["namespace"]
     assert "template" not in rollout["spec"], "ModelService's Deployment is the one source of the pod template"
     assert rollout["spec"]["selector"]["matchLabels"].items() <= \
@@ -378,7 +378,7 @@ def _deployment(replicas: int = 0) -> dict:
 def _rollout(replicas: int = 2) -> dict:
     return {"metadata": {"name": "my-ai-model", "namespace": "my-ai-model"},
             "spec": {"replicas": replicas, "workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment",
-                                                           "name": "my-ai-model", "scaleDown": "progressively"}}}
+                                                           "name": "my-ai-model", "scaleDown": "onsuccess"}}}
 
 
 def _hpa(kind: str, min_replicas: int = 2) -> dict:
