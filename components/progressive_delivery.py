@@ -14,7 +14,8 @@ Facts read from the pinned sources:
 - controller: argoproj/argo-rollouts tag v1.9.0. docs/migrating.md: `workloadRef.scaleDown` never | onsuccess |
   progressively, and rollout/sync.go + rollout/replicaset.go: both scale the Deployment only for the Rollout's first
   revision (onsuccess: to 0 once the Rollout is healthy; progressively: to replicas minus the Rollout's ready ones,
-  which scales a Deployment at 0 up while the first pods start); docs/features/canary/index.md: without a traffic router `setWeight` is a replica ratio;
+  which scales a Deployment at 0 up while the first pods start); docs/features/canary/index.md: without a traffic
+  router `setWeight` is a replica ratio;
   docs/features/hpa-support.md: an HPA scales a Rollout through its /scale subresource;
   docs/features/analysis.md: `podTemplateHashValue: Latest | Stable` args; an Inconclusive run pauses the
   rollout, a Failed (or Error) one aborts it; metricproviders/prometheus/prometheus.go: a vector result
