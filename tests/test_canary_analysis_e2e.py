@@ -9,7 +9,10 @@ The Argo Rollouts controller cannot run here (it needs a Kubernetes API server);
   as the monitoring end-to-end test shortens `for:`), its queries sent to that Prometheus exactly as the
   controller sends them (args resolved from the pod template hashes, `/api/v1/query` at the current time),
   and its success/failure conditions, limits and counts evaluated the way Argo Rollouts v1.9.0 does
-  (tests/progressive_delivery/argo_analysis.py names the Go code each step follows).
+  (tests/progressive_delivery/argo_analysis.py names the Go code each step follows); the healthy canary is
+  then taken through the rendered Rollout's steps (setWeight, analysis, pause) to 100%.
+What does not run: the controller's reconciliation (ReplicaSets, pod template hashes, the weights it sets):
+the hashes are given as the scrape labels the pods would carry.
 
 The canaries: healthy (the stable's model); erroring (a model that fails inside ONNX Runtime on inputs the
 stable's model serves: the same traffic mix gets real 500s); slow (the stable's model, its requests' bodies
@@ -31,7 +34,14 @@ import urllib.parse
 import pytest
 import yaml
 
-from components.progressive_delivery import CANARY_HASH_ARG, STABLE_HASH_ARG, CanaryAnalysis, ModelCanary, ModelCanaryArgs
+from components.progressive_delivery import (
+    CANARY_HASH_ARG,
+    STABLE_HASH_ARG,
+    CanaryAnalysis,
+    CanaryStep,
+    ModelCanary,
+    ModelCanaryArgs,
+)
 from tests.harness import components, only
 from tests.monitoring import processes
 from tests.monitoring.processes import MODEL_INPUT_WIDTH, POISON_PIXEL, api_json, wait_until
@@ -41,6 +51,7 @@ from tests.progressive_delivery.argo_analysis import (
     SUCCESSFUL,
     rollout_decision,
     run_analysis,
+    walk_steps,
 )
 
 # In CI a missing Prometheus fails the test (.ci/run installs it); elsewhere it is skipped.
@@ -103,12 +114,16 @@ class Traffic:
             t.join(timeout=10)
 
 
-def _analysis_template(prometheus_port: int) -> dict:
-    """The AnalysisTemplate spec `ModelCanary` renders, pointed at this Prometheus."""
+def _rendered(prometheus_port: int) -> tuple[dict, dict]:
+    """The AnalysisTemplate (metadata and spec) and the Rollout's canary steps `ModelCanary` renders, pointed at
+    this Prometheus; prod's step shape (10% with a timed pause, then 50%), test-sized pause."""
     synthesis = components(lambda opts: ModelCanary("model-canary", ModelCanaryArgs(
         namespace=NAMESPACE, deployment_name=MODEL, selector={"app": MODEL}, model_name=MODEL, analysis=ANALYSIS,
-        prometheus_url=f"http://127.0.0.1:{prometheus_port}"), opts))
-    return only([r for r in synthesis.resources if r.type.endswith(":AnalysisTemplate")]).inputs["spec"]
+        prometheus_url=f"http://127.0.0.1:{prometheus_port}", steps=[CanaryStep(10, pause="1s"), CanaryStep(50)]),
+        opts))
+    template = only([r for r in synthesis.resources if r.type.endswith(":AnalysisTemplate")]).inputs
+    rollout = only([r for r in synthesis.resources if r.type.endswith(":Rollout")]).inputs
+    return template, rollout["spec"]["strategy"]["canary"]["steps"]
 
 
 def test_the_canary_analysis_promotes_a_healthy_canary_and_stops_an_erroring_a_slow_and_an_idle_one(tmp_path):
@@ -134,9 +149,9 @@ def test_the_canary_analysis_promotes_a_healthy_canary_and_stops_an_erroring_a_s
         up = urllib.parse.urlencode({"query": f'count(up{{job="{MODEL}"}} == 1) == 5'})
         wait_until(lambda: api_json(prom_port, f"/api/v1/query?{up}")["data"]["result"], WAIT,
                    "Prometheus to scrape the five servers", prometheus)
-        template = _analysis_template(prom_port)
-        metrics = template["metrics"]
-        assert {a["name"] for a in template["args"]} == {CANARY_HASH_ARG, STABLE_HASH_ARG}
+        template, steps = _rendered(prom_port)
+        metrics = template["spec"]["metrics"]
+        assert {a["name"] for a in template["spec"]["args"]} == {CANARY_HASH_ARG, STABLE_HASH_ARG}
 
         # Every server but the idle canary gets the same traffic mix; the slow one's bodies arrive late.
         traffic += [Traffic(ports[role]) for role in ("stable", "healthy", "erroring")]
@@ -154,8 +169,13 @@ def test_the_canary_analysis_promotes_a_healthy_canary_and_stops_an_erroring_a_s
         for run in runs:
             run.join(timeout=WAIT)
         assert set(outcomes) == {"healthy", "erroring", "slow", "idle"}, f"an analysis did not finish: {sorted(outcomes)}"
+        # The healthy canary through the rendered Rollout's steps: both analyses pass, then 100%.
+        walked = walk_steps(steps, {template["metadata"]["name"]: template["spec"]},
+                            {CANARY_HASH_ARG: servers["healthy"][0], STABLE_HASH_ARG: STABLE_HASH})
         for t in traffic:
             t.stop()
+        assert walked == ("promoted", ["setWeight 10", "analysis Successful", "pause 1s", "setWeight 50",
+                                       "analysis Successful", "setWeight 100"]), walked
 
         report = {role: {"run": phase, "decision": rollout_decision(phase),
                          "metrics": {n: [(p, v) for p, v in r.measurements] for n, r in results.items()}}

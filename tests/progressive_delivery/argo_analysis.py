@@ -173,3 +173,27 @@ def _seconds(duration: str) -> float:
     units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
     number, unit = re.fullmatch(r"([0-9]+)(ms|s|m|h)", duration).groups()
     return int(number) * units[unit]
+
+
+def walk_steps(steps: list[dict], templates: dict[str, dict], args: dict[str, str]) -> tuple[str, list[str]]:
+    """A canary's steps as the controller takes them (rollout/canary.go): `setWeight` moves the split, an `analysis`
+    step runs its templates' metrics and must be Successful to go on, a timed `pause` waits (not waited here: it
+    only delays), an untimed one waits for `promote`. Returns the outcome (`promoted` = 100% after the last step,
+    `paused`, or `aborted`) and what happened at each step."""
+    log: list[str] = []
+    for step in steps:
+        if "setWeight" in step:
+            log.append(f"setWeight {step['setWeight']}")
+        elif "analysis" in step:
+            metrics = [m for t in step["analysis"]["templates"] for m in templates[t["templateName"]]["metrics"]]
+            phase, _ = run_analysis(metrics, args)
+            log.append(f"analysis {phase}")
+            if phase != SUCCESSFUL:
+                return {"pause": "paused", "abort": "aborted"}[rollout_decision(phase)], log
+        elif "pause" in step:
+            if "duration" not in step["pause"]:
+                log.append("pause until promote")
+                return "paused", log
+            log.append(f"pause {step['pause']['duration']}")
+    log.append("setWeight 100")
+    return "promoted", log
