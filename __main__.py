@@ -10,6 +10,7 @@ from components import (
     ArgoRollouts,
     AutoscalerMonitoring,
     Cluster,
+    ClusterApiAccess,
     ClusterAutoscaler,
     GpuNodeGroup,
     GpuOperators,
@@ -23,6 +24,7 @@ from components import (
     ModelService,
     MonitoringStack,
     Network,
+    PreviewAccess,
     PrometheusAdapter,
 )
 from stack_config import component_args as build
@@ -55,8 +57,16 @@ if autoscaler and monitoring:
 if build.uses_pod_metrics(config):
     PrometheusAdapter("pod-metrics", build.prometheus_adapter_args(config, monitoring), kubernetes)
 
+# CI's runners reach the API (delivery.runner vpc); its preview roles can dry-run but never apply.
+if config.cluster.mode != "local":
+    if build.opens_api_to_runners(config):
+        ClusterApiAccess("ci-api-access", build.cluster_api_access_args(config, cluster), aws)
+    if config.cluster.preview_role_arns:
+        PreviewAccess("ci-preview", build.preview_access_args(config, cluster), aws_and_kubernetes)
+
 registry = ModelRegistry("registry", build.registry_args(config), aws)
-image = ModelImage("model-image", build.model_image_args(config, registry), aws)
+# With model.image (CI's tested digest, or a rollback's), nothing is built: that image is deployed.
+image = ModelImage("model-image", build.model_image_args(config, registry), aws) if build.builds_image(config) else None
 model = ModelService("model", build.model_service_args(config, image, gpu_nodes), kubernetes)
 if build.scales_to_zero(config):
     # KEDA owns the model's replicas (0..max); its requests enter through the add-on's interceptor.
@@ -75,6 +85,6 @@ if monitoring:
 pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("clusterName", cluster.cluster_name)
 pulumi.export("repositoryUrl", registry.repository_url)
-pulumi.export("image", image.image_ref)
+pulumi.export("image", image.image_ref if image else config.model.image)
 pulumi.export("modelNamespace", model.namespace)
 pulumi.export("modelService", model.service_name)

@@ -5,6 +5,7 @@ Import what you need from here; names not exported here are private.
 
 from ._version import __version__ as __version__
 from .cluster import Cluster, ClusterArgs, ClusterStackReference, SystemNodeGroup
+from .cluster_api_access import ClusterApiAccess, ClusterApiAccessArgs
 from .cluster_autoscaler import (
                                  AutoscalerMonitoring,
                                  AutoscalerMonitoringArgs,
@@ -25,6 +26,7 @@ from .monitoring_rules import BurnRateWindow, GpuAlertThresholds, ModelAlertThre
 from .monitoring_stack import MonitoringResources, MonitoringStack, MonitoringStackArgs, PodResources
 from .network import Network, NetworkArgs
 from .pod_autoscaling import PrometheusAdapter, PrometheusAdapterArgs
+from .preview_access import PreviewAccess, PreviewAccessArgs
 from .progressive_delivery import (
     AlbRouting,
     ArgoRollouts,
@@ -47,6 +49,8 @@ __all__ = [
     "CanaryAnalysis",
     "CanaryStep",
     "Cluster",
+    "ClusterApiAccess",
+    "ClusterApiAccessArgs",
     "ClusterArgs",
     "ClusterAutoscaler",
     "ClusterAutoscalerArgs",
@@ -85,6 +89,8 @@ __all__ = [
     "NotificationTiming",
     "PodResources",
     "PodsMetric",
+    "PreviewAccess",
+    "PreviewAccessArgs",
     "PrometheusAdapter",
     "PrometheusAdapterArgs",
     "RequestHolder",

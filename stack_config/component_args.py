@@ -16,6 +16,7 @@ import pulumi_aws as aws
 from pydantic import SecretStr
 
 from components.cluster import SYSTEM_NODE_LABELS, Cluster, ClusterArgs, ClusterStackReference, SystemNodeGroup
+from components.cluster_api_access import ClusterApiAccessArgs
 from components.cluster_autoscaler import AutoscalerMonitoringArgs, ClusterAutoscaler, ClusterAutoscalerArgs
 from components.cluster_storage import DEFAULT_STORAGE_CLASS
 from components.gpu_node_group import GpuNodeGroup as _GpuNodeGroup
@@ -32,6 +33,7 @@ from components.monitoring_rules import RolloutSignals, ScaleToZeroSignals
 from components.monitoring_stack import MonitoringStack, MonitoringStackArgs
 from components.network import Network, NetworkArgs
 from components.pod_autoscaling import BATCH_QUEUE_DEPTH, IN_FLIGHT_REQUESTS, PrometheusAdapterArgs, pods_metric
+from components.preview_access import PreviewAccessArgs
 from components.progressive_delivery import (
     ArgoRollouts,
     ArgoRolloutsArgs,
@@ -54,16 +56,24 @@ def gpu_scheduling(node_group: GpuNodeGroupConfig) -> GpuScheduling:
     )
 
 
-def model_service_args(config: StackConfig, image: ModelImage,
+def builds_image(config: StackConfig) -> bool:
+    """Whether `pulumi up` builds the image; not when `model.image` names one by digest (CI, rollbacks)."""
+    return config.model.image is None
+
+
+def model_service_args(config: StackConfig, image: Optional[ModelImage],
                        gpu_nodes: Optional[GpuNodeGroup]) -> ModelServiceArgs:
+    """`image` is the ModelImage the program built, None when `model.image` names the image to deploy."""
     model = config.model
     resources = model.resources
+    assert (image is None) == (model.image is not None), "build an image exactly when model.image is unset"
     asleep = model.scale_to_zero
     return ModelServiceArgs(
-        image=image.image_ref,
+        image=image.image_ref if image is not None else model.image,
         name=model.name,
         namespace=config.model_namespace,
-        model_version=image.model_version,
+        # A given image carries its version in its metadata; the label follows model.version when set.
+        model_version=image.model_version if image is not None else model.version,
         container_port=model.container_port,
         service_port=model.service_port,
         # Scaling to zero, KEDA owns the count: the Deployment is created asleep and woken by the first request.
@@ -93,10 +103,11 @@ def model_service_args(config: StackConfig, image: ModelImage,
 _PROJECT_DIR = Path(__file__).resolve().parents[1]
 
 
-def registry_args(config: StackConfig) -> ModelRegistryArgs:
+def registry_args(config: StackConfig, stack: Optional[str] = None) -> ModelRegistryArgs:
+    """The stack's registry; `stack` (default: the running stack) makes an ECR repository name stack-unique."""
     registry = config.registry
     return ModelRegistryArgs(
-        name=config.registry_name,
+        name=config.registry_name_for(stack or pulumi.get_stack()),
         mode=registry.mode,
         keep_images=registry.keep_images,
         scan_on_push=registry.scan_on_push,
@@ -116,6 +127,25 @@ def model_image_args(config: StackConfig, registry: ModelRegistry) -> ModelImage
         version=model.version,
         ecr_registry_id=registry.registry_id,
     )
+
+
+# --- delivery: CI's way to the cluster API and its preview access (issue 15) ---------------------------------
+
+
+def opens_api_to_runners(config: StackConfig) -> bool:
+    """`delivery.runner: vpc`: CI's self-hosted runners reach the private endpoint through the cluster security group."""
+    return config.delivery is not None and config.delivery.runner == "vpc"
+
+
+def cluster_api_access_args(config: StackConfig, cluster: Cluster) -> ClusterApiAccessArgs:
+    assert config.delivery is not None and cluster.node_security_group_id is not None, \
+        "the schema refuses runner vpc without a cluster security group"
+    return ClusterApiAccessArgs(security_group_id=cluster.node_security_group_id,
+                                cidrs=list(config.delivery.runner_cidrs))
+
+
+def preview_access_args(config: StackConfig, cluster: Cluster) -> PreviewAccessArgs:
+    return PreviewAccessArgs(cluster_name=cluster.cluster_name, role_arns=list(config.cluster.preview_role_arns))
 
 
 # --- AWS GPU platform: provider, network, cluster, GPU nodes, GPU operators --------------------------------

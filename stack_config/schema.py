@@ -185,6 +185,11 @@ class ClusterConfig(Section):
         default_factory=list, description="IAM roles granted cluster admin (access entries); include the deploy role.")
     viewer_role_arns: list[IamRoleArn] = Field(
         default_factory=list, description="IAM roles granted read-only cluster access (e.g. the preview role).")
+    preview_role_arns: list[IamRoleArn] = Field(
+        default_factory=list,
+        description="IAM roles of CI preview jobs: read everything (Secrets too) and dry-run changes, never apply "
+                    "them (RBAC plus an admission policy; see docs/delivery.md). The view policy cannot preview "
+                    "Secrets or Helm releases.")
     log_retention_days: int = Field(default=90, description="Days CloudWatch keeps control-plane logs (created clusters).")
     addon_versions: dict[Literal[CORE_ADDONS], Annotated[str, StringConstraints(  # type: ignore[valid-type]
         pattern=r"^v[0-9]+\.[0-9]+\.[0-9]+-eksbuild\.[0-9]+$")]] = Field(
@@ -250,6 +255,14 @@ class ClusterConfig(Section):
                 continue
             if network.prefixlen == 0:
                 problems.append(_problem("endpointPublicAccessCidrs", cidr, "the API endpoint must not be open to the world"))
+        shared = set(self.preview_role_arns) & (set(self.admin_role_arns) | set(self.viewer_role_arns))
+        if shared:
+            problems.append(_problem("previewRoleArns", sorted(shared),
+                                     "a role has one access entry: list it in previewRoleArns or in adminRoleArns/"
+                                     "viewerRoleArns, not both"))
+        if self.preview_role_arns and self.mode == "local":
+            problems.append(_problem("previewRoleArns", self.preview_role_arns, "needs an EKS cluster (mode create or "
+                                     "existing)"))
         _raise_all(problems)
         return self
 
@@ -358,6 +371,10 @@ class BatchingConfig(Section):
 
 
 EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+# A repository (registry host with optional port, then path components, as the OCI distribution spec
+# names them) followed by a digest, and no `:tag` anywhere after the host.
+IMAGE_BY_DIGEST_RE = re.compile(
+    r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)+@sha256:[0-9a-f]{64}$")
 _LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
 Hostname = Annotated[str, StringConstraints(pattern=rf"^(\*\.)?({_LABEL}\.)*{_LABEL}$")]
 ScaleDuration = Annotated[str, StringConstraints(pattern=r"^[0-9]+(s|m|h)$")]
@@ -495,6 +512,11 @@ class ModelConfig(Section):
         default=None, description="IAM role for the pods (IRSA annotation)."
     )
     termination_grace_period_seconds: int = Field(default=30, ge=5, le=600, description="Time to drain before SIGKILL.")
+    image: Optional[str] = Field(
+        default=None,
+        description="Deploy this image, `<repository>@sha256:<64 hex>` (a tag is refused), and build none: CI "
+                    "sets it to the digest it built, tested and scanned, and a rollback to an earlier one. Unset, "
+                    "`pulumi up` builds and pushes the image from `buildContext`.")
     scale_to_zero: ScaleToZeroConfig = Field(
         default_factory=ScaleToZeroConfig, description="Scale on requests down to zero replicas (replaces `autoscaling`).")
     rollout: RolloutConfig = Field(
@@ -503,6 +525,9 @@ class ModelConfig(Section):
     @model_validator(mode="after")
     def _check(self) -> ModelConfig:
         problems = []
+        if self.image is not None and not IMAGE_BY_DIGEST_RE.match(self.image):
+            problems.append(_problem("image", self.image, "must be <repository>@sha256:<64 lowercase hex>, by digest "
+                                     "and without a tag (a tag can be moved; a digest names one image)"))
         if self.scale_to_zero.enabled and self.autoscaling.enabled:
             problems.append(_problem("scaleToZero.enabled", True, "and autoscaling.enabled would give the Deployment two "
                                      "replica owners (KEDA's HPA and ours); enable one of them"))
@@ -769,6 +794,84 @@ class NodeAutoscalingConfig(Section):
         return problems
 
 
+# --- delivery: how CI reaches the cluster (issue 15) ------------------------------------------------------
+
+# GitHub-hosted runner labels (`ubuntu-24.04`, `windows-latest`, `macos-15`...): their addresses are
+# Azure's, shared and changing, so neither a VPC nor an endpoint allow-list can admit them alone.
+GITHUB_HOSTED_LABEL_RE = re.compile(r"^(ubuntu|windows|macos)-[a-z0-9.-]+$")
+RunnerLabel = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")]
+
+
+class DeliveryConfig(Section):
+    """How CI's preview and deploy jobs of this stack reach its Kubernetes API (docs/delivery.md)."""
+
+    runner: Literal["vpc", "public"] = Field(
+        default="vpc",
+        description="`vpc`: self-hosted runners inside the VPC (or a network routed to it) use the private "
+                    "endpoint, and the program opens the cluster security group's port 443 to `runnerCidrs`; "
+                    "`public`: runners whose fixed egress addresses are `runnerCidrs` use the public endpoint, "
+                    "which must admit them in `cluster.endpointPublicAccessCidrs`.")
+    runner_labels: list[RunnerLabel] = Field(
+        default_factory=lambda: ["self-hosted", "linux", "x64"], min_length=1,
+        description="`runs-on` labels of the stack's preview, plan and deploy jobs, e.g. an actions-runner-controller "
+                    "scale set name. GitHub-hosted labels are refused: their addresses are neither in your VPC nor "
+                    "fixed.")
+    runner_cidrs: list[str] = Field(
+        default_factory=list, description="Where the runners' API traffic comes from (private ranges for `vpc`, "
+                                          "public egress addresses for `public`).")
+
+    def stack_problems(self, config: StackConfig) -> list[str]:
+        """Problems that span sections, each naming the key (for `StackConfig._check`)."""
+        problems, cluster = [], config.cluster
+        hosted = [label for label in self.runner_labels if GITHUB_HOSTED_LABEL_RE.match(label)]
+        if hosted:
+            problems.append(_problem("delivery.runnerLabels", hosted, "GitHub-hosted runners cannot reach a restricted "
+                                     "endpoint: their addresses are not in the VPC and not fixed; use self-hosted "
+                                     "runner labels"))
+        if cluster.mode == "local":
+            problems.append(_problem("delivery", "set", "CI deploys EKS stacks only; a local cluster is deployed by hand"))
+            return problems
+        networks = []
+        for cidr in self.runner_cidrs:
+            try:
+                networks.append(ipaddress.ip_network(cidr))
+            except ValueError:
+                problems.append(_problem("delivery.runnerCidrs", cidr, "must be a CIDR such as 10.40.0.0/20"))
+        if not self.runner_cidrs:
+            problems.append(_problem("delivery.runnerCidrs", [], f"required: where runner {self.runner!r} traffic to "
+                                     "the API comes from"))
+        if self.runner == "vpc":
+            public = [str(n) for n in networks if not n.is_private]
+            if public:
+                problems.append(_problem("delivery.runnerCidrs", public, "runner vpc reaches the private endpoint "
+                                         "from private addresses only"))
+            if cluster.stack_reference is not None:
+                problems.append(_problem("delivery.runner", "vpc", "needs the cluster security group, which a "
+                                         "cluster from cluster.stackReference does not give; open port 443 in the "
+                                         "stack that owns the cluster"))
+        else:
+            allowed = [ipaddress.ip_network(c) for c in cluster.endpoint_public_access_cidrs
+                       if _is_cidr(c)]
+            if not allowed:
+                problems.append(_problem("delivery.runner", "public", "the cluster has no public endpoint "
+                                         "(cluster.endpointPublicAccessCidrs is empty): use runner vpc"))
+            outside = [str(n) for n in networks
+                       if not any(n.version == a.version and n.subnet_of(a) for a in allowed)]
+            if allowed and outside:
+                problems.append(_problem("delivery.runnerCidrs", outside, "not admitted by "
+                                         f"cluster.endpointPublicAccessCidrs {cluster.endpoint_public_access_cidrs}: "
+                                         "CI could not reach the API"))
+        return problems
+
+
+def _is_cidr(value: str) -> bool:
+    try:
+        ipaddress.ip_network(value)
+    except ValueError:
+        return False
+    return True
+
+
 class StackConfig(Section):
     """The whole stack configuration (keys under the `gpu-model-platform:` namespace)."""
 
@@ -781,6 +884,9 @@ class StackConfig(Section):
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig, description="Monitoring and alerting.")
     autoscaling: Optional[NodeAutoscalingConfig] = Field(
         default=None, description="GPU node autoscaling and the model's pod autoscaling signal (none: fixed sizes).")
+    delivery: Optional[DeliveryConfig] = Field(
+        default=None, description="How CI's jobs reach this stack's cluster API (required for every stack CI "
+                                  "previews or deploys; none for a stack deployed by hand).")
 
     @model_validator(mode="after")
     def _check(self) -> StackConfig:
@@ -823,6 +929,8 @@ class StackConfig(Section):
                                      "queries the stack's Prometheus)"))
         if self.autoscaling is not None:
             problems += self.autoscaling.stack_problems(self)
+        if self.delivery is not None:
+            problems += self.delivery.stack_problems(self)
         _raise_all(problems)
         return self
 
@@ -841,6 +949,13 @@ class StackConfig(Section):
     @property
     def registry_name(self) -> str:
         return self.registry.name or self.model.name
+
+    def registry_name_for(self, stack: str) -> str:
+        """The repository name in this stack: `registry.name`, else `<model.name>-<stack>` for ECR, so two stacks
+        sharing one AWS account never claim the same repository (a local registry keeps the model name)."""
+        if self.registry.name or self.registry.mode == "local":
+            return self.registry_name
+        return f"{self.model.name}-{stack.lower()}"
 
 
 # Stack config keys are the sections, e.g. `gpu-model-platform:gpuNodeGroup`.
