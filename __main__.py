@@ -16,7 +16,9 @@ from components import (
     GpuOperators,
     Karpenter,
     KedaHttpAddOn,
+    LoadBalancerController,
     ModelCanary,
+    ModelEndpoint,
     ModelImage,
     ModelMonitoring,
     ModelRegistry,
@@ -79,6 +81,12 @@ elif build.releases_as_canary(config):  # the config refuses a canary on a model
     # New versions go out as a canary: Argo Rollouts runs the Deployment's pods in steps judged by the SLO signals.
     rollouts = ArgoRollouts("argo-rollouts", build.argo_rollouts_args(config, monitoring), kubernetes)
     ModelCanary(build.MODEL_CANARY, build.model_canary_args(config, model, rollouts), kubernetes)
+# The HTTPS endpoint: an ALB (AWS Load Balancer Controller), certificate and DNS name; via the interceptor if asleep.
+lb_controller = LoadBalancerController("load-balancer-controller", build.load_balancer_controller_args(
+    config, cluster, network), aws_and_kubernetes) if build.uses_load_balancer_controller(config) else None
+endpoint = ModelEndpoint("model-endpoint", build.model_endpoint_args(
+    config, model, network, lb_controller, scale_to_zero if build.scales_to_zero(config) else None),
+    aws_and_kubernetes) if config.model.endpoint else None
 if monitoring:
     ModelMonitoring("model-monitoring", build.model_monitoring_args(config, monitoring), kubernetes)
 
@@ -88,3 +96,4 @@ pulumi.export("repositoryUrl", registry.repository_url)
 pulumi.export("image", image.image_ref if image else config.model.image)
 pulumi.export("modelNamespace", model.namespace)
 pulumi.export("modelService", model.service_name)
+pulumi.export("modelEndpoint", endpoint.url if endpoint else None)

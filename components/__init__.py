@@ -17,6 +17,8 @@ from .gpu_node_group import GpuNodeGroup, GpuNodeGroupArgs
 from .gpu_operators import GpuOperators, GpuOperatorsArgs
 from .gpu_scheduling import GpuScheduling, Taint
 from .karpenter import Karpenter, KarpenterArgs
+from .load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
+from .model_endpoint import ModelEndpoint, ModelEndpointArgs, RequestProxy
 from .model_image import ModelImage, ModelImageArgs
 from .model_monitoring import ModelMonitoring, ModelMonitoringArgs
 from .model_registry import ModelRegistry, ModelRegistryArgs
@@ -67,10 +69,14 @@ __all__ = [
     "KarpenterArgs",
     "KedaHttpAddOn",
     "KedaHttpAddOnArgs",
+    "LoadBalancerController",
+    "LoadBalancerControllerArgs",
     "MetricsEndpoint",
     "ModelAlertThresholds",
     "ModelCanary",
     "ModelCanaryArgs",
+    "ModelEndpoint",
+    "ModelEndpointArgs",
     "ModelImage",
     "ModelImageArgs",
     "ModelMonitoring",
@@ -94,6 +100,7 @@ __all__ = [
     "PrometheusAdapter",
     "PrometheusAdapterArgs",
     "RequestHolder",
+    "RequestProxy",
     "RolloutSignals",
     "ScaleToZeroSignals",
     "SystemNodeGroup",

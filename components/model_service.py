@@ -16,6 +16,12 @@ _DIGEST_RE = re.compile(r"^[^\s@]+@sha256:[0-9a-f]{64}$")
 _QUANTITY_RE = re.compile(r"(?!0+(\.0+)?m?$)[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|M|G)?")
 _RUN_AS_USER = 10001  # matches the image's non-root user; > 10000 keeps clear of host UIDs
 _PRE_STOP_SLEEP_SECONDS = 5  # lets endpoints and load balancers forget the pod before it drains
+API_KEYS_DIR = "/etc/model-server/api-keys"
+"""Where the API keys Secret is mounted (the server's `API_KEYS_DIR`): one file per key."""
+_SECRET_KEY_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+# The AWS Load Balancer Controller injects readiness gates into new pods of namespaces carrying this label,
+# so a rolling update waits for each new pod to be healthy in the ALB's target group (inert without it).
+POD_READINESS_GATE_LABEL = {"elbv2.k8s.aws/pod-readiness-gate-inject": "enabled"}
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,11 @@ class ModelServiceArgs:
     replica_owner: Optional[str] = None
     """An outside controller owning `spec.replicas` (e.g. `keda`, scaling to zero): the Deployment starts at
     `replicas` (0 allowed), updates never reset the count, and neither an HPA nor a PodDisruptionBudget is made."""
+    api_keys: dict[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Accepted API keys by name (`primary`, `secondary`: two while one is rotated), each a Pulumi secret.
+    They become the files of a Secret mounted read-only at `API_KEYS_DIR`; clients send
+    `Authorization: Bearer <key>`. Empty: the server accepts every request (and a `ModelEndpoint` refuses to
+    expose it unless told `allow_unauthenticated`)."""
     progressive_rollout: bool = False
     """An Argo Rollout named like the Deployment runs the pods from its template (`workloadRef`): the Deployment is
     created with no replica and leaves `spec.replicas` to the controller (which scales a live one down once the
@@ -121,6 +132,8 @@ def validate_model_service_args(args: ModelServiceArgs) -> list[str]:
         problems.append("autoscaling.scale_down_pods_per_minute: must be >= 1")
     if args.termination_grace_period_seconds <= _PRE_STOP_SLEEP_SECONDS:
         problems.append(f"termination_grace_period_seconds: must be > {_PRE_STOP_SLEEP_SECONDS} (the preStop pause)")
+    problems += [f"api_keys: got name {key!r}; a lower-case DNS label such as 'primary' (it is a file name)"
+                 for key in args.api_keys if not _SECRET_KEY_RE.match(key)]
     for port_field in ("container_port", "service_port"):
         if not 1 <= getattr(args, port_field) <= 65535:
             problems.append(f"{port_field}: got {getattr(args, port_field)}; must be 1..65535")
@@ -147,6 +160,8 @@ class ModelService(pulumi.ComponentResource):
     service_name: pulumi.Output[str]
     service_port: pulumi.Output[int]
     selector: pulumi.Output[dict]
+    authenticated: bool
+    """Whether the server checks API keys (`api_keys` given)."""
 
     def __init__(self, name: str, args: ModelServiceArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("gpu-model-platform:index:ModelService", name, None, opts)
@@ -165,6 +180,7 @@ class ModelService(pulumi.ComponentResource):
         in_ns = pulumi.ResourceOptions(parent=self, depends_on=[ns])
         account = self._create_service_account(name, ns_name, in_ns)
         self._secret_env_name = self._create_secret_env(name, ns_name, in_ns) if args.secret_env else None
+        self._api_keys_secret = self._create_api_keys(name, ns_name, in_ns) if args.api_keys else None
         deployment = self._create_deployment(name, ns_name, account.metadata.name, in_ns)
         service = self._create_service(name, ns_name, in_ns)
         self._create_network_policy(name, ns_name, in_ns)
@@ -178,12 +194,14 @@ class ModelService(pulumi.ComponentResource):
         self.service_name = service.metadata.name
         self.service_port = pulumi.Output.from_input(args.service_port)
         self.selector = pulumi.Output.from_input(self._selector)
+        self.authenticated = bool(args.api_keys)
         self.register_outputs({
             "namespace": self.namespace,
             "deployment_name": self.deployment_name,
             "service_name": self.service_name,
             "service_port": self.service_port,
             "selector": self.selector,
+            "authenticated": self.authenticated,
         })
 
     def _replicas_owned_elsewhere(self) -> bool:
@@ -204,7 +222,7 @@ class ModelService(pulumi.ComponentResource):
             f"{name}-namespace",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=self._args.namespace or self._args.name,
-                labels=self._labels | restricted_namespace_labels(),
+                labels=self._labels | restricted_namespace_labels() | POD_READINESS_GATE_LABEL,
             ),
             opts=opts,
         )
@@ -231,6 +249,25 @@ class ModelService(pulumi.ComponentResource):
         )
         return secret.metadata.name
 
+    def _create_api_keys(self, name: str, ns: pulumi.Input[str], opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
+        """The Secret holding one file per API key; the pod mounts it whole (no subPath), so the kubelet
+        updates the files in place when a key is added or rotated and the server picks them up."""
+        secret = k8s.core.v1.Secret(
+            f"{name}-api-keys",
+            metadata=self._metadata(ns, f"{self._args.name}-api-keys"),
+            type="Opaque",
+            string_data={k: pulumi.Output.secret(v) for k, v in sorted(self._args.api_keys.items())},
+            opts=opts,
+        )
+        return secret.metadata.name
+
+    def _api_keys_mounts(self) -> tuple[list[k8s.core.v1.VolumeArgs], list[k8s.core.v1.VolumeMountArgs]]:
+        if self._api_keys_secret is None:
+            return [], []
+        volume = k8s.core.v1.VolumeArgs(name="api-keys", secret=k8s.core.v1.SecretVolumeSourceArgs(
+            secret_name=self._api_keys_secret, default_mode=0o440))  # owner and fsGroup (the server) only
+        return [volume], [k8s.core.v1.VolumeMountArgs(name="api-keys", mount_path=API_KEYS_DIR, read_only=True)]
+
     def _environment(self) -> list[k8s.core.v1.EnvVarArgs]:
         a = self._args
         drain_seconds = a.termination_grace_period_seconds - _PRE_STOP_SLEEP_SECONDS - 1
@@ -243,6 +280,8 @@ class ModelService(pulumi.ComponentResource):
         }
         if a.model_version:
             env["MODEL_VERSION"] = a.model_version
+        if a.api_keys:
+            env["API_KEYS_DIR"] = API_KEYS_DIR
         env.update(a.env)
         plain = [k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in sorted(env.items())]
         from_secret = [
@@ -292,7 +331,7 @@ class ModelService(pulumi.ComponentResource):
                 capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
                 seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
             ),
-            volume_mounts=[k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")],
+            volume_mounts=[k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"), *self._api_keys_mounts()[1]],
         )
 
     def _spread(self) -> list[k8s.core.v1.TopologySpreadConstraintArgs]:
@@ -317,7 +356,8 @@ class ModelService(pulumi.ComponentResource):
                 seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
             ),
             containers=[self._container(pulumi.Output.from_input(a.image).apply(_require_digest))],
-            volumes=[k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="1Gi"))],
+            volumes=[k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="1Gi")),
+                     *self._api_keys_mounts()[0]],
             node_selector=scheduling.node_selector() if scheduling else None,
             tolerations=scheduling.tolerations() if scheduling else None,
             topology_spread_constraints=self._spread(),

@@ -39,6 +39,10 @@ HTTP_API = "http.keda.sh/v1beta1"
 # scaler/service.yaml), whatever the release is called.
 PROXY_SERVICE = f"{HTTP_CHART}-interceptor-proxy"
 PROXY_PORT = 8080  # interceptor.proxy.port
+# The interceptor's admin server (interceptor.admin.port) answers `/readyz`, 503 once it drains on SIGTERM "for
+# external load balancers" (kedacore/http-add-on v0.15.0, interceptor/admin.go and main.go): a load balancer in
+# front checks that, never a path the interceptor would route to (and hold, and wake) the model.
+ADMIN_PORT, READINESS_PATH = 9090, "/readyz"
 SCALER_SERVICE, SCALER_PORT = f"{HTTP_CHART}-external-scaler", 9090  # scaler.service, scaler.grpcPort
 # The interceptor serves Prometheus metrics on 2223 (pkg/observability/config.go, OTEL_PROM_EXPORTER_PORT default),
 # but the chart declares neither the port nor a Service for it: `KedaHttpAddOn` adds the Service.

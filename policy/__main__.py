@@ -17,5 +17,6 @@ PolicyPack(
     description="What gpu-model-platform promises: pinned images, hardened pods and nodes, GPU scheduling, "
                 "production availability, no public endpoint, no plaintext secrets, and the chains between resources: "
                 "volumes that bind, enforced NetworkPolicies, GPU capacity that fits, satisfiable zone spread, exact "
-                "IRSA trust, a supported Kubernetes.",
+                "IRSA trust, a supported Kubernetes, HTTPS-only authenticated model endpoints whose "
+                "targets drain cleanly.",
 )

@@ -24,10 +24,12 @@ from components.gpu_node_group import GpuNodeGroupArgs
 from components.gpu_operators import GpuOperators, GpuOperatorsArgs
 from components.gpu_scheduling import GpuScheduling, Taint
 from components.karpenter import DEFAULT_AMI_ALIAS, Karpenter, KarpenterArgs
+from components.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
+from components.model_endpoint import ModelEndpointArgs, RequestProxy
 from components.model_image import ModelImageArgs
 from components.model_monitoring import ModelMonitoringArgs
 from components.model_registry import ModelRegistry, ModelRegistryArgs
-from components.model_service import ContainerResources, HorizontalAutoscaling, ModelServiceArgs
+from components.model_service import ContainerResources, HorizontalAutoscaling, ModelService, ModelServiceArgs
 from components.monitoring_alertmanager import AlertReceiver
 from components.monitoring_rules import RolloutSignals, ScaleToZeroSignals
 from components.monitoring_stack import MonitoringStack, MonitoringStackArgs
@@ -41,7 +43,9 @@ from components.progressive_delivery import (
     CanaryStep,
     ModelCanaryArgs,
 )
-from components.scale_to_zero import KedaHttpAddOn, KedaHttpAddOnArgs, ModelScaleToZeroArgs
+from components.scale_to_zero import ADMIN_PORT as INTERCEPTOR_ADMIN_PORT
+from components.scale_to_zero import READINESS_PATH as INTERCEPTOR_READINESS_PATH
+from components.scale_to_zero import KedaHttpAddOn, KedaHttpAddOnArgs, ModelScaleToZero, ModelScaleToZeroArgs
 from stack_config.schema import GpuNodeGroupConfig, StackConfig, duration_seconds
 
 if TYPE_CHECKING:
@@ -95,6 +99,7 @@ def model_service_args(config: StackConfig, image: Optional[ModelImage],
         termination_grace_period_seconds=model.termination_grace_period_seconds,
         max_batch_size=model.batching.max_batch_size,
         batch_window_ms=model.batching.window_ms,
+        api_keys={name: pulumi.Output.secret(key.get_secret_value()) for name, key in model.api_keys.items()},
         progressive_rollout=releases_as_canary(config),
     )
 
@@ -334,7 +339,8 @@ def model_scale_to_zero_args(config: StackConfig, model: ModelService, keda: Ked
         service_name=model.service_name,
         holder=keda.holder,
         model_name=config.model.name,
-        hosts=list(asleep.hosts),
+        # The interceptor routes on the Host header the load balancer passes on: the endpoint's name is one.
+        hosts=list(dict.fromkeys([*asleep.hosts, *filter(None, [_endpoint_host(config)])])),
         idle_seconds=asleep.idle_seconds,
         max_wait_seconds=asleep.max_wait_seconds,
         max_replicas=asleep.max_replicas,
@@ -513,4 +519,83 @@ def model_canary_args(config: StackConfig, model: ModelService, rollouts: ArgoRo
         hpa_owns_replicas=hpa is not None,
         progress_deadline_seconds=duration_seconds(rollout.progress_deadline),
         depends_on=[rollouts.release],
+    )
+
+
+# --- the model's HTTPS endpoint: the load balancer controller and the endpoint itself -----------------------------
+
+
+def uses_load_balancer_controller(config: StackConfig) -> bool:
+    """An endpoint on a cluster that does not run the controller already (`model.endpoint.installController`)."""
+    return config.model.endpoint is not None and config.model.endpoint.install_controller
+
+
+def _vpc_id(config: StackConfig, network: Optional[Network]):
+    if network is not None:
+        return network.vpc_id
+    assert config.network is not None, "the schema requires the network section with an endpoint"
+    return config.network.vpc_id
+
+
+def load_balancer_controller_args(config: StackConfig, cluster: Cluster,
+                                  network: Optional[Network]) -> LoadBalancerControllerArgs:
+    endpoint = config.model.endpoint
+    assert endpoint is not None and config.aws is not None and cluster.oidc_provider_arn is not None
+    return LoadBalancerControllerArgs(
+        cluster_name=cluster.cluster_name,
+        oidc_provider_arn=cluster.oidc_provider_arn,
+        region=config.aws.region,
+        vpc_id=_vpc_id(config, network),
+        gpu_scheduling=gpu_scheduling(config.gpu_node_group),
+        system_node_selector=dict(SYSTEM_NODE_LABELS) if config.cluster.mode == "create" else {},
+        # What the controller creates carries the stack's tags too (provider default tags do not reach it).
+        resource_tags=dict(config.aws.default_tags),
+        ssl_policy=endpoint.ssl_policy,
+    )
+
+
+def _load_balancer_subnet_ids(config: StackConfig, network: Optional[Network]):
+    public = config.model.endpoint is not None and config.model.endpoint.scheme == "internet-facing"
+    if network is not None:
+        return network.public_subnet_ids if public else network.private_subnet_ids
+    assert config.network is not None, "the schema requires the network section with an endpoint"
+    return [s.id for s in (config.network.public_subnets if public else config.network.private_subnets)]
+
+
+def _endpoint_host(config: StackConfig) -> Optional[str]:
+    return config.model.endpoint.host if config.model.endpoint is not None else None
+
+
+def _interceptor(scale_to_zero: ModelScaleToZero) -> RequestProxy:
+    """The KEDA HTTP interceptor in front of a model that scales to zero, as the load balancer's target."""
+    return RequestProxy(namespace=scale_to_zero.proxy_namespace, service_name=scale_to_zero.proxy_service_name,
+                        port=scale_to_zero.proxy_port, health_check_port=INTERCEPTOR_ADMIN_PORT,
+                        health_check_path=INTERCEPTOR_READINESS_PATH,
+                        idle_timeout_seconds=scale_to_zero.load_balancer_idle_timeout_seconds)
+
+
+def model_endpoint_args(config: StackConfig, model: ModelService, network: Optional[Network],
+                        controller: Optional[LoadBalancerController],
+                        scale_to_zero: Optional[ModelScaleToZero] = None) -> ModelEndpointArgs:
+    """The model's endpoint; the load balancer drains a target as long as it may still be answering (a pod
+    its grace period; the interceptor of a model that scales to zero, a request it may be holding)."""
+    endpoint = config.model.endpoint
+    assert endpoint is not None
+    proxy = _interceptor(scale_to_zero) if scale_to_zero is not None else None
+    grace = config.model.termination_grace_period_seconds
+    return ModelEndpointArgs(
+        model=model,
+        host=endpoint.host,
+        hosted_zone_id=endpoint.hosted_zone_id,
+        subnet_ids=_load_balancer_subnet_ids(config, network),
+        scheme=endpoint.scheme,
+        certificate_arn=endpoint.certificate_arn,
+        allowed_cidrs=list(endpoint.allowed_cidrs),
+        waf_acl_arn=endpoint.waf_acl_arn,
+        ssl_policy=endpoint.ssl_policy,
+        deregistration_delay_seconds=max(grace, proxy.idle_timeout_seconds) if proxy else grace,
+        allow_unauthenticated=config.model.authentication == "none",
+        # The proxy's namespace and Service come from the KEDA charts the route waits for.
+        depends_on=[r for r in (controller, scale_to_zero) if r is not None],
+        proxy=proxy,
     )

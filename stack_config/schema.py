@@ -27,6 +27,8 @@ from components.gpu_instances import (
     unsupported_reason,
 )
 from components.gpu_scheduling import default_gpu_labels
+from components.load_balancer_controller import DEFAULT_SSL_POLICY, SSL_POLICY_RE
+from components.model_endpoint import CERTIFICATE_ARN_RE, HOST_RE, WAF_ACL_ARN_RE, ZONE_ID_RE, is_ipv4_cidr
 from components.model_image import VERSION_RE
 from components.model_registry import LOCAL_ADDRESS_RE
 
@@ -476,11 +478,49 @@ class RolloutConfig(Section):
         if self.strategy == "canary" and (not weights or weights != sorted(set(weights))):
             problems.append(_problem("steps", weights, "need at least one step, weights strictly increasing"))
         if self.strategy == "canary" and self.traffic_routing == "alb":
-            problems.append(_problem("trafficRouting", "alb", "needs the model's ALB endpoint (Ingress), which this build "
-                                     "does not create yet; use replicas"))
+            problems.append(_problem("trafficRouting", "alb", "needs model.endpoint's Ingress to take its weights from the "
+                                     "Rollout (a use-annotation backend, annotations left to the controller), which "
+                                     "ModelEndpoint does not do yet; use replicas (the ALB then reaches canary and "
+                                     "stable pods through the model's Service in their replica ratio)"))
         if not 60 <= duration_seconds(self.progress_deadline) <= 7200:
             problems.append(_problem("progressDeadline", self.progress_deadline, "must be between 60 s and 7200 s"))
         _raise_all(problems)
+        return self
+
+
+class EndpointConfig(Section):
+    """The model's HTTPS endpoint: an Application Load Balancer, its certificate and DNS name (AWS stacks)."""
+
+    host: Annotated[str, StringConstraints(pattern=HOST_RE.pattern, max_length=253)] = Field(
+        description="DNS name clients call, e.g. `model.example.com` (lower case, no wildcard).")
+    hosted_zone_id: Annotated[str, StringConstraints(pattern=ZONE_ID_RE.pattern)] = Field(
+        description="Route 53 hosted zone holding `host`: the alias record to the load balancer goes there, and "
+                    "the certificate's validation record when `certificateArn` is not set.")
+    scheme: Literal["internal", "internet-facing"] = Field(
+        default="internal",
+        description="`internal`: reachable from the VPC only (private subnets); `internet-facing`: public (public "
+                    "subnets). Changing it replaces the load balancer.")
+    certificate_arn: Optional[Annotated[str, StringConstraints(pattern=CERTIFICATE_ARN_RE.pattern)]] = Field(
+        default=None,
+        description="An issued ACM certificate for `host` in `aws.region`; unset: one is requested and validated "
+                    "through `hostedZoneId`.")
+    allowed_cidrs: list[str] = Field(
+        default_factory=list,
+        description="Source CIDRs the load balancer accepts (its security group); empty: any source.")
+    waf_acl_arn: Optional[Annotated[str, StringConstraints(pattern=WAF_ACL_ARN_RE.pattern)]] = Field(
+        default=None, description="Regional WAFv2 web ACL to associate with the load balancer.")
+    ssl_policy: Annotated[str, StringConstraints(pattern=SSL_POLICY_RE.pattern)] = Field(
+        default=DEFAULT_SSL_POLICY, description="ELB security policy of the HTTPS listener (TLS 1.2 at least).")
+    install_controller: bool = Field(
+        default=True,
+        description="Install the AWS Load Balancer Controller; false when the cluster already runs one (it must "
+                    "serve the `alb` IngressClass).")
+
+    @model_validator(mode="after")
+    def _check(self) -> EndpointConfig:
+        # The load balancer is IPv4 only (`ip-address-type: ipv4`).
+        _raise_all([_problem("allowedCidrs", cidr, "must be an IPv4 CIDR such as 203.0.113.0/24")
+                    for cidr in self.allowed_cidrs if not is_ipv4_cidr(cidr)])
         return self
 
 
@@ -521,6 +561,17 @@ class ModelConfig(Section):
         default_factory=ScaleToZeroConfig, description="Scale on requests down to zero replicas (replaces `autoscaling`).")
     rollout: RolloutConfig = Field(
         default_factory=RolloutConfig, description="How a new version reaches the pods: direct, or a canary gated on its SLOs.")
+    authentication: Literal["apiKeys", "none"] = Field(
+        default="apiKeys",
+        description="`apiKeys`: the server answers only requests carrying one of `apiKeys` "
+                    "(`Authorization: Bearer <key>`); `none` turns that off, and must be said explicitly "
+                    "(the policy pack refuses it in production with an endpoint).")
+    api_keys: dict[DnsLabel, SecretStr] = Field(
+        default_factory=dict,
+        description="Accepted API keys by name (secrets), e.g. `primary` and, while rotating, `secondary`: "
+                    "`pulumi config set --secret --path 'model.apiKeys.primary' <key>`.")
+    endpoint: Optional[EndpointConfig] = Field(
+        default=None, description="HTTPS endpoint on an Application Load Balancer (AWS stacks); unset: in-cluster only.")
 
     @model_validator(mode="after")
     def _check(self) -> ModelConfig:
@@ -539,6 +590,11 @@ class ModelConfig(Section):
             problems.append(_problem("imageVariant", self.image_variant, "must be gpu when gpusPerPod > 0"))
         if self.container_port < 1024:
             problems.append(_problem("containerPort", self.container_port, "must be >= 1024 (the server runs as non-root)"))
+        if self.authentication == "apiKeys" and not self.api_keys:
+            problems.append(_problem("apiKeys", {}, "at least one key (as a secret) while authentication is apiKeys; "
+                                     "or set authentication: none explicitly"))
+        if self.authentication == "none" and self.api_keys:
+            problems.append(_problem("authentication", "none", f"contradicts the apiKeys given ({', '.join(self.api_keys)})"))
         _raise_all(problems)
         return self
 
@@ -929,6 +985,8 @@ class StackConfig(Section):
                                      "queries the stack's Prometheus)"))
         if self.autoscaling is not None:
             problems += self.autoscaling.stack_problems(self)
+        if self.model.endpoint is not None:
+            problems += self._endpoint_problems(self.model.endpoint)
         if self.delivery is not None:
             problems += self.delivery.stack_problems(self)
         _raise_all(problems)
@@ -941,6 +999,18 @@ class StackConfig(Section):
         if self.network.create:
             return list(dict.fromkeys(self.network.availability_zones))
         return list(dict.fromkeys(s.availability_zone for s in self.network.private_subnets))
+
+    def _endpoint_problems(self, endpoint: EndpointConfig) -> list[str]:
+        if self.cluster.mode == "local":
+            return [_problem("model.endpoint", endpoint.host, "needs an EKS cluster (cluster.mode create or existing); "
+                             "on a local cluster use kubectl port-forward (docs/getting-started.md)")]
+        if self.network is None:
+            return [_problem("model.endpoint", endpoint.host, "needs the network section (the load balancer's VPC "
+                             "and subnets)")]
+        if endpoint.scheme == "internet-facing" and not self.network.create and not self.network.public_subnets:
+            return [_problem("model.endpoint.scheme", endpoint.scheme, "needs network.publicSubnets (an internet-facing "
+                             "load balancer lives in public subnets)")]
+        return []
 
     @property
     def model_namespace(self) -> str:

@@ -140,9 +140,10 @@ def _rows(file: str) -> list[list[str]]:
 
 
 def unknown_values_keys(values: dict, chart_keys_file: str) -> list[str]:
-    """Values paths we set that the chart's values.yaml does not have (inside free-form maps and lists: anything)."""
+    """Values paths we set that the chart's values.yaml does not have (inside free-form maps and lists: anything;
+    `yaml-map`: a map the templates render whole). `chart_keys_file` is under tests/autoscaling, or a full path."""
     keys = dict(_rows(chart_keys_file))
-    free_form = {k for k, kind in keys.items() if kind in ("empty-map", "list")}
+    free_form = {k for k, kind in keys.items() if kind in ("empty-map", "list", "yaml-map")}
     unknown = []
     for path in _leaf_paths(values):
         parts = path.split(".")

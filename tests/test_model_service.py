@@ -264,5 +264,6 @@ def test_component_outputs_are_registered():
     service = only(synthesis.of_type("gpu-model-platform:index:ModelService"))
     assert service.component_outputs == {
         "namespace": "my-ai-model", "deployment_name": "my-ai-model", "service_name": "my-ai-model",
-        "service_port": 80, "selector": {"app": "my-ai-model", "app.kubernetes.io/name": "my-ai-model"}}
+        "service_port": 80, "selector": {"app": "my-ai-model", "app.kubernetes.io/name": "my-ai-model"},
+        "authenticated": False}
     assert all(r.parent == service.urn for r in synthesis.descendants_of(service.urn))

@@ -341,7 +341,7 @@ def test_canary_and_scale_to_zero_together_are_refused_naming_both_keys():
     ({"strategy": "canary", "steps": [{"weight": 50}, {"weight": 10}]}, r"steps: got \[50, 10\]"),
     ({"strategy": "canary", "steps": [{"weight": 100}]}, r"weight"),
     ({"strategy": "canary", "steps": [{"weight": 10, "pause": "soon"}]}, r"pause"),
-    ({"strategy": "canary", "trafficRouting": "alb"}, r"trafficRouting: got 'alb'; needs the model's ALB endpoint"),
+    ({"strategy": "canary", "trafficRouting": "alb"}, r"trafficRouting: got 'alb'; needs model.endpoint's Ingress"),
     ({"strategy": "canary", "progressDeadline": "30s"}, r"progressDeadline: got '30s'"),
     ({"strategy": "blue-green"}, r"strategy"),
     ({"strategy": "canary", "analysis": {"minRequests": 0}}, r"minRequests"),

@@ -11,6 +11,7 @@ from pulumi_policy import Policy
 from .availability import production_availability
 from .cluster import eks_endpoint_not_public_to_world
 from .containers import containers_have_resource_limits, containers_run_as_non_root
+from .endpoints import load_balancer_targets_drain_cleanly, production_endpoints
 from .gpu import (
     gpu_node_groups_are_tainted,
     gpu_pods_tolerate_gpu_taint,
@@ -57,6 +58,8 @@ def all_policies(current_stack: Callable[[], str] = pulumi.get_stack,
         required_zone_spread_is_satisfiable,
         irsa_trust_matches_service_accounts,
         eks_version_in_standard_support(today),
+        production_endpoints(current_stack),
+        load_balancer_targets_drain_cleanly(),
     ]
 
 

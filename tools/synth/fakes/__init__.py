@@ -11,6 +11,7 @@ from tools.synth.fakes import images as _images  # noqa: F401
 
 # Importing the modules registers their fakes.
 from tools.synth.fakes import kubernetes as _kubernetes  # noqa: F401
+from tools.synth.fakes import load_balancing as _load_balancing  # noqa: F401
 from tools.synth.fakes.registry import FakeCloud, fake_call, fake_resource
 
 __all__ = ["FakeCloud", "fake_call", "fake_resource"]
