@@ -11,7 +11,7 @@ import hashlib
 import re
 from typing import Any
 
-from .monitoring_rules import DCGM_JOB, INFER_ROUTES, ModelTarget, ScaleToZeroSignals
+from .monitoring_rules import DCGM_JOB, INFER_ROUTES, ModelTarget, RolloutSignals, ScaleToZeroSignals
 
 DASHBOARD_LABEL = {"grafana_dashboard": "1"}
 """The label kube-prometheus-stack's Grafana sidecar looks for (`grafana.sidecar.dashboards.label`)."""
@@ -58,7 +58,7 @@ def _dashboard(uid: str, title: str, tags: list[str], panels: list[dict[str, Any
 
 
 def model_dashboard(uid: str, target: ModelTarget, availability: float, latency_p99_seconds: float,
-                    scale_to_zero: ScaleToZeroSignals | None = None) -> dict[str, Any]:
+                    scale_to_zero: ScaleToZeroSignals | None = None, rollout: RolloutSignals | None = None) -> dict[str, Any]:
     """Traffic, errors, latency percentiles, batch sizes, replicas and GPU memory of one model (and, when it
     scales to zero, its held requests, the interceptor's answers and each wake-up's cold-start time)."""
     m, ns = target.model, target.namespace
@@ -109,6 +109,8 @@ def model_dashboard(uid: str, target: ModelTarget, availability: float, latency_
     ]
     if scale_to_zero is not None:
         panels += _scale_to_zero_panels(ns, scale_to_zero, y=38)
+    if rollout is not None:
+        panels += _rollout_panels(target, rollout, y=max(p["gridPos"]["y"] + p["gridPos"]["h"] for p in panels))
     return _dashboard(uid, f"Model {m} ({ns})", ["model", m], panels)
 
 
@@ -129,6 +131,27 @@ def _scale_to_zero_panels(ns: str, s: ScaleToZeroSignals, y: int) -> list[dict[s
                [(f"max by (pod) (kube_pod_status_ready_time{{{pods}}} - on (namespace, pod) kube_pod_created{{{pods}}})",
                  "{{pod}}")],
                "s", (0, y + 8, 24, 8), "Node provisioning, image pull and model load of each new replica."),
+    ]
+
+
+def _rollout_panels(target: ModelTarget, r: RolloutSignals, y: int) -> list[dict[str, Any]]:
+    """The Rollout's phase (Progressing, Paused, Completed, Abort...), its replicas, and canary against stable."""
+    ns, rollout = target.namespace, r.selector(target.namespace)
+    infer = f'route=~"{INFER_ROUTES}"'
+    by_hash = f"{target.target_selector()}, model=\"{target.model}\", {infer}"
+    return [
+        _panel("Rollout state", [(f"max by (phase) (rollout_info{rollout}) == 1", "{{phase}}")], "none", (0, y, 8, 8),
+               "Progressing: a canary step is running; Paused: waiting for promote (or an inconclusive analysis); "
+               "Abort: the canary failed and the stable version serves everything; Completed: fully promoted.",
+               kind="state-timeline"),
+        _panel("Rollout replicas",
+               [(f"sum(rollout_info_replicas_{kind}{rollout})", kind) for kind in ("desired", "available", "updated")],
+               "none", (8, y, 8, 8), "updated = pods of the newest version (the canary until promotion)."),
+        _panel("5xx share by pod template (canary and stable)",
+               [(f"sum by (rollouts_pod_template_hash) (rate(inference_requests_total{{{by_hash}, status=~\"5..\"}}"
+                 f"[$__rate_interval])) / sum by (rollouts_pod_template_hash) (rate(inference_requests_total{{{by_hash}}}"
+                 "[$__rate_interval]))", "{{rollouts_pod_template_hash}}")],
+               "percentunit", (16, y, 8, 8), f"Namespace {ns}; the analysis compares the same two series."),
     ]
 
 

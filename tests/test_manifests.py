@@ -14,7 +14,8 @@ from tests.harness import STACKS, stack, stack_config
 from tests.needs import checkov
 
 # Custom resources have no schema in kubernetes-validate; their fields are pinned by their component tests.
-CUSTOM_RESOURCE_GROUPS = ("monitoring.coreos.com/", "karpenter.sh/", "karpenter.k8s.aws/", "keda.sh/", "http.keda.sh/")
+CUSTOM_RESOURCE_GROUPS = ("monitoring.coreos.com/", "karpenter.sh/", "karpenter.k8s.aws/", "keda.sh/", "http.keda.sh/",
+                          "argoproj.io/")  # checked against the pinned CRDs in test_progressive_delivery
 
 # Each skipped checkov check, with the reason it does not apply.
 CHECKOV_SKIPS = {
