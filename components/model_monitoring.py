@@ -6,6 +6,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -83,7 +84,7 @@ def model_target(args: ModelMonitoringArgs) -> ModelTarget:
     return ModelTarget(model=args.model_name, namespace=args.namespace or args.model_name, job=args.model_name)
 
 
-def model_rules(args: ModelMonitoringArgs) -> list[dict]:
+def model_rules(args: ModelMonitoringArgs) -> list[dict[str, Any]]:
     """The rule groups `ModelMonitoring` deploys (tests render the same ones for promtool)."""
     groups = model_rule_groups(model_target(args), args.availability, args.latency_p99_seconds, args.thresholds,
                                args.runbook_url, scale_to_zero=args.scale_to_zero)
@@ -124,8 +125,9 @@ class ModelMonitoring(pulumi.ComponentResource):
         uid = dashboard_uid("model", name)
         self._create_dashboard(name, uid, after_stack)
 
-        self.service_monitor_name = monitor.metadata["name"]
-        self.rule_name = rule.metadata["name"]
+        # A CustomResource's fields are dynamic (read through __getattr__), so the SDK types no `metadata`.
+        self.service_monitor_name = cast(Any, monitor).metadata["name"]
+        self.rule_name = cast(Any, rule).metadata["name"]
         self.dashboard_uid = pulumi.Output.from_input(uid)
         self.register_outputs({
             "service_monitor_name": self.service_monitor_name,
@@ -133,7 +135,7 @@ class ModelMonitoring(pulumi.ComponentResource):
             "dashboard_uid": self.dashboard_uid,
         })
 
-    def _metadata(self, **extra) -> k8s.meta.v1.ObjectMetaArgs:
+    def _metadata(self, **extra: Any) -> k8s.meta.v1.ObjectMetaArgs:
         return k8s.meta.v1.ObjectMetaArgs(namespace=self._args.monitoring_namespace,
                                           labels={**self._labels, **extra.pop("labels", {})}, **extra)
 

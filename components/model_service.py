@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -159,7 +159,7 @@ class ModelService(pulumi.ComponentResource):
     deployment_name: pulumi.Output[str]
     service_name: pulumi.Output[str]
     service_port: pulumi.Output[int]
-    selector: pulumi.Output[dict]
+    selector: pulumi.Output[dict[str, Any]]
     authenticated: bool
     """Whether the server checks API keys (`api_keys` given)."""
 
@@ -227,7 +227,8 @@ class ModelService(pulumi.ComponentResource):
             opts=opts,
         )
 
-    def _create_service_account(self, name: str, ns: pulumi.Input[str], opts: pulumi.ResourceOptions):
+    def _create_service_account(self, name: str, ns: pulumi.Input[str],
+                                opts: pulumi.ResourceOptions) -> k8s.core.v1.ServiceAccount:
         role = self._args.service_account_role_arn
         metadata = self._metadata(ns)
         if role is not None:
@@ -359,7 +360,9 @@ class ModelService(pulumi.ComponentResource):
             volumes=[k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="1Gi")),
                      *self._api_keys_mounts()[0]],
             node_selector=scheduling.node_selector() if scheduling else None,
-            tolerations=scheduling.tolerations() if scheduling else None,
+            tolerations=[k8s.core.v1.TolerationArgs(key=t["key"], operator=t["operator"], value=t["value"],
+                                                   effect=t["effect"])
+                         for t in scheduling.tolerations()] if scheduling else None,
             topology_spread_constraints=self._spread(),
         )
 

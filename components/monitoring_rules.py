@@ -12,7 +12,7 @@ counters (etc/default-counters.csv of dcgm-exporter 4.5.3-4.8.2) and kube-state-
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Severity = Literal["critical", "warning", "info"]
 
@@ -152,7 +152,7 @@ def _number(value: float) -> str:
 
 
 def _alert(name: str, expr: str, for_: str, severity: Severity, labels: dict[str, str], summary: str,
-           description: str, runbook_url: str) -> dict:
+           description: str, runbook_url: str) -> dict[str, Any]:
     return {
         "alert": name,
         "expr": expr,
@@ -203,13 +203,13 @@ def request_count_expr(target: ModelTarget, window: str, **matchers: str) -> str
     return f"sum(increase(inference_requests_total{selector}[{window}])) or vector(0)"
 
 
-def _error_ratio_recordings(target: ModelTarget, windows: list[str]) -> list[dict]:
+def _error_ratio_recordings(target: ModelTarget, windows: list[str]) -> list[dict[str, Any]]:
     return [{"record": error_ratio_record(window), "expr": error_ratio_expr(target, window)} for window in windows]
 
 
 def model_rule_groups(target: ModelTarget, availability: float, latency_p99_seconds: float,
                       thresholds: ModelAlertThresholds | None = None,
-                      runbook_url: str = RUNBOOKS_URL, scale_to_zero: ScaleToZeroSignals | None = None) -> list[dict]:
+                      runbook_url: str = RUNBOOKS_URL, scale_to_zero: ScaleToZeroSignals | None = None) -> list[dict[str, Any]]:
     """Recording rules and alerts of one model, every identity carrying the model's name.
 
     With `scale_to_zero`, ModelDown and ModelScrapeTargetMissing hold their fire while the model is
@@ -269,7 +269,7 @@ def model_rule_groups(target: ModelTarget, availability: float, latency_p99_seco
     ]
 
 
-def rollout_rule_groups(target: ModelTarget, signals: RolloutSignals, runbook_url: str = RUNBOOKS_URL) -> list[dict]:
+def rollout_rule_groups(target: ModelTarget, signals: RolloutSignals, runbook_url: str = RUNBOOKS_URL) -> list[dict[str, Any]]:
     """Alerts on the model's Rollout: aborted (the canary failed and was rolled back), paused too long, stuck."""
     m, ns = target.model, target.namespace
     labels = {"service": m, "namespace": ns}
@@ -301,7 +301,7 @@ def rollout_rule_groups(target: ModelTarget, signals: RolloutSignals, runbook_ur
 
 
 def gpu_rule_groups(thresholds: GpuAlertThresholds | None = None, dcgm_job: str = DCGM_JOB,
-                    runbook_url: str = RUNBOOKS_URL) -> list[dict]:
+                    runbook_url: str = RUNBOOKS_URL) -> list[dict[str, Any]]:
     """Alerts on every GPU the DCGM exporter reports (one instance per cluster)."""
     t = thresholds or GpuAlertThresholds()
     labels = {"service": "gpu"}
@@ -346,7 +346,7 @@ def gpu_rule_groups(thresholds: GpuAlertThresholds | None = None, dcgm_job: str 
     return [{"name": "gpu.alerts", "rules": alerts}]
 
 
-def alert_names(groups: list[dict]) -> list[str]:
+def alert_names(groups: list[dict[str, Any]]) -> list[str]:
     """Alert names in rule groups, in order, without repeats."""
     names: list[str] = []
     for group in groups:

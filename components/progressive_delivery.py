@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -209,7 +209,7 @@ class ModelCanaryArgs:
     """`ModelService.namespace`."""
     deployment_name: pulumi.Input[str]
     """`ModelService.deployment_name`: the Deployment whose pod template the Rollout runs (and which it scales down)."""
-    selector: pulumi.Input[dict]
+    selector: pulumi.Input[dict[str, Any]]
     """`ModelService.selector`: the pod labels of the template."""
     model_name: str
     """The model's name (`model` label of its metrics, job of its targets)."""
@@ -270,14 +270,15 @@ def _gated(value: str, target: ModelTarget, analysis: CanaryAnalysis) -> str:
     return f"({value})\nand on()\n({request_count_expr(target, analysis.window, **canary)}) >= {analysis.min_requests}"
 
 
-def analysis_metrics(target: ModelTarget, analysis: CanaryAnalysis, prometheus_url: str) -> list[dict]:
+def analysis_metrics(target: ModelTarget, analysis: CanaryAnalysis, prometheus_url: str) -> list[dict[str, Any]]:
     """The AnalysisTemplate's metrics: the alerts' error-ratio and p99 expressions on the canary's pods, alone and
     against the stable's. Each query is empty unless the canary answered `min_requests` in the window."""
     w = analysis.window
     canary = {HASH_METRIC_LABEL: f'"{_arg(CANARY_HASH_ARG)}"'}
     stable = {HASH_METRIC_LABEL: f'"{_arg(STABLE_HASH_ARG)}"'}
     errors, stable_errors = error_ratio_expr(target, w, by="", **canary), error_ratio_expr(target, w, by="", **stable)
-    p99, stable_p99 = latency_quantile_expr(target, w, by="", **canary), latency_quantile_expr(target, w, by="", **stable)
+    p99 = latency_quantile_expr(target, w, 0.99, by="", **canary)
+    stable_p99 = latency_quantile_expr(target, w, 0.99, by="", **stable)
     checks = [
         ("error-ratio", errors, analysis.max_error_ratio),
         # A stable that answered nothing has made no errors.
@@ -299,15 +300,15 @@ def analysis_metrics(target: ModelTarget, analysis: CanaryAnalysis, prometheus_u
     } for name, query, limit in checks]
 
 
-def analysis_step_args() -> list[dict]:
+def analysis_step_args() -> list[dict[str, Any]]:
     """Args every analysis step passes: the canary's and the stable's pod template hashes."""
     return [{"name": CANARY_HASH_ARG, "valueFrom": {"podTemplateHashValue": "Latest"}},
             {"name": STABLE_HASH_ARG, "valueFrom": {"podTemplateHashValue": "Stable"}}]
 
 
-def canary_steps(steps: list[CanaryStep], template: str) -> list[dict]:
+def canary_steps(steps: list[CanaryStep], template: str) -> list[dict[str, Any]]:
     """setWeight, then the analysis (it must pass to go on), then the step's pause, for every step."""
-    out: list[dict] = []
+    out: list[dict[str, Any]] = []
     for step in steps:
         out.append({"setWeight": step.weight})
         out.append({"analysis": {"templates": [{"templateName": template}], "args": analysis_step_args()}})
@@ -352,7 +353,8 @@ class ModelCanary(pulumi.ComponentResource):
             f"{name}-rollout", api_version=ROLLOUTS_API, kind="Rollout",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=args.deployment_name, namespace=args.namespace, labels=self._labels),
             spec=self._rollout_spec(), opts=rollout_opts)
-        self.rollout_name = rollout.metadata["name"]
+        # A CustomResource's fields are dynamic (read through __getattr__), so the SDK types no `metadata`.
+        self.rollout_name = cast(Any, rollout).metadata["name"]
         self.register_outputs({"rollout_name": self.rollout_name, "analysis_template_name": self.analysis_template_name})
 
     def _create_analysis_template(self, name: str, opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:

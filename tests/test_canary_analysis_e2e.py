@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import shutil
 import threading
 import time
 import urllib.parse
@@ -54,12 +52,8 @@ from tests.progressive_delivery.argo_analysis import (
     walk_steps,
 )
 
-# In CI a missing Prometheus fails the test (.ci/run installs it); elsewhere it is skipped.
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not (processes.PROMETHEUS and shutil.which("promtool")) and os.environ.get("CI") != "true",
-                       reason="needs Debian's prometheus (.ci/run installs it)"),
-]
+# In CI a missing Prometheus fails the test (README's `bash scripts/test` installs it); elsewhere it is skipped.
+pytestmark = [pytest.mark.slow, pytest.mark.tools("prometheus", "promtool")]
 
 MODEL, NAMESPACE = "my-ai-model", "e2e"
 STABLE_HASH = "5d8f7c9b4"

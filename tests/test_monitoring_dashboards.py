@@ -133,7 +133,7 @@ def test_the_gpu_dashboard_shows_utilisation_memory_temperature_and_power_per_no
 PROMTOOL = shutil.which("promtool")
 
 
-@pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed")
+@pytest.mark.tools("promtool")
 def test_every_dashboard_query_is_valid_promql(tmp_path):
     exprs = [e for board in dashboards() for e in queries(board)]
     rules = [{"record": f"dashboard:query{i}", "expr": e.replace("$__rate_interval", "5m").replace("$node", ".*")}
