@@ -24,18 +24,32 @@ from .model_monitoring import ModelMonitoring, ModelMonitoringArgs
 from .model_registry import ModelRegistry, ModelRegistryArgs
 from .model_service import ContainerResources, HorizontalAutoscaling, ModelService, ModelServiceArgs, PodsMetric
 from .monitoring_alertmanager import AlertReceiver, NotificationTiming
-from .monitoring_rules import BurnRateWindow, GpuAlertThresholds, ModelAlertThresholds, ScaleToZeroSignals
+from .monitoring_rules import BurnRateWindow, GpuAlertThresholds, ModelAlertThresholds, RolloutSignals, ScaleToZeroSignals
 from .monitoring_stack import MonitoringResources, MonitoringStack, MonitoringStackArgs, PodResources
 from .network import Network, NetworkArgs
 from .pod_autoscaling import PrometheusAdapter, PrometheusAdapterArgs
 from .preview_access import PreviewAccess, PreviewAccessArgs
+from .progressive_delivery import (
+    AlbRouting,
+    ArgoRollouts,
+    ArgoRolloutsArgs,
+    CanaryAnalysis,
+    CanaryStep,
+    ModelCanary,
+    ModelCanaryArgs,
+)
 from .scale_to_zero import KedaHttpAddOn, KedaHttpAddOnArgs, ModelScaleToZero, ModelScaleToZeroArgs, RequestHolder
 
 __all__ = [
+    "AlbRouting",
     "AlertReceiver",
+    "ArgoRollouts",
+    "ArgoRolloutsArgs",
     "AutoscalerMonitoring",
     "AutoscalerMonitoringArgs",
     "BurnRateWindow",
+    "CanaryAnalysis",
+    "CanaryStep",
     "Cluster",
     "ClusterApiAccess",
     "ClusterApiAccessArgs",
@@ -59,6 +73,8 @@ __all__ = [
     "LoadBalancerControllerArgs",
     "MetricsEndpoint",
     "ModelAlertThresholds",
+    "ModelCanary",
+    "ModelCanaryArgs",
     "ModelEndpoint",
     "ModelEndpointArgs",
     "ModelImage",
@@ -85,6 +101,7 @@ __all__ = [
     "PrometheusAdapterArgs",
     "RequestHolder",
     "RequestProxy",
+    "RolloutSignals",
     "ScaleToZeroSignals",
     "SystemNodeGroup",
     "Taint",

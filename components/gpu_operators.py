@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -161,4 +161,5 @@ class GpuOperators(pulumi.ComponentResource):
             cleanup_on_fail=True,
             opts=opts,
         )
-        return release.name
+        # `name` is always set on the Release, so its output is never None (the SDK types it Optional).
+        return cast(pulumi.Output[str], release.name)

@@ -6,6 +6,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -22,8 +23,10 @@ from .monitoring_rules import (
     RUNBOOKS_URL,
     ModelAlertThresholds,
     ModelTarget,
+    RolloutSignals,
     ScaleToZeroSignals,
     model_rule_groups,
+    rollout_rule_groups,
 )
 
 MONITORING_API = "monitoring.coreos.com/v1"
@@ -56,6 +59,8 @@ class ModelMonitoringArgs:
     """What installs the monitoring.coreos.com CRDs, typically the `MonitoringStack`."""
     scale_to_zero: ScaleToZeroSignals | None = None
     """When the model scales to zero: zero replicas on purpose is not an outage, and the dashboard shows wake-ups."""
+    rollout: RolloutSignals | None = None
+    """When the model is released as a canary (Argo Rollouts): alerts and a dashboard row on the rollout's state."""
 
 
 def validate_model_monitoring_args(args: ModelMonitoringArgs) -> list[str]:
@@ -79,10 +84,13 @@ def model_target(args: ModelMonitoringArgs) -> ModelTarget:
     return ModelTarget(model=args.model_name, namespace=args.namespace or args.model_name, job=args.model_name)
 
 
-def model_rules(args: ModelMonitoringArgs) -> list[dict]:
+def model_rules(args: ModelMonitoringArgs) -> list[dict[str, Any]]:
     """The rule groups `ModelMonitoring` deploys (tests render the same ones for promtool)."""
-    return model_rule_groups(model_target(args), args.availability, args.latency_p99_seconds, args.thresholds,
-                             args.runbook_url, scale_to_zero=args.scale_to_zero)
+    groups = model_rule_groups(model_target(args), args.availability, args.latency_p99_seconds, args.thresholds,
+                               args.runbook_url, scale_to_zero=args.scale_to_zero)
+    if args.rollout is not None:
+        groups += rollout_rule_groups(model_target(args), args.rollout, args.runbook_url)
+    return groups
 
 
 class ModelMonitoring(pulumi.ComponentResource):
@@ -117,8 +125,9 @@ class ModelMonitoring(pulumi.ComponentResource):
         uid = dashboard_uid("model", name)
         self._create_dashboard(name, uid, after_stack)
 
-        self.service_monitor_name = monitor.metadata["name"]
-        self.rule_name = rule.metadata["name"]
+        # A CustomResource's fields are dynamic (read through __getattr__), so the SDK types no `metadata`.
+        self.service_monitor_name = cast(Any, monitor).metadata["name"]
+        self.rule_name = cast(Any, rule).metadata["name"]
         self.dashboard_uid = pulumi.Output.from_input(uid)
         self.register_outputs({
             "service_monitor_name": self.service_monitor_name,
@@ -126,7 +135,7 @@ class ModelMonitoring(pulumi.ComponentResource):
             "dashboard_uid": self.dashboard_uid,
         })
 
-    def _metadata(self, **extra) -> k8s.meta.v1.ObjectMetaArgs:
+    def _metadata(self, **extra: Any) -> k8s.meta.v1.ObjectMetaArgs:
         return k8s.meta.v1.ObjectMetaArgs(namespace=self._args.monitoring_namespace,
                                           labels={**self._labels, **extra.pop("labels", {})}, **extra)
 
@@ -141,6 +150,9 @@ class ModelMonitoring(pulumi.ComponentResource):
                 "selector": {"matchLabels": {"app.kubernetes.io/name": a.model_name,
                                              "app.kubernetes.io/component": "inference"}},
                 "endpoints": [{"port": a.port_name, "path": "/metrics", "interval": a.scrape_interval}],
+                # A canary's pods and the stable's differ by this label (as `rollouts_pod_template_hash`): the
+                # canary analysis compares them. Pods of a plain Deployment do not have it.
+                "podTargetLabels": ["rollouts-pod-template-hash"],
             },
             opts=opts,
         )
@@ -153,7 +165,8 @@ class ModelMonitoring(pulumi.ComponentResource):
 
     def _create_dashboard(self, name: str, uid: str, opts: pulumi.ResourceOptions) -> None:
         a = self._args
-        dashboard = model_dashboard(uid, self._target, a.availability, a.latency_p99_seconds, a.scale_to_zero)
+        dashboard = model_dashboard(uid, self._target, a.availability, a.latency_p99_seconds, a.scale_to_zero,
+                                    rollout=a.rollout)
         k8s.core.v1.ConfigMap(
             f"{name}-dashboard",
             metadata=self._metadata(labels=DASHBOARD_LABEL, annotations={FOLDER_ANNOTATION: FOLDER}),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -99,6 +99,10 @@ class ModelServiceArgs:
     They become the files of a Secret mounted read-only at `API_KEYS_DIR`; clients send
     `Authorization: Bearer <key>`. Empty: the server accepts every request (and a `ModelEndpoint` refuses to
     expose it unless told `allow_unauthenticated`)."""
+    progressive_rollout: bool = False
+    """An Argo Rollout named like the Deployment runs the pods from its template (`workloadRef`): the Deployment is
+    created with no replica and leaves `spec.replicas` to the controller (which scales a live one down once the
+    Rollout is healthy); the HPA, when set, scales the Rollout."""
 
 
 def validate_model_service_args(args: ModelServiceArgs) -> list[str]:
@@ -112,6 +116,9 @@ def validate_model_service_args(args: ModelServiceArgs) -> list[str]:
         problems.append("gpu_scheduling: required when gpus > 0 (GPU nodes are tainted)")
     if args.replicas < (0 if args.replica_owner else 1):
         problems.append(f"replicas: got {args.replicas}; must be >= 1 (>= 0 with a replica_owner)")
+    if args.progressive_rollout and args.replica_owner:
+        problems.append(f"progressive_rollout: the Rollout and {args.replica_owner!r} would both own the pods' count; "
+                        "a canary needs live replicas, so drop replica_owner")
     if args.replica_owner and args.autoscaling:
         problems.append(f"autoscaling: two owners of the Deployment's replicas (the HPA and {args.replica_owner!r}); "
                         "set one of autoscaling or replica_owner")
@@ -152,7 +159,7 @@ class ModelService(pulumi.ComponentResource):
     deployment_name: pulumi.Output[str]
     service_name: pulumi.Output[str]
     service_port: pulumi.Output[int]
-    selector: pulumi.Output[dict]
+    selector: pulumi.Output[dict[str, Any]]
     authenticated: bool
     """Whether the server checks API keys (`api_keys` given)."""
 
@@ -199,7 +206,7 @@ class ModelService(pulumi.ComponentResource):
 
     def _replicas_owned_elsewhere(self) -> bool:
         """Whether an HPA or an outside controller (`replica_owner`) sets the replica count after creation."""
-        return self._args.autoscaling is not None or self._args.replica_owner is not None
+        return self._args.autoscaling is not None or self._args.replica_owner is not None or self._args.progressive_rollout
 
     def _min_replicas(self) -> int:
         if self._args.replica_owner:
@@ -220,7 +227,8 @@ class ModelService(pulumi.ComponentResource):
             opts=opts,
         )
 
-    def _create_service_account(self, name: str, ns: pulumi.Input[str], opts: pulumi.ResourceOptions):
+    def _create_service_account(self, name: str, ns: pulumi.Input[str],
+                                opts: pulumi.ResourceOptions) -> k8s.core.v1.ServiceAccount:
         role = self._args.service_account_role_arn
         metadata = self._metadata(ns)
         if role is not None:
@@ -352,7 +360,9 @@ class ModelService(pulumi.ComponentResource):
             volumes=[k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="1Gi")),
                      *self._api_keys_mounts()[0]],
             node_selector=scheduling.node_selector() if scheduling else None,
-            tolerations=scheduling.tolerations() if scheduling else None,
+            tolerations=[k8s.core.v1.TolerationArgs(key=t["key"], operator=t["operator"], value=t["value"],
+                                                   effect=t["effect"])
+                         for t in scheduling.tolerations()] if scheduling else None,
             topology_spread_constraints=self._spread(),
         )
 
@@ -366,7 +376,7 @@ class ModelService(pulumi.ComponentResource):
             f"{name}-deployment",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=self._args.name, namespace=ns, labels=self._versioned_labels),
             spec=k8s.apps.v1.DeploymentSpecArgs(
-                replicas=a.replicas if a.replica_owner else self._min_replicas(),
+                replicas=0 if a.progressive_rollout else a.replicas if a.replica_owner else self._min_replicas(),
                 revision_history_limit=5,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=self._selector),
                 strategy=k8s.apps.v1.DeploymentStrategyArgs(
@@ -434,8 +444,7 @@ class ModelService(pulumi.ComponentResource):
             f"{name}-autoscaler",
             metadata=self._metadata(ns),
             spec=k8s.autoscaling.v2.HorizontalPodAutoscalerSpecArgs(
-                scale_target_ref=k8s.autoscaling.v2.CrossVersionObjectReferenceArgs(
-                    api_version="apps/v1", kind="Deployment", name=deployment),
+                scale_target_ref=self._scale_target(deployment),
                 min_replicas=scaling.min_replicas,
                 max_replicas=scaling.max_replicas,
                 metrics=[self._autoscaling_metric(scaling)],
@@ -448,6 +457,14 @@ class ModelService(pulumi.ComponentResource):
             ),
             opts=opts,
         )
+
+    def _scale_target(self, deployment: pulumi.Input[str]) -> k8s.autoscaling.v2.CrossVersionObjectReferenceArgs:
+        """What the HPA scales: the Deployment, or the Rollout named like it that runs its pods (Argo Rollouts'
+        /scale subresource, docs/features/hpa-support.md at v1.9.0)."""
+        if self._args.progressive_rollout:
+            return k8s.autoscaling.v2.CrossVersionObjectReferenceArgs(
+                api_version="argoproj.io/v1alpha1", kind="Rollout", name=deployment)
+        return k8s.autoscaling.v2.CrossVersionObjectReferenceArgs(api_version="apps/v1", kind="Deployment", name=deployment)
 
     @staticmethod
     def _autoscaling_metric(scaling: HorizontalAutoscaling) -> k8s.autoscaling.v2.MetricSpecArgs:

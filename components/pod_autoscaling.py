@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -123,7 +123,8 @@ class PrometheusAdapter(pulumi.ComponentResource):
             cleanup_on_fail=True,
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
         )
-        self.release_name = release.name
+        # `name` is always set on the Release, so its output is never None (the SDK types it Optional).
+        self.release_name = cast(pulumi.Output[str], release.name)
         self.register_outputs({"metric_names": self.metric_names, "release_name": self.release_name})
 
 

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from tests.app.conftest import APP_DIR, MODEL_NAME, TinyModel
+from tests.needs import unavailable
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.tools("ip", "strace")]
 
 # strace -e trace=... : everything that reaches the network, and everything that creates or changes files.
 TRACED = "trace=%network,openat,open,creat,mkdir,mkdirat,rename,renameat,renameat2,unlink,unlinkat"
@@ -39,19 +40,14 @@ def _privileged() -> list[str] | None:
 ROOT = _privileged()
 
 
-def _tools_or_skip() -> None:
-    missing = [tool for tool in ("ip", "strace") if shutil.which(tool) is None]
+def _root_or_skip() -> None:
     if ROOT is None:
-        missing.append("root or password-less sudo (for ip netns)")
-    if missing:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI must provide {', '.join(missing)} (.ci/run installs iproute2 and strace)")
-        pytest.skip(f"needs {', '.join(missing)}")
+        unavailable("root or password-less sudo (for ip netns)")
 
 
 @pytest.fixture
 def netns():
-    _tools_or_skip()
+    _root_or_skip()
     name = f"gmp-telemetry-{os.getpid()}"
     subprocess.run([*ROOT, "ip", "netns", "add", name], check=True, timeout=30)
     try:
