@@ -55,7 +55,8 @@ registry = ModelRegistry("registry", build.registry_args(config), aws)
 image = ModelImage("model-image", build.model_image_args(config, registry), aws)
 model = ModelService("model", build.model_service_args(config, image, gpu_nodes), kubernetes)
 if monitoring:
-    ModelMonitoring("model-monitoring", build.model_monitoring_args(config, monitoring), kubernetes)
+    ModelMonitoring("model-monitoring", build.model_monitoring_args(config, monitoring, model),
+                    build.after(kubernetes, monitoring))
 
 pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("clusterName", cluster.cluster_name)

@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Annotated, Literal
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from . import _claims
+from ._args import Problem, between, checked_args, got, one_of, problems_of
 from .aws_tags import component_tags
 from .eks_nodes import (
     assume_role_policy,
@@ -53,6 +55,7 @@ VIEW_POLICY = "AmazonEKSViewPolicy"
 SYSTEM_NODE_AMI_TYPE = "AL2023_x86_64_STANDARD"
 SYSTEM_NODE_LABELS = {"workload": "system"}
 _CNI_SERVICE_ACCOUNT = "system:serviceaccount:kube-system:aws-node"
+LogType = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
 _TOKEN_AUDIENCE = "sts.amazonaws.com"
 
 
@@ -68,8 +71,14 @@ class SystemNodeGroup:
     """Maximum nodes."""
     desired_size: int = 2
     """Initial nodes; an autoscaler owns the number afterwards."""
-    disk_size_gib: int = 50
+    disk_size_gib: Annotated[int, between(20, 16384)] = 50
     """Encrypted gp3 root volume size."""
+
+    def _rules(self) -> list[Problem]:
+        if not 1 <= self.min_size <= self.desired_size <= self.max_size:
+            return [("min_size/desired_size/max_size", f"got {self.min_size}/{self.desired_size}/{self.max_size}; "
+                                                       "need 1 <= min <= desired <= max")]
+        return []
 
 
 @dataclass
@@ -104,15 +113,15 @@ class ClusterArgs:
     """create: IAM roles granted cluster admin through access entries (include the deploy role)."""
     viewer_role_arns: list[str] = field(default_factory=list)
     """create: IAM roles granted read-only access (e.g. the preview role)."""
-    log_types: tuple[str, ...] = DEFAULT_LOG_TYPES
+    log_types: tuple[LogType, ...] = DEFAULT_LOG_TYPES
     """create: control-plane log types sent to CloudWatch."""
-    log_retention_days: int = 90
+    log_retention_days: Annotated[int, one_of(LOG_RETENTION_DAYS)] = 90
     """create: how long CloudWatch keeps the control-plane logs."""
     addon_versions: dict[str, str | None] = field(default_factory=dict)
     """create: add-on versions overriding `ADDON_VERSIONS[kubernetes_version]` (None: EKS's default)."""
     system_node_group: SystemNodeGroup = field(default_factory=SystemNodeGroup)
     """create: the CPU group for system pods."""
-    kms_key_deletion_window_days: int = 30
+    kms_key_deletion_window_days: Annotated[int, between(7, 30)] = 30
     """create: waiting period before a deleted secrets key is gone (7..30 days)."""
     protect: bool = False
     """create: protect the cluster and its secrets key from `pulumi destroy` (prod)."""
@@ -127,6 +136,35 @@ class ClusterArgs:
         """The version of each core add-on: the pinned table for the Kubernetes version, then overrides."""
         return {**ADDON_VERSIONS.get(self.kubernetes_version, {}), **self.addon_versions}
 
+    def _rules(self) -> list[Problem]:
+        if self.mode == "create":
+            return self._create_rules()
+        if self.mode == "existing" and bool(self.name) == bool(self.stack_reference):
+            return [("name/stack_reference", "an existing cluster needs exactly one of them")]
+        if self.mode == "local" and not self.kube_context:
+            return [("kube_context", "required when mode is local")]
+        return []
+
+    def _create_rules(self) -> list[Problem]:
+        problems: list[Problem] = []
+        if not self.name:
+            problems.append(("name", "required when mode is create"))
+        if not self.admin_role_arns:
+            problems.append(("admin_role_arns", "required when mode is create; with API authentication and no "
+                                                "creator admin, only these roles reach the cluster (include the deploy role)"))
+        if isinstance(self.subnet_ids, (list, tuple)) and len(self.subnet_ids) < 2:
+            problems.append(("subnet_ids", f"got {len(self.subnet_ids)}; EKS needs subnets in at least two zones"))
+        problems += [("endpoint_public_access_cidrs", got(c, "the API endpoint must not be open to the world"))
+                     for c in self.endpoint_public_access_cidrs if _is_world(c)]
+        unknown = sorted(set(self.addon_versions) - set(CORE_ADDONS))
+        if unknown:
+            problems.append(("addon_versions", got(unknown, f"allowed add-ons: {', '.join(CORE_ADDONS)}")))
+        missing = [a for a in CORE_ADDONS if a not in self.resolved_addon_versions()]
+        if missing:
+            problems.append(("addon_versions", f"no pinned versions of {missing} for Kubernetes "
+                                               f"{self.kubernetes_version} (pinned: {', '.join(ADDON_VERSIONS)}); set them"))
+        return problems
+
 
 def _is_world(cidr: str) -> bool:
     return cidr.strip().endswith("/0")
@@ -134,43 +172,7 @@ def _is_world(cidr: str) -> bool:
 
 def validate_cluster_args(args: ClusterArgs) -> list[str]:
     """Every problem with the args, each naming the field; empty when valid."""
-    problems = []
-    if args.mode not in ("create", "existing", "local"):
-        return [f"mode: got {args.mode!r}; must be 'create', 'existing' or 'local'"]
-    if args.mode == "create":
-        if not args.name:
-            problems.append("name: required when mode is create")
-        if not args.admin_role_arns:
-            problems.append("admin_role_arns: required when mode is create; with API authentication and no creator "
-                            "admin, only these roles reach the cluster (include the deploy role)")
-        if isinstance(args.subnet_ids, (list, tuple)) and len(args.subnet_ids) < 2:
-            problems.append(f"subnet_ids: got {len(args.subnet_ids)}; EKS needs subnets in at least two zones")
-        problems += [f"endpoint_public_access_cidrs: got {c!r}; the API endpoint must not be open to the world"
-                     for c in args.endpoint_public_access_cidrs if _is_world(c)]
-        problems += [f"log_types: got {t!r}; allowed: api, audit, authenticator, controllerManager, scheduler"
-                     for t in args.log_types if t not in ("api", "audit", "authenticator", "controllerManager",
-                                                          "scheduler")]
-        if args.log_retention_days not in LOG_RETENTION_DAYS:
-            problems.append(f"log_retention_days: got {args.log_retention_days}; allowed: {LOG_RETENTION_DAYS}")
-        versions = args.resolved_addon_versions()
-        unknown = sorted(set(args.addon_versions) - set(CORE_ADDONS))
-        if unknown:
-            problems.append(f"addon_versions: got {unknown}; allowed add-ons: {', '.join(CORE_ADDONS)}")
-        missing = [a for a in CORE_ADDONS if a not in versions]
-        if missing:
-            problems.append(f"addon_versions: no pinned versions of {missing} for Kubernetes "
-                            f"{args.kubernetes_version} (pinned: {', '.join(ADDON_VERSIONS)}); set them")
-        system = args.system_node_group
-        if not 1 <= system.min_size <= system.desired_size <= system.max_size:
-            problems.append(f"system_node_group: got min/desired/max {system.min_size}/{system.desired_size}/"
-                            f"{system.max_size}; need 1 <= min <= desired <= max")
-        if not 7 <= args.kms_key_deletion_window_days <= 30:
-            problems.append(f"kms_key_deletion_window_days: got {args.kms_key_deletion_window_days}; must be 7..30")
-    if args.mode == "existing" and bool(args.name) == bool(args.stack_reference):
-        problems.append("name/stack_reference: an existing cluster needs exactly one of them")
-    if args.mode == "local" and not args.kube_context:
-        problems.append("kube_context: required when mode is local")
-    return problems
+    return problems_of(args)
 
 
 def eks_kubeconfig(cluster_name: str, endpoint: str, certificate_authority: str, region: str) -> str:
@@ -243,9 +245,9 @@ class Cluster(pulumi.ComponentResource):
     """The system node group's IAM role (created clusters only)."""
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
-        problems = validate_cluster_args(args)
-        if problems:
-            raise ValueError(f"Cluster {name!r}: " + "; ".join(problems))
+        args = checked_args("Cluster", name, args, ClusterArgs)
+        if args.mode == "create":
+            _claims.claim("Cluster", name, opts, [_claims.Claim("aws", "EKS cluster", str(args.name), field="name")])
         super().__init__("gpu-model-platform:index:Cluster", name, None, opts)
         self._args = args
         self.kubeconfig = self.cluster_arn = self.oidc_provider_arn = self.oidc_issuer_url = None

@@ -25,7 +25,13 @@ from components.karpenter import DEFAULT_AMI_ALIAS, Karpenter, KarpenterArgs
 from components.model_image import ModelImageArgs
 from components.model_monitoring import ModelMonitoringArgs
 from components.model_registry import ModelRegistry, ModelRegistryArgs
-from components.model_service import ContainerResources, HorizontalAutoscaling, ModelServiceArgs
+from components.model_service import (
+    ContainerResources,
+    HorizontalAutoscaling,
+    ModelService,
+    ModelServiceArgs,
+    ServedModel,
+)
 from components.monitoring_alertmanager import AlertReceiver
 from components.monitoring_stack import MonitoringStack, MonitoringStackArgs
 from components.network import Network, NetworkArgs
@@ -56,8 +62,9 @@ def model_service_args(config: StackConfig, image: ModelImage,
         container_port=model.container_port,
         service_port=model.service_port,
         replicas=model.replicas,
+        team=model.team,
         gpus=model.gpus_per_pod,
-        gpu_scheduling=gpu_nodes.scheduling if gpu_nodes else None,
+        gpu_scheduling=gpu_nodes.scheduling if gpu_nodes and model.gpus_per_pod else None,
         resources=ContainerResources(
             cpu_request=resources.requests.cpu, memory_request=resources.requests.memory,
             cpu_limit=resources.limits.cpu, memory_limit=resources.limits.memory,
@@ -199,24 +206,31 @@ def monitoring_args(config: StackConfig, gpu_operators: Optional[GpuOperators] =
         storage_size=m.storage_size,
         storage_class=m.storage_class,
         receivers=[AlertReceiver(name=r.name, type=r.type, severities=tuple(r.severities), url=_secret(r.url),
-                                 routing_key=_secret(r.routing_key), channel=r.channel) for r in m.receivers],
+                                 routing_key=_secret(r.routing_key), channel=r.channel, teams=tuple(r.teams))
+                   for r in m.receivers],
         gpu_scheduling=gpu_scheduling(config.gpu_node_group),
         # Without the GPU operators' namespace the ServiceMonitor finds the exporter in any namespace.
         dcgm_exporter_namespace=gpu_operators.namespace if gpu_operators else None,
+        runbook_url=m.runbook_base_url,
     )
 
 
-def model_monitoring_args(config: StackConfig, monitoring: MonitoringStack) -> ModelMonitoringArgs:
-    """The model's monitors and alerts, in the stack's namespace, after its CRDs; objectives from config."""
+def model_monitoring_args(config: StackConfig, monitoring: MonitoringStack,
+                          model: ModelService | ServedModel) -> ModelMonitoringArgs:
+    """The model's monitors and alerts (names from the model itself), in the stack's namespace; objectives from config."""
     slo = config.monitoring.slo
     return ModelMonitoringArgs(
-        model_name=config.model.name,
-        namespace=config.model_namespace,
+        model=model,
         monitoring_namespace=monitoring.namespace,
         availability=slo.availability,
         latency_p99_seconds=slo.latency_p99_seconds,
-        depends_on=[monitoring],
+        runbook_url=config.monitoring.runbook_base_url,
     )
+
+
+def after(opts: pulumi.ResourceOptions, *dependencies: pulumi.Resource) -> pulumi.ResourceOptions:
+    """`opts`, waiting for `dependencies` (e.g. the monitoring stack, whose CRDs the monitors need)."""
+    return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=list(dependencies)))
 
 
 # --- GPU capacity that follows demand: the node provisioner and the model's pod metrics -------------------------
@@ -315,8 +329,10 @@ def karpenter_args(config: StackConfig, cluster: Cluster, network: Optional[Netw
 
 def autoscaler_monitoring_args(config: StackConfig, autoscaler: ClusterAutoscaler | Karpenter,
                                monitoring: MonitoringStack) -> AutoscalerMonitoringArgs:
-    return AutoscalerMonitoringArgs(metrics=autoscaler.metrics, rules=autoscaler.alert_rules(),
-                                    namespace=config.monitoring.namespace, depends_on=[monitoring])
+    runbooks = config.monitoring.runbook_base_url
+    return AutoscalerMonitoringArgs(metrics=autoscaler.metrics, rules=autoscaler.alert_rules(runbooks),
+                                    namespace=config.monitoring.namespace, depends_on=[monitoring],
+                                    runbook_url=runbooks)
 
 
 def prometheus_adapter_args(config: StackConfig, monitoring: MonitoringStack) -> PrometheusAdapterArgs:

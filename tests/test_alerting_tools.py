@@ -23,6 +23,7 @@ from components.model_monitoring import (
     ModelMonitoringArgs,
     model_rules,
 )
+from components.model_service import ServedModel
 from components.monitoring_rules import (
     DCGM_JOB,
     ModelAlertThresholds,
@@ -47,7 +48,9 @@ def program(stack: str) -> Synthesis:
 
     def build_all(opts):
         monitoring = MonitoringStack("monitoring", build.monitoring_args(config), opts)
-        ModelMonitoring("model-monitoring", build.model_monitoring_args(config, monitoring), opts)
+        model = ServedModel(config.model.name, namespace=config.model_namespace, team=config.model.team)
+        ModelMonitoring("model-monitoring", build.model_monitoring_args(config, monitoring, model),
+                        build.after(opts, monitoring))
 
     return components(build_all)
 
@@ -229,7 +232,7 @@ def _unit_test_file(directory: Path, rules: list[Path], cases: list[Case]) -> Pa
 
 def test_every_alert_has_a_firing_case_and_a_silent_case():
     cases = model_cases() + gpu_cases()
-    deployed = alert_names(model_rules(ModelMonitoringArgs(model_name="m")) + gpu_rule_groups())
+    deployed = alert_names(model_rules(ModelMonitoringArgs(model=ServedModel("m"))) + gpu_rule_groups())
     assert {c.alert for c in cases if c.expected} == set(deployed)
     assert {c.alert for c in cases if not c.expected} == set(deployed)
 
@@ -249,7 +252,7 @@ def test_promtool_unit_tests_prove_each_alert_fires_and_stays_silent(tmp_path):
 ])
 def test_the_unit_tests_fail_when_a_rule_is_weakened(thresholds, tmp_path):
     config = stack_config("prod")
-    weakened = model_rules(ModelMonitoringArgs(model_name=config.model.name, namespace=config.model_namespace,
+    weakened = model_rules(ModelMonitoringArgs(model=ServedModel(config.model.name, namespace=config.model_namespace),
                                                availability=config.monitoring.slo.availability,
                                                latency_p99_seconds=config.monitoring.slo.latency_p99_seconds,
                                                thresholds=thresholds))

@@ -197,7 +197,7 @@ def test_outputs_give_issue_8_its_extension_points():
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"instance_types": ["m5.large"]}, "instance_types: got 'm5.large'; not a supported NVIDIA GPU instance type"),
+    ({"instance_types": ["m5.large"]}, "instance_types[0]: got 'm5.large'; not a supported NVIDIA GPU instance type"),
     ({"min_size": 3, "max_size": 2, "desired_size": 2}, "min_size/max_size: got 3/2"),
     ({"desired_size": 5, "max_size": 2}, "desired_size: got 5; must be within min_size..max_size (0..2)"),
     ({"capacity_type": "SPOT"}, "SPOT needs at least two instance types"),

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from pathlib import Path
 
 import pulumi
 import pytest
 import yaml
 
+from components._charts import unknown_keys
 from components.gpu_operators import (
     DCGM_EXPORTER_PORT_NAME,
     DCGM_EXPORTER_SERVICE_LABELS,
@@ -21,6 +21,7 @@ from components.monitoring_stack import (
     CHART,
     CHART_REPOSITORY,
     CHART_VERSION,
+    PINNED_CHART,
     MonitoringStack,
     MonitoringStackArgs,
     validate_monitoring_stack_args,
@@ -32,7 +33,6 @@ from tools.synth import Synthesis
 from tools.synth.engine import SECRET_MASK
 from tools.synth.render import write
 
-CHART_KEYS_FILE = Path(__file__).parent / "monitoring" / f"kube-prometheus-stack-{CHART_VERSION}.keys.tsv"
 STACKS = ("dev", "prod", "local")
 RELEASE = "kubernetes:helm.sh/v3:Release"
 # Every values section that becomes pods, and where its scheduling keys sit.
@@ -77,30 +77,9 @@ def test_the_official_chart_is_installed_at_a_pinned_version_in_the_stacks_names
     assert inputs["namespace"] == stack_config(stack).monitoring.namespace
 
 
-def _chart_keys() -> dict[str, str]:
-    rows = [line.split("\t") for line in CHART_KEYS_FILE.read_text().splitlines() if line and not line.startswith("#")]
-    return dict(rows)
-
-
-def _leaf_paths(data, prefix: str = ""):
-    if isinstance(data, dict) and data:
-        for key, value in data.items():
-            yield from _leaf_paths(value, f"{prefix}.{key}" if prefix else key)
-    else:
-        yield prefix
-
-
 def _unknown_keys(data: dict) -> list[str]:
     """Paths we set that the chart neither declares nor reads, except inside free-form maps and lists."""
-    keys = _chart_keys()
-    free_form = {k for k, kind in keys.items() if kind in ("empty-map", "list")}  # affinity, resources, storage...
-    unknown = []
-    for path in _leaf_paths(data):
-        parts = path.split(".")
-        ancestors = {".".join(parts[:i]) for i in range(1, len(parts))}
-        if path not in keys and not ancestors & free_form:
-            unknown.append(path)
-    return unknown
+    return unknown_keys(data, PINNED_CHART.keys_file)
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -129,6 +129,8 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                 "replaceOnChanges": sorted(request.replaceOnChanges),
                 "aliases": sorted(str(a) for a in request.aliases),
                 "version": request.version,
+                "customTimeouts": {"create": request.customTimeouts.create, "update": request.customTimeouts.update,
+                                   "delete": request.customTimeouts.delete},
             },
         )
         return response
