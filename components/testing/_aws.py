@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 
-from tools.synth.fakes.registry import FakeCloud, fake_call, fake_resource
+from ._registry import FakeCloud, fake_call, fake_resource
 
 _ZONE_SUFFIXES = "abcd"
 

@@ -72,5 +72,6 @@ def resource_outputs(cloud: FakeCloud, type_token: str, name: str, inputs: dict)
 def call_result(cloud: FakeCloud, token: str, args: dict) -> dict:
     fn = _CALL_FAKES.get(token)
     if fn is None:
-        raise KeyError(f"the offline synth has no fake for invoke {token!r}; add one under tools/synth/fakes/")
+        raise KeyError(f"gpu_model_platform.testing has no fake for invoke {token!r}: the components never call it; "
+                       "answer it in your own Mocks subclass (override `call`)")
     return fn(cloud, args)

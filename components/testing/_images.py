@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import posixpath
 
-from tools.synth.fakes.registry import FakeCloud, fake_call, fake_resource
+from ._registry import FakeCloud, fake_call, fake_resource
 
 
 def _registry_host(cloud: FakeCloud) -> str:

@@ -1,11 +1,11 @@
 """Fakes for the autoscaling parts: Karpenter's instance profile, interruption queue and EventBridge rules.
 
-IAM roles, role policies and access entries are the AWS platform's fakes (tools/synth/fakes/aws.py).
+IAM roles, role policies and access entries are the AWS platform's fakes (`_aws.py` beside this module).
 """
 
 from __future__ import annotations
 
-from tools.synth.fakes.registry import FakeCloud, fake_resource
+from ._registry import FakeCloud, fake_resource
 
 
 def _name(cloud: FakeCloud, name: str, inputs: dict) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tools.synth.fakes.registry import FakeCloud, fake_resource
+from ._registry import FakeCloud, fake_resource
 
 
 @fake_resource("kubernetes:", prefix=True)
