@@ -34,9 +34,16 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Annotated, Any, ForwardRef, Literal, TypeVar, Union, get_args, get_origin
 
 import pulumi
-from pydantic import AfterValidator, ConfigDict, PlainValidator, TypeAdapter, ValidationError, WrapValidator
-from pydantic_core import PydanticCustomError
-from typing_extensions import TypedDict
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    TypeAdapter,
+    ValidationError,
+    WrapValidator,
+    create_model,
+)
 
 A = TypeVar("A")
 Problem = tuple[str, str]
@@ -65,7 +72,7 @@ class Constraint:
     def validator(self) -> AfterValidator:
         def check(value: Any) -> Any:
             if not self.test(value):
-                raise PydanticCustomError("constraint", "{allowed}", {"allowed": self.allowed})
+                raise ValueError(self.allowed)  # pydantic reports it as `value_error`: a value of the right type
             return value
         return AfterValidator(check)
 
@@ -130,7 +137,9 @@ Duration = Annotated[str, matches(r"[0-9]+(ms|s|m|h|d|w|y)", "must be a duration
 """A Prometheus duration."""
 ShortDuration = Annotated[str, matches(r"[0-9]+(s|m|h)", "must be a duration such as 90s, 10m or 1h")]
 """A Go-style duration of whole seconds, minutes or hours (controllers' flags)."""
-ChartVersion = Annotated[str, matches(r"[0-9]+\.[0-9]+\.[0-9]+", "pin an exact chart version such as 1.2.3")]
+ChartVersion = Annotated[str, matches(r"[0-9]+\.[0-9]+\.[0-9]+", "must be an exact chart version such as 1.2.3 (pin an "
+                                                                 "exact version: a range or 'latest' changes what "
+                                                                 "installs)")]
 EnvName = Annotated[str, matches(r"[A-Za-z_][A-Za-z0-9_]*", "must be an environment variable name "
                                                            "(letters, digits and '_', not starting with a digit)")]
 LabelKey = Annotated[str, matches(
@@ -141,6 +150,11 @@ LabelValue = Annotated[str, matches(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-
                                     "starting and ending with a letter or digit)")]
 HttpPath = Annotated[str, matches(r"/[^\s?#]*", "must be an absolute HTTP path such as /healthz")]
 MetricName = Annotated[str, matches(r"[a-zA-Z_:][a-zA-Z0-9_:]*", "must be a Prometheus metric name")]
+
+
+SECRET = object()
+"""Annotation marker of a secret field: its value is never repeated in a message."""
+_SHOWN_AS = "[secret]"
 
 
 def got(value: Any, allowed: str) -> str:
@@ -182,7 +196,8 @@ def input_inner(tp: Any) -> Any | None:
 def _instance_of(cls: Any, words: str) -> Any:
     def check(value: Any) -> Any:
         if not isinstance(value, cls):
-            raise PydanticCustomError("instance_of", "must be {words}", {"words": words})
+            # pydantic reports an AssertionError as `assertion_error`: a wrong type, which holds back the rules.
+            raise AssertionError(f"must be {words}")
         return value
     return Annotated[Any, PlainValidator(check)]
 
@@ -199,7 +214,7 @@ def _one_message(words: str) -> WrapValidator:
         try:
             return handler(value)
         except ValidationError:
-            raise PydanticCustomError("union", "must be {words}", {"words": words}) from None
+            raise AssertionError(f"must be {words}") from None  # one message, not one per member
     return WrapValidator(validate)
 
 
@@ -282,9 +297,10 @@ def _field_types(cls: type) -> dict[str, Any]:
 
 @functools.cache
 def _adapter(cls: type) -> TypeAdapter[Any]:
-    mirror = TypedDict(cls.__name__, {name: _pydantic_type(tp) for name, tp in _field_types(cls).items()})  # type: ignore[misc]
-    mirror.__pydantic_config__ = _STRICT  # type: ignore[attr-defined]
-    return TypeAdapter(mirror)
+    # A model whose fields are aliased to the dataclass's: any field name works (none shadows BaseModel's).
+    fields: dict[str, Any] = {f"field_{i}": (_pydantic_type(tp), Field(alias=name))
+                              for i, (name, tp) in enumerate(_field_types(cls).items())}
+    return TypeAdapter(create_model(cls.__name__, __config__=_STRICT, **fields))
 
 
 # ------------------------------------------------------------------------------ finding problems
@@ -293,7 +309,7 @@ def _adapter(cls: type) -> TypeAdapter[Any]:
 _STRICT = ConfigDict(strict=True, arbitrary_types_allowed=True)
 
 # Errors of a value of the right type that breaks a constraint: rules still run when only these occur.
-_VALUE_ERRORS = {"constraint", "greater_than", "greater_than_equal", "less_than", "less_than_equal", "literal_error",
+_VALUE_ERRORS = {"value_error", "greater_than", "greater_than_equal", "less_than", "less_than_equal", "literal_error",
                  "too_short", "too_long", "string_too_short", "string_too_long", "string_pattern_mismatch"}
 
 
@@ -310,15 +326,27 @@ def _path(prefix: str, loc: Iterable[Any]) -> str:
     return out
 
 
-def _message(error: Any) -> str:
-    text = str(error["msg"]).removeprefix("Value error, ")
+def _message(error: Any, secret: bool = False) -> str:
+    text = str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
     text = re.sub(r"^Input should be ", "must be ", text)
     if error["type"] == "sequence_str":
         text = "must be a list (a string is not split into items)"
     value = error.get("input")
-    if error["type"] not in _VALUE_ERRORS:
-        return f"got {_show(value)} ({type(value).__name__}); {text}"
-    return got(value, text)
+    shown = _SHOWN_AS if secret and value is not None else _show(value)
+    if error["type"] not in _VALUE_ERRORS or secret:
+        return f"got {shown} ({type(value).__name__}); {text}"
+    return f"got {shown}; {text}"
+
+
+def _is_secret(tp: Any) -> bool:
+    if get_origin(tp) is Annotated and any(m is SECRET for m in tp.__metadata__):
+        return True
+    return any(_is_secret(a) for a in get_args(tp) if a is not Ellipsis)
+
+
+@functools.cache
+def _secret_fields(cls: type) -> frozenset[str]:
+    return frozenset(name for name, tp in _field_types(cls).items() if _is_secret(tp))
 
 
 def problems_of(args: Any, prefix: str = "") -> list[str]:
@@ -340,7 +368,7 @@ def problems_of(args: Any, prefix: str = "") -> list[str]:
         for e in error.errors():
             path = _path(prefix, e["loc"])
             if path not in wrong:
-                add(str(e["loc"][0]), path, _message(e))
+                add(str(e["loc"][0]), path, _message(e, str(e["loc"][0]) in _secret_fields(cls)))
             blocking = blocking or e["type"] not in _VALUE_ERRORS
     for name, value in values.items():
         field_path = f"{prefix}.{name}" if prefix else name
@@ -421,6 +449,6 @@ def _check_resolved(component: str, instance: str, path: str, tp: Any, value: An
     try:
         TypeAdapter(_pydantic_type(tp), config=_STRICT).validate_python(value)
     except ValidationError as error:
-        raise InvalidArgs(component, instance, [f"{_path(path, e['loc'])}: {_message(e)}" for e in error.errors()]) \
-            from None
+        raise InvalidArgs(component, instance, [f"{_path(path, e['loc'])}: {_message(e, _is_secret(tp))}"
+                                                for e in error.errors()]) from None
     return value

@@ -111,7 +111,7 @@ def extra_values_problems(field: str, extra: Mapping[str, Any], chart: PinnedCha
         if parent and not close:
             continue  # possibly a map the chart passes through: nothing says it is wrong
         hint = f"did you mean {', '.join(close)}?" if close else f"top-level keys: {', '.join(siblings[:12])}, ..."
-        problems.append((f"{field}.{unknown}", f"not a values key of {chart.name} {chart.version}; {hint}"))
+        problems.append((f"{field}.{unknown}", f"got {leaf!r}; not a values key of {chart.name} {chart.version}: {hint}"))
     return problems
 
 

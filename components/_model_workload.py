@@ -177,7 +177,7 @@ def _volume_rules(a: ModelServiceArgs) -> list[Problem]:
     known = set(names) | {_TMP_VOLUME}
     for i, mount in enumerate(a.volume_mounts):
         if isinstance(mount.name, str) and mount.name not in known:
-            problems.append((f"volume_mounts[{i}].name", got(mount.name, f"no such volume; volumes: "
+            problems.append((f"volume_mounts[{i}].name", got(mount.name, f"must name a volume of the pod: "
                                                                          f"{', '.join(sorted(known))}")))
         if mount.mount_path in contract.WRITABLE_PATHS:
             problems.append((f"volume_mounts[{i}].mount_path", got(mount.mount_path, "the server's scratch space is "

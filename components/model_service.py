@@ -16,6 +16,7 @@ from . import _claims
 from . import _model_workload as workload
 from . import server_contract as contract
 from ._args import (
+    SECRET,
     DnsLabel,
     DnsSubdomain,
     EnvName,
@@ -210,7 +211,7 @@ class ModelServiceArgs:
     resources: ContainerResources = field(default_factory=ContainerResources)
     env: dict[EnvName, str] = field(default_factory=dict)
     """Plain environment variables of the server (strings); the ones the contract sets come from fields."""
-    secret_env: dict[EnvName, pulumi.Input[str]] = field(default_factory=dict)
+    secret_env: dict[EnvName, pulumi.Input[Annotated[str, SECRET]]] = field(default_factory=dict)
     """Environment variables kept in a Kubernetes Secret (values should be Pulumi secrets)."""
     autoscaling: Optional[HorizontalAutoscaling] = None
     zone_spread: Literal["required", "preferred"] = "preferred"

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 import pulumi
 
-from ._args import DnsLabel, Duration, Problem, non_empty
+from ._args import SECRET, DnsLabel, Duration, Problem, non_empty
 
 ReceiverType = Literal["slack", "pagerduty", "webhook"]
 RECEIVER_TYPES: tuple[str, ...] = ("slack", "pagerduty", "webhook")
@@ -37,9 +37,9 @@ class AlertReceiver:
     name: DnsLabel
     type: ReceiverType
     severities: Annotated[tuple[Severity, ...], non_empty()]
-    url: pulumi.Input[str] | None = None
+    url: pulumi.Input[Annotated[str, SECRET]] | None = None
     """Slack incoming-webhook URL, or the generic webhook's URL."""
-    routing_key: pulumi.Input[str] | None = None
+    routing_key: pulumi.Input[Annotated[str, SECRET]] | None = None
     """PagerDuty Events API v2 routing key."""
     channel: str | None = None
     """Slack channel (the webhook's own channel when unset)."""

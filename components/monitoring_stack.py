@@ -12,6 +12,7 @@ import pulumi_kubernetes as k8s
 
 from . import _charts, _claims
 from ._args import (
+    SECRET,
     ChartVersion,
     Constraint,
     DnsSubdomain,
@@ -60,7 +61,7 @@ StackNamespace = Annotated[str, matches(r"[a-z0-9]([-a-z0-9]{0,47}[a-z0-9])?",
                                         "must be a DNS label of at most 49 characters (node-exporter's namespace "
                                         "appends -node-exporter)")]
 VolumeSize = Annotated[str, matches(_QUANTITY.pattern.strip("^$"), "must be a size in Mi, Gi or Ti such as 50Gi")]
-Password = Annotated[str, Constraint("must be at least 8 characters", lambda v: len(v) >= 8).validator()]
+Password = Annotated[str, Constraint("must be at least 8 characters", lambda v: len(v) >= 8).validator(), SECRET]
 
 
 @dataclass(frozen=True)

@@ -412,7 +412,7 @@ def test_a_rollout_timeout_can_be_set():
     ({"probes": HealthProbes(port="metrics")}, "probes.port: got 'metrics'; must name a container port"),
     ({"admin_port": 8080}, "two container ports use 8080/TCP"),
     ({"volume_mounts": [k8s.core.v1.VolumeMountArgs(name="data", mount_path="/data")]},
-     "volume_mounts[0].name: got 'data'; no such volume"),
+     "volume_mounts[0].name: got 'data'; must name a volume of the pod"),
     ({"pod_labels": {"app": "other"}}, "pod_labels.app: set by ModelService"),
     ({"rollout_timeout_minutes": 5}, "rollout_timeout_minutes: got 5; shorter than one pod's cold start"),
 ])

@@ -256,7 +256,7 @@ def test_the_dcgm_service_monitor_looks_only_in_a_given_namespace():
 
 def test_the_gpu_rules_and_dashboard_are_deployed():
     rules = manifest("prod", "PrometheusRule", "gpu-rules")["spec"]["groups"]
-    assert rules == gpu_rule_groups()
+    assert rules == gpu_rule_groups(runbook_url=stack_config("prod").monitoring.runbook_base_url)
     assert alert_names(rules) == ["GpuUtilizationSaturated", "GpuIdle", "GpuMemoryNearFull", "GpuXidError",
                                   "GpuTemperatureHigh", "GpuMetricsMissing"]
     config_map = manifest("prod", "ConfigMap", "gpu-dashboard")
@@ -293,12 +293,12 @@ def _args(**overrides) -> MonitoringStackArgs:
     ({"retention": "two weeks"}, "retention: got 'two weeks'; must be a duration"),
     ({"storage_size": "50GB"}, "storage_size: got '50GB'"),
     ({"chart_version": "88.*"}, "chart_version: got '88.*'; must be an exact chart version"),
-    ({"grafana_admin_password": "short"}, "grafana_admin_password: must be at least 8 characters"),
-    ({"receivers": [AlertReceiver("pager", "pagerduty", ("critical",))]}, "receivers[0].routing_key: required"),
-    ({"receivers": [AlertReceiver("chat", "slack", ("loud",), url="u")]}, "receivers[0].severities: got ['loud']"),
+    ({"grafana_admin_password": "short"}, "grafana_admin_password: got [secret] (str); must be at least 8 characters"),
+    ({"receivers": [AlertReceiver("pager", "pagerduty", ("critical",))]}, "receivers[0].routing_key: got None; required"),
+    ({"receivers": [AlertReceiver("chat", "slack", ("loud",), url="u")]}, "receivers[0].severities[0]: got 'loud'"),
     ({"receivers": [AlertReceiver("a", "webhook", ("critical",), url="u")] * 2}, "names must be unique"),
     ({"receivers": [AlertReceiver("a", "email", ("critical",), url="u")]},  # type: ignore[arg-type]
-     "receivers[0].type: got 'email'; allowed: slack, pagerduty, webhook"),
+     "receivers[0].type: got 'email'; must be 'slack', 'pagerduty' or 'webhook'"),
 ])
 def test_invalid_args_are_refused_naming_the_field(overrides, message):
     args = MonitoringStackArgs(**{"grafana_admin_password": "long-enough", **overrides})
