@@ -25,7 +25,8 @@ EXIT_MARGIN_SECONDS = 1
 """After its drain deadline the server still closes sockets and flushes logs before SIGKILL."""
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _IAM_ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]+")
-# CoreDNS on EKS (the `coredns` add-on) and kubeadm clusters: pods labelled k8s-app=kube-dns in kube-system.
+# CoreDNS pods carry k8s-app=kube-dns in kube-system: kubernetes/kubernetes cluster/addons/dns/coredns/
+# coredns.yaml.base, which the EKS `coredns` add-on's manifest keeps (plus eks.amazonaws.com/component).
 _DNS_NAMESPACE, _DNS_POD_LABELS = "kube-system", {"k8s-app": "kube-dns"}
 # The node's instance metadata service: pods must not borrow the node role's credentials.
 _IMDS = "169.254.169.254/32"
@@ -361,7 +362,11 @@ def _ports(names: list[tuple[str | int, str]]) -> list[k8s.networking.v1.Network
 
 
 def network_policy_spec(a: ModelServiceArgs, selector: dict[str, str]) -> k8s.networking.v1.NetworkPolicySpecArgs:
-    """Callers reach the public ports, Prometheus only `metrics`; egress only what the server needs."""
+    """Callers reach the public ports, Prometheus only `metrics`; egress only what the server needs.
+
+    The kubelet's probes need no rule: traffic from the pod's own node is always allowed (Kubernetes docs,
+    "Network Policies": IP blocks exception).
+    """
     public: list[tuple[str | int, str]] = [(contract.HTTP_PORT_NAME, "TCP")]
     public += [(contract.GRPC_PORT_NAME, "TCP")] if a.grpc_port is not None else []
     public += [(p.name, p.protocol) for p in a.extra_ports if p.service_port is not None]
