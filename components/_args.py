@@ -1,7 +1,7 @@
 """One way to declare and check the args of every component.
 
 Args classes stay plain `@dataclass`es (type checkers and adopters see ordinary typed fields). What
-a field accepts is its annotation: the vocabulary below (`DnsLabel`, `Quantity`, `Port`, ...) adds
+a field accepts is its annotation: the vocabulary below (DnsLabel, Quantity, Port, ...) adds
 constraints that type checkers read as the base type. Rules between fields live in the class's
 `_rules()` method. A component calls `checked_args(...)` first thing, before `super().__init__` and
 before any child, so a bad value never leaves a half-registered component behind:

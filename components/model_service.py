@@ -272,7 +272,9 @@ class ModelService(pulumi.ComponentResource):
     namespace: pulumi.Output[str]
     """The model's namespace."""
     deployment_name: pulumi.Output[str]
+    """The Deployment's name (the Kubernetes name: `name`, or the instance name)."""
     service_name: pulumi.Output[str]
+    """The Service's name (the same)."""
     service_port: pulumi.Output[int]
     """The Service's `http` port."""
     selector: pulumi.Output[dict[str, str]]

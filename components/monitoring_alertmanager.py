@@ -44,7 +44,7 @@ class AlertReceiver:
     channel: str | None = None
     """Slack channel (the webhook's own channel when unset)."""
     teams: tuple[DnsLabel, ...] = ()
-    """Only alerts whose `team` label is one of these (a model's team, from `ModelService.team`); empty: every
+    """Only alerts whose `team` label is one of these (a model's team, `ModelServiceArgs.team`); empty: every
     alert of the listed severities, whatever its team (GPU and cluster alerts have none)."""
 
     def _rules(self) -> list[Problem]:

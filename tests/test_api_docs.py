@@ -60,9 +60,9 @@ def test_the_reference_documents_every_public_name_with_its_signature_and_fields
         assert f"\n## {name}\n\n```python\n{name}(" in pages[public.page], name
     service = pages["model_service.md"]
     assert "type token `gpu-model-platform:index:ModelService`" in service
-    assert "| `image` | `pulumi.Input[str]` | required | Image reference by digest" in service
+    assert "| `image` | `pulumi.Input[ImageDigest]` | required | Image reference by digest" in service
     # A default written as a private factory shows its value, not the factory's name.
-    assert "| `node_labels` | `dict[str, str]` | `{'nvidia.com/gpu.present': 'true'," in pages["gpu_scheduling.md"]
+    assert "| `node_labels` | `dict[LabelKey, LabelValue]` | `{'nvidia.com/gpu.present': 'true'," in pages["gpu_scheduling.md"]
     assert "default_gpu_labels" not in pages["gpu_scheduling.md"]
 
 

@@ -356,7 +356,8 @@ class Resolver:
         parts = token.split(".")
         if parts[0] in (PACKAGE, SOURCE_PACKAGE):
             parts = parts[1:]
-            if not parts or parts[0] in ("__all__", "__version__"):
+            # `testing` is the public sub-module of test helpers (docs/testing.md), outside the root __all__.
+            if not parts or parts[0] in ("__all__", "__version__", "testing"):
                 return None
             if parts[0] not in self.api.objects:
                 return f"`{parts[0]}` is not in {PACKAGE}.__all__"
