@@ -46,6 +46,7 @@ from pydantic import (
 )
 
 A = TypeVar("A")
+V = TypeVar("V")
 Problem = tuple[str, str]
 """(field path, what is wrong) as a rule yields it; the path is relative to the args object."""
 
@@ -102,9 +103,9 @@ def non_empty() -> AfterValidator:
     return Constraint("must not be empty", lambda v: len(v) > 0).validator()
 
 
-_QUANTITY_SUFFIXES = {"": 1, "m": decimal.Decimal("0.001"), "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
-                      "P": 10**15, "E": 10**18, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50,
-                      "Ei": 2**60}
+_QUANTITY_SUFFIXES: dict[str, int | decimal.Decimal] = {
+    "": 1, "m": decimal.Decimal("0.001"), "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
+    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 _QUANTITY_RE = re.compile(r"(?P<number>[0-9]+(\.[0-9]+)?|\.[0-9]+)(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?")
 
 
@@ -249,14 +250,14 @@ def _pydantic_type(tp: Any) -> Any:
         return Any
     inner = input_inner(tp)
     if inner is not None:
-        checked = Annotated[_pydantic_type(inner), WrapValidator(_outputs_pass)]
-        return checked | None if type(None) in get_args(tp) else checked
+        passing: Any = Annotated[_pydantic_type(inner), WrapValidator(_outputs_pass)]
+        return passing | None if type(None) in get_args(tp) else passing
     origin, args = get_origin(tp), get_args(tp)
     if origin is Annotated:
         return Annotated[(_pydantic_type(args[0]), *tp.__metadata__)]
     if origin in (Union, types.UnionType):
         members = [a for a in args if a is not type(None)]
-        checked = Union[tuple(_pydantic_type(m) for m in members)]  # noqa: UP007 (built at run time)
+        checked: Any = Union[tuple(_pydantic_type(m) for m in members)]  # noqa: UP007 (built at run time)
         if len(members) > 1:
             checked = Annotated[checked, _one_message(describe(Union[tuple(members)]))]  # noqa: UP007
         return checked | None if len(members) < len(args) else checked
@@ -274,28 +275,35 @@ def _pydantic_type(tp: Any) -> Any:
         return collections.abc.Sequence[_pydantic_type(args[0])]  # type: ignore[misc]
     if origin in (dict, collections.abc.Mapping, typing.Mapping):
         mapping = dict if origin is dict else collections.abc.Mapping
-        return mapping[_pydantic_type(args[0]), _pydantic_type(args[1])]  # type: ignore[index]
+        return mapping[_pydantic_type(args[0]), _pydantic_type(args[1])]
     if isinstance(tp, type):
         # Nested args (checked field by field below), resources, providers, pulumi_kubernetes args classes.
         return _instance_of(tp, f"a {tp.__name__}" + (" (not a dict)" if dataclasses.is_dataclass(tp) else ""))
     raise TypeError(f"no runtime check for the annotation {tp!r}")
 
 
-def field_types(cls: type) -> dict[str, Any]:
-    """Each field's annotation, evaluated in the class's module (annotations are strings there)."""
-    return _field_types(cls)
+def _cached_per_class(build: Callable[[type], V]) -> Callable[[type], V]:
+    """One result per args class, built on first use (classes live as long as the program)."""
+    cache: dict[type, V] = {}
+
+    def get(cls: type) -> V:
+        if cls not in cache:
+            cache[cls] = build(cls)
+        return cache[cls]
+    return get
 
 
-@functools.cache
+@_cached_per_class
 def _field_types(cls: type) -> dict[str, Any]:
+    """Each field's annotation, evaluated in the class's module (annotations are strings there)."""
     namespace = {**vars(sys.modules[cls.__module__]), "Output": pulumi.Output}
     out = {}
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+    for f in dataclasses.fields(cls):
         out[f.name] = eval(f.type, namespace) if isinstance(f.type, str) else f.type  # noqa: S307 (our own source)
     return out
 
 
-@functools.cache
+@_cached_per_class
 def _adapter(cls: type) -> TypeAdapter[Any]:
     # A model whose fields are aliased to the dataclass's: any field name works (none shadows BaseModel's).
     fields: dict[str, Any] = {f"field_{i}": (_pydantic_type(tp), Field(alias=name))
@@ -344,7 +352,7 @@ def _is_secret(tp: Any) -> bool:
     return any(_is_secret(a) for a in get_args(tp) if a is not Ellipsis)
 
 
-@functools.cache
+@_cached_per_class
 def _secret_fields(cls: type) -> frozenset[str]:
     return frozenset(name for name, tp in _field_types(cls).items() if _is_secret(tp))
 

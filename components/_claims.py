@@ -15,7 +15,7 @@ declaring itself again in the same run (a test re-running a program) is not a co
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,7 +74,8 @@ def provider_for(package: str, opts: pulumi.ResourceOptions | None) -> pulumi.Pr
     if opts.provider is not None and opts.provider.package == package:
         return opts.provider
     providers = opts.providers or {}
-    by_package = {p.package: p for p in providers} if isinstance(providers, (list, tuple)) else dict(providers)
+    by_package: dict[str, pulumi.ProviderResource] = (
+        dict(providers) if isinstance(providers, Mapping) else {p.package: p for p in providers})
     if package in by_package:
         return by_package[package]
     if opts.parent is not None:

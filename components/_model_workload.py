@@ -323,7 +323,8 @@ def pod_spec(a: ModelServiceArgs, name: str, selector: dict[str, str], service_a
         volumes=[k8s.core.v1.VolumeArgs(name=_TMP_VOLUME, empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
             size_limit="1Gi"))] + list(a.volumes),
         node_selector=scheduling.node_selector() if scheduling else None,
-        tolerations=scheduling.tolerations() if scheduling else None,
+        tolerations=[k8s.core.v1.TolerationArgs(key=t["key"], operator=t["operator"], value=t["value"], effect=t["effect"])
+                     for t in scheduling.tolerations()] if scheduling else None,
         topology_spread_constraints=_spread(a, selector),
     )
 

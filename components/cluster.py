@@ -27,8 +27,9 @@ from .eks_nodes import (
     managed_policy_arn,
 )
 
+LogType = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
 # Control-plane log types: the API, who did what (audit), and who authenticated as whom.
-DEFAULT_LOG_TYPES: tuple[str, ...] = ("api", "audit", "authenticator")
+DEFAULT_LOG_TYPES: tuple[LogType, ...] = ("api", "audit", "authenticator")
 # Retention values CloudWatch Logs accepts (PutRetentionPolicy).
 LOG_RETENTION_DAYS: tuple[int, ...] = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
                                        2192, 2557, 2922, 3288, 3653)
@@ -55,7 +56,6 @@ VIEW_POLICY = "AmazonEKSViewPolicy"
 SYSTEM_NODE_AMI_TYPE = "AL2023_x86_64_STANDARD"
 SYSTEM_NODE_LABELS = {"workload": "system"}
 _CNI_SERVICE_ACCOUNT = "system:serviceaccount:kube-system:aws-node"
-LogType = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
 _TOKEN_AUDIENCE = "sts.amazonaws.com"
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -68,7 +68,7 @@ def model_target(args: ModelMonitoringArgs) -> ModelTarget:
                        team=args.team or served.team)
 
 
-def model_rules(args: ModelMonitoringArgs) -> list[dict]:
+def model_rules(args: ModelMonitoringArgs) -> list[dict[str, Any]]:
     """The rule groups `ModelMonitoring` deploys (tests render the same ones for promtool)."""
     return model_rule_groups(model_target(args), args.availability, args.latency_p99_seconds, args.thresholds,
                              args.runbook_url)
@@ -111,8 +111,9 @@ class ModelMonitoring(pulumi.ComponentResource):
         uid = dashboard_uid("model", name)
         self._create_dashboard(name, uid, children)
 
-        self.service_monitor_name = monitor.metadata["name"]
-        self.rule_name = rule.metadata["name"]
+        # A CustomResource exposes its fields dynamically (no attribute in its type).
+        self.service_monitor_name = monitor.metadata["name"]  # type: ignore[attr-defined]
+        self.rule_name = rule.metadata["name"]  # type: ignore[attr-defined]
         self.dashboard_uid = pulumi.Output.from_input(uid)
         self.register_outputs({
             "service_monitor_name": self.service_monitor_name,
@@ -120,7 +121,7 @@ class ModelMonitoring(pulumi.ComponentResource):
             "dashboard_uid": self.dashboard_uid,
         })
 
-    def _metadata(self, **extra) -> k8s.meta.v1.ObjectMetaArgs:
+    def _metadata(self, **extra: Any) -> k8s.meta.v1.ObjectMetaArgs:
         return k8s.meta.v1.ObjectMetaArgs(namespace=self._args.monitoring_namespace,
                                           labels={**self._labels, **extra.pop("labels", {})}, **extra)
 

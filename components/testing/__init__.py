@@ -60,22 +60,24 @@ class Registration:
     parent: str
     custom: bool
     provider: str
-    raw_inputs: dict
+    raw_inputs: dict[str, Any]
     """Inputs as the engine gets them (secrets still wrapped)."""
-    outputs: dict = field(default_factory=dict)
-    options: dict = field(default_factory=dict)
-    component_outputs: Optional[dict] = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    component_outputs: Optional[dict[str, Any]] = None
     """What a component passed to `register_outputs`."""
 
     @property
-    def inputs(self) -> dict:
+    def inputs(self) -> dict[str, Any]:
         """Inputs with secrets in plain text (for assertions only; never write these out)."""
-        return unwrap_secrets(self.raw_inputs)
+        unwrapped: dict[str, Any] = unwrap_secrets(self.raw_inputs)
+        return unwrapped
 
     @property
-    def masked_inputs(self) -> dict:
+    def masked_inputs(self) -> dict[str, Any]:
         """Inputs with every secret replaced by `[secret]`: safe to print or write out."""
-        return mask_secrets(self.raw_inputs)
+        masked: dict[str, Any] = mask_secrets(self.raw_inputs)
+        return masked
 
     @property
     def provider_urn(self) -> str:
@@ -119,14 +121,14 @@ class PlatformMocks(pulumi.runtime.Mocks):
     def __init__(self, cloud: FakeCloud | None = None):
         self.cloud = cloud or FakeCloud()
 
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[Optional[str], dict]:
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[Optional[str], dict[str, Any]]:
         outputs = resource_outputs(self.cloud, args.typ, args.name, args.inputs)
         # A fake may give the provider-assigned id (vpc-..., subnet-...); otherwise a stable stand-in.
         resource_id = outputs.pop("id", None)
         return str(resource_id or f"{args.name}-id"), outputs
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
-        return call_result(self.cloud, args.token, args.args)
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], Optional[list[tuple[str, str]]]]:
+        return call_result(self.cloud, args.token, args.args), []
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
@@ -143,7 +145,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.refuse_duplicates = refuse_duplicates
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the gRPC method's name)
-        response = super().RegisterResource(request)
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type == "pulumi:pulumi:Stack":
             return response
         if self.refuse_duplicates and response.urn in self.urns:
@@ -175,7 +177,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802
         if request.urn in self.registrations:
             self.registrations[request.urn].component_outputs = rpc.deserialize_properties(request.outputs)
-        return super().RegisterResourceOutputs(request)
+        return super().RegisterResourceOutputs(request)  # type: ignore[no-untyped-call]
 
 
 def set_mocks(project: str = "project", stack: str = "stack", cloud: FakeCloud | None = None,
