@@ -83,13 +83,13 @@ def unknown_keys(values: Mapping[str, Any], keys_file: str) -> list[str]:
     return unknown
 
 
-def _first_unknown(path: str, keys: Mapping[str, str]) -> str:
-    """The shortest prefix of `path` the chart does not know."""
-    parts = path.split(".")
-    for i in range(1, len(parts) + 1):
-        if ".".join(parts[:i]) not in keys:
-            return ".".join(parts[:i])
-    return path
+def _leaf_key_paths(data: Any, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    """Key paths as tuples: a key may itself hold dots (`grafana.ini`)."""
+    if isinstance(data, Mapping) and data:
+        for key, value in data.items():
+            yield from _leaf_key_paths(value, (*prefix, str(key)))
+    else:
+        yield prefix
 
 
 def extra_values_problems(field: str, extra: Mapping[str, Any], chart: PinnedChart) -> list[Problem]:
@@ -97,21 +97,27 @@ def extra_values_problems(field: str, extra: Mapping[str, Any], chart: PinnedCha
     if chart.keys_file is None or not extra:
         return []
     keys = chart_keys(chart.keys_file)
+    free = {k for k, kind in keys.items() if kind in _FREE_FORM}
     problems: list[Problem] = []
-    seen: set[str] = set()
-    for path in unknown_keys(extra, chart.keys_file):
-        unknown = _first_unknown(path, keys)
+    seen: set[tuple[str, ...]] = set()
+    for path in _leaf_key_paths(extra):
+        prefixes = [".".join(path[:i]) for i in range(1, len(path) + 1)]
+        if prefixes[-1] in keys or set(prefixes[:-1]) & free:
+            continue
+        depth = next(i for i, p in enumerate(prefixes) if p not in keys)
+        unknown = path[:depth + 1]
         if unknown in seen:
             continue
         seen.add(unknown)
-        parent, _, leaf = unknown.rpartition(".")
-        siblings = sorted({k[len(parent) + 1:].split(".")[0] if parent else k.split(".")[0] for k in keys
-                           if k.startswith(parent + ".") or not parent})
+        parent, leaf = ".".join(unknown[:-1]), unknown[-1]
+        siblings = sorted({k[len(parent) + 1:].split(".")[0] for k in keys if k.startswith(parent + ".")} if parent
+                          else {k.split(".")[0] for k in keys})
         close = difflib.get_close_matches(leaf, siblings, n=3, cutoff=0.8)
         if parent and not close:
             continue  # possibly a map the chart passes through: nothing says it is wrong
         hint = f"did you mean {', '.join(close)}?" if close else f"top-level keys: {', '.join(siblings[:12])}, ..."
-        problems.append((f"{field}.{unknown}", f"got {leaf!r}; not a values key of {chart.name} {chart.version}: {hint}"))
+        problems.append((".".join((field, *unknown)), f"got {leaf!r}; not a values key of {chart.name} "
+                                                       f"{chart.version}: {hint}"))
     return problems
 
 

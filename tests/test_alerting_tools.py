@@ -24,6 +24,7 @@ from components.model_monitoring import (
     model_rules,
 )
 from components.model_service import ServedModel
+from components.monitoring_alertmanager import AlertReceiver, alertmanager_config, render
 from components.monitoring_rules import (
     DCGM_JOB,
     ModelAlertThresholds,
@@ -321,3 +322,23 @@ def test_every_notification_template_renders(tmp_path):
         result = run(AMTOOL, "template", "render", f"--template.glob={empty}", f"--template.text={template}")
         broken = template.endswith("noSuchFunction }}")
         assert (result.returncode != 0) == broken, (template, result.stderr)
+
+
+@needs_amtool
+@pytest.mark.parametrize(("labels", "receivers"), [
+    ({"alertname": "ModelDown", "severity": "critical", "team": "fraud"}, ["fraud-chat", "platform-pager"]),
+    ({"alertname": "ModelLatencyP99AboveSlo", "severity": "warning", "team": "fraud"}, ["fraud-chat"]),
+    ({"alertname": "ModelDown", "severity": "critical", "team": "churn"}, ["churn-chat", "platform-pager"]),
+    ({"alertname": "ModelPodsRestarting", "severity": "warning", "team": "churn"}, ["churn-chat"]),
+    ({"alertname": "GpuIdle", "severity": "warning", "service": "gpu"}, ["null"]),
+    ({"alertname": "GpuXidError", "severity": "critical", "service": "gpu"}, ["platform-pager"]),
+])
+def test_amtool_routes_each_teams_alerts_to_its_own_receivers_and_the_shared_pager(labels, receivers, tmp_path):
+    teams = [AlertReceiver("fraud-chat", "slack", ("critical", "warning"), url="https://hooks.example/f", teams=("fraud",)),
+             AlertReceiver("churn-chat", "slack", ("critical", "warning"), url="https://hooks.example/c", teams=("churn",)),
+             AlertReceiver("platform-pager", "pagerduty", ("critical",), routing_key="k")]
+    config = tmp_path / "alertmanager.yml"
+    config.write_text(render(alertmanager_config(teams)))
+    result = run(AMTOOL, "config", "routes", "test", f"--config.file={config}", *[f"{k}={v}" for k, v in labels.items()])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sorted(result.stdout.strip().split(",")) == receivers
