@@ -7,6 +7,7 @@ derives from the model's name, so a third model is one more line in MODELS.
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import pulumi
 import pulumi_aws as aws
@@ -29,7 +30,7 @@ from gpu_model_platform import (
 @dataclass(frozen=True)
 class Model:
     name: str
-    variant: str  # the image's Dockerfile stage: `gpu` (CUDA) or `cpu`
+    variant: Literal["cpu", "gpu"]  # the image's Dockerfile stage: CUDA or CPU only
     gpus: int
 
 
