@@ -164,8 +164,9 @@ def got(value: Any, allowed: str) -> str:
 
 
 def _show(value: Any) -> str:
+    # Long enough for a path or a URL; a huge value (a whole dict of values) is cut.
     text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    return text if len(text) <= 240 else text[:237] + "..."
 
 
 # ------------------------------------------------------------------------------ annotations -> checks
