@@ -9,16 +9,22 @@ import pulumi
 from components import (
     AutoscalerMonitoring,
     Cluster,
+    ClusterApiAccess,
     ClusterAutoscaler,
     GpuNodeGroup,
     GpuOperators,
     Karpenter,
+    KedaHttpAddOn,
+    LoadBalancerController,
+    ModelEndpoint,
     ModelImage,
     ModelMonitoring,
     ModelRegistry,
+    ModelScaleToZero,
     ModelService,
     MonitoringStack,
     Network,
+    PreviewAccess,
     PrometheusAdapter,
 )
 from stack_config import component_args as build
@@ -51,9 +57,30 @@ if autoscaler and monitoring:
 if build.uses_pod_metrics(config):
     PrometheusAdapter("pod-metrics", build.prometheus_adapter_args(config, monitoring), kubernetes)
 
+# CI's runners reach the API (delivery.runner vpc); its preview roles can dry-run but never apply.
+if config.cluster.mode != "local":
+    if build.opens_api_to_runners(config):
+        ClusterApiAccess("ci-api-access", build.cluster_api_access_args(config, cluster), aws)
+    if config.cluster.preview_role_arns:
+        PreviewAccess("ci-preview", build.preview_access_args(config, cluster), aws_and_kubernetes)
+
 registry = ModelRegistry("registry", build.registry_args(config), aws)
-image = ModelImage("model-image", build.model_image_args(config, registry), aws)
+# With model.image (CI's tested digest, or a rollback's), nothing is built: that image is deployed.
+image = ModelImage("model-image", build.model_image_args(config, registry), aws) if build.builds_image(config) else None
 model = ModelService("model", build.model_service_args(config, image, gpu_nodes), kubernetes)
+if build.scales_to_zero(config):
+    # KEDA owns the model's replicas (0..max); its requests enter through the add-on's interceptor.
+    keda = KedaHttpAddOn("keda", build.keda_http_add_on_args(config, monitoring), kubernetes)
+    scale_to_zero = ModelScaleToZero(build.MODEL_SCALE_TO_ZERO, build.model_scale_to_zero_args(config, model, keda),
+                                     kubernetes)
+    pulumi.export("modelProxy", {"namespace": scale_to_zero.proxy_namespace, "service": scale_to_zero.proxy_service_name,
+                                 "port": scale_to_zero.proxy_port, "hosts": scale_to_zero.hosts})
+# The HTTPS endpoint: an ALB (AWS Load Balancer Controller), certificate and DNS name; via the interceptor if asleep.
+lb_controller = LoadBalancerController("load-balancer-controller", build.load_balancer_controller_args(
+    config, cluster, network), aws_and_kubernetes) if build.uses_load_balancer_controller(config) else None
+endpoint = ModelEndpoint("model-endpoint", build.model_endpoint_args(
+    config, model, network, lb_controller, scale_to_zero if build.scales_to_zero(config) else None),
+    aws_and_kubernetes) if config.model.endpoint else None
 if monitoring:
     ModelMonitoring("model-monitoring", build.model_monitoring_args(config, monitoring, model),
                     build.after(kubernetes, monitoring))
@@ -61,6 +88,7 @@ if monitoring:
 pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("clusterName", cluster.cluster_name)
 pulumi.export("repositoryUrl", registry.repository_url)
-pulumi.export("image", image.image_ref)
+pulumi.export("image", image.image_ref if image else config.model.image)
 pulumi.export("modelNamespace", model.namespace)
 pulumi.export("modelService", model.service_name)
+pulumi.export("modelEndpoint", endpoint.url if endpoint else None)

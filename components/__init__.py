@@ -6,6 +6,7 @@ Import what you need from here; names not exported here are private.
 from ._args import InvalidArgs
 from ._version import __version__ as __version__
 from .cluster import Cluster, ClusterArgs, ClusterStackReference, SystemNodeGroup
+from .cluster_api_access import ClusterApiAccess, ClusterApiAccessArgs
 from .cluster_autoscaler import (
                                  AutoscalerMonitoring,
                                  AutoscalerMonitoringArgs,
@@ -17,6 +18,8 @@ from .gpu_node_group import GpuNodeGroup, GpuNodeGroupArgs
 from .gpu_operators import GpuOperators, GpuOperatorsArgs
 from .gpu_scheduling import GpuScheduling, Taint
 from .karpenter import Karpenter, KarpenterArgs
+from .load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
+from .model_endpoint import ModelEndpoint, ModelEndpointArgs, RequestProxy
 from .model_image import ModelImage, ModelImageArgs
 from .model_monitoring import ModelMonitoring, ModelMonitoringArgs
 from .model_registry import ModelRegistry, ModelRegistryArgs
@@ -31,10 +34,12 @@ from .model_service import (
                                  ServedModel,
 )
 from .monitoring_alertmanager import AlertReceiver, NotificationTiming
-from .monitoring_rules import BurnRateWindow, GpuAlertThresholds, ModelAlertThresholds
+from .monitoring_rules import BurnRateWindow, GpuAlertThresholds, ModelAlertThresholds, ScaleToZeroSignals
 from .monitoring_stack import MonitoringResources, MonitoringStack, MonitoringStackArgs, PodResources
 from .network import Network, NetworkArgs
 from .pod_autoscaling import PrometheusAdapter, PrometheusAdapterArgs
+from .preview_access import PreviewAccess, PreviewAccessArgs
+from .scale_to_zero import KedaHttpAddOn, KedaHttpAddOnArgs, ModelScaleToZero, ModelScaleToZeroArgs, RequestHolder
 
 __all__ = [
     "AlertReceiver",
@@ -42,6 +47,8 @@ __all__ = [
     "AutoscalerMonitoringArgs",
     "BurnRateWindow",
     "Cluster",
+    "ClusterApiAccess",
+    "ClusterApiAccessArgs",
     "ClusterArgs",
     "ClusterAutoscaler",
     "ClusterAutoscalerArgs",
@@ -59,14 +66,22 @@ __all__ = [
     "InvalidArgs",
     "Karpenter",
     "KarpenterArgs",
+    "KedaHttpAddOn",
+    "KedaHttpAddOnArgs",
+    "LoadBalancerController",
+    "LoadBalancerControllerArgs",
     "MetricsEndpoint",
     "ModelAlertThresholds",
+    "ModelEndpoint",
+    "ModelEndpointArgs",
     "ModelImage",
     "ModelImageArgs",
     "ModelMonitoring",
     "ModelMonitoringArgs",
     "ModelRegistry",
     "ModelRegistryArgs",
+    "ModelScaleToZero",
+    "ModelScaleToZeroArgs",
     "ModelService",
     "ModelServiceArgs",
     "MonitoringResources",
@@ -77,8 +92,13 @@ __all__ = [
     "NotificationTiming",
     "PodResources",
     "PodsMetric",
+    "PreviewAccess",
+    "PreviewAccessArgs",
     "PrometheusAdapter",
     "PrometheusAdapterArgs",
+    "RequestHolder",
+    "RequestProxy",
+    "ScaleToZeroSignals",
     "ServedModel",
     "SystemNodeGroup",
     "Taint",

@@ -78,6 +78,16 @@ class Constraint:
         return AfterValidator(check)
 
 
+def checked_by(problem: Callable[[Any], str | None]) -> AfterValidator:
+    """A value `problem` finds nothing wrong with (it returns what is wrong, or None)."""
+    def check(value: Any) -> Any:
+        found = problem(value)
+        if found:
+            raise ValueError(found)
+        return value
+    return AfterValidator(check)
+
+
 def matches(regex: str, allowed: str) -> AfterValidator:
     """A string matching `regex` entirely; `allowed` says what that means in words."""
     pattern = re.compile(regex)
@@ -99,8 +109,8 @@ def one_of(values: Iterable[Any], prefix: str = "allowed:") -> AfterValidator:
     return Constraint(f"{prefix} {', '.join(map(str, allowed))}", lambda v: v in allowed).validator()
 
 
-def non_empty() -> AfterValidator:
-    return Constraint("must not be empty", lambda v: len(v) > 0).validator()
+def non_empty(allowed: str = "must not be empty") -> AfterValidator:
+    return Constraint(allowed, lambda v: len(v) > 0).validator()
 
 
 _QUANTITY_SUFFIXES: dict[str, int | decimal.Decimal] = {
@@ -322,6 +332,9 @@ _VALUE_ERRORS = {"value_error", "greater_than", "greater_than_equal", "less_than
                  "too_short", "too_long", "string_too_short", "string_too_long", "string_pattern_mismatch"}
 
 
+_KEY_LIKE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+
+
 def _path(prefix: str, loc: Iterable[Any]) -> str:
     out = prefix
     for part in loc:
@@ -330,6 +343,8 @@ def _path(prefix: str, loc: Iterable[Any]) -> str:
         elif isinstance(part, str) and (part.startswith(("function-", "is-instance[", "json-or-python")) or
                                         part.endswith("]")):
             continue  # pydantic's names for the steps of a check, not a place in the data
+        elif out and not _KEY_LIKE.fullmatch(str(part)):
+            out += f"[{part!r}]"  # a mapping key that would read badly after a dot
         else:
             out += f".{part}" if out else str(part)
     return out
@@ -376,8 +391,10 @@ def problems_of(args: Any, prefix: str = "") -> list[str]:
     except ValidationError as error:
         for e in error.errors():
             path = _path(prefix, e["loc"])
+            # A mapping's keys are names, never secret; its values may be.
+            secret = str(e["loc"][0]) in _secret_fields(cls) and e["loc"][-1] != "[key]"
             if path not in wrong:
-                add(str(e["loc"][0]), path, _message(e, str(e["loc"][0]) in _secret_fields(cls)))
+                add(str(e["loc"][0]), path, _message(e, secret))
             blocking = blocking or e["type"] not in _VALUE_ERRORS
     for name, value in values.items():
         field_path = f"{prefix}.{name}" if prefix else name

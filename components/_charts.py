@@ -25,7 +25,10 @@ import pulumi_kubernetes as k8s
 from ._args import Problem
 
 KEYS_DIR = Path(__file__).parent / "charts"
-_FREE_FORM = ("empty-map", "list", "scalar", "template")
+# Kinds whose keys below are not listed: free-form maps, lists, and maps the templates render whole.
+_FREE_FORM = ("empty-map", "list", "yaml-map")
+# For others' values, also below a scalar default or a key documented only in comments (it may be a map).
+_LENIENT = (*_FREE_FORM, "scalar", "template")
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,7 @@ def merged(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
 
 @functools.cache
 def chart_keys(keys_file: str) -> dict[str, str]:
-    """`values path -> kind of its default` from a keys file in `charts/`."""
+    """`values path -> kind of its default` from a keys file in `charts/` (or at a full path)."""
     rows = [line.split("\t") for line in (KEYS_DIR / keys_file).read_text().splitlines()
             if line and not line.startswith("#")]
     return {path: kind for path, kind in rows}
@@ -72,7 +75,8 @@ def leaf_paths(data: Any, prefix: str = "") -> Iterator[str]:
 
 
 def unknown_keys(values: Mapping[str, Any], keys_file: str) -> list[str]:
-    """Paths the chart neither declares nor reads, except below free-form maps, lists and scalars."""
+    """Paths the chart neither declares nor reads, except below free-form maps and lists (the tests hold the
+    components' own values to this)."""
     keys = chart_keys(keys_file)
     free = {k for k, kind in keys.items() if kind in _FREE_FORM}
     unknown = []
@@ -97,7 +101,7 @@ def extra_values_problems(field: str, extra: Mapping[str, Any], chart: PinnedCha
     if chart.keys_file is None or not extra:
         return []
     keys = chart_keys(chart.keys_file)
-    free = {k for k, kind in keys.items() if kind in _FREE_FORM}
+    free = {k for k, kind in keys.items() if kind in _LENIENT}
     problems: list[Problem] = []
     seen: set[tuple[str, ...]] = set()
     for path in _leaf_key_paths(extra):

@@ -21,6 +21,9 @@ from .gpu_scheduling import GPU_RESOURCE
 if TYPE_CHECKING:
     from .model_service import HorizontalAutoscaling, ModelServiceArgs
 
+API_KEYS_DIR = "/etc/model-server/api-keys"
+"""Where the API keys Secret is mounted (the server's `API_KEYS_DIR`): one file per key."""
+
 EXIT_MARGIN_SECONDS = 1
 """After its drain deadline the server still closes sockets and flushes logs before SIGKILL."""
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
@@ -31,6 +34,8 @@ _DNS_NAMESPACE, _DNS_POD_LABELS = "kube-system", {"k8s-app": "kube-dns"}
 # The node's instance metadata service: pods must not borrow the node role's credentials.
 _IMDS = "169.254.169.254/32"
 _TMP_VOLUME = "tmp"
+_API_KEYS_VOLUME = "api-keys"
+_RESERVED_VOLUMES = (_TMP_VOLUME, _API_KEYS_VOLUME)
 
 
 # ------------------------------------------------------------------------------ names
@@ -44,6 +49,10 @@ def secret_env_name(name: str) -> str:
     return f"{name}-env"
 
 
+def api_keys_secret_name(name: str) -> str:
+    return f"{name}-api-keys"
+
+
 def claims(args: ModelServiceArgs, name: str, namespace: str) -> list[_claims.Claim | None]:
     """The objects created under fixed names (the namespace, and the workload's objects in it)."""
     found: list[_claims.Claim | None] = []
@@ -53,6 +62,8 @@ def claims(args: ModelServiceArgs, name: str, namespace: str) -> list[_claims.Cl
     found += [_claims.kubernetes(kind, name, namespace, field="name") for kind in kinds]
     if args.secret_env:
         found.append(_claims.kubernetes("Secret", secret_env_name(name), namespace, field="name"))
+    if args.api_keys:
+        found.append(_claims.kubernetes("Secret", api_keys_secret_name(name), namespace, field="name"))
     return found
 
 
@@ -77,7 +88,8 @@ def drain_seconds(args: ModelServiceArgs) -> int | None:
 
 
 def rules(a: ModelServiceArgs) -> list[Problem]:
-    return [*_gpu_rules(a), *_port_rules(a), *_env_rules(a), *_drain_rules(a), *_volume_rules(a), *_other_rules(a)]
+    return [*_gpu_rules(a), *_replica_rules(a), *_port_rules(a), *_env_rules(a), *_drain_rules(a), *_volume_rules(a),
+            *_other_rules(a)]
 
 
 def _gpu_rules(a: ModelServiceArgs) -> list[Problem]:
@@ -137,7 +149,8 @@ def _env_rules(a: ModelServiceArgs) -> list[Problem]:
     fields = {contract.ENV_PORT: "container_port", contract.ENV_GRPC_PORT: "grpc_port",
               contract.ENV_ADMIN_PORT: "admin_port", contract.ENV_MODEL_NAME: "name",
               contract.ENV_MODEL_VERSION: "model_version", contract.ENV_MAX_BATCH_SIZE: "max_batch_size",
-              contract.ENV_BATCH_WINDOW_MS: "batch_window_ms", contract.ENV_ORT_DISABLE_TELEMETRY: "(always 1)"}
+              contract.ENV_BATCH_WINDOW_MS: "batch_window_ms", contract.ENV_ORT_DISABLE_TELEMETRY: "(always 1)",
+              contract.ENV_API_KEYS_DIR: "api_keys"}
     for key in a.env:
         if key in contract.MANAGED_ENV:
             problems.append((f"env.{key}", f"got {a.env[key]!r}; set by ModelService from {fields[key]} (the probes, "
@@ -172,17 +185,31 @@ def _drain_rules(a: ModelServiceArgs) -> list[Problem]:
 def _volume_rules(a: ModelServiceArgs) -> list[Problem]:
     problems: list[Problem] = []
     names = [v.name for v in a.volumes if isinstance(v.name, str)]
-    for name in sorted({n for n in names if names.count(n) > 1 or n == _TMP_VOLUME}):
+    for name in sorted({n for n in names if names.count(n) > 1 or n in _RESERVED_VOLUMES}):
         problems.append(("volumes", got(name, f"volume names must be unique and not {_TMP_VOLUME!r} (the server's "
-                                              "scratch emptyDir)")))
-    known = set(names) | {_TMP_VOLUME}
+                                              f"scratch emptyDir) or {_API_KEYS_VOLUME!r} (its API keys)")))
+    known = set(names) | {_TMP_VOLUME} | ({_API_KEYS_VOLUME} if a.api_keys else set())
     for i, mount in enumerate(a.volume_mounts):
         if isinstance(mount.name, str) and mount.name not in known:
             problems.append((f"volume_mounts[{i}].name", got(mount.name, f"must name a volume of the pod: "
                                                                          f"{', '.join(sorted(known))}")))
-        if mount.mount_path in contract.WRITABLE_PATHS:
+        if mount.mount_path in (*contract.WRITABLE_PATHS, API_KEYS_DIR):
             problems.append((f"volume_mounts[{i}].mount_path", got(mount.mount_path, "the server's scratch space is "
                                                                                      "mounted there already")))
+    return problems
+
+
+def _replica_rules(a: ModelServiceArgs) -> list[Problem]:
+    problems: list[Problem] = []
+    if a.replicas < (0 if a.replica_owner else 1):
+        problems.append(("replicas", got(a.replicas, "must be >= 1 (>= 0 with a replica_owner)")))
+    if a.replica_owner and a.autoscaling:
+        problems.append(("autoscaling", f"two owners of the Deployment's replicas (the HPA and {a.replica_owner!r}); "
+                                        "set one of autoscaling or replica_owner"))
+    elif a.autoscaling is not None and a.replicas not in (1, a.autoscaling.min_replicas):
+        problems.append(("replicas", got(a.replicas, f"ignored with autoscaling: the Deployment starts at "
+                                                     f"autoscaling.min_replicas ({a.autoscaling.min_replicas}); set "
+                                                     "that instead")))
     return problems
 
 
@@ -192,10 +219,6 @@ def _other_rules(a: ModelServiceArgs) -> list[Problem]:
                 "app.kubernetes.io/managed-by", "app.kubernetes.io/version", "team"}
     for key in sorted(set(a.pod_labels) & reserved):
         problems.append((f"pod_labels.{key}", "set by ModelService (the selector, versions and team rely on it)"))
-    if a.autoscaling is not None and a.replicas not in (1, a.autoscaling.min_replicas):
-        problems.append(("replicas", got(a.replicas, f"ignored with autoscaling: the Deployment starts at "
-                                                     f"autoscaling.min_replicas ({a.autoscaling.min_replicas}); set "
-                                                     "that instead")))
     role = a.service_account_role_arn
     if isinstance(role, str) and not _IAM_ROLE_ARN.fullmatch(role):
         problems.append(("service_account_role_arn", got(role, "must be an IAM role ARN "
@@ -238,6 +261,8 @@ def _environment(a: ModelServiceArgs, name: str, secret_name: pulumi.Input[str] 
         env[contract.ENV_ADMIN_PORT] = str(a.admin_port)
     if a.model_version:
         env[contract.ENV_MODEL_VERSION] = a.model_version
+    if a.api_keys:
+        env[contract.ENV_API_KEYS_DIR] = API_KEYS_DIR
     env.update(a.env)
     plain = [k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in sorted(env.items())]
     from_secret = [
@@ -263,7 +288,17 @@ def _probe(path: str, port: str, period: int, failures: int, timeout: int) -> k8
                                  period_seconds=period, failure_threshold=failures, timeout_seconds=timeout)
 
 
-def _container(a: ModelServiceArgs, name: str, secret_name: pulumi.Input[str] | None) -> k8s.core.v1.ContainerArgs:
+def _api_keys_volume(a: ModelServiceArgs, secret: pulumi.Input[str] | None) -> tuple[
+        list[k8s.core.v1.VolumeArgs], list[k8s.core.v1.VolumeMountArgs]]:
+    if secret is None:
+        return [], []
+    volume = k8s.core.v1.VolumeArgs(name=_API_KEYS_VOLUME, secret=k8s.core.v1.SecretVolumeSourceArgs(
+        secret_name=secret, default_mode=0o440))  # owner and fsGroup (the server) only
+    return [volume], [k8s.core.v1.VolumeMountArgs(name=_API_KEYS_VOLUME, mount_path=API_KEYS_DIR, read_only=True)]
+
+
+def _container(a: ModelServiceArgs, name: str, secret_name: pulumi.Input[str] | None,
+               api_keys: pulumi.Input[str] | None) -> k8s.core.v1.ContainerArgs:
     p, port = a.probes, probe_port(a)
     return k8s.core.v1.ContainerArgs(
         name=name,
@@ -292,7 +327,7 @@ def _container(a: ModelServiceArgs, name: str, secret_name: pulumi.Input[str] | 
             seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
         ),
         volume_mounts=[k8s.core.v1.VolumeMountArgs(name=_TMP_VOLUME, mount_path=path)
-                       for path in contract.WRITABLE_PATHS] + list(a.volume_mounts),
+                       for path in contract.WRITABLE_PATHS] + _api_keys_volume(a, api_keys)[1] + list(a.volume_mounts),
     )
 
 
@@ -308,7 +343,7 @@ def _spread(a: ModelServiceArgs, selector: dict[str, str]) -> list[k8s.core.v1.T
 
 
 def pod_spec(a: ModelServiceArgs, name: str, selector: dict[str, str], service_account: pulumi.Input[str],
-             secret_name: pulumi.Input[str] | None) -> k8s.core.v1.PodSpecArgs:
+             secret_name: pulumi.Input[str] | None, api_keys: pulumi.Input[str] | None) -> k8s.core.v1.PodSpecArgs:
     scheduling = a.gpu_scheduling if a.gpus > 0 else None
     return k8s.core.v1.PodSpecArgs(
         service_account_name=service_account,
@@ -319,9 +354,9 @@ def pod_spec(a: ModelServiceArgs, name: str, selector: dict[str, str], service_a
             seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
         ),
         image_pull_secrets=[k8s.core.v1.LocalObjectReferenceArgs(name=s) for s in a.image_pull_secrets] or None,
-        containers=[_container(a, name, secret_name)],
+        containers=[_container(a, name, secret_name, api_keys)],
         volumes=[k8s.core.v1.VolumeArgs(name=_TMP_VOLUME, empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
-            size_limit="1Gi"))] + list(a.volumes),
+            size_limit="1Gi"))] + _api_keys_volume(a, api_keys)[0] + list(a.volumes),
         node_selector=scheduling.node_selector() if scheduling else None,
         tolerations=[k8s.core.v1.TolerationArgs(key=t["key"], operator=t["operator"], value=t["value"], effect=t["effect"])
                      for t in scheduling.tolerations()] if scheduling else None,

@@ -16,8 +16,16 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from . import _claims
-from ._args import Problem, between, checked_args, got, one_of, problems_of
+from ._args import DnsSubdomain, Problem, between, checked_args, got, one_of, problems_of
 from .aws_tags import component_tags
+from .cluster_storage import (
+    DEFAULT_STORAGE_CLASS,
+    EBS_CSI_NAMESPACE,
+    EBS_CSI_SERVICE_ACCOUNT,
+    create_default_storage_class,
+    create_ebs_csi_role,
+    create_volumes_key,
+)
 from .eks_nodes import (
     assume_role_policy,
     autoscaler_node_template_tags,
@@ -26,6 +34,9 @@ from .eks_nodes import (
     field_of,
     managed_policy_arn,
 )
+from .eks_versions import ADDON_VERSIONS, CORE_ADDONS, DEFAULT_KUBERNETES_VERSION, EBS_CSI_ADDON
+from .irsa import TOKEN_AUDIENCE, irsa_trust_policy
+from .labels import standard_labels
 
 LogType = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
 # Control-plane log types: the API, who did what (audit), and who authenticated as whom.
@@ -34,29 +45,20 @@ DEFAULT_LOG_TYPES: tuple[LogType, ...] = ("api", "audit", "authenticator")
 LOG_RETENTION_DAYS: tuple[int, ...] = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
                                        2192, 2557, 2922, 3288, 3653)
 
-CORE_ADDONS: tuple[str, ...] = ("vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent")
-# The latest version of each core add-on per Kubernetes minor, as the "versions" tables of the Amazon
-# EKS User Guide list them (managing-vpc-cni, managing-kube-proxy, managing-coredns; read 2026-11, the
-# edition that lists 1.34). The Pod Identity Agent has no such table: None lets EKS install its default
-# for the cluster version, and `addon_versions` pins it once you have read `aws eks describe-addon-versions`.
-ADDON_VERSIONS: dict[str, dict[str, str | None]] = {
-    "1.32": {"vpc-cni": "v1.20.4-eksbuild.1", "kube-proxy": "v1.32.9-eksbuild.2",
-             "coredns": "v1.11.4-eksbuild.24", "eks-pod-identity-agent": None},
-    "1.33": {"vpc-cni": "v1.20.4-eksbuild.1", "kube-proxy": "v1.33.5-eksbuild.2",
-             "coredns": "v1.12.4-eksbuild.1", "eks-pod-identity-agent": None},
-    "1.34": {"vpc-cni": "v1.20.4-eksbuild.1", "kube-proxy": "v1.34.1-eksbuild.2",
-             "coredns": "v1.12.4-eksbuild.1", "eks-pod-identity-agent": None},
-}
 # DaemonSets that must run before any node can become Ready (EKS reports them ACTIVE with zero nodes);
-# coredns is a Deployment and would never become ACTIVE without a node, so it comes after them.
-_BEFORE_NODES = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
+# coredns and the EBS CSI controller are Deployments that never become ACTIVE without a node, so they come after.
+_BEFORE_NODES = ("vpc-cni", "kube-proxy")
+_AFTER_NODES = ("coredns", EBS_CSI_ADDON)
+# VPC CNI add-on configuration: enforce NetworkPolicies (its network policy agent is off unless asked). Key and
+# string value as the Amazon EKS User Guide gives them (awsdocs/amazon-eks-user-guide,
+# latest/ug/networking/eks-networking-add-ons.adoc: `--configuration-values '{"enableNetworkPolicy": "true"}'`).
+VPC_CNI_CONFIGURATION: dict[str, str] = {"enableNetworkPolicy": "true"}
+CNI_NAMESPACE, CNI_SERVICE_ACCOUNT = "kube-system", "aws-node"
 
 ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
 VIEW_POLICY = "AmazonEKSViewPolicy"
 SYSTEM_NODE_AMI_TYPE = "AL2023_x86_64_STANDARD"
 SYSTEM_NODE_LABELS = {"workload": "system"}
-_CNI_SERVICE_ACCOUNT = "system:serviceaccount:kube-system:aws-node"
-_TOKEN_AUDIENCE = "sts.amazonaws.com"
 
 
 @dataclass
@@ -105,8 +107,8 @@ class ClusterArgs:
     """create: the EKS cluster name; existing: the cluster to look up (or use `stack_reference`)."""
     subnet_ids: Sequence[pulumi.Input[str]] | pulumi.Input[Sequence[pulumi.Input[str]]] = ()
     """create: private subnets (two zones at least) for the control-plane ENIs and the system nodes."""
-    kubernetes_version: str = "1.33"
-    """create: Kubernetes minor version."""
+    kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
+    """create: Kubernetes minor version (one in EKS standard support: `eks_versions.STANDARD_SUPPORT_ENDS`)."""
     endpoint_public_access_cidrs: list[str] = field(default_factory=list)
     """create: CIDRs allowed to reach the public API endpoint; empty keeps the endpoint private only."""
     admin_role_arns: list[str] = field(default_factory=list)
@@ -119,12 +121,19 @@ class ClusterArgs:
     """create: how long CloudWatch keeps the control-plane logs."""
     addon_versions: dict[str, str | None] = field(default_factory=dict)
     """create: add-on versions overriding `ADDON_VERSIONS[kubernetes_version]` (None: EKS's default)."""
+    storage_class: DnsSubdomain | None = None
+    """create: name of the default StorageClass created (encrypted gp3, `gp3` when None); existing: the
+    StorageClass the platform's volumes use (it must exist; see docs/aws-platform.md); local: None for the
+    cluster's default class."""
+    enforces_network_policies: bool | None = None
+    """existing, local: your statement that the cluster's CNI enforces NetworkPolicies (a created cluster's
+    VPC CNI is configured to); False or None refuses a cluster the model's NetworkPolicy would not protect."""
     system_node_group: SystemNodeGroup = field(default_factory=SystemNodeGroup)
     """create: the CPU group for system pods."""
     kms_key_deletion_window_days: Annotated[int, between(7, 30)] = 30
-    """create: waiting period before a deleted secrets key is gone (7..30 days)."""
+    """create: waiting period before a deleted secrets or volumes key is gone (7..30 days)."""
     protect: bool = False
-    """create: protect the cluster and its secrets key from `pulumi destroy` (prod)."""
+    """create: protect the cluster and its keys from `pulumi destroy`, and keep released volumes (prod)."""
     stack_reference: ClusterStackReference | None = None
     """existing: take the cluster from another stack's outputs instead of looking it up by name."""
     kube_context: str | None = None
@@ -139,11 +148,16 @@ class ClusterArgs:
     def _rules(self) -> list[Problem]:
         if self.mode == "create":
             return self._create_rules()
+        problems: list[Problem] = []
         if self.mode == "existing" and bool(self.name) == bool(self.stack_reference):
-            return [("name/stack_reference", "an existing cluster needs exactly one of them")]
+            problems.append(("name/stack_reference", "an existing cluster needs exactly one of them"))
+        if self.enforces_network_policies is not True:
+            problems.append(("enforces_network_policies", got(self.enforces_network_policies, "a cluster this "
+                             "program does not create must state that its CNI enforces NetworkPolicies (True), or the "
+                             "model's NetworkPolicy protects nothing")))
         if self.mode == "local" and not self.kube_context:
-            return [("kube_context", "required when mode is local")]
-        return []
+            problems.append(("kube_context", "required when mode is local"))
+        return problems
 
     def _create_rules(self) -> list[Problem]:
         problems: list[Problem] = []
@@ -217,14 +231,16 @@ def issuer_url_for(oidc_provider_arn: str) -> str:
 
 
 class Cluster(pulumi.ComponentResource):
-    """The cluster the platform runs on, and the Kubernetes provider for it.
+    """The cluster the platform runs on, the Kubernetes provider for it, and where its volumes come from.
 
     Mode `create`: an EKS cluster with a private API endpoint (public only from listed CIDRs),
     envelope encryption of Secrets with a rotating KMS key, control-plane logs with retention,
     access entries (API authentication only; no creator admin left behind), the OIDC provider for
-    IRSA, the core add-ons at pinned versions (the VPC CNI with its own IRSA role), and a small
-    on-demand CPU node group for system pods. Mode `existing`: looks the cluster up by name or takes
-    it from another stack. Mode `local`: a kubeconfig context. Every mode ends in `provider`.
+    IRSA, the core add-ons at pinned versions (the VPC CNI enforcing NetworkPolicies, and the EBS CSI
+    driver, each with its own IRSA role), a default encrypted gp3 StorageClass (its own KMS key,
+    WaitForFirstConsumer), and a small on-demand CPU node group for system pods. Mode `existing`: looks
+    the cluster up by name or takes it from another stack, and records the StorageClass and NetworkPolicy
+    enforcement its owner states. Mode `local`: a kubeconfig context. Every mode ends in `provider`.
     """
 
     provider: k8s.Provider
@@ -243,6 +259,15 @@ class Cluster(pulumi.ComponentResource):
     """The EKS cluster security group, which managed nodes join (None when local or from a stack reference)."""
     system_node_role_arn: pulumi.Output[str] | None
     """The system node group's IAM role (created clusters only)."""
+    storage_class_name: str | None
+    """The StorageClass persistent volumes use: the one created (create), the configured one (existing), or
+    None for the cluster's default (local, or existing without one configured)."""
+    network_policy_enforcement: str
+    """Who enforces NetworkPolicies: `vpc-cni` (created: the add-on is configured to), `stated` (existing,
+    local: the operator's statement in config)."""
+    node_prerequisites: list[pulumi.Resource]
+    """What every node group must wait for: the VPC CNI and kube-proxy add-ons (created clusters; nodes are
+    not Ready before the CNI runs). Empty otherwise."""
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
         args = checked_args("Cluster", name, args, ClusterArgs)
@@ -252,6 +277,9 @@ class Cluster(pulumi.ComponentResource):
         self._args = args
         self.kubeconfig = self.cluster_arn = self.oidc_provider_arn = self.oidc_issuer_url = None
         self.node_security_group_id = self.system_node_role_arn = None
+        self.storage_class_name = args.storage_class
+        self.network_policy_enforcement = "stated"
+        self.node_prerequisites = []
 
         if args.mode == "create":
             self._create(name)
@@ -264,6 +292,8 @@ class Cluster(pulumi.ComponentResource):
             self.provider = k8s.Provider(f"{name}-kubernetes", context=args.kube_context,
                                          opts=pulumi.ResourceOptions(parent=self))
 
+        # The stack policies (policy/platform_policies) read these outputs: for a cluster this program does
+        # not create, they are the only place the StorageClass and NetworkPolicy enforcement are declared.
         self.register_outputs({
             "kubeconfig": self.kubeconfig,
             "cluster_name": self.cluster_name,
@@ -272,6 +302,9 @@ class Cluster(pulumi.ComponentResource):
             "oidc_issuer_url": self.oidc_issuer_url,
             "node_security_group_id": self.node_security_group_id,
             "system_node_role_arn": self.system_node_role_arn,
+            "mode": args.mode,
+            "storage_class_name": self.storage_class_name,
+            "network_policy_enforcement": self.network_policy_enforcement,
         })
 
     # --- create ------------------------------------------------------------------------------------
@@ -283,16 +316,26 @@ class Cluster(pulumi.ComponentResource):
         cluster = self._create_control_plane(name)
         oidc = self._create_oidc_provider(name, cluster)
         access = self._create_access_entries(name, cluster)
-        addons = self._create_addons(name, cluster, oidc, _BEFORE_NODES, [])
-        system_nodes = self._create_system_node_group(name, cluster, addons)
-        addons += self._create_addons(name, cluster, oidc, ("coredns",), [system_nodes])
+        volumes_key = create_volumes_key(name, cluster_name=str(a.name), deletion_window_days=a.kms_key_deletion_window_days,
+                                         protect=a.protect, tags=self._tags, parent=self)
+        roles = {"vpc-cni": self._irsa_role(name, "vpc-cni", oidc, CNI_NAMESPACE, CNI_SERVICE_ACCOUNT),
+                 EBS_CSI_ADDON: self._ebs_csi_role(name, oidc, volumes_key)}
+        network = self._create_addons(name, cluster, roles, _BEFORE_NODES, [])
+        system_nodes = self._create_system_node_group(name, cluster, network)
+        addons = network + self._create_addons(name, cluster, roles, _AFTER_NODES, [system_nodes])
 
         config = pulumi.Output.all(cluster.name, cluster.endpoint, cluster.certificate_authority.data,
                                    cluster.arn).apply(lambda v: eks_kubeconfig(v[0], v[1], v[2], _arn_parts(v[3])[1]))
         self.kubeconfig = pulumi.Output.secret(config)
-        # Every Kubernetes object waits for the deployer's access entry and for nodes with DNS.
+        # Every Kubernetes object waits for the deployer's access entry, for nodes with DNS and for the
+        # volume driver: nothing is created before a claim can bind.
         self.provider = k8s.Provider(f"{name}-kubernetes", kubeconfig=self.kubeconfig,
                                      opts=pulumi.ResourceOptions(parent=self, depends_on=[*access, *addons]))
+        self.storage_class_name = a.storage_class or DEFAULT_STORAGE_CLASS
+        create_default_storage_class(name, class_name=self.storage_class_name, key=volumes_key, retain=a.protect,
+                                     labels=standard_labels(name, "storage"), provider=self.provider, parent=self)
+        self.network_policy_enforcement = "vpc-cni"
+        self.node_prerequisites = list(network)
         self.cluster_name = cluster.name
         self.cluster_arn = cluster.arn
         self.oidc_provider_arn = oidc.arn
@@ -359,7 +402,7 @@ class Cluster(pulumi.ComponentResource):
         self._issuer = cluster.identities.apply(_issuer)
         # No thumbprint: IAM trusts the EKS issuer's certificate authority itself.
         return aws.iam.OpenIdConnectProvider(
-            f"{name}-oidc", url=self._issuer, client_id_lists=[_TOKEN_AUDIENCE], tags=self._tags,
+            f"{name}-oidc", url=self._issuer, client_id_lists=[TOKEN_AUDIENCE], tags=self._tags,
             opts=pulumi.ResourceOptions(parent=self))
 
     def _create_access_entries(self, name: str, cluster: aws.eks.Cluster) -> list[aws.eks.AccessPolicyAssociation]:
@@ -380,39 +423,44 @@ class Cluster(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self)))
         return associations
 
-    def _cni_role(self, name: str, oidc: aws.iam.OpenIdConnectProvider) -> aws.iam.Role:
-        def trust(values: list[str]) -> str:
-            arn, issuer = values
-            host = issuer.removeprefix("https://")
-            return json.dumps({"Version": "2012-10-17", "Statement": [{
-                "Effect": "Allow", "Principal": {"Federated": arn}, "Action": "sts:AssumeRoleWithWebIdentity",
-                "Condition": {"StringEquals": {f"{host}:sub": _CNI_SERVICE_ACCOUNT, f"{host}:aud": _TOKEN_AUDIENCE}},
-            }]}, sort_keys=True)
-
-        role = aws.iam.Role(f"{name}-vpc-cni-role", description="VPC CNI (aws-node) through IRSA",
-                            assume_role_policy=pulumi.Output.all(oidc.arn, self._issuer).apply(trust),
-                            tags=self._tags, opts=pulumi.ResourceOptions(parent=self))
-        aws.iam.RolePolicyAttachment(f"{name}-vpc-cni-AmazonEKS_CNI_Policy", role=role.name,
-                                     policy_arn=managed_policy_arn(self._partition, "AmazonEKS_CNI_Policy"),
+    def _irsa_role(self, name: str, role: str, oidc: aws.iam.OpenIdConnectProvider, namespace: str,
+                   service_account: str, policy: str = "AmazonEKS_CNI_Policy") -> aws.iam.Role:
+        """An add-on's role, trusted only by its service account, with one AWS managed policy."""
+        created = aws.iam.Role(
+            f"{name}-{role}-role", description=f"{role} ({namespace}:{service_account}) through IRSA",
+            assume_role_policy=oidc.arn.apply(lambda arn: irsa_trust_policy(arn, namespace, service_account)),
+            tags=self._tags, opts=pulumi.ResourceOptions(parent=self))
+        aws.iam.RolePolicyAttachment(f"{name}-{role}-{policy.rsplit('/', 1)[-1]}", role=created.name,
+                                     policy_arn=managed_policy_arn(self._partition, policy),
                                      opts=pulumi.ResourceOptions(parent=self))
+        return created
+
+    def _ebs_csi_role(self, name: str, oidc: aws.iam.OpenIdConnectProvider, key: aws.kms.Key) -> aws.iam.Role:
+        trust = oidc.arn.apply(lambda arn: irsa_trust_policy(arn, EBS_CSI_NAMESPACE, EBS_CSI_SERVICE_ACCOUNT))
+        role, self._ebs_csi_policies = create_ebs_csi_role(name, trust_policy=trust, partition=self._partition, key=key,
+                                                           tags=self._tags, parent=self)
         return role
 
-    def _create_addons(self, name: str, cluster: aws.eks.Cluster, oidc: aws.iam.OpenIdConnectProvider,
+    def _create_addons(self, name: str, cluster: aws.eks.Cluster, roles: dict[str, aws.iam.Role],
                        addons: Sequence[str], after: list[pulumi.Resource]) -> list[pulumi.Resource]:
         versions = self._args.resolved_addon_versions()
         created: list[pulumi.Resource] = []
         for addon in addons:
+            role = roles.get(addon)
+            # The driver must hold its policies before its first CreateVolume, or the first claims fail.
+            policies = self._ebs_csi_policies if addon == EBS_CSI_ADDON else []
             created.append(aws.eks.Addon(
                 f"{name}-{addon}",
                 cluster_name=cluster.name,
                 addon_name=addon,
                 addon_version=versions[addon],
-                service_account_role_arn=self._cni_role(name, oidc).arn if addon == "vpc-cni" else None,
+                service_account_role_arn=role.arn if role is not None else None,
+                configuration_values=json.dumps(VPC_CNI_CONFIGURATION, sort_keys=True) if addon == "vpc-cni" else None,
                 # The program owns the add-ons' configuration: drift made by hand is overwritten.
                 resolve_conflicts_on_create="OVERWRITE",
                 resolve_conflicts_on_update="OVERWRITE",
                 tags=self._tags,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=after),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[*after, *policies]),
             ))
         return created
 

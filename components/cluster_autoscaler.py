@@ -31,7 +31,9 @@ from ._args import (
 )
 from ._charts import PinnedChart, extra_values_problems
 from .aws_tags import component_tags
+from .eks_versions import DEFAULT_KUBERNETES_VERSION
 from .gpu_scheduling import GpuScheduling
+from .irsa import ROLE_ARN_ANNOTATION, TOKEN_AUDIENCE, irsa_trust_policy  # noqa: F401 (re-exported)
 from .labels import standard_labels
 
 # The official chart (kubernetes/autoscaler, cluster-autoscaler/charts/cluster-autoscaler at tag
@@ -41,14 +43,15 @@ CHART_REPOSITORY = "https://kubernetes.github.io/autoscaler"
 CHART_VERSION = "9.59.0"
 PINNED_CHART = PinnedChart(CHART, CHART_REPOSITORY, CHART_VERSION, f"{CHART}-{CHART_VERSION}.keys.tsv")
 # Cluster Autoscaler must match the cluster's minor version (cluster-autoscaler/README.md, "Releases");
-# the chart's own default is 1.35. Latest patch of each minor, from the repository's release tags.
-IMAGE_TAGS: dict[str, str] = {"1.32": "v1.32.7", "1.33": "v1.33.6", "1.34": "v1.34.5", "1.35": "v1.35.2"}
+# the chart's own default (appVersion) is 1.35.0, and its Chart.yaml sets no kubeVersion constraint. Latest
+# patch of each minor EKS still gives standard support (components/eks_versions.py), from the repository's
+# release tags (cluster-autoscaler-1.34.5, cluster-autoscaler-1.35.2, read 2026-11-30).
+IMAGE_TAGS: dict[str, str] = {"1.34": "v1.34.5", "1.35": "v1.35.2"}
 METRICS_PORT_NAME = "http"  # the chart's Service port (service.portName)
 
 RUNBOOKS_URL = "docs/runbooks.md"
 """This repository's runbooks; alerts link a runbook (`<base>#<alert name in lower case>`) only when given a base."""
 
-TOKEN_AUDIENCE = "sts.amazonaws.com"
 # Priority given to each preference tier of the priority expander (higher wins); anything else gets 1.
 _TIER_PRIORITIES = (50, 40, 30, 20, 10)
 
@@ -71,18 +74,6 @@ def aws_account_of(oidc_provider_arn: str) -> tuple[str, str]:
     """(partition, account id) of an IAM OIDC provider ARN: where the cluster and its roles live."""
     parts = oidc_provider_arn.split(":")
     return parts[1], parts[4]
-
-
-def irsa_trust_policy(oidc_provider_arn: str, namespace: str, service_account: str) -> str:
-    """A trust policy letting exactly one Kubernetes service account assume the role (IRSA)."""
-    issuer = oidc_provider_arn.split(":oidc-provider/", 1)[1]
-    return json.dumps({"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow",
-        "Principal": {"Federated": oidc_provider_arn},
-        "Action": "sts:AssumeRoleWithWebIdentity",
-        "Condition": {"StringEquals": {f"{issuer}:sub": f"system:serviceaccount:{namespace}:{service_account}",
-                                       f"{issuer}:aud": TOKEN_AUDIENCE}},
-    }]}, sort_keys=True)
 
 
 def off_gpu_node_affinity(scheduling: GpuScheduling, *extra: dict[str, Any]) -> dict[str, Any]:
@@ -157,7 +148,7 @@ class ClusterAutoscalerArgs:
     region: str
     """AWS region of the cluster."""
     kubernetes_version: Annotated[str, one_of(IMAGE_TAGS, "supported (the autoscaler must match the cluster's "
-                                                          "minor version):")] = "1.33"
+                                                          "minor version):")] = DEFAULT_KUBERNETES_VERSION
     """The cluster's minor version: picks the matching autoscaler image (`IMAGE_TAGS`)."""
     gpu_scheduling: GpuScheduling = field(default_factory=GpuScheduling)
     """The GPU node labels: the autoscaler never runs on a node carrying them."""
@@ -275,7 +266,7 @@ class ClusterAutoscaler(pulumi.ComponentResource):
             "image": {"tag": IMAGE_TAGS[a.kubernetes_version]},
             "replicaCount": a.replicas,
             "rbac": {"serviceAccount": {"name": self.service_account,
-                                        "annotations": {"eks.amazonaws.com/role-arn": role_arn}}},
+                                        "annotations": {ROLE_ARN_ANNOTATION: role_arn}}},
             "extraArgs": extra_args,
             "podDisruptionBudget": {"maxUnavailable": 1},
             "priorityClassName": "system-cluster-critical",

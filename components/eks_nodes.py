@@ -15,17 +15,19 @@ import pulumi_aws as aws
 
 from .gpu_scheduling import GPU_RESOURCE, GpuScheduling
 
-# The AWS managed policies a node needs, and no more: join the cluster (and Pod Identity), pull images.
+# The AWS managed policies a node needs, and no more: join the cluster, pull images.
 # `AmazonEC2ContainerRegistryPullOnly` (2024) replaces ReadOnly's list/describe rights with pulls only.
 NODE_MANAGED_POLICIES: tuple[str, ...] = ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly")
 # Only when the cluster's VPC CNI takes its rights from the node role (a cluster we did not create).
 # Created clusters give the CNI its own IRSA role, so no pod that reaches IMDS can touch ENIs.
 CNI_MANAGED_POLICY = "AmazonEKS_CNI_Policy"
 
-# EKS's own default for managed nodes: containers in the pod network are one hop further than the
-# node, so with 1 they could not reach IMDSv2 at all (AWS SDKs there fall back to it for the region).
-# What a pod can get there is only the node role above: join, pull, nothing that mutates the VPC.
-IMDS_HOP_LIMIT = 2
+# One hop: the node itself (and host-network pods: the VPC CNI, kube-proxy) reach IMDSv2, pod-network
+# containers do not, so no pod can take the node role's credentials. Nothing the platform runs needs IMDS
+# from the pod network: AWS-calling pods use IRSA, Cluster Autoscaler and Karpenter are given their region,
+# and the EBS CSI driver falls back to Kubernetes metadata (aws-ebs-csi-driver docs/install.md, "Metadata",
+# v1.56.0). EKS uses 1 for AL2023 managed nodes too (User Guide, latest/ug/nodes/al2023.adoc).
+IMDS_HOP_LIMIT = 1
 ROOT_VOLUME_TYPE = "gp3"
 # AL2023 boots from /dev/xvda. Bottlerocket keeps its OS on /dev/xvda and images and logs on the data
 # volume /dev/xvdb, which is the one that needs the configured size.

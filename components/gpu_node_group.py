@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 import pulumi
 import pulumi_aws as aws
 
-from ._args import Constraint, PositiveInt, Problem, between, checked_args, got, non_empty, problems_of
+from ._args import PositiveInt, Problem, between, checked_args, checked_by, got, non_empty, problems_of
 from .aws_tags import component_tags
 from .eks_nodes import (
     AUTOSCALER_TAG_PREFIX,
@@ -22,14 +22,13 @@ from .eks_nodes import (
     create_node_role,
     first_autoscaling_group,
 )
-from .gpu_instances import GPU_INSTANCE_FAMILIES, is_gpu_instance_type
 from .gpu_instances import gpus_per_node as _gpus_per_node
+from .gpu_instances import instance_type_problem
 from .gpu_scheduling import GpuScheduling
 
 GPU_AMI_TYPES: tuple[str, ...] = ("AL2023_x86_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA")
 CAPACITY_TYPES: tuple[str, ...] = ("ON_DEMAND", "SPOT")
-GpuInstanceType = Annotated[str, Constraint(f"not a supported NVIDIA GPU instance type (families: "
-                                            f"{', '.join(GPU_INSTANCE_FAMILIES)})", is_gpu_instance_type).validator()]
+GpuInstanceType = Annotated[str, checked_by(instance_type_problem)]
 
 
 @dataclass
@@ -39,7 +38,7 @@ class GpuNodeGroupArgs:
     cluster_name: pulumi.Input[str]
     """The EKS cluster the group joins."""
     subnet_ids: Sequence[pulumi.Input[str]] | pulumi.Input[Sequence[pulumi.Input[str]]]
-    """Private subnets the nodes launch in (spread over zones for capacity)."""
+    """Private subnets the nodes launch in (spread over zones for capacity); ignored when `zone_subnets` is set."""
     scheduling: GpuScheduling = field(default_factory=GpuScheduling)
     """Labels and taints of the nodes; GPU workloads derive nodeSelector and tolerations from the same object."""
     instance_types: Annotated[list[GpuInstanceType], non_empty()] = field(default_factory=lambda: ["g5.xlarge"])
@@ -61,6 +60,15 @@ class GpuNodeGroupArgs:
     attach_cni_policy: bool = False
     """Give the node role `AmazonEKS_CNI_Policy`: only for a cluster whose VPC CNI has no IRSA role of its own
     (a cluster this program did not create)."""
+    zone_subnets: dict[str, Sequence[pulumi.Input[str]]] = field(default_factory=dict)
+    """One node group per zone, each in that zone's subnets (zone -> subnets); empty: one group over
+    `subnet_ids`. Cluster Autoscaler builds a scale-up template from one zone of a group, so a pod that must
+    go to another zone (required zone spread) only gets a node from a group in that zone. Sizes are shared
+    out: each zone gets its part of `min_size`/`desired_size` (earlier zones first) and of `max_size` (at
+    least 1)."""
+    after: list[pulumi.Resource] = field(default_factory=list)
+    """Resources the node groups wait for: the cluster's VPC CNI add-on (`Cluster.node_prerequisites`), without
+    which a node never becomes Ready."""
     tags: dict[str, str] = field(default_factory=dict)
     """Extra AWS tags (the provider's default tags apply anyway)."""
 
@@ -74,9 +82,17 @@ class GpuNodeGroupArgs:
         elif not self.min_size <= self.desired_size <= self.max_size:
             problems.append(("desired_size", got(self.desired_size, f"must be within min_size..max_size "
                                                                     f"({self.min_size}..{self.max_size})")))
+        problems += [("zone_subnets", f"zone {zone!r} has no subnets") for zone, subnets in self.zone_subnets.items()
+                     if isinstance(subnets, (list, tuple)) and not subnets]
         if not any(t.effect == "NoSchedule" for t in self.scheduling.taints):
             problems.append(("scheduling.taints", "need a NoSchedule taint, or CPU pods would fill the GPU nodes"))
         return problems
+
+
+def share(total: int, parts: int, at_least: int = 0) -> list[int]:
+    """`total` split over `parts` as evenly as whole numbers allow, earlier parts first, each >= `at_least`."""
+    base, extra = divmod(total, parts)
+    return [max(at_least, base + (1 if i < extra else 0)) for i in range(parts)]
 
 
 def validate_gpu_node_group_args(args: GpuNodeGroupArgs) -> list[str]:
@@ -92,25 +108,30 @@ class GpuNodeGroup(pulumi.ComponentResource):
     """GPU nodes for model pods, and only for them.
 
     Creates the nodes' IAM role (worker and image-pull managed policies only), a launch template
-    (IMDSv2 required, encrypted gp3 volume), the managed node group (GPU AMI, labels and taints from
-    `scheduling`, scaling whose desired size an autoscaler owns), and the cluster-autoscaler
-    node-template tags on the group and on its Auto Scaling group, so it can scale up from zero.
+    (IMDSv2 required with one hop, encrypted gp3 volume), the managed node group, or one per zone
+    (GPU AMI, labels and taints from `scheduling`, scaling whose desired size an autoscaler owns,
+    created after the cluster's VPC CNI), and the cluster-autoscaler node-template tags on each group
+    and on its Auto Scaling group, so it can scale up from zero.
     """
 
     scheduling: GpuScheduling
     """The labels and taints the nodes carry: build GPU pods' nodeSelector and tolerations from it."""
     node_group_name: pulumi.Output[str]
-    """The EKS node group name."""
+    """The EKS node group name (the first zone's with one group per zone)."""
+    node_group_names: pulumi.Output[list[str]]
+    """Every EKS node group name (one, or one per zone in `zones` order)."""
     node_group_arn: pulumi.Output[str]
-    """The EKS node group ARN."""
+    """The EKS node group ARN (the first zone's with one group per zone)."""
     node_role_arn: pulumi.Output[str]
     """The nodes' IAM role ARN (e.g. for a Karpenter EC2NodeClass or an access entry)."""
     node_role_name: pulumi.Output[str]
     """The nodes' IAM role name."""
     autoscaling_group_names: pulumi.Output[list[str]]
-    """The Auto Scaling groups behind the node group: what cluster-autoscaler scales."""
+    """The Auto Scaling groups behind the node groups (every zone's): what cluster-autoscaler scales."""
     gpus_per_node: int
     """`nvidia.com/gpu` every node of the group has (the smallest instance type's count)."""
+    zones: list[str]
+    """The zones with a group of their own (empty: one group over all subnets)."""
 
     def __init__(self, name: str, args: GpuNodeGroupArgs, opts: pulumi.ResourceOptions | None = None):
         args = checked_args("GpuNodeGroup", name, args, GpuNodeGroupArgs)
@@ -119,6 +140,7 @@ class GpuNodeGroup(pulumi.ComponentResource):
         self.gpus_per_node = _gpus_per_node(args.instance_types)
         # Pods scheduled from it learn how many GPUs a node has: asking for more is refused at declaration.
         self.scheduling = dataclasses.replace(args.scheduling, max_gpus_per_node=self.gpus_per_node)
+        self.zones = list(args.zone_subnets)
         self._tags = component_tags("gpu-node-group", name, {
             "node-group": "gpu", "capacity-type": args.capacity_type, "ami-type": args.ami_type, **args.tags})
 
@@ -127,35 +149,55 @@ class GpuNodeGroup(pulumi.ComponentResource):
                                              tags=self._tags, parent=self)
         template = create_launch_template(name, ami_type=args.ami_type, disk_size_gib=args.disk_size_gib,
                                           tags=self._tags, parent=self)
-        group = self._create_node_group(name, role, template, attachments)
-        self._tag_autoscaling_group(name, group)
+        groups = []
+        for suffix, subnets, (low, initial, high) in self._placements():
+            group = self._create_node_group(f"{name}-group{suffix}", role, template, attachments, subnets,
+                                            low, initial, high)
+            self._tag_autoscaling_group(f"{name}-asg{suffix}", group)
+            groups.append(group)
 
-        self.node_group_name = group.node_group_name
-        self.node_group_arn = group.arn
+        self.node_group_name = groups[0].node_group_name
+        self.node_group_names = pulumi.Output.all(*[g.node_group_name for g in groups])
+        self.node_group_arn = groups[0].arn
         self.node_role_arn = role.arn
         self.node_role_name = role.name
-        self.autoscaling_group_names = group.resources.apply(autoscaling_group_names)
+        self.autoscaling_group_names = pulumi.Output.all(*[g.resources.apply(autoscaling_group_names)
+                                                           for g in groups]).apply(lambda lists: sum(lists, []))
         self.register_outputs({
             "node_group_name": self.node_group_name,
+            "node_group_names": self.node_group_names,
             "node_group_arn": self.node_group_arn,
             "node_role_arn": self.node_role_arn,
             "node_role_name": self.node_role_name,
             "autoscaling_group_names": self.autoscaling_group_names,
             "gpus_per_node": self.gpus_per_node,
+            "zones": self.zones,
         })
 
     def autoscaler_tags(self) -> dict[str, str]:
         """The cluster-autoscaler node-template tags (labels, taints, GPU count) of this group."""
         return autoscaler_node_template_tags(self.scheduling, self.gpus_per_node)
 
+    def _placements(self) -> list[tuple[str, object, tuple[int, int, int]]]:
+        """(logical name suffix, subnets, (min, desired, max)) of each group: one, or one per zone."""
+        a = self._args
+        if not a.zone_subnets:
+            return [("", a.subnet_ids, (a.min_size, a.desired_size, a.max_size))]
+        count = len(a.zone_subnets)
+        sizes = zip(share(a.min_size, count), share(a.desired_size, count), share(a.max_size, count, at_least=1),
+                    strict=True)
+        return [(f"-{zone}", list(subnets), (low, initial, max(high, initial)))
+                for (zone, subnets), (low, initial, high) in zip(a.zone_subnets.items(), sizes, strict=True)]
+
     def _create_node_group(self, name: str, role: aws.iam.Role, template: aws.ec2.LaunchTemplate,
-                           attachments: list[pulumi.Resource]) -> aws.eks.NodeGroup:
+                           attachments: list[pulumi.Resource], subnets: object, min_size: int, desired_size: int,
+                           max_size: int) -> aws.eks.NodeGroup:
         a = self._args
         return aws.eks.NodeGroup(
-            f"{name}-group",
+            name,
             cluster_name=a.cluster_name,
             node_role_arn=role.arn,
-            subnet_ids=a.subnet_ids,
+            subnet_ids=subnets,
             ami_type=a.ami_type,
             capacity_type=a.capacity_type,
             instance_types=list(a.instance_types),
@@ -163,15 +205,15 @@ class GpuNodeGroup(pulumi.ComponentResource):
             taints=[aws.eks.NodeGroupTaintArgs(key=t.key, value=t.value, effect=t.eks_effect())
                     for t in self.scheduling.taints],
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(
-                min_size=a.min_size, max_size=a.max_size, desired_size=a.desired_size),
+                min_size=min_size, max_size=max_size, desired_size=desired_size),
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=a.max_unavailable),
             # The template's newest version: a template change rolls the nodes.
             launch_template=aws.eks.NodeGroupLaunchTemplateArgs(id=template.id,
                                                                 version=template.latest_version.apply(str)),
             tags={**self._tags, **self.autoscaler_tags()},
             # cluster-autoscaler (or a person during an incident) owns the node count: `pulumi up` must not
-            # scale a busy group back to its initial size.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=attachments,
+            # scale a busy group back to its initial size. A node joins only once the VPC CNI runs.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*attachments, *a.after],
                                         ignore_changes=["scalingConfig.desiredSize"]),
         )
 
@@ -183,7 +225,7 @@ class GpuNodeGroup(pulumi.ComponentResource):
         tags.append(("cluster-owner", autoscaler_owner_tag_key(self._args.cluster_name), "owned"))
         for suffix, key, value in tags:
             aws.autoscaling.Tag(
-                f"{name}-asg-{suffix}",
+                f"{name}-{suffix}",
                 autoscaling_group_name=asg,
                 tag=aws.autoscaling.TagTagArgs(key=key, value=value, propagate_at_launch=False),
                 opts=pulumi.ResourceOptions(parent=self),

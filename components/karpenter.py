@@ -24,10 +24,10 @@ from ._args import (
     Problem,
     between,
     checked_args,
+    checked_by,
     got,
     matches,
     non_empty,
-    one_of,
     problems_of,
 )
 from ._charts import PinnedChart, extra_values_problems
@@ -39,7 +39,7 @@ from .cluster_autoscaler import (
     irsa_trust_policy,
     off_gpu_node_affinity,
 )
-from .gpu_instances import GPU_INSTANCE_FAMILIES
+from .gpu_instances import GPU_INSTANCE_FAMILIES, unsupported_reason
 from .gpu_scheduling import GPU_RESOURCE, GpuScheduling
 from .labels import standard_labels
 
@@ -52,9 +52,9 @@ CONTROLLER_CHART = PinnedChart("karpenter", CHART_REPOSITORY, CHART_VERSION, f"k
 CRD_CHART = PinnedChart("karpenter-crd", CHART_REPOSITORY, CHART_VERSION)
 # The CRDs the karpenter-crd chart installs (and owns): cluster-wide, so one Karpenter per cluster.
 CRD_NAMES = ("nodepools.karpenter.sh", "nodeclaims.karpenter.sh", "ec2nodeclasses.karpenter.k8s.aws")
-# EKS-optimised AL2023 release whose notes list amazon-eks-node-al2023-x86_64-nvidia-1.33 (awslabs/amazon-eks-ami,
-# CHANGELOG "AMI Release v20260714"; the same release covers 1.33 to 1.36). Pinned: `@latest` would roll every
-# node on each AMI release (Karpenter docs, "Managing AMIs").
+# EKS-optimised AL2023 release whose notes list amazon-eks-node-al2023-x86_64-nvidia-1.35 (awslabs/amazon-eks-ami,
+# CHANGELOG "AMI Release v20260714"; the same release covers 1.33 to 1.36, so it fits the cluster's 1.35). Pinned:
+# `@latest` would roll every node on each AMI release (Karpenter docs, "Managing AMIs").
 DEFAULT_AMI_ALIAS = "al2023@v20260714"
 API_GROUP = "karpenter.sh"
 NODE_CLASS_GROUP = "karpenter.k8s.aws"
@@ -73,6 +73,19 @@ INTERRUPTION_EVENTS: dict[str, dict[str, list[str]]] = {
 QUEUE_RETENTION_SECONDS = 300
 CapacityType = Literal["spot", "on-demand"]
 Duration = Annotated[str, matches(r"([0-9]+(s|m|h))+", "must be a duration such as 30s, 10m or 1h")]
+# EC2 launches no spot instance in an account without this role; nothing else creates it on a fresh account
+# (Karpenter's getting-started guide runs `aws iam create-service-linked-role --aws-service-name spot.amazonaws.com`).
+SPOT_SERVICE = "spot.amazonaws.com"
+SPOT_SERVICE_LINKED_ROLE = "AWSServiceRoleForEC2Spot"
+
+
+def spot_role_problem(found: Sequence[str]) -> str | None:
+    """The message when the account has no EC2 Spot service-linked role (None when it has)."""
+    if SPOT_SERVICE_LINKED_ROLE in found:
+        return None
+    return (f"the AWS account has no {SPOT_SERVICE_LINKED_ROLE}, without which EC2 launches no spot instance; "
+            "set autoscaling.karpenter.spotServiceLinkedRole: create (or run `aws iam create-service-linked-role "
+            f"--aws-service-name {SPOT_SERVICE}` once per account), or drop spot from the capacity types")
 
 
 def karpenter_controller_policy(cluster_name: str, partition: str, account: str, region: str, *,
@@ -149,6 +162,12 @@ def interruption_queue_policy(queue_arn: str) -> dict[str, Any]:
     ]}
 
 
+def _family_problem(family: str) -> str | None:
+    if unsupported_reason(family):
+        return f"refused: {unsupported_reason(family)}"
+    return None if family in GPU_INSTANCE_FAMILIES else f"allowed: {', '.join(GPU_INSTANCE_FAMILIES)}"
+
+
 @dataclass
 class KarpenterArgs:
     """Inputs of `Karpenter`. Defaults: on-demand single-GPU g5/g6 nodes, at most four GPUs in all."""
@@ -165,7 +184,7 @@ class KarpenterArgs:
     """Security groups of the nodes (the EKS cluster security group, as managed nodes have)."""
     gpu_scheduling: GpuScheduling = field(default_factory=GpuScheduling)
     """Labels and taints of the GPU nodes: the NodePool applies them, GPU pods match them."""
-    instance_families: Annotated[list[Annotated[str, one_of(GPU_INSTANCE_FAMILIES)]], non_empty()] = field(
+    instance_families: Annotated[list[Annotated[str, checked_by(_family_problem)]], non_empty()] = field(
         default_factory=lambda: ["g5", "g6"])
     """NVIDIA GPU instance families Karpenter may choose from."""
     capacity_types: Annotated[list[CapacityType], non_empty()] = field(default_factory=lambda: ["on-demand"])
@@ -190,6 +209,9 @@ class KarpenterArgs:
     """Nodes older than this are replaced (new AMI, fixes); `Never` keeps them."""
     attach_cni_policy: bool = False
     """Give the node role `AmazonEKS_CNI_Policy` (only when the cluster's VPC CNI has no IRSA role of its own)."""
+    spot_service_linked_role: Literal["check", "create"] = "check"
+    """With spot capacity: `check` that the account has the EC2 Spot service-linked role (the program stops with
+    the fix if not), or `create` it (once per account: a second stack creating it fails)."""
     namespace: DnsLabel = "kube-system"
     """Namespace of the controller."""
     replicas: PositiveInt = 2
@@ -271,7 +293,8 @@ class Karpenter(pulumi.ComponentResource):
         queue = self._create_interruption_queue(name)
         controller_role = self._create_controller_role(name, node_role, profile, queue)
         controller = self._create_controller(name, controller_role, queue)
-        self._create_node_pool(name, profile, [controller, access])
+        self._spot_role: pulumi.Output[str] | None = None
+        self._create_node_pool(name, profile, [controller, access, *self._ensure_spot_role(name)])
 
         self.controller_role_arn = controller_role.arn
         self.node_role_arn = node_role.arn
@@ -283,6 +306,7 @@ class Karpenter(pulumi.ComponentResource):
             "node_role_name": self.node_role_name, "instance_profile_name": self.instance_profile_name,
             "interruption_queue_name": self.interruption_queue_name, "node_pool_name": self.node_pool_name,
             "node_class_name": self.node_class_name, "service_account": self.service_account,
+            "spot_service_linked_role": self._spot_role,
         })
 
     # --- AWS ------------------------------------------------------------------------------------------
@@ -310,6 +334,30 @@ class Karpenter(pulumi.ComponentResource):
         access = aws.eks.AccessEntry(f"{name}-node-access", cluster_name=a.cluster_name, principal_arn=role.arn,
                                      type="EC2_LINUX", tags=self._tags, opts=pulumi.ResourceOptions(parent=self))
         return role, profile, access
+
+    def _ensure_spot_role(self, name: str) -> list[pulumi.Resource]:
+        """The EC2 Spot service-linked role: created on request, else checked (the NodePool waits for either)."""
+        a = self._args
+        if "spot" not in a.capacity_types:
+            return []
+        if a.spot_service_linked_role == "create":
+            return [aws.iam.ServiceLinkedRole(f"{name}-spot-role", aws_service_name=SPOT_SERVICE,
+                                              description="EC2 Spot: launch the spot instances Karpenter asks for",
+                                              opts=pulumi.ResourceOptions(parent=self))]
+        roles = aws.iam.get_roles_output(name_regex=f"^{SPOT_SERVICE_LINKED_ROLE}$",
+                                         path_prefix=f"/aws-service-role/{SPOT_SERVICE}/",
+                                         opts=pulumi.InvokeOutputOptions(parent=self))
+
+        def check(found: Sequence[str]) -> str:
+            problem = spot_role_problem(found)
+            if problem:
+                raise ValueError(f"Karpenter {name!r}: {problem}")
+            return SPOT_SERVICE_LINKED_ROLE
+
+        # A registered output, so the engine awaits it: the preview fails, before anything is created, in an
+        # account that could never run a spot node.
+        self._spot_role = roles.names.apply(check)
+        return []
 
     def _create_interruption_queue(self, name: str) -> aws.sqs.Queue:
         queue = aws.sqs.Queue(f"{name}-interruptions", message_retention_seconds=QUEUE_RETENTION_SECONDS,
@@ -361,10 +409,13 @@ class Karpenter(pulumi.ComponentResource):
             "replicas": a.replicas,
             "serviceAccount": {"name": self.service_account, "annotations": {"eks.amazonaws.com/role-arn": role_arn}},
             "settings": {"clusterName": a.cluster_name, "interruptionQueue": queue_name},
+            # The controller asks IMDS for its region when AWS_REGION is unset (pkg/operator/operator.go at
+            # v1.14.1); pods cannot reach IMDS through the nodes' one-hop limit, so the region is given.
             "affinity": {**affinity, "podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
                 {"topologyKey": "kubernetes.io/hostname"}]}},
             "podDisruptionBudget": {"name": self._release, "maxUnavailable": 1},
-            "controller": {"resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}}},
+            "controller": {"env": [{"name": "AWS_REGION", "value": a.region}],
+                           "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}}},
         }
 
     def _create_controller(self, name: str, role: aws.iam.Role, queue: aws.sqs.Queue) -> k8s.helm.v3.Release:

@@ -23,6 +23,7 @@ from .monitoring_dashboards import (
 from .monitoring_rules import (
     ModelAlertThresholds,
     ModelTarget,
+    ScaleToZeroSignals,
     model_rule_groups,
 )
 from .server_contract import METRICS_PATH
@@ -49,6 +50,8 @@ class ModelMonitoringArgs:
     scrape_interval: Duration = "30s"
     runbook_url: Optional[str] = None
     """Base of the alerts' `runbook_url` (each alert appends `#<its name in lower case>`); None: no link."""
+    scale_to_zero: ScaleToZeroSignals | None = None
+    """When the model scales to zero: zero replicas on purpose is not an outage, and the dashboard shows wake-ups."""
 
 
 def validate_model_monitoring_args(args: ModelMonitoringArgs) -> list[str]:
@@ -71,7 +74,7 @@ def model_target(args: ModelMonitoringArgs) -> ModelTarget:
 def model_rules(args: ModelMonitoringArgs) -> list[dict[str, Any]]:
     """The rule groups `ModelMonitoring` deploys (tests render the same ones for promtool)."""
     return model_rule_groups(model_target(args), args.availability, args.latency_p99_seconds, args.thresholds,
-                             args.runbook_url)
+                             args.runbook_url, scale_to_zero=args.scale_to_zero)
 
 
 class ModelMonitoring(pulumi.ComponentResource):
@@ -148,7 +151,7 @@ class ModelMonitoring(pulumi.ComponentResource):
 
     def _create_dashboard(self, name: str, uid: str, opts: pulumi.ResourceOptions) -> None:
         a = self._args
-        dashboard = model_dashboard(uid, self._target, a.availability, a.latency_p99_seconds)
+        dashboard = model_dashboard(uid, self._target, a.availability, a.latency_p99_seconds, a.scale_to_zero)
         k8s.core.v1.ConfigMap(
             f"{name}-dashboard",
             metadata=self._metadata(labels=DASHBOARD_LABEL, annotations={FOLDER_ANNOTATION: FOLDER}),

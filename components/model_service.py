@@ -39,6 +39,10 @@ from ._args import (
 from .gpu_scheduling import GpuScheduling
 from .labels import restricted_namespace_labels, selector_labels, standard_labels
 
+API_KEYS_DIR = workload.API_KEYS_DIR
+# The AWS Load Balancer Controller injects readiness gates into new pods of namespaces carrying this label,
+# so a rolling update waits for each new pod to be healthy in the ALB's target group (inert without it).
+POD_READINESS_GATE_LABEL = {"elbv2.k8s.aws/pod-readiness-gate-inject": "enabled"}
 ImageDigest = Annotated[str, matches(r"[^\s@]+@sha256:[0-9a-f]{64}", "must be pinned by digest (repo@sha256:<64 hex>)")]
 PortName = Annotated[str, matches(r"(?=.{1,15}$)[a-z0-9]([a-z0-9]|-(?!-))*[a-z0-9]|[a-z]",
                                   "must be a port name (IANA_SVC_NAME: at most 15 lowercase letters, digits and "
@@ -203,7 +207,8 @@ class ModelServiceArgs:
     """The container's args; None keeps the image's."""
     probes: HealthProbes = field(default_factory=HealthProbes)
     """Health paths, their port and timings."""
-    replicas: PositiveInt = 1
+    replicas: NonNegativeInt = 1
+    """Pods; at least 1, unless `replica_owner` may scale the model to zero."""
     gpus: NonNegativeInt = 0
     """`nvidia.com/gpu` per pod; > 0 needs `gpu_scheduling`."""
     gpu_scheduling: Optional[GpuScheduling] = None
@@ -248,6 +253,14 @@ class ModelServiceArgs:
     """How long `pulumi up` waits for the Deployment; None derives it from a GPU cold start (docs/autoscaling.md)."""
     max_batch_size: Annotated[int, between(1, 4096)] = 32
     batch_window_ms: Annotated[int, between(0, 1000)] = 2
+    replica_owner: Optional[str] = None
+    """An outside controller owning `spec.replicas` (e.g. `keda`, scaling to zero): the Deployment starts at
+    `replicas` (0 allowed), updates never reset the count, and neither an HPA nor a PodDisruptionBudget is made."""
+    api_keys: dict[DnsLabel, pulumi.Input[Annotated[str, SECRET]]] = field(default_factory=dict)
+    """Accepted API keys by name (`primary`, `secondary`: two while one is rotated), each a Pulumi secret.
+    They become the files of a Secret mounted read-only at `API_KEYS_DIR`; clients send
+    `Authorization: Bearer <key>`. Empty: the server accepts every request (and a `ModelEndpoint` refuses to
+    expose it unless told `allow_unauthenticated`)."""
 
     def _rules(self) -> list[Problem]:
         return workload.rules(self)
@@ -281,6 +294,8 @@ class ModelService(pulumi.ComponentResource):
     """Labels that select the model's pods."""
     served: ServedModel
     """What `ModelMonitoring` needs (name, namespace, Service labels, metrics port, team), known at declaration."""
+    authenticated: bool
+    """Whether the server checks API keys (`api_keys` given)."""
 
     def __init__(self, name: str, args: ModelServiceArgs, opts: Optional[pulumi.ResourceOptions] = None):
         args = checked_args("ModelService", name, args, ModelServiceArgs, extra=workload.instance_problems(name, args))
@@ -299,6 +314,7 @@ class ModelService(pulumi.ComponentResource):
         ns_name, in_ns = self._namespace(name, namespace)
         account = self._create_service_account(name, ns_name, in_ns)
         self._secret_env_name = self._create_secret_env(name, ns_name, in_ns) if args.secret_env else None
+        self._api_keys_secret = self._create_api_keys(name, ns_name, in_ns) if args.api_keys else None
         deployment = self._create_deployment(name, ns_name, account.metadata.name, in_ns)
         service = self._create_service(name, ns_name, in_ns)
         self._create_network_policy(name, ns_name, in_ns)
@@ -314,15 +330,23 @@ class ModelService(pulumi.ComponentResource):
         self.selector = pulumi.Output.from_input(self._selector)
         self.served = ServedModel(name=k8s_name, namespace=namespace, service_labels=workload.service_selector(
             k8s_name), metrics_port=contract.METRICS_SERVICE_PORT_NAME, team=args.team)
+        self.authenticated = bool(args.api_keys)
         self.register_outputs({
             "namespace": self.namespace,
             "deployment_name": self.deployment_name,
             "service_name": self.service_name,
             "service_port": self.service_port,
             "selector": self.selector,
+            "authenticated": self.authenticated,
         })
 
+    def _replicas_owned_elsewhere(self) -> bool:
+        """Whether an HPA or an outside controller (`replica_owner`) sets the replica count after creation."""
+        return self._args.autoscaling is not None or self._args.replica_owner is not None
+
     def _min_replicas(self) -> int:
+        if self._args.replica_owner:
+            return 0  # the owner may scale to zero: no disruption budget floor
         autoscaling = self._args.autoscaling
         return autoscaling.min_replicas if autoscaling else self._args.replicas
 
@@ -335,7 +359,8 @@ class ModelService(pulumi.ComponentResource):
             return pulumi.Output.from_input(namespace), pulumi.ResourceOptions(parent=self)
         ns = k8s.core.v1.Namespace(
             f"{name}-namespace",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=namespace, labels=self._labels | restricted_namespace_labels()),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=namespace, labels=self._labels | restricted_namespace_labels() | POD_READINESS_GATE_LABEL),
             opts=pulumi.ResourceOptions(parent=self),
         )
         return ns.metadata.name, pulumi.ResourceOptions(parent=self, depends_on=[ns])
@@ -363,22 +388,36 @@ class ModelService(pulumi.ComponentResource):
         )
         return secret.metadata.name
 
+    def _create_api_keys(self, name: str, ns: pulumi.Input[str], opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
+        """The Secret holding one file per API key; the pod mounts it whole (no subPath), so the kubelet
+        updates the files in place when a key is added or rotated and the server picks them up."""
+        secret = k8s.core.v1.Secret(
+            f"{name}-api-keys",
+            metadata=self._metadata(ns, workload.api_keys_secret_name(self._name)),
+            type="Opaque",
+            string_data={k: pulumi.Output.secret(v) for k, v in sorted(self._args.api_keys.items())},
+            opts=opts,
+        )
+        return secret.metadata.name
+
     def _create_deployment(self, name: str, ns: pulumi.Input[str], service_account: pulumi.Input[str],
                            opts: pulumi.ResourceOptions) -> k8s.apps.v1.Deployment:
         a = self._args
-        timeout = f"{workload.rollout_timeout_minutes(a, self._min_replicas())}m"
+        replicas = a.replicas if a.replica_owner else self._min_replicas()
+        # At least one pod's cold start: a model asleep at zero still rolls its pods once it wakes.
+        timeout = f"{workload.rollout_timeout_minutes(a, max(replicas, 1))}m"
         # A GPU pod may wait for a node from zero and a multi-GB image pull: Pulumi's 10-minute default
         # would report a healthy rollout as failed.
         extra = pulumi.ResourceOptions(custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout))
-        if a.autoscaling:
-            # The HPA owns the replica count once it exists; later updates must not reset it.
+        if self._replicas_owned_elsewhere():
+            # The HPA (or replica_owner) owns the replica count once it exists; later updates must not reset it.
             extra = pulumi.ResourceOptions.merge(extra, pulumi.ResourceOptions(ignore_changes=["spec.replicas"]))
         template_labels = {**a.pod_labels, **self._versioned_labels}
         return k8s.apps.v1.Deployment(
             f"{name}-deployment",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=self._name, namespace=ns, labels=self._versioned_labels),
             spec=k8s.apps.v1.DeploymentSpecArgs(
-                replicas=self._min_replicas(),
+                replicas=replicas,
                 revision_history_limit=5,
                 # Without progress this long the rollout has failed: one pod's cold start, not Kubernetes' 10 min.
                 progress_deadline_seconds=workload.pod_ready_seconds(a),
@@ -390,7 +429,8 @@ class ModelService(pulumi.ComponentResource):
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=template_labels,
                                                         annotations=dict(a.pod_annotations) or None),
-                    spec=workload.pod_spec(a, self._name, self._selector, service_account, self._secret_env_name),
+                    spec=workload.pod_spec(a, self._name, self._selector, service_account, self._secret_env_name,
+                                           self._api_keys_secret),
                 ),
             ),
             opts=pulumi.ResourceOptions.merge(opts, extra),

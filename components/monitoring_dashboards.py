@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from .monitoring_rules import DCGM_JOB, INFER_ROUTES, ModelTarget
+from .monitoring_rules import DCGM_JOB, INFER_ROUTES, ModelTarget, ScaleToZeroSignals
 
 DASHBOARD_LABEL = {"grafana_dashboard": "1"}
 """The label kube-prometheus-stack's Grafana sidecar looks for (`grafana.sidecar.dashboards.label`)."""
@@ -55,8 +55,10 @@ def _dashboard(uid: str, title: str, tags: list[str], panels: list[dict], variab
     }
 
 
-def model_dashboard(uid: str, target: ModelTarget, availability: float, latency_p99_seconds: float) -> dict:
-    """Traffic, errors, latency percentiles, batch sizes, replicas and GPU memory of one model."""
+def model_dashboard(uid: str, target: ModelTarget, availability: float, latency_p99_seconds: float,
+                    scale_to_zero: ScaleToZeroSignals | None = None) -> dict:
+    """Traffic, errors, latency percentiles, batch sizes, replicas and GPU memory of one model (and, when it
+    scales to zero, its held requests, the interceptor's answers and each wake-up's cold-start time)."""
     m, ns = target.model, target.namespace
     infer = target.metric_selector(route=f'~"{INFER_ROUTES}"')
     errors = target.metric_selector(route=f'~"{INFER_ROUTES}"', status='~"5.."')
@@ -103,7 +105,29 @@ def model_dashboard(uid: str, target: ModelTarget, availability: float, latency_
                  "{{pod}}")],
                "none", (0, 32, 24, 6)),
     ]
+    if scale_to_zero is not None:
+        panels += _scale_to_zero_panels(ns, scale_to_zero, y=38)
     return _dashboard(uid, f"Model {m} ({ns})", ["model", m], panels)
+
+
+def _scale_to_zero_panels(ns: str, s: ScaleToZeroSignals, y: int) -> list[dict]:
+    """Held requests and answers at the KEDA HTTP interceptor, and how long each wake-up took (kube-state-metrics)."""
+    route = f'route_namespace="{ns}", route_name="{s.route_name}"'
+    # The model's pods only: `<deployment>-<template hash>-<suffix>` (the cold-start answer's pods have more dashes).
+    pods = f'namespace="{ns}", pod=~"{s.deployment}-[a-z0-9]+-[a-z0-9]+"'
+    return [
+        _panel("Requests held at the interceptor (waiting for a replica or being served)",
+               [(f"sum(interceptor_request_concurrency{{{route}}})", "held or in flight"),
+                (f'sum(kube_deployment_spec_replicas{{namespace="{ns}", deployment="{s.deployment}"}})', "desired replicas")],
+               "none", (0, y, 12, 8), "Zero desired replicas and nothing held: asleep on purpose."),
+        _panel("Interceptor answers by code",
+               [(f"sum by (code) (rate(interceptor_request_count_total{{{route}}}[$__rate_interval]))", "{{code}}")],
+               "reqps", (12, y, 12, 8), "503 = a request outwaited the cold start and got the Retry-After answer."),
+        _panel("Cold start: seconds from pod creation to Ready",
+               [(f"max by (pod) (kube_pod_status_ready_time{{{pods}}} - on (namespace, pod) kube_pod_created{{{pods}}})",
+                 "{{pod}}")],
+               "s", (0, y + 8, 24, 8), "Node provisioning, image pull and model load of each new replica."),
+    ]
 
 
 def gpu_dashboard(uid: str, title: str = "GPUs", dcgm_job: str = DCGM_JOB) -> dict:

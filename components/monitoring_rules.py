@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
-from ._args import Duration, PositiveInt, PositiveNumber, between
+from ._args import DnsLabel, DnsSubdomain, Duration, PositiveInt, PositiveNumber, between
 
 Severity = Literal["critical", "warning", "info"]
 
@@ -112,6 +112,26 @@ class ModelTarget:
         return "{" + ", ".join(parts) + "}"
 
 
+@dataclass(frozen=True)
+class ScaleToZeroSignals:
+    """What tells a model asleep on purpose (zero replicas, nothing waiting) from a model that is down."""
+
+    deployment: DnsLabel
+    """The model's Deployment (kube-state-metrics `deployment` label): its desired replicas say awake or asleep."""
+    route_name: DnsSubdomain
+    """The model's InterceptorRoute (`route_name` of the KEDA HTTP interceptor's metrics): requests held for it."""
+    wake_up_for: Duration = "12m"
+    """A wake-up may take this long (the longest hold plus a margin) before no ready replica pages."""
+    holder_namespace: DnsLabel = "keda"
+    """Namespace of the interceptors (for the dashboard)."""
+
+    def should_be_awake(self, namespace: str) -> str:
+        """Non-empty while something wants the model up: desired replicas above zero, or requests held for it."""
+        return (f'(sum(kube_deployment_spec_replicas{{namespace="{namespace}", deployment="{self.deployment}"}}) > 0\n'
+                f'or on() sum(interceptor_request_concurrency{{route_namespace="{namespace}", '
+                f'route_name="{self.route_name}"}}) > 0)')
+
+
 def _number(value: float) -> str:
     return f"{value:.6g}"
 
@@ -150,19 +170,31 @@ def _error_ratio_recordings(target: ModelTarget, windows: list[str]) -> list[dic
 
 def model_rule_groups(target: ModelTarget, availability: float, latency_p99_seconds: float,
                       thresholds: ModelAlertThresholds | None = None,
-                      runbook_url: str | None = None) -> list[dict]:
-    """Recording rules and alerts of one model, every identity carrying the model's name (and its team)."""
+                      runbook_url: str | None = None, scale_to_zero: ScaleToZeroSignals | None = None) -> list[dict]:
+    """Recording rules and alerts of one model, every identity carrying the model's name (and its team).
+
+    With `scale_to_zero`, ModelDown and ModelScrapeTargetMissing hold their fire while the model is
+    asleep on purpose (no replica wanted, no request held) and give a wake-up `wake_up_for` to finish.
+    """
     t = thresholds or ModelAlertThresholds()
     m = target.model
     labels = {"service": m, "namespace": target.namespace, **({"team": target.team} if target.team else {})}
     budget = 1.0 - availability
     windows = sorted({w for b in t.burn_rate_windows for w in (b.long_window, b.short_window)})
     ready = target.metric_selector()
+    down = f"(count(inference_model_info{ready}) or vector(0)) == 0"
+    missing = f"up{{{target.target_selector()}}} == 0\nor\nabsent(up{{{target.target_selector()}}})"
+    down_for, missing_for = t.down_for, t.target_missing_for
+    if scale_to_zero is not None:
+        awake = scale_to_zero.should_be_awake(target.namespace)
+        down = f"{down}\nand on()\n{awake}"
+        missing = f"up{{{target.target_selector()}}} == 0\nor\n(absent(up{{{target.target_selector()}}})\nand on()\n{awake})"
+        down_for = missing_for = scale_to_zero.wake_up_for
     alerts = [
-        _alert("ModelDown", f"(count(inference_model_info{ready}) or vector(0)) == 0", t.down_for,
+        _alert("ModelDown", down, down_for,
                "critical", labels, f"{m} has no ready replica",
                f"No replica of {m} in {target.namespace} has served metrics with a loaded model for "
-               f"{t.down_for}: every inference request fails.", runbook_url),
+               f"{down_for}: every inference request fails.", runbook_url),
     ]
     for b in t.burn_rate_windows:
         threshold = _number(b.burn_rate * budget)
@@ -191,9 +223,7 @@ def model_rule_groups(target: ModelTarget, availability: float, latency_p99_seco
                "0m", "warning", labels, f"{m} containers keep restarting",
                f"Pod {{{{ $labels.pod }}}} restarted {{{{ $value | printf \"%.0f\" }}}} times in "
                f"{t.restarts_window}.", runbook_url),
-        _alert("ModelScrapeTargetMissing",
-               f"up{{{target.target_selector()}}} == 0\nor\nabsent(up{{{target.target_selector()}}})",
-               t.target_missing_for, "warning", labels, f"Prometheus cannot scrape {m}",
+        _alert("ModelScrapeTargetMissing", missing, missing_for, "warning", labels, f"Prometheus cannot scrape {m}",
                f"A target of {m} ({{{{ $labels.instance }}}}) is down or no target is discovered at all "
                f"(job {target.job} in {target.namespace}): its alerts and dashboards are blind.", runbook_url),
     ]

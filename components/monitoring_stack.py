@@ -19,6 +19,7 @@ from ._args import (
     Duration,
     Problem,
     Quantity,
+    between,
     checked_args,
     got,
     matches,
@@ -110,7 +111,7 @@ class MonitoringStackArgs:
     storage_size: VolumeSize = "50Gi"
     """Prometheus volume size; `retentionSize` is 85% of it."""
     storage_class: Optional[DnsSubdomain] = None
-    """StorageClass of the volumes (gp3 on AWS); the cluster default when None."""
+    """StorageClass of the volumes (`Cluster.storage_class_name`); the cluster's default class when None."""
     alertmanager_storage_size: VolumeSize = "2Gi"
     """Alertmanager volume size (silences and notification log survive restarts)."""
     receivers: list[AlertReceiver] = field(default_factory=list)
@@ -128,6 +129,9 @@ class MonitoringStackArgs:
     """Base of the alerts' `runbook_url` (each alert appends `#<its name in lower case>`); None: no link."""
     chart_version: ChartVersion = CHART_VERSION
     """kube-prometheus-stack chart version; change it together with the values this module builds."""
+    ready_timeout_minutes: Annotated[int, between(1, 120)] = 20
+    """How long `pulumi up` waits for Prometheus and Alertmanager to run with their volumes bound before it
+    fails (first installs pull images, provision volumes and may wait for a node)."""
     extra_values: dict[str, Any] = field(default_factory=dict)
     """Escape hatch: Helm values deep-merged over the ones this component builds (checked against the pinned
     chart's keys). Anything set here is yours to keep secure and working across chart upgrades."""
@@ -210,6 +214,30 @@ def helm_values(args: MonitoringStackArgs, grafana_secret: pulumi.Input[str], al
     }
 
 
+# What the gate waits for: the operator's `Available` condition, True only once every pod of the Prometheus
+# (Alertmanager) StatefulSet is running and ready, which a pod whose claim cannot bind never is
+# (prometheus-operator pkg/apis/monitoring/v1/types.go `Available`, pkg/operator/statefulset_reporter.go,
+# v0.93). pulumi-kubernetes awaits a `pulumi.com/waitFor` condition on create and update of any resource,
+# Patch resources included (provider/pkg/await/await.go `Creation`, provider/pkg/metadata/overrides.go
+# `ReadyCondition`; present since 4.18): the patch below only adds that annotation to the custom resources
+# the chart creates, and its create waits until the operator reports them Available.
+READY_CONDITION = "condition=Available"
+_GATED = (("Prometheus", "prometheus"), ("Alertmanager", "alertmanager"))
+
+
+def chart_fullname(release_name: str) -> str:
+    """kube-prometheus-stack's `fullname` (templates/_helpers.tpl at the pinned tag): the release name when it
+    contains the chart name, else `<release>-kube-prometheus-stack`, truncated to 26 characters."""
+    name = release_name if CHART in release_name else f"{release_name}-{CHART}"
+    return name[:26].rstrip("-")
+
+
+def custom_resource_name(release_name: str, suffix: str) -> str:
+    """The name of the Prometheus (`prometheus`) or Alertmanager (`alertmanager`) custom resource the chart
+    creates (`kube-prometheus-stack.<suffix>.crname`, with cleanPrometheusOperatorObjectNames unset)."""
+    return f"{chart_fullname(release_name)}-{suffix}"
+
+
 def _pod_security(enforce: str, audit_and_warn: str) -> dict[str, str]:
     return {"pod-security.kubernetes.io/enforce": enforce, "pod-security.kubernetes.io/enforce-version": "latest",
             "pod-security.kubernetes.io/audit": audit_and_warn, "pod-security.kubernetes.io/warn": audit_and_warn}
@@ -250,6 +278,7 @@ class MonitoringStack(pulumi.ComponentResource):
         after_crds = pulumi.ResourceOptions(parent=self, depends_on=[release])
         self._create_dcgm_monitor(name, ns, after_crds)
         self._create_gpu_rules(name, ns, after_crds)
+        self._await_volumes_bound(name, ns, release)
         uid = dashboard_uid("gpus", name)
         self._create_gpu_dashboard(name, ns, uid)
 
@@ -306,6 +335,20 @@ class MonitoringStack(pulumi.ComponentResource):
             # First installs pull a dozen images and provision two volumes: Helm's 5 minutes are tight.
             timeout=900,
         )
+
+    def _await_volumes_bound(self, name: str, ns: pulumi.Output[str], release: k8s.helm.v3.Release) -> None:
+        """`up` fails, naming the resource, while Prometheus or Alertmanager cannot run (Helm itself never sees
+        the StatefulSets the operator creates, so it reports success with their claims Pending)."""
+        minutes = f"{self._args.ready_timeout_minutes}m"
+        for kind, suffix in _GATED:
+            k8s.apiextensions.CustomResourcePatch(
+                f"{name}-{suffix}-ready",
+                api_version=MONITORING_API, kind=kind,
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=release.name.apply(lambda release_name, s=suffix: custom_resource_name(release_name, s)),
+                    namespace=ns, annotations={"pulumi.com/waitFor": READY_CONDITION}),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[release],
+                                            custom_timeouts=pulumi.CustomTimeouts(create=minutes, update=minutes)))
 
     def _create_dcgm_monitor(self, name: str, ns: pulumi.Output[str], opts: pulumi.ResourceOptions) -> None:
         exporter_ns = self._args.dcgm_exporter_namespace

@@ -52,7 +52,7 @@ ENV_ORT_DISABLE_TELEMETRY = "ORT_DISABLE_TELEMETRY"
 """ONNX Runtime telemetry off (`1`): set by the image and again by the Deployment."""
 
 MANAGED_ENV: tuple[str, ...] = (ENV_PORT, ENV_GRPC_PORT, ENV_ADMIN_PORT, ENV_MODEL_NAME, ENV_MODEL_VERSION,
-                                ENV_MAX_BATCH_SIZE, ENV_BATCH_WINDOW_MS, ENV_ORT_DISABLE_TELEMETRY)
+                                ENV_MAX_BATCH_SIZE, ENV_BATCH_WINDOW_MS, ENV_ORT_DISABLE_TELEMETRY, ENV_API_KEYS_DIR)
 """Variables `ModelService` sets from its own fields: `env` may not set them (the probes, Service and
 NetworkPolicy follow the fields, so an override would make them disagree)."""
 

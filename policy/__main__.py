@@ -15,5 +15,8 @@ PolicyPack(
     enforcement_level=EnforcementLevel.MANDATORY,
     policies=all_policies(),
     description="What gpu-model-platform promises: pinned images, hardened pods and nodes, GPU scheduling, "
-                "production availability, no public endpoint, no plaintext secrets.",
+                "production availability, no public endpoint, no plaintext secrets, and the chains between resources: "
+                "volumes that bind, enforced NetworkPolicies, GPU capacity that fits, satisfiable zone spread, exact "
+                "IRSA trust, a supported Kubernetes, HTTPS-only authenticated model endpoints whose "
+                "targets drain cleanly.",
 )

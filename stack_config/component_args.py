@@ -16,12 +16,16 @@ import pulumi_aws as aws
 from pydantic import SecretStr
 
 from components.cluster import SYSTEM_NODE_LABELS, Cluster, ClusterArgs, ClusterStackReference, SystemNodeGroup
+from components.cluster_api_access import ClusterApiAccessArgs
 from components.cluster_autoscaler import AutoscalerMonitoringArgs, ClusterAutoscaler, ClusterAutoscalerArgs
+from components.cluster_storage import DEFAULT_STORAGE_CLASS
 from components.gpu_node_group import GpuNodeGroup as _GpuNodeGroup
 from components.gpu_node_group import GpuNodeGroupArgs
 from components.gpu_operators import GpuOperators, GpuOperatorsArgs
 from components.gpu_scheduling import GpuScheduling, Taint
 from components.karpenter import DEFAULT_AMI_ALIAS, Karpenter, KarpenterArgs
+from components.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
+from components.model_endpoint import ModelEndpointArgs, RequestProxy
 from components.model_image import ModelImageArgs
 from components.model_monitoring import ModelMonitoringArgs
 from components.model_registry import ModelRegistry, ModelRegistryArgs
@@ -33,13 +37,18 @@ from components.model_service import (
     ServedModel,
 )
 from components.monitoring_alertmanager import AlertReceiver
+from components.monitoring_rules import ScaleToZeroSignals
 from components.monitoring_stack import MonitoringStack, MonitoringStackArgs
 from components.network import Network, NetworkArgs
 from components.pod_autoscaling import BATCH_QUEUE_DEPTH, IN_FLIGHT_REQUESTS, PrometheusAdapterArgs, pods_metric
+from components.preview_access import PreviewAccessArgs
+from components.scale_to_zero import ADMIN_PORT as INTERCEPTOR_ADMIN_PORT
+from components.scale_to_zero import READINESS_PATH as INTERCEPTOR_READINESS_PATH
+from components.scale_to_zero import KedaHttpAddOn, KedaHttpAddOnArgs, ModelScaleToZero, ModelScaleToZeroArgs
 from stack_config.schema import GpuNodeGroupConfig, StackConfig
 
 if TYPE_CHECKING:
-    from components import GpuNodeGroup, ModelImage
+    from components import GpuNodeGroup, ModelImage, ModelService
 
 
 def gpu_scheduling(node_group: GpuNodeGroupConfig) -> GpuScheduling:
@@ -50,19 +59,30 @@ def gpu_scheduling(node_group: GpuNodeGroupConfig) -> GpuScheduling:
     )
 
 
-def model_service_args(config: StackConfig, image: ModelImage,
+def builds_image(config: StackConfig) -> bool:
+    """Whether `pulumi up` builds the image; not when `model.image` names one by digest (CI, rollbacks)."""
+    return config.model.image is None
+
+
+def model_service_args(config: StackConfig, image: Optional[ModelImage],
                        gpu_nodes: Optional[GpuNodeGroup]) -> ModelServiceArgs:
+    """`image` is the ModelImage the program built, None when `model.image` names the image to deploy."""
     model = config.model
     resources = model.resources
+    assert (image is None) == (model.image is not None), "build an image exactly when model.image is unset"
+    asleep = model.scale_to_zero
     return ModelServiceArgs(
-        image=image.image_ref,
+        image=image.image_ref if image is not None else model.image,
         name=model.name,
         namespace=config.model_namespace,
-        model_version=image.model_version,
+        # A given image carries its version in its metadata; the label follows model.version when set.
+        model_version=image.model_version if image is not None else model.version,
         container_port=model.container_port,
         service_port=model.service_port,
-        replicas=model.replicas,
         team=model.team,
+        # Scaling to zero, KEDA owns the count: the Deployment is created asleep and woken by the first request.
+        replicas=0 if asleep.enabled else model.replicas,
+        replica_owner="keda" if asleep.enabled else None,
         gpus=model.gpus_per_pod,
         gpu_scheduling=gpu_nodes.scheduling if gpu_nodes and model.gpus_per_pod else None,
         resources=ContainerResources(
@@ -72,12 +92,14 @@ def model_service_args(config: StackConfig, image: ModelImage,
         env=dict(model.env),
         autoscaling=model_autoscaling(config),
         zone_spread=model.zone_spread,
-        allowed_namespaces=list(model.allowed_namespaces),
+        # The interceptors forward every request of a model that scales to zero: their namespace must get through.
+        allowed_namespaces=list(model.allowed_namespaces) + ([asleep.keda_namespace] if asleep.enabled else []),
         monitoring_namespace=config.monitoring.namespace if config.monitoring.enabled else None,
         service_account_role_arn=model.service_account_role_arn,
         termination_grace_period_seconds=model.termination_grace_period_seconds,
         max_batch_size=model.batching.max_batch_size,
         batch_window_ms=model.batching.window_ms,
+        api_keys={name: pulumi.Output.secret(key.get_secret_value()) for name, key in model.api_keys.items()},
     )
 
 
@@ -85,10 +107,11 @@ def model_service_args(config: StackConfig, image: ModelImage,
 _PROJECT_DIR = Path(__file__).resolve().parents[1]
 
 
-def registry_args(config: StackConfig) -> ModelRegistryArgs:
+def registry_args(config: StackConfig, stack: Optional[str] = None) -> ModelRegistryArgs:
+    """The stack's registry; `stack` (default: the running stack) makes an ECR repository name stack-unique."""
     registry = config.registry
     return ModelRegistryArgs(
-        name=config.registry_name,
+        name=config.registry_name_for(stack or pulumi.get_stack()),
         mode=registry.mode,
         keep_images=registry.keep_images,
         scan_on_push=registry.scan_on_push,
@@ -108,6 +131,25 @@ def model_image_args(config: StackConfig, registry: ModelRegistry) -> ModelImage
         version=model.version,
         ecr_registry_id=registry.registry_id,
     )
+
+
+# --- delivery: CI's way to the cluster API and its preview access (issue 15) ---------------------------------
+
+
+def opens_api_to_runners(config: StackConfig) -> bool:
+    """`delivery.runner: vpc`: CI's self-hosted runners reach the private endpoint through the cluster security group."""
+    return config.delivery is not None and config.delivery.runner == "vpc"
+
+
+def cluster_api_access_args(config: StackConfig, cluster: Cluster) -> ClusterApiAccessArgs:
+    assert config.delivery is not None and cluster.node_security_group_id is not None, \
+        "the schema refuses runner vpc without a cluster security group"
+    return ClusterApiAccessArgs(security_group_id=cluster.node_security_group_id,
+                                cidrs=list(config.delivery.runner_cidrs))
+
+
+def preview_access_args(config: StackConfig, cluster: Cluster) -> PreviewAccessArgs:
+    return PreviewAccessArgs(cluster_name=cluster.cluster_name, role_arns=list(config.cluster.preview_role_arns))
 
 
 # --- AWS GPU platform: provider, network, cluster, GPU nodes, GPU operators --------------------------------
@@ -162,7 +204,32 @@ def cluster_args(config: StackConfig, network: Optional[Network]) -> ClusterArgs
             stack=ref.stack, kubeconfig_output=ref.kubeconfig_output, cluster_name_output=ref.cluster_name_output,
             oidc_provider_arn_output=ref.oidc_provider_arn_output) if ref else None,
         kube_context=c.kube_context,
+        storage_class=c.storage_class,
+        enforces_network_policies=c.enforces_network_policies,
     )
+
+
+def storage_class(config: StackConfig) -> Optional[str]:
+    """The StorageClass the platform's volumes use: monitoring's override, else the cluster's (created: the
+    encrypted gp3 class `Cluster` makes; existing: the configured one; None: the cluster's default)."""
+    if config.monitoring.storage_class:
+        return config.monitoring.storage_class
+    if config.cluster.mode == "create":
+        return config.cluster.storage_class or DEFAULT_STORAGE_CLASS
+    return config.cluster.storage_class
+
+
+def _zone_subnets(config: StackConfig, network: Optional[Network]) -> dict:
+    """zone -> private subnets, for one GPU node group per zone (`gpuNodeGroup.groupPerZone`)."""
+    if not config.gpu_node_group.group_per_zone:
+        return {}
+    if network is not None:
+        # Network's private subnets are in zone order (one per zone).
+        return {zone: [network.private_subnet_ids.apply(lambda ids, i=i: ids[i])]
+                for i, zone in enumerate(config.zones())}
+    assert config.network is not None, "the schema requires a network for GPU nodes"
+    return {zone: [s.id for s in config.network.private_subnets if s.availability_zone == zone]
+            for zone in config.zones()}
 
 
 def gpu_node_group_args(config: StackConfig, cluster: Cluster, network: Optional[Network]) -> GpuNodeGroupArgs:
@@ -180,6 +247,8 @@ def gpu_node_group_args(config: StackConfig, cluster: Cluster, network: Optional
         disk_size_gib=g.disk_size_gib,
         # A cluster we created gives the VPC CNI its own IRSA role; one we did not may rely on the node role.
         attach_cni_policy=config.cluster.mode != "create",
+        zone_subnets=_zone_subnets(config, network),
+        after=list(cluster.node_prerequisites),
     )
 
 
@@ -204,7 +273,7 @@ def monitoring_args(config: StackConfig, gpu_operators: Optional[GpuOperators] =
         namespace=m.namespace,
         retention=m.retention,
         storage_size=m.storage_size,
-        storage_class=m.storage_class,
+        storage_class=storage_class(config),
         receivers=[AlertReceiver(name=r.name, type=r.type, severities=tuple(r.severities), url=_secret(r.url),
                                  routing_key=_secret(r.routing_key), channel=r.channel, teams=tuple(r.teams))
                    for r in m.receivers],
@@ -225,6 +294,60 @@ def model_monitoring_args(config: StackConfig, monitoring: MonitoringStack,
         availability=slo.availability,
         latency_p99_seconds=slo.latency_p99_seconds,
         runbook_url=config.monitoring.runbook_base_url,
+        scale_to_zero=scale_to_zero_signals(config),
+    )
+
+
+# --- scale to zero: KEDA and its HTTP add-on hold requests and wake the model ------------------------------------
+
+# Instance name of the model's ModelScaleToZero in `__main__.py`: also its InterceptorRoute's and ScaledObject's name.
+MODEL_SCALE_TO_ZERO = "model-scale-to-zero"
+# After the longest hold, a wake-up still unfinished pages (one more evaluation's worth of margin).
+_WAKE_UP_MARGIN_SECONDS = 120
+
+
+def scales_to_zero(config: StackConfig) -> bool:
+    """`model.scaleToZero.enabled`: KEDA and its HTTP add-on own the model's replicas, down to zero."""
+    return config.model.scale_to_zero.enabled
+
+
+def scale_to_zero_signals(config: StackConfig) -> Optional[ScaleToZeroSignals]:
+    """What the model's alerts and dashboard need to tell asleep from down; None when it does not scale to zero."""
+    asleep = config.model.scale_to_zero
+    if not asleep.enabled:
+        return None
+    return ScaleToZeroSignals(deployment=config.model.name, route_name=MODEL_SCALE_TO_ZERO,
+                              wake_up_for=f"{asleep.max_wait_seconds + _WAKE_UP_MARGIN_SECONDS}s",
+                              holder_namespace=asleep.keda_namespace)
+
+
+def keda_http_add_on_args(config: StackConfig, monitoring: Optional[MonitoringStack]) -> KedaHttpAddOnArgs:
+    return KedaHttpAddOnArgs(
+        namespace=config.model.scale_to_zero.keda_namespace,
+        gpu_scheduling=gpu_scheduling(config.gpu_node_group),
+        monitoring_namespace=config.monitoring.namespace if monitoring else None,
+        depends_on=[monitoring] if monitoring else [],
+    )
+
+
+def model_scale_to_zero_args(config: StackConfig, model: ModelService, keda: KedaHttpAddOn) -> ModelScaleToZeroArgs:
+    """The model's route and ScaledObject from ModelService's outputs; timing and size from `model.scaleToZero`."""
+    asleep = config.model.scale_to_zero
+    return ModelScaleToZeroArgs(
+        namespace=model.namespace,
+        deployment_name=model.deployment_name,
+        service_name=model.service_name,
+        holder=keda.holder,
+        model_name=config.model.name,
+        # The interceptor routes on the Host header the load balancer passes on: the endpoint's name is one.
+        hosts=list(dict.fromkeys([*asleep.hosts, *filter(None, [_endpoint_host(config)])])),
+        idle_seconds=asleep.idle_seconds,
+        max_wait_seconds=asleep.max_wait_seconds,
+        max_replicas=asleep.max_replicas,
+        target_concurrency=asleep.target_concurrency,
+        retry_after_seconds=asleep.retry_after_seconds,
+        gpu_scheduling=gpu_scheduling(config.gpu_node_group),
+        depends_on=list(keda.crds),
     )
 
 
@@ -324,6 +447,7 @@ def karpenter_args(config: StackConfig, cluster: Cluster, network: Optional[Netw
         disruption_budget=k.disruption_budget,
         expire_after=k.expire_after,
         attach_cni_policy=config.cluster.mode != "create",
+        spot_service_linked_role=k.spot_service_linked_role,
     )
 
 
@@ -343,4 +467,83 @@ def prometheus_adapter_args(config: StackConfig, monitoring: MonitoringStack) ->
         namespace=namespace,
         gpu_scheduling=gpu_scheduling(config.gpu_node_group),
         depends_on=[monitoring],
+    )
+
+
+# --- the model's HTTPS endpoint: the load balancer controller and the endpoint itself -----------------------------
+
+
+def uses_load_balancer_controller(config: StackConfig) -> bool:
+    """An endpoint on a cluster that does not run the controller already (`model.endpoint.installController`)."""
+    return config.model.endpoint is not None and config.model.endpoint.install_controller
+
+
+def _vpc_id(config: StackConfig, network: Optional[Network]):
+    if network is not None:
+        return network.vpc_id
+    assert config.network is not None, "the schema requires the network section with an endpoint"
+    return config.network.vpc_id
+
+
+def load_balancer_controller_args(config: StackConfig, cluster: Cluster,
+                                  network: Optional[Network]) -> LoadBalancerControllerArgs:
+    endpoint = config.model.endpoint
+    assert endpoint is not None and config.aws is not None and cluster.oidc_provider_arn is not None
+    return LoadBalancerControllerArgs(
+        cluster_name=cluster.cluster_name,
+        oidc_provider_arn=cluster.oidc_provider_arn,
+        region=config.aws.region,
+        vpc_id=_vpc_id(config, network),
+        gpu_scheduling=gpu_scheduling(config.gpu_node_group),
+        system_node_selector=dict(SYSTEM_NODE_LABELS) if config.cluster.mode == "create" else {},
+        # What the controller creates carries the stack's tags too (provider default tags do not reach it).
+        resource_tags=dict(config.aws.default_tags),
+        ssl_policy=endpoint.ssl_policy,
+    )
+
+
+def _load_balancer_subnet_ids(config: StackConfig, network: Optional[Network]):
+    public = config.model.endpoint is not None and config.model.endpoint.scheme == "internet-facing"
+    if network is not None:
+        return network.public_subnet_ids if public else network.private_subnet_ids
+    assert config.network is not None, "the schema requires the network section with an endpoint"
+    return [s.id for s in (config.network.public_subnets if public else config.network.private_subnets)]
+
+
+def _endpoint_host(config: StackConfig) -> Optional[str]:
+    return config.model.endpoint.host if config.model.endpoint is not None else None
+
+
+def _interceptor(scale_to_zero: ModelScaleToZero) -> RequestProxy:
+    """The KEDA HTTP interceptor in front of a model that scales to zero, as the load balancer's target."""
+    return RequestProxy(namespace=scale_to_zero.proxy_namespace, service_name=scale_to_zero.proxy_service_name,
+                        port=scale_to_zero.proxy_port, health_check_port=INTERCEPTOR_ADMIN_PORT,
+                        health_check_path=INTERCEPTOR_READINESS_PATH,
+                        idle_timeout_seconds=scale_to_zero.load_balancer_idle_timeout_seconds)
+
+
+def model_endpoint_args(config: StackConfig, model: ModelService, network: Optional[Network],
+                        controller: Optional[LoadBalancerController],
+                        scale_to_zero: Optional[ModelScaleToZero] = None) -> ModelEndpointArgs:
+    """The model's endpoint; the load balancer drains a target as long as it may still be answering (a pod
+    its grace period; the interceptor of a model that scales to zero, a request it may be holding)."""
+    endpoint = config.model.endpoint
+    assert endpoint is not None
+    proxy = _interceptor(scale_to_zero) if scale_to_zero is not None else None
+    grace = config.model.termination_grace_period_seconds
+    return ModelEndpointArgs(
+        model=model,
+        host=endpoint.host,
+        hosted_zone_id=endpoint.hosted_zone_id,
+        subnet_ids=_load_balancer_subnet_ids(config, network),
+        scheme=endpoint.scheme,
+        certificate_arn=endpoint.certificate_arn,
+        allowed_cidrs=list(endpoint.allowed_cidrs),
+        waf_acl_arn=endpoint.waf_acl_arn,
+        ssl_policy=endpoint.ssl_policy,
+        deregistration_delay_seconds=max(grace, proxy.idle_timeout_seconds) if proxy else grace,
+        allow_unauthenticated=config.model.authentication == "none",
+        # The proxy's namespace and Service come from the KEDA charts the route waits for.
+        depends_on=[r for r in (controller, scale_to_zero) if r is not None],
+        proxy=proxy,
     )

@@ -186,8 +186,13 @@ def _present_values(data: Any, pattern: str) -> Iterator[tuple[str, Any]]:
 def _plaintext_secret_problems(raw: RawConfig) -> list[str]:
     problems = []
     for pattern in secret_field_paths():
-        for path, value in _present_values(raw.sections, pattern):
-            if value is not None and not raw.is_secret(path):
+        for found_path, found in _present_values(raw.sections, pattern):
+            # A map of secrets (`model.apiKeys`) is set key by key: each value must be a secret.
+            entries = [(f"{found_path}.{k}", v) for k, v in found.items()] if isinstance(found, dict) else [
+                (found_path, found)]
+            for path, value in entries:
+                if value is None or raw.is_secret(path):
+                    continue
                 problems.append(
                     f"{_PREFIX}{path}: a secret was given in plain text; "
                     f"set it with `pulumi config set --secret --path '{_PREFIX}{path}' <value>`")

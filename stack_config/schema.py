@@ -10,14 +10,25 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from datetime import date
 from typing import Annotated, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, model_validator
 from pydantic.alias_generators import to_camel
 
 from components.cluster import ADDON_VERSIONS, CORE_ADDONS, LOG_RETENTION_DAYS
-from components.gpu_instances import GPU_COUNT_BY_INSTANCE_TYPE, GPU_INSTANCE_FAMILIES, gpus_per_node, is_gpu_instance_type
+from components.cluster_storage import DEFAULT_STORAGE_CLASS
+from components.eks_versions import DEFAULT_KUBERNETES_VERSION, standard_support_problem
+from components.gpu_instances import (
+    GPU_COUNT_BY_INSTANCE_TYPE,
+    GPU_INSTANCE_FAMILIES,
+    gpus_per_node,
+    instance_type_problem,
+    unsupported_reason,
+)
 from components.gpu_scheduling import default_gpu_labels
+from components.load_balancer_controller import DEFAULT_SSL_POLICY, SSL_POLICY_RE
+from components.model_endpoint import CERTIFICATE_ARN_RE, HOST_RE, WAF_ACL_ARN_RE, ZONE_ID_RE, is_ipv4_cidr
 from components.model_image import VERSION_RE
 from components.model_registry import LOCAL_ADDRESS_RE
 
@@ -162,8 +173,9 @@ class ClusterConfig(Section):
     name: Optional[DnsLabel] = Field(
         default=None, description="Cluster name (create: the EKS name; existing: the cluster to look up).")
     kubernetes_version: Annotated[str, StringConstraints(pattern=r"^1\.[0-9]{2}$")] = Field(
-        default="1.33", description="Kubernetes minor version of a created cluster."
-    )
+        default=DEFAULT_KUBERNETES_VERSION,
+        description="Kubernetes minor version of a created cluster; one in EKS standard support (refused after its "
+                    "recorded end of standard support, components/eks_versions.py).")
     stack_reference: Optional[StackReferenceConfig] = Field(
         default=None, description="Take an existing cluster from another stack's outputs instead of by name."
     )
@@ -175,12 +187,27 @@ class ClusterConfig(Section):
         default_factory=list, description="IAM roles granted cluster admin (access entries); include the deploy role.")
     viewer_role_arns: list[IamRoleArn] = Field(
         default_factory=list, description="IAM roles granted read-only cluster access (e.g. the preview role).")
+    preview_role_arns: list[IamRoleArn] = Field(
+        default_factory=list,
+        description="IAM roles of CI preview jobs: read everything (Secrets too) and dry-run changes, never apply "
+                    "them (RBAC plus an admission policy; see docs/delivery.md). The view policy cannot preview "
+                    "Secrets or Helm releases.")
     log_retention_days: int = Field(default=90, description="Days CloudWatch keeps control-plane logs (created clusters).")
     addon_versions: dict[Literal[CORE_ADDONS], Annotated[str, StringConstraints(  # type: ignore[valid-type]
         pattern=r"^v[0-9]+\.[0-9]+\.[0-9]+-eksbuild\.[0-9]+$")]] = Field(
         default_factory=dict,
         description="EKS add-on versions overriding the pinned ones for the Kubernetes version, "
-                    "e.g. `{coredns: v1.12.4-eksbuild.1}`.")
+                    "e.g. `{coredns: v1.13.2-eksbuild.1}`.")
+    storage_class: Optional[Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")]] = Field(
+        default=None,
+        description=f"create: name of the default encrypted gp3 StorageClass the cluster gets (`{DEFAULT_STORAGE_CLASS}` "
+                    "when unset); existing: the StorageClass the platform's volumes use (it must exist and provision "
+                    "encrypted volumes with WaitForFirstConsumer, see docs/aws-platform.md); local: unset uses the "
+                    "cluster's default class.")
+    enforces_network_policies: Optional[bool] = Field(
+        default=None,
+        description="existing, local: state that the cluster's CNI enforces NetworkPolicies (required true: the model "
+                    "always declares one). A created cluster's VPC CNI is configured to enforce them.")
     protect: bool = Field(default=False, description="Protect the created cluster and its secrets key from `pulumi destroy`.")
     kube_context: Optional[str] = Field(default=None, description="kubeconfig context of the local cluster (mode `local`).")
     system_node_group: SystemNodeGroupConfig = Field(
@@ -195,6 +222,11 @@ class ClusterConfig(Section):
                 "name/stackReference", None, "an existing cluster needs exactly one of name or stackReference"))
         if self.mode == "create" and self.name is None:
             problems.append(_problem("name", None, "required when mode is create"))
+        if self.mode in ("existing", "local") and self.enforces_network_policies is not True:
+            problems.append(_problem(
+                "enforcesNetworkPolicies", self.enforces_network_policies,
+                "state true for a cluster whose CNI enforces NetworkPolicies (VPC CNI with enableNetworkPolicy, Calico, "
+                "Cilium; kind >= v0.24): the model's NetworkPolicy is all that keeps other pods from calling it"))
         if self.mode == "local" and not self.kube_context:
             problems.append(_problem("kubeContext", self.kube_context, "required when mode is local (e.g. kind-gpu-model)"))
         if self.mode == "create":
@@ -204,6 +236,12 @@ class ClusterConfig(Section):
             if self.log_retention_days not in LOG_RETENTION_DAYS:
                 problems.append(_problem("logRetentionDays", self.log_retention_days,
                                          f"allowed: {', '.join(map(str, LOG_RETENTION_DAYS))}"))
+            support = standard_support_problem(self.kubernetes_version, date.today())
+            if support:
+                problems.append(_problem("kubernetesVersion", self.kubernetes_version, support))
+            if self.enforces_network_policies is False:
+                problems.append(_problem("enforcesNetworkPolicies", False, "a created cluster's VPC CNI always "
+                                         "enforces NetworkPolicies; remove the key"))
             pinned = {**ADDON_VERSIONS.get(self.kubernetes_version, {}), **self.addon_versions}
             missing = [addon for addon in CORE_ADDONS if addon not in pinned]
             if missing:
@@ -219,6 +257,14 @@ class ClusterConfig(Section):
                 continue
             if network.prefixlen == 0:
                 problems.append(_problem("endpointPublicAccessCidrs", cidr, "the API endpoint must not be open to the world"))
+        shared = set(self.preview_role_arns) & (set(self.admin_role_arns) | set(self.viewer_role_arns))
+        if shared:
+            problems.append(_problem("previewRoleArns", sorted(shared),
+                                     "a role has one access entry: list it in previewRoleArns or in adminRoleArns/"
+                                     "viewerRoleArns, not both"))
+        if self.preview_role_arns and self.mode == "local":
+            problems.append(_problem("previewRoleArns", self.preview_role_arns, "needs an EKS cluster (mode create or "
+                                     "existing)"))
         _raise_all(problems)
         return self
 
@@ -253,15 +299,19 @@ class GpuNodeGroupConfig(NodeGroupScaling):
     disk_size_gib: int = Field(default=100, ge=20, le=16384, description="Encrypted gp3 root volume size (GiB).")
     labels: dict[str, str] = Field(default_factory=default_gpu_labels, description="Node labels GPU pods select on.")
     taints: list[TaintConfig] = Field(default_factory=_default_taints, description="Node taints GPU pods must tolerate.")
+    group_per_zone: bool = Field(
+        default=False,
+        description="One managed node group per zone (sizes shared out over the zones) instead of one over all zones: "
+                    "what Cluster Autoscaler needs to add a node in the zone a pending pod must go to "
+                    "(`model.zoneSpread: required`).")
 
     @model_validator(mode="after")
     def _check(self) -> GpuNodeGroupConfig:
         problems = self._scaling_problems()
         for instance_type in self.instance_types:
-            if not is_gpu_instance_type(instance_type):
-                problems.append(_problem(
-                    "instanceTypes", instance_type,
-                    f"not a supported NVIDIA GPU instance type (families: {', '.join(GPU_INSTANCE_FAMILIES)})"))
+            problem = instance_type_problem(instance_type)
+            if problem:
+                problems.append(_problem("instanceTypes", instance_type, problem))
         if self.capacity_type == "SPOT" and len(set(self.instance_types)) < 2:
             problems.append(_problem(
                 "instanceTypes", self.instance_types, "SPOT needs at least two instance types to survive capacity shortages"))
@@ -323,6 +373,93 @@ class BatchingConfig(Section):
 
 
 EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+# A repository (registry host with optional port, then path components, as the OCI distribution spec
+# names them) followed by a digest, and no `:tag` anywhere after the host.
+IMAGE_BY_DIGEST_RE = re.compile(
+    r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)+@sha256:[0-9a-f]{64}$")
+_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
+Hostname = Annotated[str, StringConstraints(pattern=rf"^(\*\.)?({_LABEL}\.)*{_LABEL}$")]
+ScaleDuration = Annotated[str, StringConstraints(pattern=r"^[0-9]+(s|m|h)$")]
+# A request may be held from 10 s to an hour: longer than an ALB's idle timeout can cover (4000 s) is refused,
+# and a GPU cold start (node, image, model) is minutes. Idle from one minute to a day before going to zero.
+MAX_WAIT_RANGE_SECONDS = (10, 3600)
+IDLE_PERIOD_RANGE_SECONDS = (60, 86400)
+
+
+class ScaleToZeroConfig(Section):
+    """Request-driven scaling down to zero replicas (KEDA HTTP add-on): an idle model costs no GPU."""
+
+    enabled: bool = Field(default=False, description="Scale the model on its requests, down to zero replicas when idle; "
+                                                     "the first request wakes it (instead of `autoscaling`).")
+    idle_period: ScaleDuration = Field(
+        default="15m", description="No request for this long and the model goes to zero replicas (KEDA `cooldownPeriod`); "
+                                   "1m to 24h.")
+    max_wait: ScaleDuration = Field(
+        default="10m", description="Longest a request is held while the model wakes (GPU node, image pull, model load); "
+                                   "then it gets 503 with `Retry-After`. 10s to 1h.")
+    max_replicas: int = Field(default=1, ge=1, le=1000, description="Most replicas under load.")
+    target_concurrency: int = Field(default=16, ge=1, le=100000,
+                                    description="Concurrent requests per replica before another is added.")
+    retry_after_seconds: int = Field(default=60, ge=1, le=3600,
+                                     description="`Retry-After` of the 503 given to a request that outwaited `maxWait`.")
+    hosts: list[Hostname] = Field(
+        default_factory=list, description="Public hostnames of the model (its endpoint's); the Service's in-cluster "
+                                          "names are always routed.")
+    keda_namespace: DnsLabel = Field(default="keda", description="Namespace of KEDA and its HTTP add-on.")
+
+    @model_validator(mode="after")
+    def _check(self) -> ScaleToZeroConfig:
+        problems = []
+        for key, value, (low, high) in (("maxWait", self.max_wait, MAX_WAIT_RANGE_SECONDS),
+                                        ("idlePeriod", self.idle_period, IDLE_PERIOD_RANGE_SECONDS)):
+            if not low <= duration_seconds(value) <= high:
+                problems.append(_problem(key, value, f"must be between {low} s and {high} s"))
+        _raise_all(problems)
+        return self
+
+    @property
+    def idle_seconds(self) -> int:
+        return duration_seconds(self.idle_period)
+
+    @property
+    def max_wait_seconds(self) -> int:
+        return duration_seconds(self.max_wait)
+
+
+class EndpointConfig(Section):
+    """The model's HTTPS endpoint: an Application Load Balancer, its certificate and DNS name (AWS stacks)."""
+
+    host: Annotated[str, StringConstraints(pattern=HOST_RE.pattern, max_length=253)] = Field(
+        description="DNS name clients call, e.g. `model.example.com` (lower case, no wildcard).")
+    hosted_zone_id: Annotated[str, StringConstraints(pattern=ZONE_ID_RE.pattern)] = Field(
+        description="Route 53 hosted zone holding `host`: the alias record to the load balancer goes there, and "
+                    "the certificate's validation record when `certificateArn` is not set.")
+    scheme: Literal["internal", "internet-facing"] = Field(
+        default="internal",
+        description="`internal`: reachable from the VPC only (private subnets); `internet-facing`: public (public "
+                    "subnets). Changing it replaces the load balancer.")
+    certificate_arn: Optional[Annotated[str, StringConstraints(pattern=CERTIFICATE_ARN_RE.pattern)]] = Field(
+        default=None,
+        description="An issued ACM certificate for `host` in `aws.region`; unset: one is requested and validated "
+                    "through `hostedZoneId`.")
+    allowed_cidrs: list[str] = Field(
+        default_factory=list,
+        description="Source CIDRs the load balancer accepts (its security group); empty: any source.")
+    waf_acl_arn: Optional[Annotated[str, StringConstraints(pattern=WAF_ACL_ARN_RE.pattern)]] = Field(
+        default=None, description="Regional WAFv2 web ACL to associate with the load balancer.")
+    ssl_policy: Annotated[str, StringConstraints(pattern=SSL_POLICY_RE.pattern)] = Field(
+        default=DEFAULT_SSL_POLICY, description="ELB security policy of the HTTPS listener (TLS 1.2 at least).")
+    install_controller: bool = Field(
+        default=True,
+        description="Install the AWS Load Balancer Controller; false when the cluster already runs one (it must "
+                    "serve the `alb` IngressClass).")
+
+    @model_validator(mode="after")
+    def _check(self) -> EndpointConfig:
+        # The load balancer is IPv4 only (`ip-address-type: ipv4`).
+        _raise_all([_problem("allowedCidrs", cidr, "must be an IPv4 CIDR such as 203.0.113.0/24")
+                    for cidr in self.allowed_cidrs if not is_ipv4_cidr(cidr)])
+        return self
 
 
 class ModelConfig(Section):
@@ -356,14 +493,43 @@ class ModelConfig(Section):
         default=None, description="IAM role for the pods (IRSA annotation)."
     )
     termination_grace_period_seconds: int = Field(default=30, ge=5, le=600, description="Time to drain before SIGKILL.")
+    image: Optional[str] = Field(
+        default=None,
+        description="Deploy this image, `<repository>@sha256:<64 hex>` (a tag is refused), and build none: CI "
+                    "sets it to the digest it built, tested and scanned, and a rollback to an earlier one. Unset, "
+                    "`pulumi up` builds and pushes the image from `buildContext`.")
+    scale_to_zero: ScaleToZeroConfig = Field(
+        default_factory=ScaleToZeroConfig, description="Scale on requests down to zero replicas (replaces `autoscaling`).")
+    authentication: Literal["apiKeys", "none"] = Field(
+        default="apiKeys",
+        description="`apiKeys`: the server answers only requests carrying one of `apiKeys` "
+                    "(`Authorization: Bearer <key>`); `none` turns that off, and must be said explicitly "
+                    "(the policy pack refuses it in production with an endpoint).")
+    api_keys: dict[DnsLabel, SecretStr] = Field(
+        default_factory=dict,
+        description="Accepted API keys by name (secrets), e.g. `primary` and, while rotating, `secondary`: "
+                    "`pulumi config set --secret --path 'model.apiKeys.primary' <key>`.")
+    endpoint: Optional[EndpointConfig] = Field(
+        default=None, description="HTTPS endpoint on an Application Load Balancer (AWS stacks); unset: in-cluster only.")
 
     @model_validator(mode="after")
     def _check(self) -> ModelConfig:
         problems = []
+        if self.image is not None and not IMAGE_BY_DIGEST_RE.match(self.image):
+            problems.append(_problem("image", self.image, "must be <repository>@sha256:<64 lowercase hex>, by digest "
+                                     "and without a tag (a tag can be moved; a digest names one image)"))
+        if self.scale_to_zero.enabled and self.autoscaling.enabled:
+            problems.append(_problem("scaleToZero.enabled", True, "and autoscaling.enabled would give the Deployment two "
+                                     "replica owners (KEDA's HPA and ours); enable one of them"))
         if self.gpus_per_pod > 0 and self.image_variant != "gpu":
             problems.append(_problem("imageVariant", self.image_variant, "must be gpu when gpusPerPod > 0"))
         if self.container_port < 1024:
             problems.append(_problem("containerPort", self.container_port, "must be >= 1024 (the server runs as non-root)"))
+        if self.authentication == "apiKeys" and not self.api_keys:
+            problems.append(_problem("apiKeys", {}, "at least one key (as a secret) while authentication is apiKeys; "
+                                     "or set authentication: none explicitly"))
+        if self.authentication == "none" and self.api_keys:
+            problems.append(_problem("authentication", "none", f"contradicts the apiKeys given ({', '.join(self.api_keys)})"))
         _raise_all(problems)
         return self
 
@@ -407,7 +573,9 @@ class MonitoringConfig(Section):
     retention: Duration = Field(default="15d", description="Prometheus retention, e.g. `3d`, `30d`.")
     storage_size: Quantity = Field(default="50Gi", description="Prometheus volume size.")
     storage_class: Optional[str] = Field(
-        default=None, description="StorageClass for volumes (gp3 on AWS; cluster default when unset).")
+        default=None,
+        description="StorageClass of the Prometheus and Alertmanager volumes; unset uses `cluster.storageClass` (on a "
+                    "created cluster, the encrypted gp3 class it gets). Must name a class the cluster has.")
     grafana_admin_password: Optional[SecretStr] = Field(default=None, description="Grafana admin password (secret).")
     receivers: list[ReceiverConfig] = Field(default_factory=list, description="Alertmanager receivers.")
     slo: SloConfig = Field(default_factory=SloConfig, description="Service level objectives.")
@@ -468,12 +636,18 @@ class KarpenterConfig(Section):
         default=None,
         description="Pinned EKS-optimised AMI alias, e.g. `al2023@v20260714` (default for AL2023; "
                     "required for Bottlerocket). `latest` is refused: it would roll every node on each release.")
+    spot_service_linked_role: Literal["check", "create"] = Field(
+        default="check",
+        description="With spot capacity, EC2 needs the account's `AWSServiceRoleForEC2Spot`: `check` stops the preview "
+                    "with the fix when it is missing, `create` creates it (only one stack per account may).")
 
     @model_validator(mode="after")
     def _check(self) -> KarpenterConfig:
         problems = []
         for family in self.instance_families:
-            if family not in GPU_INSTANCE_FAMILIES:
+            if unsupported_reason(family):
+                problems.append(_problem("instanceFamilies", family, f"refused: {unsupported_reason(family)}"))
+            elif family not in GPU_INSTANCE_FAMILIES:
                 problems.append(_problem("instanceFamilies", family,
                                          f"not a supported NVIDIA GPU family (allowed: {', '.join(GPU_INSTANCE_FAMILIES)})"))
         if len(set(self.capacity_types)) != len(self.capacity_types):
@@ -556,7 +730,14 @@ class NodeAutoscalingConfig(Section):
                                      "on-demand GPU group is added as the fallback; Karpenter prefers spot by itself)"))
         if self.provisioner == "karpenter":
             problems += self._karpenter_problems(config)
-        elif config.gpu_node_group.enabled and config.model.gpus_per_pod:
+        elif config.gpu_node_group.enabled and config.model.zone_spread == "required" \
+                and not config.gpu_node_group.group_per_zone and len(config.zones()) > 1:
+            problems.append(_problem(
+                "gpuNodeGroup.groupPerZone", False,
+                "set it to true with model.zoneSpread required and Cluster Autoscaler: it adds a node from one zone of a "
+                "multi-zone group, so a replica that must go to another zone would stay pending (or use provisioner "
+                "karpenter, or zoneSpread preferred)"))
+        if self.provisioner != "karpenter" and config.gpu_node_group.enabled and config.model.gpus_per_pod:
             node_group = config.gpu_node_group
             capacity = node_group.max_size * gpus_per_node(node_group.instance_types)
             if self._most_model_gpus(config) > capacity:
@@ -568,8 +749,9 @@ class NodeAutoscalingConfig(Section):
 
     @staticmethod
     def _most_model_gpus(config: StackConfig) -> int:
-        autoscaling = config.model.autoscaling
-        return (autoscaling.max_replicas if autoscaling.enabled else config.model.replicas) * config.model.gpus_per_pod
+        autoscaling, asleep = config.model.autoscaling, config.model.scale_to_zero
+        most = autoscaling.max_replicas if autoscaling.enabled else config.model.replicas
+        return (asleep.max_replicas if asleep.enabled else most) * config.model.gpus_per_pod
 
     def _karpenter_problems(self, config: StackConfig) -> list[str]:
         karpenter, node_group, gpus_per_pod = self.karpenter, config.gpu_node_group, config.model.gpus_per_pod
@@ -609,6 +791,84 @@ class NodeAutoscalingConfig(Section):
         return problems
 
 
+# --- delivery: how CI reaches the cluster (issue 15) ------------------------------------------------------
+
+# GitHub-hosted runner labels (`ubuntu-24.04`, `windows-latest`, `macos-15`...): their addresses are
+# Azure's, shared and changing, so neither a VPC nor an endpoint allow-list can admit them alone.
+GITHUB_HOSTED_LABEL_RE = re.compile(r"^(ubuntu|windows|macos)-[a-z0-9.-]+$")
+RunnerLabel = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")]
+
+
+class DeliveryConfig(Section):
+    """How CI's preview and deploy jobs of this stack reach its Kubernetes API (docs/delivery.md)."""
+
+    runner: Literal["vpc", "public"] = Field(
+        default="vpc",
+        description="`vpc`: self-hosted runners inside the VPC (or a network routed to it) use the private "
+                    "endpoint, and the program opens the cluster security group's port 443 to `runnerCidrs`; "
+                    "`public`: runners whose fixed egress addresses are `runnerCidrs` use the public endpoint, "
+                    "which must admit them in `cluster.endpointPublicAccessCidrs`.")
+    runner_labels: list[RunnerLabel] = Field(
+        default_factory=lambda: ["self-hosted", "linux", "x64"], min_length=1,
+        description="`runs-on` labels of the stack's preview, plan and deploy jobs, e.g. an actions-runner-controller "
+                    "scale set name. GitHub-hosted labels are refused: their addresses are neither in your VPC nor "
+                    "fixed.")
+    runner_cidrs: list[str] = Field(
+        default_factory=list, description="Where the runners' API traffic comes from (private ranges for `vpc`, "
+                                          "public egress addresses for `public`).")
+
+    def stack_problems(self, config: StackConfig) -> list[str]:
+        """Problems that span sections, each naming the key (for `StackConfig._check`)."""
+        problems, cluster = [], config.cluster
+        hosted = [label for label in self.runner_labels if GITHUB_HOSTED_LABEL_RE.match(label)]
+        if hosted:
+            problems.append(_problem("delivery.runnerLabels", hosted, "GitHub-hosted runners cannot reach a restricted "
+                                     "endpoint: their addresses are not in the VPC and not fixed; use self-hosted "
+                                     "runner labels"))
+        if cluster.mode == "local":
+            problems.append(_problem("delivery", "set", "CI deploys EKS stacks only; a local cluster is deployed by hand"))
+            return problems
+        networks = []
+        for cidr in self.runner_cidrs:
+            try:
+                networks.append(ipaddress.ip_network(cidr))
+            except ValueError:
+                problems.append(_problem("delivery.runnerCidrs", cidr, "must be a CIDR such as 10.40.0.0/20"))
+        if not self.runner_cidrs:
+            problems.append(_problem("delivery.runnerCidrs", [], f"required: where runner {self.runner!r} traffic to "
+                                     "the API comes from"))
+        if self.runner == "vpc":
+            public = [str(n) for n in networks if not n.is_private]
+            if public:
+                problems.append(_problem("delivery.runnerCidrs", public, "runner vpc reaches the private endpoint "
+                                         "from private addresses only"))
+            if cluster.stack_reference is not None:
+                problems.append(_problem("delivery.runner", "vpc", "needs the cluster security group, which a "
+                                         "cluster from cluster.stackReference does not give; open port 443 in the "
+                                         "stack that owns the cluster"))
+        else:
+            allowed = [ipaddress.ip_network(c) for c in cluster.endpoint_public_access_cidrs
+                       if _is_cidr(c)]
+            if not allowed:
+                problems.append(_problem("delivery.runner", "public", "the cluster has no public endpoint "
+                                         "(cluster.endpointPublicAccessCidrs is empty): use runner vpc"))
+            outside = [str(n) for n in networks
+                       if not any(n.version == a.version and n.subnet_of(a) for a in allowed)]
+            if allowed and outside:
+                problems.append(_problem("delivery.runnerCidrs", outside, "not admitted by "
+                                         f"cluster.endpointPublicAccessCidrs {cluster.endpoint_public_access_cidrs}: "
+                                         "CI could not reach the API"))
+        return problems
+
+
+def _is_cidr(value: str) -> bool:
+    try:
+        ipaddress.ip_network(value)
+    except ValueError:
+        return False
+    return True
+
+
 class StackConfig(Section):
     """The whole stack configuration (keys under the `gpu-model-platform:` namespace)."""
 
@@ -621,6 +881,9 @@ class StackConfig(Section):
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig, description="Monitoring and alerting.")
     autoscaling: Optional[NodeAutoscalingConfig] = Field(
         default=None, description="GPU node autoscaling and the model's pod autoscaling signal (none: fixed sizes).")
+    delivery: Optional[DeliveryConfig] = Field(
+        default=None, description="How CI's jobs reach this stack's cluster API (required for every stack CI "
+                                  "previews or deploys; none for a stack deployed by hand).")
 
     @model_validator(mode="after")
     def _check(self) -> StackConfig:
@@ -644,14 +907,48 @@ class StackConfig(Section):
                 problems.append(_problem("registry.mode", self.registry.mode, "must be local when cluster.mode is local"))
             if self.gpu_node_group.enabled:
                 problems.append(_problem("gpuNodeGroup.enabled", True, "must be false when cluster.mode is local (no GPUs)"))
+        if self.cluster.mode == "create" and self.monitoring.storage_class not in (
+                None, self.cluster.storage_class or DEFAULT_STORAGE_CLASS):
+            problems.append(_problem("monitoring.storageClass", self.monitoring.storage_class,
+                                     f"a created cluster has one StorageClass, "
+                                     f"{self.cluster.storage_class or DEFAULT_STORAGE_CLASS!r} (cluster.storageClass); "
+                                     "unset it or set it to that"))
+        if self.gpu_node_group.group_per_zone and len(self.zones()) < 2:
+            problems.append(_problem("gpuNodeGroup.groupPerZone", True,
+                                     "needs a network over two or more zones (network.availabilityZones or "
+                                     "network.privateSubnets)"))
         if self.model.gpus_per_pod > 0 and not self.gpu_node_group.enabled:
             problems.append(_problem("model.gpusPerPod", self.model.gpus_per_pod, "must be 0 without a GPU node group"))
         if self.registry.mode == "local" and on_aws:
             problems.append(_problem("registry.mode", "local", "an EKS cluster cannot pull from a local registry; use ecr"))
         if self.autoscaling is not None:
             problems += self.autoscaling.stack_problems(self)
+        if self.model.endpoint is not None:
+            problems += self._endpoint_problems(self.model.endpoint)
+        if self.delivery is not None:
+            problems += self.delivery.stack_problems(self)
         _raise_all(problems)
         return self
+
+    def zones(self) -> list[str]:
+        """The zones GPU nodes can use: the created network's, or those of the existing private subnets."""
+        if self.network is None:
+            return []
+        if self.network.create:
+            return list(dict.fromkeys(self.network.availability_zones))
+        return list(dict.fromkeys(s.availability_zone for s in self.network.private_subnets))
+
+    def _endpoint_problems(self, endpoint: EndpointConfig) -> list[str]:
+        if self.cluster.mode == "local":
+            return [_problem("model.endpoint", endpoint.host, "needs an EKS cluster (cluster.mode create or existing); "
+                             "on a local cluster use kubectl port-forward (docs/getting-started.md)")]
+        if self.network is None:
+            return [_problem("model.endpoint", endpoint.host, "needs the network section (the load balancer's VPC "
+                             "and subnets)")]
+        if endpoint.scheme == "internet-facing" and not self.network.create and not self.network.public_subnets:
+            return [_problem("model.endpoint.scheme", endpoint.scheme, "needs network.publicSubnets (an internet-facing "
+                             "load balancer lives in public subnets)")]
+        return []
 
     @property
     def model_namespace(self) -> str:
@@ -660,6 +957,13 @@ class StackConfig(Section):
     @property
     def registry_name(self) -> str:
         return self.registry.name or self.model.name
+
+    def registry_name_for(self, stack: str) -> str:
+        """The repository name in this stack: `registry.name`, else `<model.name>-<stack>` for ECR, so two stacks
+        sharing one AWS account never claim the same repository (a local registry keeps the model name)."""
+        if self.registry.name or self.registry.mode == "local":
+            return self.registry_name
+        return f"{self.model.name}-{stack.lower()}"
 
 
 # Stack config keys are the sections, e.g. `gpu-model-platform:gpuNodeGroup`.

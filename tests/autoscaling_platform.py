@@ -142,8 +142,11 @@ def _rows(file: str) -> list[list[str]]:
 
 
 def unknown_values_keys(values: dict, chart_keys_file: str) -> list[str]:
-    """Values paths we set that the chart's values.yaml does not have (inside free-form maps and lists: anything)."""
-    return unknown_keys(values, chart_keys_file)
+    """Values paths we set that the chart's values.yaml does not have (inside free-form maps and lists: anything;
+    `yaml-map`: a map the templates render whole). `chart_keys_file` is a name the package ships in
+    components/charts/, or a path under tests/autoscaling (or a full path)."""
+    local = DATA / chart_keys_file
+    return unknown_keys(values, str(local.resolve()) if local.is_file() else chart_keys_file)
 
 
 def crd_problems(spec: dict, fields_file: str) -> list[str]:

@@ -79,8 +79,13 @@ class Platform:
     def named(self, name: str) -> Registration:
         return self.synthesis.named(name)
 
+    def gpu_node_groups(self) -> list[Registration]:
+        """The `gpu-nodes` component's EKS node groups: one, or one per zone (`gpu-nodes-group-<zone>`)."""
+        return [r for r in self.of_type(NODE_GROUP) if r.name == "gpu-nodes-group" or r.name.startswith("gpu-nodes-group-")]
+
     def gpu_node_group(self) -> Registration:
-        return self.named("gpu-nodes-group")
+        """The (first zone's) GPU node group."""
+        return self.gpu_node_groups()[0]
 
     def deployment(self) -> dict:
         return next(m for _, m in self.synthesis.kubernetes_objects(masked=False) if m["kind"] == "Deployment")
@@ -94,6 +99,7 @@ def build_platform(config: StackConfig, stack: str = "test", with_model: bool = 
         aws = build.aws_options(config)
         network = Network("network", build.network_args(config), aws) if build.creates_network(config) else None
         cluster = Cluster("cluster", build.cluster_args(config, network), aws)
+        components["cluster"] = cluster
         kubernetes = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
         gpu_nodes: GpuNodeGroup | None = None
         if config.gpu_node_group.enabled:

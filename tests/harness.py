@@ -28,6 +28,8 @@ TEST_SECRETS = {
     "monitoring.receivers[0].routingKey": "s3cr3t-pagerduty-routing-key",
     "monitoring.receivers[1].url": "https://hooks.slack.com/services/T000/B000/s3cr3t-slack-2",
     "monitoring.receivers[1].routingKey": "s3cr3t-pagerduty-routing-key-2",
+    "model.apiKeys.primary": "s3cr3t-model-api-key-primary",
+    "model.apiKeys.secondary": "s3cr3t-model-api-key-secondary",
 }
 
 

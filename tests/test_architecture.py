@@ -38,8 +38,9 @@ def test_main_only_wires_and_stays_short():
     assert "pulumi.Config(" not in source
     tree = ast.parse(source)
     assert not any(isinstance(n, (ast.FunctionDef, ast.ClassDef)) for n in tree.body), "helpers belong elsewhere"
-    # One statement per component or export: the wiring stays readable at a glance.
-    assert len(tree.body) <= 30, f"__main__.py has {len(tree.body)} top-level statements"
+    # One statement per component or export: the wiring stays readable at a glance. 31 since CI's
+    # cluster access (issue 15) joined scale to zero, 34 with the model endpoint's controller, endpoint and URL.
+    assert len(tree.body) <= 34, f"__main__.py has {len(tree.body)} top-level statements"
 
 
 @pytest.mark.parametrize("name", STACKS)

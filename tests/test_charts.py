@@ -72,12 +72,14 @@ def test_a_chart_version_other_than_the_pinned_one_is_not_checked_against_its_ke
     assert PINNED_CHART.at(PINNED_CHART.version) is PINNED_CHART
 
 
-def test_every_components_chart_keys_ship_in_the_package():
-    for name in ("kube-prometheus-stack-88.5.3", "cluster-autoscaler-9.59.0", "karpenter-1.14.1",
-                 "prometheus-adapter-5.3.0"):
-        assert chart_keys(f"{name}.keys.tsv"), name
-    assert {p.name for p in KEYS_DIR.glob("*.keys.tsv")} == {f"{n}.keys.tsv" for n in (
-        "kube-prometheus-stack-88.5.3", "cluster-autoscaler-9.59.0", "karpenter-1.14.1", "prometheus-adapter-5.3.0")}
+def test_every_pinned_charts_keys_ship_in_the_package():
+    from components import cluster_autoscaler, karpenter, load_balancer_controller, pod_autoscaling, scale_to_zero
+    from components.monitoring_stack import PINNED_CHART as MONITORING
+    pinned = [MONITORING, cluster_autoscaler.PINNED_CHART, karpenter.CONTROLLER_CHART, pod_autoscaling.PINNED_CHART,
+              load_balancer_controller.PINNED_CHART, scale_to_zero.KEDA_PINNED, scale_to_zero.HTTP_PINNED]
+    for chart in pinned:
+        assert chart.keys_file == f"{chart.name}-{chart.version}.keys.tsv" and chart_keys(chart.keys_file), chart
+    assert {p.name for p in KEYS_DIR.glob("*.keys.tsv")} == {c.keys_file for c in pinned}
 
 
 def test_the_gpu_operators_charts_take_extra_values_unchecked():

@@ -16,6 +16,7 @@ from components.cluster import (
     ClusterStackReference,
     validate_cluster_args,
 )
+from components.eks_versions import DEFAULT_KUBERNETES_VERSION
 from stack_config import ConfigError
 from tests.aws_platform import (
     ADDON,
@@ -23,8 +24,8 @@ from tests.aws_platform import (
     EKS_CLUSTER,
     NODE_GROUP,
     ROLE,
-    ROLE_POLICY,
     build_platform,
+    components_of,
     config_of,
     descendants,
     platform,
@@ -72,11 +73,11 @@ def test_an_endpoint_open_to_the_world_is_refused_by_config_and_by_the_component
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_secrets_are_envelope_encrypted_with_a_rotating_key_the_control_plane_alone_may_use(stack):
     synthesis = platform(stack).synthesis
-    [key] = descendants(synthesis, "Cluster", "aws:kms/key:Key")
+    key = synthesis.named("cluster-secrets-key")
     encryption = _cluster(stack).inputs["encryptionConfig"]
     assert encryption == {"resources": ["secrets"], "provider": {"keyArn": key.outputs["arn"]}}
     assert key.inputs["enableKeyRotation"] is True
-    [policy] = descendants(synthesis, "Cluster", ROLE_POLICY)
+    policy = synthesis.named("cluster-cluster-secrets-key")
     [statement] = json.loads(policy.inputs["policy"])["Statement"]
     assert statement["Resource"] == key.outputs["arn"], "the control plane's KMS rights cover only its own key"
     assert not any("*" in action for action in statement["Action"])
@@ -134,11 +135,19 @@ def test_core_addons_are_eks_managed_at_the_versions_pinned_for_the_kubernetes_v
 
 
 def test_addon_versions_from_config_override_the_pinned_ones():
-    p = build_platform(config_of("dev", cluster={"addonVersions": {"eks-pod-identity-agent": "v1.3.8-eksbuild.2"}}),
+    p = build_platform(config_of("dev", cluster={"addonVersions": {"aws-ebs-csi-driver": "v1.57.1-eksbuild.1"}}),
                        with_model=False)
     addons = {a.inputs["addonName"]: a.inputs.get("addonVersion") for a in descendants(p.synthesis, "Cluster", ADDON)}
-    assert addons["eks-pod-identity-agent"] == "v1.3.8-eksbuild.2"
-    assert addons["coredns"] == ADDON_VERSIONS["1.33"]["coredns"]
+    assert addons["aws-ebs-csi-driver"] == "v1.57.1-eksbuild.1"
+    assert addons["coredns"] == ADDON_VERSIONS[DEFAULT_KUBERNETES_VERSION]["coredns"]
+
+
+def test_the_pod_identity_agent_is_not_installed_because_every_role_is_irsa():
+    with pytest.raises(ConfigError) as caught:
+        config_of("dev", cluster={"addonVersions": {"eks-pod-identity-agent": "v1.3.10-eksbuild.3"}})
+    assert any("cluster.addonVersions" in p and "eks-pod-identity-agent" in p for p in caught.value.problems), \
+        caught.value.problems
+    assert "eks-pod-identity-agent" not in CORE_ADDONS
 
 
 def test_a_kubernetes_version_without_pinned_addons_is_a_config_error():
@@ -147,13 +156,23 @@ def test_a_kubernetes_version_without_pinned_addons_is_a_config_error():
     assert any("cluster.kubernetesVersion: got '1.29'; no pinned add-on versions" in p for p in caught.value.problems)
 
 
-def test_networking_addons_precede_the_nodes_and_dns_follows_them():
+def test_networking_addons_precede_the_nodes_and_dns_and_the_volume_driver_follow_them():
     synthesis = platform("dev").synthesis
     addons = {a.inputs["addonName"]: a for a in descendants(synthesis, "Cluster", ADDON)}
     [system] = [g for g in descendants(synthesis, "Cluster", NODE_GROUP)]
     for before in ("vpc-cni", "kube-proxy"):
         assert addons[before].urn in system.options["dependencies"], before
-    assert system.urn in addons["coredns"].options["dependencies"]
+    for after in ("coredns", "aws-ebs-csi-driver"):
+        assert system.urn in addons[after].options["dependencies"], after
+
+
+def test_the_vpc_cni_enforces_network_policies():
+    addons = {a.inputs["addonName"]: a for a in descendants(platform("prod").synthesis, "Cluster", ADDON)}
+    assert json.loads(addons["vpc-cni"].inputs["configurationValues"]) == {"enableNetworkPolicy": "true"}
+    others = [name for name, a in addons.items() if name != "vpc-cni" and a.inputs.get("configurationValues")]
+    assert others == [], "only the VPC CNI is configured"
+    [cluster] = components_of(platform("prod").synthesis, "Cluster")
+    assert cluster.component_outputs["network_policy_enforcement"] == "vpc-cni"
 
 
 def test_the_vpc_cni_gets_its_own_irsa_role_limited_to_its_service_account():
@@ -220,10 +239,12 @@ def test_every_kubernetes_object_of_the_platform_uses_the_clusters_provider(stac
 
 
 @pytest.mark.parametrize("stack, protected", [("dev", False), ("prod", True)])
-def test_prod_protects_its_cluster_and_secrets_key_from_destroy(stack, protected):
+def test_prod_protects_its_cluster_and_both_keys_from_destroy(stack, protected):
     synthesis = platform(stack).synthesis
-    [key] = descendants(synthesis, "Cluster", "aws:kms/key:Key")
-    assert _cluster(stack).options["protect"] is protected and key.options["protect"] is protected
+    keys = descendants(synthesis, "Cluster", "aws:kms/key:Key")
+    assert sorted(k.name for k in keys) == ["cluster-secrets-key", "cluster-volumes-key"]
+    assert _cluster(stack).options["protect"] is protected
+    assert all(key.options["protect"] is protected for key in keys), [k.name for k in keys]
 
 
 def test_no_iam_policy_of_the_cluster_grants_wildcards():
@@ -248,7 +269,7 @@ def test_config_for_a_created_cluster_needs_an_admin_and_a_known_log_retention()
 
 def test_an_existing_cluster_is_looked_up_by_name_and_nothing_is_created():
     def program():
-        cluster = Cluster("cluster", ClusterArgs(mode="existing", name="shared"))
+        cluster = Cluster("cluster", ClusterArgs(mode="existing", name="shared", enforces_network_policies=True))
         pulumi.export("kubeconfig", cluster.kubeconfig)
         pulumi.export("oidc", cluster.oidc_provider_arn)
         pulumi.export("issuer", cluster.oidc_issuer_url)
@@ -270,7 +291,7 @@ def test_an_existing_cluster_is_looked_up_by_name_and_nothing_is_created():
 def test_an_existing_cluster_can_come_from_another_stacks_outputs():
     def program():
         cluster = Cluster("cluster", ClusterArgs(mode="existing", stack_reference=ClusterStackReference(
-            stack="acme/platform-infra/prod")))
+            stack="acme/platform-infra/prod"), enforces_network_policies=True))
         pulumi.export("name", cluster.cluster_name)
         pulumi.export("issuer", cluster.oidc_issuer_url)
         pulumi.export("kubeconfig", cluster.kubeconfig)
@@ -281,7 +302,7 @@ def test_an_existing_cluster_can_come_from_another_stacks_outputs():
 
 
 def test_an_existing_clusters_gpu_nodes_also_get_the_cni_policy():
-    config = config_of("dev", cluster={"mode": "existing", "name": "shared"})
+    config = config_of("dev", cluster={"mode": "existing", "name": "shared", "enforcesNetworkPolicies": True})
     synthesis = build_platform(config, with_model=False).synthesis
     assert not synthesis.of_type(EKS_CLUSTER)
     policies = {a.inputs["policyArn"].rsplit("/", 1)[1] for a in descendants(synthesis, "GpuNodeGroup", ATTACHMENT)}
@@ -306,8 +327,12 @@ def test_a_local_cluster_is_a_kube_context_and_no_aws_at_all():
      "log_types[0]: got 'all'"),
     (ClusterArgs(mode="create", name="c", subnet_ids=["a", "b"], admin_role_arns=[ADMIN], kubernetes_version="1.20"),
      "no pinned versions"),
-    (ClusterArgs(mode="existing"), "exactly one of them"),
-    (ClusterArgs(mode="local"), "kube_context: required"),
+    (ClusterArgs(mode="existing", enforces_network_policies=True), "exactly one of them"),
+    (ClusterArgs(mode="local", enforces_network_policies=True), "kube_context: required"),
+    (ClusterArgs(mode="local", kube_context="kind-x"), "enforces_network_policies: got None"),
+    (ClusterArgs(mode="existing", name="shared", enforces_network_policies=False), "enforces_network_policies: got False"),
+    (ClusterArgs(mode="existing", name="shared", enforces_network_policies=True, storage_class="GP3!"),
+     "storage_class: got 'GP3!'"),
 ])
 def test_bad_args_are_refused_before_anything_is_registered(args, message):
     with pytest.raises(ValueError, match="Cluster 'cluster'") as caught:

@@ -25,6 +25,7 @@ from components.cluster_autoscaler import (
     priority_expander_tiers,
     validate_cluster_autoscaler_args,
 )
+from components.eks_versions import DEFAULT_KUBERNETES_VERSION
 from components.gpu_instances import gpus_per_node
 from stack_config import ConfigError
 from stack_config.component_args import gpu_scheduling
@@ -78,7 +79,9 @@ def test_the_gpu_groups_carry_the_ownership_tag_the_policy_requires(name):
     cluster = stack(name).config.cluster.name
     tags = [r.inputs["tag"] for r in stack(name).of_type(ASG_TAG)]
     owner = [t for t in tags if t["key"] == f"k8s.io/cluster-autoscaler/{cluster}"]
-    groups = 2 if stack(name).config.autoscaling.spot_first else 1
+    config = stack(name).config
+    per_group = len(config.zones()) if config.gpu_node_group.group_per_zone else 1
+    groups = per_group * (2 if config.autoscaling.spot_first else 1)
     assert len(owner) == groups and all(t["value"] == "owned" for t in owner)
 
 
@@ -126,7 +129,7 @@ def _schedulable(values: dict, node_labels: dict[str, str], node_taints: list[di
 @pytest.mark.parametrize("name", AWS_STACKS)
 def test_the_autoscaler_runs_on_system_nodes_and_never_on_gpu_nodes(name):
     values, scheduling = _values(name), gpu_scheduling(stack(name).config.gpu_node_group)
-    gpu_group = stack(name).named("gpu-nodes-group").inputs
+    gpu_group = stack(name).gpu_node_group().inputs
     system_group = stack(name).named("cluster-system-nodes").inputs
     gpu_taints = [{"key": t["key"], "effect": {"NO_SCHEDULE": "NoSchedule"}.get(t["effect"], t["effect"])}
                   for t in gpu_group["taints"]]
@@ -217,7 +220,8 @@ def test_the_official_chart_at_a_pinned_version_with_the_image_of_the_clusters_m
 @pytest.mark.parametrize("name", AWS_STACKS)
 def test_every_values_key_and_flag_exists_in_the_pinned_chart_and_autoscaler(name):
     values = _values(name)
-    flags = set((DATA / "cluster-autoscaler-1.33.6.flags.txt").read_text().split()) - {"#"}
+    flags_file = DATA / f"cluster-autoscaler-{IMAGE_TAGS[DEFAULT_KUBERNETES_VERSION][1:]}.flags.txt"
+    flags = set(flags_file.read_text().split()) - {"#"}
     unknown = [k for k in unknown_values_keys(values, f"cluster-autoscaler-{CHART_VERSION}.keys.tsv")
                if not k.startswith(("extraArgs.", "expanderPriorities."))]
     assert unknown == []

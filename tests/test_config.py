@@ -65,11 +65,14 @@ def test_local_needs_no_aws_and_no_gpu():
 
 
 def test_defaults_follow_the_seed():
-    config = _load({"cluster": {"mode": "local", "kubeContext": "kind-x"}, "registry": {"mode": "local"},
-                    "gpuNodeGroup": {"enabled": False}, "model": {"gpusPerPod": 0, "imageVariant": "cpu"},
+    config = _load({"cluster": {"mode": "local", "kubeContext": "kind-x", "enforcesNetworkPolicies": True},
+                    "registry": {"mode": "local"},
+                    "gpuNodeGroup": {"enabled": False},
+                    "model": {"gpusPerPod": 0, "imageVariant": "cpu", "apiKeys": {"primary": "k"}},
                     "monitoring": {"enabled": False}})
     assert (config.model.name, config.model.container_port, config.model.service_port, config.model.replicas) == (
         "my-ai-model", 8080, 80, 1)
+    assert config.model.authentication == "apiKeys" and config.model.endpoint is None
 
 
 def test_an_unknown_key_is_refused_with_a_suggestion():

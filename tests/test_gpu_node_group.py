@@ -77,11 +77,22 @@ def test_changing_the_configured_taint_moves_nodes_and_pods_together():
 
 
 @pytest.mark.parametrize("stack", AWS_STACKS)
-def test_nodes_require_imdsv2_with_a_hop_limit_pods_can_use(stack):
+def test_nodes_require_imdsv2_with_one_hop_so_pods_never_see_the_node_role(stack):
     metadata = _template(stack)["metadataOptions"]
     assert metadata["httpTokens"] == "required"
-    assert metadata["httpPutResponseHopLimit"] == IMDS_HOP_LIMIT == 2
+    assert metadata["httpPutResponseHopLimit"] == IMDS_HOP_LIMIT == 1
     assert metadata["httpEndpoint"] == "enabled"
+    [system] = descendants(platform(stack).synthesis, "Cluster", LAUNCH_TEMPLATE)
+    assert system.inputs["metadataOptions"]["httpPutResponseHopLimit"] == 1, "system nodes too"
+
+
+def test_what_runs_in_the_pod_network_and_calls_aws_is_given_its_region_instead_of_imds():
+    """Cluster Autoscaler and Karpenter would otherwise ask IMDS, which one hop keeps from pods."""
+    from tests.autoscaling_platform import stack as autoscaled
+    autoscaler = autoscaled("prod").values("cluster-autoscaler-release")
+    assert autoscaler["awsRegion"] == "us-west-2"
+    karpenter = autoscaled("dev", "karpenter").values("karpenter-controller")
+    assert {"name": "AWS_REGION", "value": "us-west-2"} in karpenter["controller"]["env"]
 
 
 @pytest.mark.parametrize("stack", AWS_STACKS)
@@ -152,13 +163,16 @@ def test_autoscaler_node_template_tags_describe_labels_taints_and_gpus_on_the_gr
     expected |= {f"k8s.io/cluster-autoscaler/node-template/taint/{t.key}": f"{t.value}:{t.effect}"
                  for t in config.taints}
     assert expected.items() <= group.inputs["tags"].items()
-    asg_name = group.outputs["resources"][0]["autoscalingGroups"][0]["name"]
-    asg_tags = {t.inputs["tag"]["key"]: t.inputs["tag"]["value"]
-                for t in descendants(p.synthesis, "GpuNodeGroup", ASG_TAG)}
     cluster_name = config_of(stack).cluster.name
-    assert asg_tags == expected | {f"k8s.io/cluster-autoscaler/{cluster_name}": "owned"}
-    for tag in descendants(p.synthesis, "GpuNodeGroup", ASG_TAG):
-        assert tag.inputs["autoscalingGroupName"] == asg_name and tag.inputs["tag"]["propagateAtLaunch"] is False
+    tags = descendants(p.synthesis, "GpuNodeGroup", ASG_TAG)
+    for group in p.gpu_node_groups():
+        assert expected.items() <= group.inputs["tags"].items(), group.name
+        asg_name = group.outputs["resources"][0]["autoscalingGroups"][0]["name"]
+        asg_tags = {t.inputs["tag"]["key"]: t.inputs["tag"]["value"]
+                    for t in tags if t.inputs["autoscalingGroupName"] == asg_name}
+        assert asg_tags == expected | {f"k8s.io/cluster-autoscaler/{cluster_name}": "owned"}, group.name
+    assert len(tags) == len(p.gpu_node_groups()) * (len(expected) + 1), "every tag belongs to one of the groups"
+    assert all(t.inputs["tag"]["propagateAtLaunch"] is False for t in tags)
 
 
 def test_the_gpu_count_tag_is_the_smallest_instance_types():
@@ -233,8 +247,86 @@ def test_an_existing_cluster_without_subnets_for_gpu_nodes_is_a_config_error():
     from tests.harness import TEST_SECRETS, raw_sections, stack_file
     raw = read_stack_file(stack_file("dev"), TEST_SECRETS)
     sections = raw_sections("dev")
-    sections["cluster"] = {"mode": "existing", "name": "shared"}
+    sections["cluster"] = {"mode": "existing", "name": "shared", "enforcesNetworkPolicies": True}
     sections.pop("network")
     with pytest.raises(ConfigError) as caught:
         load(RawConfig(sections=sections, secret_paths=raw.secret_paths))
     assert any("network: got None; required for the GPU node group's subnets" in p for p in caught.value.problems)
+
+
+# --- one group per zone (prod: required zone spread with Cluster Autoscaler) ---------------------------------
+
+
+def test_prod_has_one_gpu_group_per_zone_each_in_its_zones_subnet():
+    p = platform("prod")
+    subnets = {r.id: r.inputs["availabilityZone"] for r in p.of_type("aws:ec2/subnet:Subnet")
+               if r.name.startswith("network-private-")}
+    groups = {g.name: g.inputs for g in p.gpu_node_groups()}
+    zones = config_of("prod").network.availability_zones
+    assert sorted(groups) == sorted(f"gpu-nodes-group-{zone}" for zone in zones)
+    for zone in zones:
+        assert [subnets[s] for s in groups[f"gpu-nodes-group-{zone}"]["subnetIds"]] == [zone]
+    assert p.components["gpu_nodes"].zones == zones
+
+
+def test_per_zone_groups_share_out_the_sizes_and_keep_the_total_floor():
+    groups = [g.inputs["scalingConfig"] for g in platform("prod").gpu_node_groups()]
+    config = config_of("prod").gpu_node_group
+    assert [g["minSize"] for g in groups] == [1, 1, 0]
+    assert sum(g["minSize"] for g in groups) == config.min_size, "the two-node floor stays two nodes"
+    assert sum(g["maxSize"] for g in groups) == config.max_size
+    assert all(g["minSize"] <= g["desiredSize"] <= g["maxSize"] for g in groups)
+
+
+def test_dev_keeps_one_group_over_its_zones():
+    p = platform("dev")
+    [group] = p.gpu_node_groups()
+    assert group.name == "gpu-nodes-group" and len(group.inputs["subnetIds"]) == 2
+
+
+def test_the_autoscaling_group_output_lists_every_zones_group():
+    p = platform("prod")
+    [component] = [r for r in p.synthesis.resources if r.type == "gpu-model-platform:index:GpuNodeGroup"]
+    expected = [g.outputs["resources"][0]["autoscalingGroups"][0]["name"] for g in p.gpu_node_groups()]
+    assert sorted(component.component_outputs["autoscaling_group_names"]) == sorted(expected)
+    assert len(component.component_outputs["node_group_names"]) == 3
+
+
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_gpu_nodes_are_created_after_the_vpc_cni_and_kube_proxy_addons(stack):
+    p = platform(stack)
+    addons = {a.inputs["addonName"]: a.urn for a in p.of_type("aws:eks/addon:Addon")}
+    for group in p.gpu_node_groups():
+        for addon in ("vpc-cni", "kube-proxy"):
+            assert addons[addon] in group.options["dependencies"], (group.name, addon)
+
+
+def test_required_zone_spread_with_one_multi_zone_group_is_a_config_error_naming_the_fix():
+    with pytest.raises(ConfigError) as caught:
+        config_of("prod", gpuNodeGroup={"groupPerZone": False})
+    assert any(p.startswith("gpu-model-platform:gpuNodeGroup.groupPerZone: got False; set it to true")
+               for p in caught.value.problems), caught.value.problems
+
+
+def test_one_group_per_zone_needs_two_zones_or_more():
+    from components.gpu_node_group import share
+    assert share(2, 3) == [1, 1, 0] and share(6, 3) == [2, 2, 2] and share(2, 3, at_least=1) == [1, 1, 1]
+    assert share(7, 3) == [3, 2, 2]
+
+
+# --- Volta ----------------------------------------------------------------------------------------------------
+
+
+def test_volta_instances_are_refused_with_the_reason():
+    problems = validate_gpu_node_group_args(_group(instance_types=["p3.2xlarge"]))
+    assert problems == ["instance_types[0]: got 'p3.2xlarge'; refused: V100 (Volta) GPUs: CUDA 13, which the model "
+                        "image uses, dropped Volta"]
+    with pytest.raises(ConfigError) as caught:
+        config_of("dev", gpuNodeGroup={"instanceTypes": ["p3dn.24xlarge", "g5.xlarge"]})
+    assert any("gpuNodeGroup.instanceTypes: got 'p3dn.24xlarge'; refused: V100 (Volta)" in p and "CUDA 13" in p
+               for p in caught.value.problems), caught.value.problems
+    with pytest.raises(ConfigError) as caught:
+        config_of("dev", autoscaling={"provisioner": "karpenter", "spotFirst": False,
+                                      "karpenter": {"instanceFamilies": ["p3"]}})
+    assert any("autoscaling.karpenter.instanceFamilies: got 'p3'; refused: V100 (Volta)" in p
+               for p in caught.value.problems), caught.value.problems

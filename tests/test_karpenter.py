@@ -341,7 +341,8 @@ def test_bottlerocket_needs_a_pinned_bottlerocket_alias():
 def test_a_cluster_from_a_stack_reference_cannot_use_karpenter():
     sections = with_provisioner("dev", KARPENTER)
     with pytest.raises(ConfigError) as caught:
-        config_of("dev", cluster={"mode": "existing", "name": None, "stackReference": {"stack": "acme/infra/dev"}},
+        config_of("dev", cluster={"mode": "existing", "name": None, "stackReference": {"stack": "acme/infra/dev"},
+                                  "enforcesNetworkPolicies": True},
                   network={"create": False, "vpcId": "vpc-0123456789abcdef0",
                            "privateSubnets": [{"id": "subnet-0123456789abcdef0", "availabilityZone": "us-west-2a"},
                                               {"id": "subnet-0123456789abcdef1", "availabilityZone": "us-west-2b"}]},
@@ -388,3 +389,65 @@ def test_main_with_karpenter_has_no_gpu_node_group_and_the_same_model_scheduling
                              if m["kind"] == "Deployment" and m["metadata"]["name"] == "my-ai-model")["spec"]["template"]["spec"]
     assert {k: pod(synthesis)[k] for k in ("nodeSelector", "tolerations")} == \
         {k: pod(whole_stack(name))[k] for k in ("nodeSelector", "tolerations")}
+
+
+# ------------------------------------------------------------------------- the EC2 Spot service-linked role
+
+def _spot_stack(cloud_roles: tuple[str, ...], spot_role: str = "check"):
+    from tests.autoscaling_platform import Autoscaled, program
+    from tools.synth import run
+    from tools.synth.fakes import FakeCloud
+
+    sections = with_provisioner("dev", KARPENTER)
+    sections["autoscaling"]["karpenter"] = {**sections["autoscaling"]["karpenter"], "spotServiceLinkedRole": spot_role}
+    config = config_of("dev", **sections)
+    components: dict = {}
+    synthesis = run(lambda: program(config, components), stack="dev",
+                    cloud=FakeCloud(region="us-west-2", service_linked_roles=cloud_roles))
+    return Autoscaled(synthesis, config, components)
+
+
+def test_with_spot_the_account_is_checked_for_the_spot_service_linked_role():
+    checked = _spot_stack(("AWSServiceRoleForEC2Spot",))
+    assert _requirement(checked.named("karpenter-node-pool").inputs["spec"], "karpenter.sh/capacity-type")[
+        "values"] == ["spot", "on-demand"]
+    assert not checked.of_type("aws:iam/serviceLinkedRole:ServiceLinkedRole"), "checked, not created"
+    [component] = [r for r in checked.synthesis.resources if r.type == "gpu-model-platform:index:Karpenter"]
+    assert component.component_outputs["spot_service_linked_role"] == "AWSServiceRoleForEC2Spot"
+
+
+def test_a_fresh_account_without_the_spot_role_stops_the_preview_with_the_fix():
+    with pytest.raises(Exception) as caught:
+        _spot_stack(())
+    message = str(caught.value)
+    assert "the AWS account has no AWSServiceRoleForEC2Spot" in message
+    assert "autoscaling.karpenter.spotServiceLinkedRole: create" in message
+    assert "aws iam create-service-linked-role --aws-service-name spot.amazonaws.com" in message
+
+
+def test_on_request_the_spot_role_is_created_before_the_node_pool():
+    created = _spot_stack((), spot_role="create")
+    [role] = created.of_type("aws:iam/serviceLinkedRole:ServiceLinkedRole")
+    assert role.inputs["awsServiceName"] == "spot.amazonaws.com"
+    assert role.urn in created.named("karpenter-node-pool").options["dependencies"]
+
+
+def test_on_demand_only_needs_no_spot_role():
+    sections = with_provisioner("prod", KARPENTER)
+    assert config_of("prod", **sections).autoscaling.karpenter.capacity(config_of("prod").gpu_node_group) == ["on-demand"]
+    assert not _k("prod").of_type("aws:iam/serviceLinkedRole:ServiceLinkedRole")
+
+
+def test_a_bad_spot_role_choice_is_refused():
+    with pytest.raises(ConfigError) as caught:
+        config_of("dev", autoscaling={"provisioner": "karpenter", "spotFirst": False,
+                                      "karpenter": {"spotServiceLinkedRole": "maybe"}})
+    assert any("autoscaling.karpenter.spotServiceLinkedRole: got 'maybe'" in p for p in caught.value.problems), \
+        caught.value.problems
+
+
+def test_the_prod_karpenter_variant_keeps_one_pool_for_all_zones():
+    prod = _k("prod")
+    assert len(prod.of_type("kubernetes:karpenter.sh/v1:NodePool")) == 1
+    assert not [g for g in prod.of_type("aws:eks/nodeGroup:NodeGroup") if g.name.startswith("gpu-nodes")]
+    assert "topology.kubernetes.io/zone" not in json.dumps(_node_pool("prod")), "no zone pinned: any subnet's zone"

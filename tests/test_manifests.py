@@ -15,7 +15,7 @@ from kubernetes_validate import utils as kubernetes_validate
 from tests.harness import STACKS, stack, stack_config
 
 # Custom resources have no schema in kubernetes-validate; their fields are pinned by their component tests.
-CUSTOM_RESOURCE_GROUPS = ("monitoring.coreos.com/", "karpenter.sh/", "karpenter.k8s.aws/", "keda.sh/")
+CUSTOM_RESOURCE_GROUPS = ("monitoring.coreos.com/", "karpenter.sh/", "karpenter.k8s.aws/", "keda.sh/", "http.keda.sh/")
 
 # Each skipped checkov check, with the reason it does not apply.
 CHECKOV_SKIPS = {

@@ -80,10 +80,26 @@ def test_images_are_encrypted_with_a_rotating_customer_managed_key():
     assert 7 <= key.inputs["deletionWindowInDays"] <= 30, key.name
 
 
-def test_the_repository_takes_the_configured_name():
-    repository = only(_registry(registry_args(stack_config("dev"))).of_type(REPOSITORY))
-    assert repository.inputs["name"] == stack_config("dev").registry_name
-    assert repository.outputs["repositoryUrl"].endswith(".amazonaws.com/my-ai-model")
+def test_each_stack_names_its_repository_after_the_model_and_the_stack_so_one_account_holds_both():
+    names = {}
+    for stack in AWS_STACKS:
+        repository = only(_registry(registry_args(stack_config(stack), stack)).of_type(REPOSITORY))
+        names[stack] = repository.inputs["name"]
+        assert names[stack] == f"my-ai-model-{stack}", repository.name
+        assert repository.outputs["repositoryUrl"].endswith(f".amazonaws.com/my-ai-model-{stack}")
+    assert len(set(names.values())) == len(names), f"two stacks claim one ECR repository: {names}"
+
+
+def test_a_configured_repository_name_is_used_as_given():
+    config = config_with("dev", "registry", name="shared-models")
+    repository = only(_registry(registry_args(config, "dev")).of_type(REPOSITORY))
+    assert repository.inputs["name"] == "shared-models"
+
+
+def test_the_program_names_the_repository_after_the_running_stack():
+    assert registry_args(stack_config("dev"), "Prod").name == "my-ai-model-prod"
+    assert run(lambda: pulumi.export("name", registry_args(stack_config("dev")).name), stack="dev").stack_outputs == \
+        {"name": "my-ai-model-dev"}
 
 
 # --- lifecycle ------------------------------------------------------------------------------------------
@@ -91,14 +107,14 @@ def test_the_repository_takes_the_configured_name():
 @pytest.mark.parametrize("name", AWS_STACKS)
 def test_the_lifecycle_policy_keeps_the_configured_number_of_images(name):
     config = stack_config(name)
-    synthesis = _registry(registry_args(config))
+    synthesis = _registry(registry_args(config, name))
     policy = _policy(synthesis)
     [keep] = [r for r in policy["rules"] if r["selection"]["tagStatus"] == "any"]
     assert keep["selection"] == {"tagStatus": "any", "countType": "imageCountMoreThan",
                                  "countNumber": config.registry.keep_images}
     assert keep["action"] == {"type": "expire"}
     policy_resource = only(synthesis.of_type(LIFECYCLE))
-    assert policy_resource.inputs["repository"] == config.registry_name
+    assert policy_resource.inputs["repository"] == config.registry_name_for(name)
 
 
 def test_untagged_images_expire_after_a_day():
@@ -125,7 +141,7 @@ def test_the_lifecycle_policy_is_one_ecr_accepts(keep):
 def test_the_prod_registry_is_protected_and_never_force_deleted():
     config = stack_config("prod")
     assert config.registry.force_delete is False
-    synthesis = _registry(registry_args(config))
+    synthesis = _registry(registry_args(config, "prod"))
     repository = only(synthesis.of_type(REPOSITORY))
     assert repository.inputs["forceDelete"] is False
     for r in (repository, only(synthesis.of_type(KEY))):
@@ -135,7 +151,7 @@ def test_the_prod_registry_is_protected_and_never_force_deleted():
 def test_the_dev_registry_can_be_destroyed_with_its_images():
     config = stack_config("dev")
     assert config.registry.force_delete is True
-    synthesis = _registry(registry_args(config))
+    synthesis = _registry(registry_args(config, "dev"))
     repository = only(synthesis.of_type(REPOSITORY))
     assert repository.inputs["forceDelete"] is True
     assert not any(r.options["protect"] for r in synthesis.resources), [r.name for r in synthesis.resources]
@@ -143,7 +159,7 @@ def test_the_dev_registry_can_be_destroyed_with_its_images():
 
 def test_the_local_stack_creates_no_aws_resource_and_points_at_the_local_registry():
     config = stack_config("local")
-    synthesis = _registry(registry_args(config))
+    synthesis = _registry(registry_args(config, "local"))
     assert [r.type for r in synthesis.resources] == ["gpu-model-platform:index:ModelRegistry"]
     outputs = only(synthesis.resources).component_outputs
     assert outputs["repository_url"] == f"{config.registry.local_address}/{config.registry_name}"

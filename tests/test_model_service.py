@@ -118,8 +118,9 @@ def test_pulumi_waits_long_enough_for_a_gpu_cold_start_and_kubernetes_too(name):
     # docs/autoscaling.md: a GPU node from zero (4 min at most) and a CUDA image pull (5), then the startup budget.
     one_pod = (240 if gpu else 0) + 300 + 300
     assert deployment.inputs["spec"]["progressDeadlineSeconds"] == one_pod
-    minutes = -(-((240 if gpu else 0) + deployment.inputs["spec"]["replicas"] * 600) // 60)
-    assert deployment.options["customTimeouts"] == {"create": f"{minutes}m", "update": f"{minutes}m", "delete": ""}
+    # At least one pod: a model that scales to zero is created asleep, and still rolls a pod once awake.
+    minutes = -(-((240 if gpu else 0) + max(deployment.inputs["spec"]["replicas"], 1) * 600) // 60)
+    assert deployment.options["customTimeouts"] == {"create": f"{minutes}m", "update": f"{minutes}m"}
     assert minutes > 10 or not gpu, "Pulumi's default 10 minutes would fail a healthy GPU rollout"
 
 
@@ -167,6 +168,8 @@ def test_a_disruption_budget_exists_exactly_when_more_than_one_replica_runs(name
     config = stack_config(name)
     resources = _model_resources(stack(name))
     min_replicas = max(config.model.replicas, config.model.autoscaling.min_replicas if config.model.autoscaling.enabled else 0)
+    if config.model.scale_to_zero.enabled:
+        min_replicas = 0  # KEDA owns the count, from zero: created asleep, no disruption budget floor
     assert ("PodDisruptionBudget" in resources) == (min_replicas > 1)
     assert resources["Deployment"].inputs["spec"]["replicas"] == min_replicas
 
@@ -184,8 +187,10 @@ def test_callers_reach_the_public_ports_and_only_monitoring_reaches_metrics(name
     policy = _model_resources(stack(name))["NetworkPolicy"].inputs["spec"]
     rules = {frozenset(p["port"] for p in rule["ports"]): _sources(rule) for rule in policy["ingress"]}
     expected = {}
-    if config.model.allowed_namespaces:
-        expected[frozenset({"http", "grpc"})] = set(config.model.allowed_namespaces)
+    callers = set(config.model.allowed_namespaces)
+    callers |= {config.model.scale_to_zero.keda_namespace} if config.model.scale_to_zero.enabled else set()
+    if callers:
+        expected[frozenset({"http", "grpc"})] = callers
     if config.monitoring.enabled:
         expected[frozenset({"admin"})] = {config.monitoring.namespace}
     assert rules == expected
@@ -209,9 +214,14 @@ def test_prod_autoscales_and_the_deployment_leaves_replicas_to_the_autoscaler():
     assert "spec.replicas" in resources["Deployment"].options["ignoreChanges"]
 
 
-def test_dev_has_no_autoscaler_and_owns_its_replica_count():
+def test_dev_has_no_hpa_and_leaves_its_replica_count_to_keda():
     resources = _model_resources(stack("dev"))
     assert "HorizontalPodAutoscaler" not in resources
+    assert "spec.replicas" in resources["Deployment"].options["ignoreChanges"]
+
+
+def test_a_model_without_any_autoscaler_owns_its_replica_count():
+    resources = _model_resources(_service_alone())
     assert "spec.replicas" not in resources["Deployment"].options["ignoreChanges"]
 
 
@@ -436,5 +446,6 @@ def test_component_outputs_are_registered():
     service = only(synthesis.of_type("gpu-model-platform:index:ModelService"))
     assert service.component_outputs == {
         "namespace": "model", "deployment_name": "model", "service_name": "model",
-        "service_port": 80, "selector": {"app": "model", "app.kubernetes.io/name": "model"}}
+        "service_port": 80, "selector": {"app": "model", "app.kubernetes.io/name": "model"},
+        "authenticated": False}
     assert all(r.parent == service.urn for r in synthesis.descendants_of(service.urn))

@@ -22,8 +22,11 @@ from components.monitoring_stack import (
     CHART_REPOSITORY,
     CHART_VERSION,
     PINNED_CHART,
+    READY_CONDITION,
     MonitoringStack,
     MonitoringStackArgs,
+    chart_fullname,
+    custom_resource_name,
     validate_monitoring_stack_args,
 )
 from stack_config import component_args as build
@@ -105,7 +108,7 @@ def test_retention_storage_and_resources_come_from_config(stack):
     assert spec["retention"] == config.retention
     claim = spec["storageSpec"]["volumeClaimTemplate"]["spec"]
     assert claim["resources"]["requests"]["storage"] == config.storage_size
-    assert claim.get("storageClassName") == config.storage_class
+    assert claim.get("storageClassName") == build.storage_class(stack_config(stack))
     size = int(config.storage_size[:-2])
     assert spec["retentionSize"] == f"{size * 85 // 100}GB", "old blocks go before the volume fills"
     for section in POD_SECTIONS:
@@ -230,7 +233,8 @@ def test_custom_resources_are_created_after_the_release_that_brings_their_crds(s
     synthesis = synth(stack)
     release_urn = release(stack).urn
     custom = [r for r in synthesis.resources if r.type.startswith("kubernetes:monitoring.coreos.com/")]
-    assert {r.type.rsplit(":", 1)[-1] for r in custom} == {"ServiceMonitor", "PrometheusRule"}
+    assert {r.type.rsplit(":", 1)[-1] for r in custom} == {"ServiceMonitor", "PrometheusRule", "PrometheusPatch",
+                                                            "AlertmanagerPatch"}
     for r in custom:
         assert release_urn in r.options["dependencies"], f"{r.type} {r.name} does not wait for the chart's CRDs"
 
@@ -333,3 +337,43 @@ def test_the_crd_check_sees_a_misspelt_field_and_a_bad_duration():
                "spec": {"selector": {}, "endpoints": [{"port": "http", "honourLabels": True, "interval": "30 s"}]}}
     found = crds.problems(monitor)
     assert any("'honourLabels' was unexpected" in p for p in found) and any("'30 s' does not match" in p for p in found)
+
+
+# ------------------------------------------------------------------------------------------- readiness gate
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_up_waits_until_prometheus_and_alertmanager_run_with_their_volumes_bound(stack):
+    synthesis = synth(stack)
+    chart = release(stack)
+    release_name = chart.outputs["name"]
+    gates = {r.type.rsplit(":", 1)[-1]: r for r in synthesis.resources if r.type.endswith("Patch")}
+    assert sorted(gates) == ["AlertmanagerPatch", "PrometheusPatch"]
+    for kind, suffix in (("Prometheus", "prometheus"), ("Alertmanager", "alertmanager")):
+        gate = gates[f"{kind}Patch"]
+        metadata = gate.inputs["metadata"]
+        assert (gate.inputs["apiVersion"], gate.inputs["kind"]) == ("monitoring.coreos.com/v1", kind)
+        assert metadata["name"] == custom_resource_name(release_name, suffix)
+        assert metadata["namespace"] == chart.inputs["namespace"]
+        assert metadata["annotations"] == {"pulumi.com/waitFor": READY_CONDITION} == {"pulumi.com/waitFor":
+                                                                                      "condition=Available"}
+        assert "spec" not in gate.inputs, "the gate only annotates the chart's resource, it changes nothing else"
+        assert chart.urn in gate.options["dependencies"]
+        assert gate.options["customTimeouts"] == {"create": "20m", "update": "20m"}, gate.name
+
+
+@pytest.mark.parametrize("release_name, fullname", [
+    ("monitoring-kube-prometheus-stack-1a2b3c4d", "monitoring-kube-prometheus"),
+    ("mon", "mon-kube-prometheus-stack"),
+    ("observability", "observability-kube-prometh"),
+    ("kube-prometheus-stack", "kube-prometheus-stack"),
+    ("abcdefghijklmnopqrstuvwxy-kube-prometheus-stack", "abcdefghijklmnopqrstuvwxy"),
+])
+def test_the_gate_names_the_custom_resources_as_the_charts_fullname_template_does(release_name, fullname):
+    assert chart_fullname(release_name) == fullname and len(fullname) <= 26
+    assert custom_resource_name(release_name, "prometheus") == f"{fullname}-prometheus"
+
+
+def test_the_readiness_timeout_is_bounded():
+    args = MonitoringStackArgs(grafana_admin_password="long-enough", ready_timeout_minutes=0)
+    assert any(p.startswith("ready_timeout_minutes: got 0") for p in validate_monitoring_stack_args(args))

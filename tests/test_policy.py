@@ -71,8 +71,9 @@ GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Equal", "value": "true",
 
 # ---- pulumi_policy argument builders ---------------------------------------------------------
 
-def _options(parent: str | None = None) -> PolicyResourceOptions:
-    return PolicyResourceOptions(protect=False, ignore_changes=[], delete_before_replace=None, aliases=[],
+def _options(parent: str | None = None, ignore_changes: list[str] | None = None) -> PolicyResourceOptions:
+    return PolicyResourceOptions(protect=False, ignore_changes=list(ignore_changes or []), delete_before_replace=None,
+                                 aliases=[],
                                  custom_timeouts=PolicyCustomTimeouts(0, 0, 0), additional_secret_outputs=[],
                                  parent=parent)
 
@@ -93,9 +94,10 @@ def violations(policy: ResourceValidationPolicy, resource_type: str, props: dict
     return found
 
 
-def policy_resource(resource_type: str, name: str, props: dict) -> PolicyResource:
+def policy_resource(resource_type: str, name: str, props: dict,
+                    ignore_changes: list[str] | None = None) -> PolicyResource:
     return PolicyResource(resource_type, unknown_checking_proxy(copy.deepcopy(props)), _urn(resource_type, name),
-                          name, _options(), None, None, [], {})
+                          name, _options(ignore_changes=ignore_changes), None, None, [], {})
 
 
 def stack_violations(policy: StackValidationPolicy, resources: list[tuple[str, str, dict]],
@@ -514,7 +516,7 @@ def test_the_pack_entry_point_builds_one_mandatory_pack_of_every_policy(monkeypa
     assert built["name"] == PACK_NAME
     assert built["enforcement_level"] is EnforcementLevel.MANDATORY
     names = [p.name for p in built["policies"]]
-    assert names == [p.name for p in all_policies()] and len(set(names)) == len(names) == 13
+    assert names == [p.name for p in all_policies()] and len(set(names)) == len(names) == 22
     assert analyzer.deserialize_properties.__name__ == "deserialize_keeping_secrets"
 
 
@@ -546,39 +548,61 @@ def _engine_view(value: Any) -> Any:
     return value
 
 
-def pack_violations(synthesis, stack: str) -> list[str]:
-    """Run the whole pack over a synthesized program, as `pulumi preview --policy-pack policy` would."""
+def final_state(r) -> dict:
+    """What `AnalyzeStack` sees of a resource: its outputs (a bridged resource's include its id), or a component's
+    registered outputs."""
+    if not r.custom:
+        return _engine_view(r.component_outputs or {})
+    return {**_engine_view(r.outputs), "id": r.id}
+
+
+def pack_violations(synthesis, stack: str, policies: list | None = None, mutate=None,
+                    config: dict | None = None) -> list[str]:
+    """Run the whole pack over a synthesized program, as `pulumi preview --policy-pack policy` would.
+
+    Resource policies see each resource's inputs; stack policies see every resource's final state. `mutate`
+    may change that state first (name, type, properties) to reintroduce a defect.
+    """
     found: list[str] = []
-    policies = all_policies(current_stack=lambda: stack)
+    policies = policies if policies is not None else all_policies(current_stack=lambda: stack)
     resources = []
     for r in synthesis.resources:
         props = _engine_view(r.raw_inputs)
         if r.type.startswith("kubernetes:") and isinstance(props.get("metadata"), dict):
             props["metadata"].setdefault("name", (r.outputs.get("metadata") or {}).get("name"))
-        resources.append(policy_resource(r.type, r.name, props))
+        state = final_state(r)
+        if mutate is not None:
+            mutate(r.name, r.type, state)
+        resources.append(policy_resource(r.type, r.name, state, r.options.get("ignoreChanges")))
         for policy in policies:
             if isinstance(policy, ResourceValidationPolicy):
                 policy.validate(resource_args(r.type, props, r.name),
                                 lambda m, urn=None, p=policy.name: found.append(f"[{p}] {m}"))
     for policy in policies:
         if isinstance(policy, StackValidationPolicy):
-            policy.validate(StackValidationArgs(resources),
+            policy.validate(StackValidationArgs(resources, config),
                             lambda m, urn=None, p=policy.name: found.append(f"[{p}] {m}"))
     return found
 
 
 def test_the_model_service_component_passes_the_pack_and_one_prod_replica_does_not():
-    from components import GpuScheduling, ModelService, ModelServiceArgs
+    from components import GpuNodeGroup, GpuNodeGroupArgs, GpuScheduling, ModelService, ModelServiceArgs
     from tests.harness import components
 
     def build(replicas: int):
         def program(opts: pulumi.ResourceOptions) -> None:
-            ModelService("model", ModelServiceArgs(image=DIGEST_IMAGE, gpus=1, gpu_scheduling=GpuScheduling(),
+            scheduling = GpuScheduling()
+            # The GPU capacity the model's pods land on (a team bringing its own cluster adds just this).
+            GpuNodeGroup("gpu", GpuNodeGroupArgs(cluster_name="team", subnet_ids=["subnet-a", "subnet-b"],
+                                                 scheduling=scheduling))
+            ModelService("model", ModelServiceArgs(image=DIGEST_IMAGE, gpus=1, gpu_scheduling=scheduling,
                                                    replicas=replicas, secret_env={"API_TOKEN": "s3cr3t"}), opts)
         return components(program)
 
-    assert pack_violations(build(2), "prod") == []
-    found = pack_violations(build(1), "prod")
+    # The team's own cluster enforces NetworkPolicies: stated in the pack's config, as no Cluster component does.
+    stated = {"clusterEnforcesNetworkPolicies": True}
+    assert pack_violations(build(2), "prod", config=stated) == []
+    found = pack_violations(build(1), "prod", config=stated)
     assert found and all(m.startswith("[production-replicas-and-disruption-budget]") for m in found), found
     assert any("Deployment 'model-deployment'" in m for m in found)
 
@@ -593,8 +617,8 @@ def test_the_registry_component_passes_the_pack_and_without_scanning_it_does_not
     assert len(found) == 1 and found[0].startswith("[ecr-tags-immutable-and-scanned] ECR repository"), found
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_the_synthesized_dev_and_prod_programs_pass_the_whole_pack(stack):
+@pytest.mark.parametrize("stack", ["dev", "prod", "local"])
+def test_the_synthesized_dev_prod_and_local_programs_pass_the_whole_pack(stack):
     from tests.harness import stack as synthesized
 
     found = pack_violations(synthesized(stack), stack)

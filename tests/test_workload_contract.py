@@ -45,7 +45,8 @@ def test_the_doc_lists_every_metric_of_the_contract(metric):
 
 def test_the_doc_lists_every_variable_the_deployment_sets_by_default():
     deployment = next(r for r in components(lambda opts: ModelService("m", ModelServiceArgs(
-        image=IMAGE, model_version="v1"), opts)).resources if r.type == "kubernetes:apps/v1:Deployment")
+        image=IMAGE, model_version="v1", api_keys={"primary": "k"}), opts)).resources
+        if r.type == "kubernetes:apps/v1:Deployment")
     names = {e["name"] for e in container(deployment)["env"]}
     assert names == set(server_contract.MANAGED_ENV) | {server_contract.ENV_DRAIN_TIMEOUT_SECONDS}
     for name in names:

@@ -295,7 +295,18 @@ def main() -> int:
     parser.add_argument("--time-cap", type=float, default=60.0, help="seconds per load run, at most")
     parser.add_argument("--model", type=Path, default=APP / "artifacts" / "model.onnx")
     parser.add_argument("--out", type=Path, default=CACHE.parent / "bench-server-results.json")
-    args = parser.parse_args()
+    parser.add_argument("--peers", choices=["triton"],
+                        help="instead: ours vs Triton Inference Server on pinned cores, interleaved rounds "
+                             "(bench/server/triton_peer.py --help; build first: bash bench/server/triton_build.sh)")
+    args, rest = parser.parse_known_args()
+    if args.peers == "triton":  # its own options (--rounds, --protocols, ...) pass through
+        import triton_peer
+        own = ["--model", str(args.model), "--levels", args.levels, "--time-cap", str(args.time_cap)]
+        if args.out != parser.get_default("out"):
+            own += ["--out", str(args.out)]
+        return triton_peer.main([*rest, *own])
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if not args.model.is_file():
         print(f"no model at {args.model}: run `cd app && python train.py --epochs 10` first", file=sys.stderr)
         return 2

@@ -35,7 +35,7 @@ from pulumi.runtime.settings import SETTINGS, get_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from . import _autoscaling, _aws, _images, _kubernetes  # noqa: F401  (importing them registers their fakes)
+from . import _autoscaling, _aws, _images, _kubernetes, _load_balancing  # noqa: F401  (importing them registers their fakes)
 from ._registry import FakeCloud, call_result, fake_call, fake_resource, resource_outputs
 
 __all__ = ["SECRET_MASK", "DuplicateUrn", "FakeCloud", "PlatformMocks", "RecordingMonitor", "Registration", "Run",
@@ -168,8 +168,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 "replaceOnChanges": sorted(request.replaceOnChanges),
                 "aliases": sorted(str(a) for a in request.aliases),
                 "version": request.version,
-                "customTimeouts": {"create": request.customTimeouts.create, "update": request.customTimeouts.update,
-                                   "delete": request.customTimeouts.delete},
+                # Only the timeouts that are set (the engine's own defaults apply to the others).
+                "customTimeouts": {k: getattr(request.customTimeouts, k) for k in ("create", "update", "delete")
+                                   if getattr(request.customTimeouts, k)},
             },
         )
         return response

@@ -1,13 +1,15 @@
-"""Fakes for the autoscaling parts: Karpenter's instance profile, interruption queue and EventBridge rules.
+"""Fakes for the autoscaling parts: Karpenter's instance profile, interruption queue and EventBridge rules, and
+the EC2 Spot service-linked role (created, or looked up among the account's roles).
 
 IAM roles, role policies and access entries are the AWS platform's fakes (`_aws.py` beside this module).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from ._registry import FakeCloud, fake_resource
+from ._registry import FakeCloud, fake_call, fake_resource
 
 
 def _name(cloud: FakeCloud, name: str, inputs: dict[str, Any]) -> str:
@@ -40,3 +42,21 @@ def event_rule(cloud: FakeCloud, name: str, inputs: dict[str, Any]) -> dict[str,
 @fake_resource("aws:cloudwatch/eventTarget:EventTarget")
 def event_target(cloud: FakeCloud, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     return {"eventBusName": "default"}
+
+
+@fake_resource("aws:iam/serviceLinkedRole:ServiceLinkedRole")
+def service_linked_role(cloud: FakeCloud, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    service = str(inputs.get("awsServiceName", ""))
+    role = "AWSServiceRoleForEC2Spot" if service == "spot.amazonaws.com" else f"AWSServiceRoleFor{service.split('.')[0]}"
+    path = f"/aws-service-role/{service}/"
+    return {"name": role, "path": path, "arn": cloud.arn("iam", f"role{path}{role}", region=False),
+            "uniqueId": "AROA" + cloud.digest("slr", service)[:17].upper()}
+
+
+@fake_call("aws:iam/getRoles:getRoles")
+def get_roles(cloud: FakeCloud, args: dict[str, Any]) -> dict[str, Any]:
+    """The account's service-linked roles matching the name pattern (the only roles programs look up)."""
+    pattern = re.compile(args.get("nameRegex") or ".*")
+    names = [r for r in cloud.service_linked_roles if pattern.search(r)]
+    return {"id": cloud.account_id, "names": names,
+            "arns": [cloud.arn("iam", f"role/aws-service-role/{n}", region=False) for n in names]}

@@ -22,6 +22,8 @@ class FakeCloud:
     account_id: str = "123456789012"
     region: str = "us-west-2"
     partition: str = "aws"
+    service_linked_roles: tuple[str, ...] = ("AWSServiceRoleForEC2Spot",)
+    """Service-linked roles the account already has (a fresh account has none)."""
 
     @staticmethod
     def digest(*parts: Any) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 
 import pulumi
 from pulumi_policy import Policy
@@ -10,24 +11,32 @@ from pulumi_policy import Policy
 from .availability import production_availability
 from .cluster import eks_endpoint_not_public_to_world
 from .containers import containers_have_resource_limits, containers_run_as_non_root
+from .endpoints import load_balancer_targets_drain_cleanly, production_endpoints
 from .gpu import (
     gpu_node_groups_are_tainted,
     gpu_pods_tolerate_gpu_taint,
     gpu_taints_and_tolerations_match,
 )
+from .identity import irsa_trust_matches_service_accounts
 from .images import ecr_tags_immutable_and_scanned, images_pinned_by_digest
+from .network import network_policies_are_enforced
 from .nodes import (
     launch_templates_encrypt_ebs,
     launch_templates_require_imdsv2,
     node_groups_use_launch_template,
 )
+from .replicas import one_replica_owner
+from .scheduling import gpu_workloads_fit_a_node_pool, required_zone_spread_is_satisfiable
 from .secrets import no_plaintext_secrets
+from .storage import storage_classes_resolve_to_installed_drivers
+from .versions import eks_version_in_standard_support
 
 PACK_NAME = "gpu-model-platform"
 
 
-def all_policies(current_stack: Callable[[], str] = pulumi.get_stack) -> list[Policy]:
-    """Every policy of the pack; `current_stack` names the stack being previewed or updated."""
+def all_policies(current_stack: Callable[[], str] = pulumi.get_stack,
+                 today: Callable[[], date] = date.today) -> list[Policy]:
+    """Every policy of the pack; `current_stack` names the stack being previewed or updated, `today` the day."""
     return [
         images_pinned_by_digest,
         ecr_tags_immutable_and_scanned,
@@ -42,6 +51,15 @@ def all_policies(current_stack: Callable[[], str] = pulumi.get_stack) -> list[Po
         launch_templates_encrypt_ebs,
         eks_endpoint_not_public_to_world,
         no_plaintext_secrets,
+        one_replica_owner,
+        storage_classes_resolve_to_installed_drivers,
+        network_policies_are_enforced,
+        gpu_workloads_fit_a_node_pool,
+        required_zone_spread_is_satisfiable,
+        irsa_trust_matches_service_accounts,
+        eks_version_in_standard_support(today),
+        production_endpoints(current_stack),
+        load_balancer_targets_drain_cleanly(),
     ]
 
 

@@ -49,6 +49,8 @@ _LABELS = {
     LAUNCH_TEMPLATE: "EC2 launch template",
     EKS_CLUSTER: "EKS cluster",
     HELM_RELEASE: "Helm release",
+    "aws:eks/addon:Addon": "EKS add-on",
+    "aws:iam/role:Role": "IAM role",
 }
 
 

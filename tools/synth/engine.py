@@ -74,10 +74,10 @@ class Synthesis:
         return parent
 
     def kubernetes_objects(self, masked: bool = True) -> list[tuple[Registration, dict]]:
-        """Every Kubernetes object (not Helm releases, not providers) as its manifest."""
+        """Every Kubernetes object (not Helm releases, providers or patches of objects made elsewhere) as its manifest."""
         objects = []
         for r in self.resources:
-            if not r.type.startswith("kubernetes:") or r.type.startswith("kubernetes:helm.sh/"):
+            if not r.type.startswith("kubernetes:") or r.type.startswith("kubernetes:helm.sh/") or r.type.endswith("Patch"):
                 continue
             manifest = r.masked_inputs if masked else r.inputs
             if "apiVersion" in manifest and "kind" in manifest:

@@ -1,0 +1,438 @@
+"""The delivery workflows' scripts and helpers, run for real against stand-ins for docker, trivy, aws,
+skopeo, pulumi and gh (small executables on PATH that record their arguments), with real git, jq and
+Python: one build per variant, the gate and the scan wired in, pushes that keep the digest and never
+repeat, the ordering guard, saved plans, and the pull request comment on success and on failure."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import io
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+import threading
+from pathlib import Path
+
+import pytest
+
+from tools.delivery.image_gate import gate
+from tools.delivery.oci import archive_digest
+from tools.delivery.plan_summary import plan_steps, summary_markdown
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = ROOT / ".github" / "scripts"
+MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+
+
+def _require(tool: str) -> None:
+    if shutil.which(tool) is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{tool} is required in CI (.ci/run installs it)")
+        pytest.skip(f"{tool} is not installed")
+
+
+def oci_archive(path: Path, manifests: int = 1, media_type: str = MANIFEST, seed: str = "image") -> str:
+    """A minimal OCI image layout archive whose index names `manifests` manifests; returns the first digest."""
+    digests = ["sha256:" + hashlib.sha256(f"{seed}-{i}".encode()).hexdigest() for i in range(manifests)]
+    index = {"schemaVersion": 2, "manifests": [{"mediaType": media_type, "digest": d, "size": 1} for d in digests]}
+    with tarfile.open(path, "w") as archive:
+        for name, data in (("oci-layout", b'{"imageLayoutVersion": "1.0.0"}'), ("index.json", json.dumps(index).encode())):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return digests[0]
+
+
+def fake(bin_dir: Path, name: str, body: str) -> None:
+    """An executable `name` that logs its arguments to $CALLS/<name>.log, then runs `body` (bash)."""
+    script = bin_dir / name
+    script.write_text("#!/usr/bin/env bash\nset -euo pipefail\n"
+                      f'printf "%s\\n" "$*" >> "$CALLS/{name}.log"\n{body}\n')
+    script.chmod(0o755)
+
+
+def calls(tmp_path: Path, name: str) -> list[str]:
+    log = tmp_path / "calls" / f"{name}.log"
+    return log.read_text().splitlines() if log.exists() else []
+
+
+@pytest.fixture
+def sandbox(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (tmp_path / "calls").mkdir()
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "CALLS": str(tmp_path / "calls"),
+           "GITHUB_OUTPUT": str(tmp_path / "github_output"), "GITHUB_STEP_SUMMARY": str(tmp_path / "summary"),
+           "GITHUB_SHA": "0123456789abcdef0123456789abcdef01234567", "GITHUB_RUN_ID": "42",
+           "PYTHONPATH": str(ROOT)}
+    for key in ("PULUMI_BACKEND_URL", "PULUMI_ACCESS_TOKEN"):
+        env.pop(key, None)
+    (tmp_path / "github_output").write_text("")
+    return bin_dir, env
+
+
+def run(script: str, *args: str, env: dict, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", str(SCRIPTS / script), *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
+def outputs(tmp_path: Path) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in (tmp_path / "github_output").read_text().splitlines() if "=" in line)
+
+
+# --- the OCI digest and the saved plan summary -------------------------------------------------------------
+
+def test_the_digest_of_an_archive_is_its_one_image_manifest(tmp_path):
+    digest = oci_archive(tmp_path / "image.tar")
+    assert archive_digest(tmp_path / "image.tar") == digest
+
+
+@pytest.mark.parametrize(("manifests", "media_type", "expected"), [
+    (2, MANIFEST, "holds 2 manifests"),
+    (1, "application/vnd.oci.image.index.v1+json", "not a single image"),
+])
+def test_an_archive_of_several_images_or_an_index_is_refused(tmp_path, manifests, media_type, expected):
+    oci_archive(tmp_path / "image.tar", manifests, media_type)
+    with pytest.raises(ValueError, match=expected):
+        archive_digest(tmp_path / "image.tar")
+
+
+PLAN = {"manifest": {}, "resourcePlans": {
+    "urn:pulumi:prod::gpu-model-platform::gpu-model-platform:index:ModelService$kubernetes:apps/v1:Deployment::model-deployment":
+        {"goal": {}, "steps": ["update"]},
+    "urn:pulumi:prod::gpu-model-platform::aws:ecr/repository:Repository::registry-repository": {"goal": {}, "steps": ["same"]},
+    "urn:pulumi:prod::gpu-model-platform::aws:s3/bucket:Bucket::old": {"steps": ["delete"]},
+}}
+
+
+def test_the_plan_summary_lists_what_changes_and_leaves_out_what_does_not(tmp_path):
+    assert set(plan_steps(PLAN)) == {k for k, v in PLAN["resourcePlans"].items() if v["steps"] != ["same"]}
+    assert plan_steps({"version": 1, "plan": PLAN}) == plan_steps(PLAN)
+    (tmp_path / "plan.json").write_text(json.dumps(PLAN))
+    text = summary_markdown(tmp_path / "plan.json", "prod", "abc123", "repo@sha256:" + "a" * 64)
+    assert "| update | 1 |" in text and "| delete | 1 |" in text
+    assert "kubernetes:apps/v1:Deployment `model-deployment` | update" in text
+    assert "registry-repository" not in text
+    assert "repo@sha256:" + "a" * 64 in text and "abc123" in text
+    with pytest.raises(ValueError, match="not a Pulumi update plan"):
+        plan_steps({"steps": []})
+
+
+# --- the quality gate against a running image ----------------------------------------------------------
+
+class _OipServer(http.server.BaseHTTPRequestHandler):
+    """Answers Open Inference Protocol v2 like the model server, predicting `row[0] % 10` for each row."""
+
+    def do_GET(self):  # noqa: N802 (http.server's naming)
+        self.send_response(200 if self.path == "/v2/health/ready" else 404)
+        self.end_headers()
+
+    def do_POST(self):  # noqa: N802
+        request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        [tensor] = request["inputs"]
+        rows, width = tensor["shape"]
+        data = []
+        for r in range(rows):
+            data += [1.0 if c == int(tensor["data"][r * width]) % 10 else 0.0 for c in range(10)]
+        body = json.dumps({"model_name": self.path.split("/")[3],
+                           "outputs": [{"name": "output", "datatype": "FP32", "shape": [rows, 10], "data": data}]})
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def oip_server():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _OipServer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_gate_passes_a_served_model_that_reaches_the_bar_and_fails_one_that_does_not(oip_server):
+    url, _ = oip_server
+    rows = [[float(i)] + [0.0] * 63 for i in range(100)]
+    right = [i % 10 for i in range(100)]
+    wrong = [(i + 1) % 10 for i in range(100)]
+    assert gate(url, "gate", rows, right, 0.9) == {"url": url, "rows": 100, "accuracy": 1.0, "min_accuracy": 0.9,
+                                                   "passed": True}
+    assert gate(url, "gate", rows, wrong, 0.9)["passed"] is False
+
+
+# --- build-images.sh: one build per variant, gated and scanned --------------------------------------------
+
+def _build_fakes(bin_dir: Path, port: int) -> None:
+    fake(bin_dir, "docker", f"""
+case "$1 $2" in
+  "buildx build")
+    dest="$(printf '%s\\n' "$@" | sed -n 's/^type=oci,dest=\\([^,]*\\),.*/\\1/p')"
+    target="$(printf '%s\\n' "$@" | sed -n '/^--target$/{{n;p}}')"
+    python -c "import sys, pathlib; from tests.test_delivery_scripts import oci_archive
+oci_archive(pathlib.Path(sys.argv[1]), seed=sys.argv[2])" "$dest" "$target" ;;
+  load*) echo "Loaded image: gpu-model-platform/model:x" ;;
+  run*) echo container-1 ;;
+  "port container-1") echo "127.0.0.1:{port}" ;;
+  *) ;;
+esac""")
+    fake(bin_dir, "trivy", 'exit "${TRIVY_EXIT:-0}"')
+
+
+@pytest.fixture
+def app_artifacts(sandbox, tmp_path):
+    """The trained model's metadata, in a temporary place (the real app/ is the image tests' build context)."""
+    metadata = tmp_path / "metadata.json"
+    metadata.write_text(json.dumps({"version": "v-test"}))
+    sandbox[1]["MODEL_METADATA"] = str(metadata)
+    return "v-test"
+
+
+def test_each_variant_is_built_once_gated_scanned_and_its_digest_recorded(sandbox, tmp_path, oip_server, app_artifacts):
+    _require("jq")
+    bin_dir, env = sandbox
+    _build_fakes(bin_dir, oip_server[1])
+    result = run("build-images.sh", str(tmp_path / "out"), "cpu", "gpu", env={**env, "MIN_ACCURACY": "0.0",
+                                                                             "SCAN_SEVERITY": "CRITICAL,HIGH"})
+    assert result.returncode == 0, result.stderr
+    builds = [c for c in calls(tmp_path, "docker") if c.startswith("buildx build")]
+    assert len(builds) == 2, "one build per variant, none again"
+    for variant, build in zip(("cpu", "gpu"), builds, strict=True):
+        assert f"--target {variant}" in build and "--platform linux/amd64" in build
+        assert "--provenance=false --sbom=false" in build, "one manifest per image: nothing else to keep in step"
+        assert f"--build-arg MODEL_VERSION={app_artifacts}" in build
+    digests = json.loads(outputs(tmp_path)["digests"])
+    assert digests == {v: archive_digest(tmp_path / "out" / f"image-{v}.tar") for v in ("cpu", "gpu")}
+    assert outputs(tmp_path)["version"] == app_artifacts
+    scans = calls(tmp_path, "trivy")
+    scanned = [s.split("--input ")[1].split()[0] for s in scans]
+    assert scanned == [str(tmp_path / "out" / f"image-{v}.tar") for v in ("cpu", "gpu")]
+    assert all("--exit-code 1" in s and "--severity CRITICAL,HIGH" in s for s in scans)
+
+
+def test_an_image_below_the_quality_bar_gets_no_digest(sandbox, tmp_path, oip_server, app_artifacts):
+    _require("jq")
+    bin_dir, env = sandbox
+    _build_fakes(bin_dir, oip_server[1])
+    result = run("build-images.sh", str(tmp_path / "out"), "cpu", env={**env, "MIN_ACCURACY": "0.99",
+                                                                      "SCAN_SEVERITY": "CRITICAL"})
+    assert result.returncode != 0 and "failed the quality gate" in result.stderr
+    assert "digests" not in outputs(tmp_path)
+    assert calls(tmp_path, "trivy") == [], "a failed image is not even scanned"
+
+
+def test_a_finding_of_the_scan_fails_the_build(sandbox, tmp_path, oip_server, app_artifacts):
+    _require("jq")
+    bin_dir, env = sandbox
+    _build_fakes(bin_dir, oip_server[1])
+    result = run("build-images.sh", str(tmp_path / "out"), "cpu", env={**env, "MIN_ACCURACY": "0.0",
+                                                                      "SCAN_SEVERITY": "CRITICAL", "TRIVY_EXIT": "1"})
+    assert result.returncode != 0 and "digests" not in outputs(tmp_path)
+
+
+# --- push-image.sh: the digest unchanged, never pushed twice ----------------------------------------------
+
+URI = "123456789012.dkr.ecr.us-west-2.amazonaws.com/my-ai-model-prod"
+
+
+def _push_fakes(bin_dir: Path, held: str) -> None:
+    # `aws ecr describe-images` answers the digest only once it is "held" (a file the fake skopeo writes).
+    fake(bin_dir, "aws", f"""
+case "$1 $2" in
+  "ecr describe-repositories") echo "{URI}" ;;
+  "ecr describe-images") if [ -f "$CALLS/held" ]; then cat "$CALLS/held"; else echo "{held}"; fi ;;
+  "ecr get-login-password") echo token ;;
+esac""")
+    fake(bin_dir, "skopeo", """
+if [ "$1" = copy ]; then python -m tools.delivery oci-digest "${3#oci-archive:}" > "$CALLS/held"; fi""")
+
+
+def test_the_tested_archive_is_pushed_with_its_digest_preserved(sandbox, tmp_path):
+    bin_dir, env = sandbox
+    digest = oci_archive(tmp_path / "image-gpu.tar")
+    _push_fakes(bin_dir, held="None")
+    result = run("push-image.sh", "my-ai-model-prod", digest, str(tmp_path / "image-gpu.tar"), env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"{URI}@{digest}"
+    [copy] = [c for c in calls(tmp_path, "skopeo") if c.startswith("copy")]
+    assert copy.startswith(f"copy --preserve-digests oci-archive:{tmp_path / 'image-gpu.tar'} docker://{URI}:git-")
+
+
+def test_a_digest_the_repository_holds_is_not_pushed_again(sandbox, tmp_path):
+    bin_dir, env = sandbox
+    digest = oci_archive(tmp_path / "image-gpu.tar")
+    _push_fakes(bin_dir, held=digest)
+    for archive in (str(tmp_path / "image-gpu.tar"), ""):  # a re-run, and a rollback (no archive)
+        result = run("push-image.sh", "my-ai-model-prod", digest, archive, env=env)
+        assert result.returncode == 0 and result.stdout.strip() == f"{URI}@{digest}", result.stderr
+    assert calls(tmp_path, "skopeo") == []
+
+
+def test_a_rollback_to_a_digest_the_repository_no_longer_holds_is_refused(sandbox, tmp_path):
+    bin_dir, env = sandbox
+    _push_fakes(bin_dir, held="None")
+    result = run("push-image.sh", "my-ai-model-prod", "sha256:" + "d" * 64, env=env)
+    assert result.returncode == 1 and "does not hold" in result.stderr
+    assert calls(tmp_path, "skopeo") == []
+
+
+def test_an_archive_that_is_not_the_tested_digest_is_refused(sandbox, tmp_path):
+    bin_dir, env = sandbox
+    oci_archive(tmp_path / "image-gpu.tar")
+    _push_fakes(bin_dir, held="None")
+    result = run("push-image.sh", "my-ai-model-prod", "sha256:" + "e" * 64, str(tmp_path / "image-gpu.tar"), env=env)
+    assert result.returncode == 1 and "not the tested" in result.stderr
+    assert calls(tmp_path, "skopeo") == []
+
+
+# --- deploy-guard.sh: never an older commit -----------------------------------------------------------------
+
+@pytest.fixture
+def history(tmp_path):
+    """A repository with main A-B-C and a side branch D off A; returns (repo, {name: sha})."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+    shas = {}
+    for name in "ABC":
+        subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", name], check=True)
+        shas[name] = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    subprocess.run([*git, "checkout", "-q", "-b", "side", shas["A"]], check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "D"], check=True)
+    shas["D"] = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    return repo, shas
+
+
+def _guard(sandbox, repo: Path, deployed: str | None, commit: str) -> subprocess.CompletedProcess:
+    bin_dir, env = sandbox
+    updates = [{"kind": "refresh", "environment": {}}]
+    if deployed is not None:
+        updates.append({"kind": "update", "result": "succeeded", "environment": {"git.head": deployed}})
+        updates.append({"kind": "update", "result": "succeeded", "environment": {"git.head": "f" * 40}})
+    fake(bin_dir, "pulumi", f"echo '{json.dumps(updates)}'")
+    return run("deploy-guard.sh", "prod", commit, env=env, cwd=repo)
+
+
+def test_the_guard_lets_a_newer_commit_or_the_same_one_deploy(sandbox, history):
+    _require("jq")
+    repo, sha = history
+    assert _guard(sandbox, repo, sha["B"], sha["C"]).returncode == 0
+    assert _guard(sandbox, repo, sha["C"], sha["C"]).returncode == 0, "a re-run, or a rollback of the image only"
+    assert _guard(sandbox, repo, None, sha["A"]).returncode == 0, "a stack's first deploy"
+
+
+@pytest.mark.parametrize(("deployed", "commit", "why"), [
+    ("C", "B", "does not contain"),   # an older commit arrives after a newer one
+    ("D", "C", "does not contain"),   # diverged history
+])
+def test_the_guard_refuses_a_commit_older_than_or_beside_the_deployed_one(sandbox, history, deployed, commit, why):
+    _require("jq")
+    repo, sha = history
+    result = _guard(sandbox, repo, sha[deployed], sha[commit])
+    assert result.returncode == 1 and why in result.stderr
+
+
+def test_the_guard_refuses_when_the_deployed_commit_is_unknown_here(sandbox, history):
+    _require("jq")
+    repo, sha = history
+    result = _guard(sandbox, repo, "1" * 40, sha["C"])
+    assert result.returncode == 1 and "does not have" in result.stderr
+
+
+def test_the_guard_reads_the_latest_update_not_a_refresh(sandbox, history, tmp_path):
+    _require("jq")
+    repo, sha = history
+    _guard(sandbox, repo, sha["B"], sha["C"])
+    [history_call] = calls(tmp_path, "pulumi")
+    assert history_call == "stack history --stack prod --json --page-size 20"
+
+
+# --- pulumi-stack.sh: saved plans, applied exactly --------------------------------------------------------
+
+IMAGE = f"{URI}@sha256:" + "a" * 64
+
+
+def test_a_plan_saves_the_preview_of_the_given_image_with_the_policy_pack(sandbox, tmp_path):
+    bin_dir, env = sandbox
+    fake(bin_dir, "pulumi", 'echo "pulumi output"')
+    result = run("pulumi-stack.sh", "plan", "prod", IMAGE, "v7", str(tmp_path / "plan"), env=env)
+    assert result.returncode == 0, result.stderr
+    log = calls(tmp_path, "pulumi")
+    assert f"config set --stack prod --path gpu-model-platform:model.image {IMAGE} --non-interactive" in log
+    assert "config set --stack prod --path gpu-model-platform:model.version v7 --non-interactive" in log
+    [preview] = [c for c in log if c.startswith("preview")]
+    assert f"--save-plan {tmp_path / 'plan' / 'plan-prod.json'}" in preview
+    assert "--stack prod --policy-pack policy" in preview
+    assert (tmp_path / "plan" / "prod.txt").read_text().strip() == "pulumi output"
+
+
+def test_up_applies_exactly_the_saved_plan(sandbox, tmp_path):
+    bin_dir, env = sandbox
+    fake(bin_dir, "pulumi", "true")
+    plan = tmp_path / "plan-prod.json"
+    plan.write_text("{}")
+    result = run("pulumi-stack.sh", "up", "prod", IMAGE, "", str(plan), env=env)
+    assert result.returncode == 0, result.stderr
+    [up] = [c for c in calls(tmp_path, "pulumi") if c.startswith("up")]
+    assert f"--plan {plan} --yes --skip-preview" in up and "--policy-pack policy" in up
+    assert not [c for c in calls(tmp_path, "pulumi") if "model.version" in c], "no version given, none set"
+
+
+def test_a_failing_pulumi_fails_the_step_and_keeps_its_output(sandbox, tmp_path):
+    bin_dir, env = sandbox
+    fake(bin_dir, "pulumi", 'if [ "$1" = preview ]; then echo "policy violation"; exit 255; fi')
+    result = run("pulumi-stack.sh", "preview", "dev", IMAGE, "", str(tmp_path / "out"), env=env)
+    assert result.returncode == 255
+    assert "policy violation" in (tmp_path / "out" / "dev.txt").read_text()
+
+
+@pytest.mark.parametrize("image", [f"{URI}:v1", f"{URI}@sha256:abc", ""])
+def test_an_image_not_given_by_digest_never_reaches_pulumi(sandbox, tmp_path, image):
+    bin_dir, env = sandbox
+    fake(bin_dir, "pulumi", "true")
+    result = run("pulumi-stack.sh", "plan", "dev", image, "", str(tmp_path / "out"), env=env)
+    assert result.returncode == 2 and calls(tmp_path, "pulumi") == []
+
+
+# --- preview-comment.sh: one comment per stack, failures included --------------------------------------
+
+def _gh(bin_dir: Path, existing: str) -> None:
+    fake(bin_dir, "gh", f"""
+if [ "$1 $2" = "api --paginate" ]; then echo "{existing}"; else
+  for arg in "$@"; do case "$arg" in body=@*) cp "${{arg#body=@}}" "$CALLS/body.md" ;; esac; done
+fi""")
+
+
+@pytest.mark.parametrize(("existing", "method"), [("", "POST"), ("987", "PATCH")])
+def test_a_failed_preview_replaces_the_stacks_comment_or_adds_one(sandbox, tmp_path, existing, method):
+    bin_dir, env = sandbox
+    _gh(bin_dir, existing)
+    (tmp_path / "out.txt").write_text("error: policy violation\n")
+    env = {**env, "GITHUB_REPOSITORY": "acme/gpu", "PR_NUMBER": "12", "RUN_URL": "https://run", "IMAGE": IMAGE}
+    result = run("preview-comment.sh", "prod", "failure", str(tmp_path / "out.txt"), env=env)
+    assert result.returncode == 0, result.stderr
+    [_, write] = calls(tmp_path, "gh")
+    assert write.startswith(f"api --method {method}")
+    assert ("issues/comments/987" in write) == (method == "PATCH")
+    body = (tmp_path / "calls" / "body.md").read_text()
+    assert body.startswith("<!-- pulumi-preview:prod -->") and "FAILED (failure)" in body
+    assert "error: policy violation" in body
+
+
+def test_a_passed_preview_says_so_in_the_same_comment(sandbox, tmp_path):
+    bin_dir, env = sandbox
+    _gh(bin_dir, "987")
+    (tmp_path / "out.txt").write_text("+ 1 to update\n")
+    env = {**env, "GITHUB_REPOSITORY": "acme/gpu", "PR_NUMBER": "12", "RUN_URL": "https://run", "IMAGE": IMAGE}
+    assert run("preview-comment.sh", "prod", "success", str(tmp_path / "out.txt"), env=env).returncode == 0
+    body = (tmp_path / "calls" / "body.md").read_text()
+    assert "Preview of `prod`: passed" in body and "FAILED" not in body
+    [lookup, _] = calls(tmp_path, "gh")
+    assert "select(.body | startswith(\"<!-- pulumi-preview:prod -->\"))" in lookup

@@ -1,0 +1,60 @@
+"""`python -m tools.delivery <command>`: the delivery workflows' helpers (see tools/delivery/__init__.py)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from tools.delivery import image_gate, oci, plan_summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.delivery", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    info = commands.add_parser("stack-info", help="JSON: runs-on labels, image variant, repository, region")
+    info.add_argument("stack")
+    variants = commands.add_parser("variants", help="JSON list of image variants to build")
+    variants.add_argument("--ci-only", action="store_true", help="only the variants of the stacks CI deploys")
+    commands.add_parser("ci-stacks", help="JSON: each stack CI previews and deploys -> its stack-info")
+    digest = commands.add_parser("oci-digest", help="the manifest digest of an OCI image archive")
+    digest.add_argument("archive", type=Path)
+    gate = commands.add_parser("image-gate", help="score the held-out digits through a running image")
+    gate.add_argument("--url", required=True)
+    gate.add_argument("--model", required=True)
+    gate.add_argument("--min-accuracy", type=float, required=True)
+    gate.add_argument("--app-dir", default="app")
+    summary = commands.add_parser("plan-summary", help="a saved plan as Markdown")
+    summary.add_argument("plan", type=Path)
+    summary.add_argument("--stack", required=True)
+    summary.add_argument("--commit", required=True)
+    summary.add_argument("--image", required=True)
+    args = parser.parse_args(argv)
+
+    if args.command in ("stack-info", "variants", "ci-stacks"):
+        # Imported on use: the image job's other commands need neither Pulumi nor the stack config.
+        from tools.delivery import stacks
+
+    if args.command == "stack-info":
+        print(json.dumps(stacks.stack_info(args.stack)))
+    elif args.command == "variants":
+        print(json.dumps(stacks.image_variants(ci_only=args.ci_only)))
+    elif args.command == "ci-stacks":
+        print(json.dumps({stack: stacks.stack_info(stack) for stack in stacks.ci_stacks()}))
+    elif args.command == "oci-digest":
+        print(oci.archive_digest(args.archive))
+    elif args.command == "image-gate":
+        rows, labels = image_gate.heldout_rows(args.app_dir)
+        report = image_gate.gate(args.url, args.model, rows, labels, args.min_accuracy)
+        print(json.dumps(report))
+        if not report["passed"]:
+            print(f"image quality gate FAILED: {report['accuracy']} < {args.min_accuracy}", file=sys.stderr)
+            return 1
+    elif args.command == "plan-summary":
+        print(plan_summary.summary_markdown(args.plan, args.stack, args.commit, args.image), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
