@@ -7,6 +7,7 @@ and `stack_config.component_args` turns it into each component's args.
 import pulumi
 
 from components import (
+    ArgoRollouts,
     AutoscalerMonitoring,
     Cluster,
     ClusterApiAccess,
@@ -16,6 +17,7 @@ from components import (
     Karpenter,
     KedaHttpAddOn,
     LoadBalancerController,
+    ModelCanary,
     ModelEndpoint,
     ModelImage,
     ModelMonitoring,
@@ -75,6 +77,10 @@ if build.scales_to_zero(config):
                                      kubernetes)
     pulumi.export("modelProxy", {"namespace": scale_to_zero.proxy_namespace, "service": scale_to_zero.proxy_service_name,
                                  "port": scale_to_zero.proxy_port, "hosts": scale_to_zero.hosts})
+elif build.releases_as_canary(config):  # the config refuses a canary on a model that scales to zero
+    # New versions go out as a canary: Argo Rollouts runs the Deployment's pods in steps judged by the SLO signals.
+    rollouts = ArgoRollouts("argo-rollouts", build.argo_rollouts_args(config, monitoring), kubernetes)
+    ModelCanary(build.MODEL_CANARY, build.model_canary_args(config, model, rollouts), kubernetes)
 # The HTTPS endpoint: an ALB (AWS Load Balancer Controller), certificate and DNS name; via the interceptor if asleep.
 lb_controller = LoadBalancerController("load-balancer-controller", build.load_balancer_controller_args(
     config, cluster, network), aws_and_kubernetes) if build.uses_load_balancer_controller(config) else None

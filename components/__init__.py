@@ -34,18 +34,32 @@ from .model_service import (
                                  ServedModel,
 )
 from .monitoring_alertmanager import AlertReceiver, NotificationTiming
-from .monitoring_rules import BurnRateWindow, GpuAlertThresholds, ModelAlertThresholds, ScaleToZeroSignals
+from .monitoring_rules import BurnRateWindow, GpuAlertThresholds, ModelAlertThresholds, RolloutSignals, ScaleToZeroSignals
 from .monitoring_stack import MonitoringResources, MonitoringStack, MonitoringStackArgs, PodResources
 from .network import Network, NetworkArgs
 from .pod_autoscaling import PrometheusAdapter, PrometheusAdapterArgs
 from .preview_access import PreviewAccess, PreviewAccessArgs
+from .progressive_delivery import (
+    AlbRouting,
+    ArgoRollouts,
+    ArgoRolloutsArgs,
+    CanaryAnalysis,
+    CanaryStep,
+    ModelCanary,
+    ModelCanaryArgs,
+)
 from .scale_to_zero import KedaHttpAddOn, KedaHttpAddOnArgs, ModelScaleToZero, ModelScaleToZeroArgs, RequestHolder
 
 __all__ = [
+    "AlbRouting",
     "AlertReceiver",
+    "ArgoRollouts",
+    "ArgoRolloutsArgs",
     "AutoscalerMonitoring",
     "AutoscalerMonitoringArgs",
     "BurnRateWindow",
+    "CanaryAnalysis",
+    "CanaryStep",
     "Cluster",
     "ClusterApiAccess",
     "ClusterApiAccessArgs",
@@ -72,6 +86,8 @@ __all__ = [
     "LoadBalancerControllerArgs",
     "MetricsEndpoint",
     "ModelAlertThresholds",
+    "ModelCanary",
+    "ModelCanaryArgs",
     "ModelEndpoint",
     "ModelEndpointArgs",
     "ModelImage",
@@ -98,6 +114,7 @@ __all__ = [
     "PrometheusAdapterArgs",
     "RequestHolder",
     "RequestProxy",
+    "RolloutSignals",
     "ScaleToZeroSignals",
     "ServedModel",
     "SystemNodeGroup",

@@ -103,6 +103,10 @@ def at_least(low: float) -> AfterValidator:
     return Constraint(f"must be >= {low:g}", lambda v: v >= low).validator()
 
 
+def below(high: float) -> AfterValidator:
+    return Constraint(f"must be < {high:g}", lambda v: v < high).validator()
+
+
 def one_of(values: Iterable[Any], prefix: str = "allowed:") -> AfterValidator:
     """A value from a list known only at run time (a table's keys)."""
     allowed = tuple(values)

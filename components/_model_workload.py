@@ -203,6 +203,9 @@ def _replica_rules(a: ModelServiceArgs) -> list[Problem]:
     problems: list[Problem] = []
     if a.replicas < (0 if a.replica_owner else 1):
         problems.append(("replicas", got(a.replicas, "must be >= 1 (>= 0 with a replica_owner)")))
+    if a.progressive_rollout and a.replica_owner:
+        problems.append(("progressive_rollout", f"the Rollout and {a.replica_owner!r} would both own the pods' count; "
+                                                "a canary needs live replicas, so drop replica_owner"))
     if a.replica_owner and a.autoscaling:
         problems.append(("autoscaling", f"two owners of the Deployment's replicas (the HPA and {a.replica_owner!r}); "
                                         "set one of autoscaling or replica_owner"))

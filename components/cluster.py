@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, cast
 
 import pulumi
 import pulumi_aws as aws
@@ -208,7 +208,7 @@ def eks_kubeconfig(cluster_name: str, endpoint: str, certificate_authority: str,
     }, sort_keys=True)
 
 
-def _issuer(identities: Sequence) -> str:
+def _issuer(identities: Sequence[Any]) -> str:
     """The OIDC issuer URL in a cluster's `identities` output."""
     return str(field_of(field_of(identities[0], "oidcs")[0], "issuer"))
 
@@ -288,7 +288,7 @@ class Cluster(pulumi.ComponentResource):
         elif args.mode == "existing":
             self._look_up(name)
         else:
-            self.cluster_name = pulumi.Output.from_input(args.kube_context)
+            self.cluster_name = pulumi.Output.from_input(cast(str, args.kube_context))  # validated: set in local mode
             self.provider = k8s.Provider(f"{name}-kubernetes", context=args.kube_context,
                                          opts=pulumi.ResourceOptions(parent=self))
 
@@ -418,7 +418,7 @@ class Cluster(pulumi.ComponentResource):
                 f"{name}-access-{role_name}-{policy}",
                 cluster_name=cluster.name,
                 principal_arn=entry.principal_arn,
-                policy_arn=self._partition.apply(lambda p, policy=policy: f"arn:{p}:eks::aws:cluster-access-policy/{policy}"),
+                policy_arn=pulumi.Output.concat("arn:", self._partition, f":eks::aws:cluster-access-policy/{policy}"),
                 access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
                 opts=pulumi.ResourceOptions(parent=self)))
         return associations

@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Optional, cast
 
 import pulumi
 import pulumi_aws as aws
@@ -221,7 +221,8 @@ class ClusterAutoscaler(pulumi.ComponentResource):
         release = self._create_release(name, role)
 
         self.role_arn = role.arn
-        self.release_name = release.name
+        # `name` is always set on the Release, so its output is never None (the SDK types it Optional).
+        self.release_name = cast(pulumi.Output[str], release.name)
         self.register_outputs({"role_arn": self.role_arn, "service_account": self.service_account,
                                "namespace": self.namespace, "release_name": self.release_name})
 

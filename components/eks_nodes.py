@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -142,13 +143,13 @@ def autoscaler_owner_tag_key(cluster_name: pulumi.Input[str]) -> pulumi.Output[s
     return pulumi.Output.concat(AUTOSCALER_TAG_PREFIX, "/", cluster_name)
 
 
-def first_autoscaling_group(resources: Sequence | None) -> str:
+def first_autoscaling_group(resources: Sequence[Any] | None) -> str:
     """The name of a managed node group's Auto Scaling group (EKS creates exactly one per group)."""
     names = autoscaling_group_names(resources)
     return names[0] if names else ""
 
 
-def autoscaling_group_names(resources: Sequence | None) -> list[str]:
+def autoscaling_group_names(resources: Sequence[Any] | None) -> list[str]:
     """Every Auto Scaling group name in a node group's `resources` output."""
     names = []
     for resource in resources or []:
@@ -157,7 +158,7 @@ def autoscaling_group_names(resources: Sequence | None) -> list[str]:
     return names
 
 
-def field_of(value: object, key: str) -> object:
+def field_of(value: object, key: str) -> Any:
     """A field of a typed output (snake_case property) or of a plain dict (camelCase key, as mocks send)."""
     if isinstance(getattr(type(value), key, None), property):
         return getattr(value, key)

@@ -178,7 +178,7 @@ class GpuNodeGroup(pulumi.ComponentResource):
         """The cluster-autoscaler node-template tags (labels, taints, GPU count) of this group."""
         return autoscaler_node_template_tags(self.scheduling, self.gpus_per_node)
 
-    def _placements(self) -> list[tuple[str, object, tuple[int, int, int]]]:
+    def _placements(self) -> list[tuple[str, pulumi.Input[Sequence[pulumi.Input[str]]], tuple[int, int, int]]]:
         """(logical name suffix, subnets, (min, desired, max)) of each group: one, or one per zone."""
         a = self._args
         if not a.zone_subnets:
@@ -190,7 +190,8 @@ class GpuNodeGroup(pulumi.ComponentResource):
                 for (zone, subnets), (low, initial, high) in zip(a.zone_subnets.items(), sizes, strict=True)]
 
     def _create_node_group(self, name: str, role: aws.iam.Role, template: aws.ec2.LaunchTemplate,
-                           attachments: list[pulumi.Resource], subnets: object, min_size: int, desired_size: int,
+                           attachments: Sequence[pulumi.Resource],
+                           subnets: pulumi.Input[Sequence[pulumi.Input[str]]], min_size: int, desired_size: int,
                            max_size: int) -> aws.eks.NodeGroup:
         a = self._args
         return aws.eks.NodeGroup(

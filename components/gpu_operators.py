@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -165,4 +165,5 @@ class GpuOperators(pulumi.ComponentResource):
             atomic=True,
             cleanup_on_fail=True,
         )
-        return release.name
+        # `name` is always set on the Release, so its output is never None (the SDK types it Optional).
+        return cast(pulumi.Output[str], release.name)

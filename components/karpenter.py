@@ -36,11 +36,11 @@ from .cluster_autoscaler import (
     MetricsEndpoint,
     alert,
     aws_account_of,
-    irsa_trust_policy,
     off_gpu_node_affinity,
 )
 from .gpu_instances import GPU_INSTANCE_FAMILIES, unsupported_reason
 from .gpu_scheduling import GPU_RESOURCE, GpuScheduling
+from .irsa import irsa_trust_policy
 from .labels import standard_labels
 
 # The official charts (aws/karpenter-provider-aws charts/karpenter and charts/karpenter-crd, version
@@ -326,7 +326,7 @@ class Karpenter(pulumi.ComponentResource):
         for policy in policies:
             aws.iam.RolePolicyAttachment(
                 f"{name}-node-{policy}", role=role.name,
-                policy_arn=self._account.apply(lambda pa, policy=policy: f"arn:{pa[0]}:iam::aws:policy/{policy}"),
+                policy_arn=pulumi.Output.concat("arn:", self._account.apply(lambda pa: pa[0]), f":iam::aws:policy/{policy}"),
                 opts=pulumi.ResourceOptions(parent=self))
         profile = aws.iam.InstanceProfile(f"{name}-node-profile", role=role.name, tags=self._tags,
                                           opts=pulumi.ResourceOptions(parent=self))

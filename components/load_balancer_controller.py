@@ -9,7 +9,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Optional, cast
 
 import pulumi
 import pulumi_aws as aws
@@ -19,8 +19,9 @@ from . import _charts, _claims
 from ._args import ChartVersion, DnsLabel, PositiveInt, Problem, checked_args, got, matches, problems_of
 from ._charts import PinnedChart, extra_values_problems
 from .aws_tags import component_tags
-from .cluster_autoscaler import irsa_trust_policy, off_gpu_node_affinity
+from .cluster_autoscaler import off_gpu_node_affinity
 from .gpu_scheduling import GpuScheduling
+from .irsa import irsa_trust_policy
 
 # The official chart (aws/eks-charts, stable/aws-load-balancer-controller at commit 52396092,
 # "aws-load-balancer-controller: v3.5.0 (#1354)"): chart 3.5.0 deploys controller v3.5.0 (its
@@ -54,7 +55,7 @@ SslPolicy = Annotated[str, matches(SSL_POLICY_RE.pattern.strip("^$"), "an ELBSec
 
 def published_iam_policy() -> dict[str, Any]:
     """The controller's IAM policy document as published for `APP_VERSION`."""
-    return json.loads(IAM_POLICY_FILE.read_text())
+    return cast(dict[str, Any], json.loads(IAM_POLICY_FILE.read_text()))
 
 
 @dataclass
@@ -140,7 +141,8 @@ class LoadBalancerController(pulumi.ComponentResource):
         release = self._create_release(name, role)
 
         self.role_arn = role.arn
-        self.release_name = release.name
+        # `name` is always set on the Release, so its output is never None (the SDK types it Optional).
+        self.release_name = cast(pulumi.Output[str], release.name)
         self.register_outputs({"role_arn": self.role_arn, "service_account": self.service_account,
                                "namespace": self.namespace, "release_name": self.release_name,
                                "ingress_class": self.ingress_class})

@@ -13,9 +13,9 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Any, Literal, Optional, cast
 
 import pulumi
 import pulumi_aws as aws
@@ -134,7 +134,7 @@ def validate_model_endpoint_args(args: ModelEndpointArgs) -> list[str]:
     return problems_of(args)
 
 
-def _string_map(values: dict[str, object]) -> str:
+def _string_map(values: Mapping[str, object]) -> str:
     """`k1=v1,k2=v2`: how the controller reads map-valued annotations."""
     return ",".join(f"{k}={v}" for k, v in values.items())
 
@@ -178,7 +178,8 @@ class ModelEndpoint(pulumi.ComponentResource):
         ingress = self._create_ingress(name, certificate_arn)
         if args.proxy is None:
             self._create_network_policy(name)
-        self.load_balancer_hostname = ingress.status.apply(lambda s: s.load_balancer.ingress[0].hostname)
+        # The SDK types every level Optional; the controller writes them, and Pulumi waits for that.
+        self.load_balancer_hostname = ingress.status.apply(lambda s: cast(Any, s).load_balancer.ingress[0].hostname)
         self._create_alias_record(name)
 
         self.url = pulumi.Output.from_input(f"https://{args.host}")
@@ -224,7 +225,7 @@ class ModelEndpoint(pulumi.ComponentResource):
             health_port, health_path = str(a.proxy.health_check_port), a.proxy.health_check_path
         annotations: dict[str, pulumi.Input[str]] = {
             "scheme": a.scheme,
-            "subnets": pulumi.Output.from_input(a.subnet_ids).apply(lambda ids: ",".join(ids)),
+            "subnets": pulumi.Output.from_input(a.subnet_ids).apply(lambda ids: ",".join(str(i) for i in ids)),
             "ip-address-type": "ipv4",
             "target-type": "ip",
             # Port 80 exists only to redirect: the controller gives every HTTP listener a redirect to 443.
@@ -289,7 +290,9 @@ class ModelEndpoint(pulumi.ComponentResource):
                 pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=model.selector),
                 policy_types=["Ingress"],
                 ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                    from_=self._subnet_cidrs().apply(lambda cidrs: [{"ipBlock": {"cidr": c}} for c in sorted(cidrs)]),
+                    from_=self._subnet_cidrs().apply(lambda cidrs: [
+                        k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=c))
+                        for c in sorted(cidrs)]),
                     ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=HTTP_PORT_NAME, protocol="TCP")],
                 )],
             ),
@@ -298,7 +301,7 @@ class ModelEndpoint(pulumi.ComponentResource):
 
     def _subnet_cidrs(self) -> pulumi.Output[list[str]]:
         """The CIDRs of the load balancer's subnets (read from EC2: existing subnets are given by id only)."""
-        def look_up(ids: list[str]) -> pulumi.Output[list[str]]:
+        def look_up(ids: Sequence[pulumi.Input[str]]) -> pulumi.Output[list[str]]:
             return pulumi.Output.all(*[aws.ec2.get_subnet_output(id=i, opts=pulumi.InvokeOutputOptions(parent=self))
                                        .cidr_block for i in ids])
 

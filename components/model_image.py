@@ -8,7 +8,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
 import pulumi
 import pulumi_aws as aws
@@ -75,7 +75,7 @@ class ModelVersion:
 
 # ------------------------------------------------------------------------------ build context
 
-def _dockerignore_regex(pattern: str) -> re.Pattern:
+def _dockerignore_regex(pattern: str) -> re.Pattern[str]:
     """Docker's pattern syntax (moby/patternmatcher): `*` and `?` stop at `/`, `**` crosses it."""
     out, i = [], 0
     while i < len(pattern):
@@ -109,7 +109,7 @@ def _dockerignore_regex(pattern: str) -> re.Pattern:
     return re.compile("^" + "".join(out) + "$")
 
 
-def read_dockerignore(text: str) -> list[tuple[bool, str, re.Pattern]]:
+def read_dockerignore(text: str) -> list[tuple[bool, str, re.Pattern[str]]]:
     """Patterns as `(exception, cleaned pattern, regex)`, in file order (the last match wins)."""
     patterns = []
     for line in text.splitlines():
@@ -123,7 +123,7 @@ def read_dockerignore(text: str) -> list[tuple[bool, str, re.Pattern]]:
     return patterns
 
 
-def is_ignored(path: str, patterns: list[tuple[bool, str, re.Pattern]]) -> bool:
+def is_ignored(path: str, patterns: list[tuple[bool, str, re.Pattern[str]]]) -> bool:
     """Whether Docker leaves `path` (relative, `/`-separated) out of the context: it or a parent matches."""
     parents = path.split("/")
     ignored = False
@@ -133,7 +133,7 @@ def is_ignored(path: str, patterns: list[tuple[bool, str, re.Pattern]]) -> bool:
     return ignored
 
 
-def context_files(context: Path, patterns: list[tuple[bool, str, re.Pattern]]) -> list[str]:
+def context_files(context: Path, patterns: list[tuple[bool, str, re.Pattern[str]]]) -> list[str]:
     """The files Docker would send, sorted; an ignored directory is skipped unless an exception names
     something inside it (the same shortcut `docker build` takes)."""
     files = []
@@ -155,7 +155,7 @@ def context_files(context: Path, patterns: list[tuple[bool, str, re.Pattern]]) -
     return sorted(files)
 
 
-def _dockerignore_for(context: Path, dockerfile: Path) -> list[tuple[bool, str, re.Pattern]]:
+def _dockerignore_for(context: Path, dockerfile: Path) -> list[tuple[bool, str, re.Pattern[str]]]:
     # Like the Docker provider: `<Dockerfile>.dockerignore` beside the Dockerfile wins over `.dockerignore`.
     for candidate in (dockerfile.with_name(dockerfile.name + ".dockerignore"), context / ".dockerignore"):
         if candidate.is_file():
@@ -177,7 +177,7 @@ def content_hash(context: Path, dockerfile: Path, variant: str, platform: str) -
     return digest.hexdigest()
 
 
-def read_metadata(path: Path) -> Optional[dict]:
+def read_metadata(path: Path) -> Optional[dict[str, Any]]:
     """The trained model's metadata, None when there is none; a broken file is an error, not a fallback."""
     if not path.is_file():
         return None
@@ -190,7 +190,7 @@ def read_metadata(path: Path) -> Optional[dict]:
     return metadata
 
 
-def resolve_version(configured: Optional[str], metadata: Optional[dict], metadata_path: Path,
+def resolve_version(configured: Optional[str], metadata: Optional[dict[str, Any]], metadata_path: Path,
                     context_digest: str) -> ModelVersion:
     """Config first, then the metadata's `version`, then the content hash (its first 12 hex digits)."""
     if configured:

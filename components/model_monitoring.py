@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Optional, Union
+from typing import Any, Optional, Union, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -23,8 +23,10 @@ from .monitoring_dashboards import (
 from .monitoring_rules import (
     ModelAlertThresholds,
     ModelTarget,
+    RolloutSignals,
     ScaleToZeroSignals,
     model_rule_groups,
+    rollout_rule_groups,
 )
 from .server_contract import METRICS_PATH
 
@@ -52,6 +54,8 @@ class ModelMonitoringArgs:
     """Base of the alerts' `runbook_url` (each alert appends `#<its name in lower case>`); None: no link."""
     scale_to_zero: ScaleToZeroSignals | None = None
     """When the model scales to zero: zero replicas on purpose is not an outage, and the dashboard shows wake-ups."""
+    rollout: RolloutSignals | None = None
+    """When the model is released as a canary (Argo Rollouts): alerts and a dashboard row on the rollout's state."""
 
 
 def validate_model_monitoring_args(args: ModelMonitoringArgs) -> list[str]:
@@ -73,8 +77,11 @@ def model_target(args: ModelMonitoringArgs) -> ModelTarget:
 
 def model_rules(args: ModelMonitoringArgs) -> list[dict[str, Any]]:
     """The rule groups `ModelMonitoring` deploys (tests render the same ones for promtool)."""
-    return model_rule_groups(model_target(args), args.availability, args.latency_p99_seconds, args.thresholds,
-                             args.runbook_url, scale_to_zero=args.scale_to_zero)
+    groups = model_rule_groups(model_target(args), args.availability, args.latency_p99_seconds, args.thresholds,
+                               args.runbook_url, scale_to_zero=args.scale_to_zero)
+    if args.rollout is not None:
+        groups += rollout_rule_groups(model_target(args), args.rollout, args.runbook_url)
+    return groups
 
 
 class ModelMonitoring(pulumi.ComponentResource):
@@ -114,9 +121,9 @@ class ModelMonitoring(pulumi.ComponentResource):
         uid = dashboard_uid("model", name)
         self._create_dashboard(name, uid, children)
 
-        # A CustomResource exposes its fields dynamically (no attribute in its type).
-        self.service_monitor_name = monitor.metadata["name"]  # type: ignore[attr-defined]
-        self.rule_name = rule.metadata["name"]  # type: ignore[attr-defined]
+        # A CustomResource's fields are dynamic (read through __getattr__), so the SDK types no `metadata`.
+        self.service_monitor_name = cast(Any, monitor).metadata["name"]
+        self.rule_name = cast(Any, rule).metadata["name"]
         self.dashboard_uid = pulumi.Output.from_input(uid)
         self.register_outputs({
             "service_monitor_name": self.service_monitor_name,
@@ -139,6 +146,9 @@ class ModelMonitoring(pulumi.ComponentResource):
                 "selector": {"matchLabels": served.selector()},
                 "endpoints": [{"port": served.metrics_port, "path": METRICS_PATH,
                                "interval": self._args.scrape_interval}],
+                # A canary's pods and the stable's differ by this label (as `rollouts_pod_template_hash`): the
+                # canary analysis compares them. Pods of a plain Deployment do not have it.
+                "podTargetLabels": ["rollouts-pod-template-hash"],
             },
             opts=opts,
         )
@@ -151,7 +161,8 @@ class ModelMonitoring(pulumi.ComponentResource):
 
     def _create_dashboard(self, name: str, uid: str, opts: pulumi.ResourceOptions) -> None:
         a = self._args
-        dashboard = model_dashboard(uid, self._target, a.availability, a.latency_p99_seconds, a.scale_to_zero)
+        dashboard = model_dashboard(uid, self._target, a.availability, a.latency_p99_seconds, a.scale_to_zero,
+                                    rollout=a.rollout)
         k8s.core.v1.ConfigMap(
             f"{name}-dashboard",
             metadata=self._metadata(labels=DASHBOARD_LABEL, annotations={FOLDER_ANNOTATION: FOLDER}),

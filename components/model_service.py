@@ -261,6 +261,10 @@ class ModelServiceArgs:
     They become the files of a Secret mounted read-only at `API_KEYS_DIR`; clients send
     `Authorization: Bearer <key>`. Empty: the server accepts every request (and a `ModelEndpoint` refuses to
     expose it unless told `allow_unauthenticated`)."""
+    progressive_rollout: bool = False
+    """An Argo Rollout named like the Deployment runs the pods from its template (`workloadRef`): the Deployment is
+    created with no replica and leaves `spec.replicas` to the controller (which scales a live one down once the
+    Rollout is healthy); the HPA, when set, scales the Rollout."""
 
     def _rules(self) -> list[Problem]:
         return workload.rules(self)
@@ -341,8 +345,9 @@ class ModelService(pulumi.ComponentResource):
         })
 
     def _replicas_owned_elsewhere(self) -> bool:
-        """Whether an HPA or an outside controller (`replica_owner`) sets the replica count after creation."""
-        return self._args.autoscaling is not None or self._args.replica_owner is not None
+        """Whether an HPA, an outside controller (`replica_owner`) or a Rollout sets the replica count after creation."""
+        a = self._args
+        return a.autoscaling is not None or a.replica_owner is not None or a.progressive_rollout
 
     def _min_replicas(self) -> int:
         if self._args.replica_owner:
@@ -403,7 +408,7 @@ class ModelService(pulumi.ComponentResource):
     def _create_deployment(self, name: str, ns: pulumi.Input[str], service_account: pulumi.Input[str],
                            opts: pulumi.ResourceOptions) -> k8s.apps.v1.Deployment:
         a = self._args
-        replicas = a.replicas if a.replica_owner else self._min_replicas()
+        replicas = 0 if a.progressive_rollout else a.replicas if a.replica_owner else self._min_replicas()
         # At least one pod's cold start: a model asleep at zero still rolls its pods once it wakes.
         timeout = f"{workload.rollout_timeout_minutes(a, max(replicas, 1))}m"
         # A GPU pod may wait for a node from zero and a multi-GB image pull: Pulumi's 10-minute default
@@ -472,8 +477,7 @@ class ModelService(pulumi.ComponentResource):
             f"{name}-autoscaler",
             metadata=self._metadata(ns),
             spec=k8s.autoscaling.v2.HorizontalPodAutoscalerSpecArgs(
-                scale_target_ref=k8s.autoscaling.v2.CrossVersionObjectReferenceArgs(
-                    api_version="apps/v1", kind="Deployment", name=deployment),
+                scale_target_ref=self._scale_target(deployment),
                 min_replicas=scaling.min_replicas,
                 max_replicas=scaling.max_replicas,
                 metrics=[workload.autoscaling_metric(scaling)],
@@ -486,3 +490,11 @@ class ModelService(pulumi.ComponentResource):
             ),
             opts=opts,
         )
+
+    def _scale_target(self, deployment: pulumi.Input[str]) -> k8s.autoscaling.v2.CrossVersionObjectReferenceArgs:
+        """What the HPA scales: the Deployment, or the Rollout named like it that runs its pods (Argo Rollouts'
+        /scale subresource, docs/features/hpa-support.md at v1.9.0)."""
+        if self._args.progressive_rollout:
+            return k8s.autoscaling.v2.CrossVersionObjectReferenceArgs(
+                api_version="argoproj.io/v1alpha1", kind="Rollout", name=deployment)
+        return k8s.autoscaling.v2.CrossVersionObjectReferenceArgs(api_version="apps/v1", kind="Deployment", name=deployment)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import pulumi
 
@@ -77,7 +77,7 @@ def receiver_problems(receivers: Sequence[AlertReceiver], field: str = "receiver
     return []
 
 
-def _receiver(r: AlertReceiver) -> dict:
+def _receiver(r: AlertReceiver) -> dict[str, Any]:
     if r.type == "slack":
         slack = {"api_url": r.url, "send_resolved": True, "title": _TITLE, "text": _TEXT}
         return {"name": r.name, "slack_configs": [{**slack, **({"channel": r.channel} if r.channel else {})}]}
@@ -91,10 +91,10 @@ def _receiver(r: AlertReceiver) -> dict:
     return {"name": r.name, "webhook_configs": [{"url": r.url, "send_resolved": True}]}
 
 
-def alertmanager_config(receivers: Sequence[AlertReceiver], timing: NotificationTiming | None = None) -> dict:
+def alertmanager_config(receivers: Sequence[AlertReceiver], timing: NotificationTiming | None = None) -> dict[str, Any]:
     """The whole `alertmanager.yaml` for plain (already resolved) receivers."""
     t = timing or NotificationTiming()
-    routes: list[dict] = [
+    routes: list[dict[str, Any]] = [
         # kube-prometheus-stack's default rules: Watchdog always fires (a dead man's switch for an
         # external checker) and InfoInhibitor only mutes info alerts; neither should notify anyone.
         {"receiver": NULL_RECEIVER, "matchers": ['alertname=~"Watchdog|InfoInhibitor"']},
@@ -134,7 +134,7 @@ def alertmanager_config(receivers: Sequence[AlertReceiver], timing: Notification
     }
 
 
-def render(config: dict) -> str:
+def render(config: dict[str, Any]) -> str:
     """The config as `alertmanager.yaml` text (JSON is YAML, and needs no YAML library here)."""
     return json.dumps(config, indent=2) + "\n"
 

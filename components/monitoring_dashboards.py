@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import Any
 
-from .monitoring_rules import DCGM_JOB, INFER_ROUTES, ModelTarget, ScaleToZeroSignals
+from .monitoring_rules import DCGM_JOB, INFER_ROUTES, ModelTarget, RolloutSignals, ScaleToZeroSignals
 
 DASHBOARD_LABEL = {"grafana_dashboard": "1"}
 """The label kube-prometheus-stack's Grafana sidecar looks for (`grafana.sidecar.dashboards.label`)."""
@@ -30,7 +31,7 @@ def dashboard_uid(prefix: str, name: str) -> str:
 
 
 def _panel(title: str, targets: list[tuple[str, str]], unit: str, grid: tuple[int, int, int, int],
-           description: str = "", kind: str = "timeseries") -> dict:
+           description: str = "", kind: str = "timeseries") -> dict[str, Any]:
     x, y, w, h = grid
     return {
         "type": kind, "title": title, "description": description, "datasource": _DATASOURCE,
@@ -43,7 +44,8 @@ def _panel(title: str, targets: list[tuple[str, str]], unit: str, grid: tuple[in
     }
 
 
-def _dashboard(uid: str, title: str, tags: list[str], panels: list[dict], variables: list[dict] | None = None) -> dict:
+def _dashboard(uid: str, title: str, tags: list[str], panels: list[dict[str, Any]],
+               variables: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     datasource = {"name": "datasource", "label": "Data source", "type": "datasource", "query": "prometheus",
                   "hide": 0, "current": {}}
     return {
@@ -56,7 +58,7 @@ def _dashboard(uid: str, title: str, tags: list[str], panels: list[dict], variab
 
 
 def model_dashboard(uid: str, target: ModelTarget, availability: float, latency_p99_seconds: float,
-                    scale_to_zero: ScaleToZeroSignals | None = None) -> dict:
+                    scale_to_zero: ScaleToZeroSignals | None = None, rollout: RolloutSignals | None = None) -> dict[str, Any]:
     """Traffic, errors, latency percentiles, batch sizes, replicas and GPU memory of one model (and, when it
     scales to zero, its held requests, the interceptor's answers and each wake-up's cold-start time)."""
     m, ns = target.model, target.namespace
@@ -107,10 +109,12 @@ def model_dashboard(uid: str, target: ModelTarget, availability: float, latency_
     ]
     if scale_to_zero is not None:
         panels += _scale_to_zero_panels(ns, scale_to_zero, y=38)
+    if rollout is not None:
+        panels += _rollout_panels(target, rollout, y=max(p["gridPos"]["y"] + p["gridPos"]["h"] for p in panels))
     return _dashboard(uid, f"Model {m} ({ns})", ["model", m], panels)
 
 
-def _scale_to_zero_panels(ns: str, s: ScaleToZeroSignals, y: int) -> list[dict]:
+def _scale_to_zero_panels(ns: str, s: ScaleToZeroSignals, y: int) -> list[dict[str, Any]]:
     """Held requests and answers at the KEDA HTTP interceptor, and how long each wake-up took (kube-state-metrics)."""
     route = f'route_namespace="{ns}", route_name="{s.route_name}"'
     # The model's pods only: `<deployment>-<template hash>-<suffix>` (the cold-start answer's pods have more dashes).
@@ -130,7 +134,28 @@ def _scale_to_zero_panels(ns: str, s: ScaleToZeroSignals, y: int) -> list[dict]:
     ]
 
 
-def gpu_dashboard(uid: str, title: str = "GPUs", dcgm_job: str = DCGM_JOB) -> dict:
+def _rollout_panels(target: ModelTarget, r: RolloutSignals, y: int) -> list[dict[str, Any]]:
+    """The Rollout's phase (Progressing, Paused, Completed, Abort...), its replicas, and canary against stable."""
+    ns, rollout = target.namespace, r.selector(target.namespace)
+    infer = f'route=~"{INFER_ROUTES}"'
+    by_hash = f"{target.target_selector()}, model=\"{target.model}\", {infer}"
+    return [
+        _panel("Rollout state", [(f"max by (phase) (rollout_info{rollout}) == 1", "{{phase}}")], "none", (0, y, 8, 8),
+               "Progressing: a canary step is running; Paused: waiting for promote (or an inconclusive analysis); "
+               "Abort: the canary failed and the stable version serves everything; Completed: fully promoted.",
+               kind="state-timeline"),
+        _panel("Rollout replicas",
+               [(f"sum(rollout_info_replicas_{kind}{rollout})", kind) for kind in ("desired", "available", "updated")],
+               "none", (8, y, 8, 8), "updated = pods of the newest version (the canary until promotion)."),
+        _panel("5xx share by pod template (canary and stable)",
+               [(f"sum by (rollouts_pod_template_hash) (rate(inference_requests_total{{{by_hash}, status=~\"5..\"}}"
+                 f"[$__rate_interval])) / sum by (rollouts_pod_template_hash) (rate(inference_requests_total{{{by_hash}}}"
+                 "[$__rate_interval]))", "{{rollouts_pod_template_hash}}")],
+               "percentunit", (16, y, 8, 8), f"Namespace {ns}; the analysis compares the same two series."),
+    ]
+
+
+def gpu_dashboard(uid: str, title: str = "GPUs", dcgm_job: str = DCGM_JOB) -> dict[str, Any]:
     """Utilisation, memory, temperature and power of every GPU, per node and per pod."""
     on_node = f'job="{dcgm_job}", node=~"$node"'
     with_pod = f'{on_node}, pod!=""'

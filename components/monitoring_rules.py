@@ -12,7 +12,7 @@ counters (etc/default-counters.csv of dcgm-exporter 4.5.3-4.8.2) and kube-state-
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from ._args import DnsLabel, DnsSubdomain, Duration, PositiveInt, PositiveNumber, between
 
@@ -132,6 +132,26 @@ class ScaleToZeroSignals:
                 f'route_name="{self.route_name}"}}) > 0)')
 
 
+@dataclass(frozen=True)
+class RolloutSignals:
+    """What tells a model's progressive rollout state: the Argo Rollouts controller's `rollout_info` (v1.9.0,
+    controller/metrics/prommetrics.go: labels namespace, name, strategy, traffic_router, phase)."""
+
+    rollout: DnsLabel
+    """The model's Rollout (the `name` label of `rollout_info`)."""
+    paused_for: Duration = "4h"
+    """A rollout paused this long (waiting for a person's promote, or after an inconclusive analysis) warns."""
+    stuck_for: Duration = "10m"
+    """A rollout in Error, Timeout or InvalidSpec this long warns."""
+    metrics_missing_for: Duration = "15m"
+    """No `rollout_info` for the Rollout this long warns: the rollout alerts are blind."""
+
+    def selector(self, namespace: str, **more: str) -> str:
+        """Matchers of the Rollout's `rollout_info` series, with optional extra `label="value"` or `label=~"re"`."""
+        parts = [f'namespace="{namespace}"', f'name="{self.rollout}"', *(f"{k}={v}" for k, v in more.items())]
+        return "{" + ", ".join(parts) + "}"
+
+
 def _number(value: float) -> str:
     return f"{value:.6g}"
 
@@ -142,7 +162,7 @@ def runbook_annotation(runbook_url: str | None, alert: str) -> dict[str, str]:
 
 
 def _alert(name: str, expr: str, for_: str, severity: Severity, labels: dict[str, str], summary: str,
-           description: str, runbook_url: str | None) -> dict:
+           description: str, runbook_url: str | None) -> dict[str, Any]:
     return {
         "alert": name,
         "expr": expr,
@@ -157,20 +177,46 @@ def error_ratio_record(window: str) -> str:
     return f"model:inference_request_errors:ratio_rate{window}"
 
 
-def _error_ratio_recordings(target: ModelTarget, windows: list[str]) -> list[dict]:
-    by = "namespace, job, model"
-    errors = target.metric_selector(route=f'~"{INFER_ROUTES}"', status='~"5.."')
-    total = target.metric_selector(route=f'~"{INFER_ROUTES}"')
-    return [{
-        "record": error_ratio_record(window),
-        "expr": (f"sum by ({by}) (rate(inference_requests_total{errors}[{window}]))\n"
-                 f"/\nsum by ({by}) (rate(inference_requests_total{total}[{window}]))"),
-    } for window in windows]
+_BY_MODEL = "namespace, job, model"
+
+
+def error_ratio_expr(target: ModelTarget, window: str, by: str = _BY_MODEL, **matchers: str) -> str:
+    """5xx share of inference requests over `window`: the SLO recordings and the canary analysis both use it.
+
+    `matchers` narrow the series further (`label='"value"'`), e.g. to one ReplicaSet's pods. Without `by`, a
+    version that never answered a 5xx (so has no 5xx series at all) gets 0, not an empty result.
+    """
+    errors = target.metric_selector(route=f'~"{INFER_ROUTES}"', status='~"5.."', **matchers)
+    total = target.metric_selector(route=f'~"{INFER_ROUTES}"', **matchers)
+    if not by:
+        return (f"(sum(rate(inference_requests_total{errors}[{window}])) or vector(0))\n"
+                f"/\nsum(rate(inference_requests_total{total}[{window}]))")
+    return (f"sum by ({by}) (rate(inference_requests_total{errors}[{window}]))\n"
+            f"/\nsum by ({by}) (rate(inference_requests_total{total}[{window}]))")
+
+
+def latency_quantile_expr(target: ModelTarget, window: str, quantile: float = 0.99, by: str = _BY_MODEL,
+                          **matchers: str) -> str:
+    """Inference latency `quantile` over `window`: the latency alert and the canary analysis both use it."""
+    selector = target.metric_selector(route=f'~"{INFER_ROUTES}"', **matchers)
+    return (f"histogram_quantile({_number(quantile)}, sum by ({by + ', ' if by else ''}le) "
+            f"(rate(inference_request_duration_seconds_bucket{selector}[{window}])))")
+
+
+def request_count_expr(target: ModelTarget, window: str, **matchers: str) -> str:
+    """Inference requests answered (any status) over `window`, 0 when there were none."""
+    selector = target.metric_selector(route=f'~"{INFER_ROUTES}"', **matchers)
+    return f"sum(increase(inference_requests_total{selector}[{window}])) or vector(0)"
+
+
+def _error_ratio_recordings(target: ModelTarget, windows: list[str]) -> list[dict[str, Any]]:
+    return [{"record": error_ratio_record(window), "expr": error_ratio_expr(target, window)} for window in windows]
 
 
 def model_rule_groups(target: ModelTarget, availability: float, latency_p99_seconds: float,
                       thresholds: ModelAlertThresholds | None = None,
-                      runbook_url: str | None = None, scale_to_zero: ScaleToZeroSignals | None = None) -> list[dict]:
+                      runbook_url: str | None = None,
+                      scale_to_zero: ScaleToZeroSignals | None = None) -> list[dict[str, Any]]:
     """Recording rules and alerts of one model, every identity carrying the model's name (and its team).
 
     With `scale_to_zero`, ModelDown and ModelScrapeTargetMissing hold their fire while the model is
@@ -208,12 +254,9 @@ def model_rule_groups(target: ModelTarget, availability: float, latency_p99_seco
             f"{{{{ $value | humanizePercentage }}}} of {m}'s inference requests failed with 5xx over the last "
             f"{b.long_window} (and still over {b.short_window}); the objective allows "
             f"{_number(budget * 100)}%.", runbook_url))
-    latency = target.metric_selector(route=f'~"{INFER_ROUTES}"')
     alerts += [
         _alert("ModelLatencyP99AboveSlo",
-               f"histogram_quantile(0.99, sum by (namespace, job, model, le) "
-               f"(rate(inference_request_duration_seconds_bucket{latency}[{t.latency_window}])))\n"
-               f"> {_number(latency_p99_seconds)}",
+               f"{latency_quantile_expr(target, t.latency_window)}\n> {_number(latency_p99_seconds)}",
                t.latency_for, "warning", labels, f"{m} p99 latency is above its objective",
                f"p99 inference latency of {m} is {{{{ $value | humanizeDuration }}}}, above the "
                f"{_number(latency_p99_seconds)} s objective, for {t.latency_for}.", runbook_url),
@@ -233,8 +276,40 @@ def model_rule_groups(target: ModelTarget, availability: float, latency_p99_seco
     ]
 
 
+def rollout_rule_groups(target: ModelTarget, signals: RolloutSignals,
+                        runbook_url: str | None = None) -> list[dict[str, Any]]:
+    """Alerts on the model's Rollout: aborted (the canary failed and was rolled back), paused too long, stuck."""
+    m, ns = target.model, target.namespace
+    labels = {"service": m, "namespace": ns, **({"team": target.team} if target.team else {})}
+
+    def phase(*phases: str) -> str:
+        selector = signals.selector(ns, phase='~"' + "|".join(phases) + '"')
+        return f"max by (namespace, name, phase) (rollout_info{selector}) == 1"
+
+    alerts = [
+        _alert("ModelRolloutAborted", phase("Abort"), "0m", "warning", labels,
+               f"{m}'s new version was aborted and rolled back",
+               f"Rollout {signals.rollout} in {ns} aborted (failed canary analysis, progress deadline or a person's "
+               "abort): the stable version serves every request again; the new version needs a fix or a retry.",
+               runbook_url),
+        _alert("ModelRolloutPausedTooLong", phase("Paused"), signals.paused_for, "warning", labels,
+               f"{m}'s rollout has waited {signals.paused_for} for a decision",
+               f"Rollout {signals.rollout} in {ns} is paused (a manual approval step, or an inconclusive analysis: "
+               "too few canary requests to judge): promote or abort it.", runbook_url),
+        _alert("ModelRolloutStuck", phase("Error", "Timeout", "InvalidSpec"), signals.stuck_for, "warning", labels,
+               f"{m}'s rollout is stuck",
+               f"Rollout {signals.rollout} in {ns} is in phase {{{{ $labels.phase }}}}: no version change can "
+               "progress until it is fixed.", runbook_url),
+        _alert("ModelRolloutMetricsMissing", f"absent(rollout_info{signals.selector(ns)})",
+               signals.metrics_missing_for, "warning", labels, f"No rollout state for {m}",
+               f"Prometheus has no rollout_info for Rollout {signals.rollout} in {ns}: the Argo Rollouts controller "
+               "is down or not scraped, and the rollout alerts are blind.", runbook_url),
+    ]
+    return [{"name": f"{m}.rollout-alerts", "rules": alerts}]
+
+
 def gpu_rule_groups(thresholds: GpuAlertThresholds | None = None, dcgm_job: str = DCGM_JOB,
-                    runbook_url: str | None = None) -> list[dict]:
+                    runbook_url: str | None = None) -> list[dict[str, Any]]:
     """Alerts on every GPU the DCGM exporter reports (one instance per cluster)."""
     t = thresholds or GpuAlertThresholds()
     labels = {"service": "gpu"}
@@ -279,7 +354,7 @@ def gpu_rule_groups(thresholds: GpuAlertThresholds | None = None, dcgm_job: str 
     return [{"name": "gpu.alerts", "rules": alerts}]
 
 
-def alert_names(groups: list[dict]) -> list[str]:
+def alert_names(groups: list[dict[str, Any]]) -> list[str]:
     """Alert names in rule groups, in order, without repeats."""
     names: list[str] = []
     for group in groups:

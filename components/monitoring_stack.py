@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Optional, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -76,7 +77,7 @@ class PodResources:
     memory_limit: Quantity
     """Memory limit: the pod is restarted above it instead of starving its node."""
 
-    def values(self) -> dict:
+    def values(self) -> dict[str, Any]:
         """The chart's `resources` block."""
         return {"requests": {"cpu": self.cpu, "memory": self.memory}, "limits": {"memory": self.memory_limit}}
 
@@ -146,7 +147,7 @@ def validate_monitoring_stack_args(args: MonitoringStackArgs) -> list[str]:
     return problems_of(args)
 
 
-def off_gpu_nodes(scheduling: GpuScheduling) -> dict:
+def off_gpu_nodes(scheduling: GpuScheduling) -> dict[str, Any]:
     """Node affinity that refuses every node carrying a GPU node label."""
     return {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{
         "matchExpressions": [{"key": k, "operator": "NotIn", "values": [v]}
@@ -162,15 +163,15 @@ def _retention_size(storage: str) -> str | None:
     return f"{max(1, amount * 85 // 100)}{unit}"
 
 
-def _volume(size: str, storage_class: str | None) -> dict:
-    spec: dict = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}
+def _volume(size: str, storage_class: str | None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}
     if storage_class:
         spec["storageClassName"] = storage_class
     return {"volumeClaimTemplate": {"spec": spec}}
 
 
 def helm_values(args: MonitoringStackArgs, grafana_secret: pulumi.Input[str], alertmanager_secret: pulumi.Input[str],
-                node_exporter_namespace: pulumi.Input[str]) -> dict:
+                node_exporter_namespace: pulumi.Input[str]) -> dict[str, Any]:
     """kube-prometheus-stack values from typed args; secrets appear only as Secret names."""
     r = args.resources
     # Every pod: away from GPU nodes, and tolerating no taint (node-exporter's chart tolerates all).
@@ -178,7 +179,7 @@ def helm_values(args: MonitoringStackArgs, grafana_secret: pulumi.Input[str], al
     # Nil selectors would mean "only objects labelled for this release"; ours carry no release label.
     selectors = {f"{kind}SelectorNilUsesHelmValues": False
                  for kind in ("rule", "serviceMonitor", "podMonitor", "probe", "scrapeConfig")}
-    prometheus_spec = {
+    prometheus_spec: dict[str, Any] = {
         "retention": args.retention, "scrapeInterval": args.scrape_interval, "evaluationInterval": args.scrape_interval,
         **selectors, "storageSpec": _volume(args.storage_size, args.storage_class),
         "resources": r.prometheus.values(), **placement,
@@ -283,7 +284,8 @@ class MonitoringStack(pulumi.ComponentResource):
         self._create_gpu_dashboard(name, ns, uid)
 
         self.namespace = ns
-        self.release_name = release.name
+        # `name` is always set on the Release, so its output is never None (the SDK types it Optional).
+        self.release_name = cast(pulumi.Output[str], release.name)
         self.grafana_admin_secret = grafana_secret
         self.alertmanager_config_secret = alertmanager_secret
         self.gpu_dashboard_uid = pulumi.Output.from_input(uid)
@@ -295,7 +297,7 @@ class MonitoringStack(pulumi.ComponentResource):
             "gpu_dashboard_uid": self.gpu_dashboard_uid,
         })
 
-    def _metadata(self, ns: pulumi.Input[str], **extra) -> k8s.meta.v1.ObjectMetaArgs:
+    def _metadata(self, ns: pulumi.Input[str], **extra: Any) -> k8s.meta.v1.ObjectMetaArgs:
         return k8s.meta.v1.ObjectMetaArgs(namespace=ns, labels={**self._labels, **extra.pop("labels", {})}, **extra)
 
     def _create_namespaces(self, name: str) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
@@ -345,7 +347,7 @@ class MonitoringStack(pulumi.ComponentResource):
                 f"{name}-{suffix}-ready",
                 api_version=MONITORING_API, kind=kind,
                 metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=release.name.apply(lambda release_name, s=suffix: custom_resource_name(release_name, s)),
+                    name=cast(pulumi.Output[str], release.name).apply(functools.partial(custom_resource_name, suffix=suffix)),
                     namespace=ns, annotations={"pulumi.com/waitFor": READY_CONDITION}),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[release],
                                             custom_timeouts=pulumi.CustomTimeouts(create=minutes, update=minutes)))

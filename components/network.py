@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import pulumi
 import pulumi_aws as aws
@@ -71,7 +71,7 @@ class NetworkArgs:
 def plan_subnets(cidr: str, availability_zones: list[str]) -> list[SubnetPlan]:
     """One private and one public subnet per zone, carved deterministically from the VPC range."""
     network = ipaddress.ip_network(cidr)
-    eighths = list(network.subnets(prefixlen_diff=_PRIVATE_PREFIX_STEP))
+    eighths: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = list(network.subnets(prefixlen_diff=_PRIVATE_PREFIX_STEP))
     public = list(eighths[-1].subnets(prefixlen_diff=_PUBLIC_PREFIX_STEP - _PRIVATE_PREFIX_STEP))
     return [SubnetPlan(zone, str(eighths[i]), str(public[i])) for i, zone in enumerate(availability_zones)]
 
@@ -128,7 +128,7 @@ class Network(pulumi.ComponentResource):
             "availability_zones": self.availability_zones,
         })
 
-    def _child(self, **kwargs) -> pulumi.ResourceOptions:
+    def _child(self, **kwargs: Any) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, **kwargs)
 
     def _named(self, name: str, **extra: str) -> dict[str, str]:

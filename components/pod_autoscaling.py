@@ -12,7 +12,7 @@ on the same query, replacing the HPA this feeds.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Optional, cast
 
 import pulumi
 
@@ -123,7 +123,8 @@ class PrometheusAdapter(pulumi.ComponentResource):
             f"{name}-release", PINNED_CHART.at(args.chart_version), args.namespace, _values(name, args),
             args.extra_values, pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
             name=name, max_history=5, cleanup_on_fail=True)
-        self.release_name = release.name
+        # `name` is always set on the Release, so its output is never None (the SDK types it Optional).
+        self.release_name = cast(pulumi.Output[str], release.name)
         self.register_outputs({"metric_names": self.metric_names, "release_name": self.release_name})
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional, cast
 
 import pulumi
 import pulumi_aws as aws
@@ -33,6 +33,7 @@ WRITABLE_API_GROUPS: tuple[str, ...] = (
     "", "apps", "batch", "policy", "autoscaling", "networking.k8s.io", "rbac.authorization.k8s.io",
     "storage.k8s.io", "scheduling.k8s.io", "coordination.k8s.io", "discovery.k8s.io", "apiextensions.k8s.io",
     "apiregistration.k8s.io", "monitoring.coreos.com", "karpenter.sh", "karpenter.k8s.aws", "keda.sh", "http.keda.sh",
+    "argoproj.io",  # the model's Rollout and AnalysisTemplate (progressive delivery)
 )
 _WRITE_VERBS = ["create", "update", "patch", "delete", "deletecollection"]
 # The two checkov findings this role exists to have, each with the reason (checkov's per-object skip annotations).
@@ -76,7 +77,7 @@ def validate_preview_access_args(args: PreviewAccessArgs) -> list[str]:
     return problems_of(args)
 
 
-def preview_cluster_role_rules(writable_api_groups: Sequence[str]) -> list[dict]:
+def preview_cluster_role_rules(writable_api_groups: Sequence[str]) -> list[dict[str, Any]]:
     """Read everything; write (for dry-runs) in the listed groups; escalate/bind to dry-run RBAC objects."""
     return [
         {"apiGroups": ["*"], "resources": ["*"], "verbs": list(_READ_VERBS)},
@@ -86,7 +87,7 @@ def preview_cluster_role_rules(writable_api_groups: Sequence[str]) -> list[dict]
     ]
 
 
-def dry_run_only_policy_spec(group: str) -> dict:
+def dry_run_only_policy_spec(group: str) -> dict[str, Any]:
     """The ValidatingAdmissionPolicy spec: a request of `group` that is not a dry-run is denied.
 
     Every expression guards with has(): with failurePolicy Fail, an evaluation error would deny the
@@ -139,25 +140,33 @@ class PreviewAccess(pulumi.ComponentResource):
                                    opts=pulumi.ResourceOptions(parent=self))
 
     def _dry_run_only_policy(self, name: str, args: PreviewAccessArgs,
-                             labels: dict) -> k8s.admissionregistration.v1.ValidatingAdmissionPolicy:
+                             labels: dict[str, str]) -> k8s.admissionregistration.v1.ValidatingAdmissionPolicy:
+        metadata = k8s.meta.v1.ObjectMetaArgs(name=f"{name}-dry-run-only", labels=labels)
         policy = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
-            f"{name}-dry-run-only", metadata={"name": f"{name}-dry-run-only", "labels": labels},
-            spec=dry_run_only_policy_spec(args.group), opts=pulumi.ResourceOptions(parent=self))
+            # The spec is data (its CEL expressions are tested against the API's schema): not typed Args.
+            f"{name}-dry-run-only", metadata=metadata, spec=cast(Any, dry_run_only_policy_spec(args.group)),
+            opts=pulumi.ResourceOptions(parent=self))
         k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
-            f"{name}-dry-run-only", metadata={"name": f"{name}-dry-run-only", "labels": labels},
-            spec={"policyName": policy.metadata.name, "validationActions": ["Deny"]},
+            f"{name}-dry-run-only", metadata=metadata,
+            spec=k8s.admissionregistration.v1.ValidatingAdmissionPolicyBindingSpecArgs(
+                policy_name=policy.metadata.name, validation_actions=["Deny"]),
             opts=pulumi.ResourceOptions(parent=self))
         return policy
 
-    def _rbac(self, name: str, args: PreviewAccessArgs, labels: dict, after: list) -> pulumi.Output[str]:
+    def _rbac(self, name: str, args: PreviewAccessArgs, labels: dict[str, str],
+              after: list[pulumi.Resource]) -> pulumi.Output[str]:
         # The role only exists once the policy that limits it does.
         role = k8s.rbac.v1.ClusterRole(
-            f"{name}-role", metadata={"name": f"{name}-preview", "labels": labels, "annotations": CHECKOV_SKIPS},
-            rules=preview_cluster_role_rules(args.writable_api_groups),
+            f"{name}-role",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{name}-preview", labels=labels, annotations=CHECKOV_SKIPS),
+            rules=[k8s.rbac.v1.PolicyRuleArgs(api_groups=r["apiGroups"], resources=r["resources"], verbs=r["verbs"])
+                   for r in preview_cluster_role_rules(args.writable_api_groups)],
             opts=pulumi.ResourceOptions(parent=self, depends_on=after))
         k8s.rbac.v1.ClusterRoleBinding(
-            f"{name}-binding", metadata={"name": f"{name}-preview", "labels": labels},
-            role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role.metadata.name},
-            subjects=[{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": args.group}],
+            f"{name}-binding", metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{name}-preview", labels=labels),
+            role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="ClusterRole",
+                                             name=role.metadata.name),
+            subjects=[k8s.rbac.v1.SubjectArgs(api_group="rbac.authorization.k8s.io", kind="Group", name=args.group)],
             opts=pulumi.ResourceOptions(parent=self, depends_on=after))
-        return role.metadata.name
+        # `metadata.name` is always set above; the SDK types the lifted attribute as Any.
+        return cast(pulumi.Output[str], role.metadata.name)

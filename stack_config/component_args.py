@@ -37,15 +37,22 @@ from components.model_service import (
     ServedModel,
 )
 from components.monitoring_alertmanager import AlertReceiver
-from components.monitoring_rules import ScaleToZeroSignals
+from components.monitoring_rules import RolloutSignals, ScaleToZeroSignals
 from components.monitoring_stack import MonitoringStack, MonitoringStackArgs
 from components.network import Network, NetworkArgs
 from components.pod_autoscaling import BATCH_QUEUE_DEPTH, IN_FLIGHT_REQUESTS, PrometheusAdapterArgs, pods_metric
 from components.preview_access import PreviewAccessArgs
+from components.progressive_delivery import (
+    ArgoRollouts,
+    ArgoRolloutsArgs,
+    CanaryAnalysis,
+    CanaryStep,
+    ModelCanaryArgs,
+)
 from components.scale_to_zero import ADMIN_PORT as INTERCEPTOR_ADMIN_PORT
 from components.scale_to_zero import READINESS_PATH as INTERCEPTOR_READINESS_PATH
 from components.scale_to_zero import KedaHttpAddOn, KedaHttpAddOnArgs, ModelScaleToZero, ModelScaleToZeroArgs
-from stack_config.schema import GpuNodeGroupConfig, StackConfig
+from stack_config.schema import GpuNodeGroupConfig, StackConfig, duration_seconds
 
 if TYPE_CHECKING:
     from components import GpuNodeGroup, ModelImage, ModelService
@@ -100,6 +107,7 @@ def model_service_args(config: StackConfig, image: Optional[ModelImage],
         max_batch_size=model.batching.max_batch_size,
         batch_window_ms=model.batching.window_ms,
         api_keys={name: pulumi.Output.secret(key.get_secret_value()) for name, key in model.api_keys.items()},
+        progressive_rollout=releases_as_canary(config),
     )
 
 
@@ -295,6 +303,7 @@ def model_monitoring_args(config: StackConfig, monitoring: MonitoringStack,
         latency_p99_seconds=slo.latency_p99_seconds,
         runbook_url=config.monitoring.runbook_base_url,
         scale_to_zero=scale_to_zero_signals(config),
+        rollout=rollout_signals(config),
     )
 
 
@@ -467,6 +476,65 @@ def prometheus_adapter_args(config: StackConfig, monitoring: MonitoringStack) ->
         namespace=namespace,
         gpu_scheduling=gpu_scheduling(config.gpu_node_group),
         depends_on=[monitoring],
+    )
+
+
+# --- progressive delivery: a new model version as a canary judged by its SLO signals (Argo Rollouts) --------------
+
+# Instance name of the model's ModelCanary in `__main__.py`.
+MODEL_CANARY = "model-canary"
+
+
+def releases_as_canary(config: StackConfig) -> bool:
+    """`model.rollout.strategy: canary`: an Argo Rollout runs the model's pods; new versions go out in steps."""
+    return config.model.rollout.strategy == "canary"
+
+
+def rollout_signals(config: StackConfig) -> Optional[RolloutSignals]:
+    """What the model's rollout alerts and dashboard row need; None with a direct rollout."""
+    return RolloutSignals(rollout=config.model.name) if releases_as_canary(config) else None
+
+
+def argo_rollouts_args(config: StackConfig, monitoring: Optional[MonitoringStack]) -> ArgoRolloutsArgs:
+    return ArgoRolloutsArgs(
+        namespace=config.model.rollout.controller_namespace,
+        gpu_scheduling=gpu_scheduling(config.gpu_node_group),
+        monitoring_namespace=config.monitoring.namespace if monitoring else None,
+        depends_on=[monitoring] if monitoring else [],
+    )
+
+
+def canary_analysis(config: StackConfig) -> CanaryAnalysis:
+    """Limits from the SLOs: errors that would page (the first burn-rate window's rate), the latency objective."""
+    analysis, slo = config.model.rollout.analysis, config.monitoring.slo
+    return CanaryAnalysis(
+        max_error_ratio=analysis.error_burn_rate * (1 - slo.availability),
+        max_latency_p99_seconds=slo.latency_p99_seconds,
+        max_error_ratio_increase=analysis.max_error_ratio_increase,
+        max_latency_p99_increase_seconds=analysis.max_latency_increase_seconds,
+        min_requests=analysis.min_requests,
+        window=analysis.window,
+        interval=analysis.interval,
+        count=analysis.measurements,
+    )
+
+
+def model_canary_args(config: StackConfig, model: ModelService, rollouts: ArgoRollouts) -> ModelCanaryArgs:
+    """The model's Rollout and analysis from ModelService's outputs; steps and limits from `model.rollout` and the SLOs."""
+    rollout, hpa = config.model.rollout, model_autoscaling(config)
+    return ModelCanaryArgs(
+        namespace=model.namespace,
+        deployment_name=model.deployment_name,
+        selector=model.selector,
+        model_name=model.served.name,
+        analysis=canary_analysis(config),
+        # The operator's own Service for every Prometheus it runs, whatever the release is called.
+        prometheus_url=f"http://prometheus-operated.{config.monitoring.namespace}.svc:9090",
+        steps=[CanaryStep(weight=s.weight, pause=s.pause) for s in rollout.steps],
+        replicas=hpa.min_replicas if hpa else config.model.replicas,
+        hpa_owns_replicas=hpa is not None,
+        progress_deadline_seconds=duration_seconds(rollout.progress_deadline),
+        depends_on=[rollouts.release],
     )
 
 

@@ -426,6 +426,68 @@ class ScaleToZeroConfig(Section):
         return duration_seconds(self.max_wait)
 
 
+class CanaryStepConfig(Section):
+    """One canary step: shift to `weight` percent, pass the analysis, then optionally pause."""
+
+    weight: int = Field(ge=1, le=99, description="Percent of replicas on the new version (of requests, with the ALB).")
+    pause: Optional[Annotated[str, StringConstraints(pattern=r"^([0-9]+(s|m|h)|manual)$")]] = Field(
+        default=None, description="After the analysis passes: wait this long (`10m`), or `manual` to wait for "
+                                  "`kubectl argo rollouts promote`.")
+
+
+class RolloutAnalysisConfig(Section):
+    """How each canary step is judged: the model's alert expressions on the canary's pods, alone and against the stable's."""
+
+    window: ScaleDuration = Field(default="5m", description="Range of every query; the first measurement waits this long.")
+    interval: ScaleDuration = Field(default="1m", description="Time between measurements.")
+    measurements: int = Field(default=3, ge=1, le=100, description="Measurements per step; all must pass.")
+    min_requests: int = Field(default=100, ge=1, le=10_000_000, description=(
+        "Fewest requests the canary must answer per window; fewer and the step is inconclusive: the rollout "
+        "pauses instead of promoting a version nobody used."))
+    error_burn_rate: float = Field(default=14.4, gt=0, le=1000, description=(
+        "The canary fails above this many times the error budget (1 - `monitoring.slo.availability`); "
+        "14.4 is the paging burn rate of the error-budget alert."))
+    max_error_ratio_increase: float = Field(default=0.01, ge=0, lt=1, description=(
+        "The canary fails when its 5xx share exceeds the stable's by more than this."))
+    max_latency_increase_seconds: float = Field(default=0.1, ge=0, le=60, description=(
+        "The canary fails when its p99 latency exceeds the stable's by more than this (and always above "
+        "`monitoring.slo.latencyP99Seconds`)."))
+
+
+class RolloutConfig(Section):
+    """How a new model version reaches the pods: at once (`direct`) or as a canary gated on the SLO signals."""
+
+    strategy: Literal["direct", "canary"] = Field(default="direct", description=(
+        "`direct`: the Deployment's rolling update; `canary`: an Argo Rollout runs the Deployment's pods in steps, "
+        "each judged by `analysis`, aborting back to the stable version on failure."))
+    steps: list[CanaryStepConfig] = Field(
+        default_factory=lambda: [CanaryStepConfig(weight=10), CanaryStepConfig(weight=50)],
+        description="Canary steps, weights strictly increasing; full promotion follows the last.")
+    analysis: RolloutAnalysisConfig = Field(default_factory=RolloutAnalysisConfig, description="Canary analysis.")
+    progress_deadline: ScaleDuration = Field(default="30m", description=(
+        "A canary pod not available after this long (GPU node, image pull, model load) aborts the update."))
+    traffic_routing: Literal["replicas", "alb"] = Field(default="replicas", description=(
+        "`replicas`: the canary's share is its share of replicas; `alb`: weighted target groups at the model's ALB "
+        "(needs the model's ALB endpoint)."))
+    controller_namespace: DnsLabel = Field(default="argo-rollouts", description="Namespace of the Argo Rollouts controller.")
+
+    @model_validator(mode="after")
+    def _check(self) -> RolloutConfig:
+        problems = []
+        weights = [step.weight for step in self.steps]
+        if self.strategy == "canary" and (not weights or weights != sorted(set(weights))):
+            problems.append(_problem("steps", weights, "need at least one step, weights strictly increasing"))
+        if self.strategy == "canary" and self.traffic_routing == "alb":
+            problems.append(_problem("trafficRouting", "alb", "needs model.endpoint's Ingress to take its weights from the "
+                                     "Rollout (a use-annotation backend, annotations left to the controller), which "
+                                     "ModelEndpoint does not do yet; use replicas (the ALB then reaches canary and "
+                                     "stable pods through the model's Service in their replica ratio)"))
+        if not 60 <= duration_seconds(self.progress_deadline) <= 7200:
+            problems.append(_problem("progressDeadline", self.progress_deadline, "must be between 60 s and 7200 s"))
+        _raise_all(problems)
+        return self
+
+
 class EndpointConfig(Section):
     """The model's HTTPS endpoint: an Application Load Balancer, its certificate and DNS name (AWS stacks)."""
 
@@ -500,6 +562,8 @@ class ModelConfig(Section):
                     "`pulumi up` builds and pushes the image from `buildContext`.")
     scale_to_zero: ScaleToZeroConfig = Field(
         default_factory=ScaleToZeroConfig, description="Scale on requests down to zero replicas (replaces `autoscaling`).")
+    rollout: RolloutConfig = Field(
+        default_factory=RolloutConfig, description="How a new version reaches the pods: direct, or a canary gated on its SLOs.")
     authentication: Literal["apiKeys", "none"] = Field(
         default="apiKeys",
         description="`apiKeys`: the server answers only requests carrying one of `apiKeys` "
@@ -521,6 +585,10 @@ class ModelConfig(Section):
         if self.scale_to_zero.enabled and self.autoscaling.enabled:
             problems.append(_problem("scaleToZero.enabled", True, "and autoscaling.enabled would give the Deployment two "
                                      "replica owners (KEDA's HPA and ours); enable one of them"))
+        if self.rollout.strategy == "canary" and self.scale_to_zero.enabled:
+            problems.append(_problem("rollout.strategy", "canary", "and scaleToZero.enabled cannot be combined: a canary is "
+                                     "judged on live traffic against running stable replicas, and a model at zero has "
+                                     "neither; use rollout.strategy direct, or disable scaleToZero"))
         if self.gpus_per_pod > 0 and self.image_variant != "gpu":
             problems.append(_problem("imageVariant", self.image_variant, "must be gpu when gpusPerPod > 0"))
         if self.container_port < 1024:
@@ -921,6 +989,9 @@ class StackConfig(Section):
             problems.append(_problem("model.gpusPerPod", self.model.gpus_per_pod, "must be 0 without a GPU node group"))
         if self.registry.mode == "local" and on_aws:
             problems.append(_problem("registry.mode", "local", "an EKS cluster cannot pull from a local registry; use ecr"))
+        if self.model.rollout.strategy == "canary" and not self.monitoring.enabled:
+            problems.append(_problem("model.rollout.strategy", "canary", "needs monitoring.enabled (the canary analysis "
+                                     "queries the stack's Prometheus)"))
         if self.autoscaling is not None:
             problems += self.autoscaling.stack_problems(self)
         if self.model.endpoint is not None:

@@ -38,8 +38,8 @@ from tools.synth import Synthesis
 
 pytestmark = pytest.mark.slow
 PROMTOOL, AMTOOL = shutil.which("promtool"), shutil.which("amtool")
-needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed (.ci/run installs Debian's prometheus)")
-needs_amtool = pytest.mark.skipif(AMTOOL is None, reason="amtool not installed (.ci/run installs prometheus-alertmanager)")
+needs_promtool = pytest.mark.tools("promtool")
+needs_amtool = pytest.mark.tools("amtool")
 
 
 @cache

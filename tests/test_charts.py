@@ -73,10 +73,18 @@ def test_a_chart_version_other_than_the_pinned_one_is_not_checked_against_its_ke
 
 
 def test_every_pinned_charts_keys_ship_in_the_package():
-    from components import cluster_autoscaler, karpenter, load_balancer_controller, pod_autoscaling, scale_to_zero
+    from components import (
+        cluster_autoscaler,
+        karpenter,
+        load_balancer_controller,
+        pod_autoscaling,
+        progressive_delivery,
+        scale_to_zero,
+    )
     from components.monitoring_stack import PINNED_CHART as MONITORING
     pinned = [MONITORING, cluster_autoscaler.PINNED_CHART, karpenter.CONTROLLER_CHART, pod_autoscaling.PINNED_CHART,
-              load_balancer_controller.PINNED_CHART, scale_to_zero.KEDA_PINNED, scale_to_zero.HTTP_PINNED]
+              load_balancer_controller.PINNED_CHART, scale_to_zero.KEDA_PINNED, scale_to_zero.HTTP_PINNED,
+              progressive_delivery.PINNED]
     for chart in pinned:
         assert chart.keys_file == f"{chart.name}-{chart.version}.keys.tsv" and chart_keys(chart.keys_file), chart
     assert {p.name for p in KEYS_DIR.glob("*.keys.tsv")} == {c.keys_file for c in pinned}
@@ -111,3 +119,15 @@ def test_an_oci_chart_is_referenced_by_its_url_and_a_plain_one_by_repository():
     assert oci["chart"] == "oci://public.ecr.aws/karpenter/karpenter" and "repositoryOpts" not in oci
     assert "values" not in oci, "no values: none sent (an empty map would show as a change)"
     assert https["chart"] == "c" and https["repositoryOpts"] == {"repo": "https://charts.example"}
+
+
+def test_argo_rollouts_checks_its_extra_values_and_merges_them():
+    from components import ArgoRollouts, ArgoRolloutsArgs
+    from components.progressive_delivery import validate_argo_rollouts_args
+    problems = validate_argo_rollouts_args(ArgoRolloutsArgs(extra_values={"controler": {"replicas": 3}}))
+    assert problems and problems[0].startswith("extra_values.controler: got 'controler'") and "controller" in problems[0]
+    synthesis = components(lambda opts: ArgoRollouts("rollouts", ArgoRolloutsArgs(
+        extra_values={"controller": {"replicas": 3}}), opts))
+    [release] = synthesis.of_type("kubernetes:helm.sh/v3:Release")
+    assert release.inputs["values"]["controller"]["replicas"] == 3
+    assert release.inputs["values"]["controller"]["pdb"]["enabled"] is True, "merged, not replaced"

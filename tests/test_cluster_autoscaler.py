@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 
 import pulumi
@@ -40,6 +39,7 @@ from tests.autoscaling_platform import (
     unknown_values_keys,
 )
 from tests.harness import components as run_components
+from tests.needs import tool
 from tools.synth import PROJECT_DIR
 
 RELEASE = "cluster-autoscaler-release"
@@ -266,10 +266,7 @@ def test_alerts_name_their_runbook_section(name):
 
 
 def _promtool() -> str:
-    binary = shutil.which("promtool")
-    if binary is None:
-        pytest.skip("promtool is not installed (.ci/run installs Debian's prometheus)")
-    return binary
+    return tool("promtool")
 
 
 def test_the_rules_pass_promtool(tmp_path):

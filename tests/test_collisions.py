@@ -14,6 +14,8 @@ import pulumi_kubernetes as k8s
 import pytest
 
 from components import (
+    ArgoRollouts,
+    ArgoRolloutsArgs,
     GpuOperators,
     GpuOperatorsArgs,
     GpuScheduling,
@@ -111,6 +113,12 @@ def test_two_karpenters_would_own_the_same_crds():
     error = refused(lambda opts: [Karpenter(n, args, opts) for n in ("karpenter", "karpenter-two")])
     assert "CustomResourceDefinition 'nodepools.karpenter.sh'" in str(error)
     assert str(error).startswith("Karpenter 'karpenter-two'")
+
+
+def test_two_argo_rollouts_controllers_would_own_the_same_crds():
+    error = refused(lambda opts: [ArgoRollouts(n, ArgoRolloutsArgs(namespace=n), opts) for n in ("rollouts", "more")])
+    assert "CustomResourceDefinition 'rollouts.argoproj.io'" in str(error)
+    assert "ArgoRollouts 'more'" in str(error) and "already created by ArgoRollouts 'rollouts'" in str(error)
 
 
 def test_two_registries_of_one_ecr_repository_fail_naming_both():

@@ -10,7 +10,6 @@ import http.server
 import io
 import json
 import os
-import shutil
 import subprocess
 import tarfile
 import threading
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.needs import tool
 from tools.delivery.image_gate import gate
 from tools.delivery.oci import archive_digest
 from tools.delivery.plan_summary import plan_steps, summary_markdown
@@ -27,11 +27,8 @@ SCRIPTS = ROOT / ".github" / "scripts"
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
-def _require(tool: str) -> None:
-    if shutil.which(tool) is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{tool} is required in CI (.ci/run installs it)")
-        pytest.skip(f"{tool} is not installed")
+def _require(name: str) -> None:
+    tool(name)  # skips on a laptop without it, fails under CI=true (tests/needs.py)
 
 
 def oci_archive(path: Path, manifests: int = 1, media_type: str = MANIFEST, seed: str = "image") -> str:
@@ -249,7 +246,10 @@ case "$1 $2" in
   "ecr describe-images") if [ -f "$CALLS/held" ]; then cat "$CALLS/held"; else echo "{held}"; fi ;;
   "ecr get-login-password") echo token ;;
 esac""")
+    # `login --password-stdin` reads the password as the real one does: a fake that did not would let
+    # `aws ecr get-login-password` die of SIGPIPE (exit 141 under pipefail) whenever it wrote last.
     fake(bin_dir, "skopeo", """
+if [ "$1" = login ]; then cat > /dev/null; fi
 if [ "$1" = copy ]; then python -m tools.delivery oci-digest "${3#oci-archive:}" > "$CALLS/held"; fi""")
 
 

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
-from pathlib import Path
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -33,6 +30,7 @@ from tests.aws_platform import (
     descendants,
     platform,
 )
+from tests.needs import checkov
 from tools.synth import run
 
 AWS_STACKS = ["dev", "prod"]
@@ -182,16 +180,9 @@ def test_helm_free_objects_pass_strict_schema_validation():
         kubernetes_validate.validate(manifest, version, strict=True)
 
 
-def _checkov() -> str | None:
-    return os.environ.get("CHECKOV_BIN") or shutil.which("checkov") or next(
-        (str(p) for p in [Path.home() / ".cache/gpu-model-platform/checkov-venv/bin/checkov"] if p.exists()), None)
-
-
 @pytest.mark.slow
 def test_helm_free_objects_pass_checkov(tmp_path):
-    binary = _checkov()
-    if binary is None:
-        pytest.skip("checkov is not installed (.ci/run installs it into its own virtualenv)")
+    binary = checkov()
     (tmp_path / "gpu-operators.yaml").write_text(yaml.safe_dump_all(_helm_free_manifests(), sort_keys=True))
     result = subprocess.run([binary, "--directory", str(tmp_path), "--framework", "kubernetes", "--output", "json",
                              "--compact", "--quiet", "--skip-download"], capture_output=True, text=True, timeout=300,

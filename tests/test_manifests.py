@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -13,9 +11,11 @@ import yaml
 from kubernetes_validate import utils as kubernetes_validate
 
 from tests.harness import STACKS, stack, stack_config
+from tests.needs import checkov
 
 # Custom resources have no schema in kubernetes-validate; their fields are pinned by their component tests.
-CUSTOM_RESOURCE_GROUPS = ("monitoring.coreos.com/", "karpenter.sh/", "karpenter.k8s.aws/", "keda.sh/", "http.keda.sh/")
+CUSTOM_RESOURCE_GROUPS = ("monitoring.coreos.com/", "karpenter.sh/", "karpenter.k8s.aws/", "keda.sh/", "http.keda.sh/",
+                          "argoproj.io/")  # checked against the pinned CRDs in test_progressive_delivery
 
 # Each skipped checkov check, with the reason it does not apply.
 CHECKOV_SKIPS = {
@@ -56,16 +56,9 @@ def test_every_kubernetes_resource_uses_the_stacks_explicit_provider(name):
         assert r.provider_urn in providers, f"{r.type} {r.name} uses provider {r.provider!r}"
 
 
-def _checkov() -> str | None:
-    return os.environ.get("CHECKOV_BIN") or shutil.which("checkov") or next(
-        (str(p) for p in [Path.home() / ".cache/gpu-model-platform/checkov-venv/bin/checkov"] if p.exists()), None)
-
-
 @pytest.fixture(scope="module")
 def checkov_report(tmp_path_factory) -> dict[str, dict]:
-    binary = _checkov()
-    if binary is None:
-        pytest.skip("checkov is not installed (.ci/run installs it into its own virtualenv)")
+    binary = checkov()
     root = tmp_path_factory.mktemp("manifests")
     for name in STACKS:
         objects = [m for m in _objects(name) if not m["apiVersion"].startswith(CUSTOM_RESOURCE_GROUPS)]

@@ -16,6 +16,8 @@ from tools.synth import Synthesis, run
 
 IMAGE = ("docker:index/image:Image", "model-image-image")
 DEPLOYMENT = ("kubernetes:apps/v1:Deployment", "model-deployment")
+ROLLOUT = ("kubernetes:argoproj.io/v1alpha1:Rollout", "model-canary-rollout")
+ANALYSIS = ("kubernetes:argoproj.io/v1alpha1:AnalysisTemplate", "model-canary-analysis")
 
 
 def changed_resources(before: Synthesis, after: Synthesis) -> set[tuple[str, str]]:
@@ -61,3 +63,14 @@ def test_in_the_whole_program_a_new_model_version_changes_only_the_image_and_the
     before, after = _whole_stack(stack, "1.0.0"), _whole_stack(stack, "1.1.0")
     assert {r.urn for r in before.resources} == {r.urn for r in after.resources}
     assert changed_resources(before, after) == {IMAGE, DEPLOYMENT}
+
+
+def test_with_a_canary_the_new_version_still_changes_only_the_deployment_whose_template_the_rollout_runs():
+    """prod releases as a canary: the Rollout references the Deployment (workloadRef), so a new version changes the
+    Deployment's pod template and nothing of the Rollout or its analysis; the controller sees the new template."""
+    before, after = _whole_stack("prod", "1.0.0"), _whole_stack("prod", "1.1.0")
+    [rollout] = [r for r in after.resources if r.type == ROLLOUT[0]]
+    assert rollout.inputs["spec"]["workloadRef"]["name"] == after.named(DEPLOYMENT[1]).inputs["metadata"]["name"]
+    assert ROLLOUT not in changed_resources(before, after) and ANALYSIS not in changed_resources(before, after)
+    old, new = (s.named(DEPLOYMENT[1]).inputs["spec"]["template"] for s in (before, after))
+    assert old != new, "the new version is in the pod template the Rollout picks up"

@@ -171,7 +171,10 @@ def test_a_disruption_budget_exists_exactly_when_more_than_one_replica_runs(name
     if config.model.scale_to_zero.enabled:
         min_replicas = 0  # KEDA owns the count, from zero: created asleep, no disruption budget floor
     assert ("PodDisruptionBudget" in resources) == (min_replicas > 1)
-    assert resources["Deployment"].inputs["spec"]["replicas"] == min_replicas
+    canary = config.model.rollout.strategy == "canary"  # the Rollout runs the pods; the Deployment only templates them
+    assert resources["Deployment"].inputs["spec"]["replicas"] == (0 if canary else min_replicas)
+    rollouts = [r for r in stack(name).resources if r.type.endswith(":Rollout")]
+    assert [r.inputs["spec"]["replicas"] for r in rollouts] == ([min_replicas] if canary else [])
 
 
 def _sources(rule: dict) -> set[str]:
@@ -208,7 +211,8 @@ def test_prod_autoscales_and_the_deployment_leaves_replicas_to_the_autoscaler():
     resources = _model_resources(stack("prod"))
     hpa = resources["HorizontalPodAutoscaler"].inputs
     assert hpa["apiVersion"] == "autoscaling/v2"
-    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "my-ai-model"}
+    # prod releases as a canary: the HPA scales the Rollout that runs the Deployment's pods.
+    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": "my-ai-model"}
     assert hpa["spec"]["minReplicas"] >= 2
     assert hpa["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] >= 60
     assert "spec.replicas" in resources["Deployment"].options["ignoreChanges"]

@@ -21,6 +21,7 @@ from tests.monitoring.promql import (
     matcher_labels,
     metric_names,
 )
+from tests.progressive_delivery import controller_metrics as rollouts_controller_metrics
 from tests.test_alerting_tools import program
 
 pytestmark = pytest.mark.slow
@@ -132,7 +133,7 @@ def test_the_gpu_dashboard_shows_utilisation_memory_temperature_and_power_per_no
 PROMTOOL = shutil.which("promtool")
 
 
-@pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed")
+@pytest.mark.tools("promtool")
 def test_every_dashboard_query_is_valid_promql(tmp_path):
     exprs = [e for board in dashboards() for e in queries(board)]
     rules = [{"record": f"dashboard:query{i}", "expr": e.replace("$__rate_interval", "5m").replace("$node", ".*")}
@@ -154,7 +155,7 @@ def test_the_server_exposes_its_contract(server_metrics):
 
 
 def test_model_queries_and_rules_read_only_what_the_server_and_kube_state_metrics_expose(server_metrics):
-    known = set(server_metrics) | kube_state_metrics() | recorded() | {"up"}
+    known = set(server_metrics) | kube_state_metrics() | recorded() | {"up"} | rollouts_controller_metrics()
     exprs = queries(dashboard("model")) + rule_exprs("model")
     assert unknown_metrics(exprs, known) == {}
     for expr in exprs:

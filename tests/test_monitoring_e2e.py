@@ -11,7 +11,6 @@ stopped in `finally`, every wait is bounded.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 import urllib.parse
 
@@ -32,8 +31,7 @@ from tests.monitoring.processes import Traffic, WebhookSink, api_json, wait_unti
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not (processes.PROMETHEUS and processes.ALERTMANAGER and shutil.which("promtool")),
-                       reason="needs Debian's prometheus and prometheus-alertmanager (.ci/run installs them)"),
+    pytest.mark.tools("prometheus", "alertmanager", "promtool"),
 ]
 
 MODEL, NAMESPACE = "my-ai-model", "e2e"

@@ -8,21 +8,25 @@ fresh interpreter whose dependencies come from the current environment's site-pa
 from __future__ import annotations
 
 import ast
+import email.message
 import email.parser
+import hashlib
 import importlib.metadata
 import json
 import os
 import re
 import subprocess
 import sys
+import tarfile
 import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
+import trove_classifiers
 
 import components
-from tools.api_surface import read_version
+from tools.release import read_version
 from tools.synth import PROJECT_DIR
 
 IMPORT_NAME = "gpu_model_platform"
@@ -36,22 +40,28 @@ def _version() -> str:
 
 
 @pytest.fixture(scope="module")
-def build(tmp_path_factory) -> Path:
-    """Build the wheel once per test process; return its path."""
+def dists(tmp_path_factory) -> dict[str, Path]:
+    """Build the sdist, then the wheel from it (as the release workflow does), once per test process."""
     work = tmp_path_factory.mktemp("wheel-build")
     # setuptools reads this extra config file: its build and egg-info directories go outside the
     # checkout, so a stale `build/lib` can never slip a deleted module into the wheel.
     extra = work / "setuptools.cfg"
     extra.write_text(f"[build]\nbuild_base = {work / 'build'}\n[egg_info]\negg_base = {work}\n")
     env = {**os.environ, "DIST_EXTRA_CONFIG": str(extra), "PIP_NO_INDEX": "1"}
+    # `python -m build` builds the wheel from the unpacked sdist, so a file the sdist forgets fails here.
+    # --no-isolation: the pinned backend (setuptools, requirements-dev.txt) is already installed.
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet",
-         "--wheel-dir", str(work / "dist"), str(PROJECT_DIR)],
-        capture_output=True, text=True, env=env, timeout=120, check=False)
-    assert result.returncode == 0, f"wheel build failed:\n{result.stdout}\n{result.stderr}"
-    wheels = list((work / "dist").glob("*.whl"))
-    assert len(wheels) == 1, wheels
-    return wheels[0]
+        [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(work / "dist"), str(PROJECT_DIR)],
+        capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert result.returncode == 0, f"build failed:\n{result.stdout}\n{result.stderr}"
+    wheels, sdists = list((work / "dist").glob("*.whl")), list((work / "dist").glob("*.tar.gz"))
+    assert len(wheels) == 1 and len(sdists) == 1, (wheels, sdists)
+    return {"wheel": wheels[0], "sdist": sdists[0]}
+
+
+@pytest.fixture(scope="module")
+def build(dists) -> Path:
+    return dists["wheel"]
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +126,57 @@ def test_the_wheel_metadata_declares_the_runtime_dependencies_and_python(build):
     assert metadata["Version"] == _version()
     assert metadata["Requires-Python"] == PYPROJECT["project"]["requires-python"]
     assert _normalized(metadata.get_all("Requires-Dist")) == _normalized(PYPROJECT["project"]["dependencies"])
+
+
+def _metadata(build: Path) -> email.message.Message:
+    with zipfile.ZipFile(build) as archive:
+        text = archive.read(f"gpu_model_platform-{_version()}.dist-info/METADATA").decode()
+    return email.parser.Parser().parsestr(text)
+
+
+# SHA-256 of the Apache License 2.0 as the ASF publishes it (https://www.apache.org/licenses/LICENSE-2.0.txt;
+# the same bytes as Debian's /usr/share/common-licenses/Apache-2.0, which LICENSE was copied from).
+APACHE_2_0_SHA256 = "cfc7749b96f63bd31c3c42b5c471bf756814053e847c10f3eb003417bc523d30"
+
+
+def test_the_licence_is_the_verbatim_apache_2_0_text():
+    assert hashlib.sha256((PROJECT_DIR / "LICENSE").read_bytes()).hexdigest() == APACHE_2_0_SHA256, (
+        "LICENSE differs from the official Apache License 2.0 text: restore it verbatim (project notices go in NOTICE)")
+
+
+def test_the_wheel_and_the_sdist_carry_the_licence_and_the_notice(dists, wheel_names):
+    for name in ("LICENSE", "NOTICE"):
+        member = f"gpu_model_platform-{_version()}.dist-info/licenses/{name}"
+        assert member in wheel_names, f"{name} is not in the wheel (pyproject.toml license-files)"
+        with zipfile.ZipFile(dists["wheel"]) as archive:
+            assert archive.read(member) == (PROJECT_DIR / name).read_bytes(), name
+    with tarfile.open(dists["sdist"]) as archive:
+        names = archive.getnames()
+    root = f"gpu_model_platform-{_version()}"
+    assert {f"{root}/LICENSE", f"{root}/NOTICE", f"{root}/pyproject.toml"} <= set(names), names
+    assert not [n for n in names if n.startswith(f"{root}/tests/")], "MANIFEST.in prunes tests/ from the sdist"
+
+
+def test_the_wheel_metadata_names_the_licence_the_authors_and_where_the_project_lives(build):
+    metadata = _metadata(build)
+    assert metadata["License-Expression"] == "Apache-2.0"
+    assert sorted(metadata.get_all("License-File")) == ["LICENSE", "NOTICE"]
+    assert metadata["Author"] and metadata["Maintainer"], "authors and maintainers in pyproject.toml [project]"
+    urls = dict(u.split(", ", 1) for u in metadata.get_all("Project-URL"))
+    assert {"Homepage", "Source", "Documentation", "Changelog", "Issues"} <= set(urls), urls
+    source = urls["Source"]
+    assert re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", source), source
+    assert all(u.startswith(source) for u in urls.values()), f"every link points into {source}: {urls}"
+
+
+def test_the_classifiers_are_known_to_pypi_and_name_no_licence():
+    classifiers = PYPROJECT["project"]["classifiers"]
+    unknown = [c for c in classifiers if c not in trove_classifiers.classifiers]
+    assert not unknown, f"PyPI rejects unknown classifiers: {unknown}"
+    # PEP 639: with a `license` expression, licence classifiers are refused.
+    assert not [c for c in classifiers if c.startswith("License ::")]
+    assert f"Programming Language :: Python :: {PYPROJECT['project']['requires-python'].removeprefix('>=')}" \
+        in classifiers
 
 
 def _normalized(requirements: list[str]) -> list[tuple[str, list[str]]]:
@@ -230,13 +291,17 @@ def test_dependency_lower_bounds_are_the_versions_ci_tests():
         assert int(upper.group(1)) == int(pins[name].split(".")[0]) + 1, f"{requirement}: upper bound is the next major"
 
 
-def test_the_build_backend_is_pinned_and_installed_for_offline_builds():
+def test_the_build_backend_and_frontend_are_pinned_and_installed_for_offline_builds():
     requires = PYPROJECT["build-system"]["requires"]
     assert all("==" in r for r in requires), requires
     for requirement in requires:
         name, version = requirement.split("==")
         assert importlib.metadata.version(name) == version, (
             f"{requirement} is the build backend; requirements-dev.txt must install the same version")
+    dev_pins = (PROJECT_DIR / "requirements-dev.txt").read_text()
+    frontend = re.search(r"^build==(\S+)$", dev_pins, re.MULTILINE)
+    assert frontend, "requirements-dev.txt pins `build`, the frontend the release workflow runs"
+    assert importlib.metadata.version("build") == frontend.group(1)
 
 
 def test_the_shipped_mocks_test_a_program_from_the_installed_wheel(installed):

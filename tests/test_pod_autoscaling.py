@@ -63,7 +63,8 @@ def _hpa(name: str, provisioner: str = "") -> dict:
 def test_prods_hpa_targets_the_model_deployment_on_a_gauge_the_server_exports(provisioner):
     s = stack("prod", provisioner)
     hpa, [deployment] = _hpa("prod", provisioner), s.manifests("Deployment")
-    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
+    # prod releases as a canary: the HPA scales the Rollout (named like the Deployment) that runs its pods.
+    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
                                              "name": deployment["metadata"]["name"]}
     assert hpa["metadata"]["namespace"] == deployment["metadata"]["namespace"]
     [metric] = hpa["spec"]["metrics"]

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -26,20 +24,18 @@ import pytest
 
 from components.scale_to_zero import cold_start_nginx_conf
 from tests.monitoring import processes
+from tests.needs import find, tool
 from tests.scale_to_zero.holder import Holder
 
 pytestmark = pytest.mark.slow
-NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+NGINX = find("nginx")
 MODEL, HOST = "my-ai-model", "my-ai-model.my-ai-model"
 RETRY_AFTER = 7
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _needs_nginx():
-    if NGINX is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("nginx is missing: .ci/run installs Debian's nginx-light")
-        pytest.skip("needs nginx (Debian nginx-light; .ci/run installs it)")
+    tool("nginx")
 
 
 def start_cold_start_answer(work: Path) -> tuple[processes.Process, int]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import pytest
 import yaml
 
 from tests.harness import stack_config
+from tests.needs import tool
 from tools.delivery.stacks import ci_stacks, stack_info, stack_names
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -164,7 +164,7 @@ def test_the_checks_lint_test_train_gate_and_hand_over_the_model():
 
 
 def test_the_unit_tests_install_what_ci_run_installs():
-    ci_run = (ROOT / ".ci" / "run").read_text()
+    ci_run = (ROOT / "scripts" / "test").read_text()  # README's test command, which .ci/run runs
     apt_packages = re.search(r"APT_PACKAGES=\(([^)]*)\)", ci_run).group(1).split()
     install = runs(jobs(workflow("checks.yml"))["unit-tests"])
     for package in apt_packages:
@@ -654,12 +654,7 @@ def test_codeowners_guard_the_workflows_the_policy_pack_and_the_stack_files():
 # ---- linters -------------------------------------------------------------------------------------
 
 def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{name} is required in CI (pip install -r requirements-dev.txt installs it)")
-        pytest.skip(f"{name} is not installed (pip install -r requirements-dev.txt installs it)")
-    return path
+    return tool(name)  # skips on a laptop without it, fails under CI=true (tests/needs.py)
 
 
 def test_workflows_pass_actionlint_with_shellcheck():

@@ -2,7 +2,8 @@
 
 A node drain (an upgrade, a Spot reclaim, the autoscaler) then never takes the service down.
 This is a stack policy because it joins three resources: the workload, the
-HorizontalPodAutoscaler that may own its replica count, and the PodDisruptionBudget.
+HorizontalPodAutoscaler that may own its replica count, and the PodDisruptionBudget. A Deployment
+whose pods an Argo Rollout runs (`workloadRef`) is held to its Rollout's count (and its HPA's).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from ._common import DEPLOYMENT, HPA, PDB, STATEFUL_SET, label
+from ._common import DEPLOYMENT, HPA, PDB, ROLLOUT, STATEFUL_SET, label
 from ._values import UNKNOWN, contains_unknown, get, items, normalize
 
 DEFAULT_PRODUCTION_STACKS = ("prod",)
@@ -52,11 +53,11 @@ def _namespace(props: dict) -> Any:
     return get(props, "metadata", "namespace") or ""
 
 
-def _minimum_replicas(resource_type: str, name: Any, props: dict, autoscalers: list[dict]) -> Any:
+def _minimum_replicas(kind: str, name: Any, props: dict, autoscalers: list[dict]) -> Any:
     """The fewest replicas the workload can run: its HPA's minReplicas (default 1) when one targets it."""
     for hpa in autoscalers:
         target = get(hpa, "spec", "scaleTargetRef")
-        if (get(target, "kind") == _KINDS[resource_type] and get(target, "name") == name
+        if (get(target, "kind") == kind and get(target, "name") == name
                 and _namespace(hpa) == _namespace(props)):
             return get(hpa, "spec", "minReplicas") or 1
     replicas = get(props, "spec", "replicas")
@@ -76,11 +77,16 @@ def production_availability(current_stack: Callable[[], str] = pulumi.get_stack)
         resources = [(r, normalize(r.props)) for r in args.resources]
         autoscalers = [props for r, props in resources if r.resource_type == HPA]
         budgets = [props for r, props in resources if r.resource_type == PDB]
+        runs_pods_of = {(_namespace(props), get(props, "spec", "workloadRef", "name")): props
+                        for r, props in resources if r.resource_type == ROLLOUT
+                        and get(props, "spec", "workloadRef", "kind") == "Deployment"}
         for r, props in resources:
             if r.resource_type not in _KINDS:
                 continue
             name = get(props, "metadata", "name")
-            replicas = _minimum_replicas(r.resource_type, name, props, autoscalers)
+            rollout = runs_pods_of.get((_namespace(props), name)) if r.resource_type == DEPLOYMENT else None
+            replicas = _minimum_replicas(_KINDS[r.resource_type], name, props, autoscalers) if rollout is None \
+                else _minimum_replicas("Rollout", get(rollout, "metadata", "name"), rollout, autoscalers)
             if replicas is not UNKNOWN and isinstance(replicas, int) and replicas < minimum:
                 report_violation(
                     f"{label(r.resource_type, r.name)}: runs {replicas} replica(s) in production stack {stack!r}; "

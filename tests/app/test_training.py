@@ -15,8 +15,7 @@ import pytest
 
 from tests.app.conftest import APP_DIR, write_model_dir
 
-pytest.importorskip("torch", reason="training needs app/requirements-train.txt")
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.tools("torch")]  # training needs app/requirements-train.txt
 
 EPOCHS = 10
 

@@ -6,7 +6,8 @@ with the config its `Pulumi.yaml` declares plus sample values for what it leaves
 
 The URNs the examples register at a release are pinned in `docs/api/resource-urns.json`: an
 upgrade that no longer registers one of them, and gives no resource an alias pointing back to
-it, would make `pulumi up` delete and recreate that resource in adopters' stacks.
+it, would make `pulumi up` delete and recreate that resource in adopters' stacks. The same file
+pins every component's type token (for components no example uses too).
 """
 
 from __future__ import annotations
@@ -220,7 +221,14 @@ def load_pinned_urns(path: Path = URNS_FILE) -> dict[str, list[str]] | None:
     return json.loads(path.read_text())["examples"] if path.exists() else None
 
 
-def render_urns(version: str, urns: dict[str, list[str]]) -> str:
+def load_pinned_tokens(path: Path = URNS_FILE) -> dict[str, str] | None:
+    """`component name -> Pulumi type token` at the pinned release (griffe cannot see these)."""
+    return json.loads(path.read_text()).get("type_tokens") if path.exists() else None
+
+
+def render_urns(version: str, urns: dict[str, list[str]], tokens: dict[str, str]) -> str:
     body = ",\n".join(f'    {json.dumps(example)}: [\n' + ",\n".join(f"      {json.dumps(u)}" for u in values) + "\n    ]"
                       for example, values in urns.items())
-    return f'{{\n  "version": {json.dumps(version)},\n  "examples": {{\n{body}\n  }}\n}}\n'
+    token_lines = ",\n".join(f"    {json.dumps(name)}: {json.dumps(token)}" for name, token in tokens.items())
+    return (f'{{\n  "version": {json.dumps(version)},\n  "type_tokens": {{\n{token_lines}\n  }},\n'
+            f'  "examples": {{\n{body}\n  }}\n}}\n')
