@@ -88,7 +88,8 @@ endpoint = ModelEndpoint("model-endpoint", build.model_endpoint_args(
     config, model, network, lb_controller, scale_to_zero if build.scales_to_zero(config) else None),
     aws_and_kubernetes) if config.model.endpoint else None
 if monitoring:
-    ModelMonitoring("model-monitoring", build.model_monitoring_args(config, monitoring), kubernetes)
+    ModelMonitoring("model-monitoring", build.model_monitoring_args(config, monitoring, model),
+                    build.after(kubernetes, monitoring))
 
 pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("clusterName", cluster.cluster_name)

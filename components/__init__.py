@@ -3,6 +3,7 @@
 Import what you need from here; names not exported here are private.
 """
 
+from ._args import InvalidArgs
 from ._version import __version__ as __version__
 from .cluster import Cluster, ClusterArgs, ClusterStackReference, SystemNodeGroup
 from .cluster_api_access import ClusterApiAccess, ClusterApiAccessArgs
@@ -22,7 +23,16 @@ from .model_endpoint import ModelEndpoint, ModelEndpointArgs, RequestProxy
 from .model_image import ModelImage, ModelImageArgs
 from .model_monitoring import ModelMonitoring, ModelMonitoringArgs
 from .model_registry import ModelRegistry, ModelRegistryArgs
-from .model_service import ContainerResources, HorizontalAutoscaling, ModelService, ModelServiceArgs, PodsMetric
+from .model_service import (
+                                 ContainerResources,
+                                 ExtraPort,
+                                 HealthProbes,
+                                 HorizontalAutoscaling,
+                                 ModelService,
+                                 ModelServiceArgs,
+                                 PodsMetric,
+                                 ServedModel,
+)
 from .monitoring_alertmanager import AlertReceiver, NotificationTiming
 from .monitoring_rules import BurnRateWindow, GpuAlertThresholds, ModelAlertThresholds, RolloutSignals, ScaleToZeroSignals
 from .monitoring_stack import MonitoringResources, MonitoringStack, MonitoringStackArgs, PodResources
@@ -58,13 +68,16 @@ __all__ = [
     "ClusterAutoscalerArgs",
     "ClusterStackReference",
     "ContainerResources",
+    "ExtraPort",
     "GpuAlertThresholds",
     "GpuNodeGroup",
     "GpuNodeGroupArgs",
     "GpuOperators",
     "GpuOperatorsArgs",
     "GpuScheduling",
+    "HealthProbes",
     "HorizontalAutoscaling",
+    "InvalidArgs",
     "Karpenter",
     "KarpenterArgs",
     "KedaHttpAddOn",
@@ -103,6 +116,7 @@ __all__ = [
     "RequestProxy",
     "RolloutSignals",
     "ScaleToZeroSignals",
+    "ServedModel",
     "SystemNodeGroup",
     "Taint",
 ]

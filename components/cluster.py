@@ -7,15 +7,16 @@ outputs), or a `local` kubeconfig context (kind, minikube, k3d) with no AWS at a
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import Annotated, Any, Literal, cast
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from . import _claims
+from ._args import DnsSubdomain, Problem, between, checked_args, got, one_of, problems_of
 from .aws_tags import component_tags
 from .cluster_storage import (
     DEFAULT_STORAGE_CLASS,
@@ -37,8 +38,9 @@ from .eks_versions import ADDON_VERSIONS, CORE_ADDONS, DEFAULT_KUBERNETES_VERSIO
 from .irsa import TOKEN_AUDIENCE, irsa_trust_policy
 from .labels import standard_labels
 
+LogType = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
 # Control-plane log types: the API, who did what (audit), and who authenticated as whom.
-DEFAULT_LOG_TYPES: tuple[str, ...] = ("api", "audit", "authenticator")
+DEFAULT_LOG_TYPES: tuple[LogType, ...] = ("api", "audit", "authenticator")
 # Retention values CloudWatch Logs accepts (PutRetentionPolicy).
 LOG_RETENTION_DAYS: tuple[int, ...] = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
                                        2192, 2557, 2922, 3288, 3653)
@@ -71,8 +73,14 @@ class SystemNodeGroup:
     """Maximum nodes."""
     desired_size: int = 2
     """Initial nodes; an autoscaler owns the number afterwards."""
-    disk_size_gib: int = 50
+    disk_size_gib: Annotated[int, between(20, 16384)] = 50
     """Encrypted gp3 root volume size."""
+
+    def _rules(self) -> list[Problem]:
+        if not 1 <= self.min_size <= self.desired_size <= self.max_size:
+            return [("min_size/desired_size/max_size", f"got {self.min_size}/{self.desired_size}/{self.max_size}; "
+                                                       "need 1 <= min <= desired <= max")]
+        return []
 
 
 @dataclass
@@ -107,13 +115,13 @@ class ClusterArgs:
     """create: IAM roles granted cluster admin through access entries (include the deploy role)."""
     viewer_role_arns: list[str] = field(default_factory=list)
     """create: IAM roles granted read-only access (e.g. the preview role)."""
-    log_types: tuple[str, ...] = DEFAULT_LOG_TYPES
+    log_types: tuple[LogType, ...] = DEFAULT_LOG_TYPES
     """create: control-plane log types sent to CloudWatch."""
-    log_retention_days: int = 90
+    log_retention_days: Annotated[int, one_of(LOG_RETENTION_DAYS)] = 90
     """create: how long CloudWatch keeps the control-plane logs."""
     addon_versions: dict[str, str | None] = field(default_factory=dict)
     """create: add-on versions overriding `ADDON_VERSIONS[kubernetes_version]` (None: EKS's default)."""
-    storage_class: str | None = None
+    storage_class: DnsSubdomain | None = None
     """create: name of the default StorageClass created (encrypted gp3, `gp3` when None); existing: the
     StorageClass the platform's volumes use (it must exist; see docs/aws-platform.md); local: None for the
     cluster's default class."""
@@ -122,7 +130,7 @@ class ClusterArgs:
     VPC CNI is configured to); False or None refuses a cluster the model's NetworkPolicy would not protect."""
     system_node_group: SystemNodeGroup = field(default_factory=SystemNodeGroup)
     """create: the CPU group for system pods."""
-    kms_key_deletion_window_days: int = 30
+    kms_key_deletion_window_days: Annotated[int, between(7, 30)] = 30
     """create: waiting period before a deleted secrets or volumes key is gone (7..30 days)."""
     protect: bool = False
     """create: protect the cluster and its keys from `pulumi destroy`, and keep released volumes (prod)."""
@@ -137,8 +145,39 @@ class ClusterArgs:
         """The version of each core add-on: the pinned table for the Kubernetes version, then overrides."""
         return {**ADDON_VERSIONS.get(self.kubernetes_version, {}), **self.addon_versions}
 
+    def _rules(self) -> list[Problem]:
+        if self.mode == "create":
+            return self._create_rules()
+        problems: list[Problem] = []
+        if self.mode == "existing" and bool(self.name) == bool(self.stack_reference):
+            problems.append(("name/stack_reference", "an existing cluster needs exactly one of them"))
+        if self.enforces_network_policies is not True:
+            problems.append(("enforces_network_policies", got(self.enforces_network_policies, "a cluster this "
+                             "program does not create must state that its CNI enforces NetworkPolicies (True), or the "
+                             "model's NetworkPolicy protects nothing")))
+        if self.mode == "local" and not self.kube_context:
+            problems.append(("kube_context", "required when mode is local"))
+        return problems
 
-_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+    def _create_rules(self) -> list[Problem]:
+        problems: list[Problem] = []
+        if not self.name:
+            problems.append(("name", "required when mode is create"))
+        if not self.admin_role_arns:
+            problems.append(("admin_role_arns", "required when mode is create; with API authentication and no "
+                                                "creator admin, only these roles reach the cluster (include the deploy role)"))
+        if isinstance(self.subnet_ids, (list, tuple)) and len(self.subnet_ids) < 2:
+            problems.append(("subnet_ids", f"got {len(self.subnet_ids)}; EKS needs subnets in at least two zones"))
+        problems += [("endpoint_public_access_cidrs", got(c, "the API endpoint must not be open to the world"))
+                     for c in self.endpoint_public_access_cidrs if _is_world(c)]
+        unknown = sorted(set(self.addon_versions) - set(CORE_ADDONS))
+        if unknown:
+            problems.append(("addon_versions", got(unknown, f"allowed add-ons: {', '.join(CORE_ADDONS)}")))
+        missing = [a for a in CORE_ADDONS if a not in self.resolved_addon_versions()]
+        if missing:
+            problems.append(("addon_versions", f"no pinned versions of {missing} for Kubernetes "
+                                               f"{self.kubernetes_version} (pinned: {', '.join(ADDON_VERSIONS)}); set them"))
+        return problems
 
 
 def _is_world(cidr: str) -> bool:
@@ -147,49 +186,7 @@ def _is_world(cidr: str) -> bool:
 
 def validate_cluster_args(args: ClusterArgs) -> list[str]:
     """Every problem with the args, each naming the field; empty when valid."""
-    problems = []
-    if args.mode not in ("create", "existing", "local"):
-        return [f"mode: got {args.mode!r}; must be 'create', 'existing' or 'local'"]
-    if args.mode == "create":
-        if not args.name:
-            problems.append("name: required when mode is create")
-        if not args.admin_role_arns:
-            problems.append("admin_role_arns: required when mode is create; with API authentication and no creator "
-                            "admin, only these roles reach the cluster (include the deploy role)")
-        if isinstance(args.subnet_ids, (list, tuple)) and len(args.subnet_ids) < 2:
-            problems.append(f"subnet_ids: got {len(args.subnet_ids)}; EKS needs subnets in at least two zones")
-        problems += [f"endpoint_public_access_cidrs: got {c!r}; the API endpoint must not be open to the world"
-                     for c in args.endpoint_public_access_cidrs if _is_world(c)]
-        problems += [f"log_types: got {t!r}; allowed: api, audit, authenticator, controllerManager, scheduler"
-                     for t in args.log_types if t not in ("api", "audit", "authenticator", "controllerManager",
-                                                          "scheduler")]
-        if args.log_retention_days not in LOG_RETENTION_DAYS:
-            problems.append(f"log_retention_days: got {args.log_retention_days}; allowed: {LOG_RETENTION_DAYS}")
-        versions = args.resolved_addon_versions()
-        unknown = sorted(set(args.addon_versions) - set(CORE_ADDONS))
-        if unknown:
-            problems.append(f"addon_versions: got {unknown}; allowed add-ons: {', '.join(CORE_ADDONS)}")
-        missing = [a for a in CORE_ADDONS if a not in versions]
-        if missing:
-            problems.append(f"addon_versions: no pinned versions of {missing} for Kubernetes "
-                            f"{args.kubernetes_version} (pinned: {', '.join(ADDON_VERSIONS)}); set them")
-        system = args.system_node_group
-        if not 1 <= system.min_size <= system.desired_size <= system.max_size:
-            problems.append(f"system_node_group: got min/desired/max {system.min_size}/{system.desired_size}/"
-                            f"{system.max_size}; need 1 <= min <= desired <= max")
-        if not 7 <= args.kms_key_deletion_window_days <= 30:
-            problems.append(f"kms_key_deletion_window_days: got {args.kms_key_deletion_window_days}; must be 7..30")
-    if args.mode == "existing" and bool(args.name) == bool(args.stack_reference):
-        problems.append("name/stack_reference: an existing cluster needs exactly one of them")
-    if args.mode in ("existing", "local") and args.enforces_network_policies is not True:
-        problems.append(f"enforces_network_policies: got {args.enforces_network_policies!r}; a cluster this program "
-                        "does not create must state that its CNI enforces NetworkPolicies (True), or the model's "
-                        "NetworkPolicy protects nothing")
-    if args.storage_class is not None and not _DNS_SUBDOMAIN.fullmatch(args.storage_class):
-        problems.append(f"storage_class: got {args.storage_class!r}; a StorageClass name (DNS subdomain)")
-    if args.mode == "local" and not args.kube_context:
-        problems.append("kube_context: required when mode is local")
-    return problems
+    return problems_of(args)
 
 
 def eks_kubeconfig(cluster_name: str, endpoint: str, certificate_authority: str, region: str) -> str:
@@ -273,9 +270,9 @@ class Cluster(pulumi.ComponentResource):
     not Ready before the CNI runs). Empty otherwise."""
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
-        problems = validate_cluster_args(args)
-        if problems:
-            raise ValueError(f"Cluster {name!r}: " + "; ".join(problems))
+        args = checked_args("Cluster", name, args, ClusterArgs)
+        if args.mode == "create":
+            _claims.claim("Cluster", name, opts, [_claims.Claim("aws", "EKS cluster", str(args.name), field="name")])
         super().__init__("gpu-model-platform:index:Cluster", name, None, opts)
         self._args = args
         self.kubeconfig = self.cluster_arn = self.oidc_provider_arn = self.oidc_issuer_url = None

@@ -11,12 +11,27 @@ import ipaddress
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional
+from typing import Annotated, Optional
 
 import pulumi
 import pulumi_aws as aws
 
+from ._args import Problem, checked_args, checked_by, got, non_empty, problems_of
+
 _HTTPS = 443
+
+
+def _cidr_problem(cidr: str) -> str | None:
+    try:
+        network = ipaddress.ip_network(cidr)
+    except ValueError:
+        return "must be an IPv4 CIDR such as 10.40.0.0/20"
+    if network.version != 4 or not network.is_private:
+        return "must be a private IPv4 range (runners inside the network)"
+    return None
+
+
+PrivateCidr = Annotated[str, checked_by(_cidr_problem)]
 
 
 @dataclass
@@ -25,28 +40,20 @@ class ClusterApiAccessArgs:
 
     security_group_id: pulumi.Input[str]
     """The EKS cluster security group (`Cluster.node_security_group_id`)."""
-    cidrs: Sequence[str]
+    cidrs: Annotated[Sequence[PrivateCidr], non_empty("name the runners' address ranges")]
     """Private IPv4 ranges the runners' API traffic comes from."""
     description: str = "CI runners reach the Kubernetes API"
     """Description on each rule (shows in the console)."""
 
+    def _rules(self) -> list[Problem]:
+        if len(set(self.cidrs)) != len(self.cidrs):
+            return [("cidrs", got(list(self.cidrs), "list each range once"))]
+        return []
+
 
 def validate_cluster_api_access_args(args: ClusterApiAccessArgs) -> list[str]:
     """Every problem with the args, each naming the field; empty when valid."""
-    problems = []
-    if not args.cidrs:
-        problems.append("cidrs: got []; name the runners' address ranges")
-    for cidr in args.cidrs:
-        try:
-            network = ipaddress.ip_network(cidr)
-        except ValueError:
-            problems.append(f"cidrs: got {cidr!r}; must be an IPv4 CIDR such as 10.40.0.0/20")
-            continue
-        if network.version != 4 or not network.is_private:
-            problems.append(f"cidrs: got {cidr!r}; must be a private IPv4 range (runners inside the network)")
-    if len(set(args.cidrs)) != len(args.cidrs):
-        problems.append(f"cidrs: got {list(args.cidrs)!r}; list each range once")
-    return problems
+    return problems_of(args)
 
 
 class ClusterApiAccess(pulumi.ComponentResource):
@@ -56,9 +63,7 @@ class ClusterApiAccess(pulumi.ComponentResource):
     """The security group rule ids, one per CIDR."""
 
     def __init__(self, name: str, args: ClusterApiAccessArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        problems = validate_cluster_api_access_args(args)
-        if problems:
-            raise ValueError(f"ClusterApiAccess {name!r}: " + "; ".join(problems))
+        args = checked_args("ClusterApiAccess", name, args, ClusterApiAccessArgs)
         super().__init__("gpu-model-platform:index:ClusterApiAccess", name, None, opts)
         self.rule_ids = [
             aws.vpc.SecurityGroupIngressRule(

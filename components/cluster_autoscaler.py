@@ -11,12 +11,25 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Optional, cast
+from typing import Annotated, Any, Optional, cast
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from . import _charts, _claims
+from ._args import (
+    ChartVersion,
+    DnsLabel,
+    PositiveInt,
+    Problem,
+    ShortDuration,
+    checked_args,
+    got,
+    one_of,
+    problems_of,
+)
+from ._charts import PinnedChart, extra_values_problems
 from .aws_tags import component_tags
 from .eks_versions import DEFAULT_KUBERNETES_VERSION
 from .gpu_scheduling import GpuScheduling
@@ -28,6 +41,7 @@ from .labels import standard_labels
 CHART = "cluster-autoscaler"
 CHART_REPOSITORY = "https://kubernetes.github.io/autoscaler"
 CHART_VERSION = "9.59.0"
+PINNED_CHART = PinnedChart(CHART, CHART_REPOSITORY, CHART_VERSION, f"{CHART}-{CHART_VERSION}.keys.tsv")
 # Cluster Autoscaler must match the cluster's minor version (cluster-autoscaler/README.md, "Releases");
 # the chart's own default (appVersion) is 1.35.0, and its Chart.yaml sets no kubeVersion constraint. Latest
 # patch of each minor EKS still gives standard support (components/eks_versions.py), from the repository's
@@ -36,7 +50,7 @@ IMAGE_TAGS: dict[str, str] = {"1.34": "v1.34.5", "1.35": "v1.35.2"}
 METRICS_PORT_NAME = "http"  # the chart's Service port (service.portName)
 
 RUNBOOKS_URL = "docs/runbooks.md"
-"""Where `runbook_url` annotations point (each alert's section: `#<alert name in lower case>`)."""
+"""This repository's runbooks; alerts link a runbook (`<base>#<alert name in lower case>`) only when given a base."""
 
 # Priority given to each preference tier of the priority expander (higher wins); anything else gets 1.
 _TIER_PRIORITIES = (50, 40, 30, 20, 10)
@@ -70,14 +84,14 @@ def off_gpu_node_affinity(scheduling: GpuScheduling, *extra: dict[str, Any]) -> 
 
 
 def alert(name: str, expr: str, for_: str, severity: str, summary: str, description: str,
-          runbook_url: str) -> dict[str, Any]:
-    """One alerting rule with the platform's annotations."""
+          runbook_url: str | None) -> dict[str, Any]:
+    """One alerting rule with the platform's annotations (a runbook link only with a runbook base URL)."""
+    runbook = {"runbook_url": f"{runbook_url}#{name.lower()}"} if runbook_url else {}
     return {"alert": name, "expr": expr, "for": for_, "labels": {"severity": severity},
-            "annotations": {"summary": summary, "description": description,
-                            "runbook_url": f"{runbook_url}#{name.lower()}"}}
+            "annotations": {"summary": summary, "description": description, **runbook}}
 
 
-def unschedulable_pods_alert(for_: str, runbook_url: str) -> dict[str, Any]:
+def unschedulable_pods_alert(for_: str, runbook_url: str | None) -> dict[str, Any]:
     """Pods that no node, existing or new, could take: from kube-state-metrics, so either provisioner."""
     return alert(
         "PodsUnschedulable",
@@ -133,45 +147,42 @@ class ClusterAutoscalerArgs:
     """The cluster's IAM OIDC provider (IRSA): the role trusts the autoscaler's service account only."""
     region: str
     """AWS region of the cluster."""
-    kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
+    kubernetes_version: Annotated[str, one_of(IMAGE_TAGS, "supported (the autoscaler must match the cluster's "
+                                                          "minor version):")] = DEFAULT_KUBERNETES_VERSION
     """The cluster's minor version: picks the matching autoscaler image (`IMAGE_TAGS`)."""
     gpu_scheduling: GpuScheduling = field(default_factory=GpuScheduling)
     """The GPU node labels: the autoscaler never runs on a node carrying them."""
     system_node_selector: dict[str, str] = field(default_factory=dict)
     """Labels of the system node group, when it has some (a created cluster's `workload: system`)."""
-    scale_down_unneeded_time: str = "10m"
+    scale_down_unneeded_time: ShortDuration = "10m"
     """How long a node must be unneeded before it is removed (short in dev, longer in prod)."""
-    scale_down_delay_after_add: str = "10m"
+    scale_down_delay_after_add: ShortDuration = "10m"
     """No scale-down this long after a scale-up."""
     priority_tiers: list[pulumi.Input[Sequence[str]]] = field(default_factory=list)
     """Auto Scaling group names by preference, most preferred tier first (e.g. SPOT groups, then on-demand
     ones). Non-empty: the priority expander, falling back tier by tier, then `least-waste`. Empty: `least-waste`."""
-    namespace: str = "kube-system"
+    namespace: DnsLabel = "kube-system"
     """Namespace of the release."""
-    replicas: int = 2
+    replicas: PositiveInt = 2
     """Replicas (one leads, the other takes over at once); a PodDisruptionBudget keeps one up."""
-    chart_version: str = CHART_VERSION
+    chart_version: ChartVersion = CHART_VERSION
     """Pinned `cluster-autoscaler` chart version."""
     tags: dict[str, str] = field(default_factory=dict)
     """Extra AWS tags of the IAM role."""
+    extra_values: dict[str, Any] = field(default_factory=dict)
+    """Escape hatch: Helm values deep-merged over the ones this component builds (checked against the pinned
+    chart's keys). Anything set here is yours to keep secure and working across chart upgrades."""
+
+    def _rules(self) -> list[Problem]:
+        problems: list[Problem] = []
+        if len(self.priority_tiers) > len(_TIER_PRIORITIES):
+            problems.append(("priority_tiers", got(len(self.priority_tiers), f"at most {len(_TIER_PRIORITIES)} tiers")))
+        return problems + extra_values_problems("extra_values", self.extra_values, PINNED_CHART.at(self.chart_version))
 
 
 def validate_cluster_autoscaler_args(args: ClusterAutoscalerArgs) -> list[str]:
     """Every problem with the args, each naming the field; empty when valid."""
-    problems = []
-    if args.kubernetes_version not in IMAGE_TAGS:
-        problems.append(f"kubernetes_version: got {args.kubernetes_version!r}; supported: {', '.join(IMAGE_TAGS)} "
-                        "(the autoscaler must match the cluster's minor version)")
-    for key in ("scale_down_unneeded_time", "scale_down_delay_after_add"):
-        if not re.fullmatch(r"[0-9]+(s|m|h)", getattr(args, key)):
-            problems.append(f"{key}: got {getattr(args, key)!r}; a duration such as 90s, 10m or 1h")
-    if len(args.priority_tiers) > len(_TIER_PRIORITIES):
-        problems.append(f"priority_tiers: got {len(args.priority_tiers)}; at most {len(_TIER_PRIORITIES)} tiers")
-    if args.replicas < 1:
-        problems.append(f"replicas: got {args.replicas}; must be >= 1")
-    if not re.fullmatch(r"[0-9]+\.[0-9]+\.[0-9]+", args.chart_version):
-        problems.append(f"chart_version: got {args.chart_version!r}; pin an exact chart version")
-    return problems
+    return problems_of(args)
 
 
 class ClusterAutoscaler(pulumi.ComponentResource):
@@ -196,9 +207,8 @@ class ClusterAutoscaler(pulumi.ComponentResource):
     """Where its metrics are served."""
 
     def __init__(self, name: str, args: ClusterAutoscalerArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        problems = validate_cluster_autoscaler_args(args)
-        if problems:
-            raise ValueError(f"ClusterAutoscaler {name!r}: " + "; ".join(problems))
+        args = checked_args("ClusterAutoscaler", name, args, ClusterAutoscalerArgs)
+        _claims.claim("ClusterAutoscaler", name, opts, [_claims.helm_release(name, args.namespace)])
         super().__init__("gpu-model-platform:index:ClusterAutoscaler", name, None, opts)
         self._args = args
         self.namespace = args.namespace
@@ -282,20 +292,11 @@ class ClusterAutoscaler(pulumi.ComponentResource):
 
     def _create_release(self, name: str, role: aws.iam.Role) -> k8s.helm.v3.Release:
         a = self._args
-        return k8s.helm.v3.Release(
-            f"{name}-release",
-            name=self._release,
-            chart=CHART,
-            version=a.chart_version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPOSITORY),
-            namespace=a.namespace,
-            values=self._values(role.arn),
-            max_history=5,
-            cleanup_on_fail=True,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        return _charts.release(f"{name}-release", PINNED_CHART.at(a.chart_version), a.namespace,
+                               self._values(role.arn), a.extra_values, pulumi.ResourceOptions(parent=self),
+                               name=self._release, max_history=5, cleanup_on_fail=True)
 
-    def alert_rules(self, runbook_url: str = RUNBOOKS_URL) -> list[dict[str, Any]]:
+    def alert_rules(self, runbook_url: str | None = None) -> list[dict[str, Any]]:
         """Alerts on the autoscaler itself: not running, scale-ups failing."""
         job, ns = self.metrics.job, self.metrics.namespace
         return [
@@ -320,17 +321,17 @@ class AutoscalerMonitoringArgs:
     """The autoscaler's metrics (`ClusterAutoscaler.metrics` or `Karpenter.metrics`)."""
     rules: list[dict[str, Any]] = field(default_factory=list)
     """Its own alert rules (`alert_rules()` of either)."""
-    namespace: str = "monitoring"
+    namespace: DnsLabel = "monitoring"
     """The monitoring stack's namespace: the ServiceMonitor and the PrometheusRule go there."""
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     """The monitoring stack: its CRDs must exist first."""
     labels: dict[str, str] = field(default_factory=dict)
     """Extra labels, should the monitoring stack select monitors and rules by label."""
-    runbook_url: str = RUNBOOKS_URL
-    """Base of every alert's `runbook_url`."""
-    unschedulable_for: str = "15m"
+    runbook_url: Optional[str] = None
+    """Base of every alert's `runbook_url`; None: no link."""
+    unschedulable_for: ShortDuration = "15m"
     """How long a pod may stay unschedulable (a GPU node's cold start included) before it alerts."""
-    scrape_interval: str = "30s"
+    scrape_interval: ShortDuration = "30s"
     """How often Prometheus scrapes the autoscaler."""
 
 
@@ -345,13 +346,13 @@ class AutoscalerMonitoring(pulumi.ComponentResource):
     """The alerts it defines (each has a section in docs/runbooks.md)."""
 
     def __init__(self, name: str, args: AutoscalerMonitoringArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        problems = [f"{key}: got {getattr(args, key)!r}; a duration such as 30s or 15m"
-                    for key in ("unschedulable_for", "scrape_interval")
-                    if not re.fullmatch(r"[0-9]+(s|m|h)", getattr(args, key))]
-        if problems:
-            raise ValueError(f"AutoscalerMonitoring {name!r}: " + "; ".join(problems))
-        super().__init__("gpu-model-platform:index:AutoscalerMonitoring", name, None, opts)
+        args = checked_args("AutoscalerMonitoring", name, args, AutoscalerMonitoringArgs)
         m = args.metrics
+        _claims.claim("AutoscalerMonitoring", name, opts, [
+            _claims.kubernetes("monitoring.coreos.com/ServiceMonitor", m.job, args.namespace, field="metrics"),
+            _claims.kubernetes("monitoring.coreos.com/PrometheusRule", f"{m.job}-alerts", args.namespace,
+                               field="metrics")])
+        super().__init__("gpu-model-platform:index:AutoscalerMonitoring", name, None, opts)
         rules = [*args.rules, unschedulable_pods_alert(args.unschedulable_for, args.runbook_url)]
         labels = {**standard_labels(m.job, "autoscaler"), **args.labels}
         # ServiceMonitor and PrometheusRule are the monitoring stack's CRDs: they must exist first.

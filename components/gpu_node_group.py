@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Annotated, Literal
 
 import pulumi
 import pulumi_aws as aws
 
+from ._args import PositiveInt, Problem, between, checked_args, checked_by, got, non_empty, problems_of
 from .aws_tags import component_tags
 from .eks_nodes import (
     AUTOSCALER_TAG_PREFIX,
@@ -26,6 +28,7 @@ from .gpu_scheduling import GpuScheduling
 
 GPU_AMI_TYPES: tuple[str, ...] = ("AL2023_x86_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA")
 CAPACITY_TYPES: tuple[str, ...] = ("ON_DEMAND", "SPOT")
+GpuInstanceType = Annotated[str, checked_by(instance_type_problem)]
 
 
 @dataclass
@@ -38,7 +41,7 @@ class GpuNodeGroupArgs:
     """Private subnets the nodes launch in (spread over zones for capacity); ignored when `zone_subnets` is set."""
     scheduling: GpuScheduling = field(default_factory=GpuScheduling)
     """Labels and taints of the nodes; GPU workloads derive nodeSelector and tolerations from the same object."""
-    instance_types: list[str] = field(default_factory=lambda: ["g5.xlarge"])
+    instance_types: Annotated[list[GpuInstanceType], non_empty()] = field(default_factory=lambda: ["g5.xlarge"])
     """NVIDIA GPU instance types; several for SPOT (any one may run out)."""
     capacity_type: Literal["ON_DEMAND", "SPOT"] = "ON_DEMAND"
     """EC2 capacity type."""
@@ -50,9 +53,9 @@ class GpuNodeGroupArgs:
     """Maximum nodes."""
     desired_size: int = 0
     """Initial nodes; the autoscaler owns the number afterwards (later runs never reset it)."""
-    disk_size_gib: int = 100
+    disk_size_gib: Annotated[int, between(20, 16384)] = 100
     """Encrypted gp3 root (Bottlerocket: data) volume: CUDA images are large."""
-    max_unavailable: int = 1
+    max_unavailable: PositiveInt = 1
     """Nodes replaced at once during an update (AMI or template change)."""
     attach_cni_policy: bool = False
     """Give the node role `AmazonEKS_CNI_Policy`: only for a cluster whose VPC CNI has no IRSA role of its own
@@ -69,6 +72,22 @@ class GpuNodeGroupArgs:
     tags: dict[str, str] = field(default_factory=dict)
     """Extra AWS tags (the provider's default tags apply anyway)."""
 
+    def _rules(self) -> list[Problem]:
+        problems: list[Problem] = []
+        if self.capacity_type == "SPOT" and len(set(self.instance_types)) < 2:
+            problems.append(("instance_types", got(self.instance_types, "SPOT needs at least two instance types")))
+        if self.min_size < 0 or self.min_size > self.max_size or self.max_size < 1:
+            problems.append(("min_size/max_size", f"got {self.min_size}/{self.max_size}; need 0 <= min_size <= "
+                                                  "max_size, max_size >= 1"))
+        elif not self.min_size <= self.desired_size <= self.max_size:
+            problems.append(("desired_size", got(self.desired_size, f"must be within min_size..max_size "
+                                                                    f"({self.min_size}..{self.max_size})")))
+        problems += [("zone_subnets", f"zone {zone!r} has no subnets") for zone, subnets in self.zone_subnets.items()
+                     if isinstance(subnets, (list, tuple)) and not subnets]
+        if not any(t.effect == "NoSchedule" for t in self.scheduling.taints):
+            problems.append(("scheduling.taints", "need a NoSchedule taint, or CPU pods would fill the GPU nodes"))
+        return problems
+
 
 def share(total: int, parts: int, at_least: int = 0) -> list[int]:
     """`total` split over `parts` as evenly as whole numbers allow, earlier parts first, each >= `at_least`."""
@@ -78,35 +97,7 @@ def share(total: int, parts: int, at_least: int = 0) -> list[int]:
 
 def validate_gpu_node_group_args(args: GpuNodeGroupArgs) -> list[str]:
     """Every problem with the args, each naming the field; empty when valid."""
-    problems = []
-    for instance_type in args.instance_types:
-        problem = instance_type_problem(instance_type)
-        if problem:
-            problems.append(f"instance_types: got {instance_type!r}; {problem}")
-    if not args.instance_types:
-        problems.append("instance_types: got []; at least one GPU instance type")
-    if args.capacity_type not in CAPACITY_TYPES:
-        problems.append(f"capacity_type: got {args.capacity_type!r}; allowed: {', '.join(CAPACITY_TYPES)}")
-    if args.capacity_type == "SPOT" and len(set(args.instance_types)) < 2:
-        problems.append(f"instance_types: got {args.instance_types!r}; SPOT needs at least two instance types")
-    if args.ami_type not in GPU_AMI_TYPES:
-        problems.append(f"ami_type: got {args.ami_type!r}; allowed: {', '.join(GPU_AMI_TYPES)}")
-    if args.min_size < 0 or args.min_size > args.max_size or args.max_size < 1:
-        problems.append(f"min_size/max_size: got {args.min_size}/{args.max_size}; need 0 <= min_size <= max_size, "
-                        "max_size >= 1")
-    if not args.min_size <= args.desired_size <= args.max_size:
-        problems.append(f"desired_size: got {args.desired_size}; must be within min_size..max_size "
-                        f"({args.min_size}..{args.max_size})")
-    if not 20 <= args.disk_size_gib <= 16384:
-        problems.append(f"disk_size_gib: got {args.disk_size_gib}; must be 20..16384 (gp3)")
-    if args.max_unavailable < 1:
-        problems.append(f"max_unavailable: got {args.max_unavailable}; must be >= 1")
-    for zone, subnets in args.zone_subnets.items():
-        if isinstance(subnets, (list, tuple)) and not subnets:
-            problems.append(f"zone_subnets: zone {zone!r} has no subnets")
-    if not any(t.effect == "NoSchedule" for t in args.scheduling.taints):
-        problems.append("scheduling.taints: need a NoSchedule taint, or CPU pods would fill the GPU nodes")
-    return problems
+    return problems_of(args)
 
 
 def _tag_resource_name(key: str) -> str:
@@ -143,13 +134,12 @@ class GpuNodeGroup(pulumi.ComponentResource):
     """The zones with a group of their own (empty: one group over all subnets)."""
 
     def __init__(self, name: str, args: GpuNodeGroupArgs, opts: pulumi.ResourceOptions | None = None):
-        problems = validate_gpu_node_group_args(args)
-        if problems:
-            raise ValueError(f"GpuNodeGroup {name!r}: " + "; ".join(problems))
+        args = checked_args("GpuNodeGroup", name, args, GpuNodeGroupArgs)
         super().__init__("gpu-model-platform:index:GpuNodeGroup", name, None, opts)
         self._args = args
-        self.scheduling = args.scheduling
         self.gpus_per_node = _gpus_per_node(args.instance_types)
+        # Pods scheduled from it learn how many GPUs a node has: asking for more is refused at declaration.
+        self.scheduling = dataclasses.replace(args.scheduling, max_gpus_per_node=self.gpus_per_node)
         self.zones = list(args.zone_subnets)
         self._tags = component_tags("gpu-node-group", name, {
             "node-group": "gpu", "capacity-type": args.capacity_type, "ami-type": args.ami_type, **args.tags})

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from . import _charts, _claims
+from ._args import ChartVersion, DnsLabel, Problem, checked_args, problems_of
+from ._charts import PinnedChart
 from .gpu_scheduling import GpuScheduling
 from .labels import standard_labels
 
@@ -20,6 +23,8 @@ DEVICE_PLUGIN_CHART_VERSION = "0.20.0"
 DCGM_EXPORTER_CHART = "dcgm-exporter"
 DCGM_EXPORTER_REPOSITORY = "https://nvidia.github.io/dcgm-exporter/helm-charts"
 DCGM_EXPORTER_CHART_VERSION = "4.8.2"
+DEVICE_PLUGIN = PinnedChart(DEVICE_PLUGIN_CHART, DEVICE_PLUGIN_REPOSITORY, DEVICE_PLUGIN_CHART_VERSION)
+DCGM_EXPORTER = PinnedChart(DCGM_EXPORTER_CHART, DCGM_EXPORTER_REPOSITORY, DCGM_EXPORTER_CHART_VERSION)
 
 # The chart labels its Service with `app.kubernetes.io/name: <chart name>` (no nameOverride is set) and
 # names its port `metrics`: the monitoring stack's ServiceMonitor selects exactly these.
@@ -34,26 +39,29 @@ class GpuOperatorsArgs:
 
     scheduling: GpuScheduling
     """The GPU nodes' labels and taints (`GpuNodeGroup.scheduling`): both DaemonSets select and tolerate them."""
-    namespace: str = "gpu-operators"
+    namespace: DnsLabel = "gpu-operators"
     """Namespace created for both releases (the DCGM exporter's ServiceMonitor looks here)."""
     install_device_plugin: bool = True
     """False on Bottlerocket NVIDIA nodes, whose OS ships the device plugin already."""
-    device_plugin_chart_version: str = DEVICE_PLUGIN_CHART_VERSION
+    device_plugin_chart_version: ChartVersion = DEVICE_PLUGIN_CHART_VERSION
     """Pinned `nvidia-device-plugin` chart version."""
-    dcgm_exporter_chart_version: str = DCGM_EXPORTER_CHART_VERSION
+    dcgm_exporter_chart_version: ChartVersion = DCGM_EXPORTER_CHART_VERSION
     """Pinned `dcgm-exporter` chart version."""
+    device_plugin_extra_values: dict[str, Any] = field(default_factory=dict)
+    """Escape hatch: Helm values deep-merged over the device plugin's (not checked: the project keeps no key
+    list for this chart). Anything set here is yours to keep working across chart upgrades."""
+    dcgm_exporter_extra_values: dict[str, Any] = field(default_factory=dict)
+    """Escape hatch: Helm values deep-merged over the DCGM exporter's (not checked, as above)."""
+
+    def _rules(self) -> list[Problem]:
+        if not self.scheduling.node_labels:
+            return [("scheduling.node_labels", "got {}; need at least one label to select GPU nodes by")]
+        return []
 
 
 def validate_gpu_operators_args(args: GpuOperatorsArgs) -> list[str]:
     """Every problem with the args, each naming the field; empty when valid."""
-    problems = []
-    if not args.scheduling.node_labels:
-        problems.append("scheduling.node_labels: need at least one label to select GPU nodes by")
-    for field_name in ("device_plugin_chart_version", "dcgm_exporter_chart_version"):
-        version = getattr(args, field_name)
-        if not version or version.startswith(("^", "~", ">", "<")) or "*" in version or "x" in version.split("."):
-            problems.append(f"{field_name}: got {version!r}; pin an exact chart version")
-    return problems
+    return problems_of(args)
 
 
 def _node_affinity(scheduling: GpuScheduling) -> dict[str, Any]:
@@ -108,9 +116,11 @@ class GpuOperators(pulumi.ComponentResource):
     """The name of the Service port serving `/metrics`."""
 
     def __init__(self, name: str, args: GpuOperatorsArgs, opts: pulumi.ResourceOptions | None = None):
-        problems = validate_gpu_operators_args(args)
-        if problems:
-            raise ValueError(f"GpuOperators {name!r}: " + "; ".join(problems))
+        args = checked_args("GpuOperators", name, args, GpuOperatorsArgs)
+        _claims.claim("GpuOperators", name, opts, [
+            _claims.kubernetes("Namespace", args.namespace, field="namespace"),
+            *[_claims.helm_release(chart, args.namespace, field="namespace")
+              for chart in (DEVICE_PLUGIN_CHART, DCGM_EXPORTER_CHART)]])
         super().__init__("gpu-model-platform:index:GpuOperators", name, None, opts)
         self._args = args
 
@@ -126,11 +136,11 @@ class GpuOperators(pulumi.ComponentResource):
         self.device_plugin_release = None
         if args.install_device_plugin:
             self.device_plugin_release = self._release(
-                f"{name}-device-plugin", DEVICE_PLUGIN_CHART, DEVICE_PLUGIN_REPOSITORY,
-                args.device_plugin_chart_version, ns.metadata.name, device_plugin_values(args.scheduling), in_ns)
+                f"{name}-device-plugin", DEVICE_PLUGIN.at(args.device_plugin_chart_version), ns.metadata.name,
+                device_plugin_values(args.scheduling), args.device_plugin_extra_values, in_ns)
         self.dcgm_exporter_release = self._release(
-            f"{name}-dcgm-exporter", DCGM_EXPORTER_CHART, DCGM_EXPORTER_REPOSITORY,
-            args.dcgm_exporter_chart_version, ns.metadata.name, dcgm_exporter_values(args.scheduling), in_ns)
+            f"{name}-dcgm-exporter", DCGM_EXPORTER.at(args.dcgm_exporter_chart_version), ns.metadata.name,
+            dcgm_exporter_values(args.scheduling), args.dcgm_exporter_extra_values, in_ns)
 
         self.namespace = ns.metadata.name
         self.dcgm_exporter_service_labels = dict(DCGM_EXPORTER_SERVICE_LABELS)
@@ -144,22 +154,16 @@ class GpuOperators(pulumi.ComponentResource):
         })
 
     @staticmethod
-    def _release(logical_name: str, chart: str, repository: str, version: str, namespace: pulumi.Input[str],
-                 values: dict[str, Any], opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
-        release = k8s.helm.v3.Release(
-            logical_name,
+    def _release(logical_name: str, chart: PinnedChart, namespace: pulumi.Input[str], values: dict[str, Any],
+                 extra_values: dict[str, Any], opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
+        release = _charts.release(
+            logical_name, chart, namespace, values, extra_values, opts,
             # The release name is the chart name: the charts derive object names and the labels the
             # monitoring stack selects on from it, so it must not carry a random suffix.
-            name=chart,
-            chart=chart,
-            version=version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=repository),
-            namespace=namespace,
-            values=values,
+            name=chart.name,
             # A failed install or upgrade rolls back instead of leaving GPU nodes without their plugin.
             atomic=True,
             cleanup_on_fail=True,
-            opts=opts,
         )
         # `name` is always set on the Release, so its output is never None (the SDK types it Optional).
         return cast(pulumi.Output[str], release.name)

@@ -8,7 +8,9 @@ same object, so the two can never drift apart.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Optional
+
+from ._args import LabelKey, LabelValue, PositiveInt
 
 TaintEffect = Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
 
@@ -26,8 +28,8 @@ GPU_RESOURCE = "nvidia.com/gpu"
 class Taint:
     """A Kubernetes node taint."""
 
-    key: str
-    value: str
+    key: LabelKey
+    value: LabelValue
     effect: TaintEffect = "NoSchedule"
 
     def eks_effect(self) -> str:
@@ -53,8 +55,10 @@ def default_gpu_taints() -> tuple[Taint, ...]:
 class GpuScheduling:
     """Labels and taints carried by GPU nodes, and what pods need to land there."""
 
-    node_labels: dict[str, str] = field(default_factory=default_gpu_labels)
+    node_labels: dict[LabelKey, LabelValue] = field(default_factory=default_gpu_labels)
     taints: tuple[Taint, ...] = field(default_factory=default_gpu_taints)
+    max_gpus_per_node: Optional[PositiveInt] = None
+    """The most GPUs one of these nodes has (node groups fill it in): a pod asking for more is refused."""
 
     def node_selector(self) -> dict[str, str]:
         """A nodeSelector matching every GPU node label."""

@@ -6,19 +6,33 @@ and tolerations work unchanged whichever provisioner a stack picks.
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from . import _charts, _claims
+from ._args import (
+    ChartVersion,
+    DnsLabel,
+    PositiveInt,
+    Problem,
+    between,
+    checked_args,
+    checked_by,
+    got,
+    matches,
+    non_empty,
+    problems_of,
+)
+from ._charts import PinnedChart, extra_values_problems
 from .aws_tags import component_tags
 from .cluster_autoscaler import (
-    RUNBOOKS_URL,
     MetricsEndpoint,
     alert,
     aws_account_of,
@@ -34,6 +48,10 @@ from .labels import standard_labels
 # that version's values.yaml. The CRDs come from their own chart so `helm upgrade` updates them.
 CHART_REPOSITORY = "oci://public.ecr.aws/karpenter"
 CHART_VERSION = "1.14.1"
+CONTROLLER_CHART = PinnedChart("karpenter", CHART_REPOSITORY, CHART_VERSION, f"karpenter-{CHART_VERSION}.keys.tsv")
+CRD_CHART = PinnedChart("karpenter-crd", CHART_REPOSITORY, CHART_VERSION)
+# The CRDs the karpenter-crd chart installs (and owns): cluster-wide, so one Karpenter per cluster.
+CRD_NAMES = ("nodepools.karpenter.sh", "nodeclaims.karpenter.sh", "ec2nodeclasses.karpenter.k8s.aws")
 # EKS-optimised AL2023 release whose notes list amazon-eks-node-al2023-x86_64-nvidia-1.35 (awslabs/amazon-eks-ami,
 # CHANGELOG "AMI Release v20260714"; the same release covers 1.33 to 1.36, so it fits the cluster's 1.35). Pinned:
 # `@latest` would roll every node on each AMI release (Karpenter docs, "Managing AMIs").
@@ -54,6 +72,7 @@ INTERRUPTION_EVENTS: dict[str, dict[str, list[str]]] = {
 # Interruption notices are useless once the instance is gone (two minutes for spot): keep them five.
 QUEUE_RETENTION_SECONDS = 300
 CapacityType = Literal["spot", "on-demand"]
+Duration = Annotated[str, matches(r"([0-9]+(s|m|h))+", "must be a duration such as 30s, 10m or 1h")]
 # EC2 launches no spot instance in an account without this role; nothing else creates it on a fresh account
 # (Karpenter's getting-started guide runs `aws iam create-service-linked-role --aws-service-name spot.amazonaws.com`).
 SPOT_SERVICE = "spot.amazonaws.com"
@@ -143,6 +162,12 @@ def interruption_queue_policy(queue_arn: str) -> dict[str, Any]:
     ]}
 
 
+def _family_problem(family: str) -> str | None:
+    if unsupported_reason(family):
+        return f"refused: {unsupported_reason(family)}"
+    return None if family in GPU_INSTANCE_FAMILIES else f"allowed: {', '.join(GPU_INSTANCE_FAMILIES)}"
+
+
 @dataclass
 class KarpenterArgs:
     """Inputs of `Karpenter`. Defaults: on-demand single-GPU g5/g6 nodes, at most four GPUs in all."""
@@ -159,68 +184,57 @@ class KarpenterArgs:
     """Security groups of the nodes (the EKS cluster security group, as managed nodes have)."""
     gpu_scheduling: GpuScheduling = field(default_factory=GpuScheduling)
     """Labels and taints of the GPU nodes: the NodePool applies them, GPU pods match them."""
-    instance_families: list[str] = field(default_factory=lambda: ["g5", "g6"])
+    instance_families: Annotated[list[Annotated[str, checked_by(_family_problem)]], non_empty()] = field(
+        default_factory=lambda: ["g5", "g6"])
     """NVIDIA GPU instance families Karpenter may choose from."""
-    capacity_types: list[CapacityType] = field(default_factory=lambda: ["on-demand"])
+    capacity_types: Annotated[list[CapacityType], non_empty()] = field(default_factory=lambda: ["on-demand"])
     """`spot` and/or `on-demand`; with both, Karpenter launches spot and falls back to on-demand."""
-    max_gpus: int = 4
+    max_gpus: PositiveInt = 4
     """NodePool limit: total `nvidia.com/gpu` of all its nodes."""
-    max_gpus_per_node: int = 1
+    max_gpus_per_node: PositiveInt = 1
     """Largest GPU count of a node Karpenter may pick."""
-    ami_alias: str = DEFAULT_AMI_ALIAS
+    ami_alias: Annotated[str, matches(r"(al2023|bottlerocket)@v[0-9][0-9.]*",
+                                      f"a pinned alias such as {DEFAULT_AMI_ALIAS}")] = DEFAULT_AMI_ALIAS
     """Pinned EKS-optimised AMI alias (`al2023@v...` or `bottlerocket@v...`); the accelerated variant is chosen
     for GPU instance types."""
-    disk_size_gib: int = 100
+    disk_size_gib: Annotated[int, between(20, 16384)] = 100
     """Encrypted gp3 root volume (AL2023) or data volume (Bottlerocket)."""
     consolidation_policy: Literal["WhenEmpty", "WhenEmptyOrUnderutilized"] = "WhenEmptyOrUnderutilized"
     """Remove empty nodes only, or also replace underused ones."""
-    consolidate_after: str = "10m"
+    consolidate_after: Duration = "10m"
     """How long a node must be empty or underused before Karpenter acts."""
-    disruption_budget: str = "1"
+    disruption_budget: Annotated[str, matches(r"((100|[0-9]{1,2})%|[0-9]+)", "a node count or a percentage")] = "1"
     """Nodes (count or percent) Karpenter may disrupt at once."""
-    expire_after: str = "720h"
+    expire_after: Annotated[str, matches(r"([0-9]+(s|m|h))+|Never", "a duration such as 720h, or Never")] = "720h"
     """Nodes older than this are replaced (new AMI, fixes); `Never` keeps them."""
     attach_cni_policy: bool = False
     """Give the node role `AmazonEKS_CNI_Policy` (only when the cluster's VPC CNI has no IRSA role of its own)."""
     spot_service_linked_role: Literal["check", "create"] = "check"
     """With spot capacity: `check` that the account has the EC2 Spot service-linked role (the program stops with
     the fix if not), or `create` it (once per account: a second stack creating it fails)."""
-    namespace: str = "kube-system"
+    namespace: DnsLabel = "kube-system"
     """Namespace of the controller."""
-    replicas: int = 2
+    replicas: PositiveInt = 2
     """Controller replicas (leader election), spread over zones behind a PodDisruptionBudget."""
-    chart_version: str = CHART_VERSION
+    chart_version: ChartVersion = CHART_VERSION
     """Pinned `karpenter` and `karpenter-crd` chart version."""
     tags: dict[str, str] = field(default_factory=dict)
     """Extra AWS tags (roles, queue, rules, and every node Karpenter launches)."""
+    extra_values: dict[str, Any] = field(default_factory=dict)
+    """Escape hatch: Helm values deep-merged over the controller chart's (checked against the pinned chart's
+    keys). Anything set here is yours to keep secure and working across chart upgrades."""
+
+    def _rules(self) -> list[Problem]:
+        problems: list[Problem] = []
+        if self.max_gpus_per_node > self.max_gpus:
+            problems.append(("max_gpus", got(self.max_gpus, f"must be >= max_gpus_per_node ({self.max_gpus_per_node})")))
+        return problems + extra_values_problems("extra_values", self.extra_values,
+                                                CONTROLLER_CHART.at(self.chart_version))
 
 
 def validate_karpenter_args(args: KarpenterArgs) -> list[str]:
     """Every problem with the args, each naming the field; empty when valid."""
-    problems = [f"instance_families: got {f!r}; refused: {unsupported_reason(f)}" if unsupported_reason(f) else
-                f"instance_families: got {f!r}; allowed: {', '.join(GPU_INSTANCE_FAMILIES)}"
-                for f in args.instance_families if f not in GPU_INSTANCE_FAMILIES]
-    if args.spot_service_linked_role not in ("check", "create"):
-        problems.append(f"spot_service_linked_role: got {args.spot_service_linked_role!r}; allowed: check, create")
-    if not args.instance_families:
-        problems.append("instance_families: got []; at least one GPU instance family")
-    if not args.capacity_types or not set(args.capacity_types) <= {"spot", "on-demand"}:
-        problems.append(f"capacity_types: got {args.capacity_types!r}; one or both of spot, on-demand")
-    if not 1 <= args.max_gpus_per_node <= args.max_gpus:
-        problems.append(f"max_gpus: got {args.max_gpus}; must be >= max_gpus_per_node ({args.max_gpus_per_node}) >= 1")
-    if not re.fullmatch(r"(al2023|bottlerocket)@v[0-9][0-9.]*", args.ami_alias):
-        problems.append(f"ami_alias: got {args.ami_alias!r}; a pinned alias such as {DEFAULT_AMI_ALIAS}")
-    if not 20 <= args.disk_size_gib <= 16384:
-        problems.append(f"disk_size_gib: got {args.disk_size_gib}; must be 20..16384")
-    if not re.fullmatch(r"([0-9]+(s|m|h))+", args.consolidate_after):
-        problems.append(f"consolidate_after: got {args.consolidate_after!r}; a duration such as 30s, 10m or 1h")
-    if not re.fullmatch(r"((100|[0-9]{1,2})%|[0-9]+)", args.disruption_budget):
-        problems.append(f"disruption_budget: got {args.disruption_budget!r}; a node count or a percentage")
-    if not re.fullmatch(r"([0-9]+(s|m|h))+|Never", args.expire_after):
-        problems.append(f"expire_after: got {args.expire_after!r}; a duration such as 720h, or Never")
-    if not re.fullmatch(r"[0-9]+\.[0-9]+\.[0-9]+", args.chart_version):
-        problems.append(f"chart_version: got {args.chart_version!r}; pin an exact chart version")
-    return problems
+    return problems_of(args)
 
 
 class Karpenter(pulumi.ComponentResource):
@@ -258,14 +272,16 @@ class Karpenter(pulumi.ComponentResource):
     """Where the controller serves its metrics."""
 
     def __init__(self, name: str, args: KarpenterArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        problems = validate_karpenter_args(args)
-        if problems:
-            raise ValueError(f"Karpenter {name!r}: " + "; ".join(problems))
+        args = checked_args("Karpenter", name, args, KarpenterArgs)
+        _claims.claim("Karpenter", name, opts, [
+            *[_claims.kubernetes("CustomResourceDefinition", crd) for crd in CRD_NAMES],
+            _claims.helm_release(name, args.namespace), _claims.helm_release(f"{name}-crd", args.namespace)])
         super().__init__("gpu-model-platform:index:Karpenter", name, None, opts)
         self._args = args
         self._release = name
         self._tags = component_tags("karpenter", name, args.tags)
-        self.scheduling = args.gpu_scheduling
+        # Pods scheduled from it learn the largest node Karpenter may launch: asking for more is refused.
+        self.scheduling = dataclasses.replace(args.gpu_scheduling, max_gpus_per_node=args.max_gpus_per_node)
         self.service_account = name
         self.node_pool_name = self.node_class_name = f"{name}-gpu"
         # The chart's Service: named `fullnameOverride`, with its name and instance labels, port `http-metrics`.
@@ -404,15 +420,14 @@ class Karpenter(pulumi.ComponentResource):
 
     def _create_controller(self, name: str, role: aws.iam.Role, queue: aws.sqs.Queue) -> k8s.helm.v3.Release:
         a = self._args
-        crds = k8s.helm.v3.Release(
-            f"{name}-crds", name=f"{name}-crd", chart=f"{CHART_REPOSITORY}/karpenter-crd", version=a.chart_version,
-            namespace=a.namespace, max_history=5, opts=pulumi.ResourceOptions(parent=self))
-        return k8s.helm.v3.Release(
-            f"{name}-controller", name=name, chart=f"{CHART_REPOSITORY}/karpenter", version=a.chart_version,
-            namespace=a.namespace, values=self._controller_values(role.arn, queue.name),
+        crds = _charts.release(f"{name}-crds", CRD_CHART.at(a.chart_version), a.namespace, {}, {},
+                               pulumi.ResourceOptions(parent=self), name=f"{name}-crd", max_history=5)
+        return _charts.release(
+            f"{name}-controller", CONTROLLER_CHART.at(a.chart_version), a.namespace,
+            self._controller_values(role.arn, queue.name), a.extra_values,
+            pulumi.ResourceOptions(parent=self, depends_on=[crds]), name=name,
             # The CRDs belong to the release above, which upgrades them; this one must not install its copy.
-            skip_crds=True, max_history=5, cleanup_on_fail=True,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[crds]))
+            skip_crds=True, max_history=5, cleanup_on_fail=True)
 
     def _node_class_spec(self, instance_profile: pulumi.Input[str]) -> dict[str, Any]:
         """The EC2NodeClass spec (karpenter.k8s.aws/v1)."""
@@ -475,7 +490,7 @@ class Karpenter(pulumi.ComponentResource):
             spec=self._node_pool_spec(),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[node_class, *after]))
 
-    def alert_rules(self, runbook_url: str = RUNBOOKS_URL) -> list[dict[str, Any]]:
+    def alert_rules(self, runbook_url: str | None = None) -> list[dict[str, Any]]:
         """Alerts on Karpenter itself: not running, GPU limit reached."""
         job, ns, pool = self.metrics.job, self.metrics.namespace, self.node_pool_name
         gpus = f'nodepool="{pool}", resource_type="{GPU_RESOURCE}"'

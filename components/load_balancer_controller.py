@@ -9,12 +9,15 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, cast
+from typing import Annotated, Any, Optional, cast
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from . import _charts, _claims
+from ._args import ChartVersion, DnsLabel, PositiveInt, Problem, checked_args, got, matches, problems_of
+from ._charts import PinnedChart, extra_values_problems
 from .aws_tags import component_tags
 from .cluster_autoscaler import off_gpu_node_affinity
 from .gpu_scheduling import GpuScheduling
@@ -29,6 +32,7 @@ CHART = "aws-load-balancer-controller"
 CHART_REPOSITORY = "https://aws.github.io/eks-charts"
 CHART_VERSION = "3.5.0"
 APP_VERSION = "v3.5.0"
+PINNED_CHART = PinnedChart(CHART, CHART_REPOSITORY, CHART_VERSION, f"{CHART}-{CHART_VERSION}.keys.tsv")
 INGRESS_CLASS = "alb"
 """The IngressClass the chart creates and the controller serves."""
 # The controller's IAM policy exactly as published for that release: kubernetes-sigs/aws-load-balancer-controller,
@@ -45,6 +49,8 @@ SSL_POLICY_RE = re.compile(r"^ELBSecurityPolicy-TLS13-1-[23]-[A-Za-z0-9-]+$")
 """ELB security policies with TLS 1.3 whose lowest version is TLS 1.2 or 1.3."""
 # The published policy is written for the `aws` partition; China and GovCloud have their own documents.
 _OTHER_PARTITION_REGION = re.compile(r"^(cn|us-gov|us-iso[a-z]*|eu-isoe)-")
+SslPolicy = Annotated[str, matches(SSL_POLICY_RE.pattern.strip("^$"), "an ELBSecurityPolicy-TLS13-1-2-... or -1-3-... "
+                                                                     "policy (TLS 1.2 at least)")]
 
 
 def published_iam_policy() -> dict[str, Any]:
@@ -71,32 +77,31 @@ class LoadBalancerControllerArgs:
     resource_tags: dict[str, str] = field(default_factory=dict)
     """Tags of every load balancer, target group and security group the controller creates (the AWS
     provider's default tags do not reach resources created by a controller)."""
-    namespace: str = "kube-system"
+    namespace: DnsLabel = "kube-system"
     """Namespace of the release."""
-    replicas: int = 2
+    replicas: PositiveInt = 2
     """Replicas (one leads; the other takes over and keeps serving the webhooks); a PodDisruptionBudget keeps one up."""
-    ssl_policy: str = DEFAULT_SSL_POLICY
+    ssl_policy: SslPolicy = DEFAULT_SSL_POLICY
     """Security policy of HTTPS listeners whose Ingress names none."""
-    chart_version: str = CHART_VERSION
+    chart_version: ChartVersion = CHART_VERSION
     """Pinned `aws-load-balancer-controller` chart version."""
     tags: dict[str, str] = field(default_factory=dict)
     """Extra AWS tags of the IAM role."""
+    extra_values: dict[str, Any] = field(default_factory=dict)
+    """Escape hatch: Helm values deep-merged over the ones this component builds (checked against the pinned
+    chart's keys). Anything set here is yours to keep secure and working across chart upgrades."""
+
+    def _rules(self) -> list[Problem]:
+        problems: list[Problem] = []
+        if _OTHER_PARTITION_REGION.match(self.region):
+            problems.append(("region", got(self.region, "the bundled IAM policy is the `aws` partition's (China, "
+                                                        "GovCloud and ISO regions have their own published documents)")))
+        return problems + extra_values_problems("extra_values", self.extra_values, PINNED_CHART.at(self.chart_version))
 
 
 def validate_load_balancer_controller_args(args: LoadBalancerControllerArgs) -> list[str]:
     """Every problem with the args, each naming the field; empty when valid."""
-    problems = []
-    if _OTHER_PARTITION_REGION.match(args.region):
-        problems.append(f"region: got {args.region!r}; the bundled IAM policy is the `aws` partition's "
-                        "(China, GovCloud and ISO regions have their own published documents)")
-    if not re.fullmatch(r"[0-9]+\.[0-9]+\.[0-9]+", args.chart_version):
-        problems.append(f"chart_version: got {args.chart_version!r}; pin an exact chart version")
-    if args.replicas < 1:
-        problems.append(f"replicas: got {args.replicas}; must be >= 1")
-    if not SSL_POLICY_RE.match(args.ssl_policy):
-        problems.append(f"ssl_policy: got {args.ssl_policy!r}; an ELBSecurityPolicy-TLS13-1-2-... or -1-3-... policy "
-                        "(TLS 1.2 at least)")
-    return problems
+    return problems_of(args)
 
 
 class LoadBalancerController(pulumi.ComponentResource):
@@ -121,9 +126,11 @@ class LoadBalancerController(pulumi.ComponentResource):
     """The IngressClass it serves (`alb`)."""
 
     def __init__(self, name: str, args: LoadBalancerControllerArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        problems = validate_load_balancer_controller_args(args)
-        if problems:
-            raise ValueError(f"LoadBalancerController {name!r}: " + "; ".join(problems))
+        args = checked_args("LoadBalancerController", name, args, LoadBalancerControllerArgs)
+        # The chart's IngressClass is cluster-wide and named `alb`: one controller per cluster serves it.
+        _claims.claim("LoadBalancerController", name, opts, [
+            _claims.kubernetes("networking.k8s.io/IngressClass", INGRESS_CLASS),
+            _claims.helm_release(name, args.namespace)])
         super().__init__("gpu-model-platform:index:LoadBalancerController", name, None, opts)
         self._args = args
         self.namespace = args.namespace
@@ -196,17 +203,8 @@ class LoadBalancerController(pulumi.ComponentResource):
 
     def _create_release(self, name: str, role: aws.iam.Role) -> k8s.helm.v3.Release:
         a = self._args
-        return k8s.helm.v3.Release(
-            f"{name}-release",
-            name=self._release,
-            chart=CHART,
-            version=a.chart_version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPOSITORY),
-            namespace=a.namespace,
-            values=self._values(role.arn),
-            max_history=5,
+        return _charts.release(
+            f"{name}-release", PINNED_CHART.at(a.chart_version), a.namespace, self._values(role.arn), a.extra_values,
+            pulumi.ResourceOptions(parent=self), name=self._release, max_history=5,
             # A failed upgrade rolls back rather than leaving the Ingress webhooks without a server.
-            atomic=True,
-            cleanup_on_fail=True,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+            atomic=True, cleanup_on_fail=True)

@@ -15,15 +15,17 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional, cast
+from typing import Annotated, Any, Literal, Optional, cast
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from . import _claims
+from ._args import Constraint, Port, Problem, between, checked_args, matches, problems_of
 from .aws_tags import component_tags
 from .labels import standard_labels
-from .load_balancer_controller import DEFAULT_SSL_POLICY, INGRESS_CLASS, SSL_POLICY_RE
+from .load_balancer_controller import DEFAULT_SSL_POLICY, INGRESS_CLASS, SslPolicy
 from .model_service import ModelService
 
 ANNOTATION_PREFIX = "alb.ingress.kubernetes.io/"
@@ -36,6 +38,23 @@ WAF_ACL_ARN_RE = re.compile(r"^arn:aws[a-z-]*:wafv2:[a-z0-9-]+:[0-9]{12}:regiona
 ZONE_ID_RE = re.compile(r"^Z[A-Z0-9]{1,31}$")
 MAX_IDLE_TIMEOUT_SECONDS = 4000
 """The longest idle timeout an Application Load Balancer accepts (`idle_timeout.timeout_seconds`, 1-4000)."""
+UrlPath = Annotated[str, matches(r"/[A-Za-z0-9._~/-]*", "an absolute URL path such as /v2")]
+Host = Annotated[str, Constraint("a lower-case DNS name such as model.example.com (no wildcard)",
+                                 lambda v: bool(HOST_RE.match(v)) and len(v) <= 253).validator()]
+ZoneId = Annotated[str, matches(ZONE_ID_RE.pattern.strip("^$"), "a Route 53 zone id such as Z0123456789ABCDEFGHIJ")]
+CertificateArn = Annotated[str, matches(CERTIFICATE_ARN_RE.pattern.strip("^$"), "an ACM certificate ARN")]
+WafAclArn = Annotated[str, matches(WAF_ACL_ARN_RE.pattern.strip("^$"), "a regional WAFv2 web ACL ARN")]
+
+
+def is_ipv4_cidr(value: str) -> bool:
+    """Whether `value` is an IPv4 network such as `203.0.113.0/24`."""
+    try:
+        return ipaddress.ip_network(value).version == 4
+    except ValueError:
+        return False
+
+
+Ipv4Cidr = Annotated[str, Constraint("an IPv4 CIDR such as 203.0.113.0/24", is_ipv4_cidr).validator()]
 
 
 @dataclass(frozen=True)
@@ -48,13 +67,13 @@ class RequestProxy:
     """Namespace of the proxy's Service; the Ingress goes there (an Ingress reaches Services of its own namespace)."""
     service_name: pulumi.Input[str]
     """The proxy's Service."""
-    port: int
+    port: Port
     """The Service port that takes the model's requests."""
-    health_check_port: int
+    health_check_port: Port
     """The proxy pods' own readiness port (not the model's: a health check must never wake a sleeping model)."""
-    health_check_path: str
+    health_check_path: UrlPath
     """The proxy's readiness path on that port."""
-    idle_timeout_seconds: int
+    idle_timeout_seconds: Annotated[int, between(1, MAX_IDLE_TIMEOUT_SECONDS)]
     """How long the load balancer keeps a quiet connection: longer than the proxy may hold a request."""
 
 
@@ -64,29 +83,29 @@ class ModelEndpointArgs:
 
     model: ModelService
     """The model to expose: its namespace, Service and pod labels are read from it, never repeated."""
-    host: str
+    host: Host
     """The endpoint's DNS name, e.g. `fraud.models.example.com`; the certificate and the alias record are for it."""
-    hosted_zone_id: pulumi.Input[str]
+    hosted_zone_id: pulumi.Input[ZoneId]
     """The Route 53 hosted zone that holds `host` (the alias record, and the certificate's validation record)."""
     subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
     """Where the load balancer goes: public subnets for `internet-facing`, private ones for `internal` (two zones).
     Its addresses come from them, so the model's pods admit these subnets' CIDRs (looked up) and no others."""
     scheme: Literal["internal", "internet-facing"] = "internal"
     """`internal`: reachable from the VPC (and what is peered or connected to it); `internet-facing`: public."""
-    certificate_arn: Optional[pulumi.Input[str]] = None
+    certificate_arn: Optional[pulumi.Input[CertificateArn]] = None
     """An issued ACM certificate for `host` in the cluster's region; None requests one, DNS-validated in the zone."""
-    allowed_cidrs: list[str] = field(default_factory=list)
+    allowed_cidrs: list[Ipv4Cidr] = field(default_factory=list)
     """Source CIDRs the load balancer accepts; empty: any source (the API key still guards every request)."""
-    waf_acl_arn: Optional[str] = None
+    waf_acl_arn: Optional[WafAclArn] = None
     """A regional WAFv2 web ACL to associate with the load balancer."""
-    ssl_policy: str = DEFAULT_SSL_POLICY
+    ssl_policy: SslPolicy = DEFAULT_SSL_POLICY
     """The HTTPS listener's ELB security policy (TLS 1.2 at least)."""
-    deregistration_delay_seconds: int = 30
+    deregistration_delay_seconds: Annotated[int, between(0, 3600)] = 30
     """How long the load balancer lets requests to a deregistered pod finish: at least the model's drain window
     (terminationGracePeriodSeconds less its preStop pause), so no in-flight request is cut."""
-    path_prefix: str = "/v2"
+    path_prefix: UrlPath = "/v2"
     """Paths routed to the model (Open Inference Protocol v2); anything else gets the load balancer's 404."""
-    readiness_path: str = "/v2/health/ready"
+    readiness_path: UrlPath = "/v2/health/ready"
     """The load balancer's health check path, on the traffic port (the server answers it without a key)."""
     allow_unauthenticated: bool = False
     """Expose a model that checks no API key. Refused unless set, so that is never an accident."""
@@ -99,57 +118,20 @@ class ModelEndpointArgs:
     """Send to this proxy instead of the model's Service (a model that scales to zero). The NetworkPolicy is then
     the proxy's business: the load balancer reaches the proxy, and the proxy the model."""
 
-
-def is_ipv4_cidr(value: str) -> bool:
-    """Whether `value` is an IPv4 network such as `203.0.113.0/24`."""
-    try:
-        return ipaddress.ip_network(value).version == 4
-    except ValueError:
-        return False
+    def _rules(self) -> list[Problem]:
+        problems: list[Problem] = []
+        if isinstance(self.subnet_ids, (list, tuple)) and len(self.subnet_ids) < 2:
+            problems.append(("subnet_ids", f"got {len(self.subnet_ids)}; an Application Load Balancer needs subnets "
+                                           "in two zones at least"))
+        if not self.model.authenticated and not self.allow_unauthenticated:
+            problems.append(("model", "its server checks no API key (ModelServiceArgs.api_keys is empty); give it "
+                                      "keys, or set allow_unauthenticated=True to expose it anyway"))
+        return problems
 
 
 def validate_model_endpoint_args(args: ModelEndpointArgs) -> list[str]:
     """Every problem with the args, each naming the field; empty when valid."""
-    problems = []
-    if not HOST_RE.match(args.host) or len(args.host) > 253:
-        problems.append(f"host: got {args.host!r}; a lower-case DNS name such as model.example.com (no wildcard)")
-    if args.scheme not in ("internal", "internet-facing"):
-        problems.append(f"scheme: got {args.scheme!r}; allowed: 'internal' or 'internet-facing'")
-    if isinstance(args.hosted_zone_id, str) and not ZONE_ID_RE.match(args.hosted_zone_id):
-        problems.append(f"hosted_zone_id: got {args.hosted_zone_id!r}; a Route 53 zone id such as Z0123456789ABCDEFGHIJ")
-    if isinstance(args.certificate_arn, str) and not CERTIFICATE_ARN_RE.match(args.certificate_arn):
-        problems.append(f"certificate_arn: got {args.certificate_arn!r}; an ACM certificate ARN")
-    problems += [f"allowed_cidrs: got {c!r}; an IPv4 CIDR such as 203.0.113.0/24" for c in args.allowed_cidrs
-                 if not is_ipv4_cidr(c)]
-    if isinstance(args.subnet_ids, (list, tuple)) and len(args.subnet_ids) < 2:
-        problems.append(f"subnet_ids: got {len(args.subnet_ids)}; an Application Load Balancer needs subnets in two "
-                        "zones at least")
-    if args.waf_acl_arn is not None and not WAF_ACL_ARN_RE.match(args.waf_acl_arn):
-        problems.append(f"waf_acl_arn: got {args.waf_acl_arn!r}; a regional WAFv2 web ACL ARN")
-    if not SSL_POLICY_RE.match(args.ssl_policy):
-        problems.append(f"ssl_policy: got {args.ssl_policy!r}; an ELBSecurityPolicy-TLS13-1-2-... or -1-3-... policy")
-    if not 0 <= args.deregistration_delay_seconds <= 3600:
-        problems.append(f"deregistration_delay_seconds: got {args.deregistration_delay_seconds}; must be 0..3600")
-    for key in ("path_prefix", "readiness_path"):
-        if not re.fullmatch(r"/[A-Za-z0-9._~/-]*", getattr(args, key)):
-            problems.append(f"{key}: got {getattr(args, key)!r}; an absolute URL path such as /v2")
-    if args.proxy is not None:
-        problems += _proxy_problems(args.proxy)
-    if not args.model.authenticated and not args.allow_unauthenticated:
-        problems.append("model: its server checks no API key (ModelServiceArgs.api_keys is empty); give it keys, "
-                        "or set allow_unauthenticated=True to expose it anyway")
-    return problems
-
-
-def _proxy_problems(proxy: RequestProxy) -> list[str]:
-    problems = [f"proxy.{key}: got {getattr(proxy, key)}; must be 1..65535"
-                for key in ("port", "health_check_port") if not 1 <= getattr(proxy, key) <= 65535]
-    if not 1 <= proxy.idle_timeout_seconds <= MAX_IDLE_TIMEOUT_SECONDS:
-        problems.append(f"proxy.idle_timeout_seconds: got {proxy.idle_timeout_seconds}; must be "
-                        f"1..{MAX_IDLE_TIMEOUT_SECONDS} (the load balancer's limit)")
-    if not re.fullmatch(r"/[A-Za-z0-9._~/-]*", proxy.health_check_path):
-        problems.append(f"proxy.health_check_path: got {proxy.health_check_path!r}; an absolute URL path")
-    return problems
+    return problems_of(args)
 
 
 def _string_map(values: Mapping[str, object]) -> str:
@@ -181,9 +163,11 @@ class ModelEndpoint(pulumi.ComponentResource):
     """The Ingress (named after the model's Service, in its namespace)."""
 
     def __init__(self, name: str, args: ModelEndpointArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        problems = validate_model_endpoint_args(args)
-        if problems:
-            raise ValueError(f"ModelEndpoint {name!r}: " + "; ".join(problems))
+        args = checked_args("ModelEndpoint", name, args, ModelEndpointArgs)
+        served = args.model.served
+        # The Ingress is named after the model's Service (in its namespace, or the proxy's): one per model.
+        _claims.claim("ModelEndpoint", name, opts, [_claims.Claim(
+            "kubernetes", "endpoint (Ingress) of model", served.name, served.model_namespace, field="model")])
         super().__init__("gpu-model-platform:index:ModelEndpoint", name, None, opts)
         self._args = args
         self._tags = component_tags("model-endpoint", name, args.tags)

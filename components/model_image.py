@@ -8,19 +8,23 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_docker as docker
 
+from ._args import EnvName, Problem, checked_args, got, matches, problems_of
+
 # The version labels the Deployment and starts the image tag, so it must be both a Kubernetes label
 # value (63 characters, alphanumeric at both ends) and a Docker tag (no `+`, `/` or `:`).
 VERSION_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
 _PLATFORM_RE = re.compile(r"^[a-z0-9]+/[a-z0-9]+(/v[0-9]+)?$")
-_BUILD_ARG_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DIGEST_SUFFIX_RE = re.compile(r"@sha256:[0-9a-f]{64}$")
 _CONTENT_HASH_LENGTH = 12
+Version = Annotated[str, matches(VERSION_RE.pattern.strip("^$"), f"must match {VERSION_RE.pattern} (a Kubernetes label "
+                                                                 "value and a Docker tag)")]
+Platform = Annotated[str, matches(_PLATFORM_RE.pattern.strip("^$"), "must be os/arch such as linux/amd64")]
 
 
 @dataclass
@@ -35,16 +39,30 @@ class ModelImageArgs:
     """Dockerfile path inside the build context."""
     variant: Literal["cpu", "gpu"] = "gpu"
     """Dockerfile target stage: `gpu` (CUDA runtime) or `cpu`."""
-    version: Optional[str] = None
+    version: Optional[Version] = None
     """Model version; None reads `metadata_file`'s `version`, else hashes the build context."""
     metadata_file: str = "artifacts/metadata.json"
     """The trained model's metadata, inside the build context."""
     ecr_registry_id: Optional[pulumi.Input[str]] = None
     """ECR registry (account) to log in to with a short-lived token; None pushes without credentials."""
-    platform: str = "linux/amd64"
+    platform: Platform = "linux/amd64"
     """Target platform: the EKS GPU nodes are x86_64, whatever machine runs the build."""
-    build_args: dict[str, str] = field(default_factory=dict)
+    build_args: dict[EnvName, str] = field(default_factory=dict)
     """Extra build arguments; `MODEL_VERSION` (and `GIT_REVISION` when the metadata has it) are set."""
+
+    def _rules(self) -> list[Problem]:
+        """The build context must hold the Dockerfile, with a stage for the variant."""
+        context = Path(self.context)
+        dockerfile = context / self.dockerfile
+        if not context.is_dir():
+            return [("context", got(self.context, f"not a directory (from {Path.cwd()})"))]
+        if not dockerfile.is_file():
+            return [("dockerfile", got(self.dockerfile, f"no such file in {self.context!r}"))]
+        stages = dockerfile_stages(dockerfile.read_text())
+        if self.variant not in stages:
+            return [("variant", got(self.variant, f"{dockerfile} declares no stage `AS {self.variant}` "
+                                                  f"(stages: {', '.join(sorted(stages)) or 'none'})"))]
+        return []
 
 
 @dataclass(frozen=True)
@@ -192,27 +210,7 @@ def dockerfile_stages(text: str) -> set[str]:
 
 def validate_model_image_args(args: ModelImageArgs) -> list[str]:
     """Every problem with the args, each naming the field; empty when valid. Reads the build context."""
-    problems = []
-    if args.variant not in ("cpu", "gpu"):
-        problems.append(f"variant: got {args.variant!r}; must be 'cpu' or 'gpu'")
-    if not _PLATFORM_RE.match(args.platform):
-        problems.append(f"platform: got {args.platform!r}; must be os/arch such as linux/amd64")
-    if args.version is not None and not VERSION_RE.match(args.version):
-        problems.append(f"version: got {args.version!r}; must match {VERSION_RE.pattern} "
-                        "(a Kubernetes label value and a Docker tag)")
-    for key in args.build_args:
-        if not _BUILD_ARG_RE.match(key):
-            problems.append(f"build_args: got key {key!r}; must be a shell variable name")
-    context = Path(args.context)
-    dockerfile = context / args.dockerfile
-    if not context.is_dir():
-        problems.append(f"context: got {args.context!r}; not a directory (from {Path.cwd()})")
-    elif not dockerfile.is_file():
-        problems.append(f"dockerfile: got {args.dockerfile!r}; no such file in {args.context!r}")
-    elif args.variant in ("cpu", "gpu") and args.variant not in dockerfile_stages(dockerfile.read_text()):
-        problems.append(f"variant: got {args.variant!r}; {dockerfile} declares no stage `AS {args.variant}` "
-                        f"(stages: {', '.join(sorted(dockerfile_stages(dockerfile.read_text()))) or 'none'})")
-    return problems
+    return problems_of(args)
 
 
 # ------------------------------------------------------------------------------ component
@@ -237,9 +235,7 @@ class ModelImage(pulumi.ComponentResource):
     """`<model_version>-<12 hex of the build content>` (just the hash when the version is the hash)."""
 
     def __init__(self, name: str, args: ModelImageArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        problems = validate_model_image_args(args)
-        if problems:
-            raise ValueError(f"ModelImage {name!r}: " + "; ".join(problems))
+        args = checked_args("ModelImage", name, args, ModelImageArgs)
         context = Path(args.context)
         metadata_path = context / args.metadata_file
         metadata = read_metadata(metadata_path)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Optional, Union, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from . import _claims
+from ._args import DnsLabel, Duration, PositiveNumber, Ratio, checked_args, problems_of
 from .labels import standard_labels
+from .model_service import ModelService, ServedModel
 from .monitoring_dashboards import (
     DASHBOARD_LABEL,
     FOLDER,
@@ -20,7 +21,6 @@ from .monitoring_dashboards import (
     model_dashboard,
 )
 from .monitoring_rules import (
-    RUNBOOKS_URL,
     ModelAlertThresholds,
     ModelTarget,
     RolloutSignals,
@@ -28,35 +28,30 @@ from .monitoring_rules import (
     model_rule_groups,
     rollout_rule_groups,
 )
+from .server_contract import METRICS_PATH
 
 MONITORING_API = "monitoring.coreos.com/v1"
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_DURATION = re.compile(r"^[0-9]+(ms|s|m|h)$")
 
 
 @dataclass
 class ModelMonitoringArgs:
-    """Inputs of `ModelMonitoring`. Names follow `ModelService`: the Service is named after the model."""
+    """Inputs of `ModelMonitoring`: the model comes from its `ModelService`, so names cannot drift."""
 
-    model_name: str
-    """The model's name: its Service, container and the `model` label of its metrics."""
-    namespace: str | None = None
-    """Namespace the model runs in (defaults to `model_name`, as `ModelService` does)."""
-    monitoring_namespace: pulumi.Input[str] = "monitoring"
+    model: Union[ModelService, ServedModel]
+    """The model to watch: its `ModelService` (or a `ServedModel` for a server deployed some other way)."""
+    monitoring_namespace: pulumi.Input[DnsLabel] = "monitoring"
     """Where the ServiceMonitor, rules and dashboard live (the `MonitoringStack` namespace)."""
-    port_name: str = "http"
-    """Name of the Service port serving `/metrics` (ModelService calls it `http`)."""
-    availability: float = 0.999
+    team: Optional[DnsLabel] = None
+    """The team its alerts are routed to (label `team`); defaults to the model's own team."""
+    availability: Ratio = 0.999
     """Share of inference requests that must not fail with a 5xx (the error budget is the rest)."""
-    latency_p99_seconds: float = 0.5
+    latency_p99_seconds: PositiveNumber = 0.5
     """The 99th percentile inference latency objective, in seconds."""
     thresholds: ModelAlertThresholds = field(default_factory=ModelAlertThresholds)
     """When the alerts fire; the defaults are production values."""
-    scrape_interval: str = "30s"
-    runbook_url: str = RUNBOOKS_URL
-    """Base of the alerts' `runbook_url` (each alert appends `#<its name in lower case>`)."""
-    depends_on: Sequence[pulumi.Resource] = ()
-    """What installs the monitoring.coreos.com CRDs, typically the `MonitoringStack`."""
+    scrape_interval: Duration = "30s"
+    runbook_url: Optional[str] = None
+    """Base of the alerts' `runbook_url` (each alert appends `#<its name in lower case>`); None: no link."""
     scale_to_zero: ScaleToZeroSignals | None = None
     """When the model scales to zero: zero replicas on purpose is not an outage, and the dashboard shows wake-ups."""
     rollout: RolloutSignals | None = None
@@ -65,23 +60,19 @@ class ModelMonitoringArgs:
 
 def validate_model_monitoring_args(args: ModelMonitoringArgs) -> list[str]:
     """Every problem with the args, each naming the field; empty when valid."""
-    problems = []
-    for name in ("model_name", "namespace", "port_name"):
-        value = getattr(args, name)
-        if value is not None and not _DNS_LABEL.match(value):
-            problems.append(f"{name}: got {value!r}; must be a DNS label (lowercase letters, digits, '-')")
-    if not 0.0 < args.availability < 1.0:
-        problems.append(f"availability: got {args.availability}; must be between 0 and 1 exclusive, e.g. 0.999")
-    if args.latency_p99_seconds <= 0:
-        problems.append(f"latency_p99_seconds: got {args.latency_p99_seconds}; must be > 0")
-    if not _DURATION.match(args.scrape_interval):
-        problems.append(f"scrape_interval: got {args.scrape_interval!r}; must be a duration such as 30s")
-    return problems
+    return problems_of(args)
+
+
+def served_model(args: ModelMonitoringArgs) -> ServedModel:
+    """The watched model as plain names (a `ModelService` knows its own at declaration)."""
+    return args.model.served if isinstance(args.model, ModelService) else args.model
 
 
 def model_target(args: ModelMonitoringArgs) -> ModelTarget:
     """The model's series: `job` is the Service's `app.kubernetes.io/name` label, i.e. the model name."""
-    return ModelTarget(model=args.model_name, namespace=args.namespace or args.model_name, job=args.model_name)
+    served = served_model(args)
+    return ModelTarget(model=served.name, namespace=served.model_namespace, job=served.name,
+                       team=args.team or served.team)
 
 
 def model_rules(args: ModelMonitoringArgs) -> list[dict[str, Any]]:
@@ -96,10 +87,12 @@ def model_rules(args: ModelMonitoringArgs) -> list[dict[str, Any]]:
 class ModelMonitoring(pulumi.ComponentResource):
     """Scrapes one model, alerts on it and draws it, next to a shared monitoring stack.
 
-    Creates a ServiceMonitor for the model's Service, a PrometheusRule with the model's SLO
-    recording rules and alerts, and a dashboard ConfigMap for Grafana's sidecar. Every name,
-    alert label and dashboard uid derives from the model and instance names, so any number of
-    models can share one stack.
+    Creates a ServiceMonitor for the model's Service (its `metrics` port), a PrometheusRule with the
+    model's SLO recording rules and alerts (labelled with the model's team), and a dashboard ConfigMap
+    for Grafana's sidecar. Every name, alert label and dashboard uid derives from the model and
+    instance names, so any number of models share one stack. Pass the `MonitoringStack` (which
+    installs the ServiceMonitor and PrometheusRule CRDs) as `depends_on` in the resource options:
+    every child waits for it.
     """
 
     service_monitor_name: pulumi.Output[str]
@@ -110,20 +103,23 @@ class ModelMonitoring(pulumi.ComponentResource):
     """Grafana uid of the model's dashboard (unique per instance name, at most 40 characters)."""
 
     def __init__(self, name: str, args: ModelMonitoringArgs, opts: pulumi.ResourceOptions | None = None):
+        args = checked_args("ModelMonitoring", name, args, ModelMonitoringArgs)
+        served = served_model(args)
+        _claims.claim("ModelMonitoring", name, opts, [_claims.Claim(
+            "kubernetes", "monitoring of model", served.name, served.model_namespace, field="model")])
         super().__init__("gpu-model-platform:index:ModelMonitoring", name, None, opts)
-        problems = validate_model_monitoring_args(args)
-        if problems:
-            raise ValueError(f"ModelMonitoring {name!r}: " + "; ".join(problems))
         self._args = args
+        self._served = served
         self._target = model_target(args)
-        self._labels = standard_labels(args.model_name, "monitoring")
-        # ServiceMonitor and PrometheusRule are custom resources: their CRDs, and the namespace
-        # everything lives in, come from the stack and must exist first.
-        after_stack = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
-        monitor = self._create_service_monitor(name, after_stack)
-        rule = self._create_rules(name, after_stack)
+        self._labels = standard_labels(served.name, "monitoring") | (
+            {"team": self._target.team} if self._target.team else {})
+        # ServiceMonitor and PrometheusRule are custom resources: their CRDs, and the namespace everything
+        # lives in, come from the stack. A component's own `depends_on` does not hold back its children.
+        children = pulumi.ResourceOptions(parent=self, depends_on=opts.depends_on if opts else None)
+        monitor = self._create_service_monitor(name, children)
+        rule = self._create_rules(name, children)
         uid = dashboard_uid("model", name)
-        self._create_dashboard(name, uid, after_stack)
+        self._create_dashboard(name, uid, children)
 
         # A CustomResource's fields are dynamic (read through __getattr__), so the SDK types no `metadata`.
         self.service_monitor_name = cast(Any, monitor).metadata["name"]
@@ -140,16 +136,16 @@ class ModelMonitoring(pulumi.ComponentResource):
                                           labels={**self._labels, **extra.pop("labels", {})}, **extra)
 
     def _create_service_monitor(self, name: str, opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:
-        a, t = self._args, self._target
+        served = self._served
         return k8s.apiextensions.CustomResource(
             f"{name}-service-monitor", api_version=MONITORING_API, kind="ServiceMonitor",
             metadata=self._metadata(),
             spec={
                 "jobLabel": "app.kubernetes.io/name",  # job = the model name, which the rules select on
-                "namespaceSelector": {"matchNames": [t.namespace]},
-                "selector": {"matchLabels": {"app.kubernetes.io/name": a.model_name,
-                                             "app.kubernetes.io/component": "inference"}},
-                "endpoints": [{"port": a.port_name, "path": "/metrics", "interval": a.scrape_interval}],
+                "namespaceSelector": {"matchNames": [served.model_namespace]},
+                "selector": {"matchLabels": served.selector()},
+                "endpoints": [{"port": served.metrics_port, "path": METRICS_PATH,
+                               "interval": self._args.scrape_interval}],
                 # A canary's pods and the stable's differ by this label (as `rollouts_pod_template_hash`): the
                 # canary analysis compares them. Pods of a plain Deployment do not have it.
                 "podTargetLabels": ["rollouts-pod-template-hash"],

@@ -5,58 +5,55 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
 import pulumi
 import pulumi_aws as aws
 
+from . import _claims
+from ._args import Constraint, Problem, between, checked_args, got, problems_of
+
 # ECR's own repository name rule (CreateRepository API reference), 2..256 characters.
 _ECR_NAME_RE = re.compile(r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 LOCAL_ADDRESS_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?:[0-9]{1,5}$")
+EcrName = Annotated[str, Constraint("must be 2..256 lowercase letters, digits and . _ - / separators (an ECR "
+                                    "repository name)", lambda v: 2 <= len(v) <= 256 and bool(_ECR_NAME_RE.match(v))
+                                    ).validator()]
 
 
 @dataclass
 class ModelRegistryArgs:
     """Inputs of `ModelRegistry`. Defaults are the safe ones: scanned, immutable, protected."""
 
-    name: str
+    name: EcrName
     """Repository name, also the last part of every image reference (e.g. `my-ai-model`)."""
     mode: Literal["ecr", "local"] = "ecr"
     """`ecr` creates an AWS repository; `local` creates nothing and points at `local_address`."""
-    keep_images: int = 30
+    keep_images: Annotated[int, between(1, 10000)] = 30
     """How many images the lifecycle policy keeps (the newest, tagged or not)."""
-    untagged_expiry_days: int = 1
+    untagged_expiry_days: Annotated[int, between(1, 3650)] = 1
     """Untagged images (left behind by failed or superseded pushes) expire after this many days."""
     scan_on_push: bool = True
     """Scan every pushed image for known vulnerabilities."""
     force_delete: bool = False
     """Let a destroy delete a repository that still holds images. When false the repository and
     its key are also protected, so a mistaken `pulumi destroy` stops before touching them."""
-    kms_key_deletion_window_days: int = 30
+    kms_key_deletion_window_days: Annotated[int, between(7, 30)] = 30
     """Waiting period before a deleted encryption key is gone (7..30 days); images are unreadable after."""
     local_address: str = "localhost:5001"
     """`host:port` of the local registry (mode `local`)."""
     tags: dict[str, str] = field(default_factory=dict)
     """Extra AWS tags on the repository and key (the provider's default tags apply anyway)."""
 
+    def _rules(self) -> list[Problem]:
+        if self.mode == "local" and not LOCAL_ADDRESS_RE.match(self.local_address):
+            return [("local_address", got(self.local_address, "must be host:port such as localhost:5001"))]
+        return []
+
 
 def validate_model_registry_args(args: ModelRegistryArgs) -> list[str]:
     """Every problem with the args, each naming the field; empty when valid."""
-    problems = []
-    if args.mode not in ("ecr", "local"):
-        problems.append(f"mode: got {args.mode!r}; must be 'ecr' or 'local'")
-    if not (2 <= len(args.name) <= 256 and _ECR_NAME_RE.match(args.name)):
-        problems.append(f"name: got {args.name!r}; must be 2..256 lowercase letters, digits and . _ - / "
-                        "separators (an ECR repository name)")
-    if not 1 <= args.keep_images <= 10000:
-        problems.append(f"keep_images: got {args.keep_images}; must be 1..10000")
-    if not 1 <= args.untagged_expiry_days <= 3650:
-        problems.append(f"untagged_expiry_days: got {args.untagged_expiry_days}; must be 1..3650")
-    if not 7 <= args.kms_key_deletion_window_days <= 30:
-        problems.append(f"kms_key_deletion_window_days: got {args.kms_key_deletion_window_days}; must be 7..30 (KMS limits)")
-    if args.mode == "local" and not LOCAL_ADDRESS_RE.match(args.local_address):
-        problems.append(f"local_address: got {args.local_address!r}; must be host:port such as localhost:5001")
-    return problems
+    return problems_of(args)
 
 
 def lifecycle_policy(keep_images: int, untagged_expiry_days: int = 1) -> str:
@@ -104,9 +101,10 @@ class ModelRegistry(pulumi.ComponentResource):
     """The key encrypting the images (None in mode `local`)."""
 
     def __init__(self, name: str, args: ModelRegistryArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        problems = validate_model_registry_args(args)
-        if problems:
-            raise ValueError(f"ModelRegistry {name!r}: " + "; ".join(problems))
+        args = checked_args("ModelRegistry", name, args, ModelRegistryArgs)
+        if args.mode == "ecr":
+            # The repository name is the image address people pull by: one repository, one owner.
+            _claims.claim("ModelRegistry", name, opts, [_claims.Claim("aws", "ECR repository", args.name, field="name")])
         super().__init__("gpu-model-platform:index:ModelRegistry", name, None, opts)
         self._args = args
 

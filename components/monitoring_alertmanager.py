@@ -10,13 +10,16 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pulumi
+
+from ._args import SECRET, DnsLabel, Duration, Problem, non_empty
 
 ReceiverType = Literal["slack", "pagerduty", "webhook"]
 RECEIVER_TYPES: tuple[str, ...] = ("slack", "pagerduty", "webhook")
 SEVERITIES: tuple[str, ...] = ("critical", "warning", "info")
+Severity = Literal["critical", "warning", "info"]
 NULL_RECEIVER = "null"
 """Alerts nobody should be notified of (the always-firing Watchdog, unrouted severities) end here."""
 
@@ -24,56 +27,54 @@ NULL_RECEIVER = "null"
 _TITLE = '[{{ .Status | toUpper }}{{ if eq .Status "firing" }}:{{ .Alerts.Firing | len }}{{ end }}] ' \
          '{{ .CommonLabels.alertname }} ({{ .CommonLabels.severity }}, {{ .CommonLabels.service }})'
 _TEXT = ('{{ range .Alerts }}*{{ .Annotations.summary }}*\n{{ .Annotations.description }}\n'
-         'Runbook: {{ .Annotations.runbook_url }}\n{{ end }}')
+         '{{ if .Annotations.runbook_url }}Runbook: {{ .Annotations.runbook_url }}\n{{ end }}{{ end }}')
 
 
 @dataclass(frozen=True)
 class AlertReceiver:
-    """Where alerts of some severities go. `url` and `routing_key` should be Pulumi secrets."""
+    """Where alerts of some severities (and of some teams) go. `url` and `routing_key` should be Pulumi secrets."""
 
-    name: str
+    name: DnsLabel
     type: ReceiverType
-    severities: tuple[str, ...]
-    url: pulumi.Input[str] | None = None
+    severities: Annotated[tuple[Severity, ...], non_empty()]
+    url: pulumi.Input[Annotated[str, SECRET]] | None = None
     """Slack incoming-webhook URL, or the generic webhook's URL."""
-    routing_key: pulumi.Input[str] | None = None
+    routing_key: pulumi.Input[Annotated[str, SECRET]] | None = None
     """PagerDuty Events API v2 routing key."""
     channel: str | None = None
     """Slack channel (the webhook's own channel when unset)."""
+    teams: tuple[DnsLabel, ...] = ()
+    """Only alerts whose `team` label is one of these (a model's team, `ModelServiceArgs.team`); empty: every
+    alert of the listed severities, whatever its team (GPU and cluster alerts have none)."""
+
+    def _rules(self) -> list[Problem]:
+        if self.type == "pagerduty" and self.routing_key is None:
+            return [("routing_key", "got None; required for a pagerduty receiver")]
+        if self.type in ("slack", "webhook") and self.url is None:
+            return [("url", f"got None; required for a {self.type} receiver")]
+        return []
 
 
 @dataclass(frozen=True)
 class NotificationTiming:
     """How Alertmanager batches notifications. Defaults are production values."""
 
-    group_wait: str = "30s"
-    group_interval: str = "5m"
-    repeat_interval: str = "4h"
-    resolve_timeout: str = "5m"
+    group_wait: Duration = "30s"
+    group_interval: Duration = "5m"
+    repeat_interval: Duration = "4h"
+    resolve_timeout: Duration = "5m"
 
 
 GROUP_BY = ("alertname", "namespace", "service", "severity")
 """One notification per alert, service and severity: a flapping model never floods the channel."""
 
 
-def validate_receivers(receivers: Sequence[AlertReceiver], field: str = "receivers") -> list[str]:
-    """Every problem with the receivers, each naming the field and what is allowed."""
-    problems = []
+def receiver_problems(receivers: Sequence[AlertReceiver], field: str = "receivers") -> list[Problem]:
+    """Problems between receivers (each receiver checks its own fields)."""
     names = [r.name for r in receivers]
     if len(set(names)) != len(names) or NULL_RECEIVER in names:
-        problems.append(f"{field}: got names {names}; names must be unique and not {NULL_RECEIVER!r}")
-    for i, r in enumerate(receivers):
-        where = f"{field}[{i}]"
-        if r.type not in RECEIVER_TYPES:
-            problems.append(f"{where}.type: got {r.type!r}; allowed: {', '.join(RECEIVER_TYPES)}")
-        bad = [s for s in r.severities if s not in SEVERITIES]
-        if not r.severities or bad:
-            problems.append(f"{where}.severities: got {list(r.severities)}; allowed: one or more of {', '.join(SEVERITIES)}")
-        if r.type == "pagerduty" and r.routing_key is None:
-            problems.append(f"{where}.routing_key: required for a pagerduty receiver")
-        if r.type in ("slack", "webhook") and r.url is None:
-            problems.append(f"{where}.url: required for a {r.type} receiver")
-    return problems
+        return [(field, f"got names {names}; names must be unique and not {NULL_RECEIVER!r}")]
+    return []
 
 
 def _receiver(r: AlertReceiver) -> dict[str, Any]:
@@ -100,8 +101,11 @@ def alertmanager_config(receivers: Sequence[AlertReceiver], timing: Notification
     ]
     for r in receivers:
         severities = "|".join(s for s in SEVERITIES if s in r.severities)
+        matchers = [f'severity=~"{severities}"']
+        if r.teams:
+            matchers.append(f'team=~"{"|".join(sorted(set(r.teams)))}"')
         # continue: an alert may go to several receivers (pager and chat both taking critical).
-        routes.append({"receiver": r.name, "matchers": [f'severity=~"{severities}"'], "continue": True})
+        routes.append({"receiver": r.name, "matchers": matchers, "continue": True})
     return {
         "global": {"resolve_timeout": t.resolve_timeout},
         "route": {

@@ -12,12 +12,15 @@ counters (etc/default-counters.csv of dcgm-exporter 4.5.3-4.8.2) and kube-state-
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+from ._args import DnsLabel, DnsSubdomain, Duration, PositiveInt, PositiveNumber, between
 
 Severity = Literal["critical", "warning", "info"]
 
 RUNBOOKS_URL = "docs/runbooks.md"
-"""Where `runbook_url` annotations point; set the rendered URL of your repository's copy."""
+"""This repository's runbooks (its own stacks point their alerts here through `monitoring.runbookBaseUrl`).
+The components default to no `runbook_url` at all: pass the URL of your own rendered copy."""
 
 INFER_ROUTES = ".*/infer"
 """`route` label values of inference calls (`/v2/models/{name}[/versions/{version}]/infer`)."""
@@ -36,10 +39,10 @@ class BurnRateWindow:
     """
 
     severity: Severity
-    long_window: str
-    short_window: str
-    burn_rate: float
-    for_: str
+    long_window: Duration
+    short_window: Duration
+    burn_rate: PositiveNumber
+    for_: Duration
 
 
 DEFAULT_BURN_RATE_WINDOWS: tuple[BurnRateWindow, ...] = (
@@ -54,34 +57,34 @@ DEFAULT_BURN_RATE_WINDOWS: tuple[BurnRateWindow, ...] = (
 class ModelAlertThresholds:
     """When the model alerts fire. Defaults are production values."""
 
-    down_for: str = "3m"
+    down_for: Duration = "3m"
     """No ready replica for this long pages (the startup probe allows slow model loads)."""
     burn_rate_windows: tuple[BurnRateWindow, ...] = DEFAULT_BURN_RATE_WINDOWS
-    latency_window: str = "5m"
-    latency_for: str = "10m"
-    restarts: int = 3
+    latency_window: Duration = "5m"
+    latency_for: Duration = "10m"
+    restarts: PositiveInt = 3
     """Container restarts within `restarts_window` that count as restarting."""
-    restarts_window: str = "15m"
-    target_missing_for: str = "5m"
+    restarts_window: Duration = "15m"
+    target_missing_for: Duration = "5m"
 
 
 @dataclass(frozen=True)
 class GpuAlertThresholds:
     """When the GPU alerts fire. Defaults are production values."""
 
-    saturated_percent: float = 95.0
-    saturated_window: str = "10m"
-    saturated_for: str = "15m"
-    idle_percent: float = 5.0
-    idle_window: str = "1h"
-    idle_for: str = "2h"
-    memory_full_ratio: float = 0.95
-    memory_for: str = "10m"
-    temperature_celsius: float = 85.0
-    temperature_for: str = "10m"
-    xid_window: str = "10m"
-    xid_step: str = "1m"
-    exporter_missing_for: str = "10m"
+    saturated_percent: Annotated[float, between(0, 100)] = 95.0
+    saturated_window: Duration = "10m"
+    saturated_for: Duration = "15m"
+    idle_percent: Annotated[float, between(0, 100)] = 5.0
+    idle_window: Duration = "1h"
+    idle_for: Duration = "2h"
+    memory_full_ratio: Annotated[float, between(0, 1)] = 0.95
+    memory_for: Duration = "10m"
+    temperature_celsius: Annotated[float, between(1, 150)] = 85.0
+    temperature_for: Duration = "10m"
+    xid_window: Duration = "10m"
+    xid_step: Duration = "1m"
+    exporter_missing_for: Duration = "10m"
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,8 @@ class ModelTarget:
     job: str
     """`job` of the model's targets (the ServiceMonitor takes it from the Service's name label)."""
     extra_matchers: dict[str, str] = field(default_factory=dict)
+    team: str | None = None
+    """The owning team: a `team` label on every alert, which Alertmanager routes on."""
 
     def target_selector(self) -> str:
         """Matchers of the scrape targets (`up` and every series scraped from the model)."""
@@ -111,13 +116,13 @@ class ModelTarget:
 class ScaleToZeroSignals:
     """What tells a model asleep on purpose (zero replicas, nothing waiting) from a model that is down."""
 
-    deployment: str
+    deployment: DnsLabel
     """The model's Deployment (kube-state-metrics `deployment` label): its desired replicas say awake or asleep."""
-    route_name: str
+    route_name: DnsSubdomain
     """The model's InterceptorRoute (`route_name` of the KEDA HTTP interceptor's metrics): requests held for it."""
-    wake_up_for: str = "12m"
+    wake_up_for: Duration = "12m"
     """A wake-up may take this long (the longest hold plus a margin) before no ready replica pages."""
-    holder_namespace: str = "keda"
+    holder_namespace: DnsLabel = "keda"
     """Namespace of the interceptors (for the dashboard)."""
 
     def should_be_awake(self, namespace: str) -> str:
@@ -132,13 +137,13 @@ class RolloutSignals:
     """What tells a model's progressive rollout state: the Argo Rollouts controller's `rollout_info` (v1.9.0,
     controller/metrics/prommetrics.go: labels namespace, name, strategy, traffic_router, phase)."""
 
-    rollout: str
+    rollout: DnsLabel
     """The model's Rollout (the `name` label of `rollout_info`)."""
-    paused_for: str = "4h"
+    paused_for: Duration = "4h"
     """A rollout paused this long (waiting for a person's promote, or after an inconclusive analysis) warns."""
-    stuck_for: str = "10m"
+    stuck_for: Duration = "10m"
     """A rollout in Error, Timeout or InvalidSpec this long warns."""
-    metrics_missing_for: str = "15m"
+    metrics_missing_for: Duration = "15m"
     """No `rollout_info` for the Rollout this long warns: the rollout alerts are blind."""
 
     def selector(self, namespace: str, **more: str) -> str:
@@ -151,18 +156,19 @@ def _number(value: float) -> str:
     return f"{value:.6g}"
 
 
+def runbook_annotation(runbook_url: str | None, alert: str) -> dict[str, str]:
+    """`runbook_url: <base>#<alert in lower case>`, or nothing when no runbook base URL is configured."""
+    return {"runbook_url": f"{runbook_url}#{alert.lower()}"} if runbook_url else {}
+
+
 def _alert(name: str, expr: str, for_: str, severity: Severity, labels: dict[str, str], summary: str,
-           description: str, runbook_url: str) -> dict[str, Any]:
+           description: str, runbook_url: str | None) -> dict[str, Any]:
     return {
         "alert": name,
         "expr": expr,
         "for": for_,
         "labels": {"severity": severity, **labels},
-        "annotations": {
-            "summary": summary,
-            "description": description,
-            "runbook_url": f"{runbook_url}#{name.lower()}",
-        },
+        "annotations": {"summary": summary, "description": description, **runbook_annotation(runbook_url, name)},
     }
 
 
@@ -209,15 +215,16 @@ def _error_ratio_recordings(target: ModelTarget, windows: list[str]) -> list[dic
 
 def model_rule_groups(target: ModelTarget, availability: float, latency_p99_seconds: float,
                       thresholds: ModelAlertThresholds | None = None,
-                      runbook_url: str = RUNBOOKS_URL, scale_to_zero: ScaleToZeroSignals | None = None) -> list[dict[str, Any]]:
-    """Recording rules and alerts of one model, every identity carrying the model's name.
+                      runbook_url: str | None = None,
+                      scale_to_zero: ScaleToZeroSignals | None = None) -> list[dict[str, Any]]:
+    """Recording rules and alerts of one model, every identity carrying the model's name (and its team).
 
     With `scale_to_zero`, ModelDown and ModelScrapeTargetMissing hold their fire while the model is
     asleep on purpose (no replica wanted, no request held) and give a wake-up `wake_up_for` to finish.
     """
     t = thresholds or ModelAlertThresholds()
     m = target.model
-    labels = {"service": m, "namespace": target.namespace}
+    labels = {"service": m, "namespace": target.namespace, **({"team": target.team} if target.team else {})}
     budget = 1.0 - availability
     windows = sorted({w for b in t.burn_rate_windows for w in (b.long_window, b.short_window)})
     ready = target.metric_selector()
@@ -269,10 +276,11 @@ def model_rule_groups(target: ModelTarget, availability: float, latency_p99_seco
     ]
 
 
-def rollout_rule_groups(target: ModelTarget, signals: RolloutSignals, runbook_url: str = RUNBOOKS_URL) -> list[dict[str, Any]]:
+def rollout_rule_groups(target: ModelTarget, signals: RolloutSignals,
+                        runbook_url: str | None = None) -> list[dict[str, Any]]:
     """Alerts on the model's Rollout: aborted (the canary failed and was rolled back), paused too long, stuck."""
     m, ns = target.model, target.namespace
-    labels = {"service": m, "namespace": ns}
+    labels = {"service": m, "namespace": ns, **({"team": target.team} if target.team else {})}
 
     def phase(*phases: str) -> str:
         selector = signals.selector(ns, phase='~"' + "|".join(phases) + '"')
@@ -301,7 +309,7 @@ def rollout_rule_groups(target: ModelTarget, signals: RolloutSignals, runbook_ur
 
 
 def gpu_rule_groups(thresholds: GpuAlertThresholds | None = None, dcgm_job: str = DCGM_JOB,
-                    runbook_url: str = RUNBOOKS_URL) -> list[dict[str, Any]]:
+                    runbook_url: str | None = None) -> list[dict[str, Any]]:
     """Alerts on every GPU the DCGM exporter reports (one instance per cluster)."""
     t = thresholds or GpuAlertThresholds()
     labels = {"service": "gpu"}

@@ -6,18 +6,35 @@ import functools
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Annotated, Any, Optional, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from . import _charts, _claims
+from ._args import (
+    SECRET,
+    ChartVersion,
+    Constraint,
+    DnsSubdomain,
+    Duration,
+    Problem,
+    Quantity,
+    between,
+    checked_args,
+    got,
+    matches,
+    problems_of,
+    quantity_value,
+)
+from ._charts import PinnedChart, extra_values_problems
 from .gpu_scheduling import GpuScheduling
 from .labels import standard_labels
 from .monitoring_alertmanager import (
     AlertReceiver,
     NotificationTiming,
+    receiver_problems,
     rendered_config,
-    validate_receivers,
 )
 from .monitoring_dashboards import (
     DASHBOARD_LABEL,
@@ -28,39 +45,46 @@ from .monitoring_dashboards import (
 )
 from .monitoring_rules import (
     DCGM_JOB,
-    RUNBOOKS_URL,
     GpuAlertThresholds,
     gpu_rule_groups,
 )
 
 # Pinned: tag kube-prometheus-stack-88.5.3 of prometheus-community/helm-charts (operator v0.93.1,
 # grafana chart 12.11.1, kube-state-metrics 8.4.0, prometheus-node-exporter 4.56.1). Every values
-# key below exists in that tag's values.yaml or in those subcharts'.
+# key below exists in that tag's values.yaml or in those subcharts' (charts/kube-prometheus-stack-88.5.3.keys.tsv).
 CHART = "kube-prometheus-stack"
 CHART_VERSION = "88.5.3"
 CHART_REPOSITORY = "https://prometheus-community.github.io/helm-charts"
+PINNED_CHART = PinnedChart(CHART, CHART_REPOSITORY, CHART_VERSION, f"{CHART}-{CHART_VERSION}.keys.tsv")
 MONITORING_API = "monitoring.coreos.com/v1"
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,47}[a-z0-9])?$")  # leaves room for "-node-exporter"
-_DURATION = re.compile(r"^[0-9]+(ms|s|m|h|d|w|y)$")
 _QUANTITY = re.compile(r"^([0-9]+)(Mi|Gi|Ti)$")
-_SEMVER = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+$")
+StackNamespace = Annotated[str, matches(r"[a-z0-9]([-a-z0-9]{0,47}[a-z0-9])?",
+                                        "must be a DNS label of at most 49 characters (node-exporter's namespace "
+                                        "appends -node-exporter)")]
+VolumeSize = Annotated[str, matches(_QUANTITY.pattern.strip("^$"), "must be a size in Mi, Gi or Ti such as 50Gi")]
+Password = Annotated[str, Constraint("must be at least 8 characters", lambda v: len(v) >= 8).validator(), SECRET]
 
 
 @dataclass(frozen=True)
 class PodResources:
     """Requests, and a memory limit: no CPU limit, since throttling a TSDB only makes it fall behind."""
 
-    cpu: str
+    cpu: Quantity
     """CPU request, e.g. `500m`."""
-    memory: str
+    memory: Quantity
     """Memory request, e.g. `2Gi`."""
-    memory_limit: str
+    memory_limit: Quantity
     """Memory limit: the pod is restarted above it instead of starving its node."""
 
     def values(self) -> dict[str, Any]:
         """The chart's `resources` block."""
         return {"requests": {"cpu": self.cpu, "memory": self.memory}, "limits": {"memory": self.memory_limit}}
+
+    def _rules(self) -> list[Problem]:
+        if quantity_value(self.memory_limit) < quantity_value(self.memory):  # type: ignore[operator]
+            return [("memory_limit", got(self.memory_limit, f"must be >= memory ({self.memory})"))]
+        return []
 
 
 @dataclass(frozen=True)
@@ -79,56 +103,48 @@ class MonitoringResources:
 class MonitoringStackArgs:
     """Inputs of `MonitoringStack`. Defaults suit a production cluster; the stack config trims them."""
 
-    grafana_admin_password: pulumi.Input[str]
+    grafana_admin_password: pulumi.Input[Password]
     """Grafana's admin password; kept in a Kubernetes Secret, never in Helm values."""
-    namespace: str = "monitoring"
+    namespace: StackNamespace = "monitoring"
     """Namespace of the stack; node-exporter gets `<namespace>-node-exporter`."""
-    retention: str = "15d"
+    retention: Duration = "15d"
     """How long Prometheus keeps samples (a Prometheus duration)."""
-    storage_size: str = "50Gi"
+    storage_size: VolumeSize = "50Gi"
     """Prometheus volume size; `retentionSize` is 85% of it."""
-    storage_class: str | None = None
+    storage_class: Optional[DnsSubdomain] = None
     """StorageClass of the volumes (`Cluster.storage_class_name`); the cluster's default class when None."""
-    alertmanager_storage_size: str = "2Gi"
+    alertmanager_storage_size: VolumeSize = "2Gi"
     """Alertmanager volume size (silences and notification log survive restarts)."""
     receivers: list[AlertReceiver] = field(default_factory=list)
-    """Where alerts go, by severity; without any, nobody is notified."""
+    """Where alerts go, by severity and team; without any, nobody is notified."""
     notification_timing: NotificationTiming = field(default_factory=NotificationTiming)
     resources: MonitoringResources = field(default_factory=MonitoringResources)
     gpu_scheduling: GpuScheduling = field(default_factory=GpuScheduling)
     """The labels of GPU nodes, which every monitoring pod stays away from."""
-    dcgm_exporter_namespace: str | None = None
+    dcgm_exporter_namespace: Optional[pulumi.Input[str]] = None
     """Namespace of the DCGM exporter's Service; None looks in every namespace."""
     gpu_alerts: GpuAlertThresholds = field(default_factory=GpuAlertThresholds)
-    scrape_interval: str = "30s"
+    scrape_interval: Duration = "30s"
     """Prometheus's scrape and rule evaluation interval."""
-    runbook_url: str = RUNBOOKS_URL
-    """Base of the alerts' `runbook_url` (each alert appends `#<its name in lower case>`)."""
-    chart_version: str = CHART_VERSION
+    runbook_url: Optional[str] = None
+    """Base of the alerts' `runbook_url` (each alert appends `#<its name in lower case>`); None: no link."""
+    chart_version: ChartVersion = CHART_VERSION
     """kube-prometheus-stack chart version; change it together with the values this module builds."""
-    ready_timeout_minutes: int = 20
+    ready_timeout_minutes: Annotated[int, between(1, 120)] = 20
     """How long `pulumi up` waits for Prometheus and Alertmanager to run with their volumes bound before it
     fails (first installs pull images, provision volumes and may wait for a node)."""
+    extra_values: dict[str, Any] = field(default_factory=dict)
+    """Escape hatch: Helm values deep-merged over the ones this component builds (checked against the pinned
+    chart's keys). Anything set here is yours to keep secure and working across chart upgrades."""
+
+    def _rules(self) -> list[Problem]:
+        return receiver_problems(self.receivers) + extra_values_problems(
+            "extra_values", self.extra_values, PINNED_CHART.at(self.chart_version))
 
 
 def validate_monitoring_stack_args(args: MonitoringStackArgs) -> list[str]:
     """Every problem with the args, each naming the field; empty when valid."""
-    problems = []
-    if not _DNS_LABEL.match(args.namespace):
-        problems.append(f"namespace: got {args.namespace!r}; must be a DNS label of at most 49 characters")
-    for name in ("retention", "scrape_interval"):
-        if not _DURATION.match(getattr(args, name)):
-            problems.append(f"{name}: got {getattr(args, name)!r}; must be a duration such as 30s, 15d")
-    for name in ("storage_size", "alertmanager_storage_size"):
-        if not _QUANTITY.match(getattr(args, name)):
-            problems.append(f"{name}: got {getattr(args, name)!r}; must be a size in Mi, Gi or Ti such as 50Gi")
-    if not _SEMVER.match(args.chart_version):
-        problems.append(f"chart_version: got {args.chart_version!r}; must be an exact chart version such as {CHART_VERSION}")
-    if not 1 <= args.ready_timeout_minutes <= 120:
-        problems.append(f"ready_timeout_minutes: got {args.ready_timeout_minutes}; must be 1..120")
-    if isinstance(args.grafana_admin_password, str) and len(args.grafana_admin_password) < 8:
-        problems.append("grafana_admin_password: must be at least 8 characters")
-    return problems + validate_receivers(args.receivers)
+    return problems_of(args)
 
 
 def off_gpu_nodes(scheduling: GpuScheduling) -> dict[str, Any]:
@@ -249,10 +265,11 @@ class MonitoringStack(pulumi.ComponentResource):
     """Grafana uid of the GPU dashboard."""
 
     def __init__(self, name: str, args: MonitoringStackArgs, opts: pulumi.ResourceOptions | None = None):
+        args = checked_args("MonitoringStack", name, args, MonitoringStackArgs)
+        _claims.claim("MonitoringStack", name, opts, [
+            _claims.kubernetes("Namespace", args.namespace, field="namespace"),
+            _claims.kubernetes("Namespace", f"{args.namespace}-node-exporter", field="namespace")])
         super().__init__("gpu-model-platform:index:MonitoringStack", name, None, opts)
-        problems = validate_monitoring_stack_args(args)
-        if problems:
-            raise ValueError(f"MonitoringStack {name!r}: " + "; ".join(problems))
         self._args = args
         self._labels = standard_labels(name, "monitoring")
         ns, exporter_ns = self._create_namespaces(name)
@@ -312,16 +329,13 @@ class MonitoringStack(pulumi.ComponentResource):
 
     def _create_release(self, name: str, ns: pulumi.Output[str], exporter_ns: pulumi.Output[str],
                         grafana_secret: pulumi.Output[str], alertmanager_secret: pulumi.Output[str]) -> k8s.helm.v3.Release:
-        return k8s.helm.v3.Release(
-            f"{name}-kube-prometheus-stack",
-            chart=CHART,
-            version=self._args.chart_version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPOSITORY),
-            namespace=ns,
-            values=helm_values(self._args, grafana_secret, alertmanager_secret, exporter_ns),
+        a = self._args
+        return _charts.release(
+            f"{name}-kube-prometheus-stack", PINNED_CHART.at(a.chart_version), ns,
+            helm_values(a, grafana_secret, alertmanager_secret, exporter_ns), a.extra_values,
+            pulumi.ResourceOptions(parent=self),
             # First installs pull a dozen images and provision two volumes: Helm's 5 minutes are tight.
             timeout=900,
-            opts=pulumi.ResourceOptions(parent=self),
         )
 
     def _await_volumes_bound(self, name: str, ns: pulumi.Output[str], release: k8s.helm.v3.Release) -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pulumi
 import pulumi_aws as aws
 
+from ._args import Constraint, Problem, checked_args, got, problems_of
 from .aws_tags import component_tags
 
 MAX_ZONES = 6
@@ -32,13 +33,25 @@ class SubnetPlan:
     public_cidr: str
 
 
+def _is_vpc_range(cidr: str) -> bool:
+    try:
+        network = ipaddress.ip_network(cidr)
+    except ValueError:
+        return False
+    return network.version == 4 and network.is_private and 16 <= network.prefixlen <= 20
+
+
+VpcCidr = Annotated[str, Constraint("must be a private IPv4 range from /16 to /20 such as 10.0.0.0/16 (pods take "
+                                    "VPC addresses)", _is_vpc_range).validator()]
+
+
 @dataclass
 class NetworkArgs:
     """Inputs of `Network`."""
 
     availability_zones: list[str]
     """Zones to spread over (at least two, at most six), e.g. `["us-west-2a", "us-west-2b"]`."""
-    cidr: str = "10.0.0.0/16"
+    cidr: VpcCidr = "10.0.0.0/16"
     """The VPC's private IPv4 range, /16 to /20."""
     nat_gateways: Literal["single", "perZone"] = "single"
     """`single`: one NAT gateway for all zones (cheaper, but a zone outage cuts egress everywhere);
@@ -47,6 +60,12 @@ class NetworkArgs:
     """Route S3 traffic (ECR image layers) through a free gateway endpoint instead of paid NAT processing."""
     tags: dict[str, str] = field(default_factory=dict)
     """Extra tags on every resource (the provider's default tags apply anyway)."""
+
+    def _rules(self) -> list[Problem]:
+        zones = self.availability_zones
+        if len(set(zones)) != len(zones) or not 2 <= len(zones) <= MAX_ZONES:
+            return [("availability_zones", got(zones, f"must be 2..{MAX_ZONES} distinct zones"))]
+        return []
 
 
 def plan_subnets(cidr: str, availability_zones: list[str]) -> list[SubnetPlan]:
@@ -59,21 +78,7 @@ def plan_subnets(cidr: str, availability_zones: list[str]) -> list[SubnetPlan]:
 
 def validate_network_args(args: NetworkArgs) -> list[str]:
     """Every problem with the args, each naming the field; empty when valid."""
-    problems = []
-    try:
-        network = ipaddress.ip_network(args.cidr)
-    except ValueError:
-        problems.append(f"cidr: got {args.cidr!r}; must be an IPv4 CIDR such as 10.0.0.0/16")
-    else:
-        if network.version != 4 or not network.is_private or not 16 <= network.prefixlen <= 20:
-            problems.append(f"cidr: got {args.cidr!r}; must be a private IPv4 range from /16 to /20 "
-                            "(pods take VPC addresses)")
-    zones = args.availability_zones
-    if len(set(zones)) != len(zones) or not 2 <= len(zones) <= MAX_ZONES:
-        problems.append(f"availability_zones: got {zones!r}; must be 2..{MAX_ZONES} distinct zones")
-    if args.nat_gateways not in ("single", "perZone"):
-        problems.append(f"nat_gateways: got {args.nat_gateways!r}; must be 'single' or 'perZone'")
-    return problems
+    return problems_of(args)
 
 
 class Network(pulumi.ComponentResource):
@@ -97,9 +102,7 @@ class Network(pulumi.ComponentResource):
     """The zones, in the order of the subnet lists."""
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
-        problems = validate_network_args(args)
-        if problems:
-            raise ValueError(f"Network {name!r}: " + "; ".join(problems))
+        args = checked_args("Network", name, args, NetworkArgs)
         super().__init__("gpu-model-platform:index:Network", name, None, opts)
         self._args = args
         self._tags = component_tags("network", name, args.tags)

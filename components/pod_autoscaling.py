@@ -11,26 +11,38 @@ on the same query, replacing the HPA this feeds.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from typing import Any, Optional, cast
+from typing import Annotated, Any, Optional, cast
 
 import pulumi
-import pulumi_kubernetes as k8s
 
+from . import _charts, _claims
+from ._args import (
+    ChartVersion,
+    DnsLabel,
+    MetricName,
+    Port,
+    PositiveInt,
+    Problem,
+    ShortDuration,
+    checked_args,
+    non_empty,
+    problems_of,
+)
+from ._charts import PinnedChart, extra_values_problems
 from .cluster_autoscaler import off_gpu_node_affinity
 from .gpu_scheduling import GpuScheduling
 from .model_service import PodsMetric
+from .server_contract import BATCH_QUEUE_DEPTH, IN_FLIGHT_REQUESTS
 
 # The official chart (prometheus-community/helm-charts charts/prometheus-adapter, tag
 # prometheus-adapter-5.3.0, app v0.12.0); values keys from that tag's values.yaml.
 CHART = "prometheus-adapter"
 CHART_REPOSITORY = "https://prometheus-community.github.io/helm-charts"
 CHART_VERSION = "5.3.0"
-
-# The inference server's per-pod load gauges (app/README.md, "Metrics contract").
-IN_FLIGHT_REQUESTS = "inference_requests_in_flight"
-BATCH_QUEUE_DEPTH = "inference_batch_queue_depth"
+PINNED_CHART = PinnedChart(CHART, CHART_REPOSITORY, CHART_VERSION, f"{CHART}-{CHART_VERSION}.keys.tsv")
+# The aggregated API the adapter registers: one per cluster, whatever its release is called.
+CUSTOM_METRICS_API_SERVICE = "v1beta1.custom.metrics.k8s.io"
 
 
 def adapter_rule(metric: str, window: str) -> dict[str, Any]:
@@ -57,39 +69,34 @@ class PrometheusAdapterArgs:
 
     prometheus_url: pulumi.Input[str]
     """Prometheus's in-cluster URL without the port, e.g. `http://prometheus-operated.monitoring.svc`."""
-    prometheus_port: int = 9090
+    prometheus_port: Port = 9090
     """Prometheus's port."""
-    metrics: list[str] = field(default_factory=lambda: [BATCH_QUEUE_DEPTH, IN_FLIGHT_REQUESTS])
+    metrics: Annotated[list[MetricName], non_empty()] = field(default_factory=lambda: [BATCH_QUEUE_DEPTH,
+                                                                                      IN_FLIGHT_REQUESTS])
     """Gauges with `namespace` and `pod` labels to serve as pod metrics of the same name."""
-    window: str = "1m"
+    window: ShortDuration = "1m"
     """Each value is the gauge's average over this window."""
-    namespace: str = "monitoring"
+    namespace: DnsLabel = "monitoring"
     """Namespace of the adapter (next to Prometheus)."""
     gpu_scheduling: GpuScheduling = field(default_factory=GpuScheduling)
     """The GPU node labels: the adapter never runs on a node carrying them."""
-    replicas: int = 2
+    replicas: PositiveInt = 2
     """Replicas behind a PodDisruptionBudget: without the adapter, the HPA freezes the model's size."""
-    chart_version: str = CHART_VERSION
+    chart_version: ChartVersion = CHART_VERSION
     """Pinned `prometheus-adapter` chart version."""
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     """What must exist first (the monitoring stack, whose namespace the adapter joins)."""
+    extra_values: dict[str, Any] = field(default_factory=dict)
+    """Escape hatch: Helm values deep-merged over the ones this component builds (checked against the pinned
+    chart's keys). Anything set here is yours to keep secure and working across chart upgrades."""
+
+    def _rules(self) -> list[Problem]:
+        return extra_values_problems("extra_values", self.extra_values, PINNED_CHART.at(self.chart_version))
 
 
 def validate_prometheus_adapter_args(args: PrometheusAdapterArgs) -> list[str]:
     """Every problem with the args, each naming the field; empty when valid."""
-    problems = [f"metrics: got {m!r}; a Prometheus metric name" for m in args.metrics
-                if not re.fullmatch(r"[a-zA-Z_:][a-zA-Z0-9_:]*", m)]
-    if not args.metrics:
-        problems.append("metrics: got []; at least one metric to serve")
-    if not re.fullmatch(r"[0-9]+(s|m|h)", args.window):
-        problems.append(f"window: got {args.window!r}; a duration such as 1m")
-    if not 1 <= args.prometheus_port <= 65535:
-        problems.append(f"prometheus_port: got {args.prometheus_port}; must be 1..65535")
-    if args.replicas < 1:
-        problems.append(f"replicas: got {args.replicas}; must be >= 1")
-    if not re.fullmatch(r"[0-9]+\.[0-9]+\.[0-9]+", args.chart_version):
-        problems.append(f"chart_version: got {args.chart_version!r}; pin an exact chart version")
-    return problems
+    return problems_of(args)
 
 
 class PrometheusAdapter(pulumi.ComponentResource):
@@ -106,23 +113,16 @@ class PrometheusAdapter(pulumi.ComponentResource):
     """The Helm release."""
 
     def __init__(self, name: str, args: PrometheusAdapterArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        problems = validate_prometheus_adapter_args(args)
-        if problems:
-            raise ValueError(f"PrometheusAdapter {name!r}: " + "; ".join(problems))
+        args = checked_args("PrometheusAdapter", name, args, PrometheusAdapterArgs)
+        _claims.claim("PrometheusAdapter", name, opts, [
+            _claims.kubernetes("apiregistration.k8s.io/APIService", CUSTOM_METRICS_API_SERVICE),
+            _claims.helm_release(name, args.namespace)])
         super().__init__("gpu-model-platform:index:PrometheusAdapter", name, None, opts)
         self.metric_names = list(args.metrics)
-        release = k8s.helm.v3.Release(
-            f"{name}-release",
-            name=name,
-            chart=CHART,
-            version=args.chart_version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPOSITORY),
-            namespace=args.namespace,
-            values=_values(name, args),
-            max_history=5,
-            cleanup_on_fail=True,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
-        )
+        release = _charts.release(
+            f"{name}-release", PINNED_CHART.at(args.chart_version), args.namespace, _values(name, args),
+            args.extra_values, pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
+            name=name, max_history=5, cleanup_on_fail=True)
         # `name` is always set on the Release, so its output is never None (the SDK types it Optional).
         self.release_name = cast(pulumi.Output[str], release.name)
         self.register_outputs({"metric_names": self.metric_names, "release_name": self.release_name})

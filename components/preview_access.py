@@ -16,12 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Optional, cast
+from typing import Annotated, Any, Optional, cast
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from ._args import Problem, checked_args, got, non_empty, problems_of
 from .labels import standard_labels
 
 PREVIEW_GROUP = "gpu-model-platform:preview"
@@ -52,27 +53,28 @@ class PreviewAccessArgs:
 
     cluster_name: pulumi.Input[str]
     """The EKS cluster the roles get access to (`Cluster.cluster_name`)."""
-    role_arns: Sequence[str]
+    role_arns: Annotated[Sequence[str], non_empty()]
     """IAM roles of the CI preview jobs (one per stack's preview environment)."""
     group: str = PREVIEW_GROUP
     """Kubernetes group the roles are mapped to; the RBAC binding and the admission policy name it."""
     writable_api_groups: Sequence[str] = field(default_factory=lambda: list(WRITABLE_API_GROUPS))
     """API groups a dry-run may create, update, patch or delete in."""
 
+    def _rules(self) -> list[Problem]:
+        problems: list[Problem] = []
+        if len(set(self.role_arns)) != len(self.role_arns):
+            problems.append(("role_arns", got(list(self.role_arns), "list each role once")))
+        if not self.group or self.group.startswith("system:"):
+            problems.append(("group", got(self.group, "must be non-empty and not a system: group (EKS refuses those)")))
+        if _NEVER_WRITABLE in self.writable_api_groups or "*" in self.writable_api_groups:
+            problems.append(("writable_api_groups", got(list(self.writable_api_groups), f"{_NEVER_WRITABLE} (or *) "
+                             "would let the group remove the policy that holds it to dry-runs")))
+        return problems
+
 
 def validate_preview_access_args(args: PreviewAccessArgs) -> list[str]:
     """Every problem with the args, each naming the field; empty when valid."""
-    problems = []
-    if not args.role_arns:
-        problems.append("role_arns: got []; name at least one preview role")
-    if len(set(args.role_arns)) != len(args.role_arns):
-        problems.append(f"role_arns: got {list(args.role_arns)!r}; list each role once")
-    if not args.group or args.group.startswith("system:"):
-        problems.append(f"group: got {args.group!r}; must be non-empty and not a system: group (EKS refuses those)")
-    if _NEVER_WRITABLE in args.writable_api_groups or "*" in args.writable_api_groups:
-        problems.append(f"writable_api_groups: got {list(args.writable_api_groups)!r}; {_NEVER_WRITABLE} (or *) would "
-                        "let the group remove the policy that holds it to dry-runs")
-    return problems
+    return problems_of(args)
 
 
 def preview_cluster_role_rules(writable_api_groups: Sequence[str]) -> list[dict[str, Any]]:
@@ -121,9 +123,7 @@ class PreviewAccess(pulumi.ComponentResource):
     """The ValidatingAdmissionPolicy that holds the group to dry-runs."""
 
     def __init__(self, name: str, args: PreviewAccessArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        problems = validate_preview_access_args(args)
-        if problems:
-            raise ValueError(f"PreviewAccess {name!r}: " + "; ".join(problems))
+        args = checked_args("PreviewAccess", name, args, PreviewAccessArgs)
         super().__init__("gpu-model-platform:index:PreviewAccess", name, None, opts)
         self.group = args.group
         labels = standard_labels(name, "ci-preview-access")

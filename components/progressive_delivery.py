@@ -8,7 +8,7 @@ narrowed to the canary's and the stable's pods.
 
 Facts read from the pinned sources:
 - chart: argoproj/argo-helm `charts/argo-rollouts` at tag argo-rollouts-2.41.0 (commit 8796aeaa, appVersion
-  v1.9.0): values.yaml keys (tests/progressive_delivery/argo-rollouts-2.41.0.keys.tsv), the CRDs in
+  v1.9.0): values.yaml keys (components/charts/argo-rollouts-2.41.0.keys.tsv), the CRDs in
   templates/crds (tests/progressive_delivery/argo-rollouts-2.41.0.crds.json), the metrics Service
   `<fullname>-metrics` with port name `metrics` (templates/controller/metrics-service.yaml);
 - controller: argoproj/argo-rollouts tag v1.9.0. docs/migrating.md: `workloadRef.scaleDown` never | onsuccess |
@@ -28,13 +28,32 @@ Facts read from the pinned sources:
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from typing import Any, Optional, cast
+from typing import Annotated, Any, Optional, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from . import _charts, _claims
+from ._args import (
+    ChartVersion,
+    DnsLabel,
+    DnsSubdomain,
+    Port,
+    PositiveInt,
+    PositiveNumber,
+    Problem,
+    Ratio,
+    ShortDuration,
+    at_least,
+    below,
+    between,
+    checked_args,
+    got,
+    matches,
+    problems_of,
+)
+from ._charts import PinnedChart, extra_values_problems
 from .cluster_autoscaler import off_gpu_node_affinity
 from .gpu_scheduling import GpuScheduling
 from .labels import standard_labels
@@ -51,35 +70,36 @@ HASH_METRIC_LABEL = "rollouts_pod_template_hash"
 """The same label on the model's series: the ServiceMonitor copies it (`podTargetLabels`), sanitised by Prometheus."""
 CANARY_HASH_ARG, STABLE_HASH_ARG = "canary-hash", "stable-hash"
 METRICS_PORT = 8090  # controller.metrics.service.port
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_VERSION = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+$")
-_DURATION = re.compile(r"^[0-9]+(s|m|h)$")
+PINNED = PinnedChart(CHART, CHART_REPOSITORY, CHART_VERSION, f"{CHART}-{CHART_VERSION}.keys.tsv")
+ROLLOUTS_CRDS = ("rollouts.argoproj.io", "analysistemplates.argoproj.io", "analysisruns.argoproj.io")
+"""The chart's CRDs (cluster-scoped: one controller installs them per cluster)."""
 
 
 @dataclass
 class ArgoRolloutsArgs:
     """Inputs of `ArgoRollouts`."""
 
-    namespace: str = "argo-rollouts"
+    namespace: DnsLabel = "argo-rollouts"
     """Namespace of the controller."""
     gpu_scheduling: GpuScheduling = field(default_factory=GpuScheduling)
     """The GPU node labels: the controller never runs on a node carrying them."""
-    chart_version: str = CHART_VERSION
+    chart_version: ChartVersion = CHART_VERSION
     """Pinned `argo-rollouts` chart version."""
-    monitoring_namespace: Optional[str] = None
+    monitoring_namespace: Optional[DnsLabel] = None
     """When set, a ServiceMonitor there scrapes the controller (`rollout_info` feeds the rollout alerts)."""
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     """What must exist first (the monitoring stack, for the ServiceMonitor's CRD)."""
+    extra_values: dict[str, Any] = field(default_factory=dict)
+    """Escape hatch: Helm values deep-merged over the chart's (checked against its pinned keys). Anything set
+    here is yours to keep secure and working across chart upgrades."""
+
+    def _rules(self) -> list[Problem]:
+        return extra_values_problems("extra_values", self.extra_values, PINNED.at(self.chart_version))
 
 
 def validate_argo_rollouts_args(args: ArgoRolloutsArgs) -> list[str]:
     """Every problem with the args, each naming the field; empty when valid."""
-    problems = []
-    if not _DNS_LABEL.match(args.namespace):
-        problems.append(f"namespace: got {args.namespace!r}; must be a DNS label")
-    if not _VERSION.match(args.chart_version):
-        problems.append(f"chart_version: got {args.chart_version!r}; pin an exact chart version")
-    return problems
+    return problems_of(args)
 
 
 class ArgoRollouts(pulumi.ComponentResource):
@@ -99,9 +119,10 @@ class ArgoRollouts(pulumi.ComponentResource):
     """`job` label of the controller's metrics."""
 
     def __init__(self, name: str, args: ArgoRolloutsArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        problems = validate_argo_rollouts_args(args)
-        if problems:
-            raise ValueError(f"ArgoRollouts {name!r}: " + "; ".join(problems))
+        args = checked_args("ArgoRollouts", name, args, ArgoRolloutsArgs)
+        _claims.claim("ArgoRollouts", name, opts, [
+            _claims.kubernetes("Namespace", args.namespace, field="namespace"),
+            *[_claims.kubernetes("CustomResourceDefinition", crd) for crd in ROLLOUTS_CRDS]])
         super().__init__("gpu-model-platform:index:ArgoRollouts", name, None, opts)
         self._args = args
         self.namespace = args.namespace
@@ -115,11 +136,10 @@ class ArgoRollouts(pulumi.ComponentResource):
                 **labels, "pod-security.kubernetes.io/enforce": "restricted",
                 "pod-security.kubernetes.io/enforce-version": "latest"}),
             opts=pulumi.ResourceOptions(parent=self))
-        self.release = k8s.helm.v3.Release(
-            f"{name}-release", name=release_name, chart=CHART, version=args.chart_version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPOSITORY),
-            namespace=args.namespace, values=self._values(), max_history=5, cleanup_on_fail=True,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[ns]))
+        self.release = _charts.release(
+            f"{name}-release", PINNED.at(args.chart_version), args.namespace, self._values(), args.extra_values,
+            pulumi.ResourceOptions(parent=self, depends_on=[ns]), name=release_name, max_history=5,
+            cleanup_on_fail=True)
         if args.monitoring_namespace is not None:
             k8s.apiextensions.CustomResource(
                 f"{name}-service-monitor", api_version="monitoring.coreos.com/v1", kind="ServiceMonitor",
@@ -160,9 +180,10 @@ class ArgoRollouts(pulumi.ComponentResource):
 class CanaryStep:
     """One step of a canary: shift to `weight` percent, check the canary, optionally wait."""
 
-    weight: int
+    weight: Annotated[int, between(1, 99)]
     """Percent of replicas (or, with the ALB, of requests) on the new version."""
-    pause: Optional[str] = None
+    pause: Optional[Annotated[str, matches(r"manual|[0-9]+(s|m|h)", "must be a duration such as 5m, or 'manual'")]] \
+        = None
     """After the analysis passes: wait this long (`5m`), `manual` for a person's `promote`, or no pause."""
 
 
@@ -170,22 +191,22 @@ class CanaryStep:
 class CanaryAnalysis:
     """How a canary step is judged: the model's SLO signals on the canary's pods against the stable's."""
 
-    max_error_ratio: float
+    max_error_ratio: Ratio
     """Highest 5xx share the canary may have over `window` (default: what pages, the first burn-rate alert's)."""
-    max_latency_p99_seconds: float
+    max_latency_p99_seconds: PositiveNumber
     """Highest p99 latency the canary may have over `window` (the latency objective)."""
-    max_error_ratio_increase: float = 0.01
+    max_error_ratio_increase: Annotated[float, at_least(0), below(1)] = 0.01
     """How much higher than the stable's the canary's 5xx share may be (ratio points)."""
-    max_latency_p99_increase_seconds: float = 0.1
+    max_latency_p99_increase_seconds: Annotated[float, at_least(0)] = 0.1
     """How much slower than the stable's the canary's p99 may be."""
-    min_requests: int = 100
+    min_requests: PositiveInt = 100
     """Fewest inference requests the canary must answer within `window`; fewer and the measurement is
     Inconclusive: the rollout pauses instead of promoting a version nobody used."""
-    window: str = "5m"
+    window: ShortDuration = "5m"
     """Range of every query; also the delay before the first measurement, so it covers canary traffic only."""
-    interval: str = "1m"
+    interval: ShortDuration = "1m"
     """Time between measurements."""
-    count: int = 3
+    count: PositiveInt = 3
     """Measurements per step; all must pass (one failure aborts, one inconclusive pauses)."""
 
 
@@ -193,11 +214,11 @@ class CanaryAnalysis:
 class AlbRouting:
     """Traffic split at the ALB (AWS Load Balancer Controller weighted target groups) instead of replica ratio."""
 
-    ingress: pulumi.Input[str]
+    ingress: pulumi.Input[DnsSubdomain]
     """The model's ALB Ingress (in the model's namespace) whose rule points at `root_service`."""
-    root_service: pulumi.Input[str]
+    root_service: pulumi.Input[DnsLabel]
     """The Service the Ingress rule names; the controller rewrites its action annotation with the weights."""
-    service_port: int
+    service_port: Port
     """Port of the Services the Ingress uses."""
 
 
@@ -205,58 +226,41 @@ class AlbRouting:
 class ModelCanaryArgs:
     """Inputs of `ModelCanary`: the model's names come from `ModelService`'s outputs, never repeated."""
 
-    namespace: pulumi.Input[str]
+    namespace: pulumi.Input[DnsLabel]
     """`ModelService.namespace`."""
-    deployment_name: pulumi.Input[str]
+    deployment_name: pulumi.Input[DnsSubdomain]
     """`ModelService.deployment_name`: the Deployment whose pod template the Rollout runs (and which it scales down)."""
     selector: pulumi.Input[dict[str, Any]]
     """`ModelService.selector`: the pod labels of the template."""
-    model_name: str
+    model_name: DnsLabel
     """The model's name (`model` label of its metrics, job of its targets)."""
     analysis: CanaryAnalysis
     """The checks each step passes before the next."""
-    prometheus_url: str
+    prometheus_url: Annotated[str, matches(r"https?://[^\s/]+(:[0-9]+)?(/\S*)?", "must be an http(s) URL")]
     """In-cluster URL of the Prometheus holding the model's metrics, e.g. `http://prometheus-operated.monitoring.svc:9090`."""
     steps: list[CanaryStep] = field(default_factory=lambda: [CanaryStep(10), CanaryStep(50)])
     """Canary steps; 100% (promotion) follows the last."""
-    replicas: int = 2
+    replicas: PositiveInt = 2
     """Replicas when nothing else owns the count; with `hpa_owns_replicas`, the count the Rollout starts at."""
     hpa_owns_replicas: bool = False
     """An HPA scales the Rollout: later updates leave `spec.replicas` alone."""
-    progress_deadline_seconds: int = 1800
+    progress_deadline_seconds: Annotated[int, at_least(60)] = 1800
     """A canary pod not available after this long (no GPU node came, image pull, model load) aborts the update."""
     alb: Optional[AlbRouting] = None
     """Split traffic at the ALB (weighted target groups); none = replica ratio."""
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     """What installs the argoproj.io CRDs (`ArgoRollouts.release`): the custom resources wait for it."""
 
+    def _rules(self) -> list[Problem]:
+        weights = [s.weight for s in self.steps]
+        if not weights or weights != sorted(set(weights)):
+            return [("steps", got(weights, "need at least one step, weights strictly increasing (1..99)"))]
+        return []
+
 
 def validate_model_canary_args(args: ModelCanaryArgs) -> list[str]:
     """Every problem with the args, each naming the field; empty when valid."""
-    problems = []
-    weights = [s.weight for s in args.steps]
-    if not weights or any(not 0 < w < 100 for w in weights) or weights != sorted(set(weights)):
-        problems.append(f"steps: got weights {weights}; need at least one, each 1..99, strictly increasing")
-    for step in args.steps:
-        if step.pause not in (None, "manual") and not _DURATION.match(step.pause):
-            problems.append(f"steps: pause {step.pause!r}; a duration such as '5m', 'manual' or none")
-    a = args.analysis
-    if not 0 < a.max_error_ratio < 1 or not 0 <= a.max_error_ratio_increase < 1:
-        problems.append("analysis.max_error_ratio: must be between 0 and 1 (and max_error_ratio_increase 0..1)")
-    if a.max_latency_p99_seconds <= 0 or a.max_latency_p99_increase_seconds < 0:
-        problems.append("analysis.max_latency_p99_seconds: must be > 0 (and the increase >= 0)")
-    if a.min_requests < 1 or a.count < 1:
-        problems.append(f"analysis.min_requests: got {a.min_requests} (count {a.count}); both must be >= 1")
-    for key in ("window", "interval"):
-        if not _DURATION.match(getattr(a, key)):
-            problems.append(f"analysis.{key}: got {getattr(a, key)!r}; a duration such as '5m'")
-    if args.replicas < 1:
-        problems.append(f"replicas: got {args.replicas}; a canary needs live replicas (>= 1)")
-    if args.progress_deadline_seconds < 60:
-        problems.append(f"progress_deadline_seconds: got {args.progress_deadline_seconds}; must be >= 60")
-    if not _DNS_LABEL.match(args.model_name):
-        problems.append(f"model_name: got {args.model_name!r}; must be a DNS label")
-    return problems
+    return problems_of(args)
 
 
 def _arg(name: str) -> str:
@@ -336,9 +340,12 @@ class ModelCanary(pulumi.ComponentResource):
     """The AnalysisTemplate every step runs."""
 
     def __init__(self, name: str, args: ModelCanaryArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        problems = validate_model_canary_args(args)
-        if problems:
-            raise ValueError(f"ModelCanary {name!r}: " + "; ".join(problems))
+        args = checked_args("ModelCanary", name, args, ModelCanaryArgs)
+        # Names known at declaration (usually ModelService's outputs, known later: then the model's other claims hold).
+        _claims.claim("ModelCanary", name, opts, [
+            _claims.kubernetes("argoproj.io/Rollout", args.deployment_name, args.namespace, field="deployment_name"),
+            _claims.kubernetes("argoproj.io/AnalysisTemplate", f"{args.model_name}-canary", args.namespace,
+                               field="model_name")])
         super().__init__("gpu-model-platform:index:ModelCanary", name, None, opts)
         self._args = args
         self._labels = standard_labels(args.model_name, "progressive-delivery")

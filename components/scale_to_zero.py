@@ -19,20 +19,38 @@ Facts read from the pinned sources:
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from . import _charts, _claims
+from ._args import (
+    ChartVersion,
+    DnsLabel,
+    NonNegativeInt,
+    PositiveInt,
+    Problem,
+    at_least,
+    checked_args,
+    got,
+    problems_of,
+)
+from ._charts import PinnedChart, extra_values_problems
 from .cluster_autoscaler import MetricsEndpoint, off_gpu_node_affinity
 from .gpu_scheduling import GpuScheduling
 from .labels import selector_labels, standard_labels
+from .model_service import ImageDigest
 
 CHART_REPOSITORY = "https://kedacore.github.io/charts"
 KEDA_CHART, KEDA_CHART_VERSION = "keda", "2.20.2"
 HTTP_CHART, HTTP_CHART_VERSION = "keda-add-ons-http", "0.15.0"
+KEDA_PINNED = PinnedChart(KEDA_CHART, CHART_REPOSITORY, KEDA_CHART_VERSION, f"{KEDA_CHART}-{KEDA_CHART_VERSION}.keys.tsv")
+HTTP_PINNED = PinnedChart(HTTP_CHART, CHART_REPOSITORY, HTTP_CHART_VERSION, f"{HTTP_CHART}-{HTTP_CHART_VERSION}.keys.tsv")
+# CRDs the charts install (keda/templates/crds/crd-scaledobjects.yaml, http-add-on/templates/crds/
+# crd-interceptorroutes.yaml at the commits above): cluster-wide, so one KEDA and one add-on per cluster.
+KEDA_CRDS = ("scaledobjects.keda.sh", "interceptorroutes.http.keda.sh")
 KEDA_API = "keda.sh/v1alpha1"
 HTTP_API = "http.keda.sh/v1beta1"
 # The chart names its Services `<chart name>-<values key>` (http-add-on/templates/interceptor/service-proxy.yaml,
@@ -60,8 +78,6 @@ COLD_START_PORT = 8080
 _COLD_START_UID = 10101
 # ALB idle timeout needed in front of the interceptor: the wait plus the slowest inference answer.
 RESPONSE_MARGIN_SECONDS = 60
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_VERSION = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+$")
 
 
 @dataclass(frozen=True)
@@ -82,36 +98,42 @@ class RequestHolder:
 class KedaHttpAddOnArgs:
     """Inputs of `KedaHttpAddOn`."""
 
-    namespace: str = "keda"
+    namespace: DnsLabel = "keda"
     """Namespace of both releases."""
     gpu_scheduling: GpuScheduling = field(default_factory=GpuScheduling)
     """The GPU node labels: no KEDA pod ever runs on a node carrying them."""
-    interceptor_min_replicas: int = 2
+    interceptor_min_replicas: PositiveInt = 2
     """Fewest interceptors: every request of a sleeping model passes one, so keep two behind a disruption budget."""
-    interceptor_max_replicas: int = 10
+    interceptor_max_replicas: PositiveInt = 10
     """Most interceptors (the chart scales them on their own load)."""
-    keda_chart_version: str = KEDA_CHART_VERSION
+    keda_chart_version: ChartVersion = KEDA_CHART_VERSION
     """Pinned `keda` chart version."""
-    http_chart_version: str = HTTP_CHART_VERSION
+    http_chart_version: ChartVersion = HTTP_CHART_VERSION
     """Pinned `keda-add-ons-http` chart version."""
-    monitoring_namespace: Optional[str] = None
+    monitoring_namespace: Optional[DnsLabel] = None
     """When set, a ServiceMonitor there scrapes the interceptors (held requests, answers by code)."""
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     """What must exist first (the monitoring stack, for the ServiceMonitor's CRD)."""
+    keda_extra_values: dict[str, Any] = field(default_factory=dict)
+    """Escape hatch: Helm values deep-merged over the `keda` chart's (checked against its pinned keys). Anything
+    set here is yours to keep secure and working across chart upgrades."""
+    http_extra_values: dict[str, Any] = field(default_factory=dict)
+    """Escape hatch: the same for the `keda-add-ons-http` chart."""
+
+    def _rules(self) -> list[Problem]:
+        problems: list[Problem] = []
+        if self.interceptor_min_replicas > self.interceptor_max_replicas:
+            problems.append(("interceptor_min_replicas", got(self.interceptor_min_replicas, "must be 1.."
+                             f"interceptor_max_replicas ({self.interceptor_max_replicas})")))
+        problems += extra_values_problems("keda_extra_values", self.keda_extra_values,
+                                          KEDA_PINNED.at(self.keda_chart_version))
+        return problems + extra_values_problems("http_extra_values", self.http_extra_values,
+                                                HTTP_PINNED.at(self.http_chart_version))
 
 
 def validate_keda_http_add_on_args(args: KedaHttpAddOnArgs) -> list[str]:
     """Every problem with the args, each naming the field; empty when valid."""
-    problems = []
-    if not _DNS_LABEL.match(args.namespace):
-        problems.append(f"namespace: got {args.namespace!r}; must be a DNS label")
-    if not 1 <= args.interceptor_min_replicas <= args.interceptor_max_replicas:
-        problems.append(f"interceptor_min_replicas: got {args.interceptor_min_replicas}; must be 1.."
-                        f"interceptor_max_replicas ({args.interceptor_max_replicas})")
-    for key in ("keda_chart_version", "http_chart_version"):
-        if not _VERSION.match(getattr(args, key)):
-            problems.append(f"{key}: got {getattr(args, key)!r}; pin an exact chart version")
-    return problems
+    return problems_of(args)
 
 
 class KedaHttpAddOn(pulumi.ComponentResource):
@@ -134,9 +156,10 @@ class KedaHttpAddOn(pulumi.ComponentResource):
     """The releases installing the CRDs: custom resources of both APIs must wait for them."""
 
     def __init__(self, name: str, args: KedaHttpAddOnArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        problems = validate_keda_http_add_on_args(args)
-        if problems:
-            raise ValueError(f"KedaHttpAddOn {name!r}: " + "; ".join(problems))
+        args = checked_args("KedaHttpAddOn", name, args, KedaHttpAddOnArgs)
+        _claims.claim("KedaHttpAddOn", name, opts, [
+            _claims.kubernetes("Namespace", args.namespace, field="namespace"),
+            *[_claims.kubernetes("CustomResourceDefinition", crd) for crd in KEDA_CRDS]])
         super().__init__("gpu-model-platform:index:KedaHttpAddOn", name, None, opts)
         self._args = args
         self.namespace = args.namespace
@@ -153,21 +176,20 @@ class KedaHttpAddOn(pulumi.ComponentResource):
                 "pod-security.kubernetes.io/enforce": "baseline", "pod-security.kubernetes.io/enforce-version": "latest",
                 "pod-security.kubernetes.io/audit": "restricted", "pod-security.kubernetes.io/warn": "restricted"}),
             opts=pulumi.ResourceOptions(parent=self))
-        keda = self._release(f"{name}-keda", name, KEDA_CHART, args.keda_chart_version, self._keda_values(), [ns])
-        http = self._release(f"{name}-http", self._http_release_name, HTTP_CHART, args.http_chart_version,
-                             self._http_values(), [ns, keda])
+        keda = self._release(f"{name}-keda", name, KEDA_PINNED.at(args.keda_chart_version), self._keda_values(),
+                             args.keda_extra_values, [ns])
+        http = self._release(f"{name}-http", self._http_release_name, HTTP_PINNED.at(args.http_chart_version),
+                             self._http_values(), args.http_extra_values, [ns, keda])
         self.crds = [keda, http]
         self._create_metrics(name, ns, http)
         self.register_outputs({"namespace": self.namespace, "proxy_service": self.holder.proxy_service,
                                "proxy_port": self.holder.proxy_port, "scaler_address": self.holder.scaler_address})
 
-    def _release(self, logical: str, release: str, chart: str, version: str, values: dict[str, Any],
-                 after: list[pulumi.Resource]) -> k8s.helm.v3.Release:
-        return k8s.helm.v3.Release(
-            logical, name=release, chart=chart, version=version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPOSITORY),
-            namespace=self._args.namespace, values=values, max_history=5, cleanup_on_fail=True,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=after))
+    def _release(self, logical: str, release: str, chart: PinnedChart, values: dict[str, Any],
+                 extra_values: dict[str, Any], after: list[pulumi.Resource]) -> k8s.helm.v3.Release:
+        return _charts.release(logical, chart, self._args.namespace, values, extra_values,
+                               pulumi.ResourceOptions(parent=self, depends_on=after), name=release, max_history=5,
+                               cleanup_on_fail=True)
 
     def _keda_values(self) -> dict[str, Any]:
         """The `keda` chart's values (keys from its values.yaml at 2.20.2)."""
@@ -267,47 +289,41 @@ class ModelScaleToZeroArgs:
     """`ModelService.service_name`: where the interceptor sends requests once a replica is ready."""
     holder: RequestHolder
     """`KedaHttpAddOn.holder`."""
-    model_name: str
+    model_name: DnsLabel
     """The model's name, for labels and the cold-start message."""
     service_port_name: str = "http"
     """Name of the Service port serving inference."""
     hosts: list[pulumi.Input[str]] = field(default_factory=list)
     """Public hostnames routed to this model (the endpoint's), besides the Service's in-cluster names."""
-    idle_seconds: int = 900
+    idle_seconds: Annotated[int, at_least(60)] = 900
     """No request for this long, and the model goes to zero replicas (KEDA `cooldownPeriod`)."""
-    max_wait_seconds: int = 600
+    max_wait_seconds: Annotated[int, at_least(10)] = 600
     """Longest a request is held for a cold start (InterceptorRoute `timeouts.readiness`); then 503 + Retry-After."""
-    min_replicas: int = 0
+    min_replicas: NonNegativeInt = 0
     """Replicas while idle (0: scale to zero)."""
-    max_replicas: int = 1
+    max_replicas: PositiveInt = 1
     """Most replicas under load."""
-    target_concurrency: int = 16
+    target_concurrency: PositiveInt = 16
     """Concurrent requests per replica KEDA keeps (half the server's batch of 32, as the queue HPA does)."""
-    retry_after_seconds: int = 60
+    retry_after_seconds: PositiveInt = 60
     """`Retry-After` of the answer to a request that outwaited `max_wait_seconds`."""
     gpu_scheduling: GpuScheduling = field(default_factory=GpuScheduling)
     """The GPU node labels: the cold-start answer never runs on a GPU node."""
-    cold_start_image: str = COLD_START_IMAGE
+    cold_start_image: ImageDigest = COLD_START_IMAGE
     """nginx (unprivileged, listening on 8080) by digest, for the cold-start answer."""
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     """What installs the keda.sh and http.keda.sh CRDs (`KedaHttpAddOn.crds`): the custom resources wait for it."""
 
+    def _rules(self) -> list[Problem]:
+        if self.max_replicas < self.min_replicas:
+            return [("max_replicas", f"got {self.max_replicas} (min_replicas {self.min_replicas}); need 0 <= "
+                                     "min_replicas <= max_replicas and max_replicas >= 1")]
+        return []
+
 
 def validate_model_scale_to_zero_args(args: ModelScaleToZeroArgs) -> list[str]:
     """Every problem with the args, each naming the field; empty when valid."""
-    problems = []
-    if not _DNS_LABEL.match(args.model_name):
-        problems.append(f"model_name: got {args.model_name!r}; must be a DNS label")
-    if args.min_replicas < 0 or args.max_replicas < max(1, args.min_replicas):
-        problems.append(f"max_replicas: got {args.max_replicas} (min_replicas {args.min_replicas}); "
-                        "need 0 <= min_replicas <= max_replicas and max_replicas >= 1")
-    for key, low in (("idle_seconds", 60), ("max_wait_seconds", 10), ("retry_after_seconds", 1),
-                     ("target_concurrency", 1)):
-        if getattr(args, key) < low:
-            problems.append(f"{key}: got {getattr(args, key)}; must be >= {low}")
-    if "@sha256:" not in args.cold_start_image:
-        problems.append(f"cold_start_image: got {args.cold_start_image!r}; must be pinned by digest")
-    return problems
+    return problems_of(args)
 
 
 class ModelScaleToZero(pulumi.ComponentResource):
@@ -339,9 +355,7 @@ class ModelScaleToZero(pulumi.ComponentResource):
     """Idle timeout a load balancer in front needs so that a held request is answered, not cut."""
 
     def __init__(self, name: str, args: ModelScaleToZeroArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        problems = validate_model_scale_to_zero_args(args)
-        if problems:
-            raise ValueError(f"ModelScaleToZero {name!r}: " + "; ".join(problems))
+        args = checked_args("ModelScaleToZero", name, args, ModelScaleToZeroArgs)
         super().__init__("gpu-model-platform:index:ModelScaleToZero", name, None, opts)
         self._args = args
         h = args.holder

@@ -29,7 +29,13 @@ from components.model_endpoint import ModelEndpointArgs, RequestProxy
 from components.model_image import ModelImageArgs
 from components.model_monitoring import ModelMonitoringArgs
 from components.model_registry import ModelRegistry, ModelRegistryArgs
-from components.model_service import ContainerResources, HorizontalAutoscaling, ModelService, ModelServiceArgs
+from components.model_service import (
+    ContainerResources,
+    HorizontalAutoscaling,
+    ModelService,
+    ModelServiceArgs,
+    ServedModel,
+)
 from components.monitoring_alertmanager import AlertReceiver
 from components.monitoring_rules import RolloutSignals, ScaleToZeroSignals
 from components.monitoring_stack import MonitoringStack, MonitoringStackArgs
@@ -80,11 +86,12 @@ def model_service_args(config: StackConfig, image: Optional[ModelImage],
         model_version=image.model_version if image is not None else model.version,
         container_port=model.container_port,
         service_port=model.service_port,
+        team=model.team,
         # Scaling to zero, KEDA owns the count: the Deployment is created asleep and woken by the first request.
         replicas=0 if asleep.enabled else model.replicas,
         replica_owner="keda" if asleep.enabled else None,
         gpus=model.gpus_per_pod,
-        gpu_scheduling=gpu_nodes.scheduling if gpu_nodes else None,
+        gpu_scheduling=gpu_nodes.scheduling if gpu_nodes and model.gpus_per_pod else None,
         resources=ContainerResources(
             cpu_request=resources.requests.cpu, memory_request=resources.requests.memory,
             cpu_limit=resources.limits.cpu, memory_limit=resources.limits.memory,
@@ -276,23 +283,25 @@ def monitoring_args(config: StackConfig, gpu_operators: Optional[GpuOperators] =
         storage_size=m.storage_size,
         storage_class=storage_class(config),
         receivers=[AlertReceiver(name=r.name, type=r.type, severities=tuple(r.severities), url=_secret(r.url),
-                                 routing_key=_secret(r.routing_key), channel=r.channel) for r in m.receivers],
+                                 routing_key=_secret(r.routing_key), channel=r.channel, teams=tuple(r.teams))
+                   for r in m.receivers],
         gpu_scheduling=gpu_scheduling(config.gpu_node_group),
         # Without the GPU operators' namespace the ServiceMonitor finds the exporter in any namespace.
         dcgm_exporter_namespace=gpu_operators.namespace if gpu_operators else None,
+        runbook_url=m.runbook_base_url,
     )
 
 
-def model_monitoring_args(config: StackConfig, monitoring: MonitoringStack) -> ModelMonitoringArgs:
-    """The model's monitors and alerts, in the stack's namespace, after its CRDs; objectives from config."""
+def model_monitoring_args(config: StackConfig, monitoring: MonitoringStack,
+                          model: ModelService | ServedModel) -> ModelMonitoringArgs:
+    """The model's monitors and alerts (names from the model itself), in the stack's namespace; objectives from config."""
     slo = config.monitoring.slo
     return ModelMonitoringArgs(
-        model_name=config.model.name,
-        namespace=config.model_namespace,
+        model=model,
         monitoring_namespace=monitoring.namespace,
         availability=slo.availability,
         latency_p99_seconds=slo.latency_p99_seconds,
-        depends_on=[monitoring],
+        runbook_url=config.monitoring.runbook_base_url,
         scale_to_zero=scale_to_zero_signals(config),
         rollout=rollout_signals(config),
     )
@@ -349,6 +358,11 @@ def model_scale_to_zero_args(config: StackConfig, model: ModelService, keda: Ked
         gpu_scheduling=gpu_scheduling(config.gpu_node_group),
         depends_on=list(keda.crds),
     )
+
+
+def after(opts: pulumi.ResourceOptions, *dependencies: pulumi.Resource) -> pulumi.ResourceOptions:
+    """`opts`, waiting for `dependencies` (e.g. the monitoring stack, whose CRDs the monitors need)."""
+    return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=list(dependencies)))
 
 
 # --- GPU capacity that follows demand: the node provisioner and the model's pod metrics -------------------------
@@ -448,8 +462,10 @@ def karpenter_args(config: StackConfig, cluster: Cluster, network: Optional[Netw
 
 def autoscaler_monitoring_args(config: StackConfig, autoscaler: ClusterAutoscaler | Karpenter,
                                monitoring: MonitoringStack) -> AutoscalerMonitoringArgs:
-    return AutoscalerMonitoringArgs(metrics=autoscaler.metrics, rules=autoscaler.alert_rules(),
-                                    namespace=config.monitoring.namespace, depends_on=[monitoring])
+    runbooks = config.monitoring.runbook_base_url
+    return AutoscalerMonitoringArgs(metrics=autoscaler.metrics, rules=autoscaler.alert_rules(runbooks),
+                                    namespace=config.monitoring.namespace, depends_on=[monitoring],
+                                    runbook_url=runbooks)
 
 
 def prometheus_adapter_args(config: StackConfig, monitoring: MonitoringStack) -> PrometheusAdapterArgs:
@@ -510,7 +526,7 @@ def model_canary_args(config: StackConfig, model: ModelService, rollouts: ArgoRo
         namespace=model.namespace,
         deployment_name=model.deployment_name,
         selector=model.selector,
-        model_name=config.model.name,
+        model_name=model.served.name,
         analysis=canary_analysis(config),
         # The operator's own Service for every Prometheus it runs, whatever the release is called.
         prometheus_url=f"http://prometheus-operated.{config.monitoring.namespace}.svc:9090",

@@ -529,6 +529,9 @@ class ModelConfig(Section):
 
     name: DnsLabel = Field(default="my-ai-model", description="Model and Kubernetes object name (label `app`).")
     namespace: Optional[DnsLabel] = Field(default=None, description="Namespace (defaults to the model name).")
+    team: Optional[DnsLabel] = Field(
+        default=None, description="The team that owns the model: the `team` label of its objects and alerts, which "
+                                  "`monitoring.receivers[].teams` route on.")
     # A Kubernetes label value that is also a Docker tag: it labels the Deployment and starts the image tag.
     version: Optional[Annotated[str, StringConstraints(pattern=VERSION_RE.pattern)]] = Field(
         default=None, description="Model version; defaults to the trained model's metadata.")
@@ -610,6 +613,9 @@ class ReceiverConfig(Section):
     url: Optional[SecretStr] = Field(default=None, description="Slack or webhook URL (secret).")
     routing_key: Optional[SecretStr] = Field(default=None, description="PagerDuty Events v2 routing key (secret).")
     channel: Optional[str] = Field(default=None, description="Slack channel, e.g. `#ml-alerts`.")
+    teams: list[DnsLabel] = Field(
+        default_factory=list, description="Only alerts of these teams (`model.team`); empty: every alert of the "
+                                          "listed severities.")
 
     @model_validator(mode="after")
     def _check(self) -> ReceiverConfig:
@@ -641,6 +647,9 @@ class MonitoringConfig(Section):
     grafana_admin_password: Optional[SecretStr] = Field(default=None, description="Grafana admin password (secret).")
     receivers: list[ReceiverConfig] = Field(default_factory=list, description="Alertmanager receivers.")
     slo: SloConfig = Field(default_factory=SloConfig, description="Service level objectives.")
+    runbook_base_url: Optional[Annotated[str, StringConstraints(pattern=r"^\S+$")]] = Field(
+        default=None, description="Base of every alert's `runbook_url` annotation (`<base>#<alert>`), e.g. your "
+                                  "rendered copy of docs/runbooks.md; unset: alerts carry no runbook link.")
 
     @model_validator(mode="after")
     def _check(self) -> MonitoringConfig:

@@ -17,6 +17,7 @@ from typing import Any, Optional
 
 import pulumi
 
+from components._charts import unknown_keys
 from components.cluster import Cluster
 from components.cluster_autoscaler import AutoscalerMonitoring, ClusterAutoscaler
 from components.gpu_node_group import GpuNodeGroup
@@ -130,7 +131,8 @@ def as_list(value: Any) -> list:
     return value if isinstance(value, list) else [value]
 
 
-# --- what the pinned charts and CRDs accept (tests/autoscaling/*.tsv, read from the upstream releases) ---------
+# --- what the pinned charts and CRDs accept (tests/autoscaling/*.tsv and the values keys the package ships in
+# components/charts/, read from the upstream releases) ----------------------------------------------------------
 
 DATA = Path(__file__).parent / "autoscaling"
 
@@ -141,23 +143,10 @@ def _rows(file: str) -> list[list[str]]:
 
 def unknown_values_keys(values: dict, chart_keys_file: str) -> list[str]:
     """Values paths we set that the chart's values.yaml does not have (inside free-form maps and lists: anything;
-    `yaml-map`: a map the templates render whole). `chart_keys_file` is under tests/autoscaling, or a full path."""
-    keys = dict(_rows(chart_keys_file))
-    free_form = {k for k, kind in keys.items() if kind in ("empty-map", "list", "yaml-map")}
-    unknown = []
-    for path in _leaf_paths(values):
-        parts = path.split(".")
-        if path not in keys and not {".".join(parts[:i]) for i in range(1, len(parts))} & free_form:
-            unknown.append(path)
-    return unknown
-
-
-def _leaf_paths(data: Any, prefix: str = ""):
-    if isinstance(data, dict) and data:
-        for key, value in data.items():
-            yield from _leaf_paths(value, f"{prefix}.{key}" if prefix else str(key))
-    else:
-        yield prefix
+    `yaml-map`: a map the templates render whole). `chart_keys_file` is a name the package ships in
+    components/charts/, or a path under tests/autoscaling (or a full path)."""
+    local = DATA / chart_keys_file
+    return unknown_keys(values, str(local.resolve()) if local.is_file() else chart_keys_file)
 
 
 def crd_problems(spec: dict, fields_file: str) -> list[str]:

@@ -23,6 +23,8 @@ from components.model_monitoring import (
     ModelMonitoringArgs,
     model_rules,
 )
+from components.model_service import ServedModel
+from components.monitoring_alertmanager import AlertReceiver, alertmanager_config, render
 from components.monitoring_rules import (
     DCGM_JOB,
     ModelAlertThresholds,
@@ -47,7 +49,9 @@ def program(stack: str) -> Synthesis:
 
     def build_all(opts):
         monitoring = MonitoringStack("monitoring", build.monitoring_args(config), opts)
-        ModelMonitoring("model-monitoring", build.model_monitoring_args(config, monitoring), opts)
+        model = ServedModel(config.model.name, namespace=config.model_namespace, team=config.model.team)
+        ModelMonitoring("model-monitoring", build.model_monitoring_args(config, monitoring, model),
+                        build.after(opts, monitoring))
 
     return components(build_all)
 
@@ -229,7 +233,7 @@ def _unit_test_file(directory: Path, rules: list[Path], cases: list[Case]) -> Pa
 
 def test_every_alert_has_a_firing_case_and_a_silent_case():
     cases = model_cases() + gpu_cases()
-    deployed = alert_names(model_rules(ModelMonitoringArgs(model_name="m")) + gpu_rule_groups())
+    deployed = alert_names(model_rules(ModelMonitoringArgs(model=ServedModel("m"))) + gpu_rule_groups())
     assert {c.alert for c in cases if c.expected} == set(deployed)
     assert {c.alert for c in cases if not c.expected} == set(deployed)
 
@@ -249,7 +253,7 @@ def test_promtool_unit_tests_prove_each_alert_fires_and_stays_silent(tmp_path):
 ])
 def test_the_unit_tests_fail_when_a_rule_is_weakened(thresholds, tmp_path):
     config = stack_config("prod")
-    weakened = model_rules(ModelMonitoringArgs(model_name=config.model.name, namespace=config.model_namespace,
+    weakened = model_rules(ModelMonitoringArgs(model=ServedModel(config.model.name, namespace=config.model_namespace),
                                                availability=config.monitoring.slo.availability,
                                                latency_p99_seconds=config.monitoring.slo.latency_p99_seconds,
                                                thresholds=thresholds))
@@ -318,3 +322,23 @@ def test_every_notification_template_renders(tmp_path):
         result = run(AMTOOL, "template", "render", f"--template.glob={empty}", f"--template.text={template}")
         broken = template.endswith("noSuchFunction }}")
         assert (result.returncode != 0) == broken, (template, result.stderr)
+
+
+@needs_amtool
+@pytest.mark.parametrize(("labels", "receivers"), [
+    ({"alertname": "ModelDown", "severity": "critical", "team": "fraud"}, ["fraud-chat", "platform-pager"]),
+    ({"alertname": "ModelLatencyP99AboveSlo", "severity": "warning", "team": "fraud"}, ["fraud-chat"]),
+    ({"alertname": "ModelDown", "severity": "critical", "team": "churn"}, ["churn-chat", "platform-pager"]),
+    ({"alertname": "ModelPodsRestarting", "severity": "warning", "team": "churn"}, ["churn-chat"]),
+    ({"alertname": "GpuIdle", "severity": "warning", "service": "gpu"}, ["null"]),
+    ({"alertname": "GpuXidError", "severity": "critical", "service": "gpu"}, ["platform-pager"]),
+])
+def test_amtool_routes_each_teams_alerts_to_its_own_receivers_and_the_shared_pager(labels, receivers, tmp_path):
+    teams = [AlertReceiver("fraud-chat", "slack", ("critical", "warning"), url="https://hooks.example/f", teams=("fraud",)),
+             AlertReceiver("churn-chat", "slack", ("critical", "warning"), url="https://hooks.example/c", teams=("churn",)),
+             AlertReceiver("platform-pager", "pagerduty", ("critical",), routing_key="k")]
+    config = tmp_path / "alertmanager.yml"
+    config.write_text(render(alertmanager_config(teams)))
+    result = run(AMTOOL, "config", "routes", "test", f"--config.file={config}", *[f"{k}={v}" for k, v in labels.items()])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sorted(result.stdout.strip().split(",")) == receivers

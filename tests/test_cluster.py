@@ -324,7 +324,7 @@ def test_a_local_cluster_is_a_kube_context_and_no_aws_at_all():
     (ClusterArgs(mode="create", name="c", subnet_ids=["a"], admin_role_arns=[ADMIN]), "subnets in at least two zones"),
     (ClusterArgs(mode="create", name="c", subnet_ids=["a", "b"]), "admin_role_arns: required"),
     (ClusterArgs(mode="create", name="c", subnet_ids=["a", "b"], admin_role_arns=[ADMIN], log_types=("all",)),
-     "log_types: got 'all'"),
+     "log_types[0]: got 'all'"),
     (ClusterArgs(mode="create", name="c", subnet_ids=["a", "b"], admin_role_arns=[ADMIN], kubernetes_version="1.20"),
      "no pinned versions"),
     (ClusterArgs(mode="existing", enforces_network_policies=True), "exactly one of them"),

@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from pathlib import Path
 
 import pulumi
 import pytest
 import yaml
 
+from components._charts import KEYS_DIR
 from components.cluster_autoscaler import (
     CHART_VERSION,
     IMAGE_TAGS,
@@ -378,4 +378,4 @@ def test_the_monitoring_component_refuses_a_bad_duration_and_lists_its_alerts():
 def test_the_policy_document_is_valid_json_with_a_version():
     policy = stack("dev").named("cluster-autoscaler-policy").inputs["policy"]
     assert json.loads(policy)["Version"] == "2012-10-17"
-    assert Path(DATA / f"cluster-autoscaler-{CHART_VERSION}.keys.tsv").exists()
+    assert (KEYS_DIR / f"cluster-autoscaler-{CHART_VERSION}.keys.tsv").exists()

@@ -211,7 +211,7 @@ def test_outputs_give_issue_8_its_extension_points():
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"instance_types": ["m5.large"]}, "instance_types: got 'm5.large'; not a supported NVIDIA GPU instance type"),
+    ({"instance_types": ["m5.large"]}, "instance_types[0]: got 'm5.large'; not a supported NVIDIA GPU instance type"),
     ({"min_size": 3, "max_size": 2, "desired_size": 2}, "min_size/max_size: got 3/2"),
     ({"desired_size": 5, "max_size": 2}, "desired_size: got 5; must be within min_size..max_size (0..2)"),
     ({"capacity_type": "SPOT"}, "SPOT needs at least two instance types"),
@@ -319,7 +319,7 @@ def test_one_group_per_zone_needs_two_zones_or_more():
 
 def test_volta_instances_are_refused_with_the_reason():
     problems = validate_gpu_node_group_args(_group(instance_types=["p3.2xlarge"]))
-    assert problems == ["instance_types: got 'p3.2xlarge'; refused: V100 (Volta) GPUs: CUDA 13, which the model "
+    assert problems == ["instance_types[0]: got 'p3.2xlarge'; refused: V100 (Volta) GPUs: CUDA 13, which the model "
                         "image uses, dropped Volta"]
     with pytest.raises(ConfigError) as caught:
         config_of("dev", gpuNodeGroup={"instanceTypes": ["p3dn.24xlarge", "g5.xlarge"]})

@@ -151,7 +151,7 @@ def test_the_namespace_admits_the_privileged_gpu_daemons():
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"device_plugin_chart_version": "^0.20.0"}, "device_plugin_chart_version: got '^0.20.0'; pin an exact"),
+    ({"device_plugin_chart_version": "^0.20.0"}, "device_plugin_chart_version: got '^0.20.0'; must be an exact chart version"),
     ({"dcgm_exporter_chart_version": "4.x"}, "dcgm_exporter_chart_version: got '4.x'"),
     ({"scheduling": GpuScheduling(node_labels={})}, "scheduling.node_labels"),
 ])

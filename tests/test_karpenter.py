@@ -356,7 +356,8 @@ def test_the_component_refuses_bad_args_naming_each_field():
                          subnet_ids=[], security_group_ids=[], instance_families=["t3"], capacity_types=["reserved"],
                          max_gpus=0, ami_alias="al2023@latest", consolidate_after="soon")
     fields = [p.split(":")[0] for p in validate_karpenter_args(args)]
-    assert fields == ["instance_families", "capacity_types", "max_gpus", "ami_alias", "consolidate_after"]
+    # A bad list element is named by its index.
+    assert fields == ["instance_families[0]", "capacity_types[0]", "max_gpus", "ami_alias", "consolidate_after"]
 
 
 # ------------------------------------------------------------------------- the whole program, as deployed

@@ -10,6 +10,7 @@ from pathlib import Path
 import botocore.loaders
 import pytest
 
+from components._charts import KEYS_DIR
 from components.cluster import SYSTEM_NODE_LABELS
 from components.gpu_scheduling import GpuScheduling
 from components.load_balancer_controller import (
@@ -29,7 +30,7 @@ from tools.synth import run
 RELEASE = "load-balancer-controller-release"
 ROLE = "load-balancer-controller-role"
 DATA = Path(__file__).parent / "endpoint"
-KEYS_FILE = DATA / f"aws-load-balancer-controller-{CHART_VERSION}.keys.tsv"
+KEYS_FILE = KEYS_DIR / f"aws-load-balancer-controller-{CHART_VERSION}.keys.tsv"
 OIDC = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-west-2.amazonaws.com/id/EXAMPLE"
 # Actions IAM knows that are no API operation of their own (Service Authorization Reference, Elastic Load
 # Balancing V2: SetWebAcl is "permission only", checked when a web ACL is associated with a load balancer).
@@ -163,7 +164,7 @@ def _args(**changes) -> LoadBalancerControllerArgs:
 @pytest.mark.parametrize("changes, expected", [
     ({"region": "cn-north-1"}, "region: got 'cn-north-1'; the bundled IAM policy is the `aws` partition's"),
     ({"region": "us-gov-west-1"}, "region: got 'us-gov-west-1'"),
-    ({"chart_version": "^3.5.0"}, "chart_version: got '^3.5.0'; pin an exact chart version"),
+    ({"chart_version": "^3.5.0"}, "chart_version: got '^3.5.0'; must be an exact chart version"),
     ({"replicas": 0}, "replicas: got 0; must be >= 1"),
     ({"ssl_policy": "ELBSecurityPolicy-2016-08"}, "ssl_policy: got 'ELBSecurityPolicy-2016-08'"),
 ])

@@ -100,4 +100,6 @@ def test_without_keys_the_server_checks_none_and_says_so_in_its_outputs():
 
 def test_a_key_name_that_is_no_file_name_is_refused():
     problems = validate_model_service_args(ModelServiceArgs(image=DIGEST_IMAGE, api_keys={"../primary": "k"}))
-    assert problems == ["api_keys: got name '../primary'; a lower-case DNS label such as 'primary' (it is a file name)"]
+    # Key names are file names, never secret (the keys themselves are never repeated).
+    assert problems == ["api_keys['../primary']: got '../primary'; must be a DNS label (RFC 1123: at most 63 lowercase "
+                        "letters, digits or '-', starting and ending with a letter or digit)"]

@@ -14,11 +14,11 @@ from components import GpuScheduling, ModelEndpoint, ModelEndpointArgs, ModelSer
 from components.load_balancer_controller import APP_VERSION, DEFAULT_SSL_POLICY
 from components.model_endpoint import ANNOTATION_PREFIX, validate_model_endpoint_args
 from components.model_service import POD_READINESS_GATE_LABEL
+from components.testing._load_balancing import get_subnet
 from stack_config import ConfigError
 from tests.harness import AWS_STACKS, STACKS, container, pod_spec, raw_sections, stack, stack_config, stack_with
 from tools.synth import run
 from tools.synth.fakes import FakeCloud
-from tools.synth.fakes.load_balancing import get_subnet
 
 ANNOTATIONS_FILE = Path(__file__).parent / "endpoint" / f"aws-load-balancer-controller-{APP_VERSION}.annotations.txt"
 INGRESS = "model-endpoint-ingress"
@@ -245,7 +245,8 @@ def test_the_pods_admit_the_load_balancer_subnets_on_the_http_port_and_nothing_e
                                                                       for i in subnets)]
     assert rule["ports"] == [{"port": "http", "protocol": "TCP"}]
     # The model's own policy still admits only the monitoring namespace (and the configured ones).
-    sources = model_policy["spec"]["ingress"][0]["from"][0]["namespaceSelector"]["matchExpressions"][0]["values"]
+    sources = [v for r in model_policy["spec"]["ingress"]
+               for v in r["from"][0]["namespaceSelector"]["matchExpressions"][0]["values"]]
     assert "0.0.0.0/0" not in json.dumps(model_policy) and "ipBlock" not in json.dumps(model_policy)
     assert set(sources) == {"monitoring", *_config(name).model.allowed_namespaces}
 
@@ -334,10 +335,10 @@ def _endpoint_args(model: ModelService, **changes) -> ModelEndpointArgs:
 @pytest.mark.parametrize("changes, expected", [
     ({"host": "*.example.com"}, "host: got '*.example.com'; a lower-case DNS name"),
     ({"host": "Model.Example.com"}, "host: got 'Model.Example.com'"),
-    ({"scheme": "public"}, "scheme: got 'public'; allowed: 'internal' or 'internet-facing'"),
+    ({"scheme": "public"}, "scheme: got 'public'; must be 'internal' or 'internet-facing'"),
     ({"hosted_zone_id": "example.com"}, "hosted_zone_id: got 'example.com'"),
     ({"certificate_arn": "arn:aws:iam::123456789012:server-certificate/x"}, "certificate_arn: got"),
-    ({"allowed_cidrs": ["10.0.0.0/33"]}, "allowed_cidrs: got '10.0.0.0/33'"),
+    ({"allowed_cidrs": ["10.0.0.0/33"]}, "allowed_cidrs[0]: got '10.0.0.0/33'"),
     ({"subnet_ids": ["subnet-0aaaaaaaaaaaaaaaa"]}, "subnet_ids: got 1; an Application Load Balancer needs subnets"),
     ({"waf_acl_arn": "arn:aws:waf::123456789012:webacl/x"}, "waf_acl_arn: got"),
     ({"ssl_policy": "ELBSecurityPolicy-2016-08"}, "ssl_policy: got 'ELBSecurityPolicy-2016-08'"),

@@ -298,7 +298,7 @@ def test_broken_metadata_is_an_error_naming_the_file_not_a_silent_fallback(conte
     ({"version": "x" * 64}, "version: got 'xxxx"),
     ({"variant": "tpu"}, "variant: got 'tpu'"),
     ({"platform": "amd64"}, "platform: got 'amd64'"),
-    ({"build_args": {"BAD-NAME": "1"}}, "build_args: got key 'BAD-NAME'"),
+    ({"build_args": {"BAD-NAME": "1"}}, "build_args.BAD-NAME: got 'BAD-NAME'; must be an environment variable name"),
     ({"dockerfile": "Dockerfile.missing"}, "dockerfile: got 'Dockerfile.missing'"),
 ])
 def test_bad_args_are_refused_naming_the_field_before_anything_is_registered(context, changes, expected):

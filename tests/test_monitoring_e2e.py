@@ -18,13 +18,14 @@ import pytest
 import yaml
 
 from components.model_monitoring import ModelMonitoringArgs, model_rules
+from components.model_service import ServedModel
 from components.monitoring_alertmanager import (
     AlertReceiver,
     NotificationTiming,
     alertmanager_config,
     render,
 )
-from components.monitoring_rules import BurnRateWindow, ModelAlertThresholds
+from components.monitoring_rules import RUNBOOKS_URL, BurnRateWindow, ModelAlertThresholds
 from tests.monitoring import processes
 from tests.monitoring.processes import Traffic, WebhookSink, api_json, wait_until
 
@@ -63,7 +64,8 @@ def test_server_errors_and_an_outage_reach_the_pager_then_resolve(tmp_path):
 
         rules = tmp_path / "model-rules.yml"
         rules.write_text(yaml.safe_dump({"groups": model_rules(
-            ModelMonitoringArgs(model_name=MODEL, namespace=NAMESPACE, thresholds=FAST))}, sort_keys=False))
+            ModelMonitoringArgs(model=ServedModel(MODEL, namespace=NAMESPACE), thresholds=FAST,
+                                runbook_url=RUNBOOKS_URL))}, sort_keys=False))
         receivers = [AlertReceiver("pager", "webhook", ("critical",), url=sink.url("/pager")),
                      AlertReceiver("chat", "webhook", ("warning",), url=sink.url("/chat"))]
         alertmanager, am_port = processes.start_alertmanager(render(alertmanager_config(receivers, TIMING)), tmp_path)

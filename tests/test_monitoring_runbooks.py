@@ -7,11 +7,13 @@ import re
 import pytest
 
 from components.model_monitoring import ModelMonitoringArgs, model_rules
+from components.model_service import ServedModel
 from components.monitoring_rules import RUNBOOKS_URL, RolloutSignals, alert_names, gpu_rule_groups
 from tools.synth import PROJECT_DIR
 
 RUNBOOKS = PROJECT_DIR / RUNBOOKS_URL
-GROUPS = model_rules(ModelMonitoringArgs(model_name="m", rollout=RolloutSignals("m"))) + gpu_rule_groups()
+GROUPS = model_rules(ModelMonitoringArgs(model=ServedModel("m"), rollout=RolloutSignals("m"),
+                                         runbook_url=RUNBOOKS_URL)) + gpu_rule_groups(runbook_url=RUNBOOKS_URL)
 
 
 def github_anchor(heading: str) -> str:

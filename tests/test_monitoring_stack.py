@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from pathlib import Path
 
 import pulumi
 import pytest
 import yaml
 
+from components._charts import unknown_keys
 from components.gpu_operators import (
     DCGM_EXPORTER_PORT_NAME,
     DCGM_EXPORTER_SERVICE_LABELS,
@@ -21,6 +21,7 @@ from components.monitoring_stack import (
     CHART,
     CHART_REPOSITORY,
     CHART_VERSION,
+    PINNED_CHART,
     READY_CONDITION,
     MonitoringStack,
     MonitoringStackArgs,
@@ -35,7 +36,6 @@ from tools.synth import Synthesis
 from tools.synth.engine import SECRET_MASK
 from tools.synth.render import write
 
-CHART_KEYS_FILE = Path(__file__).parent / "monitoring" / f"kube-prometheus-stack-{CHART_VERSION}.keys.tsv"
 STACKS = ("dev", "prod", "local")
 RELEASE = "kubernetes:helm.sh/v3:Release"
 # Every values section that becomes pods, and where its scheduling keys sit.
@@ -80,30 +80,9 @@ def test_the_official_chart_is_installed_at_a_pinned_version_in_the_stacks_names
     assert inputs["namespace"] == stack_config(stack).monitoring.namespace
 
 
-def _chart_keys() -> dict[str, str]:
-    rows = [line.split("\t") for line in CHART_KEYS_FILE.read_text().splitlines() if line and not line.startswith("#")]
-    return dict(rows)
-
-
-def _leaf_paths(data, prefix: str = ""):
-    if isinstance(data, dict) and data:
-        for key, value in data.items():
-            yield from _leaf_paths(value, f"{prefix}.{key}" if prefix else key)
-    else:
-        yield prefix
-
-
 def _unknown_keys(data: dict) -> list[str]:
     """Paths we set that the chart neither declares nor reads, except inside free-form maps and lists."""
-    keys = _chart_keys()
-    free_form = {k for k, kind in keys.items() if kind in ("empty-map", "list")}  # affinity, resources, storage...
-    unknown = []
-    for path in _leaf_paths(data):
-        parts = path.split(".")
-        ancestors = {".".join(parts[:i]) for i in range(1, len(parts))}
-        if path not in keys and not ancestors & free_form:
-            unknown.append(path)
-    return unknown
+    return unknown_keys(data, PINNED_CHART.keys_file)
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -281,7 +260,7 @@ def test_the_dcgm_service_monitor_looks_only_in_a_given_namespace():
 
 def test_the_gpu_rules_and_dashboard_are_deployed():
     rules = manifest("prod", "PrometheusRule", "gpu-rules")["spec"]["groups"]
-    assert rules == gpu_rule_groups()
+    assert rules == gpu_rule_groups(runbook_url=stack_config("prod").monitoring.runbook_base_url)
     assert alert_names(rules) == ["GpuUtilizationSaturated", "GpuIdle", "GpuMemoryNearFull", "GpuXidError",
                                   "GpuTemperatureHigh", "GpuMetricsMissing"]
     config_map = manifest("prod", "ConfigMap", "gpu-dashboard")
@@ -318,12 +297,12 @@ def _args(**overrides) -> MonitoringStackArgs:
     ({"retention": "two weeks"}, "retention: got 'two weeks'; must be a duration"),
     ({"storage_size": "50GB"}, "storage_size: got '50GB'"),
     ({"chart_version": "88.*"}, "chart_version: got '88.*'; must be an exact chart version"),
-    ({"grafana_admin_password": "short"}, "grafana_admin_password: must be at least 8 characters"),
-    ({"receivers": [AlertReceiver("pager", "pagerduty", ("critical",))]}, "receivers[0].routing_key: required"),
-    ({"receivers": [AlertReceiver("chat", "slack", ("loud",), url="u")]}, "receivers[0].severities: got ['loud']"),
+    ({"grafana_admin_password": "short"}, "grafana_admin_password: got [secret] (str); must be at least 8 characters"),
+    ({"receivers": [AlertReceiver("pager", "pagerduty", ("critical",))]}, "receivers[0].routing_key: got None; required"),
+    ({"receivers": [AlertReceiver("chat", "slack", ("loud",), url="u")]}, "receivers[0].severities[0]: got 'loud'"),
     ({"receivers": [AlertReceiver("a", "webhook", ("critical",), url="u")] * 2}, "names must be unique"),
     ({"receivers": [AlertReceiver("a", "email", ("critical",), url="u")]},  # type: ignore[arg-type]
-     "receivers[0].type: got 'email'; allowed: slack, pagerduty, webhook"),
+     "receivers[0].type: got 'email'; must be 'slack', 'pagerduty' or 'webhook'"),
 ])
 def test_invalid_args_are_refused_naming_the_field(overrides, message):
     args = MonitoringStackArgs(**{"grafana_admin_password": "long-enough", **overrides})

@@ -32,7 +32,7 @@ from tools.synth import PROJECT_DIR
 IMPORT_NAME = "gpu_model_platform"
 COMPONENTS_DIR = PROJECT_DIR / "components"
 PYPROJECT = tomllib.loads((PROJECT_DIR / "pyproject.toml").read_text())
-DATA_SUFFIXES = {".json", ".yaml", ".yml"}
+DATA_SUFFIXES = {".json", ".yaml", ".yml", ".tsv"}
 
 
 def _version() -> str:
@@ -302,3 +302,27 @@ def test_the_build_backend_and_frontend_are_pinned_and_installed_for_offline_bui
     frontend = re.search(r"^build==(\S+)$", dev_pins, re.MULTILINE)
     assert frontend, "requirements-dev.txt pins `build`, the frontend the release workflow runs"
     assert importlib.metadata.version("build") == frontend.group(1)
+
+
+def test_the_shipped_mocks_test_a_program_from_the_installed_wheel(installed):
+    # What an adopter's test does: the components and the mocks both from the wheel, invokes answered
+    # (GpuNodeGroup reads the AWS partition), and a URN registered twice refused.
+    code = f"""
+import pulumi, {IMPORT_NAME} as p
+from {IMPORT_NAME}.testing import DuplicateUrn, run
+
+def program():
+    p.GpuNodeGroup("gpu", p.GpuNodeGroupArgs(cluster_name="c", subnet_ids=["subnet-1", "subnet-2"]))
+    p.ModelService("m", p.ModelServiceArgs(image="r/m@sha256:" + "0" * 64))
+
+result = run(program)
+print(result.one("aws:eks/nodeGroup:NodeGroup").inputs["amiType"])
+print(result.one("kubernetes:apps/v1:Deployment").inputs["metadata"]["name"])
+try:
+    run(lambda: [pulumi.CustomResource("test:index:Thing", "same") for _ in range(2)])
+except DuplicateUrn as error:
+    print("duplicate refused")
+"""
+    result = _run_from(installed, code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["AL2023_x86_64_NVIDIA", "m", "duplicate", "refused"]

@@ -157,8 +157,9 @@ def test_the_adapter_refuses_bad_args_naming_each_field():
     args = PrometheusAdapterArgs(prometheus_url="http://p", metrics=["bad-name"], window="a minute", prometheus_port=0,
                                  chart_version="5.x")
     fields = [p.split(":")[0] for p in validate_prometheus_adapter_args(args)]
-    assert fields == ["metrics", "window", "prometheus_port", "chart_version"]
-    with pytest.raises(ValueError, match="PrometheusAdapter 'a': metrics: got 'bad-name'"):
+    # Problems come in the order the fields are declared; a bad list element is named by its index.
+    assert fields == ["prometheus_port", "metrics[0]", "window", "chart_version"]
+    with pytest.raises(ValueError, match="PrometheusAdapter 'a': prometheus_port: got 0"):
         run_components(lambda opts: PrometheusAdapter("a", args, opts))
 
 
@@ -169,8 +170,8 @@ def test_model_service_refuses_a_pods_metric_without_a_positive_target():
                                         scale_down_pods_per_minute=0)
     with pytest.raises(ValueError) as caught:
         run_components(lambda opts: ModelService("m", ModelServiceArgs(image=DIGEST, autoscaling=autoscaling), opts))
-    assert "autoscaling.pods_metric: got" in str(caught.value)
-    assert "autoscaling.scale_down_pods_per_minute: must be >= 1" in str(caught.value)
+    assert "autoscaling.pods_metric.target_average_value: got '0'" in str(caught.value)
+    assert "autoscaling.scale_down_pods_per_minute: got 0; must be >= 1" in str(caught.value)
 
 
 def test_without_a_pods_metric_the_hpa_is_unchanged_cpu_only():

@@ -7,6 +7,7 @@ derives from the model's name, so a third model is one more line in MODELS.
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import pulumi
 import pulumi_aws as aws
@@ -29,7 +30,7 @@ from gpu_model_platform import (
 @dataclass(frozen=True)
 class Model:
     name: str
-    variant: str  # the image's Dockerfile stage: `gpu` (CUDA) or `cpu`
+    variant: Literal["cpu", "gpu"]  # the image's Dockerfile stage: CUDA or CPU only
     gpus: int
 
 
@@ -51,14 +52,16 @@ for model in MODELS:
     image = ModelImage(f"{model.name}-image", ModelImageArgs(
         repository_url=registry.repository_url, ecr_registry_id=registry.registry_id,
         context=context, variant=model.variant), aws_opts)
+    # Kubernetes names come from the instance name: the model's namespace, Deployment and Service are `model.name`.
     service = ModelService(model.name, ModelServiceArgs(
-        name=model.name, image=image.image_ref, model_version=image.model_version, gpus=model.gpus,
+        image=image.image_ref, model_version=image.model_version, gpus=model.gpus,
         # The labels and taint of the cluster's GPU nodes (the defaults every GpuNodeGroup uses).
         gpu_scheduling=GpuScheduling() if model.gpus else None,
         monitoring_namespace=MONITORING_NAMESPACE), kubernetes)
+    # Built from the service, so its names cannot drift; it waits for the stack's CRDs like any resource would.
     alerts = ModelMonitoring(f"{model.name}-monitoring", ModelMonitoringArgs(
-        model_name=model.name, monitoring_namespace=monitoring.namespace, depends_on=[monitoring]),
-        kubernetes)
+        model=service, monitoring_namespace=monitoring.namespace),
+        pulumi.ResourceOptions.merge(kubernetes, pulumi.ResourceOptions(depends_on=[monitoring])))
     pulumi.export(f"{model.name}-image", image.image_ref)
     pulumi.export(f"{model.name}-service", pulumi.Output.concat(service.namespace, "/", service.service_name))
     pulumi.export(f"{model.name}-dashboard", alerts.dashboard_uid)

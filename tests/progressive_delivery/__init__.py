@@ -1,4 +1,4 @@
-"""Test data of progressive delivery: the pinned argo-rollouts chart's values keys and CRD schemas (Rollout,
+"""Test data of progressive delivery: the pinned argo-rollouts chart's CRD schemas (Rollout,
 AnalysisTemplate, AnalysisRun), read from argoproj/argo-helm at tag argo-rollouts-2.41.0."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from tests.monitoring.crds import _strict as strict_schema
 
 DATA = Path(__file__).parent
 CRDS_FILE = DATA / "argo-rollouts-2.41.0.crds.json"
-CHART_KEYS = "argo-rollouts-2.41.0.keys.tsv"
+CHART_KEYS = "argo-rollouts-2.41.0.keys.tsv"  # shipped in components/charts/
 CONTROLLER_METRICS = DATA / "argo-rollouts-v1.9.0.controller-metrics.txt"
 
 

@@ -12,6 +12,7 @@ from tests.monitoring.crds import _strict as strict_schema
 
 DATA = Path(__file__).parent
 CRDS_FILE = DATA / "keda-2.20.2-http-0.15.0.crds.json"
+# The charts' values keys ship with the package (components/charts/), which checks extra values against them.
 KEDA_KEYS, HTTP_KEYS = "keda-2.20.2.keys.tsv", "keda-add-ons-http-0.15.0.keys.tsv"
 INTERCEPTOR_METRICS = DATA / "http-add-on-0.15.0.interceptor-metrics.txt"
 

@@ -36,12 +36,16 @@ SAMPLE_KUBECONFIG = yaml.safe_dump({
     "contexts": [{"name": "team", "context": {"cluster": "team", "user": "team"}}],
     "users": [{"name": "team", "user": {"token": "fake-token"}}],
 })
-SAMPLE_SECRETS = {"kubeconfig": SAMPLE_KUBECONFIG, "grafanaAdminPassword": "s3cr3t-example-grafana"}
+SAMPLE_SECRETS = {"kubeconfig": SAMPLE_KUBECONFIG, "grafanaAdminPassword": "s3cr3t-example-grafana",
+                  "fraudSlackWebhook": "https://hooks.slack.com/services/T000/B000/s3cr3t-fraud",
+                  "churnSlackWebhook": "https://hooks.slack.com/services/T000/B000/s3cr3t-churn"}
 # What an adopter sets with `pulumi config set` where Pulumi.yaml declares no default.
 SAMPLE_VALUES: dict[str, Any] = {
     "clusterName": "team-cluster",
     "subnetIds": ["subnet-0a1b2c3d4e5f60718", "subnet-0b1c2d3e4f5a60718"],
     "image": "123456789012.dkr.ecr.us-west-2.amazonaws.com/team-model@sha256:" + "ab" * 32,
+    "fraudImage": "123456789012.dkr.ecr.us-west-2.amazonaws.com/fraud-detector@sha256:" + "cd" * 32,
+    "churnImage": "123456789012.dkr.ecr.us-west-2.amazonaws.com/churn-predictor@sha256:" + "ef" * 32,
 }
 
 

@@ -6,139 +6,32 @@ test sees exactly what `python -m tools.synth` writes.
 
 from __future__ import annotations
 
-import contextvars
-import gc
 import runpy
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-import pulumi
-from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime import rpc
-from pulumi.runtime.settings import SETTINGS, get_root_resource
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
+from components import testing
+from components.testing import (
+    SECRET_MASK,
+    FakeCloud,
+    PlatformMocks,
+    RecordingMonitor,
+    Registration,
+    mask_secrets,
+    unwrap_secrets,
+)
 
-from tools.synth.fakes import FakeCloud
-from tools.synth.fakes.registry import call_result, resource_outputs
-
-SECRET_MASK = "[secret]"
-
-
-def _walk(value: Any, visit: Callable[[Any], Any]) -> Any:
-    """Rebuild nested dicts and lists, letting `visit` replace any node first (`_DESCEND` keeps going)."""
-    replaced = visit(value)
-    if replaced is not _DESCEND:
-        return replaced
-    if isinstance(value, dict):
-        return {k: _walk(v, visit) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_walk(v, visit) for v in value]
-    return value
+__all__ = ["SECRET_MASK", "Registration", "Synthesis", "mask_secrets", "run", "run_main", "unwrap_secrets"]
 
 
-_DESCEND = object()
+class _RecordingMonitor(RecordingMonitor):
+    """The shipped recording monitor, keeping a URN registered twice instead of failing: the example checks
+    count registrations themselves (tools/api_surface/examples.py) and report every duplicate at once."""
 
-
-def mask_secrets(value: Any) -> Any:
-    """A copy of deserialized properties with every secret replaced by `[secret]`."""
-    return _walk(value, lambda v: SECRET_MASK if rpc.is_rpc_secret(v) else _DESCEND)
-
-
-def unwrap_secrets(value: Any) -> Any:
-    """A copy of deserialized properties with secrets in plain text (for tests only)."""
-    return _walk(value, lambda v: unwrap_secrets(rpc.unwrap_rpc_secret(v)) if rpc.is_rpc_secret(v) else _DESCEND)
-
-
-def _integral_numbers(value: Any) -> Any:
-    """Protobuf carries every number as a double; give whole numbers back their integer form."""
-    return _walk(value, lambda v: int(v) if isinstance(v, float) and v.is_integer() else _DESCEND)
-
-
-@dataclass
-class Registration:
-    """One resource the program registered, with the options the engine would see."""
-
-    urn: str
-    type: str
-    name: str
-    id: str
-    parent: str
-    custom: bool
-    provider: str
-    raw_inputs: dict
-    outputs: dict = field(default_factory=dict)
-    options: dict = field(default_factory=dict)
-    component_outputs: Optional[dict] = None
-
-    @property
-    def inputs(self) -> dict:
-        """Inputs with secrets in plain text (assertions only; never write these out)."""
-        return unwrap_secrets(self.raw_inputs)
-
-    @property
-    def masked_inputs(self) -> dict:
-        return mask_secrets(self.raw_inputs)
-
-    @property
-    def provider_urn(self) -> str:
-        """The URN of the provider instance (a provider reference is `<urn>::<id>`)."""
-        return self.provider.rsplit("::", 1)[0] if self.provider else ""
-
-
-class _Mocks(pulumi.runtime.Mocks):
-    def __init__(self, cloud: FakeCloud):
-        self.cloud = cloud
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
-        outputs = resource_outputs(self.cloud, args.typ, args.name, args.inputs)
-        # A fake may give the provider-assigned id (vpc-..., subnet-...); otherwise a stable stand-in.
-        resource_id = outputs.pop("id", None)
-        return str(resource_id or f"{args.name}-id"), outputs
-
-    def call(self, args: pulumi.runtime.MockCallArgs):
-        return call_result(self.cloud, args.token, args.args)
-
-
-class _RecordingMonitor(pulumi_mocks.MockMonitor):
-    """The stock mock monitor, also keeping each request's parent, provider and options."""
-
-    def __init__(self, mocks: _Mocks):
-        super().__init__(mocks)
-        self.registrations: dict[str, Registration] = {}
-
-    def RegisterResource(self, request):
-        response = super().RegisterResource(request)
-        if request.type == "pulumi:pulumi:Stack":
-            return response
-        state = self.resources[response.urn].state if response.urn in self.resources else {}
-        self.registrations[response.urn] = Registration(
-            urn=response.urn, type=request.type, name=request.name, id=response.id, parent=request.parent,
-            custom=request.custom, provider=request.provider,
-            raw_inputs=_integral_numbers(rpc.deserialize_properties(request.object)),
-            outputs=_integral_numbers(state),
-            options={
-                "protect": request.protect,
-                "ignoreChanges": sorted(request.ignoreChanges),
-                "dependencies": sorted(request.dependencies),
-                "deleteBeforeReplace": request.deleteBeforeReplace,
-                "retainOnDelete": request.retainOnDelete,
-                "additionalSecretOutputs": sorted(request.additionalSecretOutputs),
-                "replaceOnChanges": sorted(request.replaceOnChanges),
-                "aliases": sorted(str(a) for a in request.aliases),
-                "version": request.version,
-                "customTimeouts": {k: getattr(request.customTimeouts, k) for k in ("create", "update", "delete")
-                                   if getattr(request.customTimeouts, k)},
-            },
-        )
-        return response
-
-    def RegisterResourceOutputs(self, request):
-        if request.urn in self.registrations:
-            self.registrations[request.urn].component_outputs = rpc.deserialize_properties(request.outputs)
-        return super().RegisterResourceOutputs(request)
+    def __init__(self, mocks: PlatformMocks):
+        super().__init__(mocks, refuse_duplicates=False)
 
 
 @dataclass
@@ -198,55 +91,17 @@ class Synthesis:
         return self.of_type("kubernetes:helm.sh/v3:Release")
 
 
-def _resolve(value: Any) -> Any:
-    if isinstance(value, pulumi.Output):
-        is_secret = _sync_await(value.is_secret())
-        resolved = _resolve(_sync_await(value.future()))
-        return SECRET_MASK if is_secret else resolved
-    if isinstance(value, dict):
-        return {k: _resolve(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_resolve(v) for v in value]
-    return value
-
-
-def _run(program: Callable[[], Any], project: str, stack: str, config: dict[str, str],
-         secret_keys: list[str], cloud: FakeCloud) -> Synthesis:
-    SETTINGS.rpc_manager.clear()
-    SETTINGS.outputs.clear()
-    mocks = _Mocks(cloud)
-    monitor = _RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
-    pulumi.runtime.set_all_config(config, secret_keys)
-    try:
-        _sync_await(run_pulumi_func(program))
-    except Exception as error:
-        # Lets callers check that a failing program registered nothing (or what it did register).
-        error.registered_resources = sorted(monitor.registrations.values(), key=lambda r: r.urn)  # type: ignore[attr-defined]
-        raise
-    root = get_root_resource()
-    outputs = {k: _resolve(v) for k, v in sorted(getattr(root, "outputs", {}).items())}
-    resources = sorted(monitor.registrations.values(), key=lambda r: r.urn)
-    return Synthesis(project=project, stack=stack, resources=resources, stack_outputs=outputs)
-
-
 def run(program: Callable[[], Any], *, project: str = "gpu-model-platform", stack: str = "test",
         config: Optional[dict[str, str]] = None, secret_keys: Optional[list[str]] = None,
         cloud: Optional[FakeCloud] = None) -> Synthesis:
-    """Run `program` under mocks in a fresh runtime context and return what it declared.
+    """Run `program` under the shipped mocks in a fresh runtime context and return what it declared.
 
-    Each call is isolated (its own root stack and config), so many programs can
-    run one after another in one process. Exceptions from the program propagate.
+    Each call is isolated (its own root stack and config), so many programs can run one after another
+    in one process. Exceptions from the program propagate (with `registered_resources`).
     """
-    context = contextvars.Context()
-    try:
-        return context.run(_run, program, project, stack, dict(config or {}), list(secret_keys or []),
-                           cloud or FakeCloud())
-    finally:
-        # Mocked runs leave coroutines behind; collecting them here, not during a later
-        # `ast.parse`, avoids CPython 3.11.7's "AST constructor recursion depth mismatch"
-        # (python/cpython#106905, fixed in 3.11.8).
-        gc.collect()
+    result = testing.run(program, project=project, stack=stack, config=config, secret_keys=secret_keys,
+                         monitor=_RecordingMonitor(PlatformMocks(cloud or FakeCloud())))
+    return Synthesis(project=project, stack=stack, resources=result.registrations, stack_outputs=result.stack_outputs)
 
 
 def run_main(main_path: Path, **kwargs: Any) -> Synthesis:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import base64
 import posixpath
+from typing import Any
 
-from tools.synth.fakes.registry import FakeCloud, fake_call, fake_resource
+from ._registry import FakeCloud, fake_call, fake_resource
 
 
 def _registry_host(cloud: FakeCloud) -> str:
@@ -14,7 +15,7 @@ def _registry_host(cloud: FakeCloud) -> str:
 
 
 @fake_resource("aws:ecr/repository:Repository")
-def ecr_repository(cloud: FakeCloud, name: str, inputs: dict) -> dict:
+def ecr_repository(cloud: FakeCloud, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     repository = inputs.get("name") or f"{name}-{cloud.digest(name)[:7]}"
     return {
         "name": repository,
@@ -26,12 +27,12 @@ def ecr_repository(cloud: FakeCloud, name: str, inputs: dict) -> dict:
 
 
 @fake_resource("aws:ecr/lifecyclePolicy:LifecyclePolicy")
-def ecr_lifecycle_policy(cloud: FakeCloud, name: str, inputs: dict) -> dict:
+def ecr_lifecycle_policy(cloud: FakeCloud, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     return {"registryId": cloud.account_id}
 
 
 @fake_resource("aws:kms/key:Key")
-def kms_key(cloud: FakeCloud, name: str, inputs: dict) -> dict:
+def kms_key(cloud: FakeCloud, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     h = cloud.digest("kms", name)
     key_id = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
     return {
@@ -46,7 +47,7 @@ def kms_key(cloud: FakeCloud, name: str, inputs: dict) -> dict:
 
 
 @fake_call("aws:ecr/getAuthorizationToken:getAuthorizationToken")
-def ecr_authorization_token(cloud: FakeCloud, args: dict) -> dict:
+def ecr_authorization_token(cloud: FakeCloud, args: dict[str, Any]) -> dict[str, Any]:
     registry_id = args.get("registryId") or cloud.account_id
     password = f"fake-ecr-token-{cloud.digest('ecr-token', registry_id)[:32]}"
     return {
@@ -61,7 +62,7 @@ def ecr_authorization_token(cloud: FakeCloud, args: dict) -> dict:
 
 
 @fake_resource("docker:index/image:Image")
-def docker_image(cloud: FakeCloud, name: str, inputs: dict) -> dict:
+def docker_image(cloud: FakeCloud, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     image_name = inputs["imageName"]
     repository, _, _ = image_name.rpartition(":") if ":" in image_name.rsplit("/", 1)[-1] else (image_name, "", "")
     build = inputs.get("build") or {}

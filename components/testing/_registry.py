@@ -7,8 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-ResourceFake = Callable[["FakeCloud", str, dict], dict]
-CallFake = Callable[["FakeCloud", dict], dict]
+ResourceFake = Callable[["FakeCloud", str, dict[str, Any]], dict[str, Any]]
+CallFake = Callable[["FakeCloud", dict[str, Any]], dict[str, Any]]
 
 _RESOURCE_FAKES: dict[str, ResourceFake] = {}
 _PREFIX_FAKES: dict[str, ResourceFake] = {}
@@ -61,7 +61,7 @@ def fake_call(*tokens: str) -> Callable[[CallFake], CallFake]:
     return register
 
 
-def resource_outputs(cloud: FakeCloud, type_token: str, name: str, inputs: dict) -> dict:
+def resource_outputs(cloud: FakeCloud, type_token: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     """Inputs echoed back, plus what the provider would compute."""
     fn = _RESOURCE_FAKES.get(type_token)
     if fn is None:
@@ -71,8 +71,9 @@ def resource_outputs(cloud: FakeCloud, type_token: str, name: str, inputs: dict)
     return {**inputs, **extra}
 
 
-def call_result(cloud: FakeCloud, token: str, args: dict) -> dict:
+def call_result(cloud: FakeCloud, token: str, args: dict[str, Any]) -> dict[str, Any]:
     fn = _CALL_FAKES.get(token)
     if fn is None:
-        raise KeyError(f"the offline synth has no fake for invoke {token!r}; add one under tools/synth/fakes/")
+        raise KeyError(f"gpu_model_platform.testing has no fake for invoke {token!r}: the components never call it; "
+                       "answer it in your own Mocks subclass (override `call`)")
     return fn(cloud, args)

@@ -4,9 +4,10 @@ and the invokes the endpoint wiring reads (the region's ALB hosted zone, an exis
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
-from tools.synth.fakes.kubernetes import kubernetes_object
-from tools.synth.fakes.registry import FakeCloud, fake_call, fake_resource
+from ._kubernetes import kubernetes_object
+from ._registry import FakeCloud, fake_call, fake_resource
 
 # The hosted zone of Application Load Balancers per region ("Elastic Load Balancing endpoints and quotas",
 # AWS General Reference); other regions get a stand-in of the same shape.
@@ -14,7 +15,7 @@ _ALB_ZONES = {"us-west-2": "Z1H1FL5HABSF5", "us-east-1": "Z35SXDOTRQ7X7K", "eu-w
 
 
 @fake_resource("kubernetes:networking.k8s.io/v1:Ingress")
-def ingress(cloud: FakeCloud, name: str, inputs: dict) -> dict:
+def ingress(cloud: FakeCloud, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     """What the AWS Load Balancer Controller writes back: the ALB's DNS name in the Ingress status."""
     outputs = kubernetes_object(cloud, name, inputs)
     metadata = outputs["metadata"]
@@ -26,7 +27,7 @@ def ingress(cloud: FakeCloud, name: str, inputs: dict) -> dict:
 
 
 @fake_resource("aws:acm/certificate:Certificate")
-def certificate(cloud: FakeCloud, name: str, inputs: dict) -> dict:
+def certificate(cloud: FakeCloud, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     domain = str(inputs.get("domainName", "example.com"))
     h = cloud.digest("acm", name, domain)
     return {
@@ -43,19 +44,19 @@ def certificate(cloud: FakeCloud, name: str, inputs: dict) -> dict:
 
 
 @fake_resource("aws:route53/record:Record")
-def record(cloud: FakeCloud, name: str, inputs: dict) -> dict:
+def record(cloud: FakeCloud, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     return {"fqdn": str(inputs.get("name", name)).rstrip(".")}
 
 
 @fake_call("aws:lb/getHostedZoneId:getHostedZoneId")
-def get_hosted_zone_id(cloud: FakeCloud, args: dict) -> dict:
+def get_hosted_zone_id(cloud: FakeCloud, args: dict[str, Any]) -> dict[str, Any]:
     region = args.get("region") or cloud.region
     return {"id": _ALB_ZONES.get(region, "Z" + cloud.digest("alb-zone", region)[:12].upper()),
             "loadBalancerType": args.get("loadBalancerType", "application"), "region": region}
 
 
 @fake_call("aws:ec2/getSubnet:getSubnet")
-def get_subnet(cloud: FakeCloud, args: dict) -> dict:
+def get_subnet(cloud: FakeCloud, args: dict[str, Any]) -> dict[str, Any]:
     subnet_id = args.get("id") or "subnet-00000000"
     n = int(cloud.digest("subnet-cidr", subnet_id)[:4], 16)
     cidr = ipaddress.ip_network(f"10.{n % 256}.{(n >> 8) % 16 * 16}.0/20")
