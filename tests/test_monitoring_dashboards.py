@@ -44,7 +44,7 @@ def server_metrics(tmp_path_factory) -> dict[str, set[str]]:
         traffic.stop()
         assert set(traffic.statuses) == {200}, traffic.statuses
         processes.http_get(port, "/v2/models/no-such-model/infer")
-        status, body = processes.http_get(port, "/metrics")
+        status, body = processes.http_get(server.admin_port, "/metrics")
         assert status == 200
         return exposition_metrics(body.decode())
     finally:

@@ -59,8 +59,8 @@ def test_server_errors_and_an_outage_reach_the_pager_then_resolve(tmp_path):
     traffic: list[Traffic] = []
     try:
         model_dir = processes.write_tiny_model(tmp_path / "model", fails_on_large_pixels=True)
-        server_port = processes.free_port()
-        started.append(processes.start_model_server(model_dir, server_port, tmp_path, MODEL))
+        server_port, metrics_port = processes.free_port(), processes.free_port()
+        started.append(processes.start_model_server(model_dir, server_port, tmp_path, MODEL, metrics_port))
 
         rules = tmp_path / "model-rules.yml"
         rules.write_text(yaml.safe_dump({"groups": model_rules(
@@ -75,7 +75,7 @@ def test_server_errors_and_an_outage_reach_the_pager_then_resolve(tmp_path):
             "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{am_port}"]}]}]},
             # What the ServiceMonitor gives in a cluster: job = the model's name, namespace = its namespace.
             "scrape_configs": [{"job_name": MODEL, "static_configs": [
-                {"targets": [f"127.0.0.1:{server_port}"], "labels": {"namespace": NAMESPACE}}]}],
+                {"targets": [f"127.0.0.1:{metrics_port}"], "labels": {"namespace": NAMESPACE}}]}],
         }, [rules], tmp_path)
         started.append(prometheus)
         up = f'up{{job="{MODEL}",namespace="{NAMESPACE}"}} == 1'
@@ -130,7 +130,7 @@ def test_server_errors_and_an_outage_reach_the_pager_then_resolve(tmp_path):
             "the critical ModelDown must mute the warning for the same service"
 
         # The server is back on the same address: ModelDown resolves.
-        started[0] = processes.start_model_server(model_dir, server_port, tmp_path, MODEL)
+        started[0] = processes.start_model_server(model_dir, server_port, tmp_path, MODEL, metrics_port)
         restarted = time.monotonic()
         wait_until(lambda: sink.received("/pager", "ModelDown", "resolved"), WAIT,
                    "the pager to receive the resolution of ModelDown", prometheus)

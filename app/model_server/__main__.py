@@ -1,49 +1,30 @@
 """`python -m model_server`: read the environment, serve until SIGTERM, drain, exit 0.
 
-Exit codes: 0 after a graceful shutdown; 1 if the model could not be loaded or warmed up;
-2 for invalid configuration (the message names the variable).
+Exit codes: 0 after a graceful shutdown; 1 if the model could not be loaded or warmed up, or a
+port could not be opened; 2 for invalid configuration (the message names the variable).
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import signal
+import resource
 import sys
-from collections.abc import Iterator
 
 import uvicorn
 
 from .app import ModelServer
 from .config import ConfigError, load_settings
+from .http_limits import Connections, Limits, effective_max_connections, protocol_class
+from .server import ModelHttpServer
 
 log = logging.getLogger("model_server")
 
 
-class _DrainingServer(uvicorn.Server):
-    """uvicorn re-raises SIGTERM after its graceful shutdown, which turns a clean drain into exit
-    code 143. Kubernetes reads a non-zero code as a crash, so handle the signals without re-raising."""
-
-    fatal: str | None = None
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-
-    def handle_exit(self, sig: int, frame: object) -> None:
-        if not self.should_exit:
-            log.info("received %s: no new connections; draining in-flight requests (up to %.0f s)",
-                     signal.Signals(sig).name, self.config.timeout_graceful_shutdown or 0)
-        super().handle_exit(sig, frame)
-
-    def stop_fatally(self, message: str) -> None:
-        self.fatal = message
-        self.should_exit = True
+def _open_descriptors() -> int:
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return 64
 
 
 def main() -> int:
@@ -55,16 +36,32 @@ def main() -> int:
     logging.basicConfig(level=settings.log_level.upper(), stream=sys.stdout,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    holder: list[_DrainingServer] = []
+    holder: list[ModelHttpServer] = []
     app = ModelServer(settings, on_fatal=lambda message: holder[0].stop_fatally(message))
+    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    max_connections = effective_max_connections(settings.max_connections,
+                                                nofile if nofile != resource.RLIM_INFINITY else 1 << 20,
+                                                _open_descriptors())
+    if max_connections < settings.max_connections:
+        log.warning("MAX_CONNECTIONS=%d lowered to %d to fit the file descriptor limit (%d)",
+                    settings.max_connections, max_connections, nofile)
+    limits = Limits(max_header_bytes=settings.max_header_bytes, header_timeout_s=settings.header_timeout_seconds,
+                    body_timeout_s=settings.body_timeout_seconds, max_connections=max_connections,
+                    retry_after_s=settings.retry_after_seconds, admin_port=settings.admin_port)
+    connections = Connections(limits, on_reject=app.metrics.reject,
+                              on_count=lambda listener, n: app.metrics.connections.labels(
+                                  settings.model_name, listener).set(n))
     config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, loop="uvloop", http="httptools", lifespan="on",
-        access_log=False, log_level=settings.log_level, server_header=False,
-        timeout_graceful_shutdown=settings.drain_timeout_seconds, log_config=None,
-        # Request bodies are bounded by MAX_REQUEST_BYTES in the app; keep-alive connections from
-        # clients and proxies are reused, so allow them to idle longer than uvicorn's 5 s default.
-        timeout_keep_alive=30)
-    server = _DrainingServer(config)
+        app, host=settings.host, port=settings.port, loop="uvloop", http=protocol_class(connections), ws="none",
+        lifespan="on", access_log=False, log_level=settings.log_level, server_header=False, log_config=None,
+        timeout_graceful_shutdown=settings.drain_timeout_seconds,
+        # No X-Forwarded-* rewriting: the server never uses the client address, and the middleware
+        # costs every request a layer (measured in docs/benchmarks-server.md).
+        proxy_headers=False,
+        # Idle keep-alive connections from clients and load balancers are reused; keep them longer
+        # than a load balancer's idle timeout so the server never closes one the balancer is about to use.
+        timeout_keep_alive=settings.keep_alive_timeout_seconds)
+    server = ModelHttpServer(config, app, connections)
     holder.append(server)
     server.run()
     if server.fatal:

@@ -2,11 +2,13 @@
 
 A batch waits at most `window` seconds (counted from when its oldest request arrived) for more
 requests, and never grows past `max_batch_size` rows unless a single request is bigger on its own
-(it then runs alone). It stops waiting early once no other request is on its way in (none being
-read or parsed), so a lone request is not held for the whole window. While one batch executes,
+(it then runs alone). It stops waiting early once no other request is on its way in (none that
+started arriving after the batch's oldest request is still being read or parsed; an upload that
+stalls is not waited for), so a lone request is not held for the whole window. While one batch executes,
 new requests queue up and form the next batch as soon as it finishes, so batches grow with the
 load. Batches that typically take under INLINE_BUDGET_S run on the event loop; slower ones on a
-dedicated inference thread.
+dedicated inference thread. The queue is bounded (MAX_QUEUE_SIZE) and a request still queued after
+QUEUE_TIMEOUT_MS when its batch would start is refused (Overloaded -> 503), so waits stay bounded.
 """
 from __future__ import annotations
 
@@ -39,6 +41,14 @@ RunFn = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
 
 class InferenceError(RuntimeError):
     """The model failed on a batch; every request in it gets a 500."""
+
+
+class Overloaded(RuntimeError):
+    """The request was refused to keep waits bounded (queue full, or queued too long): answer 503 + Retry-After."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class _InferenceThread:
@@ -85,16 +95,27 @@ class _Pending:
 
 
 class DynamicBatcher:
-    def __init__(self, run: RunFn, metrics: Metrics, *, max_batch_size: int, window_s: float) -> None:
+    def __init__(self, run: RunFn, metrics: Metrics, *, max_batch_size: int, window_s: float,
+                 max_queue: int = 1_000_000, queue_timeout_s: float = math.inf,
+                 others_in_flight: Callable[[], int] = lambda: 1) -> None:
+        """`others_in_flight`: requests the servers accepted besides the caller of `submit` (HTTP
+        requests whose task exists, gRPC calls in progress); 0 lets a lone request skip the queue.
+        The default (1, unknown) keeps every request on the batching path."""
         self._run = run
         self._metrics = metrics
         self._max_rows = max_batch_size
         self._window_s = window_s
+        self._max_queue = max_queue
+        self._queue_timeout_s = queue_timeout_s
         self._pending: deque[_Pending] = deque()
         self._pending_rows = 0
-        self._arriving = 0
+        self._arrivals: dict[int, float] = {}
+        """Requests being read or parsed: token -> when they started."""
+        self._next_token = 0
         self._typical_s = math.inf
         """Moving average of batch execution time; unknown (inf) until the first batch ran."""
+        self._executing = False
+        self.others_in_flight: Callable[[], int] = others_in_flight
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         # One inference thread for slow batches: batches run one after another, and the event loop
@@ -128,18 +149,39 @@ class DynamicBatcher:
         """True while a batch is executing on the inference thread."""
         return self._worker.busy
 
-    def arrival_started(self) -> None:
-        """An inference request is being read and parsed; a forming batch may wait for it."""
-        self._arriving += 1
+    def arrival_started(self) -> int:
+        """An inference request is being read and parsed; a forming batch may wait for it. Returns a token."""
+        self._next_token += 1
+        self._arrivals[self._next_token] = time.monotonic()
+        return self._next_token
 
-    def arrival_ended(self) -> None:
+    def arrival_ended(self, token: int) -> None:
         """That request was submitted or rejected; it no longer holds a forming batch back."""
-        self._arriving -= 1
+        del self._arrivals[token]
         if self._wakeup is not None:
             self._wakeup.set()
 
+    def _arriving(self, since: float) -> bool:
+        """Whether a request that started arriving at or after `since` (the oldest queued request's
+        arrival) is still being read or parsed. Uploads that started earlier and are still not done
+        are slow or stalled: waiting for them would make every batch pay the whole window."""
+        return any(started >= since for started in self._arrivals.values()) if self._arrivals else False
+
     async def submit(self, inputs: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
-        """Queue one request's inputs; resolves to its own slice of the batch outputs."""
+        """Queue one request's inputs; resolves to its own slice of the batch outputs.
+
+        Raises Overloaded when MAX_QUEUE_SIZE requests are already waiting, or when this one is
+        still waiting QUEUE_TIMEOUT_MS after it was queued (checked when its batch would start).
+        """
+        if len(self._pending) >= self._max_queue:
+            raise Overloaded(f"the batch queue is full ({self._max_queue} requests waiting); retry shortly",
+                             "queue_full")
+        if (not self._pending and not self._executing and not self._arrivals and self._typical_s < INLINE_BUDGET_S
+                and self.others_in_flight() == 0):
+            # Alone: no other request is queued, running, being read, or even accepted and not yet
+            # started. Nothing could join the batch, so run it here and now, skipping the hand-off to
+            # the batcher task and its look for late arrivals (two task switches and a loop pass).
+            return self._run_alone(inputs, rows)
         future = asyncio.get_running_loop().create_future()
         self._pending.append(_Pending(inputs, rows, future))
         self._pending_rows += rows
@@ -147,9 +189,27 @@ class DynamicBatcher:
         self._wakeup.set()
         return await future
 
+    def _run_alone(self, inputs: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
+        try:
+            outputs, seconds = self._timed_run(inputs)
+        except Exception as exc:
+            log.exception("inference failed for a batch of %d rows", rows)
+            raise InferenceError(f"inference failed: {exc}") from exc
+        self._record(seconds, rows)
+        return outputs
+
+    def _record(self, seconds: float, rows: int) -> None:
+        if self._typical_s == math.inf:
+            self._typical_s = seconds
+        else:
+            self._typical_s += EWMA_WEIGHT * (seconds - self._typical_s)
+        self._metrics.batch_seconds.observe(seconds)
+        self._metrics.batch_size.observe(rows)
+
     def _take_batch(self) -> list[_Pending]:
         batch: list[_Pending] = []
         rows = 0
+        expired_before = time.monotonic() - self._queue_timeout_s
         while self._pending:
             item = self._pending[0]
             if batch and rows + item.rows > self._max_rows:
@@ -157,6 +217,11 @@ class DynamicBatcher:
             self._pending.popleft()
             self._pending_rows -= item.rows
             if item.future.done():  # the client went away while it waited
+                continue
+            if item.arrived < expired_before:
+                item.future.set_exception(Overloaded(
+                    f"waited {time.monotonic() - item.arrived:.1f} s in the batch queue, more than the "
+                    f"{self._queue_timeout_s * 1000:.0f} ms allowed; retry shortly", "queue_timeout"))
                 continue
             batch.append(item)
             rows += item.rows
@@ -170,12 +235,12 @@ class DynamicBatcher:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
-            if self._arriving <= 0:
+            if not self._arriving(self._pending[0].arrived):
                 # Nothing is being parsed. One pass of the event loop reads any socket that has
                 # become readable; if that brings nothing either, waiting longer only adds latency.
                 queued = len(self._pending)
                 await asyncio.sleep(0)
-                if self._arriving <= 0 and len(self._pending) == queued:
+                if not self._arriving(self._pending[0].arrived) and len(self._pending) == queued:
                     return
                 continue
             self._wakeup.clear()
@@ -204,6 +269,7 @@ class DynamicBatcher:
         else:
             inputs = {name: np.concatenate([item.inputs[name] for item in batch]) for name in batch[0].inputs}
         rows = sum(item.rows for item in batch)
+        self._executing = True
         try:
             if self._typical_s < INLINE_BUDGET_S:
                 outputs, seconds = self._timed_run(inputs)
@@ -216,12 +282,9 @@ class DynamicBatcher:
                 if not item.future.done():
                     item.future.set_exception(error)
             return
-        if self._typical_s == math.inf:
-            self._typical_s = seconds
-        else:
-            self._typical_s += EWMA_WEIGHT * (seconds - self._typical_s)
-        self._metrics.batch_seconds.observe(seconds)
-        self._metrics.batch_size.observe(rows)
+        finally:
+            self._executing = False
+        self._record(seconds, rows)
         offset = 0
         for item in batch:
             end = offset + item.rows

@@ -26,7 +26,14 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     port: int = 8080
+    """Public port: inference and health, never /metrics."""
     host: str = "0.0.0.0"
+    grpc_port: int = 8081
+    """Open Inference Protocol gRPC; 0 turns gRPC off."""
+    admin_port: int = 8082
+    """Metrics and health only (probes, Prometheus); never inference."""
+    api_keys_dir: Path | None = None
+    """Each non-empty regular file holds one accepted API key; None turns authentication off."""
     model_name: str = "my-ai-model"
     model_version: str | None = None
     """None: take the version from metadata.json (or the model file's content hash)."""
@@ -36,6 +43,21 @@ class Settings:
     batch_window_ms: float = 2.0
     max_request_bytes: int = 1024 * 1024
     drain_timeout_seconds: float = 25.0
+    drain_delay_seconds: float = 0.0
+    """After SIGTERM, keep accepting new connections this long (readiness already failing)."""
+    max_connections: int = 1000
+    """Open public HTTP connections at most (capped below the process's file descriptor limit at start)."""
+    max_concurrent_requests: int = 256
+    """Inference requests (HTTP and gRPC) being read, queued or run at once; more get 503 + Retry-After."""
+    max_queue_size: int = 128
+    """Requests waiting in the batcher at most; more get 503 + Retry-After."""
+    queue_timeout_ms: float = 2000.0
+    """A request still queued this long when its batch would start is answered 503 instead."""
+    max_header_bytes: int = 16384
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 30.0
+    keep_alive_timeout_seconds: float = 75.0
+    retry_after_seconds: int = 1
     log_level: str = "info"
     intra_op_threads: int = 1
     """ONNX Runtime CPU threads per inference. One leaves the other core to the event loop."""
@@ -85,6 +107,13 @@ def _log_level(text: str) -> str:
     return text.strip().lower()
 
 
+def _keys_dir(text: str) -> Path:
+    path = Path(_non_empty(text))
+    if not path.is_dir():
+        raise ValueError("must be a directory (a mounted Secret with one API key per file)")
+    return path
+
+
 def _model_dir(text: str) -> Path:
     path = Path(_non_empty(text))
     if not (path / MODEL_FILE).is_file():
@@ -95,7 +124,10 @@ def _model_dir(text: str) -> Path:
 _PARSERS: dict[str, tuple[str, Callable[[str], object]]] = {
     # env var: (Settings field, parser)
     "PORT": ("port", _integer(1, 65535)),
+    "GRPC_PORT": ("grpc_port", _integer(0, 65535)),
+    "ADMIN_PORT": ("admin_port", _integer(1, 65535)),
     "HOST": ("host", _non_empty),
+    "API_KEYS_DIR": ("api_keys_dir", _keys_dir),
     "MODEL_NAME": ("model_name", _model_name),
     "MODEL_VERSION": ("model_version", _non_empty),
     "MODEL_DIR": ("model_dir", _model_dir),
@@ -103,6 +135,16 @@ _PARSERS: dict[str, tuple[str, Callable[[str], object]]] = {
     "BATCH_WINDOW_MS": ("batch_window_ms", _number(0, 1000)),
     "MAX_REQUEST_BYTES": ("max_request_bytes", _integer(1024, 1024 ** 3)),
     "DRAIN_TIMEOUT_SECONDS": ("drain_timeout_seconds", _number(0, 3600)),
+    "DRAIN_DELAY_SECONDS": ("drain_delay_seconds", _number(0, 3600)),
+    "MAX_CONNECTIONS": ("max_connections", _integer(1, 1_000_000)),
+    "MAX_CONCURRENT_REQUESTS": ("max_concurrent_requests", _integer(1, 1_000_000)),
+    "MAX_QUEUE_SIZE": ("max_queue_size", _integer(1, 1_000_000)),
+    "QUEUE_TIMEOUT_MS": ("queue_timeout_ms", _number(1, 3_600_000)),
+    "MAX_HEADER_BYTES": ("max_header_bytes", _integer(1024, 1024 ** 2)),
+    "HEADER_TIMEOUT_SECONDS": ("header_timeout_seconds", _number(0.1, 3600)),
+    "BODY_TIMEOUT_SECONDS": ("body_timeout_seconds", _number(0.1, 3600)),
+    "KEEP_ALIVE_TIMEOUT_SECONDS": ("keep_alive_timeout_seconds", _number(0.1, 3600)),
+    "RETRY_AFTER_SECONDS": ("retry_after_seconds", _integer(0, 3600)),
     "LOG_LEVEL": ("log_level", _log_level),
     "INTRA_OP_THREADS": ("intra_op_threads", _integer(1, 256)),
     "TEST_INFERENCE_DELAY_MS": ("test_inference_delay_ms", _number(0, 60_000)),
@@ -129,6 +171,11 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         if not (default_dir / MODEL_FILE).is_file():
             problems.append(f"MODEL_DIR is unset and the default {str(default_dir)!r} has no {MODEL_FILE}; "
                             "train a model (python train.py --epochs 10) or set MODEL_DIR")
+    ports = {var: values.get(field_name, getattr(Settings, field_name))
+             for var, field_name in (("PORT", "port"), ("GRPC_PORT", "grpc_port"), ("ADMIN_PORT", "admin_port"))}
+    clashes = sorted({var for var, port in ports.items() if port and list(ports.values()).count(port) > 1})
+    if clashes:
+        problems.append(f"{', '.join(f'{v}={ports[v]}' for v in clashes)}: each port must be different")
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
     return Settings(**values)  # type: ignore[arg-type]

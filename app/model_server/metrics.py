@@ -83,9 +83,23 @@ class Metrics:
                                        ["model"], buckets=LATENCY_BUCKETS, registry=r).labels(model)
         self.ready = Gauge("inference_model_ready", "1 once the model is loaded and warmed up, else 0",
                            ["model"], registry=r).labels(model)
+        self.rejections = Counter(
+            "inference_rejections", "Requests and connections refused by a limit or by the HTTP parser, by reason",
+            ["model", "reason"], registry=r)
+        self.connections = Gauge("inference_open_connections", "Open HTTP connections, by listener (public, admin)",
+                                 ["model", "listener"], registry=r)
+        self.auth_failures = Counter("inference_auth_failures", "Requests refused for a missing or wrong API key, "
+                                     "by protocol (http, grpc)", ["model", "protocol"], registry=r)
         self.gpu_memory = GpuMemoryCollector()
         r.register(self.gpu_memory)
         self._children: dict[tuple[str, int], tuple[object, object]] = {}
+        self._rejection_children: dict[str, object] = {}
+
+    def reject(self, reason: str) -> None:
+        child = self._rejection_children.get(reason)
+        if child is None:  # reasons are a fixed set of code constants, never client input
+            child = self._rejection_children[reason] = self.rejections.labels(self.model, reason)
+        child.inc()
 
     def observe_request(self, route: str, status: int, seconds: float) -> None:
         key = (route, status)

@@ -2,13 +2,20 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
+
+# ONNX Runtime's built-in telemetry writes a device id and an event database under $HOME and looks
+# up a collector host; the variable stops both (ort.disable_telemetry_events() does not stop the
+# lookups). The image and the Deployment set it; set it here too, before onnxruntime is imported,
+# so a run without it (a laptop, a test) is just as quiet. An explicit other value is respected.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+import onnxruntime as ort  # noqa: E402 (after the telemetry switch above)
 
 from .artifacts import model_version, read_metadata
 

@@ -1,12 +1,15 @@
 """Bounded HTTP/1.1 load client for Open Inference Protocol servers on loopback.
 
     python bench/server/loadgen.py --url http://127.0.0.1:8080/v2/models/my-ai-model/infer \
-        --requests 20000 --concurrency 64 --time-cap 60 --body-file bodies.jsonl
+        --requests 20000 --concurrency 64 --time-cap 60 --body-file bodies.jsonl [--binary] \
+        [--header "Authorization: Bearer KEY"]
 
 Sends exactly --requests POSTs (or fewer if --time-cap seconds pass first) over --concurrency
 keep-alive connections, each connection sending its next request when the previous answer is in
-(closed loop). Bodies are pre-serialised and cycled. Prints one JSON object: counts, throughput
-and latency percentiles. Refuses any host but loopback.
+(closed loop). Bodies are pre-serialised and cycled. With --binary each JSON body is re-encoded
+with the binary tensor data extension (FP32 inputs as raw bytes after the JSON header, outputs asked
+for as binary). Prints one JSON object: counts, throughput, latency percentiles and rows/s.
+Refuses any host but loopback.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import argparse
 import asyncio
 import ipaddress
 import json
+import struct
 import sys
 import time
 from urllib.parse import urlsplit
@@ -65,14 +69,50 @@ async def _worker(host: str, port: int, requests: list[bytes], state: dict, late
         writer.close()
 
 
-async def run(url: str, bodies: list[bytes], total: int, concurrency: int, time_cap: float) -> dict:
+def to_binary(body: bytes) -> tuple[bytes, int]:
+    """A JSON inference request re-encoded with the binary tensor data extension: (body, JSON length)."""
+    request = json.loads(body)
+    blobs = []
+    for tensor in request["inputs"]:
+        data = tensor.pop("data")
+        flat = list(_flatten(data))
+        blob = struct.pack(f"<{len(flat)}f", *flat)
+        tensor["parameters"] = {"binary_data_size": len(blob)}
+        blobs.append(blob)
+    request["parameters"] = {"binary_data_output": True}
+    head = json.dumps(request, separators=(",", ":")).encode()
+    return head + b"".join(blobs), len(head)
+
+
+def _flatten(data):
+    for item in data:
+        if isinstance(item, list):
+            yield from _flatten(item)
+        else:
+            yield item
+
+
+def rows_of(body: bytes) -> int:
+    return json.loads(body)["inputs"][0]["shape"][0]
+
+
+async def run(url: str, bodies: list[bytes], total: int, concurrency: int, time_cap: float,
+              binary: bool = False, headers: list[str] = ()) -> dict:
     parts = urlsplit(url)
     host, port = parts.hostname, parts.port or 80
     _loopback_only(host)
     path = parts.path or "/"
-    requests = [(f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
-                 f"Content-Length: {len(body)}\r\n\r\n").encode() + body for body in bodies]
+    extra = "".join(f"{h}\r\n" for h in headers)
+    requests = []
+    for body in bodies:
+        content_type = "application/json"
+        if binary:
+            body, json_length = to_binary(body)
+            content_type = f"application/octet-stream\r\nInference-Header-Content-Length: {json_length}"
+        requests.append((f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: {content_type}\r\n"
+                         f"{extra}Content-Length: {len(body)}\r\n\r\n").encode() + body)
     state = {"next": 0, "total": total}
+    rows = rows_of(bodies[0])
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     started = time.perf_counter()
@@ -88,6 +128,7 @@ async def run(url: str, bodies: list[bytes], total: int, concurrency: int, time_
         "statuses": {str(k): v for k, v in sorted(statuses.items())}, "connection_errors": errors[:5],
         "elapsed_s": round(elapsed, 3), "hit_time_cap": time.perf_counter() >= deadline,
         "throughput_rps": round(ok / elapsed, 1) if elapsed else 0.0,
+        "rows_per_request": rows, "rows_per_s": round(ok * rows / elapsed, 1) if elapsed else 0.0,
         "latency_ms": {name: round(percentile(latencies, q) * 1000, 3)
                        for name, q in (("p50", 50), ("p90", 90), ("p99", 99), ("max", 100))},
         "concurrency": concurrency,
@@ -101,11 +142,13 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--time-cap", type=float, default=60.0, help="stop sending after this many seconds")
+    parser.add_argument("--binary", action="store_true", help="use the binary tensor data extension")
+    parser.add_argument("--header", action="append", default=[], help="extra request header, 'Name: value'")
     args = parser.parse_args()
     with open(args.body_file, "rb") as f:
         bodies = [line.strip() for line in f if line.strip()]
     runner = uvloop.run if uvloop is not None else asyncio.run
-    result = runner(run(args.url, bodies, args.requests, args.concurrency, args.time_cap))
+    result = runner(run(args.url, bodies, args.requests, args.concurrency, args.time_cap, args.binary, args.header))
     print(json.dumps(result))
     return 0
 

@@ -40,9 +40,11 @@ class TinyModel:
         return e / e.sum(axis=1, keepdims=True)
 
 
-def build_model(path: Path, *, seed: int = 7, fails_above_16: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def build_model(path: Path, *, seed: int = 7, fails_above_16: bool = False,
+                logits: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """input FP32 [N, 64] -> MatMul -> Add -> Softmax -> output FP32 [N, 10].
 
+    With logits the output is x @ W + b itself (no softmax), so large inputs overflow to inf.
     With fails_above_16 every pixel value also indexes a 17-entry table (whose looked-up values
     contribute 0 to the result): pixels 0..16 work, and a larger value makes ONNX Runtime fail
     inside Gather at run time, a genuine inference error.
@@ -66,6 +68,8 @@ def build_model(path: Path, *, seed: int = 7, fails_above_16: bool = False) -> t
         initializers += [numpy_helper.from_array(np.ones(17, dtype=np.float32), "table"),
                          numpy_helper.from_array(np.array([1], dtype=np.int64), "axes"),
                          numpy_helper.from_array(np.array(0, dtype=np.float32), "zero")]
+    elif logits:
+        nodes.append(helper.make_node("Identity", ["logits"], ["output"]))
     else:
         nodes.append(helper.make_node("Softmax", ["logits"], ["output"], axis=1))
     graph = helper.make_graph(
@@ -119,23 +123,30 @@ class Response:
 class ServerProcess:
     """`python -m model_server` in app/, on 127.0.0.1 and a free port."""
 
-    def __init__(self, model_dir: Path, tmp_path: Path, **env: str) -> None:
+    def __init__(self, model_dir: Path, tmp_path: Path, *, argv_prefix: tuple[str, ...] = (),
+                 preexec_fn: Any = None, **env: str) -> None:
         self.port = free_port()
+        self.admin_port = int(env.pop("ADMIN_PORT", 0)) or free_port()
+        self.grpc_port = int(env.pop("GRPC_PORT", -1))
+        if self.grpc_port < 0:
+            self.grpc_port = free_port()
         self.log_path = tmp_path / f"server-{self.port}.log"
         environ = {k: v for k, v in os.environ.items() if k not in _SERVER_VARS}
-        environ.update({"HOST": "127.0.0.1", "PORT": str(self.port), "MODEL_DIR": str(model_dir),
+        environ.update({"HOST": "127.0.0.1", "PORT": str(self.port), "ADMIN_PORT": str(self.admin_port),
+                        "GRPC_PORT": str(self.grpc_port), "MODEL_DIR": str(model_dir),
                         "LOG_LEVEL": "info", "PYTHONUNBUFFERED": "1"})
         environ.update({k: str(v) for k, v in env.items()})
+        self.env = environ
         self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "model_server"], cwd=APP_DIR, env=environ,
-                                     stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen([*argv_prefix, sys.executable, "-m", "model_server"], cwd=APP_DIR, env=environ,
+                                     stdout=self._log, stderr=subprocess.STDOUT, preexec_fn=preexec_fn)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
     def request(self, method: str, path: str, body: bytes | None = None, *, timeout: float = 10.0,
-                headers: dict[str, str] | None = None) -> Response:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+                headers: dict[str, str] | None = None, port: int | None = None) -> Response:
+        conn = http.client.HTTPConnection("127.0.0.1", port or self.port, timeout=timeout)
         try:
             conn.request(method, path, body=body, headers=headers or {"Content-Type": "application/json"})
             resp = conn.getresponse()
@@ -169,8 +180,11 @@ class ServerProcess:
             time.sleep(0.05)
         raise AssertionError(f"{path} not 200 within {timeout} s:\n{self.log()}")
 
+    def admin(self, path: str, **kw: Any) -> Response:
+        return self.request("GET", path, port=self.admin_port, **kw)
+
     def metrics_text(self) -> str:
-        response = self.get("/metrics")
+        response = self.admin("/metrics")
         assert response.status == 200, response.body
         return response.body.decode()
 
@@ -189,9 +203,13 @@ class ServerProcess:
         self._log.close()
 
 
-_SERVER_VARS = ("PORT", "HOST", "MODEL_NAME", "MODEL_VERSION", "MODEL_DIR", "MAX_BATCH_SIZE", "BATCH_WINDOW_MS",
-                "MAX_REQUEST_BYTES", "DRAIN_TIMEOUT_SECONDS", "LOG_LEVEL", "INTRA_OP_THREADS",
-                "TEST_INFERENCE_DELAY_MS")
+def _server_vars() -> tuple[str, ...]:
+    from model_server.config import ENV_VARS
+
+    return ENV_VARS
+
+
+_SERVER_VARS = _server_vars()
 
 
 @pytest.fixture
@@ -217,3 +235,38 @@ def infer_payload(rows: np.ndarray, *, flat: bool = True, **extra: Any) -> dict:
 def digits_rows(n: int, seed: int = 0) -> np.ndarray:
     """Rows shaped like digits pixels (integers 0..16) as FP32."""
     return np.random.default_rng(seed).integers(0, 17, size=(n, 64)).astype(np.float32)
+
+
+def raw_exchange(port: int, data: bytes, *, timeout: float = 10.0) -> bytes:
+    """Send raw bytes on a fresh connection and read until the server closes it (or the timeout)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        chunks = []
+        try:
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        except (TimeoutError, ConnectionResetError):
+            pass
+    return b"".join(chunks)
+
+
+def parse_raw_response(raw: bytes) -> Response:
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return Response(int(lines[0].split()[1]), body, headers)
+
+
+def counter_value(metrics_text: str, family: str, **labels: str) -> float:
+    """Sum of a counter's samples whose labels include `labels` (0 when none)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    total = 0.0
+    for fam in text_string_to_metric_families(metrics_text):
+        if fam.name == family:
+            total += sum(s.value for s in fam.samples if s.name == family + "_total"
+                         and all(s.labels.get(k) == v for k, v in labels.items()))
+    return total

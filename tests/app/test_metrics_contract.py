@@ -33,7 +33,7 @@ def scraped(tiny_model: TinyModel, tmp_path_factory: pytest.TempPathFactory) -> 
         assert server.infer({"inputs": []}).status == 400
         assert server.get("/v2/health/ready").status == 200
         text = server.metrics_text()
-        content_type = server.get("/metrics").headers["content-type"]
+        content_type = server.admin("/metrics").headers["content-type"]
     finally:
         server.stop()
     return {"families": {f.name: f for f in text_string_to_metric_families(text)}, "content_type": content_type,

@@ -54,7 +54,7 @@ def test_base_images_are_pinned_by_tag_and_digest() -> None:
     assert "cudnn-runtime" in bases["CUDA_IMAGE"] and "13.0" in bases["CUDA_IMAGE"]
 
 
-def test_runtime_stages_are_non_root_expose_8080_and_label_the_model_version() -> None:
+def test_runtime_stages_are_non_root_expose_the_three_ports_and_label_the_model_version() -> None:
     text = DOCKERFILE.read_text()
     stages = re.split(r"^FROM ", text, flags=re.MULTILINE)[1:]
     runtime = {s.split()[2]: s for s in stages if " AS " in s.splitlines()[0]
@@ -63,7 +63,11 @@ def test_runtime_stages_are_non_root_expose_8080_and_label_the_model_version() -
     assert stages[-1].split()[2] == "cpu", "the default (last) stage must be the CPU image"
     for name, stage in runtime.items():
         assert "USER 10001:10001" in stage, name
-        assert "EXPOSE 8080" in stage, name
+        assert "EXPOSE 8080 8081 8082" in stage, name
+        assert "PORT=8080" in stage and "GRPC_PORT=8081" in stage and "ADMIN_PORT=8082" in stage, name
+        # ONNX Runtime's telemetry (a device id on disk, lookups of a collector host) stays off in the image.
+        assert "ORT_DISABLE_TELEMETRY=1" in stage, name
+        assert "ADMIN_PORT', '8082'" in stage, f"{name}: the HEALTHCHECK must probe the admin port"
         assert 'org.opencontainers.image.version="${MODEL_VERSION}"' in stage, name
         assert "MODEL_DIR=/models" in stage and "PYTHONDONTWRITEBYTECODE=1" in stage, name
         assert "pip install" not in stage and "build-essential" not in stage and "gcc" not in stage, name

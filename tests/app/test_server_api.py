@@ -37,7 +37,7 @@ def test_server_metadata_names_the_server_and_its_version(server: ServerProcess)
     body = response.json()
     assert body["name"] == "gpu-model-platform-model-server"
     assert isinstance(body["version"], str) and body["version"]
-    assert body["extensions"] == []
+    assert body["extensions"] == ["binary_tensor_data"]
 
 
 def test_model_metadata_describes_the_onnx_signature(server: ServerProcess, tiny_model: TinyModel) -> None:
@@ -140,7 +140,7 @@ BAD_REQUESTS = {
     "no inputs": ({"inputs": []}, 400, "'inputs' must be a non-empty array"),
     "body not an object": ([1, 2, 3], 400, "must be a JSON object"),
     "id not a string": ({"id": 5, "inputs": [_tensor()]}, 400, "'id' must be a string"),
-    "unknown output": ({"inputs": [_tensor()], "outputs": [{"name": "logits"}]}, 400, "unknown output(s) 'logits'"),
+    "unknown output": ({"inputs": [_tensor()], "outputs": [{"name": "logits"}]}, 400, "unknown output 'logits'"),
 }
 
 

@@ -19,18 +19,38 @@ def test_defaults_match_the_documented_ones(tiny_model) -> None:
         8080, "0.0.0.0", "my-ai-model", None)
     assert (settings.max_batch_size, settings.batch_window_ms, settings.max_request_bytes) == (32, 2.0, 1024 * 1024)
     assert (settings.drain_timeout_seconds, settings.log_level) == (25.0, "info")
+    assert (settings.grpc_port, settings.admin_port, settings.api_keys_dir) == (8081, 8082, None)
+    assert (settings.max_connections, settings.max_concurrent_requests, settings.max_queue_size,
+            settings.queue_timeout_ms) == (1000, 256, 128, 2000.0)
+    assert (settings.max_header_bytes, settings.header_timeout_seconds, settings.body_timeout_seconds,
+            settings.keep_alive_timeout_seconds, settings.drain_delay_seconds, settings.retry_after_seconds) == (
+        16384, 10.0, 30.0, 75.0, 0.0, 1)
 
 
-def test_every_variable_is_read(tiny_model) -> None:
+def test_every_variable_is_read(tiny_model, tmp_path) -> None:
     settings = load_settings({
-        "PORT": "9000", "HOST": "127.0.0.1", "MODEL_NAME": "digits", "MODEL_VERSION": "v3",
+        "PORT": "9000", "GRPC_PORT": "0", "ADMIN_PORT": "9002", "HOST": "127.0.0.1", "API_KEYS_DIR": str(tmp_path),
+        "MODEL_NAME": "digits", "MODEL_VERSION": "v3",
         "MODEL_DIR": str(tiny_model.dir), "MAX_BATCH_SIZE": "64", "BATCH_WINDOW_MS": "0.5",
-        "MAX_REQUEST_BYTES": "2048", "DRAIN_TIMEOUT_SECONDS": "10", "LOG_LEVEL": "DEBUG",
+        "MAX_REQUEST_BYTES": "2048", "DRAIN_TIMEOUT_SECONDS": "10", "DRAIN_DELAY_SECONDS": "3",
+        "MAX_CONNECTIONS": "50", "MAX_CONCURRENT_REQUESTS": "40", "MAX_QUEUE_SIZE": "30", "QUEUE_TIMEOUT_MS": "500",
+        "MAX_HEADER_BYTES": "4096", "HEADER_TIMEOUT_SECONDS": "2", "BODY_TIMEOUT_SECONDS": "4",
+        "KEEP_ALIVE_TIMEOUT_SECONDS": "61", "RETRY_AFTER_SECONDS": "5", "LOG_LEVEL": "DEBUG",
         "INTRA_OP_THREADS": "2", "TEST_INFERENCE_DELAY_MS": "5"})
-    assert settings == Settings(port=9000, host="127.0.0.1", model_name="digits", model_version="v3",
+    assert settings == Settings(port=9000, grpc_port=0, admin_port=9002, host="127.0.0.1", api_keys_dir=tmp_path,
+                                model_name="digits", model_version="v3",
                                 model_dir=Path(tiny_model.dir), max_batch_size=64, batch_window_ms=0.5,
-                                max_request_bytes=2048, drain_timeout_seconds=10.0, log_level="debug",
-                                intra_op_threads=2, test_inference_delay_ms=5.0)
+                                max_request_bytes=2048, drain_timeout_seconds=10.0, drain_delay_seconds=3.0,
+                                max_connections=50, max_concurrent_requests=40, max_queue_size=30,
+                                queue_timeout_ms=500.0, max_header_bytes=4096, header_timeout_seconds=2.0,
+                                body_timeout_seconds=4.0, keep_alive_timeout_seconds=61.0, retry_after_seconds=5,
+                                log_level="debug", intra_op_threads=2, test_inference_delay_ms=5.0)
+
+
+def test_the_three_ports_must_differ(tiny_model) -> None:
+    with pytest.raises(ConfigError, match=r"ADMIN_PORT=8080, PORT=8080: each port must be different"):
+        load_settings({"MODEL_DIR": str(tiny_model.dir), "ADMIN_PORT": "8080"})
+    assert load_settings({"MODEL_DIR": str(tiny_model.dir), "GRPC_PORT": "0", "ADMIN_PORT": "9000"}).grpc_port == 0
 
 
 @pytest.mark.parametrize("var,value,message", [
@@ -44,6 +64,13 @@ def test_every_variable_is_read(tiny_model) -> None:
     ("MODEL_NAME", "../etc", "MODEL_NAME='../etc': must be 1-128 characters"),
     ("MODEL_VERSION", "", "MODEL_VERSION='': must not be empty"),
     ("LOG_LEVEL", "verbose", "LOG_LEVEL='verbose': must be one of"),
+    ("GRPC_PORT", "-1", "GRPC_PORT='-1': must be an integer from 0 to 65535"),
+    ("ADMIN_PORT", "0", "ADMIN_PORT='0': must be an integer from 1 to 65535"),
+    ("API_KEYS_DIR", "/no/such/dir", "API_KEYS_DIR='/no/such/dir': must be a directory"),
+    ("MAX_HEADER_BYTES", "100", "MAX_HEADER_BYTES='100': must be an integer from 1024"),
+    ("HEADER_TIMEOUT_SECONDS", "0", "HEADER_TIMEOUT_SECONDS='0': must be a number from 0.1 to 3600"),
+    ("QUEUE_TIMEOUT_MS", "0", "QUEUE_TIMEOUT_MS='0': must be a number from 1"),
+    ("MAX_CONNECTIONS", "0", "MAX_CONNECTIONS='0': must be an integer from 1"),
 ])
 def test_an_invalid_value_is_reported_with_its_variable(tiny_model, var: str, value: str, message: str) -> None:
     with pytest.raises(ConfigError) as caught:
@@ -61,7 +88,7 @@ def test_an_unset_model_dir_without_artifacts_is_explained(tmp_path, monkeypatch
     ("/v2", ("/v2", None, None)),
     ("/v2/health/live", ("/v2/health/live", None, None)),
     ("/v2/health/ready", ("/v2/health/ready", None, None)),
-    ("/metrics", ("/metrics", None, None)),
+    ("/metrics", ("other", None, None)),  # the public port never serves metrics
     ("/v2/models/m", ("/v2/models/{name}", "m", None)),
     ("/v2/models/m/ready", ("/v2/models/{name}/ready", "m", None)),
     ("/v2/models/m/infer", ("/v2/models/{name}/infer", "m", None)),
@@ -106,7 +133,85 @@ def test_integer_datatypes_reject_values_out_of_range() -> None:
 
 def test_the_response_is_the_v2_form_with_flat_row_major_data() -> None:
     out = np.arange(20, dtype=np.float32).reshape(2, 10) / 4
-    body = json.loads(infer_response("m", "v1", "id-1", SPEC_OUT, ["output"], {"output": out}))
+    raw, json_length = infer_response("m", "v1", "id-1", SPEC_OUT, ["output"], {"output": out})
+    assert json_length is None  # no binary outputs asked for: the whole body is JSON
+    body = json.loads(raw)
     assert body == {"model_name": "m", "model_version": "v1", "id": "id-1",
                     "outputs": [{"name": "output", "datatype": "FP32", "shape": [2, 10],
                                  "data": (np.arange(20) / 4).tolist()}]}
+
+
+def test_the_connection_cap_is_lowered_to_fit_the_descriptor_limit() -> None:
+    from model_server.http_limits import effective_max_connections
+
+    assert effective_max_connections(1000, 1_048_576, 40) == 1000
+    lowered = effective_max_connections(1000, 1024, 40)
+    assert 800 < lowered < 1024 - 40
+    assert effective_max_connections(1000, 10, 40) == 1
+
+
+def test_a_rate_limited_log_says_how_many_it_held_back(caplog) -> None:
+    import logging
+
+    from model_server.http_limits import RateLimitedLog
+
+    now = [0.0]
+    limited = RateLimitedLog(logging.getLogger("test-rate"), interval=60, clock=lambda: now[0])
+    with caplog.at_level(logging.WARNING, logger="test-rate"):
+        assert limited.warning("bad_http", "first")
+        assert not limited.warning("bad_http", "second")
+        assert limited.warning("header_timeout", "other kind")
+        now[0] = 61
+        assert limited.warning("bad_http", "third")
+    assert [r.getMessage() for r in caplog.records] == ["first", "other kind", "third (1 more like it in the last 61 s)"]
+
+
+def _run(coroutine):
+    """Run on a private loop: asyncio.run would leave the main thread without an event loop, which
+    the Pulumi mock tests sharing this worker process expect to find."""
+    import asyncio
+
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coroutine)
+    finally:
+        loop.close()
+
+
+def _batcher(others: int):
+    from model_server.batcher import DynamicBatcher
+    from model_server.metrics import Metrics
+
+    calls: list[int] = []
+
+    def run(inputs: dict) -> dict:
+        calls.append(len(inputs["x"]))
+        return {"y": inputs["x"] * 2}
+    return DynamicBatcher(run, Metrics("m"), max_batch_size=8, window_s=0.05, others_in_flight=lambda: others), calls
+
+
+def test_a_lone_request_runs_at_once_without_the_batch_queue() -> None:
+    import asyncio
+
+    async def scenario() -> dict:
+        batcher, calls = _batcher(others=0)
+        batcher._typical_s = 0.0  # known fast, as after the first batches
+        # The batcher task is never started: only the direct path can answer.
+        result = await asyncio.wait_for(batcher.submit({"x": np.ones((1, 2))}, 1), 1)
+        assert calls == [1]
+        return result
+    assert _run(scenario())["y"].tolist() == [[2.0, 2.0]]
+
+
+def test_requests_with_company_still_share_a_batch() -> None:
+    import asyncio
+
+    async def scenario() -> list:
+        batcher, calls = _batcher(others=1)
+        batcher._typical_s = 0.0
+        batcher.start()
+        results = await asyncio.gather(*(batcher.submit({"x": np.full((1, 2), i)}, 1) for i in range(3)))
+        await batcher.stop()
+        assert calls == [3], calls  # one execution for the three
+        return results
+    assert [r["y"][0, 0] for r in _run(scenario())] == [0.0, 2.0, 4.0]

@@ -77,6 +77,9 @@ def write_tiny_model(directory: Path, *, fails_on_large_pixels: bool = False) ->
 class Process:
     """A child process with its output in a log file."""
 
+    admin_port: int | None = None
+    """The model server's metrics and probe port (start_model_server sets it)."""
+
     def __init__(self, name: str, argv: list[str], log_dir: Path, *, cwd: Path | None = None,
                  env: dict[str, str] | None = None):
         self.name = name
@@ -128,11 +131,18 @@ def wait_until(condition: Callable[[], Any], timeout: float, what: str, process:
     raise AssertionError(f"timed out after {timeout} s waiting for {what}" + (f":\n{process.log()}" if process else ""))
 
 
-def start_model_server(model_dir: Path, port: int, log_dir: Path, model_name: str) -> Process:
-    env = {k: v for k, v in os.environ.items() if k not in ("PORT", "HOST", "MODEL_DIR", "MODEL_NAME")}
-    env.update({"HOST": "127.0.0.1", "PORT": str(port), "MODEL_DIR": str(model_dir), "MODEL_NAME": model_name,
+def start_model_server(model_dir: Path, port: int, log_dir: Path, model_name: str,
+                       admin_port: int | None = None) -> Process:
+    """The inference server on `port`; its /metrics are on `admin_port` (a free one when None), as
+    `server.admin_port`, never on the public port. gRPC is off."""
+    admin_port = admin_port or free_port()
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PORT", "HOST", "MODEL_DIR", "MODEL_NAME", "ADMIN_PORT", "GRPC_PORT")}
+    env.update({"HOST": "127.0.0.1", "PORT": str(port), "ADMIN_PORT": str(admin_port), "GRPC_PORT": "0",
+                "MODEL_DIR": str(model_dir), "MODEL_NAME": model_name,
                 "MAX_BATCH_SIZE": "8", "LOG_LEVEL": "warning", "PYTHONUNBUFFERED": "1"})
     server = Process("model-server", [sys.executable, "-m", "model_server"], log_dir, cwd=APP_DIR, env=env)
+    server.admin_port = admin_port
     wait_until(lambda: http_get(port, "/v2/health/ready")[0] == 200, 60, "the model server to be ready", server)
     return server
 

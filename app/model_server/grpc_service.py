@@ -1,0 +1,219 @@
+"""Open Inference Protocol gRPC endpoint (inference.GRPCInferenceService), on GRPC_PORT.
+
+It runs in the same event loop as the HTTP server and shares with it the model, the dynamic
+batcher (so gRPC and HTTP requests are batched together), the metrics (counted in
+`inference_requests_total` with the full method name as `route` and the HTTP status a gRPC code
+corresponds to as `status`), the limits (MAX_REQUEST_BYTES, MAX_CONCURRENT_REQUESTS, the queue
+bound and timeout) and the API keys (metadata `authorization: Bearer <key>`; ServerLive and
+ServerReady are open like the HTTP health paths). Outputs are returned as `raw_output_contents`,
+little-endian bytes, as Triton does: exact and cheap.
+"""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import TYPE_CHECKING
+
+import grpc
+import numpy as np
+
+from . import SERVER_NAME, __version__
+from .batcher import InferenceError, Overloaded
+from .oip import grpc_predict_v2_pb2 as pb
+from .oip import grpc_predict_v2_pb2_grpc as pb_grpc
+from .protocol import RequestError, array_from_bytes, array_from_values, check_tensor, echo, requested_outputs
+
+if TYPE_CHECKING:
+    from .app import ModelServer
+
+log = logging.getLogger(__name__)
+
+SERVICE = "/inference.GRPCInferenceService/"
+# The typed field of InferTensorContents each datatype uses (FP16 has none: raw contents only).
+_CONTENTS_FIELD = {"BOOL": "bool_contents", "INT8": "int_contents", "INT16": "int_contents", "INT32": "int_contents",
+                   "INT64": "int64_contents", "UINT8": "uint_contents", "UINT16": "uint_contents",
+                   "UINT32": "uint_contents", "UINT64": "uint64_contents", "FP32": "fp32_contents",
+                   "FP64": "fp64_contents"}
+# gRPC status -> the HTTP status it corresponds to, for the `status` label of inference_requests_total.
+HTTP_STATUS = {grpc.StatusCode.OK: 200, grpc.StatusCode.INVALID_ARGUMENT: 400, grpc.StatusCode.NOT_FOUND: 404,
+               grpc.StatusCode.UNAUTHENTICATED: 401, grpc.StatusCode.UNAVAILABLE: 503,
+               grpc.StatusCode.RESOURCE_EXHAUSTED: 413, grpc.StatusCode.INTERNAL: 500}
+
+
+class _Abort(Exception):
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _input_array(tensor: pb.ModelInferRequest.InferInputTensor, raw: bytes | None, specs: dict) -> tuple[str, np.ndarray]:
+    shape = list(tensor.shape)
+    spec = check_tensor(tensor.name, tensor.datatype, shape, specs)
+    if raw is not None:
+        if tensor.HasField("contents"):
+            raise RequestError(f"input {spec.name!r}: give either 'contents' or raw_input_contents, not both")
+        return spec.name, array_from_bytes(spec, shape, raw, "raw_input_contents")
+    field = _CONTENTS_FIELD.get(spec.datatype)
+    if field is None:
+        raise RequestError(f"input {spec.name!r}: {spec.datatype} data must be sent in raw_input_contents")
+    return spec.name, array_from_values(spec, shape, np.array(getattr(tensor.contents, field)))
+
+
+def parse_request(request: pb.ModelInferRequest, model) -> tuple[dict[str, np.ndarray], int, list[str]]:
+    """(inputs, rows, output names) of a ModelInferRequest, validated like the REST path."""
+    specs = {spec.name: spec for spec in model.inputs}
+    if not request.inputs:
+        raise RequestError("'inputs' must list at least one input tensor")
+    raw = list(request.raw_input_contents)
+    if raw and len(raw) != len(request.inputs):
+        raise RequestError(f"raw_input_contents has {len(raw)} entries for {len(request.inputs)} inputs; "
+                           "give one per input, in order")
+    arrays: dict[str, np.ndarray] = {}
+    for index, tensor in enumerate(request.inputs):
+        name, array = _input_array(tensor, raw[index] if raw else None, specs)
+        if name in arrays:
+            raise RequestError(f"input {name!r} is given more than once")
+        arrays[name] = array
+    missing = [name for name in specs if name not in arrays]
+    if missing:
+        raise RequestError(f"missing input(s): {', '.join(map(repr, missing))}")
+    rows = {array.shape[0] for array in arrays.values()}
+    if len(rows) != 1:
+        raise RequestError(f"all inputs must have the same batch dimension (shape[0]); got {sorted(rows)}")
+    wanted, _ = requested_outputs([{"name": o.name} for o in request.outputs] if request.outputs else None,
+                                  model.outputs, False)
+    return arrays, rows.pop(), wanted
+
+
+class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
+    def __init__(self, app: ModelServer) -> None:
+        self.app = app
+
+    # --- plumbing --------------------------------------------------------------------------------
+    def _observe(self, method: str, code: grpc.StatusCode, started: float) -> None:
+        self.app.metrics.observe_request(SERVICE + method, HTTP_STATUS.get(code, 500), time.perf_counter() - started)
+
+    def _authorize(self, context: grpc.aio.ServicerContext) -> None:
+        if self.app.api_keys is None:
+            return
+        header = next((value for key, value in context.invocation_metadata() or () if key == "authorization"), None)
+        if not self.app.authorized(header.encode() if isinstance(header, str) else header):
+            self.app.metrics.auth_failures.labels(self.app.settings.model_name, "grpc").inc()
+            raise _Abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid API key: send metadata "
+                         "'authorization: Bearer <key>'")
+
+    def _model(self, name: str, version: str):
+        settings = self.app.settings
+        if name != settings.model_name:
+            raise _Abort(grpc.StatusCode.NOT_FOUND, f"unknown model {echo(name)}; this server serves "
+                         f"{settings.model_name!r}")
+        model = self.app.model
+        if model is None:
+            raise _Abort(grpc.StatusCode.UNAVAILABLE, f"model {name!r} is not ready yet (loading or warming up)")
+        if version and version != model.version:
+            raise _Abort(grpc.StatusCode.NOT_FOUND, f"unknown version {echo(version)} of model {name!r}; the "
+                         f"served version is {model.version}")
+        return model
+
+    async def _run(self, method: str, context: grpc.aio.ServicerContext, handler, *, open_: bool = False):
+        started = time.perf_counter()
+        try:
+            if not open_:
+                self._authorize(context)
+            result = await handler()
+        except _Abort as exc:
+            self._observe(method, exc.code, started)
+            await context.abort(exc.code, exc.message)
+        except RequestError as exc:
+            self._observe(method, grpc.StatusCode.INVALID_ARGUMENT, started)
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, exc.message)
+        except Overloaded as exc:
+            self.app.metrics.reject(exc.reason)
+            self._observe(method, grpc.StatusCode.UNAVAILABLE, started)
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+        except InferenceError as exc:
+            self._observe(method, grpc.StatusCode.INTERNAL, started)
+            await context.abort(grpc.StatusCode.INTERNAL, str(exc))
+        except Exception as exc:  # a bug must still produce an answer and a counted 500
+            log.exception("unhandled error in %s", method)
+            self._observe(method, grpc.StatusCode.INTERNAL, started)
+            await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}")
+        self._observe(method, grpc.StatusCode.OK, started)
+        return result
+
+    # --- the protocol's RPCs ---------------------------------------------------------------------
+    async def ServerLive(self, request, context):  # noqa: N802 (names from the .proto)
+        async def handle():
+            return pb.ServerLiveResponse(live=True)
+        return await self._run("ServerLive", context, handle, open_=True)
+
+    async def ServerReady(self, request, context):  # noqa: N802
+        async def handle():
+            return pb.ServerReadyResponse(ready=self.app.ready)
+        return await self._run("ServerReady", context, handle, open_=True)
+
+    async def ModelReady(self, request, context):  # noqa: N802
+        async def handle():
+            if request.name != self.app.settings.model_name:
+                raise _Abort(grpc.StatusCode.NOT_FOUND, f"unknown model {echo(request.name)}")
+            return pb.ModelReadyResponse(ready=self.app.ready)
+        return await self._run("ModelReady", context, handle)
+
+    async def ServerMetadata(self, request, context):  # noqa: N802
+        async def handle():
+            return pb.ServerMetadataResponse(name=SERVER_NAME, version=__version__, extensions=["binary_tensor_data"])
+        return await self._run("ServerMetadata", context, handle)
+
+    async def ModelMetadata(self, request, context):  # noqa: N802
+        async def handle():
+            model = self._model(request.name, request.version)
+            meta = pb.ModelMetadataResponse.TensorMetadata
+            return pb.ModelMetadataResponse(
+                name=self.app.settings.model_name, versions=[model.version], platform="onnx_onnxv1",
+                inputs=[meta(name=t.name, datatype=t.datatype, shape=list(t.shape)) for t in model.inputs],
+                outputs=[meta(name=t.name, datatype=t.datatype, shape=list(t.shape)) for t in model.outputs])
+        return await self._run("ModelMetadata", context, handle)
+
+    async def ModelInfer(self, request, context):  # noqa: N802
+        async def handle():
+            model = self._model(request.model_name, request.model_version)
+            if not self.app.admit():
+                raise _Abort(grpc.StatusCode.UNAVAILABLE, "server at its concurrency limit; retry shortly")
+            self.app.grpc_active += 1
+            try:
+                inputs, rows, wanted = parse_request(request, model)
+                results = await self.app.batcher.submit(inputs, rows)
+            finally:
+                self.app.grpc_active -= 1
+                self.app.release()
+            by_name = {spec.name: spec for spec in model.outputs}
+            response = pb.ModelInferResponse(model_name=self.app.settings.model_name, model_version=model.version,
+                                             id=request.id or uuid.uuid4().hex)
+            for name in wanted:
+                array = np.ascontiguousarray(results[name])
+                response.outputs.add(name=name, datatype=by_name[name].datatype, shape=list(array.shape))
+                response.raw_output_contents.append(array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes())
+            return response
+        return await self._run("ModelInfer", context, handle)
+
+
+def build_server(app: ModelServer, host: str) -> grpc.aio.Server:
+    """A grpc.aio server for the service, bound to host:GRPC_PORT with the HTTP side's limits."""
+    s = app.settings
+    options = [
+        ("grpc.max_receive_message_length", s.max_request_bytes),
+        ("grpc.max_send_message_length", max(s.max_request_bytes, 4 * 1024 * 1024)),
+        ("grpc.max_metadata_size", s.max_header_bytes),
+        # Never share the port with another process silently (gRPC turns SO_REUSEPORT on by default).
+        ("grpc.so_reuseport", 0),
+        ("grpc.max_connection_idle_ms", int(s.keep_alive_timeout_seconds * 1000)),
+        ("grpc.max_allowed_incoming_connections", s.max_connections),
+    ]
+    # Health and metadata calls are not admitted by MAX_CONCURRENT_REQUESTS; this bounds them too.
+    server = grpc.aio.server(options=options, maximum_concurrent_rpcs=s.max_concurrent_requests + 64)
+    pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceService(app), server)
+    address = f"[{host}]:{s.grpc_port}" if ":" in host else f"{host}:{s.grpc_port}"
+    server.add_insecure_port(address)
+    return server

@@ -1,0 +1,10 @@
+"""The Open Inference Protocol's gRPC definition and the stubs generated from it.
+
+grpc_predict_v2.proto is the protocol's published file, unchanged: github.com/kserve/kserve at tag
+v0.20.0 (commit 1fb781055dd1567164358233e1125142ca6ef1fe), path docs/predict-api/v2/grpc_predict_v2.proto.
+The *_pb2*.py files are generated from it (checked in so the image needs no code generator); regenerate with
+
+    python -m grpc_tools.protoc -I app --python_out=app --grpc_python_out=app app/model_server/oip/grpc_predict_v2.proto
+
+(grpcio-tools, pinned in requirements-dev.txt). tests/app/test_grpc.py fails when they are stale.
+"""
