@@ -77,14 +77,29 @@ def instance_problems(instance: str, args: ModelServiceArgs) -> list[Problem]:
     return []
 
 
-def drain_seconds(args: ModelServiceArgs) -> int | None:
+def _env_seconds(args: ModelServiceArgs, var: str) -> float | None:
+    """A number of seconds set in `env` (None when unset or not a number: `_env_rules` says so)."""
+    text = args.env.get(var)
+    try:
+        value = float(text) if text is not None else None
+    except ValueError:
+        return None
+    return value if value is not None and math.isfinite(value) and value >= 0 else None
+
+
+def drain_delay_seconds(args: ModelServiceArgs) -> float:
+    """DRAIN_DELAY_SECONDS as the server gets it: `env`, else its default 0."""
+    return _env_seconds(args, contract.ENV_DRAIN_DELAY_SECONDS) or 0
+
+
+def drain_seconds(args: ModelServiceArgs) -> float | None:
     """DRAIN_TIMEOUT_SECONDS as the server gets it: `env`, then the field, then what the grace period leaves."""
     if contract.ENV_DRAIN_TIMEOUT_SECONDS in args.env:
-        text = args.env[contract.ENV_DRAIN_TIMEOUT_SECONDS]
-        return int(text) if text.strip().isdigit() else None
+        return _env_seconds(args, contract.ENV_DRAIN_TIMEOUT_SECONDS)
     if args.drain_timeout_seconds is not None:
         return args.drain_timeout_seconds
-    return args.termination_grace_period_seconds - args.pre_stop_seconds - EXIT_MARGIN_SECONDS
+    return args.termination_grace_period_seconds - args.pre_stop_seconds - math.ceil(drain_delay_seconds(args)) \
+        - EXIT_MARGIN_SECONDS
 
 
 def rules(a: ModelServiceArgs) -> list[Problem]:
@@ -157,10 +172,11 @@ def _env_rules(a: ModelServiceArgs) -> list[Problem]:
                                            "Service and NetworkPolicy follow that field); set the field instead"))
     for key in sorted(set(a.env) & set(a.secret_env)):
         problems.append((f"secret_env.{key}", "also in env: one variable, one source"))
+    for var in (contract.ENV_DRAIN_TIMEOUT_SECONDS, contract.ENV_DRAIN_DELAY_SECONDS):
+        if var in a.env and _env_seconds(a, var) is None:
+            problems.append((f"env.{var}", got(a.env[var], "must be a number of seconds >= 0 such as 25")))
     drain = a.env.get(contract.ENV_DRAIN_TIMEOUT_SECONDS)
-    if drain is not None and not drain.strip().isdigit():
-        problems.append((f"env.{contract.ENV_DRAIN_TIMEOUT_SECONDS}", got(drain, "must be whole seconds such as 25")))
-    elif drain is not None and a.drain_timeout_seconds is not None:
+    if drain is not None and a.drain_timeout_seconds is not None:
         problems.append(("drain_timeout_seconds", got(a.drain_timeout_seconds, "also set in env "
                                                       f"{contract.ENV_DRAIN_TIMEOUT_SECONDS}: set one of them")))
     return problems
@@ -170,15 +186,17 @@ def _drain_rules(a: ModelServiceArgs) -> list[Problem]:
     drain = drain_seconds(a)
     if drain is None:
         return []
-    needed = a.pre_stop_seconds + drain + EXIT_MARGIN_SECONDS
+    delay = drain_delay_seconds(a)
+    needed = a.pre_stop_seconds + delay + drain + EXIT_MARGIN_SECONDS
     source = "env DRAIN_TIMEOUT_SECONDS" if contract.ENV_DRAIN_TIMEOUT_SECONDS in a.env else "drain_timeout_seconds"
+    delayed = f" + env DRAIN_DELAY_SECONDS ({delay:g} s)" if delay else ""
     if drain < 1:
         return [("termination_grace_period_seconds", got(a.termination_grace_period_seconds, "leaves no time to drain: "
-                 f"must be > pre_stop_seconds ({a.pre_stop_seconds}) + {EXIT_MARGIN_SECONDS} s to exit"))]
+                 f"must be > pre_stop_seconds ({a.pre_stop_seconds}){delayed} + {EXIT_MARGIN_SECONDS} s to exit"))]
     if needed > a.termination_grace_period_seconds:
         return [("termination_grace_period_seconds", got(a.termination_grace_period_seconds,
-                 f"must be >= pre_stop_seconds ({a.pre_stop_seconds}) + the drain ({drain} s, {source}) + "
-                 f"{EXIT_MARGIN_SECONDS} s to exit = {needed}: Kubernetes would kill the server mid-drain"))]
+                 f"must be >= pre_stop_seconds ({a.pre_stop_seconds}){delayed} + the drain ({drain:g} s, {source}) + "
+                 f"{EXIT_MARGIN_SECONDS} s to exit = {needed:g}: Kubernetes would kill the server mid-drain"))]
     return []
 
 
@@ -257,7 +275,7 @@ def _environment(a: ModelServiceArgs, name: str, secret_name: pulumi.Input[str] 
         contract.ENV_MODEL_NAME: name,
         contract.ENV_MAX_BATCH_SIZE: str(a.max_batch_size),
         contract.ENV_BATCH_WINDOW_MS: str(a.batch_window_ms),
-        contract.ENV_DRAIN_TIMEOUT_SECONDS: str(drain_seconds(a)),
+        contract.ENV_DRAIN_TIMEOUT_SECONDS: f"{drain_seconds(a):g}",
         contract.ENV_ORT_DISABLE_TELEMETRY: "1",
     }
     if a.admin_port is not None:

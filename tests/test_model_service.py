@@ -398,6 +398,8 @@ def test_command_args_ports_volumes_labels_annotations_pull_secrets_and_user_rea
     ({"termination_grace_period_seconds": 60}, "54"),
     ({"termination_grace_period_seconds": 60, "drain_timeout_seconds": 40}, "40"),
     ({"termination_grace_period_seconds": 60, "env": {"DRAIN_TIMEOUT_SECONDS": "50"}}, "50"),
+    # The server's own delay before draining (app/README.md) comes out of the grace period too.
+    ({"termination_grace_period_seconds": 60, "env": {"DRAIN_DELAY_SECONDS": "10"}}, "44"),
     ({"pre_stop_seconds": 0, "termination_grace_period_seconds": 10}, "9"),
 ])
 def test_the_drain_timeout_follows_the_grace_period_or_the_override(changes, drain):
@@ -422,6 +424,9 @@ def test_a_rollout_timeout_can_be_set():
     ({"termination_grace_period_seconds": 30, "drain_timeout_seconds": 28},
      "termination_grace_period_seconds: got 30; must be >= pre_stop_seconds (5) + the drain (28 s"),
     ({"env": {"DRAIN_TIMEOUT_SECONDS": "60"}}, "the drain (60 s, env DRAIN_TIMEOUT_SECONDS)"),
+    ({"env": {"DRAIN_TIMEOUT_SECONDS": "20", "DRAIN_DELAY_SECONDS": "7.5"}},
+     "pre_stop_seconds (5) + env DRAIN_DELAY_SECONDS (7.5 s) + the drain (20 s, env DRAIN_TIMEOUT_SECONDS)"),
+    ({"env": {"DRAIN_DELAY_SECONDS": "soon"}}, "env.DRAIN_DELAY_SECONDS: got 'soon'; must be a number of seconds"),
     ({"env": {"PORT": "9000"}}, "env.PORT: got '9000'; set by ModelService from container_port"),
     ({"probes": HealthProbes(port="metrics")}, "probes.port: got 'metrics'; must name a container port"),
     ({"admin_port": 8080}, "two container ports use 8080/TCP"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 
 import pytest
 
@@ -76,3 +77,20 @@ def test_every_overridable_part_of_the_contract_is_named_in_the_doc():
               "egress_rules", "service_account_role_arn", "rollout_timeout_minutes")
     assert json.dumps([f for f in fields if not re.search(rf"`{f}[`=]", DOC)]) == "[]"
     assert set(fields) <= set(ModelServiceArgs.__dataclass_fields__)
+
+
+def test_this_repositorys_server_reads_every_variable_and_serves_the_contracts_ports_and_paths():
+    app_dir = str(PROJECT_DIR / "app")
+    if app_dir not in sys.path:  # app/ runs from its own directory: its package is top-level (tests/app/conftest.py)
+        sys.path.insert(0, app_dir)
+    from model_server import config
+
+    c = server_contract
+    sets = (set(c.MANAGED_ENV) - {c.ENV_ORT_DISABLE_TELEMETRY}) | {c.ENV_DRAIN_TIMEOUT_SECONDS, c.ENV_DRAIN_DELAY_SECONDS}
+    assert sets <= set(config.ENV_VARS), f"the server reads none of {sorted(sets - set(config.ENV_VARS))}"
+    defaults = config.Settings()
+    assert (defaults.port, defaults.grpc_port, defaults.admin_port) == (
+        c.DEFAULT_HTTP_PORT, c.DEFAULT_GRPC_PORT, c.DEFAULT_ADMIN_PORT)
+    source = "".join(p.read_text() for p in (PROJECT_DIR / "app" / "model_server").glob("*.py"))
+    for path in (c.READY_PATH, c.LIVE_PATH, c.METRICS_PATH):
+        assert f'"{path}"' in source, path
