@@ -97,10 +97,12 @@ class _Pending:
 class DynamicBatcher:
     def __init__(self, run: RunFn, metrics: Metrics, *, max_batch_size: int, window_s: float,
                  max_queue: int = 1_000_000, queue_timeout_s: float = math.inf,
-                 others_in_flight: Callable[[], int] = lambda: 1) -> None:
-        """`others_in_flight`: requests the servers accepted besides the caller of `submit` (HTTP
-        requests whose task exists, gRPC calls in progress); 0 lets a lone request skip the queue.
-        The default (1, unknown) keeps every request on the batching path."""
+                 others_in_flight: Callable[[], int] = lambda: 1, cpu_bound: bool = False) -> None:
+        """`others_in_flight`: requests the servers admitted besides the caller of `submit`; 0 lets
+        a lone request skip the queue. The default (1, unknown) keeps every request on the batching
+        path. `cpu_bound`: the model computes on this process's CPU for its whole run (ONNX Runtime's
+        CPU provider), so the choice between the event loop and the inference thread can use the
+        run's CPU time; a GPU run (or a test delay) waits without using CPU, so there wall time counts."""
         self._run = run
         self._metrics = metrics
         self._max_rows = max_batch_size
@@ -115,6 +117,7 @@ class DynamicBatcher:
         self._typical_s = math.inf
         """Moving average of batch execution time; unknown (inf) until the first batch ran."""
         self._executing = False
+        self._clock = time.thread_time if cpu_bound else time.perf_counter
         self.others_in_flight: Callable[[], int] = others_in_flight
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
@@ -122,10 +125,16 @@ class DynamicBatcher:
         # stays free to parse the next requests meanwhile (ONNX Runtime releases the GIL).
         self._worker = _InferenceThread()
 
-    def _timed_run(self, inputs: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], float]:
+    def _timed_run(self, inputs: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], float, float]:
+        """(outputs, wall seconds, seconds for the inline decision: CPU time when the model is CPU-bound).
+
+        CPU time, because on a shared machine a 10 us batch preempted by another process can take
+        milliseconds of wall time, which would push a fast model onto the inference thread for good."""
+        clock = self._clock
         started = time.perf_counter()
+        cpu_started = clock()
         outputs = self._run(inputs)
-        return outputs, time.perf_counter() - started
+        return outputs, time.perf_counter() - started, clock() - cpu_started
 
     def start(self) -> None:
         self._wakeup = asyncio.Event()
@@ -173,6 +182,12 @@ class DynamicBatcher:
         Raises Overloaded when MAX_QUEUE_SIZE requests are already waiting, or when this one is
         still waiting QUEUE_TIMEOUT_MS after it was queued (checked when its batch would start).
         """
+        outcome = self.enqueue(inputs, rows)
+        return outcome if isinstance(outcome, dict) else await outcome
+
+    def enqueue(self, inputs: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray] | asyncio.Future:
+        """`submit` without a coroutine: the outputs at once when the request ran alone on the
+        spot, else a future of them (cancel it to give up the request's place)."""
         if len(self._pending) >= self._max_queue:
             raise Overloaded(f"the batch queue is full ({self._max_queue} requests waiting); retry shortly",
                              "queue_full")
@@ -187,22 +202,22 @@ class DynamicBatcher:
         self._pending_rows += rows
         self._metrics.queue_depth.inc()
         self._wakeup.set()
-        return await future
+        return future
 
     def _run_alone(self, inputs: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
         try:
-            outputs, seconds = self._timed_run(inputs)
+            outputs, seconds, cost = self._timed_run(inputs)
         except Exception as exc:
             log.exception("inference failed for a batch of %d rows", rows)
             raise InferenceError(f"inference failed: {exc}") from exc
-        self._record(seconds, rows)
+        self._record(seconds, cost, rows)
         return outputs
 
-    def _record(self, seconds: float, rows: int) -> None:
+    def _record(self, seconds: float, cost: float, rows: int) -> None:
         if self._typical_s == math.inf:
-            self._typical_s = seconds
+            self._typical_s = cost
         else:
-            self._typical_s += EWMA_WEIGHT * (seconds - self._typical_s)
+            self._typical_s += EWMA_WEIGHT * (cost - self._typical_s)
         self._metrics.batch_seconds.observe(seconds)
         self._metrics.batch_size.observe(rows)
 
@@ -272,9 +287,9 @@ class DynamicBatcher:
         self._executing = True
         try:
             if self._typical_s < INLINE_BUDGET_S:
-                outputs, seconds = self._timed_run(inputs)
+                outputs, seconds, cost = self._timed_run(inputs)
             else:
-                outputs, seconds = await asyncio.wrap_future(self._worker.submit(self._timed_run, inputs))
+                outputs, seconds, cost = await asyncio.wrap_future(self._worker.submit(self._timed_run, inputs))
         except Exception as exc:  # any model failure is answered, never left hanging
             log.exception("inference failed for a batch of %d rows", rows)
             error = InferenceError(f"inference failed: {exc}")
@@ -284,7 +299,7 @@ class DynamicBatcher:
             return
         finally:
             self._executing = False
-        self._record(seconds, rows)
+        self._record(seconds, cost, rows)
         offset = 0
         for item in batch:
             end = offset + item.rows
