@@ -405,4 +405,3 @@ class ModelServer:
             raise HttpError(400, "Inference-Header-Content-Length must be a non-negative integer")
         return value
 
-    # An answer given before the body is read (401, 413, 415, 503) keeps the connection: uvicorn
