@@ -296,6 +296,9 @@ class ModelServer:
             finally:
                 batcher.arrival_ended(request.token)
                 request.token = None
+            if batcher.collect(parsed.inputs, parsed.rows,
+                               lambda outcome: deliver(request, self._collected_done(request, parsed, outcome))):
+                return
             outcome = batcher.enqueue(parsed.inputs, parsed.rows)
         except Exception as exc:
             deliver(request, self._failed(request, exc))
@@ -305,6 +308,11 @@ class ModelServer:
             return
         request.future = outcome
         outcome.add_done_callback(lambda future: deliver(request, self._batch_done(request, parsed, future)))
+
+    def _collected_done(self, request: HttpRequest, parsed: InferRequest, outcome: object) -> Answer:
+        if isinstance(outcome, BaseException):
+            return self._failed(request, outcome)
+        return self._inferred(request, parsed, outcome)  # type: ignore[arg-type]
 
     def _batch_done(self, request: HttpRequest, parsed: InferRequest, future: asyncio.Future) -> Answer | None:
         if future.cancelled():  # the client went away or the drain timeout answered it

@@ -117,6 +117,8 @@ class DynamicBatcher:
         self._typical_s = math.inf
         """Moving average of batch execution time; unknown (inf) until the first batch ran."""
         self._executing = False
+        self._collected: list[tuple[dict[str, np.ndarray], int, Callable[[object], None]]] = []
+        """Requests of the fast lane (`collect`) waiting for the end of this event loop pass."""
         self._clock = time.thread_time if cpu_bound else time.perf_counter
         self.others_in_flight: Callable[[], int] = others_in_flight
         self._wakeup: asyncio.Event | None = None
@@ -191,7 +193,8 @@ class DynamicBatcher:
         if len(self._pending) >= self._max_queue:
             raise Overloaded(f"the batch queue is full ({self._max_queue} requests waiting); retry shortly",
                              "queue_full")
-        if (not self._pending and not self._executing and not self._arrivals and self._typical_s < INLINE_BUDGET_S
+        if (not self._pending and not self._executing and not self._arrivals and not self._collected
+                and self._typical_s < INLINE_BUDGET_S
                 and self.others_in_flight() == 0):
             # Alone: no other request is queued, running, being read, or even accepted and not yet
             # started. Nothing could join the batch, so run it here and now, skipping the hand-off to
@@ -203,6 +206,51 @@ class DynamicBatcher:
         self._metrics.queue_depth.inc()
         self._wakeup.set()
         return future
+
+    def collect(self, inputs: dict[str, np.ndarray], rows: int, done: Callable[[object], None]) -> bool:
+        """The fast lane for a model that runs on the event loop: keep the request until the end of
+        this pass of the event loop, then run everything collected in that pass as one batch (or
+        several of at most max_batch_size rows) and call `done` with each request's outputs or
+        with the exception. Requests whose bytes arrived together so share a batch, and none
+        waits longer than the pass. False (nothing kept) when the model is slow or the batch queue
+        is in use: then `enqueue`."""
+        if self._typical_s >= INLINE_BUDGET_S or self._pending or self._executing:
+            return False
+        if not self._collected:
+            asyncio.get_running_loop().call_soon(self._run_collected)
+        self._collected.append((inputs, rows, done))
+        return True
+
+    def _run_collected(self) -> None:
+        items, self._collected = self._collected, []
+        max_rows = self._max_rows
+        start = 0
+        while start < len(items):
+            end = start + 1
+            rows = items[start][1]
+            while end < len(items) and rows + items[end][1] <= max_rows:
+                rows += items[end][1]
+                end += 1
+            batch = items[start:end]
+            start = end
+            if len(batch) == 1:
+                inputs = batch[0][0]
+            else:
+                inputs = {name: np.concatenate([item[0][name] for item in batch]) for name in batch[0][0]}
+            try:
+                outputs = self._run_alone(inputs, rows)
+            except InferenceError as exc:
+                for item in batch:
+                    item[2](exc)
+                continue
+            if len(batch) == 1:
+                batch[0][2](outputs)
+                continue
+            offset = 0
+            for item in batch:
+                end_row = offset + item[1]
+                item[2]({name: value[offset:end_row] for name, value in outputs.items()})
+                offset = end_row
 
     def _run_alone(self, inputs: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
         try:
