@@ -296,8 +296,11 @@ class ModelServer:
             finally:
                 batcher.arrival_ended(request.token)
                 request.token = None
+            # A fast model collects the requests of this event loop pass into one batch (running a
+            # lone one at once would run every request alone: each is answered before the next is
+            # read); a slow one queues them for the batcher task.
             if batcher.collect(parsed.inputs, parsed.rows,
-                               lambda outcome: deliver(request, self._collected_done(request, parsed, outcome))):
+                               lambda result: deliver(request, self._collected_done(request, parsed, result))):
                 return
             outcome = batcher.enqueue(parsed.inputs, parsed.rows)
         except Exception as exc:
