@@ -117,6 +117,7 @@ class ModelServer:
         """Requests cut off because the drain timeout ran out."""
         self.grpc_active = 0
         """gRPC inference calls in progress."""
+        self.metrics.track_in_flight(lambda: self.active)
         self.api_keys = ApiKeys(settings.api_keys_dir) if settings.api_keys_dir is not None else None
         self._on_fatal = on_fatal
         self._loader: asyncio.Task | None = None
@@ -195,12 +196,10 @@ class ModelServer:
             self.metrics.reject("concurrency_limit")
             return False
         self.active += 1
-        self.metrics.in_flight.inc()
         return True
 
     def release(self) -> None:
         self.active -= 1
-        self.metrics.in_flight.dec()
 
     def authorized(self, token_or_header: bytes | None, *, is_header: bool = True) -> bool:
         if self.api_keys is None:

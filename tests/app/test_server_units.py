@@ -250,3 +250,26 @@ def test_the_fast_lane_splits_at_max_batch_size_and_is_closed_to_slow_models() -
         return calls, batcher.collect({"x": np.ones((1, 2))}, 1, answers.append)
     calls, accepted = _run(scenario())
     assert calls == [5, 5, 5] and not accepted
+
+
+def test_the_lock_free_request_metrics_expose_exactly_what_prometheus_client_would() -> None:
+    from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+    from model_server.metrics import LATENCY_BUCKETS, Metrics
+
+    ours = Metrics("m")
+    reference = CollectorRegistry()
+    requests = Counter("inference_requests", "HTTP requests answered, by route template and status code",
+                       ["model", "route", "status"], registry=reference)
+    duration = Histogram("inference_request_duration_seconds", "Time from request start to response sent, by route "
+                         "template", ["model", "route"], buckets=LATENCY_BUCKETS, registry=reference)
+    for route, status, seconds in (("a", 200, 0.0003), ("a", 200, 0.0005), ("b", 404, 7.0), ("b", 404, 100.0)):
+        ours.observe_request(route, status, seconds)
+        requests.labels("m", route, str(status)).inc()
+        duration.labels("m", route).observe(seconds)
+
+    def lines(text: bytes) -> list[str]:
+        return [line for line in text.decode().splitlines() if "inference_request" in line
+                and "in_flight" not in line and "_created" not in line]
+    expected = lines(generate_latest(reference))
+    assert expected and lines(generate_latest(ours.registry)) == expected
