@@ -253,9 +253,8 @@ def test_the_fast_lane_splits_at_max_batch_size_and_is_closed_to_slow_models() -
 
 
 def test_the_lock_free_request_metrics_expose_exactly_what_prometheus_client_would() -> None:
-    from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-
     from model_server.metrics import LATENCY_BUCKETS, Metrics
+    from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
     ours = Metrics("m")
     reference = CollectorRegistry()
