@@ -177,6 +177,14 @@ class Http1Protocol(asyncio.Protocol):
             if request.response is None:
                 self.app.abort(request)  # nobody to answer: free its admission and its batch slot
 
+    def eof_received(self) -> bool:
+        """The client closed its sending side: answer what it already sent, then close (a client
+        that half-closes after its request still gets the answer)."""
+        if self.owed and not self.closing:
+            self.owed[-1].keep_alive = False
+            return True
+        return False
+
     def _evict_idle(self, group: set) -> bool:
         """Close the connection of `group` idle the longest; False when none is idle."""
         for connection in self.state.idle:
@@ -216,6 +224,11 @@ class Http1Protocol(asyncio.Protocol):
                 self.close()
             return
         except httptools.HttpParserError as exc:
+            if self.closing or (self.owed and not self.owed[-1].keep_alive):
+                # Bytes after a request that closes the connection (llhttp refuses them): the
+                # answers owed are still written, then the connection closes; nothing to refuse.
+                self.discard = True
+                return
             self._refuse_raw(400, "bad_http", f"malformed HTTP request: {str(exc)[:100]}")
             return
         if self.reading == _HEAD and self.head_bytes > self.state.limits.max_header_bytes and not self.closing:
@@ -254,7 +267,8 @@ class Http1Protocol(asyncio.Protocol):
             self.expect = value.strip().lower() == b"100-continue"
 
     def on_headers_complete(self) -> None:
-        if self.closing:
+        if self.closing:  # the rest of a read that came after the answer that closed the connection
+            self.discard = True
             return
         self.reading = _BODY
         self.since = self.active_at

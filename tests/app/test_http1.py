@@ -149,3 +149,23 @@ def test_an_upgrade_request_is_answered_as_http11_and_the_connection_closes(serv
                                     b"Upgrade: h2c\r\n\r\n", timeout=5)
     answer = parse_raw_response(raw)
     assert answer.status == 200 and answer.body == b'{"live":true}'
+
+
+def test_a_client_that_half_closes_after_its_request_still_gets_the_answer(start_server,
+                                                                          tiny_model: TinyModel) -> None:
+    server = start_server(tiny_model.dir, TEST_INFERENCE_DELAY_MS="300")  # the answer is pending at the EOF
+    server.wait_ready()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(_post(json.dumps(infer_payload(digits_rows(1))).encode()))
+        sock.shutdown(socket.SHUT_WR)
+        answer = parse_raw_response(b"".join(iter(lambda: sock.recv(65536), b"")))
+    assert answer.status == 200 and answer.headers["connection"] == "close"
+    assert json.loads(answer.body)["outputs"][0]["shape"] == [1, 10]
+
+
+def test_requests_after_the_one_that_closes_the_connection_are_not_answered(server: ServerProcess) -> None:
+    last = b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    raw = raw_exchange(server.port, last + _post(b"x" * 100_000) + b"GET /v2 HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert raw.count(b"HTTP/1.1 ") == 1 and parse_raw_response(raw).status == 200
+    assert server.get("/v2/health/live").status == 200  # and nothing was counted as a parser error
+    assert "(bad_http)" not in server.log()
