@@ -178,7 +178,9 @@ class DynamicBatcher:
     def arrival_ended(self, token: int) -> None:
         """That request was submitted or rejected; it no longer holds a forming batch back."""
         del self._arrivals[token]
-        if self._wakeup is not None:
+        if self._pending and self._wakeup is not None:
+            # Only a forming batch waits for arrivals; waking the idle batcher task for nothing
+            # would cost a task step per request.
             self._wakeup.set()
 
     def _arriving(self, since: float) -> bool:
