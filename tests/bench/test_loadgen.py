@@ -42,5 +42,11 @@ def test_binary_responses_are_framed_by_their_content_length() -> None:
             return await asyncio.wait_for(
                 loadgen.run(f"http://127.0.0.1:{port}/v2/models/m/infer", [BODY], 20, 2, 10, binary=True), 20)
 
-    result = asyncio.run(scenario())
+    # A private loop: asyncio.run would leave the main thread without an event loop, which the
+    # Pulumi mock tests sharing this worker process expect to find.
+    loop = asyncio.new_event_loop()
+    try:
+        result = loop.run_until_complete(scenario())
+    finally:
+        loop.close()
     assert result["ok"] == 20 and result["connection_errors"] == [], result
