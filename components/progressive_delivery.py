@@ -34,7 +34,7 @@ from typing import Annotated, Any, Optional, cast
 import pulumi
 import pulumi_kubernetes as k8s
 
-from . import _charts, _claims
+from . import _charts, _claims, _options
 from ._args import (
     ChartVersion,
     DnsLabel,
@@ -57,6 +57,7 @@ from ._charts import PinnedChart, extra_values_problems
 from .cluster_autoscaler import off_gpu_node_affinity
 from .gpu_scheduling import GpuScheduling
 from .labels import standard_labels
+from .model_endpoint import WeightedBackend
 from .monitoring_rules import ModelTarget, error_ratio_expr, latency_quantile_expr, request_count_expr
 
 CHART_REPOSITORY = "https://argoproj.github.io/argo-helm"
@@ -86,9 +87,8 @@ class ArgoRolloutsArgs:
     chart_version: ChartVersion = CHART_VERSION
     """Pinned `argo-rollouts` chart version."""
     monitoring_namespace: Optional[DnsLabel] = None
-    """When set, a ServiceMonitor there scrapes the controller (`rollout_info` feeds the rollout alerts)."""
-    depends_on: list[pulumi.Resource] = field(default_factory=list)
-    """What must exist first (the monitoring stack, for the ServiceMonitor's CRD)."""
+    """When set, a ServiceMonitor there scrapes the controller (`rollout_info` feeds the rollout alerts); pass
+    what installs its CRD (the monitoring stack) as `depends_on` in the resource options."""
     extra_values: dict[str, Any] = field(default_factory=dict)
     """Escape hatch: Helm values deep-merged over the chart's (checked against its pinned keys). Anything set
     here is yours to keep secure and working across chart upgrades."""
@@ -108,7 +108,11 @@ class ArgoRollouts(pulumi.ComponentResource):
     Creates the namespace (Pod Security `restricted`), the official `argo-rollouts` chart (two
     controller replicas with leader election and a disruption budget, the CRDs, off GPU nodes, the
     metrics Service) and, with a monitoring namespace, a ServiceMonitor that keeps the rollouts'
-    own `namespace` label (`honorLabels`).
+    own `namespace` label (`honorLabels`). Every child waits for the resource options' `depends_on`.
+
+    The controller gets no AWS credentials and runs without `--aws-verify-target-group` (off by default,
+    cmd/rollouts-controller/main.go at v1.9.0): it never reads the ALB's target groups back, so a weight is
+    taken as set once the Ingress annotation is written (docs/delivery.md says what that means).
     """
 
     namespace: str
@@ -130,12 +134,13 @@ class ArgoRollouts(pulumi.ComponentResource):
         release_name = name if CHART in name else f"{name}-{CHART}"
         self.metrics_job = f"{release_name}-metrics"
         labels = standard_labels(name, "progressive-delivery")
+        after = _options.dependencies(opts)
         ns = k8s.core.v1.Namespace(
             f"{name}-namespace",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=args.namespace, labels={
                 **labels, "pod-security.kubernetes.io/enforce": "restricted",
                 "pod-security.kubernetes.io/enforce-version": "latest"}),
-            opts=pulumi.ResourceOptions(parent=self))
+            opts=pulumi.ResourceOptions(parent=self, depends_on=after))
         self.release = _charts.release(
             f"{name}-release", PINNED.at(args.chart_version), args.namespace, self._values(), args.extra_values,
             pulumi.ResourceOptions(parent=self, depends_on=[ns]), name=release_name, max_history=5,
@@ -150,7 +155,7 @@ class ArgoRollouts(pulumi.ComponentResource):
                                                    "app.kubernetes.io/instance": release_name}},
                       # rollout_info carries the Rollout's namespace: keep it rather than the controller's.
                       "endpoints": [{"port": "metrics", "path": "/metrics", "interval": "30s", "honorLabels": True}]},
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release, *args.depends_on]))
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release, *after]))
         self.register_outputs({"namespace": self.namespace, "metrics_job": self.metrics_job})
 
     def _values(self) -> dict[str, Any]:
@@ -212,14 +217,21 @@ class CanaryAnalysis:
 
 @dataclass(frozen=True)
 class AlbRouting:
-    """Traffic split at the ALB (AWS Load Balancer Controller weighted target groups) instead of replica ratio."""
+    """Traffic split at the ALB (AWS Load Balancer Controller weighted target groups) instead of replica ratio.
+
+    The Ingress must route to `root_service` with the port `use-annotation` (`ModelEndpoint` with this canary's
+    `weighted_backend` does): the controller writes the weights into that Ingress's
+    `alb.ingress.kubernetes.io/actions.<root_service>` annotation (docs/features/traffic-management/alb.md,
+    argo-rollouts v1.9.0); a rule naming another Service leaves the controller failing the update with
+    "ingress does not have service ... in rules" (rollout/trafficrouting/alb/alb.go).
+    """
 
     ingress: pulumi.Input[DnsSubdomain]
     """The model's ALB Ingress (in the model's namespace) whose rule points at `root_service`."""
     root_service: pulumi.Input[DnsLabel]
     """The Service the Ingress rule names; the controller rewrites its action annotation with the weights."""
     service_port: Port
-    """Port of the Services the Ingress uses."""
+    """Port of the canary and stable Services (created here) the weighted target groups forward to."""
 
 
 @dataclass
@@ -248,8 +260,6 @@ class ModelCanaryArgs:
     """A canary pod not available after this long (no GPU node came, image pull, model load) aborts the update."""
     alb: Optional[AlbRouting] = None
     """Split traffic at the ALB (weighted target groups); none = replica ratio."""
-    depends_on: list[pulumi.Resource] = field(default_factory=list)
-    """What installs the argoproj.io CRDs (`ArgoRollouts.release`): the custom resources wait for it."""
 
     def _rules(self) -> list[Problem]:
         weights = [s.weight for s in self.steps]
@@ -331,29 +341,36 @@ class ModelCanary(pulumi.ComponentResource):
     Deployment (`workloadRef`, `scaleDown: onsuccess`: the Deployment runs no pod once the Rollout's
     are available). A failed analysis aborts: the canary goes, the stable ReplicaSet (the previous
     digest) serves everything. With `alb`, also the canary and stable Services the ALB's weighted
-    target groups point at.
+    target groups forward to (the controller adds each one's `rollouts-pod-template-hash` to its
+    selector), handed to `ModelEndpoint` as `weighted_backend`. Pass what installs the argoproj.io
+    CRDs (`ArgoRollouts.release`) as `depends_on` in the resource options: every child waits for it.
     """
 
     rollout_name: pulumi.Output[str]
     """The Rollout (named like the Deployment, so an HPA or a person finds it under the model's name)."""
     analysis_template_name: str
     """The AnalysisTemplate every step runs."""
+    weighted_backend: Optional[WeightedBackend]
+    """With `alb`: the stable and canary Services, for `ModelEndpointArgs.weighted_backend`; None otherwise."""
 
     def __init__(self, name: str, args: ModelCanaryArgs, opts: Optional[pulumi.ResourceOptions] = None):
         args = checked_args("ModelCanary", name, args, ModelCanaryArgs)
-        # Names known at declaration (usually ModelService's outputs, known later: then the model's other claims hold).
+        # ModelService's outputs carry names known at declaration (`_claims.known`): the claims fire before anything
+        # is registered. Names known only later (outputs of something else) are left to the API server.
         _claims.claim("ModelCanary", name, opts, [
             _claims.kubernetes("argoproj.io/Rollout", args.deployment_name, args.namespace, field="deployment_name"),
             _claims.kubernetes("argoproj.io/AnalysisTemplate", f"{args.model_name}-canary", args.namespace,
-                               field="model_name")])
+                               field="model_name"),
+            *([_claims.kubernetes("Service", service, args.namespace, field="model_name")
+               for service in alb_service_names(args.model_name)] if args.alb is not None else [])])
         super().__init__("gpu-model-platform:index:ModelCanary", name, None, opts)
         self._args = args
         self._labels = standard_labels(args.model_name, "progressive-delivery")
         self.analysis_template_name = f"{args.model_name}-canary"
-        after_crds = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
-        template = self._create_analysis_template(name, after_crds)
-        services = self._create_alb_services(name) if args.alb is not None else []
-        rollout_opts = pulumi.ResourceOptions(parent=self, depends_on=[*args.depends_on, template, *services])
+        after_crds = _options.dependencies(opts)
+        template = self._create_analysis_template(name, pulumi.ResourceOptions(parent=self, depends_on=after_crds))
+        self.weighted_backend = self._create_alb_services(name) if args.alb is not None else None
+        rollout_opts = pulumi.ResourceOptions(parent=self, depends_on=[*after_crds, template])
         if args.hpa_owns_replicas:
             rollout_opts = pulumi.ResourceOptions.merge(rollout_opts, pulumi.ResourceOptions(ignore_changes=["spec.replicas"]))
         rollout = k8s.apiextensions.CustomResource(
@@ -384,7 +401,8 @@ class ModelCanary(pulumi.ComponentResource):
             "steps": canary_steps(a.steps, self.analysis_template_name),
         }
         if a.alb is not None:
-            canary |= {"canaryService": self._canary_service, "stableService": self._stable_service,
+            canary_service, stable_service = alb_service_names(a.model_name)
+            canary |= {"canaryService": canary_service, "stableService": stable_service,
                        "trafficRouting": {"alb": {"ingress": a.alb.ingress, "rootService": a.alb.root_service,
                                                   "servicePort": a.alb.service_port}}}
         return {
@@ -404,18 +422,26 @@ class ModelCanary(pulumi.ComponentResource):
             "strategy": {"canary": canary},
         }
 
-    def _create_alb_services(self, name: str) -> list[pulumi.Resource]:
-        """The canary and stable Services the ALB's target groups use (the controller pins their selectors to a hash)."""
+    def _create_alb_services(self, name: str) -> WeightedBackend:
+        """The canary and stable Services the ALB's target groups use. They select every pod of the model; the
+        controller narrows each to one ReplicaSet (adds its `rollouts-pod-template-hash`) as the update goes."""
         a = self._args
         assert a.alb is not None
-        self._canary_service = f"{a.model_name}-canary"
-        self._stable_service = f"{a.model_name}-stable"
-        return [k8s.core.v1.Service(
+        services = [k8s.core.v1.Service(
             f"{name}-{role}-service",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=service, namespace=a.namespace, labels=self._labels),
             spec=k8s.core.v1.ServiceSpecArgs(
                 type="ClusterIP", selector=a.selector,
                 ports=[k8s.core.v1.ServicePortArgs(name="http", port=a.alb.service_port, target_port="http",
                                                    protocol="TCP")]),
+            # The controller adds its own selector key (and a managed-by annotation) with a strategic merge patch
+            # (rollout/service.go): keys Pulumi never sets, which server-side apply leaves to it.
             opts=pulumi.ResourceOptions(parent=self))
-            for role, service in (("canary", self._canary_service), ("stable", self._stable_service))]
+            for role, service in zip(("canary", "stable"), alb_service_names(a.model_name), strict=True)]
+        canary, stable = (service.metadata.name for service in services)
+        return WeightedBackend(stable_service=stable, canary_service=canary, service_port=a.alb.service_port)
+
+
+def alb_service_names(model_name: str) -> tuple[str, str]:
+    """(canary, stable) Services of a model split at the ALB."""
+    return f"{model_name}-canary", f"{model_name}-stable"
