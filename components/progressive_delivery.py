@@ -354,14 +354,15 @@ class ModelCanary(pulumi.ComponentResource):
     """With `alb`: the stable and canary Services, for `ModelEndpointArgs.weighted_backend`; None otherwise."""
 
     def __init__(self, name: str, args: ModelCanaryArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        args = checked_args("ModelCanary", name, args, ModelCanaryArgs)
-        # ModelService's outputs carry names known at declaration (`_claims.known`): the claims fire before anything
-        # is registered. Names known only later (outputs of something else) are left to the API server.
+        given, args = args, checked_args("ModelCanary", name, args, ModelCanaryArgs)
+        # ModelService's outputs carry names known at declaration (`_claims.known`; read from the args as given, since
+        # checking wraps an Output in a new one): the claims fire before anything is registered. Names known only
+        # later (outputs of something else) are left to the API server.
         _claims.claim("ModelCanary", name, opts, [
-            _claims.kubernetes("argoproj.io/Rollout", args.deployment_name, args.namespace, field="deployment_name"),
-            _claims.kubernetes("argoproj.io/AnalysisTemplate", f"{args.model_name}-canary", args.namespace,
+            _claims.kubernetes("argoproj.io/Rollout", given.deployment_name, given.namespace, field="deployment_name"),
+            _claims.kubernetes("argoproj.io/AnalysisTemplate", f"{args.model_name}-canary", given.namespace,
                                field="model_name"),
-            *([_claims.kubernetes("Service", service, args.namespace, field="model_name")
+            *([_claims.kubernetes("Service", service, given.namespace, field="model_name")
                for service in alb_service_names(args.model_name)] if args.alb is not None else [])])
         super().__init__("gpu-model-platform:index:ModelCanary", name, None, opts)
         self._args = args
