@@ -23,7 +23,14 @@ Facts read from the pinned sources:
   utils/evaluate/evaluate.go: neither condition true = Inconclusive; analysis/analysis.go: failed >
   failureLimit = Failed, inconclusive > inconclusiveLimit = Inconclusive, consecutive errors > 4 = Error;
   controller/metrics/prommetrics.go + rollouts.go: `rollout_info{namespace, name, strategy, traffic_router,
-  phase}` with phase Progressing | Paused | Completed | Error | Timeout | Abort | InvalidSpec.
+  phase}` with phase Progressing | Paused | Completed | Error | Timeout | Abort | InvalidSpec;
+  docs/features/traffic-management/alb.md + rollout/trafficrouting/alb/alb.go: with `trafficRouting.alb` the
+  controller writes `alb.ingress.kubernetes.io/actions.<rootService or stableService>` on the Ingress (a forward
+  action, canary then stable, `ServicePort` the port as a string) and refuses an Ingress with no rule naming that
+  Service; rollout/service.go: it pins the canary and stable Services to a ReplicaSet by a strategic merge patch
+  of `spec.selector.rollouts-pod-template-hash`; cmd/rollouts-controller/main.go: `--aws-verify-target-group`
+  (reading the target groups back, AWS credentials needed) is off unless passed, and this chart's values pass it
+  nowhere; utils/defaults/defaults.go: old pods go `scaleDownDelaySeconds` (30) after the switch.
 """
 
 from __future__ import annotations
