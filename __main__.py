@@ -81,7 +81,8 @@ if build.scales_to_zero(config):
 elif build.releases_as_canary(config):  # the config refuses a canary on a model that scales to zero
     # New versions go out as a canary: Argo Rollouts runs the Deployment's pods in steps judged by the SLO signals,
     # splitting requests at the endpoint's load balancer (trafficRouting alb) or by replicas.
-    rollouts = ArgoRollouts("argo-rollouts", build.argo_rollouts_args(config, monitoring), build.after(kubernetes, monitoring))
+    rollouts = ArgoRollouts("argo-rollouts", build.argo_rollouts_args(config, monitoring, cluster),
+                            build.after(aws_and_kubernetes, monitoring))
     canary = ModelCanary(build.MODEL_CANARY, build.model_canary_args(config, model), build.after(kubernetes, rollouts.release))
     scale_to_zero = None
 else:

@@ -47,6 +47,7 @@ from .progressive_delivery import (
     CanaryStep,
     ModelCanary,
     ModelCanaryArgs,
+    TargetGroupVerification,
 )
 from .scale_to_zero import KedaHttpAddOn, KedaHttpAddOnArgs, ModelScaleToZero, ModelScaleToZeroArgs, RequestHolder
 
@@ -119,5 +120,6 @@ __all__ = [
     "ServedModel",
     "SystemNodeGroup",
     "Taint",
+    "TargetGroupVerification",
     "WeightedBackend",
 ]

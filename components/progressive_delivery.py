@@ -29,16 +29,21 @@ Facts read from the pinned sources:
   action, canary then stable, `ServicePort` the port as a string) and refuses an Ingress with no rule naming that
   Service; rollout/service.go: it pins the canary and stable Services to a ReplicaSet by a strategic merge patch
   of `spec.selector.rollouts-pod-template-hash`; cmd/rollouts-controller/main.go: `--aws-verify-target-group`
-  (reading the target groups back, AWS credentials needed) is off unless passed, and this chart's values pass it
-  nowhere; utils/defaults/defaults.go: old pods go `scaleDownDelaySeconds` (30) after the switch.
+  (reading the target groups back) is off unless passed, and there is no `--aws-region` flag: the AWS SDK's
+  default config (utils/aws/aws.go) takes `AWS_REGION`; utils/defaults/defaults.go: old pods go
+  `scaleDownDelaySeconds` (30) after the switch. argo-helm argo-rollouts-2.41.0 templates/controller/deployment.yaml:
+  `controller.extraArgs` are appended to the controller's args, `controller.extraEnv` is its env; _helpers.tpl: the
+  service account is `serviceAccount.name`, else the fullname.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Optional, cast
 
 import pulumi
+import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from . import _charts, _claims, _options
@@ -61,8 +66,10 @@ from ._args import (
     problems_of,
 )
 from ._charts import PinnedChart, extra_values_problems
+from .aws_tags import component_tags
 from .cluster_autoscaler import off_gpu_node_affinity
 from .gpu_scheduling import GpuScheduling
+from .irsa import ROLE_ARN_ANNOTATION, irsa_trust_policy
 from .labels import standard_labels
 from .model_endpoint import WeightedBackend
 from .monitoring_rules import ModelTarget, error_ratio_expr, latency_quantile_expr, request_count_expr
@@ -83,6 +90,30 @@ ROLLOUTS_CRDS = ("rollouts.argoproj.io", "analysistemplates.argoproj.io", "analy
 """The chart's CRDs (cluster-scoped: one controller installs them per cluster)."""
 
 
+TARGET_GROUP_VERIFICATION_ACTIONS = (
+    "elasticloadbalancing:DescribeTargetGroups",
+    "elasticloadbalancing:DescribeLoadBalancers",
+    "elasticloadbalancing:DescribeListeners",
+    "elasticloadbalancing:DescribeRules",
+    "elasticloadbalancing:DescribeTags",
+    "elasticloadbalancing:DescribeTargetHealth",
+)
+"""What the controller reads to verify target groups: the policy published in docs/features/traffic-management/alb.md
+("Zero-Downtime Updates with AWS TargetGroup Verification") at v1.9.0."""
+
+
+@dataclass(frozen=True)
+class TargetGroupVerification:
+    """Let the controller read the ALB back through an IRSA role (`--aws-verify-target-group`): after each weight
+    change it confirms the listener rule carries it, and after switching the stable Service it waits until the
+    stable target group holds the new pods' IPs before the old pods go."""
+
+    oidc_provider_arn: pulumi.Input[str]
+    """The cluster's IAM OIDC provider (`Cluster.oidc_provider_arn`): the role trusts the controller's account."""
+    region: Annotated[str, matches(r"[a-z]{2}(-[a-z]+)+-[0-9]", "must be an AWS region such as us-west-2")]
+    """The region of the load balancers (`AWS_REGION` of the controller: its AWS SDK reads it, utils/aws/aws.go)."""
+
+
 @dataclass
 class ArgoRolloutsArgs:
     """Inputs of `ArgoRollouts`."""
@@ -96,6 +127,9 @@ class ArgoRolloutsArgs:
     monitoring_namespace: Optional[DnsLabel] = None
     """When set, a ServiceMonitor there scrapes the controller (`rollout_info` feeds the rollout alerts); pass
     what installs its CRD (the monitoring stack) as `depends_on` in the resource options."""
+    target_group_verification: Optional[TargetGroupVerification] = None
+    """Verify ALB weights and targets through AWS (an IRSA role, created here); None: the controller has no AWS
+    credentials and takes a weight as set once the Ingress annotation is written."""
     extra_values: dict[str, Any] = field(default_factory=dict)
     """Escape hatch: Helm values deep-merged over the chart's (checked against its pinned keys). Anything set
     here is yours to keep secure and working across chart upgrades."""
@@ -116,10 +150,9 @@ class ArgoRollouts(pulumi.ComponentResource):
     controller replicas with leader election and a disruption budget, the CRDs, off GPU nodes, the
     metrics Service) and, with a monitoring namespace, a ServiceMonitor that keeps the rollouts'
     own `namespace` label (`honorLabels`). Every child waits for the resource options' `depends_on`.
-
-    The controller gets no AWS credentials and runs without `--aws-verify-target-group` (off by default,
-    cmd/rollouts-controller/main.go at v1.9.0): it never reads the ALB's target groups back, so a weight is
-    taken as set once the Ingress annotation is written (docs/delivery.md says what that means).
+    With `target_group_verification`, an IAM role (IRSA, the published describe-only policy) for the
+    controller's service account and `--aws-verify-target-group`; without, the controller has no AWS
+    credentials and the flag stays off (its default, cmd/rollouts-controller/main.go at v1.9.0).
     """
 
     namespace: str
@@ -128,6 +161,10 @@ class ArgoRollouts(pulumi.ComponentResource):
     """The release installing the CRDs: Rollouts and AnalysisTemplates must wait for it."""
     metrics_job: str
     """`job` label of the controller's metrics."""
+    service_account: str
+    """The controller's service account (the chart's fullname)."""
+    role_arn: Optional[pulumi.Output[str]]
+    """The controller's IAM role with `target_group_verification`; None otherwise."""
 
     def __init__(self, name: str, args: ArgoRolloutsArgs, opts: Optional[pulumi.ResourceOptions] = None):
         args = checked_args("ArgoRollouts", name, args, ArgoRolloutsArgs)
@@ -140,6 +177,9 @@ class ArgoRollouts(pulumi.ComponentResource):
         # The chart's fullname is the release name when it contains the chart's name (templates/_helpers.tpl).
         release_name = name if CHART in name else f"{name}-{CHART}"
         self.metrics_job = f"{release_name}-metrics"
+        self.service_account = release_name
+        role = self._create_role(name) if args.target_group_verification is not None else None
+        self.role_arn = role.arn if role is not None else None
         labels = standard_labels(name, "progressive-delivery")
         after = _options.dependencies(opts)
         ns = k8s.core.v1.Namespace(
@@ -163,11 +203,38 @@ class ArgoRollouts(pulumi.ComponentResource):
                       # rollout_info carries the Rollout's namespace: keep it rather than the controller's.
                       "endpoints": [{"port": "metrics", "path": "/metrics", "interval": "30s", "honorLabels": True}]},
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release, *after]))
-        self.register_outputs({"namespace": self.namespace, "metrics_job": self.metrics_job})
+        self.register_outputs({"namespace": self.namespace, "metrics_job": self.metrics_job,
+                               "service_account": self.service_account, "role_arn": self.role_arn})
+
+    def _create_role(self, name: str) -> aws.iam.Role:
+        verification = self._args.target_group_verification
+        assert verification is not None
+        role = aws.iam.Role(
+            f"{name}-role",
+            description="Argo Rollouts (IRSA): verify ALB target groups and weights of canaries",
+            assume_role_policy=pulumi.Output.from_input(verification.oidc_provider_arn).apply(
+                lambda arn: irsa_trust_policy(arn, self._args.namespace, self.service_account)),
+            tags=component_tags("argo-rollouts", name, {}),
+            opts=pulumi.ResourceOptions(parent=self))
+        aws.iam.RolePolicy(f"{name}-policy", role=role.id, policy=json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": list(TARGET_GROUP_VERIFICATION_ACTIONS), "Resource": "*"}]}),
+            opts=pulumi.ResourceOptions(parent=self))
+        return role
+
+    def _aws_values(self) -> dict[str, Any]:
+        """With verification: the role on the chart's service account, the flag, and the region for the AWS SDK."""
+        verification = self._args.target_group_verification
+        if verification is None or self.role_arn is None:
+            return {}
+        return {"serviceAccount": {"create": True, "name": self.service_account,
+                                   "annotations": {ROLE_ARN_ANNOTATION: self.role_arn}},
+                "controller": {"extraArgs": ["--aws-verify-target-group"],
+                               "extraEnv": [{"name": "AWS_REGION", "value": verification.region}]}}
 
     def _values(self) -> dict[str, Any]:
         """The `argo-rollouts` chart's values (keys from its values.yaml at 2.41.0)."""
-        return {
+        aws_values = self._aws_values()
+        return aws_values | {
             "installCRDs": True,
             "keepCRDs": True,  # deleting the release must not delete every Rollout with its CRD
             "controller": {
@@ -176,6 +243,7 @@ class ArgoRollouts(pulumi.ComponentResource):
                 "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
                 "pdb": {"enabled": True, "maxUnavailable": 1},
                 "metrics": {"enabled": True},
+                **aws_values.get("controller", {}),
             },
             "dashboard": {"enabled": False},
             # Only the AWS Load Balancer Controller is a router here; the mesh providers' RBAC is not needed.

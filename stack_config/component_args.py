@@ -49,6 +49,7 @@ from components.progressive_delivery import (
     CanaryStep,
     ModelCanary,
     ModelCanaryArgs,
+    TargetGroupVerification,
 )
 from components.scale_to_zero import ADMIN_PORT as INTERCEPTOR_ADMIN_PORT
 from components.scale_to_zero import READINESS_PATH as INTERCEPTOR_READINESS_PATH
@@ -496,11 +497,19 @@ def rollout_signals(config: StackConfig) -> Optional[RolloutSignals]:
     return RolloutSignals(rollout=config.model.name) if releases_as_canary(config) else None
 
 
-def argo_rollouts_args(config: StackConfig, monitoring: Optional[MonitoringStack]) -> ArgoRolloutsArgs:
+def argo_rollouts_args(config: StackConfig, monitoring: Optional[MonitoringStack], cluster: Cluster) -> ArgoRolloutsArgs:
+    """The controller; with the split at the load balancer (and `verifyTargetGroups`), its IRSA role to read it back.
+    Pass the monitoring stack (the ServiceMonitor's CRD) as `depends_on` in the resource options."""
+    verification = None
+    if splits_at_load_balancer(config) and config.model.rollout.verify_target_groups:
+        assert cluster.oidc_provider_arn is not None and config.aws is not None, \
+            "the schema requires an EKS cluster for model.endpoint"
+        verification = TargetGroupVerification(oidc_provider_arn=cluster.oidc_provider_arn, region=config.aws.region)
     return ArgoRolloutsArgs(
         namespace=config.model.rollout.controller_namespace,
         gpu_scheduling=gpu_scheduling(config.gpu_node_group),
         monitoring_namespace=config.monitoring.namespace if monitoring else None,
+        target_group_verification=verification,
     )
 
 

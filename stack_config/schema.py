@@ -469,6 +469,10 @@ class RolloutConfig(Section):
     traffic_routing: Literal["replicas", "alb"] = Field(default="replicas", description=(
         "`replicas`: the canary's share is its share of replicas; `alb`: each step's weight is the canary's share of "
         "requests at the model's load balancer (weighted target groups; needs `model.endpoint`)."))
+    verify_target_groups: bool = Field(default=True, description=(
+        "With `trafficRouting: alb`: the controller reads the load balancer back (an IRSA role allowed only "
+        "`elasticloadbalancing:Describe*`) to confirm each weight and the stable's targets before going on; false: "
+        "no AWS credentials, a weight counts as set once written on the Ingress."))
     controller_namespace: DnsLabel = Field(default="argo-rollouts", description="Namespace of the Argo Rollouts controller.")
 
     @model_validator(mode="after")

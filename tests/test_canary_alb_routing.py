@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import botocore.session
 import pytest
 from kubernetes_validate import utils as kubernetes_validate
 
@@ -210,13 +211,38 @@ def test_a_replica_ratio_canary_and_dev_keep_the_direct_backend_and_no_action():
 
 # ---------------------------------------------------------------------------------- the controller's AWS access
 
-def test_argo_rollouts_runs_without_aws_credentials_or_target_group_verification():
-    release = _prod()
-    values = json.dumps(stack("prod").named("argo-rollouts-release").inputs.get("values", {}))
-    assert "aws-verify-target-group" not in values and "alb-verify-weight" not in values and "aws-region" not in values
-    accounts = [m for (kind, _), m in release.items() if kind == "ServiceAccount"
-                and m["metadata"].get("namespace") == "argo-rollouts"]
-    assert not [a for a in accounts if "eks.amazonaws.com/role-arn" in a["metadata"].get("annotations", {})]
+def _release_values(synthesis) -> dict:
+    return synthesis.named("argo-rollouts-release").inputs.get("values", {})
+
+
+def test_in_prod_argo_rollouts_verifies_target_groups_through_its_own_describe_only_role():
+    synthesis = stack("prod")
+    values, role = _release_values(synthesis), synthesis.named("argo-rollouts-role")
+    # argo-helm argo-rollouts-2.41.0 templates/controller/deployment.yaml appends controller.extraArgs to the
+    # controller's args and sets controller.extraEnv as its env; _helpers.tpl names the service account.
+    assert values["controller"]["extraArgs"] == ["--aws-verify-target-group"]
+    assert values["controller"]["extraEnv"] == [{"name": "AWS_REGION", "value": stack_config("prod").aws.region}]
+    account = values["serviceAccount"]
+    assert account["create"] is True and account["annotations"]["eks.amazonaws.com/role-arn"] == role.outputs["arn"]
+    trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]["Condition"]["StringEquals"]
+    assert [v for k, v in trust.items() if k.endswith(":sub")] == [
+        f"system:serviceaccount:argo-rollouts:{account['name']}"]
+    [statement] = json.loads(synthesis.named("argo-rollouts-policy").inputs["policy"])["Statement"]
+    assert statement["Resource"] == "*" and all(a.startswith("elasticloadbalancing:Describe") for a in statement["Action"])
+    operations = set(botocore.session.get_session().get_service_model("elbv2").operation_names)
+    assert sorted(a.split(":")[1] for a in statement["Action"]) == sorted(
+        {"DescribeTargetGroups", "DescribeLoadBalancers", "DescribeListeners", "DescribeRules", "DescribeTags",
+         "DescribeTargetHealth"} & operations), "the published policy, every action a real ELBv2 operation"
+
+
+def test_without_verification_argo_rollouts_has_no_aws_credentials_and_the_flag_stays_off():
+    model = raw_sections("prod")["model"]
+    model["rollout"] = {**model["rollout"], "verifyTargetGroups": False}
+    synthesis = stack_with("prod", model=model)
+    values = json.dumps(_release_values(synthesis))
+    assert "aws-verify-target-group" not in values and "eks.amazonaws.com/role-arn" not in values
+    assert not [r for r in synthesis.resources if r.name in ("argo-rollouts-role", "argo-rollouts-policy")]
+    assert "trafficRouting" in _manifests(synthesis)[("Rollout", "my-ai-model")]["spec"]["strategy"]["canary"]
 
 
 # --------------------------------------------------------------------------------------------- config mistakes
