@@ -357,3 +357,16 @@ def test_prod_wires_every_link_of_the_split():
 def test_the_policy_fails_when_any_link_of_the_split_is_removed(resource, change, expected):
     found = _violations(_mutating(resource, change))
     assert any(expected in v and "Rollout 'model-canary-rollout'" in v for v in found), found
+
+
+def test_the_split_services_are_not_scraped_so_the_analysis_counts_each_request_once():
+    manifests = _prod()
+    [monitor] = [m for (kind, _), m in manifests.items() if kind == "ServiceMonitor"
+                 and m["spec"]["selector"]["matchLabels"].get("app.kubernetes.io/name") == "my-ai-model"]
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    canary = _canary(manifests)
+    scraped = [name for (kind, name), m in manifests.items() if kind == "Service"
+               and selector.items() <= m["metadata"].get("labels", {}).items()]
+    assert scraped == ["my-ai-model"], "the model's pods must have one scrape target each"
+    for name in (canary["canaryService"], canary["stableService"]):
+        assert "metrics" not in [p["name"] for p in manifests[("Service", name)]["spec"]["ports"]]
