@@ -33,7 +33,7 @@ from ._charts import PinnedChart, extra_values_problems
 from .aws_tags import component_tags
 from .eks_versions import DEFAULT_KUBERNETES_VERSION
 from .gpu_scheduling import GpuScheduling
-from .irsa import ROLE_ARN_ANNOTATION, TOKEN_AUDIENCE, irsa_trust_policy  # noqa: F401 (re-exported)
+from .irsa import ROLE_ARN_ANNOTATION, TOKEN_AUDIENCE, controller_role, irsa_trust_policy  # noqa: F401 (re-exported)
 from .labels import standard_labels
 
 # The official chart (kubernetes/autoscaler, cluster-autoscaler/charts/cluster-autoscaler at tag
@@ -234,18 +234,12 @@ class ClusterAutoscaler(pulumi.ComponentResource):
             partition, account = aws_account_of(oidc)
             return json.dumps(cluster_autoscaler_policy(cluster, partition, account, a.region), sort_keys=True)
 
-        role = aws.iam.Role(
-            f"{name}-role",
+        return controller_role(
+            f"{name}-role", f"{name}-policy",
             description="cluster-autoscaler (IRSA): resize this cluster's node groups",
-            assume_role_policy=pulumi.Output.from_input(a.oidc_provider_arn).apply(
-                lambda arn: irsa_trust_policy(arn, a.namespace, self.service_account)),
-            tags=component_tags("cluster-autoscaler", name, a.tags),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        aws.iam.RolePolicy(f"{name}-policy", role=role.id,
-                           policy=pulumi.Output.all(a.cluster_name, a.oidc_provider_arn).apply(policy),
-                           opts=pulumi.ResourceOptions(parent=self))
-        return role
+            oidc_provider_arn=a.oidc_provider_arn, namespace=a.namespace, service_account=self.service_account,
+            policy=pulumi.Output.all(a.cluster_name, a.oidc_provider_arn).apply(policy),
+            tags=component_tags("cluster-autoscaler", name, a.tags), parent=self)
 
     def _values(self, role_arn: pulumi.Input[str]) -> dict[str, Any]:
         """The chart values (keys from the pinned chart's values.yaml)."""

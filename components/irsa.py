@@ -8,6 +8,10 @@ namespace and service account. The decision, and why not EKS Pod Identity, is in
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+
+import pulumi
+import pulumi_aws as aws
 
 TOKEN_AUDIENCE = "sts.amazonaws.com"
 ROLE_ARN_ANNOTATION = "eks.amazonaws.com/role-arn"
@@ -29,3 +33,23 @@ def irsa_trust_policy(oidc_provider_arn: str, namespace: str, service_account: s
         "Condition": {"StringEquals": {f"{issuer}:sub": service_account_subject(namespace, service_account),
                                        f"{issuer}:aud": TOKEN_AUDIENCE}},
     }]}, sort_keys=True)
+
+
+def controller_role(role_name: str, policy_name: str, *, description: str, oidc_provider_arn: pulumi.Input[str],
+                    namespace: str, service_account: str, policy: pulumi.Input[str],
+                    tags: Mapping[str, pulumi.Input[str]], parent: pulumi.Resource) -> aws.iam.Role:
+    """A controller's IRSA role, trusted only by its service account, with its policy inline.
+
+    Inline rather than a managed policy so the permissions live and die with the role; compact
+    JSON keeps even the largest published controller policy far below IAM's size limit.
+    """
+    role = aws.iam.Role(
+        role_name,
+        description=description,
+        assume_role_policy=pulumi.Output.from_input(oidc_provider_arn).apply(
+            lambda arn: irsa_trust_policy(arn, namespace, service_account)),
+        tags=dict(tags),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    aws.iam.RolePolicy(policy_name, role=role.id, policy=policy, opts=pulumi.ResourceOptions(parent=parent))
+    return role

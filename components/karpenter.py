@@ -40,7 +40,7 @@ from .cluster_autoscaler import (
 )
 from .gpu_instances import GPU_INSTANCE_FAMILIES, unsupported_reason
 from .gpu_scheduling import GPU_RESOURCE, GpuScheduling
-from .irsa import irsa_trust_policy
+from .irsa import controller_role
 from .labels import standard_labels
 
 # The official charts (aws/karpenter-provider-aws charts/karpenter and charts/karpenter-crd, version
@@ -377,26 +377,19 @@ class Karpenter(pulumi.ComponentResource):
     def _create_controller_role(self, name: str, node_role: aws.iam.Role, profile: aws.iam.InstanceProfile,
                                 queue: aws.sqs.Queue) -> aws.iam.Role:
         a = self._args
-        role = aws.iam.Role(
-            f"{name}-controller-role",
-            description="Karpenter controller (IRSA): launch and remove this cluster's GPU nodes",
-            assume_role_policy=pulumi.Output.from_input(a.oidc_provider_arn).apply(
-                lambda arn: irsa_trust_policy(arn, a.namespace, self.service_account)),
-            tags=self._tags,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-
         def policy(values: list[Any]) -> str:
             cluster, (partition, account), node_role_arn, profile_arn, queue_arn, subnets, groups = values
             return json.dumps(karpenter_controller_policy(
                 cluster, partition, account, a.region, node_role_arn=node_role_arn, instance_profile_arn=profile_arn,
                 queue_arn=queue_arn, subnet_ids=subnets, security_group_ids=groups), sort_keys=True)
 
-        aws.iam.RolePolicy(f"{name}-controller-policy", role=role.id,
-                           policy=pulumi.Output.all(a.cluster_name, self._account, node_role.arn, profile.arn, queue.arn,
-                                                    a.subnet_ids, a.security_group_ids).apply(policy),
-                           opts=pulumi.ResourceOptions(parent=self))
-        return role
+        return controller_role(
+            f"{name}-controller-role", f"{name}-controller-policy",
+            description="Karpenter controller (IRSA): launch and remove this cluster's GPU nodes",
+            oidc_provider_arn=a.oidc_provider_arn, namespace=a.namespace, service_account=self.service_account,
+            policy=pulumi.Output.all(a.cluster_name, self._account, node_role.arn, profile.arn, queue.arn,
+                                     a.subnet_ids, a.security_group_ids).apply(policy),
+            tags=self._tags, parent=self)
 
     # --- Kubernetes -----------------------------------------------------------------------------------
 

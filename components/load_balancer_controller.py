@@ -21,7 +21,7 @@ from ._charts import PinnedChart, extra_values_problems
 from .aws_tags import component_tags
 from .cluster_autoscaler import off_gpu_node_affinity
 from .gpu_scheduling import GpuScheduling
-from .irsa import irsa_trust_policy
+from .irsa import controller_role
 
 # The official chart (aws/eks-charts, stable/aws-load-balancer-controller at commit 52396092,
 # "aws-load-balancer-controller: v3.5.0 (#1354)"): chart 3.5.0 deploys controller v3.5.0 (its
@@ -149,19 +149,12 @@ class LoadBalancerController(pulumi.ComponentResource):
 
     def _create_role(self, name: str) -> aws.iam.Role:
         a = self._args
-        role = aws.iam.Role(
-            f"{name}-role",
+        return controller_role(
+            f"{name}-role", f"{name}-policy",
             description="AWS Load Balancer Controller (IRSA): ALBs for the cluster's Ingresses",
-            assume_role_policy=pulumi.Output.from_input(a.oidc_provider_arn).apply(
-                lambda arn: irsa_trust_policy(arn, a.namespace, self.service_account)),
-            tags=component_tags("load-balancer-controller", name, a.tags),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        # Inline, like the other controllers' policies; compact JSON keeps it far below IAM's size limit.
-        aws.iam.RolePolicy(f"{name}-policy", role=role.id,
-                           policy=json.dumps(published_iam_policy(), separators=(",", ":")),
-                           opts=pulumi.ResourceOptions(parent=self))
-        return role
+            oidc_provider_arn=a.oidc_provider_arn, namespace=a.namespace, service_account=self.service_account,
+            policy=json.dumps(published_iam_policy(), separators=(",", ":")),
+            tags=component_tags("load-balancer-controller", name, a.tags), parent=self)
 
     def _values(self, role_arn: pulumi.Input[str]) -> dict[str, Any]:
         """The chart values (keys from the pinned chart's values.yaml)."""
