@@ -69,7 +69,7 @@ from ._charts import PinnedChart, extra_values_problems
 from .aws_tags import component_tags
 from .cluster_autoscaler import off_gpu_node_affinity
 from .gpu_scheduling import GpuScheduling
-from .irsa import ROLE_ARN_ANNOTATION, irsa_trust_policy
+from .irsa import ROLE_ARN_ANNOTATION, controller_role
 from .labels import standard_labels
 from .model_endpoint import WeightedBackend
 from .monitoring_rules import ModelTarget, error_ratio_expr, latency_quantile_expr, request_count_expr
@@ -209,17 +209,14 @@ class ArgoRollouts(pulumi.ComponentResource):
     def _create_role(self, name: str) -> aws.iam.Role:
         verification = self._args.target_group_verification
         assert verification is not None
-        role = aws.iam.Role(
-            f"{name}-role",
+        return controller_role(
+            f"{name}-role", f"{name}-policy",
             description="Argo Rollouts (IRSA): verify ALB target groups and weights of canaries",
-            assume_role_policy=pulumi.Output.from_input(verification.oidc_provider_arn).apply(
-                lambda arn: irsa_trust_policy(arn, self._args.namespace, self.service_account)),
-            tags=component_tags("argo-rollouts", name, {}),
-            opts=pulumi.ResourceOptions(parent=self))
-        aws.iam.RolePolicy(f"{name}-policy", role=role.id, policy=json.dumps({"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": list(TARGET_GROUP_VERIFICATION_ACTIONS), "Resource": "*"}]}),
-            opts=pulumi.ResourceOptions(parent=self))
-        return role
+            oidc_provider_arn=verification.oidc_provider_arn, namespace=self._args.namespace,
+            service_account=self.service_account,
+            policy=json.dumps({"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": list(TARGET_GROUP_VERIFICATION_ACTIONS), "Resource": "*"}]}),
+            tags=component_tags("argo-rollouts", name), parent=self)
 
     def _aws_values(self) -> dict[str, Any]:
         """With verification: the role on the chart's service account, the flag, and the region for the AWS SDK."""
