@@ -336,9 +336,9 @@ class ModelEndpoint(pulumi.ComponentResource):
         return f"actions.{self._args.model.served.name}"
 
     def _controller_owned(self) -> list[str]:
-        """What the canary's controller rewrites on the Ingress: Pulumi diffs none of it, so a release's weights never
-        show up as drift and a model-only change plans no Ingress update (docs/delivery.md: an Ingress change
-        applied during a release)."""
+        """What the canary's controller rewrites on the Ingress: Pulumi diffs none of it, so a model-only change plans
+        no Ingress update. An Ingress change applied while a canary holds a weight meets Argo's field manager and
+        fails with a server-side apply conflict rather than reset the weights (docs/delivery.md)."""
         if self._args.weighted_backend is None:
             return []
         return [f'metadata.annotations["{ANNOTATION_PREFIX}{self._action_key()}"]']
