@@ -370,3 +370,12 @@ def test_the_split_services_are_not_scraped_so_the_analysis_counts_each_request_
     assert scraped == ["my-ai-model"], "the model's pods must have one scrape target each"
     for name in (canary["canaryService"], canary["stableService"]):
         assert "metrics" not in [p["name"] for p in manifests[("Service", name)]["spec"]["ports"]]
+
+
+def test_the_components_children_wait_for_the_depends_on_resource_option():
+    synthesis = stack("prod")
+    monitor = synthesis.named("argo-rollouts-service-monitor").options["dependencies"]
+    assert any("MonitoringStack" in d for d in monitor), "the ServiceMonitor's CRD comes from the monitoring stack"
+    release = synthesis.named("argo-rollouts-release").urn
+    for name in ("model-canary-rollout", "model-canary-analysis"):
+        assert release in synthesis.named(name).options["dependencies"], name
