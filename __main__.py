@@ -77,16 +77,21 @@ if build.scales_to_zero(config):
                                      kubernetes)
     pulumi.export("modelProxy", {"namespace": scale_to_zero.proxy_namespace, "service": scale_to_zero.proxy_service_name,
                                  "port": scale_to_zero.proxy_port, "hosts": scale_to_zero.hosts})
+    canary = None
 elif build.releases_as_canary(config):  # the config refuses a canary on a model that scales to zero
-    # New versions go out as a canary: Argo Rollouts runs the Deployment's pods in steps judged by the SLO signals.
-    rollouts = ArgoRollouts("argo-rollouts", build.argo_rollouts_args(config, monitoring), kubernetes)
-    ModelCanary(build.MODEL_CANARY, build.model_canary_args(config, model, rollouts), kubernetes)
+    # New versions go out as a canary: Argo Rollouts runs the Deployment's pods in steps judged by the SLO signals,
+    # splitting requests at the endpoint's load balancer (trafficRouting alb) or by replicas.
+    rollouts = ArgoRollouts("argo-rollouts", build.argo_rollouts_args(config, monitoring, cluster),
+                            build.after(aws_and_kubernetes, monitoring))
+    canary = ModelCanary(build.MODEL_CANARY, build.model_canary_args(config, model), build.after(kubernetes, rollouts.release))
+    scale_to_zero = None
+else:
+    scale_to_zero = canary = None
 # The HTTPS endpoint: an ALB (AWS Load Balancer Controller), certificate and DNS name; via the interceptor if asleep.
 lb_controller = LoadBalancerController("load-balancer-controller", build.load_balancer_controller_args(
     config, cluster, network), aws_and_kubernetes) if build.uses_load_balancer_controller(config) else None
-endpoint = ModelEndpoint("model-endpoint", build.model_endpoint_args(
-    config, model, network, lb_controller, scale_to_zero if build.scales_to_zero(config) else None),
-    aws_and_kubernetes) if config.model.endpoint else None
+endpoint = ModelEndpoint("model-endpoint", build.model_endpoint_args(config, model, network, scale_to_zero, canary),
+                         build.after(aws_and_kubernetes, lb_controller, scale_to_zero)) if config.model.endpoint else None
 if monitoring:
     ModelMonitoring("model-monitoring", build.model_monitoring_args(config, monitoring, model),
                     build.after(kubernetes, monitoring))

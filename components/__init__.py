@@ -19,7 +19,7 @@ from .gpu_operators import GpuOperators, GpuOperatorsArgs
 from .gpu_scheduling import GpuScheduling, Taint
 from .karpenter import Karpenter, KarpenterArgs
 from .load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
-from .model_endpoint import ModelEndpoint, ModelEndpointArgs, RequestProxy
+from .model_endpoint import ModelEndpoint, ModelEndpointArgs, RequestProxy, WeightedBackend
 from .model_image import ModelImage, ModelImageArgs
 from .model_monitoring import ModelMonitoring, ModelMonitoringArgs
 from .model_registry import ModelRegistry, ModelRegistryArgs
@@ -47,6 +47,7 @@ from .progressive_delivery import (
     CanaryStep,
     ModelCanary,
     ModelCanaryArgs,
+    TargetGroupVerification,
 )
 from .scale_to_zero import KedaHttpAddOn, KedaHttpAddOnArgs, ModelScaleToZero, ModelScaleToZeroArgs, RequestHolder
 
@@ -119,4 +120,6 @@ __all__ = [
     "ServedModel",
     "SystemNodeGroup",
     "Taint",
+    "TargetGroupVerification",
+    "WeightedBackend",
 ]

@@ -44,11 +44,34 @@ class Claim:
         return f"{self.kind} {self.name!r}{where}"
 
 
-def kubernetes(kind: str, name: Any, namespace: Any = None, field: str = "") -> Claim | None:
-    """A Kubernetes object's claim; None when its name (or namespace) is only known later (an Output)."""
-    if not isinstance(name, str) or (namespace is not None and not isinstance(namespace, str)):
+# Outputs whose value their component knew at declaration (a ModelService's names): another component given
+# one of them as a name can still claim what it creates under that name before anything is registered.
+_KNOWN: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+
+
+def known(output: pulumi.Output[str], value: str) -> pulumi.Output[str]:
+    """`output`, recorded as resolving to `value` (known at declaration), so claims naming it fire at once."""
+    _KNOWN[output] = value
+    return output
+
+
+def plain(value: Any) -> str | None:
+    """A name as known at declaration: a string, or an Output recorded with `known`; None otherwise."""
+    if isinstance(value, str):
+        return value
+    try:
+        return _KNOWN.get(value)
+    except TypeError:  # not weak-referenceable, so never recorded
         return None
-    return Claim("kubernetes", kind, name, namespace, field)
+
+
+def kubernetes(kind: str, name: Any, namespace: Any = None, field: str = "") -> Claim | None:
+    """A Kubernetes object's claim; None when its name (or namespace) is only known later (an Output nobody
+    recorded with `known`)."""
+    plain_name, plain_namespace = plain(name), plain(namespace) if namespace is not None else None
+    if plain_name is None or (namespace is not None and plain_namespace is None):
+        return None
+    return Claim("kubernetes", kind, plain_name, plain_namespace, field)
 
 
 def helm_release(name: Any, namespace: Any, field: str = "") -> Claim | None:

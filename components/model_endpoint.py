@@ -6,6 +6,16 @@ and settles listener, WAF and TLS options through its own custom resources, whil
 here (HTTPS only with a redirect, TLS policy, ACM certificate, source CIDRs, WAF, health checks,
 deregistration delay) is a documented Ingress annotation of that release, checked against its docs,
 and an Ingress is a built-in object whose schema the tests validate strictly.
+
+A canary split at the load balancer (`weighted_backend`, from `ModelCanary`): the rule's backend names the model's
+Service with the port `use-annotation`, and the `alb.ingress.kubernetes.io/actions.<that Service>` annotation
+forwards to the canary's and the stable's Services by weight (docs/guide/ingress/annotations.md#actions of
+kubernetes-sigs/aws-load-balancer-controller v3.5.0: "The `action-name` in the annotation must match the serviceName
+in the Ingress rules, and servicePort must be `use-annotation`"). Argo Rollouts rewrites that annotation at every
+step (and adds `rollouts.argoproj.io/managed-alb-annotations`, utils/ingress/ingress.go at v1.9.0): the Ingress
+declares it once, 100% stable, in the controller's own serialization (rollout/trafficrouting/alb/alb.go
+`getForwardActionString`: `ServicePort` the port number as a string, which the load balancer controller turns back
+into a number, pkg/ingress/enhanced_backend_builder.go), and Pulumi ignores later changes to it.
 """
 
 from __future__ import annotations
@@ -21,7 +31,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from . import _claims
+from . import _claims, _options
 from ._args import Constraint, Port, Problem, between, checked_args, matches, problems_of
 from .aws_tags import component_tags
 from .labels import standard_labels
@@ -29,6 +39,8 @@ from .load_balancer_controller import DEFAULT_SSL_POLICY, INGRESS_CLASS, SslPoli
 from .model_service import ModelService
 
 ANNOTATION_PREFIX = "alb.ingress.kubernetes.io/"
+USE_ANNOTATION = "use-annotation"
+"""The backend port name that sends the load balancer controller to the rule's `actions.<service>` annotation."""
 HTTP_PORT_NAME = "http"
 """The model server's public port, by name, in its Service and pods (the server contract)."""
 HOST_RE = re.compile(r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -77,6 +89,30 @@ class RequestProxy:
     """How long the load balancer keeps a quiet connection: longer than the proxy may hold a request."""
 
 
+@dataclass(frozen=True)
+class WeightedBackend:
+    """Where a canary's traffic split at the load balancer goes: `ModelCanary.weighted_backend`. The Ingress rule
+    then names the model's Service with the port `use-annotation`, and the progressive delivery controller sets the
+    weights in the rule's action annotation."""
+
+    stable_service: pulumi.Input[str]
+    """The Service of the stable pods (the model's namespace)."""
+    canary_service: pulumi.Input[str]
+    """The Service of the canary pods (the model's namespace)."""
+    service_port: Port
+    """The port of both Services the target groups forward to."""
+
+
+def forward_action(backend_names: tuple[str, str], port: int, canary_weight: int = 0) -> str:
+    """The `actions.<service>` annotation that splits between (canary, stable) Services, serialized as Argo Rollouts
+    v1.9.0 writes it (rollout/trafficrouting/alb/alb.go `getForwardActionString`: canary first, the port as a
+    string, Go's compact JSON), so the value Pulumi declares is the one the controller keeps between updates."""
+    canary, stable = backend_names
+    groups = [{"ServiceName": canary, "ServicePort": str(port), "Weight": canary_weight},
+              {"ServiceName": stable, "ServicePort": str(port), "Weight": 100 - canary_weight}]
+    return json.dumps({"Type": "forward", "ForwardConfig": {"TargetGroups": groups}}, separators=(",", ":"))
+
+
 @dataclass
 class ModelEndpointArgs:
     """Inputs of `ModelEndpoint`."""
@@ -109,17 +145,20 @@ class ModelEndpointArgs:
     """The load balancer's health check path, on the traffic port (the server answers it without a key)."""
     allow_unauthenticated: bool = False
     """Expose a model that checks no API key. Refused unless set, so that is never an accident."""
-    depends_on: list[pulumi.Resource] = field(default_factory=list)
-    """The controller that serves the Ingress: the Ingress is created after it and deleted before it (the
-    controller removes the load balancer when the Ingress goes)."""
     tags: dict[str, str] = field(default_factory=dict)
     """Extra AWS tags of the certificate."""
     proxy: Optional[RequestProxy] = None
     """Send to this proxy instead of the model's Service (a model that scales to zero). The NetworkPolicy is then
     the proxy's business: the load balancer reaches the proxy, and the proxy the model."""
+    weighted_backend: Optional[WeightedBackend] = None
+    """Split between a canary's stable and canary Services by the weights its controller writes
+    (`ModelCanary.weighted_backend`); None sends to the model's Service."""
 
     def _rules(self) -> list[Problem]:
         problems: list[Problem] = []
+        if self.weighted_backend is not None and self.proxy is not None:
+            problems.append(("weighted_backend", "a model reached through a proxy (scale to zero) is not split at the "
+                                                 "load balancer: give proxy or weighted_backend, not both"))
         if isinstance(self.subnet_ids, (list, tuple)) and len(self.subnet_ids) < 2:
             problems.append(("subnet_ids", f"got {len(self.subnet_ids)}; an Application Load Balancer needs subnets "
                                            "in two zones at least"))
@@ -150,7 +189,12 @@ class ModelEndpoint(pulumi.ComponentResource):
     alias record from the host to the load balancer. A NetworkPolicy that admits the load balancer's
     subnets to the model's `http` port, and nothing else. With a `proxy` (a model that scales to zero),
     the Ingress sends to the proxy instead, checks the proxy's readiness, and keeps quiet connections
-    open as long as the proxy may hold a request.
+    open as long as the proxy may hold a request. With a `weighted_backend` (a canary split at the load
+    balancer), the rule forwards through its `actions.<model's Service>` annotation to the stable and
+    canary Services, 100% stable until the canary's controller sets other weights; Pulumi leaves that
+    annotation to the controller. Pass the load balancer controller (and a proxy's installer) as
+    `depends_on` in the resource options: the Ingress is created after them and deleted before them
+    (the controller removes the load balancer when the Ingress goes).
     """
 
     url: pulumi.Output[str]
@@ -172,6 +216,7 @@ class ModelEndpoint(pulumi.ComponentResource):
         self._args = args
         self._tags = component_tags("model-endpoint", name, args.tags)
         self._labels = standard_labels(name, "endpoint")
+        self._after = _options.dependencies(opts)
 
         certificate_arn = (pulumi.Output.from_input(args.certificate_arn) if args.certificate_arn is not None
                            else self._create_certificate(name))
@@ -223,6 +268,7 @@ class ModelEndpoint(pulumi.ComponentResource):
         if a.proxy is not None:
             load_balancer["idle_timeout.timeout_seconds"] = str(a.proxy.idle_timeout_seconds)
             health_port, health_path = str(a.proxy.health_check_port), a.proxy.health_check_path
+        weighted = a.weighted_backend
         annotations: dict[str, pulumi.Input[str]] = {
             "scheme": a.scheme,
             "subnets": pulumi.Output.from_input(a.subnet_ids).apply(lambda ids: ",".join(str(i) for i in ids)),
@@ -249,6 +295,9 @@ class ModelEndpoint(pulumi.ComponentResource):
             annotations["inbound-cidrs"] = ",".join(a.allowed_cidrs)
         if a.waf_acl_arn:
             annotations["wafv2-acl-arn"] = a.waf_acl_arn
+        if weighted is not None:
+            annotations[self._action_key()] = pulumi.Output.all(weighted.canary_service, weighted.stable_service).apply(
+                lambda names: forward_action((str(names[0]), str(names[1])), weighted.service_port))
         return {ANNOTATION_PREFIX + key: value for key, value in annotations.items()}
 
     def _backend(self) -> tuple[pulumi.Input[str], k8s.networking.v1.IngressServiceBackendArgs]:
@@ -257,6 +306,10 @@ class ModelEndpoint(pulumi.ComponentResource):
         if a.proxy is not None:
             return a.proxy.namespace, k8s.networking.v1.IngressServiceBackendArgs(
                 name=a.proxy.service_name, port=k8s.networking.v1.ServiceBackendPortArgs(number=a.proxy.port))
+        if a.weighted_backend is not None:
+            # The action is named after the model's Service: the canary's `rootService`.
+            return model.namespace, k8s.networking.v1.IngressServiceBackendArgs(
+                name=model.service_name, port=k8s.networking.v1.ServiceBackendPortArgs(name=USE_ANNOTATION))
         return model.namespace, k8s.networking.v1.IngressServiceBackendArgs(
             name=model.service_name, port=k8s.networking.v1.ServiceBackendPortArgs(name=HTTP_PORT_NAME))
 
@@ -275,8 +328,20 @@ class ModelEndpoint(pulumi.ComponentResource):
                                                                  backend=backend)]))],
             ),
             # Pulumi waits for the Ingress status to carry the load balancer's name: the alias record needs it.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(a.depends_on)),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self._after, ignore_changes=self._controller_owned()),
         )
+
+    def _action_key(self) -> str:
+        """The weighted action's annotation (without the prefix): named after the model's Service."""
+        return f"actions.{self._args.model.served.name}"
+
+    def _controller_owned(self) -> list[str]:
+        """What the canary's controller rewrites on the Ingress: Pulumi diffs none of it, so a model-only change plans
+        no Ingress update. An Ingress change applied while a canary holds a weight meets Argo's field manager and
+        fails with a server-side apply conflict rather than reset the weights (docs/delivery.md)."""
+        if self._args.weighted_backend is None:
+            return []
+        return [f'metadata.annotations["{ANNOTATION_PREFIX}{self._action_key()}"]']
 
     def _create_network_policy(self, name: str) -> None:
         """Admits the load balancer's addresses to the model's `http` port (policies add up: the model's own

@@ -327,9 +327,10 @@ class ModelService(pulumi.ComponentResource):
         if args.autoscaling:
             self._create_autoscaler(name, ns_name, deployment.metadata.name, in_ns)
 
-        self.namespace = ns_name
-        self.deployment_name = deployment.metadata.name
-        self.service_name = service.metadata.name
+        # Known now: components given these outputs (a canary, an endpoint) claim their own objects by them.
+        self.namespace = _claims.known(ns_name, namespace)
+        self.deployment_name = _claims.known(deployment.metadata.name, k8s_name)
+        self.service_name = _claims.known(service.metadata.name, k8s_name)
         self.service_port = pulumi.Output.from_input(args.service_port)
         self.selector = pulumi.Output.from_input(self._selector)
         self.served = ServedModel(name=k8s_name, namespace=namespace, service_labels=workload.service_selector(

@@ -23,18 +23,30 @@ Facts read from the pinned sources:
   utils/evaluate/evaluate.go: neither condition true = Inconclusive; analysis/analysis.go: failed >
   failureLimit = Failed, inconclusive > inconclusiveLimit = Inconclusive, consecutive errors > 4 = Error;
   controller/metrics/prommetrics.go + rollouts.go: `rollout_info{namespace, name, strategy, traffic_router,
-  phase}` with phase Progressing | Paused | Completed | Error | Timeout | Abort | InvalidSpec.
+  phase}` with phase Progressing | Paused | Completed | Error | Timeout | Abort | InvalidSpec;
+  docs/features/traffic-management/alb.md + rollout/trafficrouting/alb/alb.go: with `trafficRouting.alb` the
+  controller writes `alb.ingress.kubernetes.io/actions.<rootService or stableService>` on the Ingress (a forward
+  action, canary then stable, `ServicePort` the port as a string) and refuses an Ingress with no rule naming that
+  Service; rollout/service.go: it pins the canary and stable Services to a ReplicaSet by a strategic merge patch
+  of `spec.selector.rollouts-pod-template-hash`; cmd/rollouts-controller/main.go: `--aws-verify-target-group`
+  (reading the target groups back) is off unless passed, and there is no `--aws-region` flag: the AWS SDK's
+  default config (utils/aws/aws.go) takes `AWS_REGION`; utils/defaults/defaults.go: old pods go
+  `scaleDownDelaySeconds` (30) after the switch. argo-helm argo-rollouts-2.41.0 templates/controller/deployment.yaml:
+  `controller.extraArgs` are appended to the controller's args, `controller.extraEnv` is its env; _helpers.tpl: the
+  service account is `serviceAccount.name`, else the fullname.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Optional, cast
 
 import pulumi
+import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from . import _charts, _claims
+from . import _charts, _claims, _options
 from ._args import (
     ChartVersion,
     DnsLabel,
@@ -54,9 +66,12 @@ from ._args import (
     problems_of,
 )
 from ._charts import PinnedChart, extra_values_problems
+from .aws_tags import component_tags
 from .cluster_autoscaler import off_gpu_node_affinity
 from .gpu_scheduling import GpuScheduling
+from .irsa import ROLE_ARN_ANNOTATION, controller_role
 from .labels import standard_labels
+from .model_endpoint import WeightedBackend
 from .monitoring_rules import ModelTarget, error_ratio_expr, latency_quantile_expr, request_count_expr
 
 CHART_REPOSITORY = "https://argoproj.github.io/argo-helm"
@@ -75,6 +90,30 @@ ROLLOUTS_CRDS = ("rollouts.argoproj.io", "analysistemplates.argoproj.io", "analy
 """The chart's CRDs (cluster-scoped: one controller installs them per cluster)."""
 
 
+TARGET_GROUP_VERIFICATION_ACTIONS = (
+    "elasticloadbalancing:DescribeTargetGroups",
+    "elasticloadbalancing:DescribeLoadBalancers",
+    "elasticloadbalancing:DescribeListeners",
+    "elasticloadbalancing:DescribeRules",
+    "elasticloadbalancing:DescribeTags",
+    "elasticloadbalancing:DescribeTargetHealth",
+)
+"""What the controller reads to verify target groups: the policy published in docs/features/traffic-management/alb.md
+("Zero-Downtime Updates with AWS TargetGroup Verification") at v1.9.0."""
+
+
+@dataclass(frozen=True)
+class TargetGroupVerification:
+    """Let the controller read the ALB back through an IRSA role (`--aws-verify-target-group`): after each weight
+    change it confirms the listener rule carries it, and after switching the stable Service it waits until the
+    stable target group holds the new pods' IPs before the old pods go."""
+
+    oidc_provider_arn: pulumi.Input[str]
+    """The cluster's IAM OIDC provider (`Cluster.oidc_provider_arn`): the role trusts the controller's account."""
+    region: Annotated[str, matches(r"[a-z]{2}(-[a-z]+)+-[0-9]", "must be an AWS region such as us-west-2")]
+    """The region of the load balancers (`AWS_REGION` of the controller: its AWS SDK reads it, utils/aws/aws.go)."""
+
+
 @dataclass
 class ArgoRolloutsArgs:
     """Inputs of `ArgoRollouts`."""
@@ -86,9 +125,11 @@ class ArgoRolloutsArgs:
     chart_version: ChartVersion = CHART_VERSION
     """Pinned `argo-rollouts` chart version."""
     monitoring_namespace: Optional[DnsLabel] = None
-    """When set, a ServiceMonitor there scrapes the controller (`rollout_info` feeds the rollout alerts)."""
-    depends_on: list[pulumi.Resource] = field(default_factory=list)
-    """What must exist first (the monitoring stack, for the ServiceMonitor's CRD)."""
+    """When set, a ServiceMonitor there scrapes the controller (`rollout_info` feeds the rollout alerts); pass
+    what installs its CRD (the monitoring stack) as `depends_on` in the resource options."""
+    target_group_verification: Optional[TargetGroupVerification] = None
+    """Verify ALB weights and targets through AWS (an IRSA role, created here); None: the controller has no AWS
+    credentials and takes a weight as set once the Ingress annotation is written."""
     extra_values: dict[str, Any] = field(default_factory=dict)
     """Escape hatch: Helm values deep-merged over the chart's (checked against its pinned keys). Anything set
     here is yours to keep secure and working across chart upgrades."""
@@ -108,7 +149,10 @@ class ArgoRollouts(pulumi.ComponentResource):
     Creates the namespace (Pod Security `restricted`), the official `argo-rollouts` chart (two
     controller replicas with leader election and a disruption budget, the CRDs, off GPU nodes, the
     metrics Service) and, with a monitoring namespace, a ServiceMonitor that keeps the rollouts'
-    own `namespace` label (`honorLabels`).
+    own `namespace` label (`honorLabels`). Every child waits for the resource options' `depends_on`.
+    With `target_group_verification`, an IAM role (IRSA, the published describe-only policy) for the
+    controller's service account and `--aws-verify-target-group`; without, the controller has no AWS
+    credentials and the flag stays off (its default, cmd/rollouts-controller/main.go at v1.9.0).
     """
 
     namespace: str
@@ -117,6 +161,10 @@ class ArgoRollouts(pulumi.ComponentResource):
     """The release installing the CRDs: Rollouts and AnalysisTemplates must wait for it."""
     metrics_job: str
     """`job` label of the controller's metrics."""
+    service_account: str
+    """The controller's service account (the chart's fullname)."""
+    role_arn: Optional[pulumi.Output[str]]
+    """The controller's IAM role with `target_group_verification`; None otherwise."""
 
     def __init__(self, name: str, args: ArgoRolloutsArgs, opts: Optional[pulumi.ResourceOptions] = None):
         args = checked_args("ArgoRollouts", name, args, ArgoRolloutsArgs)
@@ -129,13 +177,17 @@ class ArgoRollouts(pulumi.ComponentResource):
         # The chart's fullname is the release name when it contains the chart's name (templates/_helpers.tpl).
         release_name = name if CHART in name else f"{name}-{CHART}"
         self.metrics_job = f"{release_name}-metrics"
+        self.service_account = release_name
+        role = self._create_role(name) if args.target_group_verification is not None else None
+        self.role_arn = role.arn if role is not None else None
         labels = standard_labels(name, "progressive-delivery")
+        after = _options.dependencies(opts)
         ns = k8s.core.v1.Namespace(
             f"{name}-namespace",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=args.namespace, labels={
                 **labels, "pod-security.kubernetes.io/enforce": "restricted",
                 "pod-security.kubernetes.io/enforce-version": "latest"}),
-            opts=pulumi.ResourceOptions(parent=self))
+            opts=pulumi.ResourceOptions(parent=self, depends_on=after))
         self.release = _charts.release(
             f"{name}-release", PINNED.at(args.chart_version), args.namespace, self._values(), args.extra_values,
             pulumi.ResourceOptions(parent=self, depends_on=[ns]), name=release_name, max_history=5,
@@ -150,12 +202,36 @@ class ArgoRollouts(pulumi.ComponentResource):
                                                    "app.kubernetes.io/instance": release_name}},
                       # rollout_info carries the Rollout's namespace: keep it rather than the controller's.
                       "endpoints": [{"port": "metrics", "path": "/metrics", "interval": "30s", "honorLabels": True}]},
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release, *args.depends_on]))
-        self.register_outputs({"namespace": self.namespace, "metrics_job": self.metrics_job})
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release, *after]))
+        self.register_outputs({"namespace": self.namespace, "metrics_job": self.metrics_job,
+                               "service_account": self.service_account, "role_arn": self.role_arn})
+
+    def _create_role(self, name: str) -> aws.iam.Role:
+        verification = self._args.target_group_verification
+        assert verification is not None
+        return controller_role(
+            f"{name}-role", f"{name}-policy",
+            description="Argo Rollouts (IRSA): verify ALB target groups and weights of canaries",
+            oidc_provider_arn=verification.oidc_provider_arn, namespace=self._args.namespace,
+            service_account=self.service_account,
+            policy=json.dumps({"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": list(TARGET_GROUP_VERIFICATION_ACTIONS), "Resource": "*"}]}),
+            tags=component_tags("argo-rollouts", name), parent=self)
+
+    def _aws_values(self) -> dict[str, Any]:
+        """With verification: the role on the chart's service account, the flag, and the region for the AWS SDK."""
+        verification = self._args.target_group_verification
+        if verification is None or self.role_arn is None:
+            return {}
+        return {"serviceAccount": {"create": True, "name": self.service_account,
+                                   "annotations": {ROLE_ARN_ANNOTATION: self.role_arn}},
+                "controller": {"extraArgs": ["--aws-verify-target-group"],
+                               "extraEnv": [{"name": "AWS_REGION", "value": verification.region}]}}
 
     def _values(self) -> dict[str, Any]:
         """The `argo-rollouts` chart's values (keys from its values.yaml at 2.41.0)."""
-        return {
+        aws_values = self._aws_values()
+        return aws_values | {
             "installCRDs": True,
             "keepCRDs": True,  # deleting the release must not delete every Rollout with its CRD
             "controller": {
@@ -164,6 +240,7 @@ class ArgoRollouts(pulumi.ComponentResource):
                 "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
                 "pdb": {"enabled": True, "maxUnavailable": 1},
                 "metrics": {"enabled": True},
+                **aws_values.get("controller", {}),
             },
             "dashboard": {"enabled": False},
             # Only the AWS Load Balancer Controller is a router here; the mesh providers' RBAC is not needed.
@@ -212,14 +289,21 @@ class CanaryAnalysis:
 
 @dataclass(frozen=True)
 class AlbRouting:
-    """Traffic split at the ALB (AWS Load Balancer Controller weighted target groups) instead of replica ratio."""
+    """Traffic split at the ALB (AWS Load Balancer Controller weighted target groups) instead of replica ratio.
+
+    The Ingress must route to `root_service` with the port `use-annotation` (`ModelEndpoint` with this canary's
+    `weighted_backend` does): the controller writes the weights into that Ingress's
+    `alb.ingress.kubernetes.io/actions.<root_service>` annotation (docs/features/traffic-management/alb.md,
+    argo-rollouts v1.9.0); a rule naming another Service leaves the controller failing the update with
+    "ingress does not have service ... in rules" (rollout/trafficrouting/alb/alb.go).
+    """
 
     ingress: pulumi.Input[DnsSubdomain]
     """The model's ALB Ingress (in the model's namespace) whose rule points at `root_service`."""
     root_service: pulumi.Input[DnsLabel]
     """The Service the Ingress rule names; the controller rewrites its action annotation with the weights."""
     service_port: Port
-    """Port of the Services the Ingress uses."""
+    """Port of the canary and stable Services (created here) the weighted target groups forward to."""
 
 
 @dataclass
@@ -248,8 +332,6 @@ class ModelCanaryArgs:
     """A canary pod not available after this long (no GPU node came, image pull, model load) aborts the update."""
     alb: Optional[AlbRouting] = None
     """Split traffic at the ALB (weighted target groups); none = replica ratio."""
-    depends_on: list[pulumi.Resource] = field(default_factory=list)
-    """What installs the argoproj.io CRDs (`ArgoRollouts.release`): the custom resources wait for it."""
 
     def _rules(self) -> list[Problem]:
         weights = [s.weight for s in self.steps]
@@ -331,29 +413,37 @@ class ModelCanary(pulumi.ComponentResource):
     Deployment (`workloadRef`, `scaleDown: onsuccess`: the Deployment runs no pod once the Rollout's
     are available). A failed analysis aborts: the canary goes, the stable ReplicaSet (the previous
     digest) serves everything. With `alb`, also the canary and stable Services the ALB's weighted
-    target groups point at.
+    target groups forward to (the controller adds each one's `rollouts-pod-template-hash` to its
+    selector), handed to `ModelEndpoint` as `weighted_backend`. Pass what installs the argoproj.io
+    CRDs (`ArgoRollouts.release`) as `depends_on` in the resource options: every child waits for it.
     """
 
     rollout_name: pulumi.Output[str]
     """The Rollout (named like the Deployment, so an HPA or a person finds it under the model's name)."""
     analysis_template_name: str
     """The AnalysisTemplate every step runs."""
+    weighted_backend: Optional[WeightedBackend]
+    """With `alb`: the stable and canary Services, for `ModelEndpointArgs.weighted_backend`; None otherwise."""
 
     def __init__(self, name: str, args: ModelCanaryArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        args = checked_args("ModelCanary", name, args, ModelCanaryArgs)
-        # Names known at declaration (usually ModelService's outputs, known later: then the model's other claims hold).
+        given, args = args, checked_args("ModelCanary", name, args, ModelCanaryArgs)
+        # ModelService's outputs carry names known at declaration (`_claims.known`; read from the args as given, since
+        # checking wraps an Output in a new one): the claims fire before anything is registered. Names known only
+        # later (outputs of something else) are left to the API server.
         _claims.claim("ModelCanary", name, opts, [
-            _claims.kubernetes("argoproj.io/Rollout", args.deployment_name, args.namespace, field="deployment_name"),
-            _claims.kubernetes("argoproj.io/AnalysisTemplate", f"{args.model_name}-canary", args.namespace,
-                               field="model_name")])
+            _claims.kubernetes("argoproj.io/Rollout", given.deployment_name, given.namespace, field="deployment_name"),
+            _claims.kubernetes("argoproj.io/AnalysisTemplate", f"{args.model_name}-canary", given.namespace,
+                               field="model_name"),
+            *([_claims.kubernetes("Service", service, given.namespace, field="model_name")
+               for service in alb_service_names(args.model_name)] if args.alb is not None else [])])
         super().__init__("gpu-model-platform:index:ModelCanary", name, None, opts)
         self._args = args
         self._labels = standard_labels(args.model_name, "progressive-delivery")
         self.analysis_template_name = f"{args.model_name}-canary"
-        after_crds = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
-        template = self._create_analysis_template(name, after_crds)
-        services = self._create_alb_services(name) if args.alb is not None else []
-        rollout_opts = pulumi.ResourceOptions(parent=self, depends_on=[*args.depends_on, template, *services])
+        after_crds = _options.dependencies(opts)
+        template = self._create_analysis_template(name, pulumi.ResourceOptions(parent=self, depends_on=after_crds))
+        self.weighted_backend = self._create_alb_services(name) if args.alb is not None else None
+        rollout_opts = pulumi.ResourceOptions(parent=self, depends_on=[*after_crds, template])
         if args.hpa_owns_replicas:
             rollout_opts = pulumi.ResourceOptions.merge(rollout_opts, pulumi.ResourceOptions(ignore_changes=["spec.replicas"]))
         rollout = k8s.apiextensions.CustomResource(
@@ -384,7 +474,8 @@ class ModelCanary(pulumi.ComponentResource):
             "steps": canary_steps(a.steps, self.analysis_template_name),
         }
         if a.alb is not None:
-            canary |= {"canaryService": self._canary_service, "stableService": self._stable_service,
+            canary_service, stable_service = alb_service_names(a.model_name)
+            canary |= {"canaryService": canary_service, "stableService": stable_service,
                        "trafficRouting": {"alb": {"ingress": a.alb.ingress, "rootService": a.alb.root_service,
                                                   "servicePort": a.alb.service_port}}}
         return {
@@ -404,18 +495,26 @@ class ModelCanary(pulumi.ComponentResource):
             "strategy": {"canary": canary},
         }
 
-    def _create_alb_services(self, name: str) -> list[pulumi.Resource]:
-        """The canary and stable Services the ALB's target groups use (the controller pins their selectors to a hash)."""
+    def _create_alb_services(self, name: str) -> WeightedBackend:
+        """The canary and stable Services the ALB's target groups use. They select every pod of the model; the
+        controller narrows each to one ReplicaSet (adds its `rollouts-pod-template-hash`) as the update goes."""
         a = self._args
         assert a.alb is not None
-        self._canary_service = f"{a.model_name}-canary"
-        self._stable_service = f"{a.model_name}-stable"
-        return [k8s.core.v1.Service(
+        services = [k8s.core.v1.Service(
             f"{name}-{role}-service",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=service, namespace=a.namespace, labels=self._labels),
             spec=k8s.core.v1.ServiceSpecArgs(
                 type="ClusterIP", selector=a.selector,
                 ports=[k8s.core.v1.ServicePortArgs(name="http", port=a.alb.service_port, target_port="http",
                                                    protocol="TCP")]),
+            # The controller adds its own selector key (and a managed-by annotation) with a strategic merge patch
+            # (rollout/service.go): keys Pulumi never sets, which server-side apply leaves to it.
             opts=pulumi.ResourceOptions(parent=self))
-            for role, service in (("canary", self._canary_service), ("stable", self._stable_service))]
+            for role, service in zip(("canary", "stable"), alb_service_names(a.model_name), strict=True)]
+        canary, stable = (service.metadata.name for service in services)
+        return WeightedBackend(stable_service=stable, canary_service=canary, service_port=a.alb.service_port)
+
+
+def alb_service_names(model_name: str) -> tuple[str, str]:
+    """(canary, stable) Services of a model split at the ALB."""
+    return f"{model_name}-canary", f"{model_name}-stable"

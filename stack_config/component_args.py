@@ -24,7 +24,7 @@ from components.gpu_node_group import GpuNodeGroupArgs
 from components.gpu_operators import GpuOperators, GpuOperatorsArgs
 from components.gpu_scheduling import GpuScheduling, Taint
 from components.karpenter import DEFAULT_AMI_ALIAS, Karpenter, KarpenterArgs
-from components.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
+from components.load_balancer_controller import LoadBalancerControllerArgs
 from components.model_endpoint import ModelEndpointArgs, RequestProxy
 from components.model_image import ModelImageArgs
 from components.model_monitoring import ModelMonitoringArgs
@@ -43,11 +43,13 @@ from components.network import Network, NetworkArgs
 from components.pod_autoscaling import BATCH_QUEUE_DEPTH, IN_FLIGHT_REQUESTS, PrometheusAdapterArgs, pods_metric
 from components.preview_access import PreviewAccessArgs
 from components.progressive_delivery import (
-    ArgoRollouts,
+    AlbRouting,
     ArgoRolloutsArgs,
     CanaryAnalysis,
     CanaryStep,
+    ModelCanary,
     ModelCanaryArgs,
+    TargetGroupVerification,
 )
 from components.scale_to_zero import ADMIN_PORT as INTERCEPTOR_ADMIN_PORT
 from components.scale_to_zero import READINESS_PATH as INTERCEPTOR_READINESS_PATH
@@ -335,7 +337,6 @@ def keda_http_add_on_args(config: StackConfig, monitoring: Optional[MonitoringSt
         namespace=config.model.scale_to_zero.keda_namespace,
         gpu_scheduling=gpu_scheduling(config.gpu_node_group),
         monitoring_namespace=config.monitoring.namespace if monitoring else None,
-        depends_on=[monitoring] if monitoring else [],
     )
 
 
@@ -360,9 +361,10 @@ def model_scale_to_zero_args(config: StackConfig, model: ModelService, keda: Ked
     )
 
 
-def after(opts: pulumi.ResourceOptions, *dependencies: pulumi.Resource) -> pulumi.ResourceOptions:
-    """`opts`, waiting for `dependencies` (e.g. the monitoring stack, whose CRDs the monitors need)."""
-    return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=list(dependencies)))
+def after(opts: pulumi.ResourceOptions, *dependencies: Optional[pulumi.Resource]) -> pulumi.ResourceOptions:
+    """`opts`, waiting for `dependencies` (e.g. the monitoring stack, whose CRDs the monitors need); None
+    (a component this stack does not create) is skipped."""
+    return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[d for d in dependencies if d]))
 
 
 # --- GPU capacity that follows demand: the node provisioner and the model's pod metrics -------------------------
@@ -495,12 +497,19 @@ def rollout_signals(config: StackConfig) -> Optional[RolloutSignals]:
     return RolloutSignals(rollout=config.model.name) if releases_as_canary(config) else None
 
 
-def argo_rollouts_args(config: StackConfig, monitoring: Optional[MonitoringStack]) -> ArgoRolloutsArgs:
+def argo_rollouts_args(config: StackConfig, monitoring: Optional[MonitoringStack], cluster: Cluster) -> ArgoRolloutsArgs:
+    """The controller; with the split at the load balancer (and `verifyTargetGroups`), its IRSA role to read it back.
+    Pass the monitoring stack (the ServiceMonitor's CRD) as `depends_on` in the resource options."""
+    verification = None
+    if splits_at_load_balancer(config) and config.model.rollout.verify_target_groups:
+        assert cluster.oidc_provider_arn is not None and config.aws is not None, \
+            "the schema requires an EKS cluster for model.endpoint"
+        verification = TargetGroupVerification(oidc_provider_arn=cluster.oidc_provider_arn, region=config.aws.region)
     return ArgoRolloutsArgs(
         namespace=config.model.rollout.controller_namespace,
         gpu_scheduling=gpu_scheduling(config.gpu_node_group),
         monitoring_namespace=config.monitoring.namespace if monitoring else None,
-        depends_on=[monitoring] if monitoring else [],
+        target_group_verification=verification,
     )
 
 
@@ -519,8 +528,22 @@ def canary_analysis(config: StackConfig) -> CanaryAnalysis:
     )
 
 
-def model_canary_args(config: StackConfig, model: ModelService, rollouts: ArgoRollouts) -> ModelCanaryArgs:
-    """The model's Rollout and analysis from ModelService's outputs; steps and limits from `model.rollout` and the SLOs."""
+def splits_at_load_balancer(config: StackConfig) -> bool:
+    """`model.rollout.trafficRouting: alb` (the schema requires `model.endpoint` with it)."""
+    return releases_as_canary(config) and config.model.rollout.traffic_routing == "alb"
+
+
+def _alb_routing(config: StackConfig, model: ModelService) -> Optional[AlbRouting]:
+    """The canary's split at the model's endpoint: ModelEndpoint names its Ingress after the model's Service and
+    routes it to that Service's `use-annotation` action, the Rollout's `rootService`."""
+    if not splits_at_load_balancer(config):
+        return None
+    return AlbRouting(ingress=model.served.name, root_service=model.served.name, service_port=config.model.service_port)
+
+
+def model_canary_args(config: StackConfig, model: ModelService) -> ModelCanaryArgs:
+    """The model's Rollout and analysis from ModelService's outputs; steps and limits from `model.rollout` and the SLOs.
+    Pass `ArgoRollouts.release` (the CRDs) as `depends_on` in the resource options."""
     rollout, hpa = config.model.rollout, model_autoscaling(config)
     return ModelCanaryArgs(
         namespace=model.namespace,
@@ -534,7 +557,7 @@ def model_canary_args(config: StackConfig, model: ModelService, rollouts: ArgoRo
         replicas=hpa.min_replicas if hpa else config.model.replicas,
         hpa_owns_replicas=hpa is not None,
         progress_deadline_seconds=duration_seconds(rollout.progress_deadline),
-        depends_on=[rollouts.release],
+        alb=_alb_routing(config, model),
     )
 
 
@@ -591,10 +614,13 @@ def _interceptor(scale_to_zero: ModelScaleToZero) -> RequestProxy:
 
 
 def model_endpoint_args(config: StackConfig, model: ModelService, network: Optional[Network],
-                        controller: Optional[LoadBalancerController],
-                        scale_to_zero: Optional[ModelScaleToZero] = None) -> ModelEndpointArgs:
+                        scale_to_zero: Optional[ModelScaleToZero] = None,
+                        canary: Optional[ModelCanary] = None) -> ModelEndpointArgs:
     """The model's endpoint; the load balancer drains a target as long as it may still be answering (a pod
-    its grace period; the interceptor of a model that scales to zero, a request it may be holding)."""
+    its grace period; the interceptor of a model that scales to zero, a request it may be holding). A canary
+    split at the load balancer gives its stable and canary Services. Pass the load balancer controller and the
+    scale-to-zero component as `depends_on` in the resource options (the proxy's namespace and Service come from
+    the KEDA charts)."""
     endpoint = config.model.endpoint
     assert endpoint is not None
     proxy = _interceptor(scale_to_zero) if scale_to_zero is not None else None
@@ -611,7 +637,6 @@ def model_endpoint_args(config: StackConfig, model: ModelService, network: Optio
         ssl_policy=endpoint.ssl_policy,
         deregistration_delay_seconds=max(grace, proxy.idle_timeout_seconds) if proxy else grace,
         allow_unauthenticated=config.model.authentication == "none",
-        # The proxy's namespace and Service come from the KEDA charts the route waits for.
-        depends_on=[r for r in (controller, scale_to_zero) if r is not None],
         proxy=proxy,
+        weighted_backend=canary.weighted_backend if canary is not None else None,
     )

@@ -467,8 +467,12 @@ class RolloutConfig(Section):
     progress_deadline: ScaleDuration = Field(default="30m", description=(
         "A canary pod not available after this long (GPU node, image pull, model load) aborts the update."))
     traffic_routing: Literal["replicas", "alb"] = Field(default="replicas", description=(
-        "`replicas`: the canary's share is its share of replicas; `alb`: weighted target groups at the model's ALB "
-        "(needs the model's ALB endpoint)."))
+        "`replicas`: the canary's share is its share of replicas; `alb`: each step's weight is the canary's share of "
+        "requests at the model's load balancer (weighted target groups; needs `model.endpoint`)."))
+    verify_target_groups: bool = Field(default=True, description=(
+        "With `trafficRouting: alb`: the controller reads the load balancer back (an IRSA role allowed only "
+        "`elasticloadbalancing:Describe*`) to confirm each weight and the stable's targets before going on; false: "
+        "no AWS credentials, a weight counts as set once written on the Ingress."))
     controller_namespace: DnsLabel = Field(default="argo-rollouts", description="Namespace of the Argo Rollouts controller.")
 
     @model_validator(mode="after")
@@ -477,11 +481,6 @@ class RolloutConfig(Section):
         weights = [step.weight for step in self.steps]
         if self.strategy == "canary" and (not weights or weights != sorted(set(weights))):
             problems.append(_problem("steps", weights, "need at least one step, weights strictly increasing"))
-        if self.strategy == "canary" and self.traffic_routing == "alb":
-            problems.append(_problem("trafficRouting", "alb", "needs model.endpoint's Ingress to take its weights from the "
-                                     "Rollout (a use-annotation backend, annotations left to the controller), which "
-                                     "ModelEndpoint does not do yet; use replicas (the ALB then reaches canary and "
-                                     "stable pods through the model's Service in their replica ratio)"))
         if not 60 <= duration_seconds(self.progress_deadline) <= 7200:
             problems.append(_problem("progressDeadline", self.progress_deadline, "must be between 60 s and 7200 s"))
         _raise_all(problems)
@@ -589,6 +588,10 @@ class ModelConfig(Section):
             problems.append(_problem("rollout.strategy", "canary", "and scaleToZero.enabled cannot be combined: a canary is "
                                      "judged on live traffic against running stable replicas, and a model at zero has "
                                      "neither; use rollout.strategy direct, or disable scaleToZero"))
+        if self.rollout.strategy == "canary" and self.rollout.traffic_routing == "alb" and self.endpoint is None:
+            problems.append(_problem("rollout.trafficRouting", "alb", "needs model.endpoint: the weights are set at the "
+                                     "model's load balancer; allowed values: replicas (no endpoint needed) or alb "
+                                     "with model.endpoint"))
         if self.gpus_per_pod > 0 and self.image_variant != "gpu":
             problems.append(_problem("imageVariant", self.image_variant, "must be gpu when gpusPerPod > 0"))
         if self.container_port < 1024:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -75,7 +76,9 @@ def test_the_ingress_routes_the_host_to_the_models_service_in_its_namespace(name
     assert rule["host"] == config.model.endpoint.host
     [path] = rule["http"]["paths"]
     assert (path["path"], path["pathType"]) == ("/v2", "Prefix")
-    assert path["backend"] == {"service": {"name": service["name"], "port": {"name": "http"}}}
+    # A canary split at the load balancer (prod) goes through the action named after the model's Service.
+    port = "use-annotation" if config.model.rollout.traffic_routing == "alb" else "http"
+    assert path["backend"] == {"service": {"name": service["name"], "port": {"name": port}}}
     assert "http" in [p["name"] for p in s.named("model-service").inputs["spec"]["ports"]]
 
 
@@ -98,8 +101,21 @@ def test_every_annotation_is_one_the_pinned_controller_documents():
     used |= set(_ingress(_with_endpoint("dev", wafAclArn=(
         "arn:aws:wafv2:us-west-2:123456789012:regional/webacl/x/a1b2c3d4-5678-90ab-cdef-111122223333")))
         ["metadata"]["annotations"])
-    assert {"alb.ingress.kubernetes.io/inbound-cidrs", "alb.ingress.kubernetes.io/wafv2-acl-arn"} <= used
-    assert sorted(used - documented) == []
+    assert {"alb.ingress.kubernetes.io/inbound-cidrs", "alb.ingress.kubernetes.io/wafv2-acl-arn",
+            "alb.ingress.kubernetes.io/actions.my-ai-model"} <= used
+    assert sorted(u for u in used if not any(_documented_pattern(d).fullmatch(u) for d in documented)) == []
+
+
+def _documented_pattern(name: str) -> re.Pattern[str]:
+    """A documented annotation name as a pattern: `${...}` is a part the user names (a DNS label)."""
+    return re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?".join(re.escape(part) for part in re.split(r"\$\{[^}]*\}", name)))
+
+
+def test_a_user_named_part_of_an_annotation_matches_only_where_the_docs_put_it():
+    pattern = _documented_pattern("alb.ingress.kubernetes.io/actions.${action-name}")
+    assert pattern.fullmatch("alb.ingress.kubernetes.io/actions.my-ai-model")
+    assert not pattern.fullmatch("alb.ingress.kubernetes.io/action.my-ai-model")
+    assert not pattern.fullmatch("alb.ingress.kubernetes.io/actions.")
 
 
 @pytest.mark.parametrize("name", DIRECT)

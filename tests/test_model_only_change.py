@@ -18,6 +18,8 @@ IMAGE = ("docker:index/image:Image", "model-image-image")
 DEPLOYMENT = ("kubernetes:apps/v1:Deployment", "model-deployment")
 ROLLOUT = ("kubernetes:argoproj.io/v1alpha1:Rollout", "model-canary-rollout")
 ANALYSIS = ("kubernetes:argoproj.io/v1alpha1:AnalysisTemplate", "model-canary-analysis")
+INGRESS = ("kubernetes:networking.k8s.io/v1:Ingress", "model-endpoint-ingress")
+SPLIT_SERVICES = {("kubernetes:core/v1:Service", f"model-canary-{role}-service") for role in ("canary", "stable")}
 
 
 def changed_resources(before: Synthesis, after: Synthesis) -> set[tuple[str, str]]:
@@ -74,3 +76,16 @@ def test_with_a_canary_the_new_version_still_changes_only_the_deployment_whose_t
     assert ROLLOUT not in changed_resources(before, after) and ANALYSIS not in changed_resources(before, after)
     old, new = (s.named(DEPLOYMENT[1]).inputs["spec"]["template"] for s in (before, after))
     assert old != new, "the new version is in the pod template the Rollout picks up"
+
+
+def test_with_the_split_at_the_load_balancer_the_new_version_leaves_the_ingress_its_action_and_services_alone():
+    """prod splits at the ALB: the Ingress (whose action annotation Argo rewrites at every step, and which Pulumi
+    ignores by its exact path) and the canary and stable Services are not touched by a new version."""
+    before, after = _whole_stack("prod", "1.0.0"), _whole_stack("prod", "1.1.0")
+    changed = changed_resources(before, after)
+    assert INGRESS not in changed and not SPLIT_SERVICES & changed
+    assert SPLIT_SERVICES <= {(r.type, r.name) for r in after.resources}
+    ingress = after.named(INGRESS[1])
+    [ignored] = ingress.options["ignoreChanges"]
+    key = ignored.removeprefix('metadata.annotations["').removesuffix('"]')
+    assert key != ignored and key in ingress.inputs["metadata"]["annotations"], "the path names the live annotation"

@@ -208,3 +208,20 @@ def test_the_synthesized_programs_drain_cleanly_whatever_the_grace_period(name):
     # The endpoint's delay follows the pods' grace period, so a longer drain stays covered.
     assert [m for m in pack_violations(longer, name) if "drain" in m] == []
     assert "deregistration_delay.timeout_seconds=120" in json.dumps(longer.named("model-endpoint-ingress").inputs)
+
+
+def test_a_weighted_split_is_checked_on_the_services_its_action_forwards_to():
+    from policy.platform_policies.endpoints import load_balancer_targets_drain_cleanly as drain
+
+    action = json.dumps({"Type": "forward", "ForwardConfig": {"TargetGroups": [
+        {"ServiceName": "fraud-canary", "ServicePort": "80", "Weight": 0},
+        {"ServiceName": "fraud-stable", "ServicePort": "80", "Weight": 100}]}})
+    ingress = _ingress(**{"actions.fraud": action})
+    ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["port"] = {"name": "use-annotation"}
+    resources = [r for r in _resources(ingress=ingress, deployment=_deployment(pre_stop={}))
+                 if r[1] != "fraud-service"]  # the root Service is only the action's name: no target group of its own
+    resources += [(SERVICE, f"fraud-{role}", {"metadata": {"name": f"fraud-{role}", "namespace": "fraud"},
+                                              "spec": {"selector": LABELS, "ports": [{"name": "http", "port": 80}]}})
+                  for role in ("canary", "stable")]
+    found = [m for m, _ in stack_violations(drain(), resources)]
+    assert len(found) == 1 and "Deployment 'fraud-deployment' containers[0] 'server' has no preStop hook" in found[0], found

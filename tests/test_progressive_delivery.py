@@ -139,7 +139,7 @@ def test_each_step_sets_the_weight_then_runs_the_analysis_on_both_hashes_then_pa
     assert canary["steps"] == [{"setWeight": 10}, analysis, {"pause": {"duration": "10m"}},
                                {"setWeight": 50}, analysis, {"pause": {}}]
     assert (canary["maxSurge"], canary["maxUnavailable"]) == (1, 0), "never trade a serving GPU replica for a canary"
-    assert "trafficRouting" not in canary, "no endpoint yet: the split is the replica ratio"
+    assert canary["trafficRouting"].keys() == {"alb"}, "prod has an endpoint: the split is at its load balancer"
     assert rollout["spec"]["progressDeadlineAbort"] is True and rollout["spec"]["progressDeadlineSeconds"] == 1800
     assert rollout["spec"]["rollbackWindow"] == {"revisions": 3}, "a rollback to a recent version skips the canary"
 
@@ -338,7 +338,6 @@ def test_canary_and_scale_to_zero_together_are_refused_naming_both_keys():
     ({"strategy": "canary", "steps": [{"weight": 50}, {"weight": 10}]}, r"steps: got \[50, 10\]"),
     ({"strategy": "canary", "steps": [{"weight": 100}]}, r"weight"),
     ({"strategy": "canary", "steps": [{"weight": 10, "pause": "soon"}]}, r"pause"),
-    ({"strategy": "canary", "trafficRouting": "alb"}, r"trafficRouting: got 'alb'; needs model.endpoint's Ingress"),
     ({"strategy": "canary", "progressDeadline": "30s"}, r"progressDeadline: got '30s'"),
     ({"strategy": "blue-green"}, r"strategy"),
     ({"strategy": "canary", "analysis": {"minRequests": 0}}, r"minRequests"),

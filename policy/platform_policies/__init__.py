@@ -9,6 +9,7 @@ import pulumi
 from pulumi_policy import Policy
 
 from .availability import production_availability
+from .canary_routing import canary_alb_routing_is_wired
 from .cluster import eks_endpoint_not_public_to_world
 from .containers import containers_have_resource_limits, containers_run_as_non_root
 from .endpoints import load_balancer_targets_drain_cleanly, production_endpoints
@@ -60,6 +61,7 @@ def all_policies(current_stack: Callable[[], str] = pulumi.get_stack,
         eks_version_in_standard_support(today),
         production_endpoints(current_stack),
         load_balancer_targets_drain_cleanly(),
+        canary_alb_routing_is_wired(),
     ]
 
 

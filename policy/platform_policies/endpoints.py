@@ -17,6 +17,7 @@ from typing import Any
 import pulumi
 from pulumi_policy import PolicyConfigSchema, ReportViolation, StackValidationArgs, StackValidationPolicy
 
+from ._alb_actions import USE_ANNOTATION, action_key, forward_targets, parse_action
 from ._common import POD_SPEC_PATHS, WORKLOADS, containers, label, pod_spec
 from ._values import UNKNOWN, contains_unknown, get, items, normalize
 from .availability import DEFAULT_PRODUCTION_STACKS, selector_matches
@@ -63,7 +64,7 @@ class _Stack:
     def backends(self, ingress: dict) -> Iterator[tuple[dict, Any, dict]]:
         """(Service, workload resource, workload props) for each Service the Ingress routes to (its targets)."""
         namespace = get(ingress, "metadata", "namespace")
-        for name in dict.fromkeys(get(b, "service", "name") for b in _backend_refs(ingress)):
+        for name in dict.fromkeys(_target_services(ingress)):
             service = self.service(namespace, name)
             for workload, props in self.workloads(service) if service is not None else ():
                 yield service, workload, props
@@ -72,9 +73,10 @@ class _Stack:
         """The workloads that answer the Ingress's requests: its backends, or, behind a proxy the stack does not
         declare, the Services of the InterceptorRoutes that claim its hosts."""
         namespace = get(ingress, "metadata", "namespace")
-        names = [get(b, "service", "name") for b in _backend_refs(ingress)]
+        names = _target_services(ingress)
         if any(self.service(namespace, name) is not None for name in names):
-            yield from ((w, p) for _, w, p in self.backends(ingress))
+            # A weighted split's Services (canary, stable) select the same workload: name it once.
+            yield from {w.urn: (w, p) for _, w, p in self.backends(ingress)}.values()
             return
         hosts = {get(rule, "host") for rule in items(get(ingress, "spec", "rules"))} - {None}
         for _, route in self.of(INTERCEPTOR_ROUTE):
@@ -89,6 +91,19 @@ def _backend_refs(ingress: dict) -> list[Any]:
     for rule in items(get(ingress, "spec", "rules")):
         refs += [get(path, "backend") for path in items(get(rule, "http", "paths"))]
     return [r for r in refs if isinstance(r, dict)]
+
+
+def _target_services(ingress: dict) -> list[Any]:
+    """The Services the load balancer forwards to: each backend's, or for a `use-annotation` backend (a weighted
+    split) the Services of its forward action's target groups."""
+    names: list[Any] = []
+    for backend in _backend_refs(ingress):
+        name = get(backend, "service", "name")
+        action = parse_action(_annotations(ingress).get(action_key(name))) \
+            if get(backend, "service", "port", "name") == USE_ANNOTATION and isinstance(name, str) else None
+        targets = forward_targets(action) if action is not None else None
+        names += [service for service, _, _ in targets] if targets else [name]
+    return names
 
 
 def _annotations(props: dict) -> dict:
@@ -250,7 +265,8 @@ def load_balancer_targets_drain_cleanly() -> StackValidationPolicy:
         view = _Stack(args)
         for r, ingress in view.of(INGRESS):
             if is_alb(ingress):
-                for problem in _drain_problems(view, ingress):
+                # dict.fromkeys: a weighted split's two Services select the same pods; say each problem once.
+                for problem in dict.fromkeys(_drain_problems(view, ingress)):
                     report_violation(f"{label(r.resource_type, r.name)}: {problem}", r.urn)
 
     return StackValidationPolicy(
