@@ -10,11 +10,9 @@ import os
 import resource
 import sys
 
-import uvicorn
-
 from .app import ModelServer
 from .config import ConfigError, load_settings
-from .http_limits import Connections, Limits, effective_max_connections, protocol_class
+from .http_limits import Connections, Limits, effective_max_connections
 from .server import ModelHttpServer
 
 log = logging.getLogger("model_server")
@@ -51,17 +49,7 @@ def main() -> int:
     connections = Connections(limits, on_reject=app.metrics.reject,
                               on_count=lambda listener, n: app.metrics.connections.labels(
                                   settings.model_name, listener).set(n))
-    config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, loop="uvloop", http=protocol_class(connections), ws="none",
-        lifespan="on", access_log=False, log_level=settings.log_level, server_header=False, log_config=None,
-        timeout_graceful_shutdown=settings.drain_timeout_seconds,
-        # No X-Forwarded-* rewriting: the server never uses the client address, and the middleware
-        # costs every request a layer (measured in docs/benchmarks-server.md).
-        proxy_headers=False,
-        # Idle keep-alive connections from clients and load balancers are reused; keep them longer
-        # than a load balancer's idle timeout so the server never closes one the balancer is about to use.
-        timeout_keep_alive=settings.keep_alive_timeout_seconds)
-    server = ModelHttpServer(config, app, connections)
+    server = ModelHttpServer(app, connections)
     holder.append(server)
     server.run()
     if server.fatal:

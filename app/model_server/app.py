@@ -1,20 +1,22 @@
-"""The ASGI application: Open Inference Protocol v2 REST routes, health, and /metrics.
+"""The application: Open Inference Protocol v2 REST routes, health, and /metrics.
 
-One application serves two listeners, told apart by the local port of the connection: the public
+One application serves two listeners (the HTTP front end, `http1`, tells it which): the public
 port (inference, model metadata and health; API key required except for health) and the admin
-port (`/metrics` and health only, for probes and Prometheus; never inference). A plain ASGI
-callable rather than a web framework: the hot path is one dict lookup for the route, orjson in and
-out, and the batcher. Every response goes through `_respond`, which also records the request
-metrics, so no route can forget them.
+port (`/metrics` and health only, for probes and Prometheus; never inference). No web framework
+and no ASGI layer: the front end calls `begin` when a request head is complete (everything but
+an admitted inference request is answered there, before any body is read) and `finish` with the
+body of an inference request; the hot path is one dict lookup for the route, orjson in and out,
+and the batcher. Every answer goes through `_finish`, which also records the request metrics, so
+no route can forget them.
 """
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
 
 import orjson
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
@@ -23,16 +25,17 @@ from . import SERVER_NAME, __version__
 from .auth import ApiKeys
 from .batcher import DynamicBatcher, InferenceError, Overloaded
 from .config import Settings
+from .http1 import HttpRequest
 from .metrics import Metrics
 from .model import ModelLoadError, OnnxModel
-from .protocol import RequestError, echo, error_body, infer_response, parse_infer_request
+from .protocol import InferRequest, RequestError, echo, error_body, infer_response, parse_infer_request
 
 log = logging.getLogger(__name__)
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict]]
-Send = Callable[[dict], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
+Answer = tuple[int, bytes, bytes, Headers]
+"""(status, body, content type, extra headers)."""
+Deliver = Callable[[HttpRequest, "Answer | None"], None]
 
 JSON = b"application/json"
 OCTET_STREAM = b"application/octet-stream"
@@ -66,7 +69,6 @@ _POST_ROUTES = {R_INFER, R_VERSION_INFER}
 _HEALTH_ROUTES = {R_LIVE, R_READY}
 _ALLOW = {True: (b"allow", b"POST"), False: (b"allow", b"GET, HEAD")}
 _JSON_TYPES = {b"application/json", b"application/octet-stream"}
-_READ_HEADERS = frozenset({b"content-length", b"content-type", b"content-encoding", b"authorization", HEADER_LENGTH})
 
 
 def match_route(path: str) -> tuple[str, str | None, str | None]:
@@ -90,12 +92,6 @@ def match_admin_route(path: str) -> str:
     return _ADMIN.get(path, R_OTHER)
 
 
-async def _respond(send: Send, status: int, body: bytes, content_type: bytes, headers: Headers = _NO_HEADERS) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode()), *headers]})
-    await send({"type": "http.response.body", "body": body})
-
-
 class HttpError(Exception):
     def __init__(self, status: int, message: str, headers: Headers = _NO_HEADERS) -> None:
         super().__init__(message)
@@ -104,12 +100,8 @@ class HttpError(Exception):
         self.headers = headers
 
 
-class ClientGone(Exception):
-    """The client disconnected (or its body timed out) before the request was read: nobody to answer."""
-
-
 class ModelServer:
-    """ASGI app serving one model. Live at once; ready after the model is loaded and warmed up,
+    """The application serving one model. Live at once; ready after the model is loaded and warmed up,
     not ready again once draining started."""
 
     def __init__(self, settings: Settings, on_fatal: Callable[[str], None] = lambda message: None) -> None:
@@ -123,22 +115,24 @@ class ModelServer:
         """Inference requests (HTTP and gRPC) admitted and not yet answered."""
         self.abandoned = 0
         """Requests cut off because the drain timeout ran out."""
-        self.http_tasks: Callable[[], int] = lambda: 1_000_000
-        """HTTP request tasks that exist (the server sets it: uvicorn creates one per request head
-        parsed, before the request is read); the default means unknown."""
         self.grpc_active = 0
         """gRPC inference calls in progress."""
+        self.metrics.track_in_flight(lambda: self.active)
         self.api_keys = ApiKeys(settings.api_keys_dir) if settings.api_keys_dir is not None else None
         self._on_fatal = on_fatal
         self._loader: asyncio.Task | None = None
         self._server_metadata = orjson.dumps({"name": SERVER_NAME, "version": __version__, "extensions": EXTENSIONS})
         self._model_metadata = b""
         self._retry_after = (b"retry-after", str(settings.retry_after_seconds).encode())
+        # Request ids the client did not give: a random prefix per process and a counter (unique,
+        # and 10x cheaper than a random id per request).
+        self._id_prefix = os.urandom(8).hex() + "-"
+        self._id_counter = itertools.count(1)
         self._unauthorized = (401, error_body("missing or invalid API key: send 'Authorization: Bearer <key>'"),
                               [(b"www-authenticate", b'Bearer realm="model"')])
 
     # --- lifecycle -------------------------------------------------------------------------
-    async def _startup(self) -> None:
+    async def startup(self) -> None:
         # Load in the background so /v2/health/live answers while the model loads and warms up.
         self._loader = asyncio.get_running_loop().create_task(self._load(), name="model-loader")
 
@@ -168,7 +162,8 @@ class ModelServer:
         self.batcher = DynamicBatcher(model.run, self.metrics, max_batch_size=s.max_batch_size,
                                       window_s=s.batch_window_ms / 1000, max_queue=s.max_queue_size,
                                       queue_timeout_s=s.queue_timeout_ms / 1000,
-                                      others_in_flight=self._others_in_flight)
+                                      others_in_flight=self._others_in_flight,
+                                      cpu_bound=model.device == "cpu" and not s.test_inference_delay_ms)
         self.batcher.start()
         if not self.draining:
             self.ready = True
@@ -177,8 +172,9 @@ class ModelServer:
                  model.device, s.max_batch_size, s.batch_window_ms)
 
     def _others_in_flight(self) -> int:
-        """Requests accepted besides the one asking (which is one of the HTTP tasks or gRPC calls)."""
-        return self.http_tasks() + self.grpc_active - 1
+        """Inference requests admitted besides the one asking (HTTP requests are admitted when their
+        head is complete, so this includes bodies still being read)."""
+        return self.active - 1
 
     def start_draining(self) -> None:
         """SIGTERM: readiness fails from now on; requests in flight (and arriving) are still served."""
@@ -186,23 +182,12 @@ class ModelServer:
         self.ready = False
         self.metrics.ready.set(0)
 
-    async def _shutdown(self) -> None:
+    async def shutdown(self) -> None:
         self.start_draining()
         if self._loader is not None and not self._loader.done():
             self._loader.cancel()
         if self.batcher is not None:
             await self.batcher.stop()
-
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await self._startup()
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await self._shutdown()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
 
     # --- admission (shared with gRPC) ------------------------------------------------------------
     def admit(self) -> bool:
@@ -211,12 +196,10 @@ class ModelServer:
             self.metrics.reject("concurrency_limit")
             return False
         self.active += 1
-        self.metrics.in_flight.inc()
         return True
 
     def release(self) -> None:
         self.active -= 1
-        self.metrics.in_flight.dec()
 
     def authorized(self, token_or_header: bytes | None, *, is_header: bool = True) -> bool:
         if self.api_keys is None:
@@ -224,118 +207,180 @@ class ModelServer:
         ok = self.api_keys.check(token_or_header) if is_header else self.api_keys.check_token(token_or_header or b"")
         return ok
 
-    # --- HTTP --------------------------------------------------------------------------------
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            await self._http(scope, receive, send)
-        elif scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = time.perf_counter()
-        server = scope.get("server")
-        admin = server is not None and server[1] == self.settings.admin_port
+    # --- HTTP (called by http1.Http1Protocol) ---------------------------------------------------
+    def begin(self, request: HttpRequest) -> Answer | None:
+        """A request head is complete: its answer if it can be given now (everything but an
+        admitted inference request), else None and the request waits for its body (`finish`)."""
+        request.started = time.perf_counter()
+        admin = request.admin
         if admin:
-            route, name, version = match_admin_route(scope["path"]), None, None
+            route, name, version = match_admin_route(request.path), None, None
         else:
-            route, name, version = match_route(scope["path"])
-        is_infer = route in _POST_ROUTES
-        admitted = False
-        response_started = False
+            route, name, version = match_route(request.path)
+        request.route = route
         try:
-            try:
-                if is_infer and scope["method"] == "POST":
-                    if not self.admit():
-                        raise HttpError(503, "server at its concurrency limit; retry shortly",
-                                        [self._retry_after])
-                    admitted = True
-                status, body, content_type, headers = await self._dispatch(scope, receive, admin, route, name,
-                                                                           version)
-            except HttpError as exc:
-                status, body, content_type, headers = exc.status, error_body(exc.message), JSON, exc.headers
-            except RequestError as exc:
-                status, body, content_type, headers = exc.status, error_body(exc.message), JSON, _NO_HEADERS
-            except Overloaded as exc:
-                self.metrics.reject(exc.reason)
-                status, body, content_type, headers = 503, error_body(str(exc)), JSON, [self._retry_after]
-            except InferenceError as exc:
-                status, body, content_type, headers = 500, error_body(str(exc)), JSON, _NO_HEADERS
-            except ClientGone:
-                return
-            except Exception as exc:  # a bug must still produce an answer and a counted 500
-                log.exception("unhandled error on %s", route)
-                status, body, content_type, headers = 500, error_body(f"internal error: {type(exc).__name__}"), \
-                    JSON, _NO_HEADERS
-            response_started = True
-            await _respond(send, status, body, content_type, headers)
-        except asyncio.CancelledError:
-            # Only uvicorn cancels a request: when DRAIN_TIMEOUT_SECONDS ran out during shutdown.
-            # Answer 503 rather than cutting the connection, then let the task end.
-            self.abandoned += 1
-            if response_started:
-                raise
-            status = 503
-            await _respond(send, status, error_body("server shutting down: the drain timeout ran out before "
-                                                    "this request finished; retry on another replica"), JSON,
-                           [_CLOSE])
-            self.metrics.observe_request(route, status, time.perf_counter() - started)
-        else:
-            self.metrics.observe_request(route, status, time.perf_counter() - started)
-        finally:
-            if admitted:
-                self.release()
+            return self._begin(request, route, name, version)
+        except HttpError as exc:
+            return self._finish(request, exc.status, error_body(exc.message), JSON, exc.headers)
+        except Exception as exc:  # a bug must still produce an answer and a counted 500
+            return self._crashed(request, exc)
 
-    async def _dispatch(self, scope: Scope, receive: Receive, admin: bool, route: str, name: str | None,
-                        version: str | None) -> tuple[int, bytes, bytes, Headers]:
-        method = scope["method"]
-        headers = self._request_headers(scope)
+    def _begin(self, request: HttpRequest, route: str, name: str | None, version: str | None) -> Answer | None:
+        headers = request.headers
+        if request.duplicate is not None:
+            raise HttpError(400, f"the {request.duplicate.decode()} header is given more than once", [_CLOSE])
+        if request.hosts != 1 and (request.hosts > 1 or not request.http10):
+            # RFC 9112 3.2: exactly one Host on HTTP/1.1.
+            raise HttpError(400, "an HTTP/1.1 request needs exactly one Host header", [_CLOSE])
+        admin = request.admin
         if route not in _HEALTH_ROUTES and not admin and not self.authorized(headers.get(b"authorization")):
             self.metrics.auth_failures.labels(self.settings.model_name, "http").inc()
             status, body, extra = self._unauthorized
-            return status, body, JSON, extra
+            return self._finish(request, status, body, JSON, extra)
         if route == R_OTHER:
             where = "the admin port serves only /metrics, /v2/health/live and /v2/health/ready" if admin else \
                 "see the Open Inference Protocol v2 paths under /v2"
-            raise HttpError(404, f"no route for {echo(scope['path'])}; {where}")
+            raise HttpError(404, f"no route for {echo(request.path)}; {where}")
+        method = request.method
         post = route in _POST_ROUTES
         if method != ("POST" if post else "GET") and not (method == "HEAD" and not post):
             raise HttpError(405, f"{echo(method)} is not allowed on {route}; use {'POST' if post else 'GET'}",
                             [_ALLOW[post]])
         if route == R_LIVE:
-            return 200, b'{"live":true}', JSON, _NO_HEADERS
+            return self._finish(request, 200, b'{"live":true}', JSON)
         if route == R_READY:
             # The protocol: 200 means ready, a 4xx means not (yet) ready. Draining answers 503.
             if self.ready:
-                return 200, b'{"ready":true}', JSON, _NO_HEADERS
-            return (503 if self.draining else 400), b'{"ready":false}', JSON, _NO_HEADERS
+                return self._finish(request, 200, b'{"ready":true}', JSON)
+            return self._finish(request, 503 if self.draining else 400, b'{"ready":false}', JSON)
         if route == R_METRICS:
             # The classic text format every Prometheus version scrapes (what generate_latest writes).
-            return 200, generate_latest(self.metrics.registry), _METRICS_CONTENT_TYPE, _NO_HEADERS
+            return self._finish(request, 200, generate_latest(self.metrics.registry), _METRICS_CONTENT_TYPE)
         if route == R_SERVER:
-            return 200, self._server_metadata, JSON, _NO_HEADERS
+            return self._finish(request, 200, self._server_metadata, JSON)
         self._check_model(name, version)
         if route in (R_MODEL_READY, R_VERSION_READY):
-            return (200 if self.ready else 400), orjson.dumps({"name": name, "ready": self.ready}), JSON, _NO_HEADERS
+            return self._finish(request, 200 if self.ready else 400,
+                                orjson.dumps({"name": name, "ready": self.ready}), JSON)
         if self.model is None:
             raise HttpError(503, f"model {name!r} is not ready yet (loading or warming up)", [self._retry_after])
         if route in (R_MODEL, R_VERSION):
-            return 200, self._model_metadata, JSON, _NO_HEADERS
-        return await self._infer(scope, receive, headers)
+            return self._finish(request, 200, self._model_metadata, JSON)
+        # Inference: everything that can be refused is refused before the body is read.
+        request.header_length = self._check_body_headers(headers)
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            try:
+                size = int(declared)
+            except ValueError:
+                raise HttpError(400, "invalid Content-Length header", [_CLOSE]) from None
+            limit = self.settings.max_request_bytes
+            if size > limit:
+                raise HttpError(413, f"request body of {size} bytes exceeds the limit of {limit} bytes")
+        if not self.admit():
+            raise HttpError(503, "server at its concurrency limit; retry shortly", [self._retry_after])
+        request.admitted = True
+        request.token = self.batcher.arrival_started()
+        return None
 
-    def _request_headers(self, scope: Scope) -> dict[bytes, bytes]:
-        """The headers this server reads, checked once: exactly one Host on HTTP/1.1 (RFC 9112 3.2)."""
-        wanted: dict[bytes, bytes] = {}
-        hosts = 0
-        for key, value in scope["headers"]:
-            if key == b"host":
-                hosts += 1
-            elif key in _READ_HEADERS:
-                if key in wanted:
-                    raise HttpError(400, f"the {key.decode()} header is given more than once", [_CLOSE])
-                wanted[key] = value
-        if hosts != 1 and (hosts > 1 or scope.get("http_version") != "1.0"):
-            raise HttpError(400, "an HTTP/1.1 request needs exactly one Host header", [_CLOSE])
-        return wanted
+    def finish(self, request: HttpRequest, body: bytes, deliver: Deliver) -> None:
+        """The body of an admitted inference request is complete: answer through `deliver`, now
+        (the model ran inline, or the request was refused) or when its batch is done."""
+        batcher = self.batcher
+        try:
+            try:
+                if not body:
+                    raise RequestError("empty request body; send an inference request JSON object")
+                parsed = parse_infer_request(body, self.model.inputs, self.model.outputs, request.header_length)
+            finally:
+                batcher.arrival_ended(request.token)
+                request.token = None
+            # A fast model collects the requests of this event loop pass into one batch (running a
+            # lone one at once would run every request alone: each is answered before the next is
+            # read); a slow one queues them for the batcher task.
+            if batcher.collect(parsed.inputs, parsed.rows,
+                               lambda result: deliver(request, self._collected_done(request, parsed, result))):
+                return
+            outcome = batcher.enqueue(parsed.inputs, parsed.rows)
+        except Exception as exc:
+            deliver(request, self._failed(request, exc))
+            return
+        if isinstance(outcome, dict):
+            deliver(request, self._inferred(request, parsed, outcome))
+            return
+        request.future = outcome
+        outcome.add_done_callback(lambda future: deliver(request, self._batch_done(request, parsed, future)))
+
+    def _collected_done(self, request: HttpRequest, parsed: InferRequest, outcome: object) -> Answer:
+        if isinstance(outcome, BaseException):
+            return self._failed(request, outcome)
+        return self._inferred(request, parsed, outcome)  # type: ignore[arg-type]
+
+    def _batch_done(self, request: HttpRequest, parsed: InferRequest, future: asyncio.Future) -> Answer | None:
+        if future.cancelled():  # the client went away or the drain timeout answered it
+            return None
+        exc = future.exception()
+        if exc is not None:
+            return self._failed(request, exc)
+        return self._inferred(request, parsed, future.result())
+
+    def _inferred(self, request: HttpRequest, parsed: InferRequest, results: dict) -> Answer:
+        try:
+            request_id = parsed.id if parsed.id is not None else f"{self._id_prefix}{next(self._id_counter):x}"
+            body, json_length = infer_response(self.settings.model_name, self.model.version, request_id,
+                                               self.model.outputs, parsed.outputs, results, parsed.binary_outputs)
+        except Exception as exc:
+            return self._failed(request, exc)
+        if json_length is None:
+            return self._finish(request, 200, body, JSON)
+        return self._finish(request, 200, body, OCTET_STREAM, [(HEADER_LENGTH, str(json_length).encode())])
+
+    def _failed(self, request: HttpRequest, exc: BaseException) -> Answer:
+        if isinstance(exc, HttpError):
+            return self._finish(request, exc.status, error_body(exc.message), JSON, exc.headers)
+        if isinstance(exc, RequestError):
+            return self._finish(request, exc.status, error_body(exc.message), JSON)
+        if isinstance(exc, Overloaded):
+            self.metrics.reject(exc.reason)
+            return self._finish(request, 503, error_body(str(exc)), JSON, [self._retry_after])
+        if isinstance(exc, InferenceError):
+            return self._finish(request, 500, error_body(str(exc)), JSON)
+        return self._crashed(request, exc)
+
+    def _crashed(self, request: HttpRequest, exc: BaseException) -> Answer:
+        log.error("unhandled error on %s", request.route, exc_info=exc)
+        return self._finish(request, 500, error_body(f"internal error: {type(exc).__name__}"), JSON)
+
+    def _finish(self, request: HttpRequest, status: int, body: bytes, content_type: bytes,
+                headers: Headers = _NO_HEADERS) -> Answer:
+        """Every answer of the application passes here: the request metrics, and its admission ends."""
+        self.metrics.observe_request(request.route, status, time.perf_counter() - request.started)
+        if request.admitted:
+            request.admitted = False
+            self.release()
+        return status, body, content_type, headers
+
+    def refuse(self, request: HttpRequest, status: int, message: str) -> Answer:
+        """An answer from the HTTP layer to a request the application saw (a chunked body past the limit)."""
+        return self._finish(request, status, error_body(message), JSON)
+
+    def abort(self, request: HttpRequest) -> None:
+        """Nobody is left to answer (the client went away, or its body timed out): free what the request holds."""
+        if request.token is not None:
+            self.batcher.arrival_ended(request.token)
+            request.token = None
+        if request.future is not None and not request.future.done():
+            request.future.cancel()
+        if request.admitted:
+            request.admitted = False
+            self.release()
+
+    def cut_off(self, request: HttpRequest) -> Answer:
+        """The drain timeout ran out before this request was answered: 503, and the connection closes."""
+        self.abandoned += 1
+        self.abort(request)
+        return self._finish(request, 503, error_body("server shutting down: the drain timeout ran out before this "
+                                                     "request finished; retry on another replica"), JSON, [_CLOSE])
 
     def _check_model(self, name: str | None, version: str | None) -> None:
         if name != self.settings.model_name:
@@ -370,51 +415,3 @@ class ModelServer:
             raise HttpError(400, "Inference-Header-Content-Length must be a non-negative integer")
         return value
 
-    # An answer given before the body is read (401, 413, 415, 503) keeps the connection: uvicorn
-    # discards the rest of the body (within BODY_TIMEOUT_SECONDS), so a client still uploading
-    # reads the answer instead of a reset.
-    async def _read_body(self, headers: dict[bytes, bytes], receive: Receive) -> bytes:
-        limit = self.settings.max_request_bytes
-        declared = headers.get(b"content-length")
-        if declared is not None:
-            try:
-                size = int(declared)
-            except ValueError:
-                raise HttpError(400, "invalid Content-Length header", [_CLOSE]) from None
-            if size > limit:
-                raise HttpError(413, f"request body of {size} bytes exceeds the limit of {limit} bytes")
-        chunks = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise ClientGone()
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise HttpError(413, f"request body exceeds the limit of {limit} bytes")
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-    async def _infer(self, scope: Scope, receive: Receive, headers: dict[bytes, bytes]
-                     ) -> tuple[int, bytes, bytes, Headers]:
-        model = self.model
-        batcher = self.batcher
-        header_length = self._check_body_headers(headers)
-        token = batcher.arrival_started()
-        try:
-            body = await self._read_body(headers, receive)
-            if not body:
-                raise RequestError("empty request body; send an inference request JSON object")
-            request = parse_infer_request(body, model.inputs, model.outputs, header_length)
-        finally:
-            batcher.arrival_ended(token)
-        results = await batcher.submit(request.inputs, request.rows)
-        request_id = request.id if request.id is not None else os.urandom(16).hex()  # uuid4().hex costs 3x more
-        body, json_length = infer_response(self.settings.model_name, model.version, request_id, model.outputs,
-                                           request.outputs, results, request.binary_outputs)
-        if json_length is None:
-            return 200, body, JSON, _NO_HEADERS
-        return 200, body, OCTET_STREAM, [(HEADER_LENGTH, str(json_length).encode())]

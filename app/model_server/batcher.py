@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 # Slower models (bigger ones, or GPU runs that wait for the device) stay on the inference thread so
 # the event loop keeps reading and parsing requests meanwhile.
 INLINE_BUDGET_S = 0.0005
+CPU_SAMPLE_EVERY = 8
 EWMA_WEIGHT = 0.2
 
 RunFn = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
@@ -97,10 +98,12 @@ class _Pending:
 class DynamicBatcher:
     def __init__(self, run: RunFn, metrics: Metrics, *, max_batch_size: int, window_s: float,
                  max_queue: int = 1_000_000, queue_timeout_s: float = math.inf,
-                 others_in_flight: Callable[[], int] = lambda: 1) -> None:
-        """`others_in_flight`: requests the servers accepted besides the caller of `submit` (HTTP
-        requests whose task exists, gRPC calls in progress); 0 lets a lone request skip the queue.
-        The default (1, unknown) keeps every request on the batching path."""
+                 others_in_flight: Callable[[], int] = lambda: 1, cpu_bound: bool = False) -> None:
+        """`others_in_flight`: requests the servers admitted besides the caller of `submit`; 0 lets
+        a lone request skip the queue. The default (1, unknown) keeps every request on the batching
+        path. `cpu_bound`: the model computes on this process's CPU for its whole run (ONNX Runtime's
+        CPU provider), so the choice between the event loop and the inference thread can use the
+        run's CPU time; a GPU run (or a test delay) waits without using CPU, so there wall time counts."""
         self._run = run
         self._metrics = metrics
         self._max_rows = max_batch_size
@@ -115,6 +118,10 @@ class DynamicBatcher:
         self._typical_s = math.inf
         """Moving average of batch execution time; unknown (inf) until the first batch ran."""
         self._executing = False
+        self._collected: list[tuple[dict[str, np.ndarray], int, Callable[[object], None]]] = []
+        """Requests of the fast lane (`collect`) waiting for the end of this event loop pass."""
+        self._cpu_bound = cpu_bound
+        self._batches = 0
         self.others_in_flight: Callable[[], int] = others_in_flight
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
@@ -122,10 +129,23 @@ class DynamicBatcher:
         # stays free to parse the next requests meanwhile (ONNX Runtime releases the GIL).
         self._worker = _InferenceThread()
 
-    def _timed_run(self, inputs: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], float]:
+    def _timed_run(self, inputs: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], float, float | None]:
+        """(outputs, wall seconds, CPU seconds or None): the cost that decides between the event loop
+        and the inference thread, measured on one batch in CPU_SAMPLE_EVERY when the model is CPU-bound.
+
+        CPU time, because on a shared machine a 10 us batch preempted by another process can take
+        milliseconds of wall time, which would push a fast model onto the inference thread for good;
+        only sampled, because reading a thread's CPU clock is a system call (about 0.6 us, twice)."""
+        self._batches += 1
+        if not self._cpu_bound or self._batches % CPU_SAMPLE_EVERY:
+            started = time.perf_counter()
+            outputs = self._run(inputs)
+            seconds = time.perf_counter() - started
+            return outputs, seconds, None if self._cpu_bound and self._typical_s != math.inf else seconds
         started = time.perf_counter()
+        cpu_started = time.thread_time()
         outputs = self._run(inputs)
-        return outputs, time.perf_counter() - started
+        return outputs, time.perf_counter() - started, time.thread_time() - cpu_started
 
     def start(self) -> None:
         self._wakeup = asyncio.Event()
@@ -158,7 +178,9 @@ class DynamicBatcher:
     def arrival_ended(self, token: int) -> None:
         """That request was submitted or rejected; it no longer holds a forming batch back."""
         del self._arrivals[token]
-        if self._wakeup is not None:
+        if self._pending and self._wakeup is not None:
+            # Only a forming batch waits for arrivals; waking the idle batcher task for nothing
+            # would cost a task step per request.
             self._wakeup.set()
 
     def _arriving(self, since: float) -> bool:
@@ -173,10 +195,17 @@ class DynamicBatcher:
         Raises Overloaded when MAX_QUEUE_SIZE requests are already waiting, or when this one is
         still waiting QUEUE_TIMEOUT_MS after it was queued (checked when its batch would start).
         """
+        outcome = self.enqueue(inputs, rows)
+        return outcome if isinstance(outcome, dict) else await outcome
+
+    def enqueue(self, inputs: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray] | asyncio.Future:
+        """`submit` without a coroutine: the outputs at once when the request ran alone on the
+        spot, else a future of them (cancel it to give up the request's place)."""
         if len(self._pending) >= self._max_queue:
             raise Overloaded(f"the batch queue is full ({self._max_queue} requests waiting); retry shortly",
                              "queue_full")
-        if (not self._pending and not self._executing and not self._arrivals and self._typical_s < INLINE_BUDGET_S
+        if (not self._pending and not self._executing and not self._arrivals and not self._collected
+                and self._typical_s < INLINE_BUDGET_S
                 and self.others_in_flight() == 0):
             # Alone: no other request is queued, running, being read, or even accepted and not yet
             # started. Nothing could join the batch, so run it here and now, skipping the hand-off to
@@ -187,22 +216,69 @@ class DynamicBatcher:
         self._pending_rows += rows
         self._metrics.queue_depth.inc()
         self._wakeup.set()
-        return await future
+        return future
+
+    def collect(self, inputs: dict[str, np.ndarray], rows: int, done: Callable[[object], None]) -> bool:
+        """The fast lane for a model that runs on the event loop: keep the request until the end of
+        this pass of the event loop, then run everything collected in that pass as one batch (or
+        several of at most max_batch_size rows) and call `done` with each request's outputs or
+        with the exception. Requests whose bytes arrived together so share a batch, and none
+        waits longer than the pass. False (nothing kept) when the model is slow or the batch queue
+        is in use: then `enqueue`."""
+        if self._typical_s >= INLINE_BUDGET_S or self._pending or self._executing:
+            return False
+        if not self._collected:
+            asyncio.get_running_loop().call_soon(self._run_collected)
+        self._collected.append((inputs, rows, done))
+        return True
+
+    def _run_collected(self) -> None:
+        items, self._collected = self._collected, []
+        max_rows = self._max_rows
+        start = 0
+        while start < len(items):
+            end = start + 1
+            rows = items[start][1]
+            while end < len(items) and rows + items[end][1] <= max_rows:
+                rows += items[end][1]
+                end += 1
+            batch = items[start:end]
+            start = end
+            if len(batch) == 1:
+                inputs = batch[0][0]
+            else:
+                inputs = {name: np.concatenate([item[0][name] for item in batch]) for name in batch[0][0]}
+            try:
+                outputs = self._run_alone(inputs, rows)
+            except InferenceError as exc:
+                for item in batch:
+                    item[2](exc)
+                continue
+            if len(batch) == 1:
+                batch[0][2](outputs)
+                continue
+            offset = 0
+            for item in batch:
+                end_row = offset + item[1]
+                item[2]({name: value[offset:end_row] for name, value in outputs.items()})
+                offset = end_row
 
     def _run_alone(self, inputs: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
         try:
-            outputs, seconds = self._timed_run(inputs)
+            outputs, seconds, cost = self._timed_run(inputs)
         except Exception as exc:
             log.exception("inference failed for a batch of %d rows", rows)
             raise InferenceError(f"inference failed: {exc}") from exc
-        self._record(seconds, rows)
+        self._record(seconds, cost, rows)
         return outputs
 
-    def _record(self, seconds: float, rows: int) -> None:
-        if self._typical_s == math.inf:
-            self._typical_s = seconds
+    def _record(self, seconds: float, cost: float | None, rows: int) -> None:
+        if cost is None:
+            pass
+        elif self._typical_s == math.inf:
+            self._typical_s = cost
         else:
-            self._typical_s += EWMA_WEIGHT * (seconds - self._typical_s)
+            self._typical_s += EWMA_WEIGHT * (cost - self._typical_s)
         self._metrics.batch_seconds.observe(seconds)
         self._metrics.batch_size.observe(rows)
 
@@ -272,9 +348,9 @@ class DynamicBatcher:
         self._executing = True
         try:
             if self._typical_s < INLINE_BUDGET_S:
-                outputs, seconds = self._timed_run(inputs)
+                outputs, seconds, cost = self._timed_run(inputs)
             else:
-                outputs, seconds = await asyncio.wrap_future(self._worker.submit(self._timed_run, inputs))
+                outputs, seconds, cost = await asyncio.wrap_future(self._worker.submit(self._timed_run, inputs))
         except Exception as exc:  # any model failure is answered, never left hanging
             log.exception("inference failed for a batch of %d rows", rows)
             error = InferenceError(f"inference failed: {exc}")
@@ -284,7 +360,7 @@ class DynamicBatcher:
             return
         finally:
             self._executing = False
-        self._record(seconds, rows)
+        self._record(seconds, cost, rows)
         offset = 0
         for item in batch:
             end = offset + item.rows

@@ -3,14 +3,18 @@ autoscaler are written against them (app/README.md lists them). Add metrics free
 """
 from __future__ import annotations
 
+import itertools
 import logging
-from collections.abc import Iterator
+import math
+from bisect import bisect_left
+from collections.abc import Callable, Iterator, Sequence
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created_metrics
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.utils import floatToGoString
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +58,70 @@ class GpuMemoryCollector:
         yield family
 
 
+class _Count:
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0.0
+
+    def inc(self, amount: float = 1.0) -> None:
+        self.value += amount
+
+
+class _Distribution:
+    __slots__ = ("bounds", "counts", "sum")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1  # le: the first bound >= value
+        self.sum += value
+
+
+class _LoopFamily:
+    """A counter or histogram family for the per-request and per-batch metrics, exposed exactly as
+    prometheus_client's own (same names, types, labels and text), but updated without its lock:
+    every update and every scrape happens on the event loop thread (HTTP, gRPC, the batcher and
+    /metrics all run there), so one lock acquisition per update (about 0.3 us each, ten per
+    request) buys nothing."""
+
+    def __init__(self, name: str, documentation: str, labelnames: Sequence[str], registry: CollectorRegistry,
+                 buckets: Sequence[float] | None = None) -> None:
+        self._name = name
+        self._documentation = documentation
+        self._labelnames = list(labelnames)
+        self._bounds = None if buckets is None else tuple(b for b in buckets if b != math.inf)
+        self._series: dict[tuple[str, ...], _Count | _Distribution] = {}
+        registry.register(self)
+
+    def labels(self, *values: str) -> _Count | _Distribution:
+        series = self._series.get(values)
+        if series is None:
+            series = self._series[values] = _Count() if self._bounds is None else _Distribution(self._bounds)
+        return series
+
+    def _family(self) -> CounterMetricFamily | HistogramMetricFamily:
+        kind = CounterMetricFamily if self._bounds is None else HistogramMetricFamily
+        return kind(self._name, self._documentation, labels=self._labelnames)
+
+    def describe(self) -> list:
+        return [self._family()]
+
+    def collect(self) -> Iterator[CounterMetricFamily | HistogramMetricFamily]:
+        family = self._family()
+        for values, series in list(self._series.items()):
+            if isinstance(series, _Count):
+                family.add_metric(list(values), series.value)
+            else:
+                upper = [floatToGoString(b) for b in series.bounds] + ["+Inf"]
+                family.add_metric(list(values), list(zip(upper, itertools.accumulate(series.counts), strict=True)),
+                                  series.sum)
+        yield family
+
+
 class Metrics:
     """All server metrics in one registry, with per-model label children bound once up front."""
 
@@ -66,21 +134,22 @@ class Metrics:
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)
         r = self.registry
-        self.requests = Counter("inference_requests", "HTTP requests answered, by route template and status code",
-                                ["model", "route", "status"], registry=r)
-        self.duration = Histogram("inference_request_duration_seconds",
-                                  "Time from request start to response sent, by route template",
-                                  ["model", "route"], buckets=LATENCY_BUCKETS, registry=r)
-        self.batch_size = Histogram("inference_batch_size", "Rows per model execution after dynamic batching",
-                                    ["model"], buckets=BATCH_SIZE_BUCKETS, registry=r).labels(model)
+        self.requests = _LoopFamily("inference_requests", "HTTP requests answered, by route template and status code",
+                                    ["model", "route", "status"], r)
+        self.duration = _LoopFamily("inference_request_duration_seconds",
+                                    "Time from request start to response sent, by route template",
+                                    ["model", "route"], r, buckets=LATENCY_BUCKETS)
+        self.batch_size = _LoopFamily("inference_batch_size", "Rows per model execution after dynamic batching",
+                                      ["model"], r, buckets=BATCH_SIZE_BUCKETS).labels(model)
         self.in_flight = Gauge("inference_requests_in_flight", "Inference requests received and not yet answered",
                                ["model"], registry=r).labels(model)
+        """Read at scrape time from the server's count (`track_in_flight`), not updated per request."""
         self.queue_depth = Gauge("inference_batch_queue_depth", "Inference requests waiting to join a batch",
                                  ["model"], registry=r).labels(model)
         self.model_info = Gauge("inference_model_info", "The served model; always 1",
                                 ["model", "version", "device"], registry=r)
-        self.batch_seconds = Histogram("inference_batch_duration_seconds", "Model execution time per batch",
-                                       ["model"], buckets=LATENCY_BUCKETS, registry=r).labels(model)
+        self.batch_seconds = _LoopFamily("inference_batch_duration_seconds", "Model execution time per batch",
+                                         ["model"], r, buckets=LATENCY_BUCKETS).labels(model)
         self.ready = Gauge("inference_model_ready", "1 once the model is loaded and warmed up, else 0",
                            ["model"], registry=r).labels(model)
         self.rejections = Counter(
@@ -94,6 +163,10 @@ class Metrics:
         r.register(self.gpu_memory)
         self._children: dict[tuple[str, int], tuple[object, object]] = {}
         self._rejection_children: dict[str, object] = {}
+
+    def track_in_flight(self, count: Callable[[], float]) -> None:
+        """`inference_requests_in_flight` reads `count()` at each scrape."""
+        self.in_flight.set_function(count)
 
     def reject(self, reason: str) -> None:
         child = self._rejection_children.get(reason)

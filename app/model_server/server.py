@@ -1,41 +1,43 @@
-"""The process around the ASGI app: listeners (public, admin, gRPC), signals, and the drain.
+"""The process around the application: listeners (public, admin, gRPC), signals, and the drain.
 
-uvicorn runs the app (uvloop + httptools, with the limits of http_limits); this subclass of
-uvicorn.Server binds both HTTP ports itself, starts the gRPC server in the same event loop, and
-replaces uvicorn's shutdown, which closes idle keep-alive connections at once (a client sending
-its next request at that moment gets a reset) and stops readiness only by refusing connections.
-On SIGTERM (or SIGINT):
+One uvloop event loop runs everything: the two HTTP listeners (`http1.Http1Protocol`, with the
+limits of `http_limits`), the gRPC server, the batcher, and one sweep of connection deadlines
+every `http1.SWEEP_S`. On SIGTERM (or SIGINT):
 
 1. readiness fails at once (`/v2/health/ready` answers 503 on both ports; gRPC ServerReady false);
    requests keep being served;
 2. for DRAIN_DELAY_SECONDS new connections are still accepted (for load balancers that have not
    yet seen the pod leave); every response now says `Connection: close`;
 3. the public and gRPC listeners close; connections with nothing in flight are closed once quiet
-   for a second, the others after their response; gRPC gets GOAWAY and finishes its calls;
+   for a second (a client already sending its next request is served first), the others after
+   their response; gRPC gets GOAWAY and finishes its calls;
 4. when no public connection is left, or DRAIN_TIMEOUT_SECONDS ran out (the requests still running
    are then answered 503), the admin listener closes and the process exits 0.
+
+A second SIGINT skips what is left of the drain.
 """
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 import socket
 import time
-from collections.abc import Iterator
 
-import uvicorn
+import uvloop
 
 from .app import ModelServer
 from .config import Settings
+from .http1 import Http1Protocol, sweep
 from .http_limits import Connections
 
 log = logging.getLogger("model_server")
 
+BACKLOG = 2048
+
 
 def bind(host: str, port: int) -> socket.socket:
-    """A listening TCP socket (uvicorn's create_server takes it over)."""
+    """A listening TCP socket."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -44,57 +46,73 @@ def bind(host: str, port: int) -> socket.socket:
     except OSError:
         sock.close()
         raise
-    sock.listen(2048)
+    sock.listen(BACKLOG)
     sock.setblocking(False)
     return sock
 
 
-class ModelHttpServer(uvicorn.Server):
-    fatal: str | None = None
-
-    def __init__(self, config: uvicorn.Config, app: ModelServer, connections: Connections) -> None:
-        super().__init__(config)
+class ModelHttpServer:
+    def __init__(self, app: ModelServer, connections: Connections) -> None:
         self.app = app
         self.settings: Settings = app.settings
         self.connections = connections
         self.grpc = None
+        self.public: asyncio.AbstractServer | None = None
+        self.admin: asyncio.AbstractServer | None = None
+        self.fatal: str | None = None
+        self.should_exit = False
+        self.force_exit = False
         self.drain_started: float | None = None
+        self._exit: asyncio.Event | None = None
 
-    # --- signals: uvicorn re-raises SIGTERM after its shutdown, which turns a clean drain into exit
-    # code 143; Kubernetes reads a non-zero code as a crash, so handle the signals without re-raising.
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+    def run(self) -> None:
+        uvloop.run(self.serve())
 
-    def handle_exit(self, sig: int, frame: object) -> None:
+    async def serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._exit = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            # Handled without re-raising: a clean drain exits 0 (Kubernetes reads 143 as a crash).
+            loop.add_signal_handler(sig, self.handle_exit, sig)
+        await self.app.startup()
+        await self.startup(loop)
+        if not self.should_exit:
+            await self._exit.wait()
+        await self.shutdown()
+
+    def handle_exit(self, sig: int) -> None:
         if not self.should_exit:
             log.info("received %s: readiness fails now; draining (delay %.1f s, then up to %.1f s for in-flight "
                      "requests)", signal.Signals(sig).name, self.settings.drain_delay_seconds,
                      self.settings.drain_timeout_seconds)
         elif sig == signal.SIGINT:
             self.force_exit = True
-        self.should_exit = True
+        self._stop()
 
     def stop_fatally(self, message: str) -> None:
         self.fatal = message
+        self.force_exit = True
+        self._stop()
+
+    def _stop(self) -> None:
         self.should_exit = True
+        if self._exit is not None:
+            self._exit.set()
 
     # --- start ---------------------------------------------------------------------------------
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+    async def startup(self, loop: asyncio.AbstractEventLoop) -> None:
         s = self.settings
+        app, connections = self.app, self.connections
         try:
-            listeners = [bind(s.host, s.port), bind(s.host, s.admin_port)]
+            public_socket, admin_socket = bind(s.host, s.port), bind(s.host, s.admin_port)
         except OSError as exc:
             self.stop_fatally(f"cannot listen on {s.host}: {exc}")
             return
-        await super().startup(sockets=listeners)
-        tasks = self.server_state.tasks
-        self.app.http_tasks = lambda: len(tasks)
+        self.public = await loop.create_server(lambda: Http1Protocol(app, connections, False), sock=public_socket,
+                                               backlog=BACKLOG)
+        self.admin = await loop.create_server(lambda: Http1Protocol(app, connections, True), sock=admin_socket,
+                                              backlog=BACKLOG)
+        sweep(connections, loop)
         if s.grpc_port:
             from .grpc_service import build_server  # grpcio is imported only when gRPC is on
 
@@ -113,34 +131,35 @@ class ModelHttpServer(uvicorn.Server):
             log.warning("API_KEYS_DIR is unset: every client may call the model without a key")
 
     # --- drain ---------------------------------------------------------------------------------
-    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+    async def shutdown(self) -> None:
         s = self.settings
+        connections = self.connections
         self.drain_started = time.monotonic()
         self.app.start_draining()
-        self.connections.start_draining()
-        public, admin = (self.servers + [None, None])[:2]
+        connections.start_draining()
         if s.drain_delay_seconds and not self.force_exit:
             await self._sleep_unless_forced(s.drain_delay_seconds)
-        if public is not None:
-            public.close()
+        if self.public is not None:
+            self.public.close()
         deadline = time.monotonic() + s.drain_timeout_seconds
         grpc_stop = None
         if self.grpc is not None:
-            grpc_stop = asyncio.ensure_future(self.grpc.stop(grace=s.drain_timeout_seconds))
-        if not await self._wait_for_public(deadline) and self.server_state.tasks:
+            grpc_stop = asyncio.ensure_future(self.grpc.stop(grace=0 if self.force_exit else s.drain_timeout_seconds))
+        if not await self._wait_for_public(deadline) and connections.public:
             log.error("drain timeout: %d request(s) still running after %.1f s; answering them 503",
-                      len(self.server_state.tasks), s.drain_timeout_seconds)
-            for task in list(self.server_state.tasks):
-                task.cancel(msg="drain timeout")
-            await asyncio.wait(list(self.server_state.tasks), timeout=2.0)
+                      self.app.active, s.drain_timeout_seconds)
+            for connection in list(connections.public):
+                connection.cut_off()
+            await asyncio.sleep(0.1)  # let the 503s reach the socket before the loop ends
         if grpc_stop is not None:
             await grpc_stop
-        if admin is not None:
-            admin.close()
-        for connection in list(self.connections.admin) + list(self.connections.public):
-            connection.transport.close()
-        if not self.force_exit:
-            await self.lifespan.shutdown()
+        if self.admin is not None:
+            self.admin.close()
+        if connections.sweeper is not None:
+            connections.sweeper.cancel()
+        for connection in list(connections.admin) + list(connections.public):
+            connection.close()
+        await self.app.shutdown()
 
     async def _sleep_unless_forced(self, seconds: float) -> None:
         end = time.monotonic() + seconds

@@ -56,9 +56,10 @@ async def _worker(host: str, port: int, requests: list[bytes], state: dict, late
             status = int(head[9:12])
             length = 0
             lower = head.lower()
-            at = lower.find(b"content-length:")
+            # At the start of a line: `inference-header-content-length:` also contains the name.
+            at = lower.find(b"\r\ncontent-length:")
             if at >= 0:
-                length = int(lower[at + 15:lower.find(b"\r\n", at)])
+                length = int(lower[at + 17:lower.find(b"\r\n", at + 2)])
             elif b"transfer-encoding: chunked" in lower:
                 raise RuntimeError("chunked responses are not supported by this client")
             if length:

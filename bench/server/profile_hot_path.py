@@ -57,6 +57,7 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--env", action="append", default=[], help="extra server variable NAME=VALUE")
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--binary", action="store_true", help="binary tensor data extension instead of JSON")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "model-server-profile")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -79,7 +80,8 @@ def main() -> int:
         load = subprocess.Popen(["taskset", "-c", "1", sys.executable, str(HERE / "loadgen.py"), "--url",
                                  f"http://127.0.0.1:{port}/v2/models/{MODEL_NAME}/infer", "--body-file", str(bodies),
                                  "--requests", "10000000", "--concurrency", str(args.concurrency),
-                                 "--time-cap", str(args.seconds + 3)], stdout=subprocess.PIPE, text=True)
+                                 "--time-cap", str(args.seconds + 3), *(["--binary"] if args.binary else [])],
+                                stdout=subprocess.PIPE, text=True)
         time.sleep(1.5)
         collapsed = args.out / "collapsed.txt"
         subprocess.run([str(PY_SPY), "record", "--pid", str(server.pid), "--duration", str(int(args.seconds)),

@@ -61,7 +61,7 @@ def ensure_venv(name: str, requirements: Path) -> Path:
     stamp_file = venv / ".requirements-sha256"
     if (venv / "bin" / "python").exists() and stamp_file.exists() and stamp_file.read_text() == stamp:
         return venv
-    print(f"[bench] creating {venv} from {requirements.relative_to(REPO)}", file=sys.stderr)
+    print(f"[bench] creating {venv} from {requirements}", file=sys.stderr)
     subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True, timeout=300)
     subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", "-r",
                     str(requirements)], check=True, timeout=1800)
@@ -193,7 +193,10 @@ def checkout_server(app: Path) -> Server:
     def command(venv: Path, model: Path, port: int, scratch: Path) -> tuple[list[str], dict, Path]:
         argv, env, _ = _ours(venv, model, port, scratch)
         return argv, env, app
-    return Server(f"ours @ {app}", "ours", APP / "requirements.txt", ("onnxruntime", "uvicorn"), command,
+    # The checkout's own requirements (an older one may need uvicorn), in a venv of their own.
+    requirements = app / "requirements.txt"
+    venv = "ours-" + hashlib.sha256(requirements.read_bytes()).hexdigest()[:12]
+    return Server(f"ours @ {app}", venv, requirements, ("onnxruntime", "uvicorn", "httptools"), command,
                   ("json", "binary", "grpc"))
 
 
@@ -221,9 +224,9 @@ def _mlserver(batching: bool) -> Callable:
 
 SERVERS = {
     "ours": Server("ours (app/model_server)", "ours", APP / "requirements.txt",
-                   ("onnxruntime", "uvicorn", "uvloop", "grpcio"), _ours, ("json", "binary", "grpc")),
+                   ("onnxruntime", "httptools", "uvloop", "grpcio"), _ours, ("json", "binary", "grpc")),
     "ours-auth": Server("ours, API keys on", "ours", APP / "requirements.txt",
-                        ("onnxruntime", "uvicorn", "uvloop", "grpcio"), _ours_auth, ("json", "binary", "grpc"),
+                        ("onnxruntime", "httptools", "uvloop", "grpcio"), _ours_auth, ("json", "binary", "grpc"),
                         api_key=BENCH_API_KEY),
     "kserve": Server("KServe ModelServer", "kserve", HERE / "requirements-kserve.txt",
                      ("kserve", "onnxruntime", "fastapi", "uvicorn"), _kserve),

@@ -111,7 +111,7 @@ def start_ours(model: Path, core: int, scratch: Path) -> Running:
            "MODEL_DIR": str(model.parent), "LOG_LEVEL": "warning", "ORT_DISABLE_TELEMETRY": "1"}
     server = _start("ours", "ours (app/model_server)", [str(venv / "bin" / "python"), "-m", "model_server"], env,
                     bench.APP, core, http_port, grpc_port, scratch)
-    server.versions = {p: bench.pip_version(venv, p) for p in ("onnxruntime", "uvicorn", "uvloop", "grpcio")}
+    server.versions = {p: bench.pip_version(venv, p) for p in ("onnxruntime", "httptools", "uvloop", "grpcio")}
     return server
 
 

@@ -33,8 +33,8 @@ async def _client(port: int, stop_at: float, tally: dict) -> None:
                 try:
                     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
                     lower = head.lower()
-                    at = lower.index(b"content-length:")
-                    await asyncio.wait_for(reader.readexactly(int(lower[at + 15:lower.index(b"\r\n", at)])), 30)
+                    at = lower.index(b"\r\ncontent-length:")
+                    await asyncio.wait_for(reader.readexactly(int(lower[at + 17:lower.index(b"\r\n", at + 2)])), 30)
                 except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
                     tally["dropped"] += 1  # sent, never answered: what the drain must never do
                     tally["errors"].append(repr(exc))

@@ -215,3 +215,60 @@ def test_requests_with_company_still_share_a_batch() -> None:
         assert calls == [3], calls  # one execution for the three
         return results
     assert [r["y"][0, 0] for r in _run(scenario())] == [0.0, 2.0, 4.0]
+
+
+def test_fast_lane_requests_of_one_event_loop_pass_share_a_batch_and_get_their_own_rows() -> None:
+    import asyncio
+
+    async def scenario() -> tuple[list, list]:
+        batcher, calls = _batcher(others=0)
+        batcher._typical_s = 0.0  # a fast model: the fast lane is open
+        answers: list = []
+        for i in range(3):  # as if three connections' requests were read in one pass
+            assert batcher.collect({"x": np.full((i + 1, 2), float(i))}, i + 1, answers.append)
+        assert calls == [] and answers == []  # nothing runs before the pass ends
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        return calls, answers
+    calls, answers = _run(scenario())
+    assert calls == [6], calls  # 1 + 2 + 3 rows in one execution
+    assert [a["y"].tolist() for a in answers] == [[[0.0, 0.0]], [[2.0, 2.0]] * 2, [[4.0, 4.0]] * 3]
+
+
+def test_the_fast_lane_splits_at_max_batch_size_and_is_closed_to_slow_models() -> None:
+    import asyncio
+
+    async def scenario() -> tuple[list, bool]:
+        batcher, calls = _batcher(others=0)
+        batcher._typical_s = 0.0
+        answers: list = []
+        for _ in range(3):
+            batcher.collect({"x": np.ones((5, 2))}, 5, answers.append)  # max_batch_size is 8
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        batcher._typical_s = 1.0  # slow: it must go through the queue (and its inference thread)
+        return calls, batcher.collect({"x": np.ones((1, 2))}, 1, answers.append)
+    calls, accepted = _run(scenario())
+    assert calls == [5, 5, 5] and not accepted
+
+
+def test_the_lock_free_request_metrics_expose_exactly_what_prometheus_client_would() -> None:
+    from model_server.metrics import LATENCY_BUCKETS, Metrics
+    from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+    ours = Metrics("m")
+    reference = CollectorRegistry()
+    requests = Counter("inference_requests", "HTTP requests answered, by route template and status code",
+                       ["model", "route", "status"], registry=reference)
+    duration = Histogram("inference_request_duration_seconds", "Time from request start to response sent, by route "
+                         "template", ["model", "route"], buckets=LATENCY_BUCKETS, registry=reference)
+    for route, status, seconds in (("a", 200, 0.0003), ("a", 200, 0.0005), ("b", 404, 7.0), ("b", 404, 100.0)):
+        ours.observe_request(route, status, seconds)
+        requests.labels("m", route, str(status)).inc()
+        duration.labels("m", route).observe(seconds)
+
+    def lines(text: bytes) -> list[str]:
+        return [line for line in text.decode().splitlines() if "inference_request" in line
+                and "in_flight" not in line and "_created" not in line]
+    expected = lines(generate_latest(reference))
+    assert expected and lines(generate_latest(ours.registry)) == expected
