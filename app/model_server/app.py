@@ -28,7 +28,7 @@ from .config import Settings
 from .http1 import HttpRequest
 from .metrics import Metrics
 from .model import ModelLoadError, OnnxModel
-from .protocol import InferRequest, RequestError, echo, error_body, infer_response, parse_infer_request
+from .protocol import BinaryLayouts, InferRequest, RequestError, echo, error_body, infer_response, parse_infer_request
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +108,8 @@ class ModelServer:
         self.settings = settings
         self.metrics = Metrics(settings.model_name)
         self.model: OnnxModel | None = None
+        self._layouts = BinaryLayouts()
+        """Checked binary request layouts for the model's signature (one model per process)."""
         self.batcher: DynamicBatcher | None = None
         self.ready = False
         self.draining = False
@@ -291,7 +293,8 @@ class ModelServer:
             try:
                 if not body:
                     raise RequestError("empty request body; send an inference request JSON object")
-                parsed = parse_infer_request(body, self.model.inputs, self.model.outputs, request.header_length)
+                parsed = parse_infer_request(body, self.model.inputs, self.model.outputs, request.header_length,
+                                             self._layouts)
             finally:
                 batcher.arrival_ended(request.token)
                 request.token = None

@@ -9,7 +9,7 @@ import pytest
 from model_server.app import match_route
 from model_server.config import ConfigError, Settings, load_settings
 from model_server.model import TensorSpec
-from model_server.protocol import RequestError, infer_response, parse_infer_request
+from model_server.protocol import MEMO_ENTRIES, BinaryLayouts, RequestError, infer_response, parse_infer_request
 
 
 def test_defaults_match_the_documented_ones(tiny_model) -> None:
@@ -139,6 +139,62 @@ def test_the_response_is_the_v2_form_with_flat_row_major_data() -> None:
     assert body == {"model_name": "m", "model_version": "v1", "id": "id-1",
                     "outputs": [{"name": "output", "datatype": "FP32", "shape": [2, 10],
                                  "data": (np.arange(20) / 4).tolist()}]}
+
+
+def _binary(rows: np.ndarray, spec: str = "FP32", request_id: str | None = None) -> tuple[bytes, int]:
+    head = json.dumps({**({"id": request_id} if request_id else {}),
+                       "inputs": [{"name": SPEC_IN[0].name if spec == "FP32" else "x", "shape": list(rows.shape),
+                                   "datatype": spec, "parameters": {"binary_data_size": rows.nbytes}}],
+                       "parameters": {"binary_data_output": True}}).encode()
+    return head + rows.tobytes(), len(head)
+
+
+def test_a_remembered_binary_layout_gives_each_request_its_own_bytes() -> None:
+    layouts = BinaryLayouts()
+    rng = np.random.default_rng(7)
+    for _ in range(3):  # the first parse remembers the layout; the others take it from the memo
+        rows = rng.random((3, 64), dtype=np.float32)
+        body, length = _binary(rows)
+        request = parse_infer_request(body, SPEC_IN, SPEC_OUT, length, layouts)
+        assert request.inputs["input"].tobytes() == rows.tobytes()
+        assert (request.rows, request.outputs, request.binary_outputs) == (3, ["output"], frozenset({"output"}))
+    assert len(layouts.layouts) == 1
+
+
+def test_a_remembered_binary_layout_still_refuses_what_its_bytes_get_wrong() -> None:
+    layouts = BinaryLayouts()
+    body, length = _binary(np.zeros((1, 64), dtype=np.float32))
+    parse_infer_request(body, SPEC_IN, SPEC_OUT, length, layouts)
+    for bad, message in ((body + b"\0\0\0\0", "that no input"), (body[:-4], "runs past the end")):
+        with pytest.raises(RequestError, match=message):
+            parse_infer_request(bad, SPEC_IN, SPEC_OUT, length, layouts)
+    flags = (TensorSpec("x", "BOOL", np.dtype(np.bool_), (-1, 2)),)
+    good, length = _binary(np.array([[0, 1]], dtype=np.uint8), "BOOL")
+    assert parse_infer_request(good, flags, SPEC_OUT, length, layouts).inputs["x"].tolist() == [[False, True]]
+    with pytest.raises(RequestError, match="BOOL binary data must be bytes 0 or 1"):
+        parse_infer_request(good[:-1] + b"\x02", flags, SPEC_OUT, length, layouts)
+
+
+def test_the_binary_layout_memo_stays_bounded() -> None:
+    layouts = BinaryLayouts()
+    rows = np.zeros((1, 64), dtype=np.float32)
+    for i in range(MEMO_ENTRIES * 3):
+        body, length = _binary(rows, request_id=f"client-{i}")
+        assert parse_infer_request(body, SPEC_IN, SPEC_OUT, length, layouts).id == f"client-{i}"
+    assert 0 < len(layouts.layouts) <= MEMO_ENTRIES
+
+
+def test_an_all_binary_response_carries_each_answers_own_id_and_bytes() -> None:
+    for i in range(3):  # the JSON part is written once per shape, then reused with the id put in
+        out = np.arange(20, dtype=np.float32).reshape(2, 10) * (i + 1)
+        raw, length = infer_response("m", "v1", f"id-{i}", SPEC_OUT, ["output"], {"output": out},
+                                     frozenset({"output"}))
+        assert json.loads(raw[:length]) == {"model_name": "m", "model_version": "v1", "id": f"id-{i}",
+                                            "outputs": [{"name": "output", "datatype": "FP32", "shape": [2, 10],
+                                                         "parameters": {"binary_data_size": 80}}]}
+        assert raw[length:] == out.astype("<f4").tobytes()
+    raw, length = infer_response("m", "v1", "x", SPEC_OUT, [], {"output": out}, frozenset())
+    assert length is None and json.loads(raw)["outputs"] == []
 
 
 def test_the_connection_cap_is_lowered_to_fit_the_descriptor_limit() -> None:
