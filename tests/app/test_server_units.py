@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from model_server.app import match_route
+from model_server.app import _ROUTES_SEEN, ROUTES_SEEN_MAX, match_route
 from model_server.config import ConfigError, Settings, load_settings
 from model_server.model import TensorSpec
 from model_server.protocol import MEMO_ENTRIES, BinaryLayouts, RequestError, infer_response, parse_infer_request
@@ -102,6 +102,14 @@ def test_an_unset_model_dir_without_artifacts_is_explained(tmp_path, monkeypatch
 ])
 def test_paths_map_to_route_templates(path: str, expected: tuple) -> None:
     assert match_route(path) == expected
+
+
+def test_remembered_routes_stay_bounded_and_scanners_paths_are_not_remembered() -> None:
+    for i in range(ROUTES_SEEN_MAX * 3):
+        assert match_route(f"/v2/models/m{i}/infer") == ("/v2/models/{name}/infer", f"m{i}", None)
+        assert match_route(f"/scan/{i}") == ("other", None, None)
+    assert 0 < len(_ROUTES_SEEN) <= ROUTES_SEEN_MAX
+    assert not any(path.startswith("/scan/") for path in _ROUTES_SEEN)
 
 
 SPEC_IN = (TensorSpec("input", "FP32", np.dtype(np.float32), (-1, 64)),)
