@@ -12,6 +12,7 @@ client input only in short, cut-down form (`echo`), so an error is never an ampl
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -374,6 +375,7 @@ def infer_response(model_name: str, model_version: str, request_id: str, outputs
     return b"".join([head, *blobs]), len(head)
 
 
+_LITTLE_ENDIAN = sys.byteorder == "little"
 _BINARY_HEADS: dict[tuple, tuple[bytes, bytes]] = {}
 """The JSON part of all-binary responses around the id, by everything else it says (bounded like BinaryLayouts)."""
 
@@ -385,8 +387,10 @@ def _binary_response(model_name: str, model_version: str, request_id: str, outpu
     blobs = []
     layout: list = [model_name, model_version]
     for name in wanted:
-        array = np.ascontiguousarray(results[name])
-        blob = array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
+        array = results[name]
+        if not (_LITTLE_ENDIAN and array.dtype.isnative):
+            array = array.astype(array.dtype.newbyteorder("<"))
+        blob = array.tobytes()  # row-major whatever the array's layout
         blobs.append(blob)
         layout += (name, array.shape, len(blob))
     key = tuple(layout)

@@ -205,6 +205,14 @@ def test_an_all_binary_response_carries_each_answers_own_id_and_bytes() -> None:
     assert length is None and json.loads(raw)["outputs"] == []
 
 
+def test_binary_outputs_are_little_endian_row_major_whatever_the_arrays_layout() -> None:
+    out = np.arange(40, dtype=np.float32).reshape(4, 10)
+    for array in (out.astype(">f4"), np.asfortranarray(out), out[::2]):
+        raw, length = infer_response("m", "v1", "x", SPEC_OUT, ["output"], {"output": array}, frozenset({"output"}))
+        assert raw[length:] == np.ascontiguousarray(array).astype("<f4").tobytes()
+        assert json.loads(raw[:length])["outputs"][0]["shape"] == list(array.shape)
+
+
 def test_the_connection_cap_is_lowered_to_fit_the_descriptor_limit() -> None:
     from model_server.http_limits import effective_max_connections
 
