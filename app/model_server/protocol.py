@@ -253,8 +253,14 @@ class BinaryLayouts:
 
 
 def _from_layout(layout: _Layout, binary: memoryview) -> InferRequest:
-    arrays = {spec.name: _array_of(spec, shape, binary[offset:offset + size])
-              for spec, shape, offset, size in layout.inputs}
+    arrays = {}
+    for spec, shape, offset, size in layout.inputs:
+        dtype = spec.dtype
+        if dtype.kind in "fiu" and dtype.isnative and _LITTLE_ENDIAN:
+            # Numbers in the machine's own (little-endian) order: the bytes are the array as they are.
+            arrays[spec.name] = np.frombuffer(binary, dtype, size // dtype.itemsize, offset).reshape(shape)
+        else:
+            arrays[spec.name] = _array_of(spec, shape, binary[offset:offset + size])
     return InferRequest(layout.id, arrays, layout.rows, layout.outputs, layout.binary_outputs)
 
 
