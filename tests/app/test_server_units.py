@@ -324,6 +324,35 @@ def test_the_fast_lane_splits_at_max_batch_size_and_is_closed_to_slow_models() -
     assert calls == [5, 5, 5] and not accepted
 
 
+def test_the_fast_lane_runs_every_batch_of_a_pass_before_answering_and_a_failed_batch_fails_only_its_own() -> None:
+    import asyncio
+
+    from model_server.batcher import DynamicBatcher, InferenceError
+    from model_server.metrics import Metrics
+
+    events: list[str] = []
+
+    def run(inputs: dict) -> dict:
+        events.append(f"run {len(inputs['x'])}")
+        if len(inputs["x"]) == 6:
+            raise RuntimeError("model broke")
+        return {"y": inputs["x"] * 2}
+
+    async def scenario() -> None:
+        batcher = DynamicBatcher(run, Metrics("m"), max_batch_size=8, window_s=0.05, others_in_flight=lambda: 0)
+        batcher._typical_s = 0.0
+        for i, rows in enumerate((5, 6, 3, 1)):  # batches of 5, 6 and 3 + 1 rows (max_batch_size 8)
+            batcher.collect({"x": np.full((rows, 2), float(i))}, rows,
+                            lambda out, i=i: events.append((i, out if isinstance(out, Exception) else out["y"].tolist())))
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+    _run(scenario())
+    assert events[:3] == ["run 5", "run 6", "run 4"], events  # all runs first, then the answers
+    answers = dict(events[3:])
+    assert answers[0] == [[0.0, 0.0]] * 5 and answers[2] == [[4.0, 4.0]] * 3 and answers[3] == [[6.0, 6.0]]
+    assert isinstance(answers[1], InferenceError) and "model broke" in str(answers[1])
+
+
 def test_the_lock_free_request_metrics_expose_exactly_what_prometheus_client_would() -> None:
     from model_server.metrics import LATENCY_BUCKETS, Metrics
     from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
