@@ -5,6 +5,9 @@
     python bench/server/run.py --servers ours,ours-auth --pin \
         --workloads json:1,json:32,binary:1,binary:32,grpc:1,grpc:32      # protocols, auth on/off
 
+    python bench/server/run.py --servers ours --client wrk --pin --repeat 3 \
+        --workloads json:32,binary:32 --levels 1:2000,16:8000       # wrk as the REST client (apt-get install wrk)
+
 A workload is PROTOCOL:ROWS: `json` (REST, JSON tensors), `binary` (REST, binary tensor data
 extension), `grpc` (the protocol's gRPC service) with ROWS rows per request; a server runs the
 workloads its `protocols` lists and skips the others. `ours-auth` is our server with API keys on
