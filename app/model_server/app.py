@@ -28,7 +28,7 @@ from .config import Settings
 from .http1 import HttpRequest
 from .metrics import Metrics
 from .model import ModelLoadError, OnnxModel
-from .protocol import InferRequest, RequestError, echo, error_body, infer_response, parse_infer_request
+from .protocol import BinaryLayouts, InferRequest, RequestError, echo, error_body, infer_response, parse_infer_request
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +71,28 @@ _ALLOW = {True: (b"allow", b"POST"), False: (b"allow", b"GET, HEAD")}
 _JSON_TYPES = {b"application/json", b"application/octet-stream"}
 
 
+_ROUTES_SEEN: dict[str, tuple[str, str | None, str | None]] = {}
+"""match_route's answers for the paths served lately (the model's few, in practice); bounded."""
+ROUTES_SEEN_MAX = 64
+
+
 def match_route(path: str) -> tuple[str, str | None, str | None]:
     """(route template, model name, model version) for a request path on the public port."""
+    seen = _ROUTES_SEEN.get(path)
+    if seen is not None:
+        return seen
     route = _STATIC.get(path)
     if route is not None:
         return route, None, None
+    matched = _match_model_route(path)
+    if matched[0] != R_OTHER:  # scanners' paths are not remembered
+        if len(_ROUTES_SEEN) >= ROUTES_SEEN_MAX:
+            _ROUTES_SEEN.clear()
+        _ROUTES_SEEN[path] = matched
+    return matched
+
+
+def _match_model_route(path: str) -> tuple[str, str | None, str | None]:
     parts = path.split("/")
     # ['', 'v2', 'models', name, ...]
     if len(parts) >= 4 and parts[1] == "v2" and parts[2] == "models" and parts[3]:
@@ -108,6 +125,8 @@ class ModelServer:
         self.settings = settings
         self.metrics = Metrics(settings.model_name)
         self.model: OnnxModel | None = None
+        self._layouts = BinaryLayouts()
+        """Checked binary request layouts for the model's signature (one model per process)."""
         self.batcher: DynamicBatcher | None = None
         self.ready = False
         self.draining = False
@@ -291,7 +310,8 @@ class ModelServer:
             try:
                 if not body:
                     raise RequestError("empty request body; send an inference request JSON object")
-                parsed = parse_infer_request(body, self.model.inputs, self.model.outputs, request.header_length)
+                parsed = parse_infer_request(body, self.model.inputs, self.model.outputs, request.header_length,
+                                             self._layouts)
             finally:
                 batcher.arrival_ended(request.token)
                 request.token = None
@@ -396,7 +416,7 @@ class ModelServer:
             raise HttpError(415, f"Content-Encoding {echo(encoding.decode('latin-1'))} is not supported; send the "
                             "body uncompressed", [(b"accept-encoding", b"identity")])
         content_type = headers.get(b"content-type")
-        if content_type is not None:
+        if content_type is not None and content_type not in _JSON_TYPES:  # else: exactly a type we read
             media, _, params = content_type.partition(b";")
             charset = params.strip().lower()
             if media.strip().lower() not in _JSON_TYPES or (charset and charset not in (b"charset=utf-8",

@@ -50,6 +50,7 @@ _IDLE, _HEAD, _BODY = 0, 1, 2
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _CLOSE_LINE = b"connection: close\r\n"
 _STATUS: dict[int, bytes] = {}
+_METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")}
 
 
 def _status(status: int) -> bytes:
@@ -281,7 +282,8 @@ class Http1Protocol(asyncio.Protocol):
         path = url.decode("latin-1")
         if "%" in path:
             path = unquote(path, encoding="latin-1")
-        request = HttpRequest(parser.get_method().decode("latin-1"), path, self.headers, self.hosts,
+        method = parser.get_method()
+        request = HttpRequest(_METHODS.get(method) or method.decode("latin-1"), path, self.headers, self.hosts,
                               self.duplicate, parser.get_http_version() == "1.0", self.admin,
                               parser.should_keep_alive())
         self.request = request

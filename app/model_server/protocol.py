@@ -12,6 +12,7 @@ client input only in short, cut-down form (`echo`), so an error is never an ampl
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -99,6 +100,11 @@ def array_from_bytes(spec: TensorSpec, shape: Sequence[int], data: bytes | memor
     if len(data) != expected:
         raise RequestError(f"input {spec.name!r}: {what} has {len(data)} bytes but shape {_shape_text(shape)} of "
                            f"{spec.datatype} needs {expected}")
+    return _array_of(spec, shape, data)
+
+
+def _array_of(spec: TensorSpec, shape: Sequence[int], data: bytes | memoryview) -> np.ndarray:
+    """`array_from_bytes` once the length is known to fit the shape: the checks that depend on the bytes."""
     array = np.frombuffer(data, dtype=spec.dtype.newbyteorder("<")).reshape(shape)
     if spec.dtype.kind == "b" and not np.isin(np.frombuffer(data, dtype=np.uint8), (0, 1)).all():
         raise RequestError(f"input {spec.name!r}: BOOL binary data must be bytes 0 or 1")
@@ -209,20 +215,76 @@ def requested_outputs(requested: Any, outputs: Sequence[TensorSpec], binary_defa
     return wanted, frozenset(binary)
 
 
+MEMO_HEADER_BYTES = 4096
+"""The largest JSON part of a binary request whose checked layout `BinaryLayouts` keeps."""
+MEMO_ENTRIES = 64
+"""How many layouts `BinaryLayouts` keeps (all are dropped when it is full: it is a cache, not a store)."""
+
+
+@dataclass
+class _Layout:
+    """What the checks of one binary request's JSON part found: everything but the tensor bytes."""
+    id: str | None
+    inputs: list[tuple[TensorSpec, tuple[int, ...], int, int]]
+    """(spec, shape, offset, size) of each input's bytes after the JSON part."""
+    rows: int
+    outputs: list[str]
+    binary_outputs: frozenset[str]
+
+
+class BinaryLayouts:
+    """Checked layouts of binary requests by their exact JSON part, for one model's signature.
+
+    A client of the binary extension sends the same JSON part with every request of one shape
+    (names, datatypes, shapes, sizes; only the tensor bytes change). Parsing and checking it is
+    most of the work of a binary request, and its outcome depends only on those bytes and on the
+    body's length, so a request whose JSON part was checked before skips straight to the checks
+    of its tensor bytes. Bounded in entries and in key size, so clients cannot grow it."""
+
+    def __init__(self) -> None:
+        self.layouts: dict[tuple[bytes, int], _Layout] = {}
+
+    def remember(self, key: tuple[bytes, int], layout: _Layout) -> None:
+        if len(key[0]) > MEMO_HEADER_BYTES:
+            return
+        if len(self.layouts) >= MEMO_ENTRIES:
+            self.layouts.clear()
+        self.layouts[key] = layout
+
+
+def _from_layout(layout: _Layout, binary: memoryview) -> InferRequest:
+    arrays = {}
+    for spec, shape, offset, size in layout.inputs:
+        dtype = spec.dtype
+        if dtype.kind in "fiu" and dtype.isnative and _LITTLE_ENDIAN:
+            # Numbers in the machine's own (little-endian) order: the bytes are the array as they are.
+            arrays[spec.name] = np.frombuffer(binary, dtype, size // dtype.itemsize, offset).reshape(shape)
+        else:
+            arrays[spec.name] = _array_of(spec, shape, binary[offset:offset + size])
+    return InferRequest(layout.id, arrays, layout.rows, layout.outputs, layout.binary_outputs)
+
+
 def parse_infer_request(body: bytes, inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec],
-                        header_length: int | None = None) -> InferRequest:
+                        header_length: int | None = None, layouts: BinaryLayouts | None = None) -> InferRequest:
     """Validate one `$inference_request` body against the model's signature.
 
     `header_length` is the Inference-Header-Content-Length value: the JSON object is that many
-    bytes, binary tensor data follows. None: the whole body is JSON.
+    bytes, binary tensor data follows. None: the whole body is JSON. `layouts`: the memo of
+    checked binary JSON parts for this signature (`BinaryLayouts`), if the caller keeps one.
     """
     binary = None
+    key = None
     if header_length is not None:
         if header_length > len(body):
             raise RequestError(f"Inference-Header-Content-Length is {header_length} but the body has only "
                                f"{len(body)} bytes")
         binary = memoryview(body)[header_length:]
         body = body[:header_length]
+        if layouts is not None:
+            key = (body, len(binary))
+            layout = layouts.layouts.get(key)
+            if layout is not None:
+                return _from_layout(layout, binary)
     try:
         request = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -243,11 +305,18 @@ def parse_infer_request(body: bytes, inputs: Sequence[TensorSpec], outputs: Sequ
     specs = {spec.name: spec for spec in inputs}
     arrays: dict[str, np.ndarray] = {}
     offset = 0
+    placed: list[tuple[TensorSpec, tuple[int, ...], int, int]] | None = [] if key is not None else None
     for item in items:
+        start = offset
         name, array, offset = _parse_input(item, specs, binary, offset)
         if name in arrays:
             raise RequestError(f"input {name!r} is given more than once")
         arrays[name] = array
+        if placed is not None:
+            if offset == start:  # JSON data: only the binary inputs' layout is remembered
+                placed = None
+            else:
+                placed.append((specs[name], tuple(array.shape), start, offset - start))
     if binary is not None and offset != len(binary):
         raise RequestError(f"the body has {len(binary) - offset} binary byte(s) that no input's "
                            "'binary_data_size' accounts for")
@@ -258,7 +327,10 @@ def parse_infer_request(body: bytes, inputs: Sequence[TensorSpec], outputs: Sequ
     if len(rows) != 1:
         raise RequestError(f"all inputs must have the same batch dimension (shape[0]); got {sorted(rows)}")
     wanted, binary_outputs = requested_outputs(request.get("outputs"), outputs, binary_default)
-    return InferRequest(request_id, arrays, rows.pop(), wanted, binary_outputs)
+    parsed = InferRequest(request_id, arrays, rows.pop(), wanted, binary_outputs)
+    if placed is not None:
+        layouts.remember(key, _Layout(request_id, placed, parsed.rows, wanted, binary_outputs))
+    return parsed
 
 
 class NonFiniteOutput(RequestError):
@@ -279,6 +351,8 @@ def infer_response(model_name: str, model_version: str, request_id: str, outputs
     JSON data is flattened in row-major order; binary outputs are appended after the JSON object in
     the order listed, little-endian, their size in `parameters.binary_data_size`.
     """
+    if binary and len(binary) == len(wanted):
+        return _binary_response(model_name, model_version, request_id, outputs, wanted, results)
     by_name = {spec.name: spec for spec in outputs}
     tensors = []
     blobs = []
@@ -304,6 +378,41 @@ def infer_response(model_name: str, model_version: str, request_id: str, outputs
                 raise NonFiniteOutput(tensor["name"])
     if not blobs:
         return head, None
+    return b"".join([head, *blobs]), len(head)
+
+
+_LITTLE_ENDIAN = sys.byteorder == "little"
+_BINARY_HEADS: dict[tuple, tuple[bytes, bytes]] = {}
+"""The JSON part of all-binary responses around the id, by everything else it says (bounded like BinaryLayouts)."""
+
+
+def _binary_response(model_name: str, model_version: str, request_id: str, outputs: Sequence[TensorSpec],
+                     wanted: Sequence[str], results: dict[str, np.ndarray]) -> tuple[bytes, int]:
+    """`infer_response` when every output is binary: the JSON part differs between two answers of
+    the same shapes only by the id, so it is written once per shape and the id put in its place."""
+    blobs = []
+    layout: list = [model_name, model_version]
+    for name in wanted:
+        array = results[name]
+        if not (_LITTLE_ENDIAN and array.dtype.isnative):
+            array = array.astype(array.dtype.newbyteorder("<"))
+        blob = array.tobytes()  # row-major whatever the array's layout
+        blobs.append(blob)
+        layout += (name, array.shape, len(blob))
+    key = tuple(layout)
+    parts = _BINARY_HEADS.get(key)
+    if parts is None:
+        by_name = {spec.name: spec for spec in outputs}
+        tensors = [{"name": name, "datatype": by_name[name].datatype, "shape": list(results[name].shape),
+                    "parameters": {"binary_data_size": len(blob)}} for name, blob in zip(wanted, blobs, strict=True)]
+        # orjson keeps the keys in this order and writes no spaces, so this is exactly
+        # orjson.dumps({"model_name", "model_version", "id", "outputs"}) split around the id.
+        parts = (orjson.dumps({"model_name": model_name, "model_version": model_version})[:-1] + b',"id":',
+                 b',"outputs":' + orjson.dumps(tensors) + b"}")
+        if len(_BINARY_HEADS) >= MEMO_ENTRIES:
+            _BINARY_HEADS.clear()
+        _BINARY_HEADS[key] = parts
+    head = parts[0] + orjson.dumps(request_id) + parts[1]
     return b"".join([head, *blobs]), len(head)
 
 

@@ -97,11 +97,10 @@ def rows_of(body: bytes) -> int:
     return json.loads(body)["inputs"][0]["shape"][0]
 
 
-async def run(url: str, bodies: list[bytes], total: int, concurrency: int, time_cap: float,
-              binary: bool = False, headers: list[str] = ()) -> dict:
+def build_requests(url: str, bodies: list[bytes], binary: bool = False, headers: list[str] = ()) -> list[bytes]:
+    """The whole HTTP requests (head and body) for `bodies`, as sent (also by wrk_client.py)."""
     parts = urlsplit(url)
     host, port = parts.hostname, parts.port or 80
-    _loopback_only(host)
     path = parts.path or "/"
     extra = "".join(f"{h}\r\n" for h in headers)
     requests = []
@@ -112,6 +111,15 @@ async def run(url: str, bodies: list[bytes], total: int, concurrency: int, time_
             content_type = f"application/octet-stream\r\nInference-Header-Content-Length: {json_length}"
         requests.append((f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: {content_type}\r\n"
                          f"{extra}Content-Length: {len(body)}\r\n\r\n").encode() + body)
+    return requests
+
+
+async def run(url: str, bodies: list[bytes], total: int, concurrency: int, time_cap: float,
+              binary: bool = False, headers: list[str] = ()) -> dict:
+    parts = urlsplit(url)
+    host, port = parts.hostname, parts.port or 80
+    _loopback_only(host)
+    requests = build_requests(url, bodies, binary, headers)
     state = {"next": 0, "total": total}
     rows = rows_of(bodies[0])
     latencies: list[float] = []

@@ -5,6 +5,9 @@
     python bench/server/run.py --servers ours,ours-auth --pin \
         --workloads json:1,json:32,binary:1,binary:32,grpc:1,grpc:32      # protocols, auth on/off
 
+    python bench/server/run.py --servers ours --client wrk --pin --repeat 3 \
+        --workloads json:32,binary:32 --levels 1:2000,16:8000       # wrk as the REST client (apt-get install wrk)
+
 A workload is PROTOCOL:ROWS: `json` (REST, JSON tensors), `binary` (REST, binary tensor data
 extension), `grpc` (the protocol's gRPC service) with ROWS rows per request; a server runs the
 workloads its `protocols` lists and skips the others. `ours-auth` is our server with API keys on
@@ -265,6 +268,10 @@ def first_output(body: bytes) -> list[float]:
     return [float(v) for v in (data if not isinstance(data[0], list) else sum(data, []))]
 
 
+HTTP_CLIENT = {"name": "loadgen", "seconds": 5.0}
+"""The REST load client (--client): loadgen.py (Python) or wrk (wrk_client.py), and wrk's run length."""
+
+
 def _client_argv(client: Path, protocol: str, spec: Server, base: str, grpc_port: str | None, bodies: Path,
                  requests: int, concurrency: int, time_cap: float) -> list[str]:
     common = ["--body-file", str(bodies), "--requests", str(requests), "--concurrency", str(concurrency),
@@ -274,8 +281,12 @@ def _client_argv(client: Path, protocol: str, spec: Server, base: str, grpc_port
         return [str(client), str(HERE / "loadgen_grpc.py"), "--target", f"127.0.0.1:{grpc_port}", *common, *auth]
     auth = ["--header", f"Authorization: Bearer {spec.api_key}"] if spec.api_key else []
     binary = ["--binary"] if protocol == "binary" else []
-    return [str(client), str(HERE / "loadgen.py"), "--url", f"{base}/v2/models/{MODEL_NAME}/infer", *common,
-            *binary, *auth]
+    url = f"{base}/v2/models/{MODEL_NAME}/infer"
+    if HTTP_CLIENT["name"] == "wrk":  # a fixed duration instead of a request count
+        seconds = HTTP_CLIENT["seconds"] if requests > 1000 else 1
+        return [str(client), str(HERE / "wrk_client.py"), "--url", url, "--body-file", str(bodies), "--concurrency",
+                str(concurrency), "--seconds", str(min(seconds, time_cap)), *binary, *auth]
+    return [str(client), str(HERE / "loadgen.py"), "--url", url, *common, *binary, *auth]
 
 
 def _pinned(argv: list[str], cpu: int | None) -> list[str]:
@@ -418,6 +429,11 @@ def main() -> int:
     parser.add_argument("--time-cap", type=float, default=60.0, help="seconds per load run, at most")
     parser.add_argument("--model", type=Path, default=APP / "artifacts" / "model.onnx")
     parser.add_argument("--out", type=Path, default=CACHE.parent / "bench-server-results.json")
+    parser.add_argument("--client", choices=["loadgen", "wrk"], default="loadgen",
+                        help="REST load client: loadgen.py (Python, asyncio) or wrk (C; `apt-get install wrk`; "
+                             "runs --wrk-seconds per level instead of a request count); gRPC always uses "
+                             "loadgen_grpc.py")
+    parser.add_argument("--wrk-seconds", type=float, default=5.0, help="length of each wrk run")
     parser.add_argument("--peers", choices=["triton"],
                         help="instead: ours vs Triton Inference Server on pinned cores, interleaved rounds "
                              "(bench/server/triton_peer.py --help; build first: bash bench/server/triton_build.sh)")
@@ -430,6 +446,10 @@ def main() -> int:
         return triton_peer.main([*rest, *own])
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    HTTP_CLIENT.update(name=args.client, seconds=args.wrk_seconds)
+    if args.client == "wrk" and shutil.which("wrk") is None:
+        print("--client wrk needs wrk: `apt-get install wrk` (Debian's wrk 4.1.0)", file=sys.stderr)
+        return 2
     if not args.model.is_file():
         print(f"no model at {args.model}: run `cd app && python train.py --epochs 10` first", file=sys.stderr)
         return 2

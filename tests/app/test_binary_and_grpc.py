@@ -79,6 +79,34 @@ def test_binary_inputs_and_outputs_are_bit_exact_under_concurrency(server: Serve
 
 
 @pytest.mark.slow
+def test_repeated_binary_layouts_on_the_fast_lane_are_bit_exact_under_concurrency(start_server,
+                                                                                   tiny_model: TinyModel) -> None:
+    # No delay: the fast lane; no id: every request of a shape repeats the same JSON part, so all but
+    # the first of each shape take the remembered layout. 32 rows fill a batch; 3 rows share one.
+    fast = start_server(tiny_model.dir)
+    fast.wait_ready()
+    rng = np.random.default_rng(18)
+    batches = [rng.standard_normal((32 if i % 2 else 3, 64)).astype(np.float32) * 8 for i in range(CLIENTS * 4)]
+
+    def call(rows: np.ndarray):
+        head = json.dumps({"inputs": [{"name": "input", "shape": list(rows.shape), "datatype": "FP32",
+                                       "parameters": {"binary_data_size": rows.nbytes}}],
+                           "parameters": {"binary_data_output": True}}).encode()
+        return fast.request("POST", INFER, head + rows.astype("<f4").tobytes(), timeout=30,
+                            headers={"Content-Type": "application/octet-stream",
+                                     "Inference-Header-Content-Length": str(len(head))})
+
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        responses = list(pool.map(call, batches))
+    ids = set()
+    for rows, response in zip(batches, responses, strict=True):
+        header, values = decode_binary_response(response)
+        ids.add(header["id"])
+        np.testing.assert_array_equal(values, reference(tiny_model, rows))
+    assert len(ids) == len(batches)  # each answer carries its own id in the reused JSON part
+
+
+@pytest.mark.slow
 def test_binary_input_with_a_json_output_and_json_input_with_a_binary_output(server: ServerProcess,
                                                                             tiny_model: TinyModel) -> None:
     rows = digits_rows(2, seed=3)

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from model_server.app import match_route
+from model_server.app import _ROUTES_SEEN, ROUTES_SEEN_MAX, match_route
 from model_server.config import ConfigError, Settings, load_settings
 from model_server.model import TensorSpec
-from model_server.protocol import RequestError, infer_response, parse_infer_request
+from model_server.protocol import MEMO_ENTRIES, BinaryLayouts, RequestError, infer_response, parse_infer_request
 
 
 def test_defaults_match_the_documented_ones(tiny_model) -> None:
@@ -104,6 +104,14 @@ def test_paths_map_to_route_templates(path: str, expected: tuple) -> None:
     assert match_route(path) == expected
 
 
+def test_remembered_routes_stay_bounded_and_scanners_paths_are_not_remembered() -> None:
+    for i in range(ROUTES_SEEN_MAX * 3):
+        assert match_route(f"/v2/models/m{i}/infer") == ("/v2/models/{name}/infer", f"m{i}", None)
+        assert match_route(f"/scan/{i}") == ("other", None, None)
+    assert 0 < len(_ROUTES_SEEN) <= ROUTES_SEEN_MAX
+    assert not any(path.startswith("/scan/") for path in _ROUTES_SEEN)
+
+
 SPEC_IN = (TensorSpec("input", "FP32", np.dtype(np.float32), (-1, 64)),)
 SPEC_OUT = (TensorSpec("output", "FP32", np.dtype(np.float32), (-1, 10)),)
 
@@ -139,6 +147,70 @@ def test_the_response_is_the_v2_form_with_flat_row_major_data() -> None:
     assert body == {"model_name": "m", "model_version": "v1", "id": "id-1",
                     "outputs": [{"name": "output", "datatype": "FP32", "shape": [2, 10],
                                  "data": (np.arange(20) / 4).tolist()}]}
+
+
+def _binary(rows: np.ndarray, spec: str = "FP32", request_id: str | None = None) -> tuple[bytes, int]:
+    head = json.dumps({**({"id": request_id} if request_id else {}),
+                       "inputs": [{"name": SPEC_IN[0].name if spec == "FP32" else "x", "shape": list(rows.shape),
+                                   "datatype": spec, "parameters": {"binary_data_size": rows.nbytes}}],
+                       "parameters": {"binary_data_output": True}}).encode()
+    return head + rows.tobytes(), len(head)
+
+
+def test_a_remembered_binary_layout_gives_each_request_its_own_bytes() -> None:
+    layouts = BinaryLayouts()
+    rng = np.random.default_rng(7)
+    for _ in range(3):  # the first parse remembers the layout; the others take it from the memo
+        rows = rng.random((3, 64), dtype=np.float32)
+        body, length = _binary(rows)
+        request = parse_infer_request(body, SPEC_IN, SPEC_OUT, length, layouts)
+        assert request.inputs["input"].tobytes() == rows.tobytes()
+        assert (request.rows, request.outputs, request.binary_outputs) == (3, ["output"], frozenset({"output"}))
+    assert len(layouts.layouts) == 1
+
+
+def test_a_remembered_binary_layout_still_refuses_what_its_bytes_get_wrong() -> None:
+    layouts = BinaryLayouts()
+    body, length = _binary(np.zeros((1, 64), dtype=np.float32))
+    parse_infer_request(body, SPEC_IN, SPEC_OUT, length, layouts)
+    for bad, message in ((body + b"\0\0\0\0", "that no input"), (body[:-4], "runs past the end")):
+        with pytest.raises(RequestError, match=message):
+            parse_infer_request(bad, SPEC_IN, SPEC_OUT, length, layouts)
+    flags = (TensorSpec("x", "BOOL", np.dtype(np.bool_), (-1, 2)),)
+    good, length = _binary(np.array([[0, 1]], dtype=np.uint8), "BOOL")
+    assert parse_infer_request(good, flags, SPEC_OUT, length, layouts).inputs["x"].tolist() == [[False, True]]
+    with pytest.raises(RequestError, match="BOOL binary data must be bytes 0 or 1"):
+        parse_infer_request(good[:-1] + b"\x02", flags, SPEC_OUT, length, layouts)
+
+
+def test_the_binary_layout_memo_stays_bounded() -> None:
+    layouts = BinaryLayouts()
+    rows = np.zeros((1, 64), dtype=np.float32)
+    for i in range(MEMO_ENTRIES * 3):
+        body, length = _binary(rows, request_id=f"client-{i}")
+        assert parse_infer_request(body, SPEC_IN, SPEC_OUT, length, layouts).id == f"client-{i}"
+    assert 0 < len(layouts.layouts) <= MEMO_ENTRIES
+
+
+def test_an_all_binary_response_carries_each_answers_own_id_and_bytes() -> None:
+    for i in range(3):  # the JSON part is written once per shape, then reused with the id put in
+        out = np.arange(20, dtype=np.float32).reshape(2, 10) * (i + 1)
+        raw, length = infer_response("m", "v1", f"id-{i}", SPEC_OUT, ["output"], {"output": out},
+                                     frozenset({"output"}))
+        assert json.loads(raw[:length]) == {"model_name": "m", "model_version": "v1", "id": f"id-{i}",
+                                            "outputs": [{"name": "output", "datatype": "FP32", "shape": [2, 10],
+                                                         "parameters": {"binary_data_size": 80}}]}
+        assert raw[length:] == out.astype("<f4").tobytes()
+    raw, length = infer_response("m", "v1", "x", SPEC_OUT, [], {"output": out}, frozenset())
+    assert length is None and json.loads(raw)["outputs"] == []
+
+
+def test_binary_outputs_are_little_endian_row_major_whatever_the_arrays_layout() -> None:
+    out = np.arange(40, dtype=np.float32).reshape(4, 10)
+    for array in (out.astype(">f4"), np.asfortranarray(out), out[::2]):
+        raw, length = infer_response("m", "v1", "x", SPEC_OUT, ["output"], {"output": array}, frozenset({"output"}))
+        assert raw[length:] == np.ascontiguousarray(array).astype("<f4").tobytes()
+        assert json.loads(raw[:length])["outputs"][0]["shape"] == list(array.shape)
 
 
 def test_the_connection_cap_is_lowered_to_fit_the_descriptor_limit() -> None:
@@ -250,6 +322,35 @@ def test_the_fast_lane_splits_at_max_batch_size_and_is_closed_to_slow_models() -
         return calls, batcher.collect({"x": np.ones((1, 2))}, 1, answers.append)
     calls, accepted = _run(scenario())
     assert calls == [5, 5, 5] and not accepted
+
+
+def test_the_fast_lane_runs_every_batch_of_a_pass_before_answering_and_a_failed_batch_fails_only_its_own() -> None:
+    import asyncio
+
+    from model_server.batcher import DynamicBatcher, InferenceError
+    from model_server.metrics import Metrics
+
+    events: list[str] = []
+
+    def run(inputs: dict) -> dict:
+        events.append(f"run {len(inputs['x'])}")
+        if len(inputs["x"]) == 6:
+            raise RuntimeError("model broke")
+        return {"y": inputs["x"] * 2}
+
+    async def scenario() -> None:
+        batcher = DynamicBatcher(run, Metrics("m"), max_batch_size=8, window_s=0.05, others_in_flight=lambda: 0)
+        batcher._typical_s = 0.0
+        for i, rows in enumerate((5, 6, 3, 1)):  # batches of 5, 6 and 3 + 1 rows (max_batch_size 8)
+            batcher.collect({"x": np.full((rows, 2), float(i))}, rows,
+                            lambda out, i=i: events.append((i, out if isinstance(out, Exception) else out["y"].tolist())))
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+    _run(scenario())
+    assert events[:3] == ["run 5", "run 6", "run 4"], events  # all runs first, then the answers
+    answers = dict(events[3:])
+    assert answers[0] == [[0.0, 0.0]] * 5 and answers[2] == [[4.0, 4.0]] * 3 and answers[3] == [[6.0, 6.0]]
+    assert isinstance(answers[1], InferenceError) and "model broke" in str(answers[1])
 
 
 def test_the_lock_free_request_metrics_expose_exactly_what_prometheus_client_would() -> None:
