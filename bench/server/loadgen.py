@@ -42,7 +42,7 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[index]
 
 
-async def _worker(host: str, port: int, requests: list[bytes], state: dict, latencies: list[float],
+async def http_worker(host: str, port: int, requests: list[bytes], state: dict, latencies: list[float],
                   statuses: dict[int, int], deadline: float) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     try:
@@ -126,22 +126,33 @@ async def run(url: str, bodies: list[bytes], total: int, concurrency: int, time_
     statuses: dict[int, int] = {}
     started = time.perf_counter()
     deadline = started + time_cap
-    results = await asyncio.gather(*(_worker(host, port, requests, state, latencies, statuses, deadline)
+    results = await asyncio.gather(*(http_worker(host, port, requests, state, latencies, statuses, deadline)
                                      for _ in range(concurrency)), return_exceptions=True)
     elapsed = time.perf_counter() - started
     errors = [repr(r) for r in results if isinstance(r, BaseException)]
+    return summary(latencies, statuses, statuses.get(200, 0), state["next"], errors, elapsed, deadline, concurrency,
+                   rows)
+
+
+def summary(latencies: list[float], statuses: dict, ok: int, sent: int, errors: list[str], elapsed: float,
+            deadline: float, concurrency: int, rows: int | None = None) -> dict:
+    """The JSON object every load client prints: counts, throughput, latency percentiles (and rows/s when the
+    rows per request are known)."""
     latencies.sort()
-    ok = statuses.get(200, 0)
-    return {
-        "requests_sent": state["next"], "responses": len(latencies), "ok": ok,
-        "statuses": {str(k): v for k, v in sorted(statuses.items())}, "connection_errors": errors[:5],
-        "elapsed_s": round(elapsed, 3), "hit_time_cap": time.perf_counter() >= deadline,
+    result = {
+        "requests_sent": sent, "responses": len(latencies), "ok": ok,
+        "statuses": {str(k): v for k, v in sorted(statuses.items(), key=lambda kv: str(kv[0]))},
+        "connection_errors": errors[:5], "elapsed_s": round(elapsed, 3),
+        "hit_time_cap": time.perf_counter() >= deadline,
         "throughput_rps": round(ok / elapsed, 1) if elapsed else 0.0,
-        "rows_per_request": rows, "rows_per_s": round(ok * rows / elapsed, 1) if elapsed else 0.0,
         "latency_ms": {name: round(percentile(latencies, q) * 1000, 3)
                        for name, q in (("p50", 50), ("p90", 90), ("p99", 99), ("max", 100))},
         "concurrency": concurrency,
     }
+    if rows is not None:
+        result["rows_per_request"] = rows
+        result["rows_per_s"] = round(ok * rows / elapsed, 1) if elapsed else 0.0
+    return result
 
 
 def main() -> int:

@@ -26,7 +26,7 @@ from model_server.oip import grpc_predict_v2_pb2 as pb  # noqa: E402 (path set a
 from model_server.oip import grpc_predict_v2_pb2_grpc as pb_grpc  # noqa: E402 (path set above)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from loadgen import _flatten, percentile  # noqa: E402 (path set above)
+from loadgen import _flatten, summary  # noqa: E402 (path set above)
 
 
 def to_message(body: bytes, model: str) -> pb.ModelInferRequest:
@@ -69,18 +69,9 @@ async def run(target: str, model: str, bodies: list[bytes], total: int, concurre
 
         results = await asyncio.gather(*(worker() for _ in range(concurrency)), return_exceptions=True)
         elapsed = time.perf_counter() - started
-    latencies.sort()
-    ok = statuses.get("OK", 0)
-    return {
-        "requests_sent": state["next"], "responses": len(latencies), "ok": ok, "statuses": statuses,
-        "connection_errors": [repr(r) for r in results if isinstance(r, BaseException)][:5],
-        "elapsed_s": round(elapsed, 3), "hit_time_cap": time.perf_counter() >= deadline,
-        "throughput_rps": round(ok / elapsed, 1) if elapsed else 0.0,
-        "rows_per_request": rows, "rows_per_s": round(ok * rows / elapsed, 1) if elapsed else 0.0,
-        "latency_ms": {name: round(percentile(latencies, q) * 1000, 3)
-                       for name, q in (("p50", 50), ("p90", 90), ("p99", 99), ("max", 100))},
-        "concurrency": concurrency,
-    }
+    errors = [repr(r) for r in results if isinstance(r, BaseException)]
+    return summary(latencies, statuses, statuses.get("OK", 0), state["next"], errors, elapsed, deadline, concurrency,
+                   rows)
 
 
 def main() -> int:

@@ -6,10 +6,8 @@
 
 Both pre-serialise every request once, send --requests of them over --concurrency connections (each
 sends its next request when the previous answer is in, like loadgen.py) and print one JSON object
-with the fields loadgen.py prints. The HTTP client is loadgen.py's worker except that it finds
-Content-Length as a whole header name (loadgen.py's substring search also matches the binary
-answers' Inference-Header-Content-Length and then reads too little); the gRPC
-one sends pre-serialised `inference.GRPCInferenceService/ModelInfer` messages (the Open Inference
+with the fields loadgen.py prints. The HTTP client is loadgen.py's worker; the gRPC one sends
+pre-serialised `inference.GRPCInferenceService/ModelInfer` messages (the Open Inference
 Protocol's gRPC service, whose messages tritonclient ships as generated code) and does not decode
 answers beyond their status. Loopback only.
 """
@@ -23,7 +21,7 @@ import time
 from urllib.parse import urlsplit
 
 import numpy as np
-from loadgen import _loopback_only, percentile
+from loadgen import _loopback_only, http_worker, summary
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "output"
@@ -45,46 +43,6 @@ def binary_request(x: np.ndarray) -> tuple[bytes, int]:
     return header + raw, len(header)
 
 
-def _summary(latencies: list[float], statuses: dict, sent: int, errors: list[str], elapsed: float, deadline: float,
-             concurrency: int) -> dict:
-    latencies.sort()
-    ok = statuses.get(200, 0)
-    return {
-        "requests_sent": sent, "responses": len(latencies), "ok": ok,
-        "statuses": {str(k): v for k, v in sorted(statuses.items(), key=lambda kv: str(kv[0]))},
-        "connection_errors": errors[:5], "elapsed_s": round(elapsed, 3),
-        "hit_time_cap": time.perf_counter() >= deadline,
-        "throughput_rps": round(ok / elapsed, 1) if elapsed else 0.0,
-        "latency_ms": {name: round(percentile(latencies, q) * 1000, 3)
-                       for name, q in (("p50", 50), ("p90", 90), ("p99", 99), ("max", 100))},
-        "concurrency": concurrency,
-    }
-
-
-async def _http_worker(host: str, port: int, requests: list[bytes], state: dict, latencies: list[float],
-                       statuses: dict[int, int], deadline: float) -> None:
-    reader, writer = await asyncio.open_connection(host, port)
-    try:
-        while state["next"] < state["total"] and time.perf_counter() < deadline:
-            index = state["next"]
-            state["next"] += 1
-            started = time.perf_counter()
-            writer.write(requests[index % len(requests)])
-            head = await reader.readuntil(b"\r\n\r\n")
-            lower = head.lower()
-            at = lower.find(b"\r\ncontent-length:")
-            if at < 0:
-                raise RuntimeError(f"answer without Content-Length: {head[:200]!r}")
-            length = int(lower[at + 17:lower.find(b"\r\n", at + 2)])
-            if length:
-                await reader.readexactly(length)
-            latencies.append(time.perf_counter() - started)
-            status = int(head[9:12])
-            statuses[status] = statuses.get(status, 0) + 1
-    finally:
-        writer.close()
-
-
 async def run_http_binary(url: str, xs: list[np.ndarray], total: int, concurrency: int, time_cap: float) -> dict:
     parts = urlsplit(url)
     host, port = parts.hostname, parts.port or 80
@@ -101,10 +59,11 @@ async def run_http_binary(url: str, xs: list[np.ndarray], total: int, concurrenc
     statuses: dict[int, int] = {}
     started = time.perf_counter()
     deadline = started + time_cap
-    results = await asyncio.gather(*(_http_worker(host, port, requests, state, latencies, statuses, deadline)
+    results = await asyncio.gather(*(http_worker(host, port, requests, state, latencies, statuses, deadline)
                                      for _ in range(concurrency)), return_exceptions=True)
     errors = [repr(r) for r in results if isinstance(r, BaseException)]
-    return _summary(latencies, statuses, state["next"], errors, time.perf_counter() - started, deadline, concurrency)
+    return summary(latencies, statuses, statuses.get(200, 0), state["next"], errors, time.perf_counter() - started,
+                   deadline, concurrency)
 
 
 def grpc_request(model: str, x: np.ndarray) -> bytes:
@@ -154,7 +113,8 @@ async def run_grpc(target: str, model: str, xs: list[np.ndarray], total: int, co
         for channel in channels:
             await channel.close()
     errors = [repr(r) for r in results if isinstance(r, BaseException)]
-    return _summary(latencies, statuses, state["next"], errors, time.perf_counter() - started, deadline, concurrency)
+    return summary(latencies, statuses, statuses.get(200, 0), state["next"], errors, time.perf_counter() - started,
+                   deadline, concurrency)
 
 
 def probe_http_binary(url: str, x: np.ndarray) -> dict:
