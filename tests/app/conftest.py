@@ -241,12 +241,19 @@ def raw_exchange(port: int, data: bytes, *, timeout: float = 10.0) -> bytes:
     """Send raw bytes on a fresh connection and read until the server closes it (or the timeout)."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
         sock.sendall(data)
-        chunks = []
-        try:
-            while chunk := sock.recv(65536):
-                chunks.append(chunk)
-        except (TimeoutError, ConnectionResetError):
-            pass
+        return read_until_closed(sock)
+
+
+def read_until_closed(sock: socket.socket, timeout: float | None = None) -> bytes:
+    """Everything the peer sends until it closes, resets, or the socket's (or the given) timeout passes."""
+    if timeout is not None:
+        sock.settimeout(timeout)
+    chunks = []
+    try:
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    except (TimeoutError, ConnectionResetError):
+        pass
     return b"".join(chunks)
 
 

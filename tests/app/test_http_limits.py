@@ -20,23 +20,13 @@ from tests.app.conftest import (
     digits_rows,
     infer_payload,
     parse_raw_response,
+    read_until_closed,
 )
 
 pytestmark = pytest.mark.slow
 
 INFER = f"/v2/models/{MODEL_NAME}/infer"
 BODY = json.dumps(infer_payload(digits_rows(1))).encode()
-
-
-def _recv_all(sock: socket.socket, timeout: float) -> bytes:
-    sock.settimeout(timeout)
-    chunks = []
-    try:
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    except (TimeoutError, ConnectionResetError):
-        pass
-    return b"".join(chunks)
 
 
 def _closed_within(sock: socket.socket, seconds: float) -> tuple[bool, bytes]:
@@ -75,7 +65,7 @@ def test_a_streamed_header_is_cut_at_the_limit_and_does_not_starve_probes(start_
                     sent += len(chunk)
             except OSError:
                 pass
-            flood_answer = _recv_all(sock, 5)
+            flood_answer = read_until_closed(sock, 5)
 
     thread = threading.Thread(target=flood)
     thread.start()
