@@ -61,7 +61,8 @@ def _status(status: int) -> bytes:
 
 
 class DateHeader:
-    """The `date` line of every response (RFC 9110 6.6.1), formatted once per second by the sweep."""
+    """The `date` line of every response (RFC 9110 6.6.1), formatted by each sweep (every SWEEP_S), not per
+    response: the header has a resolution of one second."""
 
     line = b""
 
@@ -376,12 +377,12 @@ class Http1Protocol(asyncio.Protocol):
 
     def _refusal(self, status: int, reason: str, message: str, *headers: tuple[bytes, bytes]) -> Answer:
         """A limit's answer to a complete head, outside the application (counted as a rejection, not a request)."""
-        self.state.reject(reason, f"HTTP {status} ({reason}) for {self.peer}: {message}")
+        self._count_refusal(status, reason, message)
         return status, error_body(message), b"application/json", [(b"connection", b"close"), *headers]
 
     def _refuse_raw(self, status: int, reason: str, message: str) -> None:
         """Answer outside any request (the head never completed) and close."""
-        self.state.reject(reason, f"HTTP {status} ({reason}) for {self.peer}: {message}")
+        self._count_refusal(status, reason, message)
         if self.closing:
             return
         if not self.owed:
@@ -415,8 +416,11 @@ class Http1Protocol(asyncio.Protocol):
             elif quiet >= self.app.settings.keep_alive_timeout_seconds or (draining and quiet >= DRAIN_IDLE_S):
                 self.close()
 
+    def _count_refusal(self, status: int, reason: str, message: str) -> None:
+        self.state.reject(reason, f"HTTP {status} ({reason}) for {self.peer}: {message}")
+
     def _body_timed_out(self, message: str) -> None:
-        self.state.reject("body_timeout", f"HTTP 408 (body_timeout) for {self.peer}: {message}")
+        self._count_refusal(408, "body_timeout", message)
         request = self.request
         if request is not None and not self.discard:
             self.app.abort(request)
