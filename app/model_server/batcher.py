@@ -19,7 +19,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -248,12 +248,8 @@ class DynamicBatcher:
                 end += 1
             batch = items[start:end]
             start = end
-            if len(batch) == 1:
-                inputs = batch[0][0]
-            else:
-                inputs = {name: np.concatenate([item[0][name] for item in batch]) for name in batch[0][0]}
             try:
-                finished.append((batch, self._run_alone(inputs, rows)))
+                finished.append((batch, self._run_alone(_joined([item[0] for item in batch]), rows)))
             except InferenceError as exc:
                 finished.append((batch, exc))
         for batch, outputs in finished:
@@ -261,11 +257,8 @@ class DynamicBatcher:
                 for item in batch:
                     item[2](outputs)
                 continue
-            offset = 0
-            for item in batch:
-                end_row = offset + item[1]
-                item[2]({name: value[offset:end_row] for name, value in outputs.items()})
-                offset = end_row
+            for item, own in zip(batch, _slices(outputs, [item[1] for item in batch]), strict=True):
+                item[2](own)
 
     def _run_alone(self, inputs: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
         try:
@@ -344,10 +337,7 @@ class DynamicBatcher:
                 await self._execute(loop, batch)
 
     async def _execute(self, loop: asyncio.AbstractEventLoop, batch: list[_Pending]) -> None:
-        if len(batch) == 1:
-            inputs = batch[0].inputs
-        else:
-            inputs = {name: np.concatenate([item.inputs[name] for item in batch]) for name in batch[0].inputs}
+        inputs = _joined([item.inputs for item in batch])
         rows = sum(item.rows for item in batch)
         self._executing = True
         try:
@@ -365,9 +355,22 @@ class DynamicBatcher:
         finally:
             self._executing = False
         self._record(seconds, cost, rows)
-        offset = 0
-        for item in batch:
-            end = offset + item.rows
+        for item, own in zip(batch, _slices(outputs, [item.rows for item in batch]), strict=True):
             if not item.future.done():
-                item.future.set_result({name: value[offset:end] for name, value in outputs.items()})
-            offset = end
+                item.future.set_result(own)
+
+
+def _joined(inputs: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """One batch's inputs: every request's, concatenated along the batch dimension (a lone request's as they are)."""
+    if len(inputs) == 1:
+        return inputs[0]
+    return {name: np.concatenate([own[name] for own in inputs]) for name in inputs[0]}
+
+
+def _slices(outputs: dict[str, np.ndarray], rows: list[int]) -> Iterator[dict[str, np.ndarray]]:
+    """Each request's share of a batch's outputs, in the order of `rows` (each request's row count)."""
+    offset = 0
+    for count in rows:
+        end = offset + count
+        yield {name: value[offset:end] for name, value in outputs.items()}
+        offset = end
