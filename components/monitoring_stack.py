@@ -189,9 +189,10 @@ def helm_values(args: MonitoringStackArgs, grafana_secret: pulumi.Input[str], al
     ((label, label_value),) = DASHBOARD_LABEL.items()
     return {
         # Helm installs CRDs on the first install only: before a chart upgrade that changes them, apply
-        # the new ones (`kubectl apply --server-side -f` the chart's charts/crds/crds/); the chart's own
-        # upgrade job would pull busybox:latest.
-        "crds": {"enabled": True},
+        # the new ones (`kubectl apply --server-side -f` the chart's charts/crds/crds/). The chart's own
+        # upgrade job stays off, said here rather than left to the default: it pulls busybox by the tag
+        # `latest` (values.yaml of kube-prometheus-stack-88.5.3, crds.upgradeJob.image.busybox).
+        "crds": {"enabled": True, "upgradeJob": {"enabled": False}},
         "defaultRules": {"create": True},
         "prometheusOperator": {"resources": r.operator.values(), **placement,
                                "admissionWebhooks": {"patch": {"resources": r.operator.values(), **placement}}},

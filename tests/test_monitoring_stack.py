@@ -102,6 +102,10 @@ def test_the_key_check_sees_a_misspelt_key_but_not_content_of_free_form_maps():
 # ------------------------------------------------------------------------------------------- the values
 
 @pytest.mark.parametrize("stack", STACKS)
+def test_the_chart_crd_upgrade_job_that_pulls_busybox_latest_is_off(stack):
+    assert values(stack)["crds"]["upgradeJob"] == {"enabled": False}, "the upgrade job runs busybox:latest"
+
+@pytest.mark.parametrize("stack", STACKS)
 def test_retention_storage_and_resources_come_from_config(stack):
     config = stack_config(stack).monitoring
     spec = values(stack)["prometheus"]["prometheusSpec"]
