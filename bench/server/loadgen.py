@@ -119,9 +119,15 @@ async def run(url: str, bodies: list[bytes], total: int, concurrency: int, time_
     parts = urlsplit(url)
     host, port = parts.hostname, parts.port or 80
     _loopback_only(host)
-    requests = build_requests(url, bodies, binary, headers)
+    return await closed_loop(host, port, build_requests(url, bodies, binary, headers), total, concurrency, time_cap,
+                             rows_of(bodies[0]))
+
+
+async def closed_loop(host: str, port: int, requests: list[bytes], total: int, concurrency: int, time_cap: float,
+                      rows: int | None = None) -> dict:
+    """Send `total` of the raw `requests` (cycled) over `concurrency` keep-alive connections, each sending its next
+    request when the previous answer is in, for at most `time_cap` seconds; the `summary` of the run."""
     state = {"next": 0, "total": total}
-    rows = rows_of(bodies[0])
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     started = time.perf_counter()

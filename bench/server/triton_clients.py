@@ -21,7 +21,7 @@ import time
 from urllib.parse import urlsplit
 
 import numpy as np
-from loadgen import _loopback_only, http_worker, summary
+from loadgen import _loopback_only, closed_loop, summary
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "output"
@@ -54,16 +54,7 @@ async def run_http_binary(url: str, xs: list[np.ndarray], total: int, concurrenc
                          f"Content-Type: application/octet-stream\r\n"
                          f"Inference-Header-Content-Length: {header_length}\r\n"
                          f"Content-Length: {len(body)}\r\n\r\n").encode() + body)
-    state = {"next": 0, "total": total}
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    started = time.perf_counter()
-    deadline = started + time_cap
-    results = await asyncio.gather(*(http_worker(host, port, requests, state, latencies, statuses, deadline)
-                                     for _ in range(concurrency)), return_exceptions=True)
-    errors = [repr(r) for r in results if isinstance(r, BaseException)]
-    return summary(latencies, statuses, statuses.get(200, 0), state["next"], errors, time.perf_counter() - started,
-                   deadline, concurrency)
+    return await closed_loop(host, port, requests, total, concurrency, time_cap)
 
 
 def grpc_request(model: str, x: np.ndarray) -> bytes:
