@@ -22,7 +22,15 @@ from . import SERVER_NAME, __version__
 from .batcher import InferenceError, Overloaded
 from .oip import grpc_predict_v2_pb2 as pb
 from .oip import grpc_predict_v2_pb2_grpc as pb_grpc
-from .protocol import RequestError, array_from_bytes, array_from_values, check_tensor, echo, requested_outputs
+from .protocol import (
+    RequestError,
+    array_from_bytes,
+    array_from_values,
+    batch_rows,
+    check_tensor,
+    echo,
+    requested_outputs,
+)
 
 if TYPE_CHECKING:
     from .app import ModelServer
@@ -76,15 +84,10 @@ def parse_request(request: pb.ModelInferRequest, model) -> tuple[dict[str, np.nd
         if name in arrays:
             raise RequestError(f"input {name!r} is given more than once")
         arrays[name] = array
-    missing = [name for name in specs if name not in arrays]
-    if missing:
-        raise RequestError(f"missing input(s): {', '.join(map(repr, missing))}")
-    rows = {array.shape[0] for array in arrays.values()}
-    if len(rows) != 1:
-        raise RequestError(f"all inputs must have the same batch dimension (shape[0]); got {sorted(rows)}")
+    rows = batch_rows(arrays, specs)
     wanted, _ = requested_outputs([{"name": o.name} for o in request.outputs] if request.outputs else None,
                                   model.outputs, False)
-    return arrays, rows.pop(), wanted
+    return arrays, rows, wanted
 
 
 class InferenceService(pb_grpc.GRPCInferenceServiceServicer):

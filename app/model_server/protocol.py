@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -264,6 +264,18 @@ def _from_layout(layout: _Layout, binary: memoryview) -> InferRequest:
     return InferRequest(layout.id, arrays, layout.rows, layout.outputs, layout.binary_outputs)
 
 
+def batch_rows(arrays: dict[str, np.ndarray], specs: Iterable[str]) -> int:
+    """The request's batch size, once every input of the model (`specs`: their names) is given, all with the same
+    batch dimension."""
+    missing = [name for name in specs if name not in arrays]
+    if missing:
+        raise RequestError(f"missing input(s): {', '.join(map(repr, missing))}")
+    rows = {array.shape[0] for array in arrays.values()}
+    if len(rows) != 1:
+        raise RequestError(f"all inputs must have the same batch dimension (shape[0]); got {sorted(rows)}")
+    return rows.pop()
+
+
 def parse_infer_request(body: bytes, inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec],
                         header_length: int | None = None, layouts: BinaryLayouts | None = None) -> InferRequest:
     """Validate one `$inference_request` body against the model's signature.
@@ -320,14 +332,8 @@ def parse_infer_request(body: bytes, inputs: Sequence[TensorSpec], outputs: Sequ
     if binary is not None and offset != len(binary):
         raise RequestError(f"the body has {len(binary) - offset} binary byte(s) that no input's "
                            "'binary_data_size' accounts for")
-    missing = [name for name in specs if name not in arrays]
-    if missing:
-        raise RequestError(f"missing input(s): {', '.join(map(repr, missing))}")
-    rows = {array.shape[0] for array in arrays.values()}
-    if len(rows) != 1:
-        raise RequestError(f"all inputs must have the same batch dimension (shape[0]); got {sorted(rows)}")
     wanted, binary_outputs = requested_outputs(request.get("outputs"), outputs, binary_default)
-    parsed = InferRequest(request_id, arrays, rows.pop(), wanted, binary_outputs)
+    parsed = InferRequest(request_id, arrays, batch_rows(arrays, specs), wanted, binary_outputs)
     if placed is not None:
         layouts.remember(key, _Layout(request_id, placed, parsed.rows, wanted, binary_outputs))
     return parsed
