@@ -23,6 +23,9 @@ from ._common import DEPLOYMENT, HPA, PDB, ROLLOUT, STATEFUL_SET, label
 from ._values import UNKNOWN, contains_unknown, get, items, normalize
 
 DEFAULT_PRODUCTION_STACKS = ("prod",)
+PRODUCTION_STACKS_PROPERTY = {"type": "array", "items": {"type": "string"}, "default": list(DEFAULT_PRODUCTION_STACKS),
+                              "description": "Stacks held to the production rules."}
+"""The `productionStacks` config property of every production-only policy."""
 DEFAULT_MIN_REPLICAS = 2
 _KINDS = {DEPLOYMENT: "Deployment", STATEFUL_SET: "StatefulSet"}
 
@@ -64,15 +67,19 @@ def _minimum_replicas(kind: str, name: Any, props: dict, autoscalers: list[dict]
     return 1 if replicas is None else replicas
 
 
+def is_production(config: dict, stack: str) -> bool:
+    """Whether the policy pack's config (`productionStacks`) holds `stack` to the production rules."""
+    return stack in (config.get("productionStacks") or DEFAULT_PRODUCTION_STACKS)
+
+
 def production_availability(current_stack: Callable[[], str] = pulumi.get_stack) -> StackValidationPolicy:
     """The policy, reading the stack name from `current_stack` (the engine's stack by default)."""
 
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
         config = args.get_config()
-        production = config.get("productionStacks") or list(DEFAULT_PRODUCTION_STACKS)
         minimum = int(config.get("minReplicas") or DEFAULT_MIN_REPLICAS)
         stack = current_stack()
-        if stack not in production:
+        if not is_production(config, stack):
             return
         resources = [(r, normalize(r.props)) for r in args.resources]
         autoscalers = [props for r, props in resources if r.resource_type == HPA]
@@ -109,9 +116,7 @@ def production_availability(current_stack: Callable[[], str] = pulumi.get_stack)
                     "and are covered by a PodDisruptionBudget.",
         validate=validate,
         config_schema=PolicyConfigSchema(properties={
-            "productionStacks": {"type": "array", "items": {"type": "string"},
-                                 "default": list(DEFAULT_PRODUCTION_STACKS),
-                                 "description": "Stacks held to the production rules."},
+            "productionStacks": PRODUCTION_STACKS_PROPERTY,
             "minReplicas": {"type": "integer", "minimum": 1, "default": DEFAULT_MIN_REPLICAS,
                             "description": "The fewest replicas a production workload may run."},
         }),

@@ -20,7 +20,7 @@ from pulumi_policy import PolicyConfigSchema, ReportViolation, StackValidationAr
 from ._alb_actions import USE_ANNOTATION, action_key, forward_targets, parse_action
 from ._common import POD_SPEC_PATHS, WORKLOADS, containers, label, pod_spec
 from ._values import UNKNOWN, contains_unknown, get, items, normalize
-from .availability import DEFAULT_PRODUCTION_STACKS, selector_matches
+from .availability import PRODUCTION_STACKS_PROPERTY, is_production, selector_matches
 
 INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
 SERVICE = "kubernetes:core/v1:Service"
@@ -175,7 +175,7 @@ def production_endpoints(current_stack: Callable[[], str] = pulumi.get_stack) ->
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
         config = args.get_config()
         stack = current_stack()
-        if stack not in (config.get("productionStacks") or list(DEFAULT_PRODUCTION_STACKS)):
+        if not is_production(config, stack):
             return
         view = _Stack(args)
         for r, ingress in view.of(INGRESS):
@@ -198,9 +198,7 @@ def production_endpoints(current_stack: Callable[[], str] = pulumi.get_stack) ->
                     "model behind it checks API keys (or the load balancer authenticates users).",
         validate=validate,
         config_schema=PolicyConfigSchema(properties={
-            "productionStacks": {"type": "array", "items": {"type": "string"},
-                                 "default": list(DEFAULT_PRODUCTION_STACKS),
-                                 "description": "Stacks held to the production rules."},
+            "productionStacks": PRODUCTION_STACKS_PROPERTY,
         }),
         remediation_steps="Give the ALB Ingress listen-ports with HTTPS, a certificate-arn and ssl-redirect; set "
                           "model.apiKeys so the server gets API_KEYS_DIR from a mounted Secret.",
