@@ -5,25 +5,25 @@ Import what you need from here; names not exported here are private.
 
 from ._args import InvalidArgs
 from ._version import __version__ as __version__
-from .cluster import Cluster, ClusterArgs, ClusterStackReference, SystemNodeGroup
-from .cluster_api_access import ClusterApiAccess, ClusterApiAccessArgs
-from .cluster_autoscaler import (
+from .cluster.eks_cluster import Cluster, ClusterArgs, ClusterStackReference, SystemNodeGroup
+from .access.cluster_api_access import ClusterApiAccess, ClusterApiAccessArgs
+from .capacity.cluster_autoscaler import (
                                  AutoscalerMonitoring,
                                  AutoscalerMonitoringArgs,
                                  ClusterAutoscaler,
                                  ClusterAutoscalerArgs,
                                  MetricsEndpoint,
 )
-from .gpu_node_group import GpuNodeGroup, GpuNodeGroupArgs
-from .gpu_operators import GpuOperators, GpuOperatorsArgs
-from .gpu_scheduling import GpuScheduling, Taint
-from .karpenter import Karpenter, KarpenterArgs
-from .load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
-from .model_endpoint import ModelEndpoint, ModelEndpointArgs, RequestProxy, WeightedBackend
-from .model_image import ModelImage, ModelImageArgs
-from .model_monitoring import ModelMonitoring, ModelMonitoringArgs
-from .model_registry import ModelRegistry, ModelRegistryArgs
-from .model_service import (
+from .capacity.gpu_node_group import GpuNodeGroup, GpuNodeGroupArgs
+from .capacity.gpu_operators import GpuOperators, GpuOperatorsArgs
+from .capacity.gpu_scheduling import GpuScheduling, Taint
+from .capacity.karpenter import Karpenter, KarpenterArgs
+from .serving.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
+from .serving.model_endpoint import ModelEndpoint, ModelEndpointArgs, RequestProxy, WeightedBackend
+from .serving.model_image import ModelImage, ModelImageArgs
+from .observability.model_monitoring import ModelMonitoring, ModelMonitoringArgs
+from .serving.model_registry import ModelRegistry, ModelRegistryArgs
+from .serving.model_service import (
                                  ContainerResources,
                                  ExtraPort,
                                  HealthProbes,
@@ -33,13 +33,13 @@ from .model_service import (
                                  PodsMetric,
                                  ServedModel,
 )
-from .monitoring_alertmanager import AlertReceiver, NotificationTiming
-from .monitoring_rules import BurnRateWindow, GpuAlertThresholds, ModelAlertThresholds, RolloutSignals, ScaleToZeroSignals
-from .monitoring_stack import MonitoringResources, MonitoringStack, MonitoringStackArgs, PodResources
-from .network import Network, NetworkArgs
-from .pod_autoscaling import PrometheusAdapter, PrometheusAdapterArgs
-from .preview_access import PreviewAccess, PreviewAccessArgs
-from .progressive_delivery import (
+from .observability.monitoring_alertmanager import AlertReceiver, NotificationTiming
+from .observability.monitoring_rules import BurnRateWindow, GpuAlertThresholds, ModelAlertThresholds, RolloutSignals, ScaleToZeroSignals
+from .observability.monitoring_stack import MonitoringResources, MonitoringStack, MonitoringStackArgs, PodResources
+from .cluster.network import Network, NetworkArgs
+from .serving.pod_autoscaling import PrometheusAdapter, PrometheusAdapterArgs
+from .access.preview_access import PreviewAccess, PreviewAccessArgs
+from .serving.progressive_delivery import (
     AlbRouting,
     ArgoRollouts,
     ArgoRolloutsArgs,
@@ -49,7 +49,7 @@ from .progressive_delivery import (
     ModelCanaryArgs,
     TargetGroupVerification,
 )
-from .scale_to_zero import KedaHttpAddOn, KedaHttpAddOnArgs, ModelScaleToZero, ModelScaleToZeroArgs, RequestHolder
+from .serving.scale_to_zero import KedaHttpAddOn, KedaHttpAddOnArgs, ModelScaleToZero, ModelScaleToZeroArgs, RequestHolder
 
 __all__ = [
     "AlbRouting",

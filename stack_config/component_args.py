@@ -15,34 +15,34 @@ import pulumi
 import pulumi_aws as aws
 from pydantic import SecretStr
 
-from components.cluster import SYSTEM_NODE_LABELS, Cluster, ClusterArgs, ClusterStackReference, SystemNodeGroup
-from components.cluster_api_access import ClusterApiAccessArgs
-from components.cluster_autoscaler import AutoscalerMonitoringArgs, ClusterAutoscaler, ClusterAutoscalerArgs
-from components.cluster_storage import DEFAULT_STORAGE_CLASS
-from components.gpu_node_group import GpuNodeGroup as _GpuNodeGroup
-from components.gpu_node_group import GpuNodeGroupArgs
-from components.gpu_operators import GpuOperators, GpuOperatorsArgs
-from components.gpu_scheduling import GpuScheduling, Taint
-from components.karpenter import DEFAULT_AMI_ALIAS, Karpenter, KarpenterArgs
-from components.load_balancer_controller import LoadBalancerControllerArgs
-from components.model_endpoint import ModelEndpointArgs, RequestProxy
-from components.model_image import ModelImageArgs
-from components.model_monitoring import ModelMonitoringArgs
-from components.model_registry import ModelRegistry, ModelRegistryArgs
-from components.model_service import (
+from components.cluster.eks_cluster import SYSTEM_NODE_LABELS, Cluster, ClusterArgs, ClusterStackReference, SystemNodeGroup
+from components.access.cluster_api_access import ClusterApiAccessArgs
+from components.capacity.cluster_autoscaler import AutoscalerMonitoringArgs, ClusterAutoscaler, ClusterAutoscalerArgs
+from components.cluster.storage import DEFAULT_STORAGE_CLASS
+from components.capacity.gpu_node_group import GpuNodeGroup as _GpuNodeGroup
+from components.capacity.gpu_node_group import GpuNodeGroupArgs
+from components.capacity.gpu_operators import GpuOperators, GpuOperatorsArgs
+from components.capacity.gpu_scheduling import GpuScheduling, Taint
+from components.capacity.karpenter import DEFAULT_AMI_ALIAS, Karpenter, KarpenterArgs
+from components.serving.load_balancer_controller import LoadBalancerControllerArgs
+from components.serving.model_endpoint import ModelEndpointArgs, RequestProxy
+from components.serving.model_image import ModelImageArgs
+from components.observability.model_monitoring import ModelMonitoringArgs
+from components.serving.model_registry import ModelRegistry, ModelRegistryArgs
+from components.serving.model_service import (
     ContainerResources,
     HorizontalAutoscaling,
     ModelService,
     ModelServiceArgs,
     ServedModel,
 )
-from components.monitoring_alertmanager import AlertReceiver
-from components.monitoring_rules import RolloutSignals, ScaleToZeroSignals
-from components.monitoring_stack import MonitoringStack, MonitoringStackArgs
-from components.network import Network, NetworkArgs
-from components.pod_autoscaling import BATCH_QUEUE_DEPTH, IN_FLIGHT_REQUESTS, PrometheusAdapterArgs, pods_metric
-from components.preview_access import PreviewAccessArgs
-from components.progressive_delivery import (
+from components.observability.monitoring_alertmanager import AlertReceiver
+from components.observability.monitoring_rules import RolloutSignals, ScaleToZeroSignals
+from components.observability.monitoring_stack import MonitoringStack, MonitoringStackArgs
+from components.cluster.network import Network, NetworkArgs
+from components.serving.pod_autoscaling import BATCH_QUEUE_DEPTH, IN_FLIGHT_REQUESTS, PrometheusAdapterArgs, pods_metric
+from components.access.preview_access import PreviewAccessArgs
+from components.serving.progressive_delivery import (
     AlbRouting,
     ArgoRolloutsArgs,
     CanaryAnalysis,
@@ -51,9 +51,9 @@ from components.progressive_delivery import (
     ModelCanaryArgs,
     TargetGroupVerification,
 )
-from components.scale_to_zero import ADMIN_PORT as INTERCEPTOR_ADMIN_PORT
-from components.scale_to_zero import READINESS_PATH as INTERCEPTOR_READINESS_PATH
-from components.scale_to_zero import KedaHttpAddOn, KedaHttpAddOnArgs, ModelScaleToZero, ModelScaleToZeroArgs
+from components.serving.scale_to_zero import ADMIN_PORT as INTERCEPTOR_ADMIN_PORT
+from components.serving.scale_to_zero import READINESS_PATH as INTERCEPTOR_READINESS_PATH
+from components.serving.scale_to_zero import KedaHttpAddOn, KedaHttpAddOnArgs, ModelScaleToZero, ModelScaleToZeroArgs
 from stack_config.schema import GpuNodeGroupConfig, StackConfig, duration_seconds
 
 if TYPE_CHECKING:

@@ -16,21 +16,21 @@ from typing import Annotated, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, model_validator
 from pydantic.alias_generators import to_camel
 
-from components.cluster import ADDON_VERSIONS, CORE_ADDONS, LOG_RETENTION_DAYS
-from components.cluster_storage import DEFAULT_STORAGE_CLASS
-from components.eks_versions import DEFAULT_KUBERNETES_VERSION, standard_support_problem
-from components.gpu_instances import (
+from components.cluster.eks_cluster import ADDON_VERSIONS, CORE_ADDONS, LOG_RETENTION_DAYS
+from components.cluster.storage import DEFAULT_STORAGE_CLASS
+from components.cluster.eks_versions import DEFAULT_KUBERNETES_VERSION, standard_support_problem
+from components.capacity.gpu_instances import (
     GPU_COUNT_BY_INSTANCE_TYPE,
     GPU_INSTANCE_FAMILIES,
     gpus_per_node,
     instance_type_problem,
     unsupported_reason,
 )
-from components.gpu_scheduling import default_gpu_labels
-from components.load_balancer_controller import DEFAULT_SSL_POLICY, SSL_POLICY_RE
-from components.model_endpoint import CERTIFICATE_ARN_RE, HOST_RE, WAF_ACL_ARN_RE, ZONE_ID_RE, is_ipv4_cidr
-from components.model_image import VERSION_RE
-from components.model_registry import LOCAL_ADDRESS_RE
+from components.capacity.gpu_scheduling import default_gpu_labels
+from components.serving.load_balancer_controller import DEFAULT_SSL_POLICY, SSL_POLICY_RE
+from components.serving.model_endpoint import CERTIFICATE_ARN_RE, HOST_RE, WAF_ACL_ARN_RE, ZONE_ID_RE, is_ipv4_cidr
+from components.serving.model_image import VERSION_RE
+from components.serving.model_registry import LOCAL_ADDRESS_RE
 
 PROJECT = "gpu-model-platform"
 
@@ -175,7 +175,7 @@ class ClusterConfig(Section):
     kubernetes_version: Annotated[str, StringConstraints(pattern=r"^1\.[0-9]{2}$")] = Field(
         default=DEFAULT_KUBERNETES_VERSION,
         description="Kubernetes minor version of a created cluster; one in EKS standard support (refused after its "
-                    "recorded end of standard support, components/eks_versions.py).")
+                    "recorded end of standard support, components/cluster/eks_versions.py).")
     stack_reference: Optional[StackReferenceConfig] = Field(
         default=None, description="Take an existing cluster from another stack's outputs instead of by name."
     )

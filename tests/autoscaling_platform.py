@@ -18,15 +18,15 @@ from typing import Any, Optional
 import pulumi
 
 from components._charts import unknown_keys
-from components.cluster import Cluster
-from components.cluster_autoscaler import AutoscalerMonitoring, ClusterAutoscaler
-from components.gpu_node_group import GpuNodeGroup
-from components.gpu_operators import GpuOperators
-from components.karpenter import Karpenter
-from components.model_service import ModelService
-from components.monitoring_stack import MonitoringStack
-from components.network import Network
-from components.pod_autoscaling import PrometheusAdapter
+from components.cluster.eks_cluster import Cluster
+from components.capacity.cluster_autoscaler import AutoscalerMonitoring, ClusterAutoscaler
+from components.capacity.gpu_node_group import GpuNodeGroup
+from components.capacity.gpu_operators import GpuOperators
+from components.capacity.karpenter import Karpenter
+from components.serving.model_service import ModelService
+from components.observability.monitoring_stack import MonitoringStack
+from components.cluster.network import Network
+from components.serving.pod_autoscaling import PrometheusAdapter
 from stack_config import StackConfig
 from stack_config import component_args as build
 from tests.aws_platform import DIGEST_IMAGE, Platform, config_of

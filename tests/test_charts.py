@@ -17,7 +17,7 @@ from components import (
     PrometheusAdapterArgs,
 )
 from components._charts import KEYS_DIR, PinnedChart, chart_keys, extra_values_problems, merged
-from components.monitoring_stack import PINNED_CHART
+from components.observability.monitoring_stack import PINNED_CHART
 from tests.harness import components
 
 
@@ -81,7 +81,7 @@ def test_every_pinned_charts_keys_ship_in_the_package():
         progressive_delivery,
         scale_to_zero,
     )
-    from components.monitoring_stack import PINNED_CHART as MONITORING
+    from components.observability.monitoring_stack import PINNED_CHART as MONITORING
     pinned = [MONITORING, cluster_autoscaler.PINNED_CHART, karpenter.CONTROLLER_CHART, pod_autoscaling.PINNED_CHART,
               load_balancer_controller.PINNED_CHART, scale_to_zero.KEDA_PINNED, scale_to_zero.HTTP_PINNED,
               progressive_delivery.PINNED]
@@ -123,7 +123,7 @@ def test_an_oci_chart_is_referenced_by_its_url_and_a_plain_one_by_repository():
 
 def test_argo_rollouts_checks_its_extra_values_and_merges_them():
     from components import ArgoRollouts, ArgoRolloutsArgs
-    from components.progressive_delivery import validate_argo_rollouts_args
+    from components.serving.progressive_delivery import validate_argo_rollouts_args
     problems = validate_argo_rollouts_args(ArgoRolloutsArgs(extra_values={"controler": {"replicas": 3}}))
     assert problems and problems[0].startswith("extra_values.controler: got 'controler'") and "controller" in problems[0]
     synthesis = components(lambda opts: ArgoRollouts("rollouts", ArgoRolloutsArgs(

@@ -7,8 +7,8 @@ import ipaddress
 
 import pytest
 
-from components.cluster_api_access import ClusterApiAccess, ClusterApiAccessArgs
-from components.preview_access import (
+from components.access.cluster_api_access import ClusterApiAccess, ClusterApiAccessArgs
+from components.access.preview_access import (
     PREVIEW_GROUP,
     WRITABLE_API_GROUPS,
     PreviewAccess,
@@ -17,7 +17,7 @@ from components.preview_access import (
 )
 from stack_config import ConfigError
 from tests.harness import AWS_STACKS, components, container, only, raw_sections, stack, stack_config, stack_with
-from tests.test_model_registry import config_with
+from tests.serving.test_model_registry import config_with
 
 DOCKER_IMAGE = "docker:index/image:Image"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"

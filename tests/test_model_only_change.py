@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 
 from tests.harness import STACKS, raw_sections, stack_with
-from tests.test_model_image import registry_image_service_program
-from tests.test_model_registry import collect_garbage_after_each_test, config_with  # noqa: F401
+from tests.serving.test_model_image import registry_image_service_program
+from tests.serving.test_model_registry import collect_garbage_after_each_test, config_with  # noqa: F401
 from tools.synth import Synthesis, run
 
 IMAGE = ("docker:index/image:Image", "model-image-image")

@@ -608,7 +608,7 @@ def test_the_model_service_component_passes_the_pack_and_one_prod_replica_does_n
 
 
 def test_the_registry_component_passes_the_pack_and_without_scanning_it_does_not():
-    from components.model_registry import ModelRegistry, ModelRegistryArgs
+    from components.serving.model_registry import ModelRegistry, ModelRegistryArgs
     from tools.synth import run
 
     assert pack_violations(run(lambda: ModelRegistry("registry", ModelRegistryArgs(name="my-ai-model"))), "prod") == []

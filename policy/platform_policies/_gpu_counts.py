@@ -1,5 +1,5 @@
 """GPUs per node of each NVIDIA instance type the platform supports (a copy of
-components/gpu_instances.py, which the pack cannot import: it runs from its own virtualenv; a test keeps the two
+components/capacity/gpu_instances.py, which the pack cannot import: it runs from its own virtualenv; a test keeps the two
 equal)."""
 
 GPU_COUNT_BY_INSTANCE_TYPE: dict[str, int] = {

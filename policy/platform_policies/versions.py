@@ -3,7 +3,7 @@
 Past the end of standard support a cluster is billed at the extended-support rate, or (with
 `upgradePolicy.supportType: STANDARD`) upgraded by AWS under the program, whose next run would then try to
 downgrade it. The dates are AWS's release calendar, recorded with their source in
-components/eks_versions.py; the pack keeps a copy (it runs from its own virtualenv) that a test keeps equal.
+components/cluster/eks_versions.py; the pack keeps a copy (it runs from its own virtualenv) that a test keeps equal.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def eks_version_in_standard_support(today: Callable[[], date] = date.today) -> S
             if end is None:
                 report_violation(
                     f"{cluster.label}: Kubernetes {version} has no recorded end of EKS standard support (recorded: "
-                    f"{', '.join(STANDARD_SUPPORT_ENDS)}); record it, with its source, in components/eks_versions.py "
+                    f"{', '.join(STANDARD_SUPPORT_ENDS)}); record it, with its source, in components/cluster/eks_versions.py "
                     "and in this pack", cluster.urn)
             elif today() >= end:
                 report_violation(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from components.eks_versions import standard_support_end
+from components.cluster.eks_versions import standard_support_end
 from tools.synth.engine import Synthesis
 
 _CLUSTER = "gpu-model-platform:index:Cluster"

@@ -1,0 +1,172 @@
+"""PreviewAccess: cluster access for CI previews that can really preview, and can change nothing.
+
+Why not EKS's `AmazonEKSViewPolicy`: the Kubernetes provider previews with a server-side dry-run
+patch, which the API server authorizes exactly like a real patch (pulumi/pulumi-kubernetes#2213;
+Kubernetes API concepts, "Dry-run authorization"), and a Helm release's preview reads the release
+record Helm keeps in a Secret, which the view policy does not allow. Without those rights the
+provider falls back to a client-side guess (pulumi/pulumi-kubernetes#2419) and Helm previews fail.
+
+So the preview group gets read access to everything (Secrets included) and the write verbs on the
+API groups the program manages, and a ValidatingAdmissionPolicy denies every request of that group
+that is not a dry-run. RBAC cannot deny, so write verbs on `admissionregistration.k8s.io` are never
+granted: otherwise the group could remove the policy that holds it to dry-runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Optional, cast
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from .._args import Problem, checked_args, got, non_empty, problems_of
+from ..labels import standard_labels
+
+PREVIEW_GROUP = "gpu-model-platform:preview"
+# API groups whose objects the program (and the charts it installs) creates, so a dry-run of them must
+# be authorized. tests/test_preview_access.py fails when the program declares an object of a group
+# missing here. Never `admissionregistration.k8s.io` (see the module docstring).
+WRITABLE_API_GROUPS: tuple[str, ...] = (
+    "", "apps", "batch", "policy", "autoscaling", "networking.k8s.io", "rbac.authorization.k8s.io",
+    "storage.k8s.io", "scheduling.k8s.io", "coordination.k8s.io", "discovery.k8s.io", "apiextensions.k8s.io",
+    "apiregistration.k8s.io", "monitoring.coreos.com", "karpenter.sh", "karpenter.k8s.aws", "keda.sh", "http.keda.sh",
+    "argoproj.io",  # the model's Rollout and AnalysisTemplate (progressive delivery)
+)
+_WRITE_VERBS = ["create", "update", "patch", "delete", "deletecollection"]
+# The two checkov findings this role exists to have, each with the reason (checkov's per-object skip annotations).
+CHECKOV_SKIPS = {
+    "checkov.io/skip1": "CKV_K8S_49=a preview reads every kind the program and its charts manage; the "
+                        "admission policy allows this group dry-runs only",
+    "checkov.io/skip2": "CKV_K8S_158=a dry-run of a Role granting more than the requester needs escalate; the "
+                        "admission policy allows this group dry-runs only",
+}
+_READ_VERBS = ["get", "list", "watch"]
+_NEVER_WRITABLE = "admissionregistration.k8s.io"
+
+
+@dataclass
+class PreviewAccessArgs:
+    """Inputs of `PreviewAccess`."""
+
+    cluster_name: pulumi.Input[str]
+    """The EKS cluster the roles get access to (`Cluster.cluster_name`)."""
+    role_arns: Annotated[Sequence[str], non_empty()]
+    """IAM roles of the CI preview jobs (one per stack's preview environment)."""
+    group: str = PREVIEW_GROUP
+    """Kubernetes group the roles are mapped to; the RBAC binding and the admission policy name it."""
+    writable_api_groups: Sequence[str] = field(default_factory=lambda: list(WRITABLE_API_GROUPS))
+    """API groups a dry-run may create, update, patch or delete in."""
+
+    def _rules(self) -> list[Problem]:
+        problems: list[Problem] = []
+        if len(set(self.role_arns)) != len(self.role_arns):
+            problems.append(("role_arns", got(list(self.role_arns), "list each role once")))
+        if not self.group or self.group.startswith("system:"):
+            problems.append(("group", got(self.group, "must be non-empty and not a system: group (EKS refuses those)")))
+        if _NEVER_WRITABLE in self.writable_api_groups or "*" in self.writable_api_groups:
+            problems.append(("writable_api_groups", got(list(self.writable_api_groups), f"{_NEVER_WRITABLE} (or *) "
+                             "would let the group remove the policy that holds it to dry-runs")))
+        return problems
+
+
+def validate_preview_access_args(args: PreviewAccessArgs) -> list[str]:
+    """Every problem with the args, each naming the field; empty when valid."""
+    return problems_of(args)
+
+
+def preview_cluster_role_rules(writable_api_groups: Sequence[str]) -> list[dict[str, Any]]:
+    """Read everything; write (for dry-runs) in the listed groups; escalate/bind to dry-run RBAC objects."""
+    return [
+        {"apiGroups": ["*"], "resources": ["*"], "verbs": list(_READ_VERBS)},
+        {"apiGroups": list(writable_api_groups), "resources": ["*"], "verbs": list(_WRITE_VERBS)},
+        # A dry-run of a Role granting more than the requester has is refused unless it may escalate/bind.
+        {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "clusterroles"], "verbs": ["escalate", "bind"]},
+    ]
+
+
+def dry_run_only_policy_spec(group: str) -> dict[str, Any]:
+    """The ValidatingAdmissionPolicy spec: a request of `group` that is not a dry-run is denied.
+
+    Every expression guards with has(): with failurePolicy Fail, an evaluation error would deny the
+    request, and a match condition that errored on requests without groups would deny everyone's.
+    """
+    return {
+        "failurePolicy": "Fail",
+        "matchConstraints": {"resourceRules": [{
+            "apiGroups": ["*"], "apiVersions": ["*"], "operations": ["*"], "resources": ["*", "*/*"]}]},
+        "matchConditions": [{
+            "name": "preview-group",
+            "expression": f"has(request.userInfo.groups) && '{group}' in request.userInfo.groups"}],
+        "validations": [{
+            "expression": "has(request.dryRun) && request.dryRun == true",
+            "message": f"the {group} group may only dry-run (it previews; deploys use the deploy role)",
+            "reason": "Forbidden"}],
+    }
+
+
+class PreviewAccess(pulumi.ComponentResource):
+    """Maps CI preview roles to a Kubernetes group that can read everything and dry-run changes only.
+
+    Creates per role an EKS access entry (no access policy: RBAC decides), one ClusterRole and its
+    ClusterRoleBinding for the group, and a ValidatingAdmissionPolicy with its binding that denies
+    the group every request that is not a dry-run.
+    """
+
+    group: str
+    """The Kubernetes group the preview roles act as."""
+    cluster_role_name: pulumi.Output[str]
+    """The ClusterRole bound to the group."""
+    policy_name: pulumi.Output[str]
+    """The ValidatingAdmissionPolicy that holds the group to dry-runs."""
+
+    def __init__(self, name: str, args: PreviewAccessArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        args = checked_args("PreviewAccess", name, args, PreviewAccessArgs)
+        super().__init__("gpu-model-platform:index:PreviewAccess", name, None, opts)
+        self.group = args.group
+        labels = standard_labels(name, "ci-preview-access")
+        entries = [self._access_entry(name, args, arn) for arn in args.role_arns]
+        policy = self._dry_run_only_policy(name, args, labels)
+        self.cluster_role_name = self._rbac(name, args, labels, [policy, *entries])
+        self.policy_name = policy.metadata.name
+        self.register_outputs({"group": self.group, "cluster_role_name": self.cluster_role_name,
+                               "policy_name": self.policy_name})
+
+    def _access_entry(self, name: str, args: PreviewAccessArgs, role_arn: str) -> aws.eks.AccessEntry:
+        return aws.eks.AccessEntry(f"{name}-{role_arn.rsplit('/', 1)[-1]}", cluster_name=args.cluster_name,
+                                   principal_arn=role_arn, type="STANDARD", kubernetes_groups=[args.group],
+                                   opts=pulumi.ResourceOptions(parent=self))
+
+    def _dry_run_only_policy(self, name: str, args: PreviewAccessArgs,
+                             labels: dict[str, str]) -> k8s.admissionregistration.v1.ValidatingAdmissionPolicy:
+        metadata = k8s.meta.v1.ObjectMetaArgs(name=f"{name}-dry-run-only", labels=labels)
+        policy = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
+            # The spec is data (its CEL expressions are tested against the API's schema): not typed Args.
+            f"{name}-dry-run-only", metadata=metadata, spec=cast(Any, dry_run_only_policy_spec(args.group)),
+            opts=pulumi.ResourceOptions(parent=self))
+        k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
+            f"{name}-dry-run-only", metadata=metadata,
+            spec=k8s.admissionregistration.v1.ValidatingAdmissionPolicyBindingSpecArgs(
+                policy_name=policy.metadata.name, validation_actions=["Deny"]),
+            opts=pulumi.ResourceOptions(parent=self))
+        return policy
+
+    def _rbac(self, name: str, args: PreviewAccessArgs, labels: dict[str, str],
+              after: list[pulumi.Resource]) -> pulumi.Output[str]:
+        # The role only exists once the policy that limits it does.
+        role = k8s.rbac.v1.ClusterRole(
+            f"{name}-role",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{name}-preview", labels=labels, annotations=CHECKOV_SKIPS),
+            rules=[k8s.rbac.v1.PolicyRuleArgs(api_groups=r["apiGroups"], resources=r["resources"], verbs=r["verbs"])
+                   for r in preview_cluster_role_rules(args.writable_api_groups)],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=after))
+        k8s.rbac.v1.ClusterRoleBinding(
+            f"{name}-binding", metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{name}-preview", labels=labels),
+            role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="ClusterRole",
+                                             name=role.metadata.name),
+            subjects=[k8s.rbac.v1.SubjectArgs(api_group="rbac.authorization.k8s.io", kind="Group", name=args.group)],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=after))
+        # `metadata.name` is always set above; the SDK types the lifted attribute as Any.
+        return cast(pulumi.Output[str], role.metadata.name)

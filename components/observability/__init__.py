@@ -1,0 +1,1 @@
+"""Watching it: the monitoring stack, alert rules, dashboards, Alertmanager routes and per-model monitoring."""

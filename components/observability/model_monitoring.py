@@ -1,0 +1,171 @@
+"""ModelMonitoring: how one model is scraped, alerted on and shown; one instance per model."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Optional, Union, cast
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from .. import _claims
+from .._args import DnsLabel, Duration, PositiveNumber, Ratio, checked_args, problems_of
+from ..labels import standard_labels
+from ..serving.model_service import ModelService, ServedModel
+from .monitoring_dashboards import (
+    DASHBOARD_LABEL,
+    FOLDER,
+    FOLDER_ANNOTATION,
+    dashboard_uid,
+    model_dashboard,
+)
+from .monitoring_rules import (
+    ModelAlertThresholds,
+    ModelTarget,
+    RolloutSignals,
+    ScaleToZeroSignals,
+    model_rule_groups,
+    rollout_rule_groups,
+)
+from ..serving.server_contract import METRICS_PATH
+
+MONITORING_API = "monitoring.coreos.com/v1"
+
+
+@dataclass
+class ModelMonitoringArgs:
+    """Inputs of `ModelMonitoring`: the model comes from its `ModelService`, so names cannot drift."""
+
+    model: Union[ModelService, ServedModel]
+    """The model to watch: its `ModelService` (or a `ServedModel` for a server deployed some other way)."""
+    monitoring_namespace: pulumi.Input[DnsLabel] = "monitoring"
+    """Where the ServiceMonitor, rules and dashboard live (the `MonitoringStack` namespace)."""
+    team: Optional[DnsLabel] = None
+    """The team its alerts are routed to (label `team`); defaults to the model's own team."""
+    availability: Ratio = 0.999
+    """Share of inference requests that must not fail with a 5xx (the error budget is the rest)."""
+    latency_p99_seconds: PositiveNumber = 0.5
+    """The 99th percentile inference latency objective, in seconds."""
+    thresholds: ModelAlertThresholds = field(default_factory=ModelAlertThresholds)
+    """When the alerts fire; the defaults are production values."""
+    scrape_interval: Duration = "30s"
+    runbook_url: Optional[str] = None
+    """Base of the alerts' `runbook_url` (each alert appends `#<its name in lower case>`); None: no link."""
+    scale_to_zero: ScaleToZeroSignals | None = None
+    """When the model scales to zero: zero replicas on purpose is not an outage, and the dashboard shows wake-ups."""
+    rollout: RolloutSignals | None = None
+    """When the model is released as a canary (Argo Rollouts): alerts and a dashboard row on the rollout's state."""
+
+
+def validate_model_monitoring_args(args: ModelMonitoringArgs) -> list[str]:
+    """Every problem with the args, each naming the field; empty when valid."""
+    return problems_of(args)
+
+
+def served_model(args: ModelMonitoringArgs) -> ServedModel:
+    """The watched model as plain names (a `ModelService` knows its own at declaration)."""
+    return args.model.served if isinstance(args.model, ModelService) else args.model
+
+
+def model_target(args: ModelMonitoringArgs) -> ModelTarget:
+    """The model's series: `job` is the Service's `app.kubernetes.io/name` label, i.e. the model name."""
+    served = served_model(args)
+    return ModelTarget(model=served.name, namespace=served.model_namespace, job=served.name,
+                       team=args.team or served.team)
+
+
+def model_rules(args: ModelMonitoringArgs) -> list[dict[str, Any]]:
+    """The rule groups `ModelMonitoring` deploys (tests render the same ones for promtool)."""
+    groups = model_rule_groups(model_target(args), args.availability, args.latency_p99_seconds, args.thresholds,
+                               args.runbook_url, scale_to_zero=args.scale_to_zero)
+    if args.rollout is not None:
+        groups += rollout_rule_groups(model_target(args), args.rollout, args.runbook_url)
+    return groups
+
+
+class ModelMonitoring(pulumi.ComponentResource):
+    """Scrapes one model, alerts on it and draws it, next to a shared monitoring stack.
+
+    Creates a ServiceMonitor for the model's Service (its `metrics` port), a PrometheusRule with the
+    model's SLO recording rules and alerts (labelled with the model's team), and a dashboard ConfigMap
+    for Grafana's sidecar. Every name, alert label and dashboard uid derives from the model and
+    instance names, so any number of models share one stack. Pass the `MonitoringStack` (which
+    installs the ServiceMonitor and PrometheusRule CRDs) as `depends_on` in the resource options:
+    every child waits for it.
+    """
+
+    service_monitor_name: pulumi.Output[str]
+    """Name of the model's ServiceMonitor."""
+    rule_name: pulumi.Output[str]
+    """Name of the model's PrometheusRule."""
+    dashboard_uid: pulumi.Output[str]
+    """Grafana uid of the model's dashboard (unique per instance name, at most 40 characters)."""
+
+    def __init__(self, name: str, args: ModelMonitoringArgs, opts: pulumi.ResourceOptions | None = None):
+        args = checked_args("ModelMonitoring", name, args, ModelMonitoringArgs)
+        served = served_model(args)
+        _claims.claim("ModelMonitoring", name, opts, [_claims.Claim(
+            "kubernetes", "monitoring of model", served.name, served.model_namespace, field="model")])
+        super().__init__("gpu-model-platform:index:ModelMonitoring", name, None, opts)
+        self._args = args
+        self._served = served
+        self._target = model_target(args)
+        self._labels = standard_labels(served.name, "monitoring") | (
+            {"team": self._target.team} if self._target.team else {})
+        # ServiceMonitor and PrometheusRule are custom resources: their CRDs, and the namespace everything
+        # lives in, come from the stack. A component's own `depends_on` does not hold back its children.
+        children = pulumi.ResourceOptions(parent=self, depends_on=opts.depends_on if opts else None)
+        monitor = self._create_service_monitor(name, children)
+        rule = self._create_rules(name, children)
+        uid = dashboard_uid("model", name)
+        self._create_dashboard(name, uid, children)
+
+        # A CustomResource's fields are dynamic (read through __getattr__), so the SDK types no `metadata`.
+        self.service_monitor_name = cast(Any, monitor).metadata["name"]
+        self.rule_name = cast(Any, rule).metadata["name"]
+        self.dashboard_uid = pulumi.Output.from_input(uid)
+        self.register_outputs({
+            "service_monitor_name": self.service_monitor_name,
+            "rule_name": self.rule_name,
+            "dashboard_uid": self.dashboard_uid,
+        })
+
+    def _metadata(self, **extra: Any) -> k8s.meta.v1.ObjectMetaArgs:
+        return k8s.meta.v1.ObjectMetaArgs(namespace=self._args.monitoring_namespace,
+                                          labels={**self._labels, **extra.pop("labels", {})}, **extra)
+
+    def _create_service_monitor(self, name: str, opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:
+        served = self._served
+        return k8s.apiextensions.CustomResource(
+            f"{name}-service-monitor", api_version=MONITORING_API, kind="ServiceMonitor",
+            metadata=self._metadata(),
+            spec={
+                "jobLabel": "app.kubernetes.io/name",  # job = the model name, which the rules select on
+                "namespaceSelector": {"matchNames": [served.model_namespace]},
+                "selector": {"matchLabels": served.selector()},
+                "endpoints": [{"port": served.metrics_port, "path": METRICS_PATH,
+                               "interval": self._args.scrape_interval}],
+                # A canary's pods and the stable's differ by this label (as `rollouts_pod_template_hash`): the
+                # canary analysis compares them. Pods of a plain Deployment do not have it.
+                "podTargetLabels": ["rollouts-pod-template-hash"],
+            },
+            opts=opts,
+        )
+
+    def _create_rules(self, name: str, opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:
+        return k8s.apiextensions.CustomResource(
+            f"{name}-rules", api_version=MONITORING_API, kind="PrometheusRule",
+            metadata=self._metadata(), spec={"groups": model_rules(self._args)}, opts=opts,
+        )
+
+    def _create_dashboard(self, name: str, uid: str, opts: pulumi.ResourceOptions) -> None:
+        a = self._args
+        dashboard = model_dashboard(uid, self._target, a.availability, a.latency_p99_seconds, a.scale_to_zero,
+                                    rollout=a.rollout)
+        k8s.core.v1.ConfigMap(
+            f"{name}-dashboard",
+            metadata=self._metadata(labels=DASHBOARD_LABEL, annotations={FOLDER_ANNOTATION: FOLDER}),
+            data={f"{uid}.json": json.dumps(dashboard, indent=1, sort_keys=True)},
+            opts=opts,
+        )
