@@ -207,7 +207,7 @@ def error_ratio_record(window: str) -> str:
 
 
 def model_by(target: ModelTarget) -> str:
-    """Labels the recorded series keep: the target's, and the model's when the request series carry it."""
+    """Labels the recorded error ratios keep: the target's, and the model's when the request series carry it."""
     label = target.signals.requests[0].model_label
     return f"namespace, job, {label}" if label else "namespace, job"
 
@@ -248,8 +248,9 @@ def error_ratio_expr(target: ModelTarget, window: str, by: str | None = None, **
 def quantile_expr(target: ModelTarget, distribution: Distribution, window: str, quantile: float = 0.99,
                   by: str | None = None, **matchers: str) -> str:
     """`quantile` of one of the model's distributions over `window`, in seconds (a summary's own window instead)."""
-    by = model_by(target) if by is None else by
     series = distribution.series
+    if by is None:
+        by = f"namespace, job, {series.model_label}" if series.model_label else "namespace, job"
     if distribution.kind == "summary":
         selector = series_selector(target, series, quantile=f'"{_number(quantile)}"', **matchers)
         value = f"max{f' by ({by})' if by else ''} ({series.metric}{selector})"
