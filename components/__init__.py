@@ -35,6 +35,7 @@ from .serving.model_service import (
 )
 from .observability.monitoring_alertmanager import AlertReceiver, NotificationTiming
 from .observability.monitoring_rules import BurnRateWindow, GpuAlertThresholds, ModelAlertThresholds, RolloutSignals, ScaleToZeroSignals
+from .observability.monitoring_rules import TokenLatencyObjectives
 from .observability.monitoring_stack import MonitoringResources, MonitoringStack, MonitoringStackArgs, PodResources
 from .cluster.network import Network, NetworkArgs
 from .serving.pod_autoscaling import PrometheusAdapter, PrometheusAdapterArgs
@@ -49,6 +50,7 @@ from .serving.progressive_delivery import (
     ModelCanaryArgs,
     TargetGroupVerification,
 )
+from .serving.runtimes import MODEL_SERVER, TRITON, VLLM, Distribution, RuntimeSignals, Series, ServingRuntime
 from .serving.scale_to_zero import KedaHttpAddOn, KedaHttpAddOnArgs, ModelScaleToZero, ModelScaleToZeroArgs, RequestHolder
 
 __all__ = [
@@ -69,6 +71,7 @@ __all__ = [
     "ClusterAutoscalerArgs",
     "ClusterStackReference",
     "ContainerResources",
+    "Distribution",
     "ExtraPort",
     "GpuAlertThresholds",
     "GpuNodeGroup",
@@ -85,6 +88,7 @@ __all__ = [
     "KedaHttpAddOnArgs",
     "LoadBalancerController",
     "LoadBalancerControllerArgs",
+    "MODEL_SERVER",
     "MetricsEndpoint",
     "ModelAlertThresholds",
     "ModelCanary",
@@ -116,10 +120,16 @@ __all__ = [
     "RequestHolder",
     "RequestProxy",
     "RolloutSignals",
+    "RuntimeSignals",
     "ScaleToZeroSignals",
+    "Series",
     "ServedModel",
+    "ServingRuntime",
     "SystemNodeGroup",
+    "TRITON",
     "Taint",
     "TargetGroupVerification",
+    "TokenLatencyObjectives",
+    "VLLM",
     "WeightedBackend",
 ]

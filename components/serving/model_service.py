@@ -265,14 +265,14 @@ class ModelServiceArgs:
     They become the files of a Secret mounted read-only at `API_KEYS_DIR`; clients send
     `Authorization: Bearer <key>`. Empty: the server accepts every request (and a `ModelEndpoint` refuses to
     expose it unless told `allow_unauthenticated`)."""
-    runtime: ServingRuntime = MODEL_SERVER
-    """The model server the image runs (`runtimes.VLLM`, `runtimes.TRITON`, or your own profile): what
-    `ModelMonitoring`, `ModelCanary` and the autoscaler read from it. The ports, probes and start arguments
-    are still the fields above; `ModelServiceArgs.for_runtime` fills them in from the profile."""
     progressive_rollout: bool = False
     """An Argo Rollout named like the Deployment runs the pods from its template (`workloadRef`): the Deployment is
     created with no replica and leaves `spec.replicas` to the controller (which scales a live one down once the
     Rollout is healthy); the HPA, when set, scales the Rollout."""
+    runtime: ServingRuntime = MODEL_SERVER
+    """The model server the image runs (`runtimes.VLLM`, `runtimes.TRITON`, or your own profile): what
+    `ModelMonitoring`, `ModelCanary` and the autoscaler read from it. The ports, probes and start arguments
+    are still the fields above; `ModelServiceArgs.for_runtime` fills them in from the profile."""
 
     def _rules(self) -> list[Problem]:
         return workload.rules(self)
