@@ -50,6 +50,8 @@ from .serving.progressive_delivery import (
     ModelCanaryArgs,
     TargetGroupVerification,
 )
+from .capacity.llm_sizing import LlmSizing
+from .serving.model_weights import ModelWeights, ModelWeightsArgs
 from .serving.runtimes import MODEL_SERVER, TRITON, VLLM, Distribution, RuntimeSignals, Series, ServingRuntime
 from .serving.scale_to_zero import KedaHttpAddOn, KedaHttpAddOnArgs, ModelScaleToZero, ModelScaleToZeroArgs, RequestHolder
 
@@ -86,6 +88,7 @@ __all__ = [
     "KarpenterArgs",
     "KedaHttpAddOn",
     "KedaHttpAddOnArgs",
+    "LlmSizing",
     "LoadBalancerController",
     "LoadBalancerControllerArgs",
     "MODEL_SERVER",
@@ -105,6 +108,8 @@ __all__ = [
     "ModelScaleToZeroArgs",
     "ModelService",
     "ModelServiceArgs",
+    "ModelWeights",
+    "ModelWeightsArgs",
     "MonitoringResources",
     "MonitoringStack",
     "MonitoringStackArgs",
