@@ -247,3 +247,48 @@ def test_a_token_objective_is_refused_for_a_runtime_without_token_latencies():
     with pytest.raises(InvalidArgs, match=r"tokens: .*time to first token.*'triton'"):
         components(lambda opts: ModelMonitoring("m", ModelMonitoringArgs(
             model=ServedModel(MODEL, runtime=TRITON), tokens=TokenLatencyObjectives(2.0)), opts))
+
+
+# ------------------------------------------------------------------------------------ dashboards
+
+def _dashboard(runtime: ServingRuntime, tokens: TokenLatencyObjectives | None = None) -> dict:
+    from components.observability.model_monitoring import model_target
+    from components.observability.monitoring_dashboards import model_dashboard
+
+    args = ModelMonitoringArgs(model=ServedModel(MODEL, namespace=NAMESPACE, runtime=runtime), tokens=tokens)
+    return model_dashboard("uid", model_target(args), 0.999, 0.5, tokens=tokens)
+
+
+def _queries(board: dict) -> list[str]:
+    return [t["expr"] for p in board["panels"] for t in p["targets"]]
+
+
+def test_an_llm_servers_dashboard_has_a_row_of_tokens_token_latencies_and_kv_cache():
+    board = _dashboard(VLLM, LLM_OBJECTIVES)
+    titles = [p["title"] for p in board["panels"]]
+    assert {"Tokens per second", "Time to first token", "Inter-token latency", "KV cache use"} <= set(titles)
+    text = "\n".join(_queries(board))
+    assert 'vllm:generation_tokens_total{namespace="llm", job="llama", model_name="llama"}' in text
+    assert "vector(2)" in text and "vector(0.1)" in text, "the objectives are drawn"
+    assert not {"Tokens per second", "KV cache use"} & {p["title"] for p in _dashboard(TRITON)["panels"]}
+    assert "Batch size (rows per model execution)" not in titles  # vLLM exposes no batch histogram
+
+
+@pytest.mark.parametrize("runtime", PINNED, ids=lambda r: r.name)
+def test_a_runtimes_dashboard_queries_only_series_it_exposes(runtime):
+    from tests.monitoring.promql import metric_names
+
+    names = set().union(*(metric_names(q) for q in _queries(_dashboard(runtime))))
+    ours = {n for n in names if not n.startswith(("kube_", "up")) and n != "vector"}
+    assert ours and ours <= set(exposed(runtime)), ours - set(exposed(runtime))
+
+
+@needs_promtool
+@pytest.mark.parametrize("runtime", PINNED, ids=lambda r: r.name)
+def test_a_runtimes_dashboard_queries_are_valid_promql(runtime, tmp_path):
+    rules = [{"record": f"dashboard:query{i}", "expr": e.replace("$__rate_interval", "5m")}
+             for i, e in enumerate(_queries(_dashboard(runtime, LLM_OBJECTIVES if runtime.llm else None)))]
+    path = tmp_path / "queries.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
+    result = run(PROMTOOL, "check", "rules", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
