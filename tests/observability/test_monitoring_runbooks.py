@@ -7,9 +7,14 @@ import re
 import pytest
 
 from components.observability.model_monitoring import ModelMonitoringArgs, model_rules
+from components.observability.monitoring_rules import (
+    RUNBOOKS_URL,
+    RolloutSignals,
+    TokenLatencyObjectives,
+    alert_names,
+    gpu_rule_groups,
+)
 from components.serving.model_service import ServedModel
-from components.observability.monitoring_rules import RUNBOOKS_URL, RolloutSignals, alert_names, gpu_rule_groups
-from components.observability.monitoring_rules import TokenLatencyObjectives
 from components.serving.runtimes import VLLM
 from tools.synth import PROJECT_DIR
 

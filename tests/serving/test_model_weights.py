@@ -43,7 +43,8 @@ def _llm_program(opts: pulumi.ResourceOptions) -> None:
     namespace = k8s.core.v1.Namespace("ns", metadata={"name": NAMESPACE}, opts=opts)
     weights = ModelWeights("weights", _args(namespace=namespace.metadata.name), opts)
     ModelService("llm", ModelServiceArgs.for_runtime(
-        VLLM, IMAGE, MODEL, f"{weights.model_dir}", namespace=NAMESPACE, create_namespace=False, gpus=1, gpu_scheduling=GpuScheduling(),
+        VLLM, IMAGE, MODEL, weights.model_dir, namespace=NAMESPACE, create_namespace=False, gpus=1,
+        gpu_scheduling=GpuScheduling(),
         service_account_role_arn=weights.role_arn, volumes=[weights.volume], volume_mounts=[weights.volume_mount]),
         opts)
 
