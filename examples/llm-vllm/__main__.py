@@ -14,7 +14,8 @@ from gpu_model_platform import (
     VLLM,
     CanaryAnalysis,
     CanaryStep,
-    GpuScheduling,
+    GpuNodeGroup,
+    GpuNodeGroupArgs,
     KedaHttpAddOn,
     KedaHttpAddOnArgs,
     LlmSizing,
@@ -50,8 +51,16 @@ aws_opts = pulumi.ResourceOptions(providers={"aws": aws.Provider("aws", region=c
 kubernetes = pulumi.ResourceOptions(providers={"kubernetes": k8s.Provider(
     "cluster", kubeconfig=config.require_secret("kubeconfig"))})
 
+# The model's GPU nodes: this instance type only (the sizing above), a disk for the vLLM image (the weights stream
+# from S3 and take no disk).
+gpu_nodes = GpuNodeGroup("gpu-nodes", GpuNodeGroupArgs(
+    cluster_name=config.require("clusterName"), subnet_ids=config.require_object("subnetIds"),
+    instance_types=[instance_type], min_size=0, max_size=2, desired_size=0, disk_size_gib=100), aws_opts)
+
 namespace = k8s.core.v1.Namespace("namespace", metadata=k8s.meta.v1.ObjectMetaArgs(name=MODEL, labels={
-    "pod-security.kubernetes.io/enforce": "restricted"}), opts=kubernetes)
+    "pod-security.kubernetes.io/enforce": "restricted",
+    # The load balancer controller gates each rollout step on the new pods being healthy targets.
+    "elbv2.k8s.aws/pod-readiness-gate-inject": "enabled"}), opts=kubernetes)
 weights = ModelWeights("weights", ModelWeightsArgs(
     model_name=MODEL, namespace=namespace.metadata.name, oidc_provider_arn=config.require("oidcProviderArn"),
     digest=config.require("weightsDigest")), pulumi.ResourceOptions.merge(aws_opts, kubernetes))
@@ -59,11 +68,12 @@ weights = ModelWeights("weights", ModelWeightsArgs(
 scales_to_zero = stage == "dev"
 service = ModelService(MODEL, ModelServiceArgs.for_runtime(
     VLLM, config.require("image"), MODEL, weights.model_dir,
-    namespace=MODEL, create_namespace=False, gpus=SIZING.tensor_parallel, gpu_scheduling=GpuScheduling(),
+    namespace=MODEL, create_namespace=False, gpus=SIZING.tensor_parallel, gpu_scheduling=gpu_nodes.scheduling,
     service_account_role_arn=weights.role_arn, volumes=[weights.volume], volume_mounts=[weights.volume_mount],
     # vLLM reads its accepted key from VLLM_API_KEY (vllm/entrypoints/serve/middleware/register.py, 0.34.0).
     secret_env={"VLLM_API_KEY": config.require_secret("apiKey")},
-    replicas=0 if scales_to_zero else 1, replica_owner="keda" if scales_to_zero else None,
+    # prod: two replicas (and a PodDisruptionBudget), so a node drain never takes the model away.
+    replicas=0 if scales_to_zero else 2, replica_owner="keda" if scales_to_zero else None,
     progressive_rollout=not scales_to_zero), kubernetes)
 
 monitoring = ModelMonitoring(f"{MODEL}-monitoring", ModelMonitoringArgs(
@@ -73,7 +83,8 @@ if scales_to_zero:
     keda = KedaHttpAddOn("keda", KedaHttpAddOnArgs(), kubernetes)
     ModelScaleToZero(f"{MODEL}-scale-to-zero", ModelScaleToZeroArgs(
         namespace=service.namespace, deployment_name=service.deployment_name, service_name=service.service_name,
-        holder=keda.holder, model_name=MODEL, depends_on=list(keda.crds)), kubernetes)
+        holder=keda.holder, model_name=MODEL, gpu_scheduling=gpu_nodes.scheduling, depends_on=list(keda.crds)),
+        kubernetes)
 else:
     ModelCanary(f"{MODEL}-canary", ModelCanaryArgs(
         namespace=service.namespace, deployment_name=service.deployment_name, selector=service.selector,

@@ -56,3 +56,23 @@ def test_the_llm_alerts_and_dashboard_are_vllms():
 def test_a_gpu_too_small_for_the_model_is_refused_before_anything_is_created():
     with pytest.raises(Exception, match=r"instanceType: g4dn.xlarge: 14.9 GiB of weights \+ 4 GiB KV cache"):
         run(instanceType="g4dn.xlarge")
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_the_llm_example_passes_the_policy_pack(stage):
+    from tests.test_policy import pack_violations
+
+    # The platform team's cluster enforces NetworkPolicies (its CNI is not part of this program).
+    assert pack_violations(run(stage=stage), stage, config={"clusterEnforcesNetworkPolicies": True}) == []
+
+
+def test_the_policy_counts_vllms_key_from_a_secret_as_authentication_and_a_plain_one_not():
+    from policy.platform_policies.endpoints import checks_api_keys
+
+    def deployment(env: dict) -> dict:
+        return {"spec": {"template": {"spec": {"containers": [{"name": "llm", "image": "x", "env": [env]}]}}}}
+
+    from_secret = {"name": "VLLM_API_KEY", "valueFrom": {"secretKeyRef": {"name": "keys", "key": "VLLM_API_KEY"}}}
+    assert checks_api_keys("kubernetes:apps/v1:Deployment", deployment(from_secret)) is True
+    assert checks_api_keys("kubernetes:apps/v1:Deployment", deployment({"name": "VLLM_API_KEY", "value": "k"})) is False
+    assert checks_api_keys("kubernetes:apps/v1:Deployment", deployment({**from_secret, "name": "OTHER"})) is False
