@@ -31,3 +31,33 @@ def test_readme_links_resolve():
     readme = (PROJECT_DIR / "README.md").read_text()
     for target in re.findall(r"\]\(((?!https?://)[^)#]+)", readme):
         assert (PROJECT_DIR / target).exists(), target
+
+
+# Paths of *other* projects that the docs cite as sources (each beside the upstream repository it names), and
+# files the documented commands create (training writes app/artifacts/). Anything else must exist here.
+UPSTREAM_OR_GENERATED = {
+    "docs/parameters.md",                # aws-ebs-csi-driver, cited with its tag in docs/aws-platform.md
+    "docs/upgrading/compatibility.md",   # aws/karpenter-provider-aws, cited in docs/aws-platform.md and autoscaling.md
+    "docs/install.md",                   # aws-ebs-csi-driver, cited in docs/aws-platform.md
+    "app/artifacts", "app/artifacts/", "app/artifacts/model.onnx",  # written by `python train.py`
+}
+_REPO_PATH = re.compile(r"`((?:\.github|\.ci|app|bench|components|docs|examples|policy|scripts|stack_config|tests|tools)"
+                        r"/[A-Za-z0-9_./-]+)`")
+
+
+def _documents() -> list:
+    return [PROJECT_DIR / "README.md", PROJECT_DIR / "app" / "README.md", *sorted((PROJECT_DIR / "docs").glob("*.md")),
+            *sorted((PROJECT_DIR / "examples").glob("*/README.md")), *sorted(PROJECT_DIR.glob("Pulumi.*.yaml"))]
+
+
+def test_every_repository_path_a_document_names_exists():
+    missing = [f"{doc.relative_to(PROJECT_DIR)}: {path}"
+               for doc in _documents() for path in _REPO_PATH.findall(doc.read_text())
+               if path.rstrip(".") not in UPSTREAM_OR_GENERATED and not (PROJECT_DIR / path.rstrip(".")).exists()]
+    assert not missing, missing
+
+
+def test_the_path_check_sees_a_missing_path():
+    assert _REPO_PATH.findall("see `tools/synth/fakes/aws.py` and `docs/cost.md`") == \
+        ["tools/synth/fakes/aws.py", "docs/cost.md"]
+    assert not (PROJECT_DIR / "tools/synth/fakes/aws.py").exists()
