@@ -61,3 +61,14 @@ def test_the_path_check_sees_a_missing_path():
     assert _REPO_PATH.findall("see `tools/synth/fakes/aws.py` and `docs/cost.md`") == \
         ["tools/synth/fakes/aws.py", "docs/cost.md"]
     assert not (PROJECT_DIR / "tools/synth/fakes/aws.py").exists()
+
+
+def test_the_readmes_config_table_lists_exactly_the_sections_the_loader_accepts():
+    from stack_config.schema import StackConfig
+
+    readme = (PROJECT_DIR / "README.md").read_text()
+    table = readme[readme.index("| section | what it sets |"):]
+    table = table[:table.index("\n\n")]
+    documented = re.findall(r"^\| `(\w+)` \|", table, re.MULTILINE)
+    accepted = [field.alias or name for name, field in StackConfig.model_fields.items()]
+    assert sorted(documented) == sorted(accepted)
