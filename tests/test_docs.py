@@ -72,3 +72,39 @@ def test_the_readmes_config_table_lists_exactly_the_sections_the_loader_accepts(
     documented = re.findall(r"^\| `(\w+)` \|", table, re.MULTILINE)
     accepted = [field.alias or name for name, field in StackConfig.model_fields.items()]
     assert sorted(documented) == sorted(accepted)
+
+
+def _readme() -> str:
+    return (PROJECT_DIR / "README.md").read_text()
+
+
+def test_the_readmes_first_command_installs_only_the_locked_program_requirements_without_torch_or_cuda():
+    from tools.locks import lock_pins
+
+    first = re.search(r"```sh\n(python -m pip install -r (\S+) && python -m tools\.synth [^\n]*)\n```", _readme())
+    assert first and first.group(2) == "requirements.txt", "the first command installs only what the synth needs"
+    pins = lock_pins((PROJECT_DIR / "requirements.lock").read_text())
+    assert pins and not [name for name in pins if name == "torch" or name.startswith("nvidia-")], pins
+
+
+def test_the_readme_names_every_debian_package_and_every_daemon_the_test_script_stops():
+    script = (PROJECT_DIR / "scripts" / "test").read_text()
+    packages = re.search(r"^APT_PACKAGES=\(([^)]*)\)", script, re.MULTILINE).group(1).split()
+    readme = _readme()
+    section = readme[readme.index("It first installs what the tests drive for real"):readme.index("## Real use")]
+    assert packages and all(f"`{p}`" in section for p in packages), packages
+    stopped = re.search(r"systemctl stop ([^\n]*?) 2>", script).group(1)
+    assert f"`systemctl stop {stopped}`" in section.replace("\n  ", " ")
+    killed = re.search(r"for daemon in ([^;]*); do\n\s+\"\$\{as_root\[@\]\}\" pkill -u prometheus", script).group(1).split()
+    assert killed and all(f"`{d}`" in section for d in killed), killed
+    assert "nginx -s quit" in script and "`nginx -s quit`" in section
+
+
+def test_the_test_script_takes_torchs_cpu_build_from_the_index_ci_uses():
+    script = (PROJECT_DIR / "scripts" / "test").read_text()
+    index = re.search(r'^TORCH_CPU_INDEX="([^"]+)"', script, re.MULTILINE).group(1)
+    checks = (PROJECT_DIR / ".github" / "workflows" / "checks.yml").read_text()
+    assert index in checks, "scripts/test and CI take torch from the same index"
+    assert f"`{index}`" in _readme()
+    install = script.index('--index-url "$TORCH_CPU_INDEX"')
+    assert install < script.index("-r requirements-dev.txt"), "the CPU build is in place before torch==X is resolved"
