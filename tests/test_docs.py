@@ -108,3 +108,9 @@ def test_the_test_script_takes_torchs_cpu_build_from_the_index_ci_uses():
     assert f"`{index}`" in _readme()
     install = script.index('--index-url "$TORCH_CPU_INDEX"')
     assert install < script.index("-r requirements-dev.txt"), "the CPU build is in place before torch==X is resolved"
+
+
+def test_the_app_readme_installs_the_torch_version_training_pins_from_the_cpu_index():
+    pinned = re.search(r"^torch==(\S+)$", (PROJECT_DIR / "app" / "requirements-train.txt").read_text(), re.MULTILINE)
+    app_readme = (PROJECT_DIR / "app" / "README.md").read_text()
+    assert f"--index-url https://download.pytorch.org/whl/cpu torch=={pinned.group(1)}+cpu" in app_readme
