@@ -71,7 +71,6 @@ from ..capacity.cluster_autoscaler import off_gpu_node_affinity
 from ..capacity.gpu_scheduling import GpuScheduling
 from ..cluster.irsa import ROLE_ARN_ANNOTATION, controller_role
 from ..labels import standard_labels
-from .model_endpoint import WeightedBackend
 from ..observability.monitoring_rules import (
     ModelTarget,
     TokenLatencyObjectives,
@@ -80,6 +79,7 @@ from ..observability.monitoring_rules import (
     quantile_expr,
     request_count_expr,
 )
+from .model_endpoint import WeightedBackend
 from .runtimes import MODEL_SERVER, ServingRuntime
 
 CHART_REPOSITORY = "https://argoproj.github.io/argo-helm"
