@@ -32,8 +32,9 @@ from .._args import (
 from .._charts import PinnedChart, extra_values_problems
 from ..capacity.cluster_autoscaler import off_gpu_node_affinity
 from ..capacity.gpu_scheduling import GpuScheduling
+from ..observability.monitoring_rules import ModelTarget, series_selector
 from .model_service import PodsMetric
-from .runtimes import ServingRuntime
+from .runtimes import Series, ServingRuntime
 from .server_contract import BATCH_QUEUE_DEPTH, IN_FLIGHT_REQUESTS
 
 # The official chart (prometheus-community/helm-charts charts/prometheus-adapter, tag
@@ -57,6 +58,17 @@ def scale_signals(runtime: ServingRuntime) -> list[str]:
     KV-cache use. CPU and GPU utilisation do not follow an LLM's load: a batch of one keeps a GPU as busy."""
     s = runtime.signals
     return [g.metric for g in (s.queue_depth, s.in_flight, s.kv_cache_usage) if g is not None]
+
+
+def keda_prometheus_trigger(target: ModelTarget, gauge: Series, threshold: float, server_address: str,
+                            window: str = "1m") -> dict[str, Any]:
+    """A KEDA ScaledObject `prometheus` trigger on one of the runtime's gauges (the move this module's docstring
+    names): the model's total over its pods, averaged over `window`; KEDA divides it by `threshold` per replica
+    (kedacore/keda pkg/scalers/prometheus_scaler.go, `prometheusMetadata`: serverAddress, query, threshold; the query
+    must return one element, hence the sum)."""
+    query = f"sum(avg_over_time({gauge.metric}{series_selector(target, gauge)}[{window}]))"
+    return {"type": "prometheus",
+            "metadata": {"serverAddress": server_address, "query": query, "threshold": f"{threshold:g}"}}
 
 
 def adapter_rule(metric: str, window: str) -> dict[str, Any]:

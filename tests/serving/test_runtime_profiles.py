@@ -292,3 +292,19 @@ def test_a_runtimes_dashboard_queries_are_valid_promql(runtime, tmp_path):
     path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
     result = run(PROMTOOL, "check", "rules", str(path))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@needs_promtool
+def test_a_keda_trigger_on_vllms_waiting_requests_is_one_valid_query_of_the_models_series(tmp_path):
+    from components.observability.model_monitoring import model_target
+    from components.serving.pod_autoscaling import keda_prometheus_trigger
+
+    target = model_target(ModelMonitoringArgs(model=ServedModel(MODEL, namespace=NAMESPACE, runtime=VLLM)))
+    trigger = keda_prometheus_trigger(target, VLLM.signals.queue_depth, 4, "http://prometheus-operated.monitoring:9090")
+    assert trigger["type"] == "prometheus" and trigger["metadata"]["threshold"] == "4"
+    query = trigger["metadata"]["query"]
+    assert query == ('sum(avg_over_time(vllm:num_requests_waiting{namespace="llm", job="llama", '
+                     'model_name="llama"}[1m]))')
+    path = tmp_path / "trigger.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "keda", "rules": [{"record": "keda:trigger", "expr": query}]}]}))
+    assert run(PROMTOOL, "check", "rules", str(path)).returncode == 0
