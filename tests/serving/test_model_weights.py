@@ -135,3 +135,15 @@ def test_the_deployed_version_is_a_content_digest_in_the_key():
         _synth(lambda opts: ModelWeights("weights", _args(digest="v1"), opts))
     with pytest.raises(InvalidArgs, match=r"prefix: got '/models/'"):
         _synth(lambda opts: ModelWeights("weights", _args(prefix="/models/"), opts))
+
+
+def test_the_llm_programs_builtin_objects_pass_strict_schema_validation():
+    from kubernetes_validate import utils as kubernetes_validate
+
+    from components.cluster.eks_versions import DEFAULT_KUBERNETES_VERSION
+
+    checked = 0
+    for _, manifest in _synth(_llm_program).kubernetes_objects(masked=False):
+        kubernetes_validate.validate(manifest, f"{DEFAULT_KUBERNETES_VERSION}.0", strict=True)
+        checked += 1
+    assert checked >= 7  # namespace, PV, PVC, service account, deployment, service, network policy
