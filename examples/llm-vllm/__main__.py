@@ -43,19 +43,18 @@ stage = config.require("stage")
 if stage not in ("dev", "prod"):
     raise ValueError(f"config stage: got {stage!r}; allowed: dev, prod")
 instance_type = config.require("instanceType")
-# Refused here, before anything is created: a model that cannot fit would crash-loop after a GPU cold start.
-if (problem := SIZING.fit_problem(instance_type)) is not None:
-    raise ValueError(f"config instanceType: {problem}")
 
 aws_opts = pulumi.ResourceOptions(providers={"aws": aws.Provider("aws", region=config.require("region"))})
 kubernetes = pulumi.ResourceOptions(providers={"kubernetes": k8s.Provider(
     "cluster", kubeconfig=config.require_secret("kubeconfig"))})
 
-# The model's GPU nodes: this instance type only (the sizing above), a disk for the vLLM image (the weights stream
+# The model's GPU nodes: this instance type only, checked against the sizing; a disk for the vLLM image (the weights stream
 # from S3 and take no disk).
 gpu_nodes = GpuNodeGroup("gpu-nodes", GpuNodeGroupArgs(
     cluster_name=config.require("clusterName"), subnet_ids=config.require_object("subnetIds"),
-    instance_types=[instance_type], min_size=0, max_size=2, desired_size=0, disk_size_gib=100), aws_opts)
+    instance_types=[instance_type], min_size=0, max_size=2, desired_size=0, disk_size_gib=100,
+    # Refused before anything is created when the model does not fit: it would crash-loop after a GPU cold start.
+    llm=SIZING), aws_opts)
 
 namespace = k8s.core.v1.Namespace("namespace", metadata=k8s.meta.v1.ObjectMetaArgs(name=MODEL, labels={
     "pod-security.kubernetes.io/enforce": "restricted",

@@ -51,3 +51,17 @@ def test_the_fitting_types_of_a_70b_model_start_with_the_smallest_node_that_hold
 
 def test_an_unknown_instance_type_is_named():
     assert "m5.large: GPU memory unknown" in LlmSizing(8).fit_problem("m5.large")
+
+
+def test_a_gpu_node_group_for_an_llm_refuses_an_instance_type_the_model_does_not_fit():
+    from components._args import InvalidArgs
+    from components.capacity.gpu_node_group import GpuNodeGroup, GpuNodeGroupArgs
+    from tests.harness import components
+
+    def group(types: list[str]):
+        return lambda opts: GpuNodeGroup("llm-nodes", GpuNodeGroupArgs(
+            cluster_name="c", subnet_ids=["subnet-1"], instance_types=types, llm=EIGHT_B), opts)
+
+    with pytest.raises(InvalidArgs, match=r"instance_types: g4dn.xlarge: 14.9 GiB of weights"):
+        components(group(["g4dn.xlarge"]))
+    assert components(group(["g6e.xlarge"])).of_type("aws:eks/nodeGroup:NodeGroup")

@@ -54,7 +54,8 @@ def test_the_llm_alerts_and_dashboard_are_vllms():
 
 
 def test_a_gpu_too_small_for_the_model_is_refused_before_anything_is_created():
-    with pytest.raises(Exception, match=r"instanceType: g4dn.xlarge: 14.9 GiB of weights \+ 4 GiB KV cache"):
+    refused = r"GpuNodeGroup 'gpu-nodes': instance_types: g4dn.xlarge: 14.9 GiB of weights \+ 4 GiB KV cache"
+    with pytest.raises(Exception, match=refused):
         run(instanceType="g4dn.xlarge")
 
 
