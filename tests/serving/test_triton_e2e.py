@@ -11,11 +11,9 @@ The Python backend's stub is the wheel's build for this interpreter, linked to i
 
 from __future__ import annotations
 
-import http.client
 import json
 import sys
 import sysconfig
-import threading
 import time
 import urllib.parse
 from pathlib import Path
@@ -101,35 +99,16 @@ def start_triton(work: Path) -> tuple[processes.Process, int, int]:
     return process, http_port, metrics_port
 
 
-class Traffic:
-    """Inference requests, a share of them with a negative value the model fails on."""
+class Traffic(processes.Traffic):
+    """The monitoring tests' traffic (Triton takes the same `/v2/models/<name>/infer` path), with Triton's input:
+    a poisoned request carries a negative value, which the model fails on."""
 
-    def __init__(self, port: int, failing_share: float = 0.0, per_second: float = 10.0):
-        self.port, self.failing_every, self.interval = port, round(1 / failing_share) if failing_share else 0, 1 / per_second
-        self.statuses: list[int] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+    def __init__(self, port: int, failing_share: float = 0.0):
+        super().__init__(port, MODEL, poison_share=failing_share, per_second=10.0, max_requests=3000)
 
-    def _run(self) -> None:
-        sent = 0
-        while not self._stop.is_set() and sent < 3000:
-            value = -1.0 if self.failing_every and sent % self.failing_every == 0 else 1.0
-            body = json.dumps({"inputs": [{"name": "INPUT", "shape": [1, 4], "datatype": "FP32",
-                                           "data": [value, 2.0, 3.0, 4.0]}]})
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-                conn.request("POST", f"/v2/models/{MODEL}/infer", body, {"Content-Type": "application/json"})
-                self.statuses.append(conn.getresponse().status)
-                conn.close()
-            except OSError:
-                self.statuses.append(0)
-            sent += 1
-            self._stop.wait(self.interval)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
+    def _body(self, poisoned: bool) -> bytes:
+        return json.dumps({"inputs": [{"name": "INPUT", "shape": [1, 4], "datatype": "FP32",
+                                       "data": [-1.0 if poisoned else 1.0, 2.0, 3.0, 4.0]}]}).encode()
 
 
 def firing(port: int, alertname: str) -> list[dict]:
