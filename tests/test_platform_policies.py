@@ -213,6 +213,28 @@ def test_a_karpenter_pool_counts_its_gpu_limit_per_node():
     assert "NodePool 'karpenter-node-pool' has 1 nvidia.com/gpu per node" in message
 
 
+
+def stated_pool(gpus_per_node: int = 1, labels: dict | None = None) -> dict:
+    return {"existingGpuNodePools": [{"name": "team-gpus", "labels": labels if labels is not None else GPU_LABELS,
+                                      "taints": [{"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}],
+                                      "gpusPerNode": gpus_per_node}]}
+
+
+def test_gpu_nodes_of_an_existing_cluster_stated_in_the_pack_config_take_the_workload():
+    assert stack_violations(gpu_workloads_fit_a_node_pool, [model()], stated_pool()) == []
+    assert stack_violations(gpu_workloads_fit_a_node_pool, [model(gpus=4)], stated_pool(gpus_per_node=4)) == []
+
+
+@pytest.mark.parametrize("config, reason", [
+    (stated_pool(gpus_per_node=1), "the cluster's node pool 'team-gpus' (pack config) has 1 nvidia.com/gpu per node"),
+    (stated_pool(gpus_per_node=2, labels={"workload": "gpu-inference"}),
+     "the cluster's node pool 'team-gpus' (pack config) lacks the label(s) {'nvidia.com/gpu.present': 'true'}"),
+])
+def test_a_stated_pool_that_cannot_take_the_workload_is_named_with_its_reason(config, reason):
+    [message] = messages(stack_violations(gpu_workloads_fit_a_node_pool, [model(gpus=2)], config))
+    assert reason in message, message
+
+
 # ---- zone spread --------------------------------------------------------------------------------------------------
 
 AUTOSCALER = (HELM, "cluster-autoscaler-release", {"chart": "cluster-autoscaler", "namespace": "kube-system",
