@@ -36,7 +36,7 @@ from .replicas import one_replica_owner
 from .scheduling import gpu_workloads_fit_a_node_pool, required_zone_spread_is_satisfiable
 from .secrets import no_plaintext_secrets
 from .storage import storage_classes_resolve_to_installed_drivers
-from .versions import eks_version_in_standard_support
+from .versions import eks_version_in_standard_support, eks_version_support_ended
 
 PACK_NAME = "gpu-model-platform"
 
@@ -65,6 +65,7 @@ def all_policies(current_stack: Callable[[], str] = pulumi.get_stack,
         required_zone_spread_is_satisfiable,
         irsa_trust_matches_service_accounts,
         eks_version_in_standard_support(today),
+        eks_version_support_ended(today),
         production_endpoints(current_stack),
         load_balancer_targets_drain_cleanly(),
         canary_alb_routing_is_wired(),
