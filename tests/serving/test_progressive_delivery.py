@@ -17,6 +17,7 @@ from components.serving.model_service import ModelServiceArgs, validate_model_se
 from components.observability.monitoring_rules import ModelTarget, error_ratio_expr, latency_quantile_expr
 from components.serving.progressive_delivery import (
     CHART_VERSION,
+    CONTROLLER_VERSION,
     HASH_METRIC_LABEL,
     AlbRouting,
     CanaryAnalysis,
@@ -68,6 +69,14 @@ def test_prod_installs_argo_rollouts_from_the_official_chart_at_a_pinned_version
     assert release["repositoryOpts"]["repo"] == "https://argoproj.github.io/argo-helm"
     assert release["values"]["installCRDs"] is True and release["values"]["keepCRDs"] is True
     assert release["values"]["controller"]["replicas"] >= 2 and release["values"]["controller"]["pdb"]["enabled"]
+
+
+def test_the_controller_runs_v1_9_1_or_later_which_fixes_the_dependency_cve_of_the_charts_v1_9_0():
+    values = stack("prod").named("argo-rollouts-release").inputs["values"]
+    tag = values["controller"]["image"]["tag"]
+    assert tag == CONTROLLER_VERSION
+    assert tuple(map(int, tag.removeprefix("v").split("."))) >= (1, 9, 1), tag
+    assert unknown_values_keys({"controller": {"image": {"tag": tag}}}, CHART_KEYS) == []
 
 
 def test_every_values_key_exists_in_the_pinned_chart():
