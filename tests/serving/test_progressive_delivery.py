@@ -117,9 +117,27 @@ def test_prods_rollout_runs_the_pods_of_model_services_deployment_which_keeps_no
     assert "template" not in rollout["spec"], "ModelService's Deployment is the one source of the pod template"
     assert rollout["spec"]["selector"]["matchLabels"].items() <= \
         deployment["spec"]["template"]["metadata"]["labels"].items()
-    assert deployment["spec"]["replicas"] == 0
     assert "spec.replicas" in stack("prod").named("model-deployment").options["ignoreChanges"], \
         "a live Deployment switched to canary is scaled down by the controller, not cut to zero by pulumi up"
+
+
+def test_a_first_prod_up_runs_the_model_before_the_rollout_can_so_no_moment_has_no_model_pod():
+    # The Rollout routes at the endpoint's Ingress, created only after the certificate validates: until then
+    # Argo cannot run its pods, so the Deployment's own (created with the floor of replicas) serve; the
+    # controller scales them to zero once the Rollout is healthy (workloadRef.scaleDown: onsuccess).
+    synthesis = stack("prod")
+    rollout, deployment = _one("prod", "Rollout"), _one("prod", "Deployment", "my-ai-model")
+    assert rollout["spec"]["strategy"]["canary"]["trafficRouting"]["alb"]["ingress"]
+    ingress = synthesis.named("model-endpoint-ingress")
+    assert ingress.urn not in synthesis.named("model-canary-rollout").options["dependencies"]
+    model = stack_config("prod").model
+    floor = max(model.replicas, model.autoscaling.min_replicas if model.autoscaling.enabled else 0)
+    assert deployment["spec"]["replicas"] == floor >= 2, "the Deployment serves until the Rollout is healthy"
+    assert rollout["spec"]["workloadRef"]["scaleDown"] == "onsuccess"
+    # Its pods are the ones the stable Service (the ALB's target) selects before Argo pins it to a ReplicaSet.
+    [stable] = [m for _, m in synthesis.kubernetes_objects(masked=False) if m["kind"] == "Service"
+                and m["metadata"]["name"].endswith("-stable")]
+    assert stable["spec"]["selector"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
 
 
 def test_the_hpa_owns_the_rollouts_replicas_and_pulumi_leaves_them_alone():
