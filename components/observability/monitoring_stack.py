@@ -120,7 +120,8 @@ class MonitoringStackArgs:
     notification_timing: NotificationTiming = field(default_factory=NotificationTiming)
     resources: MonitoringResources = field(default_factory=MonitoringResources)
     gpu_scheduling: GpuScheduling = field(default_factory=GpuScheduling)
-    """The labels of GPU nodes, which every monitoring pod stays away from."""
+    """The labels and taints of GPU nodes: every monitoring pod stays away from them but node-exporter, which
+    tolerates their taints to watch their disks."""
     dcgm_exporter_namespace: Optional[pulumi.Input[str]] = None
     """Namespace of the DCGM exporter's Service; None looks in every namespace."""
     gpu_alerts: GpuAlertThresholds = field(default_factory=GpuAlertThresholds)
@@ -211,8 +212,11 @@ def helm_values(args: MonitoringStackArgs, grafana_secret: pulumi.Input[str], al
                 "provider": {"foldersFromFilesStructure": True}}},
             "resources": r.grafana.values(), **placement},
         "kube-state-metrics": {"resources": r.kube_state_metrics.values(), **placement},
+        # node-exporter runs on every node, GPU nodes included: their disks fill with images and weights.
+        # It tolerates exactly the GPU taints (not the chart's tolerate-everything default).
         "prometheus-node-exporter": {"namespaceOverride": node_exporter_namespace,
-                                     "resources": r.node_exporter.values(), **placement},
+                                     "resources": r.node_exporter.values(), "affinity": {},
+                                     "tolerations": args.gpu_scheduling.tolerations()},
     }
 
 
@@ -251,7 +255,7 @@ class MonitoringStack(pulumi.ComponentResource):
     Creates a namespace for the stack and one for node-exporter, a Secret with Grafana's admin
     credentials and one with the Alertmanager configuration, the kube-prometheus-stack Helm
     release, and, once its CRDs exist, a ServiceMonitor for the DCGM exporter, the GPU alert
-    rules, and the GPU dashboard. Every pod stays off GPU nodes.
+    rules, and the GPU dashboard. Every pod but node-exporter stays off GPU nodes.
     """
 
     namespace: pulumi.Output[str]
