@@ -33,6 +33,7 @@ from .serving.model_service import (
                                  PodsMetric,
                                  ServedModel,
 )
+from .observability.log_collection import CloudWatchLogs, LogCollection, LogCollectionArgs, LokiStore
 from .observability.monitoring_alertmanager import AlertReceiver, NotificationTiming
 from .observability.monitoring_rules import BurnRateWindow, GpuAlertThresholds, ModelAlertThresholds, RolloutSignals, ScaleToZeroSignals
 from .observability.monitoring_stack import MonitoringResources, MonitoringStack, MonitoringStackArgs, PodResources
@@ -61,6 +62,7 @@ __all__ = [
     "BurnRateWindow",
     "CanaryAnalysis",
     "CanaryStep",
+    "CloudWatchLogs",
     "Cluster",
     "ClusterApiAccess",
     "ClusterApiAccessArgs",
@@ -85,6 +87,9 @@ __all__ = [
     "KedaHttpAddOnArgs",
     "LoadBalancerController",
     "LoadBalancerControllerArgs",
+    "LogCollection",
+    "LogCollectionArgs",
+    "LokiStore",
     "MetricsEndpoint",
     "ModelAlertThresholds",
     "ModelCanary",
