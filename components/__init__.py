@@ -35,6 +35,7 @@ from .serving.model_service import (
 )
 from .observability.log_collection import CloudWatchLogs, LogCollection, LogCollectionArgs, LokiStore
 from .observability.monitoring_alertmanager import AlertReceiver, NotificationTiming
+from .observability.trace_collection import TempoStore, TraceCollection, TraceCollectionArgs, XRay
 from .observability.monitoring_rules import BurnRateWindow, GpuAlertThresholds, ModelAlertThresholds, RolloutSignals, ScaleToZeroSignals
 from .observability.monitoring_stack import MonitoringResources, MonitoringStack, MonitoringStackArgs, PodResources
 from .cluster.network import Network, NetworkArgs
@@ -126,5 +127,9 @@ __all__ = [
     "SystemNodeGroup",
     "Taint",
     "TargetGroupVerification",
+    "TempoStore",
+    "TraceCollection",
+    "TraceCollectionArgs",
     "WeightedBackend",
+    "XRay",
 ]
