@@ -33,6 +33,7 @@ from .serving.model_service import (
                                  PodsMetric,
                                  ServedModel,
 )
+from .observability.alert_links import AlertLinks
 from .observability.log_collection import CloudWatchLogs, LogCollection, LogCollectionArgs, LokiStore
 from .observability.monitoring_alertmanager import AlertReceiver, NotificationTiming
 from .observability.trace_collection import TempoStore, TraceCollection, TraceCollectionArgs, XRay
@@ -55,6 +56,7 @@ from .serving.scale_to_zero import KedaHttpAddOn, KedaHttpAddOnArgs, ModelScaleT
 
 __all__ = [
     "AlbRouting",
+    "AlertLinks",
     "AlertReceiver",
     "ArgoRollouts",
     "ArgoRolloutsArgs",

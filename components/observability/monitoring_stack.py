@@ -129,6 +129,8 @@ class MonitoringStackArgs:
     """Prometheus's scrape and rule evaluation interval."""
     runbook_url: Optional[str] = None
     """Base of the alerts' `runbook_url` (each alert appends `#<its name in lower case>`); None: no link."""
+    grafana_data_sources: list[dict[str, Any]] = field(default_factory=list)
+    """More Grafana data sources (logs and traces: `alert_links.data_sources`), provisioned beside Prometheus."""
     chart_version: ChartVersion = CHART_VERSION
     """kube-prometheus-stack chart version; change it together with the values this module builds."""
     ready_timeout_minutes: Annotated[int, between(1, 120)] = 20
@@ -210,6 +212,7 @@ def helm_values(args: MonitoringStackArgs, grafana_secret: pulumi.Input[str], al
                 "enabled": True, "label": label, "labelValue": label_value,
                 "searchNamespace": "ALL", "folderAnnotation": FOLDER_ANNOTATION,
                 "provider": {"foldersFromFilesStructure": True}}},
+            **({"additionalDataSources": args.grafana_data_sources} if args.grafana_data_sources else {}),
             "resources": r.grafana.values(), **placement},
         "kube-state-metrics": {"resources": r.kube_state_metrics.values(), **placement},
         # node-exporter runs on every node, GPU nodes included: their disks fill with images and weights.
