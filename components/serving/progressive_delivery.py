@@ -3,7 +3,7 @@
 Argo Rollouts (the choice against Flagger is recorded in docs/delivery.md). `ArgoRollouts` installs the
 controller once per cluster from its official chart; `ModelCanary` gives one model a Rollout that takes
 its pod template from ModelService's Deployment (`workloadRef`, so ModelService stays the one source of
-the pods) and an AnalysisTemplate whose queries are the model's alert expressions (components/monitoring_rules.py)
+the pods) and an AnalysisTemplate whose queries are the model's alert expressions (components/observability/monitoring_rules.py)
 narrowed to the canary's and the stable's pods.
 
 Facts read from the pinned sources:
