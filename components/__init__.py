@@ -35,6 +35,7 @@ from .serving.model_service import (
 )
 from .observability.alert_links import AlertLinks
 from .observability.log_collection import CloudWatchLogs, LogCollection, LogCollectionArgs, LokiStore
+from .observability.managed_prometheus import ManagedPrometheus, ManagedPrometheusArgs, QueueSettings, RemoteWrite
 from .observability.monitoring_alertmanager import AlertReceiver, NotificationTiming
 from .observability.trace_collection import TempoStore, TraceCollection, TraceCollectionArgs, XRay
 from .observability.monitoring_rules import BurnRateWindow, GpuAlertThresholds, ModelAlertThresholds, RolloutSignals, ScaleToZeroSignals
@@ -93,6 +94,8 @@ __all__ = [
     "LogCollection",
     "LogCollectionArgs",
     "LokiStore",
+    "ManagedPrometheus",
+    "ManagedPrometheusArgs",
     "MetricsEndpoint",
     "ModelAlertThresholds",
     "ModelCanary",
@@ -121,6 +124,8 @@ __all__ = [
     "PreviewAccessArgs",
     "PrometheusAdapter",
     "PrometheusAdapterArgs",
+    "QueueSettings",
+    "RemoteWrite",
     "RequestHolder",
     "RequestProxy",
     "RolloutSignals",

@@ -30,6 +30,7 @@ from .._args import (
 from .._charts import PinnedChart, extra_values_problems
 from ..capacity.gpu_scheduling import GpuScheduling
 from ..labels import standard_labels
+from .managed_prometheus import PROMETHEUS_SERVICE_ACCOUNT, RemoteWrite
 from .monitoring_alertmanager import (
     AlertReceiver,
     NotificationTiming,
@@ -129,6 +130,8 @@ class MonitoringStackArgs:
     """Prometheus's scrape and rule evaluation interval."""
     runbook_url: Optional[str] = None
     """Base of the alerts' `runbook_url` (each alert appends `#<its name in lower case>`); None: no link."""
+    remote_write: Optional[RemoteWrite] = None
+    """Also send every sample to an AMP workspace (`ManagedPrometheus.remote_write`); rules and alerts stay here."""
     grafana_data_sources: list[dict[str, Any]] = field(default_factory=list)
     """More Grafana data sources (logs and traces: `alert_links.data_sources`), provisioned beside Prometheus."""
     chart_version: ChartVersion = CHART_VERSION
@@ -189,6 +192,11 @@ def helm_values(args: MonitoringStackArgs, grafana_secret: pulumi.Input[str], al
     }
     if _retention_size(args.storage_size):
         prometheus_spec["retentionSize"] = _retention_size(args.storage_size)
+    prometheus: dict[str, Any] = {"prometheusSpec": prometheus_spec}
+    if args.remote_write is not None:  # managed_prometheus.py: SigV4 with the IRSA role of this service account
+        prometheus_spec["remoteWrite"] = [args.remote_write.spec()]
+        prometheus["serviceAccount"] = {"create": True, "name": PROMETHEUS_SERVICE_ACCOUNT, "annotations": {
+            "eks.amazonaws.com/role-arn": args.remote_write.role_arn}}
     ((label, label_value),) = DASHBOARD_LABEL.items()
     return {
         # Helm installs CRDs on the first install only: before a chart upgrade that changes them, apply
@@ -199,7 +207,7 @@ def helm_values(args: MonitoringStackArgs, grafana_secret: pulumi.Input[str], al
         "defaultRules": {"create": True},
         "prometheusOperator": {"resources": r.operator.values(), **placement,
                                "admissionWebhooks": {"patch": {"resources": r.operator.values(), **placement}}},
-        "prometheus": {"prometheusSpec": prometheus_spec},
+        "prometheus": prometheus,
         "alertmanager": {"enabled": True, "alertmanagerSpec": {
             # The routing config holds receiver URLs and keys: it comes from our own Secret.
             "useExistingSecret": True, "configSecret": alertmanager_secret,
