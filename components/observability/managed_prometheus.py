@@ -38,6 +38,7 @@ class QueueSettings:
     batch_send_deadline: str = "5s"
 
     def spec(self) -> dict[str, Any]:
+        """The `queueConfig` of a remote write entry."""
         return {"maxSamplesPerSend": self.max_samples_per_send, "capacity": self.capacity,
                 "maxShards": self.max_shards, "batchSendDeadline": self.batch_send_deadline,
                 # AMP answers 429 when a workspace's ingestion quota is reached: retry instead of dropping.
