@@ -32,9 +32,9 @@ from .._args import (
 from .._charts import PinnedChart, extra_values_problems
 from ..aws_tags import component_tags
 from ..cluster.eks_versions import DEFAULT_KUBERNETES_VERSION
-from .gpu_scheduling import GpuScheduling
 from ..cluster.irsa import ROLE_ARN_ANNOTATION, TOKEN_AUDIENCE, controller_role, irsa_trust_policy  # noqa: F401 (re-exported)
 from ..labels import standard_labels
+from .gpu_scheduling import GpuScheduling
 
 # The official chart (kubernetes/autoscaler, cluster-autoscaler/charts/cluster-autoscaler at tag
 # cluster-autoscaler-chart-9.59.0); every values key used below is in that tag's values.yaml.

@@ -22,8 +22,8 @@ from tests.monitoring.promql import (
     metric_names,
     node_exporter_metrics,
 )
-from tests.progressive_delivery import controller_metrics as rollouts_controller_metrics
 from tests.observability.test_alerting_tools import program
+from tests.progressive_delivery import controller_metrics as rollouts_controller_metrics
 
 pytestmark = pytest.mark.slow
 MODEL = "my-ai-model"
