@@ -200,3 +200,24 @@ def test_tracing_is_off_unless_an_endpoint_is_configured(tiny_model):
     traced = tracing_from("http://127.0.0.1:4317", 1.0, "m", "1")
     assert traced is not None
     traced.shutdown()
+
+
+def test_a_grpc_call_gets_its_id_as_trailing_metadata_and_a_log_line(tiny_model, start_server):
+    from model_server.oip import grpc_predict_v2_pb2 as pb
+    from model_server.oip import grpc_predict_v2_pb2_grpc as pb_grpc
+
+    server = start_server(tiny_model.dir)
+    server.wait_ready()
+    rows = digits_rows(2)
+    tensor = pb.ModelInferRequest.InferInputTensor(name="input", datatype="FP32", shape=list(rows.shape))
+    request = pb.ModelInferRequest(model_name=MODEL_NAME, inputs=[tensor], raw_input_contents=[rows.astype("<f4").tobytes()])
+    with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        _, call = stub.ModelInfer.with_call(request, metadata=[("x-request-id", "grpc-7")], timeout=30)
+        assert dict(call.trailing_metadata())["x-request-id"] == "grpc-7"
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.ModelInfer(pb.ModelInferRequest(model_name="nope"), timeout=30)
+        assert re.fullmatch(r"[0-9a-f]{16}-[0-9a-f]+", dict(refused.value.trailing_metadata())["x-request-id"])
+    line = next(entry for entry in log_lines(server) if entry["request_id"] == "grpc-7")
+    assert line["route"] == "/inference.GRPCInferenceService/ModelInfer" and line["status"] == 200
+    assert any(entry["status"] == 404 for entry in log_lines(server))
