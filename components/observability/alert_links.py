@@ -108,7 +108,19 @@ def with_log_links(dashboard: dict[str, Any], links: AlertLinks, target: ModelTa
         # Relative: the link opens on whichever Grafana URL the dashboard was reached through.
         "url": logs_url(AlertLinks("", links.logs, links.log_group), target, DEFAULT_WINDOW, p["title"] in errors),
         "targetBlank": True}]} if p["title"] in titles else p for p in dashboard["panels"]]
-    return {**dashboard, "panels": panels}
+    return {**dashboard, "panels": [*panels, _failed_requests_panel(links, target, dashboard["panels"])]}
+
+
+def _failed_requests_panel(links: AlertLinks, target: ModelTarget, panels: list[dict[str, Any]]) -> dict[str, Any]:
+    """The model's failing request lines beside its metrics: a logs panel at the bottom of the dashboard."""
+    bottom = max((p["gridPos"]["y"] + p["gridPos"]["h"] for p in panels), default=0)
+    query = logs_query(links, target, errors_only=True)
+    return {"id": max((p["id"] for p in panels), default=0) + 1, "type": "logs", "title": "Failed requests (5xx)",
+            "description": "The model server's request lines with status >= 500: request_id, route, latency_ms, "
+                           "batch_size and trace_id of each.",
+            "datasource": query["datasource"], "targets": [query],
+            "gridPos": {"x": 0, "y": bottom, "w": 24, "h": 10},
+            "options": {"showTime": True, "wrapLogMessage": True, "sortOrder": "Descending"}}
 
 
 def data_sources(links: AlertLinks, *, loki_url: Optional[str] = None, region: Optional[str] = None,

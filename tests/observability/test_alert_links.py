@@ -107,6 +107,12 @@ def test_promtool_accepts_the_linked_rules(tmp_path):
 def test_the_dashboard_links_its_alerted_panels_to_the_logs():
     _, dashboard = linked(LOKI)
     with_logs = with_log_links(dashboard, LOKI, model_target(ARGS))
+    logs_panel = with_logs["panels"][-1]
+    assert logs_panel["type"] == "logs" and logs_panel["datasource"]["uid"] == LOGS_UID
+    assert logs_panel["targets"][0]["expr"].endswith("status >= 500")
+    ids = [p["id"] for p in with_logs["panels"]]
+    assert len(ids) == len(set(ids)), "panel ids stay unique"
+    assert logs_panel["gridPos"]["y"] >= max(p["gridPos"]["y"] + p["gridPos"]["h"] for p in dashboard["panels"])
     linked_titles = {p["title"] for p in with_logs["panels"] if p.get("links")}
     assert linked_titles == set(PANEL_OF_ALERT.values())
     panel = next(p for p in with_logs["panels"] if p["title"] == PANEL_OF_ALERT["ModelErrorBudgetBurn"])
