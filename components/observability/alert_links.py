@@ -123,11 +123,13 @@ def _failed_requests_panel(links: AlertLinks, target: ModelTarget, panels: list[
             "options": {"showTime": True, "wrapLogMessage": True, "sortOrder": "Descending"}}
 
 
-def data_sources(links: AlertLinks, *, loki_url: Optional[str] = None, region: Optional[str] = None,
-                 tempo_url: Optional[str] = None) -> list[dict[str, Any]]:
-    """Grafana data sources (kube-prometheus-stack `grafana.additionalDataSources`) the links rely on."""
+def data_sources(logs: Literal["loki", "cloudwatch"], *, loki_url: Optional[str] = None,
+                 region: Optional[str] = None, tempo_url: Optional[str] = None) -> list[dict[str, Any]]:
+    """Grafana data sources (kube-prometheus-stack `grafana.additionalDataSources`) the links rely on. The
+    CloudWatch one reads with Grafana's own AWS credentials (`authType: default`): give Grafana's service account
+    a role that may run Logs Insights queries."""
     sources: list[dict[str, Any]] = []
-    if links.logs == "loki":
+    if logs == "loki":
         derived = [{"name": "trace_id", "matcherRegex": '"trace_id":"(\\w+)"', "datasourceUid": TRACES_UID,
                     # `$$` is a literal `$` in Grafana's provisioning files.
                     "url": "$${__value.raw}"}] if tempo_url else []

@@ -136,13 +136,13 @@ def test_model_monitoring_deploys_the_links_only_when_asked():
 
 
 def test_grafana_gets_the_logs_and_traces_sources_the_links_name_with_a_log_to_trace_link():
-    sources = data_sources(LOKI, loki_url="http://logs-loki.logging.svc:3100", tempo_url="http://t.tracing.svc:3200")
+    sources = data_sources("loki", loki_url="http://logs-loki.logging.svc:3100", tempo_url="http://t.tracing.svc:3200")
     by_uid = {s["uid"]: s for s in sources}
     assert by_uid[LOGS_UID]["type"] == "loki" and by_uid[TRACES_UID]["type"] == "tempo"
     [derived] = by_uid[LOGS_UID]["jsonData"]["derivedFields"]
     assert derived["datasourceUid"] == TRACES_UID and "trace_id" in derived["matcherRegex"]
     assert by_uid[TRACES_UID]["jsonData"]["tracesToLogsV2"]["datasourceUid"] == LOGS_UID
-    cloudwatch = data_sources(CLOUDWATCH, region="eu-west-1")
+    cloudwatch = data_sources("cloudwatch", region="eu-west-1")
     assert [s["type"] for s in cloudwatch] == ["cloudwatch"] and cloudwatch[0]["jsonData"]["defaultRegion"] == "eu-west-1"
 
     synthesis = components(lambda opts: MonitoringStack("m", MonitoringStackArgs(
