@@ -56,3 +56,11 @@ def test_on_aws_logs_go_to_an_encrypted_group_traces_to_xray_and_samples_to_amp(
 def test_the_local_stack_refuses_amp():
     with pytest.raises(Exception, match="monitoring.managedPrometheus"):
         with_observability("local", managedPrometheus=True)
+
+
+@pytest.mark.parametrize("name", ["dev", "local"])
+def test_the_policy_pack_passes_with_everything_on(name):
+    from tests.test_policy import pack_violations
+
+    extra = {"managedPrometheus": True} if name == "dev" else {}
+    assert pack_violations(with_observability(name, **extra), name) == []
