@@ -21,6 +21,9 @@ from .capacity.karpenter import Karpenter, KarpenterArgs
 from .capacity.llm_sizing import LlmSizing
 from .cluster.eks_cluster import Cluster, ClusterArgs, ClusterStackReference, SystemNodeGroup
 from .cluster.network import Network, NetworkArgs
+from .observability.alert_links import AlertLinks
+from .observability.log_collection import CloudWatchLogs, LogCollection, LogCollectionArgs, LokiStore
+from .observability.managed_prometheus import ManagedPrometheus, ManagedPrometheusArgs, QueueSettings, RemoteWrite
 from .observability.model_monitoring import ModelMonitoring, ModelMonitoringArgs
 from .observability.monitoring_alertmanager import AlertReceiver, NotificationTiming
 from .observability.monitoring_rules import (
@@ -32,6 +35,7 @@ from .observability.monitoring_rules import (
                                  TokenLatencyObjectives,
 )
 from .observability.monitoring_stack import MonitoringResources, MonitoringStack, MonitoringStackArgs, PodResources
+from .observability.trace_collection import TempoStore, TraceCollection, TraceCollectionArgs, XRay
 from .serving.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
 from .serving.model_endpoint import ModelEndpoint, ModelEndpointArgs, RequestProxy, WeightedBackend
 from .serving.model_image import ModelImage, ModelImageArgs
@@ -63,6 +67,7 @@ from .serving.scale_to_zero import KedaHttpAddOn, KedaHttpAddOnArgs, ModelScaleT
 
 __all__ = [
     "AlbRouting",
+    "AlertLinks",
     "AlertReceiver",
     "ArgoRollouts",
     "ArgoRolloutsArgs",
@@ -71,6 +76,7 @@ __all__ = [
     "BurnRateWindow",
     "CanaryAnalysis",
     "CanaryStep",
+    "CloudWatchLogs",
     "Cluster",
     "ClusterApiAccess",
     "ClusterApiAccessArgs",
@@ -97,7 +103,12 @@ __all__ = [
     "LlmSizing",
     "LoadBalancerController",
     "LoadBalancerControllerArgs",
+    "LogCollection",
+    "LogCollectionArgs",
+    "LokiStore",
     "MODEL_SERVER",
+    "ManagedPrometheus",
+    "ManagedPrometheusArgs",
     "MetricsEndpoint",
     "ModelAlertThresholds",
     "ModelCanary",
@@ -128,6 +139,8 @@ __all__ = [
     "PreviewAccessArgs",
     "PrometheusAdapter",
     "PrometheusAdapterArgs",
+    "QueueSettings",
+    "RemoteWrite",
     "RequestHolder",
     "RequestProxy",
     "RolloutSignals",
@@ -140,7 +153,11 @@ __all__ = [
     "TRITON",
     "Taint",
     "TargetGroupVerification",
+    "TempoStore",
     "TokenLatencyObjectives",
+    "TraceCollection",
+    "TraceCollectionArgs",
     "VLLM",
     "WeightedBackend",
+    "XRay",
 ]
