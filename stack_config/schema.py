@@ -887,6 +887,12 @@ class DeliveryConfig(Section):
     runner_cidrs: list[str] = Field(
         default_factory=list, description="Where the runners' API traffic comes from (private ranges for `vpc`, "
                                           "public egress addresses for `public`).")
+    preview_runner_labels: list[RunnerLabel] = Field(
+        default_factory=list,
+        description="`runs-on` labels of the separate, ephemeral runner pool that previews this stack for same-"
+                    "repository pull requests (it reaches the API from `runnerCidrs` too, but never runs a plan, "
+                    "deploy or drift job). Each pool needs a label the other lacks, so neither kind of job can "
+                    "land on the other's runners. Required.")
 
     def stack_problems(self, config: StackConfig) -> list[str]:
         """Problems that span sections, each naming the key (for `StackConfig._check`)."""
@@ -896,6 +902,19 @@ class DeliveryConfig(Section):
             problems.append(_problem("delivery.runnerLabels", hosted, "GitHub-hosted runners cannot reach a restricted "
                                      "endpoint: their addresses are not in the VPC and not fixed; use self-hosted "
                                      "runner labels"))
+        hosted = [label for label in self.preview_runner_labels if GITHUB_HOSTED_LABEL_RE.match(label)]
+        if hosted:
+            problems.append(_problem("delivery.previewRunnerLabels", hosted, "a preview reaches the API too: use "
+                                     "self-hosted runner labels"))
+        if not self.preview_runner_labels:
+            problems.append(_problem("delivery.previewRunnerLabels", [], "required: the ephemeral pool that previews "
+                                     "this repository's pull requests (runnerLabels run plans and deploys only)"))
+        elif (not set(self.preview_runner_labels) - set(self.runner_labels)
+              or not set(self.runner_labels) - set(self.preview_runner_labels)):
+            problems.append(_problem("delivery.previewRunnerLabels", self.preview_runner_labels,
+                                     f"must have a label runnerLabels {self.runner_labels} lacks, and lack one it "
+                                     "has: a pull request's job must never land on a deploy runner, nor a deploy "
+                                     "job on a pull request's"))
         if cluster.mode == "local":
             problems.append(_problem("delivery", "set", "CI deploys EKS stacks only; a local cluster is deployed by hand"))
             return problems

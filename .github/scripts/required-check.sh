@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The one check branch protection requires on pull requests. Every job it needs must have passed, except
+# the previews, which are skipped (never failed) for a fork: a fork's code never runs where a cluster is
+# reachable, so a maintainer previews it on demand (the Preview workflow). Any failure or cancellation fails.
+#
+#   required-check.sh        env: NEEDS (the `needs` context as JSON), FORK (true for a fork's pull request)
+set -euo pipefail
+
+failed="$(jq -r --argjson fork "${FORK:-false}" '
+  to_entries[]
+  | select(.value.result != "success")
+  | select(($fork and (.key | startswith("preview")) and .value.result == "skipped") | not)
+  | "\(.key): \(.value.result)"' <<< "$NEEDS")"
+if [ -n "$failed" ]; then
+  echo "::error::required jobs did not pass: $(tr '\n' ' ' <<< "$failed")" >&2
+  exit 1
+fi
+if [ "${FORK:-false}" = true ]; then
+  echo "checks and image passed; previews are a maintainer's call for a fork (Actions, Preview, this pull request's head commit)"
+else
+  echo "checks, image and every preview passed"
+fi
