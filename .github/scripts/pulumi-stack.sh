@@ -60,8 +60,8 @@ case "$command" in
     fi
     output="${where%.json}.up.txt"
     set -o pipefail
-    # No --skip-preview: the update previews against the plan first, so a change the plan does not hold, or a
-    # policy violation, stops it before any resource changes.
+    # The update runs its own preview against the plan first (the preview is not skipped), so a change the plan
+    # does not hold, or a policy violation, stops it before any resource changes.
     status=0
     pulumi up "${common[@]}" --plan "$where" --yes \
       --message "Deploy ${GITHUB_SHA} image ${image##*@} (run ${GITHUB_RUN_ID})" 2>&1 | tee "$output" || status=$?
