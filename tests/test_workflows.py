@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -272,7 +273,7 @@ def test_pull_requests_preview_the_image_they_built_without_pushing_it():
     image = step_running(preview, "repositoryUri")
     assert image["env"]["DIGEST"] == "${{ inputs.digest }}"
     assert "push-image.sh" not in runs(preview) and "image-trust.sh sign" not in runs(preview)
-    for (name, job_id), job in callers(PREVIEW_WORKFLOW).items():
+    for (name, _), job in callers(PREVIEW_WORKFLOW).items():
         assert job["with"]["digest"] == \
             "${{ fromJSON(needs.image.outputs.digests)[fromJSON(needs.stacks.outputs.stacks)[matrix.stack].variant] }}"
         assert "keep" not in (jobs(workflow(name))["image"].get("with") or {}), f"{name}: no archive kept"
@@ -847,3 +848,28 @@ def test_no_credential_outlives_its_job_on_a_runner(tmp_path):
     login = "\n".join(line for line in (SCRIPTS_DIR / "registry-login.sh").read_text().splitlines()
                       if not line.startswith("#"))
     assert 'dir="${RUNNER_TEMP:?}/registry-auth"' in login and "HOME" not in login
+
+
+def test_each_documented_trust_policy_names_the_workflow_and_environment_that_really_assume_the_role():
+    from tools.delivery.trust import ROLES
+
+    assumed = {}
+    for name, _job_id, job, _ in all_jobs():
+        for step in steps(job):
+            if action(step) == AWS_ACTION:
+                environment = re.sub(r"\$\{\{ (inputs|matrix)\.stack \}\}", "{stack}", job["environment"])
+                assumed[(name, environment)] = step["with"]["role-to-assume"]
+    assert {(r.workflow, r.environment): f"${{{{ vars.{r.variable} }}}}" for r in ROLES.values()} == assumed
+    for role in ROLES.values():
+        if role.workflow != "preview-stack.yml":
+            assert role.refs == ("refs/heads/main",), f"{role.workflow}: main only"
+    # The guide shows each policy as the tool prints it (a change to either fails here).
+    guide = (ROOT / "docs" / "delivery.md").read_text()
+    for role in sorted(ROLES):
+        command = ("python -m tools.delivery trust-policy --repository OWNER/REPO --account 123456789012 "
+                   f"--stack prod --role {role}")
+        assert command in guide, command
+        printed = subprocess.run([sys.executable, "-m", "tools.delivery", "trust-policy", "--repository", "OWNER/REPO",
+                                  "--account", "123456789012", "--stack", "prod", "--role", role], cwd=ROOT, check=True,
+                                 capture_output=True, text=True, timeout=60).stdout
+        assert printed.strip() in guide, f"docs/delivery.md shows a stale {role} trust policy"
