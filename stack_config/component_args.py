@@ -159,7 +159,8 @@ def cluster_api_access_args(config: StackConfig, cluster: Cluster) -> ClusterApi
 
 
 def preview_access_args(config: StackConfig, cluster: Cluster) -> PreviewAccessArgs:
-    return PreviewAccessArgs(cluster_name=cluster.cluster_name, role_arns=list(config.cluster.preview_role_arns))
+    return PreviewAccessArgs(cluster_name=cluster.cluster_name, role_arns=list(config.cluster.preview_role_arns),
+                             refresh_role_arns=list(config.cluster.refresh_role_arns))
 
 
 # --- AWS GPU platform: provider, network, cluster, GPU nodes, GPU operators --------------------------------

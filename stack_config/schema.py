@@ -189,9 +189,13 @@ class ClusterConfig(Section):
         default_factory=list, description="IAM roles granted read-only cluster access (e.g. the preview role).")
     preview_role_arns: list[IamRoleArn] = Field(
         default_factory=list,
-        description="IAM roles of CI preview jobs: read everything (Secrets too) and dry-run changes, never apply "
-                    "them (RBAC plus an admission policy; see docs/delivery.md). The view policy cannot preview "
-                    "Secrets or Helm releases.")
+        description="IAM roles of CI preview and plan jobs: read everything but Secrets and dry-run changes, never "
+                    "apply them (RBAC plus an admission policy; see docs/delivery.md). The view policy cannot "
+                    "dry-run.")
+    refresh_role_arns: list[IamRoleArn] = Field(
+        default_factory=list,
+        description="IAM roles of CI's drift check (`pulumi refresh`, main only): read everything, Secrets included "
+                    "(a refresh reads every resource), change nothing.")
     log_retention_days: int = Field(default=90, description="Days CloudWatch keeps control-plane logs (created clusters).")
     addon_versions: dict[Literal[CORE_ADDONS], Annotated[str, StringConstraints(  # type: ignore[valid-type]
         pattern=r"^v[0-9]+\.[0-9]+\.[0-9]+-eksbuild\.[0-9]+$")]] = Field(
@@ -258,10 +262,15 @@ class ClusterConfig(Section):
             if network.prefixlen == 0:
                 problems.append(_problem("endpointPublicAccessCidrs", cidr, "the API endpoint must not be open to the world"))
         shared = set(self.preview_role_arns) & (set(self.admin_role_arns) | set(self.viewer_role_arns))
+        shared |= set(self.refresh_role_arns) & (set(self.admin_role_arns) | set(self.viewer_role_arns)
+                                                 | set(self.preview_role_arns))
         if shared:
             problems.append(_problem("previewRoleArns", sorted(shared),
-                                     "a role has one access entry: list it in previewRoleArns or in adminRoleArns/"
-                                     "viewerRoleArns, not both"))
+                                     "a role has one access entry: list it in previewRoleArns, refreshRoleArns or "
+                                     "adminRoleArns/viewerRoleArns, not two"))
+        if self.refresh_role_arns and not self.preview_role_arns:
+            problems.append(_problem("refreshRoleArns", self.refresh_role_arns, "comes with previewRoleArns (the "
+                                     "preview access that holds both groups to read and dry-run)"))
         if self.preview_role_arns and self.mode == "local":
             problems.append(_problem("previewRoleArns", self.preview_role_arns, "needs an EKS cluster (mode create or "
                                      "existing)"))
