@@ -49,6 +49,7 @@ from .serving.progressive_delivery import (
     ModelCanaryArgs,
     TargetGroupVerification,
 )
+from .security.image_admission import ImageAdmission, ImageAdmissionArgs
 from .serving.scale_to_zero import KedaHttpAddOn, KedaHttpAddOnArgs, ModelScaleToZero, ModelScaleToZeroArgs, RequestHolder
 
 __all__ = [
@@ -78,6 +79,8 @@ __all__ = [
     "GpuScheduling",
     "HealthProbes",
     "HorizontalAutoscaling",
+    "ImageAdmission",
+    "ImageAdmissionArgs",
     "InvalidArgs",
     "Karpenter",
     "KarpenterArgs",

@@ -42,6 +42,7 @@ from components.observability.monitoring_stack import MonitoringStack, Monitorin
 from components.cluster.network import Network, NetworkArgs
 from components.serving.pod_autoscaling import BATCH_QUEUE_DEPTH, IN_FLIGHT_REQUESTS, PrometheusAdapterArgs, pods_metric
 from components.access.preview_access import PreviewAccessArgs
+from components.security.image_admission import ImageAdmissionArgs
 from components.serving.progressive_delivery import (
     AlbRouting,
     ArgoRolloutsArgs,
@@ -641,3 +642,13 @@ def model_endpoint_args(config: StackConfig, model: ModelService, network: Optio
         proxy=proxy,
         weighted_backend=canary.weighted_backend if canary is not None else None,
     )
+
+
+def admits_signed_images_only(config: StackConfig) -> bool:
+    """CI's stacks run only images their deploy workflow signed (the local stack builds its own: off)."""
+    return config.delivery is not None and config.delivery.signed_images_only
+
+
+def image_admission_args(config: StackConfig) -> ImageAdmissionArgs:
+    assert config.delivery is not None and config.delivery.repository is not None  # the config refuses otherwise
+    return ImageAdmissionArgs(repository=config.delivery.repository, namespaces=[config.model_namespace])

@@ -902,6 +902,15 @@ class DeliveryConfig(Section):
                     "repository pull requests (it reaches the API from `runnerCidrs` too, but never runs a plan, "
                     "deploy or drift job). Each pool needs a label the other lacks, so neither kind of job can "
                     "land on the other's runners. Required.")
+    repository: Optional[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")]] = Field(
+        default=None,
+        description="The GitHub repository (`OWNER/REPO`) whose deploy workflow on main signs the images this stack "
+                    "runs (keyless cosign): the identity the cluster's admission policy admits.")
+    signed_images_only: bool = Field(
+        default=True,
+        description="Install Sigstore's policy-controller and admit, in the model's namespace, only images signed by "
+                    "`repository`'s deploy workflow on main (ImageAdmission). Off only for a first deploy by hand, "
+                    "whose image nobody signed (docs/delivery.md).")
 
     def stack_problems(self, config: StackConfig) -> list[str]:
         """Problems that span sections, each naming the key (for `StackConfig._check`)."""
@@ -924,6 +933,9 @@ class DeliveryConfig(Section):
                                      f"must have a label runnerLabels {self.runner_labels} lacks, and lack one it "
                                      "has: a pull request's job must never land on a deploy runner, nor a deploy "
                                      "job on a pull request's"))
+        if self.signed_images_only and self.repository is None:
+            problems.append(_problem("delivery.repository", None, "required with signedImagesOnly: the OWNER/REPO "
+                                     "whose deploy workflow signs the images the cluster admits"))
         if cluster.mode == "local":
             problems.append(_problem("delivery", "set", "CI deploys EKS stacks only; a local cluster is deployed by hand"))
             return problems
