@@ -707,3 +707,25 @@ def test_the_pull_request_preview_role_trusts_its_environment_from_a_pull_reques
 def test_a_trust_policy_for_a_malformed_repository_is_refused():
     with pytest.raises(SystemExit, match="expected OWNER/REPO"):
         trust_policy("acme", "123456789012", "prod", "deploy")
+
+
+@pytest.mark.parametrize(("skippable", "local_stack", "passes"), [
+    ("local-stack", "skipped", True),    # nothing a stack runs changed
+    ("", "skipped", False),              # it should have run
+    ("", "success", True),
+    ("local-stack", "failure", False),   # ran and failed: never excused
+])
+def test_the_local_stack_may_be_skipped_only_when_nothing_a_stack_runs_changed(sandbox, skippable, local_stack, passes):
+    _require("jq")
+    _, env = sandbox
+    needs = _needs(changes="success", checks="success", image="success", stacks="success", preview="success",
+                   **{"local-stack": local_stack})
+    result = run("required-check.sh", env={**env, "NEEDS": needs, "FORK": "false", "SKIPPABLE": skippable})
+    assert (result.returncode == 0) == passes, result.stderr
+
+
+def test_the_local_stack_script_refuses_an_unknown_phase(sandbox, tmp_path):
+    _, env = sandbox
+    (tmp_path / "runner-temp").mkdir()
+    result = run("local-stack.sh", "sideways", env=env)
+    assert result.returncode == 2 and "usage: local-stack.sh up|check|down" in result.stderr

@@ -28,7 +28,7 @@ SCRIPTS_DIR = ROOT / ".github" / "scripts"
 # release.yml belongs to the packaging work (issue 16) and is tested there.
 WORKFLOW_FILES = sorted(p for p in [*WORKFLOWS_DIR.glob("*.yml"), *WORKFLOWS_DIR.glob("*.yaml")])
 DELIVERY_WORKFLOWS = {"checks.yml", "image.yml", "pull-request.yml", "preview-stack.yml", "preview.yml", "deploy.yml",
-                      "stack.yml", "rollback.yml", "drift.yml"}
+                      "stack.yml", "rollback.yml", "drift.yml", "local-stack.yml"}
 # The reusable workflows that run Pulumi on a stack, and who may call them.
 STACK_WORKFLOW = "./.github/workflows/stack.yml"
 PREVIEW_WORKFLOW = "./.github/workflows/preview-stack.yml"
@@ -120,8 +120,8 @@ def deployable_stacks() -> set[str]:
 
 def test_the_workflows_are_the_ones_this_project_delivers_with():
     assert DELIVERY_WORKFLOWS <= {p.name for p in WORKFLOW_FILES}
-    assert {p.name for p in WORKFLOW_FILES} - DELIVERY_WORKFLOWS <= {"release.yml", "local-stack.yml"}
-    for reusable in ("checks.yml", "image.yml", "stack.yml", "preview-stack.yml"):
+    assert {p.name for p in WORKFLOW_FILES} - DELIVERY_WORKFLOWS <= {"release.yml"}
+    for reusable in ("checks.yml", "image.yml", "stack.yml", "preview-stack.yml", "local-stack.yml"):
         assert set(triggers(workflow(reusable))) == {"workflow_call"}, reusable
     assert triggers(workflow("pull-request.yml")) == {"pull_request": {"branches": ["main"]}}
     assert triggers(workflow("deploy.yml")) == {"push": {"branches": ["main"]}}
@@ -798,7 +798,8 @@ def test_a_forks_pull_request_runs_nothing_where_a_cluster_is_reachable():
     for job_id, job in jobs(workflow("pull-request.yml")).items():
         if job_id != "preview":
             assert "id-token" not in str(job.get("permissions")), f"pull-request.yml:{job_id}"
-            assert job.get("uses") in (None, "./.github/workflows/checks.yml", "./.github/workflows/image.yml")
+            assert job.get("uses") in (None, "./.github/workflows/checks.yml", "./.github/workflows/image.yml",
+                                       "./.github/workflows/local-stack.yml")
 
 
 def test_a_maintainer_previews_a_forks_reviewed_commit_and_no_other():
@@ -822,8 +823,8 @@ def test_one_required_check_passes_for_a_fork_and_fails_on_any_failure():
     required = jobs(workflow("pull-request.yml"))["required"]
     assert required["if"] == "always()" and set(required["needs"]) == set(jobs(workflow("pull-request.yml"))) - {"required"}
     step = step_running(required, "required-check.sh")
-    assert step["env"] == {"NEEDS": "${{ toJSON(needs) }}",
-                           "FORK": "${{ github.event.pull_request.head.repo.full_name != github.repository }}"}
+    assert step["env"]["NEEDS"] == "${{ toJSON(needs) }}"
+    assert step["env"]["FORK"] == "${{ github.event.pull_request.head.repo.full_name != github.repository }}"
 
 
 def test_deploy_runners_run_only_main_workflows():
@@ -873,3 +874,30 @@ def test_each_documented_trust_policy_names_the_workflow_and_environment_that_re
                                   "--account", "123456789012", "--stack", "prod", "--role", role], cwd=ROOT, check=True,
                                  capture_output=True, text=True, timeout=60).stdout
         assert printed.strip() in guide, f"docs/delivery.md shows a stale {role} trust policy"
+
+
+def test_pull_requests_that_touch_what_a_stack_runs_deploy_the_local_stack_on_kind():
+    pr = jobs(workflow("pull-request.yml"))
+    local = pr["local-stack"]
+    assert local["uses"] == "./.github/workflows/local-stack.yml" and local["needs"] == ["changes", "checks"]
+    assert local["if"] == "needs.changes.outputs.deploy == 'true'"
+    assert local["permissions"] == {"contents": "read"}, "no cloud credential, no token"
+    assert "python3 -m tools.delivery changes" in runs(pr["changes"])
+    assert "local-stack" in pr["required"]["needs"]
+    assert step_running(pr["required"], "required-check.sh")["env"]["SKIPPABLE"] == \
+        "${{ needs.changes.outputs.deploy != 'true' && 'local-stack' || '' }}"
+    kind = jobs(workflow("local-stack.yml"))["kind"]
+    assert kind["runs-on"] == "ubuntu-24.04" and kind["permissions"] == {"contents": "read"}
+    assert not [s for s in steps(kind) if action(s) in (AWS_ACTION, PULUMI_AUTH_ACTION)]
+    cluster = next(s for s in steps(kind) if action(s) == "helm/kind-action")
+    assert cluster["with"] == {"cluster_name": "gpu-model", "registry": True}
+    assert stack_config("local").cluster.kube_context == f"kind-{cluster['with']['cluster_name']}"
+    phases = [s["run"] for s in steps(kind) if "local-stack.sh" in s.get("run", "")]
+    assert phases == [".github/scripts/local-stack.sh up", ".github/scripts/local-stack.sh check",
+                      ".github/scripts/local-stack.sh down"]
+    assert steps(kind)[-1]["if"] == "always() && steps.kind.outcome == 'success'", "destroyed even when a check fails"
+    script = (SCRIPTS_DIR / "local-stack.sh").read_text()
+    for needed in ("pulumi up --stack \"$stack\" --policy-pack policy", "pulumi destroy --stack \"$stack\"",
+                   '"$(infer "not-the-key")" = 401', "ModelPodsRestarting", "scales to zero", "woken by a request",
+                   'up{namespace="my-ai-model"} == 1', 'PULUMI_BACKEND_URL="file://'):
+        assert needed in script, needed

@@ -3,13 +3,15 @@
 # the previews, which are skipped (never failed) for a fork: a fork's code never runs where a cluster is
 # reachable, so a maintainer previews it on demand (the Preview workflow). Any failure or cancellation fails.
 #
-#   required-check.sh        env: NEEDS (the `needs` context as JSON), FORK (true for a fork's pull request)
+#   required-check.sh        env: NEEDS (the `needs` context as JSON), FORK (true for a fork's pull request),
+#                            SKIPPABLE (jobs that may be skipped: the local stack when nothing a stack runs changed)
 set -euo pipefail
 
-failed="$(jq -r --argjson fork "${FORK:-false}" '
+failed="$(jq -r --argjson fork "${FORK:-false}" --arg skippable " ${SKIPPABLE:-} " '
   to_entries[]
   | select(.value.result != "success")
-  | select(($fork and (.key | startswith("preview")) and .value.result == "skipped") | not)
+  | select(.value.result == "skipped" and (($fork and (.key | startswith("preview")))
+                                           or ($skippable | contains(" " + .key + " "))) | not)
   | "\(.key): \(.value.result)"' <<< "$NEEDS")"
 if [ -n "$failed" ]; then
   echo "::error::required jobs did not pass: $(tr '\n' ' ' <<< "$failed")" >&2
