@@ -700,9 +700,13 @@ def test_codeowners_guard_the_workflows_the_policy_pack_and_the_stack_files():
         if line.strip() and not line.startswith("#"):
             pattern, *teams = line.split()
             owners[pattern] = teams
-    for pattern in ("/.github/", "/policy/", "/Pulumi.*.yaml", "/Pulumi.yaml"):
+    for pattern in ("/.github/", "/policy/", "/Pulumi.*.yaml", "/Pulumi.yaml", "/components/access/",
+                    "/components/security/"):
         assert owners.get(pattern), pattern
-    assert len(owners["/Pulumi.prod.yaml"]) >= 2, "prod's stack file needs a second owner"
+    assert len(owners["/Pulumi.prod.yaml"]) >= 2, "prod's stack file names both teams"
+    text = (ROOT / ".github" / "CODEOWNERS").read_text()
+    assert "ANY one of them" in text and "Require approvals: 2" in text, "CODEOWNERS alone lets either team approve"
+    assert "Require approval from two reviewers" in (ROOT / "docs" / "delivery.md").read_text()
 
 
 # ---- linters -------------------------------------------------------------------------------------
@@ -901,3 +905,62 @@ def test_pull_requests_that_touch_what_a_stack_runs_deploy_the_local_stack_on_ki
                    '"$(infer "not-the-key")" = 401', "ModelPodsRestarting", "scales to zero", "woken by a request",
                    'up{namespace="my-ai-model"} == 1', 'PULUMI_BACKEND_URL="file://'):
         assert needed in script, needed
+
+
+def test_signed_and_attested_images_are_verified_before_any_deploy():
+    up = jobs(workflow("stack.yml"))["up"]
+    push = step_running(up, "push-image.sh")
+    order = [line.strip() for line in push["run"].splitlines() if "image-trust.sh" in line or "push-image.sh" in line]
+    assert [o.split()[0 if "push" in o else 1] for o in order] == \
+        ['image="$(.github/scripts/push-image.sh', "provenance", "sign", "verify"], order
+    assert steps(up).index(push) < index_of(up, lambda s: "pulumi-stack.sh up" in s.get("run", ""))
+    installer = index_of(up, lambda s: action(s) == "sigstore/cosign-installer")
+    assert installer < steps(up).index(push)
+    assert up["permissions"] == {"contents": "read", "id-token": "write", "attestations": "read"}
+    attest = jobs(workflow("deploy.yml"))["attest"]
+    assert attest["runs-on"] == "ubuntu-24.04", "attested on GitHub's runners (verified with --deny-self-hosted-runners)"
+    predicates = [s["with"].get("predicate-type") for s in steps(attest) if action(s) == "actions/attest-build-provenance"]
+    assert predicates == [None, "https://cyclonedx.org/bom"], "build provenance, then the SBOM"
+    for step in steps(attest):
+        if action(step) == "actions/attest-build-provenance":
+            assert step["with"]["subject-digest"] == "${{ fromJSON(needs.image.outputs.digests)[matrix.variant] }}"
+    assert "--format cyclonedx" in (SCRIPTS_DIR / "build-images.sh").read_text()
+    for name, job_id, job, _ in all_jobs():
+        if (name, job_id) != ("deploy.yml", "attest"):
+            assert job.get("permissions", {}).get("attestations") != "write", f"{name}:{job_id}"
+
+
+def test_a_rollback_checks_the_digest_before_approval_with_the_deployed_commits_program():
+    rollback = workflow("rollback.yml")
+    inputs = triggers(rollback)["workflow_dispatch"]["inputs"]
+    assert inputs["commit"]["required"] is True
+    assert "^[0-9a-f]{40}$" in runs(jobs(rollback)["stacks"])
+    call = jobs(rollback)["rollback"]
+    assert call["with"]["ref"] == "${{ inputs.commit }}"
+    stack = jobs(workflow("stack.yml"))
+    for job in stack.values():
+        checkout = next(s for s in steps(job) if action(s) == "actions/checkout")
+        assert checkout["with"]["ref"] == "${{ inputs.ref }}", "the deployed commit's program"
+        guard = step_running(job, "deploy-guard.sh")
+        assert guard["env"]["MODE"] == "${{ inputs.ref != '' && 'exact' || 'descendant' }}"
+    image = step_running(stack["plan"], "push-image.sh")
+    held = image["run"].index('.github/scripts/push-image.sh "$(jq -r .repository <<< "$info")" "$DIGEST"')
+    assert image["run"].index('if [ -z "$ARCHIVES" ]; then') < held < \
+        image["run"].index("image-trust.sh provenance") < image["run"].index("image-trust.sh verify")
+    assert stack["plan"]["environment"] == "${{ inputs.stack }}-preview", "before the approval, in the up job"
+
+
+def test_every_threat_model_row_is_backed_by_a_test():
+    guide = (ROOT / "docs" / "delivery.md").read_text()
+    table = guide.split("## Threat model", 1)[1].split("\n\n", 2)[2].split("\n\n", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| actor")
+            and not line.startswith("| ---")]
+    assert len(rows) >= 7
+    actors = {row.split("|")[1].strip() for row in rows}
+    assert {"anyone, from a fork", "a branch author (write access)", "a main merge", "a prod approver"} <= actors
+    defined = {m for path in (ROOT / "tests").rglob("test_*.py")
+               for m in re.findall(r"^def (test_\w+)", path.read_text(), re.MULTILINE)}
+    for row in rows:
+        cited = set(re.findall(r"`(test_\w+)`", row))
+        assert cited, f"a row with nothing behind it: {row[:80]}"
+        assert cited <= defined, cited - defined
