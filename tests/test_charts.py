@@ -73,18 +73,13 @@ def test_a_chart_version_other_than_the_pinned_one_is_not_checked_against_its_ke
 
 
 def test_every_pinned_charts_keys_ship_in_the_package():
-    from components import (
-        cluster_autoscaler,
-        karpenter,
-        load_balancer_controller,
-        pod_autoscaling,
-        progressive_delivery,
-        scale_to_zero,
-    )
+    from components.capacity import cluster_autoscaler, karpenter
     from components.observability.monitoring_stack import PINNED_CHART as MONITORING
+    from components.security import image_admission
+    from components.serving import load_balancer_controller, pod_autoscaling, progressive_delivery, scale_to_zero
     pinned = [MONITORING, cluster_autoscaler.PINNED_CHART, karpenter.CONTROLLER_CHART, pod_autoscaling.PINNED_CHART,
               load_balancer_controller.PINNED_CHART, scale_to_zero.KEDA_PINNED, scale_to_zero.HTTP_PINNED,
-              progressive_delivery.PINNED]
+              progressive_delivery.PINNED, image_admission.PINNED]
     for chart in pinned:
         assert chart.keys_file == f"{chart.name}-{chart.version}.keys.tsv" and chart_keys(chart.keys_file), chart
     assert {p.name for p in KEYS_DIR.glob("*.keys.tsv")} == {c.keys_file for c in pinned}
