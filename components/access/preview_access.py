@@ -48,6 +48,7 @@ WRITABLE_API_GROUPS: tuple[str, ...] = (
     "storage.k8s.io", "scheduling.k8s.io", "coordination.k8s.io", "discovery.k8s.io", "apiextensions.k8s.io",
     "apiregistration.k8s.io", "monitoring.coreos.com", "karpenter.sh", "karpenter.k8s.aws", "keda.sh", "http.keda.sh",
     "argoproj.io",  # the model's Rollout and AnalysisTemplate (progressive delivery)
+    "policy.sigstore.dev",  # the image admission policy (ImageAdmission)
 )
 _WRITE_VERBS = ["create", "update", "patch", "delete", "deletecollection"]
 # The two checkov findings this role exists to have, each with the reason (checkov's per-object skip annotations).
