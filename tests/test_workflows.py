@@ -349,7 +349,7 @@ def test_the_runner_labels_come_from_the_stack_file_that_says_how_ci_reaches_the
 
 
 def test_the_previews_and_drift_checks_cover_every_ci_stack():
-    for name, job_id in (("pull-request.yml", "preview"), ("drift.yml", "drift")):
+    for name, job_id in (("pull-request.yml", "preview"), ("preview.yml", "preview"), ("drift.yml", "drift")):
         job = jobs(workflow(name))[job_id]
         assert set(job["strategy"]["matrix"]["stack"]) == set(ci_stacks()), f"{name}:{job_id}"
         assert job["strategy"]["fail-fast"] is False, "one stack's failure must not hide the other's"
