@@ -9,9 +9,10 @@ set -euo pipefail
 
 failed="$(jq -r --argjson fork "${FORK:-false}" --arg skippable " ${SKIPPABLE:-} " '
   to_entries[]
+  | .key as $job
   | select(.value.result != "success")
-  | select(.value.result == "skipped" and (($fork and (.key | startswith("preview")))
-                                           or ($skippable | contains(" " + .key + " "))) | not)
+  | select(.value.result == "skipped" and (($fork and ($job | startswith("preview")))
+                                           or ($skippable | contains(" " + $job + " "))) | not)
   | "\(.key): \(.value.result)"' <<< "$NEEDS")"
 if [ -n "$failed" ]; then
   echo "::error::required jobs did not pass: $(tr '\n' ' ' <<< "$failed")" >&2
