@@ -30,6 +30,7 @@ from .observability.monitoring_rules import (
                                  ScaleToZeroSignals,
 )
 from .observability.monitoring_stack import MonitoringResources, MonitoringStack, MonitoringStackArgs, PodResources
+from .security.image_admission import ImageAdmission, ImageAdmissionArgs
 from .serving.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
 from .serving.model_endpoint import ModelEndpoint, ModelEndpointArgs, RequestProxy, WeightedBackend
 from .serving.model_image import ModelImage, ModelImageArgs
@@ -55,7 +56,6 @@ from .serving.progressive_delivery import (
                                  ModelCanaryArgs,
                                  TargetGroupVerification,
 )
-from .security.image_admission import ImageAdmission, ImageAdmissionArgs
 from .serving.scale_to_zero import KedaHttpAddOn, KedaHttpAddOnArgs, ModelScaleToZero, ModelScaleToZeroArgs, RequestHolder
 
 __all__ = [
