@@ -71,8 +71,8 @@ from ..capacity.cluster_autoscaler import off_gpu_node_affinity
 from ..capacity.gpu_scheduling import GpuScheduling
 from ..cluster.irsa import ROLE_ARN_ANNOTATION, controller_role
 from ..labels import standard_labels
-from .model_endpoint import WeightedBackend
 from ..observability.monitoring_rules import ModelTarget, error_ratio_expr, latency_quantile_expr, request_count_expr
+from .model_endpoint import WeightedBackend
 
 CHART_REPOSITORY = "https://argoproj.github.io/argo-helm"
 CHART, CHART_VERSION = "argo-rollouts", "2.41.0"
