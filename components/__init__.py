@@ -19,7 +19,8 @@ from .capacity.gpu_operators import GpuOperators, GpuOperatorsArgs
 from .capacity.gpu_scheduling import GpuScheduling, Taint
 from .capacity.karpenter import Karpenter, KarpenterArgs
 from .serving.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
-from .serving.model_endpoint import ModelEndpoint, ModelEndpointArgs, RequestProxy, WeightedBackend
+from .serving.backends import RequestProxy, WeightedBackend
+from .serving.model_endpoint import ModelEndpoint, ModelEndpointArgs
 from .serving.model_image import ModelImage, ModelImageArgs
 from .observability.model_monitoring import ModelMonitoring, ModelMonitoringArgs
 from .serving.model_registry import ModelRegistry, ModelRegistryArgs

@@ -433,6 +433,24 @@ def _rule_problems(args: Any) -> Iterator[Problem]:
         return
 
 
+# ------------------------------------------------------------------------------ derived Kubernetes names
+
+_DNS_LABEL_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+MAX_DNS_LABEL = 63
+
+
+def name_problems(field: str, names: dict[str, str], limit: int = MAX_DNS_LABEL) -> list[Problem]:
+    """Names a component derives for its children (what -> name): each must be a DNS label (lowercase letters,
+    digits, '-', at most `limit` characters), or the API server refuses the object at `up`, after others exist."""
+    problems: list[Problem] = []
+    for role, name in names.items():
+        if len(name) > limit or not _DNS_LABEL_NAME.fullmatch(name):
+            problems.append((field, got(name, f"derives the {role} name {name!r} ({len(name)} characters), which "
+                                              f"must be a DNS label of at most {limit} characters (lowercase letters, "
+                                              "digits and '-'); choose a shorter name")))
+    return problems
+
+
 # ------------------------------------------------------------------------------ the entry point
 
 def checked_args(component: str, instance: str, args: A, args_type: type[A],

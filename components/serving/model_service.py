@@ -61,12 +61,28 @@ class ModelService(pulumi.ComponentResource):
     """The Service's name (the same)."""
     service_port: pulumi.Output[int]
     """The Service's `http` port."""
+    service_port_number: int
+    """The same, known at declaration."""
     selector: pulumi.Output[dict[str, str]]
     """Labels that select the model's pods."""
     served: ServedModel
     """What `ModelMonitoring` needs (name, namespace, Service labels, metrics port, team), known at declaration."""
     authenticated: bool
     """Whether the server checks API keys (`api_keys` given)."""
+    replica_owner: Optional[ReplicaOwner]
+    """Who owns `spec.replicas` besides an HPA or a Rollout (`keda`: a `ModelScaleToZero` must take the model)."""
+    progressive_rollout: bool
+    """Whether an Argo Rollout runs the pods (a `ModelCanary` must take the model)."""
+    autoscaling: Optional[HorizontalAutoscaling]
+    """The HPA, when one scales the pods (the Deployment's, or the Rollout's)."""
+    replicas: int
+    """Pods when nothing else owns the count; the HPA's minimum with `autoscaling`."""
+    termination_grace_period_seconds: int
+    """How long a stopping pod may still answer: a load balancer in front waits as long before forgetting it."""
+    readiness_path: str
+    """The server's readiness path (also served on its public port)."""
+    monitoring_namespace: Optional[str]
+    """The namespace whose Prometheus the model's NetworkPolicy admits to `metrics`."""
 
     def __init__(self, name: str, args: ModelServiceArgs, opts: Optional[pulumi.ResourceOptions] = None):
         args = checked_args("ModelService", name, args, ModelServiceArgs, extra=instance_problems(name, args))
@@ -99,10 +115,18 @@ class ModelService(pulumi.ComponentResource):
         self.deployment_name = _claims.known(deployment.metadata.name, k8s_name)
         self.service_name = _claims.known(service.metadata.name, k8s_name)
         self.service_port = pulumi.Output.from_input(args.service_port)
+        self.service_port_number = args.service_port
         self.selector = pulumi.Output.from_input(self._selector)
         self.served = ServedModel(name=k8s_name, namespace=namespace, service_labels=workload.service_selector(
             k8s_name), metrics_port=contract.METRICS_SERVICE_PORT_NAME, team=args.team)
         self.authenticated = bool(args.api_keys)
+        self.replica_owner, self.progressive_rollout = args.replica_owner, args.progressive_rollout
+        self.autoscaling = args.autoscaling
+        self.replicas = args.autoscaling.min_replicas if args.autoscaling else args.replicas
+        self.termination_grace_period_seconds = args.termination_grace_period_seconds
+        self.readiness_path = args.probes.readiness_path
+        self.monitoring_namespace = args.monitoring_namespace
+        self._taken_by: Optional[tuple[str, str]] = None
         self.register_outputs({
             "namespace": self.namespace,
             "deployment_name": self.deployment_name,
@@ -111,6 +135,20 @@ class ModelService(pulumi.ComponentResource):
             "selector": self.selector,
             "authenticated": self.authenticated,
         })
+
+    @property
+    def taken_by(self) -> Optional[tuple[str, str]]:
+        """(component, instance) of the `ModelScaleToZero` or `ModelCanary` that took the model; None if none did."""
+        return self._taken_by
+
+    def take(self, component: str, instance: str) -> Optional[str]:
+        """Record that `component` drives the model's replicas; what is wrong if another one does already."""
+        if self._taken_by is not None and self._taken_by != (component, instance):
+            other, other_instance = self._taken_by
+            return (f"ModelService {self._name!r} is already driven by {other} {other_instance!r}: one model "
+                    "gets one of ModelScaleToZero or ModelCanary, once")
+        self._taken_by = (component, instance)
+        return None
 
     def _replicas_owned_elsewhere(self) -> bool:
         """Whether an HPA, an outside controller (`replica_owner`) or a Rollout sets the replica count after creation."""

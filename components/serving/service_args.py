@@ -449,8 +449,17 @@ def _replica_rules(a: ModelServiceArgs) -> list[Problem]:
     return problems
 
 
+# Namespaces the cluster itself owns: a stack that created (and would one day delete) one of these breaks the cluster.
+SYSTEM_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
+
+
 def _other_rules(a: ModelServiceArgs) -> list[Problem]:
     problems: list[Problem] = []
+    namespace = a.namespace or a.name
+    if a.create_namespace and namespace in SYSTEM_NAMESPACES:
+        problems.append(("namespace", got(namespace, f"the cluster owns {', '.join(SYSTEM_NAMESPACES)}: a stack that "
+                                                     "creates it would delete it on destroy; use a namespace of the "
+                                                     "model's own, or create_namespace=False")))
     reserved = {"app", "app.kubernetes.io/name", "app.kubernetes.io/component", "app.kubernetes.io/part-of",
                 "app.kubernetes.io/managed-by", "app.kubernetes.io/version", "team"}
     for key in sorted(set(a.pod_labels) & reserved):
