@@ -39,6 +39,7 @@ Facts read from the pinned sources:
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Optional, Union, cast
 
@@ -310,7 +311,7 @@ class AlbRouting:
     """Port of the canary and stable Services (created here) the weighted target groups forward to."""
 
 
-PrometheusUrl = Annotated[str, matches(r"https?://[^\s/]+(:[0-9]+)?(/\S*)?", "must be an http(s) URL")]
+_PROMETHEUS_URL = re.compile(r"https?://[^\s/]+(:[0-9]+)?(/\S*)?")
 
 
 @dataclass
@@ -322,7 +323,7 @@ class ModelCanaryArgs:
     name (the `model` label the analysis queries), replicas and HPA come from it."""
     rollouts: ArgoRollouts
     """The cluster's Argo Rollouts controller: the Rollout and AnalysisTemplate wait for its CRDs."""
-    prometheus: Union[MonitoringStack, PrometheusUrl]
+    prometheus: Union[MonitoringStack, str]
     """The Prometheus holding the model's metrics: the `MonitoringStack`, or the in-cluster URL of another one
     (e.g. `http://prometheus-operated.monitoring.svc:9090`)."""
     analysis: CanaryAnalysis
@@ -341,6 +342,9 @@ class ModelCanaryArgs:
             problems.append(("model", got(self.model.served.name, "is not set up for a Rollout: build its "
                                           "ModelService with progressive_rollout=True (its Deployment then leaves "
                                           "the pods to the Rollout)")))
+        if isinstance(self.prometheus, str) and not _PROMETHEUS_URL.fullmatch(self.prometheus):
+            problems.append(("prometheus", got(self.prometheus, "must be a MonitoringStack or an http(s) URL such as "
+                                                                "http://prometheus-operated.monitoring.svc:9090")))
         weights = [s.weight for s in self.steps]
         if not weights or weights != sorted(set(weights)):
             problems.append(("steps", got(weights, "need at least one step, weights strictly increasing (1..99)")))
