@@ -466,7 +466,27 @@ def checked_args(component: str, instance: str, args: A, args_type: type[A],
     problems += [f"{path}: {text}" for path, text in extra]
     if problems:
         raise InvalidArgs(component, instance, problems)
+    for path in plain_secrets(args):
+        pulumi.log.warn(f"{component} {instance!r}: {path} is plain text; pass pulumi.Output.secret(...) (or a secret "
+                        "config value) so that Pulumi encrypts it in the state and masks it in logs")
     return _with_checked_outputs(component, instance, args, "")
+
+
+def plain_secrets(args: Any, prefix: str = "") -> list[str]:
+    """Paths of secret fields (`SECRET`) given as plain strings rather than Pulumi secrets, nested args included."""
+    found: list[str] = []
+    secret_fields = _secret_fields(type(args))
+    for f in dataclasses.fields(args):
+        value, path = getattr(args, f.name), f"{prefix}.{f.name}" if prefix else f.name
+        if f.name in secret_fields:
+            values = value.items() if isinstance(value, dict) else [(None, value)]
+            found += [path if key is None else f"{path}[{key!r}]" for key, v in values if isinstance(v, str)]
+        else:
+            items = value if isinstance(value, (list, tuple)) else [value]
+            for i, item in enumerate(items):
+                if dataclasses.is_dataclass(item) and not isinstance(item, type):
+                    found += plain_secrets(item, f"{path}[{i}]" if item is not value else path)
+    return found
 
 
 def _has_constraint(tp: Any) -> bool:

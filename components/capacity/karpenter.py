@@ -31,7 +31,10 @@ from .._args import (
     problems_of,
 )
 from .._charts import PinnedChart, extra_values_problems
+from ..aws_regions import AwsRegion
 from ..aws_tags import component_tags
+from ..cluster.irsa import controller_role
+from ..labels import standard_labels
 from .cluster_autoscaler import (
     MetricsEndpoint,
     alert,
@@ -40,8 +43,6 @@ from .cluster_autoscaler import (
 )
 from .gpu_instances import GPU_INSTANCE_FAMILIES, unsupported_reason
 from .gpu_scheduling import GPU_RESOURCE, GpuScheduling
-from ..cluster.irsa import controller_role
-from ..labels import standard_labels
 
 # The official charts (aws/karpenter-provider-aws charts/karpenter and charts/karpenter-crd, version
 # 1.14.1, supporting Kubernetes 1.30 to 1.36 per docs/upgrading/compatibility.md); values keys from
@@ -176,7 +177,7 @@ class KarpenterArgs:
     """The EKS cluster (API authentication: nodes join through an access entry)."""
     oidc_provider_arn: pulumi.Input[str]
     """The cluster's IAM OIDC provider (IRSA): the controller role trusts Karpenter's service account only."""
-    region: str
+    region: AwsRegion
     """AWS region of the cluster."""
     subnet_ids: Sequence[pulumi.Input[str]] | pulumi.Input[Sequence[pulumi.Input[str]]]
     """Private subnets GPU nodes launch in."""

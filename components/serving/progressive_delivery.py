@@ -69,6 +69,7 @@ from .._args import (
     problems_of,
 )
 from .._charts import PinnedChart, extra_values_problems
+from ..aws_regions import AwsRegion
 from ..aws_tags import component_tags
 from ..capacity.cluster_autoscaler import off_gpu_node_affinity
 from ..capacity.gpu_scheduling import GpuScheduling
@@ -115,7 +116,7 @@ class TargetGroupVerification:
 
     oidc_provider_arn: pulumi.Input[str]
     """The cluster's IAM OIDC provider (`Cluster.oidc_provider_arn`): the role trusts the controller's account."""
-    region: Annotated[str, matches(r"[a-z]{2}(-[a-z]+)+-[0-9]", "must be an AWS region such as us-west-2")]
+    region: AwsRegion
     """The region of the load balancers (`AWS_REGION` of the controller: its AWS SDK reads it, utils/aws/aws.go)."""
 
 
