@@ -3,7 +3,7 @@
 Argo Rollouts (the choice against Flagger is recorded in docs/delivery.md). `ArgoRollouts` installs the
 controller once per cluster from its official chart; `ModelCanary` gives one model a Rollout that takes
 its pod template from ModelService's Deployment (`workloadRef`, so ModelService stays the one source of
-the pods) and an AnalysisTemplate whose queries are the model's alert expressions (components/monitoring_rules.py)
+the pods) and an AnalysisTemplate whose queries are the model's alert expressions (components/observability/monitoring_rules.py)
 narrowed to the canary's and the stable's pods.
 
 Facts read from the pinned sources:
@@ -76,9 +76,13 @@ from ..capacity.gpu_scheduling import GpuScheduling
 from ..cluster.irsa import ROLE_ARN_ANNOTATION, controller_role
 from ..labels import standard_labels
 from ..observability.monitoring_rules import ModelTarget, error_ratio_expr, latency_quantile_expr, request_count_expr
+<<<<<<< HEAD
 from ..observability.monitoring_stack import MonitoringStack
 from .backends import WeightedBackend
 from .model_service import ModelService
+=======
+from .model_endpoint import WeightedBackend
+>>>>>>> main
 
 CHART_REPOSITORY = "https://argoproj.github.io/argo-helm"
 CHART, CHART_VERSION = "argo-rollouts", "2.41.0"

@@ -18,7 +18,6 @@ from components.observability.model_monitoring import (
     scale_to_zero_signals,
     validate_model_monitoring_args,
 )
-from components.serving.model_service import ModelService, ModelServiceArgs, ServedModel
 from components.observability.monitoring_rules import (
     RUNBOOKS_URL,
     BurnRateWindow,
@@ -28,6 +27,7 @@ from components.observability.monitoring_rules import (
 )
 from components.observability.monitoring_alertmanager import AlertReceiver
 from components.observability.monitoring_stack import MonitoringStack, MonitoringStackArgs
+from components.serving.model_service import ModelService, ModelServiceArgs, ServedModel
 from stack_config import component_args as build
 from tests.harness import components, only, stack_config
 from tests.monitoring import crds
