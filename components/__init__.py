@@ -30,8 +30,8 @@ from .observability.monitoring_rules import (
                                  ScaleToZeroSignals,
 )
 from .observability.monitoring_stack import MonitoringResources, MonitoringStack, MonitoringStackArgs, PodResources
-from .serving.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
 from .serving.backends import RequestProxy, WeightedBackend
+from .serving.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
 from .serving.model_endpoint import ModelEndpoint, ModelEndpointArgs
 from .serving.model_image import ModelImage, ModelImageArgs
 from .serving.model_registry import ModelRegistry, ModelRegistryArgs

@@ -13,11 +13,8 @@ from .. import _claims, _options
 from .._args import DnsLabel, Duration, PositiveNumber, Problem, Ratio, checked_args, got, problems_of
 from ..labels import standard_labels
 from ..serving.model_service import ModelService, ServedModel
-<<<<<<< HEAD
 from ..serving.progressive_delivery import ModelCanary
 from ..serving.scale_to_zero import ModelScaleToZero
-=======
->>>>>>> main
 from ..serving.server_contract import METRICS_PATH
 from .monitoring_dashboards import (
     DASHBOARD_LABEL,
@@ -34,10 +31,7 @@ from .monitoring_rules import (
     model_rule_groups,
     rollout_rule_groups,
 )
-<<<<<<< HEAD
 from .monitoring_stack import MonitoringStack
-=======
->>>>>>> main
 
 MONITORING_API = "monitoring.coreos.com/v1"
 

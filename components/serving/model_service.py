@@ -12,7 +12,6 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .. import _claims
-<<<<<<< HEAD
 from .._args import checked_args
 from ..labels import restricted_namespace_labels, selector_labels, standard_labels
 from . import server_contract as contract
@@ -38,33 +37,6 @@ from .service_args import (
 __all__ = ["API_KEYS_DIR", "POD_READINESS_GATE_LABEL", "ContainerResources", "ExtraPort", "HealthProbes",
            "HorizontalAutoscaling", "ImageDigest", "ModelService", "ModelServiceArgs", "PodsMetric", "PortName",
            "ReplicaOwner", "ServedModel", "validate_model_service_args"]
-=======
-from .._args import (
-    SECRET,
-    DnsLabel,
-    DnsSubdomain,
-    EnvName,
-    HttpPath,
-    LabelKey,
-    LabelValue,
-    MetricName,
-    NonNegativeInt,
-    Port,
-    PositiveInt,
-    Problem,
-    Quantity,
-    between,
-    checked_args,
-    got,
-    matches,
-    problems_of,
-    quantity_value,
-)
-from ..capacity.gpu_scheduling import GpuScheduling
-from ..labels import restricted_namespace_labels, selector_labels, standard_labels
-from . import server_contract as contract
-from . import workload
->>>>>>> main
 
 # The AWS Load Balancer Controller injects readiness gates into new pods of namespaces carrying this label,
 # so a rolling update waits for each new pod to be healthy in the ALB's target group (inert without it).

@@ -76,13 +76,9 @@ from ..capacity.gpu_scheduling import GpuScheduling
 from ..cluster.irsa import ROLE_ARN_ANNOTATION, controller_role
 from ..labels import standard_labels
 from ..observability.monitoring_rules import ModelTarget, error_ratio_expr, latency_quantile_expr, request_count_expr
-<<<<<<< HEAD
 from ..observability.monitoring_stack import MonitoringStack
 from .backends import WeightedBackend
 from .model_service import ModelService
-=======
-from .model_endpoint import WeightedBackend
->>>>>>> main
 
 CHART_REPOSITORY = "https://argoproj.github.io/argo-helm"
 CHART, CHART_VERSION = "argo-rollouts", "2.41.0"

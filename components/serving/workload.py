@@ -12,7 +12,6 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .. import _claims
-<<<<<<< HEAD
 from ..capacity.gpu_scheduling import GPU_RESOURCE
 from . import server_contract as contract
 from .service_args import (
@@ -26,11 +25,6 @@ from .service_args import (
     probe_port,
     service_port_numbers,
 )
-=======
-from .._args import Problem, got
-from ..capacity.gpu_scheduling import GPU_RESOURCE
-from . import server_contract as contract
->>>>>>> main
 
 # CoreDNS pods carry k8s-app=kube-dns in kube-system: kubernetes/kubernetes cluster/addons/dns/coredns/
 # coredns.yaml.base, which the EKS `coredns` add-on's manifest keeps (plus eks.amazonaws.com/component).

@@ -18,6 +18,7 @@ from components.observability.model_monitoring import (
     scale_to_zero_signals,
     validate_model_monitoring_args,
 )
+from components.observability.monitoring_alertmanager import AlertReceiver
 from components.observability.monitoring_rules import (
     RUNBOOKS_URL,
     BurnRateWindow,
@@ -25,7 +26,6 @@ from components.observability.monitoring_rules import (
     alert_names,
     error_ratio_record,
 )
-from components.observability.monitoring_alertmanager import AlertReceiver
 from components.observability.monitoring_stack import MonitoringStack, MonitoringStackArgs
 from components.serving.model_service import ModelService, ModelServiceArgs, ServedModel
 from stack_config import component_args as build
