@@ -9,7 +9,6 @@ instance and the field; the failing instance registers nothing.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -41,6 +40,7 @@ from components import (
 from components._args import plain_secrets
 from components.aws_regions import REGIONS
 from tests.harness import components
+from tests.test_mistakes import Mistake, assert_refused_before_registering
 
 IMAGE = "123456789012.dkr.ecr.us-west-2.amazonaws.com/fraud@sha256:" + "ab" * 32
 OIDC = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-west-2.amazonaws.com/id/ABC"
@@ -48,15 +48,6 @@ KEYS = {"primary": pulumi.Output.secret("k")}
 ANALYSIS = CanaryAnalysis(max_error_ratio=0.01, max_latency_p99_seconds=0.5)
 ZONE = "Z0123456789ABCDEFGHIJ"
 SUBNETS = ["subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"]
-
-
-@dataclass(frozen=True)
-class Mistake:
-    id: str
-    component: str
-    instance: str
-    field: str
-    build: Callable[[pulumi.ResourceOptions], Any]
 
 
 def model(opts: pulumi.ResourceOptions, instance: str = "fraud", **fields: Any) -> ModelService:
@@ -169,14 +160,7 @@ def test_there_are_22_mistakes_between_components_each_named_once():
 
 @pytest.mark.parametrize("mistake", CHAINS, ids=lambda m: m.id)
 def test_the_mistake_is_refused_naming_the_field_before_anything_of_it_registers(mistake):
-    with pytest.raises(InvalidArgs) as caught:
-        components(mistake.build)
-    error = caught.value
-    assert str(error).startswith(f"{mistake.component} {mistake.instance!r}: "), str(error)
-    assert any(p.startswith(f"{mistake.field}: ") for p in error.problems), (mistake.field, error.problems)
-    own = [r for r in error.registered_resources  # type: ignore[attr-defined]
-           if r.name == mistake.instance or r.name.startswith(f"{mistake.instance}-")]
-    assert own == [], f"{mistake.component} {mistake.instance!r} registered {[r.name for r in own]} before failing"
+    assert_refused_before_registering(mistake)
 
 
 def test_a_region_typo_is_told_the_closest_region():
