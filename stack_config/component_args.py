@@ -318,11 +318,14 @@ def scales_to_zero(config: StackConfig) -> bool:
     return config.model.scale_to_zero.enabled
 
 
-def keda_http_add_on_args(config: StackConfig, monitoring: Optional[MonitoringStack]) -> KedaHttpAddOnArgs:
+def keda_http_add_on_args(config: StackConfig, monitoring: Optional[MonitoringStack],
+                          network: Optional[Network]) -> KedaHttpAddOnArgs:
     return KedaHttpAddOnArgs(
         namespace=config.model.scale_to_zero.keda_namespace,
         gpu_scheduling=gpu_scheduling(config.gpu_node_group),
-        monitoring_namespace=config.monitoring.namespace if monitoring else None,
+        monitoring=monitoring,
+        longest_hold_seconds=config.model.scale_to_zero.max_wait_seconds,
+        load_balancer_subnet_ids=_load_balancer_subnet_ids(config, network) if config.model.endpoint else [],
     )
 
 

@@ -214,7 +214,7 @@ class ModelService(pulumi.ComponentResource):
     def _create_deployment(self, name: str, ns: pulumi.Input[str], service_account: pulumi.Input[str],
                            opts: pulumi.ResourceOptions) -> k8s.apps.v1.Deployment:
         a = self._args
-        replicas = 0 if a.progressive_rollout else a.replicas if a.replica_owner else self._min_replicas()
+        replicas = a.replicas if a.replica_owner else self._min_replicas()
         # At least one pod's cold start: a model asleep at zero still rolls its pods once it wakes.
         timeout = f"{rollout_timeout_minutes(a, max(replicas, 1))}m"
         # A GPU pod may wait for a node from zero and a multi-GB image pull: Pulumi's 10-minute default

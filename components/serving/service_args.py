@@ -270,8 +270,9 @@ class ModelServiceArgs:
     expose it unless told `allow_unauthenticated`)."""
     progressive_rollout: bool = False
     """An Argo Rollout named like the Deployment runs the pods from its template (`workloadRef`): the Deployment is
-    created with no replica and leaves `spec.replicas` to the controller (which scales a live one down once the
-    Rollout is healthy); the HPA, when set, scales the Rollout."""
+    created with its replicas, so the model serves before the Rollout can (on a first `up` the Rollout is invalid
+    until its Ingress exists, which waits on the certificate), and leaves `spec.replicas` to the controller, which
+    scales the Deployment to zero once the Rollout is healthy; the HPA, when set, scales the Rollout."""
 
     def _rules(self) -> list[Problem]:
         return rules(self)

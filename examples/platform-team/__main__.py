@@ -46,8 +46,9 @@ monitoring = MonitoringStack("monitoring", MonitoringStackArgs(
                              teams=(team,)) for team in ("fraud", "churn")]), kubernetes)
 rollouts = ArgoRollouts("argo-rollouts", ArgoRolloutsArgs(monitoring_namespace=monitoring.namespace_name),
                         pulumi.ResourceOptions.merge(kubernetes, pulumi.ResourceOptions(depends_on=[monitoring])))
-keda = KedaHttpAddOn("keda", KedaHttpAddOnArgs(monitoring_namespace=monitoring.namespace_name,
-                                               depends_on=[monitoring]), kubernetes)
+keda = KedaHttpAddOn("keda", KedaHttpAddOnArgs(monitoring=monitoring, longest_hold_seconds=300,
+                                               load_balancer_subnet_ids=config.require_object("subnetIds")),
+                     kubernetes)
 load_balancers = LoadBalancerController("load-balancer-controller", LoadBalancerControllerArgs(
     cluster_name=config.require("clusterName"), oidc_provider_arn=config.require("oidcProviderArn"),
     region=config.require("region"), vpc_id=config.require("vpcId")), kubernetes)
