@@ -159,7 +159,8 @@ def test_the_model_and_the_cold_start_answer_admit_the_interceptors_namespace(st
 
 
 def test_the_interceptors_opening_is_the_scale_to_zero_components_own_and_only_on_http():
-    [policy] = [p for p in _objects("dev", "NetworkPolicy") if p["metadata"]["name"].endswith("-interceptor")]
+    # In the model's namespace (the add-on guards its interceptors with a policy of its own, in theirs).
+    [policy] = [p for p in _objects("dev", "NetworkPolicy") if p["metadata"]["name"] == "model-scale-to-zero-interceptor"]
     model_policy = _one("dev", "NetworkPolicy", "my-ai-model")
     assert _admitted_namespaces(policy, "http") == {"keda"} and _admitted_namespaces(policy, "grpc") == set()
     assert "keda" not in _admitted_namespaces(model_policy, "http"), "the model's own policy stays the model's"
