@@ -26,9 +26,13 @@ from components.capacity.karpenter import DEFAULT_AMI_ALIAS, Karpenter, Karpente
 from components.cluster.eks_cluster import SYSTEM_NODE_LABELS, Cluster, ClusterArgs, ClusterStackReference, SystemNodeGroup
 from components.cluster.network import Network, NetworkArgs
 from components.cluster.storage import DEFAULT_STORAGE_CLASS
+from components.observability.log_collection import LogCollection
+from components.observability.managed_prometheus import ManagedPrometheus
 from components.observability.model_monitoring import ModelMonitoringArgs
 from components.observability.monitoring_alertmanager import AlertReceiver
 from components.observability.monitoring_stack import MonitoringStack, MonitoringStackArgs
+from components.observability.trace_collection import TraceCollection
+from components.security.image_admission import ImageAdmissionArgs
 from components.serving.load_balancer_controller import LoadBalancerControllerArgs
 from components.serving.model_endpoint import ModelEndpointArgs
 from components.serving.model_image import ModelImageArgs
@@ -51,6 +55,16 @@ from components.serving.progressive_delivery import (
     TargetGroupVerification,
 )
 from components.serving.scale_to_zero import KedaHttpAddOn, KedaHttpAddOnArgs, ModelScaleToZero, ModelScaleToZeroArgs
+from stack_config.observability_args import (  # noqa: F401 (the program reads them through `build`)
+    collects_logs,
+    collects_traces,
+    grafana_data_sources,
+    log_collection_args,
+    managed_prometheus_args,
+    server_tracing_env,
+    trace_collection_args,
+    uses_managed_prometheus,
+)
 from stack_config.schema import GpuNodeGroupConfig, StackConfig, duration_seconds
 
 if TYPE_CHECKING:
@@ -71,7 +85,7 @@ def builds_image(config: StackConfig) -> bool:
 
 
 def model_service_args(config: StackConfig, image: Optional[ModelImage],
-                       gpu_nodes: Optional[GpuNodeGroup]) -> ModelServiceArgs:
+                       gpu_nodes: Optional[GpuNodeGroup], traces: Optional[TraceCollection] = None) -> ModelServiceArgs:
     """`image` is the ModelImage the program built, None when `model.image` names the image to deploy."""
     model = config.model
     resources = model.resources
@@ -95,7 +109,7 @@ def model_service_args(config: StackConfig, image: Optional[ModelImage],
             cpu_request=resources.requests.cpu, memory_request=resources.requests.memory,
             cpu_limit=resources.limits.cpu, memory_limit=resources.limits.memory,
         ),
-        env=dict(model.env),
+        env={**dict(model.env), **server_tracing_env(config, traces)},
         autoscaling=model_autoscaling(config),
         zone_spread=model.zone_spread,
         # The interceptors' way in is ModelScaleToZero's own NetworkPolicy.
@@ -156,7 +170,8 @@ def cluster_api_access_args(config: StackConfig, cluster: Cluster) -> ClusterApi
 
 
 def preview_access_args(config: StackConfig, cluster: Cluster) -> PreviewAccessArgs:
-    return PreviewAccessArgs(cluster_name=cluster.cluster_name, role_arns=list(config.cluster.preview_role_arns))
+    return PreviewAccessArgs(cluster_name=cluster.cluster_name, role_arns=list(config.cluster.preview_role_arns),
+                             refresh_role_arns=list(config.cluster.refresh_role_arns))
 
 
 # --- AWS GPU platform: provider, network, cluster, GPU nodes, GPU operators --------------------------------
@@ -271,7 +286,9 @@ def _secret(value: Optional[SecretStr]) -> Optional[pulumi.Output[str]]:
     return pulumi.Output.secret(value.get_secret_value()) if value is not None else None
 
 
-def monitoring_args(config: StackConfig, gpu_operators: Optional[GpuOperators] = None) -> MonitoringStackArgs:
+def monitoring_args(config: StackConfig, gpu_operators: Optional[GpuOperators] = None,
+                    logs: Optional[LogCollection] = None, traces: Optional[TraceCollection] = None,
+                    amp: Optional[ManagedPrometheus] = None) -> MonitoringStackArgs:
     """The monitoring stack: sizes and receivers from config; every URL, key and password a Pulumi secret."""
     m = config.monitoring
     assert m.grafana_admin_password is not None, "the schema requires it when monitoring is enabled"
@@ -288,6 +305,8 @@ def monitoring_args(config: StackConfig, gpu_operators: Optional[GpuOperators] =
         # Without the GPU operators' namespace the ServiceMonitor finds the exporter in any namespace.
         dcgm_exporter_namespace=gpu_operators.namespace if gpu_operators else None,
         runbook_url=m.runbook_base_url,
+        grafana_data_sources=grafana_data_sources(config, logs, traces),
+        remote_write=amp.remote_write if amp else None,
     )
 
 
@@ -590,3 +609,13 @@ def model_endpoint_args(config: StackConfig, backend: ModelService | ModelScaleT
         ssl_policy=endpoint.ssl_policy,
         allow_unauthenticated=config.model.authentication == "none",
     )
+
+
+def admits_signed_images_only(config: StackConfig) -> bool:
+    """CI's stacks run only images their deploy workflow signed (the local stack builds its own: off)."""
+    return config.delivery is not None and config.delivery.signed_images_only
+
+
+def image_admission_args(config: StackConfig) -> ImageAdmissionArgs:
+    assert config.delivery is not None and config.delivery.repository is not None  # the config refuses otherwise
+    return ImageAdmissionArgs(repository=config.delivery.repository, namespaces=[config.model_namespace])

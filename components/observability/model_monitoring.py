@@ -16,6 +16,7 @@ from ..serving.model_service import ModelService, ServedModel
 from ..serving.progressive_delivery import ModelCanary
 from ..serving.scale_to_zero import ModelScaleToZero
 from ..serving.server_contract import METRICS_PATH
+from .alert_links import AlertLinks, with_links, with_log_links
 from .monitoring_dashboards import (
     DASHBOARD_LABEL,
     FOLDER,
@@ -62,6 +63,9 @@ class ModelMonitoringArgs:
     not an outage, and the dashboard shows wake-ups."""
     rollout: Union[ModelCanary, RolloutSignals, None] = None
     """The model's `ModelCanary` (or its signals): alerts and a dashboard row on the rollout's state."""
+    alert_links: Optional[AlertLinks] = None
+    """Links on every model alert to its dashboard panel and the model's logs, and from the dashboard to the
+    logs (alert_links.py); None: no links."""
 
     def _rules(self) -> list[Problem]:
         return [*_admission_problems(self), *_team_problems(self), *_driver_problems(self)]
@@ -222,15 +226,22 @@ class ModelMonitoring(pulumi.ComponentResource):
         )
 
     def _create_rules(self, name: str, opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:
+        groups, links = model_rules(self._args), self._args.alert_links
+        if links is not None:  # alert_links.py: each alert links to its panel and the model's logs
+            groups = with_links(groups, links, self._target, self._dashboard(dashboard_uid("model", name)))
         return k8s.apiextensions.CustomResource(
             f"{name}-rules", api_version=MONITORING_API, kind="PrometheusRule",
-            metadata=self._metadata(), spec={"groups": model_rules(self._args)}, opts=opts,
+            metadata=self._metadata(), spec={"groups": groups}, opts=opts,
         )
 
-    def _create_dashboard(self, name: str, uid: str, opts: pulumi.ResourceOptions) -> None:
+    def _dashboard(self, uid: str) -> dict[str, Any]:
         a = self._args
         dashboard = model_dashboard(uid, self._target, a.availability, a.latency_p99_seconds,
                                     scale_to_zero_signals(a), rollout=rollout_signals(a))
+        return dashboard if a.alert_links is None else with_log_links(dashboard, a.alert_links, self._target)
+
+    def _create_dashboard(self, name: str, uid: str, opts: pulumi.ResourceOptions) -> None:
+        dashboard = self._dashboard(uid)
         k8s.core.v1.ConfigMap(
             f"{name}-dashboard",
             metadata=self._metadata(labels=DASHBOARD_LABEL, annotations={FOLDER_ANNOTATION: FOLDER}),
