@@ -21,11 +21,9 @@ from components.capacity.cluster_autoscaler import AutoscalerMonitoringArgs, Clu
 from components.capacity.gpu_node_group import GpuNodeGroup as _GpuNodeGroup
 from components.capacity.gpu_node_group import GpuNodeGroupArgs
 from components.capacity.gpu_operators import GpuOperators, GpuOperatorsArgs
-from components.capacity.gpu_scheduling import GpuScheduling, Taint
 from components.capacity.karpenter import DEFAULT_AMI_ALIAS, Karpenter, KarpenterArgs
 from components.cluster.eks_cluster import SYSTEM_NODE_LABELS, Cluster, ClusterArgs, ClusterStackReference, SystemNodeGroup
 from components.cluster.network import Network, NetworkArgs
-from components.cluster.storage import DEFAULT_STORAGE_CLASS
 from components.observability.log_collection import LogCollection
 from components.observability.managed_prometheus import ManagedPrometheus
 from components.observability.model_monitoring import ModelMonitoringArgs
@@ -65,18 +63,11 @@ from stack_config.observability_args import (  # noqa: F401 (the program reads t
     trace_collection_args,
     uses_managed_prometheus,
 )
-from stack_config.schema import GpuNodeGroupConfig, StackConfig, duration_seconds
+from stack_config.schema import StackConfig, duration_seconds
+from stack_config.shared_args import gpu_scheduling, storage_class  # noqa: F401 (read through `build`)
 
 if TYPE_CHECKING:
     from components import GpuNodeGroup, ModelImage, ModelService
-
-
-def gpu_scheduling(node_group: GpuNodeGroupConfig) -> GpuScheduling:
-    """The GPU labels and taints of the stack: nodes carry them, GPU pods match them."""
-    return GpuScheduling(
-        node_labels=dict(node_group.labels),
-        taints=tuple(Taint(key=t.key, value=t.value, effect=t.effect) for t in node_group.taints),
-    )
 
 
 def builds_image(config: StackConfig) -> bool:
@@ -229,16 +220,6 @@ def cluster_args(config: StackConfig, network: Optional[Network]) -> ClusterArgs
         storage_class=c.storage_class,
         enforces_network_policies=c.enforces_network_policies,
     )
-
-
-def storage_class(config: StackConfig) -> Optional[str]:
-    """The StorageClass the platform's volumes use: monitoring's override, else the cluster's (created: the
-    encrypted gp3 class `Cluster` makes; existing: the configured one; None: the cluster's default)."""
-    if config.monitoring.storage_class:
-        return config.monitoring.storage_class
-    if config.cluster.mode == "create":
-        return config.cluster.storage_class or DEFAULT_STORAGE_CLASS
-    return config.cluster.storage_class
 
 
 def _zone_subnets(config: StackConfig, network: Optional[Network]) -> dict:
