@@ -1,0 +1,154 @@
+"""Scale to zero's promises that a mutation audit (issue 29) found unguarded: the cold-start pod (locked down, off
+GPU nodes, Ready on its named port), the interceptors' chart values and ServiceMonitor, KEDA's disruption budgets.
+
+Every test builds the components through `_scale_to_zero`, the one place that knows their args."""
+
+from __future__ import annotations
+
+import pulumi
+import pytest
+
+from components import (
+    GpuScheduling,
+    KedaHttpAddOn,
+    KedaHttpAddOnArgs,
+    ModelScaleToZero,
+    ModelScaleToZeroArgs,
+    ModelService,
+    ModelServiceArgs,
+)
+from components.serving.scale_to_zero import (
+    COLD_START_PORT,
+    RequestHolder,
+    validate_keda_http_add_on_args,
+    validate_model_scale_to_zero_args,
+)
+from tests.autoscaling_platform import unknown_values_keys
+from tests.harness import components
+from tests.scale_to_zero import HTTP_KEYS, KEDA_KEYS
+from tools.synth import Synthesis
+
+DIGEST = "r.example/m@sha256:" + "e" * 64
+GPU = GpuScheduling(node_labels={"nvidia.com/gpu.present": "true", "accelerator": "a10g"})
+
+
+def _scale_to_zero(add_on: dict | None = None, **changes) -> Synthesis:
+    """KEDA's add-on, a model owned by KEDA, and its ModelScaleToZero with `changes` to its args."""
+    def build(opts: pulumi.ResourceOptions) -> None:
+        monitors = pulumi.CustomResource("test:index:MonitoringStack", "monitoring-stack", opts=opts)
+        keda = KedaHttpAddOn("keda", KedaHttpAddOnArgs(**{"gpu_scheduling": GPU, "monitoring_namespace": "monitoring",
+                                                          "depends_on": [monitors], **(add_on or {})}), opts)
+        model = ModelService("digits", ModelServiceArgs(image=DIGEST, replicas=0, replica_owner="keda"), opts)
+        ModelScaleToZero("digits-scale-to-zero", ModelScaleToZeroArgs(**{
+            "namespace": model.namespace, "deployment_name": model.deployment_name,
+            "service_name": model.service_name, "holder": keda.holder, "model_name": "digits",
+            "gpu_scheduling": GPU, "depends_on": keda.crds, **changes}), opts)
+    return components(build)
+
+
+def _object(synthesis: Synthesis, logical_name: str) -> dict:
+    return synthesis.named(logical_name).inputs
+
+
+@pytest.fixture(scope="module")
+def platform() -> Synthesis:
+    return _scale_to_zero()
+
+
+def _cold_start_pod(platform: Synthesis) -> dict:
+    return _object(platform, "digits-scale-to-zero-cold-start")["spec"]["template"]["spec"]
+
+
+def test_the_cold_start_container_drops_every_capability_and_runs_the_default_seccomp_profile(platform):
+    pod = _cold_start_pod(platform)
+    [container] = pod["containers"]
+    context = container["securityContext"]
+    assert context["capabilities"] == {"drop": ["ALL"]}
+    assert context["seccompProfile"] == {"type": "RuntimeDefault"} == pod["securityContext"]["seccompProfile"]
+    assert (context["runAsNonRoot"], context["readOnlyRootFilesystem"], context["allowPrivilegeEscalation"]) == \
+        (True, True, False)
+    assert context["runAsUser"] == pod["securityContext"]["runAsUser"] == pod["securityContext"]["fsGroup"] > 10000
+    assert pod["automountServiceAccountToken"] is False
+
+
+def test_the_cold_start_pod_never_holds_a_gpu_node(platform):
+    terms = _cold_start_pod(platform)["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert terms == {"nodeSelectorTerms": [{"matchExpressions": [
+        {"key": "accelerator", "operator": "NotIn", "values": ["a10g"]},
+        {"key": "nvidia.com/gpu.present", "operator": "NotIn", "values": ["true"]}]}]}
+
+
+def test_the_cold_start_pod_is_probed_and_served_on_its_named_http_port(platform):
+    [container] = _cold_start_pod(platform)["containers"]
+    assert container["ports"] == [{"name": "http", "containerPort": COLD_START_PORT, "protocol": "TCP"}]
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "http"}, probe
+    service = _object(platform, "digits-scale-to-zero-cold-start-service")["spec"]
+    assert service["ports"] == [{"name": "http", "port": COLD_START_PORT, "targetPort": "http", "protocol": "TCP"}]
+    assert service["selector"].items() <= _object(platform, "digits-scale-to-zero-cold-start")["spec"]["template"][
+        "metadata"]["labels"].items()
+    policy = _object(platform, "digits-scale-to-zero-cold-start-network-policy")["spec"]
+    assert policy["ingress"][0]["ports"] == [{"port": "http", "protocol": "TCP"}]
+    assert policy["ingress"][0]["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "keda"}}}]
+
+
+def test_the_interceptor_replica_range_reaches_the_chart_values():
+    values = _object(_scale_to_zero({"interceptor_min_replicas": 3, "interceptor_max_replicas": 7}), "keda-http")["values"]
+    assert values["interceptor"]["replicas"] == {"min": 3, "max": 7}
+    assert values["interceptor"]["pdb"] == {"enabled": True, "maxUnavailable": 1}
+
+
+@pytest.mark.parametrize("low, high, refused", [(3, 2, True), (2, 2, False)])
+def test_an_interceptor_floor_above_its_ceiling_is_refused_at_the_bound(low, high, refused):
+    problems = validate_keda_http_add_on_args(KedaHttpAddOnArgs(interceptor_min_replicas=low,
+                                                                interceptor_max_replicas=high))
+    assert [p.split(";")[0] for p in problems] == (["interceptor_min_replicas: got 3"] if refused else [])
+
+
+def test_every_keda_part_keeps_a_disruption_budget_the_chart_reads(platform):
+    values = _object(platform, "keda-keda")["values"]
+    assert values["podDisruptionBudget"] == {part: {"maxUnavailable": 1} for part in ("operator", "metricServer", "webhooks")}
+    assert unknown_values_keys(values, KEDA_KEYS) == []
+    assert unknown_values_keys(_object(platform, "keda-http")["values"], HTTP_KEYS) == []
+    assert unknown_values_keys({"podDisruptionBudget": {"operator": {"maxUnavaliable": 1}}}, KEDA_KEYS) == [
+        "podDisruptionBudget.operator.maxUnavaliable"], "a misspelt key under the budget must be seen"
+
+
+def test_the_interceptor_service_monitor_names_jobs_by_component_watches_kedas_namespace_and_waits_for_its_crd(platform):
+    registration = platform.named("keda-interceptor-monitor")
+    spec = registration.inputs["spec"]
+    assert spec["jobLabel"] == "app.kubernetes.io/component"
+    assert spec["namespaceSelector"] == {"matchNames": ["keda"]}
+    assert spec["endpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "15s"}]
+    assert registration.inputs["metadata"]["namespace"] == "monitoring"
+    assert platform.named("monitoring-stack").urn in registration.options["dependencies"]
+
+
+def test_without_a_monitoring_namespace_no_service_monitor_is_made():
+    synthesis = _scale_to_zero({"monitoring_namespace": None})
+    assert not [r for r in synthesis.of_type("kubernetes:monitoring.coreos.com/v1:ServiceMonitor")]
+    assert synthesis.named("keda-interceptor-metrics").inputs["spec"]["ports"][0]["port"] == 2223
+
+
+def test_the_scaled_object_scales_the_models_deployment_between_its_bounds(platform):
+    spec = _object(platform, "digits-scale-to-zero-scaled-object")["spec"]
+    assert spec["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "digits"}
+    assert (spec["minReplicaCount"], spec["maxReplicaCount"], spec["cooldownPeriod"]) == (0, 1, 900)
+    assert spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"] == {
+        "stabilizationWindowSeconds": 900, "policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}]}
+
+
+def test_a_long_idle_period_caps_the_scale_down_window_at_an_hour():
+    spec = _object(_scale_to_zero(idle_seconds=7200), "digits-scale-to-zero-scaled-object")["spec"]
+    assert (spec["cooldownPeriod"], spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"][
+        "stabilizationWindowSeconds"]) == (7200, 3600)
+
+
+@pytest.mark.parametrize("low, high, refused", [(2, 1, True), (1, 1, False), (0, 1, False)])
+def test_a_replica_ceiling_below_the_floor_is_refused_at_the_bound(low, high, refused):
+    holder = RequestHolder(namespace="keda", proxy_service="proxy", proxy_port=8080, scaler_address="scaler.keda:9090")
+    args = ModelScaleToZeroArgs(namespace="m", deployment_name="m", service_name="m", model_name="m", holder=holder,
+                                min_replicas=low, max_replicas=high)
+    problems = [p for p in validate_model_scale_to_zero_args(args) if p.startswith("max_replicas")]
+    assert problems == ([f"max_replicas: got {high} (min_replicas {low}); need 0 <= min_replicas <= max_replicas and "
+                         "max_replicas >= 1"] if refused else [])
