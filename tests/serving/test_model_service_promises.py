@@ -104,3 +104,19 @@ def test_without_api_keys_there_is_no_secret_and_no_keys_volume():
     assert "Secret" not in resources
     assert [v["name"] for v in pod_spec(resources["Deployment"])["volumes"]] == ["tmp"]
     assert "API_KEYS_DIR" not in {e["name"] for e in container(resources["Deployment"])["env"]}
+
+
+def test_every_object_of_the_model_lives_in_its_namespace():
+    synthesis = _service(namespace="team-a", secret_env={"TOKEN": "t"}, api_keys={"primary": "k"},
+                         autoscaling=HorizontalAutoscaling(min_replicas=2, max_replicas=3))
+    service = only(synthesis.of_type("gpu-model-platform:index:ModelService"), "ModelService")
+    children = [r for r in synthesis.children_of(service.urn) if not r.type.endswith(":Namespace")]
+    kinds = sorted(r.type.rsplit(":", 1)[-1] for r in children)
+    assert kinds == ["Deployment", "HorizontalPodAutoscaler", "NetworkPolicy", "PodDisruptionBudget", "Secret", "Secret",
+                     "Service", "ServiceAccount"]
+    assert {r.name: r.inputs["metadata"]["namespace"] for r in children} == {r.name: "team-a" for r in children}
+
+
+def test_a_rolling_update_adds_a_pod_before_it_removes_one():
+    strategy = _children(_service())["Deployment"].inputs["spec"]["strategy"]
+    assert strategy == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
