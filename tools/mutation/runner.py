@@ -129,9 +129,10 @@ def diffs(workdir: Path, names: list[str]) -> dict[str, str]:
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-def mutate(module: str, tests: list[str], workdir: Path, *, size: int | None, seed: int, jobs: int, max_seconds: float) -> Run:
+def mutate(module: str, tests: list[str], workdir: Path, *, size: int | None, seed: int, jobs: int, max_seconds: float,
+           root: Path = ROOT) -> Run:
     """Mutate `module` against `tests` in `workdir`: the sampled mutants' verdicts and the survivors' diffs."""
-    prepare(module, tests, workdir)
+    prepare(module, tests, workdir, root)
     names = sample(mutant_names(workdir, module), size, seed)
     run = Run(module, tests)
     run.timed_out = run_mutmut(workdir, names, jobs, max_seconds)
