@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from components import ContainerResources, HealthProbes, HorizontalAutoscaling, ModelService, ModelServiceArgs
-from components.serving.model_service import PodsMetric, validate_model_service_args
+from components._args import problems_of
+from components.serving.model_service import PodsMetric, ServedModel, validate_model_service_args
 from tests.harness import components, container, only, pod_spec
 from tools.synth import Synthesis
 
@@ -120,3 +121,33 @@ def test_every_object_of_the_model_lives_in_its_namespace():
 def test_a_rolling_update_adds_a_pod_before_it_removes_one():
     strategy = _children(_service())["Deployment"].inputs["spec"]["strategy"]
     assert strategy == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
+
+
+def test_the_secrets_of_the_model_are_opaque_secrets():
+    synthesis = _service(secret_env={"TOKEN": "t"}, api_keys={"primary": "k"})
+    secrets = synthesis.of_type("kubernetes:core/v1:Secret")
+    assert sorted((s.inputs["metadata"]["name"], s.inputs["type"]) for s in secrets) == [
+        ("model-api-keys", "Opaque"), ("model-env", "Opaque")]
+
+
+def test_a_served_model_whose_labels_miss_its_name_is_refused_naming_service_labels():
+    wrong = ServedModel(name="digits", service_labels={"app.kubernetes.io/name": "other"})
+    assert problems_of(wrong) == ["service_labels: got {'app.kubernetes.io/name': 'other'}; must include "
+                                  "app.kubernetes.io/name: <name>, which becomes the job label the alerts select"]
+    assert problems_of(ServedModel(name="digits", service_labels={"app.kubernetes.io/name": "digits"})) == []
+    assert problems_of(ServedModel(name="digits")) == []
+
+
+def test_what_monitoring_is_told_selects_the_models_service():
+    captured = {}
+
+    def build(opts):
+        captured["model"] = ModelService("model", ModelServiceArgs(image=DIGEST_IMAGE, namespace="team-a", team="t"), opts)
+    synthesis = components(build)
+    served = captured["model"].served
+    labels = _children(synthesis)["Service"].inputs["metadata"]["labels"]
+    assert served.selector().items() <= labels.items()
+    assert (served.name, served.model_namespace, served.metrics_port, served.team) == ("model", "team-a", "metrics", "t")
+    assert ServedModel(name="digits").selector() == {"app.kubernetes.io/name": "digits",
+                                                     "app.kubernetes.io/component": "inference"}
+    assert ServedModel(name="digits").model_namespace == "digits"
