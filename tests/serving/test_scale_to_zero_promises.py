@@ -152,3 +152,80 @@ def test_a_replica_ceiling_below_the_floor_is_refused_at_the_bound(low, high, re
     problems = [p for p in validate_model_scale_to_zero_args(args) if p.startswith("max_replicas")]
     assert problems == ([f"max_replicas: got {high} (min_replicas {low}); need 0 <= min_replicas <= max_replicas and "
                          "max_replicas >= 1"] if refused else [])
+
+
+def test_kedas_namespace_enforces_baseline_and_warns_of_restricted(platform):
+    labels = _object(platform, "keda-namespace")["metadata"]["labels"]
+    assert {k: v for k, v in labels.items() if k.startswith("pod-security")} == {
+        "pod-security.kubernetes.io/enforce": "baseline", "pod-security.kubernetes.io/enforce-version": "latest",
+        "pod-security.kubernetes.io/audit": "restricted", "pod-security.kubernetes.io/warn": "restricted"}
+    assert _object(platform, "keda-namespace")["metadata"]["name"] == "keda"
+
+
+def test_every_keda_part_runs_two_replicas_off_gpu_nodes_within_small_resources(platform):
+    values = _object(platform, "keda-keda")["values"]
+    away = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{
+        "matchExpressions": [{"key": "accelerator", "operator": "NotIn", "values": ["a10g"]},
+                             {"key": "nvidia.com/gpu.present", "operator": "NotIn", "values": ["true"]}]}]}}}
+    assert values["affinity"] == away
+    assert [values[p]["replicaCount"] for p in ("operator", "metricsServer", "webhooks")] == [2, 2, 2]
+    small = {"requests": {"cpu": "50m", "memory": "100Mi"}, "limits": {"memory": "500Mi"}}
+    assert values["resources"] == {p: small for p in ("operator", "metricServer", "webhooks")}
+    assert values["prometheus"] == {"operator": {"enabled": True}, "metricServer": {"enabled": True}}
+    assert values["crds"] == {"install": True}
+    http = _object(platform, "keda-http")["values"]
+    assert [http[p]["affinity"] for p in ("operator", "scaler", "interceptor")] == [away, away, away]
+    assert (http["operator"]["replicas"], http["scaler"]["replicas"]) == (1, 2)
+    assert {http[p]["pullPolicy"] for p in ("operator", "scaler", "interceptor")} == {"IfNotPresent"}
+    assert http["interceptor"]["requestTimeout"] == "0s", "no global deadline cuts a held request short"
+    assert http["interceptor"]["resources"] == {"requests": {"cpu": "100m", "memory": "128Mi"},
+                                                "limits": {"memory": "512Mi"}}
+
+
+def test_the_add_on_tells_where_requests_enter_and_where_scalers_ask(platform):
+    outputs = platform.named("keda").component_outputs
+    assert outputs == {"namespace": "keda", "proxy_service": "keda-add-ons-http-interceptor-proxy", "proxy_port": 8080,
+                       "scaler_address": "keda-add-ons-http-external-scaler.keda:9090"}
+    http = platform.named("keda-http")
+    assert http.inputs["name"] == "keda-http" and platform.named("keda-keda").urn in http.options["dependencies"]
+
+
+def test_the_route_holds_requests_for_every_host_of_the_model_then_falls_back(platform):
+    route = _object(platform, "digits-scale-to-zero-route")
+    spec = route["spec"]
+    assert spec["target"] == {"service": "digits", "portName": "http"}
+    assert spec["rules"] == [{"hosts": ["digits.digits", "digits.digits.svc", "digits.digits.svc.cluster.local"]}]
+    assert spec["scalingMetric"] == {"concurrency": {"targetValue": 16}}
+    assert spec["timeouts"] == {"readiness": "600s"}
+    assert spec["coldStart"] == {"fallback": {"service": {"name": "digits-scale-to-zero-cold-start",
+                                                          "port": COLD_START_PORT}}}
+    releases = {platform.named(n).urn for n in ("keda-keda", "keda-http")}
+    for name in ("digits-scale-to-zero-route", "digits-scale-to-zero-scaled-object"):
+        assert releases <= set(platform.named(name).options["dependencies"]), name
+
+
+def test_public_hosts_are_routed_too_and_the_outputs_say_what_a_load_balancer_needs():
+    synthesis = _scale_to_zero(hosts=["digits.example.com"], max_wait_seconds=120, target_concurrency=4)
+    assert _object(synthesis, "digits-scale-to-zero-route")["spec"]["rules"][0]["hosts"][-1] == "digits.example.com"
+    assert _object(synthesis, "digits-scale-to-zero-route")["spec"]["scalingMetric"]["concurrency"]["targetValue"] == 4
+    outputs = synthesis.named("digits-scale-to-zero").component_outputs
+    assert (outputs["hpa_name"], outputs["route_name"], outputs["scaled_object_name"]) == (
+        "keda-hpa-digits-scale-to-zero", "digits-scale-to-zero", "digits-scale-to-zero")
+    assert outputs["load_balancer_idle_timeout_seconds"] == 120 + 60
+    assert (outputs["proxy_namespace"], outputs["proxy_service_name"], outputs["proxy_port"]) == (
+        "keda", "keda-add-ons-http-interceptor-proxy", 8080)
+
+
+def test_the_cold_start_pod_reads_its_nginx_conf_read_only_and_writes_only_to_a_small_scratch_dir(platform):
+    pod = _cold_start_pod(platform)
+    [container] = pod["containers"]
+    assert container["command"] == ["nginx", "-g", "daemon off;"]
+    assert container["volumeMounts"] == [
+        {"name": "config", "mountPath": "/etc/nginx/nginx.conf", "subPath": "nginx.conf", "readOnly": True},
+        {"name": "tmp", "mountPath": "/tmp"}]
+    config = _object(platform, "digits-scale-to-zero-cold-start-config")
+    assert pod["volumes"] == [{"name": "config", "configMap": {"name": config["metadata"]["name"]}},
+                              {"name": "tmp", "emptyDir": {"sizeLimit": "16Mi"}}]
+    assert "retry after 60 s" in config["data"]["nginx.conf"] and "model digits is waking up" in config["data"]["nginx.conf"]
+    assert container["resources"] == {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "100m", "memory": "64Mi"}}
+    assert _object(platform, "digits-scale-to-zero-cold-start")["spec"]["replicas"] == 1
