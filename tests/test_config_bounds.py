@@ -113,3 +113,67 @@ def _steps(*weights: int) -> dict:
                                               ((50, 10), ["model.rollout.steps"]), ((10, 10), ["model.rollout.steps"])])
 def test_canary_steps_run_from_1_to_99_percent_strictly_increasing(weights, refused):
     assert _keys(_problems("prod", model=_steps(*weights))) == refused
+
+
+def _prod(section: str, **changes) -> dict:
+    return {**raw_sections("prod")[section], **changes}
+
+
+def _karpenter_with(**changes) -> dict:
+    return _prod("autoscaling", provisioner="karpenter", karpenter={"instanceFamilies": ["g5"], **changes})
+
+
+# Mistakes that span sections: each refusal names the key to change, what it got and what would be accepted.
+CROSS_SECTION = [
+    ("local", {"autoscaling": {"provisioner": "clusterAutoscaler"}},
+     "autoscaling.provisioner: got 'clusterAutoscaler'; node autoscaling needs an EKS cluster (cluster.mode create or "
+     "existing)"),
+    ("prod", {"monitoring": {"enabled": False}, "model": _prod("model", rollout={"strategy": "direct"})},
+     "autoscaling.pods.metric: got 'batchQueueDepth'; needs monitoring.enabled (Prometheus holds the server's metrics); "
+     "or use cpu"),
+    ("prod", {"autoscaling": _prod("autoscaling", spotFirst=True)},
+     "autoscaling.spotFirst: got True; needs provisioner clusterAutoscaler and gpuNodeGroup.capacityType SPOT (an "
+     "on-demand GPU group is added as the fallback; Karpenter prefers spot by itself)"),
+    ("prod", {"gpuNodeGroup": _prod("gpuNodeGroup", groupPerZone=False)},
+     "gpuNodeGroup.groupPerZone: got False; set it to true with model.zoneSpread required and Cluster Autoscaler: it "
+     "adds a node from one zone of a multi-zone group, so a replica that must go to another zone would stay pending (or "
+     "use provisioner karpenter, or zoneSpread preferred)"),
+    ("prod", {"autoscaling": _karpenter_with(maxGpusPerNode=1, maxGpus=16), "model": _prod("model", gpusPerPod=2)},
+     "autoscaling.karpenter.maxGpusPerNode: got 1; no instance type of ['g5'] has between model.gpusPerPod (2) and this "
+     "many GPUs"),
+    ("prod", {"autoscaling": _karpenter_with(maxGpusPerNode=4, maxGpus=2), "model": _prod("model", gpusPerPod=4)},
+     "autoscaling.karpenter.maxGpus: got 2; below the GPUs of one node (4): Karpenter could never launch a node"),
+    ("prod", {"autoscaling": _karpenter_with(maxGpusPerNode=1, maxGpus=4)},
+     "autoscaling.karpenter.maxGpus: got 4; below the 6 GPUs the model may ask for (replicas x model.gpusPerPod): the "
+     "last pods would stay pending"),
+    ("prod", {"autoscaling": _karpenter_with(maxGpus=16),
+              "gpuNodeGroup": _prod("gpuNodeGroup", amiType="BOTTLEROCKET_x86_64_NVIDIA")},
+     "autoscaling.karpenter.amiAlias: got None; required with gpuNodeGroup.amiType BOTTLEROCKET_x86_64_NVIDIA (pin a "
+     "release, e.g. bottlerocket@v1.2.3)"),
+    ("prod", {"autoscaling": _karpenter_with(maxGpus=16, amiAlias="bottlerocket@v1.2.3")},
+     "autoscaling.karpenter.amiAlias: got 'bottlerocket@v1.2.3'; must be a al2023@... alias to match "
+     "gpuNodeGroup.amiType AL2023_x86_64_NVIDIA"),
+    ("dev", {"delivery": {"runnerLabels": ["ubuntu-24.04"]}},
+     "delivery.runnerLabels: got ['ubuntu-24.04']; GitHub-hosted runners cannot reach a restricted endpoint: their "
+     "addresses are not in the VPC and not fixed; use self-hosted runner labels"),
+    ("local", {"delivery": {"runner": "vpc", "runnerLabels": ["x"], "runnerCidrs": ["10.0.0.0/24"]}},
+     "delivery: got 'set'; CI deploys EKS stacks only; a local cluster is deployed by hand"),
+    ("dev", {"delivery": {"runner": "public", "runnerCidrs": ["198.51.100.0/24"]}},
+     "delivery.runnerCidrs: got ['198.51.100.0/24']; not admitted by cluster.endpointPublicAccessCidrs "
+     "['203.0.113.0/24']: CI could not reach the API"),
+    ("dev", {"delivery": {"runner": "public", "runnerCidrs": ["198.51.100.0/24"]},
+             "cluster": {"endpointPublicAccessCidrs": []}},
+     "delivery.runner: got 'public'; the cluster has no public endpoint (cluster.endpointPublicAccessCidrs is empty): "
+     "use runner vpc"),
+    ("local", {"model": {**raw_sections("local")["model"], "endpoint": raw_sections("prod")["model"]["endpoint"]}},
+     "model.endpoint: got 'my-ai-model.example.com'; needs an EKS cluster (cluster.mode create or existing); on a local "
+     "cluster use kubectl port-forward (docs/getting-started.md)"),
+    ("prod", {"network": {**{k: v for k, v in EXISTING.items() if k != "publicSubnets"}, "natGateways": "perZone"}},
+     "model.endpoint.scheme: got 'internet-facing'; needs network.publicSubnets (an internet-facing load balancer lives "
+     "in public subnets)"),
+]
+
+
+@pytest.mark.parametrize("stack, sections, problem", CROSS_SECTION, ids=[p.split(":")[0] for _, _, p in CROSS_SECTION])
+def test_a_mistake_across_sections_is_refused_naming_the_key_and_the_way_out(stack, sections, problem):
+    assert _problems(stack, **sections) == [problem]
