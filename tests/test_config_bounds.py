@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from stack_config import ConfigError, StackConfig
+from stack_config import ConfigError, RawConfig, StackConfig, load
+from stack_config.loader import read_stack_file
 from tests.aws_platform import config_of
-from tests.harness import raw_sections
+from tests.harness import TEST_SECRETS, raw_sections, stack_file
 
 NAMESPACE = "gpu-model-platform:"
 
@@ -177,3 +178,17 @@ CROSS_SECTION = [
 @pytest.mark.parametrize("stack, sections, problem", CROSS_SECTION, ids=[p.split(":")[0] for _, _, p in CROSS_SECTION])
 def test_a_mistake_across_sections_is_refused_naming_the_key_and_the_way_out(stack, sections, problem):
     assert _problems(stack, **sections) == [problem]
+
+
+def test_a_vpc_runner_needs_a_cluster_whose_security_group_the_stack_owns():
+    raw = read_stack_file(stack_file("dev"), TEST_SECRETS)
+    sections = raw_sections("dev")
+    cluster = {k: v for k, v in sections["cluster"].items()
+               if k not in ("name", "systemNodeGroup", "logRetentionDays", "kubernetesVersion")}
+    sections["cluster"] = {**cluster, "mode": "existing", "stackReference": {"stack": "acme/infra/dev"},
+                           "enforcesNetworkPolicies": True}
+    with pytest.raises(ConfigError) as caught:
+        load(RawConfig(sections=sections, secret_paths=raw.secret_paths))
+    assert caught.value.problems == [
+        f"{NAMESPACE}delivery.runner: got 'vpc'; needs the cluster security group, which a cluster from "
+        "cluster.stackReference does not give; open port 443 in the stack that owns the cluster"]
