@@ -5,6 +5,8 @@ Every test builds the components through `_scale_to_zero`, the one place that kn
 
 from __future__ import annotations
 
+import functools
+
 import pulumi
 import pytest
 
@@ -50,8 +52,9 @@ def _object(synthesis: Synthesis, logical_name: str) -> dict:
     return synthesis.named(logical_name).inputs
 
 
-@pytest.fixture(scope="module")
-def platform() -> Synthesis:
+@functools.cache
+def _platform() -> Synthesis:
+    """The default platform, built once per process (tools/mutation clears it before each test while it records)."""
     return _scale_to_zero()
 
 
@@ -59,7 +62,8 @@ def _cold_start_pod(platform: Synthesis) -> dict:
     return _object(platform, "digits-scale-to-zero-cold-start")["spec"]["template"]["spec"]
 
 
-def test_the_cold_start_container_drops_every_capability_and_runs_the_default_seccomp_profile(platform):
+def test_the_cold_start_container_drops_every_capability_and_runs_the_default_seccomp_profile():
+    platform = _platform()
     pod = _cold_start_pod(platform)
     [container] = pod["containers"]
     context = container["securityContext"]
@@ -71,14 +75,16 @@ def test_the_cold_start_container_drops_every_capability_and_runs_the_default_se
     assert pod["automountServiceAccountToken"] is False
 
 
-def test_the_cold_start_pod_never_holds_a_gpu_node(platform):
+def test_the_cold_start_pod_never_holds_a_gpu_node():
+    platform = _platform()
     terms = _cold_start_pod(platform)["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
     assert terms == {"nodeSelectorTerms": [{"matchExpressions": [
         {"key": "accelerator", "operator": "NotIn", "values": ["a10g"]},
         {"key": "nvidia.com/gpu.present", "operator": "NotIn", "values": ["true"]}]}]}
 
 
-def test_the_cold_start_pod_is_probed_and_served_on_its_named_http_port(platform):
+def test_the_cold_start_pod_is_probed_and_served_on_its_named_http_port():
+    platform = _platform()
     [container] = _cold_start_pod(platform)["containers"]
     assert container["ports"] == [{"name": "http", "containerPort": COLD_START_PORT, "protocol": "TCP"}]
     for probe in ("readinessProbe", "livenessProbe"):
@@ -105,7 +111,8 @@ def test_an_interceptor_floor_above_its_ceiling_is_refused_at_the_bound(low, hig
     assert [p.split(";")[0] for p in problems] == (["interceptor_min_replicas: got 3"] if refused else [])
 
 
-def test_every_keda_part_keeps_a_disruption_budget_the_chart_reads(platform):
+def test_every_keda_part_keeps_a_disruption_budget_the_chart_reads():
+    platform = _platform()
     values = _object(platform, "keda-keda")["values"]
     assert values["podDisruptionBudget"] == {part: {"maxUnavailable": 1} for part in ("operator", "metricServer", "webhooks")}
     assert unknown_values_keys(values, KEDA_KEYS) == []
@@ -114,7 +121,8 @@ def test_every_keda_part_keeps_a_disruption_budget_the_chart_reads(platform):
         "podDisruptionBudget.operator.maxUnavaliable"], "a misspelt key under the budget must be seen"
 
 
-def test_the_interceptor_service_monitor_names_jobs_by_component_watches_kedas_namespace_and_waits_for_its_crd(platform):
+def test_the_interceptor_service_monitor_names_jobs_by_component_watches_kedas_namespace_and_waits_for_its_crd():
+    platform = _platform()
     registration = platform.named("keda-interceptor-monitor")
     spec = registration.inputs["spec"]
     assert spec["jobLabel"] == "app.kubernetes.io/component"
@@ -130,7 +138,8 @@ def test_without_a_monitoring_namespace_no_service_monitor_is_made():
     assert synthesis.named("keda-interceptor-metrics").inputs["spec"]["ports"][0]["port"] == 2223
 
 
-def test_the_scaled_object_scales_the_models_deployment_between_its_bounds(platform):
+def test_the_scaled_object_scales_the_models_deployment_between_its_bounds():
+    platform = _platform()
     spec = _object(platform, "digits-scale-to-zero-scaled-object")["spec"]
     assert spec["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "digits"}
     assert (spec["minReplicaCount"], spec["maxReplicaCount"], spec["cooldownPeriod"]) == (0, 1, 900)
@@ -154,7 +163,8 @@ def test_a_replica_ceiling_below_the_floor_is_refused_at_the_bound(low, high, re
                          "max_replicas >= 1"] if refused else [])
 
 
-def test_kedas_namespace_enforces_baseline_and_warns_of_restricted(platform):
+def test_kedas_namespace_enforces_baseline_and_warns_of_restricted():
+    platform = _platform()
     labels = _object(platform, "keda-namespace")["metadata"]["labels"]
     assert {k: v for k, v in labels.items() if k.startswith("pod-security")} == {
         "pod-security.kubernetes.io/enforce": "baseline", "pod-security.kubernetes.io/enforce-version": "latest",
@@ -162,7 +172,8 @@ def test_kedas_namespace_enforces_baseline_and_warns_of_restricted(platform):
     assert _object(platform, "keda-namespace")["metadata"]["name"] == "keda"
 
 
-def test_every_keda_part_runs_two_replicas_off_gpu_nodes_within_small_resources(platform):
+def test_every_keda_part_runs_two_replicas_off_gpu_nodes_within_small_resources():
+    platform = _platform()
     values = _object(platform, "keda-keda")["values"]
     away = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{
         "matchExpressions": [{"key": "accelerator", "operator": "NotIn", "values": ["a10g"]},
@@ -182,7 +193,8 @@ def test_every_keda_part_runs_two_replicas_off_gpu_nodes_within_small_resources(
                                                 "limits": {"memory": "512Mi"}}
 
 
-def test_the_add_on_tells_where_requests_enter_and_where_scalers_ask(platform):
+def test_the_add_on_tells_where_requests_enter_and_where_scalers_ask():
+    platform = _platform()
     outputs = platform.named("keda").component_outputs
     assert outputs == {"namespace": "keda", "proxy_service": "keda-add-ons-http-interceptor-proxy", "proxy_port": 8080,
                        "scaler_address": "keda-add-ons-http-external-scaler.keda:9090"}
@@ -190,7 +202,8 @@ def test_the_add_on_tells_where_requests_enter_and_where_scalers_ask(platform):
     assert http.inputs["name"] == "keda-http" and platform.named("keda-keda").urn in http.options["dependencies"]
 
 
-def test_the_route_holds_requests_for_every_host_of_the_model_then_falls_back(platform):
+def test_the_route_holds_requests_for_every_host_of_the_model_then_falls_back():
+    platform = _platform()
     route = _object(platform, "digits-scale-to-zero-route")
     spec = route["spec"]
     assert spec["target"] == {"service": "digits", "portName": "http"}
@@ -216,7 +229,8 @@ def test_public_hosts_are_routed_too_and_the_outputs_say_what_a_load_balancer_ne
         "keda", "keda-add-ons-http-interceptor-proxy", 8080)
 
 
-def test_the_cold_start_pod_reads_its_nginx_conf_read_only_and_writes_only_to_a_small_scratch_dir(platform):
+def test_the_cold_start_pod_reads_its_nginx_conf_read_only_and_writes_only_to_a_small_scratch_dir():
+    platform = _platform()
     pod = _cold_start_pod(platform)
     [container] = pod["containers"]
     assert container["command"] == ["nginx", "-g", "daemon off;"]

@@ -18,6 +18,8 @@ from tools.mutation.targets import ROOT
 # mutmut's own entry point, called so that mutmut.__main__ is imported once (`python -m mutmut` warns).
 MUTMUT = [sys.executable, "-c", "import sys; from mutmut.__main__ import cli; sys.exit(cli())"]
 GRACE_SECONDS = 60
+PLUGIN_SOURCE = Path(__file__).with_name("pytest_plugin.py")
+PLUGIN = "_mutation_plugin"  # its module name in the scratch copy
 
 
 @dataclass
@@ -48,8 +50,9 @@ def prepare(module: str, tests: list[str], workdir: Path, root: Path = ROOT) -> 
         target = workdir / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(root / name, target)
+    shutil.copy2(PLUGIN_SOURCE, workdir / f"{PLUGIN}.py")
     package = Path(module).parts[0]
-    others = sorted({Path(n).parts[0] for n in project_files(root)} - {package})
+    others = sorted({Path(n).parts[0] for n in project_files(root)} - {package} | {f"{PLUGIN}.py"})
     config = ConfigParser()
     config["mutmut"] = {
         "source_paths": package,
@@ -57,7 +60,7 @@ def prepare(module: str, tests: list[str], workdir: Path, root: Path = ROOT) -> 
         # tests read data files and import sibling packages from the copy mutmut runs in
         "also_copy": "\n" + "\n".join(others),
         "pytest_add_cli_args_test_selection": "\n" + "\n".join(tests),
-        "pytest_add_cli_args": "\n-p\nno:cacheprovider\n-p\nno:xdist",
+        "pytest_add_cli_args": f"\n-p\nno:cacheprovider\n-p\nno:xdist\n-p\n{PLUGIN}",
         # Each mutant's tests run in a child of a server that only collected them: the harness caches stacks
         # per process, and a child forked after the clean run would reuse the unmutated ones (false survivors).
         "process_isolation": "forkserver",
