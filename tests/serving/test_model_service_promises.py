@@ -151,3 +151,21 @@ def test_what_monitoring_is_told_selects_the_models_service():
     assert ServedModel(name="digits").selector() == {"app.kubernetes.io/name": "digits",
                                                      "app.kubernetes.io/component": "inference"}
     assert ServedModel(name="digits").model_namespace == "digits"
+
+
+def test_the_service_selects_the_models_pods_and_the_deployment_is_labelled_as_inference():
+    resources = _children(_service(model_version="v7"))
+    deployment = resources["Deployment"].inputs
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert resources["Service"].inputs["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    assert deployment["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    for labels in (deployment["metadata"]["labels"], pod_labels):
+        assert (labels["app.kubernetes.io/component"], labels["app.kubernetes.io/version"]) == ("inference", "v7")
+
+
+@pytest.mark.parametrize("changes, replicas", [
+    ({"progressive_rollout": True, "replicas": 3}, 0),  # the Rollout runs the pods
+    ({"replica_owner": "keda", "replicas": 0}, 0), ({"replica_owner": "keda", "replicas": 2}, 2),
+    ({"replicas": 3}, 3), ({"autoscaling": HorizontalAutoscaling(min_replicas=2, max_replicas=4), "replicas": 1}, 2)])
+def test_the_deployment_starts_with_the_replicas_its_owner_expects(changes, replicas):
+    assert _children(_service(**changes))["Deployment"].inputs["spec"]["replicas"] == replicas
