@@ -31,7 +31,7 @@ def _keys(problems: list[str]) -> list[str]:
     (-1, 0, 2, "gpuNodeGroup.minSize"),
     (1, 1, 2, None), (1, 0, 2, "gpuNodeGroup.desiredSize"),  # desired may equal min, not go below it
     (0, 2, 2, None), (0, 3, 2, "gpuNodeGroup.desiredSize"),  # ... and may equal max, not go above it
-    (3, 3, 2, "gpuNodeGroup.minSize"),
+    (3, 3, 2, "gpuNodeGroup.minSize"), (2, 2, 2, None),  # a fixed-size group: min = max
 ])
 def test_gpu_group_sizes_are_refused_exactly_outside_min_desired_max(min_size, desired, max_size, refused_key):
     problems = _problems("dev", gpuNodeGroup={"minSize": min_size, "desiredSize": desired, "maxSize": max_size})
@@ -154,6 +154,18 @@ CROSS_SECTION = [
     ("prod", {"autoscaling": _karpenter_with(maxGpus=16, amiAlias="bottlerocket@v1.2.3")},
      "autoscaling.karpenter.amiAlias: got 'bottlerocket@v1.2.3'; must be a al2023@... alias to match "
      "gpuNodeGroup.amiType AL2023_x86_64_NVIDIA"),
+    ("prod", {"autoscaling": _karpenter_with(instanceFamilies=["g4dn"], maxGpusPerNode=8, maxGpus=6),
+              "model": _prod("model", gpusPerPod=4)},  # g4dn nodes of 4 fit, so the check is the model's 24 GPUs
+     "autoscaling.karpenter.maxGpus: got 6; below the 24 GPUs the model may ask for (replicas x model.gpusPerPod): the "
+     "last pods would stay pending"),
+    ("prod", {"autoscaling": _karpenter_with(maxGpus=16), "gpuNodeGroup": {"enabled": False},
+              "model": _prod("model", gpusPerPod=0)},
+     "autoscaling.provisioner: got 'karpenter'; needs gpuNodeGroup.enabled (its labels, taints, AMI and disk describe "
+     "the GPU nodes)"),
+    ("dev", {"delivery": {"runnerCidrs": []}},
+     "delivery.runnerCidrs: got []; required: where runner 'vpc' traffic to the API comes from"),
+    ("dev", {"delivery": {"runnerCidrs": ["8.8.8.0/24", "10.1.0.0/24"]}},
+     "delivery.runnerCidrs: got ['8.8.8.0/24']; runner vpc reaches the private endpoint from private addresses only"),
     ("dev", {"delivery": {"runnerLabels": ["ubuntu-24.04"]}},
      "delivery.runnerLabels: got ['ubuntu-24.04']; GitHub-hosted runners cannot reach a restricted endpoint: their "
      "addresses are not in the VPC and not fixed; use self-hosted runner labels"),
@@ -180,15 +192,48 @@ def test_a_mistake_across_sections_is_refused_naming_the_key_and_the_way_out(sta
     assert _problems(stack, **sections) == [problem]
 
 
-def test_a_vpc_runner_needs_a_cluster_whose_security_group_the_stack_owns():
-    raw = read_stack_file(stack_file("dev"), TEST_SECRETS)
-    sections = raw_sections("dev")
+def _without_keys(stack: str, change) -> list[str]:
+    """Problems of a stack file's sections changed by `change` (which may remove keys)."""
+    raw = read_stack_file(stack_file(stack), TEST_SECRETS)
+    sections = raw_sections(stack)
+    change(sections)
+    try:
+        load(RawConfig(sections=sections, secret_paths=raw.secret_paths))
+    except ConfigError as caught:
+        return [p.removeprefix(NAMESPACE) for p in caught.problems]
+    return []
+
+
+def _cluster_from_a_stack_reference(sections: dict) -> None:
     cluster = {k: v for k, v in sections["cluster"].items()
                if k not in ("name", "systemNodeGroup", "logRetentionDays", "kubernetesVersion")}
     sections["cluster"] = {**cluster, "mode": "existing", "stackReference": {"stack": "acme/infra/dev"},
                            "enforcesNetworkPolicies": True}
-    with pytest.raises(ConfigError) as caught:
-        load(RawConfig(sections=sections, secret_paths=raw.secret_paths))
-    assert caught.value.problems == [
-        f"{NAMESPACE}delivery.runner: got 'vpc'; needs the cluster security group, which a cluster from "
+
+
+def test_a_vpc_runner_needs_a_cluster_whose_security_group_the_stack_owns():
+    assert _without_keys("dev", _cluster_from_a_stack_reference) == [
+        "delivery.runner: got 'vpc'; needs the cluster security group, which a cluster from "
         "cluster.stackReference does not give; open port 443 in the stack that owns the cluster"]
+
+
+def test_karpenter_needs_a_cluster_whose_security_group_the_stack_owns():
+    def change(sections: dict) -> None:
+        _cluster_from_a_stack_reference(sections)
+        sections["autoscaling"] = {**sections["autoscaling"], "provisioner": "karpenter", "spotFirst": False}
+        sections["delivery"] = {**sections["delivery"], "runner": "public", "runnerCidrs": ["203.0.113.0/24"]}
+    assert _without_keys("dev", change) == [
+        "autoscaling.provisioner: got 'karpenter'; needs the cluster security group, which a cluster from "
+        "cluster.stackReference does not give; use clusterAutoscaler or cluster.name"]
+
+
+def test_an_endpoint_needs_the_network_section():
+    def change(sections: dict) -> None:
+        sections.pop("network")
+        sections.pop("autoscaling")
+        sections["cluster"] = {**sections["cluster"], "mode": "existing", "enforcesNetworkPolicies": True}
+        sections["gpuNodeGroup"] = {"enabled": False}
+        sections["model"] = {**sections["model"], "gpusPerPod": 0, "imageVariant": "cpu",
+                             "endpoint": raw_sections("prod")["model"]["endpoint"]}
+    assert _without_keys("dev", change) == [
+        "model.endpoint: got 'my-ai-model.example.com'; needs the network section (the load balancer's VPC and subnets)"]
