@@ -12,6 +12,7 @@ import pytest
 
 from components import (
     GpuScheduling,
+    InvalidArgs,
     KedaHttpAddOn,
     KedaHttpAddOnArgs,
     ModelScaleToZero,
@@ -243,3 +244,12 @@ def test_the_cold_start_pod_reads_its_nginx_conf_read_only_and_writes_only_to_a_
     assert "retry after 60 s" in config["data"]["nginx.conf"] and "model digits is waking up" in config["data"]["nginx.conf"]
     assert container["resources"] == {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "100m", "memory": "64Mi"}}
     assert _object(platform, "digits-scale-to-zero-cold-start")["spec"]["replicas"] == 1
+
+
+def test_a_second_keda_in_the_cluster_is_refused_for_the_crds_both_would_install():
+    with pytest.raises(InvalidArgs) as caught:
+        components(lambda opts: [KedaHttpAddOn("a", KedaHttpAddOnArgs(namespace="keda"), opts),
+                                 KedaHttpAddOn("b", KedaHttpAddOnArgs(namespace="keda-two"), opts)])
+    assert str(caught.value).startswith(
+        "KedaHttpAddOn 'b': name: CustomResourceDefinition 'scaledobjects.keda.sh', CustomResourceDefinition "
+        "'interceptorroutes.http.keda.sh' (through provider 'test-kubernetes') already created by KedaHttpAddOn 'a'")
