@@ -41,7 +41,8 @@ def _scale_to_zero(add_on: dict | None = None, **changes) -> Synthesis:
         monitors = pulumi.CustomResource("test:index:MonitoringStack", "monitoring-stack", opts=opts)
         keda = KedaHttpAddOn("keda", KedaHttpAddOnArgs(**{"gpu_scheduling": GPU, "monitoring_namespace": "monitoring",
                                                           "depends_on": [monitors], **(add_on or {})}), opts)
-        model = ModelService("digits", ModelServiceArgs(image=DIGEST, replicas=0, replica_owner="keda"), opts)
+        model = ModelService("digits", ModelServiceArgs(image=DIGEST, namespace="models", replicas=0,
+                                                           replica_owner="keda"), opts)
         ModelScaleToZero("digits-scale-to-zero", ModelScaleToZeroArgs(**{
             "namespace": model.namespace, "deployment_name": model.deployment_name,
             "service_name": model.service_name, "holder": keda.holder, "model_name": "digits",
@@ -130,6 +131,7 @@ def test_the_interceptor_service_monitor_names_jobs_by_component_watches_kedas_n
     assert spec["namespaceSelector"] == {"matchNames": ["keda"]}
     assert spec["endpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "15s"}]
     assert registration.inputs["metadata"]["namespace"] == "monitoring"
+    assert registration.inputs["metadata"]["labels"]["app.kubernetes.io/component"] == "autoscaler"
     assert platform.named("monitoring-stack").urn in registration.options["dependencies"]
 
 
@@ -208,7 +210,8 @@ def test_the_route_holds_requests_for_every_host_of_the_model_then_falls_back():
     route = _object(platform, "digits-scale-to-zero-route")
     spec = route["spec"]
     assert spec["target"] == {"service": "digits", "portName": "http"}
-    assert spec["rules"] == [{"hosts": ["digits.digits", "digits.digits.svc", "digits.digits.svc.cluster.local"]}]
+    assert spec["rules"] == [{"hosts": ["digits.models", "digits.models.svc", "digits.models.svc.cluster.local"]}]
+    assert route["metadata"]["namespace"] == "models"
     assert spec["scalingMetric"] == {"concurrency": {"targetValue": 16}}
     assert spec["timeouts"] == {"readiness": "600s"}
     assert spec["coldStart"] == {"fallback": {"service": {"name": "digits-scale-to-zero-cold-start",
@@ -223,6 +226,8 @@ def test_public_hosts_are_routed_too_and_the_outputs_say_what_a_load_balancer_ne
     assert _object(synthesis, "digits-scale-to-zero-route")["spec"]["rules"][0]["hosts"][-1] == "digits.example.com"
     assert _object(synthesis, "digits-scale-to-zero-route")["spec"]["scalingMetric"]["concurrency"]["targetValue"] == 4
     outputs = synthesis.named("digits-scale-to-zero").component_outputs
+    assert outputs["hosts"] == ["digits.models", "digits.models.svc", "digits.models.svc.cluster.local",
+                                "digits.example.com"]
     assert (outputs["hpa_name"], outputs["route_name"], outputs["scaled_object_name"]) == (
         "keda-hpa-digits-scale-to-zero", "digits-scale-to-zero", "digits-scale-to-zero")
     assert outputs["load_balancer_idle_timeout_seconds"] == 120 + 60
