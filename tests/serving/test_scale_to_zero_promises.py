@@ -258,3 +258,11 @@ def test_a_second_keda_in_the_cluster_is_refused_for_the_crds_both_would_install
     assert str(caught.value).startswith(
         "KedaHttpAddOn 'b': name: CustomResourceDefinition 'scaledobjects.keda.sh', CustomResourceDefinition "
         "'interceptorroutes.http.keda.sh' (through provider 'test-kubernetes') already created by KedaHttpAddOn 'a'")
+
+
+def test_every_object_is_a_child_of_the_component_that_declares_it():
+    platform = _platform()
+    for component, prefix in (("digits-scale-to-zero", "digits-scale-to-zero-"), ("keda", "keda-")):
+        urn = platform.named(component).urn
+        children = [r for r in platform.resources if r.name.startswith(prefix)]
+        assert len(children) >= 5 and all(r.parent == urn for r in children), component
