@@ -21,6 +21,7 @@ from components import (
     ModelServiceArgs,
 )
 from components.serving.scale_to_zero import (
+    COLD_START_IMAGE,
     COLD_START_PORT,
     RequestHolder,
     validate_keda_http_add_on_args,
@@ -240,6 +241,7 @@ def test_the_cold_start_pod_reads_its_nginx_conf_read_only_and_writes_only_to_a_
     pod = _cold_start_pod(platform)
     [container] = pod["containers"]
     assert container["command"] == ["nginx", "-g", "daemon off;"]
+    assert (container["image"], container["imagePullPolicy"]) == (COLD_START_IMAGE, "IfNotPresent")
     assert container["volumeMounts"] == [
         {"name": "config", "mountPath": "/etc/nginx/nginx.conf", "subPath": "nginx.conf", "readOnly": True},
         {"name": "tmp", "mountPath": "/tmp"}]
