@@ -164,7 +164,7 @@ def test_the_service_selects_the_models_pods_and_the_deployment_is_labelled_as_i
 
 
 @pytest.mark.parametrize("changes, replicas", [
-    ({"progressive_rollout": True, "replicas": 3}, 0),  # the Rollout runs the pods
+    ({"progressive_rollout": True, "replicas": 3}, 3),  # serves until the Rollout takes over (it scales this to 0)
     ({"replica_owner": "keda", "replicas": 0}, 0), ({"replica_owner": "keda", "replicas": 2}, 2),
     ({"replicas": 3}, 3), ({"autoscaling": HorizontalAutoscaling(min_replicas=2, max_replicas=4), "replicas": 1}, 2)])
 def test_the_deployment_starts_with_the_replicas_its_owner_expects(changes, replicas):

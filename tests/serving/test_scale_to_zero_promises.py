@@ -19,6 +19,8 @@ from components import (
     ModelScaleToZeroArgs,
     ModelService,
     ModelServiceArgs,
+    MonitoringStack,
+    MonitoringStackArgs,
 )
 from components.serving.scale_to_zero import (
     COLD_START_IMAGE,
@@ -39,9 +41,10 @@ GPU = GpuScheduling(node_labels={"nvidia.com/gpu.present": "true", "accelerator"
 def _scale_to_zero(add_on: dict | None = None, **changes) -> Synthesis:
     """KEDA's add-on, a model owned by KEDA, and its ModelScaleToZero with `changes` to its args."""
     def build(opts: pulumi.ResourceOptions) -> None:
-        monitors = pulumi.CustomResource("test:index:MonitoringStack", "monitoring-stack", opts=opts)
-        keda = KedaHttpAddOn("keda", KedaHttpAddOnArgs(**{"gpu_scheduling": GPU, "monitoring_namespace": "monitoring",
-                                                          "depends_on": [monitors], **(add_on or {})}), opts)
+        monitoring = MonitoringStack("monitoring", MonitoringStackArgs(
+            grafana_admin_password=pulumi.Output.secret("s3cr3t-grafana")), opts)
+        keda = KedaHttpAddOn("keda", KedaHttpAddOnArgs(**{"gpu_scheduling": GPU, "monitoring": monitoring,
+                                                          **(add_on or {})}), opts)
         model = ModelService("digits", ModelServiceArgs(image=DIGEST, namespace="models", replicas=0,
                                                            replica_owner="keda"), opts)
         ModelScaleToZero("digits-scale-to-zero", ModelScaleToZeroArgs(**{
@@ -133,12 +136,13 @@ def test_the_interceptor_service_monitor_names_jobs_by_component_watches_kedas_n
     assert spec["endpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "15s"}]
     assert registration.inputs["metadata"]["namespace"] == "monitoring"
     assert registration.inputs["metadata"]["labels"]["app.kubernetes.io/component"] == "autoscaler"
-    assert platform.named("monitoring-stack").urn in registration.options["dependencies"]
+    # The ServiceMonitor CRD comes with the monitoring stack's chart.
+    assert platform.named("monitoring-kube-prometheus-stack").urn in registration.options["dependencies"]
 
 
 def test_without_a_monitoring_namespace_no_service_monitor_is_made():
-    synthesis = _scale_to_zero({"monitoring_namespace": None})
-    assert not [r for r in synthesis.of_type("kubernetes:monitoring.coreos.com/v1:ServiceMonitor")]
+    synthesis = _scale_to_zero({"monitoring": None})
+    assert not [r for r in synthesis.resources if r.name == "keda-interceptor-monitor"]
     assert synthesis.named("keda-interceptor-metrics").inputs["spec"]["ports"][0]["port"] == 2223
 
 
