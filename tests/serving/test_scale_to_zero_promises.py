@@ -114,7 +114,7 @@ def test_the_interceptor_replica_range_reaches_the_chart_values():
 def test_an_interceptor_floor_above_its_ceiling_is_refused_at_the_bound(low, high, refused):
     problems = validate_keda_http_add_on_args(KedaHttpAddOnArgs(interceptor_min_replicas=low,
                                                                 interceptor_max_replicas=high))
-    assert [p.split(";")[0] for p in problems] == (["interceptor_min_replicas: got 3"] if refused else [])
+    assert problems == (["interceptor_min_replicas: got 3; must be 1..interceptor_max_replicas (2)"] if refused else [])
 
 
 def test_every_keda_part_keeps_a_disruption_budget_the_chart_reads():
