@@ -97,6 +97,7 @@ def test_the_cold_start_pod_is_probed_and_served_on_its_named_http_port():
         assert container[probe]["httpGet"] == {"path": "/healthz", "port": "http"}, probe
     service = _object(platform, "digits-scale-to-zero-cold-start-service")["spec"]
     assert service["ports"] == [{"name": "http", "port": COLD_START_PORT, "targetPort": "http", "protocol": "TCP"}]
+    assert service["type"] == "ClusterIP", "only the interceptors call it, from inside the cluster"
     assert service["selector"].items() <= _object(platform, "digits-scale-to-zero-cold-start")["spec"]["template"][
         "metadata"]["labels"].items()
     policy = _object(platform, "digits-scale-to-zero-cold-start-network-policy")["spec"]
