@@ -273,3 +273,21 @@ def test_every_object_is_a_child_of_the_component_that_declares_it():
         urn = platform.named(component).urn
         children = [r for r in platform.resources if r.name.startswith(prefix)]
         assert len(children) >= 5 and all(r.parent == urn for r in children), component
+
+
+def test_a_misspelt_add_on_value_is_refused_naming_the_field():
+    problems = validate_keda_http_add_on_args(KedaHttpAddOnArgs(http_extra_values={"interceptor": {"replica": 2}}))
+    assert [p.split(";")[0] for p in problems] == ["http_extra_values.interceptor.replica: got 'replica'"]
+
+
+def test_the_releases_keep_five_revisions_and_the_cold_start_policy_is_named_after_it():
+    platform = _platform()
+    assert {platform.named(n).inputs["maxHistory"] for n in ("keda-keda", "keda-http")} == {5}
+    policy = _object(platform, "digits-scale-to-zero-cold-start-network-policy")["metadata"]
+    assert (policy["name"], policy["namespace"]) == ("digits-scale-to-zero-cold-start", "models")
+
+
+def test_the_add_on_takes_the_resource_options_it_is_given():
+    synthesis = components(lambda opts: KedaHttpAddOn("keda", KedaHttpAddOnArgs(), pulumi.ResourceOptions.merge(
+        opts, pulumi.ResourceOptions(protect=True))))
+    assert synthesis.named("keda").options["protect"] is True
