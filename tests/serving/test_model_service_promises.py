@@ -169,3 +169,7 @@ def test_the_service_selects_the_models_pods_and_the_deployment_is_labelled_as_i
     ({"replicas": 3}, 3), ({"autoscaling": HorizontalAutoscaling(min_replicas=2, max_replicas=4), "replicas": 1}, 2)])
 def test_the_deployment_starts_with_the_replicas_its_owner_expects(changes, replicas):
     assert _children(_service(**changes))["Deployment"].inputs["spec"]["replicas"] == replicas
+
+
+def test_the_deployment_keeps_five_old_replica_sets_for_a_rollback():
+    assert _children(_service())["Deployment"].inputs["spec"]["revisionHistoryLimit"] == 5
