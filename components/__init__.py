@@ -18,8 +18,12 @@ from .capacity.gpu_node_group import GpuNodeGroup, GpuNodeGroupArgs
 from .capacity.gpu_operators import GpuOperators, GpuOperatorsArgs
 from .capacity.gpu_scheduling import GpuScheduling, Taint
 from .capacity.karpenter import Karpenter, KarpenterArgs
+from .capacity.llm_sizing import LlmSizing
 from .cluster.eks_cluster import Cluster, ClusterArgs, ClusterStackReference, SystemNodeGroup
 from .cluster.network import Network, NetworkArgs
+from .observability.alert_links import AlertLinks
+from .observability.log_collection import CloudWatchLogs, LogCollection, LogCollectionArgs, LokiStore
+from .observability.managed_prometheus import ManagedPrometheus, ManagedPrometheusArgs, QueueSettings, RemoteWrite
 from .observability.model_monitoring import ModelMonitoring, ModelMonitoringArgs
 from .observability.monitoring_alertmanager import AlertReceiver, NotificationTiming
 from .observability.monitoring_rules import (
@@ -28,8 +32,11 @@ from .observability.monitoring_rules import (
                                  ModelAlertThresholds,
                                  RolloutSignals,
                                  ScaleToZeroSignals,
+                                 TokenLatencyObjectives,
 )
 from .observability.monitoring_stack import MonitoringResources, MonitoringStack, MonitoringStackArgs, PodResources
+from .observability.trace_collection import TempoStore, TraceCollection, TraceCollectionArgs, XRay
+from .security.image_admission import ImageAdmission, ImageAdmissionArgs
 from .serving.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
 from .serving.model_endpoint import ModelEndpoint, ModelEndpointArgs, RequestProxy, WeightedBackend
 from .serving.model_image import ModelImage, ModelImageArgs
@@ -44,6 +51,7 @@ from .serving.model_service import (
                                  PodsMetric,
                                  ServedModel,
 )
+from .serving.model_weights import ModelWeights, ModelWeightsArgs
 from .serving.pod_autoscaling import PrometheusAdapter, PrometheusAdapterArgs
 from .serving.progressive_delivery import (
                                  AlbRouting,
@@ -55,10 +63,12 @@ from .serving.progressive_delivery import (
                                  ModelCanaryArgs,
                                  TargetGroupVerification,
 )
+from .serving.runtimes import MODEL_SERVER, TRITON, VLLM, Distribution, RuntimeSignals, Series, ServingRuntime
 from .serving.scale_to_zero import KedaHttpAddOn, KedaHttpAddOnArgs, ModelScaleToZero, ModelScaleToZeroArgs, RequestHolder
 
 __all__ = [
     "AlbRouting",
+    "AlertLinks",
     "AlertReceiver",
     "ArgoRollouts",
     "ArgoRolloutsArgs",
@@ -67,6 +77,7 @@ __all__ = [
     "BurnRateWindow",
     "CanaryAnalysis",
     "CanaryStep",
+    "CloudWatchLogs",
     "Cluster",
     "ClusterApiAccess",
     "ClusterApiAccessArgs",
@@ -75,6 +86,7 @@ __all__ = [
     "ClusterAutoscalerArgs",
     "ClusterStackReference",
     "ContainerResources",
+    "Distribution",
     "ExtraPort",
     "GpuAlertThresholds",
     "GpuNodeGroup",
@@ -84,13 +96,22 @@ __all__ = [
     "GpuScheduling",
     "HealthProbes",
     "HorizontalAutoscaling",
+    "ImageAdmission",
+    "ImageAdmissionArgs",
     "InvalidArgs",
     "Karpenter",
     "KarpenterArgs",
     "KedaHttpAddOn",
     "KedaHttpAddOnArgs",
+    "LlmSizing",
     "LoadBalancerController",
     "LoadBalancerControllerArgs",
+    "LogCollection",
+    "LogCollectionArgs",
+    "LokiStore",
+    "MODEL_SERVER",
+    "ManagedPrometheus",
+    "ManagedPrometheusArgs",
     "MetricsEndpoint",
     "ModelAlertThresholds",
     "ModelCanary",
@@ -107,6 +128,8 @@ __all__ = [
     "ModelScaleToZeroArgs",
     "ModelService",
     "ModelServiceArgs",
+    "ModelWeights",
+    "ModelWeightsArgs",
     "MonitoringResources",
     "MonitoringStack",
     "MonitoringStackArgs",
@@ -119,13 +142,25 @@ __all__ = [
     "PreviewAccessArgs",
     "PrometheusAdapter",
     "PrometheusAdapterArgs",
+    "QueueSettings",
+    "RemoteWrite",
     "RequestHolder",
     "RequestProxy",
     "RolloutSignals",
+    "RuntimeSignals",
     "ScaleToZeroSignals",
+    "Series",
     "ServedModel",
+    "ServingRuntime",
     "SystemNodeGroup",
+    "TRITON",
     "Taint",
     "TargetGroupVerification",
+    "TempoStore",
+    "TokenLatencyObjectives",
+    "TraceCollection",
+    "TraceCollectionArgs",
+    "VLLM",
     "WeightedBackend",
+    "XRay",
 ]

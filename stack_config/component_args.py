@@ -26,16 +26,21 @@ from components.capacity.karpenter import DEFAULT_AMI_ALIAS, Karpenter, Karpente
 from components.cluster.eks_cluster import SYSTEM_NODE_LABELS, Cluster, ClusterArgs, ClusterStackReference, SystemNodeGroup
 from components.cluster.network import Network, NetworkArgs
 from components.cluster.storage import DEFAULT_STORAGE_CLASS
+from components.observability.log_collection import LogCollection
+from components.observability.managed_prometheus import ManagedPrometheus
 from components.observability.model_monitoring import ModelMonitoringArgs
 from components.observability.monitoring_alertmanager import AlertReceiver
 from components.observability.monitoring_rules import RolloutSignals, ScaleToZeroSignals
 from components.observability.monitoring_stack import MonitoringStack, MonitoringStackArgs
+from components.observability.trace_collection import TraceCollection
+from components.security.image_admission import ImageAdmissionArgs
 from components.serving.load_balancer_controller import LoadBalancerControllerArgs
 from components.serving.model_endpoint import ModelEndpointArgs, RequestProxy
 from components.serving.model_image import ModelImageArgs
 from components.serving.model_registry import ModelRegistry, ModelRegistryArgs
 from components.serving.model_service import (
     ContainerResources,
+    HealthProbes,
     HorizontalAutoscaling,
     ModelService,
     ModelServiceArgs,
@@ -51,9 +56,21 @@ from components.serving.progressive_delivery import (
     ModelCanaryArgs,
     TargetGroupVerification,
 )
+from components.serving.runtimes import MODEL_SERVER, RUNTIMES
 from components.serving.scale_to_zero import ADMIN_PORT as INTERCEPTOR_ADMIN_PORT
 from components.serving.scale_to_zero import READINESS_PATH as INTERCEPTOR_READINESS_PATH
 from components.serving.scale_to_zero import KedaHttpAddOn, KedaHttpAddOnArgs, ModelScaleToZero, ModelScaleToZeroArgs
+from components.serving.server_contract import ADMIN_PORT_NAME, HTTP_PORT_NAME
+from stack_config.observability_args import (  # noqa: F401 (the program reads them through `build`)
+    collects_logs,
+    collects_traces,
+    grafana_data_sources,
+    log_collection_args,
+    managed_prometheus_args,
+    server_tracing_env,
+    trace_collection_args,
+    uses_managed_prometheus,
+)
 from stack_config.schema import GpuNodeGroupConfig, StackConfig, duration_seconds
 
 if TYPE_CHECKING:
@@ -73,20 +90,32 @@ def builds_image(config: StackConfig) -> bool:
     return config.model.image is None
 
 
+def _runtime_fields(config: StackConfig) -> dict:
+    """The ModelServiceArgs fields `model.runtime` decides: this repository's server keeps `model.containerPort` and
+    the defaults; another runtime gets its profile's ports and health paths (its image's entrypoint starts it)."""
+    runtime = RUNTIMES[config.model.runtime]
+    if runtime is MODEL_SERVER:
+        return {"container_port": config.model.container_port}
+    health = ADMIN_PORT_NAME if runtime.admin_port is not None and runtime.health_on_admin else HTTP_PORT_NAME
+    return {"runtime": runtime, "container_port": runtime.http_port, "grpc_port": runtime.grpc_port,
+            "admin_port": runtime.admin_port, "probes": HealthProbes(readiness_path=runtime.readiness_path,
+                                                                     liveness_path=runtime.liveness_path, port=health)}
+
+
 def model_service_args(config: StackConfig, image: Optional[ModelImage],
-                       gpu_nodes: Optional[GpuNodeGroup]) -> ModelServiceArgs:
+                       gpu_nodes: Optional[GpuNodeGroup], traces: Optional[TraceCollection] = None) -> ModelServiceArgs:
     """`image` is the ModelImage the program built, None when `model.image` names the image to deploy."""
     model = config.model
     resources = model.resources
     assert (image is None) == (model.image is not None), "build an image exactly when model.image is unset"
     asleep = model.scale_to_zero
     return ModelServiceArgs(
+        **_runtime_fields(config),
         image=image.image_ref if image is not None else model.image,
         name=model.name,
         namespace=config.model_namespace,
         # A given image carries its version in its metadata; the label follows model.version when set.
         model_version=image.model_version if image is not None else model.version,
-        container_port=model.container_port,
         service_port=model.service_port,
         team=model.team,
         # Scaling to zero, KEDA owns the count: the Deployment is created asleep and woken by the first request.
@@ -98,7 +127,7 @@ def model_service_args(config: StackConfig, image: Optional[ModelImage],
             cpu_request=resources.requests.cpu, memory_request=resources.requests.memory,
             cpu_limit=resources.limits.cpu, memory_limit=resources.limits.memory,
         ),
-        env=dict(model.env),
+        env={**dict(model.env), **server_tracing_env(config, traces)},
         autoscaling=model_autoscaling(config),
         zone_spread=model.zone_spread,
         # The interceptors forward every request of a model that scales to zero: their namespace must get through.
@@ -159,7 +188,8 @@ def cluster_api_access_args(config: StackConfig, cluster: Cluster) -> ClusterApi
 
 
 def preview_access_args(config: StackConfig, cluster: Cluster) -> PreviewAccessArgs:
-    return PreviewAccessArgs(cluster_name=cluster.cluster_name, role_arns=list(config.cluster.preview_role_arns))
+    return PreviewAccessArgs(cluster_name=cluster.cluster_name, role_arns=list(config.cluster.preview_role_arns),
+                             refresh_role_arns=list(config.cluster.refresh_role_arns))
 
 
 # --- AWS GPU platform: provider, network, cluster, GPU nodes, GPU operators --------------------------------
@@ -274,7 +304,9 @@ def _secret(value: Optional[SecretStr]) -> Optional[pulumi.Output[str]]:
     return pulumi.Output.secret(value.get_secret_value()) if value is not None else None
 
 
-def monitoring_args(config: StackConfig, gpu_operators: Optional[GpuOperators] = None) -> MonitoringStackArgs:
+def monitoring_args(config: StackConfig, gpu_operators: Optional[GpuOperators] = None,
+                    logs: Optional[LogCollection] = None, traces: Optional[TraceCollection] = None,
+                    amp: Optional[ManagedPrometheus] = None) -> MonitoringStackArgs:
     """The monitoring stack: sizes and receivers from config; every URL, key and password a Pulumi secret."""
     m = config.monitoring
     assert m.grafana_admin_password is not None, "the schema requires it when monitoring is enabled"
@@ -291,6 +323,8 @@ def monitoring_args(config: StackConfig, gpu_operators: Optional[GpuOperators] =
         # Without the GPU operators' namespace the ServiceMonitor finds the exporter in any namespace.
         dcgm_exporter_namespace=gpu_operators.namespace if gpu_operators else None,
         runbook_url=m.runbook_base_url,
+        grafana_data_sources=grafana_data_sources(config, logs, traces),
+        remote_write=amp.remote_write if amp else None,
     )
 
 
@@ -553,6 +587,7 @@ def model_canary_args(config: StackConfig, model: ModelService) -> ModelCanaryAr
         deployment_name=model.deployment_name,
         selector=model.selector,
         model_name=model.served.name,
+        runtime=model.served.runtime,
         analysis=canary_analysis(config),
         # The operator's own Service for every Prometheus it runs, whatever the release is called.
         prometheus_url=f"http://prometheus-operated.{config.monitoring.namespace}.svc:9090",
@@ -643,3 +678,13 @@ def model_endpoint_args(config: StackConfig, model: ModelService, network: Optio
         proxy=proxy,
         weighted_backend=canary.weighted_backend if canary is not None else None,
     )
+
+
+def admits_signed_images_only(config: StackConfig) -> bool:
+    """CI's stacks run only images their deploy workflow signed (the local stack builds its own: off)."""
+    return config.delivery is not None and config.delivery.signed_images_only
+
+
+def image_admission_args(config: StackConfig) -> ImageAdmissionArgs:
+    assert config.delivery is not None and config.delivery.repository is not None  # the config refuses otherwise
+    return ImageAdmissionArgs(repository=config.delivery.repository, namespaces=[config.model_namespace])
