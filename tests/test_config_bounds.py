@@ -169,7 +169,8 @@ CROSS_SECTION = [
     ("dev", {"delivery": {"runnerLabels": ["ubuntu-24.04"]}},
      "delivery.runnerLabels: got ['ubuntu-24.04']; GitHub-hosted runners cannot reach a restricted endpoint: their "
      "addresses are not in the VPC and not fixed; use self-hosted runner labels"),
-    ("local", {"delivery": {"runner": "vpc", "runnerLabels": ["x"], "runnerCidrs": ["10.0.0.0/24"]}},
+    ("local", {"delivery": {"runner": "vpc", "runnerLabels": ["x"], "previewRunnerLabels": ["x-preview"],
+                            "repository": "acme/models", "runnerCidrs": ["10.0.0.0/24"]}},
      "delivery: got 'set'; CI deploys EKS stacks only; a local cluster is deployed by hand"),
     ("dev", {"delivery": {"runner": "public", "runnerCidrs": ["198.51.100.0/24"]}},
      "delivery.runnerCidrs: got ['198.51.100.0/24']; not admitted by cluster.endpointPublicAccessCidrs "
