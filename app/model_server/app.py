@@ -25,17 +25,13 @@ from . import SERVER_NAME, __version__
 from .auth import ApiKeys
 from .batcher import DynamicBatcher, InferenceError, Overloaded
 from .config import Settings
-from .http1 import HttpRequest
+from .exchange import Answer, Deliver, Headers, HttpRequest
 from .metrics import Metrics
 from .model import ModelLoadError, OnnxModel
 from .protocol import BinaryLayouts, InferRequest, RequestError, echo, error_body, infer_response, parse_infer_request
 
 log = logging.getLogger(__name__)
 
-Headers = list[tuple[bytes, bytes]]
-Answer = tuple[int, bytes, bytes, Headers]
-"""(status, body, content type, extra headers)."""
-Deliver = Callable[[HttpRequest, "Answer | None"], None]
 
 JSON = b"application/json"
 OCTET_STREAM = b"application/octet-stream"

@@ -30,16 +30,13 @@ import asyncio
 import time
 from collections import deque
 from email.utils import formatdate
-from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 import httptools
 
+from .exchange import Answer, Application, HttpRequest
 from .http_limits import DRAIN_IDLE_S, OVERFLOW_CONNECTIONS, Connections, raw_response, status_line
 from .protocol import error_body
-
-if TYPE_CHECKING:
-    from .app import Answer, ModelServer
 
 SWEEP_S = 0.2
 """How often every connection's deadline is checked (the resolution of all HTTP timeouts)."""
@@ -74,35 +71,6 @@ class DateHeader:
 DateHeader.update()
 
 
-class HttpRequest:
-    """One request as the application sees it; the application fills in its own fields."""
-
-    __slots__ = ("method", "path", "headers", "hosts", "duplicate", "http10", "admin", "head_only", "route",
-                 "started", "admitted", "token", "header_length", "future", "response", "keep_alive")
-
-    def __init__(self, method: str, path: str, headers: dict[bytes, bytes], hosts: int, duplicate: bytes | None,
-                 http10: bool, admin: bool, keep_alive: bool) -> None:
-        self.method = method
-        self.path = path
-        self.headers = headers
-        """The headers the application reads (`READ_HEADERS`), lower-case names."""
-        self.hosts = hosts
-        self.duplicate = duplicate
-        """The first of those headers given more than once, if any."""
-        self.http10 = http10
-        self.admin = admin
-        self.head_only = method == "HEAD"
-        self.keep_alive = keep_alive
-        self.route = ""
-        self.started = 0.0
-        self.admitted = False
-        self.token: int | None = None
-        self.header_length: int | None = None
-        self.future: asyncio.Future | None = None
-        self.response: bytes | None = None
-        """The serialised answer once there is one (written when every earlier one was)."""
-
-
 READ_HEADERS = frozenset({b"content-length", b"content-type", b"content-encoding", b"authorization",
                           b"inference-header-content-length"})
 
@@ -110,7 +78,7 @@ READ_HEADERS = frozenset({b"content-length", b"content-type", b"content-encoding
 class Http1Protocol(asyncio.Protocol):
     """One HTTP/1.1 connection to `app` on the public or the admin listener."""
 
-    def __init__(self, app: ModelServer, state: Connections, admin: bool) -> None:
+    def __init__(self, app: Application, state: Connections, admin: bool) -> None:
         self.app = app
         self.state = state
         self.admin = admin
