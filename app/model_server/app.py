@@ -65,6 +65,9 @@ _POST_ROUTES = {R_INFER, R_VERSION_INFER}
 _HEALTH_ROUTES = {R_LIVE, R_READY}
 _ALLOW = {True: (b"allow", b"POST"), False: (b"allow", b"GET, HEAD")}
 _JSON_TYPES = {b"application/json", b"application/octet-stream"}
+METRICS_REUSE_S = 1.0
+"""A connection asking /metrics again within this long gets the same page: rendering costs milliseconds
+of the event loop, so a client pipelining /metrics would otherwise stall every probe behind it."""
 
 
 _ROUTES_SEEN: dict[str, tuple[str, str | None, str | None]] = {}
@@ -270,7 +273,7 @@ class ModelServer:
             return self._finish(request, 503 if self.draining else 400, b'{"ready":false}', JSON)
         if route == R_METRICS:
             # The classic text format every Prometheus version scrapes (what generate_latest writes).
-            return self._finish(request, 200, generate_latest(self.metrics.registry), _METRICS_CONTENT_TYPE)
+            return self._finish(request, 200, self._metrics_page(request.kept), _METRICS_CONTENT_TYPE)
         if route == R_SERVER:
             return self._finish(request, 200, self._server_metadata, JSON)
         self._check_model(name, version)
@@ -297,6 +300,15 @@ class ModelServer:
         request.admitted = True
         request.token = self.batcher.arrival_started()
         return None
+
+    def _metrics_page(self, kept: dict) -> bytes:
+        """The metrics page, rendered at most once per METRICS_REUSE_S for one connection."""
+        now = time.monotonic()
+        rendered_at, page = kept.get("metrics", (0.0, b""))
+        if not page or now - rendered_at >= METRICS_REUSE_S:
+            page = generate_latest(self.metrics.registry)
+            kept["metrics"] = (now, page)
+        return page
 
     def finish(self, request: HttpRequest, body: bytes, deliver: Deliver) -> None:
         """The body of an admitted inference request is complete: answer through `deliver`, now

@@ -15,10 +15,10 @@ class HttpRequest:
     """One request as the application sees it; the application fills in its own fields."""
 
     __slots__ = ("method", "path", "headers", "hosts", "duplicate", "http10", "admin", "head_only", "route",
-                 "started", "admitted", "token", "header_length", "future", "response", "keep_alive")
+                 "started", "admitted", "token", "header_length", "future", "response", "keep_alive", "kept")
 
     def __init__(self, method: str, path: str, headers: dict[bytes, bytes], hosts: int, duplicate: bytes | None,
-                 http10: bool, admin: bool, keep_alive: bool) -> None:
+                 http10: bool, admin: bool, keep_alive: bool, kept: dict | None = None) -> None:
         self.method = method
         self.path = path
         self.headers = headers
@@ -30,6 +30,8 @@ class HttpRequest:
         self.admin = admin
         self.head_only = method == "HEAD"
         self.keep_alive = keep_alive
+        self.kept = kept if kept is not None else {}
+        """What the application keeps per connection (shared by the requests of one connection)."""
         self.route = ""
         self.started = 0.0
         self.admitted = False

@@ -42,6 +42,16 @@ SWEEP_S = 0.2
 """How often every connection's deadline is checked (the resolution of all HTTP timeouts)."""
 MAX_PIPELINE = 32
 """Pipelined requests a connection may have unanswered before the server stops reading from it."""
+WRITE_HIGH_WATER = 64 * 1024
+WRITE_LOW_WATER = 16 * 1024
+"""Answer bytes not yet taken by the client (the transport's buffer plus answers waiting for an earlier
+one) above which the server stops reading the connection, and below which it reads again: a client
+that pipelines and never reads holds at most this much (plus one FEED_SLICE of requests) in memory."""
+FEED_SLICE = 16 * 1024
+"""Bytes of one read handed to the parser at a time, so reading stops within a read once answers pile up."""
+DISCARD_MAX_BYTES = 1024 * 1024
+"""The most of a body answered before it was read (401, 413, health) that is read and dropped: past
+it the connection closes (a longer body announced in advance closes it with the answer)."""
 
 _IDLE, _HEAD, _BODY = 0, 1, 2
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -109,10 +119,24 @@ class Http1Protocol(asyncio.Protocol):
         self.body: list[bytes] = []
         self.body_size = 0
         self.discard = False
+        self.discarded = 0
+        self.chunked = False
+        self.backlog: bytes | None = None
+        """The rest of a read not yet parsed because reading paused in the middle of it."""
+        self.eof = False
+        self.write_blocked = False
+        self.blocked_since = 0.0
+        self.unsent = 0
+        """Bytes of answers serialised but waiting for an earlier answer (not yet in the transport)."""
+        self.lingering = False
+        self.closed_at = 0.0
+        self.upgraded = False
+        self.kept: dict = {}
 
     # --- connection lifecycle ----------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER, low=WRITE_LOW_WATER)  # type: ignore[attr-defined]
         peer = transport.get_extra_info("peername")
         if peer:
             self.peer = f"{peer[0]}:{peer[1]}"
@@ -120,7 +144,7 @@ class Http1Protocol(asyncio.Protocol):
         limits = state.limits
         group, cap, listener = (state.admin, limits.admin_connections, "admin") if self.admin else \
             (state.public, limits.max_connections, "public")
-        if len(group) >= cap and not self._evict_idle(group):
+        if len(group) >= cap and not self._evict_idle(group) and not (self.admin and self._evict_stalled(group)):
             if len(group) >= cap + OVERFLOW_CONNECTIONS:
                 # Even the 503 needs a descriptor for a while; past this margin refuse without one.
                 state.reject("connection_limit", f"connection limit reached on the {listener} listener: "
@@ -149,11 +173,70 @@ class Http1Protocol(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         """The client closed its sending side: answer what it already sent, then close (a client
-        that half-closes after its request still gets the answer)."""
+        that half-closes after its request still gets the answer). A request whose body never
+        finished is answered 400 at once, freeing what it holds."""
+        if self.closing:
+            return False
+        if self.backlog is not None:  # requests of an earlier read still to parse: after them
+            self.eof = True
+            return True
+        self.eof = True
+        request = self.request
+        if self.reading == _BODY and request is not None:
+            self.request = None
+            self.reading = _IDLE
+            if not self.discard:
+                self.app.abort(request)
+                request.keep_alive = False
+                self.deliver(request, self.app.refuse(request, 400, "the connection was closed before the "
+                                                      "request body was complete"))
         if self.owed and not self.closing:
             self.owed[-1].keep_alive = False
             return True
         return False
+
+    # --- backpressure --------------------------------------------------------------------------
+    def pause_writing(self) -> None:
+        """The transport holds WRITE_HIGH_WATER bytes the client has not taken: stop reading its requests."""
+        self.write_blocked = True
+        self.blocked_since = time.monotonic()
+        self._pace()
+
+    def resume_writing(self) -> None:
+        self.write_blocked = False
+        self._pace()
+
+    def _pace(self) -> None:
+        """Stop reading while answers pile up (bytes or requests); read again once they drained."""
+        if self.closing:
+            return
+        if not self.paused:
+            if self.write_blocked or len(self.owed) >= MAX_PIPELINE or self.unsent > WRITE_HIGH_WATER:
+                self.paused = True
+                self.transport.pause_reading()
+        elif not self.write_blocked and len(self.owed) < MAX_PIPELINE // 2 and self.unsent <= WRITE_LOW_WATER:
+            self.paused = False
+            self.transport.resume_reading()
+            if self.backlog is not None:
+                asyncio.get_running_loop().call_soon(self._feed_backlog)
+
+    def _feed_backlog(self) -> None:
+        data, self.backlog = self.backlog, None
+        if data is not None and not self.closing:
+            self._feed(data)
+        if self.backlog is None and self.eof and not self.closing and not self.eof_received():
+            self.close()
+
+    def _evict_stalled(self, group: set) -> bool:
+        """Admin listener only (probes must always get in): close the connection of `group` that has sent
+        nothing the longest, whatever its state; False when every one sent something just now."""
+        oldest = min((c for c in group if not c.closing), key=lambda c: c.active_at, default=None)
+        if oldest is None or time.monotonic() - oldest.active_at < DRAIN_IDLE_S:
+            return False
+        self.state.reject("evicted_idle", "admin connection limit reached: closed the connection quiet the "
+                          "longest to admit a new one")
+        oldest.close()
+        return True
 
     def _evict_idle(self, group: set) -> bool:
         """Close the connection of `group` idle the longest; False when none is idle."""
@@ -168,12 +251,54 @@ class Http1Protocol(asyncio.Protocol):
     def close(self) -> None:
         if not self.closing:
             self.closing = True
+            self.closed_at = time.monotonic()
+            self.state.idle.pop(self, None)
+            if self.reading == _BODY and self.discard and self.transport.can_write_eof():
+                # The client is still sending a body nobody reads: closing now would reset the
+                # connection and could destroy the answer before the client reads it. Send FIN, keep
+                # dropping what arrives (at most DISCARD_MAX_BYTES, DRAIN_IDLE_S), then close.
+                self.lingering = True
+                self.transport.write_eof()
+                if self.paused:
+                    self.transport.resume_reading()
+                return
+            self.transport.close()
+
+    def _close_now(self) -> None:
+        """Close without lingering (whatever the client still sends resets the connection)."""
+        if not self.closing:
+            self.closing = True
+            self.closed_at = time.monotonic()
             self.state.idle.pop(self, None)
             self.transport.close()
 
     # --- reading -------------------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
         if self.closing:
+            if self.lingering:
+                self.discarded += len(data)
+                if self.discarded > DISCARD_MAX_BYTES:
+                    self.transport.abort()
+            return
+        if self.backlog is not None:  # reading paused in the middle of an earlier read: after it
+            self.backlog += data
+            return
+        self._feed(data)
+
+    def _feed(self, data: bytes) -> None:
+        """Parse `data` FEED_SLICE bytes at a time; what is left when reading pauses waits in `backlog`."""
+        while len(data) > FEED_SLICE:
+            self._parse(data[:FEED_SLICE])
+            data = data[FEED_SLICE:]
+            if self.closing:
+                return
+            if self.paused:
+                self.backlog = data
+                return
+        self._parse(data)
+
+    def _parse(self, data: bytes) -> None:
+        if self.closing or self.upgraded:
             return
         self.active_at = now = time.monotonic()
         if self.reading == _IDLE:
@@ -186,11 +311,10 @@ class Http1Protocol(asyncio.Protocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            # No protocol upgrades (no WebSocket, no h2c): answer as HTTP/1.1, then close.
-            self.parser = httptools.HttpRequestParser(self)
-            if self.owed:
-                self.owed[-1].keep_alive = False
-            else:
+            # No protocol upgrades (no WebSocket, no h2c): the request was answered as HTTP/1.1 with
+            # Connection: close (on_headers_complete); what follows it is another protocol, dropped.
+            self.upgraded = True
+            if not self.owed:
                 self.close()
             return
         except httptools.HttpParserError as exc:
@@ -215,6 +339,8 @@ class Http1Protocol(asyncio.Protocol):
         self.body = []
         self.body_size = 0
         self.discard = False
+        self.discarded = 0
+        self.chunked = False
         if self.reading != _HEAD:  # a pipelined request that began in the same read as the previous one
             self.reading = _HEAD
             self.since = self.active_at
@@ -235,6 +361,8 @@ class Http1Protocol(asyncio.Protocol):
             self.hosts += 1
         elif name == b"expect":
             self.expect = value.strip().lower() == b"100-continue"
+        elif name == b"transfer-encoding":
+            self.chunked = True
 
     def on_headers_complete(self) -> None:
         if self.closing:  # the rest of a read that came after the answer that closed the connection
@@ -254,7 +382,7 @@ class Http1Protocol(asyncio.Protocol):
         method = parser.get_method()
         request = HttpRequest(_METHODS.get(method) or method.decode("latin-1"), path, self.headers, self.hosts,
                               self.duplicate, parser.get_http_version() == "1.0", self.admin,
-                              parser.should_keep_alive())
+                              parser.should_keep_alive() and not parser.should_upgrade(), self.kept)
         self.request = request
         self.owed.append(request)
         limits = self.state.limits
@@ -266,19 +394,36 @@ class Http1Protocol(asyncio.Protocol):
         else:
             answer = self.app.begin(request)
         if answer is not None:
-            # Answered before the body: the rest of it is read and dropped (within BODY_TIMEOUT_SECONDS).
+            # Answered before the body: the rest of it is read and dropped (within BODY_TIMEOUT_SECONDS
+            # and DISCARD_MAX_BYTES; a longer body closes the connection instead).
             self.discard = True
-            if self.expect or self.over_capacity or answer[0] == 431:
+            if self.expect or self.over_capacity or answer[0] == 431 or self._long_body():
                 request.keep_alive = False
             self.deliver(request, answer)
         elif self.expect and len(self.owed) == 1:
             self.transport.write(_CONTINUE)
-        if len(self.owed) >= MAX_PIPELINE and not self.paused:
-            self.paused = True
-            self.transport.pause_reading()
+        self._pace()
+
+    def _long_body(self) -> bool:
+        """Whether the body announced is longer than the server drops (or of unknown length)."""
+        if self.chunked:
+            return True
+        declared = self.headers.get(b"content-length")
+        try:
+            return declared is not None and int(declared) > DISCARD_MAX_BYTES
+        except ValueError:
+            return True
 
     def on_body(self, body: bytes) -> None:
         if self.discard:
+            self.discarded += len(body)
+            if self.discarded > DISCARD_MAX_BYTES and not self.closing:
+                if self.owed:  # closes once the answers owed are written; nothing more is read
+                    self.owed[-1].keep_alive = False
+                    self.paused = True
+                    self.transport.pause_reading()
+                else:
+                    self._close_now()
             return
         self.body_size += len(body)
         if self.body_size > self.max_body:
@@ -322,25 +467,33 @@ class Http1Protocol(asyncio.Protocol):
         parts.append(b"\r\n")
         if not request.head_only:
             parts.append(body)
-        request.response = b"".join(parts)
+        request.response = response = b"".join(parts)
         if self.owed[0] is request:
             self._flush()
+        else:
+            self.unsent += len(response)
+            self._pace()
 
     def _flush(self) -> None:
         owed = self.owed
         transport = self.transport
+        first = True
         while owed and owed[0].response is not None:
             request = owed.popleft()
+            if not first:
+                self.unsent -= len(request.response)
+            first = False
             transport.write(request.response)
             self.served += 1
             if not request.keep_alive:
                 self.close()
                 return
-        if self.paused and len(owed) < MAX_PIPELINE // 2:
-            self.paused = False
-            transport.resume_reading()
-        if not owed and self.reading == _IDLE:
-            self.since = time.monotonic()
+        if self.paused:
+            self._pace()
+        if not owed and (self.reading == _IDLE or self.discard):
+            # Nothing owed: the connection may be evicted for a new one (even while it drops a body).
+            if self.reading == _IDLE:
+                self.since = time.monotonic()
             self.state.idle[self] = None
 
     def _refusal(self, status: int, reason: str, message: str, *headers: tuple[bytes, bytes]) -> Answer:
@@ -359,9 +512,18 @@ class Http1Protocol(asyncio.Protocol):
 
     # --- deadlines (called by the sweep) -----------------------------------------------------
     def check(self, now: float) -> None:
-        if self.closing:
-            return
         limits = self.state.limits
+        if self.closing:
+            # Still open: the client takes neither the last answers nor (lingering) stops sending.
+            if now - self.closed_at >= (DRAIN_IDLE_S if self.lingering else limits.body_timeout_s):
+                self.transport.abort()
+            return
+        if self.write_blocked and now - self.blocked_since >= limits.body_timeout_s:
+            self.state.reject("write_timeout", f"closed {self.peer}: it took none of its answers for "
+                              f"{limits.body_timeout_s:g} s")
+            self._close_now()
+            self.transport.abort()
+            return
         draining = self.state.draining
         if self.reading == _HEAD:
             if now - self.since >= limits.header_timeout_s:

@@ -28,6 +28,18 @@ class RecordingTransport:
     def resume_reading(self) -> None:
         self.paused = False
 
+    def set_write_buffer_limits(self, high: int, low: int) -> None:
+        self.limits = (high, low)
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        self.eof = True
+
+    def abort(self) -> None:
+        self.closed = True
+
 
 def _post(payload: dict) -> bytes:
     body = json.dumps(payload).encode()
