@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.app.conftest import MODEL_NAME, ServerProcess, TinyModel, digits_rows, infer_payload
+from tests.app.conftest import (
+    MODEL_NAME,
+    ServerProcess,
+    TinyModel,
+    digits_rows,
+    infer_payload,
+    parse_raw_response,
+    read_until_closed,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -105,3 +113,92 @@ def test_a_client_that_pipelines_and_never_reads_keeps_server_memory_bounded(
     grown = peak - before
     assert grown < RSS_GROWTH_BOUND_MIB, f"{flood}: RSS grew {grown:.0f} MiB after {sent} bytes of pipelined requests"
     assert probes and set(probes) == {200}, f"{flood}: probes during the flood: {probes}"
+
+
+def head(path: str, *, length: int, key: str | None = None) -> bytes:
+    auth = f"Authorization: Bearer {key}\r\n" if key else ""
+    return (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{auth}"
+            f"Content-Length: {length}\r\n\r\n").encode()
+
+
+def test_a_client_closing_in_the_middle_of_a_body_frees_its_inference_slot_at_once(
+        start_server, tiny_model: TinyModel) -> None:
+    # The finding: 300 such requests made every inference 503 for 31 s (the body timeout).
+    server = start_server(tiny_model.dir, MAX_CONCURRENT_REQUESTS="4")
+    server.wait_ready()
+    answers = []
+    for _ in range(20):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            sock.sendall(head(INFER, length=1000) + b'{"inputs": [')
+            sock.shutdown(socket.SHUT_WR)
+            answers.append(read_until_closed(sock, 5))
+    started = time.monotonic()
+    assert server.infer(infer_payload(digits_rows(1)), timeout=5).status == 200
+    assert time.monotonic() - started < 2
+    for raw in answers:
+        answer = parse_raw_response(raw)
+        assert answer.status == 400 and answer.headers["connection"] == "close", raw
+        assert "closed before the request body was complete" in answer.json()["error"]
+
+
+def open_connections(port: int, count: int, data: bytes) -> list[socket.socket]:
+    socks = []
+    for _ in range(count):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        if data:
+            sock.sendall(data)
+        socks.append(sock)
+    return socks
+
+
+@pytest.mark.parametrize("length", [1000, 10 * 1024 ** 3], ids=["short-body", "10GiB-body"])
+def test_unauthenticated_connections_answered_before_their_body_cannot_lock_key_holders_out(
+        length: int, start_server, tiny_model: TinyModel, tmp_path: Path) -> None:
+    # The finding: 1,000 connections answered 401 before their body was read locked key holders out.
+    server = start_server(tiny_model.dir, API_KEYS_DIR=str(keys_dir(tmp_path)), MAX_CONNECTIONS="1000")
+    server.wait_ready()
+    socks = open_connections(server.port, 1000, head(INFER, length=length))
+    try:
+        time.sleep(0.5)
+        statuses = [server.infer(infer_payload(digits_rows(1)), timeout=5,
+                                 headers={"Content-Type": "application/json", "Authorization": f"Bearer {KEY}"}).status
+                    for _ in range(10)]
+    finally:
+        for sock in socks:
+            sock.close()
+    assert statuses == [200] * 10
+
+
+def test_a_401_before_a_huge_body_closes_the_connection_instead_of_reading_it(
+        start_server, tiny_model: TinyModel, tmp_path: Path) -> None:
+    # The finding: a 401 (or 413) then read and dropped up to 10 GiB of body at line rate.
+    server = start_server(tiny_model.dir, API_KEYS_DIR=str(keys_dir(tmp_path)))
+    server.wait_ready()
+    sent = 0
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(head(INFER, length=10 * 1024 ** 3))
+        chunk = b"x" * 65536
+        try:
+            while sent < 256 * 1024 * 1024:
+                sent += sock.send(chunk)
+        except OSError:  # reset or timed out: the server stopped reading
+            pass
+        answer = parse_raw_response(read_until_closed(sock, 5))
+    assert answer.status == 401 and answer.headers["connection"] == "close"
+    assert sent < 64 * 1024 * 1024, f"the server took {sent} bytes of a body it refused"
+
+
+def test_connections_filling_the_admin_quota_do_not_make_probes_fail(start_server, tiny_model: TinyModel) -> None:
+    # The finding: 64 connections to the admin port made kubelet probes fail.
+    server = start_server(tiny_model.dir)
+    server.wait_ready()
+    stalled = open_connections(server.admin_port, 40, b"GET /metrics HTTP/1.1\r\nHost")
+    answered = open_connections(server.admin_port, 40, b"GET /v2/health/ready HTTP/1.1\r\nHost: x\r\n"
+                                                      b"Content-Length: 100000\r\n\r\n")
+    try:
+        time.sleep(1.2)
+        statuses = [server.admin("/v2/health/ready", timeout=3).status for _ in range(10)]
+    finally:
+        for sock in stalled + answered:
+            sock.close()
+    assert statuses == [200] * 10
