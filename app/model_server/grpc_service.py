@@ -10,6 +10,7 @@ little-endian bytes, as Triton does: exact and cheap.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -47,6 +48,12 @@ _CONTENTS_FIELD = {"BOOL": "bool_contents", "INT8": "int_contents", "INT16": "in
 HTTP_STATUS = {grpc.StatusCode.OK: 200, grpc.StatusCode.INVALID_ARGUMENT: 400, grpc.StatusCode.NOT_FOUND: 404,
                grpc.StatusCode.UNAUTHENTICATED: 401, grpc.StatusCode.UNAVAILABLE: 503,
                grpc.StatusCode.RESOURCE_EXHAUSTED: 413, grpc.StatusCode.INTERNAL: 500}
+
+
+MAX_CONCURRENT_STREAMS = 100
+"""Calls one connection may have open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS); more wait in the client."""
+OPEN_METHODS = frozenset({SERVICE + "ServerLive", SERVICE + "ServerReady"})
+"""Calls answered without an API key, like the HTTP health paths."""
 
 
 class _Abort(Exception):
@@ -98,15 +105,6 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
     def _observe(self, method: str, code: grpc.StatusCode, started: float) -> None:
         self.app.metrics.observe_request(SERVICE + method, HTTP_STATUS.get(code, 500), time.perf_counter() - started)
 
-    def _authorize(self, context: grpc.aio.ServicerContext) -> None:
-        if self.app.api_keys is None:
-            return
-        header = next((value for key, value in context.invocation_metadata() or () if key == "authorization"), None)
-        if not self.app.authorized(header.encode() if isinstance(header, str) else header):
-            self.app.metrics.auth_failures.labels(self.app.settings.model_name, "grpc").inc()
-            raise _Abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid API key: send metadata "
-                         "'authorization: Bearer <key>'")
-
     def _model(self, name: str, version: str):
         settings = self.app.settings
         if name != settings.model_name:
@@ -120,11 +118,10 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
                          f"served version is {model.version}")
         return model
 
-    async def _run(self, method: str, context: grpc.aio.ServicerContext, handler, *, open_: bool = False):
+    async def _run(self, method: str, context: grpc.aio.ServicerContext, handler):
+        """Run `handler` (the API key was checked by CallGuard when the call's headers arrived)."""
         started = time.perf_counter()
         try:
-            if not open_:
-                self._authorize(context)
             result = await handler()
         except _Abort as exc:
             self._observe(method, exc.code, started)
@@ -150,12 +147,12 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
     async def ServerLive(self, request, context):  # noqa: N802 (names from the .proto)
         async def handle():
             return pb.ServerLiveResponse(live=True)
-        return await self._run("ServerLive", context, handle, open_=True)
+        return await self._run("ServerLive", context, handle)
 
     async def ServerReady(self, request, context):  # noqa: N802
         async def handle():
             return pb.ServerReadyResponse(ready=self.app.ready)
-        return await self._run("ServerReady", context, handle, open_=True)
+        return await self._run("ServerReady", context, handle)
 
     async def ModelReady(self, request, context):  # noqa: N802
         async def handle():
@@ -202,8 +199,64 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
         return await self._run("ModelInfer", context, handle)
 
 
-def build_server(app: ModelServer, host: str) -> grpc.aio.Server:
-    """A grpc.aio server for the service, bound to host:GRPC_PORT with the HTTP side's limits."""
+class CallGuard(grpc.aio.ServerInterceptor):
+    """What is decided when a call's headers arrive, before its message: the API key (a call without one
+    is refused at once, holding nothing), and a deadline of BODY_TIMEOUT_SECONDS for the message itself
+    (a stream that sends headers only is ended DEADLINE_EXCEEDED instead of holding a call slot forever).
+
+    grpcio reads a unary call's message before its handler runs, with no time limit; so every unary
+    method is served as client-streaming (the same bytes on the wire) and the handler reads the one
+    message itself, under the deadline."""
+
+    def __init__(self, app: ModelServer) -> None:
+        self.app = app
+        self.first_message_s = app.settings.body_timeout_seconds
+
+    async def intercept_service(self, continuation, details: grpc.HandlerCallDetails):
+        handler = await continuation(details)
+        if handler is None or handler.request_streaming or handler.response_streaming:
+            return handler
+        if details.method not in OPEN_METHODS and not self._key_ok(details.invocation_metadata):
+            self.app.metrics.auth_failures.labels(self.app.settings.model_name, "grpc").inc()
+            self.app.metrics.observe_request(details.method, 401, 0.0)
+            return grpc.stream_unary_rpc_method_handler(_unauthenticated)
+        return grpc.stream_unary_rpc_method_handler(self._with_deadline(handler.unary_unary, details.method),
+                                                    request_deserializer=handler.request_deserializer,
+                                                    response_serializer=handler.response_serializer)
+
+    def _key_ok(self, metadata) -> bool:
+        if self.app.api_keys is None:
+            return True
+        header = next((value for key, value in metadata or () if key == "authorization"), None)
+        return self.app.authorized(header.encode() if isinstance(header, str) else header)
+
+    def _with_deadline(self, unary, method: str):
+        first_message_s = self.first_message_s
+        metrics = self.app.metrics
+
+        async def behavior(request_iterator, context: grpc.aio.ServicerContext):
+            try:
+                async with asyncio.timeout(first_message_s):
+                    request = await context.read()
+            except TimeoutError:
+                metrics.reject("body_timeout")
+                metrics.observe_request(method, 408, first_message_s)
+                await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED,
+                                    f"request message not received within {first_message_s:g} s")
+            if request is grpc.aio.EOF:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the call ended without a request message")
+            return await unary(request, context)
+        return behavior
+
+
+async def _unauthenticated(request_iterator, context: grpc.aio.ServicerContext):
+    await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid API key: send metadata "
+                        "'authorization: Bearer <key>'")
+
+
+def build_server(app: ModelServer, host: str, max_connections: int) -> grpc.aio.Server:
+    """A grpc.aio server for the service, bound to host:GRPC_PORT with the HTTP side's limits
+    (`max_connections`: the connection cap already fitted to the descriptor budget)."""
     s = app.settings
     options = [
         ("grpc.max_receive_message_length", s.max_request_bytes),
@@ -212,10 +265,16 @@ def build_server(app: ModelServer, host: str) -> grpc.aio.Server:
         # Never share the port with another process silently (gRPC turns SO_REUSEPORT on by default).
         ("grpc.so_reuseport", 0),
         ("grpc.max_connection_idle_ms", int(s.keep_alive_timeout_seconds * 1000)),
-        ("grpc.max_allowed_incoming_connections", s.max_connections),
+        ("grpc.max_allowed_incoming_connections", max_connections),
+        ("grpc.max_concurrent_streams", MAX_CONCURRENT_STREAMS),
+        # A connection that never completes the HTTP/2 preface is closed like a silent HTTP one.
+        ("grpc.server_handshake_timeout_ms", int(s.header_timeout_seconds * 1000)),
     ]
-    # Health and metadata calls are not admitted by MAX_CONCURRENT_REQUESTS; this bounds them too.
-    server = grpc.aio.server(options=options, maximum_concurrent_rpcs=s.max_concurrent_requests + 64)
+    # Calls are bounded per connection (MAX_CONCURRENT_STREAMS) times connections, each call's message by
+    # a deadline, and inference by MAX_CONCURRENT_REQUESTS. No server-wide cap on calls in progress:
+    # one client holding every slot of such a cap (with calls that never send their message) locked
+    # every other client out.
+    server = grpc.aio.server(options=options, interceptors=[CallGuard(app)])
     pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceService(app), server)
     address = f"[{host}]:{s.grpc_port}" if ":" in host else f"{host}:{s.grpc_port}"
     server.add_insecure_port(address)

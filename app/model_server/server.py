@@ -117,7 +117,7 @@ class ModelHttpServer:
             from .grpc_service import build_server  # grpcio is imported only when gRPC is on
 
             try:
-                self.grpc = build_server(self.app, s.host)
+                self.grpc = build_server(self.app, s.host, self.connections.limits.max_connections)
                 await self.grpc.start()
             except Exception as exc:  # grpc raises RuntimeError when the port is taken
                 self.grpc = None

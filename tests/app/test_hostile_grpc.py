@@ -1,0 +1,156 @@
+"""Hostile gRPC clients (issue 27): streams that send headers and no message, unauthenticated streams,
+and more connections than the process has descriptors. Bounded in seconds, on 127.0.0.1."""
+from __future__ import annotations
+
+import asyncio
+import re
+import resource
+import socket
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.app.conftest import MODEL_NAME, ServerProcess, TinyModel, digits_rows, infer_payload
+
+pytestmark = pytest.mark.slow
+
+METHOD = "/inference.GRPCInferenceService/"
+KEY = "grpc-hostile-key-" + "d" * 32
+OWN_CONNECTION = [("grpc.use_local_subchannel_pool", 1)]
+"""Channels of one process share connections to one target unless told not to: each client here is its own."""
+
+
+def infer_request(rows: np.ndarray):
+    from model_server.oip import grpc_predict_v2_pb2 as pb
+
+    tensor = pb.ModelInferRequest.InferInputTensor(name="input", datatype="FP32", shape=list(rows.shape))
+    return pb.ModelInferRequest(model_name=MODEL_NAME, inputs=[tensor], raw_input_contents=[rows.astype("<f4").tobytes()])
+
+
+async def header_only_streams(port: int, count: int, metadata: tuple = ()) -> tuple[list, object]:
+    """`count` ModelInfer calls on one connection that send their headers and never their message."""
+    import grpc
+
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=OWN_CONNECTION)
+    never = asyncio.Event()
+
+    async def no_message():
+        await never.wait()
+        yield b""
+
+    call = channel.stream_unary(METHOD + "ModelInfer", request_serializer=bytes, response_deserializer=bytes)
+    calls = [call(no_message(), metadata=metadata) for _ in range(count)]
+    return calls, channel
+
+
+async def probes(port: int, metadata: tuple = ()) -> list[str]:
+    """ServerLive, ServerReady and ModelInfer on a connection of their own: the status of each."""
+    import grpc
+    from model_server.oip import grpc_predict_v2_pb2 as pb
+    from model_server.oip import grpc_predict_v2_pb2_grpc as pb_grpc
+
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=OWN_CONNECTION) as channel:
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        results = []
+        for call in (lambda: stub.ServerLive(pb.ServerLiveRequest(), timeout=3),
+                     lambda: stub.ServerReady(pb.ServerReadyRequest(), timeout=3),
+                     lambda: stub.ModelInfer(infer_request(digits_rows(1)), timeout=3, metadata=metadata)):
+            try:
+                await call()
+                results.append("OK")
+            except grpc.aio.AioRpcError as exc:
+                results.append(exc.code().name)
+        return results
+
+
+def keys_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "api-keys"
+    directory.mkdir(exist_ok=True)
+    (directory / "primary").write_text(KEY + "\n")
+    return directory
+
+
+@pytest.mark.parametrize("with_keys", [False, True], ids=["keys-off", "keys-on"])
+def test_streams_that_send_only_headers_do_not_block_other_calls_and_are_ended(
+        with_keys: bool, start_server, tiny_model: TinyModel, tmp_path: Path) -> None:
+    # The finding: 320 such ModelInfer streams made ServerLive/Ready and ModelInfer fail for 80 s.
+    env = {"API_KEYS_DIR": str(keys_dir(tmp_path))} if with_keys else {}
+    server: ServerProcess = start_server(tiny_model.dir, BODY_TIMEOUT_SECONDS="2", **env)
+    server.wait_ready()
+    metadata = (("authorization", f"Bearer {KEY}"),) if with_keys else ()
+
+    async def scenario():
+        import grpc
+
+        calls, channel = await header_only_streams(server.grpc_port, 320)
+        await asyncio.sleep(1.0)
+        during = [await probes(server.grpc_port, metadata) for _ in range(3)]
+        async def outcome(call) -> str:
+            try:
+                await call
+                return "OK"
+            except grpc.aio.AioRpcError as exc:
+                return exc.code().name
+
+        waiting = [asyncio.ensure_future(outcome(call)) for call in calls[:20]]
+        done, still_open = await asyncio.wait(waiting, timeout=12)
+        ended = [task.result() for task in done] + ["still open"] * len(still_open)
+        for call in calls:
+            call.cancel()
+        await channel.close()
+        return during, ended
+
+    started = time.monotonic()
+    during, ended = asyncio.run(scenario())
+    assert during == [["OK", "OK", "OK"]] * 3
+    expected = "UNAUTHENTICATED" if with_keys else "DEADLINE_EXCEEDED"
+    assert "still open" not in ended and expected in ended, ended
+    assert time.monotonic() - started < 30
+
+
+def test_an_unauthenticated_stream_is_refused_before_its_message_arrives(
+        start_server, tiny_model: TinyModel, tmp_path: Path) -> None:
+    server: ServerProcess = start_server(tiny_model.dir, API_KEYS_DIR=str(keys_dir(tmp_path)))
+    server.wait_ready()
+
+    async def scenario():
+        import grpc
+
+        calls, channel = await header_only_streams(server.grpc_port, 1)
+        try:
+            await asyncio.wait_for(calls[0], timeout=2)  # well before any first-message deadline
+        except grpc.aio.AioRpcError as exc:
+            return exc.code().name
+        finally:
+            await channel.close()
+        return "OK"
+
+    assert asyncio.run(scenario()) == "UNAUTHENTICATED"
+
+
+def _limit_descriptors(limit: int):
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+    return apply
+
+
+def test_grpc_connections_beyond_the_descriptor_budget_leave_http_working(tmp_path, tiny_model: TinyModel) -> None:
+    server = ServerProcess(tiny_model.dir, tmp_path, preexec_fn=_limit_descriptors(256), HEADER_TIMEOUT_SECONDS="1")
+    socks = []
+    try:
+        server.wait_ready()
+        for _ in range(400):
+            socks.append(socket.create_connection(("127.0.0.1", server.grpc_port), timeout=5))
+        time.sleep(0.5)
+        for _ in range(3):
+            assert server.admin("/v2/health/ready", timeout=5).status == 200
+            assert server.infer(infer_payload(digits_rows(1)), timeout=5).status == 200
+        time.sleep(1.5)  # connections that never began HTTP/2 are closed after HEADER_TIMEOUT_SECONDS
+        assert asyncio.run(probes(server.grpc_port)) == ["OK", "OK", "OK"]
+        assert int(re.search(r"MAX_CONNECTIONS=1000 lowered to (\d+)", server.log()).group(1)) < (256 - 64) // 2
+    finally:
+        for sock in socks:
+            sock.close()
+        server.stop()
