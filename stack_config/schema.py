@@ -16,9 +16,6 @@ from typing import Annotated, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, model_validator
 from pydantic.alias_generators import to_camel
 
-from components.cluster.eks_cluster import ADDON_VERSIONS, CORE_ADDONS, LOG_RETENTION_DAYS
-from components.cluster.storage import DEFAULT_STORAGE_CLASS
-from components.cluster.eks_versions import DEFAULT_KUBERNETES_VERSION, standard_support_problem
 from components.capacity.gpu_instances import (
     GPU_COUNT_BY_INSTANCE_TYPE,
     GPU_INSTANCE_FAMILIES,
@@ -27,6 +24,9 @@ from components.capacity.gpu_instances import (
     unsupported_reason,
 )
 from components.capacity.gpu_scheduling import default_gpu_labels
+from components.cluster.eks_cluster import ADDON_VERSIONS, CORE_ADDONS, LOG_RETENTION_DAYS
+from components.cluster.eks_versions import DEFAULT_KUBERNETES_VERSION, standard_support_problem
+from components.cluster.storage import DEFAULT_STORAGE_CLASS
 from components.serving.load_balancer_controller import DEFAULT_SSL_POLICY, SSL_POLICY_RE
 from components.serving.model_endpoint import CERTIFICATE_ARN_RE, HOST_RE, WAF_ACL_ARN_RE, ZONE_ID_RE, is_ipv4_cidr
 from components.serving.model_image import VERSION_RE
