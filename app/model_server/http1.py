@@ -27,6 +27,7 @@ The limits of `http_limits` are enforced here:
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections import deque
 from email.utils import formatdate
@@ -57,7 +58,17 @@ _IDLE, _HEAD, _BODY = 0, 1, 2
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _CLOSE_LINE = b"connection: close\r\n"
 _STATUS: dict[int, bytes] = {}
+_REQUEST_LINE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+ [\x21-\x7e]+ HTTP/[0-9]\.[0-9]\r\n")
+"""RFC 9112 3: method (a token) SP request-target SP HTTP-version CRLF."""
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")}
+
+
+def new_parser(protocol: object) -> httptools.HttpRequestParser:
+    """A request parser that reads any HTTP/1.x version (RFC 9112 2.6: a higher minor version is served
+    as 1.1); other major versions get 505 from on_headers_complete."""
+    parser = httptools.HttpRequestParser(protocol)
+    parser.set_dangerous_leniencies(lenient_version=True)
+    return parser
 
 
 def _status(status: int) -> bytes:
@@ -92,7 +103,7 @@ class Http1Protocol(asyncio.Protocol):
         self.app = app
         self.state = state
         self.admin = admin
-        self.parser = httptools.HttpRequestParser(self)
+        self.parser = new_parser(self)
         self.transport: asyncio.Transport | None = None
         self.group: set | None = None
         self.peer = "client"
@@ -130,7 +141,8 @@ class Http1Protocol(asyncio.Protocol):
         """Bytes of answers serialised but waiting for an earlier answer (not yet in the transport)."""
         self.lingering = False
         self.closed_at = 0.0
-        self.upgraded = False
+        self.stopped = False
+        """Nothing more is parsed: a protocol upgrade, or a request refused as malformed."""
         self.kept: dict = {}
 
     # --- connection lifecycle ----------------------------------------------------------------
@@ -298,7 +310,7 @@ class Http1Protocol(asyncio.Protocol):
         self._parse(data)
 
     def _parse(self, data: bytes) -> None:
-        if self.closing or self.upgraded:
+        if self.closing or self.stopped:
             return
         self.active_at = now = time.monotonic()
         if self.reading == _IDLE:
@@ -313,12 +325,18 @@ class Http1Protocol(asyncio.Protocol):
         except httptools.HttpParserUpgrade:
             # No protocol upgrades (no WebSocket, no h2c): the request was answered as HTTP/1.1 with
             # Connection: close (on_headers_complete); what follows it is another protocol, dropped.
-            self.upgraded = True
+            self.stopped = True
             if not self.owed:
                 self.close()
             return
+        except httptools.HttpParserInvalidMethodError as exc:
+            if _REQUEST_LINE.match(data):  # a well-formed request with a method llhttp does not know
+                self._refuse_raw(501, "bad_http", "unknown request method; this server implements GET, HEAD and POST")
+            else:
+                self._refuse_raw(400, "bad_http", f"malformed HTTP request: {str(exc)[:100]}")
+            return
         except httptools.HttpParserError as exc:
-            if self.closing or (self.owed and not self.owed[-1].keep_alive):
+            if self.closing or (self.owed and not self.owed[-1].keep_alive and self.reading != _BODY):
                 # Bytes after a request that closes the connection (llhttp refuses them): the
                 # answers owed are still written, then the connection closes; nothing to refuse.
                 self.discard = True
@@ -373,6 +391,9 @@ class Http1Protocol(asyncio.Protocol):
         self.head_bytes = 0
         parser = self.parser
         url = self.url
+        if url[:1] != b"/" and b"://" in url[:10]:  # absolute-form (RFC 9112 3.2.2): the path is what counts
+            after = url.find(b"/", url.find(b"://") + 3)
+            url = url[after:] if after >= 0 else b"/"
         cut = url.find(b"?")
         if cut >= 0:
             url = url[:cut]
@@ -380,13 +401,17 @@ class Http1Protocol(asyncio.Protocol):
         if "%" in path:
             path = unquote(path, encoding="latin-1")
         method = parser.get_method()
+        version = parser.get_http_version()
         request = HttpRequest(_METHODS.get(method) or method.decode("latin-1"), path, self.headers, self.hosts,
-                              self.duplicate, parser.get_http_version() == "1.0", self.admin,
+                              self.duplicate, version == "1.0", self.admin,
                               parser.should_keep_alive() and not parser.should_upgrade(), self.kept)
         self.request = request
         self.owed.append(request)
         limits = self.state.limits
-        if self.head_exact > limits.max_header_bytes:
+        if version[:2] != "1.":
+            request.keep_alive = False
+            answer = self._refusal(505, "bad_http", f"HTTP/{version} is not supported; send HTTP/1.1")
+        elif self.head_exact > limits.max_header_bytes:
             answer = self._refusal(431, "header_too_large", f"request head exceeds {limits.max_header_bytes} bytes")
         elif self.over_capacity:
             answer = self._refusal(503, "connection_limit", "too many open connections; retry shortly",
@@ -502,13 +527,40 @@ class Http1Protocol(asyncio.Protocol):
         return status, error_body(message), b"application/json", [(b"connection", b"close"), *headers]
 
     def _refuse_raw(self, status: int, reason: str, message: str) -> None:
-        """Answer outside any request (the head never completed) and close."""
+        """Refuse the request being read (its head or body is malformed, too large or late) outside the
+        application: its answer is written after every answer owed before it, then the connection closes."""
         self._count_refusal(status, reason, message)
         if self.closing:
             return
+        self.stopped = True
+        request = self.request
+        self.request = None
+        if self.reading == _BODY and request is not None:
+            self.discard = True  # close() lingers: the client may still be sending the body
+            if request.response is not None or request not in self.owed:  # answered before its body
+                self._close_after_owed()
+                return
+            self.app.abort(request)
+        else:
+            request = HttpRequest("", "", {}, 0, None, False, self.admin, False, self.kept)
+            self.owed.append(request)
+        request.keep_alive = False
+        request.response = response = raw_response(status, message)
+        if self.owed[0] is request:
+            self._flush()
+        else:
+            self.unsent += len(response)
+            self._close_after_owed()
+
+    def _close_after_owed(self) -> None:
+        """Read nothing more; close once the answers owed are written."""
         if not self.owed:
-            self.transport.write(raw_response(status, message))
-        self.close()
+            self.close()
+            return
+        self.owed[-1].keep_alive = False
+        if not self.paused:
+            self.paused = True
+            self.transport.pause_reading()
 
     # --- deadlines (called by the sweep) -----------------------------------------------------
     def check(self, now: float) -> None:
@@ -550,14 +602,7 @@ class Http1Protocol(asyncio.Protocol):
         self.state.reject(reason, f"HTTP {status} ({reason}) for {self.peer}: {message}")
 
     def _body_timed_out(self, message: str) -> None:
-        self._count_refusal(408, "body_timeout", message)
-        request = self.request
-        if request is not None and not self.discard:
-            self.app.abort(request)
-            request.response = b""
-        if self.owed and self.owed[0] is request:
-            self.transport.write(raw_response(408, message))
-        self.close()
+        self._refuse_raw(408, "body_timeout", message)
 
     def cut_off(self) -> None:
         """The drain timeout ran out: answer every request still owed 503, then close."""

@@ -1,0 +1,95 @@
+"""The answers RFC 9112 asks for (issue 27): owed answers before a 400, 400 on framing errors after the
+head, Connection: close whenever the server closes, absolute-form targets, 501 for unknown methods,
+HTTP/1.x minor versions served as 1.1."""
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+
+from tests.app.conftest import (
+    MODEL_NAME,
+    ServerProcess,
+    TinyModel,
+    digits_rows,
+    infer_payload,
+    parse_raw_response,
+    raw_exchange,
+    read_until_closed,
+)
+
+pytestmark = pytest.mark.slow
+
+INFER = f"/v2/models/{MODEL_NAME}/infer"
+BODY = json.dumps(infer_payload(digits_rows(1))).encode()
+POST = (f"POST {INFER} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(BODY)}\r\n\r\n").encode() + BODY
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model: TinyModel, tmp_path_factory: pytest.TempPathFactory):
+    # Inference takes a little while, so its answer is still owed when the next request is refused.
+    proc = ServerProcess(tiny_model.dir, tmp_path_factory.mktemp("rfc"), TEST_INFERENCE_DELAY_MS="200")
+    try:
+        proc.wait_ready()
+        yield proc
+    finally:
+        proc.stop()
+
+
+def responses(raw: bytes) -> list:
+    """Every response of a raw exchange, in order (each has a Content-Length)."""
+    found = []
+    while raw:
+        head, _, rest = raw.partition(b"\r\n\r\n")
+        length = int(parse_raw_response(head + b"\r\n\r\n").headers["content-length"])
+        found.append(parse_raw_response(head + b"\r\n\r\n" + rest[:length]))
+        raw = rest[length:]
+    return found
+
+
+def test_a_valid_request_pipelined_before_a_malformed_one_keeps_its_answer(server: ServerProcess) -> None:
+    answers = responses(raw_exchange(server.port, POST + b"GET /v2 HTTP/1.1\r\nno colon here\r\n\r\n", timeout=10))
+    assert [a.status for a in answers] == [200, 400], answers
+    assert answers[0].json()["outputs"][0]["shape"] == [1, 10]
+    assert answers[1].headers["connection"] == "close"
+
+
+def test_a_framing_error_in_the_body_is_answered_400_and_closes(server: ServerProcess) -> None:
+    head = (f"POST {INFER} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n").encode()
+    answers = responses(raw_exchange(server.port, head + b"zz\r\n{}\r\n0\r\n\r\n", timeout=10))
+    assert [a.status for a in answers] == [400]
+    assert answers[0].headers["connection"] == "close" and "malformed HTTP request" in answers[0].json()["error"]
+
+
+def test_an_upgrade_request_is_answered_with_connection_close(server: ServerProcess) -> None:
+    answers = responses(raw_exchange(server.port, b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+                                                  b"Upgrade: websocket\r\n\r\n", timeout=5))
+    assert [(a.status, a.headers.get("connection")) for a in answers] == [(200, "close")]
+
+
+def test_an_absolute_form_target_is_served_by_its_path(server: ServerProcess) -> None:
+    answers = responses(raw_exchange(server.port, b"GET http://model.example/v2/health/live?x=1 HTTP/1.1\r\n"
+                                                  b"Host: model.example\r\nConnection: close\r\n\r\n", timeout=5))
+    assert [(a.status, a.body) for a in answers] == [(200, b'{"live":true}')]
+
+
+def test_an_unknown_method_is_501_not_implemented(server: ServerProcess) -> None:
+    answers = responses(raw_exchange(server.port, b"BREW /v2 HTTP/1.1\r\nHost: x\r\n\r\n", timeout=5))
+    assert [(a.status, a.headers.get("connection")) for a in answers] == [(501, "close")]
+
+
+def test_a_higher_http1_minor_version_is_served_as_http11(server: ServerProcess) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(b"GET /v2/health/live HTTP/1.2\r\nHost: x\r\n\r\nGET /v2/health/ready HTTP/1.1\r\nHost: x\r\n"
+                     b"Connection: close\r\n\r\n")
+        answers = responses(read_until_closed(sock, 5))
+    assert [a.status for a in answers] == [200, 200]
+    assert "connection" not in answers[0].headers  # kept alive like 1.1
+
+
+def test_another_major_version_is_505(server: ServerProcess) -> None:
+    answers = responses(raw_exchange(server.port, b"GET /v2/health/live HTTP/3.0\r\nHost: x\r\n\r\n", timeout=5))
+    assert [(a.status, a.headers.get("connection")) for a in answers] == [(505, "close")]
