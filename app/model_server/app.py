@@ -435,10 +435,7 @@ class ModelServer:
         header_length = headers.get(HEADER_LENGTH)
         if header_length is None:
             return None
-        try:
-            value = int(header_length)
-        except ValueError:
-            value = -1
+        value = int(header_length) if header_length.isdigit() else -1  # no sign, no spaces, no underscores
         if value < 0:
             raise HttpError(400, "Inference-Header-Content-Length must be a non-negative integer")
         return value

@@ -93,3 +93,25 @@ def test_a_higher_http1_minor_version_is_served_as_http11(server: ServerProcess)
 def test_another_major_version_is_505(server: ServerProcess) -> None:
     answers = responses(raw_exchange(server.port, b"GET /v2/health/live HTTP/3.0\r\nHost: x\r\n\r\n", timeout=5))
     assert [(a.status, a.headers.get("connection")) for a in answers] == [(505, "close")]
+
+
+# --- strict inputs -----------------------------------------------------------------------------------
+def test_an_empty_outputs_list_is_refused_instead_of_running_the_model_for_nothing(server: ServerProcess) -> None:
+    response = server.infer(infer_payload(digits_rows(1), outputs=[]))
+    assert response.status == 400 and "'outputs' is empty" in response.json()["error"]
+    assert server.infer(infer_payload(digits_rows(1))).json()["outputs"][0]["name"] == "output"
+
+
+@pytest.mark.parametrize("data", [[True] + [1.0] * 63, [[1.0] * 63 + [False]]], ids=["flat", "nested"])
+def test_booleans_are_refused_in_numeric_data(server: ServerProcess, data: list) -> None:
+    shape = [1, 64]
+    response = server.infer({"inputs": [{"name": "input", "shape": shape, "datatype": "FP32", "data": data}]})
+    assert response.status == 400 and "holds booleans, non-numeric values; FP32 needs numbers" in response.json()["error"]
+
+
+@pytest.mark.parametrize("value", ["+10", "-0", "1_0"])
+def test_a_signed_or_decorated_binary_header_length_is_refused(server: ServerProcess, value: str) -> None:
+    response = server.request("POST", INFER, b"{}" + b"\x00" * 8, headers={
+        "Content-Type": "application/octet-stream", "Inference-Header-Content-Length": value})
+    assert response.status == 400
+    assert "Inference-Header-Content-Length must be a non-negative integer" in response.json()["error"]
