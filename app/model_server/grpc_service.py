@@ -28,6 +28,7 @@ from .protocol import (
     array_from_bytes,
     array_from_values,
     batch_rows,
+    check_schedule_policy,
     check_tensor,
     echo,
     requested_outputs,
@@ -79,6 +80,9 @@ def _input_array(tensor: pb.ModelInferRequest.InferInputTensor, raw: bytes | Non
 def parse_request(request: pb.ModelInferRequest, model) -> tuple[dict[str, np.ndarray], int, list[str]]:
     """(inputs, rows, output names) of a ModelInferRequest, validated like the REST path."""
     specs = {spec.name: spec for spec in model.inputs}
+    if request.parameters:
+        priority, timeout = request.parameters.get("priority"), request.parameters.get("timeout")
+        check_schedule_policy(priority and priority.int64_param, timeout and timeout.int64_param)
     if not request.inputs:
         raise RequestError("'inputs' must list at least one input tensor")
     raw = list(request.raw_input_contents)

@@ -179,6 +179,18 @@ def _holds_bool(data: list) -> bool:
     return any(value is True or value is False or (type(value) is list and _holds_bool(value)) for value in data)
 
 
+def check_schedule_policy(priority: Any, timeout: Any) -> None:
+    """Refuse the schedule-policy parameters (Triton's schedule_policy extension: `priority`, 1 highest,
+    0 the default; `timeout` in microseconds) rather than ignore them: this server has one queue, in
+    arrival order, bounded by its own QUEUE_TIMEOUT_MS."""
+    if priority not in (None, 0) or isinstance(priority, bool):
+        raise RequestError("parameters.priority is not supported: this server has one priority level; "
+                           "leave it out (or 0)")
+    if timeout is not None:
+        raise RequestError("parameters.timeout is not supported: requests wait at most the server's "
+                           "QUEUE_TIMEOUT_MS in the batch queue; leave it out")
+
+
 def _flag(params: Any, key: str, where: str) -> bool:
     if params is None:
         return False
@@ -319,7 +331,10 @@ def parse_infer_request(body: bytes, inputs: Sequence[TensorSpec], outputs: Sequ
         raise RequestError("'id' must be a string when given")
     if request_id is not None and len(request_id) > 256:
         raise RequestError("'id' must be at most 256 characters")
-    binary_default = _flag(request.get("parameters"), "binary_data_output", "request")
+    params = request.get("parameters")
+    binary_default = _flag(params, "binary_data_output", "request")
+    if params:
+        check_schedule_policy(params.get("priority"), params.get("timeout"))
 
     items = request.get("inputs")
     if not isinstance(items, list) or not items:

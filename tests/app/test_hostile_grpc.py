@@ -154,3 +154,28 @@ def test_grpc_connections_beyond_the_descriptor_budget_leave_http_working(tmp_pa
         for sock in socks:
             sock.close()
         server.stop()
+
+
+def test_grpc_schedule_policy_parameters_are_refused_not_ignored(start_server, tiny_model: TinyModel) -> None:
+    server: ServerProcess = start_server(tiny_model.dir)
+    server.wait_ready()
+
+    async def scenario() -> list[str]:
+        import grpc
+        from model_server.oip import grpc_predict_v2_pb2_grpc as pb_grpc
+
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}", options=OWN_CONNECTION) as channel:
+            stub = pb_grpc.GRPCInferenceServiceStub(channel)
+            outcomes = []
+            for name, value in (("timeout", 1000), ("priority", 2), ("priority", 0)):
+                request = infer_request(digits_rows(1))
+                request.parameters[name].int64_param = value
+                try:
+                    await stub.ModelInfer(request, timeout=5)
+                    outcomes.append("OK")
+                except grpc.aio.AioRpcError as exc:
+                    outcomes.append(f"{exc.code().name}: {exc.details().split(':')[0]}")
+            return outcomes
+
+    assert asyncio.run(scenario()) == ["INVALID_ARGUMENT: parameters.timeout is not supported",
+                                       "INVALID_ARGUMENT: parameters.priority is not supported", "OK"]

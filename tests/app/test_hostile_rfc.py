@@ -115,3 +115,11 @@ def test_a_signed_or_decorated_binary_header_length_is_refused(server: ServerPro
         "Content-Type": "application/octet-stream", "Inference-Header-Content-Length": value})
     assert response.status == 400
     assert "Inference-Header-Content-Length must be a non-negative integer" in response.json()["error"]
+
+
+@pytest.mark.parametrize("params,message", [({"priority": 1}, "parameters.priority is not supported"),
+                                            ({"timeout": 1000}, "parameters.timeout is not supported")])
+def test_schedule_policy_parameters_are_refused_not_ignored(server: ServerProcess, params: dict, message: str) -> None:
+    response = server.infer(infer_payload(digits_rows(1), parameters=params))
+    assert response.status == 400 and message in response.json()["error"]
+    assert server.infer(infer_payload(digits_rows(1), parameters={"priority": 0})).status == 200
