@@ -54,13 +54,16 @@ R_INFER = "/v2/models/{name}/infer"
 R_VERSION = "/v2/models/{name}/versions/{version}"
 R_VERSION_READY = "/v2/models/{name}/versions/{version}/ready"
 R_VERSION_INFER = "/v2/models/{name}/versions/{version}/infer"
+R_STATS = "/v2/models/{name}/stats"
+R_VERSION_STATS = "/v2/models/{name}/versions/{version}/stats"
 R_METRICS = "/metrics"
 R_OTHER = "other"
 
 _STATIC = {"/v2": R_SERVER, "/v2/": R_SERVER, "/v2/health/live": R_LIVE, "/v2/health/ready": R_READY}
 _ADMIN = {"/metrics": R_METRICS, "/v2/health/live": R_LIVE, "/v2/health/ready": R_READY}
-_MODEL_ROUTES = {(): R_MODEL, ("ready",): R_MODEL_READY, ("infer",): R_INFER}
-_VERSION_ROUTES = {(): R_VERSION, ("ready",): R_VERSION_READY, ("infer",): R_VERSION_INFER}
+_MODEL_ROUTES = {(): R_MODEL, ("ready",): R_MODEL_READY, ("infer",): R_INFER, ("stats",): R_STATS}
+_VERSION_ROUTES = {(): R_VERSION, ("ready",): R_VERSION_READY, ("infer",): R_VERSION_INFER,
+                   ("stats",): R_VERSION_STATS}
 _POST_ROUTES = {R_INFER, R_VERSION_INFER}
 _HEALTH_ROUTES = {R_LIVE, R_READY}
 _ALLOW = {True: (b"allow", b"POST"), False: (b"allow", b"GET, HEAD")}
@@ -284,6 +287,9 @@ class ModelServer:
             raise HttpError(503, f"model {name!r} is not ready yet (loading or warming up)", [self._retry_after])
         if route in (R_MODEL, R_VERSION):
             return self._finish(request, 200, self._model_metadata, JSON)
+        if route in (R_STATS, R_VERSION_STATS):
+            return self._finish(request, 200, orjson.dumps(self.metrics.statistics.as_json(
+                self.settings.model_name, self.model.version)), JSON)
         # Inference: everything that can be refused is refused before the body is read.
         request.header_length = self._check_body_headers(headers)
         declared = headers.get(b"content-length")
@@ -382,7 +388,10 @@ class ModelServer:
     def _finish(self, request: HttpRequest, status: int, body: bytes, content_type: bytes,
                 headers: Headers = _NO_HEADERS) -> Answer:
         """Every answer of the application passes here: the request metrics, and its admission ends."""
-        self.metrics.observe_request(request.route, status, time.perf_counter() - request.started)
+        seconds = time.perf_counter() - request.started
+        self.metrics.observe_request(request.route, status, seconds)
+        if request.route in _POST_ROUTES and request.method == "POST":
+            self.metrics.statistics.answered(status == 200, seconds)
         if request.admitted:
             request.admitted = False
             self.release()

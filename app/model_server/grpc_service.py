@@ -107,7 +107,10 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
 
     # --- plumbing --------------------------------------------------------------------------------
     def _observe(self, method: str, code: grpc.StatusCode, started: float) -> None:
-        self.app.metrics.observe_request(SERVICE + method, HTTP_STATUS.get(code, 500), time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        self.app.metrics.observe_request(SERVICE + method, HTTP_STATUS.get(code, 500), seconds)
+        if method == "ModelInfer":
+            self.app.metrics.statistics.answered(code == grpc.StatusCode.OK, seconds)
 
     def _model(self, name: str, version: str):
         settings = self.app.settings
