@@ -21,6 +21,7 @@ import numpy as np
 
 from . import SERVER_NAME, __version__
 from .batcher import InferenceError, Overloaded
+from .grpc_health import CHECK, health_handler
 from .oip import grpc_predict_v2_pb2 as pb
 from .oip import grpc_predict_v2_pb2_grpc as pb_grpc
 from .protocol import (
@@ -53,7 +54,7 @@ HTTP_STATUS = {grpc.StatusCode.OK: 200, grpc.StatusCode.INVALID_ARGUMENT: 400, g
 
 MAX_CONCURRENT_STREAMS = 100
 """Calls one connection may have open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS); more wait in the client."""
-OPEN_METHODS = frozenset({SERVICE + "ServerLive", SERVICE + "ServerReady"})
+OPEN_METHODS = frozenset({SERVICE + "ServerLive", SERVICE + "ServerReady", CHECK})
 """Calls answered without an API key, like the HTTP health paths."""
 
 
@@ -283,6 +284,7 @@ def build_server(app: ModelServer, host: str, max_connections: int) -> grpc.aio.
     # every other client out.
     server = grpc.aio.server(options=options, interceptors=[CallGuard(app)])
     pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceService(app), server)
+    server.add_generic_rpc_handlers((health_handler(lambda: app.ready, frozenset({"", SERVICE.strip("/")})),))
     address = f"[{host}]:{s.grpc_port}" if ":" in host else f"{host}:{s.grpc_port}"
     server.add_insecure_port(address)
     return server

@@ -179,3 +179,39 @@ def test_grpc_schedule_policy_parameters_are_refused_not_ignored(start_server, t
 
     assert asyncio.run(scenario()) == ["INVALID_ARGUMENT: parameters.timeout is not supported",
                                        "INVALID_ARGUMENT: parameters.priority is not supported", "OK"]
+
+
+def health_check(port: int, service: bytes) -> tuple[str, bytes]:
+    """grpc.health.v1.Health/Check with a hand-encoded HealthCheckRequest: (status code, response bytes)."""
+    import grpc
+
+    with grpc.insecure_channel(f"127.0.0.1:{port}", options=OWN_CONNECTION) as channel:
+        check = channel.unary_unary("/grpc.health.v1.Health/Check")  # raw bytes in and out
+        request = b"\x0a" + bytes([len(service)]) + service if service else b""
+        try:
+            return "OK", check(request, timeout=5)
+        except grpc.RpcError as exc:
+            return exc.code().name, b""
+
+
+def test_the_grpc_health_service_answers_probes_without_a_key_and_fails_while_draining(
+        start_server, tiny_model: TinyModel, tmp_path: Path) -> None:
+    server: ServerProcess = start_server(tiny_model.dir, API_KEYS_DIR=str(keys_dir(tmp_path)), DRAIN_DELAY_SECONDS="3")
+    server.wait_ready()
+    serving, not_serving = b"\x08\x01", b"\x08\x02"  # HealthCheckResponse{status: SERVING / NOT_SERVING}
+    assert health_check(server.grpc_port, b"") == ("OK", serving)
+    assert health_check(server.grpc_port, b"inference.GRPCInferenceService") == ("OK", serving)
+    assert health_check(server.grpc_port, b"nope") == ("NOT_FOUND", b"")
+    server.terminate()
+    time.sleep(0.5)
+    assert health_check(server.grpc_port, b"") == ("OK", not_serving)
+
+
+def test_the_health_request_reader_skips_unknown_fields_and_refuses_truncated_input() -> None:
+    from model_server.grpc_health import read_service, write_status
+
+    assert read_service(b"\x10\x96\x01\x0a\x03abc\x1d\x00\x00\x00\x00") == "abc"  # varint, string, fixed32
+    assert read_service(b"") == "" and write_status(0) == b"" and write_status(2) == b"\x08\x02"
+    for truncated in (b"\x0a\x05ab", b"\x10\x96", b"\x0b"):
+        with pytest.raises(ValueError):
+            read_service(truncated)
