@@ -202,3 +202,26 @@ def test_connections_filling_the_admin_quota_do_not_make_probes_fail(start_serve
         for sock in stalled + answered:
             sock.close()
     assert statuses == [200] * 10
+
+
+def test_a_client_that_takes_none_of_its_answers_is_disconnected_after_the_body_timeout(
+        start_server, tiny_model: TinyModel) -> None:
+    from tests.app.conftest import counter_value
+
+    server = start_server(tiny_model.dir, BODY_TIMEOUT_SECONDS="1")
+    server.wait_ready()
+    request = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" * 200  # long answers fill the buffers fast
+    with socket.create_connection(("127.0.0.1", server.admin_port)) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.settimeout(0.2)
+        cut_off = False
+        deadline = time.monotonic() + 15
+        while not cut_off and time.monotonic() < deadline:
+            try:
+                sock.send(request)
+            except TimeoutError:
+                continue
+            except OSError:  # reset: the server gave up on this client
+                cut_off = True
+    assert cut_off, "the server kept a client that took no answers for 15 s"
+    assert counter_value(server.metrics_text(), "inference_rejections", reason="write_timeout") == 1
