@@ -123,3 +123,40 @@ def test_schedule_policy_parameters_are_refused_not_ignored(server: ServerProces
     response = server.infer(infer_payload(digits_rows(1), parameters=params))
     assert response.status == 400 and message in response.json()["error"]
     assert server.infer(infer_payload(digits_rows(1), parameters={"priority": 0})).status == 200
+
+
+# --- framing matrix: what RFC 9112 requires of a server --------------------------------------------
+FRAMING_400 = {
+    # 6.3 (5): a Content-Length that is invalid, or several that differ: 400, then close.
+    "content-length not a number": b"Content-Length: abc\r\n\r\n{}",
+    "content-length signed": b"Content-Length: +2\r\n\r\n{}",
+    "content-length values that differ": b"Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+    "content-length list that differs": b"Content-Length: 2, 3\r\n\r\n{}",
+    # 6.3 (4): Transfer-Encoding whose final coding is not chunked, in a request: 400, then close.
+    "transfer-encoding not chunked": b"Transfer-Encoding: gzip\r\n\r\n{}",
+    "transfer-encoding chunked then another": b"Transfer-Encoding: chunked, gzip\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+    # 5.1: whitespace between a field name and its colon: 400.
+    "space before the colon": b"Content-Length : 2\r\n\r\n{}",
+    # 5.2: an obsolete line folding: 400 (or replaced by spaces; this server refuses it).
+    "obs-fold": b"Content-Type: application/json\r\n json\r\nContent-Length: 2\r\n\r\n{}",
+    # 7.1: a chunk size that is not hex digits.
+    "chunk size not hex": b"Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+    # 7.1: chunk data longer than its size.
+    "chunk longer than its size": b"Transfer-Encoding: chunked\r\n\r\n1\r\n{}\r\n0\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("case", list(FRAMING_400))
+def test_each_framing_error_rfc_9112_names_is_a_400_that_closes_the_connection(server: ServerProcess,
+                                                                              case: str) -> None:
+    head = f"POST {INFER} HTTP/1.1\r\nHost: x\r\n".encode()
+    answers = responses(raw_exchange(server.port, head + FRAMING_400[case], timeout=5))
+    assert [(a.status, a.headers.get("connection")) for a in answers] == [(400, "close")], case
+
+
+def test_content_length_and_transfer_encoding_together_are_refused_and_close(server: ServerProcess) -> None:
+    # 6.1: a server MAY reject such a request, and MUST close the connection after answering it.
+    raw = (f"POST {INFER} HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+           "2\r\n{}\r\n0\r\n\r\nGET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n").encode()
+    answers = responses(raw_exchange(server.port, raw, timeout=5))
+    assert [(a.status, a.headers.get("connection")) for a in answers] == [(400, "close")]
