@@ -17,12 +17,19 @@ The limits of `http_limits` are enforced here:
   request: one sweep every SWEEP_S looks at each connection's deadline, so a request that
   arrives whole costs no timer at all;
 - bodies larger than MAX_REQUEST_BYTES get 413 (before the body is read when Content-Length
-  says so; chunked bodies as soon as they pass the limit); the rest of such a body is read and
-  dropped, so the client reads the answer instead of a reset;
-- the connection cap (evict the idle-longest, else 503 + Retry-After, else close), parser errors
-  as counted, rate-logged JSON 400s, `Expect: 100-continue`, pipelining (answers in request
-  order; reading pauses while MAX_PIPELINE answers are owed), keep-alive, `Connection: close`
-  on every answer once draining.
+  says so; chunked bodies as soon as they pass the limit); the rest of a body answered before it
+  was read is dropped up to DISCARD_MAX_BYTES, so the client reads the answer instead of a reset
+  (past that, or announced longer, the answer closes the connection: FIN, then a short linger);
+  a client closing its side mid-body gets 400 at once and frees its inference slot;
+- backpressure: reading pauses while MAX_PIPELINE answers are owed or WRITE_HIGH_WATER bytes of
+  answers are not taken (`pause_writing`), reads are parsed FEED_SLICE bytes at a time so the
+  pause takes effect inside a read, and a client that takes nothing for BODY_TIMEOUT_SECONDS is
+  disconnected;
+- the connection cap (evict the idle-longest, answered connections included; on the admin port
+  the quietest of any state; else 503 + Retry-After, else close), parser errors as counted,
+  rate-logged JSON 400s (501 for an unknown method, 505 for HTTP/2+ heads) written after the
+  answers owed before them, `Expect: 100-continue`, pipelining (answers in request order),
+  keep-alive, `Connection: close` on every answer once draining or before the server closes.
 """
 from __future__ import annotations
 
