@@ -15,7 +15,8 @@ class HttpRequest:
     """One request as the application sees it; the application fills in its own fields."""
 
     __slots__ = ("method", "path", "headers", "hosts", "duplicate", "http10", "admin", "head_only", "route",
-                 "started", "admitted", "token", "header_length", "future", "response", "keep_alive", "kept")
+                 "started", "admitted", "token", "header_length", "future", "response", "keep_alive", "kept",
+                 "request_id", "rows", "trace")
 
     def __init__(self, method: str, path: str, headers: dict[bytes, bytes], hosts: int, duplicate: bytes | None,
                  http10: bool, admin: bool, keep_alive: bool, kept: dict | None = None) -> None:
@@ -40,6 +41,10 @@ class HttpRequest:
         self.future: asyncio.Future | None = None
         self.response: bytes | None = None
         """The serialised answer once there is one (written when every earlier one was)."""
+        # Observability (the request log and tracing hooks of the application): id, rows, spans.
+        self.request_id: str | None = None
+        self.rows: int | None = None
+        self.trace: object | None = None
 
 
 Deliver = Callable[[HttpRequest, "Answer | None"], None]
