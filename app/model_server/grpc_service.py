@@ -278,11 +278,12 @@ def build_server(app: ModelServer, host: str, max_connections: int) -> grpc.aio.
         # A connection that never completes the HTTP/2 preface is closed like a silent HTTP one.
         ("grpc.server_handshake_timeout_ms", int(s.header_timeout_seconds * 1000)),
     ]
-    # Calls are bounded per connection (MAX_CONCURRENT_STREAMS) times connections, each call's message by
-    # a deadline, and inference by MAX_CONCURRENT_REQUESTS. No server-wide cap on calls in progress:
-    # one client holding every slot of such a cap (with calls that never send their message) locked
-    # every other client out.
-    server = grpc.aio.server(options=options, interceptors=[CallGuard(app)])
+    # A server-wide cap on calls in progress bounds the memory of messages being received (each up to
+    # MAX_REQUEST_BYTES). It is larger than one connection's MAX_CONCURRENT_STREAMS, so one client
+    # cannot fill it (with calls that never send their message, one client used to lock every other
+    # out), and a call waits for its message at most BODY_TIMEOUT_SECONDS.
+    calls = max(2 * s.max_concurrent_requests, 2 * MAX_CONCURRENT_STREAMS) + 64
+    server = grpc.aio.server(options=options, interceptors=[CallGuard(app)], maximum_concurrent_rpcs=calls)
     pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceService(app), server)
     server.add_generic_rpc_handlers((health_handler(lambda: app.ready, frozenset({"", SERVICE.strip("/")})),))
     address = f"[{host}]:{s.grpc_port}" if ":" in host else f"{host}:{s.grpc_port}"

@@ -215,3 +215,27 @@ def test_the_health_request_reader_skips_unknown_fields_and_refuses_truncated_in
     for truncated in (b"\x0a\x05ab", b"\x10\x96", b"\x0b"):
         with pytest.raises(ValueError):
             read_service(truncated)
+
+
+def test_calls_in_progress_are_capped_server_wide_above_one_connections_streams(
+        start_server, tiny_model: TinyModel) -> None:
+    # MAX_CONCURRENT_REQUESTS=4: the cap is 2 x max(4, 100) + 64 = 264 calls, more than one connection's 100.
+    server: ServerProcess = start_server(tiny_model.dir, MAX_CONCURRENT_REQUESTS="4", BODY_TIMEOUT_SECONDS="20")
+    server.wait_ready()
+
+    async def scenario() -> tuple[list[str], list[str]]:
+        held = [await header_only_streams(server.grpc_port, 100) for _ in range(2)]
+        await asyncio.sleep(1.0)
+        two_connections = await probes(server.grpc_port)  # 200 calls held: still under the cap
+        held.append(await header_only_streams(server.grpc_port, 100))
+        await asyncio.sleep(1.0)
+        three_connections = await probes(server.grpc_port)  # 300 held: over it
+        for calls, channel in held:
+            for call in calls:
+                call.cancel()
+            await channel.close()
+        return two_connections, three_connections
+
+    two_connections, three_connections = asyncio.run(scenario())
+    assert two_connections == ["OK", "OK", "OK"]
+    assert three_connections == ["RESOURCE_EXHAUSTED"] * 3
