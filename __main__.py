@@ -72,7 +72,7 @@ image = ModelImage("model-image", build.model_image_args(config, registry), aws)
 model = ModelService("model", build.model_service_args(config, image, gpu_nodes), kubernetes)
 if build.scales_to_zero(config):
     # KEDA owns the model's replicas (0..max); its requests enter through the add-on's interceptor.
-    keda = KedaHttpAddOn("keda", build.keda_http_add_on_args(config, monitoring), kubernetes)
+    keda = KedaHttpAddOn("keda", build.keda_http_add_on_args(config, monitoring, network), kubernetes)
     scale_to_zero = ModelScaleToZero(build.MODEL_SCALE_TO_ZERO, build.model_scale_to_zero_args(config, model, keda),
                                      kubernetes)
     pulumi.export("modelProxy", {"namespace": scale_to_zero.proxy_namespace, "service": scale_to_zero.proxy_service_name,
