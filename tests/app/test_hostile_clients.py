@@ -13,6 +13,7 @@ from tests.app.conftest import (
     MODEL_NAME,
     ServerProcess,
     TinyModel,
+    api_keys_dir,
     digits_rows,
     infer_payload,
     parse_raw_response,
@@ -36,12 +37,6 @@ def rss_mib(pid: int) -> float:
             return int(line.split()[1]) / 1024
     raise AssertionError(f"no VmRSS for {pid}")
 
-
-def keys_dir(tmp_path: Path) -> Path:
-    directory = tmp_path / "api-keys"
-    directory.mkdir(exist_ok=True)
-    (directory / "primary").write_text(KEY + "\n")
-    return directory
 
 
 def pipeline_without_reading(port: int, request: bytes, seconds: float, pid: int) -> tuple[int, float]:
@@ -95,7 +90,7 @@ FLOODS = {
 def test_a_client_that_pipelines_and_never_reads_keeps_server_memory_bounded(
         flood: str, start_server, tiny_model: TinyModel, tmp_path: Path) -> None:
     with_keys, admin, request = FLOODS[flood]
-    env = {"API_KEYS_DIR": str(keys_dir(tmp_path))} if with_keys else {}
+    env = {"API_KEYS_DIR": str(api_keys_dir(tmp_path, KEY))} if with_keys else {}
     server = start_server(tiny_model.dir, **env)
     server.wait_ready()
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {KEY}"}
@@ -155,7 +150,7 @@ def open_connections(port: int, count: int, data: bytes) -> list[socket.socket]:
 def test_unauthenticated_connections_answered_before_their_body_cannot_lock_key_holders_out(
         length: int, start_server, tiny_model: TinyModel, tmp_path: Path) -> None:
     # The finding: 1,000 connections answered 401 before their body was read locked key holders out.
-    server = start_server(tiny_model.dir, API_KEYS_DIR=str(keys_dir(tmp_path)), MAX_CONNECTIONS="1000")
+    server = start_server(tiny_model.dir, API_KEYS_DIR=str(api_keys_dir(tmp_path, KEY)), MAX_CONNECTIONS="1000")
     server.wait_ready()
     socks = open_connections(server.port, 1000, head(INFER, length=length))
     try:
@@ -172,7 +167,7 @@ def test_unauthenticated_connections_answered_before_their_body_cannot_lock_key_
 def test_a_401_before_a_huge_body_closes_the_connection_instead_of_reading_it(
         start_server, tiny_model: TinyModel, tmp_path: Path) -> None:
     # The finding: a 401 (or 413) then read and dropped up to 10 GiB of body at line rate.
-    server = start_server(tiny_model.dir, API_KEYS_DIR=str(keys_dir(tmp_path)))
+    server = start_server(tiny_model.dir, API_KEYS_DIR=str(api_keys_dir(tmp_path, KEY)))
     server.wait_ready()
     sent = 0
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import resource
 import socket
 import time
 from pathlib import Path
@@ -12,7 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.app.conftest import MODEL_NAME, ServerProcess, TinyModel, digits_rows, infer_payload
+from tests.app.conftest import (
+    MODEL_NAME,
+    ServerProcess,
+    TinyModel,
+    api_keys_dir,
+    digits_rows,
+    infer_payload,
+    limit_descriptors,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -65,18 +72,12 @@ async def probes(port: int, metadata: tuple = ()) -> list[str]:
         return results
 
 
-def keys_dir(tmp_path: Path) -> Path:
-    directory = tmp_path / "api-keys"
-    directory.mkdir(exist_ok=True)
-    (directory / "primary").write_text(KEY + "\n")
-    return directory
-
 
 @pytest.mark.parametrize("with_keys", [False, True], ids=["keys-off", "keys-on"])
 def test_streams_that_send_only_headers_do_not_block_other_calls_and_are_ended(
         with_keys: bool, start_server, tiny_model: TinyModel, tmp_path: Path) -> None:
     # The finding: 320 such ModelInfer streams made ServerLive/Ready and ModelInfer fail for 80 s.
-    env = {"API_KEYS_DIR": str(keys_dir(tmp_path))} if with_keys else {}
+    env = {"API_KEYS_DIR": str(api_keys_dir(tmp_path, KEY))} if with_keys else {}
     server: ServerProcess = start_server(tiny_model.dir, BODY_TIMEOUT_SECONDS="2", **env)
     server.wait_ready()
     metadata = (("authorization", f"Bearer {KEY}"),) if with_keys else ()
@@ -112,7 +113,7 @@ def test_streams_that_send_only_headers_do_not_block_other_calls_and_are_ended(
 
 def test_an_unauthenticated_stream_is_refused_before_its_message_arrives(
         start_server, tiny_model: TinyModel, tmp_path: Path) -> None:
-    server: ServerProcess = start_server(tiny_model.dir, API_KEYS_DIR=str(keys_dir(tmp_path)))
+    server: ServerProcess = start_server(tiny_model.dir, API_KEYS_DIR=str(api_keys_dir(tmp_path, KEY)))
     server.wait_ready()
 
     async def scenario():
@@ -130,14 +131,8 @@ def test_an_unauthenticated_stream_is_refused_before_its_message_arrives(
     assert asyncio.run(scenario()) == "UNAUTHENTICATED"
 
 
-def _limit_descriptors(limit: int):
-    def apply() -> None:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
-    return apply
-
-
 def test_grpc_connections_beyond_the_descriptor_budget_leave_http_working(tmp_path, tiny_model: TinyModel) -> None:
-    server = ServerProcess(tiny_model.dir, tmp_path, preexec_fn=_limit_descriptors(256), HEADER_TIMEOUT_SECONDS="1")
+    server = ServerProcess(tiny_model.dir, tmp_path, preexec_fn=limit_descriptors(256), HEADER_TIMEOUT_SECONDS="1")
     socks = []
     try:
         server.wait_ready()
@@ -196,7 +191,7 @@ def health_check(port: int, service: bytes) -> tuple[str, bytes]:
 
 def test_the_grpc_health_service_answers_probes_without_a_key_and_fails_while_draining(
         start_server, tiny_model: TinyModel, tmp_path: Path) -> None:
-    server: ServerProcess = start_server(tiny_model.dir, API_KEYS_DIR=str(keys_dir(tmp_path)), DRAIN_DELAY_SECONDS="3")
+    server: ServerProcess = start_server(tiny_model.dir, API_KEYS_DIR=str(api_keys_dir(tmp_path, KEY)), DRAIN_DELAY_SECONDS="3")
     server.wait_ready()
     serving, not_serving = b"\x08\x01", b"\x08\x02"  # HealthCheckResponse{status: SERVING / NOT_SERVING}
     assert health_check(server.grpc_port, b"") == ("OK", serving)
