@@ -17,6 +17,8 @@ from components import (
     Karpenter,
     KedaHttpAddOn,
     LoadBalancerController,
+    LogCollection,
+    ManagedPrometheus,
     ModelCanary,
     ModelEndpoint,
     ModelImage,
@@ -28,6 +30,7 @@ from components import (
     Network,
     PreviewAccess,
     PrometheusAdapter,
+    TraceCollection,
 )
 from stack_config import component_args as build
 from stack_config import load_stack_config
@@ -51,8 +54,18 @@ gpu_operators = GpuOperators("gpu-operators", build.gpu_operators_args(config, g
 autoscaler = karpenter or (ClusterAutoscaler("cluster-autoscaler", build.cluster_autoscaler_args(
     config, cluster, gpu_nodes, fallback), aws_and_kubernetes) if build.uses_cluster_autoscaler(config) else None)
 
-monitoring = MonitoringStack("monitoring", build.monitoring_args(config, gpu_operators), kubernetes) \
-    if config.monitoring.enabled else None
+if config.monitoring.enabled:
+    # Logs and traces beside the metrics, and (AWS, optional) every sample also in an AMP workspace.
+    logs = LogCollection("logs", build.log_collection_args(config, cluster), aws_and_kubernetes) \
+        if build.collects_logs(config) else None
+    traces = TraceCollection("traces", build.trace_collection_args(config, cluster), aws_and_kubernetes) \
+        if build.collects_traces(config) else None
+    amp = ManagedPrometheus("amp", build.managed_prometheus_args(config, cluster), aws) \
+        if build.uses_managed_prometheus(config) else None
+    monitoring = MonitoringStack("monitoring", build.monitoring_args(config, gpu_operators, logs, traces, amp),
+                                 kubernetes)
+else:
+    monitoring = traces = None
 if autoscaler and monitoring:
     AutoscalerMonitoring("autoscaler-monitoring", build.autoscaler_monitoring_args(config, autoscaler, monitoring),
                          kubernetes)
@@ -69,7 +82,7 @@ if config.cluster.mode != "local":
 registry = ModelRegistry("registry", build.registry_args(config), aws)
 # With model.image (CI's tested digest, or a rollback's), nothing is built: that image is deployed.
 image = ModelImage("model-image", build.model_image_args(config, registry), aws) if build.builds_image(config) else None
-model = ModelService("model", build.model_service_args(config, image, gpu_nodes), kubernetes)
+model = ModelService("model", build.model_service_args(config, image, gpu_nodes, traces), kubernetes)
 if build.scales_to_zero(config):
     # KEDA owns the model's replicas (0..max); its requests enter through the add-on's interceptor.
     keda = KedaHttpAddOn("keda", build.keda_http_add_on_args(config, monitoring, network), kubernetes)

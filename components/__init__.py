@@ -20,6 +20,9 @@ from .capacity.gpu_scheduling import GpuScheduling, Taint
 from .capacity.karpenter import Karpenter, KarpenterArgs
 from .cluster.eks_cluster import Cluster, ClusterArgs, ClusterStackReference, SystemNodeGroup
 from .cluster.network import Network, NetworkArgs
+from .observability.alert_links import AlertLinks
+from .observability.log_collection import CloudWatchLogs, LogCollection, LogCollectionArgs, LokiStore
+from .observability.managed_prometheus import ManagedPrometheus, ManagedPrometheusArgs, QueueSettings, RemoteWrite
 from .observability.model_monitoring import ModelMonitoring, ModelMonitoringArgs
 from .observability.monitoring_alertmanager import AlertReceiver, NotificationTiming
 from .observability.monitoring_rules import (
@@ -30,6 +33,7 @@ from .observability.monitoring_rules import (
                                  ScaleToZeroSignals,
 )
 from .observability.monitoring_stack import MonitoringResources, MonitoringStack, MonitoringStackArgs, PodResources
+from .observability.trace_collection import TempoStore, TraceCollection, TraceCollectionArgs, XRay
 from .serving.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
 from .serving.model_endpoint import ModelEndpoint, ModelEndpointArgs, RequestProxy, WeightedBackend
 from .serving.model_image import ModelImage, ModelImageArgs
@@ -59,6 +63,7 @@ from .serving.scale_to_zero import KedaHttpAddOn, KedaHttpAddOnArgs, ModelScaleT
 
 __all__ = [
     "AlbRouting",
+    "AlertLinks",
     "AlertReceiver",
     "ArgoRollouts",
     "ArgoRolloutsArgs",
@@ -67,6 +72,7 @@ __all__ = [
     "BurnRateWindow",
     "CanaryAnalysis",
     "CanaryStep",
+    "CloudWatchLogs",
     "Cluster",
     "ClusterApiAccess",
     "ClusterApiAccessArgs",
@@ -91,6 +97,11 @@ __all__ = [
     "KedaHttpAddOnArgs",
     "LoadBalancerController",
     "LoadBalancerControllerArgs",
+    "LogCollection",
+    "LogCollectionArgs",
+    "LokiStore",
+    "ManagedPrometheus",
+    "ManagedPrometheusArgs",
     "MetricsEndpoint",
     "ModelAlertThresholds",
     "ModelCanary",
@@ -119,6 +130,8 @@ __all__ = [
     "PreviewAccessArgs",
     "PrometheusAdapter",
     "PrometheusAdapterArgs",
+    "QueueSettings",
+    "RemoteWrite",
     "RequestHolder",
     "RequestProxy",
     "RolloutSignals",
@@ -127,5 +140,9 @@ __all__ = [
     "SystemNodeGroup",
     "Taint",
     "TargetGroupVerification",
+    "TempoStore",
+    "TraceCollection",
+    "TraceCollectionArgs",
     "WeightedBackend",
+    "XRay",
 ]

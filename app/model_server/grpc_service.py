@@ -34,6 +34,7 @@ from .protocol import (
     echo,
     requested_outputs,
 )
+from .request_log import grpc_request_logged, grpc_request_started
 
 if TYPE_CHECKING:
     from .app import ModelServer
@@ -110,6 +111,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
     def _observe(self, method: str, code: grpc.StatusCode, started: float) -> None:
         seconds = time.perf_counter() - started
         self.app.metrics.observe_request(SERVICE + method, HTTP_STATUS.get(code, 500), seconds)
+        grpc_request_logged(self.app, SERVICE + method, HTTP_STATUS.get(code, 500), seconds)
         if method == "ModelInfer":
             self.app.metrics.statistics.answered(code == grpc.StatusCode.OK, seconds)
 
@@ -129,6 +131,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
     async def _run(self, method: str, context: grpc.aio.ServicerContext, handler):
         """Run `handler` (the API key was checked by CallGuard when the call's headers arrived)."""
         started = time.perf_counter()
+        grpc_request_started(self.app, context)  # observability: request id (request_log.py)
         try:
             result = await handler()
         except _Abort as exc:
@@ -227,10 +230,20 @@ class CallGuard(grpc.aio.ServerInterceptor):
         if details.method not in OPEN_METHODS and not self._key_ok(details.invocation_metadata):
             self.app.metrics.auth_failures.labels(self.app.settings.model_name, "grpc").inc()
             self.app.metrics.observe_request(details.method, 401, 0.0)
-            return grpc.stream_unary_rpc_method_handler(_unauthenticated)
+            return grpc.stream_unary_rpc_method_handler(self._unauthenticated(details.method))
         return grpc.stream_unary_rpc_method_handler(self._with_deadline(handler.unary_unary, details.method),
                                                     request_deserializer=handler.request_deserializer,
                                                     response_serializer=handler.response_serializer)
+
+    def _unauthenticated(self, method: str):
+        app = self.app
+
+        async def refuse(request_iterator, context: grpc.aio.ServicerContext):
+            grpc_request_started(app, context)  # the request log: its id, and its line
+            grpc_request_logged(app, method, 401, 0.0)
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid API key: send metadata "
+                                "'authorization: Bearer <key>'")
+        return refuse
 
     def _key_ok(self, metadata) -> bool:
         if self.app.api_keys is None:
@@ -257,9 +270,6 @@ class CallGuard(grpc.aio.ServerInterceptor):
         return behavior
 
 
-async def _unauthenticated(request_iterator, context: grpc.aio.ServicerContext):
-    await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid API key: send metadata "
-                        "'authorization: Bearer <key>'")
 
 
 def build_server(app: ModelServer, host: str, max_connections: int) -> grpc.aio.Server:

@@ -45,6 +45,7 @@ import httptools
 from .exchange import Answer, Application, HttpRequest
 from .http_limits import DRAIN_IDLE_S, OVERFLOW_CONNECTIONS, Connections, raw_response, status_line
 from .protocol import error_body
+from .request_log import PASSED_HEADERS
 
 SWEEP_S = 0.2
 """How often every connection's deadline is checked (the resolution of all HTTP timeouts)."""
@@ -382,6 +383,8 @@ class Http1Protocol(asyncio.Protocol):
                 self.duplicate = self.duplicate or name
             else:
                 self.headers[name] = value
+        elif name in PASSED_HEADERS:  # observability: request id and trace context (request_log.py)
+            self.headers.setdefault(name, value)
         elif name == b"host":
             self.hosts += 1
         elif name == b"expect":
