@@ -152,6 +152,8 @@ class Http1Protocol(asyncio.Protocol):
         self.stopped = False
         """Nothing more is parsed: a protocol upgrade, or a request refused as malformed."""
         self.kept: dict = {}
+        self.yielded = False
+        """Reading paused to let other connections in (`_feed`), until the backlog is parsed."""
 
     # --- connection lifecycle ----------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -241,9 +243,13 @@ class Http1Protocol(asyncio.Protocol):
                 asyncio.get_running_loop().call_soon(self._feed_backlog)
 
     def _feed_backlog(self) -> None:
+        if self.closing or self.backlog is None or self.paused:  # paused: _pace calls again when it resumes
+            return
+        if self.yielded:
+            self.yielded = False
+            self.transport.resume_reading()
         data, self.backlog = self.backlog, None
-        if data is not None and not self.closing:
-            self._feed(data)
+        self._feed(data)
         if self.backlog is None and self.eof and not self.closing and not self.eof_received():
             self.close()
 
@@ -306,14 +312,24 @@ class Http1Protocol(asyncio.Protocol):
         self._feed(data)
 
     def _feed(self, data: bytes) -> None:
-        """Parse `data` FEED_SLICE bytes at a time; what is left when reading pauses waits in `backlog`."""
+        """Parse `data` FEED_SLICE bytes at a time; what is left when reading pauses waits in `backlog`.
+        A slice that completed requests ends this turn (the rest is parsed on a later pass of the event
+        loop, reading paused meanwhile): a client pipelining thousands of requests in one read must not
+        hold the loop while other connections, probes among them, wait."""
         while len(data) > FEED_SLICE:
+            before = self.served + len(self.owed)
             self._parse(data[:FEED_SLICE])
             data = data[FEED_SLICE:]
             if self.closing:
                 return
             if self.paused:
                 self.backlog = data
+                return
+            if self.served + len(self.owed) != before:
+                self.backlog = data
+                self.yielded = True
+                self.transport.pause_reading()
+                asyncio.get_running_loop().call_soon(self._feed_backlog)
                 return
         self._parse(data)
 
