@@ -287,6 +287,13 @@ class Http1Protocol(asyncio.Protocol):
                 self.transport.write_eof()
                 if self.paused:
                     self.transport.resume_reading()
+                # It no longer counts against the connection cap (a new connection must not find only
+                # lingering ones); it is aborted when the linger ends, whatever the client does.
+                if self.group is not None:
+                    self.group.discard(self)
+                    self.state.on_count("admin" if self.admin else "public", len(self.group))
+                    self.group = None
+                asyncio.get_running_loop().call_later(DRAIN_IDLE_S, self.transport.abort)
                 return
             self.transport.close()
 
