@@ -14,6 +14,7 @@ from components import (
     ClusterAutoscaler,
     GpuNodeGroup,
     GpuOperators,
+    ImageAdmission,
     Karpenter,
     KedaHttpAddOn,
     LoadBalancerController,
@@ -78,6 +79,8 @@ if config.cluster.mode != "local":
         ClusterApiAccess("ci-api-access", build.cluster_api_access_args(config, cluster), aws)
     if config.cluster.preview_role_arns:
         PreviewAccess("ci-preview", build.preview_access_args(config, cluster), aws_and_kubernetes)
+    if build.admits_signed_images_only(config):  # the model's namespace admits only what CI signed
+        ImageAdmission("image-admission", build.image_admission_args(config), kubernetes)
 
 registry = ModelRegistry("registry", build.registry_args(config), aws)
 # With model.image (CI's tested digest, or a rollback's), nothing is built: that image is deployed.

@@ -18,6 +18,7 @@ from .capacity.gpu_node_group import GpuNodeGroup, GpuNodeGroupArgs
 from .capacity.gpu_operators import GpuOperators, GpuOperatorsArgs
 from .capacity.gpu_scheduling import GpuScheduling, Taint
 from .capacity.karpenter import Karpenter, KarpenterArgs
+from .capacity.llm_sizing import LlmSizing
 from .cluster.eks_cluster import Cluster, ClusterArgs, ClusterStackReference, SystemNodeGroup
 from .cluster.network import Network, NetworkArgs
 from .observability.alert_links import AlertLinks
@@ -31,9 +32,11 @@ from .observability.monitoring_rules import (
                                  ModelAlertThresholds,
                                  RolloutSignals,
                                  ScaleToZeroSignals,
+                                 TokenLatencyObjectives,
 )
 from .observability.monitoring_stack import MonitoringResources, MonitoringStack, MonitoringStackArgs, PodResources
 from .observability.trace_collection import TempoStore, TraceCollection, TraceCollectionArgs, XRay
+from .security.image_admission import ImageAdmission, ImageAdmissionArgs
 from .serving.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
 from .serving.model_endpoint import ModelEndpoint, ModelEndpointArgs, RequestProxy, WeightedBackend
 from .serving.model_image import ModelImage, ModelImageArgs
@@ -48,6 +51,7 @@ from .serving.model_service import (
                                  PodsMetric,
                                  ServedModel,
 )
+from .serving.model_weights import ModelWeights, ModelWeightsArgs
 from .serving.pod_autoscaling import PrometheusAdapter, PrometheusAdapterArgs
 from .serving.progressive_delivery import (
                                  AlbRouting,
@@ -59,6 +63,7 @@ from .serving.progressive_delivery import (
                                  ModelCanaryArgs,
                                  TargetGroupVerification,
 )
+from .serving.runtimes import MODEL_SERVER, TRITON, VLLM, Distribution, RuntimeSignals, Series, ServingRuntime
 from .serving.scale_to_zero import KedaHttpAddOn, KedaHttpAddOnArgs, ModelScaleToZero, ModelScaleToZeroArgs, RequestHolder
 
 __all__ = [
@@ -81,6 +86,7 @@ __all__ = [
     "ClusterAutoscalerArgs",
     "ClusterStackReference",
     "ContainerResources",
+    "Distribution",
     "ExtraPort",
     "GpuAlertThresholds",
     "GpuNodeGroup",
@@ -90,16 +96,20 @@ __all__ = [
     "GpuScheduling",
     "HealthProbes",
     "HorizontalAutoscaling",
+    "ImageAdmission",
+    "ImageAdmissionArgs",
     "InvalidArgs",
     "Karpenter",
     "KarpenterArgs",
     "KedaHttpAddOn",
     "KedaHttpAddOnArgs",
+    "LlmSizing",
     "LoadBalancerController",
     "LoadBalancerControllerArgs",
     "LogCollection",
     "LogCollectionArgs",
     "LokiStore",
+    "MODEL_SERVER",
     "ManagedPrometheus",
     "ManagedPrometheusArgs",
     "MetricsEndpoint",
@@ -118,6 +128,8 @@ __all__ = [
     "ModelScaleToZeroArgs",
     "ModelService",
     "ModelServiceArgs",
+    "ModelWeights",
+    "ModelWeightsArgs",
     "MonitoringResources",
     "MonitoringStack",
     "MonitoringStackArgs",
@@ -135,14 +147,20 @@ __all__ = [
     "RequestHolder",
     "RequestProxy",
     "RolloutSignals",
+    "RuntimeSignals",
     "ScaleToZeroSignals",
+    "Series",
     "ServedModel",
+    "ServingRuntime",
     "SystemNodeGroup",
+    "TRITON",
     "Taint",
     "TargetGroupVerification",
     "TempoStore",
+    "TokenLatencyObjectives",
     "TraceCollection",
     "TraceCollectionArgs",
+    "VLLM",
     "WeightedBackend",
     "XRay",
 ]
