@@ -99,18 +99,18 @@ elif build.releases_as_canary(config):  # the config refuses a canary on a model
     # splitting requests at the endpoint's load balancer (trafficRouting alb) or by replicas.
     rollouts = ArgoRollouts("argo-rollouts", build.argo_rollouts_args(config, monitoring, cluster),
                             build.after(aws_and_kubernetes, monitoring))
-    canary = ModelCanary(build.MODEL_CANARY, build.model_canary_args(config, model), build.after(kubernetes, rollouts.release))
+    canary = ModelCanary(build.MODEL_CANARY, build.model_canary_args(config, model, rollouts, monitoring), kubernetes)
     scale_to_zero = None
 else:
     scale_to_zero = canary = None
 # The HTTPS endpoint: an ALB (AWS Load Balancer Controller), certificate and DNS name; via the interceptor if asleep.
 lb_controller = LoadBalancerController("load-balancer-controller", build.load_balancer_controller_args(
     config, cluster, network), aws_and_kubernetes) if build.uses_load_balancer_controller(config) else None
-endpoint = ModelEndpoint("model-endpoint", build.model_endpoint_args(config, model, network, scale_to_zero, canary),
-                         build.after(aws_and_kubernetes, lb_controller, scale_to_zero)) if config.model.endpoint else None
+endpoint = ModelEndpoint("model-endpoint", build.model_endpoint_args(config, scale_to_zero or canary or model, network),
+                         build.after(aws_and_kubernetes, lb_controller)) if config.model.endpoint else None
 if monitoring:
-    ModelMonitoring("model-monitoring", build.model_monitoring_args(config, monitoring, model),
-                    build.after(kubernetes, monitoring))
+    ModelMonitoring("model-monitoring", build.model_monitoring_args(config, monitoring, model, scale_to_zero, canary),
+                    kubernetes)
 
 pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("clusterName", cluster.cluster_name)
