@@ -83,15 +83,29 @@ def leaf_paths(data: Any, prefix: str = "") -> Iterator[str]:
 
 def unknown_keys(values: Mapping[str, Any], keys_file: str) -> list[str]:
     """Paths the chart neither declares nor reads, except below free-form maps and lists (the tests hold the
-    components' own values to this)."""
+    components' own values to this). Below a free-form map whose read keys are listed, only a near twin of a listed
+    key is reported (a misspelling); other keys there pass through, as the templates' `toYaml` passes them."""
     keys = chart_keys(keys_file)
     free = free_form(keys, _FREE_FORM)
+    listed_maps = {path for path, kind in keys.items() if kind in _FREE_FORM} - free
     unknown = []
     for path in leaf_paths(values):
         parts = path.split(".")
-        if path not in keys and not {".".join(parts[:i]) for i in range(1, len(parts))} & free:
-            unknown.append(path)
+        ancestors = {".".join(parts[:i]) for i in range(1, len(parts))}
+        if path in keys or ancestors & free:
+            continue
+        if ancestors & listed_maps and not _misspelt(parts, keys):
+            continue
+        unknown.append(path)
     return unknown
+
+
+def _misspelt(parts: list[str], keys: Mapping[str, str]) -> bool:
+    """Whether the first segment of `parts` the chart does not list is one typo away from a sibling it does list."""
+    depth = next(i for i in range(len(parts)) if ".".join(parts[:i + 1]) not in keys)
+    parent = ".".join(parts[:depth])
+    siblings = {k[len(parent) + 1:].split(".")[0] for k in keys if k.startswith(parent + ".")}
+    return bool(difflib.get_close_matches(parts[depth], sorted(siblings), n=1, cutoff=0.8))
 
 
 def _leaf_key_paths(data: Any, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:

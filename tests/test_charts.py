@@ -152,3 +152,15 @@ def test_keys_the_templates_read_below_an_empty_map_are_checked_there():
     assert unknown_keys(right, KEDA_PINNED.keys_file) == [] == extra_values_problems("x", right, KEDA_PINNED)
     # An empty map with nothing listed below it stays free-form.
     assert unknown_keys({"upgradeStrategy": {"operator": {"type": "Recreate"}}}, KEDA_PINNED.keys_file) == []
+
+
+def test_below_a_map_whose_read_keys_are_listed_only_a_misspelt_key_is_unknown():
+    from components._charts import unknown_keys
+
+    keda = "keda-2.20.2.keys.tsv"
+    assert unknown_keys({"podDisruptionBudget": {"operator": {"maxUnavailabe": 1}}}, keda) == [
+        "podDisruptionBudget.operator.maxUnavailabe"]
+    assert unknown_keys({"podDisruptionBudget": {"operator": {"maxUnavailable": 1}}}, keda) == []
+    # kube-prometheus-stack's templates pass grafana.resources through whole: requests beside the listed limits.
+    assert unknown_keys({"grafana": {"resources": {"requests": {"cpu": "100m"}}}},
+                        "kube-prometheus-stack-88.5.3.keys.tsv") == []
