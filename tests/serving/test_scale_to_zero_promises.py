@@ -6,6 +6,7 @@ Every test builds the components through `_scale_to_zero`, the one place that kn
 from __future__ import annotations
 
 import functools
+import re
 
 import pulumi
 import pytest
@@ -25,9 +26,7 @@ from components import (
 from components.serving.scale_to_zero import (
     COLD_START_IMAGE,
     COLD_START_PORT,
-    RequestHolder,
     validate_keda_http_add_on_args,
-    validate_model_scale_to_zero_args,
 )
 from tests.autoscaling_platform import unknown_values_keys
 from tests.harness import components
@@ -47,10 +46,7 @@ def _scale_to_zero(add_on: dict | None = None, **changes) -> Synthesis:
                                                           **(add_on or {})}), opts)
         model = ModelService("digits", ModelServiceArgs(image=DIGEST, namespace="models", replicas=0,
                                                            replica_owner="keda"), opts)
-        ModelScaleToZero("digits-scale-to-zero", ModelScaleToZeroArgs(**{
-            "namespace": model.namespace, "deployment_name": model.deployment_name,
-            "service_name": model.service_name, "holder": keda.holder, "model_name": "digits",
-            "gpu_scheduling": GPU, "depends_on": keda.crds, **changes}), opts)
+        ModelScaleToZero("digits-scale-to-zero", ModelScaleToZeroArgs(model=model, add_on=keda, **changes), opts)
     return components(build)
 
 
@@ -164,12 +160,14 @@ def test_a_long_idle_period_caps_the_scale_down_window_at_an_hour():
 
 @pytest.mark.parametrize("low, high, refused", [(2, 1, True), (1, 1, False), (0, 1, False)])
 def test_a_replica_ceiling_below_the_floor_is_refused_at_the_bound(low, high, refused):
-    holder = RequestHolder(namespace="keda", proxy_service="proxy", proxy_port=8080, scaler_address="scaler.keda:9090")
-    args = ModelScaleToZeroArgs(namespace="m", deployment_name="m", service_name="m", model_name="m", holder=holder,
-                                min_replicas=low, max_replicas=high)
-    problems = [p for p in validate_model_scale_to_zero_args(args) if p.startswith("max_replicas")]
-    assert problems == ([f"max_replicas: got {high} (min_replicas {low}); need 0 <= min_replicas <= max_replicas and "
-                         "max_replicas >= 1"] if refused else [])
+    expected = (f"max_replicas: got {high} (min_replicas {low}); need 0 <= min_replicas <= max_replicas and "
+                "max_replicas >= 1")
+    if refused:
+        with pytest.raises(InvalidArgs, match=re.escape(expected)):
+            _scale_to_zero(min_replicas=low, max_replicas=high)
+    else:
+        spec = _object(_scale_to_zero(min_replicas=low, max_replicas=high), "digits-scale-to-zero-scaled-object")["spec"]
+        assert (spec["minReplicaCount"], spec["maxReplicaCount"]) == (low, high)
 
 
 def test_kedas_namespace_enforces_baseline_and_warns_of_restricted():
