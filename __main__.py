@@ -7,7 +7,6 @@ and `stack_config.component_args` turns it into each component's args.
 import pulumi
 
 from components import (
-    ArgoRollouts,
     AutoscalerMonitoring,
     Cluster,
     ClusterApiAccess,
@@ -15,15 +14,6 @@ from components import (
     GpuNodeGroup,
     GpuOperators,
     Karpenter,
-    KedaHttpAddOn,
-    LoadBalancerController,
-    ModelCanary,
-    ModelEndpoint,
-    ModelImage,
-    ModelMonitoring,
-    ModelRegistry,
-    ModelScaleToZero,
-    ModelService,
     MonitoringStack,
     Network,
     PreviewAccess,
@@ -31,6 +21,7 @@ from components import (
 )
 from stack_config import component_args as build
 from stack_config import load_stack_config
+from stack_config.serving_program import ModelCatalogue
 
 config = load_stack_config()
 aws = build.aws_options(config)
@@ -66,40 +57,11 @@ if config.cluster.mode != "local":
     if config.cluster.preview_role_arns:
         PreviewAccess("ci-preview", build.preview_access_args(config, cluster), aws_and_kubernetes)
 
-registry = ModelRegistry("registry", build.registry_args(config), aws)
-# With model.image (CI's tested digest, or a rollback's), nothing is built: that image is deployed.
-image = ModelImage("model-image", build.model_image_args(config, registry), aws) if build.builds_image(config) else None
-model = ModelService("model", build.model_service_args(config, image, gpu_nodes), kubernetes)
-if build.scales_to_zero(config):
-    # KEDA owns the model's replicas (0..max); its requests enter through the add-on's interceptor.
-    keda = KedaHttpAddOn("keda", build.keda_http_add_on_args(config, monitoring), kubernetes)
-    scale_to_zero = ModelScaleToZero(build.MODEL_SCALE_TO_ZERO, build.model_scale_to_zero_args(config, model, keda),
-                                     kubernetes)
-    pulumi.export("modelProxy", {"namespace": scale_to_zero.proxy_namespace, "service": scale_to_zero.proxy_service_name,
-                                 "port": scale_to_zero.proxy_port, "hosts": scale_to_zero.hosts})
-    canary = None
-elif build.releases_as_canary(config):  # the config refuses a canary on a model that scales to zero
-    # New versions go out as a canary: Argo Rollouts runs the Deployment's pods in steps judged by the SLO signals,
-    # splitting requests at the endpoint's load balancer (trafficRouting alb) or by replicas.
-    rollouts = ArgoRollouts("argo-rollouts", build.argo_rollouts_args(config, monitoring, cluster),
-                            build.after(aws_and_kubernetes, monitoring))
-    canary = ModelCanary(build.MODEL_CANARY, build.model_canary_args(config, model), build.after(kubernetes, rollouts.release))
-    scale_to_zero = None
-else:
-    scale_to_zero = canary = None
-# The HTTPS endpoint: an ALB (AWS Load Balancer Controller), certificate and DNS name; via the interceptor if asleep.
-lb_controller = LoadBalancerController("load-balancer-controller", build.load_balancer_controller_args(
-    config, cluster, network), aws_and_kubernetes) if build.uses_load_balancer_controller(config) else None
-endpoint = ModelEndpoint("model-endpoint", build.model_endpoint_args(config, model, network, scale_to_zero, canary),
-                         build.after(aws_and_kubernetes, lb_controller, scale_to_zero)) if config.model.endpoint else None
-if monitoring:
-    ModelMonitoring("model-monitoring", build.model_monitoring_args(config, monitoring, model),
-                    build.after(kubernetes, monitoring))
+# Every model of the catalogue (`model:` or `models:`): its image, service, release, endpoint and monitors.
+catalogue = ModelCatalogue(config, cluster, network, gpu_nodes, monitoring, aws)
+for model in config.catalogue():
+    catalogue.deploy(model)
 
 pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("clusterName", cluster.cluster_name)
-pulumi.export("repositoryUrl", registry.repository_url)
-pulumi.export("image", image.image_ref if image else config.model.image)
-pulumi.export("modelNamespace", model.namespace)
-pulumi.export("modelService", model.service_name)
-pulumi.export("modelEndpoint", endpoint.url if endpoint else None)
+catalogue.export()

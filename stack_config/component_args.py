@@ -388,8 +388,8 @@ def adds_on_demand_fallback(config: StackConfig) -> bool:
 
 
 def uses_pod_metrics(config: StackConfig) -> bool:
-    """The model's HPA scales on one of the server's gauges, served by prometheus-adapter."""
-    return (config.model.autoscaling.enabled and config.autoscaling is not None
+    """A model's HPA scales on one of the server's gauges, served by prometheus-adapter (once per stack)."""
+    return (any(view.model.autoscaling.enabled for view in config.catalogue()) and config.autoscaling is not None
             and config.autoscaling.pods.metric != "cpu")
 
 

@@ -31,6 +31,7 @@ from components.serving.load_balancer_controller import DEFAULT_SSL_POLICY, SSL_
 from components.serving.model_endpoint import CERTIFICATE_ARN_RE, HOST_RE, WAF_ACL_ARN_RE, ZONE_ID_RE, is_ipv4_cidr
 from components.serving.model_image import VERSION_RE
 from components.serving.model_registry import LOCAL_ADDRESS_RE
+from stack_config.catalogue import catalogue_problems, catalogue_views
 
 PROJECT = "gpu-model-platform"
 
@@ -574,6 +575,8 @@ class ModelConfig(Section):
                     "`pulumi config set --secret --path 'model.apiKeys.primary' <key>`.")
     endpoint: Optional[EndpointConfig] = Field(
         default=None, description="HTTPS endpoint on an Application Load Balancer (AWS stacks); unset: in-cluster only.")
+    slo: Optional[SloConfig] = Field(
+        default=None, description="This model's objectives (its alerts and canary limits); unset: `monitoring.slo`.")
 
     @model_validator(mode="after")
     def _check(self) -> ModelConfig:
@@ -678,6 +681,12 @@ SCALE_DOWN_SECONDS_RANGE = (60, 7200)
 def duration_seconds(duration: str) -> int:
     """`90s`, `5m`, `2h` as seconds."""
     return int(duration[:-1]) * _DURATION_UNITS[duration[-1]]
+
+
+def _most_gpus_of(model: ModelConfig) -> int:
+    autoscaling, asleep = model.autoscaling, model.scale_to_zero
+    most = autoscaling.max_replicas if autoscaling.enabled else model.replicas
+    return (asleep.max_replicas if asleep.enabled else most) * model.gpus_per_pod
 
 
 def _family(instance_type: str) -> str:
@@ -801,14 +810,14 @@ class NodeAutoscalingConfig(Section):
                                      "on-demand GPU group is added as the fallback; Karpenter prefers spot by itself)"))
         if self.provisioner == "karpenter":
             problems += self._karpenter_problems(config)
-        elif config.gpu_node_group.enabled and config.model.zone_spread == "required" \
+        elif config.gpu_node_group.enabled and any(v.model.zone_spread == "required" for v in config.catalogue()) \
                 and not config.gpu_node_group.group_per_zone and len(config.zones()) > 1:
             problems.append(_problem(
                 "gpuNodeGroup.groupPerZone", False,
                 "set it to true with model.zoneSpread required and Cluster Autoscaler: it adds a node from one zone of a "
                 "multi-zone group, so a replica that must go to another zone would stay pending (or use provisioner "
                 "karpenter, or zoneSpread preferred)"))
-        if self.provisioner != "karpenter" and config.gpu_node_group.enabled and config.model.gpus_per_pod:
+        if self.provisioner != "karpenter" and config.gpu_node_group.enabled and self._most_model_gpus(config):
             node_group = config.gpu_node_group
             capacity = node_group.max_size * gpus_per_node(node_group.instance_types)
             if self._most_model_gpus(config) > capacity:
@@ -820,12 +829,12 @@ class NodeAutoscalingConfig(Section):
 
     @staticmethod
     def _most_model_gpus(config: StackConfig) -> int:
-        autoscaling, asleep = config.model.autoscaling, config.model.scale_to_zero
-        most = autoscaling.max_replicas if autoscaling.enabled else config.model.replicas
-        return (asleep.max_replicas if asleep.enabled else most) * config.model.gpus_per_pod
+        """The GPUs every model of the stack may ask for at once (replicas at their most x GPUs per pod)."""
+        return sum(_most_gpus_of(view.model) for view in config.catalogue())
 
     def _karpenter_problems(self, config: StackConfig) -> list[str]:
-        karpenter, node_group, gpus_per_pod = self.karpenter, config.gpu_node_group, config.model.gpus_per_pod
+        karpenter, node_group = self.karpenter, config.gpu_node_group
+        gpus_per_pod = max(view.model.gpus_per_pod for view in config.catalogue())
         problems = []
         if config.cluster.stack_reference is not None:
             problems.append(_problem("autoscaling.provisioner", "karpenter",
@@ -948,7 +957,13 @@ class StackConfig(Section):
     cluster: ClusterConfig = Field(description="The Kubernetes cluster.")
     gpu_node_group: GpuNodeGroupConfig = Field(default_factory=GpuNodeGroupConfig, description="GPU nodes.")
     registry: RegistryConfig = Field(default_factory=RegistryConfig, description="Image registry.")
-    model: ModelConfig = Field(default_factory=ModelConfig, description="The model service.")
+    model: Optional[ModelConfig] = Field(
+        default=None, description="The stack's one model (a one-item catalogue; its resources keep their first names, "
+                                  "e.g. `model`, `model-endpoint`). Exactly one of `model` and `models`.")
+    models: list[ModelConfig] = Field(
+        default_factory=list, description="The model catalogue: every entry is a model with its own team, image, GPUs, "
+                                          "scaling, SLOs, endpoint and release (resource names carry the entry's "
+                                          "`name`; see docs/catalogue.md). Exactly one of `model` and `models`.")
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig, description="Monitoring and alerting.")
     autoscaling: Optional[NodeAutoscalingConfig] = Field(
         default=None, description="GPU node autoscaling and the model's pod autoscaling signal (none: fixed sizes).")
@@ -988,21 +1003,31 @@ class StackConfig(Section):
             problems.append(_problem("gpuNodeGroup.groupPerZone", True,
                                      "needs a network over two or more zones (network.availabilityZones or "
                                      "network.privateSubnets)"))
-        if self.model.gpus_per_pod > 0 and not self.gpu_node_group.enabled:
-            problems.append(_problem("model.gpusPerPod", self.model.gpus_per_pod, "must be 0 without a GPU node group"))
         if self.registry.mode == "local" and on_aws:
             problems.append(_problem("registry.mode", "local", "an EKS cluster cannot pull from a local registry; use ecr"))
-        if self.model.rollout.strategy == "canary" and not self.monitoring.enabled:
-            problems.append(_problem("model.rollout.strategy", "canary", "needs monitoring.enabled (the canary analysis "
-                                     "queries the stack's Prometheus)"))
-        if self.autoscaling is not None:
+        problems += catalogue_problems(self)
+        if self.autoscaling is not None and self.catalogue():
             problems += self.autoscaling.stack_problems(self)
-        if self.model.endpoint is not None:
-            problems += self._endpoint_problems(self.model.endpoint)
         if self.delivery is not None:
             problems += self.delivery.stack_problems(self)
         _raise_all(problems)
         return self
+
+    def model_problems(self) -> list[str]:
+        """Problems of `model` (this stack's, or one catalogue entry's view) with the rest of the stack."""
+        problems = []
+        if self.model.gpus_per_pod > 0 and not self.gpu_node_group.enabled:
+            problems.append(_problem("model.gpusPerPod", self.model.gpus_per_pod, "must be 0 without a GPU node group"))
+        if self.model.rollout.strategy == "canary" and not self.monitoring.enabled:
+            problems.append(_problem("model.rollout.strategy", "canary", "needs monitoring.enabled (the canary analysis "
+                                     "queries the stack's Prometheus)"))
+        if self.model.endpoint is not None:
+            problems += self._endpoint_problems(self.model.endpoint)
+        return problems
+
+    def catalogue(self) -> list[StackConfig]:
+        """One view of the stack per model, `model` set to it: `[self]` with `model:`, one per `models:` entry."""
+        return catalogue_views(self)
 
     def zones(self) -> list[str]:
         """The zones GPU nodes can use: the created network's, or those of the existing private subnets."""
