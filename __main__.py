@@ -18,10 +18,13 @@ from components import (
     Network,
     PreviewAccess,
     PrometheusAdapter,
+    Tenancy,
 )
 from stack_config import component_args as build
+from stack_config import gpu_sharing_args as sharing
 from stack_config import load_stack_config
 from stack_config.serving_program import ModelCatalogue
+from stack_config.tenancy import tenancy_args
 
 config = load_stack_config()
 aws = build.aws_options(config)
@@ -33,11 +36,14 @@ aws_and_kubernetes = pulumi.ResourceOptions.merge(aws, kubernetes)
 # GPU capacity: Karpenter, or a managed node group (plus an on-demand fallback) for the cluster autoscaler.
 karpenter = Karpenter("karpenter", build.karpenter_args(config, cluster, network), aws_and_kubernetes) \
     if build.uses_karpenter(config) else None
-gpu_nodes = karpenter or (GpuNodeGroup("gpu-nodes", build.gpu_node_group_args(config, cluster, network), aws)
+gpu_nodes = karpenter or (GpuNodeGroup("gpu-nodes", sharing.gpu_node_group_args(config, cluster, network), aws)
                           if config.gpu_node_group.enabled else None)
+# Small models share GPUs: a time-sliced pool, labelled and tainted apart from the whole-GPU nodes (sharedGpuPool).
+shared_gpus = GpuNodeGroup(sharing.SHARED_POOL, sharing.shared_pool_args(config, cluster, network), aws) \
+    if config.shared_gpu_pool else None
 fallback = GpuNodeGroup("gpu-nodes-on-demand", build.on_demand_fallback_args(config, cluster, network), aws) \
     if build.adds_on_demand_fallback(config) else None
-gpu_operators = GpuOperators("gpu-operators", build.gpu_operators_args(config, gpu_nodes), kubernetes) \
+gpu_operators = GpuOperators("gpu-operators", sharing.gpu_operators_args(config, gpu_nodes), kubernetes) \
     if gpu_nodes else None
 autoscaler = karpenter or (ClusterAutoscaler("cluster-autoscaler", build.cluster_autoscaler_args(
     config, cluster, gpu_nodes, fallback), aws_and_kubernetes) if build.uses_cluster_autoscaler(config) else None)
@@ -57,8 +63,10 @@ if config.cluster.mode != "local":
     if config.cluster.preview_role_arns:
         PreviewAccess("ci-preview", build.preview_access_args(config, cluster), aws_and_kubernetes)
 
+# Teams as tenants: namespaces with GPU/CPU/memory quotas, serving priorities, per-team read access (tenancy).
+tenancy = Tenancy("tenancy", tenancy_args(config, cluster), aws_and_kubernetes) if config.tenancy else None
 # Every model of the catalogue (`model:` or `models:`): its image, service, release, endpoint and monitors.
-catalogue = ModelCatalogue(config, cluster, network, gpu_nodes, monitoring, aws)
+catalogue = ModelCatalogue(config, cluster, network, gpu_nodes, monitoring, aws, tenancy, shared_gpus)
 for model in config.catalogue():
     catalogue.deploy(model)
 

@@ -39,6 +39,7 @@ from .observability.monitoring_stack import MonitoringResources, MonitoringStack
 from .cluster.network import Network, NetworkArgs
 from .serving.pod_autoscaling import PrometheusAdapter, PrometheusAdapterArgs
 from .access.preview_access import PreviewAccess, PreviewAccessArgs
+from .tenancy.tenancy import ContainerDefaults, Tenancy, TenancyArgs, Tenant
 from .serving.progressive_delivery import (
     AlbRouting,
     ArgoRollouts,
@@ -68,6 +69,7 @@ __all__ = [
     "ClusterAutoscaler",
     "ClusterAutoscalerArgs",
     "ClusterStackReference",
+    "ContainerDefaults",
     "ContainerResources",
     "ExtraPort",
     "GpuAlertThresholds",
@@ -121,5 +123,8 @@ __all__ = [
     "SystemNodeGroup",
     "Taint",
     "TargetGroupVerification",
+    "Tenancy",
+    "TenancyArgs",
+    "Tenant",
     "WeightedBackend",
 ]

@@ -13,16 +13,30 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from stack_config.gpu_sharing import sharing_problems
+from stack_config.tenancy import tenancy_problems
+
 # Namespaces the platform's own charts live in (per stack config); a model there would share their quotas,
 # NetworkPolicies and Pod Security level.
 _SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 
 def catalogue_views(config: Any) -> list[Any]:
-    """`[config]` for a stack with `model:`; one view per `models:` entry (the entry as `model`, `models` empty)."""
-    if config.models:
-        return [config.model_copy(update={"model": entry, "models": []}) for entry in config.models]
-    return [config] if config.model is not None else []
+    """`[config]` for a stack with `model:`; one view per `models:` entry (the entry as `model`, `models` empty).
+    With `tenancy.namespaces: perTeam`, an entry without a namespace goes to its team's."""
+    entries = config.models or ([config.model] if config.model is not None else [])
+    placed = [_placed(config, entry) for entry in entries]
+    if not config.models and placed and placed[0] is config.model:
+        return [config]
+    return [config.model_copy(update={"model": entry, "models": []}) for entry in placed]
+
+
+def _placed(config: Any, entry: Any) -> Any:
+    tenancy = config.tenancy
+    if tenancy is None or tenancy.namespaces != "perTeam" or entry.namespace is not None:
+        return entry
+    team = tenancy.team(entry.team)
+    return entry.model_copy(update={"namespace": (team.namespace or team.name) if team else entry.name})
 
 
 def entry_key(config: Any, index: int) -> str:
@@ -46,6 +60,8 @@ def catalogue_problems(config: Any) -> list[str]:
     for index, view in enumerate(catalogue_views(config)):
         problems += [_renamed(p, entry_key(config, index)) for p in view.model_problems()]
     problems += _collisions(config)
+    problems += tenancy_problems(config)
+    problems += sharing_problems(config)
     problems += _receiver_teams(config)
     if len(config.models) > 1 and config.registry.name:
         problems.append(f"registry.name: got {config.registry.name!r}; a catalogue of several models gives each "
@@ -70,6 +86,10 @@ def _collisions(config: Any) -> list[str]:
         elif namespace_of(first) == namespace_of(second) and first.team != second.team:
             problems.append(f"models[{j}].namespace: got {namespace_of(second)!r}; {both} share a namespace but not a "
                             f"team ({first.team!r}, {second.team!r}): a namespace is one tenant's")
+        elif namespace_of(first) == namespace_of(second) and config.tenancy is None:
+            problems.append(f"models[{j}].namespace: got {namespace_of(second)!r}; {both} share a namespace, which "
+                            "each would create: set `tenancy` (it creates the team's namespace once) or give each "
+                            "its own")
         if first.endpoint is not None and second.endpoint is not None and route_of(first) == route_of(second):
             problems.append(f"models[{j}].endpoint: got {route_of(second)}; {both} claim the same host and path: "
                             "one load balancer rule would serve both")

@@ -524,6 +524,16 @@ class EndpointConfig(Section):
         return self
 
 
+class GpuSharingConfig(Section):
+    """How a small model shares a GPU (docs/gpu-sharing.md)."""
+
+    mode: Literal["timeSlicing", "mig"] = Field(default="timeSlicing", description=(
+        "`timeSlicing`: one replica of a GPU of the shared pool (`sharedGpuPool`), no memory isolation; `mig`: a MIG "
+        "slice of an A100/H100 GPU node (`migProfile`), isolated in memory and faults."))
+    mig_profile: Optional[Annotated[str, StringConstraints(pattern=r"^[1-7]g\.[0-9]+gb$")]] = Field(
+        default=None, description="The MIG slice with `mode: mig`, e.g. `1g.10gb` (the GPU family's profiles).")
+
+
 class ModelConfig(Section):
     """The model service: image, scale, resources, network exposure."""
 
@@ -577,6 +587,10 @@ class ModelConfig(Section):
         default=None, description="HTTPS endpoint on an Application Load Balancer (AWS stacks); unset: in-cluster only.")
     slo: Optional[SloConfig] = Field(
         default=None, description="This model's objectives (its alerts and canary limits); unset: `monitoring.slo`.")
+    priority: Optional[Literal["production", "development", "batch"]] = Field(
+        default=None, description="PriorityClass of the model's pods (with `tenancy`); unset: its team's `priority`.")
+    gpu_sharing: Optional[GpuSharingConfig] = Field(
+        default=None, description="Share a GPU instead of taking `gpusPerPod` whole ones (needs `gpusPerPod: 1`).")
 
     @model_validator(mode="after")
     def _check(self) -> ModelConfig:
@@ -684,6 +698,9 @@ def duration_seconds(duration: str) -> int:
 
 
 def _most_gpus_of(model: ModelConfig) -> int:
+    """Whole GPUs a model may hold at once (a shared one counts in its pool: stack_config/gpu_sharing.py)."""
+    if model.gpu_sharing is not None:
+        return 0
     autoscaling, asleep = model.autoscaling, model.scale_to_zero
     most = autoscaling.max_replicas if autoscaling.enabled else model.replicas
     return (asleep.max_replicas if asleep.enabled else most) * model.gpus_per_pod
@@ -941,6 +958,70 @@ class DeliveryConfig(Section):
         return problems
 
 
+class SharedGpuPoolConfig(NodeGroupScaling):
+    """A GPU node group whose GPUs are time-sliced for small models, labelled and tainted apart from whole-GPU nodes."""
+
+    replicas: int = Field(default=4, ge=2, le=48, description="Models one GPU is shared between (time-slicing "
+                                                              "replicas; each pod asks for one).")
+    instance_types: list[str] = Field(default_factory=list, description="GPU instance types; default: "
+                                                                        "`gpuNodeGroup.instanceTypes`.")
+    min_size: int = Field(default=1, ge=1, le=1000, description=(
+        "Minimum nodes, at least 1: Cluster Autoscaler cannot tell from an empty group that its nodes will offer "
+        "shared GPUs."))
+    max_size: int = Field(default=2, ge=1, le=1000, description="Maximum nodes.")
+    desired_size: int = Field(default=1, ge=1, le=1000, description="Initial nodes; the autoscaler owns it afterwards.")
+
+    @model_validator(mode="after")
+    def _check(self) -> SharedGpuPoolConfig:
+        problems = self._scaling_problems()
+        problems += [_problem("instanceTypes", t, instance_type_problem(t)) for t in self.instance_types
+                     if instance_type_problem(t)]
+        _raise_all(problems)
+        return self
+
+
+# --- tenancy: teams as tenants of the cluster (issue 25; rules in stack_config/tenancy.py) -------------------------
+
+Priority = Literal["production", "development", "batch"]
+
+
+class TeamConfig(Section):
+    """One team of the catalogue: its namespace, quota, default priority and who of it may read."""
+
+    name: DnsLabel = Field(description="The team, as the catalogue's `models[].team` names it.")
+    namespace: Optional[DnsLabel] = Field(
+        default=None, description="The team's namespace (`tenancy.namespaces: perTeam`); default: the team's name.")
+    gpus: int = Field(default=0, ge=0, le=10000, description="Whole GPUs its pods may request together "
+                                                              "(`requests.nvidia.com/gpu` quota).")
+    shared_gpus: int = Field(default=0, ge=0, le=100000, description=(
+        "Time-sliced GPU replicas its pods may request together (quota on the shared pool's advertised resource, "
+        "docs/gpu-sharing.md)."))
+    cpu: Quantity = Field(default="16", description="CPU its pods may request and be limited to together.")
+    memory: Quantity = Field(default="64Gi", description="Memory its pods may request and be limited to together.")
+    priority: Priority = Field(default="production", description=(
+        "PriorityClass of the team's models unless a model sets `priority`: `production` serving preempts "
+        "`development` serving, which preempts `batch` (docs/tenancy.md)."))
+    read_role_arns: list[IamRoleArn] = Field(default_factory=list, description=(
+        "IAM roles of the team: an EKS access entry maps each to the team's group, bound to `view` in its "
+        "namespaces only."))
+
+
+class TenancyConfig(Section):
+    """Teams as tenants: a namespace per team (or per model) with quotas, default sizes, priorities, read access."""
+
+    namespaces: Literal["perTeam", "perModel"] = Field(default="perTeam", description=(
+        "`perTeam`: a team's models share its namespace and its quota; `perModel`: each model has its own "
+        "namespace, whose quota is its share of the team's."))
+    teams: list[TeamConfig] = Field(min_length=1, description="Every team with a model in the catalogue.")
+    container_defaults: ModelResources = Field(
+        default_factory=lambda: ModelResources(requests=ResourceAmounts(cpu="250m", memory="512Mi"),
+                                               limits=ResourceAmounts(cpu="1", memory="1Gi")),
+        description="Requests and limits of a container that states none (LimitRange), so quotas admit it.")
+
+    def team(self, name: Optional[str]) -> Optional[TeamConfig]:
+        return next((t for t in self.teams if t.name == name), None)
+
+
 def _is_cidr(value: str) -> bool:
     try:
         ipaddress.ip_network(value)
@@ -970,6 +1051,12 @@ class StackConfig(Section):
     delivery: Optional[DeliveryConfig] = Field(
         default=None, description="How CI's jobs reach this stack's cluster API (required for every stack CI "
                                   "previews or deploys; none for a stack deployed by hand).")
+    shared_gpu_pool: Optional[SharedGpuPoolConfig] = Field(
+        default=None, description="Time-sliced GPU nodes for models with `gpuSharing.mode: timeSlicing` "
+                                  "(docs/gpu-sharing.md); none: every GPU model takes whole GPUs.")
+    tenancy: Optional[TenancyConfig] = Field(
+        default=None, description="Teams as tenants (namespaces, quotas, priorities, read access); none: each model "
+                                  "creates its own namespace, without quota.")
 
     @model_validator(mode="after")
     def _check(self) -> StackConfig:

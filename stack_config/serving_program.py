@@ -29,7 +29,9 @@ from components import (
     ModelService,
 )
 from stack_config import component_args as build
+from stack_config.gpu_sharing_args import model_gpu
 from stack_config.schema import StackConfig
+from stack_config.tenancy import priority_of
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,8 @@ class ModelCatalogue:
     gpu_nodes: Any
     monitoring: Any
     aws: Optional[pulumi.ResourceOptions]
+    tenancy: Any = None
+    shared_gpus: Any = None
     deployed: list[DeployedModel] = field(default_factory=list)
     _shared: dict[str, Any] = field(default_factory=dict)
 
@@ -100,7 +104,7 @@ class ModelCatalogue:
         # With model.image (CI's tested digest, or a rollback's), nothing is built: that image is deployed.
         image = ModelImage(names.role("image"), build.model_image_args(view, registry), self.aws) \
             if build.builds_image(view) else None
-        service = ModelService(names.prefix, build.model_service_args(view, image, self.gpu_nodes), self.kubernetes)
+        service = ModelService(names.prefix, self._service_args(view, image), self.kubernetes)
         scale_to_zero, canary = self._release(view, names, service)
         endpoint = self._endpoint(view, names, service, scale_to_zero, canary)
         if self.monitoring:
@@ -109,6 +113,15 @@ class ModelCatalogue:
         deployed = DeployedModel(view, registry, image, service, scale_to_zero, endpoint)
         self.deployed.append(deployed)
         return deployed
+
+    def _service_args(self, view: StackConfig, image: Optional[ModelImage]) -> Any:
+        args = dataclasses.replace(build.model_service_args(view, image, self.gpu_nodes),
+                                   **model_gpu(view, self.gpu_nodes, self.shared_gpus))
+        if self.tenancy is None:
+            return args
+        # The tenant's namespace, quota and PriorityClasses come first; the model runs at its priority.
+        return dataclasses.replace(args, create_namespace=False, after=[self.tenancy],
+                                   priority_class_name=priority_of(self.config, view.model))
 
     def _release(self, view: StackConfig, names: ModelNames, service: ModelService) -> tuple[Any, Any]:
         if build.scales_to_zero(view):

@@ -36,7 +36,7 @@ from .._args import (
     problems_of,
     quantity_value,
 )
-from ..capacity.gpu_scheduling import GpuScheduling
+from ..capacity.gpu_scheduling import GPU_RESOURCE, GpuScheduling
 from ..labels import restricted_namespace_labels, selector_labels, standard_labels
 
 API_KEYS_DIR = workload.API_KEYS_DIR
@@ -261,6 +261,14 @@ class ModelServiceArgs:
     They become the files of a Secret mounted read-only at `API_KEYS_DIR`; clients send
     `Authorization: Bearer <key>`. Empty: the server accepts every request (and a `ModelEndpoint` refuses to
     expose it unless told `allow_unauthenticated`)."""
+    priority_class_name: Optional[DnsSubdomain] = None
+    """PriorityClass of the pods (e.g. `Tenancy`'s serving classes): who keeps a GPU when there are too few."""
+    gpu_resource: LabelKey = GPU_RESOURCE
+    """The extended resource `gpus` counts: `nvidia.com/gpu` (whole GPUs), or what a shared pool's device plugin
+    advertises (`nvidia.com/gpu.shared` when time-sliced, `nvidia.com/mig-<profile>` for a MIG slice)."""
+    after: list[pulumi.Resource] = field(default_factory=list)
+    """What the model's objects wait for, e.g. the `Tenancy` that creates the namespace (`create_namespace` False),
+    its quota and its PriorityClasses."""
     progressive_rollout: bool = False
     """An Argo Rollout named like the Deployment runs the pods from its template (`workloadRef`): the Deployment is
     created with no replica and leaves `spec.replicas` to the controller (which scales a live one down once the
@@ -362,12 +370,12 @@ class ModelService(pulumi.ComponentResource):
     def _namespace(self, name: str, namespace: str) -> tuple[pulumi.Output[str], pulumi.ResourceOptions]:
         """The namespace's name and the options of everything inside it (created first, unless it exists)."""
         if not self._args.create_namespace:
-            return pulumi.Output.from_input(namespace), pulumi.ResourceOptions(parent=self)
+            return pulumi.Output.from_input(namespace), pulumi.ResourceOptions(parent=self, depends_on=self._args.after)
         ns = k8s.core.v1.Namespace(
             f"{name}-namespace",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=namespace, labels=self._labels | restricted_namespace_labels() | POD_READINESS_GATE_LABEL),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self._args.after),
         )
         return ns.metadata.name, pulumi.ResourceOptions(parent=self, depends_on=[ns])
 
