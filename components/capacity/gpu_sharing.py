@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import yaml
+import json
 
 from .gpu_scheduling import GPU_RESOURCE, GpuScheduling, Taint
 
@@ -50,7 +50,8 @@ def mig_resource(profile: str) -> str:
 def device_plugin_configs(time_slicing_replicas: int) -> dict[str, str]:
     """The chart's `config.map`: the default (whole GPUs), the time-sliced pool's, and MIG's mixed strategy."""
     def document(body: dict[str, object]) -> str:
-        return yaml.safe_dump({"version": "v1", **body}, sort_keys=False)
+        # JSON is YAML: the plugin reads its config file as YAML (api/config/v1/config.go).
+        return json.dumps({"version": "v1", **body}, indent=2)
     return {
         DEFAULT_CONFIG: document({"flags": {"migStrategy": "none"}}),
         TIME_SLICED_CONFIG: document({"flags": {"migStrategy": "none"}, "sharing": {"timeSlicing": {

@@ -16,7 +16,6 @@ import pulumi_kubernetes as k8s
 from .. import _claims
 from . import server_contract as contract
 from .._args import Problem, got
-from ..capacity.gpu_scheduling import GPU_RESOURCE
 
 if TYPE_CHECKING:
     from .model_service import HorizontalAutoscaling, ModelServiceArgs
