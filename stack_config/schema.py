@@ -996,6 +996,8 @@ class TeamConfig(Section):
     shared_gpus: int = Field(default=0, ge=0, le=100000, description=(
         "Time-sliced GPU replicas its pods may request together (quota on the shared pool's advertised resource, "
         "docs/gpu-sharing.md)."))
+    mig_slices: int = Field(default=0, ge=0, le=100000, description=(
+        "MIG slices its pods may request together, for each profile its models use (`nvidia.com/mig-<profile>`)."))
     cpu: Quantity = Field(default="16", description="CPU its pods may request and be limited to together.")
     memory: Quantity = Field(default="64Gi", description="Memory its pods may request and be limited to together.")
     priority: Priority = Field(default="production", description=(

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from components._args import quantity_value
-from components.capacity.gpu_sharing import SHARED_RESOURCE
+from components.capacity.gpu_sharing import SHARED_RESOURCE, mig_resource
 from components.tenancy.tenancy import ContainerDefaults, TenancyArgs, Tenant, priority_class_name
 
 # The cold-start answer ModelScaleToZero runs beside a model that scales to zero: its container's limits
@@ -27,16 +27,17 @@ COLD_START_LIMITS = {"cpu": "100m", "memory": "64Mi"}
 
 @dataclass(frozen=True)
 class Need:
-    """What a model's namespace holds at most: whole GPUs, shared GPU replicas, CPU and memory (limits)."""
+    """What a model's namespace holds at most: whole GPUs, time-sliced shares, CPU and memory (limits), MIG slices."""
 
     gpus: int
     shared_gpus: int
     cpu: decimal.Decimal
     memory: decimal.Decimal
+    mig_slices: int = 0
 
     def __add__(self, other: Need) -> Need:
         return Need(self.gpus + other.gpus, self.shared_gpus + other.shared_gpus, self.cpu + other.cpu,
-                    self.memory + other.memory)
+                    self.memory + other.memory, self.mig_slices + other.mig_slices)
 
 
 NOTHING = Need(0, 0, decimal.Decimal(0), decimal.Decimal(0))
@@ -55,9 +56,9 @@ def most_pods(model: Any) -> int:
 def need_of(model: Any) -> Need:
     """The most a model's pods (and its cold-start answer) request and are limited to."""
     pods, limits = most_pods(model), model.resources.limits
-    shared = shares_gpu(model)
-    need = Need(gpus=0 if shared else pods * model.gpus_per_pod, shared_gpus=pods if shared else 0,
-                cpu=pods * _value(limits.cpu), memory=pods * _value(limits.memory))
+    shared, mig = shares_gpu(model), mig_profile(model) is not None
+    need = Need(gpus=0 if shared or mig else pods * model.gpus_per_pod, shared_gpus=pods if shared else 0,
+                cpu=pods * _value(limits.cpu), memory=pods * _value(limits.memory), mig_slices=pods if mig else 0)
     if model.scale_to_zero.enabled:
         need = need + Need(0, 0, _value(COLD_START_LIMITS["cpu"]), _value(COLD_START_LIMITS["memory"]))
     return need
@@ -66,6 +67,12 @@ def need_of(model: Any) -> Need:
 def shares_gpu(model: Any) -> bool:
     """Whether the model runs on a time-sliced GPU (its pods request the shared pool's resource)."""
     return model.gpu_sharing is not None and model.gpu_sharing.mode == "timeSlicing"
+
+
+def mig_profile(model: Any) -> Optional[str]:
+    """The MIG slice a model runs on, None when it takes whole GPUs or time-sliced shares."""
+    sharing = model.gpu_sharing
+    return sharing.mig_profile if sharing is not None and sharing.mode == "mig" else None
 
 
 def _value(quantity: str) -> decimal.Decimal:
@@ -111,7 +118,8 @@ def tenancy_problems(config: Any) -> list[str]:
 
 def _overflow(key: str, model: Any, team: Any, before: Need, after: Need) -> list[str]:
     quota = {"gpus": (team.gpus, "requests.nvidia.com/gpu"), "shared_gpus": (team.shared_gpus, "shared GPU replicas"),
-             "cpu": (_value(team.cpu), "cpu"), "memory": (_value(team.memory), "memory")}
+             "cpu": (_value(team.cpu), "cpu"), "memory": (_value(team.memory), "memory"),
+             "mig_slices": (team.mig_slices, "MIG slices")}
     problems = []
     for field, (hard, what) in quota.items():
         if getattr(after, field) > hard:
@@ -126,7 +134,7 @@ def _overflow(key: str, model: Any, team: Any, before: Need, after: Need) -> lis
 
 
 def _alias(field: str) -> str:
-    return {"shared_gpus": "sharedGpus"}.get(field, field)
+    return {"shared_gpus": "sharedGpus", "mig_slices": "migSlices"}.get(field, field)
 
 
 def _shown(field: str, value: Any) -> str:
@@ -159,11 +167,17 @@ def tenancy_args(config: Any, cluster: Any) -> TenancyArgs:
         model, team = view.model, tenancy.team(view.model.team)
         namespace = model.namespace or model.name
         if tenancy.namespaces == "perTeam":
-            tenants[namespace] = _tenant(team, namespace, team.gpus, team.shared_gpus, team.cpu, team.memory)
+            quota = Need(team.gpus, team.shared_gpus, _value(team.cpu), _value(team.memory), team.mig_slices)
+            profiles = {mig_profile(v.model) for v in config.catalogue() if v.model.team == team.name}
+            sizes = (team.cpu, team.memory)
         else:
-            need = need_of(model)
-            tenants[namespace] = _tenant(team, namespace, need.gpus, need.shared_gpus, _quantity(need.cpu),
-                                         f"{math.ceil(need.memory / 2**20)}Mi")
+            quota, profiles = need_of(model), {mig_profile(model)}
+            sizes = (_quantity(quota.cpu), f"{math.ceil(quota.memory / 2**20)}Mi")
+        previous = tenants.get(namespace)
+        tenant = _tenant(team, namespace, quota, sizes, profiles - {None})
+        if previous is not None:
+            tenant.extended = previous.extended | tenant.extended
+        tenants[namespace] = tenant
     defaults = tenancy.container_defaults
     return TenancyArgs(
         tenants=list(tenants.values()),
@@ -172,9 +186,12 @@ def tenancy_args(config: Any, cluster: Any) -> TenancyArgs:
                                              cpu_limit=defaults.limits.cpu, memory_limit=defaults.limits.memory))
 
 
-def _tenant(team: Any, namespace: str, gpus: int, shared: int, cpu: str, memory: str) -> Tenant:
-    return Tenant(team=team.name, namespace=namespace, gpus=gpus, cpu=cpu, memory=memory,
-                  extended={SHARED_RESOURCE: shared} if shared else {}, read_role_arns=list(team.read_role_arns))
+def _tenant(team: Any, namespace: str, quota: Need, sizes: tuple[str, str], mig_profiles: set[Any]) -> Tenant:
+    """A namespace's quota: every MIG profile its models use is capped at the team's MIG slices (each)."""
+    extended = {SHARED_RESOURCE: quota.shared_gpus} if quota.shared_gpus else {}
+    extended |= {mig_resource(profile): quota.mig_slices for profile in sorted(mig_profiles)}
+    return Tenant(team=team.name, namespace=namespace, gpus=quota.gpus, cpu=sizes[0], memory=sizes[1], extended=extended,
+                  read_role_arns=list(team.read_role_arns))
 
 
 def _quantity(cpu: decimal.Decimal) -> str:
