@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from stack_config.endpoint_groups import group_problems
 from stack_config.gpu_sharing import sharing_problems
 from stack_config.tenancy import tenancy_problems
 
@@ -62,6 +63,7 @@ def catalogue_problems(config: Any) -> list[str]:
     problems += _collisions(config)
     problems += tenancy_problems(config)
     problems += sharing_problems(config)
+    problems += group_problems(config)
     problems += _receiver_teams(config)
     if len(config.models) > 1 and config.registry.name:
         problems.append(f"registry.name: got {config.registry.name!r}; a catalogue of several models gives each "
@@ -108,8 +110,7 @@ def namespace_of(model: Any) -> str:
 
 def route_of(model: Any) -> str:
     """`host/path` of a model's endpoint: the rule its load balancer matches requests on."""
-    endpoint = model.endpoint
-    return f"{endpoint.host}{getattr(endpoint, 'path', '/')}"
+    return f"{model.endpoint.host}{model.endpoint.path}"
 
 
 def platform_namespaces(config: Any) -> set[str]:

@@ -511,6 +511,13 @@ class EndpointConfig(Section):
         default=None, description="Regional WAFv2 web ACL to associate with the load balancer.")
     ssl_policy: Annotated[str, StringConstraints(pattern=SSL_POLICY_RE.pattern)] = Field(
         default=DEFAULT_SSL_POLICY, description="ELB security policy of the HTTPS listener (TLS 1.2 at least).")
+    path: Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9._~/-]*$")] = Field(
+        default="/v2", description="Path prefix routed to the model (Open Inference Protocol v2 under `/v2`); models "
+                                   "sharing a host each take their own, e.g. `/v2/models/<name>`.")
+    group: Optional[DnsLabel] = Field(
+        default=None, description="Share one load balancer with the stack's other endpoints of this group "
+                                  "(an IngressGroup); their scheme, allowedCidrs, wafAclArn and sslPolicy must agree. "
+                                  "Unset: a load balancer of its own.")
     install_controller: bool = Field(
         default=True,
         description="Install the AWS Load Balancer Controller; false when the cluster already runs one (it must "

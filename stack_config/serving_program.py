@@ -29,6 +29,7 @@ from components import (
     ModelService,
 )
 from stack_config import component_args as build
+from stack_config.endpoint_groups import endpoint_changes
 from stack_config.gpu_sharing_args import model_gpu
 from stack_config.schema import StackConfig
 from stack_config.tenancy import priority_of
@@ -150,9 +151,13 @@ class ModelCatalogue:
             self.aws_and_kubernetes)) if build.uses_load_balancer_controller(view) else self._shared.get("lb")
         if view.model.endpoint is None:
             return None
-        return ModelEndpoint(names.role("endpoint"),
-                             build.model_endpoint_args(view, service, self.network, scale_to_zero, canary),
-                             build.after(self.aws_and_kubernetes, lb_controller, scale_to_zero))
+        first_of_host = self._shared.get(f"host:{view.model.endpoint.host}")
+        args = dataclasses.replace(build.model_endpoint_args(view, service, self.network, scale_to_zero, canary),
+                                   **endpoint_changes(self.config, view, first_of_host))
+        endpoint = ModelEndpoint(names.role("endpoint"), args,
+                                 build.after(self.aws_and_kubernetes, lb_controller, scale_to_zero))
+        self._shared.setdefault(f"host:{view.model.endpoint.host}", endpoint)
+        return endpoint
 
     def _monitoring_args(self, view: StackConfig, names: ModelNames, service: ModelService) -> Any:
         args = build.model_monitoring_args(view, self.monitoring, service)

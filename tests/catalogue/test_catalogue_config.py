@@ -54,15 +54,20 @@ def test_two_entries_with_one_name_are_refused_naming_both():
                             "(llm-chat) share a name") for p in problems), problems
 
 
-def test_two_teams_in_one_namespace_are_refused_and_one_teams_models_may_share_one():
+def test_two_teams_in_one_namespace_are_refused_and_one_teams_models_share_its_namespace_only_with_tenancy():
     models = _models()
     models[0]["namespace"] = models[2]["namespace"] = "serving"
     problems = _problems(models=models)
     assert any(p.startswith("gpu-model-platform:models[2].namespace: got 'serving'; models[0] (llm-chat) and models[2] "
                             "(image-embedder) share a namespace but not a team ('nlp', 'vision')") for p in problems)
-    models = _models()
-    models[1]["namespace"] = models[2]["namespace"] = "vision-serving"
-    assert fixture.config(models=models).catalogue()[2].model.namespace == "vision-serving"
+    views = fixture.config().catalogue()
+    assert views[1].model.namespace == views[2].model.namespace == "vision"
+    untenanted = _models()
+    untenanted[1]["namespace"] = untenanted[2]["namespace"] = "vision"
+    problems = _problems(models=untenanted, tenancy=None)
+    assert any(p.startswith("gpu-model-platform:models[2].namespace: got 'vision'; models[1] (image-classifier) and "
+                            "models[2] (image-embedder) share a namespace, which each would create: set `tenancy`")
+               for p in problems), problems
 
 
 @pytest.mark.parametrize("namespace", ["monitoring", "keda", "argo-rollouts", "kube-system"])
@@ -90,13 +95,20 @@ def test_an_entrys_problem_with_the_stack_names_the_entry():
                for p in problems), problems
 
 
-def test_the_gpu_node_group_must_hold_every_models_gpus_at_once():
-    group = dict(fixture.sections()["gpuNodeGroup"], maxSize=4, desiredSize=2)
-    # llm 3 (HPA max) + classifier 1 (awake) + embedder 2 = 6 GPUs of one each.
+def test_the_gpu_node_group_must_hold_every_whole_gpu_models_gpus_at_once():
+    group = dict(fixture.sections()["gpuNodeGroup"], maxSize=2, minSize=2, desiredSize=2)
+    # llm-chat at its HPA max: 3 GPUs of one each (the vision models share the pool's GPUs).
     problems = _problems(gpuNodeGroup=group)
-    assert any(p.startswith("gpu-model-platform:gpuNodeGroup.maxSize: got 4; its 4 GPUs are fewer than the 6")
+    assert any(p.startswith("gpu-model-platform:gpuNodeGroup.maxSize: got 2; its 2 GPUs are fewer than the 3")
                for p in problems), problems
-    assert fixture.config(gpuNodeGroup=dict(group, maxSize=6))
+    two = copy.deepcopy(_models())
+    two[1].pop("gpuSharing")
+    two[1]["scaleToZero"]["maxReplicas"] = 2
+    tenancy = copy.deepcopy(fixture.sections()["tenancy"])
+    tenancy["teams"][1].update(gpus=3)
+    problems = _problems(gpuNodeGroup=dict(group, maxSize=4), models=two, tenancy=tenancy)
+    assert any(p.startswith("gpu-model-platform:gpuNodeGroup.maxSize: got 4; its 4 GPUs are fewer than the 5")
+               for p in problems), problems
 
 
 def test_a_receiver_routing_on_a_team_without_a_model_is_refused():
