@@ -82,5 +82,7 @@ def test_the_command_line_writes_a_baseline_and_a_comment_against_it(tmp_path, c
     (tmp_path / "main.json").write_text(json.dumps(baseline))
     assert main(["--stack", "local", "--comment", "--baseline", str(tmp_path / "main.json")]) == 0
     out = capsys.readouterr().out
-    assert "| local | $0.00 | $0.00 | $0.00 | -$10.00 (-100.0%) |" in out
+    before, now = baseline[0]["total"]["desired"], baseline[0]["total"]["desired"] - 10
+    assert f"| local | ${baseline[0]['total']['min']:,.2f} | ${now:,.2f} |" in out
+    assert f"| -$10.00 ({-10 / before:+.1%}) |" in out
     assert main(["--stack", "nope"]) == 2
