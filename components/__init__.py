@@ -5,8 +5,8 @@ Import what you need from here; names not exported here are private.
 
 from ._args import InvalidArgs
 from ._version import __version__ as __version__
-from .cluster.eks_cluster import Cluster, ClusterArgs, ClusterStackReference, SystemNodeGroup
 from .access.cluster_api_access import ClusterApiAccess, ClusterApiAccessArgs
+from .access.preview_access import PreviewAccess, PreviewAccessArgs
 from .capacity.cluster_autoscaler import (
                                  AutoscalerMonitoring,
                                  AutoscalerMonitoringArgs,
@@ -18,10 +18,21 @@ from .capacity.gpu_node_group import GpuNodeGroup, GpuNodeGroupArgs
 from .capacity.gpu_operators import GpuOperators, GpuOperatorsArgs
 from .capacity.gpu_scheduling import GpuScheduling, Taint
 from .capacity.karpenter import Karpenter, KarpenterArgs
+from .cluster.eks_cluster import Cluster, ClusterArgs, ClusterStackReference, SystemNodeGroup
+from .cluster.network import Network, NetworkArgs
+from .observability.model_monitoring import ModelMonitoring, ModelMonitoringArgs
+from .observability.monitoring_alertmanager import AlertReceiver, NotificationTiming
+from .observability.monitoring_rules import (
+                                 BurnRateWindow,
+                                 GpuAlertThresholds,
+                                 ModelAlertThresholds,
+                                 RolloutSignals,
+                                 ScaleToZeroSignals,
+)
+from .observability.monitoring_stack import MonitoringResources, MonitoringStack, MonitoringStackArgs, PodResources
 from .serving.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
 from .serving.model_endpoint import ModelEndpoint, ModelEndpointArgs, RequestProxy, WeightedBackend
 from .serving.model_image import ModelImage, ModelImageArgs
-from .observability.model_monitoring import ModelMonitoring, ModelMonitoringArgs
 from .serving.model_registry import ModelRegistry, ModelRegistryArgs
 from .serving.model_service import (
                                  ContainerResources,
@@ -33,24 +44,19 @@ from .serving.model_service import (
                                  PodsMetric,
                                  ServedModel,
 )
-from .observability.monitoring_alertmanager import AlertReceiver, NotificationTiming
-from .observability.monitoring_rules import BurnRateWindow, GpuAlertThresholds, ModelAlertThresholds, RolloutSignals, ScaleToZeroSignals
-from .observability.monitoring_stack import MonitoringResources, MonitoringStack, MonitoringStackArgs, PodResources
-from .cluster.network import Network, NetworkArgs
 from .serving.pod_autoscaling import PrometheusAdapter, PrometheusAdapterArgs
-from .access.preview_access import PreviewAccess, PreviewAccessArgs
-from .tenancy.tenancy import ContainerDefaults, Tenancy, TenancyArgs, Tenant
 from .serving.progressive_delivery import (
-    AlbRouting,
-    ArgoRollouts,
-    ArgoRolloutsArgs,
-    CanaryAnalysis,
-    CanaryStep,
-    ModelCanary,
-    ModelCanaryArgs,
-    TargetGroupVerification,
+                                 AlbRouting,
+                                 ArgoRollouts,
+                                 ArgoRolloutsArgs,
+                                 CanaryAnalysis,
+                                 CanaryStep,
+                                 ModelCanary,
+                                 ModelCanaryArgs,
+                                 TargetGroupVerification,
 )
 from .serving.scale_to_zero import KedaHttpAddOn, KedaHttpAddOnArgs, ModelScaleToZero, ModelScaleToZeroArgs, RequestHolder
+from .tenancy.tenancy import ContainerDefaults, Tenancy, TenancyArgs, Tenant
 
 __all__ = [
     "AlbRouting",

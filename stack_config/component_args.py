@@ -15,19 +15,24 @@ import pulumi
 import pulumi_aws as aws
 from pydantic import SecretStr
 
-from components.cluster.eks_cluster import SYSTEM_NODE_LABELS, Cluster, ClusterArgs, ClusterStackReference, SystemNodeGroup
 from components.access.cluster_api_access import ClusterApiAccessArgs
+from components.access.preview_access import PreviewAccessArgs
 from components.capacity.cluster_autoscaler import AutoscalerMonitoringArgs, ClusterAutoscaler, ClusterAutoscalerArgs
-from components.cluster.storage import DEFAULT_STORAGE_CLASS
 from components.capacity.gpu_node_group import GpuNodeGroup as _GpuNodeGroup
 from components.capacity.gpu_node_group import GpuNodeGroupArgs
 from components.capacity.gpu_operators import GpuOperators, GpuOperatorsArgs
 from components.capacity.gpu_scheduling import GpuScheduling, Taint
 from components.capacity.karpenter import DEFAULT_AMI_ALIAS, Karpenter, KarpenterArgs
+from components.cluster.eks_cluster import SYSTEM_NODE_LABELS, Cluster, ClusterArgs, ClusterStackReference, SystemNodeGroup
+from components.cluster.network import Network, NetworkArgs
+from components.cluster.storage import DEFAULT_STORAGE_CLASS
+from components.observability.model_monitoring import ModelMonitoringArgs
+from components.observability.monitoring_alertmanager import AlertReceiver
+from components.observability.monitoring_rules import RolloutSignals, ScaleToZeroSignals
+from components.observability.monitoring_stack import MonitoringStack, MonitoringStackArgs
 from components.serving.load_balancer_controller import LoadBalancerControllerArgs
 from components.serving.model_endpoint import ModelEndpointArgs, RequestProxy
 from components.serving.model_image import ModelImageArgs
-from components.observability.model_monitoring import ModelMonitoringArgs
 from components.serving.model_registry import ModelRegistry, ModelRegistryArgs
 from components.serving.model_service import (
     ContainerResources,
@@ -36,12 +41,7 @@ from components.serving.model_service import (
     ModelServiceArgs,
     ServedModel,
 )
-from components.observability.monitoring_alertmanager import AlertReceiver
-from components.observability.monitoring_rules import RolloutSignals, ScaleToZeroSignals
-from components.observability.monitoring_stack import MonitoringStack, MonitoringStackArgs
-from components.cluster.network import Network, NetworkArgs
 from components.serving.pod_autoscaling import BATCH_QUEUE_DEPTH, IN_FLIGHT_REQUESTS, PrometheusAdapterArgs, pods_metric
-from components.access.preview_access import PreviewAccessArgs
 from components.serving.progressive_delivery import (
     AlbRouting,
     ArgoRolloutsArgs,

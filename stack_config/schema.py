@@ -16,9 +16,6 @@ from typing import Annotated, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, model_validator
 from pydantic.alias_generators import to_camel
 
-from components.cluster.eks_cluster import ADDON_VERSIONS, CORE_ADDONS, LOG_RETENTION_DAYS
-from components.cluster.storage import DEFAULT_STORAGE_CLASS
-from components.cluster.eks_versions import DEFAULT_KUBERNETES_VERSION, standard_support_problem
 from components.capacity.gpu_instances import (
     GPU_COUNT_BY_INSTANCE_TYPE,
     GPU_INSTANCE_FAMILIES,
@@ -27,6 +24,9 @@ from components.capacity.gpu_instances import (
     unsupported_reason,
 )
 from components.capacity.gpu_scheduling import default_gpu_labels
+from components.cluster.eks_cluster import ADDON_VERSIONS, CORE_ADDONS, LOG_RETENTION_DAYS
+from components.cluster.eks_versions import DEFAULT_KUBERNETES_VERSION, standard_support_problem
+from components.cluster.storage import DEFAULT_STORAGE_CLASS
 from components.serving.load_balancer_controller import DEFAULT_SSL_POLICY, SSL_POLICY_RE
 from components.serving.model_endpoint import CERTIFICATE_ARN_RE, HOST_RE, WAF_ACL_ARN_RE, ZONE_ID_RE, is_ipv4_cidr
 from components.serving.model_image import VERSION_RE
@@ -357,7 +357,9 @@ class AutoscalingConfig(Section):
     enabled: bool = Field(default=False, description="Create an HPA.")
     min_replicas: int = Field(default=1, ge=1, le=1000, description="HPA minimum replicas.")
     max_replicas: int = Field(default=4, ge=1, le=1000, description="HPA maximum replicas.")
-    target_cpu_utilization: int = Field(default=70, ge=1, le=100, description="Target average CPU utilisation (%).")
+    target_cpu_utilization: int = Field(
+        default=70, ge=1, le=100, description="Target average CPU utilisation (%), when the pods scale on `cpu` "
+                                              "(`autoscaling.pods.metric`); set with another metric it is refused.")
 
     @model_validator(mode="after")
     def _check(self) -> AutoscalingConfig:
@@ -828,6 +830,11 @@ class NodeAutoscalingConfig(Section):
         if self.pods.metric != "cpu" and not config.monitoring.enabled:
             problems.append(_problem("autoscaling.pods.metric", self.pods.metric,
                                      "needs monitoring.enabled (Prometheus holds the server's metrics); or use cpu"))
+        if self.pods.metric != "cpu" and "target_cpu_utilization" in config.model.autoscaling.model_fields_set:
+            problems.append(_problem(
+                "model.autoscaling.targetCpuUtilization", config.model.autoscaling.target_cpu_utilization,
+                f"has no effect: the model's pods scale on autoscaling.pods.metric {self.pods.metric!r} "
+                f"(targetPerPod {self.pods.target_per_pod:g}); remove it, or set autoscaling.pods.metric to cpu"))
         if self.spot_first and (self.provisioner != "clusterAutoscaler" or config.gpu_node_group.capacity_type != "SPOT"):
             problems.append(_problem("autoscaling.spotFirst", True,
                                      "needs provisioner clusterAutoscaler and gpuNodeGroup.capacityType SPOT (an "

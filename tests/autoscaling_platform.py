@@ -18,14 +18,14 @@ from typing import Any, Optional
 import pulumi
 
 from components._charts import unknown_keys
-from components.cluster.eks_cluster import Cluster
 from components.capacity.cluster_autoscaler import AutoscalerMonitoring, ClusterAutoscaler
 from components.capacity.gpu_node_group import GpuNodeGroup
 from components.capacity.gpu_operators import GpuOperators
 from components.capacity.karpenter import Karpenter
-from components.serving.model_service import ModelService
-from components.observability.monitoring_stack import MonitoringStack
+from components.cluster.eks_cluster import Cluster
 from components.cluster.network import Network
+from components.observability.monitoring_stack import MonitoringStack
+from components.serving.model_service import ModelService
 from components.serving.pod_autoscaling import PrometheusAdapter
 from stack_config import StackConfig
 from stack_config import component_args as build

@@ -16,11 +16,11 @@ from typing import Any
 import botocore.loaders
 import pulumi
 
-from components.cluster.eks_cluster import Cluster
 from components.capacity.gpu_node_group import GpuNodeGroup
 from components.capacity.gpu_operators import GpuOperators
-from components.serving.model_service import ModelService
+from components.cluster.eks_cluster import Cluster
 from components.cluster.network import Network
+from components.serving.model_service import ModelService
 from stack_config import RawConfig, StackConfig, load
 from stack_config import component_args as build
 from stack_config.loader import read_stack_file

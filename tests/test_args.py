@@ -12,8 +12,8 @@ import pytest
 import components
 from components import ModelService, ModelServiceArgs
 from components._args import InvalidArgs, _adapter, checked_args, problems_of, quantity_value
-from components.serving.model_service import ContainerResources
 from components.observability.monitoring_stack import MonitoringStackArgs
+from components.serving.model_service import ContainerResources
 from tests.harness import components as run_components
 
 DIGEST = "registry.example/m@sha256:" + "0" * 64

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from components.cluster.eks_cluster import LOG_RETENTION_DAYS
 from components.capacity.gpu_instances import GPU_COUNT_BY_INSTANCE_TYPE, is_gpu_instance_type
+from components.cluster.eks_cluster import LOG_RETENTION_DAYS
 from tests.aws_platform import (
     ADDON,
     ASG_TAG,

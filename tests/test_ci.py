@@ -76,7 +76,8 @@ def test_ci_run_is_readmes_command_and_the_command_installs_every_tool_the_tests
         assert install in script, install
     # Stopping the packages' daemons must spare test servers running beside it (same names, other user).
     kills = re.findall(r"pkill[^\n]*", script)
-    assert kills == ['pkill -u prometheus 2>/dev/null || true'], kills
+    assert kills == ['pkill -u prometheus -x "$daemon" 2>/dev/null || true'], kills
+    assert re.search(r"for daemon in prometheus prometheus-alertmanager prometheus-node-exporter; do", script)
     assert '/usr/sbin/nginx -s quit' in script, "Debian's nginx is stopped through its own pid file"
     apt = re.search(r"APT_PACKAGES=\(([^)]*)\)", script).group(1).split()
     debian = {how.removeprefix("Debian package ") for how in needs.HOW.values() if how.startswith("Debian package ")}

@@ -215,3 +215,18 @@ def test_a_mutated_valid_stack_gives_a_config_or_a_config_error(mutation):
         _load(sections)
     except ConfigError as error:
         assert error.problems
+
+
+def test_a_cpu_target_that_the_queue_depth_autoscaler_ignores_is_refused_naming_both_keys():
+    sections = raw_sections("prod")
+    sections["model"]["autoscaling"]["targetCpuUtilization"] = 70
+    problems = _problems(sections)
+    assert any(p.startswith("gpu-model-platform:model.autoscaling.targetCpuUtilization: got 70; has no effect")
+               and "autoscaling.pods.metric 'batchQueueDepth'" in p for p in problems), problems
+
+
+def test_a_cpu_target_is_accepted_where_the_pods_scale_on_cpu():
+    sections = raw_sections("prod")
+    sections["model"]["autoscaling"]["targetCpuUtilization"] = 70
+    sections["autoscaling"]["pods"]["metric"] = "cpu"
+    assert _load(sections).model.autoscaling.target_cpu_utilization == 70

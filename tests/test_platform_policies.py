@@ -14,8 +14,8 @@ from datetime import date
 
 import pytest
 
-from components.cluster.eks_versions import STANDARD_SUPPORT_ENDS
 from components.capacity.gpu_instances import GPU_COUNT_BY_INSTANCE_TYPE
+from components.cluster.eks_versions import STANDARD_SUPPORT_ENDS
 from policy.platform_policies._gpu_counts import GPU_COUNT_BY_INSTANCE_TYPE as POLICY_GPU_COUNTS
 from policy.platform_policies.identity import irsa_trust_matches_service_accounts
 from policy.platform_policies.network import network_policies_are_enforced

@@ -32,9 +32,9 @@ from .._args import (
 from .._charts import PinnedChart, extra_values_problems
 from ..aws_tags import component_tags
 from ..cluster.eks_versions import DEFAULT_KUBERNETES_VERSION
-from .gpu_scheduling import GpuScheduling
 from ..cluster.irsa import ROLE_ARN_ANNOTATION, TOKEN_AUDIENCE, controller_role, irsa_trust_policy  # noqa: F401 (re-exported)
 from ..labels import standard_labels
+from .gpu_scheduling import GpuScheduling
 
 # The official chart (kubernetes/autoscaler, cluster-autoscaler/charts/cluster-autoscaler at tag
 # cluster-autoscaler-chart-9.59.0); every values key used below is in that tag's values.yaml.
@@ -44,7 +44,7 @@ CHART_VERSION = "9.59.0"
 PINNED_CHART = PinnedChart(CHART, CHART_REPOSITORY, CHART_VERSION, f"{CHART}-{CHART_VERSION}.keys.tsv")
 # Cluster Autoscaler must match the cluster's minor version (cluster-autoscaler/README.md, "Releases");
 # the chart's own default (appVersion) is 1.35.0, and its Chart.yaml sets no kubeVersion constraint. Latest
-# patch of each minor EKS still gives standard support (components/eks_versions.py), from the repository's
+# patch of each minor EKS still gives standard support (components/cluster/eks_versions.py), from the repository's
 # release tags (cluster-autoscaler-1.34.5, cluster-autoscaler-1.35.2, read 2026-11-30).
 IMAGE_TAGS: dict[str, str] = {"1.34": "v1.34.5", "1.35": "v1.35.2"}
 METRICS_PORT_NAME = "http"  # the chart's Service port (service.portName)

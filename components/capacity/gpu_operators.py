@@ -11,8 +11,8 @@ import pulumi_kubernetes as k8s
 from .. import _charts, _claims
 from .._args import ChartVersion, DnsLabel, Problem, checked_args, problems_of
 from .._charts import PinnedChart
-from .gpu_scheduling import GpuScheduling
 from ..labels import standard_labels
+from .gpu_scheduling import GpuScheduling
 
 # Official charts at pinned versions, read from each project's Chart.yaml at its release tag:
 # NVIDIA/k8s-device-plugin deployments/helm/nvidia-device-plugin (tag v0.20.0) and

@@ -32,6 +32,8 @@ from .._args import (
 )
 from .._charts import PinnedChart, extra_values_problems
 from ..aws_tags import component_tags
+from ..cluster.irsa import controller_role
+from ..labels import standard_labels
 from .cluster_autoscaler import (
     MetricsEndpoint,
     alert,
@@ -40,8 +42,6 @@ from .cluster_autoscaler import (
 )
 from .gpu_instances import GPU_INSTANCE_FAMILIES, unsupported_reason
 from .gpu_scheduling import GPU_RESOURCE, GpuScheduling
-from ..cluster.irsa import controller_role
-from ..labels import standard_labels
 
 # The official charts (aws/karpenter-provider-aws charts/karpenter and charts/karpenter-crd, version
 # 1.14.1, supporting Kubernetes 1.30 to 1.36 per docs/upgrading/compatibility.md); values keys from

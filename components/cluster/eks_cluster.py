@@ -18,14 +18,7 @@ import pulumi_kubernetes as k8s
 from .. import _claims
 from .._args import DnsSubdomain, Problem, between, checked_args, got, one_of, problems_of
 from ..aws_tags import component_tags
-from .storage import (
-    DEFAULT_STORAGE_CLASS,
-    EBS_CSI_NAMESPACE,
-    EBS_CSI_SERVICE_ACCOUNT,
-    create_default_storage_class,
-    create_ebs_csi_role,
-    create_volumes_key,
-)
+from ..labels import standard_labels
 from .eks_nodes import (
     assume_role_policy,
     autoscaler_node_template_tags,
@@ -36,7 +29,14 @@ from .eks_nodes import (
 )
 from .eks_versions import ADDON_VERSIONS, CORE_ADDONS, DEFAULT_KUBERNETES_VERSION, EBS_CSI_ADDON
 from .irsa import TOKEN_AUDIENCE, irsa_trust_policy
-from ..labels import standard_labels
+from .storage import (
+    DEFAULT_STORAGE_CLASS,
+    EBS_CSI_NAMESPACE,
+    EBS_CSI_SERVICE_ACCOUNT,
+    create_default_storage_class,
+    create_ebs_csi_role,
+    create_volumes_key,
+)
 
 LogType = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
 # Control-plane log types: the API, who did what (audit), and who authenticated as whom.

@@ -61,7 +61,7 @@ def standard_support_problem(version: str, today: date) -> str | None:
     end = standard_support_end(version)
     if end is None:
         return (f"no recorded end of EKS standard support (recorded: {', '.join(STANDARD_SUPPORT_ENDS)}); "
-                "record it with its source in components/eks_versions.py")
+                "record it with its source in components/cluster/eks_versions.py")
     if today >= end:
         return (f"left EKS standard support on {end.isoformat()}: a new cluster would be billed at the "
                 "extended-support rate or upgraded under the program; use a newer minor")

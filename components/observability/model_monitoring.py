@@ -13,6 +13,7 @@ from .. import _claims
 from .._args import DnsLabel, Duration, PositiveNumber, Ratio, checked_args, problems_of
 from ..labels import standard_labels
 from ..serving.model_service import ModelService, ServedModel
+from ..serving.server_contract import METRICS_PATH
 from .monitoring_dashboards import (
     DASHBOARD_LABEL,
     FOLDER,
@@ -28,7 +29,6 @@ from .monitoring_rules import (
     model_rule_groups,
     rollout_rule_groups,
 )
-from ..serving.server_contract import METRICS_PATH
 
 MONITORING_API = "monitoring.coreos.com/v1"
 

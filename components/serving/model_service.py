@@ -13,8 +13,6 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .. import _claims
-from . import workload
-from . import server_contract as contract
 from .._args import (
     SECRET,
     DnsLabel,
@@ -38,6 +36,8 @@ from .._args import (
 )
 from ..capacity.gpu_scheduling import GPU_RESOURCE, GpuScheduling
 from ..labels import restricted_namespace_labels, selector_labels, standard_labels
+from . import server_contract as contract
+from . import workload
 
 API_KEYS_DIR = workload.API_KEYS_DIR
 # The AWS Load Balancer Controller injects readiness gates into new pods of namespaces carrying this label,

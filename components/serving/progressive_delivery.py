@@ -3,7 +3,7 @@
 Argo Rollouts (the choice against Flagger is recorded in docs/delivery.md). `ArgoRollouts` installs the
 controller once per cluster from its official chart; `ModelCanary` gives one model a Rollout that takes
 its pod template from ModelService's Deployment (`workloadRef`, so ModelService stays the one source of
-the pods) and an AnalysisTemplate whose queries are the model's alert expressions (components/monitoring_rules.py)
+the pods) and an AnalysisTemplate whose queries are the model's alert expressions (components/observability/monitoring_rules.py)
 narrowed to the canary's and the stable's pods.
 
 Facts read from the pinned sources:
@@ -71,8 +71,8 @@ from ..capacity.cluster_autoscaler import off_gpu_node_affinity
 from ..capacity.gpu_scheduling import GpuScheduling
 from ..cluster.irsa import ROLE_ARN_ANNOTATION, controller_role
 from ..labels import standard_labels
-from .model_endpoint import WeightedBackend
 from ..observability.monitoring_rules import ModelTarget, error_ratio_expr, latency_quantile_expr, request_count_expr
+from .model_endpoint import WeightedBackend
 
 CHART_REPOSITORY = "https://argoproj.github.io/argo-helm"
 CHART, CHART_VERSION = "argo-rollouts", "2.41.0"

@@ -14,8 +14,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .. import _claims
-from . import server_contract as contract
 from .._args import Problem, got
+from . import server_contract as contract
 
 if TYPE_CHECKING:
     from .model_service import HorizontalAutoscaling, ModelServiceArgs

@@ -24,8 +24,8 @@ from components.capacity.cluster_autoscaler import (
     priority_expander_tiers,
     validate_cluster_autoscaler_args,
 )
-from components.cluster.eks_versions import DEFAULT_KUBERNETES_VERSION
 from components.capacity.gpu_instances import gpus_per_node
+from components.cluster.eks_versions import DEFAULT_KUBERNETES_VERSION
 from stack_config import ConfigError
 from stack_config.component_args import gpu_scheduling
 from tests.autoscaling_platform import (

@@ -6,13 +6,13 @@ import json
 
 import pytest
 
-from components.cluster.eks_nodes import IMDS_HOP_LIMIT, NODE_MANAGED_POLICIES
 from components.capacity.gpu_node_group import (
     GpuNodeGroup,
     GpuNodeGroupArgs,
     validate_gpu_node_group_args,
 )
 from components.capacity.gpu_scheduling import GpuScheduling, Taint
+from components.cluster.eks_nodes import IMDS_HOP_LIMIT, NODE_MANAGED_POLICIES
 from stack_config import ConfigError
 from tests.aws_platform import (
     ASG_TAG,

@@ -8,12 +8,12 @@ import json
 import pytest
 
 from components.cluster.eks_cluster import Cluster, ClusterArgs
+from components.cluster.eks_versions import ADDON_VERSIONS, DEFAULT_KUBERNETES_VERSION
 from components.cluster.storage import (
     DEFAULT_CLASS_ANNOTATION,
     EBS_CSI_PROVISIONER,
     volumes_key_policy_document,
 )
-from components.cluster.eks_versions import ADDON_VERSIONS, DEFAULT_KUBERNETES_VERSION
 from stack_config import ConfigError
 from stack_config import component_args as build
 from tests.aws_platform import ADDON, ATTACHMENT, build_platform, components_of, config_of, descendants, platform

@@ -23,7 +23,6 @@ from components.observability.model_monitoring import (
     ModelMonitoringArgs,
     model_rules,
 )
-from components.serving.model_service import ServedModel
 from components.observability.monitoring_alertmanager import AlertReceiver, alertmanager_config, render
 from components.observability.monitoring_rules import (
     DCGM_JOB,
@@ -32,6 +31,7 @@ from components.observability.monitoring_rules import (
     gpu_rule_groups,
 )
 from components.observability.monitoring_stack import MonitoringStack
+from components.serving.model_service import ServedModel
 from stack_config import component_args as build
 from tests.harness import components, stack_config
 from tools.synth import Synthesis

@@ -17,7 +17,6 @@ from components.observability.model_monitoring import (
     model_rules,
     validate_model_monitoring_args,
 )
-from components.serving.model_service import ModelService, ModelServiceArgs, ServedModel
 from components.observability.monitoring_rules import (
     RUNBOOKS_URL,
     BurnRateWindow,
@@ -26,6 +25,7 @@ from components.observability.monitoring_rules import (
     error_ratio_record,
 )
 from components.observability.monitoring_stack import MonitoringStack, MonitoringStackArgs
+from components.serving.model_service import ModelService, ModelServiceArgs, ServedModel
 from stack_config import component_args as build
 from tests.harness import components, only, stack_config
 from tests.monitoring import crds

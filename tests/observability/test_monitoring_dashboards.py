@@ -21,8 +21,8 @@ from tests.monitoring.promql import (
     matcher_labels,
     metric_names,
 )
-from tests.progressive_delivery import controller_metrics as rollouts_controller_metrics
 from tests.observability.test_alerting_tools import program
+from tests.progressive_delivery import controller_metrics as rollouts_controller_metrics
 
 pytestmark = pytest.mark.slow
 MODEL = "my-ai-model"

@@ -18,7 +18,6 @@ import pytest
 import yaml
 
 from components.observability.model_monitoring import ModelMonitoringArgs, model_rules
-from components.serving.model_service import ServedModel
 from components.observability.monitoring_alertmanager import (
     AlertReceiver,
     NotificationTiming,
@@ -26,6 +25,7 @@ from components.observability.monitoring_alertmanager import (
     render,
 )
 from components.observability.monitoring_rules import RUNBOOKS_URL, BurnRateWindow, ModelAlertThresholds
+from components.serving.model_service import ServedModel
 from tests.monitoring import processes
 from tests.monitoring.processes import Traffic, WebhookSink, api_json, wait_until
 

@@ -7,8 +7,8 @@ import re
 import pytest
 
 from components.observability.model_monitoring import ModelMonitoringArgs, model_rules
-from components.serving.model_service import ServedModel
 from components.observability.monitoring_rules import RUNBOOKS_URL, RolloutSignals, alert_names, gpu_rule_groups
+from components.serving.model_service import ServedModel
 from tools.synth import PROJECT_DIR
 
 RUNBOOKS = PROJECT_DIR / RUNBOOKS_URL

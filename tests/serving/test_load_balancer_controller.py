@@ -11,8 +11,8 @@ import botocore.loaders
 import pytest
 
 from components._charts import KEYS_DIR
-from components.cluster.eks_cluster import SYSTEM_NODE_LABELS
 from components.capacity.gpu_scheduling import GpuScheduling
+from components.cluster.eks_cluster import SYSTEM_NODE_LABELS
 from components.serving.load_balancer_controller import (
     APP_VERSION,
     CHART_VERSION,

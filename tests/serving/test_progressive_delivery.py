@@ -13,8 +13,8 @@ import pytest
 import yaml
 from pulumi_policy import StackValidationArgs
 
-from components.serving.model_service import ModelServiceArgs, validate_model_service_args
 from components.observability.monitoring_rules import ModelTarget, error_ratio_expr, latency_quantile_expr
+from components.serving.model_service import ModelServiceArgs, validate_model_service_args
 from components.serving.progressive_delivery import (
     CHART_VERSION,
     HASH_METRIC_LABEL,
@@ -34,9 +34,9 @@ from tests.harness import components, raw_sections, stack, stack_config, stack_w
 from tests.monitoring import crds as monitoring_crds
 from tests.monitoring.promql import metric_names
 from tests.needs import tool
+from tests.observability.test_alerting_tools import Case, _series
 from tests.progressive_delivery import CHART_KEYS, controller_metrics, crd_api, crd_problems
 from tests.progressive_delivery.argo_analysis import evaluate_condition, resolve_args
-from tests.observability.test_alerting_tools import Case, _series
 from tests.test_policy import DEPLOYMENT, policy_resource, stack_violations
 
 DIGEST = "r.example/m@sha256:" + "a" * 64

@@ -10,10 +10,10 @@ import sys
 import pytest
 
 from components import ModelService, ModelServiceArgs
-from components.serving import server_contract
 from components.observability.model_monitoring import ModelMonitoringArgs, model_rules, model_target
-from components.serving.model_service import ServedModel
 from components.observability.monitoring_dashboards import model_dashboard
+from components.serving import server_contract
+from components.serving.model_service import ServedModel
 from components.serving.pod_autoscaling import PrometheusAdapterArgs
 from tests.harness import components, container
 from tests.monitoring.promql import metric_names
