@@ -830,11 +830,14 @@ class NodeAutoscalingConfig(Section):
         if self.pods.metric != "cpu" and not config.monitoring.enabled:
             problems.append(_problem("autoscaling.pods.metric", self.pods.metric,
                                      "needs monitoring.enabled (Prometheus holds the server's metrics); or use cpu"))
-        if self.pods.metric != "cpu" and "target_cpu_utilization" in config.model.autoscaling.model_fields_set:
-            problems.append(_problem(
-                "model.autoscaling.targetCpuUtilization", config.model.autoscaling.target_cpu_utilization,
-                f"has no effect: the model's pods scale on autoscaling.pods.metric {self.pods.metric!r} "
-                f"(targetPerPod {self.pods.target_per_pod:g}); remove it, or set autoscaling.pods.metric to cpu"))
+        for index, view in enumerate(config.catalogue()):
+            hpa = view.model.autoscaling
+            if self.pods.metric != "cpu" and "target_cpu_utilization" in hpa.model_fields_set:
+                key = f"models[{index}]" if config.models else "model"
+                problems.append(_problem(
+                    f"{key}.autoscaling.targetCpuUtilization", hpa.target_cpu_utilization,
+                    f"has no effect: the model's pods scale on autoscaling.pods.metric {self.pods.metric!r} "
+                    f"(targetPerPod {self.pods.target_per_pod:g}); remove it, or set autoscaling.pods.metric to cpu"))
         if self.spot_first and (self.provisioner != "clusterAutoscaler" or config.gpu_node_group.capacity_type != "SPOT"):
             problems.append(_problem("autoscaling.spotFirst", True,
                                      "needs provisioner clusterAutoscaler and gpuNodeGroup.capacityType SPOT (an "
