@@ -11,6 +11,7 @@ from components import (
     Cluster,
     ClusterApiAccess,
     ClusterAutoscaler,
+    GpuCostDashboard,
     GpuNodeGroup,
     GpuOperators,
     Karpenter,
@@ -23,6 +24,8 @@ from components import (
 from stack_config import component_args as build
 from stack_config import gpu_sharing_args as sharing
 from stack_config import load_stack_config
+from stack_config.cost_dashboard import builds_cost_dashboard as build_cost_dashboard
+from stack_config.cost_dashboard import gpu_cost_dashboard_args
 from stack_config.serving_program import ModelCatalogue
 from stack_config.tenancy import tenancy_args
 
@@ -69,6 +72,9 @@ tenancy = Tenancy("tenancy", tenancy_args(config, cluster), aws_and_kubernetes) 
 catalogue = ModelCatalogue(config, cluster, network, gpu_nodes, monitoring, aws, tenancy, shared_gpus)
 for model in config.catalogue():
     catalogue.deploy(model)
+# GPU-hours and their cost per model and team (kube-state-metrics and the dated price table of tools.cost).
+if build_cost_dashboard(config):
+    GpuCostDashboard("gpu-cost", gpu_cost_dashboard_args(config), build.after(kubernetes, monitoring))
 
 pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("clusterName", cluster.cluster_name)

@@ -20,6 +20,7 @@ from .capacity.gpu_scheduling import GpuScheduling, Taint
 from .capacity.karpenter import Karpenter, KarpenterArgs
 from .cluster.eks_cluster import Cluster, ClusterArgs, ClusterStackReference, SystemNodeGroup
 from .cluster.network import Network, NetworkArgs
+from .observability.gpu_cost import GpuCostDashboard, GpuCostDashboardArgs
 from .observability.model_monitoring import ModelMonitoring, ModelMonitoringArgs
 from .observability.monitoring_alertmanager import AlertReceiver, NotificationTiming
 from .observability.monitoring_rules import (
@@ -79,6 +80,8 @@ __all__ = [
     "ContainerResources",
     "ExtraPort",
     "GpuAlertThresholds",
+    "GpuCostDashboard",
+    "GpuCostDashboardArgs",
     "GpuNodeGroup",
     "GpuNodeGroupArgs",
     "GpuOperators",
