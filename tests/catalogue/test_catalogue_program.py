@@ -111,3 +111,31 @@ def test_an_asleep_entrys_alerts_name_its_own_scaled_object():
 
 def test_the_three_model_two_team_catalogue_passes_the_policy_pack():
     assert pack_violations(fixture.example(), fixture.STACK) == []
+
+
+def test_every_chart_of_the_example_is_rendered_at_its_pinned_version():
+    # The shipped stacks' releases are held to the pins by tests/test_charts.py; the example's use the same ones.
+    shipped = {r.raw_inputs["chart"]: r.raw_inputs["version"] for name in ("prod", "dev")
+               for r in stack(name).helm_releases()}
+    releases = fixture.example().helm_releases()
+    assert len(releases) >= 8
+    for release in releases:
+        chart, version = release.raw_inputs["chart"], release.raw_inputs.get("version")
+        assert re.fullmatch(r"[0-9]+\.[0-9]+\.[0-9]+", str(version)), (release.name, version)
+        assert shipped.get(chart, version) == version, (release.name, chart, version, shipped.get(chart))
+
+
+def test_every_builtin_object_of_the_example_passes_strict_schema_validation():
+    from kubernetes_validate import utils as kubernetes_validate
+
+    from tests.test_manifests import CUSTOM_RESOURCE_GROUPS
+    version = f"{fixture.config().cluster.kubernetes_version}.0"
+    problems = []
+    for _, manifest in fixture.example().kubernetes_objects(masked=False):
+        if manifest["apiVersion"].startswith(CUSTOM_RESOURCE_GROUPS):
+            continue
+        try:
+            kubernetes_validate.validate(manifest, version, strict=True)
+        except Exception as error:  # ValidationError and SchemaNotFoundError both mean "not valid here"
+            problems.append(f"{manifest['kind']}/{manifest['metadata'].get('name')}: {error}")
+    assert not problems, "\n".join(problems)
