@@ -332,11 +332,14 @@ def scale_to_zero_signals(config: StackConfig) -> Optional[ScaleToZeroSignals]:
                               holder_namespace=asleep.keda_namespace)
 
 
-def keda_http_add_on_args(config: StackConfig, monitoring: Optional[MonitoringStack]) -> KedaHttpAddOnArgs:
+def keda_http_add_on_args(config: StackConfig, monitoring: Optional[MonitoringStack],
+                          network: Optional[Network]) -> KedaHttpAddOnArgs:
     return KedaHttpAddOnArgs(
         namespace=config.model.scale_to_zero.keda_namespace,
         gpu_scheduling=gpu_scheduling(config.gpu_node_group),
-        monitoring_namespace=config.monitoring.namespace if monitoring else None,
+        monitoring=monitoring,
+        longest_hold_seconds=config.model.scale_to_zero.max_wait_seconds,
+        load_balancer_subnet_ids=_load_balancer_subnet_ids(config, network) if config.model.endpoint else [],
     )
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from datetime import date
 from typing import Annotated, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, model_validator
@@ -25,7 +24,7 @@ from components.capacity.gpu_instances import (
 )
 from components.capacity.gpu_scheduling import default_gpu_labels
 from components.cluster.eks_cluster import ADDON_VERSIONS, CORE_ADDONS, LOG_RETENTION_DAYS
-from components.cluster.eks_versions import DEFAULT_KUBERNETES_VERSION, standard_support_problem
+from components.cluster.eks_versions import DEFAULT_KUBERNETES_VERSION, unrecorded_version_problem
 from components.cluster.storage import DEFAULT_STORAGE_CLASS
 from components.serving.load_balancer_controller import DEFAULT_SSL_POLICY, SSL_POLICY_RE
 from components.serving.model_endpoint import CERTIFICATE_ARN_RE, HOST_RE, WAF_ACL_ARN_RE, ZONE_ID_RE, is_ipv4_cidr
@@ -237,9 +236,11 @@ class ClusterConfig(Section):
             if self.log_retention_days not in LOG_RETENTION_DAYS:
                 problems.append(_problem("logRetentionDays", self.log_retention_days,
                                          f"allowed: {', '.join(map(str, LOG_RETENTION_DAYS))}"))
-            support = standard_support_problem(self.kubernetes_version, date.today())
-            if support:
-                problems.append(_problem("kubernetesVersion", self.kubernetes_version, support))
+            # Past the end of standard support the cluster component warns: refusing would block every run of an
+            # existing cluster, rollbacks and the upgrade included (the policy pack refuses a new cluster on it).
+            unrecorded = unrecorded_version_problem(self.kubernetes_version)
+            if unrecorded:
+                problems.append(_problem("kubernetesVersion", self.kubernetes_version, unrecorded))
             if self.enforces_network_policies is False:
                 problems.append(_problem("enforcesNetworkPolicies", False, "a created cluster's VPC CNI always "
                                          "enforces NetworkPolicies; remove the key"))

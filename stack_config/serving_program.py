@@ -127,8 +127,8 @@ class ModelCatalogue:
     def _release(self, view: StackConfig, names: ModelNames, service: ModelService) -> tuple[Any, Any]:
         if build.scales_to_zero(view):
             # KEDA owns the model's replicas (0..max); its requests enter through the add-on's interceptor.
-            keda = self._once("keda", lambda: KedaHttpAddOn("keda", build.keda_http_add_on_args(view, self.monitoring),
-                                                            self.kubernetes))
+            keda = self._once("keda", lambda: KedaHttpAddOn(
+                "keda", build.keda_http_add_on_args(view, self.monitoring, self.network), self.kubernetes))
             return ModelScaleToZero(names.scale_to_zero, build.model_scale_to_zero_args(view, service, keda),
                                     self.kubernetes), None
         if build.releases_as_canary(view):  # the config refuses a canary on a model that scales to zero

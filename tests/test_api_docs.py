@@ -110,3 +110,51 @@ def test_a_broken_cross_reference_fails_the_strict_build(tmp_path):
                                              "::: components"))
     result = _build(project, tmp_path / "site")
     assert result.returncode != 0 and "components.NoSuchWidget" in result.stderr, result.stderr[-2000:]
+
+
+# ---- the published site ------------------------------------------------------------------------
+
+DOCS_WORKFLOW = PROJECT_DIR / ".github" / "workflows" / "docs.yml"
+
+
+def _docs_workflow() -> dict:
+    import yaml
+
+    return yaml.safe_load(DOCS_WORKFLOW.read_text())
+
+
+def _pages_url() -> str:
+    import tomllib
+
+    source = tomllib.loads((PROJECT_DIR / "pyproject.toml").read_text())["project"]["urls"]["Source"]
+    owner, repository = source.removeprefix("https://github.com/").split("/")
+    return f"https://{owner}.github.io/{repository}/"
+
+
+def test_a_workflow_builds_the_site_strictly_and_publishes_what_it_built_to_github_pages():
+    import yaml
+
+    workflow = _docs_workflow()
+    assert workflow[True] == {"push": {"branches": ["main"]}, "workflow_dispatch": None}
+    assert workflow["permissions"] == {} and workflow["concurrency"]["cancel-in-progress"] is False
+    build, deploy = workflow["jobs"]["build"], workflow["jobs"]["deploy"]
+    runs = "\n".join(s.get("run", "") for s in build["steps"])
+    site_dir = re.search(r"mkdocs build --strict --site-dir (\S+)", runs)
+    assert site_dir, "the published site is built with --strict"
+    [upload] = [s for s in build["steps"] if s.get("uses", "").startswith("actions/upload-pages-artifact@")]
+    assert upload["with"]["path"] == site_dir.group(1)
+    assert f"id=\"components.ModelService\"' {site_dir.group(1)}/api/reference/index.html" in runs, (
+        "the build fails when the reference renders no classes")
+    assert build["permissions"] == {"contents": "read"}
+    assert deploy["needs"] == "build" and deploy["environment"]["name"] == "github-pages"
+    assert deploy["permissions"] == {"contents": "read", "pages": "write", "id-token": "write"}
+    assert [s["uses"].split("@")[0] for s in deploy["steps"]] == ["actions/deploy-pages"]
+    # The plugins installed are the pinned ones the tests build with.
+    pinned = {line.split("==")[0] for line in (PROJECT_DIR / "requirements-dev.txt").read_text().splitlines()
+              if line.startswith(("mkdocs", "griffelib"))}
+    assert pinned == set(re.search(r"\^\((.*?)\)==", runs).group(1).split("|")), pinned
+    assert yaml.safe_load((PROJECT_DIR / "mkdocs.yml").read_text())["strict"] is True
+
+
+def test_the_readme_links_the_published_reference():
+    assert f"]({_pages_url()}api/reference/)" in (PROJECT_DIR / "README.md").read_text()

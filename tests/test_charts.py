@@ -72,19 +72,26 @@ def test_a_chart_version_other_than_the_pinned_one_is_not_checked_against_its_ke
     assert PINNED_CHART.at(PINNED_CHART.version) is PINNED_CHART
 
 
+def _pinned_charts() -> list[PinnedChart]:
+    """Every chart a component module pins (module-level `PinnedChart` values), found by walking the package."""
+    import importlib
+    import pkgutil
+
+    import components
+
+    found: dict[str, PinnedChart] = {}
+    for module in pkgutil.walk_packages(components.__path__, "components."):
+        if ".testing" in module.name:
+            continue
+        for value in vars(importlib.import_module(module.name)).values():
+            if isinstance(value, PinnedChart) and value.keys_file is not None:  # charts with values keys checked
+                found[value.keys_file] = value
+    return list(found.values())
+
+
 def test_every_pinned_charts_keys_ship_in_the_package():
-    from components import (
-        cluster_autoscaler,
-        karpenter,
-        load_balancer_controller,
-        pod_autoscaling,
-        progressive_delivery,
-        scale_to_zero,
-    )
-    from components.observability.monitoring_stack import PINNED_CHART as MONITORING
-    pinned = [MONITORING, cluster_autoscaler.PINNED_CHART, karpenter.CONTROLLER_CHART, pod_autoscaling.PINNED_CHART,
-              load_balancer_controller.PINNED_CHART, scale_to_zero.KEDA_PINNED, scale_to_zero.HTTP_PINNED,
-              progressive_delivery.PINNED]
+    pinned = _pinned_charts()
+    assert PINNED_CHART in pinned and len(pinned) >= 8, pinned
     for chart in pinned:
         assert chart.keys_file == f"{chart.name}-{chart.version}.keys.tsv" and chart_keys(chart.keys_file), chart
     assert {p.name for p in KEYS_DIR.glob("*.keys.tsv")} == {c.keys_file for c in pinned}

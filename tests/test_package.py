@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 import trove_classifiers
+import yaml
 
 import components
 from tools.release import read_version
@@ -97,7 +98,8 @@ def test_the_wheel_holds_only_the_import_package_and_its_metadata(wheel_names):
     dist_info = f"gpu_model_platform-{_version()}.dist-info/"
     strays = [n for n in wheel_names if not n.startswith((f"{IMPORT_NAME}/", dist_info))]
     assert not strays, f"files outside {IMPORT_NAME}/ in the wheel: {strays}"
-    program_files = [n for n in wheel_names if re.search(
+    # The policy pack ships as `gpu_model_platform.policy`, its pack directory included (tested below).
+    program_files = [n for n in wheel_names if not n.startswith(f"{IMPORT_NAME}/policy/") and re.search(
         r"(^|/)(__main__\.py|Pulumi(\.[^/]+)?\.yaml|stack_config/|app/|tests?/|tools/|examples/|policy/|conftest\.py)",
         n)]
     assert not program_files, f"program-specific files came along: {program_files}"
@@ -125,7 +127,11 @@ def test_the_wheel_metadata_declares_the_runtime_dependencies_and_python(build):
     assert metadata["Name"] == "gpu-model-platform"
     assert metadata["Version"] == _version()
     assert metadata["Requires-Python"] == PYPROJECT["project"]["requires-python"]
-    assert _normalized(metadata.get_all("Requires-Dist")) == _normalized(PYPROJECT["project"]["dependencies"])
+    required = [r for r in metadata.get_all("Requires-Dist") if "extra ==" not in r]
+    assert _normalized(required) == _normalized(PYPROJECT["project"]["dependencies"])
+    extra = [r.split(";")[0] for r in metadata.get_all("Requires-Dist") if 'extra == "policy"' in r]
+    assert _normalized(extra) == _normalized(PYPROJECT["project"]["optional-dependencies"]["policy"])
+    assert metadata.get_all("Provides-Extra") == ["policy"]
 
 
 def _metadata(build: Path) -> email.message.Message:
@@ -326,3 +332,49 @@ except DuplicateUrn as error:
     result = _run_from(installed, code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["AL2023_x86_64_NVIDIA", "m", "duplicate", "refused"]
+
+
+POLICY_SOURCE = PROJECT_DIR / "policy" / "platform_policies"
+
+
+def test_the_policy_packs_policies_and_its_pack_directory_are_in_the_wheel(wheel_names):
+    expected = {f"{IMPORT_NAME}/policy/{p.relative_to(POLICY_SOURCE).as_posix()}" for p in POLICY_SOURCE.rglob("*")
+                if p.is_file() and "__pycache__" not in p.parts}
+    shipped = {n for n in wheel_names if n.startswith(f"{IMPORT_NAME}/policy/")}
+    assert shipped == expected, (sorted(expected - shipped), sorted(shipped - expected))
+    assert {f"{IMPORT_NAME}/policy/pack/__main__.py", f"{IMPORT_NAME}/policy/pack/PulumiPolicy.yaml"} <= shipped
+
+
+def test_the_policy_extra_requires_the_pulumi_policy_version_the_pack_is_tested_with():
+    pins = dict(line.split("==") for line in (PROJECT_DIR / "policy" / "requirements.txt").read_text().splitlines()
+                if "==" in line and not line.startswith("#"))
+    for requirement in PYPROJECT["project"]["optional-dependencies"]["policy"]:
+        name = _requirement_name(requirement)
+        assert re.search(rf">={re.escape(pins[name])},<{int(pins[name].split('.')[0]) + 1}$", requirement), requirement
+
+
+def test_the_installed_policy_pack_is_one_command_away_and_runs_every_policy(installed):
+    # What Pulumi does with `--policy-pack DIR`: run DIR's __main__.py (pulumi/policy/__main__.py: runpy.run_path)
+    # with the Python on PATH. PolicyPack is recorded instead of serving gRPC.
+    code = f"""
+import json, runpy, subprocess, sys
+import pulumi_policy
+built = {{}}
+pulumi_policy.PolicyPack = lambda **kwargs: built.update(kwargs)
+pack = subprocess.run([sys.executable, "-m", "{IMPORT_NAME}.policy"], capture_output=True, text=True,
+                      check=True).stdout.strip()
+runpy.run_path(pack, run_name="__main__")
+print(json.dumps({{"pack": pack, "name": built["name"], "level": built["enforcement_level"].value,
+                  "policies": [p.name for p in built["policies"]]}}))
+"""
+    result = _run_from(installed, code)
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout)
+    pack = Path(seen["pack"])
+    assert pack.is_relative_to(installed) and (pack / "__main__.py").is_file(), seen["pack"]
+    project = yaml.safe_load((pack / "PulumiPolicy.yaml").read_text())
+    # No virtualenv of its own: the adopter's environment, where the library is installed, runs it.
+    assert project["runtime"] == "python" and project["version"] == _version(), project
+    from policy.platform_policies import PACK_NAME, all_policies
+    assert seen["name"] == PACK_NAME and seen["level"] == "mandatory"
+    assert seen["policies"] == [p.name for p in all_policies()]

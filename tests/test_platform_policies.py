@@ -13,6 +13,8 @@ import json
 from datetime import date
 
 import pytest
+from pulumi_policy import EnforcementLevel
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
 from components.capacity.gpu_instances import GPU_COUNT_BY_INSTANCE_TYPE
 from components.cluster.eks_versions import STANDARD_SUPPORT_ENDS
@@ -22,7 +24,7 @@ from policy.platform_policies.network import network_policies_are_enforced
 from policy.platform_policies.scheduling import gpu_workloads_fit_a_node_pool, required_zone_spread_is_satisfiable
 from policy.platform_policies.storage import storage_classes_resolve_to_installed_drivers
 from policy.platform_policies.versions import STANDARD_SUPPORT_ENDS as POLICY_SUPPORT_ENDS
-from policy.platform_policies.versions import eks_version_in_standard_support
+from policy.platform_policies.versions import eks_version_in_standard_support, eks_version_support_ended
 from tests.harness import stack, stack_with
 from tests.test_policy import deployment, gpu_node_group, gpu_pod_spec, pack_violations, stack_violations
 
@@ -213,6 +215,28 @@ def test_a_karpenter_pool_counts_its_gpu_limit_per_node():
     assert "NodePool 'karpenter-node-pool' has 1 nvidia.com/gpu per node" in message
 
 
+
+def stated_pool(gpus_per_node: int = 1, labels: dict | None = None) -> dict:
+    return {"existingGpuNodePools": [{"name": "team-gpus", "labels": labels if labels is not None else GPU_LABELS,
+                                      "taints": [{"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}],
+                                      "gpusPerNode": gpus_per_node}]}
+
+
+def test_gpu_nodes_of_an_existing_cluster_stated_in_the_pack_config_take_the_workload():
+    assert stack_violations(gpu_workloads_fit_a_node_pool, [model()], stated_pool()) == []
+    assert stack_violations(gpu_workloads_fit_a_node_pool, [model(gpus=4)], stated_pool(gpus_per_node=4)) == []
+
+
+@pytest.mark.parametrize("config, reason", [
+    (stated_pool(gpus_per_node=1), "the cluster's node pool 'team-gpus' (pack config) has 1 nvidia.com/gpu per node"),
+    (stated_pool(gpus_per_node=2, labels={"workload": "gpu-inference"}),
+     "the cluster's node pool 'team-gpus' (pack config) lacks the label(s) {'nvidia.com/gpu.present': 'true'}"),
+])
+def test_a_stated_pool_that_cannot_take_the_workload_is_named_with_its_reason(config, reason):
+    [message] = messages(stack_violations(gpu_workloads_fit_a_node_pool, [model(gpus=2)], config))
+    assert reason in message, message
+
+
 # ---- zone spread --------------------------------------------------------------------------------------------------
 
 AUTOSCALER = (HELM, "cluster-autoscaler-release", {"chart": "cluster-autoscaler", "namespace": "kube-system",
@@ -275,16 +299,40 @@ def test_a_role_trusting_by_pattern_is_refused():
 
 # ---- Kubernetes version -----------------------------------------------------------------------------------------
 
-def test_a_cluster_version_in_standard_support_passes_and_one_past_it_or_unrecorded_is_refused():
+def _cluster(version: str, created: bool) -> tuple[str, str, dict]:
+    # A cluster the run creates has no ARN yet in the preview that judges it.
+    return EKS_CLUSTER, "cluster-eks", {"name": "gpu-prod", "version": version,
+                                        "arn": UNKNOWN_STRING_VALUE if created else "arn:aws:eks:us-west-2:1:cluster/x"}
+
+
+def test_a_new_cluster_in_standard_support_passes_and_one_past_it_or_unrecorded_is_refused():
     policy = eks_version_in_standard_support(today=lambda: date(2026, 11, 30))
-    cluster = (EKS_CLUSTER, "cluster-eks", {"name": "gpu-prod", "version": "1.35"})
-    assert stack_violations(policy, [cluster]) == []
-    [message] = messages(stack_violations(policy, [(EKS_CLUSTER, "cluster-eks", {"version": "1.33"})]))
+    assert policy.enforcement_level is EnforcementLevel.MANDATORY
+    assert stack_violations(policy, [_cluster("1.35", created=True)]) == []
+    [message] = messages(stack_violations(policy, [_cluster("1.33", created=True)]))
     assert message.startswith("EKS cluster 'cluster-eks': Kubernetes 1.33 left EKS standard support on 2026-07-29")
-    [message] = messages(stack_violations(policy, [(EKS_CLUSTER, "cluster-eks", {"version": "1.29"})]))
+    [message] = messages(stack_violations(policy, [_cluster("1.29", created=True)]))
     assert "no recorded end of EKS standard support" in message
     later = eks_version_in_standard_support(today=lambda: date(2027, 3, 27))
-    assert messages(stack_violations(later, [cluster])), "the default fails the pack on its end date"
+    assert messages(stack_violations(later, [_cluster("1.35", created=True)])), "no new cluster on 1.35 from its end"
+
+
+def test_an_existing_cluster_past_its_end_is_only_warned_about_so_rollbacks_and_upgrades_still_run():
+    refuse = eks_version_in_standard_support(today=lambda: date(2027, 3, 27))
+    warn = eks_version_support_ended(today=lambda: date(2027, 3, 27))
+    assert warn.enforcement_level is EnforcementLevel.ADVISORY
+    assert stack_violations(refuse, [_cluster("1.35", created=False)]) == []
+    [message] = messages(stack_violations(warn, [_cluster("1.35", created=False)]))
+    assert message.startswith("EKS cluster 'cluster-eks': Kubernetes 1.35 left EKS standard support on 2027-03-27")
+    assert stack_violations(warn, [_cluster("1.35", created=True)]) == [], "a new one is the mandatory policy's"
+    assert stack_violations(warn, [_cluster("1.36", created=False)]) == [], "1.36 is in standard support then"
+
+
+def test_the_pack_serves_the_two_version_policies_at_their_own_levels():
+    from policy.platform_policies import all_policies
+    levels = {p.name: p.enforcement_level for p in all_policies()}
+    assert levels["eks-version-in-standard-support"] is EnforcementLevel.MANDATORY
+    assert levels["eks-version-support-ended"] is EnforcementLevel.ADVISORY
 
 
 def test_the_packs_copies_of_the_recorded_facts_match_the_components():
@@ -328,13 +376,18 @@ def test_dropping_enable_network_policy_is_caught():
                and "NetworkPolicy 'model-network-policy'" in m for m in found), found
 
 
-def test_pinning_1_33_is_caught():
+@pytest.mark.parametrize("created, policy", [(True, "eks-version-in-standard-support"),
+                                             (False, "eks-version-support-ended")])
+def test_pinning_1_33_is_caught(created, policy):
     def pin(name, type_, state):
         if type_ == EKS_CLUSTER:
             state["version"] = "1.33"
-    found = _chain_violations("prod", pin)
-    assert any(m.startswith("[eks-version-in-standard-support] EKS cluster 'cluster-eks': Kubernetes 1.33 left EKS "
-                            "standard support on 2026-07-29") for m in found), found
+            if created:
+                state["arn"] = UNKNOWN_STRING_VALUE
+    found = [m for m in _chain_violations("prod", pin) if "1.33" in m]
+    assert [m.split("]")[0] for m in found] == [f"[{policy}"], found
+    assert found[0].startswith(f"[{policy}] EKS cluster 'cluster-eks': Kubernetes 1.33 left EKS standard support on "
+                               "2026-07-29"), found
 
 
 def test_one_multi_zone_gpu_group_with_required_spread_is_caught():

@@ -557,11 +557,12 @@ def final_state(r) -> dict:
 
 
 def pack_violations(synthesis, stack: str, policies: list | None = None, mutate=None,
-                    config: dict | None = None) -> list[str]:
+                    config: dict | None = None, pack_config: dict | None = None) -> list[str]:
     """Run the whole pack over a synthesized program, as `pulumi preview --policy-pack policy` would.
 
     Resource policies see each resource's inputs; stack policies see every resource's final state. `mutate`
-    may change that state first (name, type, properties) to reintroduce a defect.
+    may change that state first (name, type, properties) to reintroduce a defect. `config` goes to every stack
+    policy; `pack_config` is a `--policy-pack-config` file's content, each policy getting its own entry.
     """
     found: list[str] = []
     policies = policies if policies is not None else all_policies(current_stack=lambda: stack)
@@ -580,7 +581,8 @@ def pack_violations(synthesis, stack: str, policies: list | None = None, mutate=
                                 lambda m, urn=None, p=policy.name: found.append(f"[{p}] {m}"))
     for policy in policies:
         if isinstance(policy, StackValidationPolicy):
-            policy.validate(StackValidationArgs(resources, config),
+            own = config if pack_config is None else pack_config.get(policy.name)
+            policy.validate(StackValidationArgs(resources, own),
                             lambda m, urn=None, p=policy.name: found.append(f"[{p}] {m}"))
     return found
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Annotated, Any, Literal, cast
 
 import pulumi
@@ -27,7 +28,14 @@ from .eks_nodes import (
     field_of,
     managed_policy_arn,
 )
-from .eks_versions import ADDON_VERSIONS, CORE_ADDONS, DEFAULT_KUBERNETES_VERSION, EBS_CSI_ADDON
+from .eks_versions import (
+    ADDON_VERSIONS,
+    CORE_ADDONS,
+    DEFAULT_KUBERNETES_VERSION,
+    EBS_CSI_ADDON,
+    support_ended_warning,
+    unrecorded_version_problem,
+)
 from .irsa import TOKEN_AUDIENCE, irsa_trust_policy
 from .storage import (
     DEFAULT_STORAGE_CLASS,
@@ -108,7 +116,8 @@ class ClusterArgs:
     subnet_ids: Sequence[pulumi.Input[str]] | pulumi.Input[Sequence[pulumi.Input[str]]] = ()
     """create: private subnets (two zones at least) for the control-plane ENIs and the system nodes."""
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
-    """create: Kubernetes minor version (one in EKS standard support: `eks_versions.STANDARD_SUPPORT_ENDS`)."""
+    """create: Kubernetes minor version, one whose end of EKS standard support is recorded
+    (`eks_versions.STANDARD_SUPPORT_ENDS`); past that date every run warns."""
     endpoint_public_access_cidrs: list[str] = field(default_factory=list)
     """create: CIDRs allowed to reach the public API endpoint; empty keeps the endpoint private only."""
     admin_role_arns: list[str] = field(default_factory=list)
@@ -173,6 +182,9 @@ class ClusterArgs:
         unknown = sorted(set(self.addon_versions) - set(CORE_ADDONS))
         if unknown:
             problems.append(("addon_versions", got(unknown, f"allowed add-ons: {', '.join(CORE_ADDONS)}")))
+        unrecorded = unrecorded_version_problem(self.kubernetes_version)
+        if unrecorded:
+            problems.append(("kubernetes_version", got(self.kubernetes_version, unrecorded)))
         missing = [a for a in CORE_ADDONS if a not in self.resolved_addon_versions()]
         if missing:
             problems.append(("addon_versions", f"no pinned versions of {missing} for Kubernetes "
@@ -282,6 +294,7 @@ class Cluster(pulumi.ComponentResource):
         self.node_prerequisites = []
 
         if args.mode == "create":
+            self._warn_if_support_ended(name)
             self._create(name)
         elif args.mode == "existing" and args.stack_reference is not None:
             self._from_stack_reference(name, args.stack_reference)
@@ -308,6 +321,12 @@ class Cluster(pulumi.ComponentResource):
         })
 
     # --- create ------------------------------------------------------------------------------------
+
+    def _warn_if_support_ended(self, name: str) -> None:
+        # A warning, not a refusal: the cluster may already exist, and a rollback or the upgrade must still run.
+        warning = support_ended_warning(self._args.kubernetes_version, date.today())
+        if warning:
+            pulumi.log.warn(f"Cluster {name!r}: {warning}", resource=self)
 
     def _create(self, name: str) -> None:
         a = self._args

@@ -2,7 +2,9 @@
 
 One place for every version-bound pin: the end of EKS standard support of each minor (a cluster
 past it is billed at the extended-support rate or upgraded under the program), and the EKS add-on
-versions of each minor. Cluster Autoscaler's image (`cluster_autoscaler.IMAGE_TAGS`) and the
+versions of each minor. Past the end, nothing refuses to run: an existing cluster must still take a
+rollback or the upgrade itself, so the `Cluster` component warns on every run and the policy pack
+refuses only a new cluster on that minor. Cluster Autoscaler's image (`cluster_autoscaler.IMAGE_TAGS`) and the
 Karpenter AMI alias (`karpenter.DEFAULT_AMI_ALIAS`) are version-bound too and name their sources
 where they are pinned.
 """
@@ -24,11 +26,16 @@ RECORDED_ON = date(2026, 11, 30)
 # awsdocs/amazon-eks-user-guide latest/ug/versioning/kubernetes-versions.adoc at commit 8596db85). The
 # 1.34 and 1.35 rows as republished by endoflife.date/amazon-eks and aws-samples/sample-apex-skills
 # (eks-operation-review cluster-lifecycle reference, "last verified 2026-04-24"), both read 2026-11-30.
+# 1.36 (released on EKS 2026-06-02, extended support until 2028-08-02): endoflife.date products/amazon-eks.md
+# at commit a70eca33 (its row added by 4c9568cb "[amazon-eks] Add release information for EKS version 1.36",
+# #10240, scraped from the guide's release table), read 2026-12-07. No add-on versions are pinned for 1.36
+# yet, so a cluster is created on it only with `addon_versions`; the date lets an existing one be judged.
 STANDARD_SUPPORT_ENDS: dict[str, date] = {
     "1.32": date(2026, 3, 23),
     "1.33": date(2026, 7, 29),
     "1.34": date(2026, 12, 2),
     "1.35": date(2027, 3, 27),
+    "1.36": date(2027, 8, 2),
 }
 
 EBS_CSI_ADDON = "aws-ebs-csi-driver"
@@ -56,13 +63,24 @@ def standard_support_end(version: str) -> date | None:
     return STANDARD_SUPPORT_ENDS.get(version)
 
 
-def standard_support_problem(version: str, today: date) -> str | None:
-    """Why a created cluster must not run `version` today (None when it is in standard support)."""
-    end = standard_support_end(version)
-    if end is None:
+def unrecorded_version_problem(version: str) -> str | None:
+    """Why `version` cannot be judged at all (None when its end of standard support is recorded)."""
+    if standard_support_end(version) is None:
         return (f"no recorded end of EKS standard support (recorded: {', '.join(STANDARD_SUPPORT_ENDS)}); "
                 "record it with its source in components/cluster/eks_versions.py")
-    if today >= end:
-        return (f"left EKS standard support on {end.isoformat()}: a new cluster would be billed at the "
-                "extended-support rate or upgraded under the program; use a newer minor")
     return None
+
+
+def support_ended_warning(version: str, today: date) -> str | None:
+    """What to tell the owner of a cluster on `version` past its end of standard support (None before it)."""
+    end = standard_support_end(version)
+    if end is None or today < end:
+        return None
+    return (f"Kubernetes {version} left EKS standard support on {end.isoformat()}: the cluster is billed at the "
+            "extended-support rate (or upgraded by AWS under the program); move to a newer minor and every "
+            "version-bound pin with it")
+
+
+def standard_support_problem(version: str, today: date) -> str | None:
+    """Why a new cluster should not be created on `version` today (None when it is in standard support)."""
+    return unrecorded_version_problem(version) or support_ended_warning(version, today)

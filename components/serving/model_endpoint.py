@@ -35,6 +35,7 @@ from .. import _claims, _options
 from .._args import Constraint, DnsLabel, Port, Problem, between, checked_args, matches, problems_of
 from ..aws_tags import component_tags
 from ..labels import standard_labels
+from ._subnets import subnet_cidrs
 from .load_balancer_controller import DEFAULT_SSL_POLICY, INGRESS_CLASS, SslPolicy
 from .model_service import ModelService
 
@@ -380,11 +381,7 @@ class ModelEndpoint(pulumi.ComponentResource):
 
     def _subnet_cidrs(self) -> pulumi.Output[list[str]]:
         """The CIDRs of the load balancer's subnets (read from EC2: existing subnets are given by id only)."""
-        def look_up(ids: Sequence[pulumi.Input[str]]) -> pulumi.Output[list[str]]:
-            return pulumi.Output.all(*[aws.ec2.get_subnet_output(id=i, opts=pulumi.InvokeOutputOptions(parent=self))
-                                       .cidr_block for i in ids])
-
-        return pulumi.Output.from_input(self._args.subnet_ids).apply(look_up)
+        return subnet_cidrs(self._args.subnet_ids, self)
 
     def _create_alias_record(self, name: str) -> None:
         a = self._args

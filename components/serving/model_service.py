@@ -271,8 +271,9 @@ class ModelServiceArgs:
     its quota and its PriorityClasses."""
     progressive_rollout: bool = False
     """An Argo Rollout named like the Deployment runs the pods from its template (`workloadRef`): the Deployment is
-    created with no replica and leaves `spec.replicas` to the controller (which scales a live one down once the
-    Rollout is healthy); the HPA, when set, scales the Rollout."""
+    created with its replicas, so the model serves before the Rollout can (on a first `up` the Rollout is invalid
+    until its Ingress exists, which waits on the certificate), and leaves `spec.replicas` to the controller, which
+    scales the Deployment to zero once the Rollout is healthy; the HPA, when set, scales the Rollout."""
 
     def _rules(self) -> list[Problem]:
         return workload.rules(self)
@@ -417,7 +418,7 @@ class ModelService(pulumi.ComponentResource):
     def _create_deployment(self, name: str, ns: pulumi.Input[str], service_account: pulumi.Input[str],
                            opts: pulumi.ResourceOptions) -> k8s.apps.v1.Deployment:
         a = self._args
-        replicas = 0 if a.progressive_rollout else a.replicas if a.replica_owner else self._min_replicas()
+        replicas = a.replicas if a.replica_owner else self._min_replicas()
         # At least one pod's cold start: a model asleep at zero still rolls its pods once it wakes.
         timeout = f"{workload.rollout_timeout_minutes(a, max(replicas, 1))}m"
         # A GPU pod may wait for a node from zero and a multi-GB image pull: Pulumi's 10-minute default

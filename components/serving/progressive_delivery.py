@@ -8,7 +8,11 @@ narrowed to the canary's and the stable's pods.
 
 Facts read from the pinned sources:
 - chart: argoproj/argo-helm `charts/argo-rollouts` at tag argo-rollouts-2.41.0 (commit 8796aeaa, appVersion
-  v1.9.0): values.yaml keys (components/charts/argo-rollouts-2.41.0.keys.tsv), the CRDs in
+  v1.9.0; the newest chart in argo-helm when read, 2026-07-02), its controller image tag set to v1.9.1
+  (`controller.image.tag`, "Overrides the image tag (default is the chart appVersion)"; argoproj/argo-rollouts tag
+  v1.9.1, b6bd3bcf "Address CVE-2026-35469", published as quay.io/argoproj/argo-rollouts:v1.9.1 by its
+  release.yaml; `git diff v1.9.0 v1.9.1 -- manifests/crds pkg/apis controller/metrics` is empty): values.yaml
+  keys (components/charts/argo-rollouts-2.41.0.keys.tsv), the CRDs in
   templates/crds (tests/progressive_delivery/argo-rollouts-2.41.0.crds.json), the metrics Service
   `<fullname>-metrics` with port name `metrics` (templates/controller/metrics-service.yaml);
 - controller: argoproj/argo-rollouts tag v1.9.0. docs/migrating.md: `workloadRef.scaleDown` never | onsuccess |
@@ -76,8 +80,9 @@ from .model_endpoint import WeightedBackend
 
 CHART_REPOSITORY = "https://argoproj.github.io/argo-helm"
 CHART, CHART_VERSION = "argo-rollouts", "2.41.0"
-CONTROLLER_VERSION = "v1.9.0"
-"""The chart's appVersion: the controller image tag it installs."""
+CONTROLLER_VERSION = "v1.9.1"
+"""The controller image tag installed (`controller.image.tag`): the chart's appVersion v1.9.0 has a dependency CVE
+that v1.9.1 fixes."""
 ROLLOUTS_API = "argoproj.io/v1alpha1"
 POD_TEMPLATE_HASH_LABEL = "rollouts-pod-template-hash"
 """Label the controller puts on every pod of a Rollout's ReplicaSet (one value per pod template)."""
@@ -235,6 +240,7 @@ class ArgoRollouts(pulumi.ComponentResource):
             "installCRDs": True,
             "keepCRDs": True,  # deleting the release must not delete every Rollout with its CRD
             "controller": {
+                "image": {"tag": CONTROLLER_VERSION},
                 "replicas": 2,  # leader election: the second takes over when a node goes
                 "affinity": off_gpu_node_affinity(self._args.gpu_scheduling),
                 "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},

@@ -15,10 +15,15 @@ Facts read from the pinned sources:
   (`handler.NewStatic`), and with one it forwards the request, Host header kept, to the fallback
   Service. The fallback here answers 503 with `Retry-After`: that is how a timed-out wake-up gets a
   clear answer instead of a 504 or a reset.
+- shutdown: on SIGTERM the interceptor answers 503 on `/readyz` for `interceptor.shutdownDelay` while still
+  serving, then closes its listener and waits up to `interceptor.drainTimeout` for in-flight requests, held ones
+  included (interceptor/main.go, pkg/http/server.go at v0.15.0; chart values `shutdownDelay` 5s, `drainTimeout`
+  30s, `terminationGracePeriodSeconds` 45, "must be at least shutdownDelay + drainTimeout").
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Optional
 
@@ -41,6 +46,8 @@ from .._charts import PinnedChart, extra_values_problems
 from ..capacity.cluster_autoscaler import MetricsEndpoint, off_gpu_node_affinity
 from ..capacity.gpu_scheduling import GpuScheduling
 from ..labels import selector_labels, standard_labels
+from ..observability.monitoring_stack import MonitoringStack
+from ._subnets import subnet_cidrs
 from .model_service import ImageDigest
 
 CHART_REPOSITORY = "https://kedacore.github.io/charts"
@@ -78,6 +85,11 @@ COLD_START_PORT = 8080
 _COLD_START_UID = 10101
 # ALB idle timeout needed in front of the interceptor: the wait plus the slowest inference answer.
 RESPONSE_MARGIN_SECONDS = 60
+# How long a stopping interceptor keeps serving while `/readyz` answers 503: long enough for the load balancer's
+# health check to take it out (ModelEndpoint checks every 10 s, unhealthy after 2 failures, 5 s timeout).
+INTERCEPTOR_SHUTDOWN_DELAY_SECONDS = 25
+# Between the end of the drain and SIGKILL: the interceptor's own shutdown after its proxy drained.
+_KILL_MARGIN_SECONDS = 15
 
 
 @dataclass(frozen=True)
@@ -92,6 +104,8 @@ class RequestHolder:
     """Port of the proxy Service."""
     scaler_address: str
     """`host:port` of the add-on's external scaler (the ScaledObject's `scalerAddress`)."""
+    longest_hold_seconds: int = 600
+    """The longest hold a stopping interceptor still answers (`KedaHttpAddOnArgs.longest_hold_seconds`)."""
 
 
 @dataclass
@@ -110,10 +124,17 @@ class KedaHttpAddOnArgs:
     """Pinned `keda` chart version."""
     http_chart_version: ChartVersion = HTTP_CHART_VERSION
     """Pinned `keda-add-ons-http` chart version."""
-    monitoring_namespace: Optional[DnsLabel] = None
-    """When set, a ServiceMonitor there scrapes the interceptors (held requests, answers by code)."""
+    monitoring: Optional[MonitoringStack] = None
+    """When set, a ServiceMonitor in its namespace scrapes the interceptors (held requests, answers by code), created
+    after the stack (whose chart installs the ServiceMonitor CRD), and the stack's Prometheus may reach them."""
+    longest_hold_seconds: Annotated[int, at_least(10)] = 600
+    """The longest any model's route holds a request (`ModelScaleToZeroArgs.max_wait_seconds`): a stopping
+    interceptor keeps answering the requests it holds this long, plus the answer's margin, before it exits."""
+    load_balancer_subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]] = field(default_factory=list)
+    """Subnets of a load balancer in front of the interceptors (`ModelEndpointArgs.subnet_ids`): their addresses may
+    reach the proxy and its health check. Empty: only pods in the cluster may."""
     depends_on: list[pulumi.Resource] = field(default_factory=list)
-    """What must exist first (the monitoring stack, for the ServiceMonitor's CRD)."""
+    """What must exist before the interceptors' ServiceMonitor, besides `monitoring`."""
     keda_extra_values: dict[str, Any] = field(default_factory=dict)
     """Escape hatch: Helm values deep-merged over the `keda` chart's (checked against its pinned keys). Anything
     set here is yours to keep secure and working across chart upgrades."""
@@ -142,8 +163,11 @@ class KedaHttpAddOn(pulumi.ComponentResource):
     Creates the namespace (Pod Security `baseline`, `restricted` warned), the official `keda` chart
     (operator, metrics API server, admission webhooks, the ScaledObject CRDs) and, after it, the
     official `keda-add-ons-http` chart (interceptor proxy, external scaler, operator, the
-    InterceptorRoute CRD), every pod off GPU nodes; a Service for the interceptors' metrics and, with
-    a monitoring namespace, its ServiceMonitor.
+    InterceptorRoute CRD), every pod off GPU nodes, interceptors that drain held requests before they stop;
+    a NetworkPolicy admitting to the interceptors only their callers (the proxy port from the cluster's pods and
+    the load balancer's subnets, the admin port from the scaler and the load balancer's health check, metrics from
+    the monitoring stack); a Service for the interceptors' metrics and, with a monitoring stack, its
+    ServiceMonitor.
     """
 
     namespace: str
@@ -164,7 +188,8 @@ class KedaHttpAddOn(pulumi.ComponentResource):
         self._args = args
         self.namespace = args.namespace
         self.holder = RequestHolder(namespace=args.namespace, proxy_service=PROXY_SERVICE, proxy_port=PROXY_PORT,
-                                    scaler_address=f"{SCALER_SERVICE}.{args.namespace}:{SCALER_PORT}")
+                                    scaler_address=f"{SCALER_SERVICE}.{args.namespace}:{SCALER_PORT}",
+                                    longest_hold_seconds=args.longest_hold_seconds)
         self._http_release_name = f"{name}-http"
         self.metrics = MetricsEndpoint(
             namespace=args.namespace, port="metrics", job=f"{HTTP_CHART}-interceptor-metrics",
@@ -182,6 +207,7 @@ class KedaHttpAddOn(pulumi.ComponentResource):
                              self._http_values(), args.http_extra_values, [ns, keda])
         self.crds = [keda, http]
         self._create_metrics(name, ns, http)
+        self._create_network_policy(name, ns)
         self.register_outputs({"namespace": self.namespace, "proxy_service": self.holder.proxy_service,
                                "proxy_port": self.holder.proxy_port, "scaler_address": self.holder.scaler_address})
 
@@ -224,8 +250,42 @@ class KedaHttpAddOn(pulumi.ComponentResource):
                 "pdb": {"enabled": True, "maxUnavailable": 1},
                 # Waits are per route (InterceptorRoute timeouts); no global request deadline cuts a hold short.
                 "requestTimeout": "0s",
+                **self._shutdown_values(),
             },
         }
+
+    def _shutdown_values(self) -> dict[str, Any]:
+        """A stopping interceptor (node drain, scale-in, upgrade) answers what it holds instead of cutting it."""
+        drain = self._args.longest_hold_seconds + RESPONSE_MARGIN_SECONDS
+        return {"shutdownDelay": f"{INTERCEPTOR_SHUTDOWN_DELAY_SECONDS}s", "drainTimeout": f"{drain}s",
+                "terminationGracePeriodSeconds": INTERCEPTOR_SHUTDOWN_DELAY_SECONDS + drain + _KILL_MARGIN_SECONDS}
+
+    def _create_network_policy(self, name: str, ns: k8s.core.v1.Namespace) -> None:
+        peer = k8s.networking.v1.NetworkPolicyPeerArgs
+        load_balancer = subnet_cidrs(self._args.load_balancer_subnet_ids, self).apply(
+            lambda cidrs: [peer(ip_block=k8s.networking.v1.IPBlockArgs(cidr=c)) for c in sorted(cidrs)])
+        any_pod = [peer(namespace_selector=k8s.meta.v1.LabelSelectorArgs())]
+        own_namespace = [peer(pod_selector=k8s.meta.v1.LabelSelectorArgs())]
+        rules = [
+            k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                from_=load_balancer.apply(lambda peers: any_pod + peers), ports=[_tcp(PROXY_PORT)]),
+            k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                from_=load_balancer.apply(lambda peers: own_namespace + peers), ports=[_tcp(ADMIN_PORT)]),
+        ]
+        monitoring = self._args.monitoring
+        if monitoring is not None:
+            rules.append(k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                from_=[peer(namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                    match_labels={"kubernetes.io/metadata.name": monitoring.namespace}))],
+                ports=[_tcp(INTERCEPTOR_METRICS_PORT)]))
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-interceptor-network-policy",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{HTTP_CHART}-interceptor", namespace=self._args.namespace,
+                                                labels=standard_labels(name, "autoscaler")),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(self.metrics.service_labels)),
+                policy_types=["Ingress"], ingress=rules),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[ns]))
 
     def _create_metrics(self, name: str, ns: k8s.core.v1.Namespace, http: pulumi.Resource) -> None:
         m = self.metrics
@@ -237,17 +297,23 @@ class KedaHttpAddOn(pulumi.ComponentResource):
                 ports=[k8s.core.v1.ServicePortArgs(name=m.port, port=INTERCEPTOR_METRICS_PORT,
                                                    target_port=INTERCEPTOR_METRICS_PORT, protocol="TCP")]),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[ns, http]))
-        if self._args.monitoring_namespace is None:
+        monitoring = self._args.monitoring
+        if monitoring is None:
             return
         k8s.apiextensions.CustomResource(
             f"{name}-interceptor-monitor", api_version="monitoring.coreos.com/v1", kind="ServiceMonitor",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=m.job, namespace=self._args.monitoring_namespace,
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=m.job, namespace=monitoring.namespace,
                                                 labels=standard_labels(name, "autoscaler")),
             spec={"jobLabel": "app.kubernetes.io/component",
                   "namespaceSelector": {"matchNames": [m.namespace]},
                   "selector": {"matchLabels": dict(m.service_labels)},
                   "endpoints": [{"port": m.port, "path": "/metrics", "interval": "15s"}]},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(self._args.depends_on)))
+            # The ServiceMonitor CRD comes with the monitoring stack's chart.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[monitoring, *self._args.depends_on]))
+
+
+def _tcp(port: int) -> k8s.networking.v1.NetworkPolicyPortArgs:
+    return k8s.networking.v1.NetworkPolicyPortArgs(port=port, protocol="TCP")
 
 
 def cold_start_nginx_conf(model: str, retry_after_seconds: int, *, port: int = COLD_START_PORT,
@@ -315,10 +381,15 @@ class ModelScaleToZeroArgs:
     """What installs the keda.sh and http.keda.sh CRDs (`KedaHttpAddOn.crds`): the custom resources wait for it."""
 
     def _rules(self) -> list[Problem]:
+        problems: list[Problem] = []
         if self.max_replicas < self.min_replicas:
-            return [("max_replicas", f"got {self.max_replicas} (min_replicas {self.min_replicas}); need 0 <= "
-                                     "min_replicas <= max_replicas and max_replicas >= 1")]
-        return []
+            problems.append(("max_replicas", f"got {self.max_replicas} (min_replicas {self.min_replicas}); need 0 <= "
+                                             "min_replicas <= max_replicas and max_replicas >= 1"))
+        if self.max_wait_seconds > self.holder.longest_hold_seconds:
+            # A stopping interceptor would cut the request it holds: raise the add-on's longest_hold_seconds.
+            problems.append(("max_wait_seconds", got(self.max_wait_seconds, "must be at most the add-on's "
+                             f"longest_hold_seconds ({self.holder.longest_hold_seconds})")))
+        return problems
 
 
 def validate_model_scale_to_zero_args(args: ModelScaleToZeroArgs) -> list[str]:

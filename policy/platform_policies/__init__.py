@@ -1,4 +1,8 @@
-"""The gpu-model-platform policy pack's policies, one module per promise the platform makes."""
+"""The gpu-model-platform policy pack's policies, one module per promise the platform makes.
+
+The library's wheel ships this package as `gpu_model_platform.policy` (install the `policy` extra) with a
+ready pack directory beside it: `pulumi preview --policy-pack "$(python -m gpu_model_platform.policy)"`.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,10 @@ from collections.abc import Callable
 from datetime import date
 
 import pulumi
+import pulumi_policy
 from pulumi_policy import Policy
 
+from ._runtime import keep_secrets_visible
 from .availability import production_availability
 from .canary_routing import canary_alb_routing_is_wired
 from .cluster import eks_endpoint_not_public_to_world
@@ -31,7 +37,7 @@ from .replicas import one_replica_owner
 from .scheduling import gpu_workloads_fit_a_node_pool, required_zone_spread_is_satisfiable
 from .secrets import no_plaintext_secrets
 from .storage import storage_classes_resolve_to_installed_drivers
-from .versions import eks_version_in_standard_support
+from .versions import eks_version_in_standard_support, eks_version_support_ended
 
 PACK_NAME = "gpu-model-platform"
 
@@ -60,6 +66,7 @@ def all_policies(current_stack: Callable[[], str] = pulumi.get_stack,
         required_zone_spread_is_satisfiable,
         irsa_trust_matches_service_accounts,
         eks_version_in_standard_support(today),
+        eks_version_support_ended(today),
         production_endpoints(current_stack),
         load_balancer_targets_drain_cleanly(),
         canary_alb_routing_is_wired(),
@@ -67,4 +74,18 @@ def all_policies(current_stack: Callable[[], str] = pulumi.get_stack,
     ]
 
 
-__all__ = ["PACK_NAME", "all_policies"]
+DESCRIPTION = (
+    "What gpu-model-platform promises: pinned images, hardened pods and nodes, GPU scheduling, production "
+    "availability, no public endpoint, no plaintext secrets, and the chains between resources: volumes that bind, "
+    "enforced NetworkPolicies, GPU capacity that fits, satisfiable zone spread, exact IRSA trust, a supported "
+    "Kubernetes, HTTPS-only authenticated model endpoints whose targets drain cleanly.")
+
+
+def serve() -> None:
+    """Run the pack: what a pack directory's `__main__.py` does when Pulumi starts it (every policy mandatory)."""
+    keep_secrets_visible()
+    pulumi_policy.PolicyPack(name=PACK_NAME, enforcement_level=pulumi_policy.EnforcementLevel.MANDATORY,
+                             policies=all_policies(), description=DESCRIPTION)
+
+
+__all__ = ["DESCRIPTION", "PACK_NAME", "all_policies", "serve"]

@@ -6,6 +6,7 @@ pod that must go to a given zone (topology spread `DoNotSchedule` on the zone) i
 group in that zone: the autoscaler builds its scale-up template from one zone of a multi-zone group
 (cluster-autoscaler/cloudprovider/aws/README.md, "Common Notes and Gotchas": one node group per zone with
 `--balance-similar-node-groups`). Karpenter picks the zone per pod, so its NodePools always can.
+GPU nodes of a cluster the program does not create are stated in the pack's config (`existingGpuNodePools`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from pulumi_policy import ReportViolation, StackValidationArgs, StackValidationPolicy
+from pulumi_policy import PolicyConfigSchema, ReportViolation, StackValidationArgs, StackValidationPolicy
 
 from ._common import HELM_RELEASE, NODE_GROUP, WORKLOADS, containers, pod_spec
 from ._gpu_counts import GPU_COUNT_BY_INSTANCE_TYPE
@@ -30,14 +31,19 @@ _SCHEDULING_EFFECTS = ("NoSchedule", "NoExecute")
 
 @dataclass
 class Pool:
-    """Where nodes come from: an EKS managed node group or a Karpenter NodePool."""
+    """Where nodes come from: an EKS managed node group, a Karpenter NodePool, or a pool stated in the config."""
 
-    resource: Resource
+    resource: Resource | None
     labels: dict
     taints: list[tuple[str, str | None, str]]
     gpus_per_node: int | None
     subnets: list = field(default_factory=list)
     karpenter: bool = False
+    stated_as: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.resource.label if self.resource else f"the cluster's node pool {self.stated_as!r} (pack config)"
 
 
 def _gpu_count(value: Any) -> int:
@@ -80,8 +86,16 @@ def _karpenter_pool(pool: Resource) -> Pool:
     return Pool(pool, labels if isinstance(labels, dict) else {}, taints, most, karpenter=True)
 
 
+def _stated_pool(entry: dict) -> Pool:
+    taints = [(t.get("key"), t.get("value"), t.get("effect")) for t in entry.get("taints") or []]
+    return Pool(None, dict(entry.get("labels") or {}), taints, int(entry["gpusPerNode"]),
+                stated_as=str(entry.get("name", "")))
+
+
 def pools(view: StackView) -> list[Pool]:
-    return [_eks_pool(g) for g in view.of_type(NODE_GROUP)] + [_karpenter_pool(p) for p in view.of_type(NODE_POOL)]
+    stated = [_stated_pool(e) for e in items(view.config.get("existingGpuNodePools")) if isinstance(e, dict)]
+    return ([_eks_pool(g) for g in view.of_type(NODE_GROUP)] + [_karpenter_pool(p) for p in view.of_type(NODE_POOL)]
+            + stated)
 
 
 def _mismatch(spec: Any, pool: Pool) -> str | None:
@@ -118,7 +132,7 @@ def _validate_fit(args: StackValidationArgs, report_violation: ReportViolation) 
                 mismatch = f"has {pool.gpus_per_node} {GPU_RESOURCE} per node"
             if mismatch is None:
                 break
-            reasons.append(f"{pool.resource.label} {mismatch}")
+            reasons.append(f"{pool.label} {mismatch}")
         else:
             why = "; ".join(reasons) if reasons else "the stack has no GPU node group or NodePool"
             report_violation(
@@ -135,6 +149,19 @@ gpu_workloads_fit_a_node_pool = StackValidationPolicy(
     validate=_validate_fit,
     remediation_steps="Derive nodeSelector and tolerations from the node pool's GpuScheduling; request at most the "
                       "GPUs one node of the pool has.",
+    config_schema=PolicyConfigSchema(properties={
+        "existingGpuNodePools": {
+            "type": "array", "default": [],
+            "description": "GPU nodes of a cluster the program does not create: their labels, Kubernetes taints "
+                           "and GPUs per node.",
+            "items": {"type": "object", "required": ["name", "labels", "gpusPerNode"], "properties": {
+                "name": {"type": "string"},
+                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                "taints": {"type": "array", "items": {"type": "object", "required": ["key", "effect"], "properties": {
+                    "key": {"type": "string"}, "value": {"type": "string"},
+                    "effect": {"enum": ["NoSchedule", "PreferNoSchedule", "NoExecute"]}}}},
+                "gpusPerNode": {"type": "integer", "minimum": 1}}}},
+    }),
 )
 
 
@@ -170,7 +197,7 @@ def _validate_spread(args: StackValidationArgs, report_violation: ReportViolatio
         for pool, zones in spanning:
             report_violation(
                 f"{workload.label}: requires its replicas spread over zones (DoNotSchedule on {ZONE_KEY}), but "
-                f"{pool.resource.label}, which Cluster Autoscaler scales for it, spans {zones}: the autoscaler adds a "
+                f"{pool.label}, which Cluster Autoscaler scales for it, spans {zones}: the autoscaler adds a "
                 "node from one zone of a group, so a replica that must go to another zone stays pending; use one "
                 "node group per zone (gpuNodeGroup.groupPerZone)", workload.urn)
 

@@ -1,5 +1,7 @@
 """Test data of progressive delivery: the pinned argo-rollouts chart's CRD schemas (Rollout,
-AnalysisTemplate, AnalysisRun), read from argoproj/argo-helm at tag argo-rollouts-2.41.0."""
+AnalysisTemplate, AnalysisRun), read from argoproj/argo-helm at tag argo-rollouts-2.41.0. The controller runs
+v1.9.1 (the chart's image tag overridden): its CRDs are v1.9.0's (`git diff v1.9.0 v1.9.1 -- manifests/crds pkg/apis`
+in argoproj/argo-rollouts is empty)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from tests.monitoring.crds import _strict as strict_schema
 DATA = Path(__file__).parent
 CRDS_FILE = DATA / "argo-rollouts-2.41.0.crds.json"
 CHART_KEYS = "argo-rollouts-2.41.0.keys.tsv"  # shipped in components/charts/
-CONTROLLER_METRICS = DATA / "argo-rollouts-v1.9.0.controller-metrics.txt"
+CONTROLLER_METRICS = DATA / "argo-rollouts-v1.9.1.controller-metrics.txt"
 
 
 @cache

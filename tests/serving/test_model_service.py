@@ -171,8 +171,8 @@ def test_a_disruption_budget_exists_exactly_when_more_than_one_replica_runs(name
     if config.model.scale_to_zero.enabled:
         min_replicas = 0  # KEDA owns the count, from zero: created asleep, no disruption budget floor
     assert ("PodDisruptionBudget" in resources) == (min_replicas > 1)
-    canary = config.model.rollout.strategy == "canary"  # the Rollout runs the pods; the Deployment only templates them
-    assert resources["Deployment"].inputs["spec"]["replicas"] == (0 if canary else min_replicas)
+    canary = config.model.rollout.strategy == "canary"  # the Rollout runs the pods once healthy; until then, the Deployment
+    assert resources["Deployment"].inputs["spec"]["replicas"] == min_replicas
     rollouts = [r for r in stack(name).resources if r.type.endswith(":Rollout")]
     assert [r.inputs["spec"]["replicas"] for r in rollouts] == ([min_replicas] if canary else [])
 

@@ -17,6 +17,7 @@ from components.observability.monitoring_rules import ModelTarget, error_ratio_e
 from components.serving.model_service import ModelServiceArgs, validate_model_service_args
 from components.serving.progressive_delivery import (
     CHART_VERSION,
+    CONTROLLER_VERSION,
     HASH_METRIC_LABEL,
     AlbRouting,
     CanaryAnalysis,
@@ -70,6 +71,14 @@ def test_prod_installs_argo_rollouts_from_the_official_chart_at_a_pinned_version
     assert release["values"]["controller"]["replicas"] >= 2 and release["values"]["controller"]["pdb"]["enabled"]
 
 
+def test_the_controller_runs_v1_9_1_or_later_which_fixes_the_dependency_cve_of_the_charts_v1_9_0():
+    values = stack("prod").named("argo-rollouts-release").inputs["values"]
+    tag = values["controller"]["image"]["tag"]
+    assert tag == CONTROLLER_VERSION
+    assert tuple(map(int, tag.removeprefix("v").split("."))) >= (1, 9, 1), tag
+    assert unknown_values_keys({"controller": {"image": {"tag": tag}}}, CHART_KEYS) == []
+
+
 def test_every_values_key_exists_in_the_pinned_chart():
     values = stack("prod").named("argo-rollouts-release").inputs["values"]
     assert unknown_values_keys(values, CHART_KEYS) == []
@@ -108,9 +117,27 @@ def test_prods_rollout_runs_the_pods_of_model_services_deployment_which_keeps_no
     assert "template" not in rollout["spec"], "ModelService's Deployment is the one source of the pod template"
     assert rollout["spec"]["selector"]["matchLabels"].items() <= \
         deployment["spec"]["template"]["metadata"]["labels"].items()
-    assert deployment["spec"]["replicas"] == 0
     assert "spec.replicas" in stack("prod").named("model-deployment").options["ignoreChanges"], \
         "a live Deployment switched to canary is scaled down by the controller, not cut to zero by pulumi up"
+
+
+def test_a_first_prod_up_runs_the_model_before_the_rollout_can_so_no_moment_has_no_model_pod():
+    # The Rollout routes at the endpoint's Ingress, created only after the certificate validates: until then
+    # Argo cannot run its pods, so the Deployment's own (created with the floor of replicas) serve; the
+    # controller scales them to zero once the Rollout is healthy (workloadRef.scaleDown: onsuccess).
+    synthesis = stack("prod")
+    rollout, deployment = _one("prod", "Rollout"), _one("prod", "Deployment", "my-ai-model")
+    assert rollout["spec"]["strategy"]["canary"]["trafficRouting"]["alb"]["ingress"]
+    ingress = synthesis.named("model-endpoint-ingress")
+    assert ingress.urn not in synthesis.named("model-canary-rollout").options["dependencies"]
+    model = stack_config("prod").model
+    floor = max(model.replicas, model.autoscaling.min_replicas if model.autoscaling.enabled else 0)
+    assert deployment["spec"]["replicas"] == floor >= 2, "the Deployment serves until the Rollout is healthy"
+    assert rollout["spec"]["workloadRef"]["scaleDown"] == "onsuccess"
+    # Its pods are the ones the stable Service (the ALB's target) selects before Argo pins it to a ReplicaSet.
+    [stable] = [m for _, m in synthesis.kubernetes_objects(masked=False) if m["kind"] == "Service"
+                and m["metadata"]["name"].endswith("-stable")]
+    assert stable["spec"]["selector"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
 
 
 def test_the_hpa_owns_the_rollouts_replicas_and_pulumi_leaves_them_alone():

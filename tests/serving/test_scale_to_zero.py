@@ -7,15 +7,22 @@ from __future__ import annotations
 
 import json
 
+import pulumi
 import pytest
 from kubernetes_validate import utils as kubernetes_validate
 from pydantic import ValidationError
 
+from components.observability.monitoring_stack import MonitoringStack, MonitoringStackArgs
 from components.serving.model_service import HorizontalAutoscaling, ModelServiceArgs, validate_model_service_args
 from components.serving.scale_to_zero import (
+    ADMIN_PORT,
     COLD_START_PORT,
+    HTTP_CHART,
     HTTP_CHART_VERSION,
+    INTERCEPTOR_METRICS_PORT,
     KEDA_CHART_VERSION,
+    PROXY_PORT,
+    KedaHttpAddOn,
     KedaHttpAddOnArgs,
     ModelScaleToZeroArgs,
     RequestHolder,
@@ -23,14 +30,16 @@ from components.serving.scale_to_zero import (
     validate_keda_http_add_on_args,
     validate_model_scale_to_zero_args,
 )
+from components.testing._load_balancing import get_subnet
 from stack_config import ConfigError
 from stack_config.component_args import MODEL_SCALE_TO_ZERO, scale_to_zero_signals
 from tests.autoscaling_platform import unknown_values_keys
 from tests.aws_platform import config_of
-from tests.harness import raw_sections, stack, stack_config, stack_with
+from tests.harness import components, raw_sections, stack, stack_config, stack_with
 from tests.monitoring import crds as monitoring_crds
 from tests.monitoring.promql import kube_state_metrics, metric_names
 from tests.scale_to_zero import DATA, HTTP_KEYS, KEDA_KEYS, crd_api, crd_problems, interceptor_metrics
+from tools.synth.fakes import FakeCloud
 
 DIGEST = "r.example/m@sha256:" + "a" * 64
 
@@ -121,7 +130,7 @@ def test_the_route_holds_requests_for_the_models_service_then_falls_back_to_the_
 
 def test_the_model_and_the_cold_start_answer_admit_the_interceptors_namespace():
     holder_ns = stack("dev").named("keda-http").inputs["namespace"]
-    for policy in _objects("dev", "NetworkPolicy"):
+    for policy in [p for p in _objects("dev", "NetworkPolicy") if p["metadata"]["namespace"] != holder_ns]:
         rules = policy["spec"]["ingress"]
         admitted = set()
         for peer in (p for rule in rules for p in rule["from"]):
@@ -228,6 +237,18 @@ def test_the_components_refuse_bad_args_naming_each_field():
         assert field in problems, field
 
 
+def test_a_hold_longer_than_the_interceptors_drain_is_refused_naming_the_field():
+    holder = RequestHolder("keda", "proxy", 8080, "scaler.keda:9090", longest_hold_seconds=600)
+    args = dict(namespace="m", deployment_name="m", service_name="m", holder=holder, model_name="m")
+    assert validate_model_scale_to_zero_args(ModelScaleToZeroArgs(**args, max_wait_seconds=600)) == []
+    [problem] = validate_model_scale_to_zero_args(ModelScaleToZeroArgs(**args, max_wait_seconds=601))
+    assert "max_wait_seconds" in problem and "longest_hold_seconds (600)" in problem, problem
+    def program(opts):
+        add_on = KedaHttpAddOn("keda", KedaHttpAddOnArgs(longest_hold_seconds=900), opts)
+        assert add_on.holder.longest_hold_seconds == 900
+    components(program)
+
+
 # --------------------------------------------------------------------------------- monitoring sees it all
 
 def test_asleep_aware_alerts_and_wake_up_panels_read_only_metrics_that_exist():
@@ -263,3 +284,100 @@ def test_dev_with_scale_to_zero_off_keeps_one_fixed_replica_and_installs_no_keda
     s = stack_with("dev", model={**raw_sections("dev")["model"], "scaleToZero": {"enabled": False}})
     assert not [r for r in s.resources if r.type.endswith("ScaledObject")]
     assert not [r for r in s.resources if r.name.startswith("keda")]
+
+
+# ------------------------------------------------------------------------- the interceptors themselves
+
+def _seconds(duration: str) -> int:
+    assert duration.endswith("s") and duration[:-1].isdigit(), duration
+    return int(duration[:-1])
+
+
+def _ingress_annotations(synthesis) -> dict[str, str]:
+    [ingress] = [m for _, m in synthesis.kubernetes_objects(masked=False) if m["kind"] == "Ingress"]
+    return {k.removeprefix("alb.ingress.kubernetes.io/"): v for k, v in ingress["metadata"]["annotations"].items()}
+
+
+@pytest.mark.parametrize("max_wait", ["10m", "15m"])
+def test_a_stopping_interceptor_answers_every_request_it_may_hold_before_it_is_killed(max_wait):
+    sections = raw_sections("dev")
+    sections["model"]["scaleToZero"]["maxWait"] = max_wait
+    synthesis = stack_with("dev", model=sections["model"])
+    hold = _one_route_hold(synthesis)
+    interceptor = synthesis.named("keda-http").inputs["values"]["interceptor"]
+    delay, drain = _seconds(interceptor["shutdownDelay"]), _seconds(interceptor["drainTimeout"])
+    # The longest request: held for the wake-up, then answered by the model (the ALB's idle timeout allows it).
+    idle = int(_ingress_annotations(synthesis)["load-balancer-attributes"].split("idle_timeout.timeout_seconds=")[1]
+               .split(",")[0])
+    assert drain >= idle > hold, f"a held request is cut after {drain} s of drain; it may last {idle} s"
+    assert interceptor["terminationGracePeriodSeconds"] > delay + drain, "the chart: at least shutdownDelay + drain"
+    # Until the load balancer's health check sees /readyz fail, it still sends new requests: keep serving them.
+    annotations = _ingress_annotations(synthesis)
+    detection = (int(annotations["healthcheck-interval-seconds"]) * int(annotations["unhealthy-threshold-count"])
+                 + int(annotations["healthcheck-timeout-seconds"]))
+    assert annotations["healthcheck-port"] == str(ADMIN_PORT) and delay >= detection, (delay, detection)
+
+
+def _one_route_hold(synthesis) -> int:
+    [route] = [m for _, m in synthesis.kubernetes_objects(masked=False) if m["kind"] == "InterceptorRoute"]
+    return _seconds(route["spec"]["timeouts"]["readiness"])
+
+
+def _interceptor_policy(synthesis) -> dict:
+    holder_ns = synthesis.named("keda-http").inputs["namespace"]
+    [policy] = [m for _, m in synthesis.kubernetes_objects(masked=False)
+                if m["kind"] == "NetworkPolicy" and m["metadata"]["namespace"] == holder_ns]
+    return policy
+
+
+def _rule_for(policy: dict, port: int) -> list[dict]:
+    [rule] = [r for r in policy["spec"]["ingress"] if r["ports"] == [{"port": port, "protocol": "TCP"}]]
+    return rule["from"]
+
+
+def test_a_network_policy_admits_to_the_interceptors_only_their_callers_on_their_ports():
+    synthesis, holder_ns = stack("dev"), stack("dev").named("keda-http").inputs["namespace"]
+    policy = _interceptor_policy(synthesis)
+    metrics = _one("dev", "Service", f"{HTTP_CHART}-interceptor-metrics")
+    assert policy["spec"]["podSelector"]["matchLabels"] == metrics["spec"]["selector"], "it selects the interceptors"
+    assert policy["spec"]["policyTypes"] == ["Ingress"] and len(policy["spec"]["ingress"]) == 3
+    subnets = _ingress_annotations(synthesis)["subnets"].split(",")
+    load_balancer = [{"ipBlock": {"cidr": c}} for c in sorted(get_subnet(FakeCloud(), {"id": i})["cidrBlock"]
+                                                                for i in subnets)]
+    assert load_balancer, "the endpoint's subnets"
+    # Requests: from the load balancer and from pods anywhere in the cluster.
+    assert _rule_for(policy, PROXY_PORT) == [{"namespaceSelector": {}}, *load_balancer]
+    # /readyz and the queue counts: the load balancer's health check and the add-on's own scaler only.
+    assert _rule_for(policy, ADMIN_PORT) == [{"podSelector": {}}, *load_balancer]
+    monitoring_ns = stack_config("dev").monitoring.namespace
+    assert _rule_for(policy, INTERCEPTOR_METRICS_PORT) == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": monitoring_ns}}}]
+    assert policy["metadata"]["namespace"] == holder_ns
+
+
+def test_without_an_endpoint_or_monitoring_only_pods_of_the_cluster_reach_the_interceptors():
+    def program(opts):
+        KedaHttpAddOn("keda", KedaHttpAddOnArgs(), opts)
+
+    synthesis = components(program)
+    policy = _interceptor_policy(synthesis)
+    assert _rule_for(policy, PROXY_PORT) == [{"namespaceSelector": {}}]
+    assert _rule_for(policy, ADMIN_PORT) == [{"podSelector": {}}]
+    assert len(policy["spec"]["ingress"]) == 2, "no metrics port opened without a monitoring stack"
+    assert [m for _, m in synthesis.kubernetes_objects(masked=False) if m["kind"] == "ServiceMonitor"] == []
+
+
+def test_the_interceptors_service_monitor_waits_for_the_monitoring_stack_that_installs_its_crd():
+    def program(opts):
+        monitoring = MonitoringStack("monitoring", MonitoringStackArgs(
+            grafana_admin_password=pulumi.Output.secret("s3cr3t-grafana")), opts)
+        KedaHttpAddOn("keda", KedaHttpAddOnArgs(monitoring=monitoring), opts)
+
+    synthesis = components(program)
+    monitor = synthesis.named("keda-interceptor-monitor")
+    assert monitor.inputs["metadata"]["namespace"] == synthesis.named("monitoring-namespace").inputs["metadata"]["name"]
+    chart = "monitoring-kube-prometheus-stack"
+    assert synthesis.named(chart).urn in monitor.options["dependencies"], (
+        "a first `up` would create the ServiceMonitor before the chart installs its CRD")
+    dev = stack("dev")
+    assert dev.named(chart).urn in dev.named("keda-interceptor-monitor").options["dependencies"]
