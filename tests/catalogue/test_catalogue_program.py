@@ -45,7 +45,11 @@ def test_a_one_entry_catalogue_registers_the_single_models_objects_under_the_ent
     model = raw_sections(name)["model"]["name"]
     legacy, catalogue = stack(name), fixture.as_catalogue(name)
     before, after = _objects(legacy), _objects(catalogue, model)
-    assert sorted(after) == sorted(before)
+    # A catalogue also gets the GPU cost dashboard (per model and team); nothing else differs.
+    extra = sorted(key for key in set(after) - set(before))
+    assert extra == [("gpu-model-platform:index:GpuCostDashboard", "gpu-cost"),
+                     ("kubernetes:core/v1:ConfigMap", "gpu-cost-dashboard")]
+    assert sorted(set(after) - set(extra)) == sorted(before)
     assert [key for key in before if before[key] != after[key]] == []
     assert catalogue.stack_outputs["models"][model]["namespace"] == legacy.stack_outputs["modelNamespace"] == model
     assert "modelNamespace" not in catalogue.stack_outputs
