@@ -15,11 +15,14 @@ from components import (
     GpuNodeGroup,
     GpuOperators,
     Karpenter,
+    LogCollection,
+    ManagedPrometheus,
     MonitoringStack,
     Network,
     PreviewAccess,
     PrometheusAdapter,
     Tenancy,
+    TraceCollection,
 )
 from stack_config import component_args as build
 from stack_config import gpu_sharing_args as sharing
@@ -51,8 +54,18 @@ gpu_operators = GpuOperators("gpu-operators", sharing.gpu_operators_args(config,
 autoscaler = karpenter or (ClusterAutoscaler("cluster-autoscaler", build.cluster_autoscaler_args(
     config, cluster, gpu_nodes, fallback), aws_and_kubernetes) if build.uses_cluster_autoscaler(config) else None)
 
-monitoring = MonitoringStack("monitoring", build.monitoring_args(config, gpu_operators), kubernetes) \
-    if config.monitoring.enabled else None
+if config.monitoring.enabled:
+    # Logs and traces beside the metrics, and (AWS, optional) every sample also in an AMP workspace.
+    logs = LogCollection("logs", build.log_collection_args(config, cluster), aws_and_kubernetes) \
+        if build.collects_logs(config) else None
+    traces = TraceCollection("traces", build.trace_collection_args(config, cluster), aws_and_kubernetes) \
+        if build.collects_traces(config) else None
+    amp = ManagedPrometheus("amp", build.managed_prometheus_args(config, cluster), aws) \
+        if build.uses_managed_prometheus(config) else None
+    monitoring = MonitoringStack("monitoring", build.monitoring_args(config, gpu_operators, logs, traces, amp),
+                                 kubernetes)
+else:
+    monitoring = traces = None
 if autoscaler and monitoring:
     AutoscalerMonitoring("autoscaler-monitoring", build.autoscaler_monitoring_args(config, autoscaler, monitoring),
                          kubernetes)
@@ -69,7 +82,8 @@ if config.cluster.mode != "local":
 # Teams as tenants: namespaces with GPU/CPU/memory quotas, serving priorities, per-team read access (tenancy).
 tenancy = Tenancy("tenancy", tenancy_args(config, cluster), aws_and_kubernetes) if config.tenancy else None
 # Every model of the catalogue (`model:` or `models:`): its image, service, release, endpoint and monitors.
-catalogue = ModelCatalogue(config, cluster, network, gpu_nodes, monitoring, aws, tenancy, shared_gpus)
+catalogue = ModelCatalogue(config, cluster, network, gpu_nodes, monitoring, aws, tenancy, shared_gpus,
+                           traces)
 for model in config.catalogue():
     catalogue.deploy(model)
 # GPU-hours and their cost per model and team (kube-state-metrics and the dated price table of tools.cost).

@@ -20,7 +20,10 @@ from .capacity.gpu_scheduling import GpuScheduling, Taint
 from .capacity.karpenter import Karpenter, KarpenterArgs
 from .cluster.eks_cluster import Cluster, ClusterArgs, ClusterStackReference, SystemNodeGroup
 from .cluster.network import Network, NetworkArgs
+from .observability.alert_links import AlertLinks
 from .observability.gpu_cost import GpuCostDashboard, GpuCostDashboardArgs
+from .observability.log_collection import CloudWatchLogs, LogCollection, LogCollectionArgs, LokiStore
+from .observability.managed_prometheus import ManagedPrometheus, ManagedPrometheusArgs, QueueSettings, RemoteWrite
 from .observability.model_monitoring import ModelMonitoring, ModelMonitoringArgs
 from .observability.monitoring_alertmanager import AlertReceiver, NotificationTiming
 from .observability.monitoring_rules import (
@@ -31,6 +34,7 @@ from .observability.monitoring_rules import (
                                  ScaleToZeroSignals,
 )
 from .observability.monitoring_stack import MonitoringResources, MonitoringStack, MonitoringStackArgs, PodResources
+from .observability.trace_collection import TempoStore, TraceCollection, TraceCollectionArgs, XRay
 from .serving.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
 from .serving.model_endpoint import ModelEndpoint, ModelEndpointArgs, RequestProxy, WeightedBackend
 from .serving.model_image import ModelImage, ModelImageArgs
@@ -61,6 +65,7 @@ from .tenancy.tenancy import ContainerDefaults, Tenancy, TenancyArgs, Tenant
 
 __all__ = [
     "AlbRouting",
+    "AlertLinks",
     "AlertReceiver",
     "ArgoRollouts",
     "ArgoRolloutsArgs",
@@ -69,6 +74,7 @@ __all__ = [
     "BurnRateWindow",
     "CanaryAnalysis",
     "CanaryStep",
+    "CloudWatchLogs",
     "Cluster",
     "ClusterApiAccess",
     "ClusterApiAccessArgs",
@@ -96,6 +102,11 @@ __all__ = [
     "KedaHttpAddOnArgs",
     "LoadBalancerController",
     "LoadBalancerControllerArgs",
+    "LogCollection",
+    "LogCollectionArgs",
+    "LokiStore",
+    "ManagedPrometheus",
+    "ManagedPrometheusArgs",
     "MetricsEndpoint",
     "ModelAlertThresholds",
     "ModelCanary",
@@ -124,6 +135,8 @@ __all__ = [
     "PreviewAccessArgs",
     "PrometheusAdapter",
     "PrometheusAdapterArgs",
+    "QueueSettings",
+    "RemoteWrite",
     "RequestHolder",
     "RequestProxy",
     "RolloutSignals",
@@ -132,8 +145,12 @@ __all__ = [
     "SystemNodeGroup",
     "Taint",
     "TargetGroupVerification",
+    "TempoStore",
     "Tenancy",
     "TenancyArgs",
     "Tenant",
+    "TraceCollection",
+    "TraceCollectionArgs",
     "WeightedBackend",
+    "XRay",
 ]

@@ -26,10 +26,13 @@ from components.capacity.karpenter import DEFAULT_AMI_ALIAS, Karpenter, Karpente
 from components.cluster.eks_cluster import SYSTEM_NODE_LABELS, Cluster, ClusterArgs, ClusterStackReference, SystemNodeGroup
 from components.cluster.network import Network, NetworkArgs
 from components.cluster.storage import DEFAULT_STORAGE_CLASS
+from components.observability.log_collection import LogCollection
+from components.observability.managed_prometheus import ManagedPrometheus
 from components.observability.model_monitoring import ModelMonitoringArgs
 from components.observability.monitoring_alertmanager import AlertReceiver
 from components.observability.monitoring_rules import RolloutSignals, ScaleToZeroSignals
 from components.observability.monitoring_stack import MonitoringStack, MonitoringStackArgs
+from components.observability.trace_collection import TraceCollection
 from components.serving.load_balancer_controller import LoadBalancerControllerArgs
 from components.serving.model_endpoint import ModelEndpointArgs, RequestProxy
 from components.serving.model_image import ModelImageArgs
@@ -54,6 +57,16 @@ from components.serving.progressive_delivery import (
 from components.serving.scale_to_zero import ADMIN_PORT as INTERCEPTOR_ADMIN_PORT
 from components.serving.scale_to_zero import READINESS_PATH as INTERCEPTOR_READINESS_PATH
 from components.serving.scale_to_zero import KedaHttpAddOn, KedaHttpAddOnArgs, ModelScaleToZero, ModelScaleToZeroArgs
+from stack_config.observability_args import (  # noqa: F401 (the program reads them through `build`)
+    collects_logs,
+    collects_traces,
+    grafana_data_sources,
+    log_collection_args,
+    managed_prometheus_args,
+    server_tracing_env,
+    trace_collection_args,
+    uses_managed_prometheus,
+)
 from stack_config.schema import GpuNodeGroupConfig, StackConfig, duration_seconds
 
 if TYPE_CHECKING:
@@ -74,7 +87,7 @@ def builds_image(config: StackConfig) -> bool:
 
 
 def model_service_args(config: StackConfig, image: Optional[ModelImage],
-                       gpu_nodes: Optional[GpuNodeGroup]) -> ModelServiceArgs:
+                       gpu_nodes: Optional[GpuNodeGroup], traces: Optional[TraceCollection] = None) -> ModelServiceArgs:
     """`image` is the ModelImage the program built, None when `model.image` names the image to deploy."""
     model = config.model
     resources = model.resources
@@ -98,7 +111,7 @@ def model_service_args(config: StackConfig, image: Optional[ModelImage],
             cpu_request=resources.requests.cpu, memory_request=resources.requests.memory,
             cpu_limit=resources.limits.cpu, memory_limit=resources.limits.memory,
         ),
-        env=dict(model.env),
+        env={**dict(model.env), **server_tracing_env(config, traces)},
         autoscaling=model_autoscaling(config),
         zone_spread=model.zone_spread,
         # The interceptors forward every request of a model that scales to zero: their namespace must get through.
@@ -274,7 +287,9 @@ def _secret(value: Optional[SecretStr]) -> Optional[pulumi.Output[str]]:
     return pulumi.Output.secret(value.get_secret_value()) if value is not None else None
 
 
-def monitoring_args(config: StackConfig, gpu_operators: Optional[GpuOperators] = None) -> MonitoringStackArgs:
+def monitoring_args(config: StackConfig, gpu_operators: Optional[GpuOperators] = None,
+                    logs: Optional[LogCollection] = None, traces: Optional[TraceCollection] = None,
+                    amp: Optional[ManagedPrometheus] = None) -> MonitoringStackArgs:
     """The monitoring stack: sizes and receivers from config; every URL, key and password a Pulumi secret."""
     m = config.monitoring
     assert m.grafana_admin_password is not None, "the schema requires it when monitoring is enabled"
@@ -291,6 +306,8 @@ def monitoring_args(config: StackConfig, gpu_operators: Optional[GpuOperators] =
         # Without the GPU operators' namespace the ServiceMonitor finds the exporter in any namespace.
         dcgm_exporter_namespace=gpu_operators.namespace if gpu_operators else None,
         runbook_url=m.runbook_base_url,
+        grafana_data_sources=grafana_data_sources(config, logs, traces),
+        remote_write=amp.remote_write if amp else None,
     )
 
 

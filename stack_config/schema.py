@@ -663,6 +663,25 @@ class SloConfig(Section):
     latency_p99_seconds: float = Field(default=0.5, gt=0, le=60, description="p99 inference latency objective.")
 
 
+class LogsConfig(Section):
+    """Every container's logs (Fluent Bit on every node): CloudWatch Logs on AWS, Loki on the local stack."""
+
+    enabled: bool = Field(default=False, description="Collect container logs (`LogCollection`).")
+    namespace: DnsLabel = Field(default="logging", description="Namespace of Fluent Bit (and Loki).")
+    retention_days: int = Field(default=30, description="CloudWatch Logs retention in days (one of the values "
+                                                        "CloudWatch offers: 1, 3, 5, 7, 14, 30, 60, 90, ...).")
+    loki_retention: Duration = Field(default="168h", description="Loki's retention on the local stack.")
+
+
+class TracesConfig(Section):
+    """The model server's OpenTelemetry spans, through a Collector, to X-Ray on AWS or Tempo on the local stack."""
+
+    enabled: bool = Field(default=False, description="Run an OpenTelemetry Collector and point the server at it.")
+    namespace: DnsLabel = Field(default="tracing", description="Namespace of the Collector (and Tempo).")
+    sample_ratio: float = Field(default=0.05, ge=0, le=1, description="Share of new traces the server keeps "
+                                                                      "(`OTEL_TRACES_SAMPLER_ARG`).")
+
+
 class MonitoringConfig(Section):
     """Prometheus, Grafana and Alertmanager."""
 
@@ -680,6 +699,11 @@ class MonitoringConfig(Section):
     runbook_base_url: Optional[Annotated[str, StringConstraints(pattern=r"^\S+$")]] = Field(
         default=None, description="Base of every alert's `runbook_url` annotation (`<base>#<alert>`), e.g. your "
                                   "rendered copy of docs/runbooks.md; unset: alerts carry no runbook link.")
+    logs: LogsConfig = Field(default_factory=LogsConfig, description="Container log collection.")
+    traces: TracesConfig = Field(default_factory=TracesConfig, description="Request traces.")
+    managed_prometheus: bool = Field(
+        default=False, description="Also remote-write every sample to an Amazon Managed Service for Prometheus "
+                                   "workspace the program creates (AWS stacks); rules and alerts stay in the cluster.")
 
     @model_validator(mode="after")
     def _check(self) -> MonitoringConfig:
@@ -1100,6 +1124,9 @@ class StackConfig(Section):
                 problems.append(_problem("registry.mode", self.registry.mode, "must be local when cluster.mode is local"))
             if self.gpu_node_group.enabled:
                 problems.append(_problem("gpuNodeGroup.enabled", True, "must be false when cluster.mode is local (no GPUs)"))
+            if self.monitoring.managed_prometheus:
+                problems.append(_problem("monitoring.managedPrometheus", True,
+                                         "must be false when cluster.mode is local (no AWS account to hold a workspace)"))
         if self.cluster.mode == "create" and self.monitoring.storage_class not in (
                 None, self.cluster.storage_class or DEFAULT_STORAGE_CLASS):
             problems.append(_problem("monitoring.storageClass", self.monitoring.storage_class,

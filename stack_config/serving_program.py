@@ -82,6 +82,7 @@ class ModelCatalogue:
     aws: Optional[pulumi.ResourceOptions]
     tenancy: Any = None
     shared_gpus: Any = None
+    traces: Any = None
     deployed: list[DeployedModel] = field(default_factory=list)
     _shared: dict[str, Any] = field(default_factory=dict)
 
@@ -116,7 +117,7 @@ class ModelCatalogue:
         return deployed
 
     def _service_args(self, view: StackConfig, image: Optional[ModelImage]) -> Any:
-        args = dataclasses.replace(build.model_service_args(view, image, self.gpu_nodes),
+        args = dataclasses.replace(build.model_service_args(view, image, self.gpu_nodes, self.traces),
                                    **model_gpu(view, self.gpu_nodes, self.shared_gpus))
         if self.tenancy is None:
             return args

@@ -29,6 +29,8 @@ from .http1 import HttpRequest
 from .metrics import Metrics
 from .model import ModelLoadError, OnnxModel
 from .protocol import BinaryLayouts, InferRequest, RequestError, echo, error_body, infer_response, parse_infer_request
+from .request_log import QUIET_ROUTES, REQUEST_ID_HEADER, RequestLog, request_id
+from .tracing import RequestTrace, Tracing, tracing_from
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +149,10 @@ class ModelServer:
         # and 10x cheaper than a random id per request).
         self._id_prefix = os.urandom(8).hex() + "-"
         self._id_counter = itertools.count(1)
+        # --- observability: the request log and traces (request_log.py, tracing.py) ---
+        self.request_log = RequestLog(settings.model_name, enabled=settings.request_log)
+        self.tracing: Tracing | None = tracing_from(settings.otlp_endpoint, settings.trace_sample_ratio,
+                                                    settings.model_name, settings.model_version or "")
         self._unauthorized = (401, error_body("missing or invalid API key: send 'Authorization: Bearer <key>'"),
                               [(b"www-authenticate", b'Bearer realm="model"')])
 
@@ -207,6 +213,8 @@ class ModelServer:
             self._loader.cancel()
         if self.batcher is not None:
             await self.batcher.stop()
+        if self.tracing is not None:  # send the spans still buffered
+            self.tracing.shutdown()
 
     # --- admission (shared with gRPC) ------------------------------------------------------------
     def admit(self) -> bool:
@@ -237,6 +245,7 @@ class ModelServer:
         else:
             route, name, version = match_route(request.path)
         request.route = route
+        self._observe_begin(request, route)
         try:
             return self._begin(request, route, name, version)
         except HttpError as exc:
@@ -315,6 +324,7 @@ class ModelServer:
             finally:
                 batcher.arrival_ended(request.token)
                 request.token = None
+            self._observe_batching(request, parsed.rows)
             # A fast model collects the requests of this event loop pass into one batch (running a
             # lone one at once would run every request alone: each is answered before the next is
             # read); a slow one queues them for the batcher task.
@@ -346,7 +356,7 @@ class ModelServer:
 
     def _inferred(self, request: HttpRequest, parsed: InferRequest, results: dict) -> Answer:
         try:
-            request_id = parsed.id if parsed.id is not None else f"{self._id_prefix}{next(self._id_counter):x}"
+            request_id = parsed.id if parsed.id is not None else request.request_id or self._new_id()
             body, json_length = infer_response(self.settings.model_name, self.model.version, request_id,
                                                self.model.outputs, parsed.outputs, results, parsed.binary_outputs)
         except Exception as exc:
@@ -373,12 +383,40 @@ class ModelServer:
 
     def _finish(self, request: HttpRequest, status: int, body: bytes, content_type: bytes,
                 headers: Headers = _NO_HEADERS) -> Answer:
-        """Every answer of the application passes here: the request metrics, and its admission ends."""
-        self.metrics.observe_request(request.route, status, time.perf_counter() - request.started)
+        """Every answer of the application passes here: the request metrics, log line and spans, and its
+        admission ends. Every answer carries the request's id."""
+        seconds = time.perf_counter() - request.started
+        self.metrics.observe_request(request.route, status, seconds)
         if request.admitted:
             request.admitted = False
             self.release()
-        return status, body, content_type, headers
+        return status, body, content_type, [*headers, self._observe_end(request, status, seconds)]
+
+    # --- observability hooks (request_log.py, tracing.py) ----------------------------------------
+    def _new_id(self) -> str:
+        return f"{self._id_prefix}{next(self._id_counter):x}"
+
+    def _observe_begin(self, request: HttpRequest, route: str) -> None:
+        """The request's id (the client's X-Request-Id when safe, else a new one) and its server span."""
+        request.request_id = request_id(request.headers.get(REQUEST_ID_HEADER), self._new_id)
+        if self.tracing is not None and route not in QUIET_ROUTES:
+            request.trace = self.tracing.start(request.method, route, request.headers, request.request_id)
+
+    def _observe_batching(self, request: HttpRequest, rows: int) -> None:
+        request.rows = rows
+        if isinstance(request.trace, RequestTrace) and self.tracing is not None:
+            self.tracing.batching(request.trace, rows)
+
+    def _observe_end(self, request: HttpRequest, status: int, seconds: float) -> tuple[bytes, bytes]:
+        """The log line and the end of the spans; the `X-Request-Id` response header."""
+        rid = request.request_id or self._new_id()
+        trace = request.trace if isinstance(request.trace, RequestTrace) else None
+        if trace is not None:
+            request.trace = None
+            Tracing.finish(trace, status)
+        self.request_log.record(request_id=rid, route=request.route, method=request.method, status=status,
+                                seconds=seconds, batch_size=request.rows, trace_id=trace.trace_id if trace else None)
+        return REQUEST_ID_HEADER, rid.encode()
 
     def refuse(self, request: HttpRequest, status: int, message: str) -> Answer:
         """An answer from the HTTP layer to a request the application saw (a chunked body past the limit)."""

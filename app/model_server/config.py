@@ -63,6 +63,13 @@ class Settings:
     """ONNX Runtime CPU threads per inference. One leaves the other core to the event loop."""
     test_inference_delay_ms: float = 0.0
     """Test-only: sleep this long before every inference, to hold requests in flight deterministically."""
+    # --- observability (request log and traces: request_log.py, tracing.py) ---
+    request_log: bool = True
+    """One JSON line per answered request on stdout (successful probes and scrapes excepted)."""
+    otlp_endpoint: str | None = None
+    """OTLP gRPC endpoint of the OpenTelemetry Collector; None: no tracing at all."""
+    trace_sample_ratio: float = 0.05
+    """Share of new traces kept (a caller's sampling decision always wins)."""
 
     @property
     def model_path(self) -> Path:
@@ -121,6 +128,18 @@ def _model_dir(text: str) -> Path:
     return path
 
 
+def _on_off(text: str) -> bool:
+    if text.strip().lower() not in ("on", "off"):
+        raise ValueError("must be on or off")
+    return text.strip().lower() == "on"
+
+
+def _url(text: str) -> str:
+    if not re.fullmatch(r"https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?/?", text.strip()):
+        raise ValueError("must be http(s)://host:port of an OTLP gRPC receiver, such as http://otel-collector:4317")
+    return text.strip()
+
+
 _PARSERS: dict[str, tuple[str, Callable[[str], object]]] = {
     # env var: (Settings field, parser)
     "PORT": ("port", _integer(1, 65535)),
@@ -148,6 +167,9 @@ _PARSERS: dict[str, tuple[str, Callable[[str], object]]] = {
     "LOG_LEVEL": ("log_level", _log_level),
     "INTRA_OP_THREADS": ("intra_op_threads", _integer(1, 256)),
     "TEST_INFERENCE_DELAY_MS": ("test_inference_delay_ms", _number(0, 60_000)),
+    "REQUEST_LOG": ("request_log", _on_off),
+    "OTEL_EXPORTER_OTLP_ENDPOINT": ("otlp_endpoint", _url),
+    "OTEL_TRACES_SAMPLER_ARG": ("trace_sample_ratio", _number(0, 1)),
 }
 ENV_VARS = tuple(_PARSERS)
 

@@ -31,6 +31,7 @@ from .protocol import (
     echo,
     requested_outputs,
 )
+from .request_log import grpc_request_logged, grpc_request_started
 
 if TYPE_CHECKING:
     from .app import ModelServer
@@ -97,6 +98,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
     # --- plumbing --------------------------------------------------------------------------------
     def _observe(self, method: str, code: grpc.StatusCode, started: float) -> None:
         self.app.metrics.observe_request(SERVICE + method, HTTP_STATUS.get(code, 500), time.perf_counter() - started)
+        grpc_request_logged(self.app, SERVICE + method, HTTP_STATUS.get(code, 500), time.perf_counter() - started)
 
     def _authorize(self, context: grpc.aio.ServicerContext) -> None:
         if self.app.api_keys is None:
@@ -122,6 +124,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
 
     async def _run(self, method: str, context: grpc.aio.ServicerContext, handler, *, open_: bool = False):
         started = time.perf_counter()
+        grpc_request_started(self.app, context)  # observability: request id (request_log.py)
         try:
             if not open_:
                 self._authorize(context)

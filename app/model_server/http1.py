@@ -37,6 +37,7 @@ import httptools
 
 from .http_limits import DRAIN_IDLE_S, OVERFLOW_CONNECTIONS, Connections, raw_response, status_line
 from .protocol import error_body
+from .request_log import PASSED_HEADERS
 
 if TYPE_CHECKING:
     from .app import Answer, ModelServer
@@ -78,7 +79,8 @@ class HttpRequest:
     """One request as the application sees it; the application fills in its own fields."""
 
     __slots__ = ("method", "path", "headers", "hosts", "duplicate", "http10", "admin", "head_only", "route",
-                 "started", "admitted", "token", "header_length", "future", "response", "keep_alive")
+                 "started", "admitted", "token", "header_length", "future", "response", "keep_alive",
+                 "request_id", "rows", "trace")
 
     def __init__(self, method: str, path: str, headers: dict[bytes, bytes], hosts: int, duplicate: bytes | None,
                  http10: bool, admin: bool, keep_alive: bool) -> None:
@@ -101,6 +103,10 @@ class HttpRequest:
         self.future: asyncio.Future | None = None
         self.response: bytes | None = None
         """The serialised answer once there is one (written when every earlier one was)."""
+        # observability (request_log.py, tracing.py): the request's id, rows and spans
+        self.request_id: str | None = None
+        self.rows: int | None = None
+        self.trace: object | None = None
 
 
 READ_HEADERS = frozenset({b"content-length", b"content-type", b"content-encoding", b"authorization",
@@ -263,6 +269,8 @@ class Http1Protocol(asyncio.Protocol):
                 self.duplicate = self.duplicate or name
             else:
                 self.headers[name] = value
+        elif name in PASSED_HEADERS:  # observability: request id and trace context (request_log.py)
+            self.headers.setdefault(name, value)
         elif name == b"host":
             self.hosts += 1
         elif name == b"expect":

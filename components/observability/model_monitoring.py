@@ -14,6 +14,7 @@ from .._args import DnsLabel, Duration, PositiveNumber, Ratio, checked_args, pro
 from ..labels import standard_labels
 from ..serving.model_service import ModelService, ServedModel
 from ..serving.server_contract import METRICS_PATH
+from .alert_links import AlertLinks, with_links, with_log_links
 from .monitoring_dashboards import (
     DASHBOARD_LABEL,
     FOLDER,
@@ -56,6 +57,9 @@ class ModelMonitoringArgs:
     """When the model scales to zero: zero replicas on purpose is not an outage, and the dashboard shows wake-ups."""
     rollout: RolloutSignals | None = None
     """When the model is released as a canary (Argo Rollouts): alerts and a dashboard row on the rollout's state."""
+    alert_links: Optional[AlertLinks] = None
+    """Links on every model alert to its dashboard panel and the model's logs, and from the dashboard to the
+    logs (alert_links.py); None: no links."""
 
 
 def validate_model_monitoring_args(args: ModelMonitoringArgs) -> list[str]:
@@ -154,15 +158,22 @@ class ModelMonitoring(pulumi.ComponentResource):
         )
 
     def _create_rules(self, name: str, opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:
+        groups, links = model_rules(self._args), self._args.alert_links
+        if links is not None:  # alert_links.py: each alert links to its panel and the model's logs
+            groups = with_links(groups, links, self._target, self._dashboard(dashboard_uid("model", name)))
         return k8s.apiextensions.CustomResource(
             f"{name}-rules", api_version=MONITORING_API, kind="PrometheusRule",
-            metadata=self._metadata(), spec={"groups": model_rules(self._args)}, opts=opts,
+            metadata=self._metadata(), spec={"groups": groups}, opts=opts,
         )
 
-    def _create_dashboard(self, name: str, uid: str, opts: pulumi.ResourceOptions) -> None:
+    def _dashboard(self, uid: str) -> dict[str, Any]:
         a = self._args
         dashboard = model_dashboard(uid, self._target, a.availability, a.latency_p99_seconds, a.scale_to_zero,
                                     rollout=a.rollout)
+        return dashboard if a.alert_links is None else with_log_links(dashboard, a.alert_links, self._target)
+
+    def _create_dashboard(self, name: str, uid: str, opts: pulumi.ResourceOptions) -> None:
+        dashboard = self._dashboard(uid)
         k8s.core.v1.ConfigMap(
             f"{name}-dashboard",
             metadata=self._metadata(labels=DASHBOARD_LABEL, annotations={FOLDER_ANNOTATION: FOLDER}),

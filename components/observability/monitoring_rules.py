@@ -6,7 +6,9 @@ also the `spec.groups` of a PrometheusRule, so the same data is deployed and che
 production values; a test passes short ones without touching production.
 
 Metric names are the inference server's contract (app/README.md), the DCGM exporter's default
-counters (etc/default-counters.csv of dcgm-exporter 4.5.3-4.8.2) and kube-state-metrics 2.20.
+counters (etc/default-counters.csv of dcgm-exporter 4.5.3-4.8.2), kube-state-metrics 2.20 and node-exporter's
+filesystem collector (collector/filesystem_common.go: `node_filesystem_{avail,size}_bytes` by device, mountpoint,
+fstype).
 """
 
 from __future__ import annotations
@@ -85,6 +87,11 @@ class GpuAlertThresholds:
     xid_window: Duration = "10m"
     xid_step: Duration = "1m"
     exporter_missing_for: Duration = "10m"
+    disk_free_ratio: Annotated[float, between(0, 1)] = 0.10
+    """A node filesystem with less than this share free warns (images and model weights fill GPU nodes' disks)."""
+    disk_full_for: Duration = "15m"
+    disk_pressure_for: Duration = "5m"
+    """The kubelet's DiskPressure condition this long warns: it is evicting pods and refusing new ones."""
 
 
 @dataclass(frozen=True)
@@ -351,7 +358,32 @@ def gpu_rule_groups(thresholds: GpuAlertThresholds | None = None, dcgm_job: str 
                "{{ $value }} GPU node(s) advertise nvidia.com/gpu but fewer DCGM exporter targets are up: "
                "the GPU alerts and dashboards are blind there.", runbook_url),
     ]
-    return [{"name": "gpu.alerts", "rules": alerts}]
+    return [{"name": "gpu.alerts", "rules": alerts}, node_disk_rule_group(t, runbook_url)]
+
+
+# Filesystems that are not a node's disk: memory-backed, the container image layers' overlays, snaps.
+_NOT_A_DISK = 'fstype!~"tmpfs|ramfs|overlay|squashfs|nsfs"'
+
+
+def node_disk_rule_group(t: GpuAlertThresholds, runbook_url: str | None = None) -> dict[str, Any]:
+    """Disk alerts on every node (node-exporter runs on GPU nodes too, where images and weights fill the disk)."""
+    labels = {"service": "node"}
+    avail = f"node_filesystem_avail_bytes{{{_NOT_A_DISK}}}"
+    size = f"node_filesystem_size_bytes{{{_NOT_A_DISK}}}"
+    alerts = [
+        _alert("NodeDiskPressure",
+               'kube_node_status_condition{condition="DiskPressure", status="true"} == 1',
+               t.disk_pressure_for, "warning", labels, "Node under disk pressure",
+               "The kubelet on {{ $labels.node }} reports DiskPressure: it evicts pods and admits no new ones "
+               "until image garbage collection frees space.", runbook_url),
+        _alert("NodeDiskNearlyFull",
+               f"{avail}\n/\n{size}\n< {_number(t.disk_free_ratio)}",
+               t.disk_full_for, "warning", labels, "Node disk nearly full",
+               f"{{{{ $labels.mountpoint }}}} on {{{{ $labels.instance }}}} has {{{{ $value | humanizePercentage }}}} "
+               f"free (under {_number(t.disk_free_ratio * 100)}%): the next image pull or model download fails.",
+               runbook_url),
+    ]
+    return {"name": "node-disk.alerts", "rules": alerts}
 
 
 def alert_names(groups: list[dict[str, Any]]) -> list[str]:

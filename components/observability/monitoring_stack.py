@@ -30,6 +30,7 @@ from .._args import (
 from .._charts import PinnedChart, extra_values_problems
 from ..capacity.gpu_scheduling import GpuScheduling
 from ..labels import standard_labels
+from .managed_prometheus import PROMETHEUS_SERVICE_ACCOUNT, RemoteWrite
 from .monitoring_alertmanager import (
     AlertReceiver,
     NotificationTiming,
@@ -120,7 +121,8 @@ class MonitoringStackArgs:
     notification_timing: NotificationTiming = field(default_factory=NotificationTiming)
     resources: MonitoringResources = field(default_factory=MonitoringResources)
     gpu_scheduling: GpuScheduling = field(default_factory=GpuScheduling)
-    """The labels of GPU nodes, which every monitoring pod stays away from."""
+    """The labels and taints of GPU nodes: every monitoring pod stays away from them but node-exporter, which
+    tolerates their taints to watch their disks."""
     dcgm_exporter_namespace: Optional[pulumi.Input[str]] = None
     """Namespace of the DCGM exporter's Service; None looks in every namespace."""
     gpu_alerts: GpuAlertThresholds = field(default_factory=GpuAlertThresholds)
@@ -128,6 +130,10 @@ class MonitoringStackArgs:
     """Prometheus's scrape and rule evaluation interval."""
     runbook_url: Optional[str] = None
     """Base of the alerts' `runbook_url` (each alert appends `#<its name in lower case>`); None: no link."""
+    remote_write: Optional[RemoteWrite] = None
+    """Also send every sample to an AMP workspace (`ManagedPrometheus.remote_write`); rules and alerts stay here."""
+    grafana_data_sources: list[dict[str, Any]] = field(default_factory=list)
+    """More Grafana data sources (logs and traces: `alert_links.data_sources`), provisioned beside Prometheus."""
     chart_version: ChartVersion = CHART_VERSION
     """kube-prometheus-stack chart version; change it together with the values this module builds."""
     ready_timeout_minutes: Annotated[int, between(1, 120)] = 20
@@ -186,6 +192,11 @@ def helm_values(args: MonitoringStackArgs, grafana_secret: pulumi.Input[str], al
     }
     if _retention_size(args.storage_size):
         prometheus_spec["retentionSize"] = _retention_size(args.storage_size)
+    prometheus: dict[str, Any] = {"prometheusSpec": prometheus_spec}
+    if args.remote_write is not None:  # managed_prometheus.py: SigV4 with the IRSA role of this service account
+        prometheus_spec["remoteWrite"] = [args.remote_write.spec()]
+        prometheus["serviceAccount"] = {"create": True, "name": PROMETHEUS_SERVICE_ACCOUNT, "annotations": {
+            "eks.amazonaws.com/role-arn": args.remote_write.role_arn}}
     ((label, label_value),) = DASHBOARD_LABEL.items()
     return {
         # Helm installs CRDs on the first install only: before a chart upgrade that changes them, apply
@@ -196,7 +207,7 @@ def helm_values(args: MonitoringStackArgs, grafana_secret: pulumi.Input[str], al
         "defaultRules": {"create": True},
         "prometheusOperator": {"resources": r.operator.values(), **placement,
                                "admissionWebhooks": {"patch": {"resources": r.operator.values(), **placement}}},
-        "prometheus": {"prometheusSpec": prometheus_spec},
+        "prometheus": prometheus,
         "alertmanager": {"enabled": True, "alertmanagerSpec": {
             # The routing config holds receiver URLs and keys: it comes from our own Secret.
             "useExistingSecret": True, "configSecret": alertmanager_secret,
@@ -209,10 +220,14 @@ def helm_values(args: MonitoringStackArgs, grafana_secret: pulumi.Input[str], al
                 "enabled": True, "label": label, "labelValue": label_value,
                 "searchNamespace": "ALL", "folderAnnotation": FOLDER_ANNOTATION,
                 "provider": {"foldersFromFilesStructure": True}}},
+            **({"additionalDataSources": args.grafana_data_sources} if args.grafana_data_sources else {}),
             "resources": r.grafana.values(), **placement},
         "kube-state-metrics": {"resources": r.kube_state_metrics.values(), **placement},
+        # node-exporter runs on every node, GPU nodes included: their disks fill with images and weights.
+        # It tolerates exactly the GPU taints (not the chart's tolerate-everything default).
         "prometheus-node-exporter": {"namespaceOverride": node_exporter_namespace,
-                                     "resources": r.node_exporter.values(), **placement},
+                                     "resources": r.node_exporter.values(), "affinity": {},
+                                     "tolerations": args.gpu_scheduling.tolerations()},
     }
 
 
@@ -251,7 +266,7 @@ class MonitoringStack(pulumi.ComponentResource):
     Creates a namespace for the stack and one for node-exporter, a Secret with Grafana's admin
     credentials and one with the Alertmanager configuration, the kube-prometheus-stack Helm
     release, and, once its CRDs exist, a ServiceMonitor for the DCGM exporter, the GPU alert
-    rules, and the GPU dashboard. Every pod stays off GPU nodes.
+    rules, and the GPU dashboard. Every pod but node-exporter stays off GPU nodes.
     """
 
     namespace: pulumi.Output[str]

@@ -126,6 +126,15 @@ def log_group(cloud: FakeCloud, name: str, inputs: dict[str, Any]) -> dict[str, 
     return {"name": group, "arn": cloud.arn("logs", f"log-group:{group}"), **_tags(inputs)}
 
 
+@fake_resource("aws:amp/workspace:Workspace")
+def amp_workspace(cloud: FakeCloud, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """The endpoint's form is botocore `amp` WorkspaceDescription.prometheusEndpoint's (ends with a slash)."""
+    workspace = "ws-" + cloud.digest("amp", name)[:8]
+    return {"arn": cloud.arn("aps", f"workspace/{workspace}"), "id": workspace,
+            "prometheusEndpoint": f"https://aps-workspaces.{cloud.region}.amazonaws.com/workspaces/{workspace}/",
+            **_tags(inputs)}
+
+
 # --- EKS ----------------------------------------------------------------------------------------------
 
 @fake_resource("aws:eks/cluster:Cluster")

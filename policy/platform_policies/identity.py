@@ -28,7 +28,8 @@ ADDON_SERVICE_ACCOUNTS: dict[str, tuple[str, str]] = {
     "aws-efs-csi-driver": ("kube-system", "efs-csi-controller-sa"),
 }
 # Where charts take their service account's name and annotations from.
-_CHART_SERVICE_ACCOUNT_PATHS = (("serviceAccount",), ("rbac", "serviceAccount"))
+# kube-prometheus-stack names Prometheus's own account under `prometheus.serviceAccount` (AMP remote write).
+_CHART_SERVICE_ACCOUNT_PATHS = (("serviceAccount",), ("rbac", "serviceAccount"), ("prometheus", "serviceAccount"))
 
 
 @dataclass

@@ -79,6 +79,12 @@ def dcgm_counters() -> dict[str, str]:
     return {name: kind for name, kind in rows}
 
 
+def node_exporter_metrics() -> set[str]:
+    """The node-exporter filesystem metrics the node disk alerts read."""
+    return {line for line in (FIXTURES / "node-exporter-filesystem.metrics.txt").read_text().splitlines()
+            if line and not line.startswith("#")}
+
+
 def kube_state_metrics() -> set[str]:
     """Every metric kube-state-metrics 2.20.0 documents."""
     return {line for line in (FIXTURES / "kube-state-metrics-2.20.0.metrics.txt").read_text().splitlines()

@@ -224,6 +224,33 @@ def gpu_cases() -> list[Case]:
     ]
 
 
+def node_disk_cases() -> list[Case]:
+    fs = {"job": "node-exporter", "instance": "ip-10-0-1-5", "device": "/dev/nvme0n1p1", "mountpoint": "/",
+          "fstype": "xfs"}
+    shm = {**fs, "device": "shm", "mountpoint": "/dev/shm", "fstype": "tmpfs"}
+    condition = {"job": "kube-state-metrics", "node": "ip-10-0-1-5", "condition": "DiskPressure"}
+    static = {"service": "node"}
+    gib = 2**30
+    return [
+        Case("disk: 5 GiB free of 100 on a GPU node's root", "NodeDiskNearlyFull",
+             {_series("node_filesystem_avail_bytes", fs): f"{5 * gib}x30",
+              _series("node_filesystem_size_bytes", fs): f"{100 * gib}x30"}, "20m",
+             [{"severity": "warning", **static, **fs}]),
+        Case("disk: 40 GiB free, and a full tmpfs is not a disk", "NodeDiskNearlyFull",
+             {_series("node_filesystem_avail_bytes", fs): f"{40 * gib}x30",
+              _series("node_filesystem_size_bytes", fs): f"{100 * gib}x30",
+              _series("node_filesystem_avail_bytes", shm): "0x30", _series("node_filesystem_size_bytes", shm): "64x30"},
+             "20m"),
+        Case("pressure: the kubelet reports DiskPressure", "NodeDiskPressure",
+             {_series("kube_node_status_condition", {**condition, "status": "true"}): "0x2 1x20",
+              _series("kube_node_status_condition", {**condition, "status": "false"}): "1x2 0x20"}, "15m",
+             [{"severity": "warning", **static, **condition, "status": "true"}]),
+        Case("pressure: none", "NodeDiskPressure",
+             {_series("kube_node_status_condition", {**condition, "status": "true"}): "0x20",
+              _series("kube_node_status_condition", {**condition, "status": "false"}): "1x20"}, "15m"),
+    ]
+
+
 def _unit_test_file(directory: Path, rules: list[Path], cases: list[Case]) -> Path:
     path = directory / "tests.yml"
     path.write_text(yaml.safe_dump({"rule_files": [str(p) for p in rules], "evaluation_interval": "1m",
@@ -232,7 +259,7 @@ def _unit_test_file(directory: Path, rules: list[Path], cases: list[Case]) -> Pa
 
 
 def test_every_alert_has_a_firing_case_and_a_silent_case():
-    cases = model_cases() + gpu_cases()
+    cases = model_cases() + gpu_cases() + node_disk_cases()
     deployed = alert_names(model_rules(ModelMonitoringArgs(model=ServedModel("m"))) + gpu_rule_groups())
     assert {c.alert for c in cases if c.expected} == set(deployed)
     assert {c.alert for c in cases if not c.expected} == set(deployed)
@@ -240,7 +267,8 @@ def test_every_alert_has_a_firing_case_and_a_silent_case():
 
 @needs_promtool
 def test_promtool_unit_tests_prove_each_alert_fires_and_stays_silent(tmp_path):
-    tests = _unit_test_file(tmp_path, rule_files("prod", tmp_path, strip_annotations=True), model_cases() + gpu_cases())
+    cases = model_cases() + gpu_cases() + node_disk_cases()
+    tests = _unit_test_file(tmp_path, rule_files("prod", tmp_path, strip_annotations=True), cases)
     result = run(PROMTOOL, "test", "rules", str(tests))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout

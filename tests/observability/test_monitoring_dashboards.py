@@ -20,6 +20,7 @@ from tests.monitoring.promql import (
     kube_state_metrics,
     matcher_labels,
     metric_names,
+    node_exporter_metrics,
 )
 from tests.observability.test_alerting_tools import program
 from tests.progressive_delivery import controller_metrics as rollouts_controller_metrics
@@ -155,7 +156,8 @@ def test_the_server_exposes_its_contract(server_metrics):
 
 
 def test_model_queries_and_rules_read_only_what_the_server_and_kube_state_metrics_expose(server_metrics):
-    known = set(server_metrics) | kube_state_metrics() | recorded() | {"up"} | rollouts_controller_metrics()
+    known = (set(server_metrics) | kube_state_metrics() | recorded() | {"up"} | rollouts_controller_metrics()
+             | node_exporter_metrics())
     exprs = queries(dashboard("model")) + rule_exprs("model")
     assert unknown_metrics(exprs, known) == {}
     for expr in exprs:

@@ -40,7 +40,8 @@ STACKS = ("dev", "prod", "local")
 RELEASE = "kubernetes:helm.sh/v3:Release"
 # Every values section that becomes pods, and where its scheduling keys sit.
 POD_SECTIONS = ("prometheusOperator", "prometheusOperator.admissionWebhooks.patch", "prometheus.prometheusSpec",
-                "alertmanager.alertmanagerSpec", "grafana", "kube-state-metrics", "prometheus-node-exporter")
+                "alertmanager.alertmanagerSpec", "grafana", "kube-state-metrics")
+NODE_EXPORTER = "prometheus-node-exporter"
 
 
 @cache
@@ -199,8 +200,18 @@ def test_every_monitoring_pod_stays_off_gpu_nodes(stack):
         terms = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
         refused = {(e["key"], tuple(e["values"])) for t in terms for e in t["matchExpressions"] if e["operator"] == "NotIn"}
         assert len(terms) == 1 and {(k, (v,)) for k, v in scheduling.node_labels.items()} <= refused, section
-    for toleration in _all_tolerations(values(stack)):
+    for toleration in _all_tolerations({k: v for k, v in values(stack).items() if k != NODE_EXPORTER}):
         assert not any(_tolerates(toleration, taint) for taint in scheduling.taints), toleration
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_node_exporter_runs_on_gpu_nodes_too_tolerating_only_their_taints(stack):
+    scheduling = build.gpu_scheduling(stack_config(stack).gpu_node_group)
+    exporter = values(stack)[NODE_EXPORTER]
+    assert exporter["affinity"] == {}, "node-exporter must not be kept off GPU nodes"
+    assert all(any(_tolerates(t, taint) for t in exporter["tolerations"]) for taint in scheduling.taints)
+    assert not any(_tolerates(t, Taint("dedicated", "other", "NoExecute")) for t in exporter["tolerations"]), \
+        "tolerating every taint would also keep node-exporter on nodes being drained"
 
 
 def test_the_toleration_check_sees_a_gpu_toleration():
@@ -266,7 +277,7 @@ def test_the_gpu_rules_and_dashboard_are_deployed():
     rules = manifest("prod", "PrometheusRule", "gpu-rules")["spec"]["groups"]
     assert rules == gpu_rule_groups(runbook_url=stack_config("prod").monitoring.runbook_base_url)
     assert alert_names(rules) == ["GpuUtilizationSaturated", "GpuIdle", "GpuMemoryNearFull", "GpuXidError",
-                                  "GpuTemperatureHigh", "GpuMetricsMissing"]
+                                  "GpuTemperatureHigh", "GpuMetricsMissing", "NodeDiskPressure", "NodeDiskNearlyFull"]
     config_map = manifest("prod", "ConfigMap", "gpu-dashboard")
     assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
     assert config_map["metadata"]["annotations"]["grafana_folder"]
