@@ -14,6 +14,7 @@ from components import (
     GpuCostDashboard,
     GpuNodeGroup,
     GpuOperators,
+    ImageAdmission,
     Karpenter,
     LogCollection,
     ManagedPrometheus,
@@ -78,6 +79,8 @@ if config.cluster.mode != "local":
         ClusterApiAccess("ci-api-access", build.cluster_api_access_args(config, cluster), aws)
     if config.cluster.preview_role_arns:
         PreviewAccess("ci-preview", build.preview_access_args(config, cluster), aws_and_kubernetes)
+    if build.admits_signed_images_only(config):  # the model's namespace admits only what CI signed
+        ImageAdmission("image-admission", build.image_admission_args(config), kubernetes)
 
 # Teams as tenants: namespaces with GPU/CPU/memory quotas, serving priorities, per-team read access (tenancy).
 tenancy = Tenancy("tenancy", tenancy_args(config, cluster), aws_and_kubernetes) if config.tenancy else None

@@ -35,6 +35,7 @@ from .observability.monitoring_rules import (
 )
 from .observability.monitoring_stack import MonitoringResources, MonitoringStack, MonitoringStackArgs, PodResources
 from .observability.trace_collection import TempoStore, TraceCollection, TraceCollectionArgs, XRay
+from .security.image_admission import ImageAdmission, ImageAdmissionArgs
 from .serving.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
 from .serving.model_endpoint import ModelEndpoint, ModelEndpointArgs, RequestProxy, WeightedBackend
 from .serving.model_image import ModelImage, ModelImageArgs
@@ -95,6 +96,8 @@ __all__ = [
     "GpuScheduling",
     "HealthProbes",
     "HorizontalAutoscaling",
+    "ImageAdmission",
+    "ImageAdmissionArgs",
     "InvalidArgs",
     "Karpenter",
     "KarpenterArgs",

@@ -33,6 +33,7 @@ from components.observability.monitoring_alertmanager import AlertReceiver
 from components.observability.monitoring_rules import RolloutSignals, ScaleToZeroSignals
 from components.observability.monitoring_stack import MonitoringStack, MonitoringStackArgs
 from components.observability.trace_collection import TraceCollection
+from components.security.image_admission import ImageAdmissionArgs
 from components.serving.load_balancer_controller import LoadBalancerControllerArgs
 from components.serving.model_endpoint import ModelEndpointArgs, RequestProxy
 from components.serving.model_image import ModelImageArgs
@@ -172,7 +173,8 @@ def cluster_api_access_args(config: StackConfig, cluster: Cluster) -> ClusterApi
 
 
 def preview_access_args(config: StackConfig, cluster: Cluster) -> PreviewAccessArgs:
-    return PreviewAccessArgs(cluster_name=cluster.cluster_name, role_arns=list(config.cluster.preview_role_arns))
+    return PreviewAccessArgs(cluster_name=cluster.cluster_name, role_arns=list(config.cluster.preview_role_arns),
+                             refresh_role_arns=list(config.cluster.refresh_role_arns))
 
 
 # --- AWS GPU platform: provider, network, cluster, GPU nodes, GPU operators --------------------------------
@@ -660,3 +662,14 @@ def model_endpoint_args(config: StackConfig, model: ModelService, network: Optio
         proxy=proxy,
         weighted_backend=canary.weighted_backend if canary is not None else None,
     )
+
+
+def admits_signed_images_only(config: StackConfig) -> bool:
+    """CI's stacks run only images their deploy workflow signed (the local stack builds its own: off)."""
+    return config.delivery is not None and config.delivery.signed_images_only
+
+
+def image_admission_args(config: StackConfig) -> ImageAdmissionArgs:
+    assert config.delivery is not None and config.delivery.repository is not None  # the config refuses otherwise
+    return ImageAdmissionArgs(repository=config.delivery.repository,
+                              namespaces=list(dict.fromkeys(v.model_namespace for v in config.catalogue())))

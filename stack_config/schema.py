@@ -189,9 +189,13 @@ class ClusterConfig(Section):
         default_factory=list, description="IAM roles granted read-only cluster access (e.g. the preview role).")
     preview_role_arns: list[IamRoleArn] = Field(
         default_factory=list,
-        description="IAM roles of CI preview jobs: read everything (Secrets too) and dry-run changes, never apply "
-                    "them (RBAC plus an admission policy; see docs/delivery.md). The view policy cannot preview "
-                    "Secrets or Helm releases.")
+        description="IAM roles of CI preview and plan jobs: read everything but Secrets and dry-run changes, never "
+                    "apply them (RBAC plus an admission policy; see docs/delivery.md). The view policy cannot "
+                    "dry-run.")
+    refresh_role_arns: list[IamRoleArn] = Field(
+        default_factory=list,
+        description="IAM roles of CI's drift check (`pulumi refresh`, main only): read everything, Secrets included "
+                    "(a refresh reads every resource), change nothing.")
     log_retention_days: int = Field(default=90, description="Days CloudWatch keeps control-plane logs (created clusters).")
     addon_versions: dict[Literal[CORE_ADDONS], Annotated[str, StringConstraints(  # type: ignore[valid-type]
         pattern=r"^v[0-9]+\.[0-9]+\.[0-9]+-eksbuild\.[0-9]+$")]] = Field(
@@ -260,10 +264,15 @@ class ClusterConfig(Section):
             if network.prefixlen == 0:
                 problems.append(_problem("endpointPublicAccessCidrs", cidr, "the API endpoint must not be open to the world"))
         shared = set(self.preview_role_arns) & (set(self.admin_role_arns) | set(self.viewer_role_arns))
+        shared |= set(self.refresh_role_arns) & (set(self.admin_role_arns) | set(self.viewer_role_arns)
+                                                 | set(self.preview_role_arns))
         if shared:
             problems.append(_problem("previewRoleArns", sorted(shared),
-                                     "a role has one access entry: list it in previewRoleArns or in adminRoleArns/"
-                                     "viewerRoleArns, not both"))
+                                     "a role has one access entry: list it in previewRoleArns, refreshRoleArns or "
+                                     "adminRoleArns/viewerRoleArns, not two"))
+        if self.refresh_role_arns and not self.preview_role_arns:
+            problems.append(_problem("refreshRoleArns", self.refresh_role_arns, "comes with previewRoleArns (the "
+                                     "preview access that holds both groups to read and dry-run)"))
         if self.preview_role_arns and self.mode == "local":
             problems.append(_problem("previewRoleArns", self.preview_role_arns, "needs an EKS cluster (mode create or "
                                      "existing)"))
@@ -955,6 +964,21 @@ class DeliveryConfig(Section):
     runner_cidrs: list[str] = Field(
         default_factory=list, description="Where the runners' API traffic comes from (private ranges for `vpc`, "
                                           "public egress addresses for `public`).")
+    preview_runner_labels: list[RunnerLabel] = Field(
+        default_factory=list,
+        description="`runs-on` labels of the separate, ephemeral runner pool that previews this stack for same-"
+                    "repository pull requests (it reaches the API from `runnerCidrs` too, but never runs a plan, "
+                    "deploy or drift job). Each pool needs a label the other lacks, so neither kind of job can "
+                    "land on the other's runners. Required.")
+    repository: Optional[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")]] = Field(
+        default=None,
+        description="The GitHub repository (`OWNER/REPO`) whose deploy workflow on main signs the images this stack "
+                    "runs (keyless cosign): the identity the cluster's admission policy admits.")
+    signed_images_only: bool = Field(
+        default=True,
+        description="Install Sigstore's policy-controller and admit, in the model's namespace, only images signed by "
+                    "`repository`'s deploy workflow on main (ImageAdmission). Off only for a first deploy by hand, "
+                    "whose image nobody signed (docs/delivery.md).")
 
     def stack_problems(self, config: StackConfig) -> list[str]:
         """Problems that span sections, each naming the key (for `StackConfig._check`)."""
@@ -964,6 +988,22 @@ class DeliveryConfig(Section):
             problems.append(_problem("delivery.runnerLabels", hosted, "GitHub-hosted runners cannot reach a restricted "
                                      "endpoint: their addresses are not in the VPC and not fixed; use self-hosted "
                                      "runner labels"))
+        hosted = [label for label in self.preview_runner_labels if GITHUB_HOSTED_LABEL_RE.match(label)]
+        if hosted:
+            problems.append(_problem("delivery.previewRunnerLabels", hosted, "a preview reaches the API too: use "
+                                     "self-hosted runner labels"))
+        if not self.preview_runner_labels:
+            problems.append(_problem("delivery.previewRunnerLabels", [], "required: the ephemeral pool that previews "
+                                     "this repository's pull requests (runnerLabels run plans and deploys only)"))
+        elif (not set(self.preview_runner_labels) - set(self.runner_labels)
+              or not set(self.runner_labels) - set(self.preview_runner_labels)):
+            problems.append(_problem("delivery.previewRunnerLabels", self.preview_runner_labels,
+                                     f"must have a label runnerLabels {self.runner_labels} lacks, and lack one it "
+                                     "has: a pull request's job must never land on a deploy runner, nor a deploy "
+                                     "job on a pull request's"))
+        if self.signed_images_only and self.repository is None:
+            problems.append(_problem("delivery.repository", None, "required with signedImagesOnly: the OWNER/REPO "
+                                     "whose deploy workflow signs the images the cluster admits"))
         if cluster.mode == "local":
             problems.append(_problem("delivery", "set", "CI deploys EKS stacks only; a local cluster is deployed by hand"))
             return problems

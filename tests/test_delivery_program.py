@@ -9,7 +9,9 @@ import pytest
 
 from components.access.cluster_api_access import ClusterApiAccess, ClusterApiAccessArgs
 from components.access.preview_access import (
+    CORE_RESOURCES,
     PREVIEW_GROUP,
+    REFRESH_GROUP,
     WRITABLE_API_GROUPS,
     PreviewAccess,
     PreviewAccessArgs,
@@ -142,28 +144,14 @@ def test_the_runner_rule_refuses_public_or_malformed_ranges():
 @pytest.mark.parametrize("name", AWS_STACKS)
 def test_each_stacks_preview_role_gets_an_access_entry_in_the_preview_group_and_no_access_policy(name):
     synthesis = stack(name)
-    [role] = stack_config(name).cluster.preview_role_arns
-    entry = only([e for e in synthesis.of_type(ACCESS_ENTRY) if e.inputs["principalArn"] == role])
-    assert entry.inputs["kubernetesGroups"] == [PREVIEW_GROUP] and entry.inputs["type"] == "STANDARD", entry.name
+    cluster = stack_config(name).cluster
+    assert len(cluster.preview_role_arns) == 2, "main's plans and pull request previews: two roles, one group"
     associations = synthesis.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
-    assert not [a for a in associations if a.inputs["principalArn"] == role], "RBAC, not an access policy, decides"
-
-
-def test_the_preview_group_reads_everything_and_writes_only_where_a_dry_run_needs_it():
-    synthesis = components(lambda opts: PreviewAccess("ci-preview", PreviewAccessArgs(
-        cluster_name="gpu-dev", role_arns=["arn:aws:iam::123456789012:role/gpu-platform-dev-preview"]), opts))
-    role = only(synthesis.of_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"))
-    rules = role.inputs["rules"]
-    assert {"apiGroups": ["*"], "resources": ["*"], "verbs": ["get", "list", "watch"]} in rules, "Secrets and Helm records"
-    writes = [r for r in rules if "patch" in r["verbs"]]
-    assert writes and all("*" not in r["apiGroups"] and "admissionregistration.k8s.io" not in r["apiGroups"]
-                          for r in writes), "the group could delete the policy that holds it to dry-runs"
-    assert not [r for r in rules if {"impersonate", "*"} & set(r["verbs"])], rules
-    skipped = sorted(v.split("=")[0] for v in role.inputs["metadata"]["annotations"].values())
-    assert skipped == ["CKV_K8S_158", "CKV_K8S_49"], "only the two findings this role exists to have are waived"
-    binding = only(synthesis.of_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding"))
-    assert binding.inputs["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": PREVIEW_GROUP}]
-    assert binding.inputs["roleRef"]["name"] == role.inputs["metadata"]["name"]
+    for role, group in [*((r, PREVIEW_GROUP) for r in cluster.preview_role_arns),
+                        *((r, REFRESH_GROUP) for r in cluster.refresh_role_arns)]:
+        entry = only([e for e in synthesis.of_type(ACCESS_ENTRY) if e.inputs["principalArn"] == role])
+        assert entry.inputs["kubernetesGroups"] == [group] and entry.inputs["type"] == "STANDARD", entry.name
+        assert not [a for a in associations if a.inputs["principalArn"] == role], "RBAC, not an access policy, decides"
 
 
 def test_every_request_of_the_preview_group_that_is_not_a_dry_run_is_denied():
@@ -200,15 +188,60 @@ def test_preview_roles_are_refused_in_two_access_lists_at_once():
     role = "arn:aws:iam::123456789012:role/gpu-platform-dev-preview"
     with pytest.raises(ConfigError) as error:
         config_with("dev", "cluster", viewerRoleArns=[role])
-    assert any("previewRoleArns: got" in p and "not both" in p for p in error.value.problems)
+    assert any("previewRoleArns: got" in p and "not two" in p for p in error.value.problems)
+    with pytest.raises(ConfigError) as error:
+        config_with("dev", "cluster", refreshRoleArns=[role])
+    assert any("previewRoleArns: got" in p and "not two" in p for p in error.value.problems), \
+        "a pull request's preview role must not read Secrets"
 
 
 @pytest.mark.parametrize(("changes", "expected"), [
     ({"role_arns": []}, "role_arns: got []"),
     ({"group": "system:masters"}, "group: got 'system:masters'"),
     ({"writable_api_groups": ["", "admissionregistration.k8s.io"]}, "writable_api_groups: got"),
+    ({"refresh_role_arns": ["arn:aws:iam::123456789012:role/p"]}, "refresh_role_arns: got"),
+    ({"refresh_group": PREVIEW_GROUP}, "refresh_group: got"),
 ])
 def test_bad_preview_access_args_are_refused_naming_the_field(changes, expected):
     args = {"cluster_name": "c", "role_arns": ["arn:aws:iam::123456789012:role/p"], **changes}
     with pytest.raises(ValueError, match=expected.replace("[", r"\[").replace("]", r"\]")):
         components(lambda opts: PreviewAccess("ci-preview", PreviewAccessArgs(**args), opts))
+
+
+def test_the_preview_group_reads_no_secret_and_writes_only_where_a_dry_run_needs_it():
+    synthesis = components(lambda opts: PreviewAccess("ci-preview", PreviewAccessArgs(
+        cluster_name="gpu-dev", role_arns=["arn:aws:iam::123456789012:role/gpu-platform-dev-preview"]), opts))
+    role = only(synthesis.of_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"))
+    rules = role.inputs["rules"]
+    for rule in rules:
+        assert "*" not in rule["apiGroups"], f"a wildcard group includes the core group, and so Secrets: {rule}"
+        if "" in rule["apiGroups"]:
+            assert rule["apiGroups"] == [""] and "*" not in rule["resources"], rule
+            assert not [r for r in rule["resources"] if r.startswith("secrets")], f"Secret data: {rule}"
+    reads = [r for r in rules if "get" in r["verbs"]]
+    assert {"apiGroups": [""], "resources": list(CORE_RESOURCES), "verbs": ["get", "list", "watch"]} in reads
+    assert {g for r in reads for g in r["apiGroups"]} == set(WRITABLE_API_GROUPS), "it reads what it may dry-run"
+    writes = [r for r in rules if "patch" in r["verbs"]]
+    assert writes and all("admissionregistration.k8s.io" not in r["apiGroups"] for r in writes), \
+        "the group could delete the policy that holds it to dry-runs"
+    assert not [r for r in rules if {"impersonate", "*"} & set(r["verbs"])], rules
+    skipped = sorted(v.split("=")[0] for v in role.inputs["metadata"]["annotations"].values())
+    assert skipped == ["CKV_K8S_158", "CKV_K8S_49"], "only the two findings this role exists to have are waived"
+    binding = only(synthesis.of_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding"))
+    assert binding.inputs["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": PREVIEW_GROUP}]
+    assert binding.inputs["roleRef"]["name"] == role.inputs["metadata"]["name"]
+
+
+def test_the_drift_checks_refresh_group_reads_everything_and_writes_nothing():
+    synthesis = components(lambda opts: PreviewAccess("ci-preview", PreviewAccessArgs(
+        cluster_name="gpu-dev", role_arns=["arn:aws:iam::123456789012:role/p"],
+        refresh_role_arns=["arn:aws:iam::123456789012:role/drift"]), opts))
+    roles = {r.inputs["metadata"]["name"]: r for r in synthesis.of_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole")}
+    assert set(roles) == {"ci-preview-preview", "ci-preview-refresh"}
+    assert roles["ci-preview-refresh"].inputs["rules"] == [
+        {"apiGroups": ["*"], "resources": ["*"], "verbs": ["get", "list", "watch"]}]
+    bindings = {b.inputs["subjects"][0]["name"]: b.inputs["roleRef"]["name"]
+                for b in synthesis.of_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding")}
+    assert bindings == {PREVIEW_GROUP: "ci-preview-preview", REFRESH_GROUP: "ci-preview-refresh"}
+    [entry] = [e for e in synthesis.of_type(ACCESS_ENTRY) if e.inputs["principalArn"].endswith("/drift")]
+    assert entry.inputs["kubernetesGroups"] == [REFRESH_GROUP]

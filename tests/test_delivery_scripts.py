@@ -5,12 +5,14 @@ repeat, the ordering guard, saved plans, and the pull request comment on success
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import http.server
 import io
 import json
 import os
 import subprocess
+import sys
 import tarfile
 import threading
 from pathlib import Path
@@ -18,9 +20,11 @@ from pathlib import Path
 import pytest
 
 from tests.needs import tool
+from tools.delivery.changes import classify
 from tools.delivery.image_gate import gate
 from tools.delivery.oci import archive_digest
 from tools.delivery.plan_summary import plan_steps, summary_markdown
+from tools.delivery.trust import trust_policy
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / ".github" / "scripts"
@@ -64,7 +68,7 @@ def sandbox(tmp_path):
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "CALLS": str(tmp_path / "calls"),
            "GITHUB_OUTPUT": str(tmp_path / "github_output"), "GITHUB_STEP_SUMMARY": str(tmp_path / "summary"),
            "GITHUB_SHA": "0123456789abcdef0123456789abcdef01234567", "GITHUB_RUN_ID": "42",
-           "PYTHONPATH": str(ROOT)}
+           "PYTHONPATH": str(ROOT), "RUNNER_TEMP": str(tmp_path / "runner-temp")}
     for key in ("PULUMI_BACKEND_URL", "PULUMI_ACCESS_TOKEN"):
         env.pop(key, None)
     (tmp_path / "github_output").write_text("")
@@ -207,10 +211,16 @@ def test_each_variant_is_built_once_gated_scanned_and_its_digest_recorded(sandbo
     digests = json.loads(outputs(tmp_path)["digests"])
     assert digests == {v: archive_digest(tmp_path / "out" / f"image-{v}.tar") for v in ("cpu", "gpu")}
     assert outputs(tmp_path)["version"] == app_artifacts
-    scans = calls(tmp_path, "trivy")
+    trivy = calls(tmp_path, "trivy")
+    scans = [c for c in trivy if "--exit-code 1" in c]
     scanned = [s.split("--input ")[1].split()[0] for s in scans]
     assert scanned == [str(tmp_path / "out" / f"image-{v}.tar") for v in ("cpu", "gpu")]
-    assert all("--exit-code 1" in s and "--severity CRITICAL,HIGH" in s for s in scans)
+    assert all("--severity CRITICAL,HIGH" in s for s in scans)
+    # Each archive's SBOM, beside it (the archive keeps its one manifest): what deploy.yml attests.
+    sboms = [c for c in trivy if "--format cyclonedx" in c]
+    assert [c.split("--output ")[1].split()[0] for c in sboms] == \
+        [str(tmp_path / "out" / f"sbom-{v}.cdx.json") for v in ("cpu", "gpu")]
+    assert [c.split("--input ")[1].split()[0] for c in sboms] == scanned
 
 
 def test_an_image_below_the_quality_bar_gets_no_digest(sandbox, tmp_path, oip_server, app_artifacts):
@@ -246,11 +256,8 @@ case "$1 $2" in
   "ecr describe-images") if [ -f "$CALLS/held" ]; then cat "$CALLS/held"; else echo "{held}"; fi ;;
   "ecr get-login-password") echo token ;;
 esac""")
-    # `login --password-stdin` reads the password as the real one does: a fake that did not would let
-    # `aws ecr get-login-password` die of SIGPIPE (exit 141 under pipefail) whenever it wrote last.
     fake(bin_dir, "skopeo", """
-if [ "$1" = login ]; then cat > /dev/null; fi
-if [ "$1" = copy ]; then python -m tools.delivery oci-digest "${3#oci-archive:}" > "$CALLS/held"; fi""")
+if [ "$1" = copy ]; then python -m tools.delivery oci-digest "${5#oci-archive:}" > "$CALLS/held"; fi""")
 
 
 def test_the_tested_archive_is_pushed_with_its_digest_preserved(sandbox, tmp_path):
@@ -261,7 +268,13 @@ def test_the_tested_archive_is_pushed_with_its_digest_preserved(sandbox, tmp_pat
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"{URI}@{digest}"
     [copy] = [c for c in calls(tmp_path, "skopeo") if c.startswith("copy")]
-    assert copy.startswith(f"copy --preserve-digests oci-archive:{tmp_path / 'image-gpu.tar'} docker://{URI}:git-")
+    auth = tmp_path / "runner-temp" / "registry-auth"
+    assert copy.startswith(f"copy --authfile {auth}/config.json --preserve-digests "
+                           f"oci-archive:{tmp_path / 'image-gpu.tar'} docker://{URI}:git-")
+    # The login is in the job's temp directory, readable by this user only, in the docker config format.
+    login = json.loads((auth / "config.json").read_text())
+    assert login == {"auths": {URI.split("/")[0]: {"auth": base64.b64encode(b"AWS:token").decode()}}}
+    assert (auth / "config.json").stat().st_mode & 0o077 == 0
 
 
 def test_a_digest_the_repository_holds_is_not_pushed_again(sandbox, tmp_path):
@@ -360,8 +373,9 @@ IMAGE = f"{URI}@sha256:" + "a" * 64
 
 
 def test_a_plan_saves_the_preview_of_the_given_image_with_the_policy_pack(sandbox, tmp_path):
+    _require("jq")
     bin_dir, env = sandbox
-    fake(bin_dir, "pulumi", 'echo "pulumi output"')
+    _pulumi_with_history(bin_dir, 41, 'echo "pulumi output"')
     result = run("pulumi-stack.sh", "plan", "prod", IMAGE, "v7", str(tmp_path / "plan"), env=env)
     assert result.returncode == 0, result.stderr
     log = calls(tmp_path, "pulumi")
@@ -371,18 +385,8 @@ def test_a_plan_saves_the_preview_of_the_given_image_with_the_policy_pack(sandbo
     assert f"--save-plan {tmp_path / 'plan' / 'plan-prod.json'}" in preview
     assert "--stack prod --policy-pack policy" in preview
     assert (tmp_path / "plan" / "prod.txt").read_text().strip() == "pulumi output"
-
-
-def test_up_applies_exactly_the_saved_plan(sandbox, tmp_path):
-    bin_dir, env = sandbox
-    fake(bin_dir, "pulumi", "true")
-    plan = tmp_path / "plan-prod.json"
-    plan.write_text("{}")
-    result = run("pulumi-stack.sh", "up", "prod", IMAGE, "", str(plan), env=env)
-    assert result.returncode == 0, result.stderr
-    [up] = [c for c in calls(tmp_path, "pulumi") if c.startswith("up")]
-    assert f"--plan {plan} --yes --skip-preview" in up and "--policy-pack policy" in up
-    assert not [c for c in calls(tmp_path, "pulumi") if "model.version" in c], "no version given, none set"
+    assert (tmp_path / "plan" / "version-prod").read_text().strip() == "41", "the version the plan was made at"
+    assert "stack history --stack prod --json --page-size 1" in log
 
 
 def test_a_failing_pulumi_fails_the_step_and_keeps_its_output(sandbox, tmp_path):
@@ -436,3 +440,292 @@ def test_a_passed_preview_says_so_in_the_same_comment(sandbox, tmp_path):
     assert "Preview of `prod`: passed" in body and "FAILED" not in body
     [lookup, _] = calls(tmp_path, "gh")
     assert "select(.body | startswith(\"<!-- pulumi-preview:prod -->\"))" in lookup
+
+
+def _pulumi_with_history(bin_dir: Path, version: int, extra: str = "") -> None:
+    """A fake pulumi whose `stack history` says the newest operation is `version` (a file the test can bump)."""
+    fake(bin_dir, "pulumi", f"""
+if [ "$1 $2" = "stack history" ]; then
+  echo "[{{\\"version\\": $(cat "$CALLS/version" 2> /dev/null || echo {version}), \\"kind\\": \\"update\\"}}]"; exit 0
+fi
+{extra}""")
+
+
+def test_up_applies_exactly_the_saved_plan_and_runs_its_preview(sandbox, tmp_path):
+    _require("jq")
+    bin_dir, env = sandbox
+    _pulumi_with_history(bin_dir, 41)
+    plan = tmp_path / "plan-prod.json"
+    plan.write_text("{}")
+    (tmp_path / "version-prod").write_text("41\n")
+    result = run("pulumi-stack.sh", "up", "prod", IMAGE, "", str(plan), env=env)
+    assert result.returncode == 0, result.stderr
+    [up] = [c for c in calls(tmp_path, "pulumi") if c.startswith("up")]
+    assert f"--plan {plan} --yes" in up and "--policy-pack policy" in up
+    assert "--skip-preview" not in up, "the update previews against the plan before it changes anything"
+    assert not [c for c in calls(tmp_path, "pulumi") if "model.version" in c], "no version given, none set"
+
+
+@pytest.mark.parametrize("recorded", ["40", None])
+def test_up_refuses_when_the_stack_moved_since_the_plan_and_applies_nothing(sandbox, tmp_path, recorded):
+    _require("jq")
+    bin_dir, env = sandbox
+    _pulumi_with_history(bin_dir, 41)
+    plan = tmp_path / "plan-prod.json"
+    plan.write_text("{}")
+    if recorded is not None:
+        (tmp_path / "version-prod").write_text(recorded)
+    result = run("pulumi-stack.sh", "up", "prod", IMAGE, "", str(plan), env=env)
+    assert result.returncode == (3 if recorded else 2)
+    assert ("moved since the plan (version 40 then, 41 now)" if recorded else "does not record the version") \
+        in result.stderr
+    assert not [c for c in calls(tmp_path, "pulumi") if c.startswith("up")], "nothing applied"
+
+
+def test_a_failed_up_plan_names_the_fallback_re_plan_and_never_applies_unplanned(sandbox, tmp_path):
+    _require("jq")
+    bin_dir, env = sandbox
+    _pulumi_with_history(bin_dir, 41, 'if [ "$1" = up ]; then echo "error: plan mismatch"; exit 255; fi')
+    plan = tmp_path / "plan-prod.json"
+    plan.write_text("{}")
+    (tmp_path / "version-prod").write_text("41")
+    result = run("pulumi-stack.sh", "up", "prod", IMAGE, "", str(plan), env=env)
+    assert result.returncode == 255
+    assert "re-run the whole workflow: a new plan, a new approval" in result.stderr
+    ups = [c for c in calls(tmp_path, "pulumi") if c.startswith("up")]
+    assert len(ups) == 1 and "--plan" in ups[0], "no second, unplanned update"
+    assert "error: plan mismatch" in (tmp_path / "plan-prod.up.txt").read_text()
+
+
+def test_the_guard_refuses_a_stack_whose_newest_update_records_no_commit(sandbox, history):
+    _require("jq")
+    bin_dir, env = sandbox
+    repo, sha = history
+    updates = [{"kind": "update", "environment": {}}, {"kind": "update", "environment": {"git.head": sha["A"]}}]
+    fake(bin_dir, "pulumi", f"echo '{json.dumps(updates)}'")
+    result = run("deploy-guard.sh", "prod", sha["C"], env=env, cwd=repo)
+    assert result.returncode == 1 and "records no commit" in result.stderr, "fails closed"
+
+
+def test_a_rollback_deploys_only_the_program_the_stack_runs(sandbox, history):
+    _require("jq")
+    repo, sha = history
+    bin_dir, env = sandbox
+    updates = [{"kind": "update", "environment": {"git.head": sha["B"]}}]
+    fake(bin_dir, "pulumi", f"echo '{json.dumps(updates)}'")
+    assert run("deploy-guard.sh", "prod", sha["B"], "exact", env=env, cwd=repo).returncode == 0
+    newer = run("deploy-guard.sh", "prod", sha["C"], "exact", env=env, cwd=repo)
+    assert newer.returncode == 1 and "a rollback deploys that commit's program" in newer.stderr, \
+        "main's newer program would reach prod without passing dev"
+    assert run("deploy-guard.sh", "prod", sha["C"], env=env, cwd=repo).returncode == 0, "a deploy may move forward"
+    fake(bin_dir, "pulumi", "echo '[]'")
+    never = run("deploy-guard.sh", "prod", sha["A"], "exact", env=env, cwd=repo)
+    assert never.returncode == 1 and "nothing to roll back" in never.stderr
+
+
+# --- deploy-preflight.sh: deploy runners run main's workflows only ------------------------------------------
+
+MAIN_RUN = {"GITHUB_REPOSITORY": "acme/gpu", "GITHUB_REF": "refs/heads/main", "GITHUB_EVENT_NAME": "push",
+            "GITHUB_WORKFLOW_REF": "acme/gpu/.github/workflows/deploy.yml@refs/heads/main"}
+
+
+def test_the_preflight_admits_main_workflows_with_their_tools(sandbox):
+    _, env = sandbox
+    result = run("deploy-preflight.sh", "git", "bash", env={**env, **MAIN_RUN})
+    assert result.returncode == 0, result.stderr
+    for event in ("workflow_dispatch", "schedule"):
+        assert run("deploy-preflight.sh", env={**env, **MAIN_RUN, "GITHUB_EVENT_NAME": event}).returncode == 0
+
+
+@pytest.mark.parametrize(("change", "why"), [
+    ({"GITHUB_REF": "refs/pull/7/merge"}, "deploy runners run main only"),
+    ({"GITHUB_REF": "refs/heads/feature"}, "deploy runners run main only"),
+    ({"GITHUB_EVENT_NAME": "pull_request"}, "never run a pull_request event"),
+    ({"GITHUB_EVENT_NAME": "pull_request_target"}, "never run a pull_request_target event"),
+    ({"GITHUB_WORKFLOW_REF": "acme/gpu/.github/workflows/deploy.yml@refs/heads/feature"}, "is not one of acme/gpu"),
+    ({"GITHUB_WORKFLOW_REF": "stranger/fork/.github/workflows/deploy.yml@refs/heads/main"}, "is not one of acme/gpu"),
+])
+def test_the_preflight_refuses_anything_but_mains_workflows(sandbox, change, why):
+    _, env = sandbox
+    result = run("deploy-preflight.sh", env={**env, **MAIN_RUN, **change})
+    assert result.returncode == 1 and why in result.stderr
+
+
+def test_the_preflight_names_every_missing_tool(sandbox):
+    _, env = sandbox
+    result = run("deploy-preflight.sh", "git", "no-such-tool-a", "no-such-tool-b", env={**env, **MAIN_RUN})
+    assert result.returncode == 1 and "not installed on this runner: no-such-tool-a no-such-tool-b" in result.stderr
+
+
+# --- required-check.sh: the one required check ---------------------------------------------------------
+
+def _needs(**results: str) -> str:
+    return json.dumps({job: {"result": result, "outputs": {}} for job, result in results.items()})
+
+
+@pytest.mark.parametrize(("fork", "results", "passes"), [
+    (False, {"checks": "success", "image": "success", "stacks": "success", "preview": "success"}, True),
+    (True, {"checks": "success", "image": "success", "stacks": "success", "preview": "skipped"}, True),
+    (False, {"checks": "success", "image": "success", "stacks": "success", "preview": "skipped"}, False),
+    (True, {"checks": "failure", "image": "skipped", "stacks": "success", "preview": "skipped"}, False),
+    (False, {"checks": "success", "image": "success", "stacks": "success", "preview": "failure"}, False),
+    (True, {"checks": "success", "image": "cancelled", "stacks": "success", "preview": "skipped"}, False),
+])
+def test_the_required_check_lets_a_fork_pass_without_previews_and_nothing_pass_with_a_failure(
+        sandbox, fork, results, passes):
+    _require("jq")
+    _, env = sandbox
+    result = run("required-check.sh", env={**env, "NEEDS": _needs(**results), "FORK": str(fork).lower()})
+    assert (result.returncode == 0) == passes, result.stderr
+    if not passes:
+        assert "required jobs did not pass" in result.stderr
+
+
+# --- image-trust.sh: provenance, signature, verification ---------------------------------------------------
+
+def _trust_fakes(bin_dir: Path) -> None:
+    fake(bin_dir, "gh", 'exit "${GH_EXIT:-0}"')
+    fake(bin_dir, "cosign", 'exit "${COSIGN_EXIT:-0}"')
+
+
+def test_provenance_and_sbom_must_come_from_this_repositorys_deploy_workflow_on_main(sandbox, tmp_path):
+    bin_dir, env = sandbox
+    _trust_fakes(bin_dir)
+    env = {**env, "GITHUB_REPOSITORY": "acme/gpu"}
+    assert run("image-trust.sh", "provenance", IMAGE, env=env).returncode == 0
+    verifications = calls(tmp_path, "gh")
+    assert [c.split("--predicate-type ")[1] for c in verifications] == \
+        ["https://slsa.dev/provenance/v1", "https://cyclonedx.org/bom"]
+    for call in verifications:
+        assert call.startswith(f"attestation verify oci://{IMAGE} --repo acme/gpu ")
+        assert "--signer-workflow acme/gpu/.github/workflows/deploy.yml --source-ref refs/heads/main" in call
+        assert "--deny-self-hosted-runners" in call, "built on GitHub's runners, not one a stranger reached"
+    failed = run("image-trust.sh", "provenance", IMAGE, env={**env, "GH_EXIT": "1"})
+    assert failed.returncode == 1 and "not built here" in failed.stderr
+
+
+def test_the_signature_is_keyless_by_digest_and_verified_against_mains_stack_workflow(sandbox, tmp_path):
+    bin_dir, env = sandbox
+    _trust_fakes(bin_dir)
+    env = {**env, "GITHUB_REPOSITORY": "acme/gpu"}
+    assert run("image-trust.sh", "sign", IMAGE, env=env).returncode == 0
+    assert run("image-trust.sh", "verify", IMAGE, env=env).returncode == 0
+    sign, verify = calls(tmp_path, "cosign")
+    assert sign == f"sign --yes {IMAGE}", "keyless (no --key), by digest"
+    assert verify == (f"verify {IMAGE} --certificate-identity "
+                      "https://github.com/acme/gpu/.github/workflows/stack.yml@refs/heads/main "
+                      "--certificate-oidc-issuer https://token.actions.githubusercontent.com")
+    refused = run("image-trust.sh", "verify", IMAGE, env={**env, "COSIGN_EXIT": "1"})
+    assert refused.returncode == 1 and "the cluster would refuse it" in refused.stderr
+
+
+@pytest.mark.parametrize("image", [f"{URI}:v1", f"{URI}@sha256:abc", ""])
+def test_only_an_image_by_digest_is_signed_or_verified(sandbox, tmp_path, image):
+    bin_dir, env = sandbox
+    _trust_fakes(bin_dir)
+    for command in ("sign", "verify", "provenance"):
+        assert run("image-trust.sh", command, image, env={**env, "GITHUB_REPOSITORY": "acme/gpu"}).returncode == 2
+    assert calls(tmp_path, "cosign") == calls(tmp_path, "gh") == []
+
+
+# --- undeployed.sh: merged but never deployed ---------------------------------------------------------------
+
+def _commit_file(repo: Path, path: str) -> str:
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    (repo / path).parent.mkdir(parents=True, exist_ok=True)
+    (repo / path).write_text(path)
+    subprocess.run([*git, "add", path], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", path], check=True)
+    return subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.mark.parametrize(("path", "undeployed"), [("components/serving/x.py", True), ("app/train.py", True),
+                                                  ("docs/delivery.md", False)])
+def test_drift_reports_a_merged_change_that_was_never_deployed(sandbox, tmp_path, path, undeployed):
+    _require("jq")
+    bin_dir, env = sandbox
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "-C", str(repo), "init", "-q", "-b", "main"], check=True)
+    deployed = _commit_file(repo, "README.md")
+    _commit_file(repo, path)
+    fake(bin_dir, "pulumi", f"""echo '[{{"kind": "update", "environment": {{"git.head": "{deployed}"}}}}]'""")
+    result = subprocess.run(["bash", str(SCRIPTS / "undeployed.sh"), "prod"], cwd=repo, env=env, capture_output=True,
+                            text=True, timeout=60, check=False)
+    assert (result.returncode == 1) == undeployed, result.stderr
+    if undeployed:
+        assert "never deployed" in result.stderr
+
+
+# --- changes.py: deploy only what changed ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("paths", "expected"), [
+    (["docs/delivery.md", "README.md", "tests/test_x.py", "bench/loadgen.py"], {"image": False, "deploy": False}),
+    (["components/serving/model_service.py"], {"image": False, "deploy": True}),
+    (["Pulumi.prod.yaml"], {"image": False, "deploy": True}),
+    (["policy/pack.py", "docs/x.md"], {"image": False, "deploy": True}),
+    (["app/model_server/server.py"], {"image": True, "deploy": True}),
+    (["app/Dockerfile", "components/x.py"], {"image": True, "deploy": True}),
+    ([".github/scripts/build-images.sh"], {"image": True, "deploy": True}),
+    ([], {"image": False, "deploy": False}),
+])
+def test_a_push_builds_an_image_only_for_image_inputs_and_deploys_only_what_stacks_run(paths, expected):
+    assert classify(paths) == expected
+    result = subprocess.run([sys.executable, "-m", "tools.delivery", "changes"], input="\n".join(paths), cwd=ROOT,
+                            capture_output=True, text=True, check=True, timeout=60)
+    assert json.loads(result.stdout) == expected
+
+
+def test_without_an_earlier_commit_everything_counts_as_changed():
+    result = subprocess.run([sys.executable, "-m", "tools.delivery", "changes", "--all"], input="", cwd=ROOT,
+                            capture_output=True, text=True, check=True, timeout=60)
+    assert json.loads(result.stdout) == {"image": True, "deploy": True}
+
+
+# --- trust.py: each CI role trusts one workflow on one ref in one environment ------------------------------
+
+
+def test_the_deploy_role_trusts_only_mains_stack_workflow_in_the_stacks_environment():
+    policy = trust_policy("acme/gpu", "123456789012", "prod", "deploy")
+    [statement] = policy["Statement"]
+    assert statement["Principal"] == {"Federated": "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"}
+    assert statement["Condition"] == {"StringEquals": {
+        "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+        "token.actions.githubusercontent.com:sub":
+            "repo:acme/gpu:environment:prod:job_workflow_ref:acme/gpu/.github/workflows/stack.yml@refs/heads/main"}}
+
+
+def test_the_pull_request_preview_role_trusts_its_environment_from_a_pull_request_or_mains_dispatch():
+    [statement] = trust_policy("acme/gpu", "123456789012", "dev", "pr-preview")["Statement"]
+    assert statement["Condition"]["StringLike"] == {"token.actions.githubusercontent.com:sub": [
+        "repo:acme/gpu:environment:dev-pr-preview:job_workflow_ref:acme/gpu/.github/workflows/preview-stack.yml@refs/pull/*/merge",
+        "repo:acme/gpu:environment:dev-pr-preview:job_workflow_ref:acme/gpu/.github/workflows/preview-stack.yml@refs/heads/main"]}
+    assert "sub" not in str(statement["Condition"]["StringEquals"]), "the audience is exact, the subject a pattern"
+
+
+def test_a_trust_policy_for_a_malformed_repository_is_refused():
+    with pytest.raises(SystemExit, match="expected OWNER/REPO"):
+        trust_policy("acme", "123456789012", "prod", "deploy")
+
+
+@pytest.mark.parametrize(("skippable", "local_stack", "passes"), [
+    ("local-stack", "skipped", True),    # nothing a stack runs changed
+    ("", "skipped", False),              # it should have run
+    ("", "success", True),
+    ("local-stack", "failure", False),   # ran and failed: never excused
+])
+def test_the_local_stack_may_be_skipped_only_when_nothing_a_stack_runs_changed(sandbox, skippable, local_stack, passes):
+    _require("jq")
+    _, env = sandbox
+    needs = _needs(changes="success", checks="success", image="success", stacks="success", preview="success",
+                   **{"local-stack": local_stack})
+    result = run("required-check.sh", env={**env, "NEEDS": needs, "FORK": "false", "SKIPPABLE": skippable})
+    assert (result.returncode == 0) == passes, result.stderr
+
+
+def test_the_local_stack_script_refuses_an_unknown_phase(sandbox, tmp_path):
+    _, env = sandbox
+    (tmp_path / "runner-temp").mkdir()
+    result = run("local-stack.sh", "sideways", env=env)
+    assert result.returncode == 2 and "usage: local-stack.sh up|check|down" in result.stderr

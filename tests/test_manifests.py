@@ -15,7 +15,8 @@ from tests.needs import checkov
 
 # Custom resources have no schema in kubernetes-validate; their fields are pinned by their component tests.
 CUSTOM_RESOURCE_GROUPS = ("monitoring.coreos.com/", "karpenter.sh/", "karpenter.k8s.aws/", "keda.sh/", "http.keda.sh/",
-                          "argoproj.io/")  # checked against the pinned CRDs in test_progressive_delivery
+                          "argoproj.io/",  # checked against the pinned CRDs in test_progressive_delivery
+                          "policy.sigstore.dev/")  # and in tests/security/test_image_admission.py
 
 # Each skipped checkov check, with the reason it does not apply.
 CHECKOV_SKIPS = {

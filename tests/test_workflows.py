@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,11 @@ ACTIONS_DIR = ROOT / ".github" / "actions"
 SCRIPTS_DIR = ROOT / ".github" / "scripts"
 # release.yml belongs to the packaging work (issue 16) and is tested there; docs.yml (the site) in tests/test_api_docs.py.
 WORKFLOW_FILES = sorted(p for p in [*WORKFLOWS_DIR.glob("*.yml"), *WORKFLOWS_DIR.glob("*.yaml")])
-DELIVERY_WORKFLOWS = {"checks.yml", "image.yml", "pull-request.yml", "deploy.yml", "stack.yml", "rollback.yml", "drift.yml"}
+DELIVERY_WORKFLOWS = {"checks.yml", "image.yml", "pull-request.yml", "preview-stack.yml", "preview.yml", "deploy.yml",
+                      "stack.yml", "rollback.yml", "drift.yml", "local-stack.yml"}
+# The reusable workflows that run Pulumi on a stack, and who may call them.
+STACK_WORKFLOW = "./.github/workflows/stack.yml"
+PREVIEW_WORKFLOW = "./.github/workflows/preview-stack.yml"
 ACTION_FILES = sorted(ACTIONS_DIR.glob("*/action.yml"))
 
 # Stacks CI never previews or deploys, and why (each one's stack file must say the same).
@@ -95,6 +100,11 @@ def pulumi_jobs() -> list[tuple[str, str, dict]]:
             if "pulumi-stack.sh" in runs(job) or "pulumi refresh" in runs(job)]
 
 
+def callers(uses: str) -> dict[tuple[str, str], dict]:
+    """(file, job id) -> job, of every job that calls the reusable workflow `uses`."""
+    return {(name, job_id): job for name, job_id, job, _ in all_jobs() if job.get("uses") == uses}
+
+
 def run_scripts() -> list[tuple[str, str]]:
     found = [(f"{name}:{job_id}", s["run"]) for name, job_id, job, _ in all_jobs() for s in steps(job) if "run" in s]
     for path in ACTION_FILES:
@@ -111,11 +121,12 @@ def deployable_stacks() -> set[str]:
 def test_the_workflows_are_the_ones_this_project_delivers_with():
     assert DELIVERY_WORKFLOWS <= {p.name for p in WORKFLOW_FILES}
     assert {p.name for p in WORKFLOW_FILES} - DELIVERY_WORKFLOWS <= {"release.yml", "docs.yml"}
-    for reusable in ("checks.yml", "image.yml", "stack.yml"):
+    for reusable in ("checks.yml", "image.yml", "stack.yml", "preview-stack.yml", "local-stack.yml"):
         assert set(triggers(workflow(reusable))) == {"workflow_call"}, reusable
     assert triggers(workflow("pull-request.yml")) == {"pull_request": {"branches": ["main"]}}
     assert triggers(workflow("deploy.yml")) == {"push": {"branches": ["main"]}}
     assert set(triggers(workflow("rollback.yml"))) == {"workflow_dispatch"}
+    assert set(triggers(workflow("preview.yml"))) == {"workflow_dispatch"}
     drift = triggers(workflow("drift.yml"))
     assert set(drift) == {"schedule", "workflow_dispatch"}
     [schedule] = drift["schedule"]
@@ -135,14 +146,15 @@ def _all_needs(wf_jobs: dict, job_id: str) -> set[str]:
     return needs.union(*(_all_needs(wf_jobs, n) for n in needs)) if needs else set()
 
 
-@pytest.mark.parametrize("name", ["pull-request.yml", "deploy.yml"])
+@pytest.mark.parametrize("name", ["pull-request.yml", "deploy.yml", "preview.yml"])
 def test_pull_requests_and_main_run_the_same_checks_then_the_same_image_build(name):
     wf_jobs = jobs(workflow(name))
     assert wf_jobs["checks"]["uses"] == "./.github/workflows/checks.yml"
     assert wf_jobs["image"]["uses"] == "./.github/workflows/image.yml"
     assert "checks" in _all_needs(wf_jobs, "image"), "the image packages the gated model"
+    assert wf_jobs["image"]["with"]["model-artifact"] == "${{ needs.checks.outputs.model-artifact }}"
     cloud_jobs = [job_id for job_id, job in wf_jobs.items()
-                  if job.get("uses") == "./.github/workflows/stack.yml" or "pulumi-stack.sh" in runs(job)]
+                  if job.get("uses") in (STACK_WORKFLOW, PREVIEW_WORKFLOW) or "pulumi-stack.sh" in runs(job)]
     assert cloud_jobs
     for job_id in cloud_jobs:
         assert {"checks", "image"} <= _all_needs(wf_jobs, job_id), f"{name}:{job_id} runs before the checks and image"
@@ -159,7 +171,14 @@ def test_the_checks_lint_test_train_gate_and_hand_over_the_model():
     gate = next(i for i, r in enumerate(texts) if "python evaluate.py --min-accuracy" in r)
     upload = next(i for i, s in enumerate(model) if action(s) == "actions/upload-artifact")
     assert train < gate < upload, "the model is uploaded only after it is trained and passes the gate"
-    assert model[upload]["with"] == {"name": "model-artifacts", "path": "app/artifacts/", "if-no-files-found": "error"}
+    # Named for the run attempt, handed on by output: a re-run uploads its own and never collides.
+    assert model[upload]["with"] == {"name": "model-artifacts-${{ github.run_attempt }}", "path": "app/artifacts/",
+                                     "if-no-files-found": "error", "retention-days": 1}
+    assert checks["model"]["outputs"]["artifact"] == model[upload]["with"]["name"]
+    assert triggers(workflow("checks.yml"))["workflow_call"]["outputs"]["model-artifact"]["value"] == \
+        "${{ jobs.model.outputs.artifact }}"
+    download = next(s for s in steps(jobs(workflow("image.yml"))["image"]) if action(s) == "actions/download-artifact")
+    assert download["with"]["name"] == "${{ inputs.model-artifact }}"
     assert all(s.get("working-directory") == "app" for s in (model[train], model[gate]))
 
 
@@ -202,7 +221,9 @@ def test_only_the_image_job_builds_and_only_the_push_script_pushes():
     scripts = {p.name: p.read_text() for p in SCRIPTS_DIR.glob("*.sh")}
     assert [n for n, text in scripts.items() if "docker buildx build" in text] == ["build-images.sh"]
     assert [n for n, text in scripts.items() if "skopeo copy" in text] == ["push-image.sh"]
-    assert "skopeo copy --preserve-digests" in scripts["push-image.sh"], "a push keeps the tested digest"
+    assert 'skopeo copy --authfile "$auth/config.json" --preserve-digests' in scripts["push-image.sh"], \
+        "a push keeps the tested digest, logged in outside the runner's home"
+    assert not [n for n, text in scripts.items() if "skopeo login" in text or "docker login" in text]
 
 
 def test_every_pulumi_run_is_given_the_image_by_digest_so_pulumi_builds_nothing():
@@ -217,20 +238,21 @@ def test_every_pulumi_run_is_given_the_image_by_digest_so_pulumi_builds_nothing(
 
 def test_main_deploys_the_same_digest_to_every_stack_dev_first_prod_after_it():
     deploy = jobs(workflow("deploy.yml"))
-    calls = {job["with"]["stack"]: job_id for job_id, job in deploy.items()
-             if job.get("uses") == "./.github/workflows/stack.yml"}
+    calls = {job["with"]["stack"]: job_id for job_id, job in deploy.items() if job.get("uses") == STACK_WORKFLOW}
     assert set(calls) == set(ci_stacks())
     assert calls["dev"] in _all_needs(deploy, calls["prod"]), "prod only after dev succeeded"
+    assert "needs.dev.result == 'success'" in deploy[calls["prod"]]["if"]
     for stack, job_id in calls.items():
         job = deploy[job_id]
-        assert job["with"]["digest"] == \
-            f"${{{{ fromJSON(needs.image.outputs.digests)[fromJSON(needs.stacks.outputs.stacks).{stack}.variant] }}}}"
+        assert job["with"]["digest"] == ("${{ fromJSON(needs.image.outputs.digests || '{}')"
+                                         f"[fromJSON(needs.stacks.outputs.stacks).{stack}.variant] || '' }}}}")
         assert job["with"]["version"] == "${{ needs.image.outputs.version }}"
-        assert job["with"]["archives"] == "image-archives"
+        assert job["with"]["archives"] == "${{ needs.image.outputs.archives }}"
+        assert job["with"]["region"] == f"${{{{ fromJSON(needs.stacks.outputs.stacks).{stack}.region }}}}"
         assert {"image", "stacks"} <= set(job["needs"])
         assert "refs/heads/main" in job["if"] and "push" in job["if"]
     image = deploy["image"]["with"]
-    assert image == {"ci-only": True, "keep": True}, "main keeps the tested archives for the pushes"
+    assert image["ci-only"] is True and image["keep"] is True, "main keeps the tested archives for the pushes"
 
 
 def test_a_stack_deploys_the_digest_it_was_given_and_the_pushed_image_is_the_planned_one():
@@ -238,8 +260,8 @@ def test_a_stack_deploys_the_digest_it_was_given_and_the_pushed_image_is_the_pla
     plan, up = stack["plan"], stack["up"]
     assert step_running(plan, "repositoryUri")["env"]["DIGEST"] == "${{ inputs.digest }}"
     push = step_running(up, "push-image.sh")
-    assert push["env"]["DIGEST"] == "${{ inputs.digest }}"
     assert push["env"]["PLANNED"] == "${{ needs.plan.outputs.image }}"
+    assert '"${PLANNED##*@}"' in push["run"], "the digest pushed is the planned one"
     assert '[ "$image" = "$PLANNED" ]' in push["run"], "the image pushed is the one the approved plan deploys"
     assert step_running(up, "pulumi-stack.sh up")["env"]["IMAGE"] == "${{ steps.push.outputs.image }}"
     assert index_of(up, lambda s: "push-image.sh" in s.get("run", "")) < \
@@ -247,12 +269,14 @@ def test_a_stack_deploys_the_digest_it_was_given_and_the_pushed_image_is_the_pla
 
 
 def test_pull_requests_preview_the_image_they_built_without_pushing_it():
-    preview = jobs(workflow("pull-request.yml"))["preview"]
+    preview = jobs(workflow("preview-stack.yml"))["preview"]
     image = step_running(preview, "repositoryUri")
-    assert image["env"]["DIGEST"] == \
-        "${{ fromJSON(needs.image.outputs.digests)[fromJSON(needs.stacks.outputs.stacks)[matrix.stack].variant] }}"
-    assert "push-image.sh" not in runs(preview)
-    assert "keep" not in (jobs(workflow("pull-request.yml"))["image"].get("with") or {}), "no archive kept on PRs"
+    assert image["env"]["DIGEST"] == "${{ inputs.digest }}"
+    assert "push-image.sh" not in runs(preview) and "image-trust.sh sign" not in runs(preview)
+    for (name, _), job in callers(PREVIEW_WORKFLOW).items():
+        assert job["with"]["digest"] == \
+            "${{ fromJSON(needs.image.outputs.digests)[fromJSON(needs.stacks.outputs.stacks)[matrix.stack].variant] }}"
+        assert "keep" not in (jobs(workflow(name))["image"].get("with") or {}), f"{name}: no archive kept"
 
 
 # ---- saved plans -------------------------------------------------------------------------------------
@@ -263,15 +287,19 @@ def test_each_stack_is_planned_with_save_plan_and_updated_with_exactly_that_plan
     plan_step = step_running(plan, "pulumi-stack.sh plan")
     assert plan_step["run"] == '.github/scripts/pulumi-stack.sh plan "$STACK" "$IMAGE" "$VERSION" "$RUNNER_TEMP/plan"'
     upload = next(s for s in steps(plan) if action(s) == "actions/upload-artifact")
-    assert upload["with"]["name"] == "plan-${{ inputs.stack }}" and upload["with"]["path"] == "${{ runner.temp }}/plan/"
+    # Named for the attempt that made it and handed to `up` by output: re-running the plan job uploads a new
+    # name (no conflict), and re-running only `up` gets the stale plan, which the version check refuses.
+    assert upload["with"]["name"] == "plan-${{ inputs.stack }}-${{ github.run_attempt }}" == plan["outputs"]["plan"]
+    assert upload["with"]["path"] == "${{ runner.temp }}/plan/"
     download = next(s for s in steps(up) if action(s) == "actions/download-artifact"
-                    and s["with"]["name"] == "plan-${{ inputs.stack }}")
+                    and s["with"]["name"] == "${{ needs.plan.outputs.plan }}")
     assert download["with"]["path"] == "${{ runner.temp }}/plan"
     up_step = step_running(up, "pulumi-stack.sh up")
     assert up_step["run"].endswith('"$RUNNER_TEMP/plan/plan-$STACK.json"')
     assert up["needs"] == "plan"
     script = (SCRIPTS_DIR / "pulumi-stack.sh").read_text()
-    assert '--save-plan "$where/plan-$stack.json"' in script and '--plan "$where" --yes --skip-preview' in script
+    assert '--save-plan "$where/plan-$stack.json"' in script and '--plan "$where" --yes' in script
+    assert "--skip-preview" not in script, "the update's own preview is what checks it against the plan"
 
 
 def test_the_approver_of_a_stack_sees_the_plans_summary_before_the_update_runs():
@@ -292,7 +320,7 @@ def test_the_policy_pack_runs_on_every_preview_plan_and_update():
 
 def test_every_job_that_touches_a_stack_runs_on_that_stacks_runners():
     expected = {
-        ("pull-request.yml", "preview"): "${{ fromJSON(needs.stacks.outputs.stacks)[matrix.stack].runs_on }}",
+        ("preview-stack.yml", "preview"): "${{ fromJSON(inputs.runs-on) }}",
         ("drift.yml", "drift"): "${{ fromJSON(needs.stacks.outputs.stacks)[matrix.stack].runs_on }}",
         ("stack.yml", "plan"): "${{ fromJSON(inputs.runs-on) }}",
         ("stack.yml", "up"): "${{ fromJSON(inputs.runs-on) }}",
@@ -300,13 +328,13 @@ def test_every_job_that_touches_a_stack_runs_on_that_stacks_runners():
     assert {(name, job_id) for name, job_id, _ in pulumi_jobs()} == set(expected)
     for (name, job_id), runs_on in expected.items():
         assert jobs(workflow(name))[job_id]["runs-on"] == runs_on, f"{name}:{job_id}"
-    for name in ("deploy.yml",):
-        for job in jobs(workflow(name)).values():
-            if job.get("uses") == "./.github/workflows/stack.yml":
-                stack = job["with"]["stack"]
-                assert job["with"]["runs-on"] == f"${{{{ toJSON(fromJSON(needs.stacks.outputs.stacks).{stack}.runs_on) }}}}"
+    for job in jobs(workflow("deploy.yml")).values():
+        if job.get("uses") == STACK_WORKFLOW:
+            stack = job["with"]["stack"]
+            assert job["with"]["runs-on"] == f"${{{{ toJSON(fromJSON(needs.stacks.outputs.stacks).{stack}.runs_on) }}}}"
     rollback = jobs(workflow("rollback.yml"))["rollback"]
     assert rollback["with"]["runs-on"] == "${{ toJSON(fromJSON(needs.stacks.outputs.stacks)[inputs.stack].runs_on) }}"
+    assert rollback["with"]["region"] == "${{ fromJSON(needs.stacks.outputs.stacks)[inputs.stack].region }}"
 
 
 @pytest.mark.parametrize("stack", sorted(deployable_stacks()))
@@ -321,7 +349,7 @@ def test_the_runner_labels_come_from_the_stack_file_that_says_how_ci_reaches_the
 
 
 def test_the_previews_and_drift_checks_cover_every_ci_stack():
-    for name, job_id in (("pull-request.yml", "preview"), ("drift.yml", "drift")):
+    for name, job_id in (("pull-request.yml", "preview"), ("preview.yml", "preview"), ("drift.yml", "drift")):
         job = jobs(workflow(name))[job_id]
         assert set(job["strategy"]["matrix"]["stack"]) == set(ci_stacks()), f"{name}:{job_id}"
         assert job["strategy"]["fail-fast"] is False, "one stack's failure must not hide the other's"
@@ -331,8 +359,8 @@ def test_the_previews_and_drift_checks_cover_every_ci_stack():
 # ---- credentials per environment ----------------------------------------------------------------------
 
 ROLE_OF = {
-    ("pull-request.yml", "preview"): ("${{ matrix.stack }}-preview", "${{ vars.AWS_PREVIEW_ROLE_ARN }}"),
-    ("drift.yml", "drift"): ("${{ matrix.stack }}-preview", "${{ vars.AWS_PREVIEW_ROLE_ARN }}"),
+    ("preview-stack.yml", "preview"): ("${{ inputs.stack }}-pr-preview", "${{ vars.AWS_PREVIEW_ROLE_ARN }}"),
+    ("drift.yml", "drift"): ("${{ matrix.stack }}-drift", "${{ vars.AWS_DRIFT_ROLE_ARN }}"),
     ("stack.yml", "plan"): ("${{ inputs.stack }}-preview", "${{ vars.AWS_PREVIEW_ROLE_ARN }}"),
     ("stack.yml", "up"): ("${{ inputs.stack }}", "${{ vars.AWS_DEPLOY_ROLE_ARN }}"),
 }
@@ -345,6 +373,8 @@ def test_each_stack_has_a_preview_role_and_a_deploy_role_carried_by_its_environm
         if aws:
             [step] = aws
             assumed[(name, job_id)] = (job.get("environment"), step["with"]["role-to-assume"])
+            assert "inputs.region" in step["with"]["aws-region"] or ".region }}" in step["with"]["aws-region"], \
+                f"{name}:{job_id}: the region is the stack's (aws.region), not a repository variable"
     assert assumed == ROLE_OF
     # Only the up job, in the stack's own environment, ever gets a deploy role.
     deployers = [key for key, (_, role) in assumed.items() if "DEPLOY" in role]
@@ -386,6 +416,9 @@ def test_every_workflow_grants_nothing_by_default_and_every_job_states_its_permi
 
 ALLOWED_WRITES = {
     ("pull-request.yml", "preview"): {"id-token", "pull-requests"},
+    ("preview.yml", "preview"): {"id-token", "pull-requests"},
+    ("preview-stack.yml", "preview"): {"id-token", "pull-requests"},
+    ("deploy.yml", "attest"): {"id-token", "attestations"},
     ("deploy.yml", "dev"): {"id-token"},
     ("deploy.yml", "prod"): {"id-token"},
     ("stack.yml", "plan"): {"id-token"},
@@ -410,15 +443,22 @@ def test_the_image_build_holds_no_cloud_credential():
 # ---- ordering ---------------------------------------------------------------------------------------------
 
 def test_each_stack_update_is_serialized_per_stack_and_never_cancelled():
-    up = jobs(workflow("stack.yml"))["up"]
-    assert up["concurrency"] == {"group": "pulumi-stack-${{ inputs.stack }}", "cancel-in-progress": False}
-    groups = {}
+    groups: dict[str, list[str]] = {}
     for name, job_id, job, wf in all_jobs():
         for concurrency in (wf.get("concurrency"), job.get("concurrency")):
             if isinstance(concurrency, dict):
                 assert concurrency.get("cancel-in-progress") is False, f"{name}:{job_id} may cancel a run"
                 groups.setdefault(concurrency["group"], []).append(f"{name}:{job_id}")
-    assert groups["pulumi-stack-${{ inputs.stack }}"] == ["stack.yml:up"], "a queued job there would displace an update"
+    # The group is held by the job that calls stack.yml, so it spans the plan, the approval and the update:
+    # no other run plans or applies that stack in between.
+    for (name, job_id), job in callers(STACK_WORKFLOW).items():
+        stack = job["with"]["stack"]
+        expected = f"pulumi-{stack}" if not stack.startswith("${{") else "pulumi-${{ inputs.stack }}"
+        assert job["concurrency"] == {"group": expected, "cancel-in-progress": False}, f"{name}:{job_id}"
+    assert groups["pulumi-dev"] == ["deploy.yml:dev"] and groups["pulumi-prod"] == ["deploy.yml:prod"]
+    assert groups["pulumi-${{ inputs.stack }}"] == ["rollback.yml:rollback"]
+    for job in jobs(workflow("stack.yml")).values():
+        assert "concurrency" not in job, "a group inside the called workflow would let another run in between"
 
 
 def test_no_update_starts_before_the_guard_refuses_an_older_commit():
@@ -466,10 +506,11 @@ def test_a_rollback_deploys_a_given_digest_with_no_build_and_no_push():
 # ---- pull request comments ------------------------------------------------------------------------------
 
 def test_each_preview_passed_or_failed_edits_its_stacks_comment():
-    preview = jobs(workflow("pull-request.yml"))["preview"]
+    preview = jobs(workflow("preview-stack.yml"))["preview"]
     comment = step_running(preview, "preview-comment.sh")
     assert comment["if"] == "always()", "a failed preview must replace the last good comment"
     assert comment["env"]["OUTCOME"] == "${{ steps.preview.outcome }}"
+    assert comment["env"]["PR_NUMBER"] == "${{ inputs.pull-request }}"
     assert "continue-on-error" not in step_running(preview, "pulumi-stack.sh preview"), "a failure fails the check"
     assert preview["permissions"]["pull-requests"] == "write"
 
@@ -481,8 +522,11 @@ def test_the_drift_check_refreshes_each_stack_without_changing_it_and_reports_dr
         assert flag in refresh["run"], flag
     assert "set -o pipefail" in refresh["run"], "tee must not hide the refresh's exit code"
     job_steps = steps(drift_job)
-    report = job_steps[job_steps.index(refresh) + 1]
-    assert report["if"] == f"failure() && steps.{refresh['id']}.outcome == 'failure'"
+    undeployed = step_running(drift_job, "undeployed.sh")
+    assert job_steps.index(refresh) < job_steps.index(undeployed)
+    report = job_steps[-1]
+    # Any failure reports: drift, an undeployed merge, and a check that could not run (credentials, runner).
+    assert report["if"] == "failure()"
     assert "gh issue create" in report["run"] and "gh issue comment" in report["run"]
 
 
@@ -493,9 +537,10 @@ def test_the_pulumi_cli_version_is_the_one_requirements_txt_pins(tmp_path):
     scripts += [s["run"] for s in steps(jobs(workflow("drift.yml"))["drift"]) if s.get("id") == "versions"]
     assert len(scripts) == 2
     for script in scripts:
-        output = tmp_path / "github_output"
+        output, github_env = tmp_path / "github_output", tmp_path / "github_env"
         output.write_text("")
-        subprocess.run(["bash", "-e", "-c", script], cwd=ROOT, check=True, env={**os.environ, "GITHUB_OUTPUT": str(output)})
+        subprocess.run(["bash", "-e", "-c", script], cwd=ROOT, check=True,
+                       env={**os.environ, "GITHUB_OUTPUT": str(output), "GITHUB_ENV": str(github_env)})
         assert output.read_text().strip() == f"pulumi={sdk}"
     for path in [*WORKFLOW_FILES, *ACTION_FILES]:
         for match in re.finditer(r"uses: pulumi/actions@\S+.*\n\s+with:\n\s+pulumi-version: (.+)", path.read_text()):
@@ -633,11 +678,20 @@ def test_renovate_keeps_actions_python_and_base_images_current():
     import json
 
     config = json.loads((ROOT / ".github" / "renovate.json").read_text())
-    assert set(config["enabledManagers"]) == {"github-actions", "pip_requirements", "dockerfile"}
+    assert set(config["enabledManagers"]) == {"github-actions", "pip_requirements", "dockerfile", "custom.regex"}
     assert "helpers:pinGitHubActionDigests" in config["extends"], "SHA pins with the version comment"
     pip_rules = [r for r in config["packageRules"] if r.get("matchManagers") == ["pip_requirements"] and "prBodyNotes" in r]
     assert pip_rules and "python -m tools.locks" in pip_rules[0]["prBodyNotes"][0]
     assert not (ROOT / ".github" / "dependabot.yml").exists(), "one bot, not two opening the same PRs"
+    # The tool versions the workflows install are visible to Renovate through its regex manager.
+    [manager] = config["customManagers"]
+    [pattern] = manager["matchStrings"]
+    python_pattern = re.compile(pattern.replace("(?<", "(?P<"))
+    found = {m.group("depName"): m.group("currentValue") for path in WORKFLOW_FILES
+             for m in python_pattern.finditer(path.read_text())}
+    assert found == {"aquasecurity/trivy": "v0.70.0", "sigstore/cosign": "v3.0.6"}
+    assert all(m.group("datasource") == "github-releases" for path in WORKFLOW_FILES
+               for m in python_pattern.finditer(path.read_text()))
 
 
 def test_codeowners_guard_the_workflows_the_policy_pack_and_the_stack_files():
@@ -646,9 +700,13 @@ def test_codeowners_guard_the_workflows_the_policy_pack_and_the_stack_files():
         if line.strip() and not line.startswith("#"):
             pattern, *teams = line.split()
             owners[pattern] = teams
-    for pattern in ("/.github/", "/policy/", "/Pulumi.*.yaml", "/Pulumi.yaml"):
+    for pattern in ("/.github/", "/policy/", "/Pulumi.*.yaml", "/Pulumi.yaml", "/components/access/",
+                    "/components/security/"):
         assert owners.get(pattern), pattern
-    assert len(owners["/Pulumi.prod.yaml"]) >= 2, "prod's stack file needs a second owner"
+    assert len(owners["/Pulumi.prod.yaml"]) >= 2, "prod's stack file names both teams"
+    text = (ROOT / ".github" / "CODEOWNERS").read_text()
+    assert "ANY one of them" in text and "Require approvals: 2" in text, "CODEOWNERS alone lets either team approve"
+    assert "Require approval from two reviewers" in (ROOT / "docs" / "delivery.md").read_text()
 
 
 # ---- linters -------------------------------------------------------------------------------------
@@ -705,3 +763,204 @@ def test_every_test_and_file_the_delivery_guide_cites_exists():
     # app/artifacts/ is what training writes, not a file of the repository.
     cited_files = set(re.findall(r"`(\.github/[\w./-]+|tools/[\w./-]+|app/[\w./-]+)`", guide)) - {"app/artifacts/"}
     assert cited_files and {f for f in cited_files if not (ROOT / f).exists()} == set()
+
+
+def test_every_artifact_name_is_re_run_safe():
+    # release.yml belongs to the packaging work (issue 16).
+    for path in [p for p in WORKFLOW_FILES if p.name in DELIVERY_WORKFLOWS]:
+        for job_id, job in jobs(load(path)).items():
+            for step in steps(job):
+                if action(step) == "actions/upload-artifact":
+                    assert "${{ github.run_attempt }}" in step["with"]["name"], f"{path.name}:{job_id}"
+                    assert step["with"].get("retention-days", 90) <= 1, \
+                        f"{path.name}:{job_id}: a public repository's artifacts are readable by anyone signed in"
+                if action(step) == "actions/download-artifact":
+                    name = step["with"]["name"]
+                    assert name.startswith("${{ ") and "run_attempt" not in name, \
+                        f"{path.name}:{job_id}: the name comes from the uploading job's output, not this attempt"
+
+
+def test_pull_request_jobs_never_select_a_stack_runner():
+    stacks = {s: stack_info(s) for s in ci_stacks()}
+    for s, info in stacks.items():
+        assert info["preview_runs_on"] and not set(info["preview_runs_on"]) <= set(info["runs_on"]), s
+    for name in ("pull-request.yml", "preview.yml"):
+        for job_id, job in jobs(workflow(name)).items():
+            runs_on = job.get("runs-on") or job.get("with", {}).get("runs-on")
+            if job.get("uses") == PREVIEW_WORKFLOW:
+                assert runs_on == "${{ toJSON(fromJSON(needs.stacks.outputs.stacks)[matrix.stack].preview_runs_on) }}"
+            elif "uses" not in job:
+                assert runs_on == "ubuntu-24.04", f"{name}:{job_id} runs on {runs_on}"
+            assert not re.search(r"(?<!preview_)runs_on", str(runs_on)), f"{name}:{job_id}: a stack's deploy runners"
+    assert jobs(workflow("preview-stack.yml"))["preview"]["runs-on"] == "${{ fromJSON(inputs.runs-on) }}"
+    assert set(callers(PREVIEW_WORKFLOW)) == {("pull-request.yml", "preview"), ("preview.yml", "preview")}
+
+
+def test_a_forks_pull_request_runs_nothing_where_a_cluster_is_reachable():
+    preview = jobs(workflow("pull-request.yml"))["preview"]
+    assert preview["if"] == "github.event.pull_request.head.repo.full_name == github.repository"
+    for job_id, job in jobs(workflow("pull-request.yml")).items():
+        if job_id != "preview":
+            assert "id-token" not in str(job.get("permissions")), f"pull-request.yml:{job_id}"
+            assert job.get("uses") in (None, "./.github/workflows/checks.yml", "./.github/workflows/image.yml",
+                                       "./.github/workflows/local-stack.yml")
+
+
+def test_a_maintainer_previews_a_forks_reviewed_commit_and_no_other():
+    preview = workflow("preview.yml")
+    inputs = triggers(preview)["workflow_dispatch"]["inputs"]
+    assert inputs["commit"]["required"] is True and inputs["pull-request"]["required"] is True
+    check = jobs(preview)["commit"]
+    script = runs(check)
+    assert '[ "$GITHUB_REF" = refs/heads/main ]' in script and "^[0-9a-f]{40}$" in script
+    assert '--jq \'.head.sha\'' in script and '[ "$head" = "$COMMIT" ]' in script
+    assert check["permissions"] == {"contents": "read", "pull-requests": "read"}
+    wf_jobs = jobs(preview)
+    for job_id in ("checks", "image", "preview"):
+        assert "commit" in _all_needs(wf_jobs, job_id), job_id
+        assert wf_jobs[job_id]["with"]["ref"] == "${{ inputs.commit }}", "the reviewed commit, not the head now"
+    stacks_checkout = next(s for s in steps(wf_jobs["stacks"]) if action(s) == "actions/checkout")
+    assert "ref" not in stacks_checkout["with"], "main's stack files decide the pools and roles"
+
+
+def test_one_required_check_passes_for_a_fork_and_fails_on_any_failure():
+    required = jobs(workflow("pull-request.yml"))["required"]
+    assert required["if"] == "always()" and set(required["needs"]) == set(jobs(workflow("pull-request.yml"))) - {"required"}
+    step = step_running(required, "required-check.sh")
+    assert step["env"]["NEEDS"] == "${{ toJSON(needs) }}"
+    assert step["env"]["FORK"] == "${{ github.event.pull_request.head.repo.full_name != github.repository }}"
+
+
+def test_deploy_runners_run_only_main_workflows():
+    for name, job_id, job in pulumi_jobs():
+        if name == "preview-stack.yml":
+            continue
+        assert job["if"] == "github.ref == 'refs/heads/main'", f"{name}:{job_id}"
+        first = steps(job)[index_of(job, lambda s: action(s) == "actions/checkout") + 1]
+        assert first["run"].startswith(".github/scripts/deploy-preflight.sh "), f"{name}:{job_id}: checked first"
+    assert {n for n, _, _, wf in all_jobs() if set(triggers(wf)) & {"pull_request", "pull_request_target"}} == \
+        {"pull-request.yml"}
+    assert "pull_request_target" not in "".join(p.read_text() for p in WORKFLOW_FILES)
+
+
+def test_no_credential_outlives_its_job_on_a_runner(tmp_path):
+    # Pulumi's login lives in PULUMI_HOME under the job's temp directory (wiped after the job), before any
+    # Pulumi step; registry logins in $RUNNER_TEMP/registry-auth (registry-login.sh), never in $HOME.
+    action_steps = load(ACTIONS_DIR / "pulumi-python" / "action.yml")["runs"]["steps"]
+    assert action_steps[0]["run"] == 'echo "PULUMI_HOME=$RUNNER_TEMP/pulumi-home" >> "$GITHUB_ENV"'
+    drift = step_running(jobs(workflow("drift.yml"))["drift"], "PULUMI_HOME")
+    assert 'echo "PULUMI_HOME=$RUNNER_TEMP/pulumi-home" >> "$GITHUB_ENV"' in drift["run"]
+    login = "\n".join(line for line in (SCRIPTS_DIR / "registry-login.sh").read_text().splitlines()
+                      if not line.startswith("#"))
+    assert 'dir="${RUNNER_TEMP:?}/registry-auth"' in login and "HOME" not in login
+
+
+def test_each_documented_trust_policy_names_the_workflow_and_environment_that_really_assume_the_role():
+    from tools.delivery.trust import ROLES
+
+    assumed = {}
+    for name, _job_id, job, _ in all_jobs():
+        for step in steps(job):
+            if action(step) == AWS_ACTION:
+                environment = re.sub(r"\$\{\{ (inputs|matrix)\.stack \}\}", "{stack}", job["environment"])
+                assumed[(name, environment)] = step["with"]["role-to-assume"]
+    assert {(r.workflow, r.environment): f"${{{{ vars.{r.variable} }}}}" for r in ROLES.values()} == assumed
+    for role in ROLES.values():
+        if role.workflow != "preview-stack.yml":
+            assert role.refs == ("refs/heads/main",), f"{role.workflow}: main only"
+    # The guide shows each policy as the tool prints it (a change to either fails here).
+    guide = (ROOT / "docs" / "delivery.md").read_text()
+    for role in sorted(ROLES):
+        command = ("python -m tools.delivery trust-policy --repository OWNER/REPO --account 123456789012 "
+                   f"--stack prod --role {role}")
+        assert command in guide, command
+        printed = subprocess.run([sys.executable, "-m", "tools.delivery", "trust-policy", "--repository", "OWNER/REPO",
+                                  "--account", "123456789012", "--stack", "prod", "--role", role], cwd=ROOT, check=True,
+                                 capture_output=True, text=True, timeout=60).stdout
+        assert printed.strip() in guide, f"docs/delivery.md shows a stale {role} trust policy"
+
+
+def test_pull_requests_that_touch_what_a_stack_runs_deploy_the_local_stack_on_kind():
+    pr = jobs(workflow("pull-request.yml"))
+    local = pr["local-stack"]
+    assert local["uses"] == "./.github/workflows/local-stack.yml" and local["needs"] == ["changes", "checks"]
+    assert local["if"] == "needs.changes.outputs.deploy == 'true'"
+    assert local["permissions"] == {"contents": "read"}, "no cloud credential, no token"
+    assert "python3 -m tools.delivery changes" in runs(pr["changes"])
+    assert "local-stack" in pr["required"]["needs"]
+    assert step_running(pr["required"], "required-check.sh")["env"]["SKIPPABLE"] == \
+        "${{ needs.changes.outputs.deploy != 'true' && 'local-stack' || '' }}"
+    kind = jobs(workflow("local-stack.yml"))["kind"]
+    assert kind["runs-on"] == "ubuntu-24.04" and kind["permissions"] == {"contents": "read"}
+    assert not [s for s in steps(kind) if action(s) in (AWS_ACTION, PULUMI_AUTH_ACTION)]
+    cluster = next(s for s in steps(kind) if action(s) == "helm/kind-action")
+    assert cluster["with"] == {"cluster_name": "gpu-model", "registry": True}
+    assert stack_config("local").cluster.kube_context == f"kind-{cluster['with']['cluster_name']}"
+    phases = [s["run"] for s in steps(kind) if "local-stack.sh" in s.get("run", "")]
+    assert phases == [".github/scripts/local-stack.sh up", ".github/scripts/local-stack.sh check",
+                      ".github/scripts/local-stack.sh down"]
+    assert steps(kind)[-1]["if"] == "always() && steps.kind.outcome == 'success'", "destroyed even when a check fails"
+    script = (SCRIPTS_DIR / "local-stack.sh").read_text()
+    for needed in ("pulumi up --stack \"$stack\" --policy-pack policy", "pulumi destroy --stack \"$stack\"",
+                   '"$(infer "not-the-key")" = 401', "ModelPodsRestarting", "scales to zero", "woken by a request",
+                   'up{namespace="my-ai-model"} == 1', 'PULUMI_BACKEND_URL="file://'):
+        assert needed in script, needed
+
+
+def test_signed_and_attested_images_are_verified_before_any_deploy():
+    up = jobs(workflow("stack.yml"))["up"]
+    push = step_running(up, "push-image.sh")
+    order = [line.strip() for line in push["run"].splitlines() if "image-trust.sh" in line or "push-image.sh" in line]
+    assert [o.split()[0 if "push" in o else 1] for o in order] == \
+        ['image="$(.github/scripts/push-image.sh', "provenance", "sign", "verify"], order
+    assert steps(up).index(push) < index_of(up, lambda s: "pulumi-stack.sh up" in s.get("run", ""))
+    installer = index_of(up, lambda s: action(s) == "sigstore/cosign-installer")
+    assert installer < steps(up).index(push)
+    assert up["permissions"] == {"contents": "read", "id-token": "write", "attestations": "read"}
+    attest = jobs(workflow("deploy.yml"))["attest"]
+    assert attest["runs-on"] == "ubuntu-24.04", "attested on GitHub's runners (verified with --deny-self-hosted-runners)"
+    predicates = [s["with"].get("predicate-type") for s in steps(attest) if action(s) == "actions/attest-build-provenance"]
+    assert predicates == [None, "https://cyclonedx.org/bom"], "build provenance, then the SBOM"
+    for step in steps(attest):
+        if action(step) == "actions/attest-build-provenance":
+            assert step["with"]["subject-digest"] == "${{ fromJSON(needs.image.outputs.digests)[matrix.variant] }}"
+    assert "--format cyclonedx" in (SCRIPTS_DIR / "build-images.sh").read_text()
+    for name, job_id, job, _ in all_jobs():
+        if (name, job_id) != ("deploy.yml", "attest"):
+            assert job.get("permissions", {}).get("attestations") != "write", f"{name}:{job_id}"
+
+
+def test_a_rollback_checks_the_digest_before_approval_with_the_deployed_commits_program():
+    rollback = workflow("rollback.yml")
+    inputs = triggers(rollback)["workflow_dispatch"]["inputs"]
+    assert inputs["commit"]["required"] is True
+    assert "^[0-9a-f]{40}$" in runs(jobs(rollback)["stacks"])
+    call = jobs(rollback)["rollback"]
+    assert call["with"]["ref"] == "${{ inputs.commit }}"
+    stack = jobs(workflow("stack.yml"))
+    for job in stack.values():
+        checkout = next(s for s in steps(job) if action(s) == "actions/checkout")
+        assert checkout["with"]["ref"] == "${{ inputs.ref }}", "the deployed commit's program"
+        guard = step_running(job, "deploy-guard.sh")
+        assert guard["env"]["MODE"] == "${{ inputs.ref != '' && 'exact' || 'descendant' }}"
+    image = step_running(stack["plan"], "push-image.sh")
+    held = image["run"].index('.github/scripts/push-image.sh "$(jq -r .repository <<< "$info")" "$DIGEST"')
+    assert image["run"].index('if [ -z "$ARCHIVES" ]; then') < held < \
+        image["run"].index("image-trust.sh provenance") < image["run"].index("image-trust.sh verify")
+    assert stack["plan"]["environment"] == "${{ inputs.stack }}-preview", "before the approval, in the up job"
+
+
+def test_every_threat_model_row_is_backed_by_a_test():
+    guide = (ROOT / "docs" / "delivery.md").read_text()
+    table = guide.split("## Threat model", 1)[1].split("\n\n", 2)[2].split("\n\n", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| actor")
+            and not line.startswith("| ---")]
+    assert len(rows) >= 7
+    actors = {row.split("|")[1].strip() for row in rows}
+    assert {"anyone, from a fork", "a branch author (write access)", "a main merge", "a prod approver"} <= actors
+    defined = {m for path in (ROOT / "tests").rglob("test_*.py")
+               for m in re.findall(r"^def (test_\w+)", path.read_text(), re.MULTILINE)}
+    for row in rows:
+        cited = set(re.findall(r"`(test_\w+)`", row))
+        assert cited, f"a row with nothing behind it: {row[:80]}"
+        assert cited <= defined, cited - defined

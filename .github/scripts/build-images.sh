@@ -4,6 +4,7 @@
 # manifest digest is what every stack deploys: pushes preserve it (push-image.sh).
 #
 #   build-images.sh OUT_DIR VARIANT...
+# Also writes OUT_DIR/sbom-VARIANT.cdx.json, the CycloneDX SBOM of each archive (trivy).
 # env: MIN_ACCURACY (gate bar), SCAN_SEVERITY (trivy severities that fail the build), GITHUB_SHA,
 #      GITHUB_OUTPUT (receives digests={"<variant>":"sha256:..."} and version=<model version>),
 #      MODEL_METADATA (default app/artifacts/metadata.json, the trained model's)
@@ -18,7 +19,8 @@ digests='{}'
 for variant in "$@"; do
   archive="$out/image-$variant.tar"
   echo "::group::build $variant"
-  # One platform, no attestations: the archive holds exactly one image manifest (tools/delivery/oci.py).
+  # One platform, no attestations inside: the archive holds exactly one image manifest (tools/delivery/oci.py);
+  # provenance and the SBOM are attested for its digest by deploy.yml instead.
   docker buildx build app --file app/Dockerfile --target "$variant" --platform linux/amd64 \
     --provenance=false --sbom=false \
     --build-arg "MODEL_VERSION=$version" --build-arg "GIT_REVISION=$GITHUB_SHA" \
@@ -41,6 +43,9 @@ for variant in "$@"; do
 
   echo "::group::scan $variant"
   trivy image --input "$archive" --exit-code 1 --ignore-unfixed --severity "$SCAN_SEVERITY" --no-progress
+  # The SBOM rides beside the image, not inside it (an attestation manifest would change the digest and make
+  # the archive an index): deploy.yml attests it for the digest, signed by GitHub's OIDC identity.
+  trivy image --input "$archive" --format cyclonedx --output "$out/sbom-$variant.cdx.json" --no-progress
   echo "::endgroup::"
 
   digests="$(jq -c --arg variant "$variant" --arg digest "$digest" '. + {($variant): $digest}' <<< "$digests")"

@@ -31,9 +31,11 @@ elif [ -z "$archive" ]; then
 else
   actual="$(python -m tools.delivery oci-digest "$archive")"
   [ "$actual" = "$digest" ] || { echo "::error::$archive is $actual, not the tested $digest" >&2; exit 1; }
-  aws ecr get-login-password | skopeo login --username AWS --password-stdin "${uri%%/*}" > /dev/null
+  # The login lives in the job's temp directory, not the runner's home (registry-login.sh).
+  auth="$("$(dirname "$0")/registry-login.sh" "${uri%%/*}")"
   # The tag is for people; the deploy names the digest. Commit + variant never repeats for another image.
-  skopeo copy --preserve-digests "oci-archive:$archive" "docker://$uri:git-${GITHUB_SHA:0:12}-${digest:7:12}"
+  skopeo copy --authfile "$auth/config.json" --preserve-digests "oci-archive:$archive" \
+    "docker://$uri:git-${GITHUB_SHA:0:12}-${digest:7:12}"
   [ "$(held)" = "$digest" ] || { echo "::error::$repository does not report $digest after the push" >&2; exit 1; }
 fi
 echo "$uri@$digest"

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from tools.delivery import image_gate, oci, plan_summary
+from tools.delivery import changes, image_gate, oci, plan_summary, trust
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,6 +30,13 @@ def main(argv: list[str] | None = None) -> int:
     summary.add_argument("--stack", required=True)
     summary.add_argument("--commit", required=True)
     summary.add_argument("--image", required=True)
+    changed = commands.add_parser("changes", help="JSON {image, deploy}: what the changed files (stdin, one a line) need")
+    changed.add_argument("--all", action="store_true", help="treat everything as changed (no earlier commit to compare)")
+    policy = commands.add_parser("trust-policy", help="the IAM trust policy of one stack's CI role (docs/delivery.md)")
+    policy.add_argument("--repository", required=True, help="OWNER/REPO")
+    policy.add_argument("--account", required=True, help="the AWS account id holding the OIDC provider")
+    policy.add_argument("--stack", required=True)
+    policy.add_argument("--role", required=True, choices=sorted(trust.ROLES))
     args = parser.parse_args(argv)
 
     if args.command in ("stack-info", "variants", "ci-stacks"):
@@ -51,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         if not report["passed"]:
             print(f"image quality gate FAILED: {report['accuracy']} < {args.min_accuracy}", file=sys.stderr)
             return 1
+    elif args.command == "changes":
+        print(json.dumps({"image": True, "deploy": True} if args.all else changes.classify(sys.stdin.read().splitlines())))
+    elif args.command == "trust-policy":
+        print(json.dumps(trust.trust_policy(args.repository, args.account, args.stack, args.role), indent=2))
     elif args.command == "plan-summary":
         print(plan_summary.summary_markdown(args.plan, args.stack, args.commit, args.image), end="")
     return 0

@@ -31,6 +31,8 @@ def stack_info(stack: str, project_dir: Path = PROJECT_DIR) -> dict:
     return {
         "stack": stack,
         "runs_on": list(config.delivery.runner_labels),
+        # Pull request previews only: a pool that never runs a plan, deploy or drift job (empty: none).
+        "preview_runs_on": list(config.delivery.preview_runner_labels),
         "variant": config.model.image_variant,
         "repository": config.registry_name_for(stack),
         "region": config.aws.region if config.aws else "",
