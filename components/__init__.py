@@ -18,6 +18,7 @@ from .capacity.gpu_node_group import GpuNodeGroup, GpuNodeGroupArgs
 from .capacity.gpu_operators import GpuOperators, GpuOperatorsArgs
 from .capacity.gpu_scheduling import GpuScheduling, Taint
 from .capacity.karpenter import Karpenter, KarpenterArgs
+from .capacity.llm_sizing import LlmSizing
 from .cluster.eks_cluster import Cluster, ClusterArgs, ClusterStackReference, SystemNodeGroup
 from .cluster.network import Network, NetworkArgs
 from .observability.alert_links import AlertLinks
@@ -32,6 +33,7 @@ from .observability.monitoring_rules import (
                                  ModelAlertThresholds,
                                  RolloutSignals,
                                  ScaleToZeroSignals,
+                                 TokenLatencyObjectives,
 )
 from .observability.monitoring_stack import MonitoringResources, MonitoringStack, MonitoringStackArgs, PodResources
 from .observability.trace_collection import TempoStore, TraceCollection, TraceCollectionArgs, XRay
@@ -50,6 +52,7 @@ from .serving.model_service import (
                                  PodsMetric,
                                  ServedModel,
 )
+from .serving.model_weights import ModelWeights, ModelWeightsArgs
 from .serving.pod_autoscaling import PrometheusAdapter, PrometheusAdapterArgs
 from .serving.progressive_delivery import (
                                  AlbRouting,
@@ -61,6 +64,7 @@ from .serving.progressive_delivery import (
                                  ModelCanaryArgs,
                                  TargetGroupVerification,
 )
+from .serving.runtimes import MODEL_SERVER, TRITON, VLLM, Distribution, RuntimeSignals, Series, ServingRuntime
 from .serving.scale_to_zero import KedaHttpAddOn, KedaHttpAddOnArgs, ModelScaleToZero, ModelScaleToZeroArgs, RequestHolder
 from .tenancy.tenancy import ContainerDefaults, Tenancy, TenancyArgs, Tenant
 
@@ -85,6 +89,7 @@ __all__ = [
     "ClusterStackReference",
     "ContainerDefaults",
     "ContainerResources",
+    "Distribution",
     "ExtraPort",
     "GpuAlertThresholds",
     "GpuCostDashboard",
@@ -103,11 +108,13 @@ __all__ = [
     "KarpenterArgs",
     "KedaHttpAddOn",
     "KedaHttpAddOnArgs",
+    "LlmSizing",
     "LoadBalancerController",
     "LoadBalancerControllerArgs",
     "LogCollection",
     "LogCollectionArgs",
     "LokiStore",
+    "MODEL_SERVER",
     "ManagedPrometheus",
     "ManagedPrometheusArgs",
     "MetricsEndpoint",
@@ -126,6 +133,8 @@ __all__ = [
     "ModelScaleToZeroArgs",
     "ModelService",
     "ModelServiceArgs",
+    "ModelWeights",
+    "ModelWeightsArgs",
     "MonitoringResources",
     "MonitoringStack",
     "MonitoringStackArgs",
@@ -143,17 +152,23 @@ __all__ = [
     "RequestHolder",
     "RequestProxy",
     "RolloutSignals",
+    "RuntimeSignals",
     "ScaleToZeroSignals",
+    "Series",
     "ServedModel",
+    "ServingRuntime",
     "SystemNodeGroup",
+    "TRITON",
     "Taint",
     "TargetGroupVerification",
     "TempoStore",
     "Tenancy",
     "TenancyArgs",
     "Tenant",
+    "TokenLatencyObjectives",
     "TraceCollection",
     "TraceCollectionArgs",
+    "VLLM",
     "WeightedBackend",
     "XRay",
 ]

@@ -40,6 +40,7 @@ from components.serving.model_image import ModelImageArgs
 from components.serving.model_registry import ModelRegistry, ModelRegistryArgs
 from components.serving.model_service import (
     ContainerResources,
+    HealthProbes,
     HorizontalAutoscaling,
     ModelService,
     ModelServiceArgs,
@@ -55,9 +56,11 @@ from components.serving.progressive_delivery import (
     ModelCanaryArgs,
     TargetGroupVerification,
 )
+from components.serving.runtimes import MODEL_SERVER, RUNTIMES
 from components.serving.scale_to_zero import ADMIN_PORT as INTERCEPTOR_ADMIN_PORT
 from components.serving.scale_to_zero import READINESS_PATH as INTERCEPTOR_READINESS_PATH
 from components.serving.scale_to_zero import KedaHttpAddOn, KedaHttpAddOnArgs, ModelScaleToZero, ModelScaleToZeroArgs
+from components.serving.server_contract import ADMIN_PORT_NAME, HTTP_PORT_NAME
 from stack_config.observability_args import (  # noqa: F401 (the program reads them through `build`)
     collects_logs,
     collects_traces,
@@ -87,6 +90,18 @@ def builds_image(config: StackConfig) -> bool:
     return config.model.image is None
 
 
+def _runtime_fields(config: StackConfig) -> dict:
+    """The ModelServiceArgs fields `model.runtime` decides: this repository's server keeps `model.containerPort` and
+    the defaults; another runtime gets its profile's ports and health paths (its image's entrypoint starts it)."""
+    runtime = RUNTIMES[config.model.runtime]
+    if runtime is MODEL_SERVER:
+        return {"container_port": config.model.container_port}
+    health = ADMIN_PORT_NAME if runtime.admin_port is not None and runtime.health_on_admin else HTTP_PORT_NAME
+    return {"runtime": runtime, "container_port": runtime.http_port, "grpc_port": runtime.grpc_port,
+            "admin_port": runtime.admin_port, "probes": HealthProbes(readiness_path=runtime.readiness_path,
+                                                                     liveness_path=runtime.liveness_path, port=health)}
+
+
 def model_service_args(config: StackConfig, image: Optional[ModelImage],
                        gpu_nodes: Optional[GpuNodeGroup], traces: Optional[TraceCollection] = None) -> ModelServiceArgs:
     """`image` is the ModelImage the program built, None when `model.image` names the image to deploy."""
@@ -95,12 +110,12 @@ def model_service_args(config: StackConfig, image: Optional[ModelImage],
     assert (image is None) == (model.image is not None), "build an image exactly when model.image is unset"
     asleep = model.scale_to_zero
     return ModelServiceArgs(
+        **_runtime_fields(config),
         image=image.image_ref if image is not None else model.image,
         name=model.name,
         namespace=config.model_namespace,
         # A given image carries its version in its metadata; the label follows model.version when set.
         model_version=image.model_version if image is not None else model.version,
-        container_port=model.container_port,
         service_port=model.service_port,
         team=model.team,
         # Scaling to zero, KEDA owns the count: the Deployment is created asleep and woken by the first request.
@@ -572,6 +587,7 @@ def model_canary_args(config: StackConfig, model: ModelService) -> ModelCanaryAr
         deployment_name=model.deployment_name,
         selector=model.selector,
         model_name=model.served.name,
+        runtime=model.served.runtime,
         analysis=canary_analysis(config),
         # The operator's own Service for every Prometheus it runs, whatever the release is called.
         prometheus_url=f"http://prometheus-operated.{config.monitoring.namespace}.svc:9090",

@@ -593,6 +593,13 @@ class ModelConfig(Section):
         default_factory=ScaleToZeroConfig, description="Scale on requests down to zero replicas (replaces `autoscaling`).")
     rollout: RolloutConfig = Field(
         default_factory=RolloutConfig, description="How a new version reaches the pods: direct, or a canary gated on its SLOs.")
+    runtime: Literal["model-server", "vllm", "triton"] = Field(
+        default="model-server",
+        description="The server the image runs (docs/runtimes.md): `model-server` (this repository's, built from "
+                    "`buildContext`), `vllm` (vLLM 0.34.0) or `triton` (Triton 2.51.0), whose ports, health paths and "
+                    "metric names the probes, alerts, dashboard and canary then use; the image's own entrypoint starts "
+                    "it. Another runtime needs `image` and `authentication: none` (`apiKeys` is this repository's "
+                    "server's mechanism).")
     authentication: Literal["apiKeys", "none"] = Field(
         default="apiKeys",
         description="`apiKeys`: the server answers only requests carrying one of `apiKeys` "
@@ -635,6 +642,13 @@ class ModelConfig(Section):
         if self.authentication == "apiKeys" and not self.api_keys:
             problems.append(_problem("apiKeys", {}, "at least one key (as a secret) while authentication is apiKeys; "
                                      "or set authentication: none explicitly"))
+        if self.runtime != "model-server" and self.image is None:
+            problems.append(_problem("runtime", self.runtime, "needs model.image (its vendor's image by digest): only "
+                                     "model-server is built from buildContext"))
+        if self.runtime != "model-server" and self.authentication == "apiKeys":
+            problems.append(_problem("runtime", self.runtime, "cannot read apiKeys (files in API_KEYS_DIR, this "
+                                     "repository's server's mechanism); set authentication: none and give the server "
+                                     "its own key (vLLM: VLLM_API_KEY)"))
         if self.authentication == "none" and self.api_keys:
             problems.append(_problem("authentication", "none", f"contradicts the apiKeys given ({', '.join(self.api_keys)})"))
         _raise_all(problems)

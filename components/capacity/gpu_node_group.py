@@ -25,6 +25,7 @@ from ..cluster.eks_nodes import (
 from .gpu_instances import gpus_per_node as _gpus_per_node
 from .gpu_instances import instance_type_problem
 from .gpu_scheduling import GpuScheduling
+from .llm_sizing import LlmSizing
 
 GPU_AMI_TYPES: tuple[str, ...] = ("AL2023_x86_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA")
 CAPACITY_TYPES: tuple[str, ...] = ("ON_DEMAND", "SPOT")
@@ -71,9 +72,15 @@ class GpuNodeGroupArgs:
     which a node never becomes Ready."""
     tags: dict[str, str] = field(default_factory=dict)
     """Extra AWS tags (the provider's default tags apply anyway)."""
+    llm: LlmSizing | None = None
+    """The large language model these nodes serve: every instance type must hold its weights and a minimal KV
+    cache on the GPUs of one node (refused here, not after a GPU cold start ends in out-of-memory)."""
 
     def _rules(self) -> list[Problem]:
         problems: list[Problem] = []
+        if self.llm is not None:
+            problems += [("instance_types", problem) for t in self.instance_types
+                         if (problem := self.llm.fit_problem(t)) is not None]
         if self.capacity_type == "SPOT" and len(set(self.instance_types)) < 2:
             problems.append(("instance_types", got(self.instance_types, "SPOT needs at least two instance types")))
         if self.min_size < 0 or self.min_size > self.max_size or self.max_size < 1:

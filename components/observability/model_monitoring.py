@@ -10,10 +10,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .. import _claims
-from .._args import DnsLabel, Duration, PositiveNumber, Ratio, checked_args, problems_of
+from .._args import DnsLabel, Duration, PositiveNumber, Problem, Ratio, checked_args, got, problems_of
 from ..labels import standard_labels
 from ..serving.model_service import ModelService, ServedModel
-from ..serving.server_contract import METRICS_PATH
 from .alert_links import AlertLinks, with_links, with_log_links
 from .monitoring_dashboards import (
     DASHBOARD_LABEL,
@@ -27,6 +26,7 @@ from .monitoring_rules import (
     ModelTarget,
     RolloutSignals,
     ScaleToZeroSignals,
+    TokenLatencyObjectives,
     model_rule_groups,
     rollout_rule_groups,
 )
@@ -60,6 +60,18 @@ class ModelMonitoringArgs:
     alert_links: Optional[AlertLinks] = None
     """Links on every model alert to its dashboard panel and the model's logs, and from the dashboard to the
     logs (alert_links.py); None: no links."""
+    tokens: TokenLatencyObjectives | None = None
+    """An LLM server's p99 time-to-first-token and inter-token latency objectives: alerts and the dashboard's
+    objective lines (its runtime must expose those histograms)."""
+
+    def _rules(self) -> list[Problem]:
+        if self.tokens is None:
+            return []
+        try:
+            self.tokens.checks(served_model(self).runtime.signals)
+        except ValueError as error:
+            return [("tokens", got(self.tokens, f"{error}: runtime {served_model(self).runtime.name!r} does not"))]
+        return []
 
 
 def validate_model_monitoring_args(args: ModelMonitoringArgs) -> list[str]:
@@ -76,13 +88,13 @@ def model_target(args: ModelMonitoringArgs) -> ModelTarget:
     """The model's series: `job` is the Service's `app.kubernetes.io/name` label, i.e. the model name."""
     served = served_model(args)
     return ModelTarget(model=served.name, namespace=served.model_namespace, job=served.name,
-                       team=args.team or served.team)
+                       team=args.team or served.team, signals=served.runtime.signals)
 
 
 def model_rules(args: ModelMonitoringArgs) -> list[dict[str, Any]]:
     """The rule groups `ModelMonitoring` deploys (tests render the same ones for promtool)."""
     groups = model_rule_groups(model_target(args), args.availability, args.latency_p99_seconds, args.thresholds,
-                               args.runbook_url, scale_to_zero=args.scale_to_zero)
+                               args.runbook_url, scale_to_zero=args.scale_to_zero, tokens=args.tokens)
     if args.rollout is not None:
         groups += rollout_rule_groups(model_target(args), args.rollout, args.runbook_url)
     return groups
@@ -148,7 +160,7 @@ class ModelMonitoring(pulumi.ComponentResource):
                 "jobLabel": "app.kubernetes.io/name",  # job = the model name, which the rules select on
                 "namespaceSelector": {"matchNames": [served.model_namespace]},
                 "selector": {"matchLabels": served.selector()},
-                "endpoints": [{"port": served.metrics_port, "path": METRICS_PATH,
+                "endpoints": [{"port": served.metrics_port, "path": served.runtime.metrics_path,
                                "interval": self._args.scrape_interval}],
                 # A canary's pods and the stable's differ by this label (as `rollouts_pod_template_hash`): the
                 # canary analysis compares them. Pods of a plain Deployment do not have it.
@@ -169,7 +181,7 @@ class ModelMonitoring(pulumi.ComponentResource):
     def _dashboard(self, uid: str) -> dict[str, Any]:
         a = self._args
         dashboard = model_dashboard(uid, self._target, a.availability, a.latency_p99_seconds, a.scale_to_zero,
-                                    rollout=a.rollout)
+                                    rollout=a.rollout, tokens=a.tokens)
         return dashboard if a.alert_links is None else with_log_links(dashboard, a.alert_links, self._target)
 
     def _create_dashboard(self, name: str, uid: str, opts: pulumi.ResourceOptions) -> None:

@@ -11,7 +11,17 @@ import hashlib
 import re
 from typing import Any
 
-from .monitoring_rules import DCGM_JOB, INFER_ROUTES, ModelTarget, RolloutSignals, ScaleToZeroSignals
+from ..serving.runtimes import RuntimeSignals, Series
+from .monitoring_rules import (
+    DCGM_JOB,
+    INFER_ROUTES,
+    ModelTarget,
+    RolloutSignals,
+    ScaleToZeroSignals,
+    TokenLatencyObjectives,
+    quantile_expr,
+    series_selector,
+)
 
 DASHBOARD_LABEL = {"grafana_dashboard": "1"}
 """The label kube-prometheus-stack's Grafana sidecar looks for (`grafana.sidecar.dashboards.label`)."""
@@ -57,61 +67,129 @@ def _dashboard(uid: str, title: str, tags: list[str], panels: list[dict[str, Any
     }
 
 
+def _layout(panels: list[tuple[str, list[tuple[str, str]], str, int, str, str]], y: int) -> list[dict[str, Any]]:
+    """Panels (title, targets, unit, width, description, kind) placed left to right in rows of 24 columns."""
+    placed, x = [], 0
+    for title, targets, unit, width, description, kind in panels:
+        if x + width > 24:
+            x, y = 0, y + 8
+        placed.append(_panel(title, targets, unit, (x, y, width, 8 if width < 24 else 6), description, kind))
+        x += width
+    return placed
+
+
 def model_dashboard(uid: str, target: ModelTarget, availability: float, latency_p99_seconds: float,
-                    scale_to_zero: ScaleToZeroSignals | None = None, rollout: RolloutSignals | None = None) -> dict[str, Any]:
-    """Traffic, errors, latency percentiles, batch sizes, replicas and GPU memory of one model (and, when it
-    scales to zero, its held requests, the interceptor's answers and each wake-up's cold-start time)."""
+                    scale_to_zero: ScaleToZeroSignals | None = None, rollout: RolloutSignals | None = None,
+                    tokens: TokenLatencyObjectives | None = None) -> dict[str, Any]:
+    """Traffic, errors, latency percentiles, batch sizes, replicas and GPU memory of one model, as far as its runtime
+    exposes them (and, for an LLM server, a row of tokens, token latencies and KV cache; when it scales to zero,
+    its held requests, the interceptor's answers and each wake-up's cold-start time)."""
     m, ns = target.model, target.namespace
-    infer = target.metric_selector(route=f'~"{INFER_ROUTES}"')
-    errors = target.metric_selector(route=f'~"{INFER_ROUTES}"', status='~"5.."')
-    rate = "[$__rate_interval]"
-    by_le = "sum by (le) (rate(inference_request_duration_seconds_bucket" + infer + rate + "))"
-    batch_le = "sum by (le) (rate(inference_batch_size_bucket" + target.metric_selector() + rate + "))"
+    panels = _layout(_model_panels(target, availability, latency_p99_seconds), y=0)
+    if _has_tokens(target.signals):
+        panels += _token_panels(target, tokens or TokenLatencyObjectives(), y=_bottom(panels))
+    if scale_to_zero is not None:
+        panels += _scale_to_zero_panels(ns, scale_to_zero, y=_bottom(panels))
+    if rollout is not None:
+        panels += _rollout_panels(target, rollout, y=_bottom(panels))
+    return _dashboard(uid, f"Model {m} ({ns})", ["model", m], panels)
+
+
+def _bottom(panels: list[dict[str, Any]]) -> int:
+    return max(int(p["gridPos"]["y"]) + int(p["gridPos"]["h"]) for p in panels)
+
+
+_RATE = "$__rate_interval"
+
+
+def _model_panels(target: ModelTarget, availability: float,
+                  latency_p99_seconds: float) -> list[tuple[str, list[tuple[str, str]], str, int, str, str]]:
+    s, m, ns = target.signals, target.model, target.namespace
+    requests = [(f"sum({_rate(target, r)})", r.metric) for r in s.requests]
+    if len(s.requests) == 1 and s.status_label:
+        requests = [(f"sum by ({s.status_label}) ({_rate(target, s.requests[0])})", f"{{{{{s.status_label}}}}}")]
     workload = f'namespace="{ns}", deployment="{m}"'
     panels = [
-        _panel("Inference requests per second by status",
-               [(f"sum by (status) (rate(inference_requests_total{infer}{rate}))", "{{status}}")],
-               "reqps", (0, 0, 12, 8)),
-        _panel("Server error ratio (5xx) and its objective",
-               [(f"sum(rate(inference_requests_total{errors}{rate})) / sum(rate(inference_requests_total{infer}{rate}))",
-                 "5xx share"),
-                (f"vector({1 - availability:.6g})", "error budget")],
-               "percentunit", (12, 0, 12, 8), "Bad requests (4xx) are the caller's problem and not counted."),
-        _panel("Inference latency percentiles",
-               [(f"histogram_quantile({q}, {by_le})", f"p{round(q * 100)}") for q in (0.5, 0.9, 0.99)]
-               + [(f"vector({latency_p99_seconds:.6g})", "p99 objective")],
-               "s", (0, 8, 12, 8)),
-        _panel("Batch size (rows per model execution)",
-               [(f"histogram_quantile({q}, {batch_le})", f"p{round(q * 100)}") for q in (0.5, 0.99)]
-               + [((f"sum(rate(inference_batch_size_sum{target.metric_selector()}{rate})) / "
-                   f"sum(rate(inference_batch_size_count{target.metric_selector()}{rate}))"), "mean")],
-               "none", (12, 8, 12, 8)),
-        _panel("Requests in flight and waiting for a batch",
-               [(f"sum(inference_requests_in_flight{target.metric_selector()})", "in flight"),
-                (f"sum(inference_batch_queue_depth{target.metric_selector()})", "queued")],
-               "none", (0, 16, 12, 8)),
-        _panel("Replicas",
-               [(f"count(inference_model_info{target.metric_selector()})", "serving a loaded model"),
-                (f"sum(kube_deployment_status_replicas_available{{{workload}}})", "available"),
-                (f"sum(kube_deployment_spec_replicas{{{workload}}})", "desired")],
-               "none", (12, 16, 12, 8)),
-        _panel("Model version and device",
-               [(f"count by (version, device) (inference_model_info{target.metric_selector()})",
-                 "{{version}} on {{device}}")],
-               "none", (0, 24, 12, 8), kind="stat"),
-        _panel("GPU memory used by the model's pods",
-               [(f"inference_gpu_memory_used_bytes{{{target.target_selector()}}}", "{{pod}} {{device}}")],
-               "bytes", (12, 24, 12, 8)),
-        _panel("Container restarts (1h)",
-               [(f'increase(kube_pod_container_status_restarts_total{{namespace="{ns}", container="{m}"}}[1h])',
-                 "{{pod}}")],
-               "none", (0, 32, 24, 6)),
+        ("Inference requests per second by status" if s.status_label else "Inference requests per second",
+         requests, "reqps", 12, "", "timeseries"),
+        ("Server error ratio (5xx) and its objective",
+         [(f"sum({_rate(target, s.errors)}) / {error_total(target)}", "5xx share"),
+          (f"vector({1 - availability:.6g})", "error budget")],
+         "percentunit", 12, "Bad requests (4xx) are the caller's problem and not counted.", "timeseries"),
     ]
-    if scale_to_zero is not None:
-        panels += _scale_to_zero_panels(ns, scale_to_zero, y=38)
-    if rollout is not None:
-        panels += _rollout_panels(target, rollout, y=max(p["gridPos"]["y"] + p["gridPos"]["h"] for p in panels))
-    return _dashboard(uid, f"Model {m} ({ns})", ["model", m], panels)
+    if s.latency is not None:
+        panels.append(("Inference latency percentiles",
+                       [(quantile_expr(target, s.latency, _RATE, q, by=""), f"p{round(q * 100)}") for q in (0.5, 0.9, 0.99)]
+                       + [(f"vector({latency_p99_seconds:.6g})", "p99 objective")], "s", 12, "", "timeseries"))
+    if s.batch_size is not None:
+        b = s.batch_size.series
+        panels.append(("Batch size (rows per model execution)",
+                       [(quantile_expr(target, s.batch_size, _RATE, q, by=""), f"p{round(q * 100)}") for q in (0.5, 0.99)]
+                       + [((f"sum(rate({b.metric}_sum{series_selector(target, b)}[{_RATE}])) / "
+                            f"sum(rate({b.metric}_count{series_selector(target, b)}[{_RATE}]))"), "mean")],
+                       "none", 12, "", "timeseries"))
+    load = [(f"sum({g.metric}{series_selector(target, g)})", legend)
+            for g, legend in ((s.in_flight, "in flight"), (s.queue_depth, "queued")) if g is not None]
+    if load:
+        panels.append(("Requests in flight and waiting for a batch", load, "none", 12, "", "timeseries"))
+    ready = (f"count({s.ready.metric}{series_selector(target, s.ready)})" if s.ready is not None
+             else f"count(up{{{target.target_selector()}}} == 1)")
+    panels.append(("Replicas", [(ready, "serving a loaded model"),
+                                (f"sum(kube_deployment_status_replicas_available{{{workload}}})", "available"),
+                                (f"sum(kube_deployment_spec_replicas{{{workload}}})", "desired")], "none", 12, "",
+                   "timeseries"))
+    if s.ready is not None and s.info_labels:
+        labels = ", ".join(s.info_labels)
+        panels.append(("Model version and device",
+                       [(f"count by ({labels}) ({s.ready.metric}{series_selector(target, s.ready)})",
+                         " on ".join(f"{{{{{label}}}}}" for label in s.info_labels))], "none", 12, "", "stat"))
+    if s.device_memory is not None:
+        legend = f"{{{{pod}}}} {{{{{s.device_label}}}}}" if s.device_label else "{{pod}}"
+        panels.append(("GPU memory used by the model's pods",
+                       [(f"{s.device_memory.metric}{series_selector(target, s.device_memory)}", legend)],
+                       "bytes", 12, "", "timeseries"))
+    panels.append(("Container restarts (1h)",
+                   [(f'increase(kube_pod_container_status_restarts_total{{namespace="{ns}", container="{m}"}}[1h])',
+                     "{{pod}}")], "none", 24, "", "timeseries"))
+    return panels
+
+
+def _rate(target: ModelTarget, series: Series) -> str:
+    return f"rate({series.metric}{series_selector(target, series)}[{_RATE}])"
+
+
+def error_total(target: ModelTarget) -> str:
+    """All inference requests per second over Grafana's rate interval (the error ratio's denominator)."""
+    total = " + ".join(f"sum({_rate(target, r)})" for r in target.signals.requests)
+    return total if len(target.signals.requests) == 1 else f"({total})"
+
+
+def _has_tokens(s: RuntimeSignals) -> bool:
+    return any(x is not None for x in (s.time_to_first_token, s.inter_token_latency, s.generation_tokens,
+                                       s.kv_cache_usage))
+
+
+def _token_panels(target: ModelTarget, tokens: TokenLatencyObjectives, y: int) -> list[dict[str, Any]]:
+    """An LLM server's row: tokens per second, p50/p99 time to first token and inter-token latency, KV cache use."""
+    s = target.signals
+    rows: list[tuple[str, list[tuple[str, str]], str, int, str, str]] = []
+    rates = [(f"sum({_rate(target, c)})", legend)
+             for c, legend in ((s.prompt_tokens, "prompt"), (s.generation_tokens, "generated")) if c is not None]
+    if rates:
+        rows.append(("Tokens per second", rates, "short", 12, "Prompt tokens read and tokens generated.", "timeseries"))
+    for title, distribution, objective in (
+            ("Time to first token", s.time_to_first_token, tokens.time_to_first_token_p99_seconds),
+            ("Inter-token latency", s.inter_token_latency, tokens.inter_token_latency_p99_seconds)):
+        if distribution is not None:
+            rows.append((title, [(quantile_expr(target, distribution, _RATE, q, by=""), f"p{round(q * 100)}")
+                                 for q in (0.5, 0.99)]
+                         + ([(f"vector({objective:.6g})", "p99 objective")] if objective is not None else []),
+                         "s", 12, "", "timeseries"))
+    if s.kv_cache_usage is not None:
+        rows.append(("KV cache use", [(f"max({s.kv_cache_usage.metric}{series_selector(target, s.kv_cache_usage)})",
+                                       "fullest replica")], "percentunit", 12,
+                     "Near 1, new requests wait for cache blocks: the LLM scale signal.", "timeseries"))
+    return _layout(rows, y)
 
 
 def _scale_to_zero_panels(ns: str, s: ScaleToZeroSignals, y: int) -> list[dict[str, Any]]:

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from .._args import DnsLabel, DnsSubdomain, Duration, PositiveInt, PositiveNumber, between
+from ..serving import server_contract
+from ..serving.runtimes import MODEL_SERVER, Distribution, RuntimeSignals, Series
 
 Severity = Literal["critical", "warning", "info"]
 
@@ -24,7 +26,7 @@ RUNBOOKS_URL = "docs/runbooks.md"
 """This repository's runbooks (its own stacks point their alerts here through `monitoring.runbookBaseUrl`).
 The components default to no `runbook_url` at all: pass the URL of your own rendered copy."""
 
-INFER_ROUTES = ".*/infer"
+INFER_ROUTES = server_contract.INFER_ROUTES
 """`route` label values of inference calls (`/v2/models/{name}[/versions/{version}]/infer`)."""
 
 DCGM_JOB = "dcgm-exporter"
@@ -95,6 +97,31 @@ class GpuAlertThresholds:
 
 
 @dataclass(frozen=True)
+class TokenLatencyObjectives:
+    """An LLM server's latency objectives, per token rather than per request (whose length the caller decides)."""
+
+    time_to_first_token_p99_seconds: PositiveNumber | None = None
+    """p99 time from the request to its first generated token (prefill and queueing)."""
+    inter_token_latency_p99_seconds: PositiveNumber | None = None
+    """p99 time between two generated tokens of one request (decoding speed)."""
+
+    def checks(self, signals: RuntimeSignals) -> list[tuple[str, str, Distribution, float]]:
+        """(alert, what, distribution, objective) of each objective set; the runtime must expose the distribution."""
+        wanted = [("ModelTimeToFirstTokenP99AboveSlo", "time to first token", signals.time_to_first_token,
+                   self.time_to_first_token_p99_seconds),
+                  ("ModelInterTokenLatencyP99AboveSlo", "inter-token latency", signals.inter_token_latency,
+                   self.inter_token_latency_p99_seconds)]
+        checks = []
+        for alert, what, distribution, objective in wanted:
+            if objective is None:
+                continue
+            if distribution is None:
+                raise ValueError(f"an objective on {what} needs a runtime exposing it")
+            checks.append((alert, what, distribution, objective))
+        return checks
+
+
+@dataclass(frozen=True)
 class ModelTarget:
     """Which series belong to one model: its metric label and its scrape target labels."""
 
@@ -106,6 +133,8 @@ class ModelTarget:
     extra_matchers: dict[str, str] = field(default_factory=dict)
     team: str | None = None
     """The owning team: a `team` label on every alert, which Alertmanager routes on."""
+    signals: RuntimeSignals = MODEL_SERVER.signals
+    """How the model's server names its requests, errors, latency...: its runtime's (`ServingRuntime.signals`)."""
 
     def target_selector(self) -> str:
         """Matchers of the scrape targets (`up` and every series scraped from the model)."""
@@ -184,36 +213,72 @@ def error_ratio_record(window: str) -> str:
     return f"model:inference_request_errors:ratio_rate{window}"
 
 
-_BY_MODEL = "namespace, job, model"
+def model_by(target: ModelTarget) -> str:
+    """Labels the recorded error ratios keep: the target's, and the model's when the request series carry it."""
+    label = target.signals.requests[0].model_label
+    return f"namespace, job, {label}" if label else "namespace, job"
 
 
-def error_ratio_expr(target: ModelTarget, window: str, by: str = _BY_MODEL, **matchers: str) -> str:
-    """5xx share of inference requests over `window`: the SLO recordings and the canary analysis both use it.
+def series_selector(target: ModelTarget, series: Series, **more: str) -> str:
+    """Matchers of one signal's series of the model, with optional extra `label="value"` or `label=~"re"`."""
+    parts = [target.target_selector()]
+    if series.model_label:
+        parts.append(f'{series.model_label}="{target.model}"')
+    parts += [f"{label}{match}" for label, match in series.matchers]
+    parts += [f"{k}={v}" for k, v in more.items()]
+    return "{" + ", ".join(parts) + "}"
 
-    `matchers` narrow the series further (`label='"value"'`), e.g. to one ReplicaSet's pods. Without `by`, a
-    version that never answered a 5xx (so has no 5xx series at all) gets 0, not an empty result.
+
+def _summed(target: ModelTarget, function: str, window: str, by: str, matchers: dict[str, str]) -> str:
+    """The request series' `function` (rate, increase) summed (by `by`), added up when the runtime has several."""
+    grouping = f" by ({by}) " if by else ""
+    parts = [f"sum{grouping}({function}({s.metric}{series_selector(target, s, **matchers)}[{window}]))"
+             for s in target.signals.requests]
+    return parts[0] if len(parts) == 1 else "(" + " + ".join(parts) + ")"
+
+
+def error_ratio_expr(target: ModelTarget, window: str, by: str | None = None, **matchers: str) -> str:
+    """Failed share of inference requests over `window`: the SLO recordings and the canary analysis both use it.
+
+    `matchers` narrow the series further (`label='"value"'`), e.g. to one ReplicaSet's pods. Without `by` (""), a
+    version that never failed a request (so has no error series at all) gets 0, not an empty result.
     """
-    errors = target.metric_selector(route=f'~"{INFER_ROUTES}"', status='~"5.."', **matchers)
-    total = target.metric_selector(route=f'~"{INFER_ROUTES}"', **matchers)
+    by = model_by(target) if by is None else by
+    e = target.signals.errors
+    errors = f"rate({e.metric}{series_selector(target, e, **matchers)}[{window}])"
+    total = _summed(target, "rate", window, by, matchers)
     if not by:
-        return (f"(sum(rate(inference_requests_total{errors}[{window}])) or vector(0))\n"
-                f"/\nsum(rate(inference_requests_total{total}[{window}]))")
-    return (f"sum by ({by}) (rate(inference_requests_total{errors}[{window}]))\n"
-            f"/\nsum by ({by}) (rate(inference_requests_total{total}[{window}]))")
+        return f"(sum({errors}) or vector(0))\n/\n{total}"
+    return f"sum by ({by}) ({errors})\n/\n{total}"
 
 
-def latency_quantile_expr(target: ModelTarget, window: str, quantile: float = 0.99, by: str = _BY_MODEL,
+def quantile_expr(target: ModelTarget, distribution: Distribution, window: str, quantile: float = 0.99,
+                  by: str | None = None, **matchers: str) -> str:
+    """`quantile` of one of the model's distributions over `window`, in seconds (a summary's own window instead)."""
+    series = distribution.series
+    if by is None:
+        by = f"namespace, job, {series.model_label}" if series.model_label else "namespace, job"
+    if distribution.kind == "summary":
+        selector = series_selector(target, series, quantile=f'"{_number(quantile)}"', **matchers)
+        value = f"max{f' by ({by})' if by else ''} ({series.metric}{selector})"
+    else:
+        selector = series_selector(target, series, **matchers)
+        value = (f"histogram_quantile({_number(quantile)}, sum by ({by + ', ' if by else ''}le) "
+                 f"(rate({series.metric}_bucket{selector}[{window}])))")
+    return value if distribution.to_seconds == 1 else f"{value} * {_number(distribution.to_seconds)}"
+
+
+def latency_quantile_expr(target: ModelTarget, window: str, quantile: float = 0.99, by: str | None = None,
                           **matchers: str) -> str:
     """Inference latency `quantile` over `window`: the latency alert and the canary analysis both use it."""
-    selector = target.metric_selector(route=f'~"{INFER_ROUTES}"', **matchers)
-    return (f"histogram_quantile({_number(quantile)}, sum by ({by + ', ' if by else ''}le) "
-            f"(rate(inference_request_duration_seconds_bucket{selector}[{window}])))")
+    if target.signals.latency is None:
+        raise ValueError(f"the runtime of {target.model} exposes no request latency")
+    return quantile_expr(target, target.signals.latency, window, quantile, by, **matchers)
 
 
 def request_count_expr(target: ModelTarget, window: str, **matchers: str) -> str:
     """Inference requests answered (any status) over `window`, 0 when there were none."""
-    selector = target.metric_selector(route=f'~"{INFER_ROUTES}"', **matchers)
-    return f"sum(increase(inference_requests_total{selector}[{window}])) or vector(0)"
+    return f"{_summed(target, 'increase', window, '', matchers)} or vector(0)"
 
 
 def _error_ratio_recordings(target: ModelTarget, windows: list[str]) -> list[dict[str, Any]]:
@@ -223,8 +288,11 @@ def _error_ratio_recordings(target: ModelTarget, windows: list[str]) -> list[dic
 def model_rule_groups(target: ModelTarget, availability: float, latency_p99_seconds: float,
                       thresholds: ModelAlertThresholds | None = None,
                       runbook_url: str | None = None,
-                      scale_to_zero: ScaleToZeroSignals | None = None) -> list[dict[str, Any]]:
+                      scale_to_zero: ScaleToZeroSignals | None = None,
+                      tokens: TokenLatencyObjectives | None = None) -> list[dict[str, Any]]:
     """Recording rules and alerts of one model, every identity carrying the model's name (and its team).
+
+    With `tokens` (an LLM server), p99 time to first token and inter-token latency alert above their objectives.
 
     With `scale_to_zero`, ModelDown and ModelScrapeTargetMissing hold their fire while the model is
     asleep on purpose (no replica wanted, no request held) and give a wake-up `wake_up_for` to finish.
@@ -234,8 +302,11 @@ def model_rule_groups(target: ModelTarget, availability: float, latency_p99_seco
     labels = {"service": m, "namespace": target.namespace, **({"team": target.team} if target.team else {})}
     budget = 1.0 - availability
     windows = sorted({w for b in t.burn_rate_windows for w in (b.long_window, b.short_window)})
-    ready = target.metric_selector()
-    down = f"(count(inference_model_info{ready}) or vector(0)) == 0"
+    ready = target.signals.ready
+    # Without a per-replica series of its own, a runtime's replicas count as ready while they are scraped.
+    replicas = (f"{ready.metric}{series_selector(target, ready)}" if ready is not None
+                else f"up{{{target.target_selector()}}} == 1")
+    down = f"(count({replicas}) or vector(0)) == 0"
     missing = f"up{{{target.target_selector()}}} == 0\nor\nabsent(up{{{target.target_selector()}}})"
     down_for, missing_for = t.down_for, t.target_missing_for
     if scale_to_zero is not None:
@@ -251,7 +322,7 @@ def model_rule_groups(target: ModelTarget, availability: float, latency_p99_seco
     ]
     for b in t.burn_rate_windows:
         threshold = _number(b.burn_rate * budget)
-        series = f'{{namespace="{target.namespace}", job="{target.job}", model="{m}"}}'
+        series = _recorded_selector(target)
         alerts.append(_alert(
             "ModelErrorBudgetBurn",
             f"{error_ratio_record(b.long_window)}{series} > {threshold}\n"
@@ -261,12 +332,15 @@ def model_rule_groups(target: ModelTarget, availability: float, latency_p99_seco
             f"{{{{ $value | humanizePercentage }}}} of {m}'s inference requests failed with 5xx over the last "
             f"{b.long_window} (and still over {b.short_window}); the objective allows "
             f"{_number(budget * 100)}%.", runbook_url))
+    if target.signals.latency is not None:
+        alerts.append(_alert(
+            "ModelLatencyP99AboveSlo",
+            f"{latency_quantile_expr(target, t.latency_window)}\n> {_number(latency_p99_seconds)}",
+            t.latency_for, "warning", labels, f"{m} p99 latency is above its objective",
+            f"p99 inference latency of {m} is {{{{ $value | humanizeDuration }}}}, above the "
+            f"{_number(latency_p99_seconds)} s objective, for {t.latency_for}.", runbook_url))
+    alerts += _token_latency_alerts(target, tokens, t, labels, runbook_url) if tokens is not None else []
     alerts += [
-        _alert("ModelLatencyP99AboveSlo",
-               f"{latency_quantile_expr(target, t.latency_window)}\n> {_number(latency_p99_seconds)}",
-               t.latency_for, "warning", labels, f"{m} p99 latency is above its objective",
-               f"p99 inference latency of {m} is {{{{ $value | humanizeDuration }}}}, above the "
-               f"{_number(latency_p99_seconds)} s objective, for {t.latency_for}.", runbook_url),
         _alert("ModelPodsRestarting",
                f'increase(kube_pod_container_status_restarts_total{{namespace="{target.namespace}", '
                f'container="{m}"}}[{t.restarts_window}]) >= {t.restarts}',
@@ -281,6 +355,26 @@ def model_rule_groups(target: ModelTarget, availability: float, latency_p99_seco
         {"name": f"{m}.slo-recordings", "rules": _error_ratio_recordings(target, windows)},
         {"name": f"{m}.alerts", "rules": alerts},
     ]
+
+
+def _recorded_selector(target: ModelTarget) -> str:
+    """Matchers of the model's recorded error ratios (the labels `model_by` keeps)."""
+    label = target.signals.requests[0].model_label
+    model = f', {label}="{target.model}"' if label else ""
+    return f'{{namespace="{target.namespace}", job="{target.job}"{model}}}'
+
+
+def _token_latency_alerts(target: ModelTarget, tokens: TokenLatencyObjectives, t: ModelAlertThresholds,
+                          labels: dict[str, str], runbook_url: str | None) -> list[dict[str, Any]]:
+    """p99 time to first token and inter-token latency above their objectives (an LLM's latency SLOs)."""
+    m, alerts = target.model, []
+    for alert, what, distribution, objective in tokens.checks(target.signals):
+        alerts.append(_alert(
+            alert, f"{quantile_expr(target, distribution, t.latency_window)}\n> {_number(objective)}",
+            t.latency_for, "warning", labels, f"{m} p99 {what} is above its objective",
+            f"p99 {what} of {m} is {{{{ $value | humanizeDuration }}}}, above the {_number(objective)} s "
+            f"objective, for {t.latency_for}.", runbook_url))
+    return alerts
 
 
 def rollout_rule_groups(target: ModelTarget, signals: RolloutSignals,

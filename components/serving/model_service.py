@@ -6,8 +6,8 @@ environment and network policy (docs/workload-contract.md is the same contract i
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Annotated, Literal, Optional
+from dataclasses import dataclass, field, replace
+from typing import Annotated, Any, Literal, Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -38,6 +38,8 @@ from ..capacity.gpu_scheduling import GPU_RESOURCE, GpuScheduling
 from ..labels import restricted_namespace_labels, selector_labels, standard_labels
 from . import server_contract as contract
 from . import workload
+from .runtimes import MODEL_SERVER, ServingRuntime
+from .server_contract import ADMIN_PORT_NAME, HTTP_PORT_NAME
 
 API_KEYS_DIR = workload.API_KEYS_DIR
 # The AWS Load Balancer Controller injects readiness gates into new pods of namespaces carrying this label,
@@ -154,6 +156,8 @@ class ServedModel:
     """The Service port serving `/metrics`."""
     team: Optional[DnsLabel] = None
     """The team that owns it: the `team` label of its alerts."""
+    runtime: ServingRuntime = MODEL_SERVER
+    """The server it runs: the names of its metrics and its metrics path."""
 
     def _rules(self) -> list[Problem]:
         labels = self.selector()
@@ -274,9 +278,27 @@ class ModelServiceArgs:
     created with its replicas, so the model serves before the Rollout can (on a first `up` the Rollout is invalid
     until its Ingress exists, which waits on the certificate), and leaves `spec.replicas` to the controller, which
     scales the Deployment to zero once the Rollout is healthy; the HPA, when set, scales the Rollout."""
+    runtime: ServingRuntime = MODEL_SERVER
+    """The model server the image runs (`runtimes.VLLM`, `runtimes.TRITON`, or your own profile): what
+    `ModelMonitoring`, `ModelCanary` and the autoscaler read from it. The ports, probes and start arguments
+    are still the fields above; `ModelServiceArgs.for_runtime` fills them in from the profile."""
 
     def _rules(self) -> list[Problem]:
         return workload.rules(self)
+
+    @classmethod
+    def for_runtime(cls, runtime: ServingRuntime, image: pulumi.Input[ImageDigest], name: DnsLabel,
+                    model_dir: str = "", probes: Optional[HealthProbes] = None, **fields: Any) -> ModelServiceArgs:
+        """Args running `runtime`'s server for the model `name` (read from `model_dir`): the profile's ports,
+        health paths and start command; `probes` keeps its timings (the paths and port are the runtime's),
+        `fields` set everything else."""
+        port = ADMIN_PORT_NAME if runtime.admin_port is not None and runtime.health_on_admin else HTTP_PORT_NAME
+        health = replace(probes or HealthProbes(), readiness_path=runtime.readiness_path,
+                         liveness_path=runtime.liveness_path, port=port)
+        return cls(image=image, name=name, runtime=runtime, container_port=runtime.http_port,
+                   grpc_port=runtime.grpc_port, admin_port=runtime.admin_port, probes=health,
+                   command=list(runtime.command) if runtime.command is not None else None,
+                   container_args=runtime.start_args(name, model_dir), **fields)
 
 
 def validate_model_service_args(args: ModelServiceArgs) -> list[str]:
@@ -343,7 +365,7 @@ class ModelService(pulumi.ComponentResource):
         self.service_port = pulumi.Output.from_input(args.service_port)
         self.selector = pulumi.Output.from_input(self._selector)
         self.served = ServedModel(name=k8s_name, namespace=namespace, service_labels=workload.service_selector(
-            k8s_name), metrics_port=contract.METRICS_SERVICE_PORT_NAME, team=args.team)
+            k8s_name), metrics_port=contract.METRICS_SERVICE_PORT_NAME, team=args.team, runtime=args.runtime)
         self.authenticated = bool(args.api_keys)
         self.register_outputs({
             "namespace": self.namespace,

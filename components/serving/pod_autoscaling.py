@@ -32,7 +32,9 @@ from .._args import (
 from .._charts import PinnedChart, extra_values_problems
 from ..capacity.cluster_autoscaler import off_gpu_node_affinity
 from ..capacity.gpu_scheduling import GpuScheduling
+from ..observability.monitoring_rules import ModelTarget, series_selector
 from .model_service import PodsMetric
+from .runtimes import Series, ServingRuntime
 from .server_contract import BATCH_QUEUE_DEPTH, IN_FLIGHT_REQUESTS
 
 # The official chart (prometheus-community/helm-charts charts/prometheus-adapter, tag
@@ -45,13 +47,37 @@ PINNED_CHART = PinnedChart(CHART, CHART_REPOSITORY, CHART_VERSION, f"{CHART}-{CH
 CUSTOM_METRICS_API_SERVICE = "v1beta1.custom.metrics.k8s.io"
 
 
+def served_metric_name(metric: str) -> str:
+    """The name the custom metrics API serves a gauge under (an HPA's `pods` metric): its own, with the `:` of a
+    runtime's namespaced name (`vllm:num_requests_waiting`) as `_`, which a metric's path segment cannot carry."""
+    return metric.replace(":", "_")
+
+
+def scale_signals(runtime: ServingRuntime) -> list[str]:
+    """The runtime's gauges that follow its load, to serve as pod metrics: queued, in flight and (an LLM server)
+    KV-cache use. CPU and GPU utilisation do not follow an LLM's load: a batch of one keeps a GPU as busy."""
+    s = runtime.signals
+    return [g.metric for g in (s.queue_depth, s.in_flight, s.kv_cache_usage) if g is not None]
+
+
+def keda_prometheus_trigger(target: ModelTarget, gauge: Series, threshold: float, server_address: str,
+                            window: str = "1m") -> dict[str, Any]:
+    """A KEDA ScaledObject `prometheus` trigger on one of the runtime's gauges (the move this module's docstring
+    names): the model's total over its pods, averaged over `window`; KEDA divides it by `threshold` per replica
+    (kedacore/keda pkg/scalers/prometheus_scaler.go, `prometheusMetadata`: serverAddress, query, threshold; the query
+    must return one element, hence the sum)."""
+    query = f"sum(avg_over_time({gauge.metric}{series_selector(target, gauge)}[{window}]))"
+    return {"type": "prometheus",
+            "metadata": {"serverAddress": server_address, "query": query, "threshold": f"{threshold:g}"}}
+
+
 def adapter_rule(metric: str, window: str) -> dict[str, Any]:
-    """A custom-metrics rule serving a gauge, averaged over `window`, per pod under its own name."""
+    """A custom-metrics rule serving a gauge, averaged over `window`, per pod under its own name (`served_metric_name`)."""
     return {
         # Only series scraped from pods (the ServiceMonitor adds `namespace` and `pod`).
         "seriesQuery": f'{metric}{{namespace!="",pod!=""}}',
         "resources": {"overrides": {"namespace": {"resource": "namespace"}, "pod": {"resource": "pod"}}},
-        "name": {"matches": f"^{metric}$", "as": metric},
+        "name": {"matches": f"^{metric}$", "as": served_metric_name(metric)},
         # A gauge read once would let one instant's burst add a GPU node; the window smooths it.
         "metricsQuery": f"sum by (<<.GroupBy>>) (avg_over_time(<<.Series>>{{<<.LabelMatchers>>}}[{window}]))",
     }
@@ -60,7 +86,7 @@ def adapter_rule(metric: str, window: str) -> dict[str, Any]:
 def pods_metric(metric: str, target_per_pod: float) -> PodsMetric:
     """The HPA metric for one of the served gauges at a per-pod target (`16`, `2.5` as `2500m`)."""
     value = f"{int(target_per_pod)}" if float(target_per_pod).is_integer() else f"{round(target_per_pod * 1000)}m"
-    return PodsMetric(name=metric, target_average_value=value)
+    return PodsMetric(name=served_metric_name(metric), target_average_value=value)
 
 
 @dataclass

@@ -75,8 +75,16 @@ from ..capacity.cluster_autoscaler import off_gpu_node_affinity
 from ..capacity.gpu_scheduling import GpuScheduling
 from ..cluster.irsa import ROLE_ARN_ANNOTATION, controller_role
 from ..labels import standard_labels
-from ..observability.monitoring_rules import ModelTarget, error_ratio_expr, latency_quantile_expr, request_count_expr
+from ..observability.monitoring_rules import (
+    ModelTarget,
+    TokenLatencyObjectives,
+    error_ratio_expr,
+    latency_quantile_expr,
+    quantile_expr,
+    request_count_expr,
+)
 from .model_endpoint import WeightedBackend
+from .runtimes import MODEL_SERVER, ServingRuntime
 
 CHART_REPOSITORY = "https://argoproj.github.io/argo-helm"
 CHART, CHART_VERSION = "argo-rollouts", "2.41.0"
@@ -291,6 +299,17 @@ class CanaryAnalysis:
     """Time between measurements."""
     count: PositiveInt = 3
     """Measurements per step; all must pass (one failure aborts, one inconclusive pauses)."""
+    max_time_to_first_token_p99_seconds: Optional[PositiveNumber] = None
+    """An LLM server: highest p99 time to first token the canary may have over `window` (None: not checked)."""
+    max_inter_token_latency_p99_seconds: Optional[PositiveNumber] = None
+    """An LLM server: highest p99 inter-token latency the canary may have over `window` (None: not checked)."""
+    check_request_latency: bool = True
+    """Check the request latency (`max_latency_p99_seconds` and its increase); an LLM's request latency follows
+    the length of what the caller asked for, so its canary may be judged on token latencies alone."""
+
+    def tokens(self) -> TokenLatencyObjectives:
+        """The token latency limits as the objectives the alerts use."""
+        return TokenLatencyObjectives(self.max_time_to_first_token_p99_seconds, self.max_inter_token_latency_p99_seconds)
 
 
 @dataclass(frozen=True)
@@ -338,12 +357,27 @@ class ModelCanaryArgs:
     """A canary pod not available after this long (no GPU node came, image pull, model load) aborts the update."""
     alb: Optional[AlbRouting] = None
     """Split traffic at the ALB (weighted target groups); none = replica ratio."""
+    runtime: ServingRuntime = MODEL_SERVER
+    """The model's server (`ModelServiceArgs.runtime`): the names of the series the analysis queries."""
 
     def _rules(self) -> list[Problem]:
         weights = [s.weight for s in self.steps]
         if not weights or weights != sorted(set(weights)):
             return [("steps", got(weights, "need at least one step, weights strictly increasing (1..99)"))]
-        return []
+        return runtime_analysis_problems(self.runtime, self.analysis)
+
+
+def runtime_analysis_problems(runtime: ServingRuntime, analysis: CanaryAnalysis) -> list[Problem]:
+    """The checks the runtime cannot answer: a token latency limit on a server without that histogram, a request
+    latency check on one without a latency distribution."""
+    try:
+        analysis.tokens().checks(runtime.signals)
+    except ValueError as error:
+        return [("analysis", got(analysis.tokens(), f"{error}; runtime {runtime.name!r} does not"))]
+    if analysis.check_request_latency and runtime.signals.latency is None:
+        return [("analysis.check_request_latency", got(True, f"runtime {runtime.name!r} exposes no request latency: "
+                                                              "set it to False"))]
+    return []
 
 
 def validate_model_canary_args(args: ModelCanaryArgs) -> list[str]:
@@ -369,15 +403,20 @@ def analysis_metrics(target: ModelTarget, analysis: CanaryAnalysis, prometheus_u
     canary = {HASH_METRIC_LABEL: f'"{_arg(CANARY_HASH_ARG)}"'}
     stable = {HASH_METRIC_LABEL: f'"{_arg(STABLE_HASH_ARG)}"'}
     errors, stable_errors = error_ratio_expr(target, w, by="", **canary), error_ratio_expr(target, w, by="", **stable)
-    p99 = latency_quantile_expr(target, w, 0.99, by="", **canary)
-    stable_p99 = latency_quantile_expr(target, w, 0.99, by="", **stable)
     checks = [
         ("error-ratio", errors, analysis.max_error_ratio),
         # A stable that answered nothing has made no errors.
         ("error-ratio-vs-stable", f"({errors})\n- on()\n(({stable_errors}) or vector(0))", analysis.max_error_ratio_increase),
-        ("latency-p99", p99, analysis.max_latency_p99_seconds),
-        ("latency-p99-vs-stable", f"({p99})\n- on()\n({stable_p99})", analysis.max_latency_p99_increase_seconds),
     ]
+    if analysis.check_request_latency:
+        p99 = latency_quantile_expr(target, w, 0.99, by="", **canary)
+        stable_p99 = latency_quantile_expr(target, w, 0.99, by="", **stable)
+        checks += [
+            ("latency-p99", p99, analysis.max_latency_p99_seconds),
+            ("latency-p99-vs-stable", f"({p99})\n- on()\n({stable_p99})", analysis.max_latency_p99_increase_seconds),
+        ]
+    checks += [(_TOKEN_CHECKS[alert], quantile_expr(target, distribution, w, 0.99, by="", **canary), limit)
+               for alert, _, distribution, limit in analysis.tokens().checks(target.signals)]
     return [{
         "name": name,
         "interval": analysis.interval,
@@ -390,6 +429,11 @@ def analysis_metrics(target: ModelTarget, analysis: CanaryAnalysis, prometheus_u
         "failureCondition": f"len(result) == 1 && (result[0] > {limit:.6g} || isNaN(result[0]))",
         "provider": {"prometheus": {"address": prometheus_url, "query": _gated(query, target, analysis)}},
     } for name, query, limit in checks]
+
+
+_TOKEN_CHECKS = {"ModelTimeToFirstTokenP99AboveSlo": "time-to-first-token-p99",
+                 "ModelInterTokenLatencyP99AboveSlo": "inter-token-latency-p99"}
+"""The analysis metric judging the canary on each token latency objective."""
 
 
 def analysis_step_args() -> list[dict[str, Any]]:
@@ -464,7 +508,8 @@ class ModelCanary(pulumi.ComponentResource):
         a = self._args
         # The ServiceMonitor takes `job` from the Service's name label: the model's name, as the alerts select it.
         metrics = pulumi.Output.from_input(a.namespace).apply(lambda ns: analysis_metrics(
-            ModelTarget(model=a.model_name, namespace=ns, job=a.model_name), a.analysis, a.prometheus_url))
+            ModelTarget(model=a.model_name, namespace=ns, job=a.model_name, signals=a.runtime.signals), a.analysis,
+            a.prometheus_url))
         return k8s.apiextensions.CustomResource(
             f"{name}-analysis", api_version=ROLLOUTS_API, kind="AnalysisTemplate",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=self.analysis_template_name, namespace=a.namespace,

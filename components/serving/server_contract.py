@@ -32,6 +32,8 @@ READY_PATH = "/v2/health/ready"
 LIVE_PATH = "/v2/health/live"
 """200 as soon as the process serves HTTP."""
 METRICS_PATH = "/metrics"
+INFER_ROUTES = ".*/infer"
+"""`route` label values of inference calls (`/v2/models/{name}[/versions/{version}]/infer`)."""
 
 # --- environment the Deployment sets -----------------------------------------------------------------
 

@@ -28,6 +28,9 @@ NAMESPACE = "kubernetes:core/v1:Namespace"
 INTERCEPTOR_ROUTE = "kubernetes:http.keda.sh/v1beta1:InterceptorRoute"
 ALB = "alb.ingress.kubernetes.io/"
 API_KEYS_ENV = "API_KEYS_DIR"
+# Servers that check a key they read from one variable: vLLM 0.34.0 accepts `Authorization: Bearer <key>` on its
+# /v1 routes for the key in VLLM_API_KEY (vllm/entrypoints/serve/middleware/register.py and authenticate.py).
+SERVER_KEY_ENVS = ("VLLM_API_KEY",)
 READINESS_GATE_LABEL = "elbv2.k8s.aws/pod-readiness-gate-inject"
 # AWS's default deregistration delay (target group attributes), used when an Ingress sets none.
 DEFAULT_DEREGISTRATION_DELAY = 300
@@ -155,7 +158,8 @@ def _load_balancer_authenticates(ingress: dict) -> bool:
 
 
 def checks_api_keys(resource_type: str, props: dict) -> bool | None:
-    """Whether a workload's server checks API keys: `API_KEYS_DIR` set to a mounted Secret. None: unknown."""
+    """Whether a workload's server checks API keys: `API_KEYS_DIR` set to a mounted Secret, or a server's own key
+    variable (`SERVER_KEY_ENVS`) read from a Secret. None: unknown."""
     spec = pod_spec(resource_type, props)
     if contains_unknown(spec):
         return None
@@ -165,6 +169,9 @@ def checks_api_keys(resource_type: str, props: dict) -> bool | None:
         directory = env.get(API_KEYS_ENV)
         mounts = {get(m, "mountPath"): get(m, "name") for m in items(get(container, "volumeMounts"))}
         if directory and mounts.get(directory) in secret_volumes:
+            return True
+        if any(get(e, "name") in SERVER_KEY_ENVS and get(e, "valueFrom", "secretKeyRef") is not None
+               for e in items(get(container, "env"))):
             return True
     return False
 

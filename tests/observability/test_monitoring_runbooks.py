@@ -7,13 +7,23 @@ import re
 import pytest
 
 from components.observability.model_monitoring import ModelMonitoringArgs, model_rules
-from components.observability.monitoring_rules import RUNBOOKS_URL, RolloutSignals, alert_names, gpu_rule_groups
+from components.observability.monitoring_rules import (
+    RUNBOOKS_URL,
+    RolloutSignals,
+    TokenLatencyObjectives,
+    alert_names,
+    gpu_rule_groups,
+)
 from components.serving.model_service import ServedModel
+from components.serving.runtimes import VLLM
 from tools.synth import PROJECT_DIR
 
 RUNBOOKS = PROJECT_DIR / RUNBOOKS_URL
 GROUPS = model_rules(ModelMonitoringArgs(model=ServedModel("m"), rollout=RolloutSignals("m"),
-                                         runbook_url=RUNBOOKS_URL)) + gpu_rule_groups(runbook_url=RUNBOOKS_URL)
+                                         runbook_url=RUNBOOKS_URL)) + gpu_rule_groups(runbook_url=RUNBOOKS_URL) + [
+    # An LLM server's token-latency alerts (vLLM's profile).
+    g for g in model_rules(ModelMonitoringArgs(model=ServedModel("m", runtime=VLLM), runbook_url=RUNBOOKS_URL,
+                                               tokens=TokenLatencyObjectives(2.0, 0.1))) if g["name"] == "m.alerts"]
 
 
 def github_anchor(heading: str) -> str:

@@ -38,7 +38,8 @@ SAMPLE_KUBECONFIG = yaml.safe_dump({
 })
 SAMPLE_SECRETS = {"kubeconfig": SAMPLE_KUBECONFIG, "grafanaAdminPassword": "s3cr3t-example-grafana",
                   "fraudSlackWebhook": "https://hooks.slack.com/services/T000/B000/s3cr3t-fraud",
-                  "churnSlackWebhook": "https://hooks.slack.com/services/T000/B000/s3cr3t-churn"}
+                  "churnSlackWebhook": "https://hooks.slack.com/services/T000/B000/s3cr3t-churn",
+                  "apiKey": "s3cr3t-example-llm-api-key"}
 # What an adopter sets with `pulumi config set` where Pulumi.yaml declares no default.
 SAMPLE_VALUES: dict[str, Any] = {
     "clusterName": "team-cluster",
