@@ -38,8 +38,9 @@ from .observability.monitoring_rules import (
 from .observability.monitoring_stack import MonitoringResources, MonitoringStack, MonitoringStackArgs, PodResources
 from .observability.trace_collection import TempoStore, TraceCollection, TraceCollectionArgs, XRay
 from .security.image_admission import ImageAdmission, ImageAdmissionArgs
+from .serving.backends import RequestProxy, WeightedBackend
 from .serving.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
-from .serving.model_endpoint import ModelEndpoint, ModelEndpointArgs, RequestProxy, WeightedBackend
+from .serving.model_endpoint import ModelEndpoint, ModelEndpointArgs
 from .serving.model_image import ModelImage, ModelImageArgs
 from .serving.model_registry import ModelRegistry, ModelRegistryArgs
 from .serving.model_service import (

@@ -433,6 +433,24 @@ def _rule_problems(args: Any) -> Iterator[Problem]:
         return
 
 
+# ------------------------------------------------------------------------------ derived Kubernetes names
+
+_DNS_LABEL_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+MAX_DNS_LABEL = 63
+
+
+def name_problems(field: str, names: dict[str, str], limit: int = MAX_DNS_LABEL) -> list[Problem]:
+    """Names a component derives for its children (what -> name): each must be a DNS label (lowercase letters,
+    digits, '-', at most `limit` characters), or the API server refuses the object at `up`, after others exist."""
+    problems: list[Problem] = []
+    for role, name in names.items():
+        if len(name) > limit or not _DNS_LABEL_NAME.fullmatch(name):
+            problems.append((field, got(name, f"derives the {role} name {name!r} ({len(name)} characters), which "
+                                              f"must be a DNS label of at most {limit} characters (lowercase letters, "
+                                              "digits and '-'); choose a shorter name")))
+    return problems
+
+
 # ------------------------------------------------------------------------------ the entry point
 
 def checked_args(component: str, instance: str, args: A, args_type: type[A],
@@ -448,7 +466,27 @@ def checked_args(component: str, instance: str, args: A, args_type: type[A],
     problems += [f"{path}: {text}" for path, text in extra]
     if problems:
         raise InvalidArgs(component, instance, problems)
+    for path in plain_secrets(args):
+        pulumi.log.warn(f"{component} {instance!r}: {path} is plain text; pass pulumi.Output.secret(...) (or a secret "
+                        "config value) so that Pulumi encrypts it in the state and masks it in logs")
     return _with_checked_outputs(component, instance, args, "")
+
+
+def plain_secrets(args: Any, prefix: str = "") -> list[str]:
+    """Paths of secret fields (`SECRET`) given as plain strings rather than Pulumi secrets, nested args included."""
+    found: list[str] = []
+    secret_fields = _secret_fields(type(args))
+    for f in dataclasses.fields(args):
+        value, path = getattr(args, f.name), f"{prefix}.{f.name}" if prefix else f.name
+        if f.name in secret_fields:
+            values = value.items() if isinstance(value, dict) else [(None, value)]
+            found += [path if key is None else f"{path}[{key!r}]" for key, v in values if isinstance(v, str)]
+        else:
+            items = value if isinstance(value, (list, tuple)) else [value]
+            for i, item in enumerate(items):
+                if dataclasses.is_dataclass(item) and not isinstance(item, type):
+                    found += plain_secrets(item, f"{path}[{i}]" if item is not value else path)
+    return found
 
 
 def _has_constraint(tp: Any) -> bool:

@@ -7,7 +7,8 @@ chart's release tag: every key of values.yaml with the kind of its default), ext
 checked against them before anything is registered: an unknown top-level key, or a key one typo
 away from a key the chart has, is refused naming the closest keys. Keys below a free-form map or a
 list, and unknown keys with no near twin (a map the chart passes through, such as `grafana.ini`),
-are let through.
+are let through -- except below an empty map whose keys the templates read are listed (`template`
+rows under it, as keda's `podDisruptionBudget.operator.maxUnavailable`): those keys are checked.
 """
 
 from __future__ import annotations
@@ -57,6 +58,12 @@ def merged(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def free_form(keys: Mapping[str, str], kinds: tuple[str, ...]) -> set[str]:
+    """Paths of `kinds` below which any key passes: not the ones with keys of their own listed under them."""
+    parents = {path.rsplit(".", 1)[0] for path in keys if "." in path}
+    return {path for path, kind in keys.items() if kind in kinds and path not in parents}
+
+
 @functools.cache
 def chart_keys(keys_file: str) -> dict[str, str]:
     """`values path -> kind of its default` from a keys file in `charts/` (or at a full path)."""
@@ -78,7 +85,7 @@ def unknown_keys(values: Mapping[str, Any], keys_file: str) -> list[str]:
     """Paths the chart neither declares nor reads, except below free-form maps and lists (the tests hold the
     components' own values to this)."""
     keys = chart_keys(keys_file)
-    free = {k for k, kind in keys.items() if kind in _FREE_FORM}
+    free = free_form(keys, _FREE_FORM)
     unknown = []
     for path in leaf_paths(values):
         parts = path.split(".")
@@ -101,7 +108,7 @@ def extra_values_problems(field: str, extra: Mapping[str, Any], chart: PinnedCha
     if chart.keys_file is None or not extra:
         return []
     keys = chart_keys(chart.keys_file)
-    free = {k for k, kind in keys.items() if kind in _LENIENT}
+    free = free_form(keys, _LENIENT)
     problems: list[Problem] = []
     seen: set[tuple[str, ...]] = set()
     for path in _leaf_key_paths(extra):

@@ -21,21 +21,18 @@ from components.capacity.cluster_autoscaler import AutoscalerMonitoringArgs, Clu
 from components.capacity.gpu_node_group import GpuNodeGroup as _GpuNodeGroup
 from components.capacity.gpu_node_group import GpuNodeGroupArgs
 from components.capacity.gpu_operators import GpuOperators, GpuOperatorsArgs
-from components.capacity.gpu_scheduling import GpuScheduling, Taint
 from components.capacity.karpenter import DEFAULT_AMI_ALIAS, Karpenter, KarpenterArgs
 from components.cluster.eks_cluster import SYSTEM_NODE_LABELS, Cluster, ClusterArgs, ClusterStackReference, SystemNodeGroup
 from components.cluster.network import Network, NetworkArgs
-from components.cluster.storage import DEFAULT_STORAGE_CLASS
 from components.observability.log_collection import LogCollection
 from components.observability.managed_prometheus import ManagedPrometheus
 from components.observability.model_monitoring import ModelMonitoringArgs
 from components.observability.monitoring_alertmanager import AlertReceiver
-from components.observability.monitoring_rules import RolloutSignals, ScaleToZeroSignals
 from components.observability.monitoring_stack import MonitoringStack, MonitoringStackArgs
 from components.observability.trace_collection import TraceCollection
 from components.security.image_admission import ImageAdmissionArgs
 from components.serving.load_balancer_controller import LoadBalancerControllerArgs
-from components.serving.model_endpoint import ModelEndpointArgs, RequestProxy
+from components.serving.model_endpoint import ModelEndpointArgs
 from components.serving.model_image import ModelImageArgs
 from components.serving.model_registry import ModelRegistry, ModelRegistryArgs
 from components.serving.model_service import (
@@ -48,7 +45,7 @@ from components.serving.model_service import (
 )
 from components.serving.pod_autoscaling import BATCH_QUEUE_DEPTH, IN_FLIGHT_REQUESTS, PrometheusAdapterArgs, pods_metric
 from components.serving.progressive_delivery import (
-    AlbRouting,
+    ArgoRollouts,
     ArgoRolloutsArgs,
     CanaryAnalysis,
     CanaryStep,
@@ -57,8 +54,6 @@ from components.serving.progressive_delivery import (
     TargetGroupVerification,
 )
 from components.serving.runtimes import MODEL_SERVER, RUNTIMES
-from components.serving.scale_to_zero import ADMIN_PORT as INTERCEPTOR_ADMIN_PORT
-from components.serving.scale_to_zero import READINESS_PATH as INTERCEPTOR_READINESS_PATH
 from components.serving.scale_to_zero import KedaHttpAddOn, KedaHttpAddOnArgs, ModelScaleToZero, ModelScaleToZeroArgs
 from components.serving.server_contract import ADMIN_PORT_NAME, HTTP_PORT_NAME
 from stack_config.observability_args import (  # noqa: F401 (the program reads them through `build`)
@@ -71,18 +66,11 @@ from stack_config.observability_args import (  # noqa: F401 (the program reads t
     trace_collection_args,
     uses_managed_prometheus,
 )
-from stack_config.schema import GpuNodeGroupConfig, StackConfig, duration_seconds
+from stack_config.schema import StackConfig, duration_seconds
+from stack_config.shared_args import gpu_scheduling, storage_class  # noqa: F401 (read through `build`)
 
 if TYPE_CHECKING:
     from components import GpuNodeGroup, ModelImage, ModelService
-
-
-def gpu_scheduling(node_group: GpuNodeGroupConfig) -> GpuScheduling:
-    """The GPU labels and taints of the stack: nodes carry them, GPU pods match them."""
-    return GpuScheduling(
-        node_labels=dict(node_group.labels),
-        taints=tuple(Taint(key=t.key, value=t.value, effect=t.effect) for t in node_group.taints),
-    )
 
 
 def builds_image(config: StackConfig) -> bool:
@@ -130,8 +118,8 @@ def model_service_args(config: StackConfig, image: Optional[ModelImage],
         env={**dict(model.env), **server_tracing_env(config, traces)},
         autoscaling=model_autoscaling(config),
         zone_spread=model.zone_spread,
-        # The interceptors forward every request of a model that scales to zero: their namespace must get through.
-        allowed_namespaces=list(model.allowed_namespaces) + ([asleep.keda_namespace] if asleep.enabled else []),
+        # The interceptors' way in is ModelScaleToZero's own NetworkPolicy.
+        allowed_namespaces=list(model.allowed_namespaces),
         monitoring_namespace=config.monitoring.namespace if config.monitoring.enabled else None,
         service_account_role_arn=model.service_account_role_arn,
         termination_grace_period_seconds=model.termination_grace_period_seconds,
@@ -249,16 +237,6 @@ def cluster_args(config: StackConfig, network: Optional[Network]) -> ClusterArgs
     )
 
 
-def storage_class(config: StackConfig) -> Optional[str]:
-    """The StorageClass the platform's volumes use: monitoring's override, else the cluster's (created: the
-    encrypted gp3 class `Cluster` makes; existing: the configured one; None: the cluster's default)."""
-    if config.monitoring.storage_class:
-        return config.monitoring.storage_class
-    if config.cluster.mode == "create":
-        return config.cluster.storage_class or DEFAULT_STORAGE_CLASS
-    return config.cluster.storage_class
-
-
 def _zone_subnets(config: StackConfig, network: Optional[Network]) -> dict:
     """zone -> private subnets, for one GPU node group per zone (`gpuNodeGroup.groupPerZone`)."""
     if not config.gpu_node_group.group_per_zone:
@@ -328,18 +306,19 @@ def monitoring_args(config: StackConfig, gpu_operators: Optional[GpuOperators] =
     )
 
 
-def model_monitoring_args(config: StackConfig, monitoring: MonitoringStack,
-                          model: ModelService | ServedModel) -> ModelMonitoringArgs:
-    """The model's monitors and alerts (names from the model itself), in the stack's namespace; objectives from config."""
+def model_monitoring_args(config: StackConfig, monitoring: MonitoringStack, model: ModelService | ServedModel,
+                          scale_to_zero: Optional[ModelScaleToZero] = None,
+                          canary: Optional[ModelCanary] = None) -> ModelMonitoringArgs:
+    """The model's monitors and alerts (names from the model and what drives it), in the stack; objectives from config."""
     slo = config.monitoring.slo
     return ModelMonitoringArgs(
         model=model,
-        monitoring_namespace=monitoring.namespace,
+        monitoring=monitoring,
         availability=slo.availability,
         latency_p99_seconds=slo.latency_p99_seconds,
         runbook_url=config.monitoring.runbook_base_url,
-        scale_to_zero=scale_to_zero_signals(config),
-        rollout=rollout_signals(config),
+        scale_to_zero=scale_to_zero,
+        rollout=canary,
     )
 
 
@@ -347,23 +326,11 @@ def model_monitoring_args(config: StackConfig, monitoring: MonitoringStack,
 
 # Instance name of the model's ModelScaleToZero in `__main__.py`: also its InterceptorRoute's and ScaledObject's name.
 MODEL_SCALE_TO_ZERO = "model-scale-to-zero"
-# After the longest hold, a wake-up still unfinished pages (one more evaluation's worth of margin).
-_WAKE_UP_MARGIN_SECONDS = 120
 
 
 def scales_to_zero(config: StackConfig) -> bool:
     """`model.scaleToZero.enabled`: KEDA and its HTTP add-on own the model's replicas, down to zero."""
     return config.model.scale_to_zero.enabled
-
-
-def scale_to_zero_signals(config: StackConfig) -> Optional[ScaleToZeroSignals]:
-    """What the model's alerts and dashboard need to tell asleep from down; None when it does not scale to zero."""
-    asleep = config.model.scale_to_zero
-    if not asleep.enabled:
-        return None
-    return ScaleToZeroSignals(deployment=config.model.name, route_name=MODEL_SCALE_TO_ZERO,
-                              wake_up_for=f"{asleep.max_wait_seconds + _WAKE_UP_MARGIN_SECONDS}s",
-                              holder_namespace=asleep.keda_namespace)
 
 
 def keda_http_add_on_args(config: StackConfig, monitoring: Optional[MonitoringStack],
@@ -378,14 +345,11 @@ def keda_http_add_on_args(config: StackConfig, monitoring: Optional[MonitoringSt
 
 
 def model_scale_to_zero_args(config: StackConfig, model: ModelService, keda: KedaHttpAddOn) -> ModelScaleToZeroArgs:
-    """The model's route and ScaledObject from ModelService's outputs; timing and size from `model.scaleToZero`."""
+    """The model and the add-on; timing and size from `model.scaleToZero`."""
     asleep = config.model.scale_to_zero
     return ModelScaleToZeroArgs(
-        namespace=model.namespace,
-        deployment_name=model.deployment_name,
-        service_name=model.service_name,
-        holder=keda.holder,
-        model_name=config.model.name,
+        model=model,
+        add_on=keda,
         # The interceptor routes on the Host header the load balancer passes on: the endpoint's name is one.
         hosts=list(dict.fromkeys([*asleep.hosts, *filter(None, [_endpoint_host(config)])])),
         idle_seconds=asleep.idle_seconds,
@@ -393,8 +357,6 @@ def model_scale_to_zero_args(config: StackConfig, model: ModelService, keda: Ked
         max_replicas=asleep.max_replicas,
         target_concurrency=asleep.target_concurrency,
         retry_after_seconds=asleep.retry_after_seconds,
-        gpu_scheduling=gpu_scheduling(config.gpu_node_group),
-        depends_on=list(keda.crds),
     )
 
 
@@ -529,11 +491,6 @@ def releases_as_canary(config: StackConfig) -> bool:
     return config.model.rollout.strategy == "canary"
 
 
-def rollout_signals(config: StackConfig) -> Optional[RolloutSignals]:
-    """What the model's rollout alerts and dashboard row need; None with a direct rollout."""
-    return RolloutSignals(rollout=config.model.name) if releases_as_canary(config) else None
-
-
 def argo_rollouts_args(config: StackConfig, monitoring: Optional[MonitoringStack], cluster: Cluster) -> ArgoRolloutsArgs:
     """The controller; with the split at the load balancer (and `verifyTargetGroups`), its IRSA role to read it back.
     Pass the monitoring stack (the ServiceMonitor's CRD) as `depends_on` in the resource options."""
@@ -570,32 +527,19 @@ def splits_at_load_balancer(config: StackConfig) -> bool:
     return releases_as_canary(config) and config.model.rollout.traffic_routing == "alb"
 
 
-def _alb_routing(config: StackConfig, model: ModelService) -> Optional[AlbRouting]:
-    """The canary's split at the model's endpoint: ModelEndpoint names its Ingress after the model's Service and
-    routes it to that Service's `use-annotation` action, the Rollout's `rootService`."""
-    if not splits_at_load_balancer(config):
-        return None
-    return AlbRouting(ingress=model.served.name, root_service=model.served.name, service_port=config.model.service_port)
-
-
-def model_canary_args(config: StackConfig, model: ModelService) -> ModelCanaryArgs:
-    """The model's Rollout and analysis from ModelService's outputs; steps and limits from `model.rollout` and the SLOs.
-    Pass `ArgoRollouts.release` (the CRDs) as `depends_on` in the resource options."""
-    rollout, hpa = config.model.rollout, model_autoscaling(config)
+def model_canary_args(config: StackConfig, model: ModelService, rollouts: ArgoRollouts,
+                      monitoring: Optional[MonitoringStack]) -> ModelCanaryArgs:
+    """The model, the controller and its Prometheus; steps and limits from `model.rollout` and the SLOs."""
+    rollout = config.model.rollout
     return ModelCanaryArgs(
-        namespace=model.namespace,
-        deployment_name=model.deployment_name,
-        selector=model.selector,
-        model_name=model.served.name,
-        runtime=model.served.runtime,
+        model=model,
+        rollouts=rollouts,
+        # Without the stack, the operator's own Service for every Prometheus it runs in the monitoring namespace.
+        prometheus=monitoring or f"http://prometheus-operated.{config.monitoring.namespace}.svc:9090",
         analysis=canary_analysis(config),
-        # The operator's own Service for every Prometheus it runs, whatever the release is called.
-        prometheus_url=f"http://prometheus-operated.{config.monitoring.namespace}.svc:9090",
         steps=[CanaryStep(weight=s.weight, pause=s.pause) for s in rollout.steps],
-        replicas=hpa.min_replicas if hpa else config.model.replicas,
-        hpa_owns_replicas=hpa is not None,
         progress_deadline_seconds=duration_seconds(rollout.progress_deadline),
-        alb=_alb_routing(config, model),
+        split_at_load_balancer=splits_at_load_balancer(config),
     )
 
 
@@ -643,28 +587,14 @@ def _endpoint_host(config: StackConfig) -> Optional[str]:
     return config.model.endpoint.host if config.model.endpoint is not None else None
 
 
-def _interceptor(scale_to_zero: ModelScaleToZero) -> RequestProxy:
-    """The KEDA HTTP interceptor in front of a model that scales to zero, as the load balancer's target."""
-    return RequestProxy(namespace=scale_to_zero.proxy_namespace, service_name=scale_to_zero.proxy_service_name,
-                        port=scale_to_zero.proxy_port, health_check_port=INTERCEPTOR_ADMIN_PORT,
-                        health_check_path=INTERCEPTOR_READINESS_PATH,
-                        idle_timeout_seconds=scale_to_zero.load_balancer_idle_timeout_seconds)
-
-
-def model_endpoint_args(config: StackConfig, model: ModelService, network: Optional[Network],
-                        scale_to_zero: Optional[ModelScaleToZero] = None,
-                        canary: Optional[ModelCanary] = None) -> ModelEndpointArgs:
-    """The model's endpoint; the load balancer drains a target as long as it may still be answering (a pod
-    its grace period; the interceptor of a model that scales to zero, a request it may be holding). A canary
-    split at the load balancer gives its stable and canary Services. Pass the load balancer controller and the
-    scale-to-zero component as `depends_on` in the resource options (the proxy's namespace and Service come from
-    the KEDA charts)."""
+def model_endpoint_args(config: StackConfig, backend: ModelService | ModelScaleToZero | ModelCanary,
+                        network: Optional[Network]) -> ModelEndpointArgs:
+    """The endpoint of the model (or of what drives it: the interceptor of a model that scales to zero, a canary
+    split at the load balancer). Pass the load balancer controller as `depends_on` in the resource options."""
     endpoint = config.model.endpoint
     assert endpoint is not None
-    proxy = _interceptor(scale_to_zero) if scale_to_zero is not None else None
-    grace = config.model.termination_grace_period_seconds
     return ModelEndpointArgs(
-        model=model,
+        backend=backend,
         host=endpoint.host,
         hosted_zone_id=endpoint.hosted_zone_id,
         subnet_ids=_load_balancer_subnet_ids(config, network),
@@ -673,10 +603,7 @@ def model_endpoint_args(config: StackConfig, model: ModelService, network: Optio
         allowed_cidrs=list(endpoint.allowed_cidrs),
         waf_acl_arn=endpoint.waf_acl_arn,
         ssl_policy=endpoint.ssl_policy,
-        deregistration_delay_seconds=max(grace, proxy.idle_timeout_seconds) if proxy else grace,
         allow_unauthenticated=config.model.authentication == "none",
-        proxy=proxy,
-        weighted_backend=canary.weighted_backend if canary is not None else None,
     )
 
 

@@ -12,6 +12,7 @@ from components.observability.log_collection import CloudWatchLogs, LogCollectio
 from components.observability.managed_prometheus import ManagedPrometheusArgs
 from components.observability.trace_collection import TempoStore, TraceCollection, TraceCollectionArgs, XRay
 from stack_config.schema import StackConfig
+from stack_config.shared_args import gpu_scheduling, storage_class
 
 
 def _on_aws(config: StackConfig) -> bool:
@@ -37,8 +38,6 @@ def _oidc(cluster: Cluster) -> Any:
 
 def log_collection_args(config: StackConfig, cluster: Cluster) -> LogCollectionArgs:
     """CloudWatch Logs on AWS (retention from config), Loki on the local stack."""
-    from stack_config.component_args import gpu_scheduling, storage_class
-
     logs = config.monitoring.logs
     if _on_aws(config):
         assert config.aws is not None
@@ -52,8 +51,6 @@ def log_collection_args(config: StackConfig, cluster: Cluster) -> LogCollectionA
 
 def trace_collection_args(config: StackConfig, cluster: Cluster) -> TraceCollectionArgs:
     """X-Ray on AWS, Tempo on the local stack."""
-    from stack_config.component_args import gpu_scheduling
-
     if _on_aws(config):
         assert config.aws is not None
         destination: XRay | TempoStore = XRay(region=config.aws.region, oidc_provider_arn=_oidc(cluster))

@@ -110,8 +110,8 @@ class ModelCatalogue:
         scale_to_zero, canary = self._release(view, names, service)
         endpoint = self._endpoint(view, names, service, scale_to_zero, canary)
         if self.monitoring:
-            ModelMonitoring(names.role("monitoring"), self._monitoring_args(view, names, service),
-                            build.after(self.kubernetes, self.monitoring))
+            ModelMonitoring(names.role("monitoring"), self._monitoring_args(view, service, scale_to_zero, canary),
+                            self.kubernetes)
         deployed = DeployedModel(view, registry, image, service, scale_to_zero, endpoint)
         self.deployed.append(deployed)
         return deployed
@@ -139,8 +139,8 @@ class ModelCatalogue:
                 "argo-rollouts", build.argo_rollouts_args(view, self.monitoring, self.cluster),
                 build.after(self.aws_and_kubernetes, self.monitoring)))
             canary_name = build.MODEL_CANARY if names.prefix == "model" else names.role("canary")
-            return None, ModelCanary(canary_name, build.model_canary_args(view, service),
-                                     build.after(self.kubernetes, rollouts.release))
+            return None, ModelCanary(canary_name, build.model_canary_args(view, service, rollouts, self.monitoring),
+                                     self.kubernetes)
         return None, None
 
     def _endpoint(self, view: StackConfig, names: ModelNames, service: ModelService, scale_to_zero: Any,
@@ -153,21 +153,17 @@ class ModelCatalogue:
         if view.model.endpoint is None:
             return None
         first_of_host = self._shared.get(f"host:{view.model.endpoint.host}")
-        args = dataclasses.replace(build.model_endpoint_args(view, service, self.network, scale_to_zero, canary),
+        args = dataclasses.replace(build.model_endpoint_args(view, scale_to_zero or canary or service, self.network),
                                    **endpoint_changes(self.config, view, first_of_host))
-        endpoint = ModelEndpoint(names.role("endpoint"), args,
-                                 build.after(self.aws_and_kubernetes, lb_controller, scale_to_zero))
+        endpoint = ModelEndpoint(names.role("endpoint"), args, build.after(self.aws_and_kubernetes, lb_controller))
         self._shared.setdefault(f"host:{view.model.endpoint.host}", endpoint)
         return endpoint
 
-    def _monitoring_args(self, view: StackConfig, names: ModelNames, service: ModelService) -> Any:
-        args = build.model_monitoring_args(view, self.monitoring, service)
+    def _monitoring_args(self, view: StackConfig, service: ModelService, scale_to_zero: Any, canary: Any) -> Any:
+        args = build.model_monitoring_args(view, self.monitoring, service, scale_to_zero, canary)
         slo = view.model.slo
         if slo is not None:
             args = dataclasses.replace(args, availability=slo.availability, latency_p99_seconds=slo.latency_p99_seconds)
-        if args.scale_to_zero is not None:
-            args = dataclasses.replace(args, scale_to_zero=dataclasses.replace(
-                args.scale_to_zero, route_name=names.scale_to_zero))
         return args
 
     def export(self) -> None:

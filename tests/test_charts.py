@@ -16,8 +16,9 @@ from components import (
     PrometheusAdapter,
     PrometheusAdapterArgs,
 )
-from components._charts import KEYS_DIR, PinnedChart, chart_keys, extra_values_problems, merged
+from components._charts import KEYS_DIR, PinnedChart, chart_keys, extra_values_problems, merged, unknown_keys
 from components.observability.monitoring_stack import PINNED_CHART
+from components.serving.scale_to_zero import KEDA_PINNED
 from tests.harness import components
 
 
@@ -138,3 +139,16 @@ def test_argo_rollouts_checks_its_extra_values_and_merges_them():
     [release] = synthesis.of_type("kubernetes:helm.sh/v3:Release")
     assert release.inputs["values"]["controller"]["replicas"] == 3
     assert release.inputs["values"]["controller"]["pdb"]["enabled"] is True, "merged, not replaced"
+
+
+def test_keys_the_templates_read_below_an_empty_map_are_checked_there():
+    misspelt = {"podDisruptionBudget": {"operator": {"maxUnavaliable": 1}}}
+    assert unknown_keys(misspelt, KEDA_PINNED.keys_file) == ["podDisruptionBudget.operator.maxUnavaliable"]
+    assert extra_values_problems("keda_extra_values", misspelt, KEDA_PINNED) == [(
+        "keda_extra_values.podDisruptionBudget.operator.maxUnavaliable",
+        "got 'maxUnavaliable'; not a values key of keda 2.20.2: did you mean maxUnavailable?")]
+    right = {"podDisruptionBudget": {part: {"maxUnavailable": 1, "minAvailable": 1}
+                                     for part in ("operator", "metricServer", "webhooks")}}
+    assert unknown_keys(right, KEDA_PINNED.keys_file) == [] == extra_values_problems("x", right, KEDA_PINNED)
+    # An empty map with nothing listed below it stays free-form.
+    assert unknown_keys({"upgradeStrategy": {"operator": {"type": "Recreate"}}}, KEDA_PINNED.keys_file) == []

@@ -194,6 +194,13 @@ def test_there_are_38_mistakes_each_named_once():
 
 @pytest.mark.parametrize("mistake", MISTAKES + MORE, ids=lambda m: m.id)
 def test_the_mistake_is_refused_naming_the_field_before_anything_is_registered(mistake):
+    error = assert_refused_before_registering(mistake)
+    types = {r.type for r in error.registered_resources}  # type: ignore[attr-defined]
+    assert f"gpu-model-platform:index:{mistake.component}" not in types
+
+
+def assert_refused_before_registering(mistake: Mistake) -> InvalidArgs:
+    """The error names the component, the instance and the field; the instance registered nothing."""
     with pytest.raises(InvalidArgs) as caught:
         components(mistake.build)
     error = caught.value
@@ -202,8 +209,7 @@ def test_the_mistake_is_refused_naming_the_field_before_anything_is_registered(m
     own = [r for r in error.registered_resources  # type: ignore[attr-defined]
            if r.name == mistake.instance or r.name.startswith(f"{mistake.instance}-")]
     assert own == [], f"{mistake.component} {mistake.instance!r} registered {[r.name for r in own]} before failing"
-    types = {r.type for r in error.registered_resources}  # type: ignore[attr-defined]
-    assert f"gpu-model-platform:index:{mistake.component}" not in types
+    return error
 
 
 @pytest.mark.parametrize("mistake", MISTAKES, ids=lambda m: m.id)

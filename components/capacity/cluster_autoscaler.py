@@ -30,6 +30,7 @@ from .._args import (
     problems_of,
 )
 from .._charts import PinnedChart, extra_values_problems
+from ..aws_regions import AwsRegion
 from ..aws_tags import component_tags
 from ..cluster.eks_versions import DEFAULT_KUBERNETES_VERSION
 from ..cluster.irsa import ROLE_ARN_ANNOTATION, TOKEN_AUDIENCE, controller_role, irsa_trust_policy  # noqa: F401 (re-exported)
@@ -145,7 +146,7 @@ class ClusterAutoscalerArgs:
     """The EKS cluster: auto-discovery finds its node groups by `k8s.io/cluster-autoscaler/<cluster_name>`."""
     oidc_provider_arn: pulumi.Input[str]
     """The cluster's IAM OIDC provider (IRSA): the role trusts the autoscaler's service account only."""
-    region: str
+    region: AwsRegion
     """AWS region of the cluster."""
     kubernetes_version: Annotated[str, one_of(IMAGE_TAGS, "supported (the autoscaler must match the cluster's "
                                                           "minor version):")] = DEFAULT_KUBERNETES_VERSION

@@ -31,6 +31,7 @@ from .._args import (
     problems_of,
 )
 from .._charts import PinnedChart, extra_values_problems
+from ..aws_regions import AwsRegion
 from ..aws_tags import component_tags
 from ..cluster.irsa import controller_role
 from ..labels import standard_labels
@@ -176,7 +177,7 @@ class KarpenterArgs:
     """The EKS cluster (API authentication: nodes join through an access entry)."""
     oidc_provider_arn: pulumi.Input[str]
     """The cluster's IAM OIDC provider (IRSA): the controller role trusts Karpenter's service account only."""
-    region: str
+    region: AwsRegion
     """AWS region of the cluster."""
     subnet_ids: Sequence[pulumi.Input[str]] | pulumi.Input[Sequence[pulumi.Input[str]]]
     """Private subnets GPU nodes launch in."""

@@ -9,10 +9,12 @@ from typing import Any, Optional, Union, cast
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .. import _claims
+from .. import _claims, _options
 from .._args import DnsLabel, Duration, PositiveNumber, Problem, Ratio, checked_args, got, problems_of
 from ..labels import standard_labels
 from ..serving.model_service import ModelService, ServedModel
+from ..serving.progressive_delivery import ModelCanary
+from ..serving.scale_to_zero import ModelScaleToZero
 from .alert_links import AlertLinks, with_links, with_log_links
 from .monitoring_dashboards import (
     DASHBOARD_LABEL,
@@ -30,18 +32,21 @@ from .monitoring_rules import (
     model_rule_groups,
     rollout_rule_groups,
 )
+from .monitoring_stack import MonitoringStack
 
 MONITORING_API = "monitoring.coreos.com/v1"
 
 
 @dataclass
 class ModelMonitoringArgs:
-    """Inputs of `ModelMonitoring`: the model comes from its `ModelService`, so names cannot drift."""
+    """Inputs of `ModelMonitoring`: the model and the monitoring stack themselves, so names cannot drift."""
 
     model: Union[ModelService, ServedModel]
     """The model to watch: its `ModelService` (or a `ServedModel` for a server deployed some other way)."""
-    monitoring_namespace: pulumi.Input[DnsLabel] = "monitoring"
-    """Where the ServiceMonitor, rules and dashboard live (the `MonitoringStack` namespace)."""
+    monitoring: Union[MonitoringStack, DnsLabel] = "monitoring"
+    """Where Prometheus runs: the `MonitoringStack` (its namespace gets the monitors, rules and dashboard, which wait
+    for its CRDs, and its receivers must route the model's team), or the namespace of a Prometheus Operator stack run
+    some other way. A `ModelService`'s NetworkPolicy must admit that namespace (its `monitoring_namespace`)."""
     team: Optional[DnsLabel] = None
     """The team its alerts are routed to (label `team`); defaults to the model's own team."""
     availability: Ratio = 0.999
@@ -53,10 +58,11 @@ class ModelMonitoringArgs:
     scrape_interval: Duration = "30s"
     runbook_url: Optional[str] = None
     """Base of the alerts' `runbook_url` (each alert appends `#<its name in lower case>`); None: no link."""
-    scale_to_zero: ScaleToZeroSignals | None = None
-    """When the model scales to zero: zero replicas on purpose is not an outage, and the dashboard shows wake-ups."""
-    rollout: RolloutSignals | None = None
-    """When the model is released as a canary (Argo Rollouts): alerts and a dashboard row on the rollout's state."""
+    scale_to_zero: Union[ModelScaleToZero, ScaleToZeroSignals, None] = None
+    """The model's `ModelScaleToZero` (or its signals, for a model scaled some other way): zero replicas on purpose is
+    not an outage, and the dashboard shows wake-ups."""
+    rollout: Union[ModelCanary, RolloutSignals, None] = None
+    """The model's `ModelCanary` (or its signals): alerts and a dashboard row on the rollout's state."""
     alert_links: Optional[AlertLinks] = None
     """Links on every model alert to its dashboard panel and the model's logs, and from the dashboard to the
     logs (alert_links.py); None: no links."""
@@ -65,13 +71,58 @@ class ModelMonitoringArgs:
     objective lines (its runtime must expose those histograms)."""
 
     def _rules(self) -> list[Problem]:
-        if self.tokens is None:
-            return []
-        try:
-            self.tokens.checks(served_model(self).runtime.signals)
-        except ValueError as error:
-            return [("tokens", got(self.tokens, f"{error}: runtime {served_model(self).runtime.name!r} does not"))]
+        return [*_admission_problems(self), *_team_problems(self), *_driver_problems(self), *_token_problems(self)]
+
+
+def _token_problems(args: ModelMonitoringArgs) -> list[Problem]:
+    """Token objectives need a runtime that exposes time-to-first-token and inter-token histograms."""
+    if args.tokens is None:
         return []
+    try:
+        args.tokens.checks(served_model(args).runtime.signals)
+    except ValueError as error:
+        return [("tokens", got(args.tokens, f"{error}: runtime {served_model(args).runtime.name!r} does not"))]
+    return []
+
+
+def monitoring_namespace(args: ModelMonitoringArgs) -> str:
+    m = args.monitoring
+    return m.namespace_name if isinstance(m, MonitoringStack) else m
+
+
+def _admission_problems(args: ModelMonitoringArgs) -> list[Problem]:
+    """The model's NetworkPolicy must let this Prometheus reach `metrics`, or every target is down."""
+    model, namespace = args.model, monitoring_namespace(args)
+    if isinstance(model, ModelService) and model.monitoring_namespace != namespace:
+        return [("monitoring", got(namespace, f"the NetworkPolicy of ModelService {model.served.name!r} admits "
+                                              f"{model.monitoring_namespace!r} to its metrics port, not this "
+                                              "namespace: every scrape would be refused; set its "
+                                              f"monitoring_namespace={namespace!r}"))]
+    return []
+
+
+def _team_problems(args: ModelMonitoringArgs) -> list[Problem]:
+    """With receivers routed by team only, a team none routes (a typo on either side) gets no notification."""
+    m = args.monitoring
+    team = args.team or served_model(args).team
+    routed = m.routed_teams if isinstance(m, MonitoringStack) else None
+    if routed is None:
+        return []
+    if team is None or team not in routed:
+        return [("team", got(team, f"no receiver of the MonitoringStack routes it (they route {', '.join(sorted(routed))}"
+                                   "), so its alerts would notify nobody; fix the team, or add a receiver for it"))]
+    return []
+
+
+def _driver_problems(args: ModelMonitoringArgs) -> list[Problem]:
+    """A ModelScaleToZero or ModelCanary given here must act on the model watched."""
+    served = served_model(args)
+    problems: list[Problem] = []
+    for field_name, driver in (("scale_to_zero", args.scale_to_zero), ("rollout", args.rollout)):
+        if isinstance(driver, (ModelScaleToZero, ModelCanary)) and driver.model.served.name != served.name:
+            problems.append((field_name, got(driver.model.served.name, f"acts on another model than {served.name!r}: "
+                                                                       "give this model's own")))
+    return problems
 
 
 def validate_model_monitoring_args(args: ModelMonitoringArgs) -> list[str]:
@@ -91,12 +142,32 @@ def model_target(args: ModelMonitoringArgs) -> ModelTarget:
                        team=args.team or served.team, signals=served.runtime.signals)
 
 
+# After the longest hold, a wake-up still unfinished pages (one more evaluation's worth of margin).
+WAKE_UP_MARGIN_SECONDS = 120
+
+
+def scale_to_zero_signals(args: ModelMonitoringArgs) -> Optional[ScaleToZeroSignals]:
+    driver = args.scale_to_zero
+    if not isinstance(driver, ModelScaleToZero):
+        return driver
+    return ScaleToZeroSignals(deployment=driver.model.served.name, route_name=driver.route_name,
+                              wake_up_for=f"{driver.max_wait_seconds + WAKE_UP_MARGIN_SECONDS}s",
+                              holder_namespace=driver.proxy_namespace)
+
+
+def rollout_signals(args: ModelMonitoringArgs) -> Optional[RolloutSignals]:
+    driver = args.rollout
+    return RolloutSignals(rollout=driver.model.served.name) if isinstance(driver, ModelCanary) else driver
+
+
 def model_rules(args: ModelMonitoringArgs) -> list[dict[str, Any]]:
     """The rule groups `ModelMonitoring` deploys (tests render the same ones for promtool)."""
     groups = model_rule_groups(model_target(args), args.availability, args.latency_p99_seconds, args.thresholds,
-                               args.runbook_url, scale_to_zero=args.scale_to_zero, tokens=args.tokens)
-    if args.rollout is not None:
-        groups += rollout_rule_groups(model_target(args), args.rollout, args.runbook_url)
+                               args.runbook_url, scale_to_zero=scale_to_zero_signals(args),
+                               tokens=args.tokens)
+    rollout = rollout_signals(args)
+    if rollout is not None:
+        groups += rollout_rule_groups(model_target(args), rollout, args.runbook_url)
     return groups
 
 
@@ -106,9 +177,8 @@ class ModelMonitoring(pulumi.ComponentResource):
     Creates a ServiceMonitor for the model's Service (its `metrics` port), a PrometheusRule with the
     model's SLO recording rules and alerts (labelled with the model's team), and a dashboard ConfigMap
     for Grafana's sidecar. Every name, alert label and dashboard uid derives from the model and
-    instance names, so any number of models share one stack. Pass the `MonitoringStack` (which
-    installs the ServiceMonitor and PrometheusRule CRDs) as `depends_on` in the resource options:
-    every child waits for it.
+    instance names, so any number of models share one stack. Every child waits for the `MonitoringStack`
+    (which installs the ServiceMonitor and PrometheusRule CRDs) when given one.
     """
 
     service_monitor_name: pulumi.Output[str]
@@ -131,7 +201,8 @@ class ModelMonitoring(pulumi.ComponentResource):
             {"team": self._target.team} if self._target.team else {})
         # ServiceMonitor and PrometheusRule are custom resources: their CRDs, and the namespace everything
         # lives in, come from the stack. A component's own `depends_on` does not hold back its children.
-        children = pulumi.ResourceOptions(parent=self, depends_on=opts.depends_on if opts else None)
+        after = [*_options.dependencies(opts), *([args.monitoring] if isinstance(args.monitoring, MonitoringStack) else [])]
+        children = pulumi.ResourceOptions(parent=self, depends_on=after)
         monitor = self._create_service_monitor(name, children)
         rule = self._create_rules(name, children)
         uid = dashboard_uid("model", name)
@@ -148,7 +219,7 @@ class ModelMonitoring(pulumi.ComponentResource):
         })
 
     def _metadata(self, **extra: Any) -> k8s.meta.v1.ObjectMetaArgs:
-        return k8s.meta.v1.ObjectMetaArgs(namespace=self._args.monitoring_namespace,
+        return k8s.meta.v1.ObjectMetaArgs(namespace=monitoring_namespace(self._args),
                                           labels={**self._labels, **extra.pop("labels", {})}, **extra)
 
     def _create_service_monitor(self, name: str, opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:
@@ -180,8 +251,8 @@ class ModelMonitoring(pulumi.ComponentResource):
 
     def _dashboard(self, uid: str) -> dict[str, Any]:
         a = self._args
-        dashboard = model_dashboard(uid, self._target, a.availability, a.latency_p99_seconds, a.scale_to_zero,
-                                    rollout=a.rollout, tokens=a.tokens)
+        dashboard = model_dashboard(uid, self._target, a.availability, a.latency_p99_seconds,
+                                    scale_to_zero_signals(a), rollout=rollout_signals(a), tokens=a.tokens)
         return dashboard if a.alert_links is None else with_log_links(dashboard, a.alert_links, self._target)
 
     def _create_dashboard(self, name: str, uid: str, opts: pulumi.ResourceOptions) -> None:

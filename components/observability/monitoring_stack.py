@@ -279,6 +279,12 @@ class MonitoringStack(pulumi.ComponentResource):
     """Name of the Secret holding `alertmanager.yaml`."""
     gpu_dashboard_uid: pulumi.Output[str]
     """Grafana uid of the GPU dashboard."""
+    namespace_name: str
+    """The stack's namespace, known at declaration: a model's NetworkPolicy must admit it to `metrics`."""
+    prometheus_url: pulumi.Output[str]
+    """In-cluster URL of its Prometheus (the operator's own `prometheus-operated` Service), e.g. for canary analysis."""
+    routed_teams: Optional[frozenset[str]]
+    """Teams its receivers route by (`AlertReceiver.teams`); None when some receiver takes every team's alerts."""
 
     def __init__(self, name: str, args: MonitoringStackArgs, opts: pulumi.ResourceOptions | None = None):
         args = checked_args("MonitoringStack", name, args, MonitoringStackArgs)
@@ -300,6 +306,11 @@ class MonitoringStack(pulumi.ComponentResource):
         self._create_gpu_dashboard(name, ns, uid)
 
         self.namespace = ns
+        self.namespace_name = args.namespace
+        # The operator's own Service for every Prometheus it runs, whatever the release is called.
+        self.prometheus_url = pulumi.Output.from_input(f"http://prometheus-operated.{args.namespace}.svc:9090")
+        catch_all = not args.receivers or any(not r.teams for r in args.receivers)
+        self.routed_teams = None if catch_all else frozenset(t for r in args.receivers for t in r.teams)
         # `name` is always set on the Release, so its output is never None (the SDK types it Optional).
         self.release_name = cast(pulumi.Output[str], release.name)
         self.grafana_admin_secret = grafana_secret

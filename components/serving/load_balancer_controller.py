@@ -18,6 +18,7 @@ import pulumi_kubernetes as k8s
 from .. import _charts, _claims
 from .._args import ChartVersion, DnsLabel, PositiveInt, Problem, checked_args, got, matches, problems_of
 from .._charts import PinnedChart, extra_values_problems
+from ..aws_regions import AwsRegion
 from ..aws_tags import component_tags
 from ..capacity.cluster_autoscaler import off_gpu_node_affinity
 from ..capacity.gpu_scheduling import GpuScheduling
@@ -66,7 +67,7 @@ class LoadBalancerControllerArgs:
     """The EKS cluster (the controller tags what it creates with it and finds the node security group by it)."""
     oidc_provider_arn: pulumi.Input[str]
     """The cluster's IAM OIDC provider (IRSA): the role trusts the controller's service account only."""
-    region: str
+    region: AwsRegion
     """AWS region of the cluster. Given explicitly: with an IMDS hop limit of 1 pods cannot ask the instance."""
     vpc_id: pulumi.Input[str]
     """The cluster's VPC, also given explicitly for the same reason."""

@@ -25,19 +25,22 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, Optional, cast
+from typing import Annotated, Any, Literal, Optional, Union, cast
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from .. import _claims, _options
-from .._args import Constraint, DnsLabel, Port, Problem, between, checked_args, matches, problems_of
+from .._args import Constraint, DnsLabel, Problem, between, checked_args, got, matches, problems_of
 from ..aws_tags import component_tags
 from ..labels import standard_labels
 from ._subnets import subnet_cidrs
+from .backends import UrlPath
 from .load_balancer_controller import DEFAULT_SSL_POLICY, INGRESS_CLASS, SslPolicy
 from .model_service import ModelService
+from .progressive_delivery import ModelCanary
+from .scale_to_zero import ModelScaleToZero
 
 ANNOTATION_PREFIX = "alb.ingress.kubernetes.io/"
 USE_ANNOTATION = "use-annotation"
@@ -49,9 +52,6 @@ HOST_RE = re.compile(r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 CERTIFICATE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[0-9a-f-]{36}$")
 WAF_ACL_ARN_RE = re.compile(r"^arn:aws[a-z-]*:wafv2:[a-z0-9-]+:[0-9]{12}:regional/webacl/[\w-]{1,128}/[0-9a-f-]{36}$")
 ZONE_ID_RE = re.compile(r"^Z[A-Z0-9]{1,31}$")
-MAX_IDLE_TIMEOUT_SECONDS = 4000
-"""The longest idle timeout an Application Load Balancer accepts (`idle_timeout.timeout_seconds`, 1-4000)."""
-UrlPath = Annotated[str, matches(r"/[A-Za-z0-9._~/-]*", "an absolute URL path such as /v2")]
 Host = Annotated[str, Constraint("a lower-case DNS name such as model.example.com (no wildcard)",
                                  lambda v: bool(HOST_RE.match(v)) and len(v) <= 253).validator()]
 ZoneId = Annotated[str, matches(ZONE_ID_RE.pattern.strip("^$"), "a Route 53 zone id such as Z0123456789ABCDEFGHIJ")]
@@ -70,40 +70,6 @@ def is_ipv4_cidr(value: str) -> bool:
 Ipv4Cidr = Annotated[str, Constraint("an IPv4 CIDR such as 203.0.113.0/24", is_ipv4_cidr).validator()]
 
 
-@dataclass(frozen=True)
-class RequestProxy:
-    """A proxy in front of the model that the load balancer sends to instead of the model's Service: the KEDA
-    HTTP interceptor of a model that scales to zero (`ModelScaleToZero`), which holds a request while the model
-    wakes and routes it by its Host header."""
-
-    namespace: pulumi.Input[str]
-    """Namespace of the proxy's Service; the Ingress goes there (an Ingress reaches Services of its own namespace)."""
-    service_name: pulumi.Input[str]
-    """The proxy's Service."""
-    port: Port
-    """The Service port that takes the model's requests."""
-    health_check_port: Port
-    """The proxy pods' own readiness port (not the model's: a health check must never wake a sleeping model)."""
-    health_check_path: UrlPath
-    """The proxy's readiness path on that port."""
-    idle_timeout_seconds: Annotated[int, between(1, MAX_IDLE_TIMEOUT_SECONDS)]
-    """How long the load balancer keeps a quiet connection: longer than the proxy may hold a request."""
-
-
-@dataclass(frozen=True)
-class WeightedBackend:
-    """Where a canary's traffic split at the load balancer goes: `ModelCanary.weighted_backend`. The Ingress rule
-    then names the model's Service with the port `use-annotation`, and the progressive delivery controller sets the
-    weights in the rule's action annotation."""
-
-    stable_service: pulumi.Input[str]
-    """The Service of the stable pods (the model's namespace)."""
-    canary_service: pulumi.Input[str]
-    """The Service of the canary pods (the model's namespace)."""
-    service_port: Port
-    """The port of both Services the target groups forward to."""
-
-
 def forward_action(backend_names: tuple[str, str], port: int, canary_weight: int = 0) -> str:
     """The `actions.<service>` annotation that splits between (canary, stable) Services, serialized as Argo Rollouts
     v1.9.0 writes it (rollout/trafficrouting/alb/alb.go `getForwardActionString`: canary first, the port as a
@@ -114,12 +80,18 @@ def forward_action(backend_names: tuple[str, str], port: int, canary_weight: int
     return json.dumps({"Type": "forward", "ForwardConfig": {"TargetGroups": groups}}, separators=(",", ":"))
 
 
+Backend = Union[ModelService, ModelScaleToZero, ModelCanary]
+"""What the endpoint sends to: the model itself, the `ModelScaleToZero` holding its requests while it wakes, or the
+`ModelCanary` releasing it (split at the load balancer when it says so)."""
+
+
 @dataclass
 class ModelEndpointArgs:
     """Inputs of `ModelEndpoint`."""
 
-    model: ModelService
-    """The model to expose: its namespace, Service and pod labels are read from it, never repeated."""
+    backend: Backend
+    """The model to expose, or what acts on it: its namespace, Service, pod labels, health path, drain and (through a
+    `ModelScaleToZero`) the proxy and how long it holds a request are read from it, never repeated."""
     host: Host
     """The endpoint's DNS name, e.g. `fraud.models.example.com`; the certificate and the alias record are for it."""
     hosted_zone_id: pulumi.Input[ZoneId]
@@ -127,6 +99,9 @@ class ModelEndpointArgs:
     subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
     """Where the load balancer goes: public subnets for `internet-facing`, private ones for `internal` (two zones).
     Its addresses come from them, so the model's pods admit these subnets' CIDRs (looked up) and no others."""
+    hosted_zone_name: Optional[Host] = None
+    """The zone's domain (`models.example.com`), when known: `host` must lie in it (a record outside its zone is
+    refused by Route 53 at `up`, after the load balancer exists)."""
     scheme: Literal["internal", "internet-facing"] = "internal"
     """`internal`: reachable from the VPC (and what is peered or connected to it); `internet-facing`: public."""
     certificate_arn: Optional[pulumi.Input[CertificateArn]] = None
@@ -137,23 +112,16 @@ class ModelEndpointArgs:
     """A regional WAFv2 web ACL to associate with the load balancer."""
     ssl_policy: SslPolicy = DEFAULT_SSL_POLICY
     """The HTTPS listener's ELB security policy (TLS 1.2 at least)."""
-    deregistration_delay_seconds: Annotated[int, between(0, 3600)] = 30
-    """How long the load balancer lets requests to a deregistered pod finish: at least the model's drain window
-    (terminationGracePeriodSeconds less its preStop pause), so no in-flight request is cut."""
+    deregistration_delay_seconds: Optional[Annotated[int, between(0, 3600)]] = None
+    """How long the load balancer lets requests to a deregistered target finish; None derives it: the model's
+    termination grace period, or (behind a `ModelScaleToZero`) the longer of that and the proxy's idle timeout."""
     path_prefix: UrlPath = "/v2"
     """Paths routed to the model (Open Inference Protocol v2); anything else gets the load balancer's 404."""
-    readiness_path: UrlPath = "/v2/health/ready"
-    """The load balancer's health check path, on the traffic port (the server answers it without a key)."""
+    readiness_path: Optional[UrlPath] = None
+    """The load balancer's health check path, on the traffic port; None: the model's readiness path."""
     allow_unauthenticated: bool = False
     """Expose a model that checks no API key. Refused unless set, so that is never an accident."""
     tags: dict[str, str] = field(default_factory=dict)
-    """Extra AWS tags of the certificate."""
-    proxy: Optional[RequestProxy] = None
-    """Send to this proxy instead of the model's Service (a model that scales to zero). The NetworkPolicy is then
-    the proxy's business: the load balancer reaches the proxy, and the proxy the model."""
-    weighted_backend: Optional[WeightedBackend] = None
-    """Split between a canary's stable and canary Services by the weights its controller writes
-    (`ModelCanary.weighted_backend`); None sends to the model's Service."""
     group: Optional[DnsLabel] = None
     """An IngressGroup (`group.name`): every endpoint of the group shares one load balancer, each adding its host
     and path rules; its load balancer settings (scheme, subnets, CIDRs, WAF, SSL policy, attributes) must agree.
@@ -163,19 +131,54 @@ class ModelEndpointArgs:
     all state the longest any of them needs (a load balancer has one)."""
     dns_record: bool = True
     """Create the alias record of `host`; False when another endpoint of the group serves the same host."""
+    """Extra AWS tags of the certificate."""
 
     def _rules(self) -> list[Problem]:
         problems: list[Problem] = []
-        if self.weighted_backend is not None and self.proxy is not None:
-            problems.append(("weighted_backend", "a model reached through a proxy (scale to zero) is not split at the "
-                                                 "load balancer: give proxy or weighted_backend, not both"))
+        model = backend_model(self.backend)
         if isinstance(self.subnet_ids, (list, tuple)) and len(self.subnet_ids) < 2:
             problems.append(("subnet_ids", f"got {len(self.subnet_ids)}; an Application Load Balancer needs subnets "
                                            "in two zones at least"))
-        if not self.model.authenticated and not self.allow_unauthenticated:
-            problems.append(("model", "its server checks no API key (ModelServiceArgs.api_keys is empty); give it "
-                                      "keys, or set allow_unauthenticated=True to expose it anyway"))
+        if not model.authenticated and not self.allow_unauthenticated:
+            problems.append(("backend", "its server checks no API key (ModelServiceArgs.api_keys is empty); give it "
+                                        "keys, or set allow_unauthenticated=True to expose it anyway"))
+        problems += _backend_problems(self.backend)
+        zone = self.hosted_zone_name
+        if zone is not None and self.host != zone and not self.host.endswith(f".{zone}"):
+            problems.append(("host", got(self.host, f"is not in the hosted zone {zone!r} (hosted_zone_name): Route 53 "
+                                                    "would refuse its records")))
+        deregistration = self.deregistration_delay_seconds
+        needed = derived_deregistration_delay(self.backend)
+        if deregistration is not None and deregistration < needed:
+            problems.append(("deregistration_delay_seconds", got(deregistration, f"must be >= {needed}: the backend "
+                             "may still be answering a request that long (the model's grace period, or the proxy's "
+                             "hold), and the load balancer would cut it")))
         return problems
+
+
+def backend_model(backend: Backend) -> ModelService:
+    """The model behind a backend."""
+    return backend if isinstance(backend, ModelService) else backend.model
+
+
+def _backend_problems(backend: Backend) -> list[Problem]:
+    """The model given alone while something else must sit in front of it."""
+    if not isinstance(backend, ModelService) or backend.taken_by is None:
+        return []
+    component, instance = backend.taken_by
+    why = ("its interceptor holds requests while the model wakes; the model's own pods may be none"
+           if component == "ModelScaleToZero" else "a canary split at the load balancer needs the Ingress it writes")
+    return [("backend", f"ModelService {backend.served.name!r} is driven by {component} {instance!r}: give that as "
+                        f"the backend ({why})")]
+
+
+def derived_deregistration_delay(backend: Backend) -> int:
+    """How long a deregistered target may still be answering: a pod its grace period; the interceptor of a model
+    that scales to zero, a request it holds (its idle timeout)."""
+    grace = backend_model(backend).termination_grace_period_seconds
+    if isinstance(backend, ModelScaleToZero):
+        return max(grace, backend.load_balancer_idle_timeout_seconds)
+    return grace
 
 
 def validate_model_endpoint_args(args: ModelEndpointArgs) -> list[str]:
@@ -197,14 +200,14 @@ class ModelEndpoint(pulumi.ComponentResource):
     delay covering the pods' drain, optional source CIDRs and WAF web ACL. When no certificate is given,
     an ACM certificate for the host, its DNS validation record and the wait for its issuance. A Route 53
     alias record from the host to the load balancer. A NetworkPolicy that admits the load balancer's
-    subnets to the model's `http` port, and nothing else. With a `proxy` (a model that scales to zero),
-    the Ingress sends to the proxy instead, checks the proxy's readiness, and keeps quiet connections
-    open as long as the proxy may hold a request. With a `weighted_backend` (a canary split at the load
-    balancer), the rule forwards through its `actions.<model's Service>` annotation to the stable and
-    canary Services, 100% stable until the canary's controller sets other weights; Pulumi leaves that
-    annotation to the controller. Pass the load balancer controller (and a proxy's installer) as
-    `depends_on` in the resource options: the Ingress is created after them and deleted before them
-    (the controller removes the load balancer when the Ingress goes).
+    subnets to the model's `http` port, and nothing else. With a `ModelScaleToZero` backend, the Ingress
+    sends to its interceptor instead (and waits for it), checks the interceptor's readiness, keeps quiet
+    connections open as long as it may hold a request and drains targets as long. With a `ModelCanary`
+    backend split at the load balancer, the rule forwards through its `actions.<model's Service>`
+    annotation to the stable and canary Services, 100% stable until the canary's controller sets other
+    weights; Pulumi leaves that annotation to the controller. Pass the load balancer controller as
+    `depends_on` in the resource options: the Ingress is created after it and deleted before it (the
+    controller removes the load balancer when the Ingress goes).
     """
 
     url: pulumi.Output[str]
@@ -218,20 +221,26 @@ class ModelEndpoint(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ModelEndpointArgs, opts: Optional[pulumi.ResourceOptions] = None):
         args = checked_args("ModelEndpoint", name, args, ModelEndpointArgs)
-        served = args.model.served
+        self._model = model = backend_model(args.backend)
+        served = model.served
         # The Ingress is named after the model's Service (in its namespace, or the proxy's): one per model.
         _claims.claim("ModelEndpoint", name, opts, [_claims.Claim(
-            "kubernetes", "endpoint (Ingress) of model", served.name, served.model_namespace, field="model")])
+            "kubernetes", "endpoint (Ingress) of model", served.name, served.model_namespace, field="backend")])
         super().__init__("gpu-model-platform:index:ModelEndpoint", name, None, opts)
         self._args = args
+        self._proxy = args.backend.proxy if isinstance(args.backend, ModelScaleToZero) else None
+        self._weighted = args.backend.weighted_backend if isinstance(args.backend, ModelCanary) else None
+        self._deregistration = (args.deregistration_delay_seconds if args.deregistration_delay_seconds is not None
+                                else derived_deregistration_delay(args.backend))
         self._tags = component_tags("model-endpoint", name, args.tags)
         self._labels = standard_labels(name, "endpoint")
-        self._after = _options.dependencies(opts)
+        # The proxy's namespace and Service come from the KEDA charts: the Ingress waits for them.
+        self._after = [*_options.dependencies(opts), *([args.backend] if self._proxy is not None else [])]
 
         certificate_arn = (pulumi.Output.from_input(args.certificate_arn) if args.certificate_arn is not None
                            else self._create_certificate(name))
         ingress = self._create_ingress(name, certificate_arn)
-        if args.proxy is None:
+        if self._proxy is None:
             self._create_network_policy(name)
         # The SDK types every level Optional; the controller writes them, and Pulumi waits for that.
         self.load_balancer_hostname = ingress.status.apply(lambda s: cast(Any, s).load_balancer.ingress[0].hostname)
@@ -270,18 +279,19 @@ class ModelEndpoint(pulumi.ComponentResource):
         """The Ingress annotations (every name is one the pinned controller's documentation lists)."""
         a = self._args
         attributes = {
-            "deregistration_delay.timeout_seconds": a.deregistration_delay_seconds,
+            "deregistration_delay.timeout_seconds": self._deregistration,
             # Inference times vary a lot between requests: send each to the pod with the fewest in flight.
             "load_balancing.algorithm.type": "least_outstanding_requests",
         }
         load_balancer = {"routing.http.drop_invalid_header_fields.enabled": "true"}
-        health_port, health_path = "traffic-port", a.readiness_path
-        if a.proxy is not None:
-            load_balancer["idle_timeout.timeout_seconds"] = str(a.proxy.idle_timeout_seconds)
-            health_port, health_path = str(a.proxy.health_check_port), a.proxy.health_check_path
+        health_port, health_path = "traffic-port", a.readiness_path or self._model.readiness_path
+        proxy = self._proxy
+        if proxy is not None:
+            load_balancer["idle_timeout.timeout_seconds"] = str(proxy.idle_timeout_seconds)
+            health_port, health_path = str(proxy.health_check_port), proxy.health_check_path
         if a.idle_timeout_seconds is not None:
             load_balancer["idle_timeout.timeout_seconds"] = str(a.idle_timeout_seconds)
-        weighted = a.weighted_backend
+        weighted = self._weighted
         annotations: dict[str, pulumi.Input[str]] = {
             "scheme": a.scheme,
             "subnets": pulumi.Output.from_input(a.subnet_ids).apply(lambda ids: ",".join(str(i) for i in ids)),
@@ -317,11 +327,11 @@ class ModelEndpoint(pulumi.ComponentResource):
 
     def _backend(self) -> tuple[pulumi.Input[str], k8s.networking.v1.IngressServiceBackendArgs]:
         """(namespace, Service and port) the load balancer sends to: the model's, or its proxy's."""
-        a, model = self._args, self._args.model
-        if a.proxy is not None:
-            return a.proxy.namespace, k8s.networking.v1.IngressServiceBackendArgs(
-                name=a.proxy.service_name, port=k8s.networking.v1.ServiceBackendPortArgs(number=a.proxy.port))
-        if a.weighted_backend is not None:
+        model, proxy = self._model, self._proxy
+        if proxy is not None:
+            return proxy.namespace, k8s.networking.v1.IngressServiceBackendArgs(
+                name=proxy.service_name, port=k8s.networking.v1.ServiceBackendPortArgs(number=proxy.port))
+        if self._weighted is not None:
             # The action is named after the model's Service: the canary's `rootService`.
             return model.namespace, k8s.networking.v1.IngressServiceBackendArgs(
                 name=model.service_name, port=k8s.networking.v1.ServiceBackendPortArgs(name=USE_ANNOTATION))
@@ -329,7 +339,7 @@ class ModelEndpoint(pulumi.ComponentResource):
             name=model.service_name, port=k8s.networking.v1.ServiceBackendPortArgs(name=HTTP_PORT_NAME))
 
     def _create_ingress(self, name: str, certificate_arn: pulumi.Output[str]) -> k8s.networking.v1.Ingress:
-        a, model = self._args, self._args.model
+        a, model = self._args, self._model
         namespace, service = self._backend()
         backend = k8s.networking.v1.IngressBackendArgs(service=service)
         return k8s.networking.v1.Ingress(
@@ -348,20 +358,20 @@ class ModelEndpoint(pulumi.ComponentResource):
 
     def _action_key(self) -> str:
         """The weighted action's annotation (without the prefix): named after the model's Service."""
-        return f"actions.{self._args.model.served.name}"
+        return f"actions.{self._model.served.name}"
 
     def _controller_owned(self) -> list[str]:
         """What the canary's controller rewrites on the Ingress: Pulumi diffs none of it, so a model-only change plans
         no Ingress update. An Ingress change applied while a canary holds a weight meets Argo's field manager and
         fails with a server-side apply conflict rather than reset the weights (docs/delivery.md)."""
-        if self._args.weighted_backend is None:
+        if self._weighted is None:
             return []
         return [f'metadata.annotations["{ANNOTATION_PREFIX}{self._action_key()}"]']
 
     def _create_network_policy(self, name: str) -> None:
         """Admits the load balancer's addresses to the model's `http` port (policies add up: the model's own
         policy still admits nothing else)."""
-        model = self._args.model
+        model = self._model
         k8s.networking.v1.NetworkPolicy(
             f"{name}-network-policy",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=model.service_name.apply(lambda n: f"{n}-load-balancer"),

@@ -43,8 +43,9 @@ Facts read from the pinned sources:
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Optional, cast
+from typing import Annotated, Any, Optional, Union, cast
 
 import pulumi
 import pulumi_aws as aws
@@ -55,6 +56,7 @@ from .._args import (
     ChartVersion,
     DnsLabel,
     DnsSubdomain,
+    InvalidArgs,
     Port,
     PositiveInt,
     PositiveNumber,
@@ -67,9 +69,11 @@ from .._args import (
     checked_args,
     got,
     matches,
+    name_problems,
     problems_of,
 )
 from .._charts import PinnedChart, extra_values_problems
+from ..aws_regions import AwsRegion
 from ..aws_tags import component_tags
 from ..capacity.cluster_autoscaler import off_gpu_node_affinity
 from ..capacity.gpu_scheduling import GpuScheduling
@@ -83,8 +87,10 @@ from ..observability.monitoring_rules import (
     quantile_expr,
     request_count_expr,
 )
-from .model_endpoint import WeightedBackend
-from .runtimes import MODEL_SERVER, ServingRuntime
+from ..observability.monitoring_stack import MonitoringStack
+from .backends import WeightedBackend
+from .model_service import ModelService
+from .runtimes import ServingRuntime
 
 CHART_REPOSITORY = "https://argoproj.github.io/argo-helm"
 CHART, CHART_VERSION = "argo-rollouts", "2.41.0"
@@ -123,7 +129,7 @@ class TargetGroupVerification:
 
     oidc_provider_arn: pulumi.Input[str]
     """The cluster's IAM OIDC provider (`Cluster.oidc_provider_arn`): the role trusts the controller's account."""
-    region: Annotated[str, matches(r"[a-z]{2}(-[a-z]+)+-[0-9]", "must be an AWS region such as us-west-2")]
+    region: AwsRegion
     """The region of the load balancers (`AWS_REGION` of the controller: its AWS SDK reads it, utils/aws/aws.go)."""
 
 
@@ -331,40 +337,44 @@ class AlbRouting:
     """Port of the canary and stable Services (created here) the weighted target groups forward to."""
 
 
+_PROMETHEUS_URL = re.compile(r"https?://[^\s/]+(:[0-9]+)?(/\S*)?")
+
+
 @dataclass
 class ModelCanaryArgs:
-    """Inputs of `ModelCanary`: the model's names come from `ModelService`'s outputs, never repeated."""
+    """Inputs of `ModelCanary`: the model, the controller and the Prometheus themselves; names come from them."""
 
-    namespace: pulumi.Input[DnsLabel]
-    """`ModelService.namespace`."""
-    deployment_name: pulumi.Input[DnsSubdomain]
-    """`ModelService.deployment_name`: the Deployment whose pod template the Rollout runs (and which it scales down)."""
-    selector: pulumi.Input[dict[str, Any]]
-    """`ModelService.selector`: the pod labels of the template."""
-    model_name: DnsLabel
-    """The model's name (`model` label of its metrics, job of its targets)."""
+    model: ModelService
+    """The model to release as a canary; built with `progressive_rollout=True`. Its namespace, Deployment, pod labels,
+    name (the `model` label the analysis queries), replicas and HPA come from it."""
+    rollouts: ArgoRollouts
+    """The cluster's Argo Rollouts controller: the Rollout and AnalysisTemplate wait for its CRDs."""
+    prometheus: Union[MonitoringStack, str]
+    """The Prometheus holding the model's metrics: the `MonitoringStack`, or the in-cluster URL of another one
+    (e.g. `http://prometheus-operated.monitoring.svc:9090`)."""
     analysis: CanaryAnalysis
     """The checks each step passes before the next."""
-    prometheus_url: Annotated[str, matches(r"https?://[^\s/]+(:[0-9]+)?(/\S*)?", "must be an http(s) URL")]
-    """In-cluster URL of the Prometheus holding the model's metrics, e.g. `http://prometheus-operated.monitoring.svc:9090`."""
     steps: list[CanaryStep] = field(default_factory=lambda: [CanaryStep(10), CanaryStep(50)])
     """Canary steps; 100% (promotion) follows the last."""
-    replicas: PositiveInt = 2
-    """Replicas when nothing else owns the count; with `hpa_owns_replicas`, the count the Rollout starts at."""
-    hpa_owns_replicas: bool = False
-    """An HPA scales the Rollout: later updates leave `spec.replicas` alone."""
     progress_deadline_seconds: Annotated[int, at_least(60)] = 1800
     """A canary pod not available after this long (no GPU node came, image pull, model load) aborts the update."""
-    alb: Optional[AlbRouting] = None
-    """Split traffic at the ALB (weighted target groups); none = replica ratio."""
-    runtime: ServingRuntime = MODEL_SERVER
-    """The model's server (`ModelServiceArgs.runtime`): the names of the series the analysis queries."""
+    split_at_load_balancer: bool = False
+    """Split requests at the model's ALB (weighted target groups) instead of by replica ratio: give this canary as
+    the `backend` of the model's `ModelEndpoint`, whose Ingress the controller then rewrites."""
 
     def _rules(self) -> list[Problem]:
+        problems: list[Problem] = []
+        if not self.model.progressive_rollout:
+            problems.append(("model", got(self.model.served.name, "is not set up for a Rollout: build its "
+                                          "ModelService with progressive_rollout=True (its Deployment then leaves "
+                                          "the pods to the Rollout)")))
+        if isinstance(self.prometheus, str) and not _PROMETHEUS_URL.fullmatch(self.prometheus):
+            problems.append(("prometheus", got(self.prometheus, "must be a MonitoringStack or an http(s) URL such as "
+                                                                "http://prometheus-operated.monitoring.svc:9090")))
         weights = [s.weight for s in self.steps]
         if not weights or weights != sorted(set(weights)):
-            return [("steps", got(weights, "need at least one step, weights strictly increasing (1..99)"))]
-        return runtime_analysis_problems(self.runtime, self.analysis)
+            problems.append(("steps", got(weights, "need at least one step, weights strictly increasing (1..99)")))
+        return problems + runtime_analysis_problems(self.model.served.runtime, self.analysis)
 
 
 def runtime_analysis_problems(runtime: ServingRuntime, analysis: CanaryAnalysis) -> list[Problem]:
@@ -455,88 +465,111 @@ def canary_steps(steps: list[CanaryStep], template: str) -> list[dict[str, Any]]
     return out
 
 
+def derived_names(model_name: str) -> dict[str, str]:
+    """Kubernetes names `ModelCanary` derives from the model's name (each a DNS label: Services are DNS-1035)."""
+    canary, stable = alb_service_names(model_name)
+    return {"analysis template": f"{model_name}-canary", "canary Service": canary, "stable Service": stable}
+
+
 class ModelCanary(pulumi.ComponentResource):
     """One model released as a canary: a Rollout on ModelService's pod template, judged by the model's SLO signals.
 
     Creates, in the model's namespace, an AnalysisTemplate (error ratio and p99 latency of the canary's
-    pods, alone and against the stable's, only on enough requests) and a Rollout referencing the
-    Deployment (`workloadRef`, `scaleDown: onsuccess`: the Deployment runs no pod once the Rollout's
-    are available). A failed analysis aborts: the canary goes, the stable ReplicaSet (the previous
-    digest) serves everything. With `alb`, also the canary and stable Services the ALB's weighted
-    target groups forward to (the controller adds each one's `rollouts-pod-template-hash` to its
-    selector), handed to `ModelEndpoint` as `weighted_backend`. Pass what installs the argoproj.io
-    CRDs (`ArgoRollouts.release`) as `depends_on` in the resource options: every child waits for it.
+    pods, alone and against the stable's, only on enough requests, queried by the model's own name) and a
+    Rollout referencing the Deployment (`workloadRef`, `scaleDown: onsuccess`: the Deployment runs no pod
+    once the Rollout's are available), at the model's replicas (its HPA's, which then owns the count). A
+    failed analysis aborts: the canary goes, the stable ReplicaSet (the previous digest) serves everything.
+    With `split_at_load_balancer`, also the canary and stable Services the ALB's weighted target groups
+    forward to (the controller adds each one's `rollouts-pod-template-hash` to its selector); give the
+    canary to `ModelEndpoint` as its `backend`. Every child waits for the controller's CRDs.
     """
 
+    model: ModelService
+    """The model it releases."""
     rollout_name: pulumi.Output[str]
     """The Rollout (named like the Deployment, so an HPA or a person finds it under the model's name)."""
     analysis_template_name: str
     """The AnalysisTemplate every step runs."""
     weighted_backend: Optional[WeightedBackend]
-    """With `alb`: the stable and canary Services, for `ModelEndpointArgs.weighted_backend`; None otherwise."""
+    """With `split_at_load_balancer`: the stable and canary Services the endpoint splits between; None otherwise."""
 
     def __init__(self, name: str, args: ModelCanaryArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        given, args = args, checked_args("ModelCanary", name, args, ModelCanaryArgs)
-        # ModelService's outputs carry names known at declaration (`_claims.known`; read from the args as given, since
-        # checking wraps an Output in a new one): the claims fire before anything is registered. Names known only
-        # later (outputs of something else) are left to the API server.
+        model_name = args.model.served.name if isinstance(args, ModelCanaryArgs) and isinstance(
+            args.model, ModelService) else ""
+        args = checked_args("ModelCanary", name, args, ModelCanaryArgs,
+                            extra=name_problems("model", derived_names(model_name)) if model_name else ())
+        model = args.model
+        # ModelService's outputs carry names known at declaration (`_claims.known`): the claims fire before anything
+        # is registered.
         _claims.claim("ModelCanary", name, opts, [
-            _claims.kubernetes("argoproj.io/Rollout", given.deployment_name, given.namespace, field="deployment_name"),
-            _claims.kubernetes("argoproj.io/AnalysisTemplate", f"{args.model_name}-canary", given.namespace,
-                               field="model_name"),
-            *([_claims.kubernetes("Service", service, given.namespace, field="model_name")
-               for service in alb_service_names(args.model_name)] if args.alb is not None else [])])
+            _claims.kubernetes("argoproj.io/Rollout", model.deployment_name, model.namespace, field="model"),
+            _claims.kubernetes("argoproj.io/AnalysisTemplate", f"{model_name}-canary", model.namespace, field="model"),
+            *([_claims.kubernetes("Service", service, model.namespace, field="model")
+               for service in alb_service_names(model_name)] if args.split_at_load_balancer else [])])
+        taken = model.take("ModelCanary", name)
+        if taken:
+            raise InvalidArgs("ModelCanary", name, [f"model: {taken}"])
         super().__init__("gpu-model-platform:index:ModelCanary", name, None, opts)
         self._args = args
-        self._labels = standard_labels(args.model_name, "progressive-delivery")
-        self.analysis_template_name = f"{args.model_name}-canary"
-        after_crds = _options.dependencies(opts)
+        self.model = model
+        self._model_name = model_name
+        self._alb = AlbRouting(ingress=model_name, root_service=model_name,
+                               service_port=model.service_port_number) if args.split_at_load_balancer else None
+        self._labels = standard_labels(model_name, "progressive-delivery")
+        self.analysis_template_name = f"{model_name}-canary"
+        after_crds = [*_options.dependencies(opts), args.rollouts.release]
         template = self._create_analysis_template(name, pulumi.ResourceOptions(parent=self, depends_on=after_crds))
-        self.weighted_backend = self._create_alb_services(name) if args.alb is not None else None
+        self.weighted_backend = self._create_alb_services(name, after_crds) if self._alb is not None else None
         rollout_opts = pulumi.ResourceOptions(parent=self, depends_on=[*after_crds, template])
-        if args.hpa_owns_replicas:
+        if model.autoscaling is not None:
+            # The HPA scales the Rollout: later updates leave its count alone.
             rollout_opts = pulumi.ResourceOptions.merge(rollout_opts, pulumi.ResourceOptions(ignore_changes=["spec.replicas"]))
         rollout = k8s.apiextensions.CustomResource(
             f"{name}-rollout", api_version=ROLLOUTS_API, kind="Rollout",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=args.deployment_name, namespace=args.namespace, labels=self._labels),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=model.deployment_name, namespace=model.namespace,
+                                                labels=self._labels),
             spec=self._rollout_spec(), opts=rollout_opts)
         # A CustomResource's fields are dynamic (read through __getattr__), so the SDK types no `metadata`.
         self.rollout_name = cast(Any, rollout).metadata["name"]
         self.register_outputs({"rollout_name": self.rollout_name, "analysis_template_name": self.analysis_template_name})
 
+    def _prometheus_url(self) -> pulumi.Input[str]:
+        prometheus = self._args.prometheus
+        return prometheus.prometheus_url if isinstance(prometheus, MonitoringStack) else prometheus
+
     def _create_analysis_template(self, name: str, opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:
-        a = self._args
+        a, model, model_name = self._args, self.model, self._model_name
         # The ServiceMonitor takes `job` from the Service's name label: the model's name, as the alerts select it.
-        metrics = pulumi.Output.from_input(a.namespace).apply(lambda ns: analysis_metrics(
-            ModelTarget(model=a.model_name, namespace=ns, job=a.model_name, signals=a.runtime.signals), a.analysis,
-            a.prometheus_url))
+        signals = model.served.runtime.signals
+        metrics = pulumi.Output.all(model.namespace, self._prometheus_url()).apply(lambda v: analysis_metrics(
+            ModelTarget(model=model_name, namespace=v[0], job=model_name, signals=signals), a.analysis, v[1]))
         return k8s.apiextensions.CustomResource(
             f"{name}-analysis", api_version=ROLLOUTS_API, kind="AnalysisTemplate",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=self.analysis_template_name, namespace=a.namespace,
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=self.analysis_template_name, namespace=model.namespace,
                                                 labels=self._labels),
             spec={"args": [{"name": CANARY_HASH_ARG}, {"name": STABLE_HASH_ARG}], "metrics": metrics},
             opts=opts)
 
     def _rollout_spec(self) -> dict[str, Any]:
-        a = self._args
+        a, model = self._args, self.model
         canary: dict[str, Any] = {
             # A surge pod may need a GPU node of its own; never take a serving replica away for it.
             "maxSurge": 1, "maxUnavailable": 0,
             "steps": canary_steps(a.steps, self.analysis_template_name),
         }
-        if a.alb is not None:
-            canary_service, stable_service = alb_service_names(a.model_name)
+        if self._alb is not None:
+            canary_service, stable_service = alb_service_names(self._model_name)
             canary |= {"canaryService": canary_service, "stableService": stable_service,
-                       "trafficRouting": {"alb": {"ingress": a.alb.ingress, "rootService": a.alb.root_service,
-                                                  "servicePort": a.alb.service_port}}}
+                       "trafficRouting": {"alb": {"ingress": self._alb.ingress, "rootService": self._alb.root_service,
+                                                  "servicePort": self._alb.service_port}}}
         return {
-            "replicas": a.replicas,
+            "replicas": model.replicas,
             "revisionHistoryLimit": 5,
             # Going back to one of the last three versions skips the steps and analysis (docs/features/rollback.md):
             # an emergency rollback must not take a canary's half hour.
             "rollbackWindow": {"revisions": 3},
-            "selector": {"matchLabels": a.selector},
-            "workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": a.deployment_name,
+            "selector": {"matchLabels": model.selector},
+            "workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": model.deployment_name,
                             # A live Deployment's pods (canary switched on later) keep serving until the Rollout is
                             # healthy, then go; a new stack's Deployment, created at 0, is never scaled up (as
                             # `progressively` would, asking for GPU nodes for nothing).
@@ -546,24 +579,24 @@ class ModelCanary(pulumi.ComponentResource):
             "strategy": {"canary": canary},
         }
 
-    def _create_alb_services(self, name: str) -> WeightedBackend:
+    def _create_alb_services(self, name: str, after: list[pulumi.Resource]) -> WeightedBackend:
         """The canary and stable Services the ALB's target groups use. They select every pod of the model; the
         controller narrows each to one ReplicaSet (adds its `rollouts-pod-template-hash`) as the update goes."""
-        a = self._args
-        assert a.alb is not None
+        model, alb = self.model, self._alb
+        assert alb is not None
         services = [k8s.core.v1.Service(
             f"{name}-{role}-service",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=service, namespace=a.namespace, labels=self._labels),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=service, namespace=model.namespace, labels=self._labels),
             spec=k8s.core.v1.ServiceSpecArgs(
-                type="ClusterIP", selector=a.selector,
-                ports=[k8s.core.v1.ServicePortArgs(name="http", port=a.alb.service_port, target_port="http",
+                type="ClusterIP", selector=model.selector,
+                ports=[k8s.core.v1.ServicePortArgs(name="http", port=alb.service_port, target_port="http",
                                                    protocol="TCP")]),
             # The controller adds its own selector key (and a managed-by annotation) with a strategic merge patch
             # (rollout/service.go): keys Pulumi never sets, which server-side apply leaves to it.
-            opts=pulumi.ResourceOptions(parent=self))
-            for role, service in zip(("canary", "stable"), alb_service_names(a.model_name), strict=True)]
+            opts=pulumi.ResourceOptions(parent=self, depends_on=after))
+            for role, service in zip(("canary", "stable"), alb_service_names(self._model_name), strict=True)]
         canary, stable = (service.metadata.name for service in services)
-        return WeightedBackend(stable_service=stable, canary_service=canary, service_port=a.alb.service_port)
+        return WeightedBackend(stable_service=stable, canary_service=canary, service_port=alb.service_port)
 
 
 def alb_service_names(model_name: str) -> tuple[str, str]:

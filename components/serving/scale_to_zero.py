@@ -34,12 +34,14 @@ from .. import _charts, _claims
 from .._args import (
     ChartVersion,
     DnsLabel,
+    InvalidArgs,
     NonNegativeInt,
     PositiveInt,
     Problem,
     at_least,
     checked_args,
     got,
+    name_problems,
     problems_of,
 )
 from .._charts import PinnedChart, extra_values_problems
@@ -48,7 +50,9 @@ from ..capacity.gpu_scheduling import GpuScheduling
 from ..labels import selector_labels, standard_labels
 from ..observability.monitoring_stack import MonitoringStack
 from ._subnets import subnet_cidrs
-from .model_service import ImageDigest
+from .backends import RequestProxy
+from .model_service import ImageDigest, ModelService
+from .server_contract import HTTP_PORT_NAME
 
 CHART_REPOSITORY = "https://kedacore.github.io/charts"
 KEDA_CHART, KEDA_CHART_VERSION = "keda", "2.20.2"
@@ -67,7 +71,8 @@ PROXY_PORT = 8080  # interceptor.proxy.port
 # The interceptor's admin server (interceptor.admin.port) answers `/readyz`, 503 once it drains on SIGTERM "for
 # external load balancers" (kedacore/http-add-on v0.15.0, interceptor/admin.go and main.go): a load balancer in
 # front checks that, never a path the interceptor would route to (and hold, and wake) the model.
-ADMIN_PORT, READINESS_PATH = 9090, "/readyz"
+INTERCEPTOR_HEALTH_PORT, INTERCEPTOR_HEALTH_PATH = 9090, "/readyz"
+ADMIN_PORT, READINESS_PATH = INTERCEPTOR_HEALTH_PORT, INTERCEPTOR_HEALTH_PATH  # the names before 0.x (kept)
 SCALER_SERVICE, SCALER_PORT = f"{HTTP_CHART}-external-scaler", 9090  # scaler.service, scaler.grpcPort
 # The interceptor serves Prometheus metrics on 2223 (pkg/observability/config.go, OTEL_PROM_EXPORTER_PORT default),
 # but the chart declares neither the port nor a Service for it: `KedaHttpAddOn` adds the Service.
@@ -178,6 +183,8 @@ class KedaHttpAddOn(pulumi.ComponentResource):
     """Where the interceptors serve their metrics."""
     crds: list[pulumi.Resource]
     """The releases installing the CRDs: custom resources of both APIs must wait for them."""
+    gpu_scheduling: GpuScheduling
+    """The GPU node labels its pods (and a `ModelScaleToZero`'s cold-start answer) keep away from."""
 
     def __init__(self, name: str, args: KedaHttpAddOnArgs, opts: Optional[pulumi.ResourceOptions] = None):
         args = checked_args("KedaHttpAddOn", name, args, KedaHttpAddOnArgs)
@@ -187,6 +194,7 @@ class KedaHttpAddOn(pulumi.ComponentResource):
         super().__init__("gpu-model-platform:index:KedaHttpAddOn", name, None, opts)
         self._args = args
         self.namespace = args.namespace
+        self.gpu_scheduling = args.gpu_scheduling
         self.holder = RequestHolder(namespace=args.namespace, proxy_service=PROXY_SERVICE, proxy_port=PROXY_PORT,
                                     scaler_address=f"{SCALER_SERVICE}.{args.namespace}:{SCALER_PORT}",
                                     longest_hold_seconds=args.longest_hold_seconds)
@@ -345,22 +353,15 @@ http {{
 
 @dataclass
 class ModelScaleToZeroArgs:
-    """Inputs of `ModelScaleToZero`: the model's names come from `ModelService`'s outputs, never repeated."""
+    """Inputs of `ModelScaleToZero`: the model and the add-on themselves; names, ports and namespaces come from them."""
 
-    namespace: pulumi.Input[str]
-    """`ModelService.namespace`."""
-    deployment_name: pulumi.Input[str]
-    """`ModelService.deployment_name`: the Deployment whose replicas KEDA owns."""
-    service_name: pulumi.Input[str]
-    """`ModelService.service_name`: where the interceptor sends requests once a replica is ready."""
-    holder: RequestHolder
-    """`KedaHttpAddOn.holder`."""
-    model_name: DnsLabel
-    """The model's name, for labels and the cold-start message."""
-    service_port_name: str = "http"
-    """Name of the Service port serving inference."""
+    model: ModelService
+    """The model to scale; built with `replica_owner="keda"` (and neither `autoscaling` nor `progressive_rollout`)."""
+    add_on: KedaHttpAddOn
+    """The cluster's KEDA and HTTP add-on: its interceptor holds the requests, its scaler is asked for the count, and
+    the custom resources wait for its charts (their CRDs)."""
     hosts: list[pulumi.Input[str]] = field(default_factory=list)
-    """Public hostnames routed to this model (the endpoint's), besides the Service's in-cluster names."""
+    """Public hostnames routed to this model (a `ModelEndpoint`'s host), besides the Service's in-cluster names."""
     idle_seconds: Annotated[int, at_least(60)] = 900
     """No request for this long, and the model goes to zero replicas (KEDA `cooldownPeriod`)."""
     max_wait_seconds: Annotated[int, at_least(10)] = 600
@@ -373,22 +374,23 @@ class ModelScaleToZeroArgs:
     """Concurrent requests per replica KEDA keeps (half the server's batch of 32, as the queue HPA does)."""
     retry_after_seconds: PositiveInt = 60
     """`Retry-After` of the answer to a request that outwaited `max_wait_seconds`."""
-    gpu_scheduling: GpuScheduling = field(default_factory=GpuScheduling)
-    """The GPU node labels: the cold-start answer never runs on a GPU node."""
     cold_start_image: ImageDigest = COLD_START_IMAGE
     """nginx (unprivileged, listening on 8080) by digest, for the cold-start answer."""
-    depends_on: list[pulumi.Resource] = field(default_factory=list)
-    """What installs the keda.sh and http.keda.sh CRDs (`KedaHttpAddOn.crds`): the custom resources wait for it."""
 
     def _rules(self) -> list[Problem]:
         problems: list[Problem] = []
+        if self.model.replica_owner != "keda":
+            problems.append(("model", got(self.model.served.name, "is not set up to be scaled by KEDA: build its "
+                                          "ModelService with replica_owner=\"keda\" (and replicas=0 to start "
+                                          "asleep), or it and KEDA would both set its replicas")))
         if self.max_replicas < self.min_replicas:
             problems.append(("max_replicas", f"got {self.max_replicas} (min_replicas {self.min_replicas}); need 0 <= "
                                              "min_replicas <= max_replicas and max_replicas >= 1"))
-        if self.max_wait_seconds > self.holder.longest_hold_seconds:
+        longest = self.add_on.holder.longest_hold_seconds
+        if self.max_wait_seconds > longest:
             # A stopping interceptor would cut the request it holds: raise the add-on's longest_hold_seconds.
             problems.append(("max_wait_seconds", got(self.max_wait_seconds, "must be at most the add-on's "
-                             f"longest_hold_seconds ({self.holder.longest_hold_seconds})")))
+                             f"longest_hold_seconds ({longest})")))
         return problems
 
 
@@ -397,23 +399,37 @@ def validate_model_scale_to_zero_args(args: ModelScaleToZeroArgs) -> list[str]:
     return problems_of(args)
 
 
+def derived_names(name: str) -> dict[str, str]:
+    """The Kubernetes names `ModelScaleToZero` derives from its instance name (route, ScaledObject, the HPA KEDA
+    makes, the cold-start answer), each of which must be a DNS label."""
+    return {"route": name, "hpa": f"{HPA_PREFIX}{name}", "cold start": f"{name}-cold-start",
+            "network policy": f"{name}-interceptor"}
+
+
 class ModelScaleToZero(pulumi.ComponentResource):
     """One model scaled by requests, down to zero replicas: the only owner of its Deployment's replicas.
 
     Creates, in the model's namespace: an InterceptorRoute (the model's hosts, requests held up to
     `max_wait_seconds` for a ready replica, then sent to the cold-start answer), a ScaledObject
     (replicas `min_replicas`..`max_replicas` on concurrent requests, down to `min_replicas` after
-    `idle_seconds` without one; KEDA creates the one HPA), and the cold-start answer: nginx answering
-    503 with `Retry-After`, as a ConfigMap, Deployment, Service and NetworkPolicy (only the
-    interceptors may call it).
+    `idle_seconds` without one; KEDA creates the one HPA), a NetworkPolicy admitting the interceptors
+    to the model's `http` port (policies add up: the model's own still admits nothing else), and the
+    cold-start answer: nginx answering 503 with `Retry-After`, as a ConfigMap, Deployment, Service and
+    NetworkPolicy (only the interceptors may call it). The custom resources wait for the add-on's charts.
     """
 
+    model: ModelService
+    """The model it scales."""
     proxy_namespace: str
     """Where requests must enter: the interceptor's namespace (an ALB Ingress for the model goes there)."""
     proxy_service_name: str
     """The interceptor's proxy Service (the Ingress backend)."""
     proxy_port: int
     """Its port."""
+    health_check_port: int
+    """The interceptors' own readiness port, for a load balancer's health check (never routed to the model)."""
+    health_check_path: str
+    """Their readiness path on that port."""
     hosts: pulumi.Output[list[str]]
     """Host headers the interceptor routes to this model."""
     route_name: str
@@ -422,24 +438,42 @@ class ModelScaleToZero(pulumi.ComponentResource):
     """The ScaledObject."""
     hpa_name: str
     """The HPA KEDA creates for it: the Deployment's one replica owner."""
+    max_wait_seconds: int
+    """Longest a request is held while the model wakes."""
     load_balancer_idle_timeout_seconds: int
     """Idle timeout a load balancer in front needs so that a held request is answered, not cut."""
+    proxy: RequestProxy
+    """The interceptor as a load balancer's target (what `ModelEndpoint` sends to when given this component)."""
 
     def __init__(self, name: str, args: ModelScaleToZeroArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        args = checked_args("ModelScaleToZero", name, args, ModelScaleToZeroArgs)
+        args = checked_args("ModelScaleToZero", name, args, ModelScaleToZeroArgs,
+                            extra=name_problems("name", derived_names(name)))
+        model = args.model
+        taken = model.take("ModelScaleToZero", name)
+        if taken:
+            raise InvalidArgs("ModelScaleToZero", name, [f"model: {taken}"])
         super().__init__("gpu-model-platform:index:ModelScaleToZero", name, None, opts)
         self._args = args
-        h = args.holder
+        self.model = model
+        h = args.add_on.holder
         self.proxy_namespace, self.proxy_service_name, self.proxy_port = h.namespace, h.proxy_service, h.proxy_port
+        self.health_check_port, self.health_check_path = INTERCEPTOR_HEALTH_PORT, INTERCEPTOR_HEALTH_PATH
         self.route_name = self.scaled_object_name = name
         self.hpa_name = f"{HPA_PREFIX}{name}"
+        self.max_wait_seconds = args.max_wait_seconds
         self.load_balancer_idle_timeout_seconds = args.max_wait_seconds + RESPONSE_MARGIN_SECONDS
+        self.proxy = RequestProxy(namespace=h.namespace, service_name=h.proxy_service, port=h.proxy_port,
+                                  health_check_port=self.health_check_port, health_check_path=self.health_check_path,
+                                  idle_timeout_seconds=self.load_balancer_idle_timeout_seconds)
         self._cold_start = f"{name}-cold-start"
-        self._labels = standard_labels(args.model_name, "scale-to-zero")
-        self.hosts = pulumi.Output.all(args.service_name, args.namespace, *args.hosts).apply(
+        self._model_name = model.served.name
+        self._labels = standard_labels(self._model_name, "scale-to-zero")
+        self._after_crds = list(args.add_on.crds)
+        self.hosts = pulumi.Output.all(model.service_name, model.namespace, *args.hosts).apply(
             lambda v: [f"{v[0]}.{v[1]}", f"{v[0]}.{v[1]}.svc", f"{v[0]}.{v[1]}.svc.cluster.local", *v[2:]])
 
         self._create_cold_start_answer(name)
+        self._create_interceptor_opening(name)
         self._create_route(name)
         self._create_scaled_object(name)
         self.register_outputs({
@@ -450,40 +484,54 @@ class ModelScaleToZero(pulumi.ComponentResource):
         })
 
     def _metadata(self, name: str, **extra: Any) -> k8s.meta.v1.ObjectMetaArgs:
-        return k8s.meta.v1.ObjectMetaArgs(name=name, namespace=self._args.namespace, labels=self._labels, **extra)
+        return k8s.meta.v1.ObjectMetaArgs(name=name, namespace=self.model.namespace, labels=self._labels, **extra)
 
     def _create_route(self, name: str) -> None:
         a = self._args
         k8s.apiextensions.CustomResource(
             f"{name}-route", api_version=HTTP_API, kind="InterceptorRoute", metadata=self._metadata(name),
             spec={
-                "target": {"service": a.service_name, "portName": a.service_port_name},
+                "target": {"service": self.model.service_name, "portName": HTTP_PORT_NAME},
                 "rules": [{"hosts": self.hosts}],
                 "scalingMetric": {"concurrency": {"targetValue": a.target_concurrency}},
                 # The hold: up to max_wait for a ready endpoint, then the fallback (never the interceptor's bare 504).
                 "timeouts": {"readiness": f"{a.max_wait_seconds}s"},
                 "coldStart": {"fallback": {"service": {"name": self._cold_start, "port": COLD_START_PORT}}},
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(a.depends_on)))
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self._after_crds))
 
     def _create_scaled_object(self, name: str) -> None:
         a = self._args
         k8s.apiextensions.CustomResource(
             f"{name}-scaled-object", api_version=KEDA_API, kind="ScaledObject", metadata=self._metadata(name),
             spec={
-                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": a.deployment_name},
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": self.model.deployment_name},
                 "minReplicaCount": a.min_replicas,
                 "maxReplicaCount": a.max_replicas,
                 "cooldownPeriod": a.idle_seconds,
                 "pollingInterval": 15,
                 "triggers": [{"type": "external-push", "metadata": {
-                    "scalerAddress": a.holder.scaler_address, "interceptorRoute": name}}],
+                    "scalerAddress": a.add_on.holder.scaler_address, "interceptorRoute": name}}],
                 "advanced": {"horizontalPodAutoscalerConfig": {"behavior": {"scaleDown": {
                     # Between 1 and max, a replica (and its GPU node) goes only after a quiet spell, one at a time.
                     "stabilizationWindowSeconds": min(a.idle_seconds, 3600),
                     "policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}]}}}},
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(a.depends_on)))
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self._after_crds))
+
+    def _create_interceptor_opening(self, name: str) -> None:
+        """Admits the interceptors to the model's `http` port: every request of a model that scales to zero comes
+        through them (NetworkPolicies add up, so the model's own policy keeps admitting nothing else)."""
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-network-policy", metadata=self._metadata(derived_names(name)["network policy"]),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=self.model.selector),
+                policy_types=["Ingress"],
+                ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                    from_=[k8s.networking.v1.NetworkPolicyPeerArgs(namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                        match_labels={"kubernetes.io/metadata.name": self.proxy_namespace}))],
+                    ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=HTTP_PORT_NAME, protocol="TCP")])]),
+            opts=pulumi.ResourceOptions(parent=self))
 
     def _create_cold_start_answer(self, name: str) -> None:
         a = self._args
@@ -492,7 +540,7 @@ class ModelScaleToZero(pulumi.ComponentResource):
         opts = pulumi.ResourceOptions(parent=self)
         config = k8s.core.v1.ConfigMap(
             f"{name}-cold-start-config", metadata=self._metadata(self._cold_start),
-            data={"nginx.conf": cold_start_nginx_conf(a.model_name, a.retry_after_seconds)}, opts=opts)
+            data={"nginx.conf": cold_start_nginx_conf(self._model_name, a.retry_after_seconds)}, opts=opts)
         probe = k8s.core.v1.ProbeArgs(http_get=k8s.core.v1.HTTPGetActionArgs(path="/healthz", port="http"),
                                       period_seconds=10)
         container = k8s.core.v1.ContainerArgs(
@@ -523,7 +571,7 @@ class ModelScaleToZero(pulumi.ComponentResource):
                         security_context=k8s.core.v1.PodSecurityContextArgs(
                             run_as_non_root=True, run_as_user=_COLD_START_UID, run_as_group=_COLD_START_UID,
                             fs_group=_COLD_START_UID, seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault")),
-                        affinity=_affinity(a.gpu_scheduling),
+                        affinity=_affinity(a.add_on.gpu_scheduling),
                         containers=[container],
                         volumes=[k8s.core.v1.VolumeArgs(name="config", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
                                      name=config.metadata.name)),
@@ -541,7 +589,7 @@ class ModelScaleToZero(pulumi.ComponentResource):
                 pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector), policy_types=["Ingress"],
                 ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(
                     from_=[k8s.networking.v1.NetworkPolicyPeerArgs(namespace_selector=k8s.meta.v1.LabelSelectorArgs(
-                        match_labels={"kubernetes.io/metadata.name": a.holder.namespace}))],
+                        match_labels={"kubernetes.io/metadata.name": self.proxy_namespace}))],
                     ports=[k8s.networking.v1.NetworkPolicyPortArgs(port="http", protocol="TCP")])]),
             opts=opts)
 

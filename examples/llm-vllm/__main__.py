@@ -12,6 +12,8 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 from gpu_model_platform import (
     VLLM,
+    ArgoRollouts,
+    ArgoRolloutsArgs,
     CanaryAnalysis,
     CanaryStep,
     GpuNodeGroup,
@@ -80,21 +82,18 @@ monitoring = ModelMonitoring(f"{MODEL}-monitoring", ModelMonitoringArgs(
 
 if scales_to_zero:
     keda = KedaHttpAddOn("keda", KedaHttpAddOnArgs(), kubernetes)
-    ModelScaleToZero(f"{MODEL}-scale-to-zero", ModelScaleToZeroArgs(
-        namespace=service.namespace, deployment_name=service.deployment_name, service_name=service.service_name,
-        holder=keda.holder, model_name=MODEL, gpu_scheduling=gpu_nodes.scheduling, depends_on=list(keda.crds)),
-        kubernetes)
+    ModelScaleToZero(f"{MODEL}-scale-to-zero", ModelScaleToZeroArgs(model=service, add_on=keda), kubernetes)
 else:
-    ModelCanary(f"{MODEL}-canary", ModelCanaryArgs(
-        namespace=service.namespace, deployment_name=service.deployment_name, selector=service.selector,
-        model_name=MODEL, runtime=VLLM, prometheus_url="http://prometheus-operated.monitoring.svc:9090",
+    rollouts = ArgoRollouts("argo-rollouts", ArgoRolloutsArgs(), kubernetes)
+    canary = ModelCanary(f"{MODEL}-canary", ModelCanaryArgs(
+        model=service, rollouts=rollouts, prometheus="http://prometheus-operated.monitoring.svc:9090",
         steps=[CanaryStep(10, pause="10m"), CanaryStep(50, pause="10m")],
         # Judged on errors and token latencies: a request's length is the caller's choice.
         analysis=CanaryAnalysis(max_error_ratio=0.072, max_latency_p99_seconds=60.0, check_request_latency=False,
                                 max_time_to_first_token_p99_seconds=2.0, max_inter_token_latency_p99_seconds=0.1)),
         kubernetes)
     endpoint = ModelEndpoint(f"{MODEL}-endpoint", ModelEndpointArgs(
-        model=service, host=config.require("host"), hosted_zone_id=config.require("hostedZoneId"),
+        backend=canary, host=config.require("host"), hosted_zone_id=config.require("hostedZoneId"),
         subnet_ids=config.require_object("subnetIds"), scheme="internet-facing",
         # vLLM's OpenAI routes and its health path (the profile's).
         path_prefix="/v1", readiness_path=VLLM.readiness_path,

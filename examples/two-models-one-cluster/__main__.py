@@ -60,7 +60,7 @@ for model in MODELS:
         monitoring_namespace=MONITORING_NAMESPACE), kubernetes)
     # Built from the service, so its names cannot drift; it waits for the stack's CRDs like any resource would.
     alerts = ModelMonitoring(f"{model.name}-monitoring", ModelMonitoringArgs(
-        model=service, monitoring_namespace=monitoring.namespace),
+        model=service, monitoring=monitoring),
         pulumi.ResourceOptions.merge(kubernetes, pulumi.ResourceOptions(depends_on=[monitoring])))
     pulumi.export(f"{model.name}-image", image.image_ref)
     pulumi.export(f"{model.name}-service", pulumi.Output.concat(service.namespace, "/", service.service_name))

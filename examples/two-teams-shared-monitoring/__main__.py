@@ -62,5 +62,5 @@ for team in TEAMS:
         gpu_scheduling=GpuScheduling() if team.gpus else None,  # the GPU nodes' default labels and taint
         probes=PROBES), kubernetes)
     ModelMonitoring(f"{team.model}-monitoring", ModelMonitoringArgs(
-        model=service, monitoring_namespace=monitoring.namespace, runbook_url=runbooks), after_monitoring)
+        model=service, monitoring=monitoring, runbook_url=runbooks), after_monitoring)
     pulumi.export(f"{team.model}-service", pulumi.Output.concat(service.namespace, "/", service.service_name))

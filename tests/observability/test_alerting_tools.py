@@ -9,6 +9,7 @@ validates the rendered Alertmanager config and shows where critical and warning 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ import pytest
 import yaml
 
 from components.observability.model_monitoring import (
+    WAKE_UP_MARGIN_SECONDS,
     ModelMonitoring,
     ModelMonitoringArgs,
     model_rules,
@@ -27,6 +29,8 @@ from components.observability.monitoring_alertmanager import AlertReceiver, aler
 from components.observability.monitoring_rules import (
     DCGM_JOB,
     ModelAlertThresholds,
+    RolloutSignals,
+    ScaleToZeroSignals,
     alert_names,
     gpu_rule_groups,
 )
@@ -50,8 +54,16 @@ def program(stack: str) -> Synthesis:
     def build_all(opts):
         monitoring = MonitoringStack("monitoring", build.monitoring_args(config), opts)
         model = ServedModel(config.model.name, namespace=config.model_namespace, team=config.model.team)
-        ModelMonitoring("model-monitoring", build.model_monitoring_args(config, monitoring, model),
-                        build.after(opts, monitoring))
+        # A ServedModel stands for the program's model: the signals its ModelScaleToZero or ModelCanary would give.
+        asleep, canary = config.model.scale_to_zero, build.releases_as_canary(config)
+        args = dataclasses.replace(
+            build.model_monitoring_args(config, monitoring, model),
+            scale_to_zero=ScaleToZeroSignals(
+                deployment=config.model.name, route_name=build.MODEL_SCALE_TO_ZERO,
+                wake_up_for=f"{asleep.max_wait_seconds + WAKE_UP_MARGIN_SECONDS}s",
+                holder_namespace=asleep.keda_namespace) if asleep.enabled else None,
+            rollout=RolloutSignals(rollout=config.model.name) if canary else None)
+        ModelMonitoring("model-monitoring", args, build.after(opts, monitoring))
 
     return components(build_all)
 

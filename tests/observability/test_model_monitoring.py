@@ -15,8 +15,10 @@ from components.observability.model_monitoring import (
     ModelMonitoring,
     ModelMonitoringArgs,
     model_rules,
+    scale_to_zero_signals,
     validate_model_monitoring_args,
 )
+from components.observability.monitoring_alertmanager import AlertReceiver
 from components.observability.monitoring_rules import (
     RUNBOOKS_URL,
     BurnRateWindow,
@@ -40,12 +42,11 @@ MODEL_ALERTS = ["ModelDown", "ModelErrorBudgetBurn", "ModelLatencyP99AboveSlo", 
 def _stack_and_models(*models: tuple[str, str], opts: pulumi.ResourceOptions) -> None:
     stack = MonitoringStack("monitoring", MonitoringStackArgs(grafana_admin_password=pulumi.Output.secret("p4ssw0rd!")),
                             opts)
-    after_stack = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[stack]))
     for name, namespace in models:
         service = ModelService(name, ModelServiceArgs(image=DIGEST_IMAGE, namespace=namespace, team=f"{namespace}-team"),
                                opts)
         ModelMonitoring(f"{name}-monitoring", ModelMonitoringArgs(
-            model=service, monitoring_namespace=stack.namespace, runbook_url=RUNBOOKS_URL), after_stack)
+            model=service, monitoring=stack, runbook_url=RUNBOOKS_URL), opts)
 
 
 @cache
@@ -256,3 +257,82 @@ def test_the_model_custom_resources_match_the_pinned_crds_strictly():
     assert len(custom) == 6
     for m in custom:
         assert crds.problems(m) == [], (m["kind"], m["metadata"]["name"])
+
+
+# ------------------------------------------------------------------------------------------- chains
+
+def _refusal(build) -> tuple[str, list]:
+    with pytest.raises(ValueError) as caught:
+        components(build)
+    return str(caught.value), caught.value.registered_resources
+
+
+def test_a_monitoring_namespace_the_models_network_policy_does_not_admit_is_refused():
+    def build(opts):
+        service = ModelService("fraud", ModelServiceArgs(image=DIGEST_IMAGE, monitoring_namespace="monitoring"), opts)
+        ModelMonitoring("fraud-monitoring", ModelMonitoringArgs(model=service, monitoring="observability"), opts)
+
+    message, registered = _refusal(build)
+    assert "ModelMonitoring 'fraud-monitoring': monitoring: got 'observability'" in message
+    assert "monitoring_namespace='observability'" in message
+    assert not [r for r in registered if r.name.startswith("fraud-monitoring")]
+
+
+def test_a_model_closed_to_every_prometheus_cannot_be_monitored():
+    def build(opts):
+        service = ModelService("fraud", ModelServiceArgs(image=DIGEST_IMAGE, monitoring_namespace=None), opts)
+        ModelMonitoring("fraud-monitoring", ModelMonitoringArgs(model=service), opts)
+
+    assert "monitoring: got 'monitoring'" in _refusal(build)[0]
+
+
+def _stack_with_receivers(opts, *teams: tuple[str, ...]) -> MonitoringStack:
+    receivers = [AlertReceiver(name=f"r{i}", type="webhook", severities=("critical",),
+                               url=pulumi.Output.secret("https://hooks.example/x"), teams=t)
+                 for i, t in enumerate(teams)]
+    return MonitoringStack("monitoring", MonitoringStackArgs(grafana_admin_password=pulumi.Output.secret("p4ssw0rd!"),
+                                                             receivers=receivers), opts)
+
+
+def test_a_team_no_receiver_routes_is_refused_when_every_receiver_routes_by_team():
+    def build(opts):
+        stack = _stack_with_receivers(opts, ("fraud",), ("churn",))
+        service = ModelService("fraud", ModelServiceArgs(image=DIGEST_IMAGE, team="frad"), opts)
+        ModelMonitoring("fraud-monitoring", ModelMonitoringArgs(model=service, monitoring=stack), opts)
+
+    message, _ = _refusal(build)
+    assert "team: got 'frad'; no receiver of the MonitoringStack routes it (they route churn, fraud)" in message
+
+
+def test_a_routed_team_or_a_catch_all_receiver_is_accepted():
+    def build(opts):
+        stack = _stack_with_receivers(opts, ("fraud",), ())
+        service = ModelService("churn", ModelServiceArgs(image=DIGEST_IMAGE, team="churn"), opts)
+        ModelMonitoring("churn-monitoring", ModelMonitoringArgs(model=service, monitoring=stack), opts)
+
+    assert objects(components(build), "PrometheusRule")
+
+
+def test_the_children_wait_for_the_monitoring_stack_given_as_an_object():
+    synthesis = two_models()
+    rule = next(r for r in synthesis.resources if r.name == "fraud-detector-monitoring-rules")
+    # A component as a dependency stands for its children: the chart installing the CRDs among them.
+    release = next(r for r in synthesis.resources if r.type == "kubernetes:helm.sh/v3:Release")
+    assert release.urn in rule.options["dependencies"]
+
+
+def test_scale_to_zero_signals_come_from_the_model_scale_to_zero_and_must_be_of_this_model():
+    from components.serving.scale_to_zero import KedaHttpAddOn, KedaHttpAddOnArgs, ModelScaleToZero, ModelScaleToZeroArgs
+
+    def build(opts):
+        keda = KedaHttpAddOn("keda", KedaHttpAddOnArgs(), opts)
+        asleep = ModelService("fraud", ModelServiceArgs(image=DIGEST_IMAGE, replicas=0, replica_owner="keda"), opts)
+        other = ModelService("churn", ModelServiceArgs(image=DIGEST_IMAGE), opts)
+        driver = ModelScaleToZero("fraud-scale-to-zero", ModelScaleToZeroArgs(model=asleep, add_on=keda,
+                                                                               max_wait_seconds=300), opts)
+        signals = scale_to_zero_signals(ModelMonitoringArgs(model=asleep, scale_to_zero=driver))
+        assert signals is not None and signals.route_name == "fraud-scale-to-zero" and signals.wake_up_for == "420s"
+        assert signals.deployment == "fraud" and signals.holder_namespace == "keda"
+        ModelMonitoring("churn-monitoring", ModelMonitoringArgs(model=other, scale_to_zero=driver), opts)
+
+    assert "scale_to_zero: got 'fraud'; acts on another model than 'churn'" in _refusal(build)[0]

@@ -22,7 +22,8 @@ import pytest
 from kubernetes_validate import utils as kubernetes_validate
 
 from components import (
-    AlbRouting,
+    ArgoRollouts,
+    ArgoRolloutsArgs,
     CanaryAnalysis,
     GpuScheduling,
     InvalidArgs,
@@ -32,10 +33,8 @@ from components import (
     ModelEndpointArgs,
     ModelService,
     ModelServiceArgs,
-    RequestProxy,
-    WeightedBackend,
 )
-from components.serving.model_endpoint import ANNOTATION_PREFIX, forward_action, validate_model_endpoint_args
+from components.serving.model_endpoint import ANNOTATION_PREFIX, forward_action
 from policy.platform_policies.canary_routing import canary_alb_routing_is_wired
 from stack_config import ConfigError
 from tests.aws_platform import config_of
@@ -258,40 +257,36 @@ def test_alb_routing_without_an_endpoint_is_refused_naming_the_key_and_the_allow
 
 def _service(opts, instance: str = "model") -> ModelService:
     return ModelService(instance, ModelServiceArgs(image=DIGEST_IMAGE, gpus=1, gpu_scheduling=GpuScheduling(),
-                                                   api_keys={"primary": "k"}), opts)
+                                                   api_keys={"primary": "k"}, progressive_rollout=True), opts)
 
 
-def _canary_of(model: ModelService, instance: str, opts) -> ModelCanary:
+def _canary_of(model: ModelService, instance: str, opts, rollouts: ArgoRollouts | None = None) -> ModelCanary:
     return ModelCanary(instance, ModelCanaryArgs(
-        namespace=model.namespace, deployment_name=model.deployment_name, selector=model.selector,
-        model_name=model.served.name, prometheus_url="http://p:9090",
-        analysis=CanaryAnalysis(max_error_ratio=0.01, max_latency_p99_seconds=0.5),
-        alb=AlbRouting(ingress=model.served.name, root_service=model.served.name, service_port=80)), opts)
+        model=model, rollouts=rollouts or ArgoRollouts(f"{instance}-rollouts", ArgoRolloutsArgs(), opts),
+        prometheus="http://p:9090",
+        analysis=CanaryAnalysis(max_error_ratio=0.01, max_latency_p99_seconds=0.5), split_at_load_balancer=True),
+        opts)
 
 
-def test_a_proxy_and_a_weighted_backend_together_are_refused_by_field():
-    found: dict = {}
-
+def test_a_model_split_by_its_canary_is_reached_through_the_canary_not_alone():
     def program(opts):
         model = _service(opts)
-        found["problems"] = validate_model_endpoint_args(ModelEndpointArgs(
-            model=model, host="m.example.com", hosted_zone_id="Z0123456789ABCDEFGHIJ", subnet_ids=["s-a", "s-b"],
-            proxy=RequestProxy(namespace="keda", service_name="p", port=8080, health_check_port=9090,
-                               health_check_path="/readyz", idle_timeout_seconds=60),
-            weighted_backend=WeightedBackend(stable_service="s", canary_service="c", service_port=80)))
+        _canary_of(model, "canary", opts)
+        ModelEndpoint("endpoint", ModelEndpointArgs(
+            backend=model, host="m.example.com", hosted_zone_id="Z0123456789ABCDEFGHIJ",
+            subnet_ids=["subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"]), opts)
 
-    components(program)
-    assert [p for p in found["problems"] if p.startswith("weighted_backend:")] == [
-        "weighted_backend: a model reached through a proxy (scale to zero) is not split at the load balancer: give "
-        "proxy or weighted_backend, not both"]
+    with pytest.raises(InvalidArgs, match="ModelEndpoint 'endpoint': backend: ModelService 'model' is driven by "
+                                          "ModelCanary 'canary': give that as the backend"):
+        components(program)
 
 
 def test_two_canaries_of_one_model_service_collide_by_its_output_names_before_registering():
     with pytest.raises(InvalidArgs) as caught:
-        components(lambda opts: [model := _service(opts), _canary_of(model, "first", opts),
-                                 _canary_of(model, "second", opts)])
+        components(lambda opts: [model := _service(opts), rollouts := ArgoRollouts("r", ArgoRolloutsArgs(), opts),
+                                 _canary_of(model, "first", opts, rollouts), _canary_of(model, "second", opts, rollouts)])
     message = str(caught.value)
-    assert message.startswith("ModelCanary 'second': deployment_name: argoproj.io/Rollout 'model' in namespace 'model'")
+    assert message.startswith("ModelCanary 'second': model: argoproj.io/Rollout 'model' in namespace 'model'")
     assert "already created by ModelCanary 'first'" in message and "Service 'model-canary'" in message
     assert not [r for r in caught.value.registered_resources if r.name.startswith("second")]  # type: ignore[attr-defined]
 
@@ -301,9 +296,8 @@ def test_a_library_canary_and_endpoint_wire_the_same_split_as_the_program():
         model = _service(opts)
         canary = _canary_of(model, "canary", opts)
         ModelEndpoint("endpoint", ModelEndpointArgs(
-            model=model, host="m.example.com", hosted_zone_id="Z0123456789ABCDEFGHIJ",
-            subnet_ids=["subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"],
-            weighted_backend=canary.weighted_backend), opts)
+            backend=canary, host="m.example.com", hosted_zone_id="Z0123456789ABCDEFGHIJ",
+            subnet_ids=["subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"]), opts)
 
     synthesis = components(program)
     assert pack_violations(synthesis, "test", policies=[canary_alb_routing_is_wired()]) == []

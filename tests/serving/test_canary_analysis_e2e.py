@@ -51,6 +51,7 @@ from tests.progressive_delivery.argo_analysis import (
     run_analysis,
     walk_steps,
 )
+from tests.serving import wiring
 
 # In CI a missing Prometheus fails the test (README's `bash scripts/test` installs it); elsewhere it is skipped.
 pytestmark = [pytest.mark.slow, pytest.mark.tools("prometheus", "promtool")]
@@ -112,9 +113,9 @@ def _rendered(prometheus_port: int) -> tuple[dict, dict]:
     """The AnalysisTemplate (metadata and spec) and the Rollout's canary steps `ModelCanary` renders, pointed at
     this Prometheus; prod's step shape (10% with a timed pause, then 50%), test-sized pause."""
     synthesis = components(lambda opts: ModelCanary("model-canary", ModelCanaryArgs(
-        namespace=NAMESPACE, deployment_name=MODEL, selector={"app": MODEL}, model_name=MODEL, analysis=ANALYSIS,
-        prometheus_url=f"http://127.0.0.1:{prometheus_port}", steps=[CanaryStep(10, pause="1s"), CanaryStep(50)]),
-        opts))
+        model=wiring.canary_model(opts, name=MODEL, namespace=NAMESPACE), rollouts=wiring.rollouts(opts),
+        analysis=ANALYSIS, prometheus=f"http://127.0.0.1:{prometheus_port}",
+        steps=[CanaryStep(10, pause="1s"), CanaryStep(50)]), opts))
     template = only([r for r in synthesis.resources if r.type.endswith(":AnalysisTemplate")]).inputs
     rollout = only([r for r in synthesis.resources if r.type.endswith(":Rollout")]).inputs
     return template, rollout["spec"]["strategy"]["canary"]["steps"]

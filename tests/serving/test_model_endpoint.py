@@ -15,6 +15,14 @@ from components import GpuScheduling, ModelEndpoint, ModelEndpointArgs, ModelSer
 from components.serving.load_balancer_controller import APP_VERSION, DEFAULT_SSL_POLICY
 from components.serving.model_endpoint import ANNOTATION_PREFIX, validate_model_endpoint_args
 from components.serving.model_service import POD_READINESS_GATE_LABEL
+from components.serving.scale_to_zero import (
+    INTERCEPTOR_HEALTH_PATH,
+    INTERCEPTOR_HEALTH_PORT,
+    KedaHttpAddOn,
+    KedaHttpAddOnArgs,
+    ModelScaleToZero,
+    ModelScaleToZeroArgs,
+)
 from components.testing._load_balancing import get_subnet
 from stack_config import ConfigError
 from tests.harness import AWS_STACKS, STACKS, container, pod_spec, raw_sections, stack, stack_config, stack_with
@@ -45,12 +53,12 @@ def _config(name: str):
     return stack_config("dev" if name == "dev-awake" else name)
 
 
-def _ingress(synthesis) -> dict:
-    return synthesis.named(INGRESS).inputs
+def _ingress(synthesis, name: str = INGRESS) -> dict:
+    return synthesis.named(name).inputs
 
 
-def _annotations(synthesis) -> dict:
-    return {k.removeprefix(ANNOTATION_PREFIX): v for k, v in _ingress(synthesis)["metadata"]["annotations"].items()}
+def _annotations(synthesis, name: str = INGRESS) -> dict:
+    return {k.removeprefix(ANNOTATION_PREFIX): v for k, v in _ingress(synthesis, name)["metadata"]["annotations"].items()}
 
 
 def _with_endpoint(name: str, **changes) -> object:
@@ -311,28 +319,74 @@ def test_the_load_balancer_checks_the_interceptor_never_the_model_and_outwaits_a
     assert int(_target_group_attributes(a)["deregistration_delay.timeout_seconds"]) >= idle
     # The load balancer reaches the interceptor; the model admits the interceptor's namespace, not the subnets.
     assert [r for r in s.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy") if r.name.startswith("model-endpoint")] == []
-    model_policy = s.named("model-network-policy").inputs["spec"]["ingress"][0]["from"][0]
-    assert asleep.keda_namespace in model_policy["namespaceSelector"]["matchExpressions"][0]["values"]
+    opening = s.named("model-scale-to-zero-network-policy").inputs["spec"]["ingress"][0]["from"][0]
+    assert opening["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": asleep.keda_namespace}
 
 
 @pytest.mark.parametrize("changes, expected", [
-    ({"port": 0}, "proxy.port: got 0; must be 1..65535"),
-    ({"idle_timeout_seconds": 5000}, "proxy.idle_timeout_seconds: got 5000; must be 1..4000"),
-    ({"health_check_path": "readyz"}, "proxy.health_check_path: got 'readyz'"),
+    ({"port": 0}, "port: got 0; must be 1..65535"),
+    ({"idle_timeout_seconds": 5000}, "idle_timeout_seconds: got 5000; must be 1..4000"),
+    ({"health_check_path": "readyz"}, "health_check_path: got 'readyz'"),
 ])
 def test_a_bad_proxy_is_refused_by_field(changes, expected):
     from components import RequestProxy
+    from components._args import problems_of
 
     fields = {"namespace": "keda", "service_name": "proxy", "port": 8080, "health_check_port": 9090,
               "health_check_path": "/readyz", "idle_timeout_seconds": 660}
-    found: dict = {}
+    problems = problems_of(RequestProxy(**{**fields, **changes}))
+    assert any(p.startswith(expected) for p in problems), problems
 
+
+# ------------------------------------------------------------- built from the library alone: derived, not passed
+
+def _asleep_program(endpoint_changes: dict | None = None, via_model: bool = False) -> None:
+    keda = KedaHttpAddOn("keda", KedaHttpAddOnArgs())
+    model = _model(api_keys={"primary": "k"}, replicas=0, replica_owner="keda", termination_grace_period_seconds=45)
+    asleep = ModelScaleToZero("model-asleep", ModelScaleToZeroArgs(model=model, add_on=keda, max_wait_seconds=300,
+                                                                     hosts=["fraud.models.example.com"]))
+    ModelEndpoint("fraud", _endpoint_args(model if via_model else asleep, **(endpoint_changes or {})))
+
+
+def test_behind_a_library_scale_to_zero_the_endpoint_derives_proxy_health_check_and_timeouts():
+    synthesis = run(_asleep_program)
+    a = _annotations(synthesis, "fraud-ingress")
+    assert (a["healthcheck-port"], a["healthcheck-path"]) == (str(INTERCEPTOR_HEALTH_PORT), INTERCEPTOR_HEALTH_PATH)
+    idle = dict(p.split("=", 1) for p in a["load-balancer-attributes"].split(","))["idle_timeout.timeout_seconds"]
+    assert idle == "360", "the hold (300 s) and the slowest answer"
+    assert _target_group_attributes(a)["deregistration_delay.timeout_seconds"] == "360", "outwaits a held request"
+    ingress = synthesis.named("fraud-ingress").inputs
+    assert ingress["metadata"]["namespace"] == "keda"
+    # The interceptor's way in to the model is ModelScaleToZero's own policy; the model's own admits nothing new.
+    opening = synthesis.named("model-asleep-network-policy").inputs["spec"]
+    assert opening["ingress"][0]["ports"] == [{"port": "http", "protocol": "TCP"}]
+    assert opening["podSelector"]["matchLabels"] == synthesis.named("model-deployment").inputs["spec"]["selector"][
+        "matchLabels"]
+
+
+def test_in_front_of_a_model_the_deregistration_delay_is_its_grace_period():
     def program() -> None:
-        model = _model(api_keys={"primary": "k"})
-        found["problems"] = validate_model_endpoint_args(_endpoint_args(model, proxy=RequestProxy(**{**fields, **changes})))
+        ModelEndpoint("fraud", _endpoint_args(_model(api_keys={"primary": "k"}, termination_grace_period_seconds=75)))
 
-    run(program)
-    assert any(expected in p for p in found["problems"]), found["problems"]
+    a = _annotations(run(program), "fraud-ingress")
+    assert _target_group_attributes(a)["deregistration_delay.timeout_seconds"] == "75"
+
+
+@pytest.mark.parametrize("changes, via_model, expected", [
+    ({}, True, "backend: ModelService 'model' is driven by ModelScaleToZero 'model-asleep': give that as the backend"),
+    ({"deregistration_delay_seconds": 30}, False, "deregistration_delay_seconds: got 30; must be >= 360"),
+    ({"hosted_zone_name": "example.org"}, False, "host: got 'fraud.models.example.com'; is not in the hosted zone "
+                                                 "'example.org'"),
+])
+def test_a_miswired_endpoint_is_refused_naming_the_field_before_it_registers(changes, via_model, expected):
+    with pytest.raises(ValueError) as caught:
+        run(lambda: _asleep_program(changes, via_model))
+    assert f"ModelEndpoint 'fraud': {expected}" in str(caught.value)
+    assert not [r for r in caught.value.registered_resources if r.name.startswith("fraud")]
+
+
+def test_a_host_inside_its_named_zone_is_accepted():
+    run(lambda: _asleep_program({"hosted_zone_name": "models.example.com"}))
 
 
 # ------------------------------------------------------------------------------------ args and config
@@ -342,8 +396,8 @@ def _model(opts=None, **changes) -> ModelService:
                                                   **changes), opts)
 
 
-def _endpoint_args(model: ModelService, **changes) -> ModelEndpointArgs:
-    fields = {"model": model, "host": "fraud.models.example.com", "hosted_zone_id": "Z0123456789ABCDEFGHIJ",
+def _endpoint_args(model: ModelService | ModelScaleToZero, **changes) -> ModelEndpointArgs:
+    fields = {"backend": model, "host": "fraud.models.example.com", "hosted_zone_id": "Z0123456789ABCDEFGHIJ",
               "subnet_ids": ["subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"]}
     return ModelEndpointArgs(**{**fields, **changes})
 

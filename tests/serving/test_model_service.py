@@ -190,8 +190,9 @@ def test_callers_reach_the_public_ports_and_only_monitoring_reaches_metrics(name
     policy = _model_resources(stack(name))["NetworkPolicy"].inputs["spec"]
     rules = {frozenset(p["port"] for p in rule["ports"]): _sources(rule) for rule in policy["ingress"]}
     expected = {}
+    # The interceptors of a model that scales to zero come in through ModelScaleToZero's own policy
+    # (tests/serving/test_scale_to_zero.py): the model's admits only the namespaces it was given.
     callers = set(config.model.allowed_namespaces)
-    callers |= {config.model.scale_to_zero.keda_namespace} if config.model.scale_to_zero.enabled else set()
     if callers:
         expected[frozenset({"http", "grpc"})] = callers
     if config.monitoring.enabled:

@@ -9,17 +9,24 @@ import copy
 import shutil
 import subprocess
 
+import pulumi
 import pytest
 import yaml
 from pulumi_policy import StackValidationArgs
 
+from components._args import InvalidArgs
 from components.observability.monitoring_rules import ModelTarget, error_ratio_expr, latency_quantile_expr
-from components.serving.model_service import ModelServiceArgs, validate_model_service_args
+from components.observability.monitoring_stack import MonitoringStack, MonitoringStackArgs
+from components.serving.model_service import (
+    HorizontalAutoscaling,
+    ModelService,
+    ModelServiceArgs,
+    validate_model_service_args,
+)
 from components.serving.progressive_delivery import (
     CHART_VERSION,
     CONTROLLER_VERSION,
     HASH_METRIC_LABEL,
-    AlbRouting,
     CanaryAnalysis,
     CanaryStep,
     ModelCanary,
@@ -38,6 +45,7 @@ from tests.needs import tool
 from tests.observability.test_alerting_tools import Case, _series
 from tests.progressive_delivery import CHART_KEYS, controller_metrics, crd_api, crd_problems
 from tests.progressive_delivery.argo_analysis import evaluate_condition, resolve_args
+from tests.serving import wiring
 from tests.test_policy import DEPLOYMENT, policy_resource, stack_violations
 
 DIGEST = "r.example/m@sha256:" + "a" * 64
@@ -343,15 +351,76 @@ def test_the_model_scrape_keeps_the_pod_template_hash_the_analysis_compares():
 def test_the_alb_mode_splits_at_the_ingress_with_canary_and_stable_services_valid_for_the_crd():
     analysis = CanaryAnalysis(max_error_ratio=0.0144, max_latency_p99_seconds=0.5)
     synthesis = components(lambda opts: ModelCanary("model-canary", ModelCanaryArgs(
-        namespace="m", deployment_name="m", selector={"app": "m"}, model_name="m", analysis=analysis,
-        prometheus_url="http://p:9090", alb=AlbRouting(ingress="m", root_service="m", service_port=80)), opts))
+        model=wiring.canary_model(opts, "m", service_port=8000), rollouts=wiring.rollouts(opts), analysis=analysis,
+        prometheus="http://p:9090", split_at_load_balancer=True), opts))
     manifests = {(m["kind"], m["metadata"]["name"]): m for _, m in synthesis.kubernetes_objects(masked=False)}
     rollout = manifests[("Rollout", "m")]
     canary = rollout["spec"]["strategy"]["canary"]
-    assert canary["trafficRouting"] == {"alb": {"ingress": "m", "rootService": "m", "servicePort": 80}}
+    # The endpoint names its Ingress after the model's Service and routes it there: the Rollout follows the model.
+    assert canary["trafficRouting"] == {"alb": {"ingress": "m", "rootService": "m", "servicePort": 8000}}
+    pods = manifests[("Deployment", "m")]["spec"]["selector"]["matchLabels"]
     for service in (canary["canaryService"], canary["stableService"]):
-        assert manifests[("Service", service)]["spec"]["selector"] == {"app": "m"}
+        assert manifests[("Service", service)]["spec"]["selector"] == pods
     assert crd_problems(rollout) == []
+
+
+def test_the_canary_derives_replicas_owner_prometheus_and_crd_wait_from_the_objects():
+    def program(opts):
+        stack = MonitoringStack("obs", MonitoringStackArgs(grafana_admin_password=pulumi.Output.secret("p4ssw0rd!"),
+                                                           namespace="observability"), opts)
+        model = wiring.canary_model(opts, "m", autoscaling=HorizontalAutoscaling(min_replicas=3, max_replicas=6),
+                                    monitoring_namespace="observability")
+        ModelCanary("m-canary", ModelCanaryArgs(model=model, rollouts=wiring.rollouts(opts), prometheus=stack,
+                                                analysis=CanaryAnalysis(max_error_ratio=0.01,
+                                                                        max_latency_p99_seconds=0.5)), opts)
+
+    synthesis = components(program)
+    rollout = synthesis.named("m-canary-rollout")
+    assert rollout.inputs["spec"]["replicas"] == 3 and rollout.options["ignoreChanges"] == ["spec.replicas"]
+    release = synthesis.named("argo-rollouts-release")
+    assert release.urn in rollout.options["dependencies"]
+    template = synthesis.named("m-canary-analysis").inputs["spec"]["metrics"][0]["provider"]["prometheus"]
+    assert template["address"] == "http://prometheus-operated.observability.svc:9090"
+    assert 'model="m"' in template["query"]
+
+
+def test_a_canary_on_a_model_not_set_up_for_a_rollout_is_refused_naming_the_field():
+    def program(opts):
+        model = ModelService("m", ModelServiceArgs(image=DIGEST), opts)
+        ModelCanary("m-canary", ModelCanaryArgs(model=model, rollouts=wiring.rollouts(opts), prometheus="http://p",
+                                                analysis=CanaryAnalysis(max_error_ratio=0.01,
+                                                                        max_latency_p99_seconds=0.5)), opts)
+
+    with pytest.raises(InvalidArgs, match=r"ModelCanary 'm-canary': model: got 'm'; is not set up for a Rollout") \
+            as caught:
+        components(program)
+    assert not [r for r in caught.value.registered_resources if r.name.startswith("m-canary")]  # type: ignore[attr-defined]
+
+
+def test_scale_to_zero_and_a_canary_on_one_model_are_refused_at_declaration():
+    def program(opts):
+        model = ModelService("m", ModelServiceArgs(image=DIGEST, replicas=0, replica_owner="keda",
+                                                   progressive_rollout=True), opts)
+        ModelCanary("m-canary", ModelCanaryArgs(model=model, rollouts=wiring.rollouts(opts), prometheus="http://p",
+                                                analysis=CanaryAnalysis(max_error_ratio=0.01,
+                                                                        max_latency_p99_seconds=0.5)), opts)
+
+    with pytest.raises(InvalidArgs, match=r"ModelService 'm': progressive_rollout: the Rollout and 'keda'"):
+        components(program)
+
+
+def test_a_model_name_whose_canary_services_would_exceed_63_characters_is_refused():
+    long = "m" * 60
+
+    def program(opts):
+        model = wiring.canary_model(opts, "long", name=long)
+        ModelCanary("c", ModelCanaryArgs(model=model, rollouts=wiring.rollouts(opts), prometheus="http://p",
+                                         analysis=CanaryAnalysis(max_error_ratio=0.01, max_latency_p99_seconds=0.5)),
+                    opts)
+
+    with pytest.raises(InvalidArgs, match=rf"ModelCanary 'c': model: got '{long}-canary'; derives the analysis "
+                                          r"template name .* \(67 characters\)"):
+        components(program)
 
 
 # ------------------------------------------------------------------------------------------ config mistakes
@@ -380,12 +449,19 @@ def test_a_canary_without_monitoring_is_refused():
 
 
 def test_the_components_refuse_bad_args_naming_each_field():
-    bad = ModelCanaryArgs(namespace="m", deployment_name="m", selector={}, model_name="M", prometheus_url="http://p",
-                          analysis=CanaryAnalysis(max_error_ratio=2, max_latency_p99_seconds=0, min_requests=0, window="5"),
-                          steps=[CanaryStep(50), CanaryStep(20, pause="later")], replicas=0, progress_deadline_seconds=5)
-    problems = " ".join(validate_model_canary_args(bad))
+    found: dict[str, str] = {}
+
+    def program(opts):
+        bad = ModelCanaryArgs(model=wiring.canary_model(opts, "m"), rollouts=wiring.rollouts(opts), prometheus="p",
+                              analysis=CanaryAnalysis(max_error_ratio=2, max_latency_p99_seconds=0, min_requests=0,
+                                                      window="5"),
+                              steps=[CanaryStep(50), CanaryStep(20, pause="later")], progress_deadline_seconds=5)
+        found["problems"] = " ".join(validate_model_canary_args(bad))
+
+    components(program)
+    problems = found["problems"]
     for field in ("steps: got [50, 20]", "steps[1].pause", "analysis.max_error_ratio", "analysis.max_latency_p99_seconds",
-                  "analysis.min_requests", "analysis.window", "replicas", "progress_deadline_seconds", "model_name"):
+                  "analysis.min_requests", "analysis.window", "progress_deadline_seconds", "prometheus"):
         assert field in problems, field
     both = ModelServiceArgs(image=DIGEST, replicas=0, replica_owner="keda", progressive_rollout=True)
     assert any(p.startswith("progressive_rollout:") for p in validate_model_service_args(both))

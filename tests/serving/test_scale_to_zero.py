@@ -13,7 +13,7 @@ from kubernetes_validate import utils as kubernetes_validate
 from pydantic import ValidationError
 
 from components.observability.monitoring_stack import MonitoringStack, MonitoringStackArgs
-from components.serving.model_service import HorizontalAutoscaling, ModelServiceArgs, validate_model_service_args
+from components.serving.model_service import HorizontalAutoscaling, ModelService, ModelServiceArgs, validate_model_service_args
 from components.serving.scale_to_zero import (
     ADMIN_PORT,
     COLD_START_PORT,
@@ -25,14 +25,13 @@ from components.serving.scale_to_zero import (
     KedaHttpAddOn,
     KedaHttpAddOnArgs,
     ModelScaleToZeroArgs,
-    RequestHolder,
     cold_start_nginx_conf,
     validate_keda_http_add_on_args,
     validate_model_scale_to_zero_args,
 )
 from components.testing._load_balancing import get_subnet
 from stack_config import ConfigError
-from stack_config.component_args import MODEL_SCALE_TO_ZERO, scale_to_zero_signals
+from stack_config.component_args import MODEL_SCALE_TO_ZERO
 from tests.autoscaling_platform import unknown_values_keys
 from tests.aws_platform import config_of
 from tests.harness import components, raw_sections, stack, stack_config, stack_with
@@ -108,7 +107,11 @@ def test_the_scaled_object_is_driven_by_the_interceptors_route_through_the_add_o
     assert trigger == {"type": "external-push", "metadata": {
         "interceptorRoute": route["metadata"]["name"], "scalerAddress": "keda-add-ons-http-external-scaler.keda:9090"}}
     assert route["metadata"]["namespace"] == so["metadata"]["namespace"]
-    assert route["metadata"]["name"] == MODEL_SCALE_TO_ZERO == scale_to_zero_signals(stack_config("dev")).route_name
+    assert route["metadata"]["name"] == MODEL_SCALE_TO_ZERO
+    # The model's alerts tell asleep from down by the requests held for this route: ModelMonitoring reads its name.
+    [rules] = [m for m in _objects("dev", "PrometheusRule") if m["metadata"]["namespace"] == "monitoring"
+               and any(g["name"] == "my-ai-model.alerts" for g in m["spec"]["groups"])]
+    assert f'route_name="{MODEL_SCALE_TO_ZERO}"' in json.dumps(rules).replace('\\"', '"')
 
 
 def test_the_route_holds_requests_for_the_models_service_then_falls_back_to_the_cold_start_answer():
@@ -128,16 +131,40 @@ def test_the_route_holds_requests_for_the_models_service_then_falls_back_to_the_
     assert "my-ai-model.my-ai-model.svc.cluster.local" in spec["rules"][0]["hosts"]
 
 
-def test_the_model_and_the_cold_start_answer_admit_the_interceptors_namespace():
-    holder_ns = stack("dev").named("keda-http").inputs["namespace"]
-    for policy in [p for p in _objects("dev", "NetworkPolicy") if p["metadata"]["namespace"] != holder_ns]:
-        rules = policy["spec"]["ingress"]
-        admitted = set()
-        for peer in (p for rule in rules for p in rule["from"]):
-            selector = peer["namespaceSelector"]
+def _admitted_namespaces(policy: dict, port: str) -> set[str]:
+    admitted: set[str] = set()
+    for rule in policy["spec"].get("ingress", []):
+        if not any(p["port"] == port for p in rule.get("ports", [])):
+            continue
+        for selector in (peer["namespaceSelector"] for peer in rule["from"] if "namespaceSelector" in peer):
             admitted |= set(selector.get("matchLabels", {}).values())
             admitted |= {v for e in selector.get("matchExpressions", []) for v in e["values"]}
-        assert holder_ns in admitted, f"NetworkPolicy {policy['metadata']['name']} shuts the interceptors out"
+    return admitted
+
+
+@pytest.mark.parametrize("stack_name", ["dev", "local"])
+def test_the_model_and_the_cold_start_answer_admit_the_interceptors_namespace(stack_name):
+    holder_ns = stack(stack_name).named("keda-http").inputs["namespace"]
+    route = _one(stack_name, "InterceptorRoute")
+    targets = {"model": (route["spec"]["target"]["service"], route["spec"]["target"]["portName"]),
+               "cold start": (route["spec"]["coldStart"]["fallback"]["service"]["name"], "http")}
+    for role, (service_name, port) in targets.items():
+        service = _one(stack_name, "Service", service_name)
+        pods = service["spec"]["selector"]
+        # NetworkPolicies add up: the pods are reachable when any policy selecting them admits the interceptors.
+        admitted = set().union(*[_admitted_namespaces(p, port) for p in _objects(stack_name, "NetworkPolicy")
+                                 if p["metadata"]["namespace"] == service["metadata"]["namespace"]
+                                 and p["spec"]["podSelector"]["matchLabels"].items() <= pods.items()])
+        assert holder_ns in admitted, f"{stack_name}: the {role}'s pods shut the interceptors out of port {port}"
+
+
+def test_the_interceptors_opening_is_the_scale_to_zero_components_own_and_only_on_http():
+    # In the model's namespace (the add-on guards its interceptors with a policy of its own, in theirs).
+    [policy] = [p for p in _objects("dev", "NetworkPolicy") if p["metadata"]["name"] == "model-scale-to-zero-interceptor"]
+    model_policy = _one("dev", "NetworkPolicy", "my-ai-model")
+    assert _admitted_namespaces(policy, "http") == {"keda"} and _admitted_namespaces(policy, "grpc") == set()
+    assert "keda" not in _admitted_namespaces(model_policy, "http"), "the model's own policy stays the model's"
+    assert policy["spec"]["policyTypes"] == ["Ingress"], "an opening only: the model's egress rules stand"
 
 
 @pytest.mark.parametrize("kind", ["ScaledObject", "InterceptorRoute"])
@@ -225,12 +252,19 @@ def test_model_service_refuses_two_owners_and_zero_replicas_without_an_owner():
 
 
 def test_the_components_refuse_bad_args_naming_each_field():
-    holder = RequestHolder("keda", "proxy", 8080, "scaler.keda:9090")
-    bad = ModelScaleToZeroArgs(namespace="m", deployment_name="m", service_name="m", holder=holder, model_name="M",
-                               max_replicas=0, max_wait_seconds=1, cold_start_image="nginx:latest")
-    problems = " ".join(validate_model_scale_to_zero_args(bad))
-    for field in ("model_name", "max_replicas", "max_wait_seconds", "cold_start_image"):
-        assert field in problems, field
+    found: dict[str, str] = {}
+
+    def build(opts):
+        keda = KedaHttpAddOn("keda", KedaHttpAddOnArgs(), opts)
+        model = ModelService("m", ModelServiceArgs(image=DIGEST), opts)
+        bad = ModelScaleToZeroArgs(model=model, add_on=keda, max_replicas=0, max_wait_seconds=1,
+                                   cold_start_image="nginx:latest")
+        found["problems"] = " ".join(validate_model_scale_to_zero_args(bad))
+
+    components(build)
+    for field in ("model: got 'm'; is not set up to be scaled by KEDA", "max_replicas", "max_wait_seconds",
+                  "cold_start_image"):
+        assert field in found["problems"], field
     problems = " ".join(validate_keda_http_add_on_args(KedaHttpAddOnArgs(namespace="K", interceptor_min_replicas=0,
                                                                           keda_chart_version="latest")))
     for field in ("namespace", "interceptor_min_replicas", "keda_chart_version"):
@@ -238,15 +272,19 @@ def test_the_components_refuse_bad_args_naming_each_field():
 
 
 def test_a_hold_longer_than_the_interceptors_drain_is_refused_naming_the_field():
-    holder = RequestHolder("keda", "proxy", 8080, "scaler.keda:9090", longest_hold_seconds=600)
-    args = dict(namespace="m", deployment_name="m", service_name="m", holder=holder, model_name="m")
-    assert validate_model_scale_to_zero_args(ModelScaleToZeroArgs(**args, max_wait_seconds=600)) == []
-    [problem] = validate_model_scale_to_zero_args(ModelScaleToZeroArgs(**args, max_wait_seconds=601))
-    assert "max_wait_seconds" in problem and "longest_hold_seconds (600)" in problem, problem
+    found: dict[str, list[str]] = {}
+
     def program(opts):
-        add_on = KedaHttpAddOn("keda", KedaHttpAddOnArgs(longest_hold_seconds=900), opts)
-        assert add_on.holder.longest_hold_seconds == 900
+        add_on = KedaHttpAddOn("keda", KedaHttpAddOnArgs(longest_hold_seconds=600), opts)
+        model = ModelService("m", ModelServiceArgs(image=DIGEST, replicas=0, replica_owner="keda"), opts)
+        found["600"] = validate_model_scale_to_zero_args(ModelScaleToZeroArgs(model, add_on, max_wait_seconds=600))
+        found["601"] = validate_model_scale_to_zero_args(ModelScaleToZeroArgs(model, add_on, max_wait_seconds=601))
+        assert add_on.holder.longest_hold_seconds == 600
+
     components(program)
+    assert found["600"] == []
+    [problem] = found["601"]
+    assert "max_wait_seconds" in problem and "longest_hold_seconds (600)" in problem, problem
 
 
 # --------------------------------------------------------------------------------- monitoring sees it all

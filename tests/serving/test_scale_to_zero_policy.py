@@ -3,9 +3,11 @@ reset the owner's count on every update; one owner that is left alone passes."""
 
 from __future__ import annotations
 
+import pytest
 from pulumi_policy import StackValidationArgs
 
 from components import GpuScheduling, ModelService, ModelServiceArgs
+from components._args import InvalidArgs
 from components.serving.model_service import HorizontalAutoscaling
 from components.serving.scale_to_zero import KedaHttpAddOn, KedaHttpAddOnArgs, ModelScaleToZero, ModelScaleToZeroArgs
 from policy.platform_policies.replicas import SCALED_OBJECT, one_replica_owner
@@ -66,9 +68,10 @@ def test_stack_violations_helper_sees_the_same_policy():
     assert stack_violations(one_replica_owner, [(DEPLOYMENT, "model", deployment())]) == []
 
 
-def test_the_pack_refuses_a_program_that_adds_scale_to_zero_to_a_model_with_its_hpa():
-    """The components alone refuse it (ModelService's replica_owner and autoscaling are exclusive); a program that
-    wires a ModelScaleToZero onto a model keeping its own HPA is what the pack catches."""
+def test_scale_to_zero_on_a_model_with_its_own_hpa_is_refused_by_the_library_and_a_keda_owned_one_passes_the_pack():
+    """The library refuses the two owners at declaration (ModelScaleToZero takes only a model KEDA owns, and
+    ModelService's replica_owner and autoscaling are exclusive); the pack catches them in any other program (the
+    `one_replica_owner` cases above). What the library accepts passes the pack."""
 
     def build(opts, with_hpa: bool):
         model = ModelService("model", ModelServiceArgs(
@@ -76,11 +79,11 @@ def test_the_pack_refuses_a_program_that_adds_scale_to_zero_to_a_model_with_its_
             autoscaling=HorizontalAutoscaling(min_replicas=2) if with_hpa else None,
             replica_owner=None if with_hpa else "keda"), opts)
         keda = KedaHttpAddOn("keda", KedaHttpAddOnArgs(), opts)
-        ModelScaleToZero("scale-to-zero", ModelScaleToZeroArgs(
-            namespace=model.namespace, deployment_name=model.deployment_name, service_name=model.service_name,
-            holder=keda.holder, model_name="my-ai-model", depends_on=keda.crds), opts)
+        ModelScaleToZero("scale-to-zero", ModelScaleToZeroArgs(model=model, add_on=keda), opts)
 
-    two = pack_violations(components(lambda opts: build(opts, with_hpa=True)), "dev")
-    assert [m for m in two if m.startswith("[one-replica-owner] Deployment") and "2 autoscalers" in m], two
+    with pytest.raises(InvalidArgs, match="ModelScaleToZero 'scale-to-zero': model: got 'model'; is not set up to be "
+                                          "scaled by KEDA") as caught:
+        components(lambda opts: build(opts, with_hpa=True))
+    assert not [r for r in caught.value.registered_resources if r.name.startswith("scale-to-zero")]  # type: ignore[attr-defined]
     one = pack_violations(components(lambda opts: build(opts, with_hpa=False)), "dev")
     assert [m for m in one if m.startswith("[one-replica-owner]")] == [], one

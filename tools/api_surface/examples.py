@@ -39,7 +39,8 @@ SAMPLE_KUBECONFIG = yaml.safe_dump({
 SAMPLE_SECRETS = {"kubeconfig": SAMPLE_KUBECONFIG, "grafanaAdminPassword": "s3cr3t-example-grafana",
                   "fraudSlackWebhook": "https://hooks.slack.com/services/T000/B000/s3cr3t-fraud",
                   "churnSlackWebhook": "https://hooks.slack.com/services/T000/B000/s3cr3t-churn",
-                  "apiKey": "s3cr3t-example-llm-api-key"}
+                  "fraudApiKey": "s3cr3t-fraud-api-key", "churnApiKey": "s3cr3t-churn-api-key",
+                  "apiKey": "s3cr3t-api-key"}
 # What an adopter sets with `pulumi config set` where Pulumi.yaml declares no default.
 SAMPLE_VALUES: dict[str, Any] = {
     "clusterName": "team-cluster",
@@ -47,6 +48,12 @@ SAMPLE_VALUES: dict[str, Any] = {
     "image": "123456789012.dkr.ecr.us-west-2.amazonaws.com/team-model@sha256:" + "ab" * 32,
     "fraudImage": "123456789012.dkr.ecr.us-west-2.amazonaws.com/fraud-detector@sha256:" + "cd" * 32,
     "churnImage": "123456789012.dkr.ecr.us-west-2.amazonaws.com/churn-predictor@sha256:" + "ef" * 32,
+    "oidcProviderArn": "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-west-2.amazonaws.com/id/EXAMPLE",
+    "vpcId": "vpc-0a1b2c3d4e5f60718",
+    "hostedZoneId": "Z0123456789ABCDEFGHIJ",
+    "hostedZoneName": "models.example.com",
+    "churnHost": "churn.models.example.com",
+    "region": "us-west-2",
 }
 
 
