@@ -39,7 +39,7 @@ def main() -> int:
     nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     max_connections = effective_max_connections(settings.max_connections,
                                                 nofile if nofile != resource.RLIM_INFINITY else 1 << 20,
-                                                _open_descriptors())
+                                                _open_descriptors(), 2 if settings.grpc_port else 1)
     if max_connections < settings.max_connections:
         log.warning("MAX_CONNECTIONS=%d lowered to %d to fit the file descriptor limit (%d)",
                     settings.max_connections, max_connections, nofile)

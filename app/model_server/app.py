@@ -25,7 +25,7 @@ from . import SERVER_NAME, __version__
 from .auth import ApiKeys
 from .batcher import DynamicBatcher, InferenceError, Overloaded
 from .config import Settings
-from .http1 import HttpRequest
+from .exchange import Answer, Deliver, Headers, HttpRequest
 from .metrics import Metrics
 from .model import ModelLoadError, OnnxModel
 from .protocol import BinaryLayouts, InferRequest, RequestError, echo, error_body, infer_response, parse_infer_request
@@ -34,10 +34,6 @@ from .tracing import RequestTrace, Tracing, tracing_from
 
 log = logging.getLogger(__name__)
 
-Headers = list[tuple[bytes, bytes]]
-Answer = tuple[int, bytes, bytes, Headers]
-"""(status, body, content type, extra headers)."""
-Deliver = Callable[[HttpRequest, "Answer | None"], None]
 
 JSON = b"application/json"
 OCTET_STREAM = b"application/octet-stream"
@@ -60,17 +56,23 @@ R_INFER = "/v2/models/{name}/infer"
 R_VERSION = "/v2/models/{name}/versions/{version}"
 R_VERSION_READY = "/v2/models/{name}/versions/{version}/ready"
 R_VERSION_INFER = "/v2/models/{name}/versions/{version}/infer"
+R_STATS = "/v2/models/{name}/stats"
+R_VERSION_STATS = "/v2/models/{name}/versions/{version}/stats"
 R_METRICS = "/metrics"
 R_OTHER = "other"
 
 _STATIC = {"/v2": R_SERVER, "/v2/": R_SERVER, "/v2/health/live": R_LIVE, "/v2/health/ready": R_READY}
 _ADMIN = {"/metrics": R_METRICS, "/v2/health/live": R_LIVE, "/v2/health/ready": R_READY}
-_MODEL_ROUTES = {(): R_MODEL, ("ready",): R_MODEL_READY, ("infer",): R_INFER}
-_VERSION_ROUTES = {(): R_VERSION, ("ready",): R_VERSION_READY, ("infer",): R_VERSION_INFER}
+_MODEL_ROUTES = {(): R_MODEL, ("ready",): R_MODEL_READY, ("infer",): R_INFER, ("stats",): R_STATS}
+_VERSION_ROUTES = {(): R_VERSION, ("ready",): R_VERSION_READY, ("infer",): R_VERSION_INFER,
+                   ("stats",): R_VERSION_STATS}
 _POST_ROUTES = {R_INFER, R_VERSION_INFER}
 _HEALTH_ROUTES = {R_LIVE, R_READY}
 _ALLOW = {True: (b"allow", b"POST"), False: (b"allow", b"GET, HEAD")}
 _JSON_TYPES = {b"application/json", b"application/octet-stream"}
+METRICS_REUSE_S = 1.0
+"""A connection asking /metrics again within this long gets the same page: rendering costs milliseconds
+of the event loop, so a client pipelining /metrics would otherwise stall every probe behind it."""
 
 
 _ROUTES_SEEN: dict[str, tuple[str, str | None, str | None]] = {}
@@ -283,7 +285,7 @@ class ModelServer:
             return self._finish(request, 503 if self.draining else 400, b'{"ready":false}', JSON)
         if route == R_METRICS:
             # The classic text format every Prometheus version scrapes (what generate_latest writes).
-            return self._finish(request, 200, generate_latest(self.metrics.registry), _METRICS_CONTENT_TYPE)
+            return self._finish(request, 200, self._metrics_page(request.kept), _METRICS_CONTENT_TYPE)
         if route == R_SERVER:
             return self._finish(request, 200, self._server_metadata, JSON)
         self._check_model(name, version)
@@ -294,6 +296,9 @@ class ModelServer:
             raise HttpError(503, f"model {name!r} is not ready yet (loading or warming up)", [self._retry_after])
         if route in (R_MODEL, R_VERSION):
             return self._finish(request, 200, self._model_metadata, JSON)
+        if route in (R_STATS, R_VERSION_STATS):
+            return self._finish(request, 200, orjson.dumps(self.metrics.statistics.as_json(
+                self.settings.model_name, self.model.version)), JSON)
         # Inference: everything that can be refused is refused before the body is read.
         request.header_length = self._check_body_headers(headers)
         declared = headers.get(b"content-length")
@@ -310,6 +315,15 @@ class ModelServer:
         request.admitted = True
         request.token = self.batcher.arrival_started()
         return None
+
+    def _metrics_page(self, kept: dict) -> bytes:
+        """The metrics page, rendered at most once per METRICS_REUSE_S for one connection."""
+        now = time.monotonic()
+        rendered_at, page = kept.get("metrics", (0.0, b""))
+        if not page or now - rendered_at >= METRICS_REUSE_S:
+            page = generate_latest(self.metrics.registry)
+            kept["metrics"] = (now, page)
+        return page
 
     def finish(self, request: HttpRequest, body: bytes, deliver: Deliver) -> None:
         """The body of an admitted inference request is complete: answer through `deliver`, now
@@ -383,10 +397,12 @@ class ModelServer:
 
     def _finish(self, request: HttpRequest, status: int, body: bytes, content_type: bytes,
                 headers: Headers = _NO_HEADERS) -> Answer:
-        """Every answer of the application passes here: the request metrics, log line and spans, and its
-        admission ends. Every answer carries the request's id."""
+        """Every answer of the application passes here: the request metrics, statistics, log line and spans,
+        and its admission ends. Every answer carries the request's id."""
         seconds = time.perf_counter() - request.started
         self.metrics.observe_request(request.route, status, seconds)
+        if request.route in _POST_ROUTES and request.method == "POST":
+            self.metrics.statistics.answered(status == 200, seconds)
         if request.admitted:
             request.admitted = False
             self.release()
@@ -465,10 +481,7 @@ class ModelServer:
         header_length = headers.get(HEADER_LENGTH)
         if header_length is None:
             return None
-        try:
-            value = int(header_length)
-        except ValueError:
-            value = -1
+        value = int(header_length) if header_length.isdigit() else -1  # no sign, no spaces, no underscores
         if value < 0:
             raise HttpError(400, "Inference-Header-Content-Length must be a non-negative integer")
         return value

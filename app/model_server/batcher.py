@@ -249,7 +249,7 @@ class DynamicBatcher:
             batch = items[start:end]
             start = end
             try:
-                finished.append((batch, self._run_alone(_joined([item[0] for item in batch]), rows)))
+                finished.append((batch, self._run_alone(_joined([item[0] for item in batch]), rows, len(batch))))
             except InferenceError as exc:
                 finished.append((batch, exc))
         for batch, outputs in finished:
@@ -260,7 +260,11 @@ class DynamicBatcher:
             for item, own in zip(batch, _slices(outputs, [item[1] for item in batch]), strict=True):
                 item[2](own)
 
-    def _run_alone(self, inputs: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
+    def _run_alone(self, inputs: dict[str, np.ndarray], rows: int, requests: int = 1) -> dict[str, np.ndarray]:
+        """Run `requests` requests (`rows` rows) now, without queueing: each waited 0 in the queue."""
+        for _ in range(requests):
+            self._metrics.queue_wait.observe(0.0)
+        self._metrics.statistics.queue.add(0.0, requests)
         try:
             outputs, seconds, cost = self._timed_run(inputs)
         except Exception as exc:
@@ -278,11 +282,14 @@ class DynamicBatcher:
             self._typical_s += EWMA_WEIGHT * (cost - self._typical_s)
         self._metrics.batch_seconds.observe(seconds)
         self._metrics.batch_size.observe(rows)
+        self._metrics.statistics.executed(seconds, rows)
 
     def _take_batch(self) -> list[_Pending]:
         batch: list[_Pending] = []
         rows = 0
-        expired_before = time.monotonic() - self._queue_timeout_s
+        now = time.monotonic()
+        expired_before = now - self._queue_timeout_s
+        queue_wait, queue = self._metrics.queue_wait, self._metrics.statistics.queue
         while self._pending:
             item = self._pending[0]
             if batch and rows + item.rows > self._max_rows:
@@ -298,6 +305,8 @@ class DynamicBatcher:
                 continue
             batch.append(item)
             rows += item.rows
+            queue_wait.observe(now - item.arrived)
+            queue.add(now - item.arrived)
         self._metrics.queue_depth.set(len(self._pending))
         return batch
 

@@ -10,6 +10,7 @@ little-endian bytes, as Triton does: exact and cheap.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -20,6 +21,7 @@ import numpy as np
 
 from . import SERVER_NAME, __version__
 from .batcher import InferenceError, Overloaded
+from .grpc_health import CHECK, health_handler
 from .oip import grpc_predict_v2_pb2 as pb
 from .oip import grpc_predict_v2_pb2_grpc as pb_grpc
 from .protocol import (
@@ -27,6 +29,7 @@ from .protocol import (
     array_from_bytes,
     array_from_values,
     batch_rows,
+    check_schedule_policy,
     check_tensor,
     echo,
     requested_outputs,
@@ -48,6 +51,12 @@ _CONTENTS_FIELD = {"BOOL": "bool_contents", "INT8": "int_contents", "INT16": "in
 HTTP_STATUS = {grpc.StatusCode.OK: 200, grpc.StatusCode.INVALID_ARGUMENT: 400, grpc.StatusCode.NOT_FOUND: 404,
                grpc.StatusCode.UNAUTHENTICATED: 401, grpc.StatusCode.UNAVAILABLE: 503,
                grpc.StatusCode.RESOURCE_EXHAUSTED: 413, grpc.StatusCode.INTERNAL: 500}
+
+
+MAX_CONCURRENT_STREAMS = 100
+"""Calls one connection may have open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS); more wait in the client."""
+OPEN_METHODS = frozenset({SERVICE + "ServerLive", SERVICE + "ServerReady", CHECK})
+"""Calls answered without an API key, like the HTTP health paths."""
 
 
 class _Abort(Exception):
@@ -73,6 +82,9 @@ def _input_array(tensor: pb.ModelInferRequest.InferInputTensor, raw: bytes | Non
 def parse_request(request: pb.ModelInferRequest, model) -> tuple[dict[str, np.ndarray], int, list[str]]:
     """(inputs, rows, output names) of a ModelInferRequest, validated like the REST path."""
     specs = {spec.name: spec for spec in model.inputs}
+    if request.parameters:
+        priority, timeout = request.parameters.get("priority"), request.parameters.get("timeout")
+        check_schedule_policy(priority and priority.int64_param, timeout and timeout.int64_param)
     if not request.inputs:
         raise RequestError("'inputs' must list at least one input tensor")
     raw = list(request.raw_input_contents)
@@ -97,17 +109,11 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
 
     # --- plumbing --------------------------------------------------------------------------------
     def _observe(self, method: str, code: grpc.StatusCode, started: float) -> None:
-        self.app.metrics.observe_request(SERVICE + method, HTTP_STATUS.get(code, 500), time.perf_counter() - started)
-        grpc_request_logged(self.app, SERVICE + method, HTTP_STATUS.get(code, 500), time.perf_counter() - started)
-
-    def _authorize(self, context: grpc.aio.ServicerContext) -> None:
-        if self.app.api_keys is None:
-            return
-        header = next((value for key, value in context.invocation_metadata() or () if key == "authorization"), None)
-        if not self.app.authorized(header.encode() if isinstance(header, str) else header):
-            self.app.metrics.auth_failures.labels(self.app.settings.model_name, "grpc").inc()
-            raise _Abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid API key: send metadata "
-                         "'authorization: Bearer <key>'")
+        seconds = time.perf_counter() - started
+        self.app.metrics.observe_request(SERVICE + method, HTTP_STATUS.get(code, 500), seconds)
+        grpc_request_logged(self.app, SERVICE + method, HTTP_STATUS.get(code, 500), seconds)
+        if method == "ModelInfer":
+            self.app.metrics.statistics.answered(code == grpc.StatusCode.OK, seconds)
 
     def _model(self, name: str, version: str):
         settings = self.app.settings
@@ -122,12 +128,11 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
                          f"served version is {model.version}")
         return model
 
-    async def _run(self, method: str, context: grpc.aio.ServicerContext, handler, *, open_: bool = False):
+    async def _run(self, method: str, context: grpc.aio.ServicerContext, handler):
+        """Run `handler` (the API key was checked by CallGuard when the call's headers arrived)."""
         started = time.perf_counter()
         grpc_request_started(self.app, context)  # observability: request id (request_log.py)
         try:
-            if not open_:
-                self._authorize(context)
             result = await handler()
         except _Abort as exc:
             self._observe(method, exc.code, started)
@@ -153,12 +158,12 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
     async def ServerLive(self, request, context):  # noqa: N802 (names from the .proto)
         async def handle():
             return pb.ServerLiveResponse(live=True)
-        return await self._run("ServerLive", context, handle, open_=True)
+        return await self._run("ServerLive", context, handle)
 
     async def ServerReady(self, request, context):  # noqa: N802
         async def handle():
             return pb.ServerReadyResponse(ready=self.app.ready)
-        return await self._run("ServerReady", context, handle, open_=True)
+        return await self._run("ServerReady", context, handle)
 
     async def ModelReady(self, request, context):  # noqa: N802
         async def handle():
@@ -205,8 +210,71 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
         return await self._run("ModelInfer", context, handle)
 
 
-def build_server(app: ModelServer, host: str) -> grpc.aio.Server:
-    """A grpc.aio server for the service, bound to host:GRPC_PORT with the HTTP side's limits."""
+class CallGuard(grpc.aio.ServerInterceptor):
+    """What is decided when a call's headers arrive, before its message: the API key (a call without one
+    is refused at once, holding nothing), and a deadline of BODY_TIMEOUT_SECONDS for the message itself
+    (a stream that sends headers only is ended DEADLINE_EXCEEDED instead of holding a call slot forever).
+
+    grpcio reads a unary call's message before its handler runs, with no time limit; so every unary
+    method is served as client-streaming (the same bytes on the wire) and the handler reads the one
+    message itself, under the deadline."""
+
+    def __init__(self, app: ModelServer) -> None:
+        self.app = app
+        self.first_message_s = app.settings.body_timeout_seconds
+
+    async def intercept_service(self, continuation, details: grpc.HandlerCallDetails):
+        handler = await continuation(details)
+        if handler is None or handler.request_streaming or handler.response_streaming:
+            return handler
+        if details.method not in OPEN_METHODS and not self._key_ok(details.invocation_metadata):
+            self.app.metrics.auth_failures.labels(self.app.settings.model_name, "grpc").inc()
+            self.app.metrics.observe_request(details.method, 401, 0.0)
+            return grpc.stream_unary_rpc_method_handler(self._unauthenticated(details.method))
+        return grpc.stream_unary_rpc_method_handler(self._with_deadline(handler.unary_unary, details.method),
+                                                    request_deserializer=handler.request_deserializer,
+                                                    response_serializer=handler.response_serializer)
+
+    def _unauthenticated(self, method: str):
+        app = self.app
+
+        async def refuse(request_iterator, context: grpc.aio.ServicerContext):
+            grpc_request_started(app, context)  # the request log: its id, and its line
+            grpc_request_logged(app, method, 401, 0.0)
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid API key: send metadata "
+                                "'authorization: Bearer <key>'")
+        return refuse
+
+    def _key_ok(self, metadata) -> bool:
+        if self.app.api_keys is None:
+            return True
+        header = next((value for key, value in metadata or () if key == "authorization"), None)
+        return self.app.authorized(header.encode() if isinstance(header, str) else header)
+
+    def _with_deadline(self, unary, method: str):
+        first_message_s = self.first_message_s
+        metrics = self.app.metrics
+
+        async def behavior(request_iterator, context: grpc.aio.ServicerContext):
+            try:
+                async with asyncio.timeout(first_message_s):
+                    request = await context.read()
+            except TimeoutError:
+                metrics.reject("body_timeout")
+                metrics.observe_request(method, 408, first_message_s)
+                await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED,
+                                    f"request message not received within {first_message_s:g} s")
+            if request is grpc.aio.EOF:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the call ended without a request message")
+            return await unary(request, context)
+        return behavior
+
+
+
+
+def build_server(app: ModelServer, host: str, max_connections: int) -> grpc.aio.Server:
+    """A grpc.aio server for the service, bound to host:GRPC_PORT with the HTTP side's limits
+    (`max_connections`: the connection cap already fitted to the descriptor budget)."""
     s = app.settings
     options = [
         ("grpc.max_receive_message_length", s.max_request_bytes),
@@ -215,11 +283,19 @@ def build_server(app: ModelServer, host: str) -> grpc.aio.Server:
         # Never share the port with another process silently (gRPC turns SO_REUSEPORT on by default).
         ("grpc.so_reuseport", 0),
         ("grpc.max_connection_idle_ms", int(s.keep_alive_timeout_seconds * 1000)),
-        ("grpc.max_allowed_incoming_connections", s.max_connections),
+        ("grpc.max_allowed_incoming_connections", max_connections),
+        ("grpc.max_concurrent_streams", MAX_CONCURRENT_STREAMS),
+        # A connection that never completes the HTTP/2 preface is closed like a silent HTTP one.
+        ("grpc.server_handshake_timeout_ms", int(s.header_timeout_seconds * 1000)),
     ]
-    # Health and metadata calls are not admitted by MAX_CONCURRENT_REQUESTS; this bounds them too.
-    server = grpc.aio.server(options=options, maximum_concurrent_rpcs=s.max_concurrent_requests + 64)
+    # A server-wide cap on calls in progress bounds the memory of messages being received (each up to
+    # MAX_REQUEST_BYTES). It is larger than one connection's MAX_CONCURRENT_STREAMS, so one client
+    # cannot fill it (with calls that never send their message, one client used to lock every other
+    # out), and a call waits for its message at most BODY_TIMEOUT_SECONDS.
+    calls = max(2 * s.max_concurrent_requests, 2 * MAX_CONCURRENT_STREAMS) + 64
+    server = grpc.aio.server(options=options, interceptors=[CallGuard(app)], maximum_concurrent_rpcs=calls)
     pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceService(app), server)
+    server.add_generic_rpc_handlers((health_handler(lambda: app.ready, frozenset({"", SERVICE.strip("/")})),))
     address = f"[{host}]:{s.grpc_port}" if ":" in host else f"{host}:{s.grpc_port}"
     server.add_insecure_port(address)
     return server

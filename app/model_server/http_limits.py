@@ -108,7 +108,8 @@ def raw_response(status: int, message: str, headers: list[tuple[bytes, bytes]] =
     return b"".join([*lines, b"\r\n", body])
 
 
-def effective_max_connections(configured: int, nofile_soft: int, other_descriptors: int) -> int:
-    """MAX_CONNECTIONS lowered so public connections can never exhaust the descriptor table."""
+def effective_max_connections(configured: int, nofile_soft: int, other_descriptors: int, listeners: int = 1) -> int:
+    """MAX_CONNECTIONS lowered so the public listeners (HTTP, and gRPC when on: `listeners` of them, each
+    capped at the result) can never exhaust the descriptor table together."""
     budget = nofile_soft - other_descriptors - ADMIN_CONNECTIONS - OVERFLOW_CONNECTIONS * 2 - FD_RESERVE
-    return max(1, min(configured, budget))
+    return max(1, min(configured, budget // listeners))

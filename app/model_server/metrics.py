@@ -16,6 +16,8 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.utils import floatToGoString
 
+from .statistics import ModelStatistics
+
 log = logging.getLogger(__name__)
 
 # Sub-millisecond resolution: a CPU inference here takes well under 5 ms end to end.
@@ -148,6 +150,10 @@ class Metrics:
                                  ["model"], registry=r).labels(model)
         self.model_info = Gauge("inference_model_info", "The served model; always 1",
                                 ["model", "version", "device"], registry=r)
+        self.queue_wait = _LoopFamily("inference_queue_wait_seconds",
+                                      "Time inference requests waited in the batch queue (0 when run at once)",
+                                      ["model"], r, buckets=LATENCY_BUCKETS).labels(model)
+        self.statistics = ModelStatistics()
         self.batch_seconds = _LoopFamily("inference_batch_duration_seconds", "Model execution time per batch",
                                          ["model"], r, buckets=LATENCY_BUCKETS).labels(model)
         self.ready = Gauge("inference_model_ready", "1 once the model is loaded and warmed up, else 0",

@@ -145,7 +145,7 @@ def array_from_values(spec: TensorSpec, shape: Sequence[int], data: Any) -> np.n
 
 
 def _parse_input(item: Any, specs: dict[str, TensorSpec], binary: memoryview | None,
-                 offset: int) -> tuple[str, np.ndarray, int]:
+                 offset: int, may_hold_bools: bool = True) -> tuple[str, np.ndarray, int]:
     if not isinstance(item, dict):
         raise RequestError("each entry of 'inputs' must be a JSON object with name, shape, datatype and data")
     name, shape = item.get("name"), item.get("shape")
@@ -169,7 +169,26 @@ def _parse_input(item: Any, specs: dict[str, TensorSpec], binary: memoryview | N
     data = item.get("data")
     if not isinstance(data, list):
         raise RequestError(f"input {name!r}: 'data' must be a JSON array of numbers (nested or flat)")
+    if may_hold_bools and spec.datatype != "BOOL" and _holds_bool(data):
+        # numpy would read true as 1 next to numbers: refused like a string would be.
+        raise RequestError(f"input {name!r}: 'data' holds booleans, non-numeric values; {spec.datatype} needs numbers")
     return name, array_from_values(spec, shape, data), offset
+
+
+def _holds_bool(data: list) -> bool:
+    return any(value is True or value is False or (type(value) is list and _holds_bool(value)) for value in data)
+
+
+def check_schedule_policy(priority: Any, timeout: Any) -> None:
+    """Refuse the schedule-policy parameters (Triton's schedule_policy extension: `priority`, 1 highest,
+    0 the default; `timeout` in microseconds) rather than ignore them: this server has one queue, in
+    arrival order, bounded by its own QUEUE_TIMEOUT_MS."""
+    if priority not in (None, 0) or isinstance(priority, bool):
+        raise RequestError("parameters.priority is not supported: this server has one priority level; "
+                           "leave it out (or 0)")
+    if timeout is not None:
+        raise RequestError("parameters.timeout is not supported: requests wait at most the server's "
+                           "QUEUE_TIMEOUT_MS in the batch queue; leave it out")
 
 
 def _flag(params: Any, key: str, where: str) -> bool:
@@ -191,6 +210,9 @@ def requested_outputs(requested: Any, outputs: Sequence[TensorSpec], binary_defa
         return output_names, frozenset(output_names if binary_default else ())
     if not isinstance(requested, list):
         raise RequestError("'outputs' must be an array of objects with a string 'name'")
+    if not requested:
+        # Absent means every output; an empty list would run the model to return nothing.
+        raise RequestError("'outputs' is empty: name at least one output, or leave 'outputs' out for all of them")
     # Each output at most once, so a response is never bigger than the model's outputs: a request
     # that lists one output thousands of times would otherwise multiply the response (and memory).
     if len(requested) > len(output_names):
@@ -309,7 +331,10 @@ def parse_infer_request(body: bytes, inputs: Sequence[TensorSpec], outputs: Sequ
         raise RequestError("'id' must be a string when given")
     if request_id is not None and len(request_id) > 256:
         raise RequestError("'id' must be at most 256 characters")
-    binary_default = _flag(request.get("parameters"), "binary_data_output", "request")
+    params = request.get("parameters")
+    binary_default = _flag(params, "binary_data_output", "request")
+    if params:
+        check_schedule_policy(params.get("priority"), params.get("timeout"))
 
     items = request.get("inputs")
     if not isinstance(items, list) or not items:
@@ -318,9 +343,12 @@ def parse_infer_request(body: bytes, inputs: Sequence[TensorSpec], outputs: Sequ
     arrays: dict[str, np.ndarray] = {}
     offset = 0
     placed: list[tuple[TensorSpec, tuple[int, ...], int, int]] | None = [] if key is not None else None
+    # Only a body with a JSON boolean somewhere is searched for booleans inside numeric data. No key of
+    # the protocol holds an "l", so one memchr for it spares most bodies the search for "false".
+    may_hold_bools = b"true" in body or (b"l" in body and b"false" in body)
     for item in items:
         start = offset
-        name, array, offset = _parse_input(item, specs, binary, offset)
+        name, array, offset = _parse_input(item, specs, binary, offset, may_hold_bools)
         if name in arrays:
             raise RequestError(f"input {name!r} is given more than once")
         arrays[name] = array

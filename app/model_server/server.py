@@ -8,7 +8,8 @@ every `http1.SWEEP_S`. On SIGTERM (or SIGINT):
    requests keep being served;
 2. for DRAIN_DELAY_SECONDS new connections are still accepted (for load balancers that have not
    yet seen the pod leave); every response now says `Connection: close`;
-3. the public and gRPC listeners close; connections with nothing in flight are closed once quiet
+3. the public and gRPC listeners close (connections the kernel already accepted into the listen queue
+   are taken and answered with `Connection: close` first, not reset); connections with nothing in flight are closed once quiet
    for a second (a client already sending its next request is served first), the others after
    their response; gRPC gets GOAWAY and finishes its calls;
 4. when no public connection is left, or DRAIN_TIMEOUT_SECONDS ran out (the requests still running
@@ -64,6 +65,9 @@ class ModelHttpServer:
         self.force_exit = False
         self.drain_started: float | None = None
         self._exit: asyncio.Event | None = None
+        self._public_socket: socket.socket | None = None
+        """A second descriptor of the public listening socket: keeps it listening after the server stops
+        accepting, so the connections already queued can still be taken (`_close_public`)."""
 
     def run(self) -> None:
         uvloop.run(self.serve())
@@ -108,6 +112,7 @@ class ModelHttpServer:
         except OSError as exc:
             self.stop_fatally(f"cannot listen on {s.host}: {exc}")
             return
+        self._public_socket = public_socket.dup()
         self.public = await loop.create_server(lambda: Http1Protocol(app, connections, False), sock=public_socket,
                                                backlog=BACKLOG)
         self.admin = await loop.create_server(lambda: Http1Protocol(app, connections, True), sock=admin_socket,
@@ -117,7 +122,7 @@ class ModelHttpServer:
             from .grpc_service import build_server  # grpcio is imported only when gRPC is on
 
             try:
-                self.grpc = build_server(self.app, s.host)
+                self.grpc = build_server(self.app, s.host, self.connections.limits.max_connections)
                 await self.grpc.start()
             except Exception as exc:  # grpc raises RuntimeError when the port is taken
                 self.grpc = None
@@ -140,7 +145,7 @@ class ModelHttpServer:
         if s.drain_delay_seconds and not self.force_exit:
             await self._sleep_unless_forced(s.drain_delay_seconds)
         if self.public is not None:
-            self.public.close()
+            await self._close_public()
         deadline = time.monotonic() + s.drain_timeout_seconds
         grpc_stop = None
         if self.grpc is not None:
@@ -160,6 +165,29 @@ class ModelHttpServer:
         for connection in list(connections.admin) + list(connections.public):
             connection.close()
         await self.app.shutdown()
+
+    async def _close_public(self) -> None:
+        """Stop accepting, take every connection still in the listen queue (each is answered with
+        `Connection: close`), then stop listening: closing with a full queue reset those connections."""
+        self.public.close()
+        listener, self._public_socket = self._public_socket, None
+        if listener is None:
+            return
+        listener.setblocking(False)
+        loop = asyncio.get_running_loop()
+        app, connections = self.app, self.connections
+        try:
+            for _ in range(BACKLOG):
+                try:
+                    conn, _ = listener.accept()
+                except (BlockingIOError, InterruptedError):
+                    break
+                conn.setblocking(False)
+                await loop.connect_accepted_socket(lambda: Http1Protocol(app, connections, False), conn)
+        except OSError as exc:  # out of descriptors: what is left in the queue is reset
+            log.warning("drain: could not take the queued connections: %s", exc)
+        finally:
+            listener.close()
 
     async def _sleep_unless_forced(self, seconds: float) -> None:
         end = time.monotonic() + seconds

@@ -60,6 +60,15 @@ class Sink(asyncio.Transport):
     def resume_reading(self) -> None:
         pass
 
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        pass  # nothing is ever buffered: every write is taken at once
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def can_write_eof(self) -> bool:
+        return True
+
 
 def requests(rows: int, binary: bool) -> list[bytes]:
     path = Path(tempfile.mkdtemp()) / "bodies.jsonl"

@@ -439,11 +439,11 @@ def main() -> int:
                              "(bench/server/triton_peer.py --help; build first: bash bench/server/triton_build.sh)")
     args, rest = parser.parse_known_args()
     if args.peers == "triton":  # its own options (--rounds, --protocols, ...) pass through
-        import triton_peer
         own = ["--model", str(args.model), "--levels", args.levels, "--time-cap", str(args.time_cap)]
         if args.out != parser.get_default("out"):
             own += ["--out", str(args.out)]
-        return triton_peer.main([*rest, *own])
+        # A process of its own, not an import: triton_peer imports this module for its helpers.
+        return subprocess.call([sys.executable, str(HERE / "triton_peer.py"), *rest, *own])
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     HTTP_CLIENT.update(name=args.client, seconds=args.wrk_seconds)

@@ -104,6 +104,23 @@ def faulty_model(tmp_path_factory: pytest.TempPathFactory) -> TinyModel:
     return write_model_dir(tmp_path_factory.mktemp("faulty-model"), fails_above_16=True)
 
 
+def api_keys_dir(tmp_path: Path, key: str) -> Path:
+    """A directory holding one accepted API key, as a mounted Secret would (API_KEYS_DIR)."""
+    directory = tmp_path / "api-keys"
+    directory.mkdir(exist_ok=True)
+    (directory / "primary").write_text(key + "\n")
+    return directory
+
+
+def limit_descriptors(limit: int):
+    """A preexec_fn giving the server process `limit` file descriptors."""
+    import resource
+
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+    return apply
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

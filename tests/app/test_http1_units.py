@@ -28,6 +28,18 @@ class RecordingTransport:
     def resume_reading(self) -> None:
         self.paused = False
 
+    def set_write_buffer_limits(self, high: int, low: int) -> None:
+        self.limits = (high, low)
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        self.eof = True
+
+    def abort(self) -> None:
+        self.closed = True
+
 
 def _post(payload: dict) -> bytes:
     body = json.dumps(payload).encode()
@@ -85,3 +97,52 @@ def test_a_head_answer_has_the_length_of_the_body_it_leaves_out(tiny_model: Tiny
     [write] = transport.writes
     assert write.startswith(b"HTTP/1.1 200 OK\r\n") and write.endswith(b"\r\n\r\n")
     assert b"content-length: 14\r\n" in write  # len(b'{"ready":true}')
+
+
+class SlowReaderTransport(RecordingTransport):
+    """A client that takes nothing: past `high` bytes written, the transport asks the protocol to pause."""
+
+    def __init__(self, high: int) -> None:
+        super().__init__()
+        self.high = high
+        self.protocol = None
+        self.pauses = 0
+
+    def write(self, data: bytes) -> None:
+        super().write(data)
+        if sum(map(len, self.writes)) > self.high and not self.pauses:
+            self.pauses += 1
+            self.protocol.pause_writing()
+
+
+def test_reading_pauses_inside_one_read_when_answers_are_not_taken_and_resumes_after(tiny_model: TinyModel) -> None:
+    from model_server.app import ModelServer
+    from model_server.config import load_settings
+    from model_server.http1 import FEED_SLICE, Http1Protocol
+    from model_server.http_limits import Connections, Limits
+
+    request = b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n"
+    data = request * (4 * FEED_SLICE // len(request))  # one read of four slices
+
+    async def scenario() -> tuple[int, bool, int]:
+        app = ModelServer(load_settings({"MODEL_DIR": str(tiny_model.dir)}))
+        state = Connections(Limits(max_header_bytes=16384, header_timeout_s=10, body_timeout_s=30,
+                                   max_connections=10, retry_after_s=1, admin_port=0))
+        protocol = Http1Protocol(app, state, admin=False)
+        transport = SlowReaderTransport(high=1000)
+        transport.protocol = protocol
+        protocol.connection_made(transport)
+        protocol.data_received(data)
+        answered_while_paused, paused = len(transport.writes), transport.paused
+        protocol.resume_writing()
+        await asyncio.sleep(0.05)  # the rest of the read is parsed on the next loop pass
+        return answered_while_paused, paused, len(transport.writes)
+
+    loop = asyncio.new_event_loop()
+    try:
+        answered_while_paused, paused, answered = loop.run_until_complete(scenario())
+    finally:
+        loop.close()
+    assert paused
+    assert answered_while_paused <= FEED_SLICE // len(request) + 1, "reading went on past the slice it paused in"
+    assert answered == data.count(b"GET "), "the rest of the read was not answered after resuming"

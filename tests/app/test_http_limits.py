@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import resource
 import socket
 import threading
 import time
@@ -19,6 +18,7 @@ from tests.app.conftest import (
     counter_value,
     digits_rows,
     infer_payload,
+    limit_descriptors,
     parse_raw_response,
     read_until_closed,
 )
@@ -156,15 +156,9 @@ def test_a_stalled_upload_does_not_hold_every_batch_for_the_window(impatient_ser
     assert max(took) < 0.5, f"requests took {took} s next to a stalled upload (window 1 s)"
 
 
-def _limit_descriptors(limit: int):
-    def apply() -> None:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
-    return apply
-
-
 def test_descriptor_exhaustion_leaves_probes_and_new_connections_working(tmp_path, tiny_model: TinyModel) -> None:
     # The finding: with 1,024 descriptors, ~1,000 idle sockets made every new connection, probes included, reset.
-    server = ServerProcess(tiny_model.dir, tmp_path, preexec_fn=_limit_descriptors(256))
+    server = ServerProcess(tiny_model.dir, tmp_path, preexec_fn=limit_descriptors(256))
     idle = []
     try:
         server.wait_ready()

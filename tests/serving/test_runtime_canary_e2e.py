@@ -15,14 +15,18 @@ import urllib.parse
 
 import pytest
 
+from components.serving.model_service import ModelService, ModelServiceArgs
 from components.serving.progressive_delivery import (
     CANARY_HASH_ARG,
     STABLE_HASH_ARG,
+    ArgoRollouts,
+    ArgoRolloutsArgs,
     CanaryAnalysis,
     ModelCanary,
     ModelCanaryArgs,
 )
 from components.serving.runtimes import TRITON, VLLM, ServingRuntime
+from tests.aws_platform import DIGEST_IMAGE
 from tests.harness import components, only
 from tests.monitoring import processes
 from tests.monitoring.processes import api_json, wait_until
@@ -56,9 +60,14 @@ SLOW_CHECK = {"vllm": "time-to-first-token-p99", "triton": "latency-p99"}
 
 
 def _template(runtime: ServingRuntime, analysis: CanaryAnalysis, prometheus_port: int) -> dict:
-    synthesis = components(lambda opts: ModelCanary("model-canary", ModelCanaryArgs(
-        namespace=NAMESPACE, deployment_name=MODEL, selector={"app": MODEL}, model_name=MODEL, analysis=analysis,
-        prometheus_url=f"http://127.0.0.1:{prometheus_port}", runtime=runtime), opts))
+    """The AnalysisTemplate of a canary of a model running `runtime`: the runtime is read from the ModelService."""
+    def program(opts):
+        model = ModelService(MODEL, ModelServiceArgs.for_runtime(
+            runtime, DIGEST_IMAGE, MODEL, namespace=NAMESPACE, replicas=2, progressive_rollout=True), opts)
+        rollouts = ArgoRollouts("argo-rollouts", ArgoRolloutsArgs(), opts)
+        return ModelCanary("model-canary", ModelCanaryArgs(
+            model=model, rollouts=rollouts, analysis=analysis, prometheus=f"http://127.0.0.1:{prometheus_port}"), opts)
+    synthesis = components(program)
     return only([r for r in synthesis.resources if r.type.endswith(":AnalysisTemplate")]).inputs
 
 

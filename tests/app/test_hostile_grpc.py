@@ -1,0 +1,236 @@
+"""Hostile gRPC clients (issue 27): streams that send headers and no message, unauthenticated streams,
+and more connections than the process has descriptors. Bounded in seconds, on 127.0.0.1."""
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.app.conftest import (
+    MODEL_NAME,
+    ServerProcess,
+    TinyModel,
+    api_keys_dir,
+    digits_rows,
+    infer_payload,
+    limit_descriptors,
+)
+
+pytestmark = pytest.mark.slow
+
+METHOD = "/inference.GRPCInferenceService/"
+KEY = "grpc-hostile-key-" + "d" * 32
+OWN_CONNECTION = [("grpc.use_local_subchannel_pool", 1)]
+"""Channels of one process share connections to one target unless told not to: each client here is its own."""
+
+
+def infer_request(rows: np.ndarray):
+    from model_server.oip import grpc_predict_v2_pb2 as pb
+
+    tensor = pb.ModelInferRequest.InferInputTensor(name="input", datatype="FP32", shape=list(rows.shape))
+    return pb.ModelInferRequest(model_name=MODEL_NAME, inputs=[tensor], raw_input_contents=[rows.astype("<f4").tobytes()])
+
+
+async def header_only_streams(port: int, count: int, metadata: tuple = ()) -> tuple[list, object]:
+    """`count` ModelInfer calls on one connection that send their headers and never their message."""
+    import grpc
+
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=OWN_CONNECTION)
+    never = asyncio.Event()
+
+    async def no_message():
+        await never.wait()
+        yield b""
+
+    call = channel.stream_unary(METHOD + "ModelInfer", request_serializer=bytes, response_deserializer=bytes)
+    calls = [call(no_message(), metadata=metadata) for _ in range(count)]
+    return calls, channel
+
+
+async def probes(port: int, metadata: tuple = ()) -> list[str]:
+    """ServerLive, ServerReady and ModelInfer on a connection of their own: the status of each."""
+    import grpc
+    from model_server.oip import grpc_predict_v2_pb2 as pb
+    from model_server.oip import grpc_predict_v2_pb2_grpc as pb_grpc
+
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=OWN_CONNECTION) as channel:
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        results = []
+        for call in (lambda: stub.ServerLive(pb.ServerLiveRequest(), timeout=3),
+                     lambda: stub.ServerReady(pb.ServerReadyRequest(), timeout=3),
+                     lambda: stub.ModelInfer(infer_request(digits_rows(1)), timeout=3, metadata=metadata)):
+            try:
+                await call()
+                results.append("OK")
+            except grpc.aio.AioRpcError as exc:
+                results.append(exc.code().name)
+        return results
+
+
+
+@pytest.mark.parametrize("with_keys", [False, True], ids=["keys-off", "keys-on"])
+def test_streams_that_send_only_headers_do_not_block_other_calls_and_are_ended(
+        with_keys: bool, start_server, tiny_model: TinyModel, tmp_path: Path) -> None:
+    # The finding: 320 such ModelInfer streams made ServerLive/Ready and ModelInfer fail for 80 s.
+    env = {"API_KEYS_DIR": str(api_keys_dir(tmp_path, KEY))} if with_keys else {}
+    server: ServerProcess = start_server(tiny_model.dir, BODY_TIMEOUT_SECONDS="2", **env)
+    server.wait_ready()
+    metadata = (("authorization", f"Bearer {KEY}"),) if with_keys else ()
+
+    async def scenario():
+        import grpc
+
+        calls, channel = await header_only_streams(server.grpc_port, 320)
+        await asyncio.sleep(1.0)
+        during = [await probes(server.grpc_port, metadata) for _ in range(3)]
+        async def outcome(call) -> str:
+            try:
+                await call
+                return "OK"
+            except grpc.aio.AioRpcError as exc:
+                return exc.code().name
+
+        waiting = [asyncio.ensure_future(outcome(call)) for call in calls[:20]]
+        done, still_open = await asyncio.wait(waiting, timeout=12)
+        ended = [task.result() for task in done] + ["still open"] * len(still_open)
+        for call in calls:
+            call.cancel()
+        await channel.close()
+        return during, ended
+
+    started = time.monotonic()
+    during, ended = asyncio.run(scenario())
+    assert during == [["OK", "OK", "OK"]] * 3
+    expected = "UNAUTHENTICATED" if with_keys else "DEADLINE_EXCEEDED"
+    assert "still open" not in ended and expected in ended, ended
+    assert time.monotonic() - started < 30
+
+
+def test_an_unauthenticated_stream_is_refused_before_its_message_arrives(
+        start_server, tiny_model: TinyModel, tmp_path: Path) -> None:
+    server: ServerProcess = start_server(tiny_model.dir, API_KEYS_DIR=str(api_keys_dir(tmp_path, KEY)))
+    server.wait_ready()
+
+    async def scenario():
+        import grpc
+
+        calls, channel = await header_only_streams(server.grpc_port, 1)
+        try:
+            await asyncio.wait_for(calls[0], timeout=2)  # well before any first-message deadline
+        except grpc.aio.AioRpcError as exc:
+            return exc.code().name
+        finally:
+            await channel.close()
+        return "OK"
+
+    assert asyncio.run(scenario()) == "UNAUTHENTICATED"
+
+
+def test_grpc_connections_beyond_the_descriptor_budget_leave_http_working(tmp_path, tiny_model: TinyModel) -> None:
+    server = ServerProcess(tiny_model.dir, tmp_path, preexec_fn=limit_descriptors(256), HEADER_TIMEOUT_SECONDS="1")
+    socks = []
+    try:
+        server.wait_ready()
+        for _ in range(400):
+            socks.append(socket.create_connection(("127.0.0.1", server.grpc_port), timeout=5))
+        time.sleep(0.5)
+        for _ in range(3):
+            assert server.admin("/v2/health/ready", timeout=5).status == 200
+            assert server.infer(infer_payload(digits_rows(1)), timeout=5).status == 200
+        time.sleep(1.5)  # connections that never began HTTP/2 are closed after HEADER_TIMEOUT_SECONDS
+        assert asyncio.run(probes(server.grpc_port)) == ["OK", "OK", "OK"]
+        assert int(re.search(r"MAX_CONNECTIONS=1000 lowered to (\d+)", server.log()).group(1)) < (256 - 64) // 2
+    finally:
+        for sock in socks:
+            sock.close()
+        server.stop()
+
+
+def test_grpc_schedule_policy_parameters_are_refused_not_ignored(start_server, tiny_model: TinyModel) -> None:
+    server: ServerProcess = start_server(tiny_model.dir)
+    server.wait_ready()
+
+    async def scenario() -> list[str]:
+        import grpc
+        from model_server.oip import grpc_predict_v2_pb2_grpc as pb_grpc
+
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}", options=OWN_CONNECTION) as channel:
+            stub = pb_grpc.GRPCInferenceServiceStub(channel)
+            outcomes = []
+            for name, value in (("timeout", 1000), ("priority", 2), ("priority", 0)):
+                request = infer_request(digits_rows(1))
+                request.parameters[name].int64_param = value
+                try:
+                    await stub.ModelInfer(request, timeout=5)
+                    outcomes.append("OK")
+                except grpc.aio.AioRpcError as exc:
+                    outcomes.append(f"{exc.code().name}: {exc.details().split(':')[0]}")
+            return outcomes
+
+    assert asyncio.run(scenario()) == ["INVALID_ARGUMENT: parameters.timeout is not supported",
+                                       "INVALID_ARGUMENT: parameters.priority is not supported", "OK"]
+
+
+def health_check(port: int, service: bytes) -> tuple[str, bytes]:
+    """grpc.health.v1.Health/Check with a hand-encoded HealthCheckRequest: (status code, response bytes)."""
+    import grpc
+
+    with grpc.insecure_channel(f"127.0.0.1:{port}", options=OWN_CONNECTION) as channel:
+        check = channel.unary_unary("/grpc.health.v1.Health/Check")  # raw bytes in and out
+        request = b"\x0a" + bytes([len(service)]) + service if service else b""
+        try:
+            return "OK", check(request, timeout=5)
+        except grpc.RpcError as exc:
+            return exc.code().name, b""
+
+
+def test_the_grpc_health_service_answers_probes_without_a_key_and_fails_while_draining(
+        start_server, tiny_model: TinyModel, tmp_path: Path) -> None:
+    server: ServerProcess = start_server(tiny_model.dir, API_KEYS_DIR=str(api_keys_dir(tmp_path, KEY)), DRAIN_DELAY_SECONDS="3")
+    server.wait_ready()
+    serving, not_serving = b"\x08\x01", b"\x08\x02"  # HealthCheckResponse{status: SERVING / NOT_SERVING}
+    assert health_check(server.grpc_port, b"") == ("OK", serving)
+    assert health_check(server.grpc_port, b"inference.GRPCInferenceService") == ("OK", serving)
+    assert health_check(server.grpc_port, b"nope") == ("NOT_FOUND", b"")
+    server.terminate()
+    time.sleep(0.5)
+    assert health_check(server.grpc_port, b"") == ("OK", not_serving)
+
+
+def test_the_health_request_reader_skips_unknown_fields_and_refuses_truncated_input() -> None:
+    from model_server.grpc_health import read_service, write_status
+
+    assert read_service(b"\x10\x96\x01\x0a\x03abc\x1d\x00\x00\x00\x00") == "abc"  # varint, string, fixed32
+    assert read_service(b"") == "" and write_status(0) == b"" and write_status(2) == b"\x08\x02"
+    for truncated in (b"\x0a\x05ab", b"\x10\x96", b"\x0b"):
+        with pytest.raises(ValueError):
+            read_service(truncated)
+
+
+def test_calls_in_progress_are_capped_server_wide_above_one_connections_streams(
+        start_server, tiny_model: TinyModel) -> None:
+    # MAX_CONCURRENT_REQUESTS=4: the cap is 2 x max(4, 100) + 64 = 264 calls, more than one connection's 100.
+    server: ServerProcess = start_server(tiny_model.dir, MAX_CONCURRENT_REQUESTS="4", BODY_TIMEOUT_SECONDS="20")
+    server.wait_ready()
+
+    async def scenario() -> tuple[list[str], list[str]]:
+        held = [await header_only_streams(server.grpc_port, 100) for _ in range(2)]
+        await asyncio.sleep(1.0)
+        two_connections = await probes(server.grpc_port)  # 200 calls held: still under the cap
+        held.append(await header_only_streams(server.grpc_port, 100))
+        await asyncio.sleep(1.0)
+        three_connections = await probes(server.grpc_port)  # 300 held: over it
+        for calls, channel in held:
+            for call in calls:
+                call.cancel()
+            await channel.close()
+        return two_connections, three_connections
+
+    two_connections, three_connections = asyncio.run(scenario())
+    assert two_connections == ["OK", "OK", "OK"]
+    assert three_connections == ["RESOURCE_EXHAUSTED"] * 3
