@@ -22,6 +22,7 @@ from .capacity.llm_sizing import LlmSizing
 from .cluster.eks_cluster import Cluster, ClusterArgs, ClusterStackReference, SystemNodeGroup
 from .cluster.network import Network, NetworkArgs
 from .observability.alert_links import AlertLinks
+from .observability.gpu_cost import GpuCostDashboard, GpuCostDashboardArgs
 from .observability.log_collection import CloudWatchLogs, LogCollection, LogCollectionArgs, LokiStore
 from .observability.managed_prometheus import ManagedPrometheus, ManagedPrometheusArgs, QueueSettings, RemoteWrite
 from .observability.model_monitoring import ModelMonitoring, ModelMonitoringArgs
@@ -66,6 +67,7 @@ from .serving.progressive_delivery import (
 )
 from .serving.runtimes import MODEL_SERVER, TRITON, VLLM, Distribution, RuntimeSignals, Series, ServingRuntime
 from .serving.scale_to_zero import KedaHttpAddOn, KedaHttpAddOnArgs, ModelScaleToZero, ModelScaleToZeroArgs, RequestHolder
+from .tenancy.tenancy import ContainerDefaults, Tenancy, TenancyArgs, Tenant
 
 __all__ = [
     "AlbRouting",
@@ -86,10 +88,13 @@ __all__ = [
     "ClusterAutoscaler",
     "ClusterAutoscalerArgs",
     "ClusterStackReference",
+    "ContainerDefaults",
     "ContainerResources",
     "Distribution",
     "ExtraPort",
     "GpuAlertThresholds",
+    "GpuCostDashboard",
+    "GpuCostDashboardArgs",
     "GpuNodeGroup",
     "GpuNodeGroupArgs",
     "GpuOperators",
@@ -158,6 +163,9 @@ __all__ = [
     "Taint",
     "TargetGroupVerification",
     "TempoStore",
+    "Tenancy",
+    "TenancyArgs",
+    "Tenant",
     "TokenLatencyObjectives",
     "TraceCollection",
     "TraceCollectionArgs",

@@ -387,8 +387,8 @@ def adds_on_demand_fallback(config: StackConfig) -> bool:
 
 
 def uses_pod_metrics(config: StackConfig) -> bool:
-    """The model's HPA scales on one of the server's gauges, served by prometheus-adapter."""
-    return (config.model.autoscaling.enabled and config.autoscaling is not None
+    """A model's HPA scales on one of the server's gauges, served by prometheus-adapter (once per stack)."""
+    return (any(view.model.autoscaling.enabled for view in config.catalogue()) and config.autoscaling is not None
             and config.autoscaling.pods.metric != "cpu")
 
 
@@ -614,4 +614,5 @@ def admits_signed_images_only(config: StackConfig) -> bool:
 
 def image_admission_args(config: StackConfig) -> ImageAdmissionArgs:
     assert config.delivery is not None and config.delivery.repository is not None  # the config refuses otherwise
-    return ImageAdmissionArgs(repository=config.delivery.repository, namespaces=[config.model_namespace])
+    return ImageAdmissionArgs(repository=config.delivery.repository,
+                              namespaces=list(dict.fromkeys(v.model_namespace for v in config.catalogue())))

@@ -30,6 +30,7 @@ from components.serving.load_balancer_controller import DEFAULT_SSL_POLICY, SSL_
 from components.serving.model_endpoint import CERTIFICATE_ARN_RE, HOST_RE, WAF_ACL_ARN_RE, ZONE_ID_RE, is_ipv4_cidr
 from components.serving.model_image import VERSION_RE
 from components.serving.model_registry import LOCAL_ADDRESS_RE
+from stack_config.catalogue import catalogue_problems, catalogue_views
 
 PROJECT = "gpu-model-platform"
 
@@ -522,6 +523,13 @@ class EndpointConfig(Section):
         default=None, description="Regional WAFv2 web ACL to associate with the load balancer.")
     ssl_policy: Annotated[str, StringConstraints(pattern=SSL_POLICY_RE.pattern)] = Field(
         default=DEFAULT_SSL_POLICY, description="ELB security policy of the HTTPS listener (TLS 1.2 at least).")
+    path: Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9._~/-]*$")] = Field(
+        default="/v2", description="Path prefix routed to the model (Open Inference Protocol v2 under `/v2`); models "
+                                   "sharing a host each take their own, e.g. `/v2/models/<name>`.")
+    group: Optional[DnsLabel] = Field(
+        default=None, description="Share one load balancer with the stack's other endpoints of this group "
+                                  "(an IngressGroup); their scheme, allowedCidrs, wafAclArn and sslPolicy must agree. "
+                                  "Unset: a load balancer of its own.")
     install_controller: bool = Field(
         default=True,
         description="Install the AWS Load Balancer Controller; false when the cluster already runs one (it must "
@@ -533,6 +541,16 @@ class EndpointConfig(Section):
         _raise_all([_problem("allowedCidrs", cidr, "must be an IPv4 CIDR such as 203.0.113.0/24")
                     for cidr in self.allowed_cidrs if not is_ipv4_cidr(cidr)])
         return self
+
+
+class GpuSharingConfig(Section):
+    """How a small model shares a GPU (docs/gpu-sharing.md)."""
+
+    mode: Literal["timeSlicing", "mig"] = Field(default="timeSlicing", description=(
+        "`timeSlicing`: one replica of a GPU of the shared pool (`sharedGpuPool`), no memory isolation; `mig`: a MIG "
+        "slice of an A100/H100 GPU node (`migProfile`), isolated in memory and faults."))
+    mig_profile: Optional[Annotated[str, StringConstraints(pattern=r"^[1-7]g\.[0-9]+gb$")]] = Field(
+        default=None, description="The MIG slice with `mode: mig`, e.g. `1g.10gb` (the GPU family's profiles).")
 
 
 class ModelConfig(Section):
@@ -593,6 +611,12 @@ class ModelConfig(Section):
                     "`pulumi config set --secret --path 'model.apiKeys.primary' <key>`.")
     endpoint: Optional[EndpointConfig] = Field(
         default=None, description="HTTPS endpoint on an Application Load Balancer (AWS stacks); unset: in-cluster only.")
+    slo: Optional[SloConfig] = Field(
+        default=None, description="This model's objectives (its alerts and canary limits); unset: `monitoring.slo`.")
+    priority: Optional[Literal["production", "development", "batch"]] = Field(
+        default=None, description="PriorityClass of the model's pods (with `tenancy`); unset: its team's `priority`.")
+    gpu_sharing: Optional[GpuSharingConfig] = Field(
+        default=None, description="Share a GPU instead of taking `gpusPerPod` whole ones (needs `gpusPerPod: 1`).")
 
     @model_validator(mode="after")
     def _check(self) -> ModelConfig:
@@ -730,6 +754,15 @@ def duration_seconds(duration: str) -> int:
     return int(duration[:-1]) * _DURATION_UNITS[duration[-1]]
 
 
+def _most_gpus_of(model: ModelConfig) -> int:
+    """Whole GPUs a model may hold at once (a shared one counts in its pool: stack_config/gpu_sharing.py)."""
+    if model.gpu_sharing is not None:
+        return 0
+    autoscaling, asleep = model.autoscaling, model.scale_to_zero
+    most = autoscaling.max_replicas if autoscaling.enabled else model.replicas
+    return (asleep.max_replicas if asleep.enabled else most) * model.gpus_per_pod
+
+
 def _family(instance_type: str) -> str:
     return instance_type.split(".")[0]
 
@@ -845,25 +878,28 @@ class NodeAutoscalingConfig(Section):
         if self.pods.metric != "cpu" and not config.monitoring.enabled:
             problems.append(_problem("autoscaling.pods.metric", self.pods.metric,
                                      "needs monitoring.enabled (Prometheus holds the server's metrics); or use cpu"))
-        if self.pods.metric != "cpu" and "target_cpu_utilization" in config.model.autoscaling.model_fields_set:
-            problems.append(_problem(
-                "model.autoscaling.targetCpuUtilization", config.model.autoscaling.target_cpu_utilization,
-                f"has no effect: the model's pods scale on autoscaling.pods.metric {self.pods.metric!r} "
-                f"(targetPerPod {self.pods.target_per_pod:g}); remove it, or set autoscaling.pods.metric to cpu"))
+        for index, view in enumerate(config.catalogue()):
+            hpa = view.model.autoscaling
+            if self.pods.metric != "cpu" and "target_cpu_utilization" in hpa.model_fields_set:
+                key = f"models[{index}]" if config.models else "model"
+                problems.append(_problem(
+                    f"{key}.autoscaling.targetCpuUtilization", hpa.target_cpu_utilization,
+                    f"has no effect: the model's pods scale on autoscaling.pods.metric {self.pods.metric!r} "
+                    f"(targetPerPod {self.pods.target_per_pod:g}); remove it, or set autoscaling.pods.metric to cpu"))
         if self.spot_first and (self.provisioner != "clusterAutoscaler" or config.gpu_node_group.capacity_type != "SPOT"):
             problems.append(_problem("autoscaling.spotFirst", True,
                                      "needs provisioner clusterAutoscaler and gpuNodeGroup.capacityType SPOT (an "
                                      "on-demand GPU group is added as the fallback; Karpenter prefers spot by itself)"))
         if self.provisioner == "karpenter":
             problems += self._karpenter_problems(config)
-        elif config.gpu_node_group.enabled and config.model.zone_spread == "required" \
+        elif config.gpu_node_group.enabled and any(v.model.zone_spread == "required" for v in config.catalogue()) \
                 and not config.gpu_node_group.group_per_zone and len(config.zones()) > 1:
             problems.append(_problem(
                 "gpuNodeGroup.groupPerZone", False,
                 "set it to true with model.zoneSpread required and Cluster Autoscaler: it adds a node from one zone of a "
                 "multi-zone group, so a replica that must go to another zone would stay pending (or use provisioner "
                 "karpenter, or zoneSpread preferred)"))
-        if self.provisioner != "karpenter" and config.gpu_node_group.enabled and config.model.gpus_per_pod:
+        if self.provisioner != "karpenter" and config.gpu_node_group.enabled and self._most_model_gpus(config):
             node_group = config.gpu_node_group
             capacity = node_group.max_size * gpus_per_node(node_group.instance_types)
             if self._most_model_gpus(config) > capacity:
@@ -875,12 +911,12 @@ class NodeAutoscalingConfig(Section):
 
     @staticmethod
     def _most_model_gpus(config: StackConfig) -> int:
-        autoscaling, asleep = config.model.autoscaling, config.model.scale_to_zero
-        most = autoscaling.max_replicas if autoscaling.enabled else config.model.replicas
-        return (asleep.max_replicas if asleep.enabled else most) * config.model.gpus_per_pod
+        """The GPUs every model of the stack may ask for at once (replicas at their most x GPUs per pod)."""
+        return sum(_most_gpus_of(view.model) for view in config.catalogue())
 
     def _karpenter_problems(self, config: StackConfig) -> list[str]:
-        karpenter, node_group, gpus_per_pod = self.karpenter, config.gpu_node_group, config.model.gpus_per_pod
+        karpenter, node_group = self.karpenter, config.gpu_node_group
+        gpus_per_pod = max(view.model.gpus_per_pod for view in config.catalogue())
         problems = []
         if config.cluster.stack_reference is not None:
             problems.append(_problem("autoscaling.provisioner", "karpenter",
@@ -1018,6 +1054,72 @@ class DeliveryConfig(Section):
         return problems
 
 
+class SharedGpuPoolConfig(NodeGroupScaling):
+    """A GPU node group whose GPUs are time-sliced for small models, labelled and tainted apart from whole-GPU nodes."""
+
+    replicas: int = Field(default=4, ge=2, le=48, description="Models one GPU is shared between (time-slicing "
+                                                              "replicas; each pod asks for one).")
+    instance_types: list[str] = Field(default_factory=list, description="GPU instance types; default: "
+                                                                        "`gpuNodeGroup.instanceTypes`.")
+    min_size: int = Field(default=1, ge=1, le=1000, description=(
+        "Minimum nodes, at least 1: Cluster Autoscaler cannot tell from an empty group that its nodes will offer "
+        "shared GPUs."))
+    max_size: int = Field(default=2, ge=1, le=1000, description="Maximum nodes.")
+    desired_size: int = Field(default=1, ge=1, le=1000, description="Initial nodes; the autoscaler owns it afterwards.")
+
+    @model_validator(mode="after")
+    def _check(self) -> SharedGpuPoolConfig:
+        problems = self._scaling_problems()
+        problems += [_problem("instanceTypes", t, instance_type_problem(t)) for t in self.instance_types
+                     if instance_type_problem(t)]
+        _raise_all(problems)
+        return self
+
+
+# --- tenancy: teams as tenants of the cluster (issue 25; rules in stack_config/tenancy.py) -------------------------
+
+Priority = Literal["production", "development", "batch"]
+
+
+class TeamConfig(Section):
+    """One team of the catalogue: its namespace, quota, default priority and who of it may read."""
+
+    name: DnsLabel = Field(description="The team, as the catalogue's `models[].team` names it.")
+    namespace: Optional[DnsLabel] = Field(
+        default=None, description="The team's namespace (`tenancy.namespaces: perTeam`); default: the team's name.")
+    gpus: int = Field(default=0, ge=0, le=10000, description="Whole GPUs its pods may request together "
+                                                              "(`requests.nvidia.com/gpu` quota).")
+    shared_gpus: int = Field(default=0, ge=0, le=100000, description=(
+        "Time-sliced GPU replicas its pods may request together (quota on the shared pool's advertised resource, "
+        "docs/gpu-sharing.md)."))
+    mig_slices: int = Field(default=0, ge=0, le=100000, description=(
+        "MIG slices its pods may request together, for each profile its models use (`nvidia.com/mig-<profile>`)."))
+    cpu: Quantity = Field(default="16", description="CPU its pods may request and be limited to together.")
+    memory: Quantity = Field(default="64Gi", description="Memory its pods may request and be limited to together.")
+    priority: Priority = Field(default="production", description=(
+        "PriorityClass of the team's models unless a model sets `priority`: `production` serving preempts "
+        "`development` serving, which preempts `batch` (docs/tenancy.md)."))
+    read_role_arns: list[IamRoleArn] = Field(default_factory=list, description=(
+        "IAM roles of the team: an EKS access entry maps each to the team's group, bound to `view` in its "
+        "namespaces only."))
+
+
+class TenancyConfig(Section):
+    """Teams as tenants: a namespace per team (or per model) with quotas, default sizes, priorities, read access."""
+
+    namespaces: Literal["perTeam", "perModel"] = Field(default="perTeam", description=(
+        "`perTeam`: a team's models share its namespace and its quota; `perModel`: each model has its own "
+        "namespace, whose quota is its share of the team's."))
+    teams: list[TeamConfig] = Field(min_length=1, description="Every team with a model in the catalogue.")
+    container_defaults: ModelResources = Field(
+        default_factory=lambda: ModelResources(requests=ResourceAmounts(cpu="250m", memory="512Mi"),
+                                               limits=ResourceAmounts(cpu="1", memory="1Gi")),
+        description="Requests and limits of a container that states none (LimitRange), so quotas admit it.")
+
+    def team(self, name: Optional[str]) -> Optional[TeamConfig]:
+        return next((t for t in self.teams if t.name == name), None)
+
+
 def _is_cidr(value: str) -> bool:
     try:
         ipaddress.ip_network(value)
@@ -1034,13 +1136,25 @@ class StackConfig(Section):
     cluster: ClusterConfig = Field(description="The Kubernetes cluster.")
     gpu_node_group: GpuNodeGroupConfig = Field(default_factory=GpuNodeGroupConfig, description="GPU nodes.")
     registry: RegistryConfig = Field(default_factory=RegistryConfig, description="Image registry.")
-    model: ModelConfig = Field(default_factory=ModelConfig, description="The model service.")
+    model: Optional[ModelConfig] = Field(
+        default=None, description="The stack's one model (a one-item catalogue; its resources keep their first names, "
+                                  "e.g. `model`, `model-endpoint`). Exactly one of `model` and `models`.")
+    models: list[ModelConfig] = Field(
+        default_factory=list, description="The model catalogue: every entry is a model with its own team, image, GPUs, "
+                                          "scaling, SLOs, endpoint and release (resource names carry the entry's "
+                                          "`name`; see docs/catalogue.md). Exactly one of `model` and `models`.")
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig, description="Monitoring and alerting.")
     autoscaling: Optional[NodeAutoscalingConfig] = Field(
         default=None, description="GPU node autoscaling and the model's pod autoscaling signal (none: fixed sizes).")
     delivery: Optional[DeliveryConfig] = Field(
         default=None, description="How CI's jobs reach this stack's cluster API (required for every stack CI "
                                   "previews or deploys; none for a stack deployed by hand).")
+    shared_gpu_pool: Optional[SharedGpuPoolConfig] = Field(
+        default=None, description="Time-sliced GPU nodes for models with `gpuSharing.mode: timeSlicing` "
+                                  "(docs/gpu-sharing.md); none: every GPU model takes whole GPUs.")
+    tenancy: Optional[TenancyConfig] = Field(
+        default=None, description="Teams as tenants (namespaces, quotas, priorities, read access); none: each model "
+                                  "creates its own namespace, without quota.")
 
     @model_validator(mode="after")
     def _check(self) -> StackConfig:
@@ -1077,21 +1191,31 @@ class StackConfig(Section):
             problems.append(_problem("gpuNodeGroup.groupPerZone", True,
                                      "needs a network over two or more zones (network.availabilityZones or "
                                      "network.privateSubnets)"))
-        if self.model.gpus_per_pod > 0 and not self.gpu_node_group.enabled:
-            problems.append(_problem("model.gpusPerPod", self.model.gpus_per_pod, "must be 0 without a GPU node group"))
         if self.registry.mode == "local" and on_aws:
             problems.append(_problem("registry.mode", "local", "an EKS cluster cannot pull from a local registry; use ecr"))
-        if self.model.rollout.strategy == "canary" and not self.monitoring.enabled:
-            problems.append(_problem("model.rollout.strategy", "canary", "needs monitoring.enabled (the canary analysis "
-                                     "queries the stack's Prometheus)"))
-        if self.autoscaling is not None:
+        problems += catalogue_problems(self)
+        if self.autoscaling is not None and self.catalogue():
             problems += self.autoscaling.stack_problems(self)
-        if self.model.endpoint is not None:
-            problems += self._endpoint_problems(self.model.endpoint)
         if self.delivery is not None:
             problems += self.delivery.stack_problems(self)
         _raise_all(problems)
         return self
+
+    def model_problems(self) -> list[str]:
+        """Problems of `model` (this stack's, or one catalogue entry's view) with the rest of the stack."""
+        problems = []
+        if self.model.gpus_per_pod > 0 and not self.gpu_node_group.enabled:
+            problems.append(_problem("model.gpusPerPod", self.model.gpus_per_pod, "must be 0 without a GPU node group"))
+        if self.model.rollout.strategy == "canary" and not self.monitoring.enabled:
+            problems.append(_problem("model.rollout.strategy", "canary", "needs monitoring.enabled (the canary analysis "
+                                     "queries the stack's Prometheus)"))
+        if self.model.endpoint is not None:
+            problems += self._endpoint_problems(self.model.endpoint)
+        return problems
+
+    def catalogue(self) -> list[StackConfig]:
+        """One view of the stack per model, `model` set to it: `[self]` with `model:`, one per `models:` entry."""
+        return catalogue_views(self)
 
     def zones(self) -> list[str]:
         """The zones GPU nodes can use: the created network's, or those of the existing private subnets."""

@@ -516,7 +516,7 @@ def test_the_pack_entry_point_builds_one_mandatory_pack_of_every_policy(monkeypa
     assert built["name"] == PACK_NAME
     assert built["enforcement_level"] is EnforcementLevel.MANDATORY
     names = [p.name for p in built["policies"]]
-    assert names == [p.name for p in all_policies()] and len(set(names)) == len(names) == 24
+    assert names == [p.name for p in all_policies()] and len(set(names)) == len(names) == 25
     assert analyzer.deserialize_properties.__name__ == "deserialize_keeping_secrets"
 
 

@@ -32,7 +32,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from .. import _claims, _options
-from .._args import Constraint, Problem, between, checked_args, got, matches, problems_of
+from .._args import Constraint, DnsLabel, Problem, between, checked_args, got, matches, problems_of
 from ..aws_tags import component_tags
 from ..labels import standard_labels
 from ._subnets import subnet_cidrs
@@ -122,6 +122,15 @@ class ModelEndpointArgs:
     allow_unauthenticated: bool = False
     """Expose a model that checks no API key. Refused unless set, so that is never an accident."""
     tags: dict[str, str] = field(default_factory=dict)
+    group: Optional[DnsLabel] = None
+    """An IngressGroup (`group.name`): every endpoint of the group shares one load balancer, each adding its host
+    and path rules; its load balancer settings (scheme, subnets, CIDRs, WAF, SSL policy, attributes) must agree.
+    None: a load balancer of its own."""
+    idle_timeout_seconds: Optional[Annotated[int, between(1, 4000)]] = None
+    """The load balancer's idle timeout; None: AWS's default, or the proxy's when there is one. A group's members
+    all state the longest any of them needs (a load balancer has one)."""
+    dns_record: bool = True
+    """Create the alias record of `host`; False when another endpoint of the group serves the same host."""
     """Extra AWS tags of the certificate."""
 
     def _rules(self) -> list[Problem]:
@@ -235,7 +244,8 @@ class ModelEndpoint(pulumi.ComponentResource):
             self._create_network_policy(name)
         # The SDK types every level Optional; the controller writes them, and Pulumi waits for that.
         self.load_balancer_hostname = ingress.status.apply(lambda s: cast(Any, s).load_balancer.ingress[0].hostname)
-        self._create_alias_record(name)
+        if args.dns_record:
+            self._create_alias_record(name)
 
         self.url = pulumi.Output.from_input(f"https://{args.host}")
         self.certificate_arn = certificate_arn
@@ -279,6 +289,8 @@ class ModelEndpoint(pulumi.ComponentResource):
         if proxy is not None:
             load_balancer["idle_timeout.timeout_seconds"] = str(proxy.idle_timeout_seconds)
             health_port, health_path = str(proxy.health_check_port), proxy.health_check_path
+        if a.idle_timeout_seconds is not None:
+            load_balancer["idle_timeout.timeout_seconds"] = str(a.idle_timeout_seconds)
         weighted = self._weighted
         annotations: dict[str, pulumi.Input[str]] = {
             "scheme": a.scheme,
@@ -306,6 +318,8 @@ class ModelEndpoint(pulumi.ComponentResource):
             annotations["inbound-cidrs"] = ",".join(a.allowed_cidrs)
         if a.waf_acl_arn:
             annotations["wafv2-acl-arn"] = a.waf_acl_arn
+        if a.group is not None:
+            annotations["group.name"] = a.group
         if weighted is not None:
             annotations[self._action_key()] = pulumi.Output.all(weighted.canary_service, weighted.stable_service).apply(
                 lambda names: forward_action((str(names[0]), str(names[1])), weighted.service_port))

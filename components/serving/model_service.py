@@ -167,12 +167,12 @@ class ModelService(pulumi.ComponentResource):
     def _namespace(self, name: str, namespace: str) -> tuple[pulumi.Output[str], pulumi.ResourceOptions]:
         """The namespace's name and the options of everything inside it (created first, unless it exists)."""
         if not self._args.create_namespace:
-            return pulumi.Output.from_input(namespace), pulumi.ResourceOptions(parent=self)
+            return pulumi.Output.from_input(namespace), pulumi.ResourceOptions(parent=self, depends_on=self._args.after)
         ns = k8s.core.v1.Namespace(
             f"{name}-namespace",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=namespace, labels=self._labels | restricted_namespace_labels() | POD_READINESS_GATE_LABEL),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self._args.after),
         )
         return ns.metadata.name, pulumi.ResourceOptions(parent=self, depends_on=[ns])
 

@@ -34,7 +34,7 @@ from .._args import (
     problems_of,
     quantity_value,
 )
-from ..capacity.gpu_scheduling import GpuScheduling
+from ..capacity.gpu_scheduling import GPU_RESOURCE, GpuScheduling
 from . import server_contract as contract
 from .runtimes import MODEL_SERVER, ServingRuntime
 from .server_contract import ADMIN_PORT_NAME, HTTP_PORT_NAME
@@ -272,6 +272,14 @@ class ModelServiceArgs:
     They become the files of a Secret mounted read-only at `API_KEYS_DIR`; clients send
     `Authorization: Bearer <key>`. Empty: the server accepts every request (and a `ModelEndpoint` refuses to
     expose it unless told `allow_unauthenticated`)."""
+    priority_class_name: Optional[DnsSubdomain] = None
+    """PriorityClass of the pods (e.g. `Tenancy`'s serving classes): who keeps a GPU when there are too few."""
+    gpu_resource: LabelKey = GPU_RESOURCE
+    """The extended resource `gpus` counts: `nvidia.com/gpu` (whole GPUs), or what a shared pool's device plugin
+    advertises (`nvidia.com/gpu.shared` when time-sliced, `nvidia.com/mig-<profile>` for a MIG slice)."""
+    after: list[pulumi.Resource] = field(default_factory=list)
+    """What the model's objects wait for, e.g. the `Tenancy` that creates the namespace (`create_namespace` False),
+    its quota and its PriorityClasses."""
     progressive_rollout: bool = False
     """An Argo Rollout named like the Deployment runs the pods from its template (`workloadRef`): the Deployment is
     created with its replicas, so the model serves before the Rollout can (on a first `up` the Rollout is invalid

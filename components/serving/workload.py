@@ -12,7 +12,6 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .. import _claims
-from ..capacity.gpu_scheduling import GPU_RESOURCE
 from . import server_contract as contract
 from .service_args import (
     API_KEYS_DIR,
@@ -98,7 +97,7 @@ def _resources(a: ModelServiceArgs) -> k8s.core.v1.ResourceRequirementsArgs:
     limits = {"cpu": r.cpu_limit, "memory": r.memory_limit}
     if a.gpus > 0:
         # Extended resources cannot be overcommitted: request and limit must match.
-        requests[GPU_RESOURCE] = limits[GPU_RESOURCE] = str(a.gpus)
+        requests[a.gpu_resource] = limits[a.gpu_resource] = str(a.gpus)
     return k8s.core.v1.ResourceRequirementsArgs(requests=requests, limits=limits)
 
 
@@ -166,6 +165,7 @@ def pod_spec(a: ModelServiceArgs, name: str, selector: dict[str, str], service_a
     scheduling = a.gpu_scheduling if a.gpus > 0 else None
     return k8s.core.v1.PodSpecArgs(
         service_account_name=service_account,
+        priority_class_name=a.priority_class_name,
         automount_service_account_token=a.service_account_role_arn is not None,
         termination_grace_period_seconds=a.termination_grace_period_seconds,
         security_context=k8s.core.v1.PodSecurityContextArgs(

@@ -25,6 +25,7 @@ from .gpu import (
     gpu_taints_and_tolerations_match,
 )
 from .identity import irsa_trust_matches_service_accounts
+from .ingress_routes import ingress_routes_are_unique
 from .images import ecr_tags_immutable_and_scanned, images_pinned_by_digest
 from .network import network_policies_are_enforced
 from .nodes import (
@@ -69,6 +70,7 @@ def all_policies(current_stack: Callable[[], str] = pulumi.get_stack,
         production_endpoints(current_stack),
         load_balancer_targets_drain_cleanly(),
         canary_alb_routing_is_wired(),
+        ingress_routes_are_unique,
     ]
 
 

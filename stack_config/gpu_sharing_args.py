@@ -1,0 +1,80 @@
+"""GPU sharing's args: the shared pool's node group, the device plugin's configs, a sharing model's GPU resource.
+
+A model with `gpuSharing.mode: timeSlicing` asks for one `nvidia.com/gpu.shared` and lands on the shared pool
+(`sharedGpuPool`), a GPU node group labelled `nvidia.com/device-plugin.config: time-sliced` (so the device plugin
+advertises each GPU `replicas` times under the shared name) and tainted apart. A model with `mode: mig` asks for
+one `nvidia.com/mig-<profile>` on the whole-GPU nodes, which then carry the `mig-mixed` device plugin config.
+Facts and their source: components/capacity/gpu_sharing.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Optional
+
+from components.capacity.gpu_node_group import GpuNodeGroupArgs
+from components.capacity.gpu_operators import GpuOperatorsArgs
+from components.capacity.gpu_scheduling import GpuScheduling
+from components.capacity.gpu_sharing import (
+    DEFAULT_CONFIG,
+    DEVICE_PLUGIN_CONFIG_LABEL,
+    MIG_MIXED_CONFIG,
+    SHARED_RESOURCE,
+    SharedPool,
+    device_plugin_configs,
+    mig_resource,
+    tolerating_shared_pool,
+)
+from stack_config import component_args as build
+from stack_config.gpu_sharing import instance_types, uses_mig
+
+SHARED_POOL = "gpu-nodes-shared"
+
+
+def pool(config: Any) -> Optional[SharedPool]:
+    return SharedPool(replicas=config.shared_gpu_pool.replicas) if config.shared_gpu_pool is not None else None
+
+
+def shared_pool_args(config: Any, cluster: Any, network: Any) -> GpuNodeGroupArgs:
+    """The GPU group's args with the pool's instance types, sizes, and its labels and taint on top."""
+    whole, shared = build.gpu_node_group_args(config, cluster, network), config.shared_gpu_pool
+    return dataclasses.replace(
+        whole, scheduling=SharedPool(shared.replicas).scheduling(whole.scheduling),
+        instance_types=instance_types(config), min_size=shared.min_size, max_size=shared.max_size,
+        desired_size=shared.desired_size, zone_subnets={})
+
+
+def gpu_node_group_args(config: Any, cluster: Any, network: Any) -> GpuNodeGroupArgs:
+    """The whole-GPU group; its nodes take the `mig-mixed` device plugin config when a model uses MIG slices."""
+    args = build.gpu_node_group_args(config, cluster, network)
+    if not uses_mig(config):
+        return args
+    labels = dict(args.scheduling.node_labels) | {DEVICE_PLUGIN_CONFIG_LABEL: MIG_MIXED_CONFIG}
+    return dataclasses.replace(args, scheduling=dataclasses.replace(args.scheduling, node_labels=labels))
+
+
+def gpu_operators_args(config: Any, gpu_nodes: Any) -> GpuOperatorsArgs:
+    """The device plugin and DCGM exporter on every GPU node (shared pool included), with the sharing configs."""
+    args = build.gpu_operators_args(config, gpu_nodes)
+    if config.shared_gpu_pool is None and not uses_mig(config):
+        return args
+    replicas = config.shared_gpu_pool.replicas if config.shared_gpu_pool is not None else 2
+    # The nodes of either pool carry the whole pool's labels; the device-plugin config label differs by pool,
+    # so the DaemonSets select on the rest.
+    common = {k: v for k, v in args.scheduling.node_labels.items() if k != DEVICE_PLUGIN_CONFIG_LABEL}
+    scheduling = tolerating_shared_pool(dataclasses.replace(args.scheduling, node_labels=common))
+    # Chart values `config.map` and `config.default` (NVIDIA/k8s-device-plugin v0.20.0 values.yaml).
+    values = {"config": {"map": device_plugin_configs(replicas), "default": DEFAULT_CONFIG}}
+    return dataclasses.replace(args, scheduling=scheduling,
+                               device_plugin_extra_values=args.device_plugin_extra_values | values)
+
+
+def model_gpu(view: Any, gpu_nodes: Any, shared_nodes: Any) -> dict[str, Any]:
+    """ModelServiceArgs changes of a sharing model: the resource it asks for and where it runs."""
+    sharing = view.model.gpu_sharing
+    if sharing is None:
+        return {}
+    if sharing.mode == "timeSlicing":
+        scheduling: GpuScheduling = shared_nodes.scheduling
+        return {"gpu_resource": SHARED_RESOURCE, "gpu_scheduling": scheduling}
+    return {"gpu_resource": mig_resource(sharing.mig_profile), "gpu_scheduling": gpu_nodes.scheduling}
