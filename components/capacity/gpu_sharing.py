@@ -18,9 +18,8 @@ fault domain (one crashing takes the others down). It fits small models that fit
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import json
+from dataclasses import dataclass
 
 from .gpu_scheduling import GPU_RESOURCE, GpuScheduling, Taint
 

@@ -25,8 +25,8 @@ from .gpu import (
     gpu_taints_and_tolerations_match,
 )
 from .identity import irsa_trust_matches_service_accounts
-from .ingress_routes import ingress_routes_are_unique
 from .images import ecr_tags_immutable_and_scanned, images_pinned_by_digest
+from .ingress_routes import ingress_routes_are_unique
 from .network import network_policies_are_enforced
 from .nodes import (
     launch_templates_encrypt_ebs,
