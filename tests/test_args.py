@@ -18,7 +18,8 @@ from tests.harness import components as run_components
 
 DIGEST = "registry.example/m@sha256:" + "0" * 64
 ARGS_CLASSES = sorted((obj for name, obj in vars(components).items()
-                       if name in components.__all__ and isinstance(obj, type) and dataclasses.is_dataclass(obj)), key=lambda c: c.__name__)
+                       if name in components.__all__ and isinstance(obj, type) and dataclasses.is_dataclass(obj)),
+                      key=lambda c: c.__name__)
 
 
 @pytest.mark.parametrize("cls", ARGS_CLASSES, ids=lambda c: c.__name__)
