@@ -44,14 +44,18 @@ from tests.test_mistakes import Mistake, assert_refused_before_registering
 
 IMAGE = "123456789012.dkr.ecr.us-west-2.amazonaws.com/fraud@sha256:" + "ab" * 32
 OIDC = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-west-2.amazonaws.com/id/ABC"
-KEYS = {"primary": pulumi.Output.secret("k")}
 ANALYSIS = CanaryAnalysis(max_error_ratio=0.01, max_latency_p99_seconds=0.5)
 ZONE = "Z0123456789ABCDEFGHIJ"
 SUBNETS = ["subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"]
 
 
+def _keys() -> dict:
+    """One API key, a Pulumi secret made in the running program (an Output belongs to the event loop it was made on)."""
+    return {"primary": pulumi.Output.secret("k")}
+
+
 def model(opts: pulumi.ResourceOptions, instance: str = "fraud", **fields: Any) -> ModelService:
-    return ModelService(instance, ModelServiceArgs(**{"image": IMAGE, "api_keys": KEYS, **fields}), opts)
+    return ModelService(instance, ModelServiceArgs(**{"image": IMAGE, "api_keys": _keys(), **fields}), opts)
 
 
 def asleep(opts: pulumi.ResourceOptions, **fields: Any) -> ModelService:
