@@ -342,3 +342,50 @@ def test_a_lone_request_that_fails_raises_an_inference_error() -> None:
         with pytest.raises(InferenceError, match="model broke"):
             await b.submit(_rows(1), 1)
     _run(scenario())
+
+
+def test_the_fast_lane_joins_requests_up_to_exactly_max_batch_size_rows() -> None:
+    async def scenario() -> list[int]:
+        model = _Model()
+        b = _batcher(model)
+        b._typical_s = 0.0
+        answers: list = []
+        for rows in (5, 3, 1):  # 5 + 3 = 8 rows: exactly max_batch_size, then 1 alone
+            assert b.collect(_rows(rows), rows, answers.append)
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        assert [len(a["y"]) for a in answers] == [5, 3, 1]
+        return model.calls
+    assert _run(scenario()) == [8, 1]
+
+
+def test_an_upload_that_started_before_the_queued_request_and_stalls_does_not_hold_the_batch() -> None:
+    async def scenario() -> float:
+        b = _batcher(window_s=5.0)
+        b.start()
+        b.arrival_started()  # started before the request below was queued, and never ends
+        await asyncio.sleep(0.01)
+        started = time.monotonic()
+        await asyncio.wait_for(b.submit(_rows(1), 1), 4)
+        await b.stop()
+        return time.monotonic() - started
+    assert _run(scenario()) < 2.0
+
+
+def test_a_batch_whose_window_has_exactly_elapsed_stops_waiting(clock) -> None:
+    async def scenario() -> None:
+        b = _batcher(window_s=0.25)
+        b._wakeup = asyncio.Event()
+        b.enqueue(_rows(1), 1)
+        b._pending[0].arrived = 99.75  # the clock stands at 100.0: the window ends exactly now
+        clock.now = 99.9
+        b.arrival_started()  # still arriving: only the window can end the wait
+        clock.now = 100.0
+        await asyncio.wait_for(b._wait_for_batch(asyncio.get_running_loop()), 1)
+    _run(scenario())
+
+
+def test_the_inference_thread_never_holds_the_interpreter_at_exit() -> None:
+    b = _batcher()
+    assert b._worker._thread.daemon and b._worker._thread.name == "inference"
+    b._worker.stop()
