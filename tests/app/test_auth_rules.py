@@ -159,3 +159,21 @@ def test_an_empty_directory_refuses_everything_and_says_so_at_error(tmp_path: Pa
     assert keys.count == 0 and not keys.check(b"Bearer ") and not keys.check(b"Bearer x")
     [error] = _messages(caplog, logging.ERROR)
     assert str(directory) in error
+
+
+def test_an_unreadable_key_file_is_skipped_with_its_name_and_reason_and_the_other_keys_still_work(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger=auth.log.name)
+    directory = _directory(tmp_path, locked="k-locked", primary=KEY)
+    read_bytes = Path.read_bytes
+
+    def refusing(path: Path) -> bytes:
+        if path.name == "locked":
+            raise PermissionError(13, "Permission denied")
+        return read_bytes(path)
+
+    monkeypatch.setattr(Path, "read_bytes", refusing)
+    keys = ApiKeys(directory)
+    assert keys.count == 1 and keys.check(f"Bearer {KEY}".encode()) and not keys.check(b"Bearer k-locked")
+    [warning] = _messages(caplog, logging.WARNING)
+    assert "locked" in warning and "Permission denied" in warning
