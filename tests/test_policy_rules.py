@@ -9,16 +9,24 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
 from policy.platform_policies.cluster import eks_endpoint_not_public_to_world
 from policy.platform_policies.containers import containers_have_resource_limits, containers_run_as_non_root
+from policy.platform_policies.gpu import (
+    gpu_node_groups_are_tainted,
+    gpu_pods_tolerate_gpu_taint,
+    gpu_taints_and_tolerations_match,
+)
 from policy.platform_policies.images import ecr_tags_immutable_and_scanned, images_pinned_by_digest
 from policy.platform_policies.nodes import launch_templates_encrypt_ebs, launch_templates_require_imdsv2
 from tests.test_policy import (
     DEPLOYMENT,
     DIGEST_IMAGE,
+    GPU_TOLERATION,
     deployment,
     ecr_repository,
     eks_cluster,
+    gpu_node_group,
     launch_template,
     pod_spec,
+    stack_violations,
     violations,
 )
 
@@ -175,3 +183,129 @@ def test_each_unencrypted_volume_is_named_by_index_and_device_and_unknowns_and_n
     assert "blockDeviceMappings[2] (/dev/sdc) is not encrypted" in message
     assert violations(launch_templates_encrypt_ebs, LAUNCH_TEMPLATE,
                       launch_template(blockDeviceMappings=UNKNOWN_STRING_VALUE)) == []
+
+
+# ---- GPU taints and tolerations ------------------------------------------------------------------
+
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+
+
+def _gpu_spec(tolerations: object, section: str = "limits", amount: object = "1", where: str = "containers") -> dict:
+    spec = pod_spec(tolerations=tolerations)
+    if where == "containers":
+        spec["containers"][0]["resources"][section]["nvidia.com/gpu"] = amount
+    else:
+        spec[where] = [{"name": "warm", "image": DIGEST_IMAGE, "resources": {section: {"nvidia.com/gpu": amount}}}]
+    return spec
+
+
+@pytest.mark.parametrize(("section", "amount", "where", "gpu"), [
+    ("limits", "1", "containers", True),
+    ("requests", 1, "containers", True),
+    ("limits", "1", "initContainers", True),
+    ("limits", "1", "ephemeralContainers", False),  # a debug container cannot hold a GPU
+    ("limits", "0", "containers", False),
+    ("limits", 0, "containers", False),
+    ("limits", UNKNOWN_STRING_VALUE, "containers", False),
+])
+def test_a_pod_is_a_gpu_pod_when_a_regular_or_init_container_asks_for_a_nonzero_gpu(
+        section: str, amount: object, where: str, gpu: bool) -> None:
+    found = violations(gpu_pods_tolerate_gpu_taint, DEPLOYMENT, deployment(_gpu_spec([], section, amount, where)))
+    assert len(found) == (1 if gpu else 0)
+
+
+@pytest.mark.parametrize(("toleration", "tolerated"), [
+    ({"operator": "Exists"}, True),  # tolerates every taint
+    ({"key": "", "operator": "Exists", "effect": ""}, True),
+    ({"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}, True),
+    ({"key": "nvidia.com/gpu", "value": "anything", "effect": "NoSchedule"}, True),  # Equal is the default operator
+    ({"key": "nvidia.com/gpu", "operator": "Equal", "value": "true"}, True),  # no effect: every effect
+    ({"key": "nvidia.com/gpu", "operator": "Exists", "effect": "PreferNoSchedule"}, False),
+    ({"key": "nvidia.com/gpux", "operator": "Exists"}, False),
+    ({"key": "dedicated", "operator": "Equal", "value": "true", "effect": "NoSchedule"}, False),
+    ({"key": "nvidia.com/gpu", "operator": "Lt", "value": "1"}, False),
+    ("nvidia.com/gpu", False),
+])
+def test_a_gpu_pod_passes_with_any_toleration_of_the_gpu_taint_and_only_with_one(toleration: object,
+                                                                                   tolerated: bool) -> None:
+    found = violations(gpu_pods_tolerate_gpu_taint, DEPLOYMENT, deployment(_gpu_spec([toleration])))
+    assert found == [] if tolerated else len(found) == 1 and "nvidia.com/gpu:NoSchedule" in found[0]
+
+
+def test_gpu_tolerations_still_unknown_are_left_to_the_update() -> None:
+    assert violations(gpu_pods_tolerate_gpu_taint, DEPLOYMENT, deployment(_gpu_spec(UNKNOWN_STRING_VALUE))) == []
+
+
+@pytest.mark.parametrize(("changes", "gpu"), [
+    ({"amiType": "BOTTLEROCKET_x86_64_NVIDIA", "instanceTypes": ["m7i.large"]}, True),
+    ({"amiType": "AL2_x86_64_GPU", "instanceTypes": ["m7i.large"]}, True),
+    ({"amiType": "CUSTOM", "instanceTypes": ["m7i.large", "p5.48xlarge"]}, True),
+    ({"amiType": "CUSTOM", "instanceTypes": ["g6e.xlarge"]}, True),
+    ({"amiType": "AL2_x86_64", "instanceTypes": ["m7i.large", "c7g.xlarge"]}, False),
+    ({"amiType": None, "instanceTypes": None}, False),
+])
+def test_a_node_group_is_a_gpu_one_by_its_nvidia_or_gpu_ami_or_a_gpu_instance_family(changes: dict,
+                                                                                      gpu: bool) -> None:
+    found = violations(gpu_node_groups_are_tainted, NODE_GROUP, gpu_node_group(taints=[], **changes))
+    assert len(found) == (1 if gpu else 0)
+
+
+@pytest.mark.parametrize(("taints", "tainted"), [
+    ([{"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}], True),
+    ([{"key": "nvidia.com/gpu", "effect": "NoSchedule"}], True),  # already in Kubernetes' spelling
+    ([{"key": "nvidia.com/gpu", "value": "true", "effect": "PREFER_NO_SCHEDULE"}], False),
+    ([{"key": "dedicated", "value": "gpu", "effect": "NO_SCHEDULE"}], False),
+    ([{"key": "nvidia.com/gpu", "value": "true"}], False),  # no effect: not a taint that keeps pods off
+    (UNKNOWN_STRING_VALUE, True),  # unknown until the update: not judged now
+])
+def test_a_gpu_node_group_needs_the_gpu_key_with_the_noschedule_effect(taints: object, tainted: bool) -> None:
+    found = violations(gpu_node_groups_are_tainted, NODE_GROUP, gpu_node_group(taints=taints), name="gpu-ng")
+    assert found == [] if tainted else len(found) == 1 and "'AL2023_x86_64_NVIDIA'" in found[0]
+
+
+def _stack(taints: list[dict], tolerations: object, *, gpu_pod: bool = True, ami: str = "AL2023_x86_64_NVIDIA",
+           instance: str = "g5.xlarge") -> list[tuple[str, str, dict]]:
+    spec = _gpu_spec(tolerations) if gpu_pod else pod_spec(tolerations=tolerations)
+    return [(NODE_GROUP, "gpu-nodes", gpu_node_group(taints=taints, amiType=ami, instanceTypes=[instance])),
+            (DEPLOYMENT, "model", deployment(spec)),
+            ("kubernetes:core/v1:Service", "model-svc", {"spec": {"tolerations": []}})]
+
+
+GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}
+
+
+@pytest.mark.parametrize(("toleration", "matches"), [
+    ({"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"}, True),
+    ({"key": "nvidia.com/gpu", "value": "true"}, True),  # Equal by default, every effect
+    ({"operator": "Exists"}, True),
+    ({"key": "nvidia.com/gpu", "operator": "Exists", "effect": ""}, True),
+    ({"key": "nvidia.com/gpu", "value": "yes", "effect": "NoSchedule"}, False),
+    ({"key": "nvidia.com/gpu", "value": "true", "effect": "NoExecute"}, False),
+    ({"key": "other", "operator": "Exists"}, False),
+    ({"key": "nvidia.com/gpu", "operator": "Gt", "value": "true"}, False),
+])
+def test_a_gpu_pod_must_tolerate_the_node_groups_exact_taint_as_kubernetes_matches_it(toleration: dict,
+                                                                                        matches: bool) -> None:
+    found = stack_violations(gpu_taints_and_tolerations_match, _stack([GPU_TAINT], [toleration]))
+    assert len(found) == (0 if matches else 1)
+    if not matches:
+        assert "nvidia.com/gpu=true:NoSchedule" in found[0][0] and "Deployment 'model'" in found[0][0]
+
+
+def test_a_valueless_taint_is_matched_by_a_valueless_toleration_and_each_gpu_taint_is_checked() -> None:
+    bare = {"key": "nvidia.com/gpu", "effect": "NO_SCHEDULE"}
+    assert stack_violations(gpu_taints_and_tolerations_match,
+                            _stack([bare], [{"key": "nvidia.com/gpu", "effect": "NoSchedule"}])) == []
+    two = [GPU_TAINT, {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_EXECUTE"},
+           {"key": "dedicated", "value": "x", "effect": "NO_SCHEDULE"}]  # not the GPU key: not required
+    found = stack_violations(gpu_taints_and_tolerations_match, _stack(two, [dict(GPU_TOLERATION)]))
+    assert [m.split("taint ")[1].split(";")[0] for m, _ in found] == ["nvidia.com/gpu=true:NoExecute"]
+
+
+def test_taints_of_cpu_node_groups_cpu_pods_and_unknown_tolerations_are_not_matched() -> None:
+    cpu_group = _stack([dict(GPU_TAINT, value="cpu")], [GPU_TOLERATION], ami="AL2023_x86_64_STANDARD",
+                       instance="m7i.large")
+    assert stack_violations(gpu_taints_and_tolerations_match, cpu_group) == []
+    assert stack_violations(gpu_taints_and_tolerations_match, _stack([GPU_TAINT], [], gpu_pod=False)) == []
+    assert stack_violations(gpu_taints_and_tolerations_match,
+                            _stack([GPU_TAINT], [GPU_TOLERATION, UNKNOWN_STRING_VALUE])) == []
