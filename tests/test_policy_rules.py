@@ -309,3 +309,14 @@ def test_taints_of_cpu_node_groups_cpu_pods_and_unknown_tolerations_are_not_matc
     assert stack_violations(gpu_taints_and_tolerations_match, _stack([GPU_TAINT], [], gpu_pod=False)) == []
     assert stack_violations(gpu_taints_and_tolerations_match,
                             _stack([GPU_TAINT], [GPU_TOLERATION, UNKNOWN_STRING_VALUE])) == []
+
+
+def test_a_container_still_unknown_does_not_hide_a_root_container_after_it() -> None:
+    spec = pod_spec(securityContext={})
+    spec["containers"] = [
+        {"name": "pending", "image": DIGEST_IMAGE, "securityContext": {"runAsNonRoot": UNKNOWN_STRING_VALUE}},
+        {"name": "rooted", "image": DIGEST_IMAGE, "securityContext": {"runAsNonRoot": False, "runAsUser": 1000}},
+    ]
+    [message] = violations(containers_run_as_non_root, DEPLOYMENT, deployment(spec))
+    assert "containers[1] 'rooted'" in message
+    assert "securityContext.runAsNonRoot: true" in message and "non-zero runAsUser" in message
