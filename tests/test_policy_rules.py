@@ -320,3 +320,8 @@ def test_a_container_still_unknown_does_not_hide_a_root_container_after_it() -> 
     [message] = violations(containers_run_as_non_root, DEPLOYMENT, deployment(spec))
     assert "containers[1] 'rooted'" in message
     assert "securityContext.runAsNonRoot: true" in message and "non-zero runAsUser" in message
+
+
+def test_an_untainted_gpu_node_group_is_named_with_its_ami_type() -> None:
+    [message] = violations(gpu_node_groups_are_tainted, NODE_GROUP, gpu_node_group(taints=[]), name="gpu-ng")
+    assert "EKS node group 'gpu-ng'" in message and "(amiType 'AL2023_x86_64_NVIDIA')" in message
