@@ -325,3 +325,17 @@ def test_a_container_still_unknown_does_not_hide_a_root_container_after_it() -> 
 def test_an_untainted_gpu_node_group_is_named_with_its_ami_type() -> None:
     [message] = violations(gpu_node_groups_are_tainted, NODE_GROUP, gpu_node_group(taints=[]), name="gpu-ng")
     assert "EKS node group 'gpu-ng'" in message and "(amiType 'AL2023_x86_64_NVIDIA')" in message
+
+
+def test_an_image_still_being_built_does_not_hide_a_tagged_image_after_it() -> None:
+    spec = pod_spec()
+    spec["containers"] = [dict(spec["containers"][0], image=UNKNOWN_STRING_VALUE),
+                          dict(spec["containers"][0], name="sidecar", image="busybox:1.36")]
+    [message] = violations(images_pinned_by_digest, DEPLOYMENT, deployment(spec))
+    assert "containers[1] 'sidecar'" in message and "'busybox:1.36'" in message
+    assert "`docker buildx imagetools inspect <image>`" in message  # the command that finds a digest
+
+
+def test_a_repository_set_to_mutable_is_shown_as_set_not_as_the_default() -> None:
+    [message] = violations(ecr_tags_immutable_and_scanned, REPOSITORY, ecr_repository(imageTagMutability="MUTABLE"))
+    assert "imageTagMutability is MUTABLE;" in message and "set it to IMMUTABLE" in message
