@@ -339,3 +339,13 @@ def test_an_image_still_being_built_does_not_hide_a_tagged_image_after_it() -> N
 def test_a_repository_set_to_mutable_is_shown_as_set_not_as_the_default() -> None:
     [message] = violations(ecr_tags_immutable_and_scanned, REPOSITORY, ecr_repository(imageTagMutability="MUTABLE"))
     assert "imageTagMutability is MUTABLE;" in message and "set it to IMMUTABLE" in message
+
+
+def test_a_template_without_volumes_or_with_an_unencrypted_one_is_named_with_the_field_to_set() -> None:
+    [message] = violations(launch_templates_encrypt_ebs, LAUNCH_TEMPLATE, launch_template(blockDeviceMappings=[]),
+                           name="gpu-lt")
+    assert "EC2 launch template 'gpu-lt'" in message and "ebs.encrypted=true" in message
+    template = launch_template()
+    template["blockDeviceMappings"][0]["ebs"]["encrypted"] = "false"
+    [message] = violations(launch_templates_encrypt_ebs, LAUNCH_TEMPLATE, template, name="gpu-lt")
+    assert 'set ebs.encrypted="true"' in message and "kmsKeyId" in message
