@@ -3,8 +3,8 @@ model of the platform: SLO alerts on errors, time to first token and inter-token
 per second and KV-cache use, scaling on waiting requests; in dev it scales to zero, in prod it is an HTTPS endpoint
 with an API key whose new versions are canaries judged on TTFT and ITL.
 
-The platform team runs the cluster, the monitoring stack (ServiceMonitor and PrometheusRule CRDs), Argo Rollouts and
-the Mountpoint for Amazon S3 CSI driver add-on; this program is the model team's.
+The platform team runs the cluster and the monitoring stack (ServiceMonitor and PrometheusRule CRDs); this program
+installs the Mountpoint for Amazon S3 CSI driver beside the model, and KEDA's HTTP add-on (dev) or Argo Rollouts (prod).
 """
 
 import pulumi
@@ -33,6 +33,8 @@ from gpu_model_platform import (
     ModelServiceArgs,
     ModelWeights,
     ModelWeightsArgs,
+    MountpointS3CsiDriver,
+    MountpointS3CsiDriverArgs,
     TokenLatencyObjectives,
 )
 
@@ -62,9 +64,12 @@ namespace = k8s.core.v1.Namespace("namespace", metadata=k8s.meta.v1.ObjectMetaAr
     "pod-security.kubernetes.io/enforce": "restricted",
     # The load balancer controller gates each rollout step on the new pods being healthy targets.
     "elbv2.k8s.aws/pod-readiness-gate-inject": "enabled"}), opts=kubernetes)
+# The Mountpoint for Amazon S3 CSI driver (once per cluster; no AWS credentials of its own: each model's volume
+# reads with the model's role).
+s3_driver = MountpointS3CsiDriver("s3-csi-driver", MountpointS3CsiDriverArgs(), kubernetes)
 weights = ModelWeights("weights", ModelWeightsArgs(
     model_name=MODEL, namespace=namespace.metadata.name, oidc_provider_arn=config.require("oidcProviderArn"),
-    digest=config.require("weightsDigest")), pulumi.ResourceOptions.merge(aws_opts, kubernetes))
+    digest=config.require("weightsDigest"), driver=s3_driver), pulumi.ResourceOptions.merge(aws_opts, kubernetes))
 
 scales_to_zero = stage == "dev"
 service = ModelService(MODEL, ModelServiceArgs.for_runtime(
