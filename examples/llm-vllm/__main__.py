@@ -76,8 +76,9 @@ service = ModelService(MODEL, ModelServiceArgs.for_runtime(
     VLLM, config.require("image"), MODEL, weights.model_dir,
     namespace=MODEL, create_namespace=False, gpus=SIZING.tensor_parallel, gpu_scheduling=gpu_nodes.scheduling,
     service_account_role_arn=weights.role_arn, volumes=[weights.volume], volume_mounts=[weights.volume_mount],
-    # vLLM reads its accepted key from VLLM_API_KEY (vllm/entrypoints/serve/middleware/register.py, 0.34.0).
-    secret_env={"VLLM_API_KEY": config.require_secret("apiKey")},
+    # vLLM reads its one accepted key from VLLM_API_KEY (the profile's `api_key_env`): the key goes from this
+    # secret config to a Kubernetes Secret, and from there into that variable (`secretKeyRef`).
+    api_keys={"primary": config.require_secret("apiKey")},
     # prod: two replicas (and a PodDisruptionBudget), so a node drain never takes the model away.
     replicas=0 if scales_to_zero else 2, replica_owner="keda" if scales_to_zero else None,
     progressive_rollout=not scales_to_zero), kubernetes)
@@ -101,10 +102,8 @@ else:
         backend=canary, host=config.require("host"), hosted_zone_id=config.require("hostedZoneId"),
         subnet_ids=config.require_object("subnetIds"), scheme="internet-facing",
         # vLLM's OpenAI routes and its health path (the profile's).
-        path_prefix="/v1", readiness_path=VLLM.readiness_path,
-        # vLLM checks the key itself (VLLM_API_KEY, every /v1 route); ModelService's `api_keys` (files a server
-        # re-reads) is this repository's server's way, which vLLM does not read.
-        allow_unauthenticated=True), pulumi.ResourceOptions.merge(aws_opts, kubernetes))
+        # Only /v1 is routed: vLLM 0.34.0 checks the key on /v1 but not on /invocations (cli_args.py, `api_key`).
+        path_prefix="/v1", readiness_path=VLLM.readiness_path), pulumi.ResourceOptions.merge(aws_opts, kubernetes))
     pulumi.export("url", pulumi.Output.concat("https://", config.require("host"), "/v1/chat/completions"))
 
 pulumi.export("weights_bucket", weights.bucket_name)
