@@ -66,6 +66,10 @@ class SharedPool:
 
     replicas: int
 
+    def advertised_per_gpu(self) -> dict[str, int]:
+        """What each GPU of the pool is advertised as (`GpuNodeGroupArgs.advertised_per_gpu`): `replicas` shares."""
+        return {SHARED_RESOURCE: self.replicas}
+
     def scheduling(self, whole: GpuScheduling) -> GpuScheduling:
         """The whole-GPU labels and taints, plus the device plugin's config label and our sharing label and taint."""
         return GpuScheduling(
