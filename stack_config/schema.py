@@ -1066,11 +1066,11 @@ class SharedGpuPoolConfig(NodeGroupScaling):
                                                               "replicas; each pod asks for one).")
     instance_types: list[str] = Field(default_factory=list, description="GPU instance types; default: "
                                                                         "`gpuNodeGroup.instanceTypes`.")
-    min_size: int = Field(default=1, ge=1, le=1000, description=(
-        "Minimum nodes, at least 1: Cluster Autoscaler cannot tell from an empty group that its nodes will offer "
-        "shared GPUs."))
+    min_size: int = Field(default=0, ge=0, le=1000, description=(
+        "Minimum nodes; 0 lets an idle pool cost nothing (its node-template tags tell Cluster Autoscaler the shares "
+        "a node will offer, so it scales up from zero)."))
     max_size: int = Field(default=2, ge=1, le=1000, description="Maximum nodes.")
-    desired_size: int = Field(default=1, ge=1, le=1000, description="Initial nodes; the autoscaler owns it afterwards.")
+    desired_size: int = Field(default=0, ge=0, le=1000, description="Initial nodes; the autoscaler owns it afterwards.")
 
     @model_validator(mode="after")
     def _check(self) -> SharedGpuPoolConfig:

@@ -186,3 +186,10 @@ def test_a_mig_model_asks_for_its_slice_on_whole_gpu_nodes_given_the_mixed_strat
                  and r.raw_inputs["metadata"]["namespace"] == "vision")["spec"]["hard"]
     assert quota["requests.nvidia.com/mig-1g.10gb"] == "3"
     assert all(whole["labels"].get(k) == v for k, v in pod["nodeSelector"].items())
+
+
+def test_the_shared_pool_may_idle_at_zero_nodes_and_still_says_what_it_would_offer():
+    pool = {**fixture.sections()["sharedGpuPool"], "minSize": 0, "desiredSize": 0}
+    synthesis = fixture.synth(sharedGpuPool=pool)
+    assert _group(synthesis, "gpu-nodes-shared")["scalingConfig"]["minSize"] == 0
+    assert _asg_tags(synthesis, "gpu-nodes-shared")[f"{TEMPLATE}/resources/{SHARED_RESOURCE}"] == str(pool["replicas"])
