@@ -170,3 +170,18 @@ def test_the_endpoint_policy_knows_every_variable_a_runtime_reads_its_key_from()
 def only_deployment(synthesis):
     [deployment] = [m for _, m in synthesis.kubernetes_objects(masked=False) if m["kind"] == "Deployment"]
     return deployment
+
+
+def test_a_runtime_said_to_read_its_key_from_a_variable_must_name_it():
+    from dataclasses import replace
+
+    from components._args import InvalidArgs
+    from components.capacity.gpu_scheduling import GpuScheduling
+    from components.serving.runtimes import VLLM
+    from tests.harness import components
+
+    unnamed = replace(VLLM, api_key_env=None)
+    with pytest.raises(InvalidArgs, match=r"runtime.api_key_env: got None; runtime 'vllm' reads its key from the "
+                                          r"environment"):
+        components(lambda opts: ModelService("llm", ModelServiceArgs.for_runtime(
+            unnamed, DIGEST_IMAGE, "llm", "/models", gpus=1, gpu_scheduling=GpuScheduling()), opts))
