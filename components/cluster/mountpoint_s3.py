@@ -14,7 +14,11 @@ release tag. Facts from awslabs/mountpoint-s3-csi-driver at tag v2.7.0:
   `mountpointPod.namespace` (`mount-s3`), created by the chart with the `restricted` Pod Security level;
 - docs/CONFIGURATION.md, "Pod-Level Credentials": with the volume attribute `authenticationSource: pod` Mountpoint
   uses the workload pod's own service account (its IRSA role); driver-level credentials (the default source,
-  `driver`) come from the driver's service account, a Secret, or the node's instance profile.
+  `driver`) come from the driver's service account, a Secret, or the node's instance profile;
+- docs/CONFIGURATION.md "Configuring the STS region" and pkg/driver/node/credentialprovider/sts_region.go: pod-level
+  credentials come from STS in a region taken from the volume's `stsRegion`, the bucket region of the mount options,
+  `AWS_REGION`, or else IMDS, which needs a hop limit of 2. Our nodes allow one hop (cluster/eks_nodes.py) and the
+  chart's node pods are not on the host network, so `ModelWeights` sets `stsRegion` from `region` here.
 
 Why the driver gets no AWS role: every `ModelWeights` volume says `authenticationSource: pod`, so each model reads
 with its own role, scoped to its own prefix. A driver-level role would have to read every model's weights, and any
@@ -33,6 +37,7 @@ import pulumi_kubernetes as k8s
 from .. import _charts, _claims
 from .._args import ChartVersion, DnsLabel, Problem, checked_args, problems_of
 from .._charts import PinnedChart, extra_values_problems
+from ..aws_regions import AwsRegion
 
 CHART = "aws-mountpoint-s3-csi-driver"
 CHART_REPOSITORY = "https://awslabs.github.io/mountpoint-s3-csi-driver"
@@ -52,6 +57,9 @@ POD_IDENTITY = "pod"
 class MountpointS3CsiDriverArgs:
     """Inputs of `MountpointS3CsiDriver`."""
 
+    region: AwsRegion
+    """The cluster's region: the STS endpoint pod-level credentials come from (the driver's pods cannot reach IMDS to
+    find it), set on every `ModelWeights` volume of this driver as `stsRegion`."""
     namespace: DnsLabel = "kube-system"
     """Namespace of the driver's node DaemonSet and controller."""
     system_node_selector: dict[str, str] = field(default_factory=dict)
@@ -108,6 +116,8 @@ class MountpointS3CsiDriver(pulumi.ComponentResource):
     """The Helm release."""
     release: k8s.helm.v3.Release
     """The release itself: what a volume of the driver waits for."""
+    region: str
+    """The STS region of pod-level credentials (`stsRegion` of the volumes)."""
 
     def __init__(self, name: str, args: MountpointS3CsiDriverArgs, opts: Optional[pulumi.ResourceOptions] = None):
         args = checked_args("MountpointS3CsiDriver", name, args, MountpointS3CsiDriverArgs)
@@ -121,6 +131,7 @@ class MountpointS3CsiDriver(pulumi.ComponentResource):
             # The chart names its objects itself; a fixed release name keeps one driver per cluster recognisable.
             name=CHART, atomic=True, cleanup_on_fail=True, max_history=5)
         self.driver_name = CSI_DRIVER
+        self.region = args.region
         self.mountpoint_namespace = MOUNTPOINT_NAMESPACE
         self.node_service_account = NODE_SERVICE_ACCOUNT
         self.namespace = args.namespace
@@ -128,5 +139,5 @@ class MountpointS3CsiDriver(pulumi.ComponentResource):
         self.release_name = cast(pulumi.Output[str], release.name)
         self.register_outputs({"driver_name": self.driver_name, "mountpoint_namespace": self.mountpoint_namespace,
                                "node_service_account": self.node_service_account, "namespace": self.namespace,
-                               "release_name": self.release_name})
+                               "region": self.region, "release_name": self.release_name})
 

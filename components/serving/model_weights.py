@@ -66,7 +66,8 @@ class ModelWeightsArgs:
     prefix: KeyPrefix = "models"
     """Folder of every model's weights in the bucket: keys are `<prefix>/<model_name>/<digest>/...`."""
     region: Optional[str] = None
-    """The bucket's region when it differs from the cluster's."""
+    """The bucket's region (Mountpoint's `region` option). Without a `driver`, also the STS region of the pod's
+    credentials, and then required: the driver's pods cannot reach IMDS to find it (components/cluster/mountpoint_s3.py)."""
     mount_path: Annotated[str, matches(r"/[^\s]*", "must be an absolute path")] = "/models"
     """Where the server sees the weights (`ModelWeights.model_dir` adds the model's name)."""
     run_as_user: int = 10001
@@ -82,7 +83,15 @@ class ModelWeightsArgs:
     def _rules(self) -> list[Problem]:
         if self.region is not None and not self.region.replace("-", "").isalnum():
             return [("region", got(self.region, "must be an AWS region such as us-east-1"))]
+        if self.region is None and self.driver is None:
+            return [("region", "got None and no driver; pass the MountpointS3CsiDriver (its region) or the region: "
+                               "pod-level credentials need the STS region, which the driver cannot look up")]
         return []
+
+
+def sts_region(args: ModelWeightsArgs) -> str:
+    """Where the pod's credentials come from: the driver's (cluster's) region, else the given one."""
+    return args.driver.region if args.driver is not None else str(args.region)
 
 
 def validate_model_weights_args(args: ModelWeightsArgs) -> list[str]:
@@ -187,7 +196,8 @@ class ModelWeights(pulumi.ComponentResource):
                 csi=k8s.core.v1.CSIPersistentVolumeSourceArgs(
                     driver=a.driver.driver_name if a.driver else CSI_DRIVER, volume_handle=volume_name,
                     read_only=True,
-                    volume_attributes=bucket.apply(lambda b: {"bucketName": b, "authenticationSource": POD_IDENTITY}))),
+                    volume_attributes=bucket.apply(lambda b: {"bucketName": b, "authenticationSource": POD_IDENTITY,
+                                                              "stsRegion": sts_region(a)}))),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[a.driver.release] if a.driver else []))
         return k8s.core.v1.PersistentVolumeClaim(
             f"{name}-claim",

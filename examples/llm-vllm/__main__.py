@@ -66,7 +66,7 @@ namespace = k8s.core.v1.Namespace("namespace", metadata=k8s.meta.v1.ObjectMetaAr
     "elbv2.k8s.aws/pod-readiness-gate-inject": "enabled"}), opts=kubernetes)
 # The Mountpoint for Amazon S3 CSI driver (once per cluster; no AWS credentials of its own: each model's volume
 # reads with the model's role).
-s3_driver = MountpointS3CsiDriver("s3-csi-driver", MountpointS3CsiDriverArgs(), kubernetes)
+s3_driver = MountpointS3CsiDriver("s3-csi-driver", MountpointS3CsiDriverArgs(region=config.require("region")), kubernetes)
 weights = ModelWeights("weights", ModelWeightsArgs(
     model_name=MODEL, namespace=namespace.metadata.name, oidc_provider_arn=config.require("oidcProviderArn"),
     digest=config.require("weightsDigest"), driver=s3_driver), pulumi.ResourceOptions.merge(aws_opts, kubernetes))

@@ -36,7 +36,7 @@ gpu_nodes = GpuNodeGroup("gpu-nodes", GpuNodeGroupArgs(
     instance_types=["g6.xlarge"], max_size=3), aws_opts)
 namespace = k8s.core.v1.Namespace("namespace", metadata=k8s.meta.v1.ObjectMetaArgs(name=MODEL, labels={
     "pod-security.kubernetes.io/enforce": "restricted"}), opts=kubernetes)
-s3_driver = MountpointS3CsiDriver("s3-csi-driver", MountpointS3CsiDriverArgs(), kubernetes)
+s3_driver = MountpointS3CsiDriver("s3-csi-driver", MountpointS3CsiDriverArgs(region=config.require("region")), kubernetes)
 repository = ModelWeights("repository", ModelWeightsArgs(
     model_name=MODEL, namespace=namespace.metadata.name, oidc_provider_arn=config.require("oidcProviderArn"),
     bucket=config.require("bucket"), digest=config.require("repositoryDigest"), driver=s3_driver),

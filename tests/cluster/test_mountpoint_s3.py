@@ -27,11 +27,12 @@ DIGEST = "sha256-" + "cd" * 32
 
 
 def _driver(**overrides) -> object:
-    return components(lambda opts: MountpointS3CsiDriver("s3-csi", MountpointS3CsiDriverArgs(**overrides), opts))
+    return components(lambda opts: MountpointS3CsiDriver("s3-csi", MountpointS3CsiDriverArgs(
+        **{"region": "us-east-1", **overrides}), opts))
 
 
 def _weights_on(opts: pulumi.ResourceOptions) -> None:
-    driver = MountpointS3CsiDriver("s3-csi", MountpointS3CsiDriverArgs(), opts)
+    driver = MountpointS3CsiDriver("s3-csi", MountpointS3CsiDriverArgs(region="eu-west-1"), opts)
     ModelWeights("weights", ModelWeightsArgs(model_name="llama", namespace="llm", oidc_provider_arn=OIDC,
                                              digest=DIGEST, bucket="team-models", driver=driver), opts)
 
@@ -94,8 +95,21 @@ def test_a_misspelt_extra_value_is_refused_naming_the_charts_key():
 
 def test_two_drivers_in_one_cluster_are_refused():
     def twice(opts: pulumi.ResourceOptions) -> None:
-        MountpointS3CsiDriver("a", MountpointS3CsiDriverArgs(), opts)
-        MountpointS3CsiDriver("b", MountpointS3CsiDriverArgs(namespace="storage"), opts)
+        MountpointS3CsiDriver("a", MountpointS3CsiDriverArgs(region="us-east-1"), opts)
+        MountpointS3CsiDriver("b", MountpointS3CsiDriverArgs(region="us-east-1", namespace="storage"), opts)
 
     with pytest.raises(Exception, match=r"CSIDriver"):
         components(twice)
+
+
+def test_the_volume_names_the_sts_region_the_driver_cannot_look_up():
+    # The driver's node pods are on the pod network and the nodes allow IMDS one hop: without `stsRegion` (or the
+    # bucket's region in the mount options, or AWS_REGION) pod-level credentials fail (sts_region.go, v2.7.0).
+    from components.cluster.eks_nodes import IMDS_HOP_LIMIT
+
+    assert IMDS_HOP_LIMIT < 2
+    pv = only(components(_weights_on).of_type("kubernetes:core/v1:PersistentVolume")).inputs
+    assert pv["spec"]["csi"]["volumeAttributes"]["stsRegion"] == "eu-west-1"
+    with pytest.raises(InvalidArgs, match=r"ModelWeights 'w': region: got None and no driver"):
+        components(lambda opts: ModelWeights("w", ModelWeightsArgs(model_name="m", namespace="n",
+                                                                  oidc_provider_arn=OIDC, digest=DIGEST), opts))
