@@ -89,6 +89,11 @@ class ModelWeightsArgs:
         return []
 
 
+def bucket_region(args: ModelWeightsArgs) -> str:
+    """The bucket's region: the given one, else the cluster's (the driver's), where a created bucket lives."""
+    return str(args.region) if args.region is not None else sts_region(args)
+
+
 def sts_region(args: ModelWeightsArgs) -> str:
     """Where the pod's credentials come from: the driver's (cluster's) region, else the given one."""
     return args.driver.region if args.driver is not None else str(args.region)
@@ -118,7 +123,8 @@ def mount_options(args: ModelWeightsArgs) -> list[str]:
     """Mountpoint flags: read-only, the version's folder only, the server's user owns the files."""
     options = ["read-only", f"prefix {weights_key_prefix(args)}/", f"uid={args.run_as_user}",
                f"gid={args.run_as_group}", "allow-other"]
-    return options + ([f"region {args.region}"] if args.region else [])
+    # Named, not detected: Mountpoint's pod, like the driver's, cannot reach IMDS through the nodes' one hop.
+    return options + [f"region {bucket_region(args)}"]
 
 
 class ModelWeights(pulumi.ComponentResource):

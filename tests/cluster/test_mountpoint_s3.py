@@ -110,6 +110,7 @@ def test_the_volume_names_the_sts_region_the_driver_cannot_look_up():
     assert IMDS_HOP_LIMIT < 2
     pv = only(components(_weights_on).of_type("kubernetes:core/v1:PersistentVolume")).inputs
     assert pv["spec"]["csi"]["volumeAttributes"]["stsRegion"] == "eu-west-1"
+    assert "region eu-west-1" in pv["spec"]["mountOptions"]  # the bucket, created in the cluster's region
     with pytest.raises(InvalidArgs, match=r"ModelWeights 'w': region: got None and no driver"):
         components(lambda opts: ModelWeights("w", ModelWeightsArgs(model_name="m", namespace="n",
                                                                   oidc_provider_arn=OIDC, digest=DIGEST), opts))
