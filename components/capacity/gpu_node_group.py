@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 import pulumi
 import pulumi_aws as aws
 
-from .._args import PositiveInt, Problem, between, checked_args, checked_by, got, non_empty, problems_of
+from .._args import LabelKey, PositiveInt, Problem, between, checked_args, checked_by, got, non_empty, problems_of
 from ..aws_tags import component_tags
 from ..cluster.eks_nodes import (
     AUTOSCALER_TAG_PREFIX,
@@ -72,7 +72,7 @@ class GpuNodeGroupArgs:
     which a node never becomes Ready."""
     tags: dict[str, str] = field(default_factory=dict)
     """Extra AWS tags (the provider's default tags apply anyway)."""
-    advertised_per_gpu: dict[str, PositiveInt] = field(default_factory=dict)
+    advertised_per_gpu: dict[LabelKey, PositiveInt] = field(default_factory=dict)
     """What the device plugin advertises for each GPU in place of a whole `nvidia.com/gpu`: a time-sliced pool's
     `{"nvidia.com/gpu.shared": replicas}` (`SharedPool.advertised_per_gpu`), a MIG layout's slices per GPU. Cluster
     Autoscaler reads a group at zero from its node-template tags, and knows only whole GPUs from the instance
