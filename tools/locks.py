@@ -44,6 +44,11 @@ LOCKS: tuple[Lock, ...] = (
     Lock("policy/requirements.txt", "policy/requirements.lock", "the policy pack, in every preview and update"),
     Lock("app/requirements.txt", "app/requirements.lock", "the CPU image (app/Dockerfile, build-cpu)"),
     Lock("app/requirements-gpu.txt", "app/requirements-gpu.lock", "the GPU image (app/Dockerfile, build-gpu)"),
+    # The training environment (app/requirements-train.txt, included by requirements-dev.txt): its model
+    # ships in the image. torch comes from PyPI (a CUDA build that also runs on CPU) because PyTorch's
+    # own CPU index cannot be reached where the locks are compiled; the lock is what CI installs.
+    Lock("requirements-dev.txt", "requirements-dev.lock",
+         "the training environment and its tests (checks.yml's model and test jobs, mutation.yml)"),
 )
 
 
