@@ -26,6 +26,7 @@ HOW = {
     "amtool": "Debian package prometheus-alertmanager",
     "nginx": "Debian package nginx-light",
     "jq": "Debian package jq",
+    "curl": "Debian package curl",
     "ip": "Debian package iproute2",
     "strace": "Debian package strace",
     "alertmanager": "Debian package prometheus-alertmanager",

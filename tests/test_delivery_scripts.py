@@ -729,3 +729,80 @@ def test_the_local_stack_script_refuses_an_unknown_phase(sandbox, tmp_path):
     (tmp_path / "runner-temp").mkdir()
     result = run("local-stack.sh", "sideways", env=env)
     assert result.returncode == 2 and "usage: local-stack.sh up|check|down" in result.stderr
+
+
+# ---- the Pulumi CLI, checked before it is unpacked ---------------------------------------------
+
+PULUMI_VERSION = "3.272.0"
+
+
+def _pulumi_archive(path: Path, version: str) -> str:
+    """A stand-in CLI archive laid out as Pulumi's (pulumi/pulumi); returns its sha256."""
+    data = f'#!/usr/bin/env bash\necho v{version}\n'.encode()
+    with tarfile.open(path, "w:gz") as archive:
+        info = tarfile.TarInfo("pulumi/pulumi")
+        info.size, info.mode = len(data), 0o755
+        archive.addfile(info, io.BytesIO(data))
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # noqa: D102 (the test output stays readable)
+        pass
+
+
+def _origin(directory: Path):
+    handler = lambda *a, **k: _Quiet(*a, directory=str(directory), **k)  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def _install_pulumi(tmp_path: Path, sums_line) -> subprocess.CompletedProcess:
+    """Serve the archive and the release's checksums from two loopback origins, run install-pulumi.sh."""
+    _require("curl")
+    arch = {"x86_64": "x64", "aarch64": "arm64", "arm64": "arm64"}[os.uname().machine]
+    name = f"pulumi-v{PULUMI_VERSION}-linux-{arch}.tar.gz"
+    downloads, releases = tmp_path / "downloads", tmp_path / "releases" / f"v{PULUMI_VERSION}"
+    downloads.mkdir()
+    releases.mkdir(parents=True)
+    digest = _pulumi_archive(downloads / name, PULUMI_VERSION)
+    other = "0" * 64
+    (releases / f"pulumi-{PULUMI_VERSION}-checksums.txt").write_text(
+        f"{other}  pulumi-v{PULUMI_VERSION}-windows-x64.zip\n" + sums_line(digest, name))
+    servers = [_origin(downloads), _origin(tmp_path / "releases")]
+    try:
+        env = {**os.environ,
+               "PULUMI_DOWNLOAD_ORIGIN": f"http://127.0.0.1:{servers[0].server_address[1]}",
+               "PULUMI_RELEASE_ORIGIN": f"http://127.0.0.1:{servers[1].server_address[1]}"}
+        return subprocess.run([str(SCRIPTS / "install-pulumi.sh"), PULUMI_VERSION, str(tmp_path / "cli")],
+                              env=env, capture_output=True, text=True, timeout=60)
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+
+
+def test_the_pulumi_cli_is_unpacked_when_its_sha256_matches_the_release_checksums(tmp_path):
+    result = _install_pulumi(tmp_path, lambda digest, name: f"{digest}  {name}\n")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip().endswith(f"v{PULUMI_VERSION}")
+    assert (tmp_path / "cli" / "pulumi" / "pulumi").is_file()
+
+
+@pytest.mark.parametrize(("case", "sums_line", "says"), [
+    ("tampered archive", lambda digest, name: f"{'f' * 64}  {name}\n", "does not match the SHA-256"),
+    ("archive not listed", lambda digest, name: "", "has no single SHA-256 line"),
+    ("listed twice", lambda digest, name: f"{digest}  {name}\n{'f' * 64}  {name}\n", "has no single SHA-256 line"),
+])
+def test_a_pulumi_cli_archive_the_release_checksums_do_not_vouch_for_is_never_unpacked(tmp_path, case, sums_line, says):
+    result = _install_pulumi(tmp_path, sums_line)
+    assert result.returncode != 0, case
+    assert says in result.stdout + result.stderr
+    assert not (tmp_path / "cli").exists()
+
+
+def test_the_pulumi_cli_install_refuses_a_version_that_is_not_a_release(tmp_path):
+    result = subprocess.run([str(SCRIPTS / "install-pulumi.sh"), "3.272.0 --insecure", str(tmp_path)],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0 and "not a Pulumi release version" in result.stdout

@@ -188,7 +188,7 @@ def test_the_unit_tests_install_what_ci_run_installs():
     install = runs(jobs(workflow("checks.yml"))["unit-tests"])
     for package in apt_packages:
         assert re.search(rf"apt-get install .*\b{re.escape(package)}\b", install), package
-    assert "-r requirements-dev.txt" in install and "-r requirements-checkov.txt" in install
+    assert "--require-hashes --no-deps -r requirements-dev.lock" in install and "-r requirements-checkov.txt" in install
     assert "CHECKOV_BIN=" in install
 
 
@@ -542,9 +542,28 @@ def test_the_pulumi_cli_version_is_the_one_requirements_txt_pins(tmp_path):
         subprocess.run(["bash", "-e", "-c", script], cwd=ROOT, check=True,
                        env={**os.environ, "GITHUB_OUTPUT": str(output), "GITHUB_ENV": str(github_env)})
         assert output.read_text().strip() == f"pulumi={sdk}"
+
+
+def test_the_pulumi_cli_is_installed_only_by_the_script_that_checks_its_sha256():
+    # pulumi/actions (v7.0.0's src/libs/pulumi-cli.ts) downloads without checking a checksum: it is gone.
+    installs = [s for s in load(ACTIONS_DIR / "pulumi-python" / "action.yml")["runs"]["steps"]
+                if "install-pulumi.sh" in s.get("run", "")]
+    installs += [s for s in steps(jobs(workflow("drift.yml"))["drift"]) if "install-pulumi.sh" in s.get("run", "")]
+    assert len(installs) == 2
+    for step in installs:
+        assert step["env"]["PULUMI_VERSION"] == "${{ steps.versions.outputs.pulumi }}"
+        first, path_line = step["run"].strip().splitlines()
+        assert first == '.github/scripts/install-pulumi.sh "$PULUMI_VERSION" "$RUNNER_TEMP/pulumi-cli"'
+        assert path_line == 'echo "$RUNNER_TEMP/pulumi-cli/pulumi" >> "$GITHUB_PATH"'
     for path in [*WORKFLOW_FILES, *ACTION_FILES]:
-        for match in re.finditer(r"uses: pulumi/actions@\S+.*\n\s+with:\n\s+pulumi-version: (.+)", path.read_text()):
-            assert re.fullmatch(r"\$\{\{ steps\.\w+\.outputs\.pulumi \}\}", match.group(1)), path.name
+        assert "pulumi/actions@" not in path.read_text(), path.name
+    script = (ROOT / ".github" / "scripts" / "install-pulumi.sh").read_text()
+    check, unpack = script.index("sha256sum --check --strict"), script.index("tar -xzf")
+    assert check < unpack
+    # The checksums come from the GitHub release, a second origin to the archive's download site.
+    assert 'releases="${PULUMI_RELEASE_ORIGIN:-https://github.com/pulumi/pulumi/releases/download}"' in script
+    assert 'downloads="${PULUMI_DOWNLOAD_ORIGIN:-https://get.pulumi.com/releases/sdk}"' in script
+    assert not re.search(r"PULUMI_(DOWNLOAD|RELEASE)_ORIGIN", "".join(p.read_text() for p in [*WORKFLOW_FILES, *ACTION_FILES]))
 
 
 def test_the_virtualenvs_are_the_ones_the_project_files_name_installed_from_the_locks():

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# install-pulumi.sh VERSION DEST: the Pulumi CLI VERSION into DEST/pulumi, checked before it is unpacked.
+#
+# The archive comes from Pulumi's download site and its SHA-256 from the checksums file of the same
+# version's GitHub release, a second origin: a tampered archive needs both origins subverted. No digest
+# is pinned in this repository because no source reachable when it was written published the checksums
+# of this version (docs/delivery.md, "Pulumi CLI"). Names as pulumi/pulumi's release builds them
+# (.goreleaser.yml archives `pulumi-v<version>-<os>-<arch>`, .github/workflows/sign.yml
+# `pulumi-<version>-checksums.txt`, pulumi/pulumi@1b5949891b, read 2026-12-07).
+set -euo pipefail
+
+version="${1:?usage: install-pulumi.sh VERSION DEST}"
+dest="${2:?usage: install-pulumi.sh VERSION DEST}"
+[[ "$version" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || { echo "::error::not a Pulumi release version: $version"; exit 1; }
+case "$(uname -m)" in
+  x86_64) arch=x64 ;;
+  aarch64 | arm64) arch=arm64 ;;
+  *) echo "::error::no Pulumi CLI build for $(uname -m)"; exit 1 ;;
+esac
+# The origins are overridable for the tests only (tests/test_delivery_scripts.py serves both on loopback).
+downloads="${PULUMI_DOWNLOAD_ORIGIN:-https://get.pulumi.com/releases/sdk}"
+releases="${PULUMI_RELEASE_ORIGIN:-https://github.com/pulumi/pulumi/releases/download}"
+archive="pulumi-v${version}-linux-${arch}.tar.gz"
+sums="pulumi-${version}-checksums.txt"
+proto='=https'
+[[ -z "${PULUMI_DOWNLOAD_ORIGIN:-}${PULUMI_RELEASE_ORIGIN:-}" ]] || proto='=http,https'
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+curl -fsSL --retry 3 --proto "$proto" -o "$work/$archive" "$downloads/$archive"
+curl -fsSL --retry 3 --proto "$proto" -o "$work/$sums" "$releases/v${version}/$sums"
+# Exactly one line for this archive, in sha256sum's own format; anything else is refused.
+if ! grep -E "^[0-9a-f]{64}  ${archive//./\\.}\$" "$work/$sums" > "$work/expected" \
+    || [[ "$(wc -l < "$work/expected")" -ne 1 ]]; then
+  echo "::error::$sums has no single SHA-256 line for $archive"
+  exit 1
+fi
+(cd "$work" && sha256sum --check --strict --quiet expected) \
+  || { echo "::error::$archive does not match the SHA-256 of the v$version release's $sums"; exit 1; }
+
+mkdir -p "$dest"
+tar -xzf "$work/$archive" -C "$dest"
+"$dest/pulumi/pulumi" version
