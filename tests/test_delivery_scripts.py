@@ -704,6 +704,20 @@ def test_the_pull_request_preview_role_trusts_its_environment_from_a_pull_reques
     assert "sub" not in str(statement["Condition"]["StringEquals"]), "the audience is exact, the subject a pattern"
 
 
+def test_a_repository_with_immutable_subject_claims_is_trusted_by_its_ids_and_its_workflow_path_by_name():
+    # GitHub Docs, OpenID Connect reference: immutable claims put OWNER@OWNER-ID/REPO@REPO-ID in `repo`
+    # even in a customized template; job_workflow_ref stays the workflow's path.
+    [statement] = trust_policy("acme/gpu", "123456789012", "prod", "deploy", ids="123456/456789")["Statement"]
+    assert statement["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"] == (
+        "repo:acme@123456/gpu@456789:environment:prod:job_workflow_ref:acme/gpu/.github/workflows/stack.yml@refs/heads/main")
+
+
+@pytest.mark.parametrize("ids", ["123456", "acme/456789", "1/2/3", ""])
+def test_immutable_ids_that_are_not_two_numbers_are_refused(ids):
+    with pytest.raises(SystemExit, match="expected OWNER-ID/REPO-ID"):
+        trust_policy("acme/gpu", "123456789012", "prod", "deploy", ids=ids)
+
+
 def test_a_trust_policy_for_a_malformed_repository_is_refused():
     with pytest.raises(SystemExit, match="expected OWNER/REPO"):
         trust_policy("acme", "123456789012", "prod", "deploy")

@@ -35,6 +35,14 @@ from ..labels import standard_labels
 CHART, CHART_VERSION = "policy-controller", "0.10.6"
 CHART_REPOSITORY = "https://sigstore.github.io/helm-charts"
 PINNED = PinnedChart(CHART, CHART_REPOSITORY, CHART_VERSION, f"{CHART}-{CHART_VERSION}.keys.tsv")
+# Sources, read 2026-12-07. The issuer and the certificate identity a GitHub Actions keyless signature
+# carries: docs.sigstore.dev "OIDC Usage in Fulcio" (certificate-oidc-issuer
+# https://token.actions.githubusercontent.com, certificate-identity https://github.com/OWNER/REPO/.github/
+# workflows/WORKFLOW@refs/heads/BRANCH), and sigstore/fulcio config/identity/config.yaml (commit 001376a):
+# the GitHub SAN template is `{{ .url }}/{{ .job_workflow_ref }}` with url https://github.com, so a job of a
+# reusable workflow is named by the called file (stack.yml here), not the caller. The public-good
+# instances: sigstore/cosign cmd/cosign/cli/options/fulcio.go `DefaultFulcioURL` and rekor.go
+# `DefaultRekorURL`; policy-controller 0.10.6's CRD describes the ctlog default as the public rekor.sigstore.dev.
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 FULCIO_URL = "https://fulcio.sigstore.dev"
 REKOR_URL = "https://rekor.sigstore.dev"

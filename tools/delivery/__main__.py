@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     policy.add_argument("--account", required=True, help="the AWS account id holding the OIDC provider")
     policy.add_argument("--stack", required=True)
     policy.add_argument("--role", required=True, choices=sorted(trust.ROLES))
+    policy.add_argument("--immutable-ids", metavar="OWNER-ID/REPO-ID", default=None,
+                        help="the repository uses GitHub's immutable subject claims: its owner and repository ids")
     args = parser.parse_args(argv)
 
     if args.command in ("stack-info", "variants", "ci-stacks"):
@@ -61,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "changes":
         print(json.dumps({"image": True, "deploy": True} if args.all else changes.classify(sys.stdin.read().splitlines())))
     elif args.command == "trust-policy":
-        print(json.dumps(trust.trust_policy(args.repository, args.account, args.stack, args.role), indent=2))
+        print(json.dumps(trust.trust_policy(args.repository, args.account, args.stack, args.role, args.immutable_ids), indent=2))
     elif args.command == "plan-summary":
         print(plan_summary.summary_markdown(args.plan, args.stack, args.commit, args.image), end="")
     return 0
