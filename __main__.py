@@ -79,16 +79,17 @@ if config.cluster.mode != "local":
         ClusterApiAccess("ci-api-access", build.cluster_api_access_args(config, cluster), aws)
     if config.cluster.preview_role_arns:
         PreviewAccess("ci-preview", build.preview_access_args(config, cluster), aws_and_kubernetes)
-    if build.admits_signed_images_only(config):  # the model's namespace admits only what CI signed
-        ImageAdmission("image-admission", build.image_admission_args(config), kubernetes)
 
 # Teams as tenants: namespaces with GPU/CPU/memory quotas, serving priorities, per-team read access (tenancy).
 tenancy = Tenancy("tenancy", tenancy_args(config, cluster), aws_and_kubernetes) if config.tenancy else None
 # Every model of the catalogue (`model:` or `models:`): its image, service, release, endpoint and monitors.
 catalogue = ModelCatalogue(config, cluster, network, gpu_nodes, monitoring, aws, tenancy, shared_gpus,
                            traces)
-for model in config.catalogue():
-    catalogue.deploy(model)
+deployed = [catalogue.deploy(model) for model in config.catalogue()]
+# The models' namespaces admit only what CI signed; the webhook reads the signatures in their registries.
+if build.admits_signed_images_only(config):
+    ImageAdmission("image-admission", build.image_admission_args(config, cluster, [d.registry for d in deployed]),
+                   aws_and_kubernetes)
 # GPU-hours and their cost per model and team (kube-state-metrics and the dated price table of tools.cost).
 if build_cost_dashboard(config):
     GpuCostDashboard("gpu-cost", gpu_cost_dashboard_args(config), build.after(kubernetes, monitoring))

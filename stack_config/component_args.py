@@ -612,7 +612,9 @@ def admits_signed_images_only(config: StackConfig) -> bool:
     return config.delivery is not None and config.delivery.signed_images_only
 
 
-def image_admission_args(config: StackConfig) -> ImageAdmissionArgs:
+def image_admission_args(config: StackConfig, cluster: Cluster, registries: list[ModelRegistry]) -> ImageAdmissionArgs:
+    """Signed images only in the models' namespaces; the webhook reads the signatures in the models' registries."""
     assert config.delivery is not None and config.delivery.repository is not None  # the config refuses otherwise
     return ImageAdmissionArgs(repository=config.delivery.repository,
-                              namespaces=list(dict.fromkeys(v.model_namespace for v in config.catalogue())))
+                              namespaces=list(dict.fromkeys(v.model_namespace for v in config.catalogue())),
+                              registries=registries, oidc_provider_arn=cluster.oidc_provider_arn)
