@@ -228,7 +228,9 @@ def test_only_the_image_job_builds_and_only_the_push_script_pushes():
 
 def test_every_pulumi_run_is_given_the_image_by_digest_so_pulumi_builds_nothing():
     script = (SCRIPTS_DIR / "pulumi-stack.sh").read_text()
-    assert "--path 'gpu-model-platform:model.image' \"$image\"" in script
+    # Every model CI builds gets the digest (model.image, or each catalogue entry's models[i].image).
+    assert '"$python" -m tools.delivery model-images "$stack" "$image" "$version"' in script
+    assert 'pulumi config set --stack "$stack" --path "gpu-model-platform:$key" "$value" --non-interactive' in script
     assert '[[ "$image" =~ @sha256:[0-9a-f]{64}$ ]]' in script
     for name, job_id, job in pulumi_jobs():
         if "pulumi-stack.sh" in runs(job):
@@ -930,8 +932,12 @@ def test_signed_and_attested_images_are_verified_before_any_deploy():
     up = jobs(workflow("stack.yml"))["up"]
     push = step_running(up, "push-image.sh")
     order = [line.strip() for line in push["run"].splitlines() if "image-trust.sh" in line or "push-image.sh" in line]
-    assert [o.split()[0 if "push" in o else 1] for o in order] == \
-        ['image="$(.github/scripts/push-image.sh', "provenance", "sign", "verify"], order
+    assert [o.split()[0 if "push-image" in o else 1] for o in order] == \
+        ['image="$(.github/scripts/push-image.sh', 'pushed="$(.github/scripts/push-image.sh', "provenance", "sign",
+         "verify"], order
+    # ... for each model's repository (a catalogue has several), inside one loop.
+    loop = push["run"][push["run"].index("for repository in $(jq -r '.models[].repository' <<< \"$info\"); do"):]
+    assert loop.index('pushed="$(') < loop.index("verify") < loop.index("done")
     assert steps(up).index(push) < index_of(up, lambda s: "pulumi-stack.sh up" in s.get("run", ""))
     installer = index_of(up, lambda s: action(s) == "sigstore/cosign-installer")
     assert installer < steps(up).index(push)
@@ -963,7 +969,8 @@ def test_a_rollback_checks_the_digest_before_approval_with_the_deployed_commits_
         guard = step_running(job, "deploy-guard.sh")
         assert guard["env"]["MODE"] == "${{ inputs.ref != '' && 'exact' || 'descendant' }}"
     image = step_running(stack["plan"], "push-image.sh")
-    held = image["run"].index('.github/scripts/push-image.sh "$(jq -r .repository <<< "$info")" "$DIGEST"')
+    held = image["run"].index('held="$(.github/scripts/push-image.sh "$repository" "$DIGEST")"')
+    assert image["run"].index("for repository in $(jq -r '.models[].repository' <<< \"$info\"); do") < held
     assert image["run"].index('if [ -z "$ARCHIVES" ]; then') < held < \
         image["run"].index("image-trust.sh provenance") < image["run"].index("image-trust.sh verify")
     assert stack["plan"]["environment"] == "${{ inputs.stack }}-preview", "before the approval, in the up job"
