@@ -820,3 +820,72 @@ def test_the_pulumi_cli_install_refuses_a_version_that_is_not_a_release(tmp_path
     result = subprocess.run([str(SCRIPTS / "install-pulumi.sh"), "3.272.0 --insecure", str(tmp_path)],
                             capture_output=True, text=True, timeout=30)
     assert result.returncode != 0 and "not a Pulumi release version" in result.stdout
+
+
+# --- cost-comment.sh and sticky-comment.sh: the pull request's cost comment ------------------------------
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def _cost_python(bin_dir: Path) -> None:
+    """A stand-in for `python -m tools.cost`: --json prints the stack's estimate read from the checkout it runs
+    in (cost-<stack> files), --comment prints its arguments and the baseline it was given."""
+    fake(bin_dir, "python", """
+if [[ " $* " == *" --json "* ]]; then
+  stack="${@: -2:1}"; echo "[{\\"stack\\": \\"$stack\\", \\"total\\": {\\"desired\\": $(cat "cost-$stack")}}]"
+else
+  echo "comment for: $*"; baseline="${@: -1}"; cat "$baseline"
+fi""")
+
+
+def test_the_cost_comment_compares_with_the_base_commits_own_estimates(sandbox, tmp_path):
+    _require("jq")
+    bin_dir, env = sandbox
+    _cost_python(bin_dir)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    for name, text in {"Pulumi.dev.yaml": "", "cost-dev": "100", "Pulumi.prod.yaml": "", "cost-prod": "900"}.items():
+        (repo / name).write_text(text)
+    _git(repo, "add", ".")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "base")
+    base = _git(repo, "rev-parse", "HEAD")
+    (repo / "cost-dev").write_text("150")  # the pull request's change: never read for the baseline
+    (repo / "Pulumi.staging.yaml").write_text("")  # a stack the base does not have
+    result = run("cost-comment.sh", base, str(tmp_path / "cost.md"), "dev", "prod", "staging", env=env, cwd=repo)
+    assert result.returncode == 0, result.stderr
+    lines = (tmp_path / "cost.md").read_text().splitlines()
+    assert lines[0] == "<!-- cost-estimate -->"
+    assert lines[1].startswith("comment for: -m tools.cost --stack dev --stack prod --stack staging --comment --baseline ")
+    baseline = json.loads("\n".join(lines[2:]))
+    assert baseline == [{"stack": "dev", "total": {"desired": 100}}, {"stack": "prod", "total": {"desired": 900}}]
+    assert _git(repo, "worktree", "list").count("\n") == 0, "the base's worktree is removed"
+
+
+def test_a_pull_request_without_stacks_to_estimate_is_refused(sandbox, tmp_path):
+    _, env = sandbox
+    result = run("cost-comment.sh", "abc", str(tmp_path / "cost.md"), env=env)
+    assert result.returncode == 2 and "no stack to estimate" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(("existing", "method"), [("", "POST"), ("55", "PATCH")])
+def test_the_cost_comment_is_one_comment_edited_in_place(sandbox, tmp_path, existing, method):
+    bin_dir, env = sandbox
+    _gh(bin_dir, existing)
+    (tmp_path / "cost.md").write_text("<!-- cost-estimate -->\n| stack |\n")
+    env = {**env, "GITHUB_REPOSITORY": "acme/gpu", "PR_NUMBER": "12"}
+    result = run("sticky-comment.sh", "<!-- cost-estimate -->", str(tmp_path / "cost.md"), env=env)
+    assert result.returncode == 0, result.stderr
+    [lookup, write] = calls(tmp_path, "gh")
+    assert 'select(.body | startswith("<!-- cost-estimate -->"))' in lookup and "issues/12/comments" in lookup
+    assert write.startswith(f"api --method {method}") and ("issues/comments/55" in write) == (method == "PATCH")
+    assert (tmp_path / "calls" / "body.md").read_text() == (tmp_path / "cost.md").read_text()
+
+
+def test_a_body_without_its_marker_is_never_posted(sandbox, tmp_path):
+    bin_dir, env = sandbox
+    _gh(bin_dir, "")
+    (tmp_path / "cost.md").write_text("| stack |\n")
+    result = run("sticky-comment.sh", "<!-- cost-estimate -->", str(tmp_path / "cost.md"), env=env)
+    assert result.returncode == 2 and calls(tmp_path, "gh") == []

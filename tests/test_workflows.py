@@ -418,6 +418,7 @@ def test_every_workflow_grants_nothing_by_default_and_every_job_states_its_permi
 
 ALLOWED_WRITES = {
     ("pull-request.yml", "preview"): {"id-token", "pull-requests"},
+    ("pull-request.yml", "cost-comment"): {"pull-requests"},  # posts the cost job's comment; runs no estimate
     ("preview.yml", "preview"): {"id-token", "pull-requests"},
     ("preview-stack.yml", "preview"): {"id-token", "pull-requests"},
     ("deploy.yml", "attest"): {"id-token", "attestations"},
@@ -909,8 +910,8 @@ def test_pull_requests_that_touch_what_a_stack_runs_deploy_the_local_stack_on_ki
     assert local["permissions"] == {"contents": "read"}, "no cloud credential, no token"
     assert "python3 -m tools.delivery changes" in runs(pr["changes"])
     assert "local-stack" in pr["required"]["needs"]
-    assert step_running(pr["required"], "required-check.sh")["env"]["SKIPPABLE"] == \
-        "${{ needs.changes.outputs.deploy != 'true' && 'local-stack' || '' }}"
+    assert step_running(pr["required"], "required-check.sh")["env"]["SKIPPABLE"].startswith(
+        "${{ needs.changes.outputs.deploy != 'true' && 'local-stack' || '' }}")
     kind = jobs(workflow("local-stack.yml"))["kind"]
     assert kind["runs-on"] == "ubuntu-24.04" and kind["permissions"] == {"contents": "read"}
     assert not [s for s in steps(kind) if action(s) in (AWS_ACTION, PULUMI_AUTH_ACTION)]
@@ -990,3 +991,38 @@ def test_every_threat_model_row_is_backed_by_a_test():
         cited = set(re.findall(r"`(test_\w+)`", row))
         assert cited, f"a row with nothing behind it: {row[:80]}"
         assert cited <= defined, cited - defined
+
+
+def test_every_pull_request_gets_one_cost_comment_from_a_job_without_credentials():
+    pr = jobs(workflow("pull-request.yml"))
+    cost, post = pr["cost"], pr["cost-comment"]
+    # Computed on GitHub's runners (never a stack's), with no cloud credential and no write token: it runs the
+    # pull request's code, a fork's included.
+    assert cost["runs-on"] == "ubuntu-24.04" and cost["permissions"] == {"contents": "read"}
+    assert "if" not in cost, "a fork's pull request is estimated too"
+    assert not [s for s in steps(cost) if action(s) in (AWS_ACTION, PULUMI_AUTH_ACTION)]
+    install = step_running(cost, "pip install")
+    assert "--require-hashes --no-deps -r requirements.lock" in install["run"]
+    estimate = step_running(cost, "cost-comment.sh")
+    assert estimate["env"]["BASE"] == "${{ github.event.pull_request.base.sha }}"
+    assert estimate["env"]["STACKS"] == "${{ join(fromJSON(needs.stacks.outputs.stacks).*.stack, ' ') }}"
+    assert cost["needs"] == "stacks" and '"$BASE" "$RUNNER_TEMP/cost.md" $STACKS' in estimate["run"]
+    checkout = next(s for s in steps(cost) if action(s) == "actions/checkout")
+    assert checkout["with"]["fetch-depth"] == 0 and checkout["with"]["persist-credentials"] is False
+    upload = next(s for s in steps(cost) if action(s) == "actions/upload-artifact")
+    # Posted by a job that runs no estimate: only it holds pull-requests: write, and only for this repository's
+    # branches (a fork's token cannot write; its estimate stays in the cost job's summary).
+    assert post["needs"] == "cost" and post["if"] == "github.event.pull_request.head.repo.full_name == github.repository"
+    assert post["permissions"] == {"contents": "read", "pull-requests": "write"}
+    download = next(s for s in steps(post) if action(s) == "actions/download-artifact")
+    assert upload["with"]["name"] == cost["outputs"]["artifact"] == "cost-comment-${{ github.run_attempt }}"
+    assert download["with"]["name"] == "${{ needs.cost.outputs.artifact }}"
+    sticky = step_running(post, "sticky-comment.sh")
+    marker = sticky["run"].split('"')[1]
+    assert marker == "<!-- cost-estimate -->"
+    assert f'echo "{marker}"' in (SCRIPTS_DIR / "cost-comment.sh").read_text(), "the comment starts with the marker"
+    assert "python -m tools.cost" not in runs(post) and "cost-comment.sh" not in runs(post)
+    # Required passes for a fork without the comment, never without the estimate.
+    assert {"cost", "cost-comment"} <= set(pr["required"]["needs"])
+    skippable = step_running(pr["required"], "required-check.sh")["env"]["SKIPPABLE"]
+    assert "github.event.pull_request.head.repo.full_name != github.repository && 'cost-comment' || ''" in skippable
