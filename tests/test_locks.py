@@ -133,3 +133,26 @@ def test_the_training_lock_pins_torch_with_hashes_and_no_second_index_can_shadow
         text = path.read_text()
         if "requirements-dev.lock" in text:
             assert "PIP_EXTRA_INDEX_URL" not in text and "--extra-index-url" not in text, path.name
+
+
+def test_part_of_a_lock_is_cut_with_every_dependency_and_its_hashes():
+    from tools.locks import subset
+    lock = (ROOT / "requirements-dev.lock").read_text()
+    part = subset(lock, ["scikit-learn"])
+    names = re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==", part, re.MULTILINE)
+    # scikit-learn, what it names in its `# via` annotations, transitively (joblib needs cloudpickle), and both
+    # of scipy's marker-exclusive pins of the universal lock.
+    assert {"scikit-learn", "numpy", "scipy", "joblib", "threadpoolctl", "cloudpickle"} <= set(names)
+    assert names.count("scipy") == len(re.findall(r"^scipy==", lock, re.MULTILINE)) >= 1
+    assert "torch" not in names and "pytest" not in names, "nothing scikit-learn does not need"
+    blocks = re.split(r"\n(?=[A-Za-z0-9])", part.strip())
+    assert all("--hash=sha256:" in block for block in blocks)
+    with pytest.raises(SystemExit, match="not in the lock: not-locked"):
+        subset(lock, ["not-locked"])
+
+
+def test_the_image_job_installs_the_gates_data_from_the_training_lock_with_hashes():
+    image = (ROOT / ".github" / "workflows" / "image.yml").read_text()
+    assert 'python -m tools.locks --subset requirements-dev.lock scikit-learn > "$RUNNER_TEMP/gate-data.txt"' in image
+    installs = [line for line in image.splitlines() if "pip install" in line]
+    assert installs and all("--require-hashes --no-deps" in line for line in installs), installs
