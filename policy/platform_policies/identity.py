@@ -28,8 +28,10 @@ ADDON_SERVICE_ACCOUNTS: dict[str, tuple[str, str]] = {
     "aws-efs-csi-driver": ("kube-system", "efs-csi-controller-sa"),
 }
 # Where charts take their service account's name and annotations from.
-# kube-prometheus-stack names Prometheus's own account under `prometheus.serviceAccount` (AMP remote write).
-_CHART_SERVICE_ACCOUNT_PATHS = (("serviceAccount",), ("rbac", "serviceAccount"), ("prometheus", "serviceAccount"))
+# kube-prometheus-stack names Prometheus's own account under `prometheus.serviceAccount` (AMP remote write);
+# Sigstore's policy-controller its webhook's under `webhook.serviceAccount` (chart 0.10.6's values.yaml).
+_CHART_SERVICE_ACCOUNT_PATHS = (("serviceAccount",), ("rbac", "serviceAccount"), ("prometheus", "serviceAccount"),
+                                ("webhook", "serviceAccount"))
 
 
 @dataclass
