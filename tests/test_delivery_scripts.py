@@ -581,6 +581,24 @@ def test_the_required_check_lets_a_fork_pass_without_previews_and_nothing_pass_w
         assert "required jobs did not pass" in result.stderr
 
 
+@pytest.mark.parametrize(("fork", "skippable", "cost", "comment", "passes"), [
+    # The values pull-request.yml's SKIPPABLE folds to: a fork's names cost-comment, a branch's does not.
+    (True, "local-stack cost-comment", "success", "skipped", True),
+    (False, "local-stack ", "success", "skipped", False),
+    (True, "local-stack cost-comment", "skipped", "skipped", False),   # the estimate itself is never optional
+    (True, "local-stack cost-comment", "failure", "skipped", False),
+    (False, "local-stack ", "success", "success", True),
+])
+def test_a_fork_passes_without_the_cost_comment_but_never_without_the_estimate(sandbox, fork, skippable, cost,
+                                                                             comment, passes):
+    _require("jq")
+    _, env = sandbox
+    needs = _needs(checks="success", image="success", stacks="success", preview="skipped" if fork else "success",
+                   **{"local-stack": "skipped", "cost": cost, "cost-comment": comment})
+    result = run("required-check.sh", env={**env, "NEEDS": needs, "FORK": str(fork).lower(), "SKIPPABLE": skippable})
+    assert (result.returncode == 0) == passes, result.stderr
+
+
 # --- image-trust.sh: provenance, signature, verification ---------------------------------------------------
 
 def _trust_fakes(bin_dir: Path) -> None:
