@@ -6,7 +6,9 @@
 # is pinned in this repository because no source reachable when it was written published the checksums
 # of this version (docs/delivery.md, "Pulumi CLI"). Names as pulumi/pulumi's release builds them
 # (.goreleaser.yml archives `pulumi-v<version>-<os>-<arch>`, .github/workflows/sign.yml
-# `pulumi-<version>-checksums.txt`, pulumi/pulumi@1b5949891b, read 2026-12-07).
+# `pulumi-<version>-checksums.txt`, pulumi/pulumi@1b5949891b; the download site's URLs as pulumi/docs
+# data/versions.json lists them, `https://get.pulumi.com/releases/sdk/pulumi-v<version>-linux-x64.tar.gz`;
+# read 2026-12-07).
 set -euo pipefail
 
 version="${1:?usage: install-pulumi.sh VERSION DEST}"
