@@ -790,9 +790,14 @@ def _origin(directory: Path):
     return server
 
 
-def _install_pulumi(tmp_path: Path, sums_line) -> subprocess.CompletedProcess:
-    """Serve the archive and the release's checksums from two loopback origins, run install-pulumi.sh."""
+def _install_pulumi(tmp_path: Path, sums_line, cosign_exit: int = 0) -> subprocess.CompletedProcess:
+    """Serve the archive and the release's checksums (and their signature bundle) from two loopback origins,
+    run install-pulumi.sh with a stand-in cosign that exits `cosign_exit`."""
     _require("curl")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (tmp_path / "calls").mkdir(exist_ok=True)
+    fake(bin_dir, "cosign", f"exit {cosign_exit}")
     arch = {"x86_64": "x64", "aarch64": "arm64", "arm64": "arm64"}[os.uname().machine]
     name = f"pulumi-v{PULUMI_VERSION}-linux-{arch}.tar.gz"
     downloads, releases = tmp_path / "downloads", tmp_path / "releases" / f"v{PULUMI_VERSION}"
@@ -802,9 +807,10 @@ def _install_pulumi(tmp_path: Path, sums_line) -> subprocess.CompletedProcess:
     other = "0" * 64
     (releases / f"pulumi-{PULUMI_VERSION}-checksums.txt").write_text(
         f"{other}  pulumi-v{PULUMI_VERSION}-windows-x64.zip\n" + sums_line(digest, name))
+    (releases / f"pulumi-{PULUMI_VERSION}-checksums.txt.sig").write_text('{"bundle": "stand-in"}')
     servers = [_origin(downloads), _origin(tmp_path / "releases")]
     try:
-        env = {**os.environ,
+        env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "CALLS": str(tmp_path / "calls"),
                "PULUMI_DOWNLOAD_ORIGIN": f"http://127.0.0.1:{servers[0].server_address[1]}",
                "PULUMI_RELEASE_ORIGIN": f"http://127.0.0.1:{servers[1].server_address[1]}"}
         return subprocess.run([str(SCRIPTS / "install-pulumi.sh"), PULUMI_VERSION, str(tmp_path / "cli")],
@@ -820,6 +826,19 @@ def test_the_pulumi_cli_is_unpacked_when_its_sha256_matches_the_release_checksum
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip().endswith(f"v{PULUMI_VERSION}")
     assert (tmp_path / "cli" / "pulumi" / "pulumi").is_file()
+    [verify] = calls(tmp_path, "cosign")
+    sums = f"pulumi-{PULUMI_VERSION}-checksums.txt"
+    assert verify.startswith("verify-blob ") and verify.split()[1].endswith(f"/{sums}")
+    assert f"--bundle {verify.split()[1]}.sig" in verify
+    assert ("--certificate-identity-regexp ^https://github\\.com/pulumi/pulumi/\\.github/workflows/sign\\.yml@refs/ "
+            "--certificate-oidc-issuer https://token.actions.githubusercontent.com") in verify
+
+
+def test_checksums_without_pulumis_signature_never_unpack_the_cli(tmp_path):
+    result = _install_pulumi(tmp_path, lambda digest, name: f"{digest}  {name}\n", cosign_exit=1)
+    assert result.returncode != 0
+    assert "is not signed by pulumi/pulumi's signing workflow" in result.stdout
+    assert not (tmp_path / "cli").exists()
 
 
 @pytest.mark.parametrize(("case", "sums_line", "says"), [

@@ -553,6 +553,12 @@ def test_the_pulumi_cli_is_installed_only_by_the_script_that_checks_its_sha256()
                 if "install-pulumi.sh" in s.get("run", "")]
     installs += [s for s in steps(jobs(workflow("drift.yml"))["drift"]) if "install-pulumi.sh" in s.get("run", "")]
     assert len(installs) == 2
+    # cosign (which checks the checksums file's signature) is installed before the CLI, in both.
+    action_steps = load(ACTIONS_DIR / "pulumi-python" / "action.yml")["runs"]["steps"]
+    drift_steps = steps(jobs(workflow("drift.yml"))["drift"])
+    for sequence, install in ((action_steps, installs[0]), (drift_steps, installs[1])):
+        installer = next(i for i, st in enumerate(sequence) if st.get("uses", "").startswith("sigstore/cosign-installer@"))
+        assert installer < sequence.index(install)
     for step in installs:
         assert step["env"]["PULUMI_VERSION"] == "${{ steps.versions.outputs.pulumi }}"
         first, path_line = step["run"].strip().splitlines()
@@ -709,7 +715,10 @@ def test_renovate_keeps_actions_python_and_base_images_current():
     [manager] = config["customManagers"]
     [pattern] = manager["matchStrings"]
     python_pattern = re.compile(pattern.replace("(?<", "(?P<"))
-    found = {m.group("depName"): m.group("currentValue") for path in WORKFLOW_FILES
+    files = [*WORKFLOW_FILES, *ACTION_FILES]
+    patterns = [re.compile(p.strip("/")) for p in manager["managerFilePatterns"]]
+    assert all(any(p.search(str(f.relative_to(ROOT))) for p in patterns) for f in files), "every file is scanned"
+    found = {m.group("depName"): m.group("currentValue") for path in files
              for m in python_pattern.finditer(path.read_text())}
     assert found == {"aquasecurity/trivy": "v0.70.0", "sigstore/cosign": "v3.0.6"}
     assert all(m.group("datasource") == "github-releases" for path in WORKFLOW_FILES
