@@ -154,6 +154,8 @@ class LogCollection(pulumi.ComponentResource):
     namespace: pulumi.Output[str]
     log_group_name: Optional[pulumi.Output[str]]
     """The CloudWatch Logs group (None with Loki): where Logs Insights queries start."""
+    log_group_arn: Optional[pulumi.Output[str]]
+    """Its ARN (None with Loki): what Grafana's role may query and its data source names."""
     loki_url: Optional[str]
     """Loki's HTTP URL inside the cluster (None with CloudWatch Logs): Grafana's logs data source."""
 
@@ -168,11 +170,11 @@ class LogCollection(pulumi.ComponentResource):
                                          "pod-security.kubernetes.io/enforce": "privileged"}),
             opts=pulumi.ResourceOptions(parent=self))
         self.namespace = ns.metadata.name
-        self.log_group_name, self.loki_url = None, None
+        self.log_group_name, self.log_group_arn, self.loki_url = None, None, None
         destination = args.destination
         if isinstance(destination, CloudWatchLogs):
             group, role = self._create_log_group(name, destination)
-            self.log_group_name = group.name
+            self.log_group_name, self.log_group_arn = group.name, group.arn
             output = group.name.apply(lambda g: cloudwatch_output(destination.region, g))
             account: dict[str, Any] = {"annotations": {"eks.amazonaws.com/role-arn": role.arn}}
         else:
@@ -182,7 +184,7 @@ class LogCollection(pulumi.ComponentResource):
             account = {}
         self._create_fluent_bit(name, output, account)
         self.register_outputs({"namespace": self.namespace, "log_group_name": self.log_group_name,
-                               "loki_url": self.loki_url})
+                               "log_group_arn": self.log_group_arn, "loki_url": self.loki_url})
 
     def _create_log_group(self, name: str, cw: CloudWatchLogs) -> tuple[aws.cloudwatch.LogGroup, aws.iam.Role]:
         child = pulumi.ResourceOptions(parent=self)
