@@ -136,8 +136,6 @@ class MonitoringStackArgs:
     """Also send every sample to an AMP workspace (`ManagedPrometheus.remote_write`); rules and alerts stay here."""
     grafana_data_sources: list[dict[str, Any]] = field(default_factory=list)
     """More Grafana data sources (logs and traces: `alert_links.data_sources`), provisioned beside Prometheus."""
-    grafana_aws: Optional[GrafanaAwsAccess] = None
-    """Let Grafana read CloudWatch Logs and X-Ray (an IRSA role of its own, grafana_aws.py); None: no AWS access."""
     chart_version: ChartVersion = CHART_VERSION
     """kube-prometheus-stack chart version; change it together with the values this module builds."""
     ready_timeout_minutes: Annotated[int, between(1, 120)] = 20
@@ -146,6 +144,8 @@ class MonitoringStackArgs:
     extra_values: dict[str, Any] = field(default_factory=dict)
     """Escape hatch: Helm values deep-merged over the ones this component builds (checked against the pinned
     chart's keys). Anything set here is yours to keep secure and working across chart upgrades."""
+    grafana_aws: Optional[GrafanaAwsAccess] = None
+    """Let Grafana read CloudWatch Logs and X-Ray (an IRSA role of its own, grafana_aws.py); None: no AWS access."""
 
     def _rules(self) -> list[Problem]:
         return receiver_problems(self.receivers) + extra_values_problems(
