@@ -123,12 +123,19 @@ def with_log_links(dashboard: dict[str, Any], links: AlertLinks, target: ModelTa
     """The dashboard with a "from this metric to its logs" link on each panel an alert points at."""
     titles = set(PANEL_OF_ALERT.values())
     errors = {PANEL_OF_ALERT[a] for a in ERROR_ALERTS}
-    panels = [{**p, "links": [*p.get("links", []), {
-        "title": "Logs of these requests" if p["title"] in errors else "Logs of the model's containers",
+    panels = [{**p, "links": [*p.get("links", []), _link(
+        "Logs of these requests" if p["title"] in errors else "Logs of the model's containers",
         # Relative: the link opens on whichever Grafana URL the dashboard was reached through.
-        "url": logs_url(replace(links, grafana_url=""), target, DEFAULT_WINDOW, p["title"] in errors),
-        "targetBlank": True}]} if p["title"] in titles else p for p in dashboard["panels"]]
+        logs_url(replace(links, grafana_url=""), target, DEFAULT_WINDOW, p["title"] in errors))]}
+        if p["title"] in titles else p for p in dashboard["panels"]]
     return {**dashboard, "panels": [*panels, _failed_requests_panel(links, target, dashboard["panels"])]}
+
+
+def _link(title: str, url: str) -> dict[str, Any]:
+    """A panel link with every field Grafana's dashboard schema requires of a `DashboardLink` (@grafana/schema 13.2.0
+    raw/dashboard: the CUE defaults made explicit; icon names from Grafana's LinkSettingsEdit `linkIconMap`)."""
+    return {"type": "link", "title": title, "url": url, "tooltip": "", "icon": "external link", "tags": [],
+            "asDropdown": False, "includeVars": False, "keepTime": False, "targetBlank": True}
 
 
 def _failed_requests_panel(links: AlertLinks, target: ModelTarget, panels: list[dict[str, Any]]) -> dict[str, Any]:
