@@ -98,7 +98,14 @@ def _section(name: str, settings: list[tuple[str, str]]) -> str:
 
 
 def pipeline(output: list[tuple[str, str]]) -> dict[str, str]:
-    """Fluent Bit's inputs, filters and outputs (classic format) around one output's settings."""
+    """Fluent Bit's inputs, filters and outputs (classic format) around one output's settings.
+
+    Every key is one its plugin reads in fluent/fluent-bit v5.1.1 (the chart's appVersion): the config maps of
+    in_tail, filter_kubernetes, out_cloudwatch_logs and out_loki and the generic input/output properties, listed in
+    tests/observability/fluent-bit-5.1.1.config-keys.tsv, which the tests check against. `cri` is a built-in
+    multiline parser (src/multiline/flb_ml_parser_cri.c); the kubernetes filter's default `kube_tag_prefix` is
+    `kube.var.log.containers.`, what the tail input's `kube.*` tag expands to for files under /var/log/containers.
+    """
     inputs = _section("INPUT", [
         ("Name", "tail"), ("Path", "/var/log/containers/*.log"), ("multiline.parser", "cri"),  # containerd
         ("Tag", CONTAINER_TAG), ("Mem_Buf_Limit", "50MB"), ("Skip_Long_Lines", "On")])
