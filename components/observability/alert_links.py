@@ -159,7 +159,11 @@ def data_sources(logs: Literal["loki", "cloudwatch"], *, loki_url: Optional[str]
     picks up the IRSA role of Grafana's service account: grafana_aws.py). Their `jsonData` keys: CloudWatch's
     `DataSourceCfg` schema (grafana/grafana public/app/plugins/datasource/cloudwatch, `authType`, `defaultRegion`,
     `logGroups` of {arn, name}); X-Ray's provisioning example (grafana/x-ray-datasource v2.17.1
-    docs/sources/configure.md, "Default AWS SDK credential chain": `authType`, `defaultRegion`).
+    docs/sources/configure.md, "Default AWS SDK credential chain": `authType`, `defaultRegion`). Loki's
+    `derivedFields` ({name, matcherRegex, url, datasourceUid}: public/app/plugins/datasource/loki/types.ts
+    `DerivedFieldConfig`) and Tempo's `tracesToLogsV2` ({datasourceUid, filterByTraceID, customQuery}:
+    packages/grafana-o11y-ds-frontend/src/TraceToLogs/TraceToLogsSettings.tsx `TraceToLogsOptionsV2`). The Grafana
+    files were read through the code search index, not at tag v13.2.0 itself: grafana/grafana is too large to fetch.
     """
     sources: list[dict[str, Any]] = []
     if logs == "loki":
@@ -176,7 +180,8 @@ def data_sources(logs: Literal["loki", "cloudwatch"], *, loki_url: Optional[str]
                         "jsonData": json_data})
     if tempo_url:
         sources.append({"name": "Traces", "uid": TRACES_UID, "type": "tempo", "access": "proxy", "url": tempo_url,
-                        "jsonData": {"tracesToLogsV2": {"datasourceUid": LOGS_UID, "filterByTraceID": True}}})
+                        "jsonData": {"tracesToLogsV2": {"datasourceUid": LOGS_UID, "filterByTraceID": True,
+                                                         "customQuery": False}}})
     elif xray:
         sources.append({"name": "Traces", "uid": TRACES_UID, "type": XRAY_PLUGIN, "access": "proxy",
                         "jsonData": {"authType": "default", "defaultRegion": region}})
