@@ -78,8 +78,9 @@ def test_the_policy_pack_passes_with_everything_on(name):
 # --- alerts that lead somewhere: the program's links point at what the same stack provisions ---------------------
 
 def model_alerts(synthesis) -> list[dict]:
+    """Every model alert of the stack (ModelMonitoring's, canary analysis included), not only the linked ones."""
     rules = [m for _, m in synthesis.kubernetes_objects(masked=False) if m["kind"] == "PrometheusRule"]
-    return [r for m in rules for g in m["spec"]["groups"] for r in g["rules"] if r.get("alert") in PANEL_OF_ALERT]
+    return [r for m in rules for g in m["spec"]["groups"] for r in g["rules"] if r.get("alert", "").startswith("Model")]
 
 
 def provisioned_dashboards(synthesis) -> dict[str, dict]:
@@ -117,8 +118,9 @@ def test_without_logs_the_program_adds_no_links(name):
     assert model_alerts(stack(name)) and not any("logs_url" in a["annotations"] for a in model_alerts(stack(name)))
 
 
-def test_on_aws_every_model_alert_links_to_its_panel_and_a_logs_insights_query_on_the_stacks_group():
-    synthesis = with_observability("dev")
+@pytest.mark.parametrize("name", ["dev", "prod"])
+def test_on_aws_every_model_alert_links_to_its_panel_and_a_logs_insights_query_on_the_stacks_group(name):
+    synthesis = with_observability(name)
     alerts, dashboards = model_alerts(synthesis), provisioned_dashboards(synthesis)
     [group] = synthesis.of_type("aws:cloudwatch/logGroup:LogGroup")[-1:]
     assert alerts
@@ -127,7 +129,7 @@ def test_on_aws_every_model_alert_links_to_its_panel_and_a_logs_insights_query_o
         assert alert["annotations"]["logs_url"].startswith(GRAFANA + "/explore?")
         query = explore_query(alert["annotations"]["logs_url"])
         assert query["logGroups"] == [{"arn": group.outputs["arn"], "name": group.outputs["name"]}], alert["alert"]
-        assert query["region"] == stack_config("dev").aws.region and query["datasource"]["uid"] == LOGS_UID
+        assert query["region"] == stack_config(name).aws.region and query["datasource"]["uid"] == LOGS_UID
         assert any(f"kubernetes.namespace_name = '{ns}' and kubernetes.container_name = '{c}'" in query["expression"]
                    for ns, c in model_containers(synthesis)), query["expression"]
 
