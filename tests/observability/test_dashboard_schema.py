@@ -57,10 +57,10 @@ def _line(error: str) -> int:
 
 
 def stacks_dashboards() -> dict[str, dict]:
-    """Every dashboard ConfigMap of the shipped stacks and of dev and local with logs and traces on."""
+    """Every dashboard ConfigMap of the shipped stacks and of each with logs and traces on (links added)."""
     found: dict[str, dict] = {}
     for synthesis in (stack("dev"), stack("prod"), stack("local"), with_observability("dev"),
-                      with_observability("local")):
+                      with_observability("prod"), with_observability("local")):
         found.update({f"{uid} ({'linked' if any(p.get('links') for p in d['panels']) else 'plain'})": d
                       for uid, d in provisioned_dashboards(synthesis).items()})
     return found
