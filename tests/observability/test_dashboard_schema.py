@@ -59,16 +59,17 @@ def _line(error: str) -> int:
 def stacks_dashboards() -> dict[str, dict]:
     """Every dashboard ConfigMap of the shipped stacks and of each with logs and traces on (links added)."""
     found: dict[str, dict] = {}
-    for synthesis in (stack("dev"), stack("prod"), stack("local"), with_observability("dev"),
-                      with_observability("prod"), with_observability("local")):
-        found.update({f"{uid} ({'linked' if any(p.get('links') for p in d['panels']) else 'plain'})": d
-                      for uid, d in provisioned_dashboards(synthesis).items()})
+    for name in ("dev", "prod", "local"):
+        for synthesis, kind in ((stack(name), "plain"), (with_observability(name), "linked")):
+            found.update({f"{name} {uid} ({kind})": d for uid, d in provisioned_dashboards(synthesis).items()})
     return found
 
 
 def test_every_provisioned_dashboard_and_every_alerts_cloudwatch_query_satisfy_grafanas_schema(tmp_path):
     dashboards = stacks_dashboards()
-    assert any("linked" in k for k in dashboards) and any(d["uid"].startswith("gpus") for d in dashboards.values())
+    linked = [d for k, d in dashboards.items() if "linked" in k]
+    assert any(p.get("links") for d in linked for p in d["panels"]), "dashboards with their logs links are checked"
+    assert any(d["uid"].startswith("gpus") for d in dashboards.values())
     queries = {a["annotations"]["logs_url"] for a in model_alerts(with_observability("dev"))}
     checks = [(label, "Dashboard", d) for label, d in dashboards.items()]
     checks += [(f"logs_url query {i}", "CloudWatchLogsQuery", explore_query(q)) for i, q in enumerate(sorted(queries))]
