@@ -288,3 +288,15 @@ def test_a_body_cut_short_by_the_client_is_logged_once_with_the_400_it_was_answe
         assert sock.recv(65536).startswith(b"HTTP/1.1 400")
     time.sleep(0.3)
     assert [e["status"] for e in log_lines(server) if e["request_id"] == "short-1"] == [400]
+
+
+def test_a_body_too_slow_is_logged_once_with_the_408_the_http_layer_wrote(tiny_model, start_server):
+    server = start_server(tiny_model.dir, BODY_TIMEOUT_SECONDS="0.5")
+    server.wait_ready()
+    head = (f"POST /v2/models/{MODEL_NAME}/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            "X-Request-Id: slow-1\r\nContent-Length: 1000\r\n\r\n{").encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(head)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 408")
+    time.sleep(0.3)
+    assert [e["status"] for e in log_lines(server) if e["request_id"] == "slow-1"] == [408]
