@@ -63,10 +63,10 @@ if config.monitoring.enabled:
         if build.collects_traces(config) else None
     amp = ManagedPrometheus("amp", build.managed_prometheus_args(config, cluster), aws) \
         if build.uses_managed_prometheus(config) else None
-    monitoring = MonitoringStack("monitoring", build.monitoring_args(config, gpu_operators, logs, traces, amp),
-                                 kubernetes)
+    monitoring = MonitoringStack("monitoring", build.monitoring_args(config, gpu_operators, logs, traces, amp, cluster),
+                                 aws_and_kubernetes)
 else:
-    monitoring = traces = None
+    monitoring = traces = logs = None
 if autoscaler and monitoring:
     AutoscalerMonitoring("autoscaler-monitoring", build.autoscaler_monitoring_args(config, autoscaler, monitoring),
                          kubernetes)
@@ -84,7 +84,7 @@ if config.cluster.mode != "local":
 tenancy = Tenancy("tenancy", tenancy_args(config, cluster), aws_and_kubernetes) if config.tenancy else None
 # Every model of the catalogue (`model:` or `models:`): its image, service, release, endpoint and monitors.
 catalogue = ModelCatalogue(config, cluster, network, gpu_nodes, monitoring, aws, tenancy, shared_gpus,
-                           traces)
+                           traces, logs)
 deployed = [catalogue.deploy(model) for model in config.catalogue()]
 # The models' namespaces admit only what CI signed; the webhook reads the signatures in their registries.
 if build.admits_signed_images_only(config):
