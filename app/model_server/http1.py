@@ -29,7 +29,9 @@ The limits of `http_limits` are enforced here:
   the quietest of any state; else 503 + Retry-After, else close), parser errors as counted,
   rate-logged JSON 400s (501 for an unknown method, 505 for HTTP/2+ heads) written after the
   answers owed before them, `Expect: 100-continue`, pipelining (answers in request order),
-  keep-alive, `Connection: close` on every answer once draining or before the server closes.
+  keep-alive, `Connection: close` on every answer after which the server closes (checked when the answer
+  is written, so a close decided after it was built still says so); draining closes a connection once
+  every request it sent is answered.
 """
 from __future__ import annotations
 
@@ -77,6 +79,15 @@ def new_parser(protocol: object) -> httptools.HttpRequestParser:
     parser = httptools.HttpRequestParser(protocol)
     parser.set_dangerous_leniencies(lenient_version=True)
     return parser
+
+
+def with_close(response: bytes) -> bytes:
+    """`response` with a `connection: close` line, unless its head has one."""
+    head_end = response.find(b"\r\n\r\n")
+    if response.find(b"\r\n" + _CLOSE_LINE, 0, head_end + 2) >= 0:
+        return response
+    line_end = response.find(b"\r\n") + 2
+    return response[:line_end] + _CLOSE_LINE + response[line_end:]
 
 
 def _status(status: int) -> bytes:
@@ -511,7 +522,7 @@ class Http1Protocol(asyncio.Protocol):
         if answer is None or self.closing:
             return
         status, body, content_type, headers = answer
-        keep_alive = request.keep_alive and not self.state.draining
+        keep_alive = request.keep_alive
         parts = [_status(status), DateHeader.line, b"content-type: ", content_type, b"\r\ncontent-length: ",
                  str(len(body)).encode(), b"\r\n"]
         for name, value in headers:
@@ -538,14 +549,20 @@ class Http1Protocol(asyncio.Protocol):
         first = True
         while owed and owed[0].response is not None:
             request = owed.popleft()
+            response = request.response
             if not first:
-                self.unsent -= len(request.response)
+                self.unsent -= len(response)
             first = False
-            transport.write(request.response)
-            self.served += 1
-            if not request.keep_alive:
+            if not request.keep_alive or (self.state.draining and not owed and self.reading == _IDLE):
+                # Draining: close once every request sent was answered. The close may have been decided
+                # after this answer was serialised (a half-close, a refused request behind it, the
+                # drain): the answer must still say so (RFC 9112 9.6).
+                transport.write(with_close(response))
+                self.served += 1
                 self.close()
                 return
+            transport.write(response)
+            self.served += 1
         if self.paused:
             self._pace()
         if not owed and (self.reading == _IDLE or self.discard):
