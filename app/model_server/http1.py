@@ -193,6 +193,8 @@ class Http1Protocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
+        self.body = []
+        self._drop_upload()
         state = self.state
         state.idle.pop(self, None)
         if self.group is not None:
@@ -397,7 +399,7 @@ class Http1Protocol(asyncio.Protocol):
         self.expect = False
         self.head_exact = 0
         self.body = []
-        self.body_size = 0
+        self._drop_upload()
         self.discard = False
         self.discarded = 0
         self.chunked = False
@@ -495,15 +497,31 @@ class Http1Protocol(asyncio.Protocol):
                     self._close_now()
             return
         self.body_size += len(body)
+        state = self.state
+        state.uploading += len(body)
         if self.body_size > self.max_body:
-            self.discard = True
-            self.body = []
-            request = self.request
-            self.app.abort(request)
-            self.deliver(request, self.app.refuse(request, 413,
-                                                  f"request body exceeds the limit of {self.max_body} bytes"))
-            return
-        self.body.append(body)
+            self._refuse_body(413, f"request body exceeds the limit of {self.max_body} bytes")
+        elif state.uploading > state.limits.upload_budget:
+            state.reject("upload_budget", f"HTTP 503 (upload_budget) for {self.peer}: bodies being read exceed "
+                         f"{state.limits.upload_budget} bytes")
+            self.request.keep_alive = False  # the rest of its body is not read
+            self._refuse_body(503, "server busy reading other request bodies; retry shortly")
+        else:
+            self.body.append(body)
+
+    def _refuse_body(self, status: int, message: str) -> None:
+        """Answer the request whose body is being read now, dropping what it sent."""
+        self.discard = True
+        self.body = []
+        self._drop_upload()
+        request = self.request
+        self.app.abort(request)
+        self.deliver(request, self.app.refuse(request, status, message))
+
+    def _drop_upload(self) -> None:
+        """The body read so far no longer counts as an upload in progress (handed on, dropped or refused)."""
+        self.state.uploading -= self.body_size
+        self.body_size = 0
 
     def on_message_complete(self) -> None:
         self.reading = _IDLE
@@ -514,6 +532,7 @@ class Http1Protocol(asyncio.Protocol):
             return
         body = self.body
         self.body = []
+        self._drop_upload()
         self.app.finish(request, body[0] if len(body) == 1 else b"".join(body), self.deliver)
 
     # --- writing -------------------------------------------------------------------------------
