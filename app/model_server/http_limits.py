@@ -89,7 +89,7 @@ class Connections:
     """Bytes of request bodies read and not yet handed on or dropped (bounded by `limits.upload_budget`)."""
     rate_log: RateLimitedLog = field(default_factory=lambda: RateLimitedLog(log))
     sweeper: Any = None
-    """The timer of the next deadline sweep (http1.sweep)."""
+    """The timer of the next deadline sweep (http1_deadlines.sweep)."""
 
     def reject(self, reason: str, message: str) -> None:
         self.on_reject(reason)
