@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from typing import TYPE_CHECKING
 
 import grpc
@@ -202,7 +201,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
                 self.app.release()
             by_name = {spec.name: spec for spec in model.outputs}
             response = pb.ModelInferResponse(model_name=self.app.settings.model_name, model_version=model.version,
-                                             id=request.id or uuid.uuid4().hex)
+                                             id=request.id or self.app._new_id())
             for name in wanted:
                 array = np.ascontiguousarray(results[name])
                 response.outputs.add(name=name, datatype=by_name[name].datatype, shape=list(array.shape))
