@@ -24,6 +24,8 @@ The limits of `http_limits` are enforced by these modules:
   was read is dropped up to DISCARD_MAX_BYTES, so the client reads the answer instead of a reset
   (past that, or announced longer, the answer closes the connection: FIN, then a short linger);
   a client closing its side mid-body gets 400 at once and frees its inference slot;
+- the bytes of bodies being read, over every connection, stay under `upload_budget` (503 and close
+  past it); the application takes an inference slot only once a body is complete;
 - backpressure: reading pauses while MAX_PIPELINE answers are owed or WRITE_HIGH_WATER bytes of
   answers are not taken (`pause_writing`), reads are parsed FEED_SLICE bytes at a time so the
   pause takes effect inside a read, and a client that takes nothing for BODY_TIMEOUT_SECONDS is
