@@ -35,17 +35,26 @@ class CountingStream(io.StringIO):
         super().flush()
 
 
+def fresh_log(logger: logging.Logger):
+    """A RequestLog whose logger holds only its own handler (pytest attaches its capture handlers to every
+    non-propagating logger when a test starts: to the writer they are a configured logger)."""
+    from model_server.request_log import RequestLog
+
+    logger.handlers = []
+    log = RequestLog("m")
+    assert logger.handlers == log._direct and len(log._direct) == 1
+    return log
+
+
 def record(log, status: int = 200) -> None:
     log.record(request_id="r1", route="/v2/models/{name}/infer", method="POST", status=status, seconds=0.001,
                batch_size=1)
 
 
 def test_lines_of_one_loop_pass_are_written_at_once_and_flushed_once(request_logger, monkeypatch) -> None:
-    from model_server.request_log import RequestLog
-
     stream = CountingStream()
     monkeypatch.setattr("sys.stdout", stream)
-    log = RequestLog("m")
+    log = fresh_log(request_logger)
 
     async def one_pass() -> tuple[int, int]:
         for _ in range(3):
@@ -62,11 +71,9 @@ def test_lines_of_one_loop_pass_are_written_at_once_and_flushed_once(request_log
 
 
 def test_a_logger_configured_by_someone_else_gets_the_lines_through_logging(request_logger, monkeypatch) -> None:
-    from model_server.request_log import RequestLog
-
     stream = CountingStream()
     monkeypatch.setattr("sys.stdout", stream)
-    log = RequestLog("m")
+    log = fresh_log(request_logger)
     captured = []
     handler = logging.Handler()
     handler.emit = lambda rec: captured.append(rec.getMessage())  # type: ignore[method-assign]
