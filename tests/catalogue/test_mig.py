@@ -30,7 +30,7 @@ def _changes(llm_profile: str, embedder_profile: str, instance_types: tuple[str,
     models[0]["gpuSharing"] = {"mode": "mig", "migProfile": llm_profile}
     models[2]["gpuSharing"] = {"mode": "mig", "migProfile": embedder_profile}
     tenancy = copy.deepcopy(sections["tenancy"])
-    for team, slices in zip(tenancy["teams"], (5, 3)):
+    for team, slices in zip(tenancy["teams"], (5, 3), strict=True):
         team["migSlices"] = slices
     group = dict(sections["gpuNodeGroup"], instanceTypes=list(instance_types), maxSize=2)
     return {"models": models, "tenancy": tenancy, "gpuNodeGroup": group}
