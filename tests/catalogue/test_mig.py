@@ -8,6 +8,7 @@ import copy
 import json
 
 import pytest
+from kubernetes_validate import utils as kubernetes_validate
 
 from components import _charts
 from components.capacity.gpu_instances import gpus_per_node
@@ -182,3 +183,11 @@ def test_mig_on_bottlerocket_is_refused_naming_the_ami():
     changes["gpuNodeGroup"]["amiType"] = "BOTTLEROCKET_x86_64_NVIDIA"
     assert any(p.startswith("gpu-model-platform:gpuNodeGroup.amiType: got 'BOTTLEROCKET_x86_64_NVIDIA'; MIG models")
                for p in _problems(**changes))
+
+
+def test_the_dcgm_service_added_beside_the_operator_passes_strict_schema_validation(balanced):
+    version = f"{fixture.config().cluster.kubernetes_version}.0"
+    [manifest] = [m for r, m in balanced.kubernetes_objects(masked=False) if r.type == "kubernetes:core/v1:Service"
+                  and m["metadata"].get("labels") == DCGM_EXPORTER_SERVICE_LABELS]
+    assert manifest["metadata"]["namespace"] == "gpu-operators"
+    kubernetes_validate.validate(manifest, version, strict=True)
