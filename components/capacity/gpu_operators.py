@@ -137,7 +137,9 @@ class GpuOperators(pulumi.ComponentResource):
     SYS_ADMIN for profiling metrics) and two Helm releases from NVIDIA's official charts at pinned
     versions: the device plugin, which advertises `nvidia.com/gpu` so GPU pods can schedule, and the
     DCGM exporter, whose Service (`app.kubernetes.io/name: dcgm-exporter`, port `metrics`) the
-    monitoring stack scrapes. Both run only on GPU nodes and tolerate their taints.
+    monitoring stack scrapes. Both run only on GPU nodes and tolerate their taints. With `mig_layouts`, one release
+    of NVIDIA's GPU Operator replaces both (it runs the device plugin, the DCGM exporter, feature discovery and the
+    MIG manager), plus a Service over its DCGM exporter with the labels and port name above.
     """
 
     namespace: pulumi.Output[str]
