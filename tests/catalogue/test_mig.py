@@ -191,3 +191,8 @@ def test_the_dcgm_service_added_beside_the_operator_passes_strict_schema_validat
                   and m["metadata"].get("labels") == DCGM_EXPORTER_SERVICE_LABELS]
     assert manifest["metadata"]["namespace"] == "gpu-operators"
     kubernetes_validate.validate(manifest, version, strict=True)
+
+
+def test_the_mig_stack_passes_the_policy_pack(balanced):
+    from tests.test_policy import pack_violations
+    assert pack_violations(balanced, fixture.STACK) == []
