@@ -95,6 +95,9 @@ def _layout_problems(config: Any) -> list[str]:
     """The GPU node group's MIG models share one layout of the MIG manager's config, and no model there asks for
     whole GPUs (every GPU of the group is cut into slices: none is advertised as `nvidia.com/gpu`)."""
     views = list(enumerate(config.catalogue()))
+    if config.autoscaling is not None and config.autoscaling.provisioner == "karpenter":
+        return ["autoscaling.provisioner: got 'karpenter'; MIG models need the managed GPU node group, whose nodes "
+                "carry their MIG layout label (nvidia.com/mig.config)"]
     if config.gpu_node_group.ami_type.startswith("BOTTLEROCKET"):
         return [f"gpuNodeGroup.amiType: got {config.gpu_node_group.ami_type!r}; MIG models need the GPU Operator's "
                 "device plugin, which the MIG manager restarts after cutting the GPUs (Bottlerocket ships its own)"]

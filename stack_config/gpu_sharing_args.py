@@ -47,15 +47,24 @@ def shared_pool_args(config: Any, cluster: Any, network: Any) -> GpuNodeGroupArg
         desired_size=shared.desired_size, zone_subnets={})
 
 
-def gpu_node_group_args(config: Any, cluster: Any, network: Any) -> GpuNodeGroupArgs:
-    """The whole-GPU group; cut into the chosen MIG layout when a model uses MIG slices: its nodes labelled with the
+def _cut(config: Any, args: GpuNodeGroupArgs) -> GpuNodeGroupArgs:
+    """A whole-GPU group cut into the chosen MIG layout when a model uses MIG slices: its nodes labelled with the
     layout and the `mig-mixed` device plugin config, its node-template tags counting the slices (scale from zero)."""
-    args = build.gpu_node_group_args(config, cluster, network)
     layout = chosen_layout(config)
     if layout is None:
         return args
     return dataclasses.replace(args, scheduling=layout.scheduling(args.scheduling),
                                advertised_per_gpu=layout.advertised_per_gpu())
+
+
+def gpu_node_group_args(config: Any, cluster: Any, network: Any) -> GpuNodeGroupArgs:
+    """The whole-GPU group, cut into the MIG layout when a model uses MIG slices."""
+    return _cut(config, build.gpu_node_group_args(config, cluster, network))
+
+
+def on_demand_fallback_args(config: Any, cluster: Any, network: Any) -> GpuNodeGroupArgs:
+    """The whole-GPU group's on-demand fallback (`autoscaling.spotFirst`), cut into the same layout."""
+    return _cut(config, build.on_demand_fallback_args(config, cluster, network))
 
 
 def gpu_operators_args(config: Any, gpu_nodes: Any) -> GpuOperatorsArgs:

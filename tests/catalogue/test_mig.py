@@ -196,3 +196,22 @@ def test_the_dcgm_service_added_beside_the_operator_passes_strict_schema_validat
 def test_the_mig_stack_passes_the_policy_pack(balanced):
     from tests.test_policy import pack_violations
     assert pack_violations(balanced, fixture.STACK) == []
+
+
+def test_the_on_demand_fallback_group_is_cut_into_the_same_layout():
+    changes = _changes("1g.10gb", "1g.10gb", (INSTANCE, "p4de.24xlarge"))
+    changes["gpuNodeGroup"]["capacityType"] = "SPOT"
+    changes["autoscaling"] = dict(fixture.sections()["autoscaling"], spotFirst=True)
+    changes["sharedGpuPool"] = dict(fixture.sections()["sharedGpuPool"], instanceTypes=["g5.xlarge", "g6.xlarge"])
+    synthesis = fixture.synth(**changes)
+    groups = [r.raw_inputs for r in synthesis.resources if r.type == NODE_GROUP
+              and r.name.startswith(("gpu-nodes-group", "gpu-nodes-on-demand"))]
+    assert {g["capacityType"] for g in groups} == {"SPOT", "ON_DEMAND"}
+    assert all(g["labels"][MIG_CONFIG_LABEL] == "all-1g.10gb" for g in groups)
+
+
+def test_mig_with_karpenter_is_refused_naming_the_provisioner():
+    changes = _changes("1g.10gb", "1g.10gb")
+    changes["autoscaling"] = dict(fixture.sections()["autoscaling"], provisioner="karpenter")
+    assert any(p.startswith("gpu-model-platform:autoscaling.provisioner: got 'karpenter'; MIG models")
+               for p in _problems(**changes)), _problems(**changes)
