@@ -145,7 +145,9 @@ def test_the_operator_replaces_the_standalone_charts_with_driver_and_toolkit_lef
 
 def test_the_operators_daemonsets_and_feature_discovery_tolerate_the_gpu_nodes_taints(balanced):
     values = _operator(balanced)["values"]
-    taints = {(t["key"], t["value"]) for t in _group(balanced)["taints"]}
+    shared = next(r.raw_inputs for r in balanced.resources if r.type == NODE_GROUP
+                  and r.name.startswith("gpu-nodes-shared"))
+    taints = {(t["key"], t["value"]) for group in (_group(balanced), shared) for t in group["taints"]}
     for tolerations in (values["daemonsets"]["tolerations"], values["node-feature-discovery"]["worker"]["tolerations"]):
         assert taints <= {(t["key"], t.get("value")) for t in tolerations}
 
