@@ -30,7 +30,7 @@ import re
 import sys
 import types
 import typing
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Annotated, Any, ForwardRef, Literal, TypeVar, Union, get_args, get_origin
 
 import pulumi
@@ -511,6 +511,30 @@ def _with_checked_outputs(component: str, instance: str, args: A, prefix: str) -
             if checked is not value:
                 changes[name] = checked
     return dataclasses.replace(args, **changes) if changes else args  # type: ignore[type-var]
+
+
+def pending_checks(args: Any) -> list[pulumi.Output[Any]]:
+    """The Outputs of `checked_args`' result still to be checked (each field with a constraint given as an
+    Output, nested args included): a component makes its children wait on them (`after_checks`), so a value
+    refused once it resolves fails the `up` before any child registers."""
+    found: list[pulumi.Output[Any]] = []
+    for name, tp in _field_types(type(args)).items():
+        value, inner = getattr(args, name), input_inner(tp)
+        if isinstance(value, pulumi.Output) and inner is not None and _has_constraint(inner):
+            found.append(value)
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            found += pending_checks(value)
+    return found
+
+
+def after_checks(checks: list[pulumi.Output[Any]],
+                 depends_on: Sequence[pulumi.Resource] = ()) -> pulumi.Input[Sequence[pulumi.Input[pulumi.Resource]]]:
+    """`depends_on` for a child: `depends_on` itself, once every check has passed. Pulumi awaits an Output given as
+    `depends_on` before it registers the child (pulumi 3.272.0, runtime/_depends_on.py `_resolve_depends_on`), so
+    a check that raises registers nothing."""
+    if not checks:
+        return list(depends_on)
+    return pulumi.Output.all(*checks).apply(lambda _: list(depends_on))
 
 
 def _check_resolved(component: str, instance: str, path: str, tp: Any, value: Any) -> Any:
