@@ -54,6 +54,9 @@ Problem = tuple[str, str]
 class InvalidArgs(ValueError):
     """A component's args were refused: `problems` lists each one as `field: got ...; allowed ...`."""
 
+    registered_resources: list[Any]
+    """Set by `gpu_model_platform.testing.run` on the error a program raised: what it registered before."""
+
     def __init__(self, component: str, instance: str, problems: list[str]):
         self.component = component
         self.instance = instance
