@@ -30,7 +30,7 @@ import re
 import sys
 import types
 import typing
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from typing import Annotated, Any, ForwardRef, Literal, TypeVar, Union, get_args, get_origin
 
 import pulumi
@@ -518,8 +518,7 @@ def _with_checked_outputs(component: str, instance: str, args: A, prefix: str) -
 
 def pending_checks(args: Any) -> list[pulumi.Output[Any]]:
     """The Outputs of `checked_args`' result still to be checked (each field with a constraint given as an
-    Output, nested args included): a component makes its children wait on them (`after_checks`), so a value
-    refused once it resolves fails the `up` before any child registers."""
+    Output, nested args included): `children_wait_for_checks` holds the component back until they pass."""
     found: list[pulumi.Output[Any]] = []
     for name, tp in _field_types(type(args)).items():
         value, inner = getattr(args, name), input_inner(tp)
@@ -530,14 +529,23 @@ def pending_checks(args: Any) -> list[pulumi.Output[Any]]:
     return found
 
 
-def after_checks(checks: list[pulumi.Output[Any]],
-                 depends_on: Sequence[pulumi.Resource] = ()) -> pulumi.Input[Sequence[pulumi.Input[pulumi.Resource]]]:
-    """`depends_on` for a child: `depends_on` itself, once every check has passed. Pulumi awaits an Output given as
-    `depends_on` before it registers the child (pulumi 3.272.0, runtime/_depends_on.py `_resolve_depends_on`), so
-    a check that raises registers nothing."""
+def children_wait_for_checks(args: Any, opts: pulumi.ResourceOptions | None) -> pulumi.ResourceOptions | None:
+    """The component's own options, made to hold it and every descendant back until `args`' Outputs pass their
+    checks (a transformation, which Pulumi hands down to every child: pulumi 3.272.0, resource.py
+    `Resource.__init__`), so a value refused once it resolves registers none of them."""
+    checks = pending_checks(args)
     if not checks:
-        return list(depends_on)
-    return pulumi.Output.all(*checks).apply(lambda _: list(depends_on))
+        return opts
+
+    # Pulumi awaits an Output given as `depends_on` before it registers a resource (pulumi 3.272.0,
+    # runtime/_depends_on.py `_resolve_depends_on`): one that raises registers nothing. It resolves to no resource.
+    passed: pulumi.Output[list[pulumi.Resource]] = pulumi.Output.all(*checks).apply(lambda _: [])
+
+    def wait(child: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult:
+        gate = pulumi.ResourceOptions(depends_on=passed)
+        return pulumi.ResourceTransformationResult(child.props, pulumi.ResourceOptions.merge(child.opts, gate))
+
+    return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(transformations=[wait]))
 
 
 def _check_resolved(component: str, instance: str, path: str, tp: Any, value: Any) -> Any:

@@ -24,6 +24,7 @@ from .._args import (
     Quantity,
     between,
     checked_args,
+    children_wait_for_checks,
     got,
     matches,
     problems_of,
@@ -317,7 +318,7 @@ class MonitoringStack(pulumi.ComponentResource):
         _claims.claim("MonitoringStack", name, opts, [
             _claims.kubernetes("Namespace", args.namespace, field="namespace"),
             _claims.kubernetes("Namespace", f"{args.namespace}-node-exporter", field="namespace")])
-        super().__init__("gpu-model-platform:index:MonitoringStack", name, None, opts)
+        super().__init__("gpu-model-platform:index:MonitoringStack", name, None, children_wait_for_checks(args, opts))
         self._args = args
         self._labels = standard_labels(name, "monitoring")
         ns, exporter_ns = self._create_namespaces(name)

@@ -12,7 +12,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .. import _claims
-from .._args import after_checks, checked_args, pending_checks
+from .._args import checked_args, children_wait_for_checks
 from ..labels import restricted_namespace_labels, selector_labels, standard_labels
 from . import server_contract as contract
 from . import workload
@@ -89,7 +89,8 @@ class ModelService(pulumi.ComponentResource):
         k8s_name = args.name or name
         namespace = args.namespace or k8s_name
         _claims.claim("ModelService", name, opts, workload.claims(args, k8s_name, namespace))
-        super().__init__("gpu-model-platform:index:ModelService", name, None, opts)
+        # A field given as an Output (the image) is checked once it resolves: nothing registers before it passes.
+        super().__init__("gpu-model-platform:index:ModelService", name, None, children_wait_for_checks(args, opts))
         self._args = args
         self._name = k8s_name
         team = {"team": args.team} if args.team else {}
@@ -166,19 +167,15 @@ class ModelService(pulumi.ComponentResource):
 
     def _namespace(self, name: str, namespace: str) -> tuple[pulumi.Output[str], pulumi.ResourceOptions]:
         """The namespace's name and the options of everything inside it (created first, unless it exists)."""
-        # Every child waits for the fields given as Outputs to pass their checks (a tagged image refused once
-        # it resolves): a refused value registers none of them.
-        checks = pending_checks(self._args)
-        first = pulumi.ResourceOptions(parent=self, depends_on=after_checks(checks, self._args.after))
         if not self._args.create_namespace:
-            return pulumi.Output.from_input(namespace), first
+            return pulumi.Output.from_input(namespace), pulumi.ResourceOptions(parent=self, depends_on=self._args.after)
         ns = k8s.core.v1.Namespace(
             f"{name}-namespace",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=namespace, labels=self._labels | restricted_namespace_labels() | POD_READINESS_GATE_LABEL),
-            opts=first,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self._args.after),
         )
-        return ns.metadata.name, pulumi.ResourceOptions(parent=self, depends_on=after_checks(checks, [ns]))
+        return ns.metadata.name, pulumi.ResourceOptions(parent=self, depends_on=[ns])
 
     def _create_service_account(self, name: str, ns: pulumi.Input[str], opts: pulumi.ResourceOptions
                                 ) -> k8s.core.v1.ServiceAccount:

@@ -444,9 +444,9 @@ def test_bad_args_are_refused_naming_the_field(changes, expected):
     assert [r.type for r in caught.value.registered_resources] == ["pulumi:providers:kubernetes"]
 
 
-def _children(registrations) -> list[str]:
-    """What registered under the ModelService 'model' (its own component registration left out)."""
-    return sorted(r.name for r in registrations if r.type.startswith("kubernetes:") and r.name.startswith("model-"))
+def _own(registrations) -> list[str]:
+    """What registered of the ModelService 'model': the component and its children."""
+    return sorted(r.name for r in registrations if r.name == "model" or r.name.startswith("model-"))
 
 
 @pytest.mark.parametrize("create_namespace", [True, False])
@@ -458,14 +458,14 @@ def test_a_tagged_image_output_is_refused_naming_the_field_before_any_child_regi
     with pytest.raises(Exception, match=r"ModelService 'model': image: got 'registry/model:v1'; must be pinned by "
                                         r"digest") as caught:
         components(lambda opts: ModelService("model", tagged(), opts))
-    assert _children(caught.value.registered_resources) == []
+    assert _own(caught.value.registered_resources) == []
 
 
 def test_a_digest_image_output_lets_every_child_register():
     synthesis = components(lambda opts: ModelService("model", ModelServiceArgs(
         image=pulumi.Output.from_input(DIGEST_IMAGE), replicas=2, api_keys={"primary": "k"}), opts))
-    assert _children(synthesis.resources) == [
-        "model-api-keys", "model-deployment", "model-disruption-budget", "model-namespace", "model-network-policy",
+    assert _own(synthesis.resources) == [
+        "model", "model-api-keys", "model-deployment", "model-disruption-budget", "model-namespace", "model-network-policy",
         "model-service", "model-service-account"]
     deployment = only(synthesis.of_type("kubernetes:apps/v1:Deployment"))
     assert container(deployment)["image"] == DIGEST_IMAGE
