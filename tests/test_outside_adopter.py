@@ -71,3 +71,15 @@ def test_the_platform_team_example_runs_from_outside_the_repository_against_the_
     assert ran["resources"] == sorted([r.type, r.name] for r in here.resources)
     assert ran["outputs"] == sorted(here.stack_outputs)
     assert ["gpu-model-platform:index:ModelCanary", "fraud-detector-canary"] in ran["resources"]
+
+
+@pytest.mark.slow
+def test_the_installed_package_names_its_own_policy_pack_directory(adopter_venv, tmp_path):
+    # What `pulumi preview --policy-pack "$(python -m gpu_model_platform.policy)"` runs (docs/getting-started.md).
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONSAFEPATH")}
+    result = subprocess.run([str(_venv_python(adopter_venv)), "-m", "gpu_model_platform.policy"], cwd=tmp_path,
+                            env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    pack = Path(result.stdout.strip())
+    assert pack.is_relative_to(adopter_venv), pack
+    assert (pack / "PulumiPolicy.yaml").is_file() and (pack / "__main__.py").is_file()
