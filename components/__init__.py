@@ -20,9 +20,11 @@ from .capacity.gpu_scheduling import GpuScheduling, Taint
 from .capacity.karpenter import Karpenter, KarpenterArgs
 from .capacity.llm_sizing import LlmSizing
 from .cluster.eks_cluster import Cluster, ClusterArgs, ClusterStackReference, SystemNodeGroup
+from .cluster.mountpoint_s3 import MountpointS3CsiDriver, MountpointS3CsiDriverArgs
 from .cluster.network import Network, NetworkArgs
 from .observability.alert_links import AlertLinks
 from .observability.gpu_cost import GpuCostDashboard, GpuCostDashboardArgs
+from .observability.grafana_aws import GrafanaAwsAccess
 from .observability.log_collection import CloudWatchLogs, LogCollection, LogCollectionArgs, LokiStore
 from .observability.managed_prometheus import ManagedPrometheus, ManagedPrometheusArgs, QueueSettings, RemoteWrite
 from .observability.model_monitoring import ModelMonitoring, ModelMonitoringArgs
@@ -72,6 +74,7 @@ from .tenancy.tenancy import ContainerDefaults, Tenancy, TenancyArgs, Tenant
 __all__ = [
     "AlbRouting",
     "AlertLinks",
+    "GrafanaAwsAccess",
     "AlertReceiver",
     "ArgoRollouts",
     "ArgoRolloutsArgs",
@@ -136,6 +139,8 @@ __all__ = [
     "ModelServiceArgs",
     "ModelWeights",
     "ModelWeightsArgs",
+    "MountpointS3CsiDriver",
+    "MountpointS3CsiDriverArgs",
     "MonitoringResources",
     "MonitoringStack",
     "MonitoringStackArgs",

@@ -4,10 +4,10 @@ One application serves two listeners (the HTTP front end, `http1`, tells it whic
 port (inference, model metadata and health; API key required except for health) and the admin
 port (`/metrics` and health only, for probes and Prometheus; never inference). No web framework
 and no ASGI layer: the front end calls `begin` when a request head is complete (everything but
-an admitted inference request is answered there, before any body is read) and `finish` with the
-body of an inference request; the hot path is one dict lookup for the route, orjson in and out,
-and the batcher. Every answer goes through `_finish`, which also records the request metrics, so
-no route can forget them.
+an inference request is answered there, before any body is read) and `finish` with the body of
+an inference request, which is admitted then (a slow upload holds no inference slot); the hot
+path is one dict lookup for the route, orjson in and out, and the batcher. Every answer goes
+through `_finish`, which also records the request metrics, so no route can forget them.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from .exchange import Answer, Deliver, Headers, HttpRequest
 from .metrics import Metrics
 from .model import ModelLoadError, OnnxModel
 from .protocol import BinaryLayouts, InferRequest, RequestError, echo, error_body, infer_response, parse_infer_request
-from .request_log import QUIET_ROUTES, REQUEST_ID_HEADER, RequestLog, request_id
+from .request_log import CLIENT_CLOSED, QUIET_ROUTES, REQUEST_ID_HEADER, RequestLog, request_id
 from .tracing import RequestTrace, Tracing, tracing_from
 
 log = logging.getLogger(__name__)
@@ -200,7 +200,7 @@ class ModelServer:
 
     def _others_in_flight(self) -> int:
         """Inference requests admitted besides the one asking (HTTP requests are admitted when their
-        head is complete, so this includes bodies still being read)."""
+        body is complete; bodies still being read are the batcher's arrivals)."""
         return self.active - 1
 
     def start_draining(self) -> None:
@@ -310,9 +310,7 @@ class ModelServer:
             limit = self.settings.max_request_bytes
             if size > limit:
                 raise HttpError(413, f"request body of {size} bytes exceeds the limit of {limit} bytes")
-        if not self.admit():
-            raise HttpError(503, "server at its concurrency limit; retry shortly", [self._retry_after])
-        request.admitted = True
+        # Admitted once the body is complete (`finish`): a slow upload holds no inference slot.
         request.token = self.batcher.arrival_started()
         return None
 
@@ -326,11 +324,14 @@ class ModelServer:
         return page
 
     def finish(self, request: HttpRequest, body: bytes, deliver: Deliver) -> None:
-        """The body of an admitted inference request is complete: answer through `deliver`, now
-        (the model ran inline, or the request was refused) or when its batch is done."""
+        """The body of an inference request is complete: admit it (else 503) and answer through `deliver`,
+        now (the model ran inline, or the request was refused) or when its batch is done."""
         batcher = self.batcher
         try:
             try:
+                if not self.admit():
+                    raise HttpError(503, "server at its concurrency limit; retry shortly", [self._retry_after])
+                request.admitted = True
                 if not body:
                     raise RequestError("empty request body; send an inference request JSON object")
                 parsed = parse_infer_request(body, self.model.inputs, self.model.outputs, request.header_length,
@@ -430,9 +431,20 @@ class ModelServer:
         if trace is not None:
             request.trace = None
             Tracing.finish(trace, status)
-        self.request_log.record(request_id=rid, route=request.route, method=request.method, status=status,
-                                seconds=seconds, batch_size=request.rows, trace_id=trace.trace_id if trace else None)
+        if not request.logged:
+            request.logged = True
+            self.request_log.record(request_id=rid, route=request.route, method=request.method, status=status,
+                                    seconds=seconds, batch_size=request.rows,
+                                    trace_id=trace.trace_id if trace else None)
         return REQUEST_ID_HEADER, rid.encode()
+
+    def _client_gone(self, request: HttpRequest) -> None:
+        """After an abort, unless the application answered at once (a 400 or 413 for an unfinished body): the
+        request still gets its line and its span ends, with the status the HTTP layer wrote (a 408 for a late
+        body), or `CLIENT_CLOSED` when nobody is left to answer."""
+        if not request.logged:
+            status = CLIENT_CLOSED if request.response is None else int(request.response.split(b" ", 2)[1])
+            self._observe_end(request, status, time.perf_counter() - request.started)
 
     def refuse(self, request: HttpRequest, status: int, message: str) -> Answer:
         """An answer from the HTTP layer to a request the application saw (a chunked body past the limit)."""
@@ -448,6 +460,8 @@ class ModelServer:
         if request.admitted:
             request.admitted = False
             self.release()
+        if request.request_id is not None and not request.logged:  # the application saw it: it gets a line
+            asyncio.get_running_loop().call_soon(self._client_gone, request)
 
     def cut_off(self, request: HttpRequest) -> Answer:
         """The drain timeout ran out before this request was answered: 503, and the connection closes."""
