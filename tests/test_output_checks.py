@@ -36,7 +36,8 @@ def _endpoint(opts: pulumi.ResourceOptions, zone: pulumi.Input[str]) -> None:
 
 def _weights(opts: pulumi.ResourceOptions, namespace: pulumi.Input[str]) -> None:
     ModelWeights("ranker-weights", ModelWeightsArgs(model_name="ranker", namespace=namespace,
-                                                    oidc_provider_arn=OIDC, digest="sha256-" + "0" * 64), opts)
+                                                    oidc_provider_arn=OIDC, digest="sha256-" + "0" * 64,
+                                                    region="us-west-2"), opts)
 
 
 def _stack(opts: pulumi.ResourceOptions, password: pulumi.Input[str]) -> None:
