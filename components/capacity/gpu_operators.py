@@ -161,7 +161,9 @@ class GpuOperators(pulumi.ComponentResource):
         charts = (GPU_OPERATOR_CHART,) if operator else (DEVICE_PLUGIN_CHART, DCGM_EXPORTER_CHART)
         _claims.claim("GpuOperators", name, opts, [
             _claims.kubernetes("Namespace", args.namespace, field="namespace"),
-            *[_claims.helm_release(chart, args.namespace, field="namespace") for chart in charts]])
+            *[_claims.helm_release(chart, args.namespace, field="namespace") for chart in charts],
+            *([_claims.kubernetes("Service", DCGM_EXPORTER_CHART, args.namespace, field="namespace")] if operator
+              else [])])
         super().__init__("gpu-model-platform:index:GpuOperators", name, None, opts)
         self._args = args
 

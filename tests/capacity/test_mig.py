@@ -10,6 +10,7 @@ import pulumi_kubernetes as k8s
 import pytest
 
 from components import _charts
+from components._args import InvalidArgs
 from components.capacity.gpu_operator_chart import GPU_OPERATOR_KEYS_FILE, gpu_operator_values
 from components.capacity.gpu_operators import GpuOperators, GpuOperatorsArgs, validate_gpu_operators_args
 from components.capacity.gpu_scheduling import GpuScheduling, Taint
@@ -22,6 +23,7 @@ from components.capacity.mig import (
     recorded,
     slices_per_gpu,
 )
+from tests.harness import components
 from tools.synth import run
 
 WHOLE = GpuScheduling(node_labels={"gpu": "true"}, taints=(Taint("nvidia.com/gpu", "true", "NoSchedule"),))
@@ -117,3 +119,13 @@ def test_bad_mig_args_are_refused(changes, message):
 
 def test_without_mig_layouts_the_operator_args_change_nothing():
     assert validate_gpu_operators_args(GpuOperatorsArgs(scheduling=WHOLE, install_device_plugin=False)) == []
+
+
+
+def test_two_operator_installs_in_one_namespace_are_refused_naming_the_release_and_the_dcgm_service():
+    with pytest.raises(InvalidArgs) as caught:
+        components(lambda opts: [GpuOperators(n, GpuOperatorsArgs(scheduling=WHOLE, mig_layouts=[_layout()]), opts)
+                                 for n in ("gpu", "gpu-again")])
+    assert str(caught.value).startswith(
+        "GpuOperators 'gpu-again': namespace: Namespace 'gpu-operators', Helm release 'gpu-operator' in namespace "
+        "'gpu-operators', Service 'dcgm-exporter' in namespace 'gpu-operators'")
