@@ -80,6 +80,7 @@ def test_one_profile_labels_the_node_group_with_the_layout_cutting_every_gpu_int
 
 def test_two_profiles_label_the_node_group_with_a_layout_holding_both(balanced):
     layout = _group(balanced)["labels"][MIG_CONFIG_LABEL]
+    assert layout == "all-balanced"  # docs/gpu-sharing.md gives this example
     assert {"3g.40gb", "1g.10gb"} <= set(_mig_manager_layout(balanced, layout))
 
 
