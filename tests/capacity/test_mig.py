@@ -129,3 +129,14 @@ def test_two_operator_installs_in_one_namespace_are_refused_naming_the_release_a
     assert str(caught.value).startswith(
         "GpuOperators 'gpu-again': namespace: Namespace 'gpu-operators', Helm release 'gpu-operator' in namespace "
         "'gpu-operators', Service 'dcgm-exporter' in namespace 'gpu-operators'")
+
+
+@pytest.mark.parametrize("configs", [{}, device_plugin_configs(4)])
+def test_the_operators_values_pass_the_charts_own_checks_and_create_both_config_maps(configs):
+    # deployments/gpu-operator/templates/validations.yaml at v26.7.0 fails a release whose devicePlugin.config has
+    # `create` without `data` or `name`; plugin_config.yaml and mig_config.yaml create a ConfigMap only with both.
+    values = gpu_operator_values(WHOLE, configs, [_layout()])
+    for config in (values["devicePlugin"]["config"], values["migManager"]["config"]):
+        assert config["create"] is True and config["name"] and config["data"]
+    assert values["devicePlugin"]["config"]["default"] in values["devicePlugin"]["config"]["data"]
+    assert values["devicePlugin"]["config"]["name"] != values["migManager"]["config"]["name"]
