@@ -25,7 +25,6 @@ from components.capacity.gpu_sharing import (
     mig_resource,
     tolerating_shared_pool,
 )
-from components.capacity.mig import MIG_CONFIG_LABEL
 from stack_config import component_args as build
 from stack_config.gpu_sharing import chosen_layout, instance_types, uses_mig
 
@@ -74,10 +73,9 @@ def gpu_operators_args(config: Any, gpu_nodes: Any) -> GpuOperatorsArgs:
     if config.shared_gpu_pool is None and not uses_mig(config):
         return args
     replicas = config.shared_gpu_pool.replicas if config.shared_gpu_pool is not None else 2
-    # The nodes of either pool carry the whole pool's labels; the device-plugin config and MIG layout labels differ
-    # by pool, so the DaemonSets select on the rest.
-    common = {k: v for k, v in args.scheduling.node_labels.items() if k not in (DEVICE_PLUGIN_CONFIG_LABEL,
-                                                                                MIG_CONFIG_LABEL)}
+    # The nodes of either pool carry the whole pool's labels; the device-plugin config label differs by pool, so the
+    # standalone DaemonSets select on the rest (the operator's operands go where it finds GPUs).
+    common = {k: v for k, v in args.scheduling.node_labels.items() if k != DEVICE_PLUGIN_CONFIG_LABEL}
     scheduling = tolerating_shared_pool(dataclasses.replace(args.scheduling, node_labels=common))
     layout = chosen_layout(config)
     return dataclasses.replace(args, scheduling=scheduling, device_plugin_configs=device_plugin_configs(replicas),

@@ -140,3 +140,11 @@ def test_the_operators_values_pass_the_charts_own_checks_and_create_both_config_
         assert config["create"] is True and config["name"] and config["data"]
     assert values["devicePlugin"]["config"]["default"] in values["devicePlugin"]["config"]["data"]
     assert values["devicePlugin"]["config"]["name"] != values["migManager"]["config"]["name"]
+
+
+@pytest.mark.parametrize(("device_filter", "applies"), [
+    (None, True), ("0x20B010DE", True), (["0x1", "0x20B010DE"], True), ("0x20B710DE", False), (["0x1"], False)])
+def test_an_entry_applies_to_gpus_its_device_filter_names_or_to_all_without_one(device_filter, applies):
+    from components.capacity.mig import _applies
+    entry = {} if device_filter is None else {"device-filter": device_filter}
+    assert _applies(entry, {"0x20B010DE"}) is applies
