@@ -96,6 +96,8 @@ def test_the_operators_values_are_keys_its_chart_has():
     assert set(values["devicePlugin"]["config"]["data"]) == set(device_plugin_configs(2))
     assert json.loads(values["migManager"]["config"]["data"]["config.yaml"]) == mig_manager_config([layout])
     assert values["daemonsets"]["tolerations"] == WHOLE.tolerations()
+    assert values["dcgmExporter"]["serviceMonitor"] == {"enabled": False}, "the monitoring stack creates it"
+    assert values["mig"] == {"strategy": "mixed"}
 
 
 def _layout() -> MigLayout:
@@ -148,3 +150,15 @@ def test_an_entry_applies_to_gpus_its_device_filter_names_or_to_all_without_one(
     from components.capacity.mig import _applies
     entry = {} if device_filter is None else {"device-filter": device_filter}
     assert _applies(entry, {"0x20B010DE"}) is applies
+
+
+def test_with_mig_layouts_one_operator_release_replaces_both_charts_and_is_an_output():
+    synthesis = components(lambda opts: GpuOperators("gpu", GpuOperatorsArgs(scheduling=WHOLE, mig_layouts=[_layout()]),
+                                                     opts))
+    [release] = synthesis.of_type("kubernetes:helm.sh/v3:Release")
+    assert release.inputs["chart"] == "gpu-operator" and release.inputs["name"] == "gpu-operator"
+    assert release.inputs["atomic"] is True
+    [component] = [r for r in synthesis.resources if r.type == "gpu-model-platform:index:GpuOperators"]
+    outputs = component.component_outputs
+    assert outputs["gpu_operator_release"] == outputs["dcgm_exporter_release"] == "gpu-operator"
+    assert outputs.get("device_plugin_release") is None
