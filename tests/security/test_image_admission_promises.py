@@ -43,3 +43,27 @@ def test_it_reports_the_policy_it_created_and_the_identity_it_admits():
     assert admission.component_outputs == {"policy_name": policy["name"], "signer": signer_identity(REPOSITORY)}
     assert policy["name"] == "admission-signed-by-deploy-workflow"
     assert policy["labels"]["app.kubernetes.io/component"] == "image-admission"
+
+
+def test_admission_refused_for_the_controllers_own_namespace_says_which_one_that_is():
+    from components.security.image_admission import validate_image_admission_args
+
+    args = ImageAdmissionArgs(repository=REPOSITORY, namespaces=["models", "signing"], namespace="signing")
+    assert validate_image_admission_args(args) == [
+        "namespaces: got ['models', 'signing']; not the controller's own 'signing'"]
+
+
+def test_a_second_admission_in_one_cluster_is_refused_naming_the_namespace_it_would_take_over():
+    import pytest
+
+    from components._args import InvalidArgs
+
+    def program() -> None:
+        for instance in ("first", "second"):
+            ImageAdmission(instance, ImageAdmissionArgs(repository=REPOSITORY, namespaces=["models"]))
+
+    with pytest.raises(InvalidArgs) as caught:
+        run(program)
+    message = str(caught.value)
+    assert message.startswith("ImageAdmission 'second': namespace: Namespace 'cosign-system'"), message
+    assert "already created by ImageAdmission 'first'" in message and message.endswith("another namespace")
