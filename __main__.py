@@ -63,10 +63,10 @@ if config.monitoring.enabled:
         if build.collects_traces(config) else None
     amp = ManagedPrometheus("amp", build.managed_prometheus_args(config, cluster), aws) \
         if build.uses_managed_prometheus(config) else None
-    monitoring = MonitoringStack("monitoring", build.monitoring_args(config, gpu_operators, logs, traces, amp),
-                                 kubernetes)
+    monitoring = MonitoringStack("monitoring", build.monitoring_args(config, gpu_operators, logs, traces, amp, cluster),
+                                 aws_and_kubernetes)
 else:
-    monitoring = traces = None
+    monitoring = traces = logs = None
 if autoscaler and monitoring:
     AutoscalerMonitoring("autoscaler-monitoring", build.autoscaler_monitoring_args(config, autoscaler, monitoring),
                          kubernetes)
@@ -79,16 +79,17 @@ if config.cluster.mode != "local":
         ClusterApiAccess("ci-api-access", build.cluster_api_access_args(config, cluster), aws)
     if config.cluster.preview_role_arns:
         PreviewAccess("ci-preview", build.preview_access_args(config, cluster), aws_and_kubernetes)
-    if build.admits_signed_images_only(config):  # the model's namespace admits only what CI signed
-        ImageAdmission("image-admission", build.image_admission_args(config), kubernetes)
 
 # Teams as tenants: namespaces with GPU/CPU/memory quotas, serving priorities, per-team read access (tenancy).
 tenancy = Tenancy("tenancy", tenancy_args(config, cluster), aws_and_kubernetes) if config.tenancy else None
 # Every model of the catalogue (`model:` or `models:`): its image, service, release, endpoint and monitors.
 catalogue = ModelCatalogue(config, cluster, network, gpu_nodes, monitoring, aws, tenancy, shared_gpus,
-                           traces)
-for model in config.catalogue():
-    catalogue.deploy(model)
+                           traces, logs)
+deployed = [catalogue.deploy(model) for model in config.catalogue()]
+# The models' namespaces admit only what CI signed; the webhook reads the signatures in their registries.
+if build.admits_signed_images_only(config):
+    ImageAdmission("image-admission", build.image_admission_args(config, cluster, [d.registry for d in deployed]),
+                   aws_and_kubernetes)
 # GPU-hours and their cost per model and team (kube-state-metrics and the dated price table of tools.cost).
 if build_cost_dashboard(config):
     GpuCostDashboard("gpu-cost", gpu_cost_dashboard_args(config), build.after(kubernetes, monitoring))

@@ -23,6 +23,7 @@ from .cluster.eks_cluster import Cluster, ClusterArgs, ClusterStackReference, Sy
 from .cluster.network import Network, NetworkArgs
 from .observability.alert_links import AlertLinks
 from .observability.gpu_cost import GpuCostDashboard, GpuCostDashboardArgs
+from .observability.grafana_aws import GrafanaAwsAccess
 from .observability.log_collection import CloudWatchLogs, LogCollection, LogCollectionArgs, LokiStore
 from .observability.managed_prometheus import ManagedPrometheus, ManagedPrometheusArgs, QueueSettings, RemoteWrite
 from .observability.model_monitoring import ModelMonitoring, ModelMonitoringArgs
@@ -72,6 +73,7 @@ from .tenancy.tenancy import ContainerDefaults, Tenancy, TenancyArgs, Tenant
 __all__ = [
     "AlbRouting",
     "AlertLinks",
+    "GrafanaAwsAccess",
     "AlertReceiver",
     "ArgoRollouts",
     "ArgoRolloutsArgs",

@@ -57,8 +57,10 @@ from components.serving.runtimes import MODEL_SERVER, RUNTIMES
 from components.serving.scale_to_zero import KedaHttpAddOn, KedaHttpAddOnArgs, ModelScaleToZero, ModelScaleToZeroArgs
 from components.serving.server_contract import ADMIN_PORT_NAME, HTTP_PORT_NAME
 from stack_config.observability_args import (  # noqa: F401 (the program reads them through `build`)
+    alert_links,
     collects_logs,
     collects_traces,
+    grafana_aws_access,
     grafana_data_sources,
     log_collection_args,
     managed_prometheus_args,
@@ -284,7 +286,7 @@ def _secret(value: Optional[SecretStr]) -> Optional[pulumi.Output[str]]:
 
 def monitoring_args(config: StackConfig, gpu_operators: Optional[GpuOperators] = None,
                     logs: Optional[LogCollection] = None, traces: Optional[TraceCollection] = None,
-                    amp: Optional[ManagedPrometheus] = None) -> MonitoringStackArgs:
+                    amp: Optional[ManagedPrometheus] = None, cluster: Optional[Cluster] = None) -> MonitoringStackArgs:
     """The monitoring stack: sizes and receivers from config; every URL, key and password a Pulumi secret."""
     m = config.monitoring
     assert m.grafana_admin_password is not None, "the schema requires it when monitoring is enabled"
@@ -302,6 +304,7 @@ def monitoring_args(config: StackConfig, gpu_operators: Optional[GpuOperators] =
         dcgm_exporter_namespace=gpu_operators.namespace if gpu_operators else None,
         runbook_url=m.runbook_base_url,
         grafana_data_sources=grafana_data_sources(config, logs, traces),
+        grafana_aws=grafana_aws_access(config, cluster, logs, traces) if cluster else None,
         remote_write=amp.remote_write if amp else None,
     )
 
@@ -612,7 +615,9 @@ def admits_signed_images_only(config: StackConfig) -> bool:
     return config.delivery is not None and config.delivery.signed_images_only
 
 
-def image_admission_args(config: StackConfig) -> ImageAdmissionArgs:
+def image_admission_args(config: StackConfig, cluster: Cluster, registries: list[ModelRegistry]) -> ImageAdmissionArgs:
+    """Signed images only in the models' namespaces; the webhook reads the signatures in the models' registries."""
     assert config.delivery is not None and config.delivery.repository is not None  # the config refuses otherwise
     return ImageAdmissionArgs(repository=config.delivery.repository,
-                              namespaces=list(dict.fromkeys(v.model_namespace for v in config.catalogue())))
+                              namespaces=list(dict.fromkeys(v.model_namespace for v in config.catalogue())),
+                              registries=registries, oidc_provider_arn=cluster.oidc_provider_arn)

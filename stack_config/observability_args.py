@@ -7,7 +7,8 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from components.cluster.eks_cluster import Cluster
-from components.observability.alert_links import data_sources
+from components.observability.alert_links import AlertLinks, data_sources
+from components.observability.grafana_aws import GrafanaAwsAccess
 from components.observability.log_collection import CloudWatchLogs, LogCollection, LogCollectionArgs, LokiStore
 from components.observability.managed_prometheus import ManagedPrometheusArgs
 from components.observability.trace_collection import TempoStore, TraceCollection, TraceCollectionArgs, XRay
@@ -66,16 +67,45 @@ def managed_prometheus_args(config: StackConfig, cluster: Cluster) -> ManagedPro
                                  monitoring_namespace=config.monitoring.namespace)
 
 
+LOCAL_GRAFANA_URL = "http://localhost:3000"
+"""The local stack's Grafana when `monitoring.grafanaUrl` is unset: a port-forward to its Service."""
+
+
 def grafana_data_sources(config: StackConfig, logs: Optional[LogCollection],
                          traces: Optional[TraceCollection]) -> list[dict[str, Any]]:
-    """Loki and Tempo on the local stack, for Grafana beside Prometheus. On AWS none yet: Grafana would need a
-    role of its own to query CloudWatch Logs (X-Ray's data source is a plugin)."""
-    if _on_aws(config):
-        return []
+    """The logs and traces data sources: Loki and Tempo on the local stack, CloudWatch Logs (opening on the
+    containers' group) and X-Ray on AWS, read with Grafana's own role (`grafana_aws_access`)."""
     wanted = ({"logs"} if logs else set()) | ({"traces"} if traces else set())
-    sources = data_sources("loki", loki_url=logs.loki_url if logs else None,
-                           tempo_url=traces.tempo_url if traces else None)
+    if _on_aws(config):
+        assert config.aws is not None
+        group = ({"arn": logs.log_group_arn, "name": logs.log_group_name}
+                 if logs and logs.log_group_arn and logs.log_group_name else None)
+        sources = data_sources("cloudwatch", region=config.aws.region, log_group=group, xray=traces is not None)
+    else:
+        sources = data_sources("loki", loki_url=logs.loki_url if logs else None,
+                               tempo_url=traces.tempo_url if traces else None)
     return [s for s in sources if s["uid"] in wanted]
+
+
+def grafana_aws_access(config: StackConfig, cluster: Cluster, logs: Optional[LogCollection],
+                       traces: Optional[TraceCollection]) -> Optional[GrafanaAwsAccess]:
+    """On AWS with logs or traces collected: Grafana's read role for them; else None."""
+    if not _on_aws(config) or not (logs or traces):
+        return None
+    return GrafanaAwsAccess(oidc_provider_arn=_oidc(cluster), log_group_arn=logs.log_group_arn if logs else None,
+                            reads_traces=traces is not None)
+
+
+def alert_links(config: StackConfig, logs: Optional[LogCollection]) -> Optional[AlertLinks]:
+    """Where each model alert links (its dashboard panel, its logs) when the stack collects logs; else None."""
+    if logs is None:
+        return None
+    grafana = config.monitoring.grafana_url or LOCAL_GRAFANA_URL  # the schema requires it on AWS
+    if logs.log_group_name is None:
+        return AlertLinks(grafana, "loki")
+    assert config.aws is not None
+    return AlertLinks(grafana, "cloudwatch", log_group=logs.log_group_name, log_group_arn=logs.log_group_arn,
+                      region=config.aws.region)
 
 
 def server_tracing_env(config: StackConfig, traces: Optional[TraceCollection]) -> dict[str, str]:

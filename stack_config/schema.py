@@ -722,6 +722,10 @@ class MonitoringConfig(Section):
     runbook_base_url: Optional[Annotated[str, StringConstraints(pattern=r"^\S+$")]] = Field(
         default=None, description="Base of every alert's `runbook_url` annotation (`<base>#<alert>`), e.g. your "
                                   "rendered copy of docs/runbooks.md; unset: alerts carry no runbook link.")
+    grafana_url: Optional[Annotated[str, StringConstraints(pattern=r"^https?://[^\s/]+\S*$")]] = Field(
+        default=None, description="Grafana's URL as on-call engineers reach it: the base of every model alert's "
+                                  "`dashboard_url` and `logs_url`. Required on AWS stacks with `logs.enabled`; the "
+                                  "local stack defaults to http://localhost:3000 (a port-forward).")
     logs: LogsConfig = Field(default_factory=LogsConfig, description="Container log collection.")
     traces: TracesConfig = Field(default_factory=TracesConfig, description="Request traces.")
     managed_prometheus: bool = Field(
@@ -1181,6 +1185,9 @@ class StackConfig(Section):
             if self.monitoring.managed_prometheus:
                 problems.append(_problem("monitoring.managedPrometheus", True,
                                          "must be false when cluster.mode is local (no AWS account to hold a workspace)"))
+        elif self.monitoring.enabled and self.monitoring.logs.enabled and self.monitoring.grafana_url is None:
+            problems.append(_problem("monitoring.grafanaUrl", None, "required with monitoring.logs.enabled on an AWS "
+                                     "stack: every model alert links to Grafana there (e.g. https://grafana.example.com)"))
         if self.cluster.mode == "create" and self.monitoring.storage_class not in (
                 None, self.cluster.storage_class or DEFAULT_STORAGE_CLASS):
             problems.append(_problem("monitoring.storageClass", self.monitoring.storage_class,

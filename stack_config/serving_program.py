@@ -83,6 +83,8 @@ class ModelCatalogue:
     tenancy: Any = None
     shared_gpus: Any = None
     traces: Any = None
+    logs: Any = None
+    """The stack's `LogCollection`: with it, every model alert links to its dashboard panel and its logs."""
     deployed: list[DeployedModel] = field(default_factory=list)
     _shared: dict[str, Any] = field(default_factory=dict)
 
@@ -160,7 +162,8 @@ class ModelCatalogue:
         return endpoint
 
     def _monitoring_args(self, view: StackConfig, service: ModelService, scale_to_zero: Any, canary: Any) -> Any:
-        args = build.model_monitoring_args(view, self.monitoring, service, scale_to_zero, canary)
+        args = dataclasses.replace(build.model_monitoring_args(view, self.monitoring, service, scale_to_zero, canary),
+                                   alert_links=build.alert_links(view, self.logs))
         slo = view.model.slo
         if slo is not None:
             args = dataclasses.replace(args, availability=slo.availability, latency_p99_seconds=slo.latency_p99_seconds)

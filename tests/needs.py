@@ -18,6 +18,8 @@ import pytest
 IN_CI = os.environ.get("CI", "").lower() == "true"
 CHECKOV_VENV = Path.home() / ".cache" / "gpu-model-platform" / "checkov-venv"
 PYTRITON_DIR = Path(os.environ.get("PYTRITON_DIR", Path.home() / ".cache" / "gpu-model-platform" / "pytriton"))
+GRAFANA_SCHEMA_DIR = Path(os.environ.get("GRAFANA_SCHEMA_DIR",
+                                         Path.home() / ".cache" / "gpu-model-platform" / "grafana-schema"))
 
 # How each tool gets installed: what the skip (or the CI failure) tells the reader.
 HOW = {
@@ -26,6 +28,7 @@ HOW = {
     "amtool": "Debian package prometheus-alertmanager",
     "nginx": "Debian package nginx-light",
     "jq": "Debian package jq",
+    "curl": "Debian package curl",
     "ip": "Debian package iproute2",
     "strace": "Debian package strace",
     "alertmanager": "Debian package prometheus-alertmanager",
@@ -36,6 +39,8 @@ HOW = {
     "check-jsonschema": "pip package check-jsonschema (requirements-dev.txt)",
     "torch": "app/requirements-train.txt",
     "tritonserver": "pip package nvidia-pytriton (requirements-triton.txt, unpacked by scripts/test), which bundles it",
+    "grafana-schema": "npm packages @grafana/schema and typescript (tests/observability/grafana-schema, installed by "
+                      "scripts/test into ~/.cache/gpu-model-platform/grafana-schema)",
 }
 
 
@@ -61,6 +66,10 @@ def find(name: str) -> str | None:
     if name == "tritonserver":  # inside the nvidia-pytriton wheel, which scripts/test unpacks into its own directory
         binary = PYTRITON_DIR / "pytriton" / "tritonserver" / "bin" / "tritonserver"
         return str(binary) if binary.exists() else None
+    if name == "grafana-schema":  # the TypeScript compiler beside Grafana's schema types, in their own directory
+        tsc = GRAFANA_SCHEMA_DIR / "node_modules" / "typescript" / "bin" / "tsc"
+        types = GRAFANA_SCHEMA_DIR / "node_modules" / "@grafana" / "schema" / "package.json"
+        return str(tsc) if tsc.exists() and types.exists() and shutil.which("node") else None
     if name == "nginx":  # /usr/sbin is not on every user's PATH
         return shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
     if name == "alertmanager":

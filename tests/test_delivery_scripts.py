@@ -581,6 +581,24 @@ def test_the_required_check_lets_a_fork_pass_without_previews_and_nothing_pass_w
         assert "required jobs did not pass" in result.stderr
 
 
+@pytest.mark.parametrize(("fork", "skippable", "cost", "comment", "passes"), [
+    # The values pull-request.yml's SKIPPABLE folds to: a fork's names cost-comment, a branch's does not.
+    (True, "local-stack cost-comment", "success", "skipped", True),
+    (False, "local-stack ", "success", "skipped", False),
+    (True, "local-stack cost-comment", "skipped", "skipped", False),   # the estimate itself is never optional
+    (True, "local-stack cost-comment", "failure", "skipped", False),
+    (False, "local-stack ", "success", "success", True),
+])
+def test_a_fork_passes_without_the_cost_comment_but_never_without_the_estimate(sandbox, fork, skippable, cost,
+                                                                             comment, passes):
+    _require("jq")
+    _, env = sandbox
+    needs = _needs(checks="success", image="success", stacks="success", preview="skipped" if fork else "success",
+                   **{"local-stack": "skipped", "cost": cost, "cost-comment": comment})
+    result = run("required-check.sh", env={**env, "NEEDS": needs, "FORK": str(fork).lower(), "SKIPPABLE": skippable})
+    assert (result.returncode == 0) == passes, result.stderr
+
+
 # --- image-trust.sh: provenance, signature, verification ---------------------------------------------------
 
 def _trust_fakes(bin_dir: Path) -> None:
@@ -704,6 +722,20 @@ def test_the_pull_request_preview_role_trusts_its_environment_from_a_pull_reques
     assert "sub" not in str(statement["Condition"]["StringEquals"]), "the audience is exact, the subject a pattern"
 
 
+def test_a_repository_with_immutable_subject_claims_is_trusted_by_its_ids_and_its_workflow_path_by_name():
+    # GitHub Docs, OpenID Connect reference: immutable claims put OWNER@OWNER-ID/REPO@REPO-ID in `repo`
+    # even in a customized template; job_workflow_ref stays the workflow's path.
+    [statement] = trust_policy("acme/gpu", "123456789012", "prod", "deploy", ids="123456/456789")["Statement"]
+    assert statement["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"] == (
+        "repo:acme@123456/gpu@456789:environment:prod:job_workflow_ref:acme/gpu/.github/workflows/stack.yml@refs/heads/main")
+
+
+@pytest.mark.parametrize("ids", ["123456", "acme/456789", "1/2/3", ""])
+def test_immutable_ids_that_are_not_two_numbers_are_refused(ids):
+    with pytest.raises(SystemExit, match="expected OWNER-ID/REPO-ID"):
+        trust_policy("acme/gpu", "123456789012", "prod", "deploy", ids=ids)
+
+
 def test_a_trust_policy_for_a_malformed_repository_is_refused():
     with pytest.raises(SystemExit, match="expected OWNER/REPO"):
         trust_policy("acme", "123456789012", "prod", "deploy")
@@ -729,3 +761,168 @@ def test_the_local_stack_script_refuses_an_unknown_phase(sandbox, tmp_path):
     (tmp_path / "runner-temp").mkdir()
     result = run("local-stack.sh", "sideways", env=env)
     assert result.returncode == 2 and "usage: local-stack.sh up|check|down" in result.stderr
+
+
+# ---- the Pulumi CLI, checked before it is unpacked ---------------------------------------------
+
+PULUMI_VERSION = "3.272.0"
+
+
+def _pulumi_archive(path: Path, version: str) -> str:
+    """A stand-in CLI archive laid out as Pulumi's (pulumi/pulumi); returns its sha256."""
+    data = f'#!/usr/bin/env bash\necho v{version}\n'.encode()
+    with tarfile.open(path, "w:gz") as archive:
+        info = tarfile.TarInfo("pulumi/pulumi")
+        info.size, info.mode = len(data), 0o755
+        archive.addfile(info, io.BytesIO(data))
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # noqa: D102 (the test output stays readable)
+        pass
+
+
+def _origin(directory: Path):
+    handler = lambda *a, **k: _Quiet(*a, directory=str(directory), **k)  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def _install_pulumi(tmp_path: Path, sums_line, cosign_exit: int = 0) -> subprocess.CompletedProcess:
+    """Serve the archive and the release's checksums (and their signature bundle) from two loopback origins,
+    run install-pulumi.sh with a stand-in cosign that exits `cosign_exit`."""
+    _require("curl")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (tmp_path / "calls").mkdir(exist_ok=True)
+    fake(bin_dir, "cosign", f"exit {cosign_exit}")
+    arch = {"x86_64": "x64", "aarch64": "arm64", "arm64": "arm64"}[os.uname().machine]
+    name = f"pulumi-v{PULUMI_VERSION}-linux-{arch}.tar.gz"
+    downloads, releases = tmp_path / "downloads", tmp_path / "releases" / f"v{PULUMI_VERSION}"
+    downloads.mkdir()
+    releases.mkdir(parents=True)
+    digest = _pulumi_archive(downloads / name, PULUMI_VERSION)
+    other = "0" * 64
+    (releases / f"pulumi-{PULUMI_VERSION}-checksums.txt").write_text(
+        f"{other}  pulumi-v{PULUMI_VERSION}-windows-x64.zip\n" + sums_line(digest, name))
+    (releases / f"pulumi-{PULUMI_VERSION}-checksums.txt.sig").write_text('{"bundle": "stand-in"}')
+    servers = [_origin(downloads), _origin(tmp_path / "releases")]
+    try:
+        env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "CALLS": str(tmp_path / "calls"),
+               "PULUMI_DOWNLOAD_ORIGIN": f"http://127.0.0.1:{servers[0].server_address[1]}",
+               "PULUMI_RELEASE_ORIGIN": f"http://127.0.0.1:{servers[1].server_address[1]}"}
+        return subprocess.run([str(SCRIPTS / "install-pulumi.sh"), PULUMI_VERSION, str(tmp_path / "cli")],
+                              env=env, capture_output=True, text=True, timeout=60)
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+
+
+def test_the_pulumi_cli_is_unpacked_when_its_sha256_matches_the_release_checksums(tmp_path):
+    result = _install_pulumi(tmp_path, lambda digest, name: f"{digest}  {name}\n")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip().endswith(f"v{PULUMI_VERSION}")
+    assert (tmp_path / "cli" / "pulumi" / "pulumi").is_file()
+    [verify] = calls(tmp_path, "cosign")
+    sums = f"pulumi-{PULUMI_VERSION}-checksums.txt"
+    assert verify.startswith("verify-blob ") and verify.split()[1].endswith(f"/{sums}")
+    assert f"--bundle {verify.split()[1]}.sig" in verify
+    assert ("--certificate-identity-regexp ^https://github\\.com/pulumi/pulumi/\\.github/workflows/sign\\.yml@refs/ "
+            "--certificate-oidc-issuer https://token.actions.githubusercontent.com") in verify
+
+
+def test_checksums_without_pulumis_signature_never_unpack_the_cli(tmp_path):
+    result = _install_pulumi(tmp_path, lambda digest, name: f"{digest}  {name}\n", cosign_exit=1)
+    assert result.returncode != 0
+    assert "is not signed by pulumi/pulumi's signing workflow" in result.stdout
+    assert not (tmp_path / "cli").exists()
+
+
+@pytest.mark.parametrize(("case", "sums_line", "says"), [
+    ("tampered archive", lambda digest, name: f"{'f' * 64}  {name}\n", "does not match the SHA-256"),
+    ("archive not listed", lambda digest, name: "", "has no single SHA-256 line"),
+    ("listed twice", lambda digest, name: f"{digest}  {name}\n{'f' * 64}  {name}\n", "has no single SHA-256 line"),
+])
+def test_a_pulumi_cli_archive_the_release_checksums_do_not_vouch_for_is_never_unpacked(tmp_path, case, sums_line, says):
+    result = _install_pulumi(tmp_path, sums_line)
+    assert result.returncode != 0, case
+    assert says in result.stdout + result.stderr
+    assert not (tmp_path / "cli").exists()
+
+
+def test_the_pulumi_cli_install_refuses_a_version_that_is_not_a_release(tmp_path):
+    result = subprocess.run([str(SCRIPTS / "install-pulumi.sh"), "3.272.0 --insecure", str(tmp_path)],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0 and "not a Pulumi release version" in result.stdout
+
+
+# --- cost-comment.sh and sticky-comment.sh: the pull request's cost comment ------------------------------
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def _cost_python(bin_dir: Path) -> None:
+    """A stand-in for `python -m tools.cost`: --json prints the stack's estimate read from the checkout it runs
+    in (cost-<stack> files), --comment prints its arguments and the baseline it was given."""
+    fake(bin_dir, "python", """
+if [[ " $* " == *" --json "* ]]; then
+  stack="${@: -2:1}"; echo "[{\\"stack\\": \\"$stack\\", \\"total\\": {\\"desired\\": $(cat "cost-$stack")}}]"
+else
+  echo "comment for: $*"; baseline="${@: -1}"; cat "$baseline"
+fi""")
+
+
+def test_the_cost_comment_compares_with_the_base_commits_own_estimates(sandbox, tmp_path):
+    _require("jq")
+    bin_dir, env = sandbox
+    _cost_python(bin_dir)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    for name, text in {"Pulumi.dev.yaml": "", "cost-dev": "100", "Pulumi.prod.yaml": "", "cost-prod": "900"}.items():
+        (repo / name).write_text(text)
+    _git(repo, "add", ".")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "base")
+    base = _git(repo, "rev-parse", "HEAD")
+    (repo / "cost-dev").write_text("150")  # the pull request's change: never read for the baseline
+    (repo / "Pulumi.staging.yaml").write_text("")  # a stack the base does not have
+    result = run("cost-comment.sh", base, str(tmp_path / "cost.md"), "dev", "prod", "staging", env=env, cwd=repo)
+    assert result.returncode == 0, result.stderr
+    lines = (tmp_path / "cost.md").read_text().splitlines()
+    assert lines[0] == "<!-- cost-estimate -->"
+    assert lines[1].startswith("comment for: -m tools.cost --stack dev --stack prod --stack staging --comment --baseline ")
+    baseline = json.loads("\n".join(lines[2:]))
+    assert baseline == [{"stack": "dev", "total": {"desired": 100}}, {"stack": "prod", "total": {"desired": 900}}]
+    assert _git(repo, "worktree", "list").count("\n") == 0, "the base's worktree is removed"
+
+
+def test_a_pull_request_without_stacks_to_estimate_is_refused(sandbox, tmp_path):
+    _, env = sandbox
+    result = run("cost-comment.sh", "abc", str(tmp_path / "cost.md"), env=env)
+    assert result.returncode == 2 and "no stack to estimate" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(("existing", "method"), [("", "POST"), ("55", "PATCH")])
+def test_the_cost_comment_is_one_comment_edited_in_place(sandbox, tmp_path, existing, method):
+    bin_dir, env = sandbox
+    _gh(bin_dir, existing)
+    (tmp_path / "cost.md").write_text("<!-- cost-estimate -->\n| stack |\n")
+    env = {**env, "GITHUB_REPOSITORY": "acme/gpu", "PR_NUMBER": "12"}
+    result = run("sticky-comment.sh", "<!-- cost-estimate -->", str(tmp_path / "cost.md"), env=env)
+    assert result.returncode == 0, result.stderr
+    [lookup, write] = calls(tmp_path, "gh")
+    assert 'select(.body | startswith("<!-- cost-estimate -->"))' in lookup and "issues/12/comments" in lookup
+    assert write.startswith(f"api --method {method}") and ("issues/comments/55" in write) == (method == "PATCH")
+    assert (tmp_path / "calls" / "body.md").read_text() == (tmp_path / "cost.md").read_text()
+
+
+def test_a_body_without_its_marker_is_never_posted(sandbox, tmp_path):
+    bin_dir, env = sandbox
+    _gh(bin_dir, "")
+    (tmp_path / "cost.md").write_text("| stack |\n")
+    result = run("sticky-comment.sh", "<!-- cost-estimate -->", str(tmp_path / "cost.md"), env=env)
+    assert result.returncode == 2 and calls(tmp_path, "gh") == []

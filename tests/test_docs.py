@@ -100,12 +100,13 @@ def test_the_readme_names_every_debian_package_and_every_daemon_the_test_script_
     assert "nginx -s quit" in script and "`nginx -s quit`" in section
 
 
-def test_the_test_script_takes_torchs_cpu_build_from_the_index_ci_uses():
+def test_the_test_script_takes_torchs_cpu_build_and_ci_the_hash_locked_one():
     script = (PROJECT_DIR / "scripts" / "test").read_text()
     index = re.search(r'^TORCH_CPU_INDEX="([^"]+)"', script, re.MULTILINE).group(1)
     checks = (PROJECT_DIR / ".github" / "workflows" / "checks.yml").read_text()
-    assert index in checks, "scripts/test and CI take torch from the same index"
-    assert f"`{index}`" in _readme()
+    # CI installs the hash lock (PyPI's torch); a second index there could shadow it with an unlocked X+cpu.
+    assert index not in checks and "--require-hashes --no-deps -r requirements-dev.lock" in checks
+    assert f"`{index}`" in _readme() and "`requirements-dev.lock`" in _readme()
     install = script.index('--index-url "$TORCH_CPU_INDEX"')
     assert install < script.index("-r requirements-dev.txt"), "the CPU build is in place before torch==X is resolved"
 

@@ -17,7 +17,9 @@ INSTALLED_WITH_HASHES = {
     "policy/requirements.lock": ROOT / ".github" / "actions" / "pulumi-python" / "action.yml",
     "app/requirements.lock": ROOT / "app" / "Dockerfile",
     "app/requirements-gpu.lock": ROOT / "app" / "Dockerfile",
+    "requirements-dev.lock": ROOT / ".github" / "workflows" / "checks.yml",
 }
+WORKFLOWS = ROOT / ".github" / "workflows"
 
 
 @pytest.mark.parametrize("lock", LOCKS, ids=lambda lock: lock.output)
@@ -99,3 +101,58 @@ def test_ubuntu_packages_come_from_a_fixed_snapshot():
     assert re.search(r"^ARG UBUNTU_SNAPSHOT=\d{8}T\d{6}Z$", dockerfile, re.MULTILINE)
     apt = re.findall(r"apt-get [^\n]*(?:update|install)[^\n]*", dockerfile)
     assert apt and all('-o APT::Snapshot="${UBUNTU_SNAPSHOT}"' in line for line in apt), apt
+
+
+def _pip_installs(text: str) -> list[str]:
+    return [line for line in re.split(r"(?<!\\)\n", text) if "pip install" in line]
+
+
+def test_the_training_environment_is_installed_only_from_its_hash_lock():
+    # Its model ships in the image: no workflow installs the training requirements (or the dev ones that
+    # include them) from the unhashed inputs, and the model job trains from the lock.
+    inputs = ("-r requirements-dev.txt", "-r app/requirements-train.txt")
+    for path in sorted(WORKFLOWS.glob("*.yml")):
+        for line in _pip_installs(path.read_text()):
+            assert not any(name in line for name in inputs), f"{path.name}: {line.strip()}"
+            if "requirements-dev.lock" in line:
+                assert "--require-hashes" in line and "--no-deps" in line, f"{path.name}: {line.strip()}"
+    checks = (WORKFLOWS / "checks.yml").read_text()
+    model_job = checks[checks.index("\n  model:"):]
+    assert re.search(r"--require-hashes --no-deps -r requirements-dev\.lock\n(.*\n){0,4}.*python train\.py",
+                     model_job), "the model job does not train from the hash lock"
+
+
+def test_the_training_lock_pins_torch_with_hashes_and_no_second_index_can_shadow_it():
+    # `torch==X` also matches a local version `X+cpu` from an extra index, whose hash is not locked.
+    lock = (ROOT / "requirements-dev.lock").read_text()
+    torch = re.search(r"^torch==(\S+) .*?(?=^\S)", lock, re.MULTILINE | re.DOTALL)
+    assert torch and "--hash=sha256:" in torch.group(0)
+    pinned = re.search(r"^torch==(\S+)$", (ROOT / "app" / "requirements-train.txt").read_text(), re.MULTILINE)
+    assert pinned and torch.group(1) == pinned.group(1)
+    for path in sorted(WORKFLOWS.glob("*.yml")):
+        text = path.read_text()
+        if "requirements-dev.lock" in text:
+            assert "PIP_EXTRA_INDEX_URL" not in text and "--extra-index-url" not in text, path.name
+
+
+def test_part_of_a_lock_is_cut_with_every_dependency_and_its_hashes():
+    from tools.locks import subset
+    lock = (ROOT / "requirements-dev.lock").read_text()
+    part = subset(lock, ["scikit-learn"])
+    names = re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==", part, re.MULTILINE)
+    # scikit-learn, what it names in its `# via` annotations, transitively (joblib needs cloudpickle), and both
+    # of scipy's marker-exclusive pins of the universal lock.
+    assert {"scikit-learn", "numpy", "scipy", "joblib", "threadpoolctl", "cloudpickle"} <= set(names)
+    assert names.count("scipy") == len(re.findall(r"^scipy==", lock, re.MULTILINE)) >= 1
+    assert "torch" not in names and "pytest" not in names, "nothing scikit-learn does not need"
+    blocks = re.split(r"\n(?=[A-Za-z0-9])", part.strip())
+    assert all("--hash=sha256:" in block for block in blocks)
+    with pytest.raises(SystemExit, match="not in the lock: not-locked"):
+        subset(lock, ["not-locked"])
+
+
+def test_the_image_job_installs_the_gates_data_from_the_training_lock_with_hashes():
+    image = (ROOT / ".github" / "workflows" / "image.yml").read_text()
+    assert 'python -m tools.locks --subset requirements-dev.lock scikit-learn > "$RUNNER_TEMP/gate-data.txt"' in image
+    installs = [line for line in image.splitlines() if "pip install" in line]
+    assert installs and all("--require-hashes --no-deps" in line for line in installs), installs

@@ -418,6 +418,21 @@ def test_a_service_account_annotated_with_another_role_is_caught():
     assert any(m.startswith("[irsa-trust-matches-service-accounts] IAM role 'cluster-autoscaler-role'") for m in irsa), found
 
 
+def test_a_policy_controller_webhook_account_renamed_away_from_its_ecr_role_is_caught():
+    synthesis = stack("prod")
+
+    def rename(name, type_, state):
+        if name == "image-admission-release":
+            values = copy.deepcopy(state["values"])
+            values["webhook"]["serviceAccount"]["name"] = "renamed-webhook"
+            state["values"] = values
+    found = pack_violations(synthesis, "prod", mutate=rename)
+    irsa = [m for m in found if m.startswith("[irsa-trust-matches-service-accounts]")]
+    assert any("cosign-system/renamed-webhook" in m for m in irsa), found
+    assert any(m.startswith("[irsa-trust-matches-service-accounts] IAM role 'image-admission-ecr-reader'")
+               for m in irsa), found
+
+
 def test_a_gpu_request_larger_than_a_node_is_caught():
     def double(name, type_, state):
         if type_ == DEPLOYMENT:

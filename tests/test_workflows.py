@@ -188,7 +188,7 @@ def test_the_unit_tests_install_what_ci_run_installs():
     install = runs(jobs(workflow("checks.yml"))["unit-tests"])
     for package in apt_packages:
         assert re.search(rf"apt-get install .*\b{re.escape(package)}\b", install), package
-    assert "-r requirements-dev.txt" in install and "-r requirements-checkov.txt" in install
+    assert "--require-hashes --no-deps -r requirements-dev.lock" in install and "-r requirements-checkov.txt" in install
     assert "CHECKOV_BIN=" in install
 
 
@@ -228,7 +228,9 @@ def test_only_the_image_job_builds_and_only_the_push_script_pushes():
 
 def test_every_pulumi_run_is_given_the_image_by_digest_so_pulumi_builds_nothing():
     script = (SCRIPTS_DIR / "pulumi-stack.sh").read_text()
-    assert "--path 'gpu-model-platform:model.image' \"$image\"" in script
+    # Every model CI builds gets the digest (model.image, or each catalogue entry's models[i].image).
+    assert '"$python" -m tools.delivery model-images "$stack" "$image" "$version"' in script
+    assert 'pulumi config set --stack "$stack" --path "gpu-model-platform:$key" "$value" --non-interactive' in script
     assert '[[ "$image" =~ @sha256:[0-9a-f]{64}$ ]]' in script
     for name, job_id, job in pulumi_jobs():
         if "pulumi-stack.sh" in runs(job):
@@ -416,6 +418,7 @@ def test_every_workflow_grants_nothing_by_default_and_every_job_states_its_permi
 
 ALLOWED_WRITES = {
     ("pull-request.yml", "preview"): {"id-token", "pull-requests"},
+    ("pull-request.yml", "cost-comment"): {"pull-requests"},  # posts the cost job's comment; runs no estimate
     ("preview.yml", "preview"): {"id-token", "pull-requests"},
     ("preview-stack.yml", "preview"): {"id-token", "pull-requests"},
     ("deploy.yml", "attest"): {"id-token", "attestations"},
@@ -542,9 +545,34 @@ def test_the_pulumi_cli_version_is_the_one_requirements_txt_pins(tmp_path):
         subprocess.run(["bash", "-e", "-c", script], cwd=ROOT, check=True,
                        env={**os.environ, "GITHUB_OUTPUT": str(output), "GITHUB_ENV": str(github_env)})
         assert output.read_text().strip() == f"pulumi={sdk}"
+
+
+def test_the_pulumi_cli_is_installed_only_by_the_script_that_checks_its_sha256():
+    # pulumi/actions (v7.0.0's src/libs/pulumi-cli.ts) downloads without checking a checksum: it is gone.
+    installs = [s for s in load(ACTIONS_DIR / "pulumi-python" / "action.yml")["runs"]["steps"]
+                if "install-pulumi.sh" in s.get("run", "")]
+    installs += [s for s in steps(jobs(workflow("drift.yml"))["drift"]) if "install-pulumi.sh" in s.get("run", "")]
+    assert len(installs) == 2
+    # cosign (which checks the checksums file's signature) is installed before the CLI, in both.
+    action_steps = load(ACTIONS_DIR / "pulumi-python" / "action.yml")["runs"]["steps"]
+    drift_steps = steps(jobs(workflow("drift.yml"))["drift"])
+    for sequence, install in ((action_steps, installs[0]), (drift_steps, installs[1])):
+        installer = next(i for i, st in enumerate(sequence) if st.get("uses", "").startswith("sigstore/cosign-installer@"))
+        assert installer < sequence.index(install)
+    for step in installs:
+        assert step["env"]["PULUMI_VERSION"] == "${{ steps.versions.outputs.pulumi }}"
+        first, path_line = step["run"].strip().splitlines()
+        assert first == '.github/scripts/install-pulumi.sh "$PULUMI_VERSION" "$RUNNER_TEMP/pulumi-cli"'
+        assert path_line == 'echo "$RUNNER_TEMP/pulumi-cli/pulumi" >> "$GITHUB_PATH"'
     for path in [*WORKFLOW_FILES, *ACTION_FILES]:
-        for match in re.finditer(r"uses: pulumi/actions@\S+.*\n\s+with:\n\s+pulumi-version: (.+)", path.read_text()):
-            assert re.fullmatch(r"\$\{\{ steps\.\w+\.outputs\.pulumi \}\}", match.group(1)), path.name
+        assert "pulumi/actions@" not in path.read_text(), path.name
+    script = (ROOT / ".github" / "scripts" / "install-pulumi.sh").read_text()
+    check, unpack = script.index("sha256sum --check --strict"), script.index("tar -xzf")
+    assert check < unpack
+    # The checksums come from the GitHub release, a second origin to the archive's download site.
+    assert 'releases="${PULUMI_RELEASE_ORIGIN:-https://github.com/pulumi/pulumi/releases/download}"' in script
+    assert 'downloads="${PULUMI_DOWNLOAD_ORIGIN:-https://get.pulumi.com/releases/sdk}"' in script
+    assert not re.search(r"PULUMI_(DOWNLOAD|RELEASE)_ORIGIN", "".join(p.read_text() for p in [*WORKFLOW_FILES, *ACTION_FILES]))
 
 
 def test_the_virtualenvs_are_the_ones_the_project_files_name_installed_from_the_locks():
@@ -687,7 +715,10 @@ def test_renovate_keeps_actions_python_and_base_images_current():
     [manager] = config["customManagers"]
     [pattern] = manager["matchStrings"]
     python_pattern = re.compile(pattern.replace("(?<", "(?P<"))
-    found = {m.group("depName"): m.group("currentValue") for path in WORKFLOW_FILES
+    files = [*WORKFLOW_FILES, *ACTION_FILES]
+    patterns = [re.compile(p.strip("/")) for p in manager["managerFilePatterns"]]
+    assert all(any(p.search(str(f.relative_to(ROOT))) for p in patterns) for f in files), "every file is scanned"
+    found = {m.group("depName"): m.group("currentValue") for path in files
              for m in python_pattern.finditer(path.read_text())}
     assert found == {"aquasecurity/trivy": "v0.70.0", "sigstore/cosign": "v3.0.6"}
     assert all(m.group("datasource") == "github-releases" for path in WORKFLOW_FILES
@@ -888,8 +919,8 @@ def test_pull_requests_that_touch_what_a_stack_runs_deploy_the_local_stack_on_ki
     assert local["permissions"] == {"contents": "read"}, "no cloud credential, no token"
     assert "python3 -m tools.delivery changes" in runs(pr["changes"])
     assert "local-stack" in pr["required"]["needs"]
-    assert step_running(pr["required"], "required-check.sh")["env"]["SKIPPABLE"] == \
-        "${{ needs.changes.outputs.deploy != 'true' && 'local-stack' || '' }}"
+    assert step_running(pr["required"], "required-check.sh")["env"]["SKIPPABLE"].startswith(
+        "${{ needs.changes.outputs.deploy != 'true' && 'local-stack' || '' }}")
     kind = jobs(workflow("local-stack.yml"))["kind"]
     assert kind["runs-on"] == "ubuntu-24.04" and kind["permissions"] == {"contents": "read"}
     assert not [s for s in steps(kind) if action(s) in (AWS_ACTION, PULUMI_AUTH_ACTION)]
@@ -911,8 +942,12 @@ def test_signed_and_attested_images_are_verified_before_any_deploy():
     up = jobs(workflow("stack.yml"))["up"]
     push = step_running(up, "push-image.sh")
     order = [line.strip() for line in push["run"].splitlines() if "image-trust.sh" in line or "push-image.sh" in line]
-    assert [o.split()[0 if "push" in o else 1] for o in order] == \
-        ['image="$(.github/scripts/push-image.sh', "provenance", "sign", "verify"], order
+    assert [o.split()[0 if "push-image" in o else 1] for o in order] == \
+        ['image="$(.github/scripts/push-image.sh', 'pushed="$(.github/scripts/push-image.sh', "provenance", "sign",
+         "verify"], order
+    # ... for each model's repository (a catalogue has several), inside one loop.
+    loop = push["run"][push["run"].index("for repository in $(jq -r '.models[].repository' <<< \"$info\"); do"):]
+    assert loop.index('pushed="$(') < loop.index("verify") < loop.index("done")
     assert steps(up).index(push) < index_of(up, lambda s: "pulumi-stack.sh up" in s.get("run", ""))
     installer = index_of(up, lambda s: action(s) == "sigstore/cosign-installer")
     assert installer < steps(up).index(push)
@@ -944,7 +979,8 @@ def test_a_rollback_checks_the_digest_before_approval_with_the_deployed_commits_
         guard = step_running(job, "deploy-guard.sh")
         assert guard["env"]["MODE"] == "${{ inputs.ref != '' && 'exact' || 'descendant' }}"
     image = step_running(stack["plan"], "push-image.sh")
-    held = image["run"].index('.github/scripts/push-image.sh "$(jq -r .repository <<< "$info")" "$DIGEST"')
+    held = image["run"].index('held="$(.github/scripts/push-image.sh "$repository" "$DIGEST")"')
+    assert image["run"].index("for repository in $(jq -r '.models[].repository' <<< \"$info\"); do") < held
     assert image["run"].index('if [ -z "$ARCHIVES" ]; then') < held < \
         image["run"].index("image-trust.sh provenance") < image["run"].index("image-trust.sh verify")
     assert stack["plan"]["environment"] == "${{ inputs.stack }}-preview", "before the approval, in the up job"
@@ -964,3 +1000,38 @@ def test_every_threat_model_row_is_backed_by_a_test():
         cited = set(re.findall(r"`(test_\w+)`", row))
         assert cited, f"a row with nothing behind it: {row[:80]}"
         assert cited <= defined, cited - defined
+
+
+def test_every_pull_request_gets_one_cost_comment_from_a_job_without_credentials():
+    pr = jobs(workflow("pull-request.yml"))
+    cost, post = pr["cost"], pr["cost-comment"]
+    # Computed on GitHub's runners (never a stack's), with no cloud credential and no write token: it runs the
+    # pull request's code, a fork's included.
+    assert cost["runs-on"] == "ubuntu-24.04" and cost["permissions"] == {"contents": "read"}
+    assert "if" not in cost, "a fork's pull request is estimated too"
+    assert not [s for s in steps(cost) if action(s) in (AWS_ACTION, PULUMI_AUTH_ACTION)]
+    install = step_running(cost, "pip install")
+    assert "--require-hashes --no-deps -r requirements.lock" in install["run"]
+    estimate = step_running(cost, "cost-comment.sh")
+    assert estimate["env"]["BASE"] == "${{ github.event.pull_request.base.sha }}"
+    assert estimate["env"]["STACKS"] == "${{ join(fromJSON(needs.stacks.outputs.stacks).*.stack, ' ') }}"
+    assert cost["needs"] == "stacks" and '"$BASE" "$RUNNER_TEMP/cost.md" $STACKS' in estimate["run"]
+    checkout = next(s for s in steps(cost) if action(s) == "actions/checkout")
+    assert checkout["with"]["fetch-depth"] == 0 and checkout["with"]["persist-credentials"] is False
+    upload = next(s for s in steps(cost) if action(s) == "actions/upload-artifact")
+    # Posted by a job that runs no estimate: only it holds pull-requests: write, and only for this repository's
+    # branches (a fork's token cannot write; its estimate stays in the cost job's summary).
+    assert post["needs"] == "cost" and post["if"] == "github.event.pull_request.head.repo.full_name == github.repository"
+    assert post["permissions"] == {"contents": "read", "pull-requests": "write"}
+    download = next(s for s in steps(post) if action(s) == "actions/download-artifact")
+    assert upload["with"]["name"] == cost["outputs"]["artifact"] == "cost-comment-${{ github.run_attempt }}"
+    assert download["with"]["name"] == "${{ needs.cost.outputs.artifact }}"
+    sticky = step_running(post, "sticky-comment.sh")
+    marker = sticky["run"].split('"')[1]
+    assert marker == "<!-- cost-estimate -->"
+    assert f'echo "{marker}"' in (SCRIPTS_DIR / "cost-comment.sh").read_text(), "the comment starts with the marker"
+    assert "python -m tools.cost" not in runs(post) and "cost-comment.sh" not in runs(post)
+    # Required passes for a fork without the comment, never without the estimate.
+    assert {"cost", "cost-comment"} <= set(pr["required"]["needs"])
+    skippable = step_running(pr["required"], "required-check.sh")["env"]["SKIPPABLE"]
+    assert "github.event.pull_request.head.repo.full_name != github.repository && 'cost-comment' || ''" in skippable

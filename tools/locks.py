@@ -3,6 +3,8 @@ its files, so `pip install --require-hashes` installs exactly what was locked or
 
     python -m tools.locks            regenerate every lock from its input (needs PyPI; uv as pinned)
     python -m tools.locks --check    fail when a lock is stale (offline; tests/test_locks.py runs it)
+    python -m tools.locks --subset LOCK NAME...   the blocks of LOCK that NAME and its dependencies need
+                                     (hashes kept), for installing part of a lock with --require-hashes
 
 The inputs stay the readable `requirements*.txt` files people and Dependabot edit; each lock records
 the sha256 of its input (with the files it includes) so any edit of the input makes the lock stale
@@ -44,6 +46,11 @@ LOCKS: tuple[Lock, ...] = (
     Lock("policy/requirements.txt", "policy/requirements.lock", "the policy pack, in every preview and update"),
     Lock("app/requirements.txt", "app/requirements.lock", "the CPU image (app/Dockerfile, build-cpu)"),
     Lock("app/requirements-gpu.txt", "app/requirements-gpu.lock", "the GPU image (app/Dockerfile, build-gpu)"),
+    # The training environment (app/requirements-train.txt, included by requirements-dev.txt): its model
+    # ships in the image. torch comes from PyPI (a CUDA build that also runs on CPU) because PyTorch's
+    # own CPU index cannot be reached where the locks are compiled; the lock is what CI installs.
+    Lock("requirements-dev.txt", "requirements-dev.lock",
+         "the training environment and its tests (checks.yml's model and test jobs, mutation.yml)"),
 )
 
 
@@ -107,6 +114,34 @@ def lock_problems(lock: Lock, root: Path = ROOT) -> list[str]:
     return problems
 
 
+def _blocks(text: str) -> list[tuple[str, str]]:
+    """Each locked block (pin, markers, hashes, `# via` comments) with its normalized name; a universal lock
+    can hold one name twice, under exclusive environment markers."""
+    blocks = re.split(r"\n(?=[A-Za-z0-9])", text)
+    return [(normalize(m.group(1)), block.rstrip("\n") + "\n") for block in blocks if (m := _PIN_RE.match(block))]
+
+
+def _required_by(block: str) -> set[str]:
+    """The packages a block's `# via` comments name (uv's annotation of who needs it)."""
+    vias = re.findall(r"#\s+via\s+(\S[^\n]*)|#\s{3,}(\S[^\n]*)", block)
+    return {normalize(name) for pair in vias for name in pair if name and not name.startswith("-r")}
+
+
+def subset(text: str, roots: list[str]) -> str:
+    """The blocks `roots` need: the roots and, transitively, every package a needed package requires."""
+    blocks = _blocks(text)
+    needed = {normalize(r) for r in roots}
+    missing = sorted(needed - {name for name, _ in blocks})
+    if missing:
+        raise SystemExit(f"not in the lock: {', '.join(missing)}")
+    grown = True
+    while grown:
+        more = {name for name, block in blocks if name not in needed and _required_by(block) & needed}
+        needed |= more
+        grown = bool(more)
+    return "".join(block for name, block in blocks if name in needed)
+
+
 def compile_lock(lock: Lock, uv: str) -> None:
     """`uv pip compile --generate-hashes --universal` from PyPI, then the input hash on top."""
     output = ROOT / lock.output
@@ -123,7 +158,14 @@ def compile_lock(lock: Lock, uv: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.locks", description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="report stale locks and exit 1; change nothing")
+    parser.add_argument("--subset", nargs="+", metavar=("LOCK", "NAME"),
+                        help="print the blocks of LOCK that the named packages need, hashes kept")
     args = parser.parse_args(argv)
+    if args.subset:
+        if len(args.subset) < 2:
+            parser.error("--subset needs a lock and at least one package")
+        print(subset((ROOT / args.subset[0]).read_text(), args.subset[1:]), end="")
+        return 0
     if args.check:
         problems = [p for lock in LOCKS for p in lock_problems(lock)]
         print("\n".join(problems) or f"{len(LOCKS)} locks match their inputs")

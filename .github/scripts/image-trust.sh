@@ -12,6 +12,9 @@ set -euo pipefail
 command="$1"
 image="$2"
 [[ "$image" =~ ^[^@]+@sha256:[0-9a-f]{64}$ ]] || { echo "::error::$image is not an image by digest" >&2; exit 2; }
+# Issuer and identity of a GitHub Actions keyless signature: docs.sigstore.dev "OIDC Usage in Fulcio" and
+# sigstore/fulcio config/identity/config.yaml (SAN = https://github.com/<job_workflow_ref>: the called
+# reusable workflow, stack.yml), read 2026-12-07; the same values as components/security/image_admission.py.
 issuer=https://token.actions.githubusercontent.com
 signer="https://github.com/$GITHUB_REPOSITORY/.github/workflows/stack.yml@refs/heads/main"
 

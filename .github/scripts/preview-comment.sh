@@ -29,11 +29,5 @@ body="$(mktemp)"
   echo '```'
 } > "$body"
 
-existing="$(gh api --paginate "repos/$GITHUB_REPOSITORY/issues/$PR_NUMBER/comments" \
-  --jq ".[] | select(.body | startswith(\"$marker\")) | .id" | head -n 1)"
-if [ -n "$existing" ]; then
-  gh api --method PATCH "repos/$GITHUB_REPOSITORY/issues/comments/$existing" -F "body=@$body" > /dev/null
-else
-  gh api --method POST "repos/$GITHUB_REPOSITORY/issues/$PR_NUMBER/comments" -F "body=@$body" > /dev/null
-fi
+"$(dirname "$0")/sticky-comment.sh" "$marker" "$body"
 cat "$body" >> "${GITHUB_STEP_SUMMARY:-/dev/null}"

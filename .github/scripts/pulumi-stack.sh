@@ -30,11 +30,15 @@ if [ -n "${PULUMI_BACKEND_URL:-}" ]; then
 else
   pulumi login --non-interactive
 fi
-# The CI checkout's copy of the stack file only: nothing is committed.
-pulumi config set --stack "$stack" --path 'gpu-model-platform:model.image' "$image" --non-interactive
-if [ -n "$version" ]; then
-  pulumi config set --stack "$stack" --path 'gpu-model-platform:model.version' "$version" --non-interactive
-fi
+# The CI checkout's copy of the stack file only: nothing is committed. Every model CI builds gets the digest,
+# in its own repository (`model.image`, or `models[i].image` of a catalogue; tools/delivery/stacks.py).
+python="venv/bin/python"
+[ -x "$python" ] || python=python3
+assignments="$("$python" -m tools.delivery model-images "$stack" "$image" "$version")"
+while IFS=$'\t' read -r key value; do
+  [ -n "$key" ] || continue
+  pulumi config set --stack "$stack" --path "gpu-model-platform:$key" "$value" --non-interactive
+done <<< "$assignments"
 
 common=(--stack "$stack" --policy-pack policy --non-interactive --color never --diff)
 case "$command" in

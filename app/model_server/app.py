@@ -29,7 +29,7 @@ from .exchange import Answer, Deliver, Headers, HttpRequest
 from .metrics import Metrics
 from .model import ModelLoadError, OnnxModel
 from .protocol import BinaryLayouts, InferRequest, RequestError, echo, error_body, infer_response, parse_infer_request
-from .request_log import QUIET_ROUTES, REQUEST_ID_HEADER, RequestLog, request_id
+from .request_log import CLIENT_CLOSED, QUIET_ROUTES, REQUEST_ID_HEADER, RequestLog, request_id
 from .tracing import RequestTrace, Tracing, tracing_from
 
 log = logging.getLogger(__name__)
@@ -430,9 +430,20 @@ class ModelServer:
         if trace is not None:
             request.trace = None
             Tracing.finish(trace, status)
-        self.request_log.record(request_id=rid, route=request.route, method=request.method, status=status,
-                                seconds=seconds, batch_size=request.rows, trace_id=trace.trace_id if trace else None)
+        if not request.logged:
+            request.logged = True
+            self.request_log.record(request_id=rid, route=request.route, method=request.method, status=status,
+                                    seconds=seconds, batch_size=request.rows,
+                                    trace_id=trace.trace_id if trace else None)
         return REQUEST_ID_HEADER, rid.encode()
+
+    def _client_gone(self, request: HttpRequest) -> None:
+        """After an abort, unless the application answered at once (a 400 or 413 for an unfinished body): the
+        request still gets its line and its span ends, with the status the HTTP layer wrote (a 408 for a late
+        body), or `CLIENT_CLOSED` when nobody is left to answer."""
+        if not request.logged:
+            status = CLIENT_CLOSED if request.response is None else int(request.response.split(b" ", 2)[1])
+            self._observe_end(request, status, time.perf_counter() - request.started)
 
     def refuse(self, request: HttpRequest, status: int, message: str) -> Answer:
         """An answer from the HTTP layer to a request the application saw (a chunked body past the limit)."""
@@ -448,6 +459,8 @@ class ModelServer:
         if request.admitted:
             request.admitted = False
             self.release()
+        if request.request_id is not None and not request.logged:  # the application saw it: it gets a line
+            asyncio.get_running_loop().call_soon(self._client_gone, request)
 
     def cut_off(self, request: HttpRequest) -> Answer:
         """The drain timeout ran out before this request was answered: 503, and the connection closes."""

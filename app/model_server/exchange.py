@@ -16,7 +16,7 @@ class HttpRequest:
 
     __slots__ = ("method", "path", "headers", "hosts", "duplicate", "http10", "admin", "head_only", "route",
                  "started", "admitted", "token", "header_length", "future", "response", "keep_alive", "kept",
-                 "request_id", "rows", "trace")
+                 "request_id", "rows", "trace", "logged")
 
     def __init__(self, method: str, path: str, headers: dict[bytes, bytes], hosts: int, duplicate: bytes | None,
                  http10: bool, admin: bool, keep_alive: bool, kept: dict | None = None) -> None:
@@ -45,6 +45,8 @@ class HttpRequest:
         self.request_id: str | None = None
         self.rows: int | None = None
         self.trace: object | None = None
+        self.logged = False
+        """Its log line is written (once: an answer, or `CLIENT_CLOSED` when nobody is left to answer)."""
 
 
 Deliver = Callable[[HttpRequest, "Answer | None"], None]

@@ -34,7 +34,7 @@ from .protocol import (
     echo,
     requested_outputs,
 )
-from .request_log import grpc_request_logged, grpc_request_started
+from .request_log import grpc_request_logged, grpc_request_rows, grpc_request_started
 
 if TYPE_CHECKING:
     from .app import ModelServer
@@ -195,6 +195,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
             self.app.grpc_active += 1
             try:
                 inputs, rows, wanted = parse_request(request, model)
+                grpc_request_rows(rows)  # observability: the batch size of its log line (request_log.py)
                 results = await self.app.batcher.submit(inputs, rows)
             finally:
                 self.app.grpc_active -= 1

@@ -28,6 +28,9 @@ one is no reason to refuse a request, unlike a repeated Content-Length)."""
 
 # A client's id is kept only if it cannot forge or break a log line: printable, no quotes, bounded.
 _CLIENT_ID = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")
+CLIENT_CLOSED = 499
+"""The status logged for a request whose client went away before its answer (nginx's "client closed request"):
+no answer was sent, but the line is still written, with how long the request had run and its batch size."""
 QUIET_ROUTES = frozenset({"/v2/health/live", "/v2/health/ready", "/metrics"})
 """Routes whose answers are not logged unless they are a 500 (probes and scrapes)."""
 
@@ -81,8 +84,9 @@ class RequestLog:
                                    seconds=seconds, batch_size=batch_size, trace_id=trace_id).decode())
 
 
-# gRPC: each call runs in its own task, so a context variable carries its id from start to answer.
+# gRPC: each call runs in its own task, so context variables carry its id and its rows from start to answer.
 _GRPC_REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("grpc_request_id", default=None)
+_GRPC_ROWS: contextvars.ContextVar[int | None] = contextvars.ContextVar("grpc_rows", default=None)
 
 
 def grpc_request_started(app: Any, context: Any) -> None:
@@ -90,10 +94,16 @@ def grpc_request_started(app: Any, context: Any) -> None:
     given = next((v for k, v in context.invocation_metadata() or () if k == REQUEST_ID_HEADER.decode()), None)
     rid = request_id(given.encode() if isinstance(given, str) else given, app._new_id)
     _GRPC_REQUEST_ID.set(rid)
+    _GRPC_ROWS.set(None)
     context.set_trailing_metadata(((REQUEST_ID_HEADER.decode(), rid),))
+
+
+def grpc_request_rows(rows: int) -> None:
+    """The gRPC call's batch size (rows of its inputs), for its log line as HTTP's has."""
+    _GRPC_ROWS.set(rows)
 
 
 def grpc_request_logged(app: Any, route: str, status: int, seconds: float) -> None:
     """A gRPC call is answered with `status` (its HTTP equivalent): its log line."""
     app.request_log.record(request_id=_GRPC_REQUEST_ID.get() or app._new_id(), route=route, method="POST",
-                           status=status, seconds=seconds, batch_size=None)
+                           status=status, seconds=seconds, batch_size=_GRPC_ROWS.get())

@@ -12,13 +12,20 @@ from __future__ import annotations
 
 import json
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, Optional
+
+import pulumi
 
 from .monitoring_rules import ModelTarget
 
 LOGS_UID = "logs"
 TRACES_UID = "traces"
+XRAY_PLUGIN = "grafana-x-ray-datasource"
+"""The X-Ray data source's plugin id (grafana/x-ray-datasource src/plugin.json `id`, tag v2.17.1)."""
+XRAY_PLUGIN_VERSION = "2.17.1"
+"""Pinned: Grafana installs `<id>@<version>` (pkg/setting/setting_plugins.go `preinstall`, through the grafana chart
+12.11.1's `plugins` -> GF_PLUGINS_PREINSTALL_SYNC); v2.17.1 needs Grafana >= 10.4 (its plugin.json)."""
 
 PANEL_OF_ALERT = {
     "ModelDown": "Replicas",
@@ -45,8 +52,18 @@ class AlertLinks:
     """Grafana's base URL as on-call engineers reach it, e.g. https://grafana.example.com."""
     logs: Literal["loki", "cloudwatch"]
     """The logs data source's kind (`LogCollection`'s destination)."""
-    log_group: Optional[str] = None
-    """The CloudWatch Logs group (with `cloudwatch`)."""
+    log_group: Optional[pulumi.Input[str]] = None
+    """The CloudWatch Logs group's name (with `cloudwatch`: `LogCollection.log_group_name`)."""
+    log_group_arn: Optional[pulumi.Input[str]] = None
+    """The group's ARN (`LogCollection.log_group_arn`): Grafana's CloudWatch queries name groups by ARN and name."""
+    region: Optional[str] = None
+    """The group's region (with `cloudwatch`): a CloudWatch Logs query names it."""
+
+
+def resolved(links: AlertLinks) -> pulumi.Output[AlertLinks]:
+    """The links once the log group's name and ARN are known (they are outputs of the group the program creates)."""
+    return pulumi.Output.all(links.log_group, links.log_group_arn).apply(
+        lambda group: replace(links, log_group=group[0], log_group_arn=group[1]))
 
 
 def logs_query(links: AlertLinks, target: ModelTarget, errors_only: bool) -> dict[str, Any]:
@@ -57,8 +74,11 @@ def logs_query(links: AlertLinks, target: ModelTarget, errors_only: bool) -> dic
         return {"refId": "A", "datasource": {"uid": LOGS_UID, "type": "loki"},
                 "expr": expr + (" | status >= 500" if errors_only else "")}
     where = f"kubernetes.namespace_name = '{ns}' and kubernetes.container_name = '{container}'"
-    return {"refId": "A", "datasource": {"uid": LOGS_UID, "type": "cloudwatch"}, "queryMode": "Logs",
-            "logGroupNames": [links.log_group or ""],
+    # CloudWatchLogsQuery of @grafana/schema 13.2.0 (raw/composable/cloudwatch/dataquery): `id`, `region` and
+    # `queryMode` are required; `logGroups` ({arn, name}) replaces the deprecated `logGroupNames`.
+    return {"refId": "A", "id": "", "datasource": {"uid": LOGS_UID, "type": "cloudwatch"}, "queryMode": "Logs",
+            "region": links.region or "default",
+            "logGroups": [{"arn": links.log_group_arn or "", "name": links.log_group or ""}],
             "expression": ("fields @timestamp, request_id, route, status, latency_ms, batch_size, trace_id"
                            f" | filter {where}" + (" and status >= 500" if errors_only else "")
                            + " | sort @timestamp desc")}
@@ -103,12 +123,19 @@ def with_log_links(dashboard: dict[str, Any], links: AlertLinks, target: ModelTa
     """The dashboard with a "from this metric to its logs" link on each panel an alert points at."""
     titles = set(PANEL_OF_ALERT.values())
     errors = {PANEL_OF_ALERT[a] for a in ERROR_ALERTS}
-    panels = [{**p, "links": [*p.get("links", []), {
-        "title": "Logs of these requests" if p["title"] in errors else "Logs of the model's containers",
+    panels = [{**p, "links": [*p.get("links", []), _link(
+        "Logs of these requests" if p["title"] in errors else "Logs of the model's containers",
         # Relative: the link opens on whichever Grafana URL the dashboard was reached through.
-        "url": logs_url(AlertLinks("", links.logs, links.log_group), target, DEFAULT_WINDOW, p["title"] in errors),
-        "targetBlank": True}]} if p["title"] in titles else p for p in dashboard["panels"]]
+        logs_url(replace(links, grafana_url=""), target, DEFAULT_WINDOW, p["title"] in errors))]}
+        if p["title"] in titles else p for p in dashboard["panels"]]
     return {**dashboard, "panels": [*panels, _failed_requests_panel(links, target, dashboard["panels"])]}
+
+
+def _link(title: str, url: str) -> dict[str, Any]:
+    """A panel link with every field Grafana's dashboard schema requires of a `DashboardLink` (@grafana/schema 13.2.0
+    raw/dashboard: the CUE defaults made explicit; icon names from Grafana's LinkSettingsEdit `linkIconMap`)."""
+    return {"type": "link", "title": title, "url": url, "tooltip": "", "icon": "external link", "tags": [],
+            "asDropdown": False, "includeVars": False, "keepTime": False, "targetBlank": True}
 
 
 def _failed_requests_panel(links: AlertLinks, target: ModelTarget, panels: list[dict[str, Any]]) -> dict[str, Any]:
@@ -124,10 +151,20 @@ def _failed_requests_panel(links: AlertLinks, target: ModelTarget, panels: list[
 
 
 def data_sources(logs: Literal["loki", "cloudwatch"], *, loki_url: Optional[str] = None,
-                 region: Optional[str] = None, tempo_url: Optional[str] = None) -> list[dict[str, Any]]:
-    """Grafana data sources (kube-prometheus-stack `grafana.additionalDataSources`) the links rely on. The
-    CloudWatch one reads with Grafana's own AWS credentials (`authType: default`): give Grafana's service account
-    a role that may run Logs Insights queries."""
+                 region: Optional[str] = None, tempo_url: Optional[str] = None,
+                 log_group: Optional[dict[str, Any]] = None, xray: bool = False) -> list[dict[str, Any]]:
+    """Grafana data sources (kube-prometheus-stack `grafana.additionalDataSources`) the links rely on.
+
+    CloudWatch and X-Ray read with Grafana's own AWS credentials (`authType: default`, the AWS SDK's chain, which
+    picks up the IRSA role of Grafana's service account: grafana_aws.py). Their `jsonData` keys: CloudWatch's
+    `DataSourceCfg` schema (grafana/grafana public/app/plugins/datasource/cloudwatch, `authType`, `defaultRegion`,
+    `logGroups` of {arn, name}); X-Ray's provisioning example (grafana/x-ray-datasource v2.17.1
+    docs/sources/configure.md, "Default AWS SDK credential chain": `authType`, `defaultRegion`). Loki's
+    `derivedFields` ({name, matcherRegex, url, datasourceUid}: public/app/plugins/datasource/loki/types.ts
+    `DerivedFieldConfig`) and Tempo's `tracesToLogsV2` ({datasourceUid, filterByTraceID, customQuery}:
+    packages/grafana-o11y-ds-frontend/src/TraceToLogs/TraceToLogsSettings.tsx `TraceToLogsOptionsV2`). The Grafana
+    files were read through the code search index, not at tag v13.2.0 itself: grafana/grafana is too large to fetch.
+    """
     sources: list[dict[str, Any]] = []
     if logs == "loki":
         derived = [{"name": "trace_id", "matcherRegex": '"trace_id":"(\\w+)"', "datasourceUid": TRACES_UID,
@@ -136,9 +173,16 @@ def data_sources(logs: Literal["loki", "cloudwatch"], *, loki_url: Optional[str]
         sources.append({"name": "Logs", "uid": LOGS_UID, "type": "loki", "access": "proxy", "url": loki_url,
                         "jsonData": {"derivedFields": derived}})
     else:
+        json_data: dict[str, Any] = {"authType": "default", "defaultRegion": region}
+        if log_group:  # Explore opens on the containers' group
+            json_data["logGroups"] = [log_group]
         sources.append({"name": "Logs", "uid": LOGS_UID, "type": "cloudwatch", "access": "proxy",
-                        "jsonData": {"authType": "default", "defaultRegion": region}})
+                        "jsonData": json_data})
     if tempo_url:
         sources.append({"name": "Traces", "uid": TRACES_UID, "type": "tempo", "access": "proxy", "url": tempo_url,
-                        "jsonData": {"tracesToLogsV2": {"datasourceUid": LOGS_UID, "filterByTraceID": True}}})
+                        "jsonData": {"tracesToLogsV2": {"datasourceUid": LOGS_UID, "filterByTraceID": True,
+                                                         "customQuery": False}}})
+    elif xray:
+        sources.append({"name": "Traces", "uid": TRACES_UID, "type": XRAY_PLUGIN, "access": "proxy",
+                        "jsonData": {"authType": "default", "defaultRegion": region}})
     return sources

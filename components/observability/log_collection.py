@@ -98,7 +98,14 @@ def _section(name: str, settings: list[tuple[str, str]]) -> str:
 
 
 def pipeline(output: list[tuple[str, str]]) -> dict[str, str]:
-    """Fluent Bit's inputs, filters and outputs (classic format) around one output's settings."""
+    """Fluent Bit's inputs, filters and outputs (classic format) around one output's settings.
+
+    Every key is one its plugin reads in fluent/fluent-bit v5.1.1 (the chart's appVersion): the config maps of
+    in_tail, filter_kubernetes, out_cloudwatch_logs and out_loki and the generic input/output properties, listed in
+    tests/observability/fluent-bit-5.1.1.config-keys.tsv, which the tests check against. `cri` is a built-in
+    multiline parser (src/multiline/flb_ml_parser_cri.c); the kubernetes filter's default `kube_tag_prefix` is
+    `kube.var.log.containers.`, what the tail input's `kube.*` tag expands to for files under /var/log/containers.
+    """
     inputs = _section("INPUT", [
         ("Name", "tail"), ("Path", "/var/log/containers/*.log"), ("multiline.parser", "cri"),  # containerd
         ("Tag", CONTAINER_TAG), ("Mem_Buf_Limit", "50MB"), ("Skip_Long_Lines", "On")])
@@ -154,6 +161,8 @@ class LogCollection(pulumi.ComponentResource):
     namespace: pulumi.Output[str]
     log_group_name: Optional[pulumi.Output[str]]
     """The CloudWatch Logs group (None with Loki): where Logs Insights queries start."""
+    log_group_arn: Optional[pulumi.Output[str]]
+    """Its ARN (None with Loki): what Grafana's role may query and its data source names."""
     loki_url: Optional[str]
     """Loki's HTTP URL inside the cluster (None with CloudWatch Logs): Grafana's logs data source."""
 
@@ -168,11 +177,11 @@ class LogCollection(pulumi.ComponentResource):
                                          "pod-security.kubernetes.io/enforce": "privileged"}),
             opts=pulumi.ResourceOptions(parent=self))
         self.namespace = ns.metadata.name
-        self.log_group_name, self.loki_url = None, None
+        self.log_group_name, self.log_group_arn, self.loki_url = None, None, None
         destination = args.destination
         if isinstance(destination, CloudWatchLogs):
             group, role = self._create_log_group(name, destination)
-            self.log_group_name = group.name
+            self.log_group_name, self.log_group_arn = group.name, group.arn
             output = group.name.apply(lambda g: cloudwatch_output(destination.region, g))
             account: dict[str, Any] = {"annotations": {"eks.amazonaws.com/role-arn": role.arn}}
         else:
@@ -182,7 +191,7 @@ class LogCollection(pulumi.ComponentResource):
             account = {}
         self._create_fluent_bit(name, output, account)
         self.register_outputs({"namespace": self.namespace, "log_group_name": self.log_group_name,
-                               "loki_url": self.loki_url})
+                               "log_group_arn": self.log_group_arn, "loki_url": self.loki_url})
 
     def _create_log_group(self, name: str, cw: CloudWatchLogs) -> tuple[aws.cloudwatch.LogGroup, aws.iam.Role]:
         child = pulumi.ResourceOptions(parent=self)

@@ -15,7 +15,7 @@ from ..labels import standard_labels
 from ..serving.model_service import ModelService, ServedModel
 from ..serving.progressive_delivery import ModelCanary
 from ..serving.scale_to_zero import ModelScaleToZero
-from .alert_links import AlertLinks, with_links, with_log_links
+from .alert_links import AlertLinks, resolved, with_links, with_log_links
 from .monitoring_dashboards import (
     DASHBOARD_LABEL,
     FOLDER,
@@ -242,24 +242,31 @@ class ModelMonitoring(pulumi.ComponentResource):
 
     def _create_rules(self, name: str, opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:
         groups, links = model_rules(self._args), self._args.alert_links
+        spec: pulumi.Input[dict[str, Any]] = {"groups": groups}
         if links is not None:  # alert_links.py: each alert links to its panel and the model's logs
-            groups = with_links(groups, links, self._target, self._dashboard(dashboard_uid("model", name)))
+            uid = dashboard_uid("model", name)
+            spec = resolved(links).apply(lambda known: {"groups": with_links(
+                groups, known, self._target, self._dashboard(uid, known))})
         return k8s.apiextensions.CustomResource(
             f"{name}-rules", api_version=MONITORING_API, kind="PrometheusRule",
-            metadata=self._metadata(), spec={"groups": groups}, opts=opts,
+            metadata=self._metadata(), spec=spec, opts=opts,
         )
 
-    def _dashboard(self, uid: str) -> dict[str, Any]:
+    def _dashboard(self, uid: str, links: Optional[AlertLinks] = None) -> dict[str, Any]:
+        """The model's dashboard; with (resolved) links, its panels link to the logs."""
         a = self._args
         dashboard = model_dashboard(uid, self._target, a.availability, a.latency_p99_seconds,
                                     scale_to_zero_signals(a), rollout=rollout_signals(a), tokens=a.tokens)
-        return dashboard if a.alert_links is None else with_log_links(dashboard, a.alert_links, self._target)
+        return dashboard if links is None else with_log_links(dashboard, links, self._target)
 
     def _create_dashboard(self, name: str, uid: str, opts: pulumi.ResourceOptions) -> None:
-        dashboard = self._dashboard(uid)
+        def as_json(links: Optional[AlertLinks]) -> str:
+            return json.dumps(self._dashboard(uid, links), indent=1, sort_keys=True)
+
+        links = self._args.alert_links
         k8s.core.v1.ConfigMap(
             f"{name}-dashboard",
             metadata=self._metadata(labels=DASHBOARD_LABEL, annotations={FOLDER_ANNOTATION: FOLDER}),
-            data={f"{uid}.json": json.dumps(dashboard, indent=1, sort_keys=True)},
+            data={f"{uid}.json": as_json(None) if links is None else resolved(links).apply(as_json)},
             opts=opts,
         )

@@ -57,7 +57,7 @@ def _panel(title: str, targets: list[tuple[str, str]], unit: str, grid: tuple[in
 def _dashboard(uid: str, title: str, tags: list[str], panels: list[dict[str, Any]],
                variables: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     datasource = {"name": "datasource", "label": "Data source", "type": "datasource", "query": "prometheus",
-                  "hide": 0, "current": {}}
+                  "hide": 0}
     return {
         "uid": uid, "title": title, "tags": ["gpu-model-platform", *tags], "editable": False,
         "schemaVersion": 39, "version": 1, "timezone": "utc", "refresh": "30s",
@@ -239,8 +239,7 @@ def gpu_dashboard(uid: str, title: str = "GPUs", dcgm_job: str = DCGM_JOB) -> di
     with_pod = f'{on_node}, pod!=""'
     node = {"name": "node", "label": "Node", "type": "query", "datasource": _DATASOURCE,
             "query": {"query": f'label_values(DCGM_FI_DEV_GPU_UTIL{{job="{dcgm_job}"}}, node)', "refId": "node"},
-            "definition": f'label_values(DCGM_FI_DEV_GPU_UTIL{{job="{dcgm_job}"}}, node)',
-            "multi": True, "includeAll": True, "refresh": 2, "current": {}}
+            "multi": True, "includeAll": True, "refresh": 2}
     panels = [
         _panel("Utilisation per GPU", [(f"DCGM_FI_DEV_GPU_UTIL{{{on_node}}}", "{{node}} gpu{{gpu}}")],
                "percent", (0, 0, 12, 8)),

@@ -28,8 +28,10 @@ from .._args import (
     quantity_value,
 )
 from .._charts import PinnedChart, extra_values_problems
+from ..aws_tags import component_tags
 from ..capacity.gpu_scheduling import GpuScheduling
 from ..labels import standard_labels
+from .grafana_aws import GrafanaAwsAccess, grafana_aws_values, grafana_reader_role
 from .managed_prometheus import PROMETHEUS_SERVICE_ACCOUNT, RemoteWrite
 from .monitoring_alertmanager import (
     AlertReceiver,
@@ -142,6 +144,8 @@ class MonitoringStackArgs:
     extra_values: dict[str, Any] = field(default_factory=dict)
     """Escape hatch: Helm values deep-merged over the ones this component builds (checked against the pinned
     chart's keys). Anything set here is yours to keep secure and working across chart upgrades."""
+    grafana_aws: Optional[GrafanaAwsAccess] = None
+    """Let Grafana read CloudWatch Logs and X-Ray (an IRSA role of its own, grafana_aws.py); None: no AWS access."""
 
     def _rules(self) -> list[Problem]:
         return receiver_problems(self.receivers) + extra_values_problems(
@@ -357,9 +361,13 @@ class MonitoringStack(pulumi.ComponentResource):
     def _create_release(self, name: str, ns: pulumi.Output[str], exporter_ns: pulumi.Output[str],
                         grafana_secret: pulumi.Output[str], alertmanager_secret: pulumi.Output[str]) -> k8s.helm.v3.Release:
         a = self._args
+        values = helm_values(a, grafana_secret, alertmanager_secret, exporter_ns)
+        if a.grafana_aws is not None:  # the CloudWatch and X-Ray data sources read with Grafana's own role
+            role_arn = grafana_reader_role(name, a.grafana_aws, a.namespace,
+                                           component_tags("monitoring-stack", name, {}), self)
+            values["grafana"].update(grafana_aws_values(a.grafana_aws, role_arn))
         return _charts.release(
-            f"{name}-kube-prometheus-stack", PINNED_CHART.at(a.chart_version), ns,
-            helm_values(a, grafana_secret, alertmanager_secret, exporter_ns), a.extra_values,
+            f"{name}-kube-prometheus-stack", PINNED_CHART.at(a.chart_version), ns, values, a.extra_values,
             pulumi.ResourceOptions(parent=self),
             # First installs pull a dozen images and provision two volumes: Helm's 5 minutes are tight.
             timeout=900,

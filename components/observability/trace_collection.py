@@ -78,7 +78,12 @@ def validate_trace_collection_args(args: TraceCollectionArgs) -> list[str]:
 
 
 def collector_config(exporter: dict[str, Any]) -> dict[str, Any]:
-    """The whole Collector configuration: OTLP gRPC in, memory limit and batches, one traces exporter out."""
+    """The whole Collector configuration: OTLP gRPC in, memory limit and batches, one traces exporter out.
+
+    Keys read at open-telemetry/opentelemetry-collector v0.158.0 (the core modules of contrib 0.158.0):
+    receiver/otlpreceiver (type `otlp`, `protocols.grpc`), config/configgrpc and config/confignet (`endpoint`),
+    internal/memorylimiter/config.go (`check_interval`, `limit_percentage`, `spike_limit_percentage`),
+    processor/batchprocessor (type `batch`). `health_check` is contrib's healthcheckextension (`endpoint`)."""
     [name] = exporter
     return {
         # The chart's probes need health_check (values.yaml: "should never be removed").
@@ -93,12 +98,18 @@ def collector_config(exporter: dict[str, Any]) -> dict[str, Any]:
 
 
 def xray_exporter(region: str) -> dict[str, Any]:
+    """contrib's awsxrayexporter (`region` of its AWS session settings, `indexed_attributes`). The server's W3C trace
+    ids are random, not X-Ray's time-prefixed ones: the exporter keeps them under its feature gate
+    `exporter.awsxray.skiptimestampvalidation` (registered from v0.84.0, Beta -- on by default -- in the versions
+    read through the code search; not read at v0.158.0 itself, the contrib repository being too large to fetch)."""
     return {"awsxray": {"region": region, "indexed_attributes": list(INDEXED_ATTRIBUTES)}}
 
 
 def tempo_exporter(host: str) -> dict[str, Any]:
-    # Plain gRPC inside the cluster, as Prometheus scrapes; Tempo's receiver has no TLS here.
-    return {"otlp": {"endpoint": f"{host}:{OTLP_GRPC_PORT}", "tls": {"insecure": True}}}
+    # Plain gRPC inside the cluster, as Prometheus scrapes; Tempo's receiver has no TLS here. The exporter's type is
+    # `otlp_grpc` at v0.158.0 (exporter/otlpexporter/metadata.yaml; `otlp` is its deprecated alias), `tls.insecure`
+    # from config/configtls.
+    return {"otlp_grpc": {"endpoint": f"{host}:{OTLP_GRPC_PORT}", "tls": {"insecure": True}}}
 
 
 XRAY_WRITE_POLICY = json.dumps({"Version": "2012-10-17", "Statement": [{

@@ -27,9 +27,12 @@ ADDON_SERVICE_ACCOUNTS: dict[str, tuple[str, str]] = {
     "aws-ebs-csi-driver": ("kube-system", "ebs-csi-controller-sa"),
     "aws-efs-csi-driver": ("kube-system", "efs-csi-controller-sa"),
 }
-# Where charts take their service account's name and annotations from.
-# kube-prometheus-stack names Prometheus's own account under `prometheus.serviceAccount` (AMP remote write).
-_CHART_SERVICE_ACCOUNT_PATHS = (("serviceAccount",), ("rbac", "serviceAccount"), ("prometheus", "serviceAccount"))
+# Where charts take their service account's name and annotations from. kube-prometheus-stack names Prometheus's
+# own account under `prometheus.serviceAccount` (AMP remote write) and Grafana's under `grafana.serviceAccount`
+# (its CloudWatch Logs and X-Ray reader role); Sigstore's policy-controller its webhook's under
+# `webhook.serviceAccount` (chart 0.10.6's values.yaml).
+_CHART_SERVICE_ACCOUNT_PATHS = (("serviceAccount",), ("rbac", "serviceAccount"), ("prometheus", "serviceAccount"),
+                                ("grafana", "serviceAccount"), ("webhook", "serviceAccount"))
 
 
 @dataclass

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import struct
 import time
 from concurrent import futures
 
@@ -167,6 +169,32 @@ def test_a_log_line_never_holds_the_payload_or_the_api_key(keyed_server, marker,
         assert secret not in written, f"{secret!r} leaked into the log: {written!r}"
 
 
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(marker=SECRET, key=SECRET, good_key=st.booleans(), rows=st.integers(1, 4))
+def test_a_grpc_log_line_never_holds_the_payload_or_the_api_key(keyed_server, marker, key, good_key, rows):
+    from model_server.oip import grpc_predict_v2_pb2 as pb
+    from model_server.oip import grpc_predict_v2_pb2_grpc as pb_grpc
+
+    before = len(keyed_server.log())
+    data = digits_rows(rows)
+    tensor = pb.ModelInferRequest.InferInputTensor(name=marker if rows == 4 else "input", datatype="FP32",
+                                                   shape=list(data.shape))
+    request = pb.ModelInferRequest(model_name=MODEL_NAME, id=marker, inputs=[tensor],
+                                   raw_input_contents=[data.astype("<f4").tobytes()])
+    request.parameters["note"].string_param = marker
+    with grpc.insecure_channel(f"127.0.0.1:{keyed_server.grpc_port}") as channel:
+        call = pb_grpc.GRPCInferenceServiceStub(channel).ModelInfer
+        try:
+            call(request, metadata=[("authorization", f"Bearer {KEY if good_key else key}")], timeout=30)
+        except grpc.RpcError as refused:
+            assert refused.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.UNAUTHENTICATED)
+    time.sleep(0.05)
+    written = keyed_server.log()[before:]
+    assert '"request_id"' in written, "the call must have been logged"
+    for secret in (marker, key, KEY):
+        assert secret not in written, f"{secret!r} leaked into the log: {written!r}"
+
+
 # ------------------------------------------------------------------------------------------- units
 
 @given(st.binary(max_size=200))
@@ -220,4 +248,55 @@ def test_a_grpc_call_gets_its_id_as_trailing_metadata_and_a_log_line(tiny_model,
         assert re.fullmatch(r"[0-9a-f]{16}-[0-9a-f]+", dict(refused.value.trailing_metadata())["x-request-id"])
     line = next(entry for entry in log_lines(server) if entry["request_id"] == "grpc-7")
     assert line["route"] == "/inference.GRPCInferenceService/ModelInfer" and line["status"] == 200
-    assert any(entry["status"] == 404 for entry in log_lines(server))
+    assert line["batch_size"] == 2, "the gRPC line carries the batch size as HTTP's does"
+    refused_line = next(entry for entry in log_lines(server) if entry["status"] == 404)
+    assert "batch_size" not in refused_line, "a call refused before its inputs were read has no batch size"
+
+
+# ------------------------------------------------------------------------------------------- clients that leave
+
+def test_a_request_whose_client_resets_the_connection_still_gets_its_line_as_client_closed(tiny_model, start_server):
+    from model_server.request_log import CLIENT_CLOSED
+
+    server = start_server(tiny_model.dir, TEST_INFERENCE_DELAY_MS="1500")
+    server.wait_ready()
+    body = json.dumps(infer_payload(digits_rows(2))).encode()
+    head = (f"POST /v2/models/{MODEL_NAME}/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"X-Request-Id: gone-1\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close sends a reset
+        sock.sendall(head + body)
+        time.sleep(0.3)  # the request is in the batcher, waiting out the test delay
+    deadline = time.monotonic() + 10
+    while not (lines := [e for e in log_lines(server) if e["request_id"] == "gone-1"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [line] = lines
+    assert line["status"] == CLIENT_CLOSED == 499 and line["level"] == "info" and line["batch_size"] == 2
+    assert 250 <= line["latency_ms"] < 1500, "logged when the client left, not when the inference would have ended"
+    time.sleep(1.5)
+    assert [e["request_id"] for e in log_lines(server)].count("gone-1") == 1, "one line, never a second"
+
+
+def test_a_body_cut_short_by_the_client_is_logged_once_with_the_400_it_was_answered(tiny_model, start_server):
+    server = start_server(tiny_model.dir)
+    server.wait_ready()
+    head = (f"POST /v2/models/{MODEL_NAME}/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            "X-Request-Id: short-1\r\nContent-Length: 1000\r\n\r\n{").encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(head)
+        sock.shutdown(socket.SHUT_WR)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 400")
+    time.sleep(0.3)
+    assert [e["status"] for e in log_lines(server) if e["request_id"] == "short-1"] == [400]
+
+
+def test_a_body_too_slow_is_logged_once_with_the_408_the_http_layer_wrote(tiny_model, start_server):
+    server = start_server(tiny_model.dir, BODY_TIMEOUT_SECONDS="0.5")
+    server.wait_ready()
+    head = (f"POST /v2/models/{MODEL_NAME}/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            "X-Request-Id: slow-1\r\nContent-Length: 1000\r\n\r\n{").encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(head)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 408")
+    time.sleep(0.3)
+    assert [e["status"] for e in log_lines(server) if e["request_id"] == "slow-1"] == [408]

@@ -32,7 +32,9 @@ from components.serving.model_service import ServedModel
 from tests.harness import components
 
 LOKI = AlertLinks("https://grafana.example.com/", "loki")
-CLOUDWATCH = AlertLinks("https://grafana.example.com", "cloudwatch", log_group="/containers/abc")
+GROUP_ARN = "arn:aws:logs:eu-west-1:123456789012:log-group:/containers/abc"
+CLOUDWATCH = AlertLinks("https://grafana.example.com", "cloudwatch", log_group="/containers/abc",
+                        log_group_arn=GROUP_ARN, region="eu-west-1")
 ARGS = ModelMonitoringArgs(model=ServedModel("digits", namespace="models"), rollout=RolloutSignals("digits"))
 
 
@@ -82,7 +84,8 @@ def test_on_cloudwatch_the_logs_link_is_a_logs_insights_query_on_the_group():
     groups, _ = linked(CLOUDWATCH)
     burn = next(r for r in alerts(groups) if r["alert"] == "ModelErrorBudgetBurn")
     [query] = explore(burn["annotations"]["logs_url"])["queries"]
-    assert query["logGroupNames"] == ["/containers/abc"] and query["queryMode"] == "Logs"
+    assert query["logGroups"] == [{"arn": GROUP_ARN, "name": "/containers/abc"}] and query["queryMode"] == "Logs"
+    assert query["region"] == "eu-west-1" and "logGroupNames" not in query, "the deprecated key is not used"
     assert "kubernetes.namespace_name = 'models' and kubernetes.container_name = 'digits'" in query["expression"]
     assert "status >= 500" in query["expression"] and "request_id" in query["expression"]
 

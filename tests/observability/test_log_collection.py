@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import botocore.session
 import pytest
@@ -172,3 +173,33 @@ def test_outputs_name_the_group_or_the_loki_url():
     assert component.component_outputs["loki_url"] == f"http://logs-loki.logging.svc:{LOKI_PORT}"
 
 
+
+
+SOURCE_KEYS = Path(__file__).with_name("fluent-bit-5.1.1.config-keys.tsv")
+GENERIC = {"INPUT": "input", "FILTER": "filter", "OUTPUT": "output"}
+
+
+def fluent_bit_keys() -> dict[str, set[str]]:
+    """Each plugin's configuration keys, as read from Fluent Bit's source at the chart's appVersion."""
+    keys: dict[str, set[str]] = {}
+    for line in SOURCE_KEYS.read_text().splitlines():
+        if line and not line.startswith("#"):
+            plugin, key = line.split("\t")
+            keys.setdefault(plugin, set()).add(key)
+    return keys
+
+
+@pytest.mark.parametrize("build", [cloudwatch, loki])
+def test_every_fluent_bit_key_is_one_its_plugin_reads_at_the_pinned_version(build):
+    known = fluent_bit_keys()
+    for section in config(build()):
+        plugin = section["Name"]
+        allowed = known[GENERIC[section["_section"]]] | known[plugin]
+        unknown = {k for k in section if k != "_section" and k.lower() not in allowed}
+        assert not unknown, f"[{section['_section']}] {plugin}: {unknown} not read by Fluent Bit 5.1.1"
+
+
+def test_the_key_check_sees_a_key_fluent_bit_does_not_read():
+    known = fluent_bit_keys()
+    assert "auto_create_group" in known["cloudwatch_logs"] and "auto_create_groups" not in known["cloudwatch_logs"]
+    assert "merge_log" in known["kubernetes"] and "merge_logs" not in known["kubernetes"] | known["filter"]

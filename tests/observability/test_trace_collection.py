@@ -73,7 +73,7 @@ def test_locally_spans_go_to_tempos_otlp_port_and_grafana_reads_its_query_port()
     synthesis = tempo()
     tempo_values = release(synthesis, TEMPO.name).inputs["values"]
     host = f"{tempo_values['fullnameOverride']}.tracing.svc"
-    exporter = release(synthesis, COLLECTOR.name).inputs["values"]["alternateConfig"]["exporters"]["otlp"]
+    exporter = release(synthesis, COLLECTOR.name).inputs["values"]["alternateConfig"]["exporters"]["otlp_grpc"]
     assert exporter["endpoint"] == f"{host}:{OTLP_GRPC_PORT}"
     [component] = synthesis.of_type("gpu-model-platform:index:TraceCollection")
     assert component.component_outputs["tempo_url"] == f"http://{host}:{TEMPO_HTTP_PORT}"

@@ -15,6 +15,7 @@ import datetime
 import json
 from pathlib import Path
 
+import botocore.session
 import jsonschema
 import pytest
 from cryptography import x509
@@ -29,15 +30,21 @@ from components.security.image_admission import (
     CHART,
     CHART_REPOSITORY,
     CHART_VERSION,
+    ECR_READ_ACTIONS,
+    ECR_TOKEN_ACTION,
     GITHUB_ISSUER,
     PINNED,
+    WEBHOOK_SERVICE_ACCOUNT,
     ImageAdmission,
     ImageAdmissionArgs,
     chart_values,
     image_policy_spec,
     signer_identity,
 )
+from components.serving.model_registry import ModelRegistry, ModelRegistryArgs
 from stack_config import ConfigError
+from tests.catalogue.fixture import config as catalogue_config
+from tests.catalogue.fixture import example as catalogue_example
 from tests.harness import AWS_STACKS, components, only, stack, stack_config
 from tests.monitoring.crds import _strict
 from tests.serving.test_model_registry import config_with
@@ -177,3 +184,103 @@ def test_signed_images_only_needs_the_repository_that_signs():
     assert any(p.endswith("delivery.repository: got None; required with signedImagesOnly: the OWNER/REPO whose "
                           "deploy workflow signs the images the cluster admits") for p in error.value.problems)
     assert config_with("prod", "delivery", repository=None, signedImagesOnly=False).delivery.repository is None
+
+
+# --- the webhook reads the signatures in ECR: an IRSA role scoped to the model registries -------------------
+
+ROLE, ROLE_POLICY = "aws:iam/role:Role", "aws:iam/rolePolicy:RolePolicy"
+ECR_REPOSITORY = "aws:ecr/repository:Repository"
+
+
+def _ecr_reader(synthesis):
+    role = only([r for r in synthesis.of_type(ROLE) if r.name == "image-admission-ecr-reader"], "ECR reader role")
+    policy = only([p for p in synthesis.of_type(ROLE_POLICY) if p.name == "image-admission-ecr-read"], "its policy")
+    return role, json.loads(policy.inputs["policy"])
+
+
+def _release(synthesis):
+    return only([r for r in synthesis.of_type(RELEASE) if r.inputs["chart"] == CHART])
+
+
+@pytest.mark.parametrize("name", AWS_STACKS)
+def test_the_webhooks_service_account_assumes_a_role_reading_only_the_models_registry(name):
+    synthesis = stack(name)
+    role, policy = _ecr_reader(synthesis)
+    [oidc] = synthesis.of_type("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
+    issuer = oidc.outputs["arn"].split(":oidc-provider/", 1)[1]
+    # Link 1: the role trusts exactly the webhook's service account, through the cluster's OIDC provider.
+    [trust] = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    assert trust["Principal"] == {"Federated": oidc.outputs["arn"]}
+    assert trust["Condition"]["StringEquals"] == {
+        f"{issuer}:sub": f"system:serviceaccount:cosign-system:{WEBHOOK_SERVICE_ACCOUNT}",
+        f"{issuer}:aud": "sts.amazonaws.com"}
+    # Link 2: the chart creates that service account, by that name, annotated with the role.
+    account = _release(synthesis).inputs["values"]["webhook"]["serviceAccount"]
+    assert account == {"create": True, "name": WEBHOOK_SERVICE_ACCOUNT,
+                       "annotations": {"eks.amazonaws.com/role-arn": role.outputs["arn"]}}
+    # Link 3: the role reads the stack's model repository, and nothing else but the registry token.
+    [repository] = synthesis.of_type(ECR_REPOSITORY)
+    token, read = policy["Statement"]
+    assert token == {"Sid": "RegistryToken", "Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"], "Resource": "*"}
+    assert read["Action"] == ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+    assert read["Resource"] == [repository.outputs["arn"]]
+
+
+def test_a_catalogue_of_several_models_lets_the_webhook_read_each_models_registry_and_no_other():
+    synthesis = catalogue_example()
+    _, policy = _ecr_reader(synthesis)
+    arns = sorted(r.outputs["arn"] for r in synthesis.of_type(ECR_REPOSITORY))
+    assert len(arns) == len(catalogue_config().catalogue()) > 1
+    assert policy["Statement"][1]["Resource"] == arns
+
+
+def test_the_roles_ecr_actions_are_operations_of_botocores_ecr_model():
+    operations = set(botocore.session.get_session().get_service_model("ecr").operation_names)
+    actions = [ECR_TOKEN_ACTION, *ECR_READ_ACTIONS]
+    assert all(a.startswith("ecr:") for a in actions)
+    assert {a.split(":", 1)[1] for a in actions} <= operations
+    # The repository-scoped ones take the repository they act on (the policy's Resource is its ARN).
+    for action in ECR_READ_ACTIONS:
+        assert "repositoryName" in botocore.session.get_session().get_service_model("ecr").operation_model(
+            action.split(":", 1)[1]).input_shape.required_members
+
+
+def test_the_service_account_values_are_keys_of_the_pinned_chart():
+    role = "arn:aws:iam::123456789012:role/x"
+    values = chart_values(["my-ai-model"], role)
+    assert values["webhook"]["serviceAccount"]["annotations"] == {"eks.amazonaws.com/role-arn": role}
+    assert _charts.unknown_keys(values, PINNED.keys_file) == []
+
+
+def _registry(opts, mode="ecr", name="my-ai-model-prod"):
+    return ModelRegistry(f"registry-{name}", ModelRegistryArgs(name=name, mode=mode), opts)
+
+
+def test_an_ecr_registry_without_the_clusters_oidc_provider_is_refused_naming_the_field():
+    def build(opts):
+        ImageAdmission("image-admission", ImageAdmissionArgs(
+            repository=REPOSITORY, namespaces=["my-ai-model"], registries=[_registry(opts)]), opts)
+    with pytest.raises(ValueError, match=r"oidc_provider_arn: got None; .*IRSA role"):
+        components(build)
+
+
+def test_a_local_registry_needs_no_role_and_the_webhook_keeps_its_named_account():
+    def build(opts):
+        ImageAdmission("image-admission", ImageAdmissionArgs(
+            repository=REPOSITORY, namespaces=["my-ai-model"], registries=[_registry(opts, mode="local")]), opts)
+    synthesis = components(build)
+    assert synthesis.of_type(ROLE) == []
+    assert _release(synthesis).inputs["values"]["webhook"]["serviceAccount"] == {
+        "create": True, "name": WEBHOOK_SERVICE_ACCOUNT}
+
+
+def test_two_ecr_registries_are_both_readable_and_only_they():
+    def build(opts):
+        registries = [_registry(opts, name="a-prod"), _registry(opts, name="b-prod")]
+        ImageAdmission("image-admission", ImageAdmissionArgs(
+            repository=REPOSITORY, namespaces=["a", "b"], registries=registries,
+            oidc_provider_arn="arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/X"), opts)
+    synthesis = components(build)
+    _, policy = _ecr_reader(synthesis)
+    assert policy["Statement"][1]["Resource"] == sorted(r.outputs["arn"] for r in synthesis.of_type(ECR_REPOSITORY))
+    assert len(policy["Statement"][1]["Resource"]) == 2

@@ -17,7 +17,15 @@ def main(argv: list[str] | None = None) -> int:
     info.add_argument("stack")
     variants = commands.add_parser("variants", help="JSON list of image variants to build")
     variants.add_argument("--ci-only", action="store_true", help="only the variants of the stacks CI deploys")
-    commands.add_parser("ci-stacks", help="JSON: each stack CI previews and deploys -> its stack-info")
+    listed = commands.add_parser("ci-stacks", help="JSON: each stack CI previews and deploys -> its stack-info")
+    listed.add_argument("--github-repository", default=None, metavar="OWNER/REPO",
+                        help="the repository the workflows run in ($GITHUB_REPOSITORY): each stack's "
+                             "delivery.repository must name it")
+    images = commands.add_parser("model-images", help="lines `<config key>\t<value>`: the image (and version) of "
+                                                      "every model CI builds in the stack")
+    images.add_argument("stack")
+    images.add_argument("image", help="<registry host>/<repository>@sha256:<digest>")
+    images.add_argument("version", nargs="?", default="")
     digest = commands.add_parser("oci-digest", help="the manifest digest of an OCI image archive")
     digest.add_argument("archive", type=Path)
     gate = commands.add_parser("image-gate", help="score the held-out digits through a running image")
@@ -37,9 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     policy.add_argument("--account", required=True, help="the AWS account id holding the OIDC provider")
     policy.add_argument("--stack", required=True)
     policy.add_argument("--role", required=True, choices=sorted(trust.ROLES))
+    policy.add_argument("--immutable-ids", metavar="OWNER-ID/REPO-ID", default=None,
+                        help="the repository uses GitHub's immutable subject claims: its owner and repository ids")
     args = parser.parse_args(argv)
 
-    if args.command in ("stack-info", "variants", "ci-stacks"):
+    if args.command in ("stack-info", "variants", "ci-stacks", "model-images"):
         # Imported on use: the image job's other commands need neither Pulumi nor the stack config.
         from tools.delivery import stacks
 
@@ -48,7 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "variants":
         print(json.dumps(stacks.image_variants(ci_only=args.ci_only)))
     elif args.command == "ci-stacks":
-        print(json.dumps({stack: stacks.stack_info(stack) for stack in stacks.ci_stacks()}))
+        print(json.dumps({stack: stacks.stack_info(stack, github_repository=args.github_repository)
+                          for stack in stacks.ci_stacks()}))
+    elif args.command == "model-images":
+        for key, value in stacks.model_images(args.stack, args.image, args.version):
+            print(f"{key}\t{value}")
     elif args.command == "oci-digest":
         print(oci.archive_digest(args.archive))
     elif args.command == "image-gate":
@@ -61,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "changes":
         print(json.dumps({"image": True, "deploy": True} if args.all else changes.classify(sys.stdin.read().splitlines())))
     elif args.command == "trust-policy":
-        print(json.dumps(trust.trust_policy(args.repository, args.account, args.stack, args.role), indent=2))
+        print(json.dumps(trust.trust_policy(args.repository, args.account, args.stack, args.role, args.immutable_ids), indent=2))
     elif args.command == "plan-summary":
         print(plan_summary.summary_markdown(args.plan, args.stack, args.commit, args.image), end="")
     return 0

@@ -9,13 +9,20 @@ called file). The repository sets the template once:
       -f 'include_claim_keys[]=job_workflow_ref'
 
 and every token's `sub` becomes `repo:OWNER/REPO:environment:ENV:job_workflow_ref:OWNER/REPO/.github/
-workflows/FILE@REF` (docs.github.com, Actions, OpenID Connect reference: customizing the subject claims).
-Each role below trusts exactly that subject, so a job elsewhere (another workflow, a branch, a fork's
-pull request) cannot assume it even inside the right environment.
+workflows/FILE@REF`. Source: GitHub Docs, "OpenID Connect reference", "Example: Requiring a reusable
+workflow and other claims" (github/docs content/actions/reference/security/oidc.md, commit 051718f, read
+2026-12-07): that template gives `repo:ORG-NAME/REPO-NAME:environment:ENVIRONMENT-NAME:job_workflow_ref:
+REUSABLE-WORKFLOW-PATH`, e.g. `...:job_workflow_ref:octo-org/octo-automation/.github/workflows/oidc.yml@refs/
+heads/main`. The same page: repositories created after 2026-07-15 (or opted in) use *immutable* subject
+claims, whose `repo` segment is `OWNER@OWNER-ID/REPO@REPO-ID` even in a customized template; pass the two
+ids (`--immutable-ids`) for such a repository. Each role below trusts exactly that subject, so a job
+elsewhere (another workflow, a branch, a fork's pull request) cannot assume it even inside the right
+environment.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 ISSUER = "token.actions.githubusercontent.com"
@@ -50,19 +57,32 @@ ROLES: dict[str, CiRole] = {
 }
 
 
-def subjects(repository: str, stack: str, role: str) -> list[str]:
-    """The `sub` claims (customized template) the role trusts."""
+def repo_segment(repository: str, ids: str | None = None) -> str:
+    """The `repo` value of the `sub`: `OWNER/REPO`, or `OWNER@OWNER-ID/REPO@REPO-ID` with immutable claims."""
+    if ids is None:
+        return repository
+    owner, name = repository.split("/")
+    owner_id, repo_id = ids.split("/")
+    return f"{owner}@{owner_id}/{name}@{repo_id}"
+
+
+def subjects(repository: str, stack: str, role: str, ids: str | None = None) -> list[str]:
+    """The `sub` claims (customized template) the role trusts. `job_workflow_ref` names the repository
+    without ids in both formats: it is the workflow's path, not the subject's `repo` segment."""
     ci_role = ROLES[role]
     environment = ci_role.environment.format(stack=stack)
-    return [f"repo:{repository}:environment:{environment}:job_workflow_ref:"
+    return [f"repo:{repo_segment(repository, ids)}:environment:{environment}:job_workflow_ref:"
             f"{repository}/.github/workflows/{ci_role.workflow}@{ref}" for ref in ci_role.refs]
 
 
-def trust_policy(repository: str, account: str, stack: str, role: str) -> dict:
+def trust_policy(repository: str, account: str, stack: str, role: str, ids: str | None = None) -> dict:
     """The role's trust policy: GitHub's OIDC provider in `account`, the audience, the exact subjects."""
     if "/" not in repository or repository.count("/") != 1:
         raise SystemExit(f"--repository: got {repository!r}; expected OWNER/REPO")
-    wanted = subjects(repository, stack, role)
+    if ids is not None and not re.fullmatch(r"[0-9]+/[0-9]+", ids):
+        raise SystemExit(f"--immutable-ids: got {ids!r}; expected OWNER-ID/REPO-ID, the numeric ids GitHub "
+                         "puts in an immutable subject claim")
+    wanted = subjects(repository, stack, role, ids)
     wildcard = any("*" in s for s in wanted)
     condition = {"StringEquals": {f"{ISSUER}:aud": AUDIENCE}}
     if wildcard:
