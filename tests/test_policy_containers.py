@@ -45,3 +45,14 @@ def test_a_container_without_any_limit_is_told_both_and_ephemeral_containers_are
     spec["containers"][0]["resources"] = {}
     [message] = violations(containers_have_resource_limits, DEPLOYMENT, deployment(spec))
     assert "no cpu or memory limit" in message and "resources.limits.cpu and resources.limits.memory" in message
+
+
+def test_a_setting_unknown_until_apply_skips_only_its_own_container():
+    from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
+
+    spec = pod_spec(securityContext={})
+    spec["containers"] = [
+        {"name": "pending", "image": "x", "securityContext": {"runAsNonRoot": True, "runAsUser": UNKNOWN_STRING_VALUE}},
+        {"name": "root", "image": "x", "securityContext": {"runAsNonRoot": True, "runAsUser": 0}}]
+    [message] = violations(containers_run_as_non_root, DEPLOYMENT, deployment(spec))
+    assert "containers[1] 'root' sets runAsUser: 0" in message
