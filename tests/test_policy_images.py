@@ -32,6 +32,8 @@ def test_only_a_reference_ending_in_a_sha256_digest_is_pinned(image, pinned):
     found = violations(images_pinned_by_digest, DEPLOYMENT, _images(image), name="m")
     assert (found == []) is pinned, found
     assert all(m.startswith("Deployment 'm': containers[0] 'c0' uses image") for m in found)
+    # The remedy is a command to copy: it must stay one docker knows.
+    assert all("`docker buildx imagetools inspect <image>`" in m for m in found)
 
 
 def test_an_image_unknown_until_apply_skips_only_its_own_container():
