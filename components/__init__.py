@@ -20,6 +20,7 @@ from .capacity.gpu_scheduling import GpuScheduling, Taint
 from .capacity.karpenter import Karpenter, KarpenterArgs
 from .capacity.llm_sizing import LlmSizing
 from .cluster.eks_cluster import Cluster, ClusterArgs, ClusterStackReference, SystemNodeGroup
+from .cluster.mountpoint_s3 import MountpointS3CsiDriver, MountpointS3CsiDriverArgs
 from .cluster.network import Network, NetworkArgs
 from .observability.alert_links import AlertLinks
 from .observability.gpu_cost import GpuCostDashboard, GpuCostDashboardArgs
@@ -138,6 +139,8 @@ __all__ = [
     "ModelServiceArgs",
     "ModelWeights",
     "ModelWeightsArgs",
+    "MountpointS3CsiDriver",
+    "MountpointS3CsiDriverArgs",
     "MonitoringResources",
     "MonitoringStack",
     "MonitoringStackArgs",

@@ -36,10 +36,12 @@ def pool(config: Any) -> Optional[SharedPool]:
 
 
 def shared_pool_args(config: Any, cluster: Any, network: Any) -> GpuNodeGroupArgs:
-    """The GPU group's args with the pool's instance types, sizes, and its labels and taint on top."""
+    """The GPU group's args with the pool's instance types, sizes, its labels and taint on top, and its shares in the
+    node-template tags (so Cluster Autoscaler scales it up from zero for a pod asking for a share)."""
     whole, shared = build.gpu_node_group_args(config, cluster, network), config.shared_gpu_pool
+    pool = SharedPool(shared.replicas)
     return dataclasses.replace(
-        whole, scheduling=SharedPool(shared.replicas).scheduling(whole.scheduling),
+        whole, scheduling=pool.scheduling(whole.scheduling), advertised_per_gpu=pool.advertised_per_gpu(),
         instance_types=instance_types(config), min_size=shared.min_size, max_size=shared.max_size,
         desired_size=shared.desired_size, zone_subnets={})
 

@@ -30,6 +30,7 @@ from components.serving.load_balancer_controller import DEFAULT_SSL_POLICY, SSL_
 from components.serving.model_endpoint import CERTIFICATE_ARN_RE, HOST_RE, WAF_ACL_ARN_RE, ZONE_ID_RE, is_ipv4_cidr
 from components.serving.model_image import VERSION_RE
 from components.serving.model_registry import LOCAL_ADDRESS_RE
+from components.serving.runtimes import RUNTIMES
 from stack_config.catalogue import catalogue_problems, catalogue_views
 
 PROJECT = "gpu-model-platform"
@@ -598,8 +599,9 @@ class ModelConfig(Section):
         description="The server the image runs (docs/runtimes.md): `model-server` (this repository's, built from "
                     "`buildContext`), `vllm` (vLLM 0.34.0) or `triton` (Triton 2.51.0), whose ports, health paths and "
                     "metric names the probes, alerts, dashboard and canary then use; the image's own entrypoint starts "
-                    "it. Another runtime needs `image` and `authentication: none` (`apiKeys` is this repository's "
-                    "server's mechanism).")
+                    "it. Another runtime needs `image`; `vllm` takes exactly one of `apiKeys` (it reads it from "
+                    "`VLLM_API_KEY`, set from the key's Secret), `triton` checks no key and needs "
+                    "`authentication: none`.")
     authentication: Literal["apiKeys", "none"] = Field(
         default="apiKeys",
         description="`apiKeys`: the server answers only requests carrying one of `apiKeys` "
@@ -645,10 +647,13 @@ class ModelConfig(Section):
         if self.runtime != "model-server" and self.image is None:
             problems.append(_problem("runtime", self.runtime, "needs model.image (its vendor's image by digest): only "
                                      "model-server is built from buildContext"))
-        if self.runtime != "model-server" and self.authentication == "apiKeys":
-            problems.append(_problem("runtime", self.runtime, "cannot read apiKeys (files in API_KEYS_DIR, this "
-                                     "repository's server's mechanism); set authentication: none and give the server "
-                                     "its own key (vLLM: VLLM_API_KEY)"))
+        reads = RUNTIMES[self.runtime]
+        if self.authentication == "apiKeys" and reads.api_keys == "none":
+            problems.append(_problem("runtime", self.runtime, "checks no API key, so it cannot read apiKeys; set "
+                                     "authentication: none and authenticate in front of it"))
+        if self.authentication == "apiKeys" and reads.api_keys == "env" and len(self.api_keys) > 1:
+            problems.append(_problem("apiKeys", sorted(self.api_keys), f"{self.runtime} reads exactly one key (from "
+                                     f"{reads.api_key_env}); rotate by replacing it"))
         if self.authentication == "none" and self.api_keys:
             problems.append(_problem("authentication", "none", f"contradicts the apiKeys given ({', '.join(self.api_keys)})"))
         _raise_all(problems)
@@ -1065,11 +1070,11 @@ class SharedGpuPoolConfig(NodeGroupScaling):
                                                               "replicas; each pod asks for one).")
     instance_types: list[str] = Field(default_factory=list, description="GPU instance types; default: "
                                                                         "`gpuNodeGroup.instanceTypes`.")
-    min_size: int = Field(default=1, ge=1, le=1000, description=(
-        "Minimum nodes, at least 1: Cluster Autoscaler cannot tell from an empty group that its nodes will offer "
-        "shared GPUs."))
+    min_size: int = Field(default=0, ge=0, le=1000, description=(
+        "Minimum nodes; 0 lets an idle pool cost nothing (its node-template tags tell Cluster Autoscaler the shares "
+        "a node will offer, so it scales up from zero)."))
     max_size: int = Field(default=2, ge=1, le=1000, description="Maximum nodes.")
-    desired_size: int = Field(default=1, ge=1, le=1000, description="Initial nodes; the autoscaler owns it afterwards.")
+    desired_size: int = Field(default=0, ge=0, le=1000, description="Initial nodes; the autoscaler owns it afterwards.")
 
     @model_validator(mode="after")
     def _check(self) -> SharedGpuPoolConfig:

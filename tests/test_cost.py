@@ -49,6 +49,32 @@ def test_models_sharing_an_ingress_group_pay_for_one_load_balancer():
     assert shared.lines["registries (images kept)"][1] == pytest.approx(3 * 50 * prices.IMAGE_GB * prices.ECR_GB_MONTH)
 
 
+@pytest.mark.parametrize("name", ["dev", "prod"])
+def test_the_endpoints_load_balancer_and_its_public_ipv4_are_the_docs_line(name):
+    section = COST_DOC.read_text().split(f"## {name} (`Pulumi.{name}.yaml`)")[1]
+    line = next(line for line in section.splitlines() if line.startswith("| load balancer of the endpoint"))
+    subnets = int(re.search(r"ALB in ([0-9]+) subnets", line)[1])
+    lines = estimate(stack(name)).lines
+    addresses = lines["load balancers' public IPv4"][1]
+    assert addresses == pytest.approx(subnets * prices.PUBLIC_IPV4_HOUR * prices.HOURS_PER_MONTH, abs=0.01)
+    assert f"${lines['load balancers'][1] + addresses:,.2f}" in line, (line, lines)
+
+
+def test_an_ingress_group_holds_its_public_addresses_once_and_an_internal_alb_none():
+    shared = estimate(fixture.example()).lines["load balancers' public IPv4"][1]
+    models = fixture.sections()["models"]
+    ingress = next(m for _, m in fixture.example().kubernetes_objects(masked=False) if m["kind"] == "Ingress")
+    subnets = ingress["metadata"]["annotations"]["alb.ingress.kubernetes.io/subnets"].split(",")
+    # Two models share the group's ALB: its addresses are counted once.
+    assert shared == pytest.approx(len(subnets) * prices.PUBLIC_IPV4_HOUR * prices.HOURS_PER_MONTH, abs=0.01)
+    for model in models:
+        if model.get("endpoint"):
+            model["endpoint"]["scheme"] = "internal"
+    internal = estimate(fixture.synth(models=models)).lines
+    assert internal["load balancers' public IPv4"] == (0.0, 0.0, 0.0)
+    assert internal["load balancers"][1] == pytest.approx(prices.ALB_HOUR * prices.HOURS_PER_MONTH, abs=0.01)
+
+
 def test_an_instance_type_without_a_price_is_refused_naming_the_table():
     with pytest.raises(ValueError, match="no price for any of \\['p9.xlarge'\\]: add it to tools/cost/prices.py"):
         _instance_hour(["p9.xlarge"])

@@ -45,7 +45,9 @@ def main() -> int:
                     settings.max_connections, max_connections, nofile)
     limits = Limits(max_header_bytes=settings.max_header_bytes, header_timeout_s=settings.header_timeout_seconds,
                     body_timeout_s=settings.body_timeout_seconds, max_connections=max_connections,
-                    retry_after_s=settings.retry_after_seconds, admin_port=settings.admin_port)
+                    retry_after_s=settings.retry_after_seconds, admin_port=settings.admin_port,
+                    # The memory bodies held when the inference slot was taken at the head: as much again.
+                    upload_budget=settings.max_concurrent_requests * settings.max_request_bytes)
     connections = Connections(limits, on_reject=app.metrics.reject,
                               on_count=lambda listener, n: app.metrics.connections.labels(
                                   settings.model_name, listener).set(n))

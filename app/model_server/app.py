@@ -4,10 +4,10 @@ One application serves two listeners (the HTTP front end, `http1`, tells it whic
 port (inference, model metadata and health; API key required except for health) and the admin
 port (`/metrics` and health only, for probes and Prometheus; never inference). No web framework
 and no ASGI layer: the front end calls `begin` when a request head is complete (everything but
-an admitted inference request is answered there, before any body is read) and `finish` with the
-body of an inference request; the hot path is one dict lookup for the route, orjson in and out,
-and the batcher. Every answer goes through `_finish`, which also records the request metrics, so
-no route can forget them.
+an inference request is answered there, before any body is read) and `finish` with the body of
+an inference request, which is admitted then (a slow upload holds no inference slot); the hot
+path is one dict lookup for the route, orjson in and out, and the batcher. Every answer goes
+through `_finish`, which also records the request metrics, so no route can forget them.
 """
 from __future__ import annotations
 
@@ -200,7 +200,7 @@ class ModelServer:
 
     def _others_in_flight(self) -> int:
         """Inference requests admitted besides the one asking (HTTP requests are admitted when their
-        head is complete, so this includes bodies still being read)."""
+        body is complete; bodies still being read are the batcher's arrivals)."""
         return self.active - 1
 
     def start_draining(self) -> None:
@@ -310,9 +310,7 @@ class ModelServer:
             limit = self.settings.max_request_bytes
             if size > limit:
                 raise HttpError(413, f"request body of {size} bytes exceeds the limit of {limit} bytes")
-        if not self.admit():
-            raise HttpError(503, "server at its concurrency limit; retry shortly", [self._retry_after])
-        request.admitted = True
+        # Admitted once the body is complete (`finish`): a slow upload holds no inference slot.
         request.token = self.batcher.arrival_started()
         return None
 
@@ -326,11 +324,14 @@ class ModelServer:
         return page
 
     def finish(self, request: HttpRequest, body: bytes, deliver: Deliver) -> None:
-        """The body of an admitted inference request is complete: answer through `deliver`, now
-        (the model ran inline, or the request was refused) or when its batch is done."""
+        """The body of an inference request is complete: admit it (else 503) and answer through `deliver`,
+        now (the model ran inline, or the request was refused) or when its batch is done."""
         batcher = self.batcher
         try:
             try:
+                if not self.admit():
+                    raise HttpError(503, "server at its concurrency limit; retry shortly", [self._retry_after])
+                request.admitted = True
                 if not body:
                     raise RequestError("empty request body; send an inference request JSON object")
                 parsed = parse_infer_request(body, self.model.inputs, self.model.outputs, request.header_length,

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from typing import TYPE_CHECKING
 
 import grpc
@@ -24,6 +23,7 @@ from .batcher import InferenceError, Overloaded
 from .grpc_health import CHECK, health_handler
 from .oip import grpc_predict_v2_pb2 as pb
 from .oip import grpc_predict_v2_pb2_grpc as pb_grpc
+from .oip import model_statistics_pb2 as stats_pb
 from .protocol import (
     RequestError,
     array_from_bytes,
@@ -202,13 +202,22 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
                 self.app.release()
             by_name = {spec.name: spec for spec in model.outputs}
             response = pb.ModelInferResponse(model_name=self.app.settings.model_name, model_version=model.version,
-                                             id=request.id or uuid.uuid4().hex)
+                                             id=request.id or self.app._new_id())
             for name in wanted:
                 array = np.ascontiguousarray(results[name])
                 response.outputs.add(name=name, datatype=by_name[name].datatype, shape=list(array.shape))
                 response.raw_output_contents.append(array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes())
             return response
         return await self._run("ModelInfer", context, handle)
+
+    async def ModelStatistics(self, request, context):  # noqa: N802 (Triton's name)
+        """The figures of GET /v2/models/{name}/stats (the same counters), as Triton's gRPC message; an
+        empty name asks for every model, which is this one."""
+        async def handle():
+            model = self._model(request.name or self.app.settings.model_name, request.version)
+            figures = self.app.metrics.statistics.as_json(self.app.settings.model_name, model.version)
+            return stats_pb.ModelStatisticsResponse(model_stats=[stats_pb.ModelStatistics(**figures["model_stats"][0])])
+        return await self._run("ModelStatistics", context, handle)
 
 
 class CallGuard(grpc.aio.ServerInterceptor):
@@ -271,6 +280,12 @@ class CallGuard(grpc.aio.ServerInterceptor):
         return behavior
 
 
+def statistics_handler(service: InferenceService) -> grpc.GenericRpcHandler:
+    """Triton's ModelStatistics call in the protocol's service (KServe's proto has no such rpc; its messages
+    come from oip/model_statistics.proto)."""
+    return grpc.method_handlers_generic_handler(SERVICE.strip("/"), {"ModelStatistics": grpc.unary_unary_rpc_method_handler(
+        service.ModelStatistics, request_deserializer=stats_pb.ModelStatisticsRequest.FromString,
+        response_serializer=stats_pb.ModelStatisticsResponse.SerializeToString)})
 
 
 def build_server(app: ModelServer, host: str, max_connections: int) -> grpc.aio.Server:
@@ -295,7 +310,9 @@ def build_server(app: ModelServer, host: str, max_connections: int) -> grpc.aio.
     # out), and a call waits for its message at most BODY_TIMEOUT_SECONDS.
     calls = max(2 * s.max_concurrent_requests, 2 * MAX_CONCURRENT_STREAMS) + 64
     server = grpc.aio.server(options=options, interceptors=[CallGuard(app)], maximum_concurrent_rpcs=calls)
-    pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceService(app), server)
+    service = InferenceService(app)
+    pb_grpc.add_GRPCInferenceServiceServicer_to_server(service, server)
+    server.add_generic_rpc_handlers((statistics_handler(service),))
     server.add_generic_rpc_handlers((health_handler(lambda: app.ready, frozenset({"", SERVICE.strip("/")})),))
     address = f"[{host}]:{s.grpc_port}" if ":" in host else f"{host}:{s.grpc_port}"
     server.add_insecure_port(address)

@@ -1,12 +1,15 @@
 """The server's own HTTP/1.1 front end: an asyncio.Protocol on uvloop, parsed by httptools.
 
-One `Http1Protocol` per connection, calling the application (`ModelServer.begin` at the end of a
-request head, `ModelServer.finish` with the whole body) directly: no ASGI messages, no task per
+One `Http1Protocol` per connection (this module: its lifecycle and reading; `http1_pacing` its
+backpressure, `http1_answers` the writing of answers and refusals, `http1_closing` closing and eviction,
+`http1_deadlines` the sweep of every deadline, `http1_wire` the bytes shared by all), calling the
+application (`ModelServer.begin` at the end of a request head, `ModelServer.finish` with the whole
+body) directly: no ASGI messages, no task per
 request, one write per response. A request that can be answered at once (health, metadata,
 errors, and inference when the model is fast and nothing else is waiting) is answered inside the
 read callback that completed it; slower inference answers when its batch is done.
 
-The limits of `http_limits` are enforced here:
+The limits of `http_limits` are enforced by these modules:
 
 - a request head larger than MAX_HEADER_BYTES gets 431 and the connection closes (the head is
   counted as it arrives, so a streamed header costs at most that much);
@@ -21,6 +24,8 @@ The limits of `http_limits` are enforced here:
   was read is dropped up to DISCARD_MAX_BYTES, so the client reads the answer instead of a reset
   (past that, or announced longer, the answer closes the connection: FIN, then a short linger);
   a client closing its side mid-body gets 400 at once and frees its inference slot;
+- the bytes of bodies being read, over every connection, stay under `upload_budget` (503 and close
+  past it); the application takes an inference slot only once a body is complete;
 - backpressure: reading pauses while MAX_PIPELINE answers are owed or WRITE_HIGH_WATER bytes of
   answers are not taken (`pause_writing`), reads are parsed FEED_SLICE bytes at a time so the
   pause takes effect inside a read, and a client that takes nothing for BODY_TIMEOUT_SECONDS is
@@ -29,82 +34,36 @@ The limits of `http_limits` are enforced here:
   the quietest of any state; else 503 + Retry-After, else close), parser errors as counted,
   rate-logged JSON 400s (501 for an unknown method, 505 for HTTP/2+ heads) written after the
   answers owed before them, `Expect: 100-continue`, pipelining (answers in request order),
-  keep-alive, `Connection: close` on every answer once draining or before the server closes.
+  keep-alive, `Connection: close` on every answer after which the server closes (checked when the answer
+  is written, so a close decided after it was built still says so); draining closes a connection once
+  every request it sent is answered.
 """
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections import deque
-from email.utils import formatdate
 from urllib.parse import unquote
 
 import httptools
 
-from .exchange import Answer, Application, HttpRequest
-from .http_limits import DRAIN_IDLE_S, OVERFLOW_CONNECTIONS, Connections, raw_response, status_line
-from .protocol import error_body
+from .exchange import Application, HttpRequest
+from .http1_answers import Answering
+from .http1_closing import Closing
+from .http1_deadlines import SWEEP_S, Deadlines, sweep
+from .http1_pacing import FEED_SLICE, MAX_PIPELINE, WRITE_HIGH_WATER, WRITE_LOW_WATER, Backpressure
+from .http1_wire import BODY, CONTINUE, HEAD, IDLE, METHODS, READ_HEADERS, REQUEST_LINE, new_parser
+from .http_limits import OVERFLOW_CONNECTIONS, Connections
 from .request_log import PASSED_HEADERS
 
-SWEEP_S = 0.2
-"""How often every connection's deadline is checked (the resolution of all HTTP timeouts)."""
-MAX_PIPELINE = 32
-"""Pipelined requests a connection may have unanswered before the server stops reading from it."""
-WRITE_HIGH_WATER = 64 * 1024
-WRITE_LOW_WATER = 16 * 1024
-"""Answer bytes not yet taken by the client (the transport's buffer plus answers waiting for an earlier
-one) above which the server stops reading the connection, and below which it reads again: a client
-that pipelines and never reads holds at most this much (plus one FEED_SLICE of requests) in memory."""
-FEED_SLICE = 16 * 1024
-"""Bytes of one read handed to the parser at a time, so reading stops within a read once answers pile up."""
+__all__ = ["FEED_SLICE", "MAX_PIPELINE", "SWEEP_S", "WRITE_HIGH_WATER", "Http1Protocol", "sweep"]
+
 DISCARD_MAX_BYTES = 1024 * 1024
 """The most of a body answered before it was read (401, 413, health) that is read and dropped: past
 it the connection closes (a longer body announced in advance closes it with the answer)."""
 
-_IDLE, _HEAD, _BODY = 0, 1, 2
-_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-_CLOSE_LINE = b"connection: close\r\n"
-_STATUS: dict[int, bytes] = {}
-_REQUEST_LINE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+ [\x21-\x7e]+ HTTP/[0-9]\.[0-9]\r\n")
-"""RFC 9112 3: method (a token) SP request-target SP HTTP-version CRLF."""
-_METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")}
 
-
-def new_parser(protocol: object) -> httptools.HttpRequestParser:
-    """A request parser that reads any HTTP/1.x version (RFC 9112 2.6: a higher minor version is served
-    as 1.1); other major versions get 505 from on_headers_complete."""
-    parser = httptools.HttpRequestParser(protocol)
-    parser.set_dangerous_leniencies(lenient_version=True)
-    return parser
-
-
-def _status(status: int) -> bytes:
-    line = _STATUS.get(status)
-    if line is None:
-        line = _STATUS[status] = status_line(status)
-    return line
-
-
-class DateHeader:
-    """The `date` line of every response (RFC 9110 6.6.1), formatted by each sweep (every SWEEP_S), not per
-    response: the header has a resolution of one second."""
-
-    line = b""
-
-    @classmethod
-    def update(cls) -> None:
-        cls.line = b"date: " + formatdate(usegmt=True).encode() + b"\r\n"
-
-
-DateHeader.update()
-
-
-READ_HEADERS = frozenset({b"content-length", b"content-type", b"content-encoding", b"authorization",
-                          b"inference-header-content-length"})
-
-
-class Http1Protocol(asyncio.Protocol):
+class Http1Protocol(Backpressure, Answering, Closing, Deadlines, asyncio.Protocol):
     """One HTTP/1.1 connection to `app` on the public or the admin listener."""
 
     def __init__(self, app: Application, state: Connections, admin: bool) -> None:
@@ -120,7 +79,7 @@ class Http1Protocol(asyncio.Protocol):
         """Requests whose head was read and whose answer is not written yet, in order."""
         self.request: HttpRequest | None = None
         """The request whose body is being read."""
-        self.reading = _IDLE
+        self.reading = IDLE
         self.since = time.monotonic()
         """When the current reading state began (connection open, first head byte, head end, last answer)."""
         self.active_at = self.since
@@ -182,6 +141,8 @@ class Http1Protocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
+        self.body = []
+        self._drop_upload()
         state = self.state
         state.idle.pop(self, None)
         if self.group is not None:
@@ -204,9 +165,9 @@ class Http1Protocol(asyncio.Protocol):
             return True
         self.eof = True
         request = self.request
-        if self.reading == _BODY and request is not None:
+        if self.reading == BODY and request is not None:
             self.request = None
-            self.reading = _IDLE
+            self.reading = IDLE
             if not self.discard:
                 self.app.abort(request)
                 request.keep_alive = False
@@ -216,94 +177,6 @@ class Http1Protocol(asyncio.Protocol):
             self.owed[-1].keep_alive = False
             return True
         return False
-
-    # --- backpressure --------------------------------------------------------------------------
-    def pause_writing(self) -> None:
-        """The transport holds WRITE_HIGH_WATER bytes the client has not taken: stop reading its requests."""
-        self.write_blocked = True
-        self.blocked_since = time.monotonic()
-        self._pace()
-
-    def resume_writing(self) -> None:
-        self.write_blocked = False
-        self._pace()
-
-    def _pace(self) -> None:
-        """Stop reading while answers pile up (bytes or requests); read again once they drained."""
-        if self.closing:
-            return
-        if not self.paused:
-            if self.write_blocked or len(self.owed) >= MAX_PIPELINE or self.unsent > WRITE_HIGH_WATER:
-                self.paused = True
-                self.transport.pause_reading()
-        elif not self.write_blocked and len(self.owed) < MAX_PIPELINE // 2 and self.unsent <= WRITE_LOW_WATER:
-            self.paused = False
-            self.transport.resume_reading()
-            if self.backlog is not None:
-                asyncio.get_running_loop().call_soon(self._feed_backlog)
-
-    def _feed_backlog(self) -> None:
-        if self.closing or self.backlog is None or self.paused:  # paused: _pace calls again when it resumes
-            return
-        if self.yielded:
-            self.yielded = False
-            self.transport.resume_reading()
-        data, self.backlog = self.backlog, None
-        self._feed(data)
-        if self.backlog is None and self.eof and not self.closing and not self.eof_received():
-            self.close()
-
-    def _evict_stalled(self, group: set) -> bool:
-        """Admin listener only (probes must always get in): close the connection of `group` that has sent
-        nothing the longest, whatever its state; False when every one sent something just now."""
-        oldest = min((c for c in group if not c.closing), key=lambda c: c.active_at, default=None)
-        if oldest is None or time.monotonic() - oldest.active_at < DRAIN_IDLE_S:
-            return False
-        self.state.reject("evicted_idle", "admin connection limit reached: closed the connection quiet the "
-                          "longest to admit a new one")
-        oldest.close()
-        return True
-
-    def _evict_idle(self, group: set) -> bool:
-        """Close the connection of `group` idle the longest; False when none is idle."""
-        for connection in self.state.idle:
-            if connection.group is group and not connection.closing:
-                self.state.reject("evicted_idle", "connection limit reached: closed the connection idle the "
-                                  "longest to admit a new one")
-                connection.close()
-                return True
-        return False
-
-    def close(self) -> None:
-        if not self.closing:
-            self.closing = True
-            self.closed_at = time.monotonic()
-            self.state.idle.pop(self, None)
-            if self.reading == _BODY and self.discard and self.transport.can_write_eof():
-                # The client is still sending a body nobody reads: closing now would reset the
-                # connection and could destroy the answer before the client reads it. Send FIN, keep
-                # dropping what arrives (at most DISCARD_MAX_BYTES, DRAIN_IDLE_S), then close.
-                self.lingering = True
-                self.transport.write_eof()
-                if self.paused:
-                    self.transport.resume_reading()
-                # It no longer counts against the connection cap (a new connection must not find only
-                # lingering ones); it is aborted when the linger ends, whatever the client does.
-                if self.group is not None:
-                    self.group.discard(self)
-                    self.state.on_count("admin" if self.admin else "public", len(self.group))
-                    self.group = None
-                asyncio.get_running_loop().call_later(DRAIN_IDLE_S, self.transport.abort)
-                return
-            self.transport.close()
-
-    def _close_now(self) -> None:
-        """Close without lingering (whatever the client still sends resets the connection)."""
-        if not self.closing:
-            self.closing = True
-            self.closed_at = time.monotonic()
-            self.state.idle.pop(self, None)
-            self.transport.close()
 
     # --- reading -------------------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
@@ -344,12 +217,12 @@ class Http1Protocol(asyncio.Protocol):
         if self.closing or self.stopped:
             return
         self.active_at = now = time.monotonic()
-        if self.reading == _IDLE:
+        if self.reading == IDLE:
             self.state.idle.pop(self, None)
-            self.reading = _HEAD
+            self.reading = HEAD
             if self.served:  # the first request's head is timed from the connection's opening
                 self.since = now
-        if self.reading == _HEAD:
+        if self.reading == HEAD:
             self.head_bytes += len(data)
         try:
             self.parser.feed_data(data)
@@ -361,20 +234,20 @@ class Http1Protocol(asyncio.Protocol):
                 self.close()
             return
         except httptools.HttpParserInvalidMethodError as exc:
-            if _REQUEST_LINE.match(data):  # a well-formed request with a method llhttp does not know
+            if REQUEST_LINE.match(data):  # a well-formed request with a method llhttp does not know
                 self._refuse_raw(501, "bad_http", "unknown request method; this server implements GET, HEAD and POST")
             else:
                 self._refuse_raw(400, "bad_http", f"malformed HTTP request: {str(exc)[:100]}")
             return
         except httptools.HttpParserError as exc:
-            if self.closing or (self.owed and not self.owed[-1].keep_alive and self.reading != _BODY):
+            if self.closing or (self.owed and not self.owed[-1].keep_alive and self.reading != BODY):
                 # Bytes after a request that closes the connection (llhttp refuses them): the
                 # answers owed are still written, then the connection closes; nothing to refuse.
                 self.discard = True
                 return
             self._refuse_raw(400, "bad_http", f"malformed HTTP request: {str(exc)[:100]}")
             return
-        if self.reading == _HEAD and self.head_bytes > self.state.limits.max_header_bytes and not self.closing:
+        if self.reading == HEAD and self.head_bytes > self.state.limits.max_header_bytes and not self.closing:
             self._refuse_raw(431, "header_too_large",
                              f"request head exceeds {self.state.limits.max_header_bytes} bytes")
 
@@ -386,12 +259,12 @@ class Http1Protocol(asyncio.Protocol):
         self.expect = False
         self.head_exact = 0
         self.body = []
-        self.body_size = 0
+        self._drop_upload()
         self.discard = False
         self.discarded = 0
         self.chunked = False
-        if self.reading != _HEAD:  # a pipelined request that began in the same read as the previous one
-            self.reading = _HEAD
+        if self.reading != HEAD:  # a pipelined request that began in the same read as the previous one
+            self.reading = HEAD
             self.since = self.active_at
 
     def on_url(self, url: bytes) -> None:
@@ -419,7 +292,7 @@ class Http1Protocol(asyncio.Protocol):
         if self.closing:  # the rest of a read that came after the answer that closed the connection
             self.discard = True
             return
-        self.reading = _BODY
+        self.reading = BODY
         self.since = self.active_at
         self.head_bytes = 0
         parser = self.parser
@@ -435,7 +308,7 @@ class Http1Protocol(asyncio.Protocol):
             path = unquote(path, encoding="latin-1")
         method = parser.get_method()
         version = parser.get_http_version()
-        request = HttpRequest(_METHODS.get(method) or method.decode("latin-1"), path, self.headers, self.hosts,
+        request = HttpRequest(METHODS.get(method) or method.decode("latin-1"), path, self.headers, self.hosts,
                               self.duplicate, version == "1.0", self.admin,
                               parser.should_keep_alive() and not parser.should_upgrade(), self.kept)
         self.request = request
@@ -459,7 +332,7 @@ class Http1Protocol(asyncio.Protocol):
                 request.keep_alive = False
             self.deliver(request, answer)
         elif self.expect and len(self.owed) == 1:
-            self.transport.write(_CONTINUE)
+            self.transport.write(CONTINUE)
         self._pace()
 
     def _long_body(self) -> bool:
@@ -484,18 +357,34 @@ class Http1Protocol(asyncio.Protocol):
                     self._close_now()
             return
         self.body_size += len(body)
+        state = self.state
+        state.uploading += len(body)
         if self.body_size > self.max_body:
-            self.discard = True
-            self.body = []
-            request = self.request
-            self.app.abort(request)
-            self.deliver(request, self.app.refuse(request, 413,
-                                                  f"request body exceeds the limit of {self.max_body} bytes"))
-            return
-        self.body.append(body)
+            self._refuse_body(413, f"request body exceeds the limit of {self.max_body} bytes")
+        elif state.uploading > state.limits.upload_budget:
+            state.reject("upload_budget", f"HTTP 503 (upload_budget) for {self.peer}: bodies being read exceed "
+                         f"{state.limits.upload_budget} bytes")
+            self.request.keep_alive = False  # the rest of its body is not read
+            self._refuse_body(503, "server busy reading other request bodies; retry shortly")
+        else:
+            self.body.append(body)
+
+    def _refuse_body(self, status: int, message: str) -> None:
+        """Answer the request whose body is being read now, dropping what it sent."""
+        self.discard = True
+        self.body = []
+        self._drop_upload()
+        request = self.request
+        self.app.abort(request)
+        self.deliver(request, self.app.refuse(request, status, message))
+
+    def _drop_upload(self) -> None:
+        """The body read so far no longer counts as an upload in progress (handed on, dropped or refused)."""
+        self.state.uploading -= self.body_size
+        self.body_size = 0
 
     def on_message_complete(self) -> None:
-        self.reading = _IDLE
+        self.reading = IDLE
         self.head_bytes = 0
         request = self.request
         self.request = None
@@ -503,153 +392,5 @@ class Http1Protocol(asyncio.Protocol):
             return
         body = self.body
         self.body = []
+        self._drop_upload()
         self.app.finish(request, body[0] if len(body) == 1 else b"".join(body), self.deliver)
-
-    # --- writing -------------------------------------------------------------------------------
-    def deliver(self, request: HttpRequest, answer: Answer | None) -> None:
-        """Serialise `answer` for `request` and write every answer now due, in request order."""
-        if answer is None or self.closing:
-            return
-        status, body, content_type, headers = answer
-        keep_alive = request.keep_alive and not self.state.draining
-        parts = [_status(status), DateHeader.line, b"content-type: ", content_type, b"\r\ncontent-length: ",
-                 str(len(body)).encode(), b"\r\n"]
-        for name, value in headers:
-            if name == b"connection":
-                keep_alive = False
-            else:
-                parts += (name, b": ", value, b"\r\n")
-        if not keep_alive:
-            request.keep_alive = False
-            parts.append(_CLOSE_LINE)
-        parts.append(b"\r\n")
-        if not request.head_only:
-            parts.append(body)
-        request.response = response = b"".join(parts)
-        if self.owed[0] is request:
-            self._flush()
-        else:
-            self.unsent += len(response)
-            self._pace()
-
-    def _flush(self) -> None:
-        owed = self.owed
-        transport = self.transport
-        first = True
-        while owed and owed[0].response is not None:
-            request = owed.popleft()
-            if not first:
-                self.unsent -= len(request.response)
-            first = False
-            transport.write(request.response)
-            self.served += 1
-            if not request.keep_alive:
-                self.close()
-                return
-        if self.paused:
-            self._pace()
-        if not owed and (self.reading == _IDLE or self.discard):
-            # Nothing owed: the connection may be evicted for a new one (even while it drops a body).
-            if self.reading == _IDLE:
-                self.since = time.monotonic()
-            self.state.idle[self] = None
-
-    def _refusal(self, status: int, reason: str, message: str, *headers: tuple[bytes, bytes]) -> Answer:
-        """A limit's answer to a complete head, outside the application (counted as a rejection, not a request)."""
-        self._count_refusal(status, reason, message)
-        return status, error_body(message), b"application/json", [(b"connection", b"close"), *headers]
-
-    def _refuse_raw(self, status: int, reason: str, message: str) -> None:
-        """Refuse the request being read (its head or body is malformed, too large or late) outside the
-        application: its answer is written after every answer owed before it, then the connection closes."""
-        self._count_refusal(status, reason, message)
-        if self.closing:
-            return
-        self.stopped = True
-        request = self.request
-        self.request = None
-        if self.reading == _BODY and request is not None:
-            self.discard = True  # close() lingers: the client may still be sending the body
-            if request.response is not None or request not in self.owed:  # answered before its body
-                self._close_after_owed()
-                return
-            self.app.abort(request)
-        else:
-            request = HttpRequest("", "", {}, 0, None, False, self.admin, False, self.kept)
-            self.owed.append(request)
-        request.keep_alive = False
-        request.response = response = raw_response(status, message)
-        if self.owed[0] is request:
-            self._flush()
-        else:
-            self.unsent += len(response)
-            self._close_after_owed()
-
-    def _close_after_owed(self) -> None:
-        """Read nothing more; close once the answers owed are written."""
-        if not self.owed:
-            self.close()
-            return
-        self.owed[-1].keep_alive = False
-        if not self.paused:
-            self.paused = True
-            self.transport.pause_reading()
-
-    # --- deadlines (called by the sweep) -----------------------------------------------------
-    def check(self, now: float) -> None:
-        limits = self.state.limits
-        if self.closing:
-            # Still open: the client takes neither the last answers nor (lingering) stops sending.
-            if now - self.closed_at >= (DRAIN_IDLE_S if self.lingering else limits.body_timeout_s):
-                self.transport.abort()
-            return
-        if self.write_blocked and now - self.blocked_since >= limits.body_timeout_s:
-            self.state.reject("write_timeout", f"closed {self.peer}: it took none of its answers for "
-                              f"{limits.body_timeout_s:g} s")
-            self._close_now()
-            self.transport.abort()
-            return
-        draining = self.state.draining
-        if self.reading == _HEAD:
-            if now - self.since >= limits.header_timeout_s:
-                self._refuse_raw(408, "header_timeout", f"request head not received within "
-                                 f"{limits.header_timeout_s:g} s")
-            elif draining and now - self.active_at >= DRAIN_IDLE_S:
-                self._refuse_raw(408, "header_timeout", "server shutting down and the request head stalled")
-        elif self.reading == _BODY:
-            if now - self.since >= limits.body_timeout_s:
-                self._body_timed_out(f"request body not received within {limits.body_timeout_s:g} s")
-            elif draining and now - self.active_at >= DRAIN_IDLE_S:
-                self._body_timed_out("server shutting down and the request body stalled")
-        elif not self.owed:
-            quiet = now - max(self.since, self.active_at)
-            if not self.served and quiet >= limits.header_timeout_s:
-                # Nothing was sent: a connection opened and left idle. Close it quietly.
-                self.state.reject("idle_timeout", f"closed {self.peer}: no request within "
-                                  f"{limits.header_timeout_s:g} s of connecting")
-                self.close()
-            elif quiet >= self.app.settings.keep_alive_timeout_seconds or (draining and quiet >= DRAIN_IDLE_S):
-                self.close()
-
-    def _count_refusal(self, status: int, reason: str, message: str) -> None:
-        self.state.reject(reason, f"HTTP {status} ({reason}) for {self.peer}: {message}")
-
-    def _body_timed_out(self, message: str) -> None:
-        self._refuse_raw(408, "body_timeout", message)
-
-    def cut_off(self) -> None:
-        """The drain timeout ran out: answer every request still owed 503, then close."""
-        for request in list(self.owed):
-            if request.response is None:
-                self.deliver(request, self.app.cut_off(request))
-        if not self.closing:
-            self.close()
-
-
-def sweep(state: Connections, loop: asyncio.AbstractEventLoop) -> None:
-    """Check every connection's deadline now, and again every SWEEP_S (until `state.sweeper` is cancelled)."""
-    now = time.monotonic()
-    DateHeader.update()
-    for connection in list(state.public) + list(state.admin):
-        connection.check(now)
-    state.sweeper = loop.call_later(SWEEP_S, sweep, state, loop)

@@ -67,6 +67,9 @@ class Limits:
     retry_after_s: int
     admin_port: int
     admin_connections: int = ADMIN_CONNECTIONS
+    upload_budget: int = 1 << 62
+    """Bytes of request bodies being read, over every connection, past which a body gets 503 (the
+    memory of uploads in progress; inference slots are taken only once a body is complete)."""
 
 
 @dataclass
@@ -82,9 +85,11 @@ class Connections:
     idle: dict = field(default_factory=dict)
     """Connections with nothing in flight and no partial request, oldest-idle first (insertion order)."""
     draining: bool = False
+    uploading: int = 0
+    """Bytes of request bodies read and not yet handed on or dropped (bounded by `limits.upload_budget`)."""
     rate_log: RateLimitedLog = field(default_factory=lambda: RateLimitedLog(log))
     sweeper: Any = None
-    """The timer of the next deadline sweep (http1.sweep)."""
+    """The timer of the next deadline sweep (http1_deadlines.sweep)."""
 
     def reject(self, reason: str, message: str) -> None:
         self.on_reject(reason)

@@ -9,6 +9,7 @@ not-ready answers show in the readiness metrics); everything else is.
 """
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import logging
 import re
@@ -54,12 +55,15 @@ class RequestLog:
         self.model = model
         self.enabled = enabled
         self.logger = logging.getLogger(LOGGER_NAME)
+        self._direct: list[logging.Handler] = []
+        self._flush_due = False
         if not self.logger.handlers:
             handler = logging.StreamHandler(sys.stdout)
             handler.setFormatter(logging.Formatter("%(message)s"))  # the message is the whole JSON line
             self.logger.addHandler(handler)
             self.logger.propagate = False  # no "INFO name:" prefix from the root handler
             self.logger.setLevel(logging.INFO)
+            self._direct = [handler]
 
     def line(self, *, request_id: str, route: str, method: str, status: int, seconds: float,
              batch_size: int | None, trace_id: str | None = None) -> bytes:
@@ -80,8 +84,30 @@ class RequestLog:
         """Log one answered request, unless logging is off or it is a probe or scrape that did not crash."""
         if not self.enabled or (route in QUIET_ROUTES and status != 500):
             return
-        self.logger.info(self.line(request_id=request_id, route=route, method=method, status=status,
-                                   seconds=seconds, batch_size=batch_size, trace_id=trace_id).decode())
+        text = self.line(request_id=request_id, route=route, method=method, status=status, seconds=seconds,
+                         batch_size=batch_size, trace_id=trace_id).decode()
+        if self.logger.handlers == self._direct and self.logger.isEnabledFor(logging.INFO):
+            self._write(text)
+        else:  # someone configured the logger: its handlers, filters and levels decide
+            self.logger.info(text)
+
+    def _write(self, text: str) -> None:
+        """Our own handler's job without `logging` (a record, the caller's frame and a flush per line cost
+        ~35 us, a fifth of a 1-row request's CPU at one client): the line is written at once, the stream
+        flushed once per event loop pass."""
+        stream = self._direct[0].stream  # type: ignore[attr-defined]
+        stream.write(text + "\n")
+        if self._flush_due:
+            return
+        try:
+            asyncio.get_running_loop().call_soon(self._flush, stream)
+            self._flush_due = True
+        except RuntimeError:  # no event loop (a direct call): flush now
+            stream.flush()
+
+    def _flush(self, stream: Any) -> None:
+        self._flush_due = False
+        stream.flush()
 
 
 # gRPC: each call runs in its own task, so context variables carry its id and its rows from start to answer.

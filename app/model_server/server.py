@@ -2,7 +2,7 @@
 
 One uvloop event loop runs everything: the two HTTP listeners (`http1.Http1Protocol`, with the
 limits of `http_limits`), the gRPC server, the batcher, and one sweep of connection deadlines
-every `http1.SWEEP_S`. On SIGTERM (or SIGINT):
+every `http1_deadlines.SWEEP_S`. On SIGTERM (or SIGINT):
 
 1. readiness fails at once (`/v2/health/ready` answers 503 on both ports; gRPC ServerReady false);
    requests keep being served;
@@ -29,7 +29,8 @@ import uvloop
 
 from .app import ModelServer
 from .config import Settings
-from .http1 import Http1Protocol, sweep
+from .http1 import Http1Protocol
+from .http1_deadlines import sweep
 from .http_limits import Connections
 
 log = logging.getLogger("model_server")

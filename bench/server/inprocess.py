@@ -1,7 +1,7 @@
 """The server's Python cost per request, without sockets: the HTTP front end, the application, the
 batcher and ONNX Runtime, driven in process.
 
-    python bench/server/inprocess.py [--rows 32] [--binary] [--clients 16] [--seconds 5] [--profile]
+    python bench/server/inprocess.py [--rows 32] [--binary] [--clients 16] [--seconds 5] [--profile] [--env K=V]
 
 Builds the real application (`ModelServer`) on the model in app/artifacts and `--clients`
 `Http1Protocol` connections on a uvloop loop, each with a transport that only keeps what is
@@ -78,7 +78,8 @@ def requests(rows: int, binary: bool) -> list[bytes]:
 
 
 async def main_async(args: argparse.Namespace) -> list[float]:
-    settings = load_settings({"MODEL_DIR": str(APP / "artifacts"), "GRPC_PORT": "0", "LOG_LEVEL": "warning"})
+    settings = load_settings({"MODEL_DIR": str(APP / "artifacts"), "GRPC_PORT": "0", "LOG_LEVEL": "warning",
+                              **dict(pair.split("=", 1) for pair in args.env)})
     app = ModelServer(settings)
     await app.startup()
     while app.batcher is None:
@@ -136,6 +137,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=2.0, help="rough length of one timed run")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--env", action="append", default=[], help="server setting, KEY=VALUE (e.g. REQUEST_LOG=off)")
     parser.add_argument("--top", type=int, default=35)
     args = parser.parse_args()
     os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")

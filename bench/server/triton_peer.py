@@ -32,6 +32,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import matrix_doc
 import numpy as np
 import run as bench  # bench/server/run.py: venvs, ports, /proc facts, the JSON request bodies
 from triton_repo import write_model_repository
@@ -42,6 +43,11 @@ TRITON_VENV = TRITON_CACHE / "venv"
 TRITON_BACKENDS = TRITON_CACHE / "backends"
 MODEL_NAME = bench.MODEL_NAME
 PROTOCOLS = ("json", "binary", "grpc")
+CLIENTS = ("own", "independent")
+"""The two load clients of every scenario: the project's own (loadgen.py for REST, loadgen_grpc.py for gRPC,
+Python on uvloop) and an independent one (wrk, C, for REST; tritonclient's gRPC client for gRPC)."""
+WRK_SECONDS = 10.0
+"""Length of a wrk run (it runs for a time, not a request count; at most --time-cap)."""
 
 
 @dataclass(frozen=True)
@@ -103,15 +109,20 @@ def _start(key: str, name: str, argv: list[str], env: dict, cwd: Path, core: int
     return server
 
 
-def start_ours(model: Path, core: int, scratch: Path) -> Running:
-    venv = bench.ensure_venv("ours", bench.APP / "requirements.txt")
+def ours_python() -> Path:
+    """The interpreter with app/requirements.txt: our server and the project's own load clients run on it."""
+    return bench.ensure_venv("ours", bench.APP / "requirements.txt") / "bin" / "python"
+
+
+def start_ours(model: Path, core: int, scratch: Path, python: Path) -> Running:
     http_port, grpc_port, admin_port = bench.free_port(), bench.free_port(), bench.free_port()
     # GRPC_PORT / ADMIN_PORT: the server's contract (docs: app/README.md); a server without gRPC ignores them.
     env = {"HOST": "127.0.0.1", "PORT": str(http_port), "GRPC_PORT": str(grpc_port), "ADMIN_PORT": str(admin_port),
            "MODEL_DIR": str(model.parent), "LOG_LEVEL": "warning", "ORT_DISABLE_TELEMETRY": "1"}
-    server = _start("ours", "ours (app/model_server)", [str(venv / "bin" / "python"), "-m", "model_server"], env,
+    server = _start("ours", "ours (app/model_server)", [str(python), "-m", "model_server"], env,
                     bench.APP, core, http_port, grpc_port, scratch)
-    server.versions = {p: bench.pip_version(venv, p) for p in ("onnxruntime", "httptools", "uvloop", "grpcio")}
+    server.versions = {p: bench.pip_version(python.parents[1], p) for p in ("onnxruntime", "httptools", "uvloop",
+                                                                            "grpcio")}
     return server
 
 
@@ -180,27 +191,34 @@ def make_payloads(model: Path, scratch: Path, row_counts: list[int]) -> Payloads
     return Payloads(rows, rows_file, json_files, reference)
 
 
-def _client(protocol: str, server: Running, payloads: Payloads, rows: int, requests: int, concurrency: int,
-            time_cap: float, core: int, probe: bool = False) -> dict:
+def _client(protocol: str, client: str, server: Running, payloads: Payloads, rows: int, requests: int,
+            concurrency: int, time_cap: float, core: int, python: Path, probe: bool = False) -> dict:
+    """One load run (or, `probe`, one checked request) of `client` against `server`; loadgen.py's JSON."""
     url = f"http://127.0.0.1:{server.http_port}/v2/models/{MODEL_NAME}/infer"
-    if protocol == "json":
-        python = bench.ensure_venv("ours", bench.APP / "requirements.txt") / "bin" / "python"  # has uvloop
-        argv = [str(python), str(HERE / "loadgen.py"), "--url", url, "--body-file", str(payloads.json_files[rows])]
-    elif protocol == "binary":
-        python = bench.ensure_venv("ours", bench.APP / "requirements.txt") / "bin" / "python"
-        argv = [str(python), str(HERE / "triton_clients.py"), "http-binary", "--url", url,
+    bodies = str(payloads.json_files[rows])
+    binary = ["--binary"] if protocol == "binary" else []
+    if probe:
+        tool = "probe-grpc" if protocol == "grpc" else "probe-http-binary"
+        argv = [str(TRITON_VENV / "bin" / "python"), str(HERE / "triton_clients.py"), tool, "--url", url,
+                "--target", f"127.0.0.1:{server.grpc_port}", "--model", MODEL_NAME,
                 "--rows-file", str(payloads.rows_file), "--batch", str(rows)]
-    else:
+    elif client == "independent" and protocol != "grpc":  # wrk runs for a time, not a request count
+        argv = [str(python), str(HERE / "wrk_client.py"), "--url", url, "--body-file", bodies, *binary,
+                "--concurrency", str(concurrency), "--seconds", str(min(time_cap, WRK_SECONDS))]
+    elif client == "independent":
         argv = [str(TRITON_VENV / "bin" / "python"), str(HERE / "triton_clients.py"), "grpc", "--target",
                 f"127.0.0.1:{server.grpc_port}", "--model", MODEL_NAME, "--rows-file", str(payloads.rows_file),
                 "--batch", str(rows)]
-    if probe:
-        argv = [a if a not in ("http-binary", "grpc") else f"probe-{a}" for a in argv]
+    elif protocol == "grpc":
+        argv = [str(python), str(HERE / "loadgen_grpc.py"), "--target", f"127.0.0.1:{server.grpc_port}",
+                "--model", MODEL_NAME, "--body-file", bodies]
     else:
+        argv = [str(python), str(HERE / "loadgen.py"), "--url", url, "--body-file", bodies, *binary]
+    if not probe and "wrk_client.py" not in argv[1]:
         argv += ["--requests", str(requests), "--concurrency", str(concurrency), "--time-cap", str(time_cap)]
     done = subprocess.run(["taskset", "-c", str(core), *argv], capture_output=True, text=True, timeout=time_cap + 120)
     if done.returncode != 0:
-        raise RuntimeError(f"{protocol} client failed: {done.stderr[-800:]}")
+        raise RuntimeError(f"{protocol} {client} client failed: {done.stderr[-800:]}")
     return json.loads(done.stdout)
 
 
@@ -216,7 +234,8 @@ def check(server: Running, scenario: Scenario, payloads: Payloads, core: int) ->
             return f"HTTP {status}: {answer[:200]!r}"
         got = np.array(bench.first_output(answer), dtype=np.float32)
     else:
-        probe = _client(scenario.protocol, server, payloads, scenario.rows, 1, 1, 30, core, probe=True)
+        probe = _client(scenario.protocol, "independent", server, payloads, scenario.rows, 1, 1, 30, core,
+                        Path(sys.executable), probe=True)
         if probe["status"] != 200:
             return f"{scenario.protocol}: {probe['status']} {probe.get('error', '')[:200]}"
         got = np.array(probe["output"], dtype=np.float32)
@@ -225,17 +244,20 @@ def check(server: Running, scenario: Scenario, payloads: Payloads, core: int) ->
     return None
 
 
-def measure(server: Running, scenario: Scenario, concurrency: int, requests: int, payloads: Payloads,
-            time_cap: float, client_core: int) -> dict:
+def measure(server: Running, scenario: Scenario, client: str, concurrency: int, requests: int, payloads: Payloads,
+            time_cap: float, client_core: int, python: Path) -> dict:
     """A warm-up, then one measured run, with the server's CPU time over the measured run."""
-    _client(scenario.protocol, server, payloads, scenario.rows, min(1000, requests), concurrency, 30, client_core)
+    _client(scenario.protocol, "own", server, payloads, scenario.rows, min(1000, requests), concurrency, 30,
+            client_core, python)
     cpu_before = cpu_seconds(server.proc.pid)
-    run = _client(scenario.protocol, server, payloads, scenario.rows, requests, concurrency, time_cap, client_core)
+    run = _client(scenario.protocol, client, server, payloads, scenario.rows, requests, concurrency, time_cap,
+                  client_core, python)
     cpu = cpu_seconds(server.proc.pid) - cpu_before
-    run.update({"protocol": scenario.protocol, "rows": scenario.rows, "rss_mib": bench.rss_mib(server.proc.pid),
-                "server_cpu_s": round(cpu, 3), "loadavg_1m": os.getloadavg()[0],
+    run.update({"protocol": scenario.protocol, "rows": scenario.rows, "client": client,
+                "rss_mib": bench.rss_mib(server.proc.pid), "server_cpu_s": round(cpu, 3),
+                "loadavg_1m": os.getloadavg()[0],
                 "server_cpu_us_per_request": round(cpu / run["ok"] * 1e6, 1) if run["ok"] else None})
-    print(f"[triton_peer] {server.key:6s} {scenario.label:14s} c={concurrency:<3d} "
+    print(f"[triton_peer] {server.key:6s} {scenario.label:14s} {client:11s} c={concurrency:<3d} "
           f"{run['throughput_rps']:>9.1f} req/s  p50 {run['latency_ms']['p50']:.2f} ms  "
           f"p99 {run['latency_ms']['p99']:.2f} ms  ok {run['ok']}/{run['responses']}  "
           f"cpu {run['server_cpu_us_per_request']} us/req  load {run['loadavg_1m']:.1f}", file=sys.stderr)
@@ -243,7 +265,7 @@ def measure(server: Running, scenario: Scenario, concurrency: int, requests: int
 
 
 def run_round(servers: list[Running], scenarios: list[Scenario], levels: list[tuple[int, int]], payloads: Payloads,
-              time_cap: float, client_core: int, number: int) -> list[dict]:
+              time_cap: float, client_core: int, number: int, clients: list[str], python: Path) -> list[dict]:
     """Both servers are up (pinned to the same core, the idle one costs nothing); every scenario and
     concurrency runs on one right after the other, so each pair of runs sees the same machine load."""
     results = [{"server": s.name, "key": s.key, "round": number, "versions": s.versions,
@@ -257,9 +279,13 @@ def run_round(servers: list[Running], scenarios: list[Scenario], levels: list[tu
                 print(f"[triton_peer] {server.key:6s} {scenario.label:14s} not measured: {problem}", file=sys.stderr)
             else:
                 able.append((server, result))
-        for index, (concurrency, requests) in enumerate(levels):
-            for server, result in (able if index % 2 == 0 else able[::-1]):
-                result["runs"].append(measure(server, scenario, concurrency, requests, payloads, time_cap, client_core))
+        turn = 0
+        for concurrency, requests in levels:
+            for client in clients:
+                for server, result in (able if turn % 2 == 0 else able[::-1]):
+                    result["runs"].append(measure(server, scenario, client, concurrency, requests, payloads, time_cap,
+                                                  client_core, python))
+                turn += 1
     return results
 
 
@@ -276,13 +302,13 @@ def cpu_seconds(pid: int) -> float:
 
 
 # --- summary -------------------------------------------------------------------------------------
-def _key(run: dict) -> tuple[str, int, int]:
-    return run["protocol"], run["rows"], run["concurrency"]
+def _key(run: dict) -> tuple[str, int, int, str]:
+    return run["protocol"], run["rows"], run["concurrency"], run.get("client", "own")
 
 
-def medians(rounds: list[dict], key: str) -> dict[tuple[str, int, int], dict]:
+def medians(rounds: list[dict], key: str) -> dict[tuple[str, int, int, str], dict]:
     """Per scenario and concurrency: median throughput and p99 over this server's rounds."""
-    grouped: dict[tuple[str, int, int], list[dict]] = {}
+    grouped: dict[tuple[str, int, int, str], list[dict]] = {}
     for result in rounds:
         if result["key"] == key:
             for run in result["runs"]:
@@ -297,11 +323,11 @@ def medians(rounds: list[dict], key: str) -> dict[tuple[str, int, int], dict]:
                 "rounds": len(runs)} for k, runs in grouped.items()}
 
 
-def paired_ratios(rounds: list[dict], ours: str = "ours", peer: str = "triton") -> dict[tuple[str, int, int], float]:
+def paired_ratios(rounds: list[dict], ours: str = "ours", peer: str = "triton") -> dict[tuple[str, int, int, str], float]:
     """Per scenario and concurrency: the median over rounds of peer/ours throughput within the round."""
     by_round: dict[tuple[int, str], dict] = {(r["round"], r["key"]): {_key(run): run for run in r["runs"]}
                                              for r in rounds}
-    ratios: dict[tuple[str, int, int], list[float]] = {}
+    ratios: dict[tuple[str, int, int, str], list[float]] = {}
     for (number, key), runs in by_round.items():
         if key != ours:
             continue
@@ -313,27 +339,28 @@ def paired_ratios(rounds: list[dict], ours: str = "ours", peer: str = "triton") 
 
 
 def markdown(rounds: list[dict], ours: str = "ours", peer: str = "triton") -> str:
-    lines = ["| Round | Server | Protocol | Rows/request | Concurrency | Requests OK | req/s | rows/s | p50 (ms) "
-             "| p99 (ms) | server CPU (us/req) | load (1 min) | RSS (MiB) |",
-             "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = ["| Round | Server | Protocol | Rows/request | Concurrency | Client | Requests OK | req/s | rows/s "
+             "| p50 (ms) | p99 (ms) | server CPU (us/req) | load (1 min) | RSS (MiB) |",
+             "| ---: | --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for result in rounds:
         for run in result["runs"]:
             lat = run["latency_ms"]
             lines.append(f"| {result['round']} | {result['key']} | {run['protocol']} | {run['rows']} | "
-                         f"{run['concurrency']} | {run['ok']}/{run['requests_sent']} | {run['throughput_rps']:.0f} | "
+                         f"{run['concurrency']} | {run.get('client', 'own')} | {run['ok']}/{run['requests_sent']} | "
+                         f"{run['throughput_rps']:.0f} | "
                          f"{run['throughput_rps'] * run['rows']:.0f} | {lat['p50']:.2f} | {lat['p99']:.2f} | "
                          f"{_fmt(run.get('server_cpu_us_per_request'))} | {_fmt(run.get('loadavg_1m'), '.1f')} | "
                          f"{run['rss_mib']:.0f} |")
     a, b, paired = medians(rounds, ours), medians(rounds, peer), paired_ratios(rounds, ours, peer)
-    lines += ["", f"| Protocol | Rows/request | Concurrency | {ours} req/s | {peer} req/s | {peer} / {ours} "
+    lines += ["", f"| Protocol | Rows/request | Concurrency | Client | {ours} req/s | {peer} req/s | {peer} / {ours} "
               f"| same, paired by round | {ours} p99 (ms) | {peer} p99 (ms) | {ours} CPU (us/req) | {peer} CPU (us/req) |",
-              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for k in sorted(set(a) | set(b), key=lambda k: (PROTOCOLS.index(k[0]), k[1], k[2])):
+              "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for k in sorted(set(a) | set(b), key=lambda k: (PROTOCOLS.index(k[0]), k[1], k[2], k[3])):
         x, y = a.get(k, {}), b.get(k, {})
         ratio = (f"{y['throughput_rps'] / x['throughput_rps']:.2f}x"
                  if x.get("throughput_rps") and y.get("throughput_rps") else "-")
         pair = f"{paired[k]:.2f}x" if k in paired else "-"
-        lines.append(f"| {k[0]} | {k[1]} | {k[2]} | {_fmt(x.get('throughput_rps'))} | "
+        lines.append(f"| {k[0]} | {k[1]} | {k[2]} | {k[3]} | {_fmt(x.get('throughput_rps'))} | "
                      f"{_fmt(y.get('throughput_rps'))} | {ratio} | {pair} | {_fmt(x.get('p99_ms'), '.2f')} | "
                      f"{_fmt(y.get('p99_ms'), '.2f')} | {_fmt(x.get('cpu_us_per_request'))} | "
                      f"{_fmt(y.get('cpu_us_per_request'))} |")
@@ -345,14 +372,22 @@ def _fmt(value: float | None, spec: str = ".0f") -> str:
 
 
 def compare(*, model: Path, levels: list[tuple[int, int]], time_cap: float, rounds: int, protocols: list[str],
-            row_counts: list[int], server_core: int, client_core: int, max_queue_delay_us: int, out: Path) -> int:
+            row_counts: list[int], server_core: int, client_core: int, max_queue_delay_us: int, out: Path,
+            clients: list[str], python: Path | None, peer: str, doc: Path | None) -> int:
     if not model.is_file():
         print(f"no model at {model}: run `cd app && python train.py --epochs 10` first", file=sys.stderr)
         return 2
     if shutil.which("taskset") is None or len(os.sched_getaffinity(0)) < 2:
         print("needs taskset and at least two CPUs (one for the server, one for the clients)", file=sys.stderr)
         return 2
-    tritonserver()
+    if "independent" in clients and set(protocols) - {"grpc"} and shutil.which("wrk") is None:
+        print("the independent REST client is wrk: `apt-get install wrk` (Debian's wrk 4.1.0)", file=sys.stderr)
+        return 2
+    if peer == "triton":
+        tritonserver()
+    python = python or ours_python()
+    started = time.time()
+    load_at_start = os.getloadavg()
     scratch = Path(tempfile.mkdtemp(prefix="bench-triton-"))
     payloads = make_payloads(model, scratch, row_counts)
     scenarios = [Scenario(p, r) for p in protocols for r in row_counts]
@@ -360,25 +395,32 @@ def compare(*, model: Path, levels: list[tuple[int, int]], time_cap: float, roun
     for number in range(1, rounds + 1):
         servers: list[Running] = []
         try:
-            servers.append(start_ours(model, server_core, scratch))
-            servers.append(start_triton(model, server_core, scratch, max_queue_delay_us))
+            servers.append(start_ours(model, server_core, scratch, python))
+            if peer == "triton":
+                servers.append(start_triton(model, server_core, scratch, max_queue_delay_us))
             if number % 2 == 0:  # alternate which server goes first
                 servers.reverse()
-            results += run_round(servers, scenarios, levels, payloads, time_cap, client_core, number)
+            results += run_round(servers, scenarios, levels, payloads, time_cap, client_core, number, clients, python)
         finally:
             for server in servers:
                 stop(server)
     summary = {
         "date": time.strftime("%Y-%m-%d"), "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "commit": matrix_doc.commit(bench.REPO), "duration_s": round(time.time() - started),
         "machine": {"cpus": os.cpu_count(), "cpu_model": bench._cpu_model(), "server_core": server_core,
                     "client_core": client_core},
         "model": str(model), "model_sha256_12": hashlib.sha256(model.read_bytes()).hexdigest()[:12],
-        "triton_max_queue_delay_us": max_queue_delay_us, "loadavg_at_start": os.getloadavg(), "rounds": results,
+        "triton_max_queue_delay_us": max_queue_delay_us, "loadavg_at_start": load_at_start,
+        "loadavg_at_end": os.getloadavg(), "rounds": results,
         "medians": {k: {"|".join(map(str, s)): v for s, v in medians(results, k).items()} for k in ("ours", "triton")},
         "paired_ratios_triton_over_ours": {"|".join(map(str, s)): v for s, v in paired_ratios(results).items()}}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=2))
-    print(markdown(results))
+    table = markdown(results)
+    print(table)
+    if doc is not None:
+        matrix_doc.write_section(doc, matrix_doc.section(summary, table))
+        print(f"table written into {doc}", file=sys.stderr)
     print(f"\nresults: {out}", file=sys.stderr)
     return 0
 
@@ -395,6 +437,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--client-core", type=int, default=1)
     p.add_argument("--max-queue-delay-us", type=int, default=0, help="Triton's dynamic batching delay (see triton_repo.py)")
     p.add_argument("--out", type=Path, default=bench.CACHE.parent / "bench-triton-results.json")
+    p.add_argument("--clients", default=",".join(CLIENTS), help=f"comma-separated, from {', '.join(CLIENTS)}")
+    p.add_argument("--python", type=Path, help="interpreter with app/requirements.txt for our server and our "
+                   "load clients (default: a virtualenv made from that file)")
+    p.add_argument("--peer", choices=["triton", "none"], default="triton", help="none: our server alone")
+    p.add_argument("--doc", type=Path, default=matrix_doc.DOC,
+                   help="Markdown file whose results section is replaced by the tables ('-': none)")
     return p
 
 
@@ -404,10 +452,16 @@ def main(argv: list[str] | None = None) -> int:
     if unknown := [p for p in protocols if p not in PROTOCOLS]:
         print(f"unknown protocol(s) {unknown}; choose from {list(PROTOCOLS)}", file=sys.stderr)
         return 2
+    clients = [c.strip() for c in args.clients.split(",") if c.strip()]
+    if unknown := [c for c in clients if c not in CLIENTS]:
+        print(f"unknown client(s) {unknown}; choose from {list(CLIENTS)}", file=sys.stderr)
+        return 2
     levels = [(int(c), int(n)) for c, n in (pair.split(":") for pair in args.levels.split(","))]
     return compare(model=args.model, levels=levels, time_cap=args.time_cap, rounds=args.rounds, protocols=protocols,
                    row_counts=[int(r) for r in args.rows.split(",")], server_core=args.server_core,
-                   client_core=args.client_core, max_queue_delay_us=args.max_queue_delay_us, out=args.out)
+                   client_core=args.client_core, max_queue_delay_us=args.max_queue_delay_us, out=args.out,
+                   clients=clients, python=args.python, peer=args.peer,
+                   doc=None if str(args.doc) == "-" else args.doc)
 
 
 if __name__ == "__main__":

@@ -45,8 +45,8 @@ STAGES = [
     ("metrics (prometheus_client)", r"prometheus_client"),
     ("dynamic batcher", r"model_server/batcher\.py"),
     ("request validation / protocol", r"model_server/protocol\.py"),
-    ("HTTP protocol (model_server/http1.py + httptools; uvicorn before)",
-     r"model_server/http1\.py|model_server/http_limits\.py|uvicorn|httptools|h11|llhttp"),
+    ("HTTP protocol (model_server/http1*.py + httptools; uvicorn before)",
+     r"model_server/http1(_[a-z]+)?\.py|model_server/http_limits\.py|uvicorn|httptools|h11|llhttp"),
     ("application (routing, handler)", r"model_server/app\.py|model_server/[a-z_0-9]+\.py"),
     ("event loop (uvloop / asyncio)", r"uvloop|asyncio|selectors|libuv|epoll|loop\.c|uv__|uv_run|_asynciomodule|task_step"),
 ]

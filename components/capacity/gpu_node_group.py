@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 import pulumi
 import pulumi_aws as aws
 
-from .._args import PositiveInt, Problem, between, checked_args, checked_by, got, non_empty, problems_of
+from .._args import LabelKey, PositiveInt, Problem, between, checked_args, checked_by, got, non_empty, problems_of
 from ..aws_tags import component_tags
 from ..cluster.eks_nodes import (
     AUTOSCALER_TAG_PREFIX,
@@ -72,6 +72,11 @@ class GpuNodeGroupArgs:
     which a node never becomes Ready."""
     tags: dict[str, str] = field(default_factory=dict)
     """Extra AWS tags (the provider's default tags apply anyway)."""
+    advertised_per_gpu: dict[LabelKey, PositiveInt] = field(default_factory=dict)
+    """What the device plugin advertises for each GPU in place of a whole `nvidia.com/gpu`: a time-sliced pool's
+    `{"nvidia.com/gpu.shared": replicas}` (`SharedPool.advertised_per_gpu`), a MIG layout's slices per GPU. Cluster
+    Autoscaler reads a group at zero from its node-template tags, and knows only whole GPUs from the instance
+    type: without these a pod asking for a share or a slice would never scale the group up from zero."""
     llm: LlmSizing | None = None
     """The large language model these nodes serve: every instance type must hold its weights and a minimal KV
     cache on the GPUs of one node (refused here, not after a GPU cold start ends in out-of-memory)."""
@@ -182,8 +187,10 @@ class GpuNodeGroup(pulumi.ComponentResource):
         })
 
     def autoscaler_tags(self) -> dict[str, str]:
-        """The cluster-autoscaler node-template tags (labels, taints, GPU count) of this group."""
-        return autoscaler_node_template_tags(self.scheduling, self.gpus_per_node)
+        """The cluster-autoscaler node-template tags (labels, taints, and the GPUs or their shares) of this group."""
+        advertised = {resource: per_gpu * self.gpus_per_node
+                      for resource, per_gpu in self._args.advertised_per_gpu.items()}
+        return autoscaler_node_template_tags(self.scheduling, self.gpus_per_node, advertised or None)
 
     def _placements(self) -> list[tuple[str, pulumi.Input[Sequence[pulumi.Input[str]]], tuple[int, int, int]]]:
         """(logical name suffix, subnets, (min, desired, max)) of each group: one, or one per zone."""

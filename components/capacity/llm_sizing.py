@@ -5,10 +5,10 @@ An LLM server keeps the whole model in GPU memory, split across the GPUs of one 
 not set up), and needs room beyond the weights for the KV cache of at least one full-length request. Checking that
 at declaration refuses a model that would crash-loop on out-of-memory after a 10-minute GPU cold start.
 
-GPU memory per GPU, by family (GiB as AWS lists it, or GB as NVIDIA does, taken as GiB, which errs small by 7%):
-g4dn 16 (T4), g5 24 (A10G), g6 24 (L4): AWS Batch user guide, "GPU jobs" table of instance types; g6e 48 (L40S),
-p4d 40 (A100 40 GB), p4de 80 (A100 80 GB), p5 80 (H100), p5e 141 (H200): NVIDIA's data-center GPU specifications
-for the GPU each EC2 family carries (EC2 instance type pages).
+GPU memory per GPU, by family: g4dn 16 GiB (T4), g5 24 GiB (A10G), g6 24 GiB (L4): AWS Batch user guide, "GPU jobs"
+table of instance types; g6e 48 GB (L40S), p4d 40 GB (A100 40 GB), p4de 80 GB (A100 80 GB), p5 80 GB (H100), p5e
+141 GB (H200): NVIDIA's data-center GPU specifications for the GPU each EC2 family carries (EC2 instance type pages),
+which quote decimal gigabytes: converted to GiB (7% less), so a model is never admitted on memory the GPU lacks.
 """
 
 from __future__ import annotations
@@ -20,8 +20,11 @@ from typing import Annotated
 from .._args import PositiveInt, PositiveNumber, between
 from .gpu_instances import GPU_COUNT_BY_INSTANCE_TYPE
 
+_GIB_PER_GB = 1e9 / 2**30
 GPU_MEMORY_GIB_BY_FAMILY: dict[str, float] = {
-    "g4dn": 16, "g5": 24, "g6": 24, "g6e": 48, "p4d": 40, "p4de": 80, "p5": 80, "p5e": 141,
+    "g4dn": 16, "g5": 24, "g6": 24,
+    **{family: round(gb * _GIB_PER_GB, 1) for family, gb in {"g6e": 48, "p4d": 40, "p4de": 80, "p5": 80,
+                                                               "p5e": 141}.items()},
 }
 
 VLLM_GPU_MEMORY_UTILIZATION = 0.92

@@ -8,7 +8,7 @@ security default is written once.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pulumi
@@ -122,19 +122,24 @@ def create_launch_template(name: str, *, ami_type: str, disk_size_gib: int, tags
     )
 
 
-def autoscaler_node_template_tags(scheduling: GpuScheduling | None, gpus_per_node: int = 0) -> dict[str, str]:
+def autoscaler_node_template_tags(scheduling: GpuScheduling | None, gpus_per_node: int = 0,
+                                  advertised: Mapping[str, int] | None = None) -> dict[str, str]:
     """The cluster-autoscaler tags describing a node before it exists, so a group at zero can scale up.
 
     cluster-autoscaler reads labels, taints and extended resources of an empty group from these
-    (`k8s.io/cluster-autoscaler/node-template/...`); auto-discovery finds the group by `.../enabled`.
+    (`k8s.io/cluster-autoscaler/node-template/{label,taint,resources}/<name>`, values `<value>`,
+    `<value>:<effect>` and the quantity: kubernetes/autoscaler cluster-autoscaler/cloudprovider/aws/README.md,
+    "Auto-Discovery Setup"); auto-discovery finds the group by `.../enabled`. `advertised` (resource -> count
+    per node) replaces the whole-GPU count where the device plugin advertises shares or slices instead.
     """
     tags = {f"{AUTOSCALER_TAG_PREFIX}/enabled": "true"}
     if scheduling is not None:
         tags.update({f"{AUTOSCALER_TAG_PREFIX}/node-template/label/{k}": v for k, v in scheduling.node_labels.items()})
         tags.update({f"{AUTOSCALER_TAG_PREFIX}/node-template/taint/{t.key}": f"{t.value}:{t.effect}"
                      for t in scheduling.taints})
-    if gpus_per_node:
-        tags[f"{AUTOSCALER_TAG_PREFIX}/node-template/resources/{GPU_RESOURCE}"] = str(gpus_per_node)
+    resources = dict(advertised) if advertised else ({GPU_RESOURCE: gpus_per_node} if gpus_per_node else {})
+    tags.update({f"{AUTOSCALER_TAG_PREFIX}/node-template/resources/{name}": str(count)
+                 for name, count in sorted(resources.items())})
     return tags
 
 

@@ -15,8 +15,9 @@ deployed version's prefix; and the PersistentVolumeClaim binding it in the model
 The deployed version is a content digest in the key: `<prefix>/<model>/<digest>/` is written once and never
 changed (the bucket keeps every object version besides). A new version is a new prefix, so a canary's pods mount the
 new digest and the stable's keep theirs, and a rollback mounts exactly what was tested. The CSI driver itself is
-the EKS add-on `aws-mountpoint-s3-csi-driver` (driver facts: awslabs/mountpoint-s3-csi-driver v2.7.0,
-docs/CONFIGURATION.md, examples/kubernetes/static_provisioning/pod_level_identity.yaml, pkg/mountpoint/args.go).
+`MountpointS3CsiDriver` (components/cluster/mountpoint_s3.py, its chart pinned; driver facts:
+awslabs/mountpoint-s3-csi-driver v2.7.0, docs/CONFIGURATION.md,
+examples/kubernetes/static_provisioning/pod_level_identity.yaml, pkg/mountpoint/args.go).
 """
 
 from __future__ import annotations
@@ -32,13 +33,14 @@ import pulumi_kubernetes as k8s
 from .._args import DnsLabel, Problem, checked_args, got, matches, problems_of
 from ..aws_tags import component_tags
 from ..cluster.irsa import irsa_trust_policy
+from ..cluster.mountpoint_s3 import (
+    CSI_DRIVER,
+    MOUNTPOINT_NAMESPACE,  # noqa: F401 (re-exported)
+    POD_IDENTITY,
+    MountpointS3CsiDriver,
+)
 from ..labels import standard_labels
 
-CSI_DRIVER = "s3.csi.aws.com"
-EKS_ADDON = "aws-mountpoint-s3-csi-driver"
-MOUNTPOINT_NAMESPACE = "mount-s3"
-"""Where the v2 driver runs its Mountpoint pods (chart values `mountpointPod.namespace`): they, not the model's
-pods, open the connections to S3."""
 READ_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion")
 LIST_ACTION = "s3:ListBucket"
 
@@ -64,12 +66,16 @@ class ModelWeightsArgs:
     prefix: KeyPrefix = "models"
     """Folder of every model's weights in the bucket: keys are `<prefix>/<model_name>/<digest>/...`."""
     region: Optional[str] = None
-    """The bucket's region when it differs from the cluster's."""
+    """The bucket's region (Mountpoint's `region` option). Without a `driver`, also the STS region of the pod's
+    credentials, and then required: the driver's pods cannot reach IMDS to find it (components/cluster/mountpoint_s3.py)."""
     mount_path: Annotated[str, matches(r"/[^\s]*", "must be an absolute path")] = "/models"
     """Where the server sees the weights (`ModelWeights.model_dir` adds the model's name)."""
     run_as_user: int = 10001
     run_as_group: int = 10001
     """The server's user and group: the files are theirs (Mountpoint `--uid`/`--gid`)."""
+    driver: Optional[MountpointS3CsiDriver] = None
+    """The cluster's Mountpoint driver: the volume names its CSIDriver and waits for its release. None: the driver
+    is installed some other way (then it must be the `s3.csi.aws.com` driver, v2)."""
     force_destroy: bool = False
     """Let a destroy delete a created bucket that still holds weights (otherwise it is protected)."""
     tags: dict[str, str] = field(default_factory=dict)
@@ -77,7 +83,20 @@ class ModelWeightsArgs:
     def _rules(self) -> list[Problem]:
         if self.region is not None and not self.region.replace("-", "").isalnum():
             return [("region", got(self.region, "must be an AWS region such as us-east-1"))]
+        if self.region is None and self.driver is None:
+            return [("region", "got None and no driver; pass the MountpointS3CsiDriver (its region) or the region: "
+                               "pod-level credentials need the STS region, which the driver cannot look up")]
         return []
+
+
+def bucket_region(args: ModelWeightsArgs) -> str:
+    """The bucket's region: the given one, else the cluster's (the driver's), where a created bucket lives."""
+    return str(args.region) if args.region is not None else sts_region(args)
+
+
+def sts_region(args: ModelWeightsArgs) -> str:
+    """Where the pod's credentials come from: the driver's (cluster's) region, else the given one."""
+    return args.driver.region if args.driver is not None else str(args.region)
 
 
 def validate_model_weights_args(args: ModelWeightsArgs) -> list[str]:
@@ -104,7 +123,8 @@ def mount_options(args: ModelWeightsArgs) -> list[str]:
     """Mountpoint flags: read-only, the version's folder only, the server's user owns the files."""
     options = ["read-only", f"prefix {weights_key_prefix(args)}/", f"uid={args.run_as_user}",
                f"gid={args.run_as_group}", "allow-other"]
-    return options + ([f"region {args.region}"] if args.region else [])
+    # Named, not detected: Mountpoint's pod, like the driver's, cannot reach IMDS through the nodes' one hop.
+    return options + [f"region {bucket_region(args)}"]
 
 
 class ModelWeights(pulumi.ComponentResource):
@@ -180,9 +200,11 @@ class ModelWeights(pulumi.ComponentResource):
                 persistent_volume_reclaim_policy="Retain",
                 claim_ref=k8s.core.v1.ObjectReferenceArgs(namespace=a.namespace, name=volume_name),
                 csi=k8s.core.v1.CSIPersistentVolumeSourceArgs(
-                    driver=CSI_DRIVER, volume_handle=volume_name, read_only=True,
-                    volume_attributes=bucket.apply(lambda b: {"bucketName": b, "authenticationSource": "pod"}))),
-            opts=pulumi.ResourceOptions(parent=self))
+                    driver=a.driver.driver_name if a.driver else CSI_DRIVER, volume_handle=volume_name,
+                    read_only=True,
+                    volume_attributes=bucket.apply(lambda b: {"bucketName": b, "authenticationSource": POD_IDENTITY,
+                                                              "stsRegion": sts_region(a)}))),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[a.driver.release] if a.driver else []))
         return k8s.core.v1.PersistentVolumeClaim(
             f"{name}-claim",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=volume_name, namespace=a.namespace, labels=labels),

@@ -16,7 +16,7 @@ drive the generated alerts with exactly those names. A team declares its own pro
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Literal, Optional
 
 from . import server_contract as contract
 
@@ -113,6 +113,12 @@ class ServingRuntime:
     """Paths of inference calls (documentation and the examples' load tests)."""
     llm: bool = False
     """Generates tokens: the LLM alerts, canary checks and dashboard row apply."""
+    api_keys: Literal["files", "env", "none"] = "none"
+    """How the server learns its accepted API keys (`ModelServiceArgs.api_keys`): `files`, one per key in a
+    mounted Secret at `API_KEYS_DIR` (this repository's server); `env`, exactly one key in `api_key_env`, read from
+    the Secret (`secretKeyRef`); `none`, it checks no key (api_keys are refused)."""
+    api_key_env: Optional[str] = None
+    """With `api_keys: env`, the variable the server reads its one key from."""
     exposed_series: tuple[str, ...] = field(default_factory=tuple)
     """File names under tests/serving/runtimes/ listing the series the pinned version exposes."""
 
@@ -154,7 +160,7 @@ MODEL_SERVER = ServingRuntime(
         status_label="status", info_labels=("version", "device"), device_label="device",
     ),
     http_port=contract.DEFAULT_HTTP_PORT, grpc_port=contract.DEFAULT_GRPC_PORT, admin_port=contract.DEFAULT_ADMIN_PORT,
-    inference_paths=("/v2/models/{model_name}/infer",),
+    inference_paths=("/v2/models/{model_name}/infer",), api_keys="files",
 )
 """This repository's ONNX server (app/): the platform's defaults, unchanged."""
 
@@ -167,7 +173,8 @@ VLLM = ServingRuntime(
             "labels model_name, engine), vllm/entrypoints/serve/instrumentator/metrics.py (prometheus-fastapi-"
             "instrumentator, whose v8.0.2 metrics.py default() gives http_requests_total{method,status,handler} with "
             "status grouped as 2xx..5xx), instrumentator/health.py (/health), entrypoints/common/cli_args.py "
-            "(port 8000), serve/middleware/register.py (--api-key / VLLM_API_KEY)"),
+            "(port 8000), serve/middleware/register.py (--api-key, a list, else the one key of VLLM_API_KEY, checked "
+            "on /v1 routes by serve/middleware/authenticate.py; envs.py reads VLLM_API_KEY as one string)"),
     signals=RuntimeSignals(
         # The OpenAI routes' HTTP answers: vLLM's own counters only count requests the engine finished.
         requests=(Series("http_requests_total", _VLLM_COMPLETIONS, model_label=None),),
@@ -189,6 +196,8 @@ VLLM = ServingRuntime(
     args=("{model_dir}", "--served-model-name", "{model_name}", "--host", "0.0.0.0", "--port", "{http_port}"),
     inference_paths=("/v1/chat/completions", "/v1/completions"),
     llm=True, exposed_series=("vllm-0.34.0.series.txt",),
+    # One key, from the environment: `--api-key` would put the key in the pod spec's args, in plain text.
+    api_keys="env", api_key_env="VLLM_API_KEY",
 )
 """vLLM's OpenAI-compatible server (`vllm serve`): metrics and health on its one HTTP port."""
 

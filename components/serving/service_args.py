@@ -269,7 +269,8 @@ class ModelServiceArgs:
     `replicas` (0 allowed), updates never reset the count, and neither an HPA nor a PodDisruptionBudget is made."""
     api_keys: dict[DnsLabel, pulumi.Input[Annotated[str, SECRET]]] = field(default_factory=dict)
     """Accepted API keys by name (`primary`, `secondary`: two while one is rotated), each a Pulumi secret.
-    They become the files of a Secret mounted read-only at `API_KEYS_DIR`; clients send
+    They become a Secret, mounted read-only at `API_KEYS_DIR` (its files, this repository's server), or read into
+    the one variable a runtime names (`ServingRuntime.api_key_env`, vLLM's `VLLM_API_KEY`); clients send
     `Authorization: Bearer <key>`. Empty: the server accepts every request (and a `ModelEndpoint` refuses to
     expose it unless told `allow_unauthenticated`)."""
     priority_class_name: Optional[DnsSubdomain] = None
@@ -350,7 +351,26 @@ def drain_seconds(args: ModelServiceArgs) -> float | None:
 
 def rules(a: ModelServiceArgs) -> list[Problem]:
     return [*_gpu_rules(a), *_replica_rules(a), *_port_rules(a), *_env_rules(a), *_drain_rules(a), *_volume_rules(a),
-            *_other_rules(a)]
+            *_api_key_rules(a), *_other_rules(a)]
+
+
+def _api_key_rules(a: ModelServiceArgs) -> list[Problem]:
+    """The keys must reach the server the way its runtime reads them, or it would answer every caller."""
+    runtime, names = a.runtime, ", ".join(sorted(a.api_keys))
+    if runtime.api_keys == "env" and runtime.api_key_env is None:
+        return [("runtime.api_key_env", f"got None; runtime {runtime.name!r} reads its key from the environment: "
+                                        "name the variable")]
+    if not a.api_keys:
+        return []
+    if runtime.api_keys == "none":
+        return [("api_keys", f"got {names}; runtime {runtime.name!r} checks no API key: put authentication in front "
+                             "of it (the load balancer) and give none here")]
+    if runtime.api_keys == "env" and len(a.api_keys) != 1:
+        return [("api_keys", f"got {len(a.api_keys)} keys ({names}); runtime {runtime.name!r} reads exactly one, from "
+                             f"{runtime.api_key_env}: rotate by replacing it (a rolling restart)")]
+    taken = runtime.api_key_env if runtime.api_keys == "env" else None
+    return [(f"{field_name}.{taken}", "set by ModelService from api_keys; give the key there")
+            for field_name, variables in (("env", a.env), ("secret_env", a.secret_env)) if taken in variables]
 
 
 def _gpu_rules(a: ModelServiceArgs) -> list[Problem]:
@@ -452,7 +472,7 @@ def _volume_rules(a: ModelServiceArgs) -> list[Problem]:
     for name in sorted({n for n in names if names.count(n) > 1 or n in _RESERVED_VOLUMES}):
         problems.append(("volumes", got(name, f"volume names must be unique and not {TMP_VOLUME!r} (the server's "
                                               f"scratch emptyDir) or {API_KEYS_VOLUME!r} (its API keys)")))
-    known = set(names) | {TMP_VOLUME} | ({API_KEYS_VOLUME} if a.api_keys else set())
+    known = set(names) | {TMP_VOLUME} | ({API_KEYS_VOLUME} if a.api_keys and a.runtime.api_keys == "files" else set())
     for i, mount in enumerate(a.volume_mounts):
         if isinstance(mount.name, str) and mount.name not in known:
             problems.append((f"volume_mounts[{i}].name", got(mount.name, f"must name a volume of the pod: "

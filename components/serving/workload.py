@@ -65,7 +65,13 @@ def claims(args: ModelServiceArgs, name: str, namespace: str) -> list[_claims.Cl
 
 # ------------------------------------------------------------------------------ the pod
 
-def _environment(a: ModelServiceArgs, name: str, secret_name: pulumi.Input[str] | None) -> list[k8s.core.v1.EnvVarArgs]:
+def _key_from_env(a: ModelServiceArgs) -> bool:
+    """The server reads its one API key from a variable (`ServingRuntime.api_key_env`), not from files."""
+    return bool(a.api_keys) and a.runtime.api_keys == "env"
+
+
+def _environment(a: ModelServiceArgs, name: str, secret_name: pulumi.Input[str] | None,
+                 api_keys: pulumi.Input[str] | None) -> list[k8s.core.v1.EnvVarArgs]:
     env: dict[str, str] = {
         contract.ENV_PORT: str(a.container_port),
         contract.ENV_GRPC_PORT: str(a.grpc_port) if a.grpc_port is not None else "0",
@@ -79,7 +85,7 @@ def _environment(a: ModelServiceArgs, name: str, secret_name: pulumi.Input[str] 
         env[contract.ENV_ADMIN_PORT] = str(a.admin_port)
     if a.model_version:
         env[contract.ENV_MODEL_VERSION] = a.model_version
-    if a.api_keys:
+    if a.api_keys and not _key_from_env(a):
         env[contract.ENV_API_KEYS_DIR] = API_KEYS_DIR
     env.update(a.env)
     plain = [k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in sorted(env.items())]
@@ -88,6 +94,10 @@ def _environment(a: ModelServiceArgs, name: str, secret_name: pulumi.Input[str] 
             secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=secret_name, key=k)))
         for k in sorted(a.secret_env)
     ]
+    if _key_from_env(a) and a.runtime.api_key_env is not None:
+        # The key stays in the Secret: the pod spec names it, the kubelet reads it (never plain text in the spec).
+        from_secret.append(k8s.core.v1.EnvVarArgs(name=a.runtime.api_key_env, value_from=k8s.core.v1.EnvVarSourceArgs(
+            secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=api_keys, key=next(iter(a.api_keys))))))
     return plain + from_secret
 
 
@@ -108,7 +118,7 @@ def _probe(path: str, port: str, period: int, failures: int, timeout: int) -> k8
 
 def _api_keys_volume(a: ModelServiceArgs, secret: pulumi.Input[str] | None) -> tuple[
         list[k8s.core.v1.VolumeArgs], list[k8s.core.v1.VolumeMountArgs]]:
-    if secret is None:
+    if secret is None or _key_from_env(a):
         return [], []
     volume = k8s.core.v1.VolumeArgs(name=API_KEYS_VOLUME, secret=k8s.core.v1.SecretVolumeSourceArgs(
         secret_name=secret, default_mode=0o440))  # owner and fsGroup (the server) only
@@ -126,7 +136,7 @@ def _container(a: ModelServiceArgs, name: str, secret_name: pulumi.Input[str] | 
         args=a.container_args,
         ports=[k8s.core.v1.ContainerPortArgs(name=n, container_port=number, protocol=protocol)
                for n, number, protocol in container_ports(a)],
-        env=_environment(a, name, secret_name),
+        env=_environment(a, name, secret_name, api_keys),
         resources=_resources(a),
         # Model load and warm-up can take minutes; the startup probe covers it so liveness stays strict.
         startup_probe=_probe(p.readiness_path, port, p.period_seconds, math.ceil(p.startup_seconds / p.period_seconds),

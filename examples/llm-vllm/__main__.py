@@ -3,8 +3,8 @@ model of the platform: SLO alerts on errors, time to first token and inter-token
 per second and KV-cache use, scaling on waiting requests; in dev it scales to zero, in prod it is an HTTPS endpoint
 with an API key whose new versions are canaries judged on TTFT and ITL.
 
-The platform team runs the cluster, the monitoring stack (ServiceMonitor and PrometheusRule CRDs), Argo Rollouts and
-the Mountpoint for Amazon S3 CSI driver add-on; this program is the model team's.
+The platform team runs the cluster and the monitoring stack (ServiceMonitor and PrometheusRule CRDs); this program
+installs the Mountpoint for Amazon S3 CSI driver beside the model, and KEDA's HTTP add-on (dev) or Argo Rollouts (prod).
 """
 
 import pulumi
@@ -33,6 +33,8 @@ from gpu_model_platform import (
     ModelServiceArgs,
     ModelWeights,
     ModelWeightsArgs,
+    MountpointS3CsiDriver,
+    MountpointS3CsiDriverArgs,
     TokenLatencyObjectives,
 )
 
@@ -62,17 +64,21 @@ namespace = k8s.core.v1.Namespace("namespace", metadata=k8s.meta.v1.ObjectMetaAr
     "pod-security.kubernetes.io/enforce": "restricted",
     # The load balancer controller gates each rollout step on the new pods being healthy targets.
     "elbv2.k8s.aws/pod-readiness-gate-inject": "enabled"}), opts=kubernetes)
+# The Mountpoint for Amazon S3 CSI driver (once per cluster; no AWS credentials of its own: each model's volume
+# reads with the model's role).
+s3_driver = MountpointS3CsiDriver("s3-csi-driver", MountpointS3CsiDriverArgs(region=config.require("region")), kubernetes)
 weights = ModelWeights("weights", ModelWeightsArgs(
     model_name=MODEL, namespace=namespace.metadata.name, oidc_provider_arn=config.require("oidcProviderArn"),
-    digest=config.require("weightsDigest")), pulumi.ResourceOptions.merge(aws_opts, kubernetes))
+    digest=config.require("weightsDigest"), driver=s3_driver), pulumi.ResourceOptions.merge(aws_opts, kubernetes))
 
 scales_to_zero = stage == "dev"
 service = ModelService(MODEL, ModelServiceArgs.for_runtime(
     VLLM, config.require("image"), MODEL, weights.model_dir,
     namespace=MODEL, create_namespace=False, gpus=SIZING.tensor_parallel, gpu_scheduling=gpu_nodes.scheduling,
     service_account_role_arn=weights.role_arn, volumes=[weights.volume], volume_mounts=[weights.volume_mount],
-    # vLLM reads its accepted key from VLLM_API_KEY (vllm/entrypoints/serve/middleware/register.py, 0.34.0).
-    secret_env={"VLLM_API_KEY": config.require_secret("apiKey")},
+    # vLLM reads its one accepted key from VLLM_API_KEY (the profile's `api_key_env`): the key goes from this
+    # secret config to a Kubernetes Secret, and from there into that variable (`secretKeyRef`).
+    api_keys={"primary": config.require_secret("apiKey")},
     # prod: two replicas (and a PodDisruptionBudget), so a node drain never takes the model away.
     replicas=0 if scales_to_zero else 2, replica_owner="keda" if scales_to_zero else None,
     progressive_rollout=not scales_to_zero), kubernetes)
@@ -96,10 +102,8 @@ else:
         backend=canary, host=config.require("host"), hosted_zone_id=config.require("hostedZoneId"),
         subnet_ids=config.require_object("subnetIds"), scheme="internet-facing",
         # vLLM's OpenAI routes and its health path (the profile's).
-        path_prefix="/v1", readiness_path=VLLM.readiness_path,
-        # vLLM checks the key itself (VLLM_API_KEY, every /v1 route); ModelService's `api_keys` (files a server
-        # re-reads) is this repository's server's way, which vLLM does not read.
-        allow_unauthenticated=True), pulumi.ResourceOptions.merge(aws_opts, kubernetes))
+        # Only /v1 is routed: vLLM 0.34.0 checks the key on /v1 but not on /invocations (cli_args.py, `api_key`).
+        path_prefix="/v1", readiness_path=VLLM.readiness_path), pulumi.ResourceOptions.merge(aws_opts, kubernetes))
     pulumi.export("url", pulumi.Output.concat("https://", config.require("host"), "/v1/chat/completions"))
 
 pulumi.export("weights_bucket", weights.bucket_name)

@@ -19,6 +19,8 @@ from gpu_model_platform import (
     ModelServiceArgs,
     ModelWeights,
     ModelWeightsArgs,
+    MountpointS3CsiDriver,
+    MountpointS3CsiDriverArgs,
     PodsMetric,
 )
 
@@ -34,9 +36,10 @@ gpu_nodes = GpuNodeGroup("gpu-nodes", GpuNodeGroupArgs(
     instance_types=["g6.xlarge"], max_size=3), aws_opts)
 namespace = k8s.core.v1.Namespace("namespace", metadata=k8s.meta.v1.ObjectMetaArgs(name=MODEL, labels={
     "pod-security.kubernetes.io/enforce": "restricted"}), opts=kubernetes)
+s3_driver = MountpointS3CsiDriver("s3-csi-driver", MountpointS3CsiDriverArgs(region=config.require("region")), kubernetes)
 repository = ModelWeights("repository", ModelWeightsArgs(
     model_name=MODEL, namespace=namespace.metadata.name, oidc_provider_arn=config.require("oidcProviderArn"),
-    bucket=config.require("bucket"), digest=config.require("repositoryDigest")),
+    bucket=config.require("bucket"), digest=config.require("repositoryDigest"), driver=s3_driver),
     pulumi.ResourceOptions.merge(aws_opts, kubernetes))
 
 service = ModelService(MODEL, ModelServiceArgs.for_runtime(

@@ -226,15 +226,19 @@ def test_grpc_and_http_requests_share_batches(start_server, tiny_model: TinyMode
     assert count <= 3, f"7 requests (1 + 3 gRPC + 3 binary HTTP) took {count} executions: gRPC and HTTP must share batches"
 
 
-def test_the_checked_in_grpc_stubs_are_what_grpcio_tools_generates(tmp_path: Path) -> None:
-    proto = Path("model_server/oip/grpc_predict_v2.proto")
+@pytest.mark.parametrize(("proto_name", "generated"), [
+    ("grpc_predict_v2.proto", ("grpc_predict_v2_pb2.py", "grpc_predict_v2_pb2_grpc.py")),
+    ("model_statistics.proto", ("model_statistics_pb2.py",))])
+def test_the_checked_in_grpc_stubs_are_what_grpcio_tools_generates(tmp_path: Path, proto_name: str,
+                                                                   generated: tuple[str, ...]) -> None:
+    proto = Path("model_server/oip") / proto_name
     (tmp_path / proto.parent).mkdir(parents=True)
     (tmp_path / proto).write_bytes((APP_DIR / proto).read_bytes())
+    services = [f"--grpc_python_out={tmp_path}"] if len(generated) > 1 else []
     result = subprocess.run([sys.executable, "-m", "grpc_tools.protoc", "-I", str(tmp_path), f"--python_out={tmp_path}",
-                             f"--grpc_python_out={tmp_path}", str(tmp_path / proto)], capture_output=True, text=True,
-                            timeout=120)
+                             *services, str(tmp_path / proto)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    for name in ("grpc_predict_v2_pb2.py", "grpc_predict_v2_pb2_grpc.py"):
+    for name in generated:
         assert filecmp.cmp(tmp_path / proto.parent / name, APP_DIR / proto.parent / name, shallow=False), (
             f"app/{proto.parent / name} is stale; regenerate it with the command in app/model_server/oip/__init__.py")
 

@@ -136,6 +136,47 @@ def test_a_client_closing_in_the_middle_of_a_body_frees_its_inference_slot_at_on
         assert "closed before the request body was complete" in answer.json()["error"]
 
 
+def test_slow_uploads_hold_no_inference_slot(start_server, tiny_model: TinyModel) -> None:
+    # The finding: the slot was taken at the end of the head, so 4 slow uploads made every inference 503
+    # until their body timeout.
+    server = start_server(tiny_model.dir, MAX_CONCURRENT_REQUESTS="2")
+    server.wait_ready()
+    uploads = open_connections(server.port, 12, head(INFER, length=4000) + b'{"inputs": [')
+    try:
+        statuses = [server.infer(infer_payload(digits_rows(1)), timeout=5).status for _ in range(5)]
+    finally:
+        for sock in uploads:
+            sock.close()
+    assert statuses == [200] * 5
+
+
+def test_bodies_being_read_are_bounded_in_bytes_past_which_an_upload_gets_503(start_server,
+                                                                              tiny_model: TinyModel) -> None:
+    from tests.app.conftest import counter_value
+
+    # Budget: MAX_CONCURRENT_REQUESTS x MAX_REQUEST_BYTES = 2 x 64 KiB, the memory the slots used to bound.
+    server = start_server(tiny_model.dir, MAX_CONCURRENT_REQUESTS="2", MAX_REQUEST_BYTES=str(64 * 1024))
+    server.wait_ready()
+    part = head(INFER, length=64 * 1024) + b"[" * (60 * 1024)
+    uploads = open_connections(server.port, 2, part)
+    try:
+        time.sleep(0.3)  # both bodies are being read: 120 KiB held
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as third:
+            third.sendall(part)
+            answer = parse_raw_response(read_until_closed(third, 5))
+    finally:
+        for sock in uploads:
+            sock.close()
+    assert answer.status == 503 and answer.headers["connection"] == "close", answer
+    assert counter_value(server.metrics_text(), "inference_rejections", reason="upload_budget") == 1
+    # The uploads ended (closed): their bytes no longer count, so a whole 64 KiB body is read (and found
+    # not to be JSON) instead of refused for the budget.
+    time.sleep(0.3)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as whole:
+        whole.sendall(part + b"[" * (4 * 1024))
+        assert parse_raw_response(whole.recv(65536)).status == 400
+
+
 def open_connections(port: int, count: int, data: bytes) -> list[socket.socket]:
     socks = []
     for _ in range(count):

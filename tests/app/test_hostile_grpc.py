@@ -1,5 +1,6 @@
 """Hostile gRPC clients (issue 27): streams that send headers and no message, unauthenticated streams,
-and more connections than the process has descriptors. Bounded in seconds, on 127.0.0.1."""
+calls whose answers are never read, and more connections than the process has descriptors. Bounded in
+seconds, on 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
@@ -234,3 +235,93 @@ def test_calls_in_progress_are_capped_server_wide_above_one_connections_streams(
     two_connections, three_connections = asyncio.run(scenario())
     assert two_connections == ["OK", "OK", "OK"]
     assert three_connections == ["RESOURCE_EXHAUSTED"] * 3
+
+
+def h2_frame(kind: int, flags: int, stream: int, payload: bytes) -> bytes:
+    """One HTTP/2 frame (RFC 9113 4.1): length, type, flags, stream id, payload."""
+    return len(payload).to_bytes(3, "big") + bytes([kind, flags]) + stream.to_bytes(4, "big") + payload
+
+
+def hpack_literal(name: str, value: str) -> bytes:
+    """A header field as an HPACK literal without indexing, new name, no Huffman (RFC 7541 6.2.2); short strings."""
+    return b"\x00" + bytes([len(name)]) + name.encode() + bytes([len(value)]) + value.encode()
+
+
+def grpc_call_frames(stream: int, method: str, message: bytes, key: str | None) -> bytes:
+    """HEADERS + DATA (END_STREAM) of one unary gRPC call on `stream`."""
+    fields = [(":method", "POST"), (":scheme", "http"), (":path", METHOD + method), (":authority", "127.0.0.1"),
+              ("content-type", "application/grpc"), ("te", "trailers")]
+    if key:
+        fields.append(("authorization", f"Bearer {key}"))
+    headers = b"".join(hpack_literal(name, value) for name, value in fields)
+    data = b"\x00" + len(message).to_bytes(4, "big") + message  # gRPC length-prefixed message, uncompressed
+    return h2_frame(1, 0x4, stream, headers) + h2_frame(0, 0x1, stream, data)
+
+
+def grpc_calls_without_reading(port: int, method: str, message: bytes, key: str | None, seconds: float,
+                               pid: int) -> tuple[int, float]:
+    """Open stream after stream on one HTTP/2 connection for `seconds`, each a whole call, never reading the
+    answers (nor granting flow-control window); (calls sent, the server's largest RSS in MiB meanwhile and
+    SETTLE_SECONDS after)."""
+    from tests.app.test_hostile_clients import SETTLE_SECONDS, rss_mib
+
+    calls, stream, peak = 0, 1, rss_mib(pid)
+    deadline = time.monotonic() + seconds
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        # The preface, empty SETTINGS, and the ACK of the server's SETTINGS (sent unread: it always comes first).
+        sock.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + h2_frame(4, 0, 0, b"") + h2_frame(4, 0x1, 0, b""))
+        sock.settimeout(0.2)
+        while time.monotonic() < deadline and stream < 2 ** 31 - 64:
+            batch = b"".join(grpc_call_frames(stream + 2 * i, method, message, key) for i in range(32))
+            try:
+                sock.sendall(batch)
+            except TimeoutError:  # the server stopped reading: backpressure
+                peak = max(peak, rss_mib(pid))
+                continue
+            except OSError:  # the server closed the connection: also a bound
+                break
+            stream += 64
+            calls += 32
+            peak = max(peak, rss_mib(pid))
+        settled = time.monotonic() + SETTLE_SECONDS
+        while time.monotonic() < settled:
+            time.sleep(0.1)
+            peak = max(peak, rss_mib(pid))
+    return calls, peak
+
+
+# (API keys on, the key sent, method): answers the client never takes, on the gRPC port.
+GRPC_FLOODS = {
+    "infer-keys-off": (False, False, "ModelInfer"),
+    "infer-keys-on": (True, True, "ModelInfer"),
+    "unauthenticated-keys-on": (True, False, "ModelInfer"),
+    "server-live-keys-on": (True, False, "ServerLive"),
+}
+
+
+@pytest.mark.parametrize("flood", list(GRPC_FLOODS))
+def test_a_grpc_client_that_opens_calls_and_never_reads_keeps_server_memory_bounded(
+        flood: str, start_server, tiny_model: TinyModel, tmp_path: Path) -> None:
+    from tests.app.test_hostile_clients import FLOOD_SECONDS, RSS_GROWTH_BOUND_MIB
+
+    with_keys, send_key, method = GRPC_FLOODS[flood]
+    env = {"API_KEYS_DIR": str(api_keys_dir(tmp_path, KEY))} if with_keys else {}
+    server: ServerProcess = start_server(tiny_model.dir, **env)
+    server.wait_ready()
+    message = infer_request(digits_rows(1)).SerializeToString() if method == "ModelInfer" else b""
+    metadata = (("authorization", f"Bearer {KEY}"),) if with_keys else ()
+    assert asyncio.run(probes(server.grpc_port, metadata)) == ["OK", "OK", "OK"]  # gRPC's own memory, before
+    before = rss_mib_of(server)
+    calls, peak = grpc_calls_without_reading(server.grpc_port, method, message, KEY if send_key else None,
+                                             FLOOD_SECONDS, server.proc.pid)
+    grown = peak - before
+    assert calls >= 32, f"{flood}: not even one batch of calls was sent"
+    assert grown < RSS_GROWTH_BOUND_MIB, f"{flood}: RSS grew {grown:.0f} MiB after {calls} unread calls"
+    assert asyncio.run(probes(server.grpc_port, metadata)) == ["OK", "OK", "OK"]
+
+
+def rss_mib_of(server: ServerProcess) -> float:
+    from tests.app.test_hostile_clients import rss_mib
+
+    return rss_mib(server.proc.pid)

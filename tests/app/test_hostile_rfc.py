@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 
 import pytest
 
@@ -160,3 +161,56 @@ def test_content_length_and_transfer_encoding_together_are_refused_and_close(ser
            "2\r\n{}\r\n0\r\n\r\nGET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n").encode()
     answers = responses(raw_exchange(server.port, raw, timeout=5))
     assert [(a.status, a.headers.get("connection")) for a in answers] == [(400, "close")]
+
+
+LIVE = b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+def exchange_closed_by_server(port: int, data: bytes, *, half_close: bool = False, wait_s: float = 8.0) -> list:
+    """The answers to `data` on one connection, asserting the server (not the test's timeout) ended it."""
+    with socket.create_connection(("127.0.0.1", port), timeout=wait_s) as sock:
+        sock.sendall(data)
+        if half_close:
+            sock.shutdown(socket.SHUT_WR)
+        started = time.monotonic()
+        raw = read_until_closed(sock)
+        assert time.monotonic() - started < wait_s - 0.5, "the server did not close the connection"
+    return responses(raw)
+
+
+@pytest.mark.parametrize("reason", ["client half-closed", "client asked to close", "HTTP/1.0 request",
+                                    "malformed request"])
+def test_the_answer_after_which_the_server_closes_says_connection_close_even_if_built_before(
+        server: ServerProcess, reason: str) -> None:
+    # The slow inference answer is owed while the health answer behind it is built (keep-alive at that
+    # moment); the close is decided afterwards, yet the last answer written must announce it.
+    last = {"client half-closed": LIVE, "client asked to close": LIVE[:-2] + b"Connection: close\r\n\r\n",
+            "HTTP/1.0 request": b"GET /v2/health/live HTTP/1.0\r\n\r\n", "malformed request": LIVE + b"BAD\r\n\r\n"}
+    answers = exchange_closed_by_server(server.port, POST + last[reason], half_close=reason == "client half-closed")
+    assert answers[0].status == 200 and answers[0].headers.get("connection") != "close"
+    assert answers[-1].headers.get("connection") == "close", [(a.status, a.headers) for a in answers]
+
+
+def test_an_answer_given_before_its_body_then_closed_by_the_body_timeout_says_connection_close(
+        start_server, tiny_model: TinyModel) -> None:
+    proc = start_server(tiny_model.dir, TEST_INFERENCE_DELAY_MS="2500", BODY_TIMEOUT_SECONDS="1")
+    proc.wait_ready()
+    # A 404 is answered at the end of its head (keep-alive), behind the slow inference; its body never
+    # comes, so the body timeout decides, while that answer still waits, to close after it.
+    unknown = b"POST /nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\npartial"
+    answers = exchange_closed_by_server(proc.port, POST + unknown)
+    assert [a.status for a in answers] == [200, 404]
+    assert answers[-1].headers.get("connection") == "close"
+
+
+def test_a_drain_answers_every_request_sent_and_the_last_answer_says_connection_close(
+        start_server, tiny_model: TinyModel) -> None:
+    proc = start_server(tiny_model.dir, TEST_INFERENCE_DELAY_MS="600", DRAIN_TIMEOUT_SECONDS="10")
+    proc.wait_ready()
+    with socket.create_connection(("127.0.0.1", proc.port), timeout=8) as sock:
+        sock.sendall(POST + LIVE)  # the health answer is built now, before the drain begins
+        time.sleep(0.2)
+        proc.terminate()
+        answers = responses(read_until_closed(sock))
+    assert [a.status for a in answers] == [200, 200]
+    assert answers[-1].headers.get("connection") == "close"

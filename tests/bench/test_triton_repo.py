@@ -100,21 +100,24 @@ def test_batch_and_delay_settings_out_of_range_are_refused():
         triton_repo.config_pbtxt("m", [tensor], [tensor], max_queue_delay_us=-1)
 
 
-def test_the_peer_summary_takes_the_median_of_the_rounds_per_scenario():
-    rounds = [{"round": 1, "key": "ours", "runs": [_run(100.0, 1.0, 40.0)]},
+def test_the_peer_summary_takes_the_median_of_the_rounds_per_scenario_and_load_client():
+    wrk = _run(1000.0, 0.1, 5.0, "independent")
+    rounds = [{"round": 1, "key": "ours", "runs": [_run(100.0, 1.0, 40.0), wrk]},
               {"round": 2, "key": "ours", "runs": [_run(300.0, 3.0, 20.0)]},
               {"round": 3, "key": "ours", "runs": [_run(200.0, 9.0, None)]},
-              {"round": 1, "key": "triton", "runs": [_run(150.0, 0.5, 10.0)]},
+              {"round": 1, "key": "triton", "runs": [_run(150.0, 0.5, 10.0), _run(500.0, 0.2, 8.0, "independent")]},
               {"round": 2, "key": "triton", "runs": [_run(150.0, 0.5, 10.0)]}]
     assert triton_peer.medians(rounds, "ours") == {
-        ("json", 1, 16): {"throughput_rps": 200.0, "p99_ms": 3.0, "cpu_us_per_request": 30.0, "rounds": 3}}
-    # Round 3 has no Triton run: only rounds 1 (1.5x) and 2 (0.5x) pair up.
-    assert triton_peer.paired_ratios(rounds) == {("json", 1, 16): 1.0}
+        ("json", 1, 16, "own"): {"throughput_rps": 200.0, "p99_ms": 3.0, "cpu_us_per_request": 30.0, "rounds": 3},
+        ("json", 1, 16, "independent"): {"throughput_rps": 1000.0, "p99_ms": 0.1, "cpu_us_per_request": 5.0,
+                                         "rounds": 1}}
+    # Round 3 has no Triton run: only rounds 1 (1.5x) and 2 (0.5x) pair up; each client pairs with its own.
+    assert triton_peer.paired_ratios(rounds) == {("json", 1, 16, "own"): 1.0, ("json", 1, 16, "independent"): 0.5}
 
 
-def _run(rps: float, p99: float, cpu: float | None) -> dict:
+def _run(rps: float, p99: float, cpu: float | None, client: str = "own") -> dict:
     return {"protocol": "json", "rows": 1, "concurrency": 16, "throughput_rps": rps, "latency_ms": {"p99": p99},
-            "server_cpu_us_per_request": cpu}
+            "server_cpu_us_per_request": cpu, "client": client}
 
 
 def test_binary_requests_carry_the_json_header_length_and_the_raw_fp32_rows():

@@ -330,3 +330,22 @@ def test_volta_instances_are_refused_with_the_reason():
                                       "karpenter": {"instanceFamilies": ["p3"]}})
     assert any("autoscaling.karpenter.instanceFamilies: got 'p3'; refused: V100 (Volta)" in p
                for p in caught.value.problems), caught.value.problems
+
+
+def test_advertised_shares_replace_the_whole_gpu_count_in_the_template_and_are_checked():
+    from components._args import InvalidArgs
+    from components.capacity.gpu_node_group import GpuNodeGroup, GpuNodeGroupArgs
+    from tests.harness import components
+
+    def group(**fields):
+        return GpuNodeGroup("g", GpuNodeGroupArgs(cluster_name="c", subnet_ids=["s1", "s2"],
+                                                  instance_types=["g5.12xlarge"], **fields))
+
+    shared = components(lambda opts: group(advertised_per_gpu={"nvidia.com/gpu.shared": 3}))
+    tags = {r.inputs["tag"]["key"]: r.inputs["tag"]["value"] for r in shared.of_type("aws:autoscaling/tag:Tag")}
+    assert tags["k8s.io/cluster-autoscaler/node-template/resources/nvidia.com/gpu.shared"] == "12"  # 4 GPUs x 3
+    assert "k8s.io/cluster-autoscaler/node-template/resources/nvidia.com/gpu" not in tags
+    with pytest.raises(InvalidArgs, match=r"advertised_per_gpu"):
+        components(lambda opts: group(advertised_per_gpu={"nvidia.com/gpu shared": 3}))
+    with pytest.raises(InvalidArgs, match=r"advertised_per_gpu"):
+        components(lambda opts: group(advertised_per_gpu={"nvidia.com/gpu.shared": 0}))

@@ -15,7 +15,7 @@ def test_every_supported_gpu_family_has_its_gpu_memory():
     assert set(GPU_MEMORY_GIB_BY_FAMILY) == set(GPU_INSTANCE_FAMILIES)
 
 
-def test_an_8b_model_in_bf16_takes_about_15_gib_and_fits_one_48_gib_l40s():
+def test_an_8b_model_in_bf16_takes_about_15_gib_and_fits_one_48_gb_l40s():
     assert EIGHT_B.weights_gib == pytest.approx(14.9, abs=0.05)
     assert EIGHT_B.fit_problem("g6e.xlarge") is None
     assert EIGHT_B.disk_gib() == 18
@@ -65,3 +65,10 @@ def test_a_gpu_node_group_for_an_llm_refuses_an_instance_type_the_model_does_not
     with pytest.raises(InvalidArgs, match=r"instance_types: g4dn.xlarge: 14.9 GiB of weights"):
         components(group(["g4dn.xlarge"]))
     assert components(group(["g6e.xlarge"])).of_type("aws:eks/nodeGroup:NodeGroup")
+
+
+def test_gpu_memory_quoted_in_decimal_gigabytes_is_counted_in_gib():
+    # NVIDIA quotes the L40S's memory as 48 GB: 48e9 bytes are 44.7 GiB, and a model needing 45 GiB does not fit.
+    assert GPU_MEMORY_GIB_BY_FAMILY["g6e"] == pytest.approx(48e9 / 2**30, abs=0.05)
+    assert GPU_MEMORY_GIB_BY_FAMILY["g5"] == 24  # AWS lists the A10G in GiB already
+    assert LlmSizing(20, min_kv_cache_gib=4).fit_problem("g6e.xlarge") is not None  # 37.3 + 4 GiB > 44.7 x 0.92

@@ -88,6 +88,42 @@ def test_a_sharing_model_asks_for_one_share_and_lands_on_the_shared_pool():
         assert {(t["key"], t["value"]) for t in pod["tolerations"]} == {(t["key"], t["value"]) for t in shared["taints"]}
 
 
+TEMPLATE = "k8s.io/cluster-autoscaler/node-template"
+
+
+def _asg_tags(synthesis, group: str) -> dict[str, str]:
+    """The tags set on a node group's Auto Scaling group, where Cluster Autoscaler reads a group at zero."""
+    return {r.raw_inputs["tag"]["key"]: r.raw_inputs["tag"]["value"] for r in synthesis.resources
+            if r.type == "aws:autoscaling/tag:Tag" and r.name.startswith(f"{group}-asg-")}
+
+
+@pytest.mark.parametrize("pool", ["gpu-nodes-shared", "gpu-nodes"])
+def test_every_gpu_pool_tells_the_autoscaler_its_labels_taints_and_what_a_pending_pod_asks_for(pool):
+    # Cluster Autoscaler builds a node of a group at zero from these tags: a pod fits it only if the labels match
+    # its nodeSelector, the taints are tolerated and the resource it asks for is there in number.
+    synthesis = fixture.example()
+    group, tags = _group(synthesis, f"{pool}-group" if pool == "gpu-nodes" else pool), _asg_tags(synthesis, pool)
+    assert {k: v for k, v in group["labels"].items()} == {
+        k.removeprefix(f"{TEMPLATE}/label/"): v for k, v in tags.items() if k.startswith(f"{TEMPLATE}/label/")}
+    assert {(t["key"], f"{t['value']}:{ {'NO_SCHEDULE': 'NoSchedule'}[t['effect']]}") for t in group["taints"]} == {
+        (k.removeprefix(f"{TEMPLATE}/taint/"), v) for k, v in tags.items() if k.startswith(f"{TEMPLATE}/taint/")}
+    model = "image-classifier" if pool == "gpu-nodes-shared" else "llm-chat"
+    asked = _pod(synthesis, model)["containers"][0]["resources"]["requests"]
+    resources = {k.removeprefix(f"{TEMPLATE}/resources/"): int(v) for k, v in tags.items()
+                 if k.startswith(f"{TEMPLATE}/resources/")}
+    gpu_resource = SHARED_RESOURCE if pool == "gpu-nodes-shared" else "nvidia.com/gpu"
+    assert gpu_resource in asked and resources[gpu_resource] >= int(asked[gpu_resource]), (resources, asked)
+
+
+def test_the_shared_pools_template_counts_every_share_its_device_plugin_advertises():
+    synthesis = fixture.example()
+    tags = _asg_tags(synthesis, "gpu-nodes-shared")
+    replicas = fixture.sections()["sharedGpuPool"]["replicas"]
+    # one GPU per g5.xlarge, each advertised `replicas` times under the shared name (renameByDefault)
+    assert tags[f"{TEMPLATE}/resources/{SHARED_RESOURCE}"] == str(1 * replicas)
+    assert f"{TEMPLATE}/resources/nvidia.com/gpu" not in tags
+
+
 def test_the_whole_gpu_model_cannot_land_on_the_shared_pool():
     pod = _pod(fixture.example(), "llm-chat")
     assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
@@ -150,3 +186,10 @@ def test_a_mig_model_asks_for_its_slice_on_whole_gpu_nodes_given_the_mixed_strat
                  and r.raw_inputs["metadata"]["namespace"] == "vision")["spec"]["hard"]
     assert quota["requests.nvidia.com/mig-1g.10gb"] == "3"
     assert all(whole["labels"].get(k) == v for k, v in pod["nodeSelector"].items())
+
+
+def test_the_shared_pool_may_idle_at_zero_nodes_and_still_says_what_it_would_offer():
+    pool = {**fixture.sections()["sharedGpuPool"], "minSize": 0, "desiredSize": 0}
+    synthesis = fixture.synth(sharedGpuPool=pool)
+    assert _group(synthesis, "gpu-nodes-shared")["scalingConfig"]["minSize"] == 0
+    assert _asg_tags(synthesis, "gpu-nodes-shared")[f"{TEMPLATE}/resources/{SHARED_RESOURCE}"] == str(pool["replicas"])

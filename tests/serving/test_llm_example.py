@@ -77,3 +77,13 @@ def test_the_policy_counts_vllms_key_from_a_secret_as_authentication_and_a_plain
     assert checks_api_keys("kubernetes:apps/v1:Deployment", deployment(from_secret)) is True
     assert checks_api_keys("kubernetes:apps/v1:Deployment", deployment({"name": "VLLM_API_KEY", "value": "k"})) is False
     assert checks_api_keys("kubernetes:apps/v1:Deployment", deployment({**from_secret, "name": "OTHER"})) is False
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_the_weights_volume_is_mounted_by_the_driver_the_example_installs(stage):
+    synthesis = run(stage=stage)
+    release = next(r for r in synthesis.helm_releases() if r.inputs["chart"] == "aws-mountpoint-s3-csi-driver")
+    pv = next(r for r in synthesis.of_type("kubernetes:core/v1:PersistentVolume"))
+    assert pv.inputs["spec"]["csi"]["driver"] == "s3.csi.aws.com"  # the chart's CSIDriver (tests/cluster facts)
+    assert release.urn in pv.options["dependencies"]
+    assert pv.inputs["spec"]["csi"]["volumeAttributes"]["authenticationSource"] == "pod"

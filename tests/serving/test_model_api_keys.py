@@ -103,3 +103,85 @@ def test_a_key_name_that_is_no_file_name_is_refused():
     # Key names are file names, never secret (the keys themselves are never repeated).
     assert problems == ["api_keys['../primary']: got '../primary'; must be a DNS label (RFC 1123: at most 63 lowercase "
                         "letters, digits or '-', starting and ending with a letter or digit)"]
+
+
+# ---------------------------------------------------------------- a runtime that reads one key from a variable
+
+def _vllm(**fields):
+    from components.capacity.gpu_scheduling import GpuScheduling
+    from components.serving.runtimes import VLLM
+    from tests.harness import components
+
+    return components(lambda opts: ModelService("llm", ModelServiceArgs.for_runtime(
+        VLLM, DIGEST_IMAGE, "llm", "/models", gpus=1, gpu_scheduling=GpuScheduling(), **fields), opts))
+
+
+def test_vllms_key_reaches_vllm_api_key_from_the_secret_never_in_plain_text():
+    import pulumi
+
+    synthesis = _vllm(api_keys={"primary": pulumi.Output.secret("vllm-s3cr3t")})
+    [secret] = [r for r in synthesis.of_type("kubernetes:core/v1:Secret") if r.name == "llm-api-keys"]
+    assert rpc.is_rpc_secret(secret.raw_inputs["stringData"])
+    deployment = only_deployment(synthesis)
+    c = deployment["spec"]["template"]["spec"]["containers"][0]
+    [key] = [e for e in c["env"] if e["name"] == "VLLM_API_KEY"]
+    assert key == {"name": "VLLM_API_KEY", "valueFrom": {"secretKeyRef": {
+        "name": secret.inputs["metadata"]["name"], "key": "primary"}}}
+    # vLLM reads no key files: no API_KEYS_DIR, no mounted Secret
+    assert "API_KEYS_DIR" not in {e["name"] for e in c["env"]}
+    assert all("secret" not in v for v in deployment["spec"]["template"]["spec"]["volumes"])
+    for _, manifest in synthesis.kubernetes_objects():
+        assert "vllm-s3cr3t" not in str(manifest)
+
+
+def test_vllms_source_reads_one_key_from_vllm_api_key():
+    from components.serving.runtimes import VLLM
+
+    # vllm 0.34.0 envs.py: `"VLLM_API_KEY": lambda: os.environ.get("VLLM_API_KEY", None)` (one string), and
+    # serve/middleware/register.py checks `args.api_key or [envs.VLLM_API_KEY]`.
+    assert (VLLM.api_keys, VLLM.api_key_env, VLLM.version) == ("env", "VLLM_API_KEY", "0.34.0")
+    assert "VLLM_API_KEY" in VLLM.source and "register.py" in VLLM.source
+
+
+def test_a_runtime_that_reads_one_key_refuses_two_and_a_runtime_that_reads_none_refuses_any():
+    from components._args import InvalidArgs
+    from components.capacity.gpu_scheduling import GpuScheduling
+    from components.serving.runtimes import TRITON
+    from tests.harness import components
+
+    with pytest.raises(InvalidArgs, match=r"api_keys: got 2 keys \(primary, secondary\); runtime 'vllm' reads "
+                                          r"exactly one, from VLLM_API_KEY"):
+        _vllm(api_keys={"primary": "a", "secondary": "b"})
+    with pytest.raises(InvalidArgs, match=r"secret_env.VLLM_API_KEY: set by ModelService from api_keys"):
+        _vllm(api_keys={"primary": "a"}, secret_env={"VLLM_API_KEY": "b"})
+    with pytest.raises(InvalidArgs, match=r"api_keys: got primary; runtime 'triton' checks no API key"):
+        components(lambda opts: ModelService("t", ModelServiceArgs.for_runtime(
+            TRITON, DIGEST_IMAGE, "t", "/models", gpus=1, gpu_scheduling=GpuScheduling(),
+            api_keys={"primary": "a"}), opts))
+
+
+def test_the_endpoint_policy_knows_every_variable_a_runtime_reads_its_key_from():
+    from components.serving.runtimes import RUNTIMES
+    from policy.platform_policies.endpoints import SERVER_KEY_ENVS
+
+    assert {r.api_key_env for r in RUNTIMES.values() if r.api_keys == "env"} <= set(SERVER_KEY_ENVS)
+
+
+def only_deployment(synthesis):
+    [deployment] = [m for _, m in synthesis.kubernetes_objects(masked=False) if m["kind"] == "Deployment"]
+    return deployment
+
+
+def test_a_runtime_said_to_read_its_key_from_a_variable_must_name_it():
+    from dataclasses import replace
+
+    from components._args import InvalidArgs
+    from components.capacity.gpu_scheduling import GpuScheduling
+    from components.serving.runtimes import VLLM
+    from tests.harness import components
+
+    unnamed = replace(VLLM, api_key_env=None)
+    with pytest.raises(InvalidArgs, match=r"runtime.api_key_env: got None; runtime 'vllm' reads its key from the "
+                                          r"environment"):
+        components(lambda opts: ModelService("llm", ModelServiceArgs.for_runtime(
+            unnamed, DIGEST_IMAGE, "llm", "/models", gpus=1, gpu_scheduling=GpuScheduling()), opts))

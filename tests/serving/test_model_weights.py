@@ -32,7 +32,7 @@ IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/vllm@sha256:" + "c" * 64
 
 def _args(**overrides) -> ModelWeightsArgs:
     return ModelWeightsArgs(**{"model_name": MODEL, "namespace": NAMESPACE, "oidc_provider_arn": OIDC,
-                               "digest": DIGEST, **overrides})
+                               "digest": DIGEST, "region": "us-east-1", **overrides})
 
 
 def _synth(build):

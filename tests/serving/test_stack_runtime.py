@@ -36,5 +36,24 @@ def test_a_vllm_model_gets_vllms_port_health_path_alerts_and_canary_queries():
 def test_another_runtime_without_an_image_or_with_api_keys_is_refused():
     with pytest.raises(Exception, match=r"runtime.*needs model.image"):
         stack_with("dev", model={**_model("dev", runtime="triton"), "image": None})
-    with pytest.raises(Exception, match=r"runtime.*cannot read apiKeys"):
+    with pytest.raises(Exception, match=r"runtime: got 'triton'; checks no API key, so it cannot read apiKeys"):
         stack_with("dev", model={**raw_sections("dev")["model"], "image": IMAGE, "runtime": "triton"})
+    two = {**raw_sections("dev")["model"], "image": IMAGE, "runtime": "vllm"}
+    two["apiKeys"] = {**two["apiKeys"], "secondary": two["apiKeys"]["primary"]}
+    with pytest.raises(Exception, match=r"apiKeys: got \['primary', 'secondary'\]; vllm reads exactly one key "
+                                        r"\(from VLLM_API_KEY\)"):
+        stack_with("dev", model=two)
+
+
+def test_a_vllm_models_configured_key_reaches_vllm_api_key_through_a_secret():
+    from pulumi.runtime import rpc
+
+    synthesis = stack_with("prod", model={**raw_sections("prod")["model"], "image": IMAGE, "runtime": "vllm"})
+    deployment = only([d for d in synthesis.of_type("kubernetes:apps/v1:Deployment")
+                       if d.inputs["metadata"]["name"] == "my-ai-model"])
+    env = {e["name"]: e for e in container(deployment)["env"]}
+    secret = only([s for s in synthesis.of_type("kubernetes:core/v1:Secret") if s.name == "model-api-keys"])
+    assert env["VLLM_API_KEY"]["valueFrom"] == {"secretKeyRef": {"name": secret.inputs["metadata"]["name"],
+                                                                 "key": "primary"}}
+    assert "value" not in env["VLLM_API_KEY"] and "API_KEYS_DIR" not in env
+    assert rpc.is_rpc_secret(secret.raw_inputs["stringData"])

@@ -34,3 +34,11 @@ def test_triton_serves_the_repository_from_s3_and_scales_on_its_queue():
 def test_the_triton_example_passes_the_policy_pack():
     found = pack_violations(run_example("triton").synthesis, "dev", config={"clusterEnforcesNetworkPolicies": True})
     assert found == []
+
+
+def test_the_repository_volume_is_mounted_by_the_driver_the_example_installs():
+    synthesis = run_example("triton").synthesis
+    release = next(r for r in synthesis.helm_releases() if r.inputs["chart"] == "aws-mountpoint-s3-csi-driver")
+    pv = next(r for r in synthesis.of_type("kubernetes:core/v1:PersistentVolume"))
+    assert pv.inputs["spec"]["csi"]["driver"] == "s3.csi.aws.com"  # the chart's CSIDriver (tests/cluster facts)
+    assert release.urn in pv.options["dependencies"]

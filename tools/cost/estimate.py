@@ -1,7 +1,8 @@
 """Estimate a synthesized stack's monthly cost, line by line, at its node groups' minimum, desired and maximum sizes.
 
 Lines: the EKS control plane, each node group's instances and root volumes, NAT gateways with their public IPv4,
-load balancers (one per IngressGroup, one per Ingress outside a group), the volumes the charts claim, registries
+load balancers (one per IngressGroup, one per Ingress outside a group) with a public IPv4 per subnet of an
+internet-facing one, the volumes the charts claim, registries
 (images kept x an assumed image size), KMS keys, and control-plane logs (an assumed volume, kept as configured).
 Traffic (NAT processing, LCUs, data transfer) is not estimated: docs/cost.md lists it.
 """
@@ -74,18 +75,27 @@ def _node_groups(synthesis: Synthesis, estimate: Estimate) -> None:
         estimate.add(f"node volumes {owner}", tuple(n * disk for n in counts))  # type: ignore[arg-type]
 
 
-def _load_balancers(synthesis: Synthesis) -> int:
-    groups, alone = set(), 0
+def _load_balancers(synthesis: Synthesis) -> list[int]:
+    """One entry per ALB (one per IngressGroup, one per Ingress outside a group): its public IPv4 addresses.
+
+    An internet-facing ALB holds one public IPv4 address in each of its subnets (billed like any public IPv4);
+    an internal one holds none. A group's Ingresses must agree on scheme and subnets: the first one's count.
+    """
+    groups: dict[str, int] = {}
+    alone: list[int] = []
     for ingress in _of(synthesis, "kubernetes:networking.k8s.io/v1:Ingress"):
         annotations = ingress.raw_inputs.get("metadata", {}).get("annotations") or {}
         if ingress.raw_inputs.get("spec", {}).get("ingressClassName") != "alb":
             continue
+        public = annotations.get("alb.ingress.kubernetes.io/scheme") == "internet-facing"
+        subnets = str(annotations.get("alb.ingress.kubernetes.io/subnets") or "")
+        addresses = len([s for s in subnets.split(",") if s.strip()]) if public else 0
         group = annotations.get("alb.ingress.kubernetes.io/group.name")
         if group:
-            groups.add(group)
+            groups.setdefault(group, addresses)
         else:
-            alone += 1
-    return len(groups) + alone
+            alone.append(addresses)
+    return [*groups.values(), *alone]
 
 
 def _claimed_storage(value: Any) -> float:
@@ -116,7 +126,9 @@ def estimate(synthesis: Synthesis) -> Estimate:
     _node_groups(synthesis, result)
     nat = len(_of(synthesis, "aws:ec2/natGateway:NatGateway"))
     result.add("NAT gateways and their public IPv4", nat * (p.NAT_GATEWAY_HOUR + p.PUBLIC_IPV4_HOUR) * month)
-    result.add("load balancers", _load_balancers(synthesis) * p.ALB_HOUR * month)
+    albs = _load_balancers(synthesis)
+    result.add("load balancers", len(albs) * p.ALB_HOUR * month)
+    result.add("load balancers' public IPv4", sum(albs) * p.PUBLIC_IPV4_HOUR * month)
     storage = sum(_claimed_storage(r.raw_inputs.get("values") or {}) for r in synthesis.helm_releases())
     result.add("volumes claimed by charts", storage * p.EBS_GP3_GB_MONTH)
     result.add("registries (images kept)", _kept_images(synthesis) * p.IMAGE_GB * p.ECR_GB_MONTH)

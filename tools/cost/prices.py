@@ -1,6 +1,7 @@
 """The price table `tools.cost` uses: on-demand list prices in US dollars for us-west-2, recorded 2026-12-07.
 
-Each price carries its source; those marked estimate are list prices as commonly published and not confirmed
+Each price carries its source (the AWS page itself where the search tool's stored copy shows the number, a dated
+third-party page otherwise); those marked estimate are list prices as commonly published and not confirmed
 by a dated source here (docs/cost.md, "Prices used", gives the same table). Re-check before a budget decision.
 """
 
@@ -22,9 +23,11 @@ NAT_GATEWAY_HOUR = 0.045  # cloudpipelines.pages.dev, "AWS NAT Gateway pricing 2
 PUBLIC_IPV4_HOUR = 0.005  # cloudburn.io, "AWS NAT Gateway Pricing", 2026-02-24 (each NAT gateway's Elastic IP)
 ALB_HOUR = 0.0225  # estimate: Application Load Balancer hour, before LCUs (traffic)
 EBS_GP3_GB_MONTH = 0.08  # estimate
-KMS_KEY_MONTH = 1.00  # estimate (AWS KMS list price)
-ECR_GB_MONTH = 0.10  # estimate
-LOGS_INGESTED_GB = 0.50  # estimate
+# aws.amazon.com/kms/pricing (stored copy read 2026-12-07): $1/month per key; each yearly rotation adds $1/month
+# for the kept backing key, which this first-year price leaves out (docs/cost.md says so).
+KMS_KEY_MONTH = 1.00
+ECR_GB_MONTH = 0.10  # cloudburn.io "Amazon ECR pricing" (US East, March 2026), wring.co (2026-03-15); estimate for us-west-2
+LOGS_INGESTED_GB = 0.50  # factualminds.com "Amazon CloudWatch Pricing" (2026, third party, US East)
 LOGS_STORED_GB_MONTH = 0.03  # estimate
 
 # Assumptions about usage the program does not declare (each an estimate, stated in docs/cost.md).
