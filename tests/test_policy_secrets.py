@@ -48,3 +48,10 @@ def test_an_init_containers_env_is_checked_like_any_containers(env, reported):
 
 def test_a_secret_key_with_no_value_is_not_plain_text():
     assert violations(no_plaintext_secrets, SECRET, {"stringData": {"empty": None}, "data": Secret({"a": "YQ=="})}) == []
+
+
+def test_plain_secret_data_is_told_the_two_calls_that_make_it_a_pulumi_secret():
+    [message] = violations(no_plaintext_secrets, SECRET, {"stringData": {"token": "t"}}, name="s")
+    assert message.startswith("Secret 's': stringData.token is not a Pulumi secret"), message
+    # Names to look up in the Pulumi SDK: they must stay its real spelling.
+    assert "pulumi.Output.secret(...)" in message and "require_secret()" in message
