@@ -42,3 +42,8 @@ def test_another_add_on_is_not_a_cni_and_every_unenforced_policy_is_reported_on_
 def test_a_disabled_cni_names_every_policy_it_leaves_unenforced():
     [message] = messages(stack_violations(network_policies_are_enforced, [cni(None), NETPOL, OTHER_POLICY]))
     assert "NetworkPolicy 'model-network-policy', NetworkPolicy 'cache-network-policy' would not be enforced" in message
+
+
+def test_the_remedy_is_the_add_on_configuration_to_copy_as_it_is():
+    [message] = messages(stack_violations(network_policies_are_enforced, [cni(None), NETPOL]))
+    assert message.endswith('set configurationValues {"enableNetworkPolicy": "true"}'), message
