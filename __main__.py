@@ -48,7 +48,7 @@ gpu_nodes = karpenter or (GpuNodeGroup("gpu-nodes", sharing.gpu_node_group_args(
 # Small models share GPUs: a time-sliced pool, labelled and tainted apart from the whole-GPU nodes (sharedGpuPool).
 shared_gpus = GpuNodeGroup(sharing.SHARED_POOL, sharing.shared_pool_args(config, cluster, network), aws) \
     if config.shared_gpu_pool else None
-fallback = GpuNodeGroup("gpu-nodes-on-demand", build.on_demand_fallback_args(config, cluster, network), aws) \
+fallback = GpuNodeGroup("gpu-nodes-on-demand", sharing.on_demand_fallback_args(config, cluster, network), aws) \
     if build.adds_on_demand_fallback(config) else None
 gpu_operators = GpuOperators("gpu-operators", sharing.gpu_operators_args(config, gpu_nodes), kubernetes) \
     if gpu_nodes else None

@@ -19,6 +19,7 @@ from .capacity.gpu_operators import GpuOperators, GpuOperatorsArgs
 from .capacity.gpu_scheduling import GpuScheduling, Taint
 from .capacity.karpenter import Karpenter, KarpenterArgs
 from .capacity.llm_sizing import LlmSizing
+from .capacity.mig import MigLayout, mig_layout
 from .cluster.eks_cluster import Cluster, ClusterArgs, ClusterStackReference, SystemNodeGroup
 from .cluster.mountpoint_s3 import MountpointS3CsiDriver, MountpointS3CsiDriverArgs
 from .cluster.network import Network, NetworkArgs
@@ -113,6 +114,8 @@ __all__ = [
     "KedaHttpAddOn",
     "KedaHttpAddOnArgs",
     "LlmSizing",
+    "MigLayout",
+    "mig_layout",
     "LoadBalancerController",
     "LoadBalancerControllerArgs",
     "LogCollection",

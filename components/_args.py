@@ -54,6 +54,9 @@ Problem = tuple[str, str]
 class InvalidArgs(ValueError):
     """A component's args were refused: `problems` lists each one as `field: got ...; allowed ...`."""
 
+    registered_resources: list[Any]
+    """Set by `gpu_model_platform.testing.run` on the error a program raised: what it registered before."""
+
     def __init__(self, component: str, instance: str, problems: list[str]):
         self.component = component
         self.instance = instance
@@ -511,6 +514,38 @@ def _with_checked_outputs(component: str, instance: str, args: A, prefix: str) -
             if checked is not value:
                 changes[name] = checked
     return dataclasses.replace(args, **changes) if changes else args  # type: ignore[type-var]
+
+
+def pending_checks(args: Any) -> list[pulumi.Output[Any]]:
+    """The Outputs of `checked_args`' result still to be checked (each field with a constraint given as an
+    Output, nested args included): `children_wait_for_checks` holds the component back until they pass."""
+    found: list[pulumi.Output[Any]] = []
+    for name, tp in _field_types(type(args)).items():
+        value, inner = getattr(args, name), input_inner(tp)
+        if isinstance(value, pulumi.Output) and inner is not None and _has_constraint(inner):
+            found.append(value)
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            found += pending_checks(value)
+    return found
+
+
+def children_wait_for_checks(args: Any, opts: pulumi.ResourceOptions | None) -> pulumi.ResourceOptions | None:
+    """The component's own options, made to hold it and every descendant back until `args`' Outputs pass their
+    checks (a transformation, which Pulumi hands down to every child: pulumi 3.272.0, resource.py
+    `Resource.__init__`), so a value refused once it resolves registers none of them."""
+    checks = pending_checks(args)
+    if not checks:
+        return opts
+
+    # Pulumi awaits an Output given as `depends_on` before it registers a resource (pulumi 3.272.0,
+    # runtime/_depends_on.py `_resolve_depends_on`): one that raises registers nothing. It resolves to no resource.
+    passed: pulumi.Output[list[pulumi.Resource]] = pulumi.Output.all(*checks).apply(lambda _: [])
+
+    def wait(child: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult:
+        gate = pulumi.ResourceOptions(depends_on=passed)
+        return pulumi.ResourceTransformationResult(child.props, pulumi.ResourceOptions.merge(child.opts, gate))
+
+    return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(transformations=[wait]))
 
 
 def _check_resolved(component: str, instance: str, path: str, tp: Any, value: Any) -> Any:

@@ -3,8 +3,10 @@
 A model with `gpuSharing.mode: timeSlicing` asks for one `nvidia.com/gpu.shared` and lands on the shared pool
 (`sharedGpuPool`), a GPU node group labelled `nvidia.com/device-plugin.config: time-sliced` (so the device plugin
 advertises each GPU `replicas` times under the shared name) and tainted apart. A model with `mode: mig` asks for
-one `nvidia.com/mig-<profile>` on the whole-GPU nodes, which then carry the `mig-mixed` device plugin config.
-Facts and their source: components/capacity/gpu_sharing.py.
+one `nvidia.com/mig-<profile>` on the whole-GPU nodes, which are then cut into the MIG layout that holds every
+MIG model's profile (`nvidia.com/mig.config`), carry the `mig-mixed` device plugin config, and get NVIDIA's GPU
+Operator with its MIG manager in place of the standalone device plugin and DCGM exporter.
+Facts and their source: components/capacity/gpu_sharing.py, mig.py and gpu_operator_chart.py.
 """
 
 from __future__ import annotations
@@ -16,9 +18,7 @@ from components.capacity.gpu_node_group import GpuNodeGroupArgs
 from components.capacity.gpu_operators import GpuOperatorsArgs
 from components.capacity.gpu_scheduling import GpuScheduling
 from components.capacity.gpu_sharing import (
-    DEFAULT_CONFIG,
     DEVICE_PLUGIN_CONFIG_LABEL,
-    MIG_MIXED_CONFIG,
     SHARED_RESOURCE,
     SharedPool,
     device_plugin_configs,
@@ -26,7 +26,7 @@ from components.capacity.gpu_sharing import (
     tolerating_shared_pool,
 )
 from stack_config import component_args as build
-from stack_config.gpu_sharing import instance_types, uses_mig
+from stack_config.gpu_sharing import chosen_layout, instance_types, uses_mig
 
 SHARED_POOL = "gpu-nodes-shared"
 
@@ -46,29 +46,40 @@ def shared_pool_args(config: Any, cluster: Any, network: Any) -> GpuNodeGroupArg
         desired_size=shared.desired_size, zone_subnets={})
 
 
-def gpu_node_group_args(config: Any, cluster: Any, network: Any) -> GpuNodeGroupArgs:
-    """The whole-GPU group; its nodes take the `mig-mixed` device plugin config when a model uses MIG slices."""
-    args = build.gpu_node_group_args(config, cluster, network)
-    if not uses_mig(config):
+def _cut(config: Any, args: GpuNodeGroupArgs) -> GpuNodeGroupArgs:
+    """A whole-GPU group cut into the chosen MIG layout when a model uses MIG slices: its nodes labelled with the
+    layout and the `mig-mixed` device plugin config, its node-template tags counting the slices (scale from zero)."""
+    layout = chosen_layout(config)
+    if layout is None:
         return args
-    labels = dict(args.scheduling.node_labels) | {DEVICE_PLUGIN_CONFIG_LABEL: MIG_MIXED_CONFIG}
-    return dataclasses.replace(args, scheduling=dataclasses.replace(args.scheduling, node_labels=labels))
+    return dataclasses.replace(args, scheduling=layout.scheduling(args.scheduling),
+                               advertised_per_gpu=layout.advertised_per_gpu())
+
+
+def gpu_node_group_args(config: Any, cluster: Any, network: Any) -> GpuNodeGroupArgs:
+    """The whole-GPU group, cut into the MIG layout when a model uses MIG slices."""
+    return _cut(config, build.gpu_node_group_args(config, cluster, network))
+
+
+def on_demand_fallback_args(config: Any, cluster: Any, network: Any) -> GpuNodeGroupArgs:
+    """The whole-GPU group's on-demand fallback (`autoscaling.spotFirst`), cut into the same layout."""
+    return _cut(config, build.on_demand_fallback_args(config, cluster, network))
 
 
 def gpu_operators_args(config: Any, gpu_nodes: Any) -> GpuOperatorsArgs:
-    """The device plugin and DCGM exporter on every GPU node (shared pool included), with the sharing configs."""
+    """The device plugin and DCGM exporter on every GPU node (shared pool included), with the sharing configs; with
+    MIG, from the GPU Operator, whose MIG manager gets the chosen layout."""
     args = build.gpu_operators_args(config, gpu_nodes)
     if config.shared_gpu_pool is None and not uses_mig(config):
         return args
     replicas = config.shared_gpu_pool.replicas if config.shared_gpu_pool is not None else 2
-    # The nodes of either pool carry the whole pool's labels; the device-plugin config label differs by pool,
-    # so the DaemonSets select on the rest.
+    # The nodes of either pool carry the whole pool's labels; the device-plugin config label differs by pool, so the
+    # standalone DaemonSets select on the rest (the operator's operands go where it finds GPUs).
     common = {k: v for k, v in args.scheduling.node_labels.items() if k != DEVICE_PLUGIN_CONFIG_LABEL}
     scheduling = tolerating_shared_pool(dataclasses.replace(args.scheduling, node_labels=common))
-    # Chart values `config.map` and `config.default` (NVIDIA/k8s-device-plugin v0.20.0 values.yaml).
-    values = {"config": {"map": device_plugin_configs(replicas), "default": DEFAULT_CONFIG}}
-    return dataclasses.replace(args, scheduling=scheduling,
-                               device_plugin_extra_values=args.device_plugin_extra_values | values)
+    layout = chosen_layout(config)
+    return dataclasses.replace(args, scheduling=scheduling, device_plugin_configs=device_plugin_configs(replicas),
+                               mig_layouts=[layout] if layout is not None else [])
 
 
 def model_gpu(view: Any, gpu_nodes: Any, shared_nodes: Any) -> dict[str, Any]:

@@ -551,7 +551,8 @@ class GpuSharingConfig(Section):
         "`timeSlicing`: one replica of a GPU of the shared pool (`sharedGpuPool`), no memory isolation; `mig`: a MIG "
         "slice of an A100/H100 GPU node (`migProfile`), isolated in memory and faults."))
     mig_profile: Optional[Annotated[str, StringConstraints(pattern=r"^[1-7]g\.[0-9]+gb$")]] = Field(
-        default=None, description="The MIG slice with `mode: mig`, e.g. `1g.10gb` (the GPU family's profiles).")
+        default=None, description="The MIG slice with `mode: mig`, e.g. `1g.10gb` (the GPU family's profiles). The "
+        "GPU node group is cut into one MIG layout holding every MIG model's profile (docs/gpu-sharing.md).")
 
 
 class ModelConfig(Section):

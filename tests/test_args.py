@@ -99,10 +99,15 @@ def test_an_output_is_checked_when_it_resolves_with_the_same_prefix():
     with pytest.raises(Exception, match=r"ModelService 'm': image: got 'r/m:v1'; must be pinned by digest") as caught:
         run_components(lambda opts: ModelService("m", ModelServiceArgs(image=pulumi.Output.from_input("r/m:v1")), opts))
     # Pulumi wraps it in the resources it was resolving for; the cause is the component's own error.
-    causes, error = [], caught.value
-    while error is not None:
-        causes.append(error)
-        error = error.__cause__ or error.__context__
+    # Causes and contexts, each once: the chain can loop back (one error raised again for every resource that
+    # waited on the check).
+    causes: list[BaseException] = []
+    waiting: list[BaseException | None] = [caught.value]
+    while waiting:
+        error = waiting.pop()
+        if error is not None and not any(error is seen for seen in causes):
+            causes.append(error)
+            waiting += [error.__cause__, error.__context__]
     [ours] = [e for e in causes if isinstance(e, InvalidArgs)]
     assert str(ours) == "ModelService 'm': image: got 'r/m:v1'; must be pinned by digest (repo@sha256:<64 hex>)"
 

@@ -10,7 +10,8 @@ GPUs" and api/config/v1 (config.go, sharing.go, replicas.go):
 - with `flags.migStrategy: mixed`, each MIG slice is advertised as `nvidia.com/mig-<g>g.<memory>gb`
   (A100 40GB: 1g.5gb, 2g.10gb, 3g.20gb, 7g.40gb; A100 80GB and H100 80GB: 1g.10gb, 2g.20gb, 3g.40gb, 7g.80gb).
   The plugin only advertises slices that exist: partitioning a GPU into them (MIG mode, the layout) is the NVIDIA
-  MIG manager's job, which this platform does not install (docs/gpu-sharing.md says why and what it would take).
+  MIG manager's job: mig.py chooses the layout, and GpuOperators installs the GPU Operator that runs the manager
+  (gpu_operator_chart.py; docs/gpu-sharing.md says why the operator).
 
 Time-slicing isolates nothing: the README states that workloads on replicas of one GPU share its memory and its
 fault domain (one crashing takes the others down). It fits small models that fit in memory together.

@@ -196,6 +196,8 @@ class ModelMonitoring(pulumi.ComponentResource):
         super().__init__("gpu-model-platform:index:ModelMonitoring", name, None, opts)
         self._args = args
         self._served = served
+        if isinstance(args.monitoring, MonitoringStack):
+            args.monitoring.record_model_team(args.team or served.team)
         self._target = model_target(args)
         self._labels = standard_labels(served.name, "monitoring") | (
             {"team": self._target.team} if self._target.team else {})

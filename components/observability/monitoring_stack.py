@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Optional, cast
 
@@ -22,6 +24,7 @@ from .._args import (
     Quantity,
     between,
     checked_args,
+    children_wait_for_checks,
     got,
     matches,
     problems_of,
@@ -246,6 +249,30 @@ READY_CONDITION = "condition=Available"
 _GATED = (("Prometheus", "prometheus"), ("Alertmanager", "alertmanager"))
 
 
+def routes_no_model_has(receivers: Sequence[AlertReceiver], model_teams: set[Optional[str]]) -> list[str]:
+    """Each receiver's team that no model watched with the stack has (a typo on the receiver's side): a warning,
+    not a refusal, because models of other programs may use a shared stack. With no model watched in this
+    program, the stack serves models declared elsewhere: nothing to compare with."""
+    if not model_teams:
+        return []
+    teams = sorted(t for t in model_teams if t)
+    return [f"receivers[{i}].teams: routes {team!r}, which no model watched with this stack has (theirs: "
+            f"{', '.join(teams) or 'no team'}), so the route never matches; fix the team, or ignore this if models "
+            "of another program use this stack"
+            for i, receiver in enumerate(receivers) for team in receiver.teams if team not in teams]
+
+
+def _after_declarations(check: Callable[[], None]) -> None:
+    """Run `check` once the program has declared everything: Pulumi calls the program synchronously inside its
+    event loop, then awaits the registrations (pulumi 3.272.0, runtime/stack.py `run_pulumi_func`), so the loop's
+    next turn comes after the last declaration."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = asyncio.get_event_loop()
+    loop.call_soon(check)
+
+
 def chart_fullname(release_name: str) -> str:
     """kube-prometheus-stack's `fullname` (templates/_helpers.tpl at the pinned tag): the release name when it
     contains the chart name, else `<release>-kube-prometheus-stack`, truncated to 26 characters."""
@@ -295,7 +322,7 @@ class MonitoringStack(pulumi.ComponentResource):
         _claims.claim("MonitoringStack", name, opts, [
             _claims.kubernetes("Namespace", args.namespace, field="namespace"),
             _claims.kubernetes("Namespace", f"{args.namespace}-node-exporter", field="namespace")])
-        super().__init__("gpu-model-platform:index:MonitoringStack", name, None, opts)
+        super().__init__("gpu-model-platform:index:MonitoringStack", name, None, children_wait_for_checks(args, opts))
         self._args = args
         self._labels = standard_labels(name, "monitoring")
         ns, exporter_ns = self._create_namespaces(name)
@@ -315,6 +342,8 @@ class MonitoringStack(pulumi.ComponentResource):
         self.prometheus_url = pulumi.Output.from_input(f"http://prometheus-operated.{args.namespace}.svc:9090")
         catch_all = not args.receivers or any(not r.teams for r in args.receivers)
         self.routed_teams = None if catch_all else frozenset(t for r in args.receivers for t in r.teams)
+        self._model_teams: set[Optional[str]] = set()
+        _after_declarations(functools.partial(self._warn_routes_no_model_has, name))
         # `name` is always set on the Release, so its output is never None (the SDK types it Optional).
         self.release_name = cast(pulumi.Output[str], release.name)
         self.grafana_admin_secret = grafana_secret
@@ -330,6 +359,14 @@ class MonitoringStack(pulumi.ComponentResource):
 
     def _metadata(self, ns: pulumi.Input[str], **extra: Any) -> k8s.meta.v1.ObjectMetaArgs:
         return k8s.meta.v1.ObjectMetaArgs(namespace=ns, labels={**self._labels, **extra.pop("labels", {})}, **extra)
+
+    def record_model_team(self, team: Optional[str]) -> None:
+        """Called by `ModelMonitoring` for each model it watches with this stack (None: a model without a team)."""
+        self._model_teams.add(team)
+
+    def _warn_routes_no_model_has(self, name: str) -> None:
+        for problem in routes_no_model_has(self._args.receivers, self._model_teams):
+            pulumi.log.warn(f"MonitoringStack {name!r}: {problem}", resource=self)
 
     def _create_namespaces(self, name: str) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
         child = pulumi.ResourceOptions(parent=self)

@@ -32,7 +32,17 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from .. import _claims, _options
-from .._args import Constraint, DnsLabel, Problem, between, checked_args, got, matches, problems_of
+from .._args import (
+    Constraint,
+    DnsLabel,
+    Problem,
+    between,
+    checked_args,
+    children_wait_for_checks,
+    got,
+    matches,
+    problems_of,
+)
 from ..aws_tags import component_tags
 from ..labels import standard_labels
 from ._subnets import subnet_cidrs
@@ -226,7 +236,7 @@ class ModelEndpoint(pulumi.ComponentResource):
         # The Ingress is named after the model's Service (in its namespace, or the proxy's): one per model.
         _claims.claim("ModelEndpoint", name, opts, [_claims.Claim(
             "kubernetes", "endpoint (Ingress) of model", served.name, served.model_namespace, field="backend")])
-        super().__init__("gpu-model-platform:index:ModelEndpoint", name, None, opts)
+        super().__init__("gpu-model-platform:index:ModelEndpoint", name, None, children_wait_for_checks(args, opts))
         self._args = args
         self._proxy = args.backend.proxy if isinstance(args.backend, ModelScaleToZero) else None
         self._weighted = args.backend.weighted_backend if isinstance(args.backend, ModelCanary) else None

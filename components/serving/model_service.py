@@ -12,7 +12,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .. import _claims
-from .._args import checked_args
+from .._args import checked_args, children_wait_for_checks
 from ..labels import restricted_namespace_labels, selector_labels, standard_labels
 from . import server_contract as contract
 from . import workload
@@ -89,7 +89,8 @@ class ModelService(pulumi.ComponentResource):
         k8s_name = args.name or name
         namespace = args.namespace or k8s_name
         _claims.claim("ModelService", name, opts, workload.claims(args, k8s_name, namespace))
-        super().__init__("gpu-model-platform:index:ModelService", name, None, opts)
+        # A field given as an Output (the image) is checked once it resolves: nothing registers before it passes.
+        super().__init__("gpu-model-platform:index:ModelService", name, None, children_wait_for_checks(args, opts))
         self._args = args
         self._name = k8s_name
         team = {"team": args.team} if args.team else {}

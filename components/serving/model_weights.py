@@ -30,7 +30,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from .._args import DnsLabel, Problem, checked_args, got, matches, problems_of
+from .._args import DnsLabel, Problem, checked_args, children_wait_for_checks, got, matches, problems_of
 from ..aws_tags import component_tags
 from ..cluster.irsa import irsa_trust_policy
 from ..cluster.mountpoint_s3 import (
@@ -143,7 +143,7 @@ class ModelWeights(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ModelWeightsArgs, opts: Optional[pulumi.ResourceOptions] = None):
         args = checked_args("ModelWeights", name, args, ModelWeightsArgs)
-        super().__init__("gpu-model-platform:index:ModelWeights", name, None, opts)
+        super().__init__("gpu-model-platform:index:ModelWeights", name, None, children_wait_for_checks(args, opts))
         self._args = args
         self._tags = component_tags("ModelWeights", name, args.tags)
         bucket = self._create_bucket(name) if args.bucket is None else pulumi.Output.from_input(args.bucket)

@@ -174,18 +174,7 @@ def test_mig_slices_are_refused_on_gpus_without_mig_and_checked_against_the_fami
                             "1g.5gb") for p in _problems(**_mig("1g.10gb", ["p4d.24xlarge"])))
 
 
-def test_a_mig_model_asks_for_its_slice_on_whole_gpu_nodes_given_the_mixed_strategy():
-    changes = _mig("1g.10gb", ["p5.48xlarge"])
-    changes["gpuNodeGroup"].update(maxSize=2)
-    synthesis = fixture.synth(**changes)
-    pod = _pod(synthesis, "image-embedder")
-    assert pod["containers"][0]["resources"]["limits"]["nvidia.com/mig-1g.10gb"] == "1"
-    whole = _group(synthesis, "gpu-nodes-group")
-    assert whole["labels"][DEVICE_PLUGIN_CONFIG_LABEL] == MIG_MIXED_CONFIG
-    quota = next(r.raw_inputs for r in synthesis.resources if r.type == "kubernetes:core/v1:ResourceQuota"
-                 and r.raw_inputs["metadata"]["namespace"] == "vision")["spec"]["hard"]
-    assert quota["requests.nvidia.com/mig-1g.10gb"] == "3"
-    assert all(whole["labels"].get(k) == v for k, v in pod["nodeSelector"].items())
+# MIG on a synthesized stack, link by link: tests/catalogue/test_mig.py.
 
 
 def test_the_shared_pool_may_idle_at_zero_nodes_and_still_says_what_it_would_offer():

@@ -313,6 +313,40 @@ def test_a_routed_team_or_a_catch_all_receiver_is_accepted():
     assert objects(components(build), "PrometheusRule")
 
 
+def _warnings_of(build, monkeypatch) -> list[str]:
+    warned: list[str] = []
+    monkeypatch.setattr(pulumi.log, "warn", lambda message, *a, **k: warned.append(message))
+    components(build)
+    return [w for w in warned if w.startswith("MonitoringStack 'monitoring': ")]
+
+
+def test_a_receiver_routed_to_a_team_no_watched_model_has_is_warned_about_naming_the_field(monkeypatch):
+    def build(opts):
+        stack = _stack_with_receivers(opts, ("fraud",), ("churn", "frud"))
+        # Models declared after the stack all count: the check runs once the program has declared everything.
+        for team in ("fraud", "churn"):
+            service = ModelService(team, ModelServiceArgs(image=DIGEST_IMAGE, team=team), opts)
+            ModelMonitoring(f"{team}-monitoring", ModelMonitoringArgs(model=service, monitoring=stack), opts)
+
+    assert _warnings_of(build, monkeypatch) == [
+        "MonitoringStack 'monitoring': receivers[1].teams: routes 'frud', which no model watched with this stack has "
+        "(theirs: churn, fraud), so the route never matches; fix the team, or ignore this if models of another "
+        "program use this stack"]
+
+
+def test_routes_every_watched_model_has_or_a_stack_watching_no_model_here_are_not_warned_about(monkeypatch):
+    def every_team_watched(opts):
+        stack = _stack_with_receivers(opts, ("fraud",), ())
+        service = ModelService("fraud", ModelServiceArgs(image=DIGEST_IMAGE, team="fraud"), opts)
+        ModelMonitoring("fraud-monitoring", ModelMonitoringArgs(model=service, monitoring=stack), opts)
+
+    def models_elsewhere(opts):  # a platform program: the team programs watch their models with this stack
+        _stack_with_receivers(opts, ("fraud",), ("churn",))
+
+    assert _warnings_of(every_team_watched, monkeypatch) == []
+    assert _warnings_of(models_elsewhere, monkeypatch) == []
+
+
 def test_the_children_wait_for_the_monitoring_stack_given_as_an_object():
     synthesis = two_models()
     rule = next(r for r in synthesis.resources if r.name == "fraud-detector-monitoring-rules")

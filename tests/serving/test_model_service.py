@@ -444,11 +444,31 @@ def test_bad_args_are_refused_naming_the_field(changes, expected):
     assert [r.type for r in caught.value.registered_resources] == ["pulumi:providers:kubernetes"]
 
 
-def test_an_image_output_that_is_not_a_digest_fails_naming_the_component_and_field_first():
+def _own(registrations) -> list[str]:
+    """What registered of the ModelService 'model': the component and its children."""
+    return sorted(r.name for r in registrations if r.name == "model" or r.name.startswith("model-"))
+
+
+@pytest.mark.parametrize("create_namespace", [True, False])
+def test_a_tagged_image_output_is_refused_naming_the_field_before_any_child_registers(create_namespace):
+    def tagged() -> ModelServiceArgs:  # an Output belongs to the program run it is made in
+        return ModelServiceArgs(image=pulumi.Output.from_input("registry/model:v1"), replicas=2,
+                                api_keys={"primary": "k"}, create_namespace=create_namespace)
+
     with pytest.raises(Exception, match=r"ModelService 'model': image: got 'registry/model:v1'; must be pinned by "
-                                        r"digest"):
-        components(lambda opts: ModelService(
-            "model", ModelServiceArgs(image=pulumi.Output.from_input("registry/model:v1")), opts))
+                                        r"digest") as caught:
+        components(lambda opts: ModelService("model", tagged(), opts))
+    assert _own(caught.value.registered_resources) == []
+
+
+def test_a_digest_image_output_lets_every_child_register():
+    synthesis = components(lambda opts: ModelService("model", ModelServiceArgs(
+        image=pulumi.Output.from_input(DIGEST_IMAGE), replicas=2, api_keys={"primary": "k"}), opts))
+    assert _own(synthesis.resources) == [
+        "model", "model-api-keys", "model-deployment", "model-disruption-budget", "model-namespace", "model-network-policy",
+        "model-service", "model-service-account"]
+    deployment = only(synthesis.of_type("kubernetes:apps/v1:Deployment"))
+    assert container(deployment)["image"] == DIGEST_IMAGE
 
 
 def test_component_outputs_are_registered():

@@ -8,18 +8,12 @@ import botocore.session
 
 from components.capacity.llm_sizing import LlmSizing
 from components.serving.runtimes import MODEL_SERVER, TRITON, VLLM
-from tools.api_surface.examples import load_checkout_as_package
 from tools.synth import PROJECT_DIR
 
 DOC = (PROJECT_DIR / "docs" / "runtimes.md").read_text()
 
 
-def test_the_docs_python_runs():
-    load_checkout_as_package()  # `gpu_model_platform` is this checkout, as an adopter imports it
-    blocks = re.findall(r"```python\n(.*?)```", DOC, re.S)
-    assert blocks
-    for block in blocks:
-        exec(compile(block, "docs/runtimes.md", "exec"), {})
+# Its code runs under the mocks and type-checks in tests/test_docs_programs.py (program `runtimes-own-server`).
 
 
 def test_the_profile_table_names_each_profiles_series_and_ports():

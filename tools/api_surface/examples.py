@@ -40,7 +40,7 @@ SAMPLE_SECRETS = {"kubeconfig": SAMPLE_KUBECONFIG, "grafanaAdminPassword": "s3cr
                   "fraudSlackWebhook": "https://hooks.slack.com/services/T000/B000/s3cr3t-fraud",
                   "churnSlackWebhook": "https://hooks.slack.com/services/T000/B000/s3cr3t-churn",
                   "fraudApiKey": "s3cr3t-fraud-api-key", "churnApiKey": "s3cr3t-churn-api-key",
-                  "apiKey": "s3cr3t-api-key"}
+                  "apiKey": "s3cr3t-api-key", "pagerDutyKey": "s3cr3t-pagerduty-routing-key"}
 # What an adopter sets with `pulumi config set` where Pulumi.yaml declares no default.
 SAMPLE_VALUES: dict[str, Any] = {
     "clusterName": "team-cluster",
