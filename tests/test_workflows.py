@@ -191,7 +191,8 @@ def test_the_unit_tests_install_what_ci_run_installs():
     assert "--require-hashes --no-deps -r requirements-dev.lock" in install and "-r requirements-checkov.txt" in install
     assert "CHECKOV_BIN=" in install
     # The tools scripts/test installs outside pip and apt, where tests/needs.py looks for them (CI=true fails without).
-    assert re.search(r"--require-hashes\s+\\?\s*--target \"\$HOME/\.cache/gpu-model-platform/pytriton\" -r requirements-triton\.txt", install)
+    pytriton_target = r"--target \"\$HOME/\.cache/gpu-model-platform/pytriton\" -r requirements-triton\.txt"
+    assert re.search(r"--require-hashes\s+\\?\s*" + pytriton_target, install)
     assert 'schema_dir="$HOME/.cache/gpu-model-platform/grafana-schema"' in install and "npm ci" in install
 
 
