@@ -3,7 +3,10 @@ namespace, is its child, and what it reports is what it created."""
 
 from __future__ import annotations
 
+import pytest
+
 from components import Tenancy, TenancyArgs, Tenant
+from components._args import InvalidArgs
 from components.tenancy.tenancy import PRIORITY_CLASSES
 from tools.synth import run
 
@@ -49,3 +52,20 @@ def test_tenancy_reports_the_namespaces_and_priority_classes_it_created():
     assert tenancy.component_outputs == {
         "namespaces": {"nlp": "nlp"},
         "priority_class_names": {p: name for p, (name, *_) in PRIORITY_CLASSES.items()}}
+
+
+def test_a_teams_view_binding_grants_the_kubernetes_group_its_access_entry_maps_the_role_to():
+    synthesis = _tenancy()
+    [subject] = synthesis.named("tenancy-nlp-view").inputs["subjects"]
+    entry = synthesis.named("tenancy-nlp-nlp-read").inputs
+    assert subject == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": entry["kubernetesGroups"][0]}
+
+
+def test_a_role_read_by_two_teams_is_refused_by_tenancy_under_its_tenants_field():
+    with pytest.raises(InvalidArgs) as caught:
+        Tenancy("shared", TenancyArgs(cluster_name="cluster", tenants=[
+            Tenant(team="a", namespace="x", read_role_arns=[ROLE]),
+            Tenant(team="b", namespace="y", read_role_arns=[ROLE])]))
+    assert (caught.value.component, caught.value.instance) == ("Tenancy", "shared")
+    [problem] = caught.value.problems
+    assert problem.startswith(f"tenants: got '{ROLE}'"), problem
