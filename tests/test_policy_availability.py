@@ -13,12 +13,13 @@ PDB = "kubernetes:policy/v1:PodDisruptionBudget"
 HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
 ROLLOUT = "kubernetes:argoproj.io/v1alpha1:Rollout"
 STATEFUL_SET = "kubernetes:apps/v1:StatefulSet"
-PROD = production_availability(current_stack=lambda: "prod")
 BUDGET = (PDB, "model-pdb", disruption_budget())
 
 
 def _found(resources: list, config: dict | None = None) -> list[str]:
-    return [m for m, _ in stack_violations(PROD, resources, config)]
+    # The policy is built in the test, not at import: a policy built while the tests are collected would keep the
+    # validator of that moment (and mutation testing could not reach it).
+    return [m for m, _ in stack_violations(production_availability(current_stack=lambda: "prod"), resources, config)]
 
 
 @pytest.mark.parametrize("selector, matches", [
@@ -125,3 +126,31 @@ def test_the_default_production_stack_is_prod_only():
     policy = production_availability(current_stack=lambda: "staging")
     assert stack_violations(policy, [(DEPLOYMENT, "model", deployment(replicas=1))]) == []
     assert stack_violations(policy, [(DEPLOYMENT, "model", deployment(replicas=1))], {"productionStacks": []}) == []
+
+
+def test_a_stack_named_in_production_stacks_is_held_to_the_rules_and_the_violation_is_on_the_workload():
+    policy = production_availability(current_stack=lambda: "staging")
+    [(message, urn)] = stack_violations(policy, [(DEPLOYMENT, "model", deployment(replicas=1)), BUDGET],
+                                        {"productionStacks": ["staging"]})
+    assert message.startswith("Deployment 'model': runs 1 replica(s) in production stack 'staging'")
+    assert urn == "urn:pulumi:test::gpu-model-platform::kubernetes:apps/v1:Deployment::model"
+
+
+def test_the_pack_config_schema_takes_the_production_stacks_and_a_minimum_of_at_least_one_defaulting_to_two():
+    import jsonschema
+
+    policy = production_availability(current_stack=lambda: "prod")
+    schema = {"type": "object", "properties": policy.config_schema.properties}
+    jsonschema.validate({"productionStacks": ["prod", "staging"], "minReplicas": 1}, schema)
+    for bad in ({"minReplicas": 0}, {"minReplicas": "two"}, {"productionStacks": "prod"}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, schema)
+    assert schema["properties"]["minReplicas"]["default"] == 2
+    assert schema["properties"]["productionStacks"]["default"] == ["prod"]
+    assert "at least 2" in policy.remediation_steps and "PodDisruptionBudget" in policy.remediation_steps
+
+
+def test_only_a_deployment_is_held_to_the_rollout_that_runs_its_pods():
+    stateful = (STATEFUL_SET, "db", deployment(replicas=1))
+    [message] = _found([stateful, _rollout(2), BUDGET])
+    assert message.startswith("StatefulSet 'db': runs 1 replica(s)")

@@ -193,3 +193,9 @@ def test_objects_in_another_namespace_do_not_count():
     elsewhere[2]["metadata"]["namespace"] = "other"
     assert _found(_wired(canary=elsewhere)) == [WHO + "its canary Service 'fraud-canary' is not declared in namespace "
                                                       "'fraud'"]
+
+
+def test_each_violation_is_reported_on_the_rollout():
+    found = stack_violations(canary_alb_routing_is_wired(), _wired(canary=None))
+    assert [urn for _, urn in found] == ["urn:pulumi:test::gpu-model-platform::kubernetes:argoproj.io/v1alpha1:Rollout::"
+                                         "fraud-rollout"]

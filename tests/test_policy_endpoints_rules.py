@@ -184,3 +184,26 @@ def test_a_namespace_whose_labels_are_still_unknown_or_gated_with_another_value_
                                                         UNKNOWN_STRING_VALUE})) == []
     [message] = _drain_messages(_resources(namespace_labels={"elbv2.k8s.aws/pod-readiness-gate-inject": "disabled"}))
     assert message.startswith("Ingress 'fraud-ingress': its namespace 'fraud' lacks the label")
+
+
+# ---- where a violation is reported, and the remedy shown with it -------------------------------------------
+
+def test_each_violation_is_reported_on_the_ingress_that_causes_it():
+    from policy.platform_policies.endpoints import load_balancer_targets_drain_cleanly, production_endpoints
+    from tests.test_policy import stack_violations
+
+    ingress_urn = "urn:pulumi:test::gpu-model-platform::kubernetes:networking.k8s.io/v1:Ingress::fraud-ingress"
+    open_model = stack_violations(production_endpoints(lambda: "prod"), _resources(deployment=_deployment(keys=False)))
+    assert [urn for _, urn in open_model] == [ingress_urn]
+    undrained = stack_violations(load_balancer_targets_drain_cleanly(), _resources(namespace_labels={}))
+    assert [urn for _, urn in undrained] == [ingress_urn]
+
+
+def test_the_remedies_name_the_settings_that_fix_each_policy():
+    from policy.platform_policies.endpoints import load_balancer_targets_drain_cleanly, production_endpoints
+
+    drain = load_balancer_targets_drain_cleanly().remediation_steps or ""
+    assert "elbv2.k8s.aws/pod-readiness-gate-inject=enabled" in drain and "preStop sleep" in drain
+    assert "deregistration_delay.timeout_seconds >= terminationGracePeriodSeconds" in drain
+    endpoints = production_endpoints(lambda: "prod").remediation_steps or ""
+    assert "certificate-arn" in endpoints and "model.apiKeys" in endpoints

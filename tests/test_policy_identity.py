@@ -164,3 +164,10 @@ def test_a_web_identity_statement_without_a_sub_condition_trusts_any_service_acc
         "IAM role 'model': its trust policy lets any service account (no sub condition) assume it, is not an exact "
         "StringEquals match with the sts.amazonaws.com audience; a role should trust exactly the one service account "
         "the stack gives it"]
+
+
+def test_a_role_still_unknown_does_not_hide_a_wrong_role_after_it():
+    pending = (ROLE, "pending", {"name": "pending", "arn": UNKNOWN_STRING_VALUE,
+                                 "assumeRolePolicy": UNKNOWN_STRING_VALUE})
+    found = _found([pending, role("model", "apps", "nobody")])
+    assert [m.split(":")[0] for m in found] == ["IAM role 'model'"], found

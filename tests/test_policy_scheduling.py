@@ -194,3 +194,9 @@ def test_each_spanning_group_is_reported():
     assert [("a-group" in m, "b-group" in m) for m in found] == [(True, False), (False, True)], found
 
 
+
+
+def test_each_violation_is_reported_on_the_workload():
+    urn = "urn:pulumi:test::gpu-model-platform::kubernetes:apps/v1:Deployment::model-deployment"
+    assert [u for _, u in stack_violations(fit, [group(), model(gpus=2)])] == [urn]
+    assert [u for _, u in stack_violations(spread, [AUTOSCALER, *SUBNETS, MULTI_ZONE, model(spread=True)])] == [urn]

@@ -154,3 +154,26 @@ def test_the_managed_policy_is_matched_by_its_name_at_the_end_of_the_arn():
     assert _found([*resources, attached, storage_class()]) == [
         CLASS + "its driver's role IAM role 'ebs-csi' lacks the AWS managed policy AmazonEBSCSIDriverPolicy"]
 
+
+
+def test_a_class_annotated_as_the_default_serves_claims_that_name_none():
+    assert _found([*driver(), storage_class(default=True), claim(None)]) == []
+    _, name, props = storage_class()
+    props["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] = "True"
+    assert len(_found([*driver(), (STORAGE_CLASS, name, props), claim(None)])) == 1
+
+
+def test_a_chart_claim_template_without_a_class_asks_for_the_default_one_by_its_full_path():
+    values = {"server": {"persistence": {"volumeClaimTemplate": {"spec": {"accessModes": ["ReadWriteOnce"]}}}}}
+    assert _found([(HELM, "chart", {"values": values})]) == [
+        "Helm release 'chart': values.server.persistence.volumeClaimTemplate.spec.storageClassName is unset, so it "
+        "asks for the cluster's default StorageClass, and the stack neither creates one nor states the cluster has "
+        "one; name the class the Cluster creates (or cluster.storageClass of an existing cluster)"]
+    assert _found([*driver(), storage_class(), (HELM, "chart", {"values": values})]) == []
+
+
+def test_an_existing_clusters_stated_class_resolves_claims_but_gives_no_default():
+    existing = (CLUSTER_COMPONENT, "cluster", {"mode": "existing", "storage_class_name": "team-gp3"})
+    assert _found([existing, claim("team-gp3")]) == []
+    assert len(_found([existing, claim(None)])) == 1
+    assert _found([claim("team-gp3")], {"existingStorageClasses": ["team-gp3"]}) == []
