@@ -184,3 +184,53 @@ def test_json_values_from_the_engine_are_decoded_and_other_strings_kept():
     from stack_config.loader import _decode
     assert _decode('{"a": [1]}') == {"a": [1]} and _decode("dev") == "dev" and _decode(3) == 3
     assert json.loads(json.dumps(_decode("true"))) is True
+
+
+def test_a_valid_stack_loads_into_its_typed_config():
+    sections = raw_sections("dev")
+    secrets = frozenset(p.split("[]")[0] for p in secret_field_paths())
+    config = load(RawConfig(sections=sections, secret_paths=secrets))
+    assert isinstance(config, StackConfig) and config.model is not None
+    assert config.model.name == sections["model"]["name"]
+
+
+def test_the_runtime_reader_returns_the_projects_sections_and_which_are_secret():
+    from stack_config.loader import read_runtime_config
+    from tools.synth import run
+
+    raw = RawConfig(sections={"stage": "dev", "model": {"name": "m"}, "monitoring": {"retention": "7d"}},
+                    secret_paths=frozenset({"monitoring"}))
+    values, secret_keys = raw.as_pulumi_config()
+    seen = {}
+    run(lambda: seen.setdefault("raw", read_runtime_config()), config={**values, "aws:region": "us-west-2"},
+        secret_keys=secret_keys)
+    assert seen["raw"].sections == raw.sections
+    assert seen["raw"].secret_paths == frozenset({"monitoring"})
+
+
+def test_annotated_optional_and_container_types_unwrap_to_the_classes_they_hold():
+    from typing import Annotated, Optional
+
+    from pydantic import SecretStr
+
+    from stack_config.loader import _unwrap
+
+    assert _unwrap(Annotated[int, "bound"]) == [int]
+    assert _unwrap(Optional[Annotated[SecretStr, "x"]]) == [SecretStr, type(None)]
+    assert _unwrap(dict[str, list[GpuNodeGroupConfig]]) == [str, GpuNodeGroupConfig]
+
+
+def test_a_secret_under_an_optional_list_is_found_with_its_list_marker():
+    from typing import Optional
+
+    from pydantic import BaseModel, SecretStr
+
+    class Inner(BaseModel):
+        token: SecretStr
+
+    class Outer(BaseModel):
+        plain: list[Inner]
+        maybe: Optional[list[Inner]] = None
+        one: Optional[Inner] = None
+
+    assert list(secret_field_paths(Outer)) == ["plain[].token", "maybe[].token", "one.token"]

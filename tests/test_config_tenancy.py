@@ -41,7 +41,7 @@ def _team(name: str = "nlp", gpus: int = 8, shared: int = 0, cpu: str = "64", me
 def _config(models: list, teams: list, namespaces: str = "perTeam", mode: str = "create", many: bool = True,
             admins: tuple = ()) -> NS:
     tenancy = NS(teams=teams, namespaces=namespaces,
-                 container_defaults=NS(requests=NS(cpu="250m", memory="512Mi"), limits=NS(cpu="1", memory="1Gi")))
+                 container_defaults=NS(requests=NS(cpu="250m", memory="512Mi"), limits=NS(cpu="2", memory="1Gi")))
     tenancy.team = lambda name: next((t for t in teams if t.name == name), None)
     return NS(tenancy=tenancy, models=models if many else [], catalogue=lambda: [NS(model=m) for m in models],
               cluster=NS(mode=mode, admin_role_arns=list(admins), viewer_role_arns=[], preview_role_arns=[]))
@@ -158,7 +158,7 @@ def test_per_team_tenants_get_their_teams_quota_and_every_mig_profile_its_models
     assert tenant.read_role_arns == ["arn:r"] and args.cluster_name == "eks"
     defaults = args.container_defaults
     assert (defaults.cpu_request, defaults.memory_request, defaults.cpu_limit, defaults.memory_limit) == (
-        "250m", "512Mi", "1", "1Gi")
+        "250m", "512Mi", "2", "1Gi")  # none of them the component's own default
 
 
 def test_per_model_tenants_get_the_models_own_most_rounded_up():

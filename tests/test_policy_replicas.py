@@ -89,3 +89,13 @@ def test_a_workload_and_its_owner_without_a_namespace_meet_in_the_same_one():
 def test_an_owner_whose_target_is_still_unknown_is_left_to_the_update():
     unknown = _owner(HPA, "a", {"kind": "Deployment", "name": UNKNOWN_STRING_VALUE})
     assert _found([MODEL, unknown, _owner(HPA, "b", TO_MODEL)], ["spec.replicas"]) == []
+
+
+def test_a_workload_whose_options_are_not_given_is_judged_as_ignoring_nothing_and_reported_on_its_urn():
+    resources = [policy_resource(*MODEL), policy_resource(*_owner(HPA, "hpa", TO_MODEL))]
+    resources[0].opts = None
+    found: list[tuple[str, object]] = []
+    one_replica_owner.validate(StackValidationArgs(resources), lambda message, urn=None: found.append((message, urn)))
+    assert found == [("Deployment 'model': its replicas belong to HorizontalPodAutoscaler 'hpa' but it does not ignore "
+                      "changes to spec.replicas; every update would reset the autoscaler's count",
+                      "urn:pulumi:test::gpu-model-platform::kubernetes:apps/v1:Deployment::model")]

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
+from pulumi_policy import EnforcementLevel
+
 from policy.platform_policies.versions import eks_version_in_standard_support, eks_version_support_ended
 from tests.test_platform_policies import _cluster, messages
 from tests.test_policy import stack_violations
@@ -41,7 +44,23 @@ def test_a_cluster_without_a_version_takes_eks_default_and_is_left_alone():
     assert stack_violations(policy, [("aws:eks/cluster:Cluster", name, props)]) == []
 
 
-def test_the_violation_is_reported_on_the_clusters_urn():
-    policy = eks_version_support_ended(today=lambda: date(2030, 1, 1))
-    [(_, urn)] = stack_violations(policy, [_cluster("1.36", created=False)])
-    assert urn.endswith("::aws:eks/cluster:Cluster::cluster-eks")
+@pytest.mark.parametrize("factory, created", [(eks_version_in_standard_support, True),
+                                               (eks_version_support_ended, False)])
+def test_the_violation_is_reported_on_the_clusters_urn(factory, created):
+    policy = factory(today=lambda: date(2030, 1, 1))
+    [(_, urn)] = stack_violations(policy, [_cluster("1.36", created=created)])
+    assert urn == "urn:pulumi:test::gpu-model-platform::aws:eks/cluster:Cluster::cluster-eks"
+
+
+def test_a_new_cluster_is_refused_and_an_existing_one_only_warned_about_by_name():
+    refuse = eks_version_in_standard_support(today=date.today)
+    warn = eks_version_support_ended(today=date.today)
+    assert (refuse.name, refuse.enforcement_level) == ("eks-version-in-standard-support", EnforcementLevel.MANDATORY)
+    assert (warn.name, warn.enforcement_level) == ("eks-version-support-ended", EnforcementLevel.ADVISORY)
+
+
+def test_the_remedies_name_the_config_key_that_pins_the_version():
+    refuse = eks_version_in_standard_support(today=date.today).remediation_steps or ""
+    warn = eks_version_support_ended(today=date.today).remediation_steps or ""
+    assert "cluster.kubernetesVersion" in refuse and "AMI pins" in refuse
+    assert "cluster.kubernetesVersion" in warn and "one minor at a time" in warn
