@@ -217,6 +217,7 @@ class ModelServer:
             await self.batcher.stop()
         if self.tracing is not None:  # send the spans still buffered
             self.tracing.shutdown()
+        self.request_log.flush()  # the lines of the last event loop pass
 
     # --- admission (shared with gRPC) ------------------------------------------------------------
     def admit(self) -> bool:
