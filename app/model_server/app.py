@@ -347,7 +347,7 @@ class ModelServer:
             if batcher.collect(parsed.inputs, parsed.rows,
                                lambda result: deliver(request, self._collected_done(request, parsed, result))):
                 return
-            outcome = batcher.enqueue(parsed.inputs, parsed.rows)
+            outcome = batcher.enqueue(parsed.inputs, parsed.rows, parsed.timeout_s)
         except Exception as exc:
             deliver(request, self._failed(request, exc))
             return

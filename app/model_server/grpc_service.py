@@ -29,10 +29,10 @@ from .protocol import (
     array_from_bytes,
     array_from_values,
     batch_rows,
-    check_schedule_policy,
     check_tensor,
     echo,
     requested_outputs,
+    schedule_timeout,
 )
 from .request_log import grpc_request_logged, grpc_request_rows, grpc_request_started
 
@@ -79,12 +79,23 @@ def _input_array(tensor: pb.ModelInferRequest.InferInputTensor, raw: bytes | Non
     return spec.name, array_from_values(spec, shape, np.array(getattr(tensor.contents, field)))
 
 
-def parse_request(request: pb.ModelInferRequest, model) -> tuple[dict[str, np.ndarray], int, list[str]]:
-    """(inputs, rows, output names) of a ModelInferRequest, validated like the REST path."""
+def _parameter(parameters, key: str) -> object:
+    """The value of an InferParameter, whichever of its fields was set (None when absent)."""
+    parameter = parameters.get(key)
+    if parameter is None:
+        return None
+    choice = parameter.WhichOneof("parameter_choice")
+    return None if choice is None else getattr(parameter, choice)
+
+
+def parse_request(request: pb.ModelInferRequest, model
+                  ) -> tuple[dict[str, np.ndarray], int, list[str], float | None]:
+    """(inputs, rows, output names, queue timeout) of a ModelInferRequest, validated like the REST path."""
     specs = {spec.name: spec for spec in model.inputs}
+    timeout_s = None
     if request.parameters:
-        priority, timeout = request.parameters.get("priority"), request.parameters.get("timeout")
-        check_schedule_policy(priority and priority.int64_param, timeout and timeout.int64_param)
+        timeout_s = schedule_timeout(_parameter(request.parameters, "priority"),
+                                     _parameter(request.parameters, "timeout"))
     if not request.inputs:
         raise RequestError("'inputs' must list at least one input tensor")
     raw = list(request.raw_input_contents)
@@ -100,7 +111,7 @@ def parse_request(request: pb.ModelInferRequest, model) -> tuple[dict[str, np.nd
     rows = batch_rows(arrays, specs)
     wanted, _ = requested_outputs([{"name": o.name} for o in request.outputs] if request.outputs else None,
                                   model.outputs, False)
-    return arrays, rows, wanted
+    return arrays, rows, wanted, timeout_s
 
 
 class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
@@ -194,9 +205,9 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
                 raise _Abort(grpc.StatusCode.UNAVAILABLE, "server at its concurrency limit; retry shortly")
             self.app.grpc_active += 1
             try:
-                inputs, rows, wanted = parse_request(request, model)
+                inputs, rows, wanted, timeout_s = parse_request(request, model)
                 grpc_request_rows(rows)  # observability: the batch size of its log line (request_log.py)
-                results = await self.app.batcher.submit(inputs, rows)
+                results = await self.app.batcher.submit(inputs, rows, timeout_s)
             finally:
                 self.app.grpc_active -= 1
                 self.app.release()
