@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 import time
 from typing import TYPE_CHECKING
 
 import grpc
 import numpy as np
+from google.protobuf.unknown_fields import UnknownFieldSet
 
 from . import SERVER_NAME, __version__
 from .batcher import InferenceError, Overloaded
@@ -79,13 +81,27 @@ def _input_array(tensor: pb.ModelInferRequest.InferInputTensor, raw: bytes | Non
     return spec.name, array_from_values(spec, shape, np.array(getattr(tensor.contents, field)))
 
 
+# Triton's InferParameter has two fields KServe's proto (ours) lacks: double_param = 4 and uint64_param = 5
+# (tritonclient 2.73.0, grpc/service_pb2.py; its client sends `priority` as uint64_param). To our messages they
+# are unknown fields: read from there, so a Triton client's priority is refused, not silently dropped.
+_TRITON_UINT64_PARAM, _TRITON_DOUBLE_PARAM = 5, 4
+_VARINT, _FIXED64 = 0, 1
+
+
 def _parameter(parameters, key: str) -> object:
-    """The value of an InferParameter, whichever of its fields was set (None when absent)."""
+    """The value of an InferParameter, whichever of its fields (ours or Triton's) was set; None when absent."""
     parameter = parameters.get(key)
     if parameter is None:
         return None
     choice = parameter.WhichOneof("parameter_choice")
-    return None if choice is None else getattr(parameter, choice)
+    if choice is not None:
+        return getattr(parameter, choice)
+    for field in UnknownFieldSet(parameter):
+        if field.field_number == _TRITON_UINT64_PARAM and field.wire_type == _VARINT:
+            return field.data
+        if field.field_number == _TRITON_DOUBLE_PARAM and field.wire_type == _FIXED64:
+            return struct.unpack("<d", struct.pack("<Q", field.data))[0]
+    return None
 
 
 def parse_request(request: pb.ModelInferRequest, model

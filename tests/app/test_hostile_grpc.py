@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
+import struct
 import time
 from pathlib import Path
 
@@ -164,11 +165,19 @@ def test_grpc_schedule_policy_parameters_are_honoured_or_refused_whichever_field
         async with grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}", options=OWN_CONNECTION) as channel:
             stub = pb_grpc.GRPCInferenceServiceStub(channel)
             outcomes = []
+            # Triton's own fields, unknown to our proto: uint64_param = 5 (varint), double_param = 4 (fixed64)
+            triton_uint64 = lambda v: bytes([5 << 3 | 0]) + _varint(v)  # noqa: E731
+            triton_double = lambda v: bytes([4 << 3 | 1]) + struct.pack("<d", v)  # noqa: E731
             for name, field, value in (("timeout", "int64_param", 1_000_000), ("priority", "int64_param", 2),
                                        ("priority", "string_param", "1"), ("timeout", "bool_param", True),
-                                       ("timeout", "int64_param", -1), ("priority", "int64_param", 0)):
+                                       ("timeout", "int64_param", -1), ("priority", "int64_param", 0),
+                                       ("priority", None, triton_uint64(1)), ("timeout", None, triton_uint64(500_000)),
+                                       ("timeout", None, triton_double(1.5)), ("priority", None, triton_uint64(0))):
                 request = infer_request(digits_rows(1))
-                setattr(request.parameters[name], field, value)
+                if field is None:
+                    request.parameters[name].MergeFromString(value)
+                else:
+                    setattr(request.parameters[name], field, value)
                 try:
                     await stub.ModelInfer(request, timeout=5)
                     outcomes.append("OK")
@@ -180,7 +189,18 @@ def test_grpc_schedule_policy_parameters_are_honoured_or_refused_whichever_field
         "9223372036854775807 (0"
     assert asyncio.run(scenario()) == ["OK", "INVALID_ARGUMENT: parameters.priority is not supported",
                                        "INVALID_ARGUMENT: parameters.priority is not supported",
-                                       refused_timeout, refused_timeout, "OK"]
+                                       refused_timeout, refused_timeout, "OK",
+                                       "INVALID_ARGUMENT: parameters.priority is not supported", "OK",
+                                       refused_timeout, "OK"]
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        low, value = value & 0x7F, value >> 7
+        out.append(low | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
 
 
 def test_a_grpc_call_waits_in_the_queue_no_longer_than_its_parameters_timeout(start_server, tiny_model) -> None:
