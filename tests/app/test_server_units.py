@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +77,65 @@ def test_an_invalid_value_is_reported_with_its_variable(tiny_model, var: str, va
     with pytest.raises(ConfigError) as caught:
         load_settings({"MODEL_DIR": str(tiny_model.dir), var: value})
     assert message in str(caught.value)
+
+
+_UNITS = {"": 1, "KiB": 1024, "MiB": 1024 ** 2, "GiB": 1024 ** 3}
+
+
+def _readme_variables() -> dict[str, tuple[str, str]]:
+    """app/README.md's table of environment variables: name -> (default column, meaning column)."""
+    from tests.app.conftest import APP_DIR
+
+    rows = re.findall(r"^\| `([A-Z_]+)` \| (.*?) \| (.*) \|$", (APP_DIR / "README.md").read_text(), re.MULTILINE)
+    return {name: (default, meaning) for name, default, meaning in rows}
+
+
+def _readme_number(text: str) -> float:
+    number, _, unit = text.partition(" ")
+    return float(number) * _UNITS[unit]
+
+
+def test_the_readme_states_each_variable_s_default_as_the_server_has_it() -> None:
+    from model_server.config import _PARSERS
+
+    table = _readme_variables()
+    for var, (field_name, parse) in _PARSERS.items():
+        default_column = table[var][0]
+        quoted = re.match(r"`([^`]*)`", default_column)
+        expected = getattr(Settings, field_name)
+        if quoted is None:  # "unset (...)", "version in metadata.json ...": nothing configured
+            assert expected is None, f"{var}: README says {default_column!r}, the server defaults to {expected!r}"
+        elif var == "MODEL_DIR":  # its parser needs the directory to exist; the default is a relative path
+            assert Path(quoted.group(1)) == expected
+        else:
+            assert parse(quoted.group(1)) == expected, f"{var}: README default {quoted.group(1)!r}, server {expected!r}"
+
+
+def test_the_readme_states_each_numeric_variable_s_range_as_the_server_checks_it() -> None:
+    from model_server.config import _PARSERS
+
+    table = _readme_variables()
+    for var, (_, parse) in _PARSERS.items():
+        expects = getattr(parse, "expects", None)
+        if expects is None:  # not a number: names, paths, levels, switches
+            continue
+        found = re.search(r"\((-?[0-9.]+)\.\.([0-9.]+(?: [KMG]iB)?)[;)]", table[var][1])
+        assert found, f"app/README.md gives no range for {var} (the server expects {expects})"
+        low, high = _readme_number(found.group(1)), _readme_number(found.group(2))
+        step = 1 if expects.startswith("an integer") else 1e-6
+        as_text = (lambda v: str(int(v))) if step == 1 else repr
+        assert parse(as_text(low)) == low and parse(as_text(high)) == high, var
+        for outside in (low - step, high + step):
+            with pytest.raises(ValueError):
+                parse(as_text(outside))
+
+
+def test_the_readme_lists_the_log_levels_the_server_takes() -> None:
+    from model_server.config import _PARSERS, LOG_LEVELS
+
+    meaning = _readme_variables()["LOG_LEVEL"][1]
+    assert re.findall(r"`([a-z]+)`", meaning) == list(LOG_LEVELS)
+    assert "any case" in meaning and _PARSERS["LOG_LEVEL"][1]("WaRnInG") == "warning"
 
 
 def test_an_unset_model_dir_without_artifacts_is_explained(tmp_path, monkeypatch) -> None:
