@@ -144,5 +144,63 @@ def test_reading_pauses_inside_one_read_when_answers_are_not_taken_and_resumes_a
     finally:
         loop.close()
     assert paused
-    assert answered_while_paused <= FEED_SLICE // len(request) + 1, "reading went on past the slice it paused in"
+    # app/README.md: "a read is parsed 16 KiB at a time"
+    assert answered_while_paused <= 16 * 1024 // len(request) + 1, "reading went on past the slice it paused in"
     assert answered == data.count(b"GET "), "the rest of the read was not answered after resuming"
+
+
+class _Paced:
+    """The state Backpressure reads, with nothing else of a connection."""
+
+    def __init__(self) -> None:
+        from model_server.http1_pacing import Backpressure
+
+        self.pacer = type("Paced", (Backpressure,), {})()
+        self.pacer.closing = self.pacer.paused = self.pacer.write_blocked = False
+        self.pacer.owed, self.pacer.unsent, self.pacer.backlog = [], 0, None
+        self.pacer.transport = RecordingTransport()
+
+    def reading_after(self, *, owed: int, unsent: int) -> bool:
+        self.pacer.owed, self.pacer.unsent = [None] * owed, unsent
+        self.pacer._pace()
+        return not self.pacer.transport.paused
+
+
+def test_reading_stops_at_32_unanswered_requests_and_starts_again_below_16() -> None:
+    paced = _Paced()
+    assert paced.reading_after(owed=31, unsent=0)
+    assert not paced.reading_after(owed=32, unsent=0)
+    assert not paced.reading_after(owed=16, unsent=0)
+    assert paced.reading_after(owed=15, unsent=0)
+
+
+def test_reading_stops_past_64_kib_of_answers_not_taken_and_starts_again_at_16_kib() -> None:
+    paced = _Paced()
+    assert paced.reading_after(owed=1, unsent=64 * 1024)
+    assert not paced.reading_after(owed=1, unsent=64 * 1024 + 1)
+    assert not paced.reading_after(owed=1, unsent=16 * 1024 + 1)
+    assert paced.reading_after(owed=1, unsent=16 * 1024)
+
+
+def test_the_transport_asks_for_a_pause_past_64_kib_and_a_resume_at_16_kib(tiny_model: TinyModel) -> None:
+    transport = _exchange(tiny_model, b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n", settle=0.0)
+    assert transport.limits == (64 * 1024, 16 * 1024)
+
+
+def test_a_connection_asking_metrics_again_within_a_second_gets_the_same_page(tiny_model: TinyModel,
+                                                                               monkeypatch) -> None:
+    from model_server import app as app_module
+    from model_server.app import ModelServer
+    from model_server.config import load_settings
+
+    now = [1000.0]
+    monkeypatch.setattr(app_module.time, "monotonic", lambda: now[0])
+    app = ModelServer(load_settings({"MODEL_DIR": str(tiny_model.dir)}))
+    connection: dict = {}
+    first = app._metrics_page(connection)
+    app.metrics.reject("bad_http")  # the next rendering differs from the first
+    now[0] += 0.999
+    assert app._metrics_page(connection) == first
+    assert b'reason="bad_http"' in app._metrics_page({}), "another connection gets a page of its own"
+    now[0] += 0.001
+    assert b'reason="bad_http"' in app._metrics_page(connection), "a second later the page is rendered again"

@@ -189,6 +189,24 @@ def test_a_valid_request_becomes_fp32_arrays_with_the_batch_size() -> None:
     assert array[1, 0] == 64.0
 
 
+def test_a_request_id_of_256_characters_is_echoed_and_a_longer_one_refused() -> None:
+    tensor = {"name": "input", "shape": [1, 64], "datatype": "FP32", "data": [0] * 64}
+    assert _parse({"id": "i" * 256, "inputs": [tensor]}).id == "i" * 256
+    with pytest.raises(RequestError, match="'id' must be at most 256 characters"):
+        _parse({"id": "i" * 257, "inputs": [tensor]})
+
+
+def test_an_error_quotes_client_input_cut_to_64_characters_and_is_at_most_1_kib() -> None:
+    from model_server.protocol import error_body
+
+    with pytest.raises(RequestError) as refused:
+        _parse({"inputs": [{"name": "x" * 1000, "shape": [1, 64], "datatype": "FP32", "data": [0] * 64}]})
+    message = str(refused.value)
+    assert "'" + "x" * 60 + "..." in message and "x" * 61 not in message  # repr, quotes included: 64 characters
+    assert len(json.loads(error_body("e" * 5000))["error"]) == 1024
+    assert json.loads(error_body("e" * 1024))["error"] == "e" * 1024
+
+
 def test_integer_datatypes_reject_values_out_of_range() -> None:
     spec = (TensorSpec("x", "INT8", np.dtype(np.int8), (-1, 2)),)
     ok = parse_infer_request(b'{"inputs":[{"name":"x","shape":[1,2],"datatype":"INT8","data":[1,-3]}]}', spec, SPEC_OUT)
