@@ -253,9 +253,34 @@ def test_the_grpc_health_service_answers_probes_without_a_key_and_fails_while_dr
     assert health_check(server.grpc_port, b"") == ("OK", serving)
     assert health_check(server.grpc_port, b"inference.GRPCInferenceService") == ("OK", serving)
     assert health_check(server.grpc_port, b"nope") == ("NOT_FOUND", b"")
+    assert health_watch(server.grpc_port) == "UNIMPLEMENTED"
     server.terminate()
     time.sleep(0.5)
     assert health_check(server.grpc_port, b"") == ("OK", not_serving)
+    assert server_ready(server.grpc_port) is False, "ServerReady answers false once draining"
+    assert re.search(r"^inference_model_ready\{model=\"my-ai-model\"\} 0\.0$", server.metrics_text(), re.MULTILINE)
+
+
+def health_watch(port: int) -> str:
+    """grpc.health.v1.Health/Watch on the whole server: the status code of its first answer."""
+    import grpc
+
+    with grpc.insecure_channel(f"127.0.0.1:{port}", options=OWN_CONNECTION) as channel:
+        watch = channel.unary_stream("/grpc.health.v1.Health/Watch")
+        try:
+            next(iter(watch(b"", timeout=5)))
+            return "OK"
+        except grpc.RpcError as exc:
+            return exc.code().name
+
+
+def server_ready(port: int) -> bool:
+    import grpc
+    from model_server.oip import grpc_predict_v2_pb2 as pb
+    from model_server.oip import grpc_predict_v2_pb2_grpc as pb_grpc
+
+    with grpc.insecure_channel(f"127.0.0.1:{port}", options=OWN_CONNECTION) as channel:
+        return pb_grpc.GRPCInferenceServiceStub(channel).ServerReady(pb.ServerReadyRequest(), timeout=5).ready
 
 
 def test_the_health_request_reader_skips_unknown_fields_and_refuses_truncated_input() -> None:

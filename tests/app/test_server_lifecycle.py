@@ -12,6 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.app.conftest import APP_DIR, MODEL_NAME, ServerProcess, TinyModel, digits_rows, infer_payload
+from tests.app.test_hostile_grpc import health_check
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +30,10 @@ def test_ready_only_after_the_model_is_loaded_and_warmed_up(start_server, tiny_m
     ready = server.get("/v2/health/ready")
     assert (ready.status, ready.json()) == (400, {"ready": False})
     early = server.infer(infer_payload(digits_rows(1)))
-    assert early.status == 503 and "not ready" in early.json()["error"]
+    assert early.status == 503 and "not ready" in early.json()["error"] and early.headers["retry-after"] == "1"
+    model_ready = server.get(f"/v2/models/{MODEL_NAME}/ready")
+    assert (model_ready.status, model_ready.json()) == (400, {"name": MODEL_NAME, "ready": False})
+    assert health_check(server.grpc_port, b"") == ("OK", b"\x08\x02")  # grpc.health.v1: NOT_SERVING while loading
     families = {f.name: f for f in text_string_to_metric_families(server.metrics_text())}
     assert families["inference_model_ready"].samples[0].value == 0
     assert families["inference_model_info"].samples == []  # no model yet, so no model to describe
@@ -134,6 +138,16 @@ def test_an_unloadable_model_exits_1_with_the_reason(tmp_path: Path) -> None:
     result = _run_main({"MODEL_DIR": str(tmp_path), "PORT": port})
     assert result.returncode == 1
     assert "ONNX Runtime cannot load" in result.stdout + result.stderr
+
+
+def test_a_port_that_cannot_be_opened_exits_1_naming_it(tiny_model: TinyModel) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result = _run_main({"MODEL_DIR": str(tiny_model.dir), "PORT": str(taken.getsockname()[1]),
+                            "ADMIN_PORT": str(_free_port()), "GRPC_PORT": "0"})
+    assert result.returncode == 1
+    assert "cannot listen on 127.0.0.1" in result.stdout + result.stderr
 
 
 def _free_port() -> int:
