@@ -323,6 +323,9 @@ def build_server(app: ModelServer, host: str, max_connections: int) -> grpc.aio.
         ("grpc.max_receive_message_length", s.max_request_bytes),
         ("grpc.max_send_message_length", max(s.max_request_bytes, 4 * 1024 * 1024)),
         ("grpc.max_metadata_size", s.max_header_bytes),
+        # gRPC core refuses metadata past max_metadata_size only at random, up to a hard limit of at least
+        # 16 KiB (src/core/call/metadata_info.h): the hard limit makes MAX_HEADER_BYTES the bound.
+        ("grpc.absolute_max_metadata_size", s.max_header_bytes),
         # Never share the port with another process silently (gRPC turns SO_REUSEPORT on by default).
         ("grpc.so_reuseport", 0),
         ("grpc.max_connection_idle_ms", int(s.keep_alive_timeout_seconds * 1000)),

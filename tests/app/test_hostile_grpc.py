@@ -405,3 +405,31 @@ def rss_mib_of(server: ServerProcess) -> float:
     from tests.app.test_hostile_clients import rss_mib
 
     return rss_mib(server.proc.pid)
+
+
+def test_grpc_messages_and_metadata_are_bounded_by_the_http_limits(start_server, tiny_model: TinyModel) -> None:
+    server: ServerProcess = start_server(tiny_model.dir, MAX_REQUEST_BYTES="2048", MAX_HEADER_BYTES="1024")
+    server.wait_ready()
+
+    async def outcomes() -> list[str]:
+        import grpc
+        from model_server.oip import grpc_predict_v2_pb2_grpc as pb_grpc
+
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}", options=OWN_CONNECTION) as channel:
+            stub = pb_grpc.GRPCInferenceServiceStub(channel)
+            results = []
+            padded = (("x-padding", "p" * 2000),)
+            for rows, metadata in ((4, ()), (16, ()), *[(1, padded)] * 5):
+                try:
+                    await stub.ModelInfer(infer_request(digits_rows(rows)), metadata=metadata, timeout=5)
+                    results.append("OK")
+                except grpc.aio.AioRpcError as exc:
+                    results.append(exc.code().name)
+            return results
+
+    # 4 rows are 1 KiB of FP32 (under MAX_REQUEST_BYTES), 16 rows 4 KiB (over it); 2 KB of metadata is over 1 KiB,
+    # refused every time (gRPC's soft limit alone refuses between it and 16 KiB only at random).
+    within, message_over, *metadata_over = asyncio.run(outcomes())
+    assert within == "OK"
+    assert message_over == "RESOURCE_EXHAUSTED"
+    assert metadata_over == ["RESOURCE_EXHAUSTED"] * 5, metadata_over
