@@ -204,3 +204,53 @@ def test_a_connection_asking_metrics_again_within_a_second_gets_the_same_page(ti
     assert b'reason="bad_http"' in app._metrics_page({}), "another connection gets a page of its own"
     now[0] += 0.001
     assert b'reason="bad_http"' in app._metrics_page(connection), "a second later the page is rendered again"
+
+
+def _admin_connections(tiny_model: TinyModel, heads: bytes, count: int):
+    """`count` admin connections of one server (public cap 1), each sent `heads`; (state, protocols)."""
+    from model_server.app import ModelServer
+    from model_server.config import load_settings
+    from model_server.http1 import Http1Protocol
+    from model_server.http_limits import Connections, Limits
+
+    app = ModelServer(load_settings({"MODEL_DIR": str(tiny_model.dir)}))
+    state = Connections(Limits(max_header_bytes=16384, header_timeout_s=10, body_timeout_s=30,
+                               max_connections=1, retry_after_s=1, admin_port=0))
+    protocols = []
+    for _ in range(count):
+        protocol = Http1Protocol(app, state, admin=True)
+        protocol.connection_made(RecordingTransport())
+        if heads:
+            protocol.data_received(heads)
+        protocols.append(protocol)
+    return state, protocols
+
+
+def test_the_admin_port_admits_64_connections_whatever_the_public_cap_then_closes_the_idle_longest(
+        tiny_model: TinyModel) -> None:
+    state, protocols = _admin_connections(tiny_model, b"", 65)
+    assert [p.transport.closed for p in protocols] == [True] + [False] * 64
+    assert not protocols[-1].over_capacity and len(state.public) == 0
+
+
+def test_a_full_admin_quota_of_stalled_heads_closes_the_one_quiet_for_a_second(tiny_model: TinyModel) -> None:
+    from model_server.http1 import Http1Protocol
+
+    def newcomer_after(quiet: dict[int, float]) -> tuple[list[bool], bool]:
+        state, protocols = _admin_connections(tiny_model, b"GET /metrics HTTP/1.1\r\nHost", 64)
+        for index, seconds in quiet.items():
+            protocols[index].active_at -= seconds
+        newcomer = Http1Protocol(protocols[0].app, state, admin=True)
+        newcomer.connection_made(RecordingTransport())
+        return [p.transport.closed for p in protocols], newcomer.over_capacity
+
+    async def scenario() -> tuple:
+        return newcomer_after({5: 0.9}), newcomer_after({5: 0.9, 7: 1.0})
+
+    loop = asyncio.new_event_loop()
+    try:
+        (closed, over), (closed_later, over_later) = loop.run_until_complete(scenario())
+    finally:
+        loop.close()
+    assert not any(closed) and over, "none quiet for a second: the newcomer is over the quota (503)"
+    assert closed_later == [i == 7 for i in range(64)] and not over_later, "the one quiet for a second is closed"
