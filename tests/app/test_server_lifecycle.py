@@ -140,6 +140,13 @@ def test_an_unloadable_model_exits_1_with_the_reason(tmp_path: Path) -> None:
     assert "ONNX Runtime cannot load" in result.stdout + result.stderr
 
 
+def test_grpc_port_0_turns_grpc_off_and_http_serves_on(start_server, tiny_model: TinyModel) -> None:
+    server: ServerProcess = start_server(tiny_model.dir, GRPC_PORT="0")
+    server.wait_ready()
+    assert server.infer(infer_payload(digits_rows(1))).status == 200
+    assert "admin port %d (metrics, health), gRPC off;" % server.admin_port in server.log()
+
+
 def test_a_port_that_cannot_be_opened_exits_1_naming_it(tiny_model: TinyModel) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -270,6 +270,33 @@ def test_the_binary_layout_memo_stays_bounded() -> None:
     assert 0 < len(layouts.layouts) <= MEMO_ENTRIES
 
 
+def _padded_binary(rows: np.ndarray, head_bytes: int, tag: str = "") -> tuple[bytes, int]:
+    """A binary request whose JSON part is exactly `head_bytes` long (padded in a request parameter)."""
+    def head(pad: str) -> bytes:
+        return json.dumps({"inputs": [{"name": "input", "shape": list(rows.shape), "datatype": "FP32",
+                                       "parameters": {"binary_data_size": rows.nbytes}}],
+                           "parameters": {"binary_data_output": True, "pad": tag + pad}}).encode()
+    part = head("x" * (head_bytes - len(head(""))))
+    assert len(part) == head_bytes
+    return part + rows.tobytes(), len(part)
+
+
+def test_json_parts_of_up_to_4_kib_are_remembered_64_at_most() -> None:
+    rows = np.zeros((1, 64), dtype=np.float32)
+    layouts = BinaryLayouts()
+    for size in (4096, 4097):
+        body, length = _padded_binary(rows, size)
+        parse_infer_request(body, SPEC_IN, SPEC_OUT, length, layouts)
+    assert [len(key[0]) for key in layouts.layouts] == [4096]
+    for i in range(63):
+        body, length = _padded_binary(rows, 200, tag=f"{i:03d}")
+        parse_infer_request(body, SPEC_IN, SPEC_OUT, length, layouts)
+    assert len(layouts.layouts) == 64
+    body, length = _padded_binary(rows, 200, tag="new")
+    parse_infer_request(body, SPEC_IN, SPEC_OUT, length, layouts)
+    assert len(layouts.layouts) == 1, "a 65th part starts the memo afresh"
+
+
 def test_an_all_binary_response_carries_each_answers_own_id_and_bytes() -> None:
     for i in range(3):  # the JSON part is written once per shape, then reused with the id put in
         out = np.arange(20, dtype=np.float32).reshape(2, 10) * (i + 1)
