@@ -433,3 +433,20 @@ def test_grpc_messages_and_metadata_are_bounded_by_the_http_limits(start_server,
     assert within == "OK"
     assert message_over == "RESOURCE_EXHAUSTED"
     assert metadata_over == ["RESOURCE_EXHAUSTED"] * 5, metadata_over
+
+
+def test_the_grpc_port_announces_at_most_100_concurrent_calls_per_connection(start_server,
+                                                                            tiny_model: TinyModel) -> None:
+    server: ServerProcess = start_server(tiny_model.dir)
+    server.wait_ready()
+    with socket.create_connection(("127.0.0.1", server.grpc_port), timeout=5) as sock:
+        sock.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + h2_frame(4, 0, 0, b""))
+        received = b""
+        while len(received) < 9 or len(received) < 9 + int.from_bytes(received[:3], "big"):
+            chunk = sock.recv(4096)
+            assert chunk, "the server closed before its SETTINGS"
+            received += chunk
+    length, kind = int.from_bytes(received[:3], "big"), received[3]
+    assert kind == 4, "an HTTP/2 server's first frame is its SETTINGS"
+    settings = dict(struct.unpack(">HI", received[9 + i:15 + i]) for i in range(0, length, 6))
+    assert settings[0x3] == 100  # SETTINGS_MAX_CONCURRENT_STREAMS (RFC 9113 6.5.2)
