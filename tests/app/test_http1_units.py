@@ -254,3 +254,13 @@ def test_a_full_admin_quota_of_stalled_heads_closes_the_one_quiet_for_a_second(t
         loop.close()
     assert not any(closed) and over, "none quiet for a second: the newcomer is over the quota (503)"
     assert closed_later == [i == 7 for i in range(64)] and not over_later, "the one quiet for a second is closed"
+
+
+def test_an_http10_client_asking_for_keep_alive_keeps_its_connection_and_one_that_does_not_is_closed(
+        tiny_model: TinyModel) -> None:
+    kept = _exchange(tiny_model, b"GET /v2/health/live HTTP/1.0\r\nConnection: keep-alive\r\n\r\n" * 2, settle=0.0)
+    assert [parse_raw_response(w).status for w in kept.writes] == [200, 200] and not kept.closed
+    closed = _exchange(tiny_model, b"GET /v2/health/live HTTP/1.0\r\n\r\n" * 2, settle=0.1)
+    assert [parse_raw_response(w).status for w in closed.writes] == [200]
+    assert closed.closed or getattr(closed, "eof", False), "the server ends its side of the connection"
+    assert parse_raw_response(closed.writes[0]).headers["connection"] == "close"

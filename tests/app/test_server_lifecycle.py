@@ -144,7 +144,7 @@ def test_grpc_port_0_turns_grpc_off_and_http_serves_on(start_server, tiny_model:
     server: ServerProcess = start_server(tiny_model.dir, GRPC_PORT="0")
     server.wait_ready()
     assert server.infer(infer_payload(digits_rows(1))).status == 200
-    assert "admin port %d (metrics, health), gRPC off;" % server.admin_port in server.log()
+    assert f"admin port {server.admin_port} (metrics, health), gRPC off;" in server.log()
 
 
 def test_a_port_that_cannot_be_opened_exits_1_naming_it(tiny_model: TinyModel) -> None:
