@@ -264,3 +264,30 @@ def test_an_http10_client_asking_for_keep_alive_keeps_its_connection_and_one_tha
     assert [parse_raw_response(w).status for w in closed.writes] == [200]
     assert closed.closed or getattr(closed, "eof", False), "the server ends its side of the connection"
     assert parse_raw_response(closed.writes[0]).headers["connection"] == "close"
+
+
+def test_one_sweep_checks_every_connection_and_the_next_comes_0_2_s_later() -> None:
+    from model_server.http1 import sweep
+    from model_server.http_limits import Connections, Limits
+
+    checked: list[str] = []
+    scheduled: list[float] = []
+
+    class Connection:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def check(self, now: float) -> None:
+            checked.append(self.name)
+
+    class Loop:
+        def call_later(self, delay: float, *args) -> str:
+            scheduled.append(delay)
+            return "timer"
+
+    state = Connections(Limits(max_header_bytes=16384, header_timeout_s=10, body_timeout_s=30,
+                               max_connections=10, retry_after_s=1, admin_port=0))
+    state.public.update({Connection("p1"), Connection("p2")})
+    state.admin.add(Connection("a1"))
+    sweep(state, Loop())
+    assert sorted(checked) == ["a1", "p1", "p2"] and scheduled == [0.2] and state.sweeper == "timer"
