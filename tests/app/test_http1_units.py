@@ -291,3 +291,27 @@ def test_one_sweep_checks_every_connection_and_the_next_comes_0_2_s_later() -> N
     state.admin.add(Connection("a1"))
     sweep(state, Loop())
     assert sorted(checked) == ["a1", "p1", "p2"] and scheduled == [0.2] and state.sweeper == "timer"
+
+
+def test_while_draining_a_connection_with_nothing_in_flight_is_closed_after_a_second_without_traffic(
+        tiny_model: TinyModel) -> None:
+    import time
+
+    from model_server.app import ModelServer
+    from model_server.config import load_settings
+    from model_server.http1 import Http1Protocol
+    from model_server.http_limits import Connections, Limits
+
+    app = ModelServer(load_settings({"MODEL_DIR": str(tiny_model.dir)}))
+    state = Connections(Limits(max_header_bytes=16384, header_timeout_s=10, body_timeout_s=30,
+                               max_connections=10, retry_after_s=1, admin_port=0))
+    protocol = Http1Protocol(app, state, admin=False)
+    protocol.connection_made(RecordingTransport())
+    now = time.monotonic()
+    protocol.check(now + 1.5)
+    assert not protocol.transport.closed, "not draining: an idle connection waits for the keep-alive timeout"
+    state.start_draining()
+    protocol.check(now + 0.9)
+    assert not protocol.transport.closed
+    protocol.check(now + 1.0)
+    assert protocol.transport.closed
