@@ -18,6 +18,7 @@ from tests.app.conftest import (
     ServerProcess,
     TinyModel,
     api_keys_dir,
+    counter_value,
     digits_rows,
     infer_payload,
     limit_descriptors,
@@ -111,6 +112,10 @@ def test_streams_that_send_only_headers_do_not_block_other_calls_and_are_ended(
     expected = "UNAUTHENTICATED" if with_keys else "DEADLINE_EXCEEDED"
     assert "still open" not in ended and expected in ended, ended
     assert time.monotonic() - started < 30
+    # Counted with their HTTP equivalents: UNAUTHENTICATED 401, DEADLINE_EXCEEDED (no message in time) 408.
+    counted = counter_value(server.metrics_text(), "inference_requests", route=METHOD + "ModelInfer",
+                            status="401" if with_keys else "408")
+    assert counted >= ended.count(expected), counted
 
 
 def test_an_unauthenticated_stream_is_refused_before_its_message_arrives(
