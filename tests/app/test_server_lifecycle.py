@@ -25,12 +25,13 @@ def _run_main(env: dict[str, str], timeout: float = 30) -> subprocess.CompletedP
 
 def test_ready_only_after_the_model_is_loaded_and_warmed_up(start_server, tiny_model: TinyModel) -> None:
     # Warm-up runs one batch of 1 (MAX_BATCH_SIZE=1) that the test knob slows to 2 s.
-    server: ServerProcess = start_server(tiny_model.dir, MAX_BATCH_SIZE="1", TEST_INFERENCE_DELAY_MS="2000")
+    server: ServerProcess = start_server(tiny_model.dir, MAX_BATCH_SIZE="1", TEST_INFERENCE_DELAY_MS="2000",
+                                         RETRY_AFTER_SECONDS="7")
     server.wait_live()
     ready = server.get("/v2/health/ready")
     assert (ready.status, ready.json()) == (400, {"ready": False})
     early = server.infer(infer_payload(digits_rows(1)))
-    assert early.status == 503 and "not ready" in early.json()["error"] and early.headers["retry-after"] == "1"
+    assert early.status == 503 and "not ready" in early.json()["error"] and early.headers["retry-after"] == "7"
     model_ready = server.get(f"/v2/models/{MODEL_NAME}/ready")
     assert (model_ready.status, model_ready.json()) == (400, {"name": MODEL_NAME, "ready": False})
     assert health_check(server.grpc_port, b"") == ("OK", b"\x08\x02")  # grpc.health.v1: NOT_SERVING while loading
