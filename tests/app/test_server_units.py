@@ -500,3 +500,22 @@ def test_schedule_policy_values_out_of_their_domain_are_refused_naming_the_param
     with pytest.raises(RequestError) as refused:
         schedule_timeout(priority, timeout)
     assert message in str(refused.value)
+
+
+def test_the_model_runs_on_intra_op_threads_and_its_version_comes_from_metadata_else_its_hash(
+        tiny_model, tmp_path) -> None:
+    import shutil
+
+    from model_server.artifacts import METADATA_FILE, MODEL_FILE, model_version
+    from model_server.model import CPU_PROVIDER, CUDA_PROVIDER, OnnxModel, choose_providers
+
+    model = OnnxModel(tiny_model.dir / MODEL_FILE, intra_op_threads=3)
+    assert model._session.get_session_options().intra_op_num_threads == 3
+    assert model.version == tiny_model.version and model.device == "cpu"
+    assert OnnxModel(tiny_model.dir / MODEL_FILE, version="v9").version == "v9"
+    shutil.copy(tiny_model.dir / MODEL_FILE, tmp_path / MODEL_FILE)  # no metadata.json beside it
+    assert OnnxModel(tmp_path / MODEL_FILE).version == model_version((tmp_path / MODEL_FILE).read_bytes())
+    (tmp_path / METADATA_FILE).write_text(json.dumps({"model_name": "my-ai-model", "version": "from-metadata"}))
+    assert OnnxModel(tmp_path / MODEL_FILE).version == "from-metadata"
+    assert choose_providers([CPU_PROVIDER, CUDA_PROVIDER]) == [CUDA_PROVIDER, CPU_PROVIDER]
+    assert choose_providers([CPU_PROVIDER]) == [CPU_PROVIDER]
