@@ -93,3 +93,10 @@ def test_the_readme_names_the_images_and_gpu_runtime_the_recipe_pins() -> None:
     assert f"`--target gpu`: `{bases['CUDA_IMAGE']}`" in image
     [gpu_runtime] = [r for r in _requirements("requirements-gpu.txt") if r.startswith("onnxruntime-gpu==")]
     assert f"onnxruntime-gpu {gpu_runtime.split('==')[1]} from PyPI" in " ".join(image.split())
+
+
+def test_the_readme_layout_lists_every_module_of_the_server_and_no_other() -> None:
+    layout = (APP_DIR / "README.md").read_text().split("```")[1]
+    listed = set(re.findall(r"^ {4}(\w+\.py) ", layout, re.MULTILINE))
+    modules = {p.name for p in (APP_DIR / "model_server").glob("*.py") if p.name != "__init__.py"}
+    assert listed == modules
