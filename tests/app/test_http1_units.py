@@ -41,6 +41,14 @@ class RecordingTransport:
         self.closed = True
 
 
+def _connections(max_connections: int = 10):
+    """The shared connection state of one server with the limits these tests use."""
+    from model_server.http_limits import Connections, Limits
+
+    return Connections(Limits(max_header_bytes=16384, header_timeout_s=10, body_timeout_s=30,
+                              max_connections=max_connections, retry_after_s=1, admin_port=0))
+
+
 def _post(payload: dict) -> bytes:
     body = json.dumps(payload).encode()
     return (f"POST /v2/models/{MODEL_NAME}/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -52,15 +60,13 @@ def _exchange(model: TinyModel, data: bytes, *, settle: float = 0.5) -> Recordin
     from model_server.app import ModelServer
     from model_server.config import load_settings
     from model_server.http1 import Http1Protocol
-    from model_server.http_limits import Connections, Limits
 
     async def scenario() -> RecordingTransport:
         app = ModelServer(load_settings({"MODEL_DIR": str(model.dir)}))
         await app.startup()
         while not app.ready:
             await asyncio.sleep(0.02)
-        state = Connections(Limits(max_header_bytes=16384, header_timeout_s=10, body_timeout_s=30,
-                                   max_connections=10, retry_after_s=1, admin_port=0))
+        state = _connections(max_connections=10)
         protocol = Http1Protocol(app, state, admin=False)
         transport = RecordingTransport()
         protocol.connection_made(transport)
@@ -119,15 +125,13 @@ def test_reading_pauses_inside_one_read_when_answers_are_not_taken_and_resumes_a
     from model_server.app import ModelServer
     from model_server.config import load_settings
     from model_server.http1 import FEED_SLICE, Http1Protocol
-    from model_server.http_limits import Connections, Limits
 
     request = b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n"
     data = request * (4 * FEED_SLICE // len(request))  # one read of four slices
 
     async def scenario() -> tuple[int, bool, int]:
         app = ModelServer(load_settings({"MODEL_DIR": str(tiny_model.dir)}))
-        state = Connections(Limits(max_header_bytes=16384, header_timeout_s=10, body_timeout_s=30,
-                                   max_connections=10, retry_after_s=1, admin_port=0))
+        state = _connections(max_connections=10)
         protocol = Http1Protocol(app, state, admin=False)
         transport = SlowReaderTransport(high=1000)
         transport.protocol = protocol
@@ -211,11 +215,9 @@ def _admin_connections(tiny_model: TinyModel, heads: bytes, count: int):
     from model_server.app import ModelServer
     from model_server.config import load_settings
     from model_server.http1 import Http1Protocol
-    from model_server.http_limits import Connections, Limits
 
     app = ModelServer(load_settings({"MODEL_DIR": str(tiny_model.dir)}))
-    state = Connections(Limits(max_header_bytes=16384, header_timeout_s=10, body_timeout_s=30,
-                               max_connections=1, retry_after_s=1, admin_port=0))
+    state = _connections(max_connections=1)
     protocols = []
     for _ in range(count):
         protocol = Http1Protocol(app, state, admin=True)
@@ -268,7 +270,6 @@ def test_an_http10_client_asking_for_keep_alive_keeps_its_connection_and_one_tha
 
 def test_one_sweep_checks_every_connection_and_the_next_comes_0_2_s_later() -> None:
     from model_server.http1 import sweep
-    from model_server.http_limits import Connections, Limits
 
     checked: list[str] = []
     scheduled: list[float] = []
@@ -285,8 +286,7 @@ def test_one_sweep_checks_every_connection_and_the_next_comes_0_2_s_later() -> N
             scheduled.append(delay)
             return "timer"
 
-    state = Connections(Limits(max_header_bytes=16384, header_timeout_s=10, body_timeout_s=30,
-                               max_connections=10, retry_after_s=1, admin_port=0))
+    state = _connections(max_connections=10)
     state.public.update({Connection("p1"), Connection("p2")})
     state.admin.add(Connection("a1"))
     sweep(state, Loop())
@@ -300,11 +300,9 @@ def test_while_draining_a_connection_with_nothing_in_flight_is_closed_after_a_se
     from model_server.app import ModelServer
     from model_server.config import load_settings
     from model_server.http1 import Http1Protocol
-    from model_server.http_limits import Connections, Limits
 
     app = ModelServer(load_settings({"MODEL_DIR": str(tiny_model.dir)}))
-    state = Connections(Limits(max_header_bytes=16384, header_timeout_s=10, body_timeout_s=30,
-                               max_connections=10, retry_after_s=1, admin_port=0))
+    state = _connections(max_connections=10)
     protocol = Http1Protocol(app, state, admin=False)
     protocol.connection_made(RecordingTransport())
     now = time.monotonic()
