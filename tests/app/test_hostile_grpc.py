@@ -118,6 +118,28 @@ def test_streams_that_send_only_headers_do_not_block_other_calls_and_are_ended(
     assert counted >= ended.count(expected), counted
 
 
+def test_a_call_that_ends_without_its_message_is_refused_and_counted_as_a_400(start_server, tiny_model) -> None:
+    server: ServerProcess = start_server(tiny_model.dir)
+    server.wait_ready()
+
+    async def scenario() -> list[str]:
+        import grpc
+
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}", options=OWN_CONNECTION) as channel:
+            empty = channel.stream_unary(METHOD + "ModelInfer")  # headers, then the end of the stream: no message
+            outcomes = []
+            for _ in range(2):
+                try:
+                    await empty(iter(()), timeout=5)
+                    outcomes.append("OK")
+                except grpc.aio.AioRpcError as exc:
+                    outcomes.append(f"{exc.code().name}: {exc.details()}")
+            return outcomes
+
+    assert asyncio.run(scenario()) == ["INVALID_ARGUMENT: the call ended without a request message"] * 2
+    assert counter_value(server.metrics_text(), "inference_requests", route=METHOD + "ModelInfer", status="400") == 2
+
+
 def test_an_unauthenticated_stream_is_refused_before_its_message_arrives(
         start_server, tiny_model: TinyModel, tmp_path: Path) -> None:
     server: ServerProcess = start_server(tiny_model.dir, API_KEYS_DIR=str(api_keys_dir(tmp_path, KEY)))
