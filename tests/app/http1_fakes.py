@@ -6,6 +6,7 @@ original code; docs/testing.md), so the front end is driven here byte by byte, w
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable, Coroutine
 from types import SimpleNamespace
 from typing import Any
@@ -151,3 +152,11 @@ def run(coroutine_function: Callable[[], Coroutine]) -> Any:
         return loop.run_until_complete(coroutine_function())
     finally:
         loop.close()
+
+
+def in_loop(test: Callable[..., Coroutine]) -> Callable[..., Any]:
+    """An `async def` test run on a private loop (the front end schedules its lingers and yields on it)."""
+    @functools.wraps(test)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return run(lambda: test(*args, **kwargs))
+    return wrapper
