@@ -115,15 +115,28 @@ def limits(**overrides: Any):
     return Limits(**values)
 
 
+class MessageLog:
+    """Stands in for the rate-limited log: keeps every refusal's message."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def warning(self, kind: str, message: str) -> bool:
+        self.messages.append(message)
+        return True
+
+
 def connections(**overrides: Any):
-    """A fresh shared connection state whose refusals are recorded in `.rejected`."""
+    """A fresh shared connection state whose refusals are recorded: reasons in `.rejected`, messages in
+    `.messages`, listener counts in `.counts`."""
     from model_server.http_limits import Connections
 
     rejected: list[str] = []
     counts: list[tuple[str, int]] = []
     state = Connections(limits(**overrides), on_reject=rejected.append,
-                        on_count=lambda listener, count: counts.append((listener, count)))
+                        on_count=lambda listener, count: counts.append((listener, count)), rate_log=MessageLog())
     state.rejected = rejected  # type: ignore[attr-defined]
+    state.messages = state.rate_log.messages  # type: ignore[attr-defined]
     state.counts = counts  # type: ignore[attr-defined]
     return state
 

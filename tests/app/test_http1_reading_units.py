@@ -25,20 +25,6 @@ async def test_a_new_connection_is_counted_registered_idle_and_named_by_its_peer
     assert state.admin == {admin} and state.counts[-1] == ("admin", 1) and state.public == {protocol}
 
 
-@pytest.fixture(autouse=True)
-def _record_messages(monkeypatch):
-    """Every refusal's message, as `state.messages` (the log is rate-limited; this is not)."""
-    from model_server.http_limits import Connections
-
-    original = Connections.reject
-
-    def reject(self, reason: str, message: str) -> None:
-        self.__dict__.setdefault("messages", []).append(message)
-        original(self, reason, message)
-
-    monkeypatch.setattr(Connections, "reject", reject)
-
-
 @in_loop
 async def test_a_connection_without_a_peer_address_is_called_client() -> None:
     protocol, _ = connect(transport=RecordingTransport(peer=None))
