@@ -350,3 +350,41 @@ async def test_a_read_of_many_requests_yields_to_other_connections_after_each_sl
     for _ in range(5):
         await asyncio.sleep(0)
     assert len(transport.writes) == data.count(b"GET ") + 1 and not transport.paused
+
+
+@in_loop
+async def test_bytes_after_a_request_that_closes_the_connection_are_dropped_not_refused() -> None:
+    app = RecordingApp(hold=True)
+    protocol, transport = connect(app)
+    protocol.data_received(post("/a", b"1", "Connection: close") + b"\x00 not a request\r\n\r\n")
+    (request, deliver), = app.held
+    deliver(request, (200, b"ok", b"text/plain", []))
+    [answer] = transport.answers()
+    assert answer.status == 200 and protocol.state.rejected == [] and transport.closed
+
+
+@in_loop
+async def test_a_read_that_fills_the_pipeline_waits_in_full_and_is_parsed_once_answers_drain() -> None:
+    from model_server.http1 import MAX_PIPELINE
+
+    app = RecordingApp(hold=True)
+    protocol, transport = connect(app)
+    one = post("/a", b"x" * 600)
+    count = FEED_SLICE * 3 // len(one)  # more than MAX_PIPELINE requests, over several slices
+    assert count > MAX_PIPELINE
+    protocol.data_received(one * count)
+    for _ in range(5):
+        await asyncio.sleep(0)  # the slices after the first are parsed on later passes, until the pipeline fills
+    assert transport.paused and MAX_PIPELINE <= len(app.held) < count
+    protocol.data_received(GET_LIVE)  # arrives while paused: after the rest of the read
+    held = list(app.held)
+    app.held.clear()
+    for request, deliver in held:
+        deliver(request, (200, b"ok", b"text/plain", []))
+    for _ in range(10):
+        await asyncio.sleep(0)
+        for request, deliver in list(app.held):
+            app.held.remove((request, deliver))
+            deliver(request, (200, b"ok", b"text/plain", []))
+    assert len(app.finished) == count + 1 and app.finished[-1][0].path == "/live"
+    assert len(transport.writes) == count + 1 and not transport.paused
