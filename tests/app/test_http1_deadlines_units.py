@@ -205,3 +205,19 @@ async def test_the_sweep_checks_every_connection_of_both_listeners_and_comes_bac
     await asyncio.sleep(SWEEP_S * 1.5)
     assert late_transport.closed, "the sweep did not come back"
     state.sweeper.cancel()
+
+
+@in_loop
+async def test_a_kept_connection_is_quiet_since_its_last_answer_or_its_last_bytes_whichever_is_later() -> None:
+    app = RecordingApp(keep_alive_timeout_seconds=5.0)
+    protocol, transport = connect(app, connections(header_timeout_s=1.0))
+    protocol.data_received(GET_LIVE)
+    answered = protocol.since
+    protocol.active_at = answered + 3.0  # whichever of the two clocks is later counts
+    protocol.check(answered + 7.99)
+    assert not transport.closed
+    protocol.since, protocol.active_at = answered + 3.0, answered
+    protocol.check(answered + 7.99)
+    assert not transport.closed
+    protocol.check(answered + 8.0)
+    assert transport.closed and protocol not in protocol.state.idle

@@ -388,3 +388,13 @@ async def test_a_read_that_fills_the_pipeline_waits_in_full_and_is_parsed_once_a
             deliver(request, (200, b"ok", b"text/plain", []))
     assert len(app.finished) == count + 1 and app.finished[-1][0].path == "/live"
     assert len(transport.writes) == count + 1 and not transport.paused
+
+
+@in_loop
+async def test_an_idle_connection_of_the_other_listener_is_never_evicted_for_a_new_one() -> None:
+    state = connections(max_connections=1)
+    admin, admin_transport = connect(state=state, admin=True)  # idle, on the admin listener
+    busy, _ = connect(RecordingApp(hold=True), state)
+    busy.data_received(post("/a", b"1"))
+    protocol, _ = connect(state=state)
+    assert not admin_transport.closed and protocol.over_capacity and admin in state.idle
