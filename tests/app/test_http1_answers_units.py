@@ -117,6 +117,7 @@ async def test_a_malformed_request_gets_a_json_400_that_closes_and_is_counted() 
     assert answer.status == 400 and answer.headers["connection"] == "close"
     assert json.loads(answer.body)["error"].startswith("malformed HTTP request")
     assert protocol.state.rejected == ["bad_http"] and transport.closed
+    assert protocol.state.messages[0].startswith("HTTP 400 (bad_http) for 127.0.0.1:40000: malformed HTTP request")
 
 
 @in_loop
@@ -179,6 +180,36 @@ async def test_a_refusal_outside_the_application_closes_and_carries_its_extra_he
     protocol.data_received(GET_LIVE)
     [answer] = transport.answers()
     assert answer.status == 503 and answer.headers["retry-after"] == "3"
+    head = transport.writes[0].split(b"\r\n\r\n")[0].lower().split(b"\r\n")
+    assert head.count(b"connection: close") == 1 and sum(line.startswith(b"connection") for line in head) == 1
     assert answer.headers["connection"] == "close" and answer.headers["content-type"] == "application/json"
     assert json.loads(answer.body) == {"error": "too many open connections; retry shortly"}
     assert state.rejected == ["connection_limit"]
+
+
+@in_loop
+async def test_answers_waiting_behind_an_unanswered_one_are_counted_in_bytes_until_written() -> None:
+    app = RecordingApp(hold=True)
+    protocol, transport = connect(app)
+    protocol.data_received(post("/a", b"1") + post("/b", b"2") + post("/c", b"3"))
+    (first, deliver), (second, _), (third, _) = app.held
+    deliver(third, (200, b"third", b"text/plain", []))
+    deliver(second, (200, b"second!", b"text/plain", []))
+    assert protocol.unsent == len(second.response) + len(third.response)
+    protocol.data_received(b"GET /d HTTP/1.1\r\nno colon\r\n\r\n")  # refused: its answer waits too
+    refusal = protocol.owed[-1].response
+    assert protocol.unsent == len(second.response) + len(third.response) + len(refusal)
+    deliver(first, (200, b"first", b"text/plain", []))
+    assert [a.status for a in transport.answers()] == [200, 200, 200, 400] and protocol.unsent == 0
+
+
+@in_loop
+async def test_a_late_body_refused_behind_owed_answers_still_lingers_after_the_client_half_closes() -> None:
+    app = RecordingApp(hold=True, early={"/early": (401, b"no", b"text/plain", [])})
+    protocol, transport = connect(app)
+    protocol.data_received(post("/a", b"1") + b"POST /early HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
+    protocol._refuse_raw(408, "body_timeout", "request body not received within 30 s")
+    assert protocol.eof_received() is True
+    (first, deliver), = app.held
+    deliver(first, (200, b"first", b"text/plain", []))
+    assert transport.eof and not transport.closed, "the answers' bytes could be lost to a reset"

@@ -52,7 +52,7 @@ async def test_a_body_not_complete_at_the_body_timeout_gets_408_and_frees_its_re
     protocol.check(protocol.since + 30.0)
     [answer] = transport.answers()
     assert answer.status == 408 and b"request body not received within 30 s" in answer.body
-    assert protocol.state.rejected == ["body_timeout"] and len(app.aborted) == 1
+    assert protocol.state.rejected == ["body_timeout"] and app.aborted == app.begun
     assert answer.headers["connection"] == "close"
 
 

@@ -99,7 +99,9 @@ async def test_the_request_the_application_sees_has_its_path_method_version_and_
 
 
 @pytest.mark.parametrize(("target", "path"), [(b"http://example", "/"), (b"https://example/x?y", "/x"),
-                                              (b"/plain%2Fpath", "/plain/path"), (b"/a?http://b/c", "/a")])
+                                              (b"/plain%2Fpath", "/plain/path"), (b"/a?http://b/c", "/a"),
+                                              (b"abcdefg://h/p", "/p"),  # "://" within the first ten bytes
+                                              (b"abcdefgh://h/p", "abcdefgh://h/p")])
 @in_loop
 async def test_a_request_target_becomes_the_path_the_routes_match(target: bytes, path: str) -> None:
     app = RecordingApp()
@@ -124,6 +126,8 @@ async def test_an_unknown_method_gets_501_and_a_malformed_line_400() -> None:
         protocol.data_received(line)
         [answer] = transport.answers()
         assert answer.status == status and transport.closed
+        assert protocol.state.rejected == ["bad_http"]
+        assert protocol.state.messages[0].startswith(f"HTTP {status} (bad_http) for 127.0.0.1:40000: ")
 
 
 @in_loop
@@ -398,3 +402,16 @@ async def test_an_idle_connection_of_the_other_listener_is_never_evicted_for_a_n
     busy.data_received(post("/a", b"1"))
     protocol, _ = connect(state=state)
     assert not admin_transport.closed and protocol.over_capacity and admin in state.idle
+
+
+@in_loop
+async def test_a_body_spanning_many_slices_is_read_in_one_go_while_earlier_requests_wait() -> None:
+    app = RecordingApp(hold=True)
+    protocol, transport = connect(app)
+    protocol.data_received(post("/a", b"1"))  # owed, not answered
+    big = post("/big", b"x" * (3 * FEED_SLICE))
+    head_end = big.index(b"\r\n\r\n") + 4
+    protocol.data_received(big[:head_end])
+    protocol.data_received(big[head_end:])  # one read of slices that complete no request but the last
+    assert [r.path for r, _ in app.finished] == ["/a", "/big"] and len(app.finished[1][1]) == 3 * FEED_SLICE
+    assert transport.pauses == 0 and protocol.backlog is None
