@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from model_server.http1 import DISCARD_MAX_BYTES
 from model_server.http1_deadlines import SWEEP_S, sweep
 from model_server.http_limits import DRAIN_IDLE_S
 
@@ -221,3 +222,32 @@ async def test_a_kept_connection_is_quiet_since_its_last_answer_or_its_last_byte
     assert not transport.closed
     protocol.check(answered + 8.0)
     assert transport.closed and protocol not in protocol.state.idle
+
+
+@in_loop
+async def test_a_client_cut_off_for_taking_no_answers_is_refused_once_and_forgotten() -> None:
+    protocol, transport = connect(state=connections(body_timeout_s=30.0, header_timeout_s=100.0))
+    protocol.data_received(b"GET /live HTTP/1.1\r\n")
+    protocol.pause_writing()
+    protocol.check(protocol.blocked_since + 30.0)
+    protocol.check(protocol.blocked_since + 60.0)
+    assert protocol.state.rejected == ["write_timeout"] and protocol.closing
+    assert protocol not in protocol.state.idle
+
+
+@in_loop
+async def test_a_connection_closed_past_the_most_it_drops_reads_nothing_more_and_is_aborted_if_it_hangs_on() -> None:
+    app = RecordingApp(early={"/early": (401, b"no", b"text/plain", [])})
+    state = connections(body_timeout_s=30.0)
+    protocol, transport = connect(app, state, transport=RecordingTransport(eof_ok=False))
+    protocol.data_received(post("/early", b"x" * 10)[:-10])
+    assert protocol in state.idle  # answered: it may be evicted while it drops the body
+    protocol.discarded = DISCARD_MAX_BYTES
+    protocol.data_received(b"x")
+    assert transport.closed and protocol not in state.idle
+    protocol.data_received(GET_LIVE)
+    assert len(app.begun) == 1 and len(transport.writes) == 1
+    protocol.check(protocol.closed_at + 29.99)
+    assert not transport.aborted
+    protocol.check(protocol.closed_at + 30.0)
+    assert transport.aborted

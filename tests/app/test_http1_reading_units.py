@@ -71,6 +71,31 @@ async def test_the_admin_listener_closes_the_connection_quiet_the_longest_whatev
     stalled.active_at -= 1.0  # quiet for DRAIN_IDLE_S (and the moment since)
     probe, _ = connect(state=state, admin=True)
     assert stalled_transport.closed and not probe.over_capacity and state.rejected == ["evicted_idle"]
+    assert state.messages == ["admin connection limit reached: closed the connection quiet the longest to admit "
+                              "a new one"]
+
+
+@in_loop
+async def test_an_admin_connection_quiet_for_exactly_a_second_is_closed_for_a_probe(monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    import model_server.http1_closing as closing
+
+    state = connections(admin_connections=1)
+    stalled, stalled_transport = connect(state=state, admin=True)
+    stalled.data_received(b"GET /live HTTP/1.1\r\n")
+    monkeypatch.setattr(closing, "time", SimpleNamespace(monotonic=lambda: stalled.active_at + 1.0))
+    connect(state=state, admin=True)
+    assert stalled_transport.closed
+
+
+@in_loop
+async def test_when_every_admin_connection_is_already_closing_a_new_one_is_over_capacity() -> None:
+    state = connections(admin_connections=1)
+    closing, _ = connect(state=state, admin=True)
+    closing.close()  # closed, its connection_lost not yet called: still counted
+    protocol, transport = connect(state=state, admin=True)
+    assert protocol.over_capacity and not transport.closed
 
 
 @in_loop
