@@ -3,6 +3,7 @@ connection ends once they pass (http1_closing.py): quietly, with a 408, or with 
 from __future__ import annotations
 
 import asyncio
+import json
 
 from model_server.http1 import DISCARD_MAX_BYTES
 from model_server.http1_deadlines import SWEEP_S, sweep
@@ -94,8 +95,10 @@ async def test_while_draining_stalled_heads_and_bodies_get_408_and_quiet_connect
     assert not kept_transport.closed
     for protocol in (head, body, kept):
         protocol.check(max(protocol.active_at, protocol.since) + DRAIN_IDLE_S)
-    assert b"server shutting down and the request head stalled" in head_transport.answers()[0].body
-    assert b"server shutting down and the request body stalled" in body_transport.answers()[0].body
+    assert json.loads(head_transport.answers()[0].body) == {
+        "error": "server shutting down and the request head stalled"}
+    assert json.loads(body_transport.answers()[0].body) == {
+        "error": "server shutting down and the request body stalled"}
     assert [a.status for a in head_transport.answers() + body_transport.answers()] == [408, 408]
     assert state.rejected == ["header_timeout", "body_timeout"] and kept_transport.closed
 
