@@ -62,14 +62,20 @@ class Metrics:
         self.requests: list[tuple[str, int]] = []
         self.rejected: list[str] = []
         self.answered: list[bool] = []
-        self.statistics = SimpleNamespace(answered=lambda ok, seconds: self.answered.append(ok),
-                                          as_json=ModelStatistics().as_json)
+        self.seconds: list = []
+        """The seconds of every request observed and every inference answered."""
+        self.statistics = SimpleNamespace(answered=self._answered, as_json=ModelStatistics().as_json)
         self.auth = []
         self.auth_failures = SimpleNamespace(labels=lambda *labels: SimpleNamespace(
             inc=lambda: self.auth.append(labels)))
 
+    def _answered(self, ok: bool, seconds: float) -> None:
+        self.answered.append(ok)
+        self.seconds.append(seconds)
+
     def observe_request(self, route: str, status: int, seconds: float) -> None:
         self.requests.append((route, status))
+        self.seconds.append(seconds)
 
     def reject(self, reason: str) -> None:
         self.rejected.append(reason)
@@ -205,6 +211,7 @@ def test_an_inference_answers_raw_little_endian_outputs_with_the_requests_id_and
     assert list(response.raw_output_contents) == [np.array([1.5, -2.0], "<f4").tobytes(), b"\x07"]
     assert app.submitted[0][1] == 1 and (app.active, app.grpc_active) == (0, 0)
     assert app.metrics.requests == [(SERVICE + "ModelInfer", 200)] and app.metrics.answered == [True]
+    assert len(app.metrics.seconds) == 2 and all(isinstance(t, float) and 0 <= t < 5 for t in app.metrics.seconds)
     assert context.trailing == (("x-request-id", "abc"),)
     assert [(line["route"], line["status"], line["batch_size"], line["request_id"]) for line in app.lines] == [
         (SERVICE + "ModelInfer", 200, 1, "abc")]
@@ -280,6 +287,7 @@ def test_the_model_metadata_and_statistics_describe_the_served_model() -> None:
     assert (figures.name, figures.version, figures.inference_count) == ("m", "3", 0)
     _, error = _call(lambda: service.ModelStatistics(stats_pb.ModelStatisticsRequest(name="n"), Context()))
     assert error.code == grpc.StatusCode.NOT_FOUND
+    assert app.metrics.requests[-2:] == [(SERVICE + "ModelStatistics", 200), (SERVICE + "ModelStatistics", 404)]
 
 
 # --- the call guard ----------------------------------------------------------------------------------------------
@@ -337,6 +345,7 @@ def test_a_call_whose_message_never_comes_ends_at_the_body_timeout_and_an_empty_
     assert (error.code, error.message) == (grpc.StatusCode.DEADLINE_EXCEEDED,
                                            "request message not received within 0.05 s")
     assert app.metrics.rejected == ["body_timeout"] and app.metrics.requests == [(SERVICE + "ModelInfer", 408)]
+    assert app.metrics.seconds == [0.05]
     _, error = _call(lambda: guarded.stream_unary(iter(()), Context(message=grpc.aio.EOF)))
     assert (error.code, error.message) == (grpc.StatusCode.INVALID_ARGUMENT,
                                            "the call ended without a request message")
@@ -389,3 +398,27 @@ def test_the_server_carries_the_http_sides_limits_and_binds_where_told(monkeypat
     assert dict(server.kwargs["options"])["grpc.max_send_message_length"] == 5 * 1024 * 1024
     assert server.kwargs["maximum_concurrent_rpcs"] == 2 * 150 + 64
     assert server.ports == ["[::1]:8001"]
+
+
+def _handler(server: RecordingServer, method: str):
+    """The method handler the server's generic handlers give `method`, or None."""
+    found = [h.service(SimpleNamespace(method=method)) for h in server.handlers if hasattr(h, "service")]
+    found = [h for h in found if h is not None]
+    return found[0] if found else None
+
+
+def test_the_server_answers_the_statistics_call_and_the_health_check_of_the_server_and_the_service(
+        monkeypatch) -> None:
+    from model_server.grpc_health import CHECK, NOT_SERVING, SERVING
+
+    monkeypatch.setattr(grpc.aio, "server", RecordingServer)
+    app = App()
+    server = build_server(app, "127.0.0.1", 300)
+    statistics = _handler(server, SERVICE + "ModelStatistics")
+    assert statistics is not None and statistics.request_deserializer == stats_pb.ModelStatisticsRequest.FromString
+    check = _handler(server, CHECK).unary_unary
+    assert [run(lambda s=s: check(s, Context())) for s in ("", "inference.GRPCInferenceService")] == [SERVING] * 2
+    app.ready = False
+    assert run(lambda: check("", Context())) == NOT_SERVING
+    _, error = _call(lambda: check("other", Context()))
+    assert error.code == grpc.StatusCode.NOT_FOUND
