@@ -47,12 +47,12 @@ from urllib.parse import unquote
 
 import httptools
 
-from .exchange import Application, HttpRequest
+from .exchange import Answer, Application, HttpRequest
 from .http1_answers import Answering
 from .http1_closing import Closing
 from .http1_deadlines import SWEEP_S, Deadlines, sweep
 from .http1_pacing import FEED_SLICE, MAX_PIPELINE, WRITE_HIGH_WATER, WRITE_LOW_WATER, Backpressure
-from .http1_wire import BODY, CONTINUE, HEAD, IDLE, METHODS, READ_HEADERS, REQUEST_LINE, new_parser
+from .http1_wire import BODY, CONTINUE, HEAD, HOST_VALUE, IDLE, METHODS, READ_HEADERS, REQUEST_LINE, new_parser
 from .http_limits import OVERFLOW_CONNECTIONS, Connections
 from .request_log import PASSED_HEADERS
 
@@ -92,8 +92,11 @@ class Http1Protocol(Backpressure, Answering, Closing, Deadlines, asyncio.Protoco
         self.url = b""
         self.headers: dict[bytes, bytes] = {}
         self.hosts = 0
+        self.host = b""
         self.duplicate: bytes | None = None
         self.expect = False
+        self.codings = b""
+        """Transfer-Encoding's value(s) of the request being read (`chunked` is the only coding served)."""
         self.body: list[bytes] = []
         self.body_size = 0
         self.discard = False
@@ -248,8 +251,27 @@ class Http1Protocol(Backpressure, Answering, Closing, Deadlines, asyncio.Protoco
             self._refuse_raw(400, "bad_http", f"malformed HTTP request: {str(exc)[:100]}")
             return
         if self.reading == HEAD and self.head_bytes > self.state.limits.max_header_bytes and not self.closing:
-            self._refuse_raw(431, "header_too_large",
-                             f"request head exceeds {self.state.limits.max_header_bytes} bytes")
+            self._refuse_raw(*self._head_too_large())
+
+    def _head_too_large(self) -> tuple[int, str, str]:
+        """The refusal of a head over MAX_HEADER_BYTES: 414 when the request-target alone is longer (RFC 9112 3:
+        a target longer than the server parses MUST get 414), else 431."""
+        limit = self.state.limits.max_header_bytes
+        if len(self.url) > limit:
+            return 414, "header_too_large", f"request target exceeds {limit} bytes"
+        return 431, "header_too_large", f"request head exceeds {limit} bytes"
+
+    def _coding_refusal(self, version: str) -> Answer | None:
+        """RFC 9112 6.1: Transfer-Encoding in an HTTP/1.0 request is faulty framing (400, then close); a transfer
+        coding other than a single `chunked` is not implemented (501, then close). None: plain chunked."""
+        if version == "1.0":
+            return self._refusal(400, "bad_http", "Transfer-Encoding in an HTTP/1.0 request; send Content-Length")
+        codings = [c.strip().lower() for c in self.codings.split(b",") if c.strip()]
+        if codings != [b"chunked"]:
+            listed = ", ".join(c.decode("latin-1") for c in codings)[:100]
+            return self._refusal(501, "bad_http", f"transfer coding not implemented: {listed}; send the body "
+                                                  "chunked or with Content-Length")
+        return None
 
     def on_message_begin(self) -> None:
         self.url = b""
@@ -257,6 +279,7 @@ class Http1Protocol(Backpressure, Answering, Closing, Deadlines, asyncio.Protoco
         self.hosts = 0
         self.duplicate = None
         self.expect = False
+        self.codings = b""
         self.head_exact = 0
         self.body = []
         self._drop_upload()
@@ -283,10 +306,12 @@ class Http1Protocol(Backpressure, Answering, Closing, Deadlines, asyncio.Protoco
             self.headers.setdefault(name, value)
         elif name == b"host":
             self.hosts += 1
+            self.host = value
         elif name == b"expect":
             self.expect = value.strip().lower() == b"100-continue"
         elif name == b"transfer-encoding":
             self.chunked = True
+            self.codings += b"," + value
 
     def on_headers_complete(self) -> None:
         if self.closing:  # the rest of a read that came after the answer that closed the connection
@@ -318,7 +343,12 @@ class Http1Protocol(Backpressure, Answering, Closing, Deadlines, asyncio.Protoco
             request.keep_alive = False
             answer = self._refusal(505, "bad_http", f"HTTP/{version} is not supported; send HTTP/1.1")
         elif self.head_exact > limits.max_header_bytes:
-            answer = self._refusal(431, "header_too_large", f"request head exceeds {limits.max_header_bytes} bytes")
+            answer = self._refusal(*self._head_too_large())
+        elif self.hosts == 1 and not HOST_VALUE.fullmatch(self.host.strip(b" \t")):
+            # RFC 9112 3.2: a Host field with an invalid value is a 400, like a missing or repeated one.
+            answer = self._refusal(400, "bad_http", "the Host header is not a valid host[:port]")
+        elif self.chunked and (refusal := self._coding_refusal(version)) is not None:
+            answer = refusal
         elif self.over_capacity:
             answer = self._refusal(503, "connection_limit", "too many open connections; retry shortly",
                                    (b"retry-after", str(limits.retry_after_s).encode()))
@@ -328,7 +358,7 @@ class Http1Protocol(Backpressure, Answering, Closing, Deadlines, asyncio.Protoco
             # Answered before the body: the rest of it is read and dropped (within BODY_TIMEOUT_SECONDS
             # and DISCARD_MAX_BYTES; a longer body closes the connection instead).
             self.discard = True
-            if self.expect or self.over_capacity or answer[0] == 431 or self._long_body():
+            if self.expect or self.over_capacity or answer[0] in (414, 431) or self._long_body():
                 request.keep_alive = False
             self.deliver(request, answer)
         elif self.expect and len(self.owed) == 1:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
+import struct
 import time
 from pathlib import Path
 
@@ -152,7 +153,8 @@ def test_grpc_connections_beyond_the_descriptor_budget_leave_http_working(tmp_pa
         server.stop()
 
 
-def test_grpc_schedule_policy_parameters_are_refused_not_ignored(start_server, tiny_model: TinyModel) -> None:
+def test_grpc_schedule_policy_parameters_are_honoured_or_refused_whichever_field_carries_them(
+        start_server, tiny_model: TinyModel) -> None:
     server: ServerProcess = start_server(tiny_model.dir)
     server.wait_ready()
 
@@ -163,9 +165,19 @@ def test_grpc_schedule_policy_parameters_are_refused_not_ignored(start_server, t
         async with grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}", options=OWN_CONNECTION) as channel:
             stub = pb_grpc.GRPCInferenceServiceStub(channel)
             outcomes = []
-            for name, value in (("timeout", 1000), ("priority", 2), ("priority", 0)):
+            # Triton's own fields, unknown to our proto: uint64_param = 5 (varint), double_param = 4 (fixed64)
+            triton_uint64 = lambda v: bytes([5 << 3 | 0]) + _varint(v)  # noqa: E731
+            triton_double = lambda v: bytes([4 << 3 | 1]) + struct.pack("<d", v)  # noqa: E731
+            for name, field, value in (("timeout", "int64_param", 1_000_000), ("priority", "int64_param", 2),
+                                       ("priority", "string_param", "1"), ("timeout", "bool_param", True),
+                                       ("timeout", "int64_param", -1), ("priority", "int64_param", 0),
+                                       ("priority", None, triton_uint64(1)), ("timeout", None, triton_uint64(500_000)),
+                                       ("timeout", None, triton_double(1.5)), ("priority", None, triton_uint64(0))):
                 request = infer_request(digits_rows(1))
-                request.parameters[name].int64_param = value
+                if field is None:
+                    request.parameters[name].MergeFromString(value)
+                else:
+                    setattr(request.parameters[name], field, value)
                 try:
                     await stub.ModelInfer(request, timeout=5)
                     outcomes.append("OK")
@@ -173,8 +185,51 @@ def test_grpc_schedule_policy_parameters_are_refused_not_ignored(start_server, t
                     outcomes.append(f"{exc.code().name}: {exc.details().split(':')[0]}")
             return outcomes
 
-    assert asyncio.run(scenario()) == ["INVALID_ARGUMENT: parameters.timeout is not supported",
-                                       "INVALID_ARGUMENT: parameters.priority is not supported", "OK"]
+    refused_timeout = "INVALID_ARGUMENT: parameters.timeout must be a whole number of microseconds from 0 to " \
+        "9223372036854775807 (0"
+    assert asyncio.run(scenario()) == ["OK", "INVALID_ARGUMENT: parameters.priority is not supported",
+                                       "INVALID_ARGUMENT: parameters.priority is not supported",
+                                       refused_timeout, refused_timeout, "OK",
+                                       "INVALID_ARGUMENT: parameters.priority is not supported", "OK",
+                                       refused_timeout, "OK"]
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        low, value = value & 0x7F, value >> 7
+        out.append(low | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def test_a_grpc_call_waits_in_the_queue_no_longer_than_its_parameters_timeout(start_server, tiny_model) -> None:
+    server: ServerProcess = start_server(tiny_model.dir, MAX_BATCH_SIZE="1", TEST_INFERENCE_DELAY_MS="1200",
+                                         QUEUE_TIMEOUT_MS="60000")
+    server.wait_ready(timeout=30)
+
+    async def scenario() -> list[str]:
+        import grpc
+        from model_server.oip import grpc_predict_v2_pb2_grpc as pb_grpc
+
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}", options=OWN_CONNECTION) as channel:
+            stub = pb_grpc.GRPCInferenceServiceStub(channel)
+
+            async def call(timeout_us: int | None, after: float) -> str:
+                await asyncio.sleep(after)
+                request = infer_request(digits_rows(1))
+                if timeout_us is not None:
+                    request.parameters["timeout"].int64_param = timeout_us
+                try:
+                    await stub.ModelInfer(request, timeout=30)
+                    return "OK"
+                except grpc.aio.AioRpcError as exc:
+                    return f"{exc.code().name}: {exc.details()}"
+            return await asyncio.gather(call(None, 0), call(300_000, 0.1), call(30_000_000, 0.2))
+
+    first, short, long = asyncio.run(scenario())
+    assert (first, long) == ("OK", "OK")
+    assert short.startswith("UNAVAILABLE") and "300 ms allowed by the request's parameters.timeout" in short
 
 
 def health_check(port: int, service: bytes) -> tuple[str, bytes]:

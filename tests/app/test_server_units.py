@@ -373,3 +373,25 @@ def test_the_lock_free_request_metrics_expose_exactly_what_prometheus_client_wou
                 and "in_flight" not in line and "_created" not in line]
     expected = lines(generate_latest(reference))
     assert expected and lines(generate_latest(ours.registry)) == expected
+
+
+@pytest.mark.parametrize("timeout,seconds", [(None, None), (0, None), (1, 1e-6), (250_000, 0.25),
+                                             (2**63 - 1, (2**63 - 1) / 1e6)])
+def test_parameters_timeout_is_microseconds_and_0_means_the_server_s_limit(timeout, seconds) -> None:
+    from model_server.protocol import schedule_timeout
+
+    assert schedule_timeout(0, timeout) == seconds
+    assert schedule_timeout(None, timeout) == seconds
+
+
+@pytest.mark.parametrize("priority,timeout,message", [
+    (1, None, "parameters.priority is not supported"), (True, None, "parameters.priority is not supported"),
+    (False, None, "parameters.priority is not supported"), ("0", None, "parameters.priority is not supported"),
+    (0, -1, "parameters.timeout must be a whole number of microseconds from 0 to 9223372036854775807"),
+    (0, 2**63, "got 9223372036854775808"), (0, True, "got True"), (0, 1.5, "got 1.5"), (0, "100", "got '100'")])
+def test_schedule_policy_values_out_of_their_domain_are_refused_naming_the_parameter(priority, timeout, message):
+    from model_server.protocol import RequestError, schedule_timeout
+
+    with pytest.raises(RequestError) as refused:
+        schedule_timeout(priority, timeout)
+    assert message in str(refused.value)
