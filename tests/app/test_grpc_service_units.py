@@ -6,6 +6,7 @@ change to this module: docs/testing.md)."""
 from __future__ import annotations
 
 import asyncio
+import struct
 from types import SimpleNamespace
 
 import grpc
@@ -117,8 +118,8 @@ class App:
     def authorized(self, header) -> bool:
         return header in self.api_keys
 
-    async def _submit(self, inputs, rows):
-        self.submitted.append((inputs, rows))
+    async def _submit(self, inputs, rows, timeout_s=None):
+        self.submitted.append((inputs, rows, timeout_s))
         assert self.grpc_active == 1, "the call is not counted while it waits for its batch"
         if isinstance(self.results, Exception):
             raise self.results
@@ -153,14 +154,14 @@ def _call(coroutine_function):
 # --- the request -------------------------------------------------------------------------------------------------
 
 def test_a_request_with_typed_contents_gives_the_arrays_rows_and_every_output() -> None:
-    inputs, rows, wanted = parse_request(_request(_tensor(shape=(2, 2), fp32_contents=[1, 2, 3, 4])), MODEL)
+    inputs, rows, wanted, timeout = parse_request(_request(_tensor(shape=(2, 2), fp32_contents=[1, 2, 3, 4])), MODEL)
     assert inputs["x"].tolist() == [[1, 2], [3, 4]] and inputs["x"].dtype == np.float32
-    assert (rows, wanted) == (2, ["y", "z"])
+    assert (rows, wanted, timeout) == (2, ["y", "z"], None)
 
 
 def test_a_request_with_raw_contents_and_named_outputs_gives_those_outputs() -> None:
     raw = np.array([[0.5, 1.5]], "<f4").tobytes()
-    inputs, rows, wanted = parse_request(_request(_tensor(), raw=[raw], outputs=["z"]), MODEL)
+    inputs, rows, wanted, _ = parse_request(_request(_tensor(), raw=[raw], outputs=["z"]), MODEL)
     assert inputs["x"].tolist() == [[0.5, 1.5]] and (rows, wanted) == (1, ["z"])
 
 
@@ -180,9 +181,14 @@ def test_a_request_with_raw_contents_and_named_outputs_gives_those_outputs() -> 
     (lambda: _request(outputs=["w"]), MODEL, "unknown output 'w'; the model's outputs are: 'y', 'z'"),
     (lambda: _request(parameters={"priority": pb.InferParameter(int64_param=2)}), MODEL,
      "parameters.priority is not supported: this server has one priority level; leave it out (or 0)"),
-    (lambda: _request(parameters={"timeout": pb.InferParameter(int64_param=5)}), MODEL,
-     "parameters.timeout is not supported: requests wait at most the server's QUEUE_TIMEOUT_MS in the batch "
-     "queue; leave it out"),
+    (lambda: _request(parameters={"timeout": pb.InferParameter(int64_param=-5)}), MODEL,
+     "parameters.timeout must be a whole number of microseconds from 0 to 9223372036854775807 (0: the server's "
+     "queue timeout), got -5"),
+    (lambda: _request(parameters={"priority": pb.InferParameter.FromString(b"\x28\x02")}), MODEL,  # Triton's uint64
+     "parameters.priority is not supported: this server has one priority level; leave it out (or 0)"),
+    (lambda: _request(parameters={"timeout": pb.InferParameter.FromString(b"\x21" + struct.pack("<d", 1.5))}), MODEL,
+     "parameters.timeout must be a whole number of microseconds from 0 to 9223372036854775807 (0: the server's "
+     "queue timeout), got 1.5"),  # Triton's double_param
 ])
 def test_a_malformed_request_is_refused_like_the_rest_path_refuses_it(request_, model, message: str) -> None:
     with pytest.raises(RequestError) as caught:
@@ -190,10 +196,14 @@ def test_a_malformed_request_is_refused_like_the_rest_path_refuses_it(request_, 
     assert caught.value.message == message
 
 
-def test_the_default_schedule_policy_is_accepted() -> None:
+def test_the_default_schedule_policy_is_accepted_and_a_queue_timeout_taken_from_any_of_its_fields() -> None:
     request = _request(parameters={"priority": pb.InferParameter(int64_param=0),
                                    "other": pb.InferParameter(bool_param=True)})
-    assert parse_request(request, MODEL)[1] == 1
+    assert parse_request(request, MODEL)[1::2] == (1, None)
+    for parameter in (pb.InferParameter(int64_param=2500), pb.InferParameter.FromString(b"\x28\xc4\x13"),
+                      pb.InferParameter.FromString(b"\x30\x01" + b"\x28\xc4\x13")):  # unknown varint 6 skipped
+        assert parse_request(_request(parameters={"timeout": parameter}), MODEL)[3] == 0.0025
+    assert parse_request(_request(parameters={"timeout": pb.InferParameter.FromString(b"\x30\x01")}), MODEL)[3] is None
 
 
 # --- the calls ---------------------------------------------------------------------------------------------------
@@ -209,7 +219,7 @@ def test_an_inference_answers_raw_little_endian_outputs_with_the_requests_id_and
     assert [(o.name, o.datatype, list(o.shape)) for o in response.outputs] == [("y", "FP32", [1, 2]),
                                                                                 ("z", "INT8", [1, 1])]
     assert list(response.raw_output_contents) == [np.array([1.5, -2.0], "<f4").tobytes(), b"\x07"]
-    assert app.submitted[0][1] == 1 and (app.active, app.grpc_active) == (0, 0)
+    assert app.submitted[0][1:] == (1, None) and (app.active, app.grpc_active) == (0, 0)
     assert app.metrics.requests == [(SERVICE + "ModelInfer", 200)] and app.metrics.answered == [True]
     assert len(app.metrics.seconds) == 2 and all(isinstance(t, float) and 0 <= t < 5 for t in app.metrics.seconds)
     assert context.trailing == (("x-request-id", "abc"),)
@@ -219,8 +229,10 @@ def test_an_inference_answers_raw_little_endian_outputs_with_the_requests_id_and
 
 def test_an_inference_without_an_id_gets_a_new_one_and_only_the_outputs_asked_for() -> None:
     app = App(results={"y": np.zeros((1, 2), np.float32), "z": np.zeros((1, 1), np.int8)})
-    response, _ = _call(lambda: InferenceService(app).ModelInfer(_request(outputs=["z"]), Context()))
+    request = _request(outputs=["z"], parameters={"timeout": pb.InferParameter(int64_param=2500)})
+    response, _ = _call(lambda: InferenceService(app).ModelInfer(request, Context()))
     assert response.id.startswith("new-") and [o.name for o in response.outputs] == ["z"]
+    assert app.submitted[0][2] == 0.0025, "the queue timeout asked for did not reach the batcher"
 
 
 @pytest.mark.parametrize(("app_kwargs", "request_fields", "code", "status", "message"), [

@@ -440,3 +440,47 @@ async def test_a_body_spanning_many_slices_is_read_in_one_go_while_earlier_reque
     protocol.data_received(big[head_end:])  # one read of slices that complete no request but the last
     assert [r.path for r, _ in app.finished] == ["/a", "/big"] and len(app.finished[1][1]) == 3 * FEED_SLICE
     assert transport.pauses == 0 and protocol.backlog is None
+
+
+@in_loop
+async def test_a_target_longer_than_the_head_limit_gets_414_and_a_long_head_431() -> None:
+    protocol, transport = connect(state=connections(max_header_bytes=20))
+    protocol.data_received(b"GET /" + b"a" * 20 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    [answer] = transport.answers()
+    assert answer.status == 414 and json.loads(answer.body) == {"error": "request target exceeds 20 bytes"}
+    assert answer.headers["connection"] == "close" and protocol.state.rejected == ["header_too_large"]
+    protocol, transport = connect(state=connections(max_header_bytes=20))
+    protocol.data_received(b"GET /" + b"a" * 19 + b" HTTP/1.1\r\nHost: x\r\n\r\n")  # target of 20: head too long
+    assert [a.status for a in transport.answers()] == [431]
+    protocol, transport = connect(state=connections(max_header_bytes=20))
+    protocol.data_received(b"GET /" + b"a" * 20)  # streamed, the target alone already past the limit
+    assert [a.status for a in transport.answers()] == [414]
+
+
+@pytest.mark.parametrize(("head", "status", "message"), [
+    (b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400, "the Host header is not a valid host[:port]"),
+    (b"GET / HTTP/1.1\r\nHost: user@h\r\n\r\n", 400, "the Host header is not a valid host[:port]"),
+    (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400,
+     "Transfer-Encoding in an HTTP/1.0 request; send Content-Length"),
+    (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501,
+     "transfer coding not implemented: gzip, chunked; send the body chunked or with Content-Length"),
+])
+@in_loop
+async def test_a_bad_host_or_transfer_coding_is_refused_before_the_application_sees_it(head: bytes, status: int,
+                                                                                       message: str) -> None:
+    app = RecordingApp()
+    protocol, transport = connect(app)
+    protocol.data_received(head)
+    [answer] = transport.answers()
+    assert (answer.status, json.loads(answer.body)["error"]) == (status, message) and app.begun == []
+    assert answer.headers["connection"] == "close" and protocol.state.rejected == ["bad_http"]
+
+
+@pytest.mark.parametrize("host", [b"h", b"h:8080", b"[::1]:80", b" 10.0.0.1 ", b"x%20y"])
+@in_loop
+async def test_a_valid_host_and_a_plain_chunked_body_reach_the_application(host: bytes) -> None:
+    app = RecordingApp()
+    protocol, transport = connect(app)
+    protocol.data_received(b"POST /a HTTP/1.1\r\nHost: " + host + b"\r\nTransfer-Encoding: Chunked\r\n\r\n"
+                           b"2\r\nhi\r\n0\r\n\r\n")
+    assert app.finished[0][1] == b"hi" and [a.status for a in transport.answers()] == [200]

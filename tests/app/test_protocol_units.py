@@ -19,7 +19,6 @@ from model_server.protocol import (
     array_from_bytes,
     array_from_values,
     batch_rows,
-    check_schedule_policy,
     check_tensor,
     cut,
     echo,
@@ -27,6 +26,7 @@ from model_server.protocol import (
     infer_response,
     parse_infer_request,
     requested_outputs,
+    schedule_timeout,
 )
 
 X = TensorSpec("x", "FP32", np.dtype(np.float32), (-1, 2))
@@ -211,9 +211,9 @@ def test_a_binary_input_of_exactly_the_bytes_left_is_read() -> None:
     ({"inputs": [_x()], "parameters": "yes"}, "request: 'parameters' must be a JSON object when given"),
     ({"inputs": [_x()], "parameters": {"priority": 1}},
      "parameters.priority is not supported: this server has one priority level; leave it out (or 0)"),
-    ({"inputs": [_x()], "parameters": {"timeout": 0}},
-     "parameters.timeout is not supported: requests wait at most the server's QUEUE_TIMEOUT_MS in the batch "
-     "queue; leave it out"),
+    ({"inputs": [_x()], "parameters": {"timeout": -1}},
+     "parameters.timeout must be a whole number of microseconds from 0 to 9223372036854775807 (0: the server's "
+     "queue timeout), got -1"),
 ])
 def test_a_malformed_request_is_refused_saying_what_is_expected(payload, message: str) -> None:
     assert _refused(_parse, payload).message == message
@@ -225,10 +225,20 @@ def test_malformed_json_is_refused_with_the_parsers_reason() -> None:
 
 def test_an_id_of_256_characters_and_the_default_schedule_policy_are_accepted() -> None:
     request = _parse({"id": "a" * 256, "inputs": [_x()], "parameters": {"priority": 0, "binary_data_output": False}})
-    assert request.id == "a" * 256 and request.binary_outputs == frozenset()
-    check_schedule_policy(None, None)
-    assert _refused(check_schedule_policy, True, None).message.startswith("parameters.priority is not supported")
-    assert _refused(check_schedule_policy, False, None).message.startswith("parameters.priority is not supported")
+    assert request.id == "a" * 256 and request.binary_outputs == frozenset() and request.timeout_s is None
+    assert schedule_timeout(None, None) is None and schedule_timeout(0, 0) is None
+    assert _refused(schedule_timeout, True, None).message.startswith("parameters.priority is not supported")
+    assert _refused(schedule_timeout, False, None).message.startswith("parameters.priority is not supported")
+
+
+def test_a_queue_timeout_in_microseconds_is_taken_up_to_the_int64_bound() -> None:
+    assert _parse({"inputs": [_x()], "parameters": {"timeout": 1500}}).timeout_s == 0.0015
+    assert schedule_timeout(None, 1) == 1e-6
+    assert schedule_timeout(0, 2**63 - 1) == (2**63 - 1) / 1e6
+    for bad in (2**63, -1, 1.5, True, "10"):
+        assert _refused(schedule_timeout, None, bad).message == (
+            "parameters.timeout must be a whole number of microseconds from 0 to 9223372036854775807 (0: the "
+            f"server's queue timeout), got {bad!r}")
 
 
 def test_a_header_length_past_the_body_is_refused_and_one_equal_to_it_means_no_binary_part() -> None:
@@ -345,6 +355,10 @@ def test_a_request_with_json_data_is_not_remembered_and_a_remembered_one_keeps_i
     again = _parse(body[:length] + np.array([3, 4], "<f4").tobytes(), header_length=length, layouts=layouts)
     assert len(layouts.layouts) == 1
     assert (again.rows, again.outputs, again.id) == (first.rows, first.outputs, first.id) == (1, ["y"], None)
+    timed = json.dumps({"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 2],
+                                    "parameters": {"binary_data_size": 8}}], "parameters": {"timeout": 2000}}).encode()
+    for _ in range(2):  # remembered, then taken from the memo: the timeout is part of the layout
+        assert _parse(timed + b"\0" * 8, header_length=len(timed), layouts=layouts).timeout_s == 0.002
     assert again.inputs["x"].tolist() == [[3.0, 4.0]]
 
 
