@@ -293,6 +293,7 @@ class CallGuard(grpc.aio.ServerInterceptor):
         metrics = self.app.metrics
 
         async def behavior(request_iterator, context: grpc.aio.ServicerContext):
+            started = time.perf_counter()
             try:
                 async with asyncio.timeout(first_message_s):
                     request = await context.read()
@@ -301,7 +302,8 @@ class CallGuard(grpc.aio.ServerInterceptor):
                 metrics.observe_request(method, 408, first_message_s)
                 await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED,
                                     f"request message not received within {first_message_s:g} s")
-            if request is grpc.aio.EOF:
+            if request is grpc.aio.EOF:  # counted like REST's 400 for a request without a body
+                metrics.observe_request(method, 400, time.perf_counter() - started)
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the call ended without a request message")
             return await unary(request, context)
         return behavior
@@ -323,6 +325,9 @@ def build_server(app: ModelServer, host: str, max_connections: int) -> grpc.aio.
         ("grpc.max_receive_message_length", s.max_request_bytes),
         ("grpc.max_send_message_length", max(s.max_request_bytes, 4 * 1024 * 1024)),
         ("grpc.max_metadata_size", s.max_header_bytes),
+        # gRPC core refuses metadata past max_metadata_size only at random, up to a hard limit of at least
+        # 16 KiB (src/core/call/metadata_info.h): the hard limit makes MAX_HEADER_BYTES the bound.
+        ("grpc.absolute_max_metadata_size", s.max_header_bytes),
         # Never share the port with another process silently (gRPC turns SO_REUSEPORT on by default).
         ("grpc.so_reuseport", 0),
         ("grpc.max_connection_idle_ms", int(s.keep_alive_timeout_seconds * 1000)),

@@ -227,6 +227,7 @@ class Http1Protocol(Backpressure, Answering, Closing, Deadlines, asyncio.Protoco
                 self.since = now
         if self.reading == HEAD:
             self.head_bytes += len(data)
+        heads = self.served + len(self.owed)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -237,7 +238,8 @@ class Http1Protocol(Backpressure, Answering, Closing, Deadlines, asyncio.Protoco
                 self.close()
             return
         except httptools.HttpParserInvalidMethodError as exc:
-            if REQUEST_LINE.match(data):  # a well-formed request with a method llhttp does not know
+            if REQUEST_LINE.match(_failed_message(data, self.served + len(self.owed) - heads)):
+                # a well-formed request line with a method llhttp does not know
                 self._refuse_raw(501, "bad_http", "unknown request method; this server implements GET, HEAD and POST")
             else:
                 self._refuse_raw(400, "bad_http", f"malformed HTTP request: {str(exc)[:100]}")
@@ -267,6 +269,8 @@ class Http1Protocol(Backpressure, Answering, Closing, Deadlines, asyncio.Protoco
         if version == "1.0":
             return self._refusal(400, "bad_http", "Transfer-Encoding in an HTTP/1.0 request; send Content-Length")
         codings = [c.strip().lower() for c in self.codings.split(b",") if c.strip()]
+        if codings[-1:] != [b"chunked"]:  # 6.3 (4): the body's length cannot be known
+            return self._refusal(400, "bad_http", "chunked must be the final transfer coding of a request")
         if codings != [b"chunked"]:
             listed = ", ".join(c.decode("latin-1") for c in codings)[:100]
             return self._refusal(501, "bad_http", f"transfer coding not implemented: {listed}; send the body "
@@ -361,7 +365,7 @@ class Http1Protocol(Backpressure, Answering, Closing, Deadlines, asyncio.Protoco
             if self.expect or self.over_capacity or answer[0] in (414, 431) or self._long_body():
                 request.keep_alive = False
             self.deliver(request, answer)
-        elif self.expect and len(self.owed) == 1:
+        elif self.expect and len(self.owed) == 1 and version != "1.0":  # RFC 9110 10.1.1: ignored from 1.0
             self.transport.write(CONTINUE)
         self._pace()
 
@@ -424,3 +428,35 @@ class Http1Protocol(Backpressure, Answering, Closing, Deadlines, asyncio.Protoco
         self.body = []
         self._drop_upload()
         self.app.finish(request, body[0] if len(body) == 1 else b"".join(body), self.deliver)
+
+
+def _failed_message(data: bytes, completed: int) -> bytes:
+    """The bytes from where the request llhttp failed on starts (httptools does not say where): after the
+    `completed` requests parsed from `data` before it, found by parsing prefixes of `data` again (an error path)."""
+    if completed <= 0:
+        return data
+    low, high = 0, len(data)
+    while low < high:  # the shortest prefix that holds `completed` whole requests
+        middle = (low + high) // 2
+        if _requests_in(data[:middle]) >= completed:
+            high = middle
+        else:
+            low = middle + 1
+    return data[low:].lstrip(b"\r\n")
+
+
+class _Counter:
+    def __init__(self) -> None:
+        self.complete = 0
+
+    def on_message_complete(self) -> None:
+        self.complete += 1
+
+
+def _requests_in(data: bytes) -> int:
+    counter = _Counter()
+    try:
+        new_parser(counter).feed_data(data)
+    except httptools.HttpParserError:
+        pass
+    return counter.complete

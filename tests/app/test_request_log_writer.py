@@ -114,3 +114,32 @@ def test_a_logger_configured_by_someone_else_gets_the_lines_through_logging(requ
     request_logger.setLevel(logging.WARNING)  # silenced by whoever configures logging
     record(log)
     assert len(captured) == 1 and stream.getvalue().count("\n") == 1
+
+
+def test_a_line_holds_the_documented_fields_and_level_error_only_for_5xx(request_logger, monkeypatch) -> None:
+    stream = CountingStream()
+    monkeypatch.setattr("sys.stdout", stream)
+    log = fresh_log(request_logger)
+    log.record(request_id="r1", route="/v2/models/{name}/infer", method="POST", status=200, seconds=0.0012345,
+               batch_size=3, trace_id="ab" * 16)
+    for status in (499, 500, 503):
+        log.record(request_id=f"s{status}", route="other", method="GET", status=status, seconds=0.001,
+                   batch_size=None)
+    first, *others = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert list(first) == ["time", "level", "msg", "request_id", "model", "route", "method", "status",
+                           "latency_ms", "batch_size", "trace_id"]
+    assert (first["level"], first["msg"], first["model"], first["latency_ms"]) == ("info", "request", "m", 1.234)
+    assert [(o["status"], o["level"]) for o in others] == [(499, "info"), (500, "error"), (503, "error")]
+    assert all("batch_size" not in o and "trace_id" not in o for o in others)
+
+
+def test_probes_and_scrapes_are_logged_only_when_they_answer_500(request_logger, monkeypatch) -> None:
+    stream = CountingStream()
+    monkeypatch.setattr("sys.stdout", stream)
+    log = fresh_log(request_logger)
+    for route in ("/v2/health/live", "/v2/health/ready", "/metrics"):
+        for status in (200, 503, 500):
+            log.record(request_id=f"{route}-{status}", route=route, method="GET", status=status, seconds=0.001,
+                       batch_size=None)
+    assert [json.loads(line)["request_id"] for line in stream.getvalue().splitlines()] == [
+        "/v2/health/live-500", "/v2/health/ready-500", "/metrics-500"]

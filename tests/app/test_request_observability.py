@@ -101,6 +101,9 @@ def _spans_named(sink: Receiver, name: str, timeout: float = 10.0) -> list:
 
 def test_an_inference_request_is_logged_traced_and_its_id_returned(traced_server):
     server, sink = traced_server
+    sampled = {"traceparent": f"00-{TRACE_ID}-{PARENT_SPAN}-01"}
+    assert server.get("/v2/health/ready", headers=sampled).status == 200  # a probe: never a span
+    assert server.admin("/metrics", headers=sampled).status == 200  # a scrape: never a span
     rows = digits_rows(3)
     response = server.infer(infer_payload(rows), headers={
         "Content-Type": "application/json", "Authorization": f"Bearer {KEY}", "X-Request-Id": "client-42",
@@ -115,6 +118,7 @@ def test_an_inference_request_is_logged_traced_and_its_id_returned(traced_server
 
     request_span = next(s for s in _spans_named(sink, "POST /v2/models/{name}/infer") if s.trace_id.hex() == TRACE_ID)
     assert request_span.parent_span_id.hex() == PARENT_SPAN, "the caller's traceparent is continued"
+    assert request_span.kind == request_span.SPAN_KIND_SERVER
     attributes = {a.key: a.value for a in request_span.attributes}
     assert attributes["http.response.status_code"].int_value == 200
     assert attributes["inference.request_id"].string_value == "client-42"
@@ -123,6 +127,7 @@ def test_an_inference_request_is_logged_traced_and_its_id_returned(traced_server
     assert {a.key: a.value.int_value for a in batch.attributes}["inference.batch_size"] == 3
     assert request_span.start_time_unix_nano <= batch.start_time_unix_nano <= batch.end_time_unix_nano \
         <= request_span.end_time_unix_nano
+    assert not [span.name for span in sink.spans if "health" in span.name or "metrics" in span.name]
 
 
 def test_refused_requests_get_an_id_and_a_line_and_new_traces_follow_the_sample_ratio(traced_server):
