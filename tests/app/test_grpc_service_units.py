@@ -361,6 +361,7 @@ def test_a_call_whose_message_never_comes_ends_at_the_body_timeout_and_an_empty_
     _, error = _call(lambda: guarded.stream_unary(iter(()), Context(message=grpc.aio.EOF)))
     assert (error.code, error.message) == (grpc.StatusCode.INVALID_ARGUMENT,
                                            "the call ended without a request message")
+    assert app.metrics.requests[-1] == (SERVICE + "ModelInfer", 400) and 0 <= app.metrics.seconds[-1] < 5
 
 
 def test_streaming_and_unknown_calls_pass_the_guard_untouched() -> None:
@@ -398,7 +399,8 @@ def test_the_server_carries_the_http_sides_limits_and_binds_where_told(monkeypat
     server = build_server(app, "127.0.0.1", 300)
     options = dict(server.kwargs["options"])
     assert options == {"grpc.max_receive_message_length": 1000, "grpc.max_send_message_length": 4 * 1024 * 1024,
-                       "grpc.max_metadata_size": 2000, "grpc.so_reuseport": 0, "grpc.max_connection_idle_ms": 7500,
+                       "grpc.max_metadata_size": 2000, "grpc.absolute_max_metadata_size": 2000,
+                       "grpc.so_reuseport": 0, "grpc.max_connection_idle_ms": 7500,
                        "grpc.max_allowed_incoming_connections": 300, "grpc.max_concurrent_streams": 100,
                        "grpc.server_handshake_timeout_ms": 2500}
     assert server.kwargs["maximum_concurrent_rpcs"] == 2 * 100 + 64
