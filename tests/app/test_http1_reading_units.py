@@ -484,3 +484,26 @@ async def test_a_valid_host_and_a_plain_chunked_body_reach_the_application(host:
     protocol.data_received(b"POST /a HTTP/1.1\r\nHost: " + host + b"\r\nTransfer-Encoding: Chunked\r\n\r\n"
                            b"2\r\nhi\r\n0\r\n\r\n")
     assert app.finished[0][1] == b"hi" and [a.status for a in transport.answers()] == [200]
+
+
+@pytest.mark.parametrize(("second", "status"), [(b"BREW /pot HTTP/1.1\r\n\r\n", 501),
+                                                (b"\x00BREW /pot HTTP/1.1\r\n\r\n", 400)])
+@in_loop
+async def test_a_request_pipelined_behind_others_in_one_read_is_judged_by_its_own_line(second: bytes,
+                                                                                       status: int) -> None:
+    protocol, transport = connect()
+    protocol.data_received(GET_LIVE + GET_LIVE + second)
+    assert [a.status for a in transport.answers()] == [200, 200, status]
+
+
+@in_loop
+async def test_chunked_must_be_the_last_coding_and_a_1_0_client_gets_no_100_continue() -> None:
+    protocol, transport = connect()
+    protocol.data_received(b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, gzip\r\n\r\n")
+    [answer] = transport.answers()
+    assert (answer.status, json.loads(answer.body)["error"]) == (400, "chunked must be the final transfer coding "
+                                                                      "of a request")
+    app = RecordingApp(hold=True)
+    protocol, transport = connect(app)
+    protocol.data_received(b"POST /a HTTP/1.0\r\nContent-Length: 1\r\nExpect: 100-continue\r\n\r\n")
+    assert transport.writes == [] and len(app.begun) == 1
