@@ -153,3 +153,48 @@ def test_its_alerts_name_its_job_namespace_and_pool_and_link_the_runbook():
     assert ">= on (nodepool, resource_type) karpenter_nodepools_limit{" in limit["expr"]
     assert [a["annotations"]["runbook_url"] for a in (down, limit)] == [
         "https://runbooks.example/karpenter#karpenterdown", "https://runbooks.example/karpenter#karpentergpulimitreached"]
+
+
+# The statement elements of the IAM policy grammar, spelt as it spells them (IAM User Guide, "Grammar of the IAM
+# JSON policy language", docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_grammar.html, read 2026-12-08).
+IAM_STATEMENT_ELEMENTS = {"Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Resource", "NotResource",
+                          "Condition"}
+
+
+def _controller_policy() -> dict:
+    from components.capacity.karpenter import karpenter_controller_policy
+    return karpenter_controller_policy(
+        "c", "aws", "123456789012", "us-west-2", node_role_arn="arn:aws:iam::123456789012:role/node",
+        instance_profile_arn="arn:aws:iam::123456789012:instance-profile/p",
+        queue_arn="arn:aws:sqs:us-west-2:123456789012:q", subnet_ids=["subnet-a"], security_group_ids=["sg-1"])
+
+
+def _statement(sid: str) -> dict:
+    [found] = [s for s in _controller_policy()["Statement"] if s.get("Sid") == sid]
+    return found
+
+
+def test_every_controller_statement_uses_only_the_iam_grammars_elements_and_a_unique_sid():
+    statements = _controller_policy()["Statement"]
+    for statement in statements:
+        assert set(statement) <= IAM_STATEMENT_ELEMENTS, statement
+    sids = [s["Sid"] for s in statements]
+    assert len(set(sids)) == len(sids) == len(statements)
+
+
+def test_what_run_instances_and_create_fleet_create_is_allowed_and_tagged_only_for_this_clusters_pools():
+    launched = sorted(f"arn:aws:ec2:us-west-2:*:{kind}/*" for kind in (
+        "fleet", "instance", "volume", "network-interface", "launch-template", "spot-instances-request"))
+    for sid in ("AllowScopedEC2InstanceActionsWithTags", "AllowScopedResourceCreationTagging"):
+        statement = _statement(sid)
+        assert sorted(statement["Resource"]) == launched, sid
+        assert statement["Condition"]["StringEquals"]["aws:RequestTag/kubernetes.io/cluster/c"] == "owned", sid
+        assert statement["Condition"]["StringLike"] == {"aws:RequestTag/karpenter.sh/nodepool": "*"}, sid
+
+
+def test_retagging_an_instance_may_not_name_another_cluster():
+    statement = _statement("AllowScopedResourceTagging")
+    assert statement["Condition"]["StringEqualsIfExists"] == {"aws:RequestTag/eks:eks-cluster-name": "c"}
+    assert statement["Condition"]["ForAllValues:StringEquals"] == {
+        "aws:TagKeys": ["eks:eks-cluster-name", "karpenter.sh/nodeclaim", "Name"]}
+    assert statement["Resource"] == "arn:aws:ec2:us-west-2:*:instance/*"
