@@ -120,3 +120,14 @@ def test_seven_zones_are_refused():
     zones = [f"us-west-2{z}" for z in "abcdefg"]
     assert validate_network_args(NetworkArgs(availability_zones=zones)) == [
         f"availability_zones: got {zones!r}; must be 2..6 distinct zones"]
+
+
+def test_the_internet_gateway_route_tables_and_subnets_all_belong_to_the_vpc():
+    synthesis = _network()
+    vpc = synthesis.named("net-vpc").id
+    [gateway] = synthesis.of_type("aws:ec2/internetGateway:InternetGateway")
+    assert gateway.inputs["vpcId"] == vpc, "an unattached gateway routes nothing to the internet"
+    for kind in ("aws:ec2/routeTable:RouteTable", "aws:ec2/subnet:Subnet"):
+        assert {r.inputs["vpcId"] for r in synthesis.of_type(kind)} == {vpc}, kind
+    [endpoint] = synthesis.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
+    assert endpoint.inputs["vpcId"] == vpc
