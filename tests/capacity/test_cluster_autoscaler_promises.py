@@ -4,6 +4,8 @@ bound, and AutoscalerMonitoring's objects, labels and alerts."""
 
 from __future__ import annotations
 
+import pytest
+
 from components.capacity.cluster_autoscaler import (
     AutoscalerMonitoring,
     AutoscalerMonitoringArgs,
@@ -122,3 +124,64 @@ def test_without_a_runbook_base_no_alert_links_one():
     rules = _autoscaler(runbook=None).named("mon-rules").inputs["spec"]["groups"][0]["rules"]
     assert [r for r in rules if "runbook_url" in r["annotations"]] == []
 
+
+
+def _policy() -> dict:
+    from components.capacity.cluster_autoscaler import cluster_autoscaler_policy
+    return cluster_autoscaler_policy("c", "aws", "123456789012", "us-west-2")
+
+
+def test_every_policy_statement_uses_only_the_iam_grammars_elements_and_allows():
+    # Statement elements as the IAM policy grammar spells them (IAM User Guide, "Grammar of the IAM JSON policy
+    # language", read 2026-12-08).
+    elements = {"Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Resource", "NotResource",
+                "Condition"}
+    for statement in _policy()["Statement"]:
+        assert set(statement) <= elements and statement["Effect"] == "Allow", statement
+
+
+def test_every_action_the_autoscaler_may_call_is_an_operation_of_botocores_model_for_its_service():
+    import botocore.session
+
+    session = botocore.session.get_session()
+    for statement in _policy()["Statement"]:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        for action in actions:
+            service, operation = action.split(":", 1)
+            assert operation in session.get_service_model(service).operation_names, action
+
+
+def test_the_role_carries_the_components_tags():
+    tags = _autoscaler(tags={"team": "ml"}).named("ca-role").inputs["tags"]
+    assert {"component": "cluster-autoscaler", "component-name": "ca", "team": "ml"}.items() <= tags.items()
+
+
+def test_the_monitoring_objects_are_its_children_at_the_prometheus_operators_api_version():
+    synthesis = _autoscaler()
+    [component] = synthesis.of_type("gpu-model-platform:index:AutoscalerMonitoring")
+    for name, kind in (("mon-service-monitor", "ServiceMonitor"), ("mon-rules", "PrometheusRule")):
+        resource = synthesis.named(name)
+        assert resource.parent == component.urn, name
+        assert (resource.inputs["apiVersion"], resource.inputs["kind"]) == ("monitoring.coreos.com/v1", kind)
+
+
+def test_a_second_monitoring_of_the_same_autoscaler_is_refused_naming_the_field_and_both_objects():
+    from components.capacity.cluster_autoscaler import MetricsEndpoint
+
+    metrics = MetricsEndpoint(namespace="kube-system", service_labels={"app": "ca"}, port="http", job="ca")
+    with pytest.raises(ValueError) as caught:
+        components(lambda opts: [AutoscalerMonitoring(n, AutoscalerMonitoringArgs(metrics=metrics), opts)
+                                 for n in ("one", "two")])
+    assert str(caught.value).startswith(
+        "AutoscalerMonitoring 'two': metrics: monitoring.coreos.com/ServiceMonitor 'ca' in namespace 'monitoring', "
+        "monitoring.coreos.com/PrometheusRule 'ca-alerts' in namespace 'monitoring'"), str(caught.value)
+
+
+def test_a_bad_scrape_interval_is_refused_naming_the_component_and_the_field():
+    from components.capacity.cluster_autoscaler import MetricsEndpoint
+
+    metrics = MetricsEndpoint(namespace="kube-system", service_labels={"app": "ca"}, port="http", job="ca")
+    with pytest.raises(ValueError) as caught:
+        components(lambda opts: AutoscalerMonitoring("mon", AutoscalerMonitoringArgs(metrics=metrics,
+                                                                                     scrape_interval="soon"), opts))
+    assert str(caught.value).startswith("AutoscalerMonitoring 'mon': scrape_interval: got 'soon'")
