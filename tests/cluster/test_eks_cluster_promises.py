@@ -173,3 +173,31 @@ def test_the_oidc_provider_arn_and_the_issuer_url_convert_both_ways():
     arn = oidc_provider_arn_for("arn:aws-cn:eks:eu-west-1:210987654321:cluster/c", issuer)
     assert arn == "arn:aws-cn:iam::210987654321:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABC"
     assert issuer_url_for(arn) == issuer
+
+
+def test_a_version_without_pinned_addons_is_refused_under_addon_versions_listing_the_pinned_ones():
+    from components.cluster.eks_versions import ADDON_VERSIONS
+
+    problems = validate_cluster_args(_create(kubernetes_version="1.20"))
+    [missing] = [p for p in problems if "no pinned versions" in p]
+    assert missing.startswith("addon_versions: no pinned versions of [")
+    assert missing.endswith(f"for Kubernetes 1.20 (pinned: {', '.join(ADDON_VERSIONS)}); set them")
+
+
+def test_every_addon_is_named_after_the_component():
+    names = {a.name for a in _created().of_type("aws:eks/addon:Addon")}
+    assert names == {"cluster-vpc-cni", "cluster-kube-proxy", "cluster-coredns", "cluster-aws-ebs-csi-driver"}
+
+
+def test_the_secrets_key_the_control_plane_role_and_its_log_group_carry_the_components_tags():
+    synthesis = _created(tags={"team": "ml"})
+    for name in ("cluster-secrets-key", "cluster-cluster-role", "cluster-control-plane-logs", "cluster-eks",
+                 "cluster-oidc", "cluster-access-platform-admin"):
+        tags = synthesis.named(name).inputs["tags"]
+        assert {"team": "ml", "component": "cluster", "component-name": "cluster"}.items() <= tags.items(), name
+
+
+def test_the_control_plane_role_is_assumed_by_the_eks_service_only():
+    role = _created().named("cluster-cluster-role")
+    [statement] = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    assert statement["Principal"] == {"Service": "eks.amazonaws.com"} and "sts:AssumeRole" in statement["Action"]
