@@ -53,3 +53,10 @@ def test_an_unprotected_cluster_can_delete_its_volumes_key_and_released_volumes(
     assert synthesis.named("cluster-volumes-key").options["protect"] is False
     assert synthesis.named("cluster-volumes-key").inputs["deletionWindowInDays"] == 30
     assert synthesis.named("cluster-storage-class").inputs["reclaimPolicy"] == "Delete"
+
+
+def test_the_driver_role_and_the_volumes_key_carry_the_components_tags():
+    synthesis = _created(tags={"team": "ml"})
+    for name in ("cluster-ebs-csi-role", "cluster-volumes-key"):
+        tags = synthesis.named(name).inputs["tags"]
+        assert {"team": "ml", "component": "cluster", "component-name": "cluster"}.items() <= tags.items(), name
