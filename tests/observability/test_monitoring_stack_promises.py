@@ -10,6 +10,8 @@ import json
 import pulumi
 import pytest
 
+from components.observability.grafana_aws import GrafanaAwsAccess
+from components.observability.managed_prometheus import PROMETHEUS_SERVICE_ACCOUNT, RemoteWrite
 from components.observability.monitoring_alertmanager import AlertReceiver
 from components.observability.monitoring_dashboards import FOLDER, FOLDER_ANNOTATION
 from components.observability.monitoring_stack import (
@@ -20,6 +22,7 @@ from components.observability.monitoring_stack import (
     routes_no_model_has,
     validate_monitoring_stack_args,
 )
+from components._args import InvalidArgs
 from tests.harness import components, only
 from tools.synth import Synthesis
 
@@ -123,10 +126,11 @@ def test_grafana_provisions_extra_data_sources_only_when_given():
     assert _values(_stack(grafana_data_sources=[source]))["grafana"]["additionalDataSources"] == [source]
 
 
-def test_grafanas_admin_user_is_admin_in_an_opaque_secret():
-    secret = _object(_custom(), "Secret", "grafana-admin")
-    assert secret["type"] == "Opaque" and secret["stringData"]["admin-user"] == "admin"
-    assert _object(_custom(), "Secret", "alertmanager-config")["type"] == "Opaque"
+def test_both_secrets_are_opaque_in_the_stacks_namespace_and_grafanas_admin_user_is_admin():
+    grafana, alertmanager = _object(_custom(), "Secret", "grafana-admin"), _object(_custom(), "Secret", "alertmanager")
+    assert grafana["stringData"]["admin-user"] == "admin"
+    for secret in (grafana, alertmanager):
+        assert secret["type"] == "Opaque" and secret["metadata"]["namespace"] == "observe"
 
 
 def test_the_gpu_dashboard_carries_the_uid_the_stack_reports():
@@ -175,7 +179,7 @@ def test_the_dcgm_exporter_is_scraped_at_the_stacks_interval_with_its_node_kept(
 # ------------------------------------------------------------------------------------------- routing warnings
 
 def _receiver(name: str, *teams: str) -> AlertReceiver:
-    return AlertReceiver(name, "webhook", ("critical",), url="http://x", teams=teams)
+    return AlertReceiver(name, "webhook", ("critical",), url=pulumi.Output.secret("http://x"), teams=teams)
 
 
 def test_a_receiver_routing_a_team_no_model_has_is_named_with_the_teams_there_are():
@@ -189,3 +193,85 @@ def test_no_routing_warning_without_a_model_or_when_every_team_is_routed():
     assert routes_no_model_has([_receiver("a", "ml")], set()) == []
     assert routes_no_model_has([_receiver("a", "ml")], {"ml"}) == []
     assert "(theirs: no team)" in only(routes_no_model_has([_receiver("a", "ml")], {None}))
+
+
+def _warnings(build, monkeypatch) -> list[str]:
+    warned: list[str] = []
+    monkeypatch.setattr(pulumi.log, "warn", lambda message, *a, **k: warned.append(message))
+    components(build)
+    return [w for w in warned if w.startswith("MonitoringStack ")]
+
+
+def test_a_team_a_watched_model_lacks_is_warned_about_naming_the_stack(monkeypatch):
+    def build(opts):
+        stack = MonitoringStack("mon", MonitoringStackArgs(grafana_admin_password=pulumi.Output.secret("long-enough"),
+                                                           receivers=[_receiver("a", "frud")]), opts)
+        stack.record_model_team("fraud")
+
+    assert _warnings(build, monkeypatch) == [
+        "MonitoringStack 'mon': receivers[0].teams: routes 'frud', which no model watched with this stack has "
+        "(theirs: fraud), so the route never matches; fix the team, or ignore this if models of another program use "
+        "this stack"]
+
+
+def test_the_stack_reports_the_teams_its_receivers_route_or_none_when_one_takes_every_team():
+    stacks: dict[str, MonitoringStack] = {}
+
+    def build(opts):
+        for name, receivers in (("by-team", [_receiver("a", "ml"), _receiver("b", "fraud", "ml")]),
+                                ("catch-all", [_receiver("c", "ml"), _receiver("d")]), ("nobody", [])):
+            stacks[name] = MonitoringStack(name, MonitoringStackArgs(
+                grafana_admin_password=pulumi.Output.secret("long-enough"), namespace=name, receivers=receivers), opts)
+
+    components(build)
+    assert stacks["by-team"].routed_teams == frozenset({"ml", "fraud"})
+    assert stacks["catch-all"].routed_teams is None and stacks["nobody"].routed_teams is None
+    assert stacks["by-team"].namespace_name == "by-team"
+
+
+# ------------------------------------------------------------------------------------------- placement of children
+
+def test_every_kubernetes_object_of_the_stack_goes_through_the_given_provider():
+    objects = [r for r in _custom().resources if r.custom and r.type.startswith("kubernetes:")
+               and not r.type.startswith("pulumi:providers")]
+    assert len(objects) >= 8
+    assert all(r.provider_urn.endswith("::test-kubernetes") for r in objects), \
+        [r.name for r in objects if not r.provider_urn.endswith("::test-kubernetes")]
+
+
+def test_the_gpu_rules_live_in_the_stacks_namespace_with_its_labels():
+    rule = _object(_custom(), "PrometheusRule", "gpu-rules")
+    monitor = _object(_custom(), "ServiceMonitor", "dcgm")
+    for manifest in (rule, monitor):
+        assert manifest["metadata"]["namespace"] == "observe"
+        assert manifest["metadata"]["labels"]["app.kubernetes.io/component"] == "monitoring"
+
+
+def test_a_second_stack_on_the_same_namespace_is_refused_naming_the_namespace_field():
+    def build(opts):
+        for name in ("one", "two"):
+            MonitoringStack(name, MonitoringStackArgs(grafana_admin_password=pulumi.Output.secret("long-enough")),
+                            opts)
+
+    with pytest.raises(InvalidArgs) as error:
+        components(build)
+    assert str(error.value).startswith("MonitoringStack 'two': namespace: Namespace 'monitoring'")
+
+
+# ------------------------------------------------------------------------------------------- AWS
+
+def test_remote_write_runs_prometheus_as_the_service_account_its_role_trusts():
+    remote = RemoteWrite("https://aps.example/api/v1/remote_write", "eu-west-1", "arn:aws:iam::1:role/amp")
+    prometheus = _values(_stack(remote_write=remote))["prometheus"]
+    assert prometheus["serviceAccount"] == {"create": True, "name": PROMETHEUS_SERVICE_ACCOUNT, "annotations": {
+        "eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/amp"}}
+    assert prometheus["prometheusSpec"]["remoteWrite"] == [remote.spec()]
+    assert "serviceAccount" not in _values(_custom())["prometheus"]
+
+
+def test_grafanas_reader_role_carries_the_stacks_tags():
+    oidc = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABC"
+    synthesis = _stack(grafana_aws=GrafanaAwsAccess(oidc, None, reads_traces=True))
+    role = only(synthesis.of_type("aws:iam/role:Role"))
+    assert {k: role.inputs["tags"][k] for k in ("component", "component-name")} == {
+        "component": "monitoring-stack", "component-name": "mon"}
