@@ -10,6 +10,7 @@ import json
 import pulumi
 import pytest
 
+from components._args import InvalidArgs
 from components.observability.grafana_aws import GrafanaAwsAccess
 from components.observability.managed_prometheus import PROMETHEUS_SERVICE_ACCOUNT, RemoteWrite
 from components.observability.monitoring_alertmanager import AlertReceiver
@@ -22,7 +23,6 @@ from components.observability.monitoring_stack import (
     routes_no_model_has,
     validate_monitoring_stack_args,
 )
-from components._args import InvalidArgs
 from tests.harness import components, only
 from tools.synth import Synthesis
 
