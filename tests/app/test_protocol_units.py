@@ -373,3 +373,10 @@ def test_a_remembered_layout_of_non_native_tensors_still_checks_their_bytes() ->
         assert request.inputs["b"].tolist() == [[bool(data[2]), bool(data[3])]] and request.id == "q"
     assert _refused(_parse, head + b"\x01\x01\x05\x00", (I8, B), (Y,), len(head), layouts).message == \
         "input 'b': BOOL binary data must be bytes 0 or 1"
+
+
+@pytest.mark.parametrize("parameters", [3, "binary_data", ["binary_data"], True])
+def test_an_output_s_parameters_that_are_not_an_object_are_a_400_naming_the_output(parameters) -> None:
+    with pytest.raises(RequestError) as refused:
+        requested_outputs([{"name": "x", "parameters": parameters}], [X], False)
+    assert str(refused.value) == "output 'x': 'parameters' must be a JSON object when given"
