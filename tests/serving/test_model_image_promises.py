@@ -7,6 +7,11 @@ from __future__ import annotations
 import pytest
 
 from components.serving.model_image import is_ignored, read_dockerignore
+from tests.harness import only
+from tests.serving import test_model_image
+from tests.serving.test_model_image import IMAGE, _image
+
+context = test_model_image.context  # the build-context fixture, shared
 
 PATTERNS = read_dockerignore("log?.txt\n[ab].bin\n[^x]y.dat\nliteral\\*.md\nv]1[ab].cfg\n[oops\n/built\ncache/**\n")
 
@@ -30,3 +35,9 @@ def test_a_later_exception_keeps_a_file_an_earlier_pattern_ignores_and_a_later_p
     assert is_ignored("keep.log", patterns) is True
     assert is_ignored("spaced.log", patterns) is False
     assert is_ignored("other.log", patterns) is True
+
+
+def test_the_image_belongs_to_the_component_so_it_takes_the_components_provider_and_options(context):
+    synthesis, _ = _image(context)
+    component = only(synthesis.of_type("gpu-model-platform:index:ModelImage"))
+    assert only(synthesis.of_type(IMAGE), "docker image").parent == component.urn
