@@ -217,6 +217,7 @@ class ModelServer:
             await self.batcher.stop()
         if self.tracing is not None:  # send the spans still buffered
             self.tracing.shutdown()
+        self.request_log.flush()  # the lines of the last event loop pass
 
     # --- admission (shared with gRPC) ------------------------------------------------------------
     def admit(self) -> bool:
@@ -346,7 +347,7 @@ class ModelServer:
             if batcher.collect(parsed.inputs, parsed.rows,
                                lambda result: deliver(request, self._collected_done(request, parsed, result))):
                 return
-            outcome = batcher.enqueue(parsed.inputs, parsed.rows)
+            outcome = batcher.enqueue(parsed.inputs, parsed.rows, parsed.timeout_s)
         except Exception as exc:
             deliver(request, self._failed(request, exc))
             return

@@ -92,6 +92,8 @@ class _Pending:
     inputs: dict[str, np.ndarray]
     rows: int
     future: asyncio.Future
+    allowed_s: float
+    """The longest it may wait in the queue: QUEUE_TIMEOUT_MS, or its own `parameters.timeout` when shorter."""
     arrived: float = field(default_factory=time.monotonic)
 
 
@@ -189,16 +191,19 @@ class DynamicBatcher:
         are slow or stalled: waiting for them would make every batch pay the whole window."""
         return any(started >= since for started in self._arrivals.values()) if self._arrivals else False
 
-    async def submit(self, inputs: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
+    async def submit(self, inputs: dict[str, np.ndarray], rows: int,
+                     timeout_s: float | None = None) -> dict[str, np.ndarray]:
         """Queue one request's inputs; resolves to its own slice of the batch outputs.
 
         Raises Overloaded when MAX_QUEUE_SIZE requests are already waiting, or when this one is
-        still waiting QUEUE_TIMEOUT_MS after it was queued (checked when its batch would start).
+        still waiting QUEUE_TIMEOUT_MS (or its own `timeout_s`, when shorter) after it was queued
+        (checked when its batch would start).
         """
-        outcome = self.enqueue(inputs, rows)
+        outcome = self.enqueue(inputs, rows, timeout_s)
         return outcome if isinstance(outcome, dict) else await outcome
 
-    def enqueue(self, inputs: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray] | asyncio.Future:
+    def enqueue(self, inputs: dict[str, np.ndarray], rows: int,
+                timeout_s: float | None = None) -> dict[str, np.ndarray] | asyncio.Future:
         """`submit` without a coroutine: the outputs at once when the request ran alone on the
         spot, else a future of them (cancel it to give up the request's place)."""
         if len(self._pending) >= self._max_queue:
@@ -212,7 +217,8 @@ class DynamicBatcher:
             # the batcher task and its look for late arrivals (two task switches and a loop pass).
             return self._run_alone(inputs, rows)
         future = asyncio.get_running_loop().create_future()
-        self._pending.append(_Pending(inputs, rows, future))
+        allowed_s = self._queue_timeout_s if timeout_s is None else min(timeout_s, self._queue_timeout_s)
+        self._pending.append(_Pending(inputs, rows, future, allowed_s))
         self._pending_rows += rows
         self._metrics.queue_depth.inc()
         self._wakeup.set()
@@ -288,7 +294,6 @@ class DynamicBatcher:
         batch: list[_Pending] = []
         rows = 0
         now = time.monotonic()
-        expired_before = now - self._queue_timeout_s
         queue_wait, queue = self._metrics.queue_wait, self._metrics.statistics.queue
         while self._pending:
             item = self._pending[0]
@@ -298,10 +303,12 @@ class DynamicBatcher:
             self._pending_rows -= item.rows
             if item.future.done():  # the client went away while it waited
                 continue
-            if item.arrived < expired_before:
+            if now - item.arrived > item.allowed_s:
+                whose = ("the server's QUEUE_TIMEOUT_MS" if item.allowed_s == self._queue_timeout_s
+                         else "the request's parameters.timeout")
                 item.future.set_exception(Overloaded(
-                    f"waited {time.monotonic() - item.arrived:.1f} s in the batch queue, more than the "
-                    f"{self._queue_timeout_s * 1000:.0f} ms allowed; retry shortly", "queue_timeout"))
+                    f"waited {now - item.arrived:.3f} s in the batch queue, more than the "
+                    f"{item.allowed_s * 1000:.0f} ms allowed by {whose}; retry shortly", "queue_timeout"))
                 continue
             batch.append(item)
             rows += item.rows

@@ -48,7 +48,7 @@ class Settings:
     max_connections: int = 1000
     """Open public HTTP connections at most (capped below the process's file descriptor limit at start)."""
     max_concurrent_requests: int = 256
-    """Inference requests (HTTP and gRPC) being read, queued or run at once; more get 503 + Retry-After."""
+    """Inference requests (HTTP and gRPC) admitted (body complete), queued or run at once; more get 503 + Retry-After."""
     max_queue_size: int = 128
     """Requests waiting in the batcher at most; more get 503 + Retry-After."""
     queue_timeout_ms: float = 2000.0

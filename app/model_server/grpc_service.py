@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 import time
 from typing import TYPE_CHECKING
 
 import grpc
 import numpy as np
+from google.protobuf.unknown_fields import UnknownFieldSet
 
 from . import SERVER_NAME, __version__
 from .batcher import InferenceError, Overloaded
@@ -29,10 +31,10 @@ from .protocol import (
     array_from_bytes,
     array_from_values,
     batch_rows,
-    check_schedule_policy,
     check_tensor,
     echo,
     requested_outputs,
+    schedule_timeout,
 )
 from .request_log import grpc_request_logged, grpc_request_rows, grpc_request_started
 
@@ -79,12 +81,37 @@ def _input_array(tensor: pb.ModelInferRequest.InferInputTensor, raw: bytes | Non
     return spec.name, array_from_values(spec, shape, np.array(getattr(tensor.contents, field)))
 
 
-def parse_request(request: pb.ModelInferRequest, model) -> tuple[dict[str, np.ndarray], int, list[str]]:
-    """(inputs, rows, output names) of a ModelInferRequest, validated like the REST path."""
+# Triton's InferParameter has two fields KServe's proto (ours) lacks: double_param = 4 and uint64_param = 5
+# (tritonclient 2.73.0, grpc/service_pb2.py; its client sends `priority` as uint64_param). To our messages they
+# are unknown fields: read from there, so a Triton client's priority is refused, not silently dropped.
+_TRITON_UINT64_PARAM, _TRITON_DOUBLE_PARAM = 5, 4
+_VARINT, _FIXED64 = 0, 1
+
+
+def _parameter(parameters, key: str) -> object:
+    """The value of an InferParameter, whichever of its fields (ours or Triton's) was set; None when absent."""
+    parameter = parameters.get(key)
+    if parameter is None:
+        return None
+    choice = parameter.WhichOneof("parameter_choice")
+    if choice is not None:
+        return getattr(parameter, choice)
+    for field in UnknownFieldSet(parameter):
+        if field.field_number == _TRITON_UINT64_PARAM and field.wire_type == _VARINT:
+            return field.data
+        if field.field_number == _TRITON_DOUBLE_PARAM and field.wire_type == _FIXED64:
+            return struct.unpack("<d", struct.pack("<Q", field.data))[0]
+    return None
+
+
+def parse_request(request: pb.ModelInferRequest, model
+                  ) -> tuple[dict[str, np.ndarray], int, list[str], float | None]:
+    """(inputs, rows, output names, queue timeout) of a ModelInferRequest, validated like the REST path."""
     specs = {spec.name: spec for spec in model.inputs}
+    timeout_s = None
     if request.parameters:
-        priority, timeout = request.parameters.get("priority"), request.parameters.get("timeout")
-        check_schedule_policy(priority and priority.int64_param, timeout and timeout.int64_param)
+        timeout_s = schedule_timeout(_parameter(request.parameters, "priority"),
+                                     _parameter(request.parameters, "timeout"))
     if not request.inputs:
         raise RequestError("'inputs' must list at least one input tensor")
     raw = list(request.raw_input_contents)
@@ -100,7 +127,7 @@ def parse_request(request: pb.ModelInferRequest, model) -> tuple[dict[str, np.nd
     rows = batch_rows(arrays, specs)
     wanted, _ = requested_outputs([{"name": o.name} for o in request.outputs] if request.outputs else None,
                                   model.outputs, False)
-    return arrays, rows, wanted
+    return arrays, rows, wanted, timeout_s
 
 
 class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
@@ -194,9 +221,9 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
                 raise _Abort(grpc.StatusCode.UNAVAILABLE, "server at its concurrency limit; retry shortly")
             self.app.grpc_active += 1
             try:
-                inputs, rows, wanted = parse_request(request, model)
+                inputs, rows, wanted, timeout_s = parse_request(request, model)
                 grpc_request_rows(rows)  # observability: the batch size of its log line (request_log.py)
-                results = await self.app.batcher.submit(inputs, rows)
+                results = await self.app.batcher.submit(inputs, rows, timeout_s)
             finally:
                 self.app.grpc_active -= 1
                 self.app.release()
@@ -266,6 +293,7 @@ class CallGuard(grpc.aio.ServerInterceptor):
         metrics = self.app.metrics
 
         async def behavior(request_iterator, context: grpc.aio.ServicerContext):
+            started = time.perf_counter()
             try:
                 async with asyncio.timeout(first_message_s):
                     request = await context.read()
@@ -274,7 +302,8 @@ class CallGuard(grpc.aio.ServerInterceptor):
                 metrics.observe_request(method, 408, first_message_s)
                 await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED,
                                     f"request message not received within {first_message_s:g} s")
-            if request is grpc.aio.EOF:
+            if request is grpc.aio.EOF:  # counted like REST's 400 for a request without a body
+                metrics.observe_request(method, 400, time.perf_counter() - started)
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the call ended without a request message")
             return await unary(request, context)
         return behavior
@@ -296,6 +325,9 @@ def build_server(app: ModelServer, host: str, max_connections: int) -> grpc.aio.
         ("grpc.max_receive_message_length", s.max_request_bytes),
         ("grpc.max_send_message_length", max(s.max_request_bytes, 4 * 1024 * 1024)),
         ("grpc.max_metadata_size", s.max_header_bytes),
+        # gRPC core refuses metadata past max_metadata_size only at random, up to a hard limit of at least
+        # 16 KiB (src/core/call/metadata_info.h): the hard limit makes MAX_HEADER_BYTES the bound.
+        ("grpc.absolute_max_metadata_size", s.max_header_bytes),
         # Never share the port with another process silently (gRPC turns SO_REUSEPORT on by default).
         ("grpc.so_reuseport", 0),
         ("grpc.max_connection_idle_ms", int(s.keep_alive_timeout_seconds * 1000)),

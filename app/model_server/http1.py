@@ -47,12 +47,12 @@ from urllib.parse import unquote
 
 import httptools
 
-from .exchange import Application, HttpRequest
+from .exchange import Answer, Application, HttpRequest
 from .http1_answers import Answering
 from .http1_closing import Closing
 from .http1_deadlines import SWEEP_S, Deadlines, sweep
 from .http1_pacing import FEED_SLICE, MAX_PIPELINE, WRITE_HIGH_WATER, WRITE_LOW_WATER, Backpressure
-from .http1_wire import BODY, CONTINUE, HEAD, IDLE, METHODS, READ_HEADERS, REQUEST_LINE, new_parser
+from .http1_wire import BODY, CONTINUE, HEAD, HOST_VALUE, IDLE, METHODS, READ_HEADERS, REQUEST_LINE, new_parser
 from .http_limits import OVERFLOW_CONNECTIONS, Connections
 from .request_log import PASSED_HEADERS
 
@@ -92,8 +92,11 @@ class Http1Protocol(Backpressure, Answering, Closing, Deadlines, asyncio.Protoco
         self.url = b""
         self.headers: dict[bytes, bytes] = {}
         self.hosts = 0
+        self.host = b""
         self.duplicate: bytes | None = None
         self.expect = False
+        self.codings = b""
+        """Transfer-Encoding's value(s) of the request being read (`chunked` is the only coding served)."""
         self.body: list[bytes] = []
         self.body_size = 0
         self.discard = False
@@ -224,6 +227,7 @@ class Http1Protocol(Backpressure, Answering, Closing, Deadlines, asyncio.Protoco
                 self.since = now
         if self.reading == HEAD:
             self.head_bytes += len(data)
+        heads = self.served + len(self.owed)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -234,7 +238,8 @@ class Http1Protocol(Backpressure, Answering, Closing, Deadlines, asyncio.Protoco
                 self.close()
             return
         except httptools.HttpParserInvalidMethodError as exc:
-            if REQUEST_LINE.match(data):  # a well-formed request with a method llhttp does not know
+            if REQUEST_LINE.match(_failed_message(data, self.served + len(self.owed) - heads)):
+                # a well-formed request line with a method llhttp does not know
                 self._refuse_raw(501, "bad_http", "unknown request method; this server implements GET, HEAD and POST")
             else:
                 self._refuse_raw(400, "bad_http", f"malformed HTTP request: {str(exc)[:100]}")
@@ -248,8 +253,29 @@ class Http1Protocol(Backpressure, Answering, Closing, Deadlines, asyncio.Protoco
             self._refuse_raw(400, "bad_http", f"malformed HTTP request: {str(exc)[:100]}")
             return
         if self.reading == HEAD and self.head_bytes > self.state.limits.max_header_bytes and not self.closing:
-            self._refuse_raw(431, "header_too_large",
-                             f"request head exceeds {self.state.limits.max_header_bytes} bytes")
+            self._refuse_raw(*self._head_too_large())
+
+    def _head_too_large(self) -> tuple[int, str, str]:
+        """The refusal of a head over MAX_HEADER_BYTES: 414 when the request-target alone is longer (RFC 9112 3:
+        a target longer than the server parses MUST get 414), else 431."""
+        limit = self.state.limits.max_header_bytes
+        if len(self.url) > limit:
+            return 414, "header_too_large", f"request target exceeds {limit} bytes"
+        return 431, "header_too_large", f"request head exceeds {limit} bytes"
+
+    def _coding_refusal(self, version: str) -> Answer | None:
+        """RFC 9112 6.1: Transfer-Encoding in an HTTP/1.0 request is faulty framing (400, then close); a transfer
+        coding other than a single `chunked` is not implemented (501, then close). None: plain chunked."""
+        if version == "1.0":
+            return self._refusal(400, "bad_http", "Transfer-Encoding in an HTTP/1.0 request; send Content-Length")
+        codings = [c.strip().lower() for c in self.codings.split(b",") if c.strip()]
+        if codings[-1:] != [b"chunked"]:  # 6.3 (4): the body's length cannot be known
+            return self._refusal(400, "bad_http", "chunked must be the final transfer coding of a request")
+        if codings != [b"chunked"]:
+            listed = ", ".join(c.decode("latin-1") for c in codings)[:100]
+            return self._refusal(501, "bad_http", f"transfer coding not implemented: {listed}; send the body "
+                                                  "chunked or with Content-Length")
+        return None
 
     def on_message_begin(self) -> None:
         self.url = b""
@@ -257,6 +283,7 @@ class Http1Protocol(Backpressure, Answering, Closing, Deadlines, asyncio.Protoco
         self.hosts = 0
         self.duplicate = None
         self.expect = False
+        self.codings = b""
         self.head_exact = 0
         self.body = []
         self._drop_upload()
@@ -283,10 +310,12 @@ class Http1Protocol(Backpressure, Answering, Closing, Deadlines, asyncio.Protoco
             self.headers.setdefault(name, value)
         elif name == b"host":
             self.hosts += 1
+            self.host = value
         elif name == b"expect":
             self.expect = value.strip().lower() == b"100-continue"
         elif name == b"transfer-encoding":
             self.chunked = True
+            self.codings += b"," + value
 
     def on_headers_complete(self) -> None:
         if self.closing:  # the rest of a read that came after the answer that closed the connection
@@ -318,7 +347,12 @@ class Http1Protocol(Backpressure, Answering, Closing, Deadlines, asyncio.Protoco
             request.keep_alive = False
             answer = self._refusal(505, "bad_http", f"HTTP/{version} is not supported; send HTTP/1.1")
         elif self.head_exact > limits.max_header_bytes:
-            answer = self._refusal(431, "header_too_large", f"request head exceeds {limits.max_header_bytes} bytes")
+            answer = self._refusal(*self._head_too_large())
+        elif self.hosts == 1 and not HOST_VALUE.fullmatch(self.host.strip(b" \t")):
+            # RFC 9112 3.2: a Host field with an invalid value is a 400, like a missing or repeated one.
+            answer = self._refusal(400, "bad_http", "the Host header is not a valid host[:port]")
+        elif self.chunked and (refusal := self._coding_refusal(version)) is not None:
+            answer = refusal
         elif self.over_capacity:
             answer = self._refusal(503, "connection_limit", "too many open connections; retry shortly",
                                    (b"retry-after", str(limits.retry_after_s).encode()))
@@ -328,10 +362,10 @@ class Http1Protocol(Backpressure, Answering, Closing, Deadlines, asyncio.Protoco
             # Answered before the body: the rest of it is read and dropped (within BODY_TIMEOUT_SECONDS
             # and DISCARD_MAX_BYTES; a longer body closes the connection instead).
             self.discard = True
-            if self.expect or self.over_capacity or answer[0] == 431 or self._long_body():
+            if self.expect or self.over_capacity or answer[0] in (414, 431) or self._long_body():
                 request.keep_alive = False
             self.deliver(request, answer)
-        elif self.expect and len(self.owed) == 1:
+        elif self.expect and len(self.owed) == 1 and version != "1.0":  # RFC 9110 10.1.1: ignored from 1.0
             self.transport.write(CONTINUE)
         self._pace()
 
@@ -394,3 +428,35 @@ class Http1Protocol(Backpressure, Answering, Closing, Deadlines, asyncio.Protoco
         self.body = []
         self._drop_upload()
         self.app.finish(request, body[0] if len(body) == 1 else b"".join(body), self.deliver)
+
+
+def _failed_message(data: bytes, completed: int) -> bytes:
+    """The bytes from where the request llhttp failed on starts (httptools does not say where): after the
+    `completed` requests parsed from `data` before it, found by parsing prefixes of `data` again (an error path)."""
+    if completed <= 0:
+        return data
+    low, high = 0, len(data)
+    while low < high:  # the shortest prefix that holds `completed` whole requests
+        middle = (low + high) // 2
+        if _requests_in(data[:middle]) >= completed:
+            high = middle
+        else:
+            low = middle + 1
+    return data[low:].lstrip(b"\r\n")
+
+
+class _Counter:
+    def __init__(self) -> None:
+        self.complete = 0
+
+    def on_message_complete(self) -> None:
+        self.complete += 1
+
+
+def _requests_in(data: bytes) -> int:
+    counter = _Counter()
+    try:
+        new_parser(counter).feed_data(data)
+    except httptools.HttpParserError:
+        pass
+    return counter.complete

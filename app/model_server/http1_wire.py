@@ -15,6 +15,11 @@ CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 CLOSE_LINE = b"connection: close\r\n"
 REQUEST_LINE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+ [\x21-\x7e]+ HTTP/[0-9]\.[0-9]\r\n")
 """RFC 9112 3: method (a token) SP request-target SP HTTP-version CRLF."""
+HOST_VALUE = re.compile(
+    rb"(?:\[[0-9A-Fa-f:.]+\]|\[v[0-9A-Fa-f]+\.[A-Za-z0-9\-._~!$&'()*+,;=:]+\]"  # IP-literal (IPv6, IPvFuture)
+    rb"|(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*)"  # IPv4address or reg-name (may be empty)
+    rb"(?::[0-9]*)?")
+"""RFC 9112 3.2 / RFC 3986 3.2.2-3.2.3: a Host field value is uri-host [ ":" port ] (no userinfo, no spaces)."""
 METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")}
 READ_HEADERS = frozenset({b"content-length", b"content-type", b"content-encoding", b"authorization",
                           b"inference-header-content-length"})

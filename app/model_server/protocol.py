@@ -65,6 +65,8 @@ class InferRequest:
     """Output names to return, in order."""
     binary_outputs: frozenset[str] = frozenset()
     """Outputs to return as binary data (the binary tensor data extension)."""
+    timeout_s: float | None = None
+    """`parameters.timeout`: the longest the request may wait in the batch queue (None: the server's limit)."""
 
 
 def _shape_text(shape: Sequence[int]) -> str:
@@ -179,16 +181,24 @@ def _holds_bool(data: list) -> bool:
     return any(value is True or value is False or (type(value) is list and _holds_bool(value)) for value in data)
 
 
-def check_schedule_policy(priority: Any, timeout: Any) -> None:
-    """Refuse the schedule-policy parameters (Triton's schedule_policy extension: `priority`, 1 highest,
-    0 the default; `timeout` in microseconds) rather than ignore them: this server has one queue, in
-    arrival order, bounded by its own QUEUE_TIMEOUT_MS."""
+MAX_TIMEOUT_US = 2**63 - 1
+"""The largest `parameters.timeout` taken (int64, what the gRPC parameter carries)."""
+
+
+def schedule_timeout(priority: Any, timeout: Any) -> float | None:
+    """The schedule-policy parameters (Triton's schedule_policy extension: `priority`, 1 highest, 0 the
+    default; `timeout` in microseconds, 0 the default): the longest this request may wait in the batch
+    queue, in seconds (None: the server's QUEUE_TIMEOUT_MS alone), or a RequestError. A priority other
+    than 0 is refused rather than ignored: this server has one queue, in arrival order."""
     if priority not in (None, 0) or isinstance(priority, bool):
         raise RequestError("parameters.priority is not supported: this server has one priority level; "
                            "leave it out (or 0)")
-    if timeout is not None:
-        raise RequestError("parameters.timeout is not supported: requests wait at most the server's "
-                           "QUEUE_TIMEOUT_MS in the batch queue; leave it out")
+    if timeout is None:
+        return None
+    if not isinstance(timeout, int) or isinstance(timeout, bool) or not 0 <= timeout <= MAX_TIMEOUT_US:
+        raise RequestError(f"parameters.timeout must be a whole number of microseconds from 0 to {MAX_TIMEOUT_US} "
+                           f"(0: the server's queue timeout), got {echo(timeout)}")
+    return timeout / 1e6 if timeout else None
 
 
 def _flag(params: Any, key: str, where: str) -> bool:
@@ -252,6 +262,7 @@ class _Layout:
     rows: int
     outputs: list[str]
     binary_outputs: frozenset[str]
+    timeout_s: float | None
 
 
 class BinaryLayouts:
@@ -283,7 +294,7 @@ def _from_layout(layout: _Layout, binary: memoryview) -> InferRequest:
             arrays[spec.name] = np.frombuffer(binary, dtype, size // dtype.itemsize, offset).reshape(shape)
         else:
             arrays[spec.name] = _array_of(spec, shape, binary[offset:offset + size])
-    return InferRequest(layout.id, arrays, layout.rows, layout.outputs, layout.binary_outputs)
+    return InferRequest(layout.id, arrays, layout.rows, layout.outputs, layout.binary_outputs, layout.timeout_s)
 
 
 def batch_rows(arrays: dict[str, np.ndarray], specs: Iterable[str]) -> int:
@@ -333,8 +344,7 @@ def parse_infer_request(body: bytes, inputs: Sequence[TensorSpec], outputs: Sequ
         raise RequestError("'id' must be at most 256 characters")
     params = request.get("parameters")
     binary_default = _flag(params, "binary_data_output", "request")
-    if params:
-        check_schedule_policy(params.get("priority"), params.get("timeout"))
+    timeout_s = schedule_timeout(params.get("priority"), params.get("timeout")) if params else None
 
     items = request.get("inputs")
     if not isinstance(items, list) or not items:
@@ -361,9 +371,9 @@ def parse_infer_request(body: bytes, inputs: Sequence[TensorSpec], outputs: Sequ
         raise RequestError(f"the body has {len(binary) - offset} binary byte(s) that no input's "
                            "'binary_data_size' accounts for")
     wanted, binary_outputs = requested_outputs(request.get("outputs"), outputs, binary_default)
-    parsed = InferRequest(request_id, arrays, batch_rows(arrays, specs), wanted, binary_outputs)
+    parsed = InferRequest(request_id, arrays, batch_rows(arrays, specs), wanted, binary_outputs, timeout_s)
     if placed is not None:
-        layouts.remember(key, _Layout(request_id, placed, parsed.rows, wanted, binary_outputs))
+        layouts.remember(key, _Layout(request_id, placed, parsed.rows, wanted, binary_outputs, timeout_s))
     return parsed
 
 

@@ -43,9 +43,21 @@ def request_id(header: bytes | None, new_id: Callable[[], str]) -> str:
     return new_id()
 
 
-def _utc_now() -> str:
-    now = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+class _Clock:
+    """The log's timestamps (RFC 3339, UTC, milliseconds); the date and time part is formatted once per second
+    (`strftime` cost ~5 us, a third of a line's cost)."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def now(self) -> str:
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._prefix}.{int((now - second) * 1000):03d}Z"
 
 
 class RequestLog:
@@ -56,7 +68,9 @@ class RequestLog:
         self.enabled = enabled
         self.logger = logging.getLogger(LOGGER_NAME)
         self._direct: list[logging.Handler] = []
-        self._flush_due = False
+        self._pending: list[str] = []
+        """Lines of this event loop pass not yet written (`_write`)."""
+        self._clock = _Clock()
         if not self.logger.handlers:
             handler = logging.StreamHandler(sys.stdout)
             handler.setFormatter(logging.Formatter("%(message)s"))  # the message is the whole JSON line
@@ -69,7 +83,7 @@ class RequestLog:
              batch_size: int | None, trace_id: str | None = None) -> bytes:
         """The JSON line of one answered request (the fields are the whole contract: docs/monitoring.md)."""
         fields: dict[str, object] = {
-            "time": _utc_now(), "level": "error" if status >= 500 else "info", "msg": "request",
+            "time": self._clock.now(), "level": "error" if status >= 500 else "info", "msg": "request",
             "request_id": request_id, "model": self.model, "route": route, "method": method,
             "status": status, "latency_ms": round(seconds * 1000, 3),
         }
@@ -93,20 +107,23 @@ class RequestLog:
 
     def _write(self, text: str) -> None:
         """Our own handler's job without `logging` (a record, the caller's frame and a flush per line cost
-        ~35 us, a fifth of a 1-row request's CPU at one client): the line is written at once, the stream
-        flushed once per event loop pass."""
-        stream = self._direct[0].stream  # type: ignore[attr-defined]
-        stream.write(text + "\n")
-        if self._flush_due:
+        ~35 us, a fifth of a 1-row request's CPU at one client): the lines of one event loop pass are written
+        together at its end, in one write and one flush (one system call where there were one per line)."""
+        self._pending.append(text)
+        if len(self._pending) > 1:
             return
         try:
-            asyncio.get_running_loop().call_soon(self._flush, stream)
-            self._flush_due = True
-        except RuntimeError:  # no event loop (a direct call): flush now
-            stream.flush()
+            asyncio.get_running_loop().call_soon(self.flush)
+        except RuntimeError:  # no event loop (a direct call): written now
+            self.flush()
 
-    def _flush(self, stream: Any) -> None:
-        self._flush_due = False
+    def flush(self) -> None:
+        """Write the lines kept so far (at the end of each event loop pass, and when the server stops)."""
+        if not self._pending:
+            return
+        lines, self._pending = self._pending, []
+        stream = self._direct[0].stream  # type: ignore[attr-defined]
+        stream.write("\n".join(lines) + "\n")
         stream.flush()
 
 

@@ -2,12 +2,16 @@
 
     python -m venv ~/.cache/gpu-model-platform/profile-venv
     ~/.cache/gpu-model-platform/profile-venv/bin/pip install py-spy==0.4.3
-    python bench/server/profile_hot_path.py --seconds 15 [--concurrency 1] [--env GRPC_PORT=0 ...]
+    python bench/server/profile_hot_path.py --seconds 15 [--concurrency 1] [--grpc] [--native] [--env NAME=VALUE ...]
 
 Starts app/model_server on 127.0.0.1 pinned to CPU 0 (every limit at its default), drives it with
-bench/server/loadgen.py on CPU 1 (1-row JSON requests, closed loop), and records the server with
+bench/server/loadgen.py on CPU 1 (1-row JSON requests, closed loop; `--grpc`: loadgen_grpc.py's ModelInfer
+calls), and records the server with
 `py-spy record --format raw --nonblocking` meanwhile. Prints the functions with the most samples,
 inclusive and self, as shares of all samples, and writes the collapsed stacks (flamegraph input).
+`--native` adds the C and Cython frames (grpcio's core, ONNX Runtime, the kernel calls' libc wrappers) to the
+Python ones (py-spy then pauses the server for each sample: rates fall, shares hold); every thread is
+sampled, idle ones not counted.
 """
 from __future__ import annotations
 
@@ -58,6 +62,8 @@ def main() -> int:
     parser.add_argument("--env", action="append", default=[], help="extra server variable NAME=VALUE")
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--binary", action="store_true", help="binary tensor data extension instead of JSON")
+    parser.add_argument("--grpc", action="store_true", help="gRPC ModelInfer calls (loadgen_grpc.py) instead of REST")
+    parser.add_argument("--native", action="store_true", help="py-spy --native: C and Cython frames too")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "model-server-profile")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -77,15 +83,20 @@ def main() -> int:
                 time.sleep(0.1)
         bodies = args.out / "bodies.jsonl"
         make_bodies(bodies, rows_per_request=args.rows)
-        load = subprocess.Popen(["taskset", "-c", "1", sys.executable, str(HERE / "loadgen.py"), "--url",
-                                 f"http://127.0.0.1:{port}/v2/models/{MODEL_NAME}/infer", "--body-file", str(bodies),
+        if args.grpc:
+            client = [str(HERE / "loadgen_grpc.py"), "--target", f"127.0.0.1:{env['GRPC_PORT']}"]
+        else:
+            client = [str(HERE / "loadgen.py"), "--url", f"http://127.0.0.1:{port}/v2/models/{MODEL_NAME}/infer",
+                      *(["--binary"] if args.binary else [])]
+        load = subprocess.Popen(["taskset", "-c", "1", sys.executable, *client, "--body-file", str(bodies),
                                  "--requests", "10000000", "--concurrency", str(args.concurrency),
-                                 "--time-cap", str(args.seconds + 3), *(["--binary"] if args.binary else [])],
-                                stdout=subprocess.PIPE, text=True)
+                                 "--time-cap", str(args.seconds + 3)], stdout=subprocess.PIPE, text=True)
         time.sleep(1.5)
         collapsed = args.out / "collapsed.txt"
         subprocess.run([str(PY_SPY), "record", "--pid", str(server.pid), "--duration", str(int(args.seconds)),
-                        "--rate", str(args.rate), "--format", "raw", "--nonblocking", "--output", str(collapsed)],
+                        "--rate", str(args.rate), "--format", "raw", "--threads", "--output", str(collapsed),
+                        # py-spy reads native stacks only with the process paused for each sample
+                        *(["--native"] if args.native else ["--nonblocking"])],
                        check=True, capture_output=True, timeout=args.seconds + 60)
         result = json.loads(load.communicate(timeout=args.seconds + 60)[0])
     finally:

@@ -92,6 +92,24 @@ def test_a_request_queued_longer_than_the_queue_timeout_is_refused_and_one_queue
     _run(scenario())
 
 
+def test_a_request_s_own_timeout_bounds_its_wait_when_shorter_than_the_queue_timeout(clock) -> None:
+    async def scenario() -> None:
+        b = _batcher(queue_timeout_s=1.0)
+        b._wakeup = asyncio.Event()
+        late = b.enqueue(_rows(1), 1, timeout_s=0.25)
+        on_time = b.enqueue(_rows(1), 1, timeout_s=0.25)
+        longer = b.enqueue(_rows(1), 1, timeout_s=5.0)  # the server's 1 s still applies
+        server_late = b.enqueue(_rows(1), 1, timeout_s=5.0)
+        b._pending[0].arrived, b._pending[1].arrived = 99.749, 99.75
+        b._pending[2].arrived, b._pending[3].arrived = 99.0, 98.999
+        batch = b._take_batch()
+        assert [item.future for item in batch] == [on_time, longer]
+        assert "250 ms allowed by the request's parameters.timeout" in str(late.exception())
+        assert "1000 ms allowed by the server's QUEUE_TIMEOUT_MS" in str(server_late.exception())
+        assert late.exception().reason == server_late.exception().reason == "queue_timeout"
+    _run(scenario())
+
+
 def test_a_batch_takes_requests_while_their_rows_fit_max_batch_size_exactly(clock) -> None:
     async def scenario() -> None:
         b = _batcher()

@@ -250,3 +250,25 @@ def test_the_proto_is_the_protocols_published_file() -> None:
         assert f"rpc {rpc}(" in text
     source = (APP_DIR / "model_server" / "oip" / "__init__.py").read_text()
     assert "kserve/kserve" in source and "v0.20.0" in source and "docs/predict-api/v2/grpc_predict_v2.proto" in source
+
+
+def test_grpc_fp16_inputs_come_only_as_raw_contents_and_empty_outputs_mean_all() -> None:
+    from types import SimpleNamespace
+
+    from model_server.grpc_service import parse_request
+    from model_server.model import TensorSpec
+    from model_server.oip import grpc_predict_v2_pb2 as pb
+    from model_server.protocol import RequestError
+
+    model = SimpleNamespace(inputs=(TensorSpec("x", "FP16", np.dtype(np.float16), (-1, 2)),),
+                            outputs=(TensorSpec("a", "FP32", np.dtype(np.float32), (-1, 1)),
+                                     TensorSpec("b", "FP32", np.dtype(np.float32), (-1, 1))))
+    tensor = pb.ModelInferRequest.InferInputTensor(name="x", datatype="FP16", shape=[1, 2])
+    values = np.array([[1.5, -2.0]], dtype="<f2")
+    arrays, rows, wanted, timeout = parse_request(
+        pb.ModelInferRequest(inputs=[tensor], raw_input_contents=[values.tobytes()]), model)
+    assert arrays["x"].tolist() == values.tolist() and (rows, wanted, timeout) == (1, ["a", "b"], None)
+    typed = pb.ModelInferRequest.InferInputTensor(name="x", datatype="FP16", shape=[1, 2])
+    typed.contents.fp32_contents.extend([1.5, -2.0])
+    with pytest.raises(RequestError, match="FP16 data must be sent in raw_input_contents"):
+        parse_request(pb.ModelInferRequest(inputs=[typed]), model)

@@ -165,3 +165,29 @@ def test_connections_queued_when_the_listener_closes_are_answered_not_reset(star
     assert server.proc.wait(timeout=15) == 0
     assert set(outcomes) <= {"answered", "ConnectionRefusedError"}, outcomes
     assert outcomes.get("answered", 0) >= 1, outcomes
+
+
+def test_grpc_takes_no_new_call_once_its_listener_closes_while_a_call_in_flight_finishes(
+        start_server, tiny_model: TinyModel) -> None:
+    import grpc
+    from model_server.oip import grpc_predict_v2_pb2 as pb
+    from model_server.oip import grpc_predict_v2_pb2_grpc as pb_grpc
+
+    from tests.app.test_hostile_grpc import infer_request
+
+    server: ServerProcess = start_server(tiny_model.dir, MAX_BATCH_SIZE="1", TEST_INFERENCE_DELAY_MS="2500",
+                                         DRAIN_TIMEOUT_SECONDS="20")
+    server.wait_ready(timeout=30)
+    with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        assert stub.ServerLive(pb.ServerLiveRequest(), timeout=5).live
+        with ThreadPoolExecutor(1) as pool:
+            in_flight = pool.submit(stub.ModelInfer, infer_request(digits_rows(1)), timeout=20)
+            time.sleep(0.5)
+            server.terminate()
+            time.sleep(0.5)
+            with pytest.raises(grpc.RpcError) as refused:
+                stub.ServerLive(pb.ServerLiveRequest(), timeout=5)
+            assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert len(in_flight.result(timeout=20).raw_output_contents[0]) == 10 * 4
+    assert server.proc.wait(timeout=10) == 0

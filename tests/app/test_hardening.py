@@ -140,6 +140,16 @@ def test_outputs_that_overflow_to_non_finite_values_are_a_422_in_json(start_serv
     length = int(binary.headers["inference-header-content-length"])
     values = np.frombuffer(binary.body[length:], dtype="<f4")
     assert values.size == 10 and not np.isfinite(values).all()
+    # So does gRPC (raw_output_contents).
+    import grpc
+    from model_server.oip import grpc_predict_v2_pb2_grpc as pb_grpc
+
+    from tests.app.test_hostile_grpc import infer_request
+
+    with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+        answer = pb_grpc.GRPCInferenceServiceStub(channel).ModelInfer(infer_request(rows), timeout=10)
+    raw = np.frombuffer(answer.raw_output_contents[0], dtype="<f4")
+    assert raw.size == 10 and not np.isfinite(raw).all()
 
 
 def test_head_and_expect_100_continue_are_answered(server: ServerProcess) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
+import struct
 import time
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from tests.app.conftest import (
     ServerProcess,
     TinyModel,
     api_keys_dir,
+    counter_value,
     digits_rows,
     infer_payload,
     limit_descriptors,
@@ -110,6 +112,32 @@ def test_streams_that_send_only_headers_do_not_block_other_calls_and_are_ended(
     expected = "UNAUTHENTICATED" if with_keys else "DEADLINE_EXCEEDED"
     assert "still open" not in ended and expected in ended, ended
     assert time.monotonic() - started < 30
+    # Counted with their HTTP equivalents: UNAUTHENTICATED 401, DEADLINE_EXCEEDED (no message in time) 408.
+    counted = counter_value(server.metrics_text(), "inference_requests", route=METHOD + "ModelInfer",
+                            status="401" if with_keys else "408")
+    assert counted >= ended.count(expected), counted
+
+
+def test_a_call_that_ends_without_its_message_is_refused_and_counted_as_a_400(start_server, tiny_model) -> None:
+    server: ServerProcess = start_server(tiny_model.dir)
+    server.wait_ready()
+
+    async def scenario() -> list[str]:
+        import grpc
+
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}", options=OWN_CONNECTION) as channel:
+            empty = channel.stream_unary(METHOD + "ModelInfer")  # headers, then the end of the stream: no message
+            outcomes = []
+            for _ in range(2):
+                try:
+                    await empty(iter(()), timeout=5)
+                    outcomes.append("OK")
+                except grpc.aio.AioRpcError as exc:
+                    outcomes.append(f"{exc.code().name}: {exc.details()}")
+            return outcomes
+
+    assert asyncio.run(scenario()) == ["INVALID_ARGUMENT: the call ended without a request message"] * 2
+    assert counter_value(server.metrics_text(), "inference_requests", route=METHOD + "ModelInfer", status="400") == 2
 
 
 def test_an_unauthenticated_stream_is_refused_before_its_message_arrives(
@@ -152,7 +180,8 @@ def test_grpc_connections_beyond_the_descriptor_budget_leave_http_working(tmp_pa
         server.stop()
 
 
-def test_grpc_schedule_policy_parameters_are_refused_not_ignored(start_server, tiny_model: TinyModel) -> None:
+def test_grpc_schedule_policy_parameters_are_honoured_or_refused_whichever_field_carries_them(
+        start_server, tiny_model: TinyModel) -> None:
     server: ServerProcess = start_server(tiny_model.dir)
     server.wait_ready()
 
@@ -163,9 +192,19 @@ def test_grpc_schedule_policy_parameters_are_refused_not_ignored(start_server, t
         async with grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}", options=OWN_CONNECTION) as channel:
             stub = pb_grpc.GRPCInferenceServiceStub(channel)
             outcomes = []
-            for name, value in (("timeout", 1000), ("priority", 2), ("priority", 0)):
+            # Triton's own fields, unknown to our proto: uint64_param = 5 (varint), double_param = 4 (fixed64)
+            triton_uint64 = lambda v: bytes([5 << 3 | 0]) + _varint(v)  # noqa: E731
+            triton_double = lambda v: bytes([4 << 3 | 1]) + struct.pack("<d", v)  # noqa: E731
+            for name, field, value in (("timeout", "int64_param", 1_000_000), ("priority", "int64_param", 2),
+                                       ("priority", "string_param", "1"), ("timeout", "bool_param", True),
+                                       ("timeout", "int64_param", -1), ("priority", "int64_param", 0),
+                                       ("priority", None, triton_uint64(1)), ("timeout", None, triton_uint64(500_000)),
+                                       ("timeout", None, triton_double(1.5)), ("priority", None, triton_uint64(0))):
                 request = infer_request(digits_rows(1))
-                request.parameters[name].int64_param = value
+                if field is None:
+                    request.parameters[name].MergeFromString(value)
+                else:
+                    setattr(request.parameters[name], field, value)
                 try:
                     await stub.ModelInfer(request, timeout=5)
                     outcomes.append("OK")
@@ -173,8 +212,51 @@ def test_grpc_schedule_policy_parameters_are_refused_not_ignored(start_server, t
                     outcomes.append(f"{exc.code().name}: {exc.details().split(':')[0]}")
             return outcomes
 
-    assert asyncio.run(scenario()) == ["INVALID_ARGUMENT: parameters.timeout is not supported",
-                                       "INVALID_ARGUMENT: parameters.priority is not supported", "OK"]
+    refused_timeout = "INVALID_ARGUMENT: parameters.timeout must be a whole number of microseconds from 0 to " \
+        "9223372036854775807 (0"
+    assert asyncio.run(scenario()) == ["OK", "INVALID_ARGUMENT: parameters.priority is not supported",
+                                       "INVALID_ARGUMENT: parameters.priority is not supported",
+                                       refused_timeout, refused_timeout, "OK",
+                                       "INVALID_ARGUMENT: parameters.priority is not supported", "OK",
+                                       refused_timeout, "OK"]
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        low, value = value & 0x7F, value >> 7
+        out.append(low | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def test_a_grpc_call_waits_in_the_queue_no_longer_than_its_parameters_timeout(start_server, tiny_model) -> None:
+    server: ServerProcess = start_server(tiny_model.dir, MAX_BATCH_SIZE="1", TEST_INFERENCE_DELAY_MS="1200",
+                                         QUEUE_TIMEOUT_MS="60000")
+    server.wait_ready(timeout=30)
+
+    async def scenario() -> list[str]:
+        import grpc
+        from model_server.oip import grpc_predict_v2_pb2_grpc as pb_grpc
+
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}", options=OWN_CONNECTION) as channel:
+            stub = pb_grpc.GRPCInferenceServiceStub(channel)
+
+            async def call(timeout_us: int | None, after: float) -> str:
+                await asyncio.sleep(after)
+                request = infer_request(digits_rows(1))
+                if timeout_us is not None:
+                    request.parameters["timeout"].int64_param = timeout_us
+                try:
+                    await stub.ModelInfer(request, timeout=30)
+                    return "OK"
+                except grpc.aio.AioRpcError as exc:
+                    return f"{exc.code().name}: {exc.details()}"
+            return await asyncio.gather(call(None, 0), call(300_000, 0.1), call(30_000_000, 0.2))
+
+    first, short, long = asyncio.run(scenario())
+    assert (first, long) == ("OK", "OK")
+    assert short.startswith("UNAVAILABLE") and "300 ms allowed by the request's parameters.timeout" in short
 
 
 def health_check(port: int, service: bytes) -> tuple[str, bytes]:
@@ -198,9 +280,34 @@ def test_the_grpc_health_service_answers_probes_without_a_key_and_fails_while_dr
     assert health_check(server.grpc_port, b"") == ("OK", serving)
     assert health_check(server.grpc_port, b"inference.GRPCInferenceService") == ("OK", serving)
     assert health_check(server.grpc_port, b"nope") == ("NOT_FOUND", b"")
+    assert health_watch(server.grpc_port) == "UNIMPLEMENTED"
     server.terminate()
     time.sleep(0.5)
     assert health_check(server.grpc_port, b"") == ("OK", not_serving)
+    assert server_ready(server.grpc_port) is False, "ServerReady answers false once draining"
+    assert re.search(r"^inference_model_ready\{model=\"my-ai-model\"\} 0\.0$", server.metrics_text(), re.MULTILINE)
+
+
+def health_watch(port: int) -> str:
+    """grpc.health.v1.Health/Watch on the whole server: the status code of its first answer."""
+    import grpc
+
+    with grpc.insecure_channel(f"127.0.0.1:{port}", options=OWN_CONNECTION) as channel:
+        watch = channel.unary_stream("/grpc.health.v1.Health/Watch")
+        try:
+            next(iter(watch(b"", timeout=5)))
+            return "OK"
+        except grpc.RpcError as exc:
+            return exc.code().name
+
+
+def server_ready(port: int) -> bool:
+    import grpc
+    from model_server.oip import grpc_predict_v2_pb2 as pb
+    from model_server.oip import grpc_predict_v2_pb2_grpc as pb_grpc
+
+    with grpc.insecure_channel(f"127.0.0.1:{port}", options=OWN_CONNECTION) as channel:
+        return pb_grpc.GRPCInferenceServiceStub(channel).ServerReady(pb.ServerReadyRequest(), timeout=5).ready
 
 
 def test_the_health_request_reader_skips_unknown_fields_and_refuses_truncated_input() -> None:
@@ -325,3 +432,48 @@ def rss_mib_of(server: ServerProcess) -> float:
     from tests.app.test_hostile_clients import rss_mib
 
     return rss_mib(server.proc.pid)
+
+
+def test_grpc_messages_and_metadata_are_bounded_by_the_http_limits(start_server, tiny_model: TinyModel) -> None:
+    server: ServerProcess = start_server(tiny_model.dir, MAX_REQUEST_BYTES="2048", MAX_HEADER_BYTES="1024")
+    server.wait_ready()
+
+    async def outcomes() -> list[str]:
+        import grpc
+        from model_server.oip import grpc_predict_v2_pb2_grpc as pb_grpc
+
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}", options=OWN_CONNECTION) as channel:
+            stub = pb_grpc.GRPCInferenceServiceStub(channel)
+            results = []
+            padded = (("x-padding", "p" * 2000),)
+            for rows, metadata in ((4, ()), (16, ()), *[(1, padded)] * 5):
+                try:
+                    await stub.ModelInfer(infer_request(digits_rows(rows)), metadata=metadata, timeout=5)
+                    results.append("OK")
+                except grpc.aio.AioRpcError as exc:
+                    results.append(exc.code().name)
+            return results
+
+    # 4 rows are 1 KiB of FP32 (under MAX_REQUEST_BYTES), 16 rows 4 KiB (over it); 2 KB of metadata is over 1 KiB,
+    # refused every time (gRPC's soft limit alone refuses between it and 16 KiB only at random).
+    within, message_over, *metadata_over = asyncio.run(outcomes())
+    assert within == "OK"
+    assert message_over == "RESOURCE_EXHAUSTED"
+    assert metadata_over == ["RESOURCE_EXHAUSTED"] * 5, metadata_over
+
+
+def test_the_grpc_port_announces_at_most_100_concurrent_calls_per_connection(start_server,
+                                                                            tiny_model: TinyModel) -> None:
+    server: ServerProcess = start_server(tiny_model.dir)
+    server.wait_ready()
+    with socket.create_connection(("127.0.0.1", server.grpc_port), timeout=5) as sock:
+        sock.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + h2_frame(4, 0, 0, b""))
+        received = b""
+        while len(received) < 9 or len(received) < 9 + int.from_bytes(received[:3], "big"):
+            chunk = sock.recv(4096)
+            assert chunk, "the server closed before its SETTINGS"
+            received += chunk
+    length, kind = int.from_bytes(received[:3], "big"), received[3]
+    assert kind == 4, "an HTTP/2 server's first frame is its SETTINGS"
+    settings = dict(struct.unpack(">HI", received[9 + i:15 + i]) for i in range(0, length, 6))
+    assert settings[0x3] == 100  # SETTINGS_MAX_CONCURRENT_STREAMS (RFC 9113 6.5.2)

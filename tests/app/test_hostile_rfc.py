@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -118,12 +119,29 @@ def test_a_signed_or_decorated_binary_header_length_is_refused(server: ServerPro
     assert "Inference-Header-Content-Length must be a non-negative integer" in response.json()["error"]
 
 
-@pytest.mark.parametrize("params,message", [({"priority": 1}, "parameters.priority is not supported"),
-                                            ({"timeout": 1000}, "parameters.timeout is not supported")])
+@pytest.mark.parametrize("params,message", [
+    ({"priority": 1}, "parameters.priority is not supported"),
+    ({"timeout": -5}, "parameters.timeout must be a whole number of microseconds"),
+    ({"timeout": "1000"}, "parameters.timeout must be a whole number of microseconds")])
 def test_schedule_policy_parameters_are_refused_not_ignored(server: ServerProcess, params: dict, message: str) -> None:
     response = server.infer(infer_payload(digits_rows(1), parameters=params))
     assert response.status == 400 and message in response.json()["error"]
-    assert server.infer(infer_payload(digits_rows(1), parameters={"priority": 0})).status == 200
+    assert server.infer(infer_payload(digits_rows(1), parameters={"priority": 0, "timeout": 0})).status == 200
+
+
+def test_a_request_waits_in_the_queue_no_longer_than_its_parameters_timeout(start_server, tiny_model) -> None:
+    server = start_server(tiny_model.dir, MAX_BATCH_SIZE="1", TEST_INFERENCE_DELAY_MS="1200", QUEUE_TIMEOUT_MS="60000")
+    server.wait_ready(timeout=30)
+    payloads = [infer_payload(digits_rows(1)), infer_payload(digits_rows(1), parameters={"timeout": 300_000}),
+                infer_payload(digits_rows(1), parameters={"timeout": 30_000_000})]
+    with ThreadPoolExecutor(3) as pool:
+        futures = []
+        for payload in payloads:  # the first runs; the other two wait behind it, about 1.1 s
+            futures.append(pool.submit(server.infer, payload, timeout=30))
+            time.sleep(0.1)
+        responses = [f.result() for f in futures]
+    assert [r.status for r in responses] == [200, 503, 200]
+    assert "300 ms allowed by the request's parameters.timeout" in responses[1].json()["error"]
 
 
 # --- framing matrix: what RFC 9112 requires of a server --------------------------------------------

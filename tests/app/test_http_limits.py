@@ -239,4 +239,5 @@ def test_a_request_queued_past_queue_timeout_ms_is_answered_503(start_server, ti
     responses = _concurrently(server, 2)  # the second waits ~1.4 s behind the first
     assert [r.status for r in responses] == [200, 503]
     assert "in the batch queue, more than the 300 ms allowed" in responses[1].json()["error"]
+    assert responses[1].headers["retry-after"] == "1"
     assert counter_value(server.metrics_text(), "inference_rejections", reason="queue_timeout") == 1

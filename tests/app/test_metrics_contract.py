@@ -67,8 +67,45 @@ def test_request_counter_uses_route_templates_and_string_status_codes(scraped: d
 def test_batch_size_histogram_has_power_of_two_buckets(scraped: dict) -> None:
     buckets = [s.labels["le"] for s in scraped["families"]["inference_batch_size"].samples
                if s.name == "inference_batch_size_bucket"]
-    assert buckets[:7] == ["1.0", "2.0", "4.0", "8.0", "16.0", "32.0", "64.0"]
-    assert buckets[-1] == "+Inf"
+    assert buckets == [str(float(2 ** i)) for i in range(11)] + ["+Inf"]  # 1, 2, 4, ..., 1024
+
+
+def test_request_duration_buckets_run_from_half_a_millisecond_to_ten_seconds(scraped: dict) -> None:
+    bounds = [float(s.labels["le"]) for s in scraped["families"]["inference_request_duration_seconds"].samples
+              if s.name == "inference_request_duration_seconds_bucket" and s.labels["le"] != "+Inf"]
+    assert bounds and min(bounds) == 0.0005 and max(bounds) == 10.0
+
+
+# The README's "Also exposed" metrics: family name -> (type, label names).
+ALSO_EXPOSED = {
+    "inference_queue_wait_seconds": ("histogram", {"model"}),
+    "inference_batch_duration_seconds": ("histogram", {"model"}),
+    "inference_model_ready": ("gauge", {"model"}),
+    "inference_rejections": ("counter", {"model", "reason"}),
+    "inference_auth_failures": ("counter", {"model", "protocol"}),
+    "inference_open_connections": ("gauge", {"model", "listener"}),
+}
+
+
+@pytest.mark.parametrize("name", ALSO_EXPOSED)
+def test_each_also_exposed_metric_has_the_type_and_labels_the_readme_gives(scraped: dict, name: str) -> None:
+    family = scraped["families"].get(name)
+    assert family is not None, f"{name} missing from /metrics"
+    kind, labels = ALSO_EXPOSED[name]
+    assert family.type == kind
+    for sample in family.samples:
+        assert set(sample.labels) - {"le"} == labels, f"{sample.name} has labels {sorted(sample.labels)}"
+
+
+def test_open_connections_are_counted_per_listener(scraped: dict) -> None:
+    listeners = {s.labels["listener"] for s in scraped["families"]["inference_open_connections"].samples}
+    assert listeners == {"public", "admin"}
+
+
+def test_the_standard_process_and_python_metrics_are_exposed(scraped: dict) -> None:
+    families = scraped["families"]
+    assert "python_info" in families and "process_resident_memory_bytes" in families
+    assert any(name.startswith("python_gc_") for name in families)
 
 
 def test_model_info_names_model_version_and_device(scraped: dict) -> None:

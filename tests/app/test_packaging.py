@@ -84,3 +84,19 @@ def test_hadolint_finds_nothing() -> None:
     binary = tool("hadolint")
     result = subprocess.run([binary, str(DOCKERFILE)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_readme_names_the_images_and_gpu_runtime_the_recipe_pins() -> None:
+    image = (APP_DIR / "README.md").read_text().split("## Image", 1)[1]
+    bases = dict(re.findall(r"^ARG ([A-Z_]+_IMAGE)=([^@\s]+)@", DOCKERFILE.read_text(), re.MULTILINE))
+    assert f"Default target `cpu`: `{bases['PYTHON_IMAGE']}`" in image
+    assert f"`--target gpu`: `{bases['CUDA_IMAGE']}`" in image
+    [gpu_runtime] = [r for r in _requirements("requirements-gpu.txt") if r.startswith("onnxruntime-gpu==")]
+    assert f"onnxruntime-gpu {gpu_runtime.split('==')[1]} from PyPI" in " ".join(image.split())
+
+
+def test_the_readme_layout_lists_every_module_of_the_server_and_no_other() -> None:
+    layout = (APP_DIR / "README.md").read_text().split("```")[1]
+    listed = set(re.findall(r"^ {4}(\w+\.py) ", layout, re.MULTILINE))
+    modules = {p.name for p in (APP_DIR / "model_server").glob("*.py") if p.name != "__init__.py"}
+    assert listed == modules

@@ -32,6 +32,26 @@ def log_lines(server: ServerProcess) -> list[dict]:
     return lines
 
 
+def logged(server: ServerProcess, matches, timeout: float = 5.0) -> dict:
+    """The first request line `matches` accepts, waited for: the server writes a pass's lines at its end,
+    after the answers of that pass went out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [entry for entry in log_lines(server) if matches(entry)]
+        if found or time.monotonic() > deadline:
+            assert found, "no such request line was written"
+            return found[0]
+        time.sleep(0.02)
+
+
+def written_since(server: ServerProcess, before: int, timeout: float = 5.0) -> str:
+    """The server's log after offset `before`, once a request line is in it (bounded wait)."""
+    deadline = time.monotonic() + timeout
+    while '"request_id"' not in (written := server.log()[before:]) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return written
+
+
 class Receiver(trace_service_pb2_grpc.TraceServiceServicer):
     """An OTLP gRPC trace receiver: keeps every span it is sent."""
 
@@ -81,6 +101,9 @@ def _spans_named(sink: Receiver, name: str, timeout: float = 10.0) -> list:
 
 def test_an_inference_request_is_logged_traced_and_its_id_returned(traced_server):
     server, sink = traced_server
+    sampled = {"traceparent": f"00-{TRACE_ID}-{PARENT_SPAN}-01"}
+    assert server.get("/v2/health/ready", headers=sampled).status == 200  # a probe: never a span
+    assert server.admin("/metrics", headers=sampled).status == 200  # a scrape: never a span
     rows = digits_rows(3)
     response = server.infer(infer_payload(rows), headers={
         "Content-Type": "application/json", "Authorization": f"Bearer {KEY}", "X-Request-Id": "client-42",
@@ -88,13 +111,14 @@ def test_an_inference_request_is_logged_traced_and_its_id_returned(traced_server
     assert response.status == 200, response.body
     assert response.headers["x-request-id"] == "client-42" and response.json()["id"] == "client-42"
 
-    line = next(entry for entry in log_lines(server) if entry["request_id"] == "client-42")
+    line = logged(server, lambda entry: entry["request_id"] == "client-42")
     assert line["model"] == MODEL_NAME and line["route"] == "/v2/models/{name}/infer" and line["method"] == "POST"
     assert line["status"] == 200 and line["batch_size"] == 3 and line["latency_ms"] > 0
     assert line["trace_id"] == TRACE_ID, "the log line must lead to the trace"
 
     request_span = next(s for s in _spans_named(sink, "POST /v2/models/{name}/infer") if s.trace_id.hex() == TRACE_ID)
     assert request_span.parent_span_id.hex() == PARENT_SPAN, "the caller's traceparent is continued"
+    assert request_span.kind == request_span.SPAN_KIND_SERVER
     attributes = {a.key: a.value for a in request_span.attributes}
     assert attributes["http.response.status_code"].int_value == 200
     assert attributes["inference.request_id"].string_value == "client-42"
@@ -103,6 +127,7 @@ def test_an_inference_request_is_logged_traced_and_its_id_returned(traced_server
     assert {a.key: a.value.int_value for a in batch.attributes}["inference.batch_size"] == 3
     assert request_span.start_time_unix_nano <= batch.start_time_unix_nano <= batch.end_time_unix_nano \
         <= request_span.end_time_unix_nano
+    assert not [span.name for span in sink.spans if "health" in span.name or "metrics" in span.name]
 
 
 def test_refused_requests_get_an_id_and_a_line_and_new_traces_follow_the_sample_ratio(traced_server):
@@ -111,7 +136,7 @@ def test_refused_requests_get_an_id_and_a_line_and_new_traces_follow_the_sample_
     assert refused.status == 401
     rid = refused.headers["x-request-id"]
     assert re.fullmatch(r"[0-9a-f]{16}-[0-9a-f]+", rid), rid
-    line = next(entry for entry in log_lines(server) if entry["request_id"] == rid)
+    line = logged(server, lambda entry: entry["request_id"] == rid)
     assert line["status"] == 401 and "batch_size" not in line and "trace_id" not in line
     server.stop()  # flushes the spans still buffered
     assert not sink.spans, "a sample ratio of 0 keeps no new trace"
@@ -122,6 +147,7 @@ def test_probes_and_scrapes_are_not_logged_but_other_answers_are(tiny_model, sta
     server.wait_ready()
     assert server.admin("/metrics").status == 200 and server.get("/v2/health/live").status == 200
     assert server.get("/v2/nowhere").status == 404
+    logged(server, lambda entry: entry["route"] == "other")  # the probes' lines, if any, were written before it
     routes = [entry["route"] for entry in log_lines(server)]
     assert "other" in routes
     assert not {"/metrics", "/v2/health/live", "/v2/health/ready"} & set(routes), routes
@@ -133,6 +159,7 @@ def test_request_log_off_writes_no_line_but_still_returns_the_id(tiny_model, sta
     response = server.infer(infer_payload(digits_rows(1)), headers={"Content-Type": "application/json",
                                                                      "X-Request-Id": "quiet-1"})
     assert response.status == 200 and response.headers["x-request-id"] == "quiet-1"
+    time.sleep(0.3)  # a line would have been written at the end of the answer's event loop pass
     assert log_lines(server) == []
 
 
@@ -162,8 +189,7 @@ def test_a_log_line_never_holds_the_payload_or_the_api_key(keyed_server, marker,
     response = keyed_server.infer(payload, headers={"Content-Type": "application/json",
                                                     "Authorization": f"Bearer {bearer}"})
     assert response.status in (200, 400, 401)
-    time.sleep(0.02)  # the line is written before the answer; let the log file catch up
-    written = keyed_server.log()[before:]
+    written = written_since(keyed_server, before)
     assert '"request_id"' in written, "the request must have been logged"
     for secret in (marker, key, KEY):
         assert secret not in written, f"{secret!r} leaked into the log: {written!r}"
@@ -188,8 +214,7 @@ def test_a_grpc_log_line_never_holds_the_payload_or_the_api_key(keyed_server, ma
             call(request, metadata=[("authorization", f"Bearer {KEY if good_key else key}")], timeout=30)
         except grpc.RpcError as refused:
             assert refused.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.UNAUTHENTICATED)
-    time.sleep(0.05)
-    written = keyed_server.log()[before:]
+    written = written_since(keyed_server, before)
     assert '"request_id"' in written, "the call must have been logged"
     for secret in (marker, key, KEY):
         assert secret not in written, f"{secret!r} leaked into the log: {written!r}"
@@ -246,10 +271,10 @@ def test_a_grpc_call_gets_its_id_as_trailing_metadata_and_a_log_line(tiny_model,
         with pytest.raises(grpc.RpcError) as refused:
             stub.ModelInfer(pb.ModelInferRequest(model_name="nope"), timeout=30)
         assert re.fullmatch(r"[0-9a-f]{16}-[0-9a-f]+", dict(refused.value.trailing_metadata())["x-request-id"])
-    line = next(entry for entry in log_lines(server) if entry["request_id"] == "grpc-7")
+    line = logged(server, lambda entry: entry["request_id"] == "grpc-7")
     assert line["route"] == "/inference.GRPCInferenceService/ModelInfer" and line["status"] == 200
     assert line["batch_size"] == 2, "the gRPC line carries the batch size as HTTP's does"
-    refused_line = next(entry for entry in log_lines(server) if entry["status"] == 404)
+    refused_line = logged(server, lambda entry: entry["status"] == 404)
     assert "batch_size" not in refused_line, "a call refused before its inputs were read has no batch size"
 
 

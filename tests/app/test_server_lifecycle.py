@@ -12,6 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.app.conftest import APP_DIR, MODEL_NAME, ServerProcess, TinyModel, digits_rows, infer_payload
+from tests.app.test_hostile_grpc import health_check
 
 pytestmark = pytest.mark.slow
 
@@ -24,12 +25,16 @@ def _run_main(env: dict[str, str], timeout: float = 30) -> subprocess.CompletedP
 
 def test_ready_only_after_the_model_is_loaded_and_warmed_up(start_server, tiny_model: TinyModel) -> None:
     # Warm-up runs one batch of 1 (MAX_BATCH_SIZE=1) that the test knob slows to 2 s.
-    server: ServerProcess = start_server(tiny_model.dir, MAX_BATCH_SIZE="1", TEST_INFERENCE_DELAY_MS="2000")
+    server: ServerProcess = start_server(tiny_model.dir, MAX_BATCH_SIZE="1", TEST_INFERENCE_DELAY_MS="2000",
+                                         RETRY_AFTER_SECONDS="7")
     server.wait_live()
     ready = server.get("/v2/health/ready")
     assert (ready.status, ready.json()) == (400, {"ready": False})
     early = server.infer(infer_payload(digits_rows(1)))
-    assert early.status == 503 and "not ready" in early.json()["error"]
+    assert early.status == 503 and "not ready" in early.json()["error"] and early.headers["retry-after"] == "7"
+    model_ready = server.get(f"/v2/models/{MODEL_NAME}/ready")
+    assert (model_ready.status, model_ready.json()) == (400, {"name": MODEL_NAME, "ready": False})
+    assert health_check(server.grpc_port, b"") == ("OK", b"\x08\x02")  # grpc.health.v1: NOT_SERVING while loading
     families = {f.name: f for f in text_string_to_metric_families(server.metrics_text())}
     assert families["inference_model_ready"].samples[0].value == 0
     assert families["inference_model_info"].samples == []  # no model yet, so no model to describe
@@ -81,7 +86,7 @@ def test_drain_is_bounded_by_drain_timeout_seconds(start_server, tiny_model: Tin
         code = server.proc.wait(timeout=10)
         took = time.monotonic() - started
         cut_off = pending.result(timeout=10)
-    assert cut_off.status == 503
+    assert cut_off.status == 503 and cut_off.headers["connection"] == "close" and "retry-after" not in cut_off.headers
     assert "drain timeout ran out" in cut_off.json()["error"]
     assert took < 3.0, f"shutdown took {took:.1f} s with DRAIN_TIMEOUT_SECONDS=0.5 (the request needed 4 s)"
     assert code == 0
@@ -134,6 +139,23 @@ def test_an_unloadable_model_exits_1_with_the_reason(tmp_path: Path) -> None:
     result = _run_main({"MODEL_DIR": str(tmp_path), "PORT": port})
     assert result.returncode == 1
     assert "ONNX Runtime cannot load" in result.stdout + result.stderr
+
+
+def test_grpc_port_0_turns_grpc_off_and_http_serves_on(start_server, tiny_model: TinyModel) -> None:
+    server: ServerProcess = start_server(tiny_model.dir, GRPC_PORT="0")
+    server.wait_ready()
+    assert server.infer(infer_payload(digits_rows(1))).status == 200
+    assert f"admin port {server.admin_port} (metrics, health), gRPC off;" in server.log()
+
+
+def test_a_port_that_cannot_be_opened_exits_1_naming_it(tiny_model: TinyModel) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result = _run_main({"MODEL_DIR": str(tiny_model.dir), "PORT": str(taken.getsockname()[1]),
+                            "ADMIN_PORT": str(_free_port()), "GRPC_PORT": "0"})
+    assert result.returncode == 1
+    assert "cannot listen on 127.0.0.1" in result.stdout + result.stderr
 
 
 def _free_port() -> int:

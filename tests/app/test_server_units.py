@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +79,65 @@ def test_an_invalid_value_is_reported_with_its_variable(tiny_model, var: str, va
     assert message in str(caught.value)
 
 
+_UNITS = {"": 1, "KiB": 1024, "MiB": 1024 ** 2, "GiB": 1024 ** 3}
+
+
+def _readme_variables() -> dict[str, tuple[str, str]]:
+    """app/README.md's table of environment variables: name -> (default column, meaning column)."""
+    from tests.app.conftest import APP_DIR
+
+    rows = re.findall(r"^\| `([A-Z_]+)` \| (.*?) \| (.*) \|$", (APP_DIR / "README.md").read_text(), re.MULTILINE)
+    return {name: (default, meaning) for name, default, meaning in rows}
+
+
+def _readme_number(text: str) -> float:
+    number, _, unit = text.partition(" ")
+    return float(number) * _UNITS[unit]
+
+
+def test_the_readme_states_each_variable_s_default_as_the_server_has_it() -> None:
+    from model_server.config import _PARSERS
+
+    table = _readme_variables()
+    for var, (field_name, parse) in _PARSERS.items():
+        default_column = table[var][0]
+        quoted = re.match(r"`([^`]*)`", default_column)
+        expected = getattr(Settings, field_name)
+        if quoted is None:  # "unset (...)", "version in metadata.json ...": nothing configured
+            assert expected is None, f"{var}: README says {default_column!r}, the server defaults to {expected!r}"
+        elif var == "MODEL_DIR":  # its parser needs the directory to exist; the default is a relative path
+            assert Path(quoted.group(1)) == expected
+        else:
+            assert parse(quoted.group(1)) == expected, f"{var}: README default {quoted.group(1)!r}, server {expected!r}"
+
+
+def test_the_readme_states_each_numeric_variable_s_range_as_the_server_checks_it() -> None:
+    from model_server.config import _PARSERS
+
+    table = _readme_variables()
+    for var, (_, parse) in _PARSERS.items():
+        expects = getattr(parse, "expects", None)
+        if expects is None:  # not a number: names, paths, levels, switches
+            continue
+        found = re.search(r"\((-?[0-9.]+)\.\.([0-9.]+(?: [KMG]iB)?)[;)]", table[var][1])
+        assert found, f"app/README.md gives no range for {var} (the server expects {expects})"
+        low, high = _readme_number(found.group(1)), _readme_number(found.group(2))
+        step = 1 if expects.startswith("an integer") else 1e-6
+        as_text = (lambda v: str(int(v))) if step == 1 else repr
+        assert parse(as_text(low)) == low and parse(as_text(high)) == high, var
+        for outside in (low - step, high + step):
+            with pytest.raises(ValueError):
+                parse(as_text(outside))
+
+
+def test_the_readme_lists_the_log_levels_the_server_takes() -> None:
+    from model_server.config import _PARSERS, LOG_LEVELS
+
+    meaning = _readme_variables()["LOG_LEVEL"][1]
+    assert re.findall(r"`([a-z]+)`", meaning) == list(LOG_LEVELS)
+    assert "any case" in meaning and _PARSERS["LOG_LEVEL"][1]("WaRnInG") == "warning"
+
+
 def test_an_unset_model_dir_without_artifacts_is_explained(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigError, match="MODEL_DIR is unset and the default 'artifacts' has no model.onnx"):
@@ -127,6 +187,24 @@ def test_a_valid_request_becomes_fp32_arrays_with_the_batch_size() -> None:
     assert (array.dtype, array.shape, request.rows, request.id, request.outputs) == (
         np.float32, (2, 64), 2, "a", ["output"])
     assert array[1, 0] == 64.0
+
+
+def test_a_request_id_of_256_characters_is_echoed_and_a_longer_one_refused() -> None:
+    tensor = {"name": "input", "shape": [1, 64], "datatype": "FP32", "data": [0] * 64}
+    assert _parse({"id": "i" * 256, "inputs": [tensor]}).id == "i" * 256
+    with pytest.raises(RequestError, match="'id' must be at most 256 characters"):
+        _parse({"id": "i" * 257, "inputs": [tensor]})
+
+
+def test_an_error_quotes_client_input_cut_to_64_characters_and_is_at_most_1_kib() -> None:
+    from model_server.protocol import error_body
+
+    with pytest.raises(RequestError) as refused:
+        _parse({"inputs": [{"name": "x" * 1000, "shape": [1, 64], "datatype": "FP32", "data": [0] * 64}]})
+    message = str(refused.value)
+    assert "'" + "x" * 60 + "..." in message and "x" * 61 not in message  # repr, quotes included: 64 characters
+    assert len(json.loads(error_body("e" * 5000))["error"]) == 1024
+    assert json.loads(error_body("e" * 1024))["error"] == "e" * 1024
 
 
 def test_integer_datatypes_reject_values_out_of_range() -> None:
@@ -190,6 +268,33 @@ def test_the_binary_layout_memo_stays_bounded() -> None:
         body, length = _binary(rows, request_id=f"client-{i}")
         assert parse_infer_request(body, SPEC_IN, SPEC_OUT, length, layouts).id == f"client-{i}"
     assert 0 < len(layouts.layouts) <= MEMO_ENTRIES
+
+
+def _padded_binary(rows: np.ndarray, head_bytes: int, tag: str = "") -> tuple[bytes, int]:
+    """A binary request whose JSON part is exactly `head_bytes` long (padded in a request parameter)."""
+    def head(pad: str) -> bytes:
+        return json.dumps({"inputs": [{"name": "input", "shape": list(rows.shape), "datatype": "FP32",
+                                       "parameters": {"binary_data_size": rows.nbytes}}],
+                           "parameters": {"binary_data_output": True, "pad": tag + pad}}).encode()
+    part = head("x" * (head_bytes - len(head(""))))
+    assert len(part) == head_bytes
+    return part + rows.tobytes(), len(part)
+
+
+def test_json_parts_of_up_to_4_kib_are_remembered_64_at_most() -> None:
+    rows = np.zeros((1, 64), dtype=np.float32)
+    layouts = BinaryLayouts()
+    for size in (4096, 4097):
+        body, length = _padded_binary(rows, size)
+        parse_infer_request(body, SPEC_IN, SPEC_OUT, length, layouts)
+    assert [len(key[0]) for key in layouts.layouts] == [4096]
+    for i in range(63):
+        body, length = _padded_binary(rows, 200, tag=f"{i:03d}")
+        parse_infer_request(body, SPEC_IN, SPEC_OUT, length, layouts)
+    assert len(layouts.layouts) == 64
+    body, length = _padded_binary(rows, 200, tag="new")
+    parse_infer_request(body, SPEC_IN, SPEC_OUT, length, layouts)
+    assert len(layouts.layouts) == 1, "a 65th part starts the memo afresh"
 
 
 def test_an_all_binary_response_carries_each_answers_own_id_and_bytes() -> None:
@@ -373,3 +478,44 @@ def test_the_lock_free_request_metrics_expose_exactly_what_prometheus_client_wou
                 and "in_flight" not in line and "_created" not in line]
     expected = lines(generate_latest(reference))
     assert expected and lines(generate_latest(ours.registry)) == expected
+
+
+@pytest.mark.parametrize("timeout,seconds", [(None, None), (0, None), (1, 1e-6), (250_000, 0.25),
+                                             (2**63 - 1, (2**63 - 1) / 1e6)])
+def test_parameters_timeout_is_microseconds_and_0_means_the_server_s_limit(timeout, seconds) -> None:
+    from model_server.protocol import schedule_timeout
+
+    assert schedule_timeout(0, timeout) == seconds
+    assert schedule_timeout(None, timeout) == seconds
+
+
+@pytest.mark.parametrize("priority,timeout,message", [
+    (1, None, "parameters.priority is not supported"), (True, None, "parameters.priority is not supported"),
+    (False, None, "parameters.priority is not supported"), ("0", None, "parameters.priority is not supported"),
+    (0, -1, "parameters.timeout must be a whole number of microseconds from 0 to 9223372036854775807"),
+    (0, 2**63, "got 9223372036854775808"), (0, True, "got True"), (0, 1.5, "got 1.5"), (0, "100", "got '100'")])
+def test_schedule_policy_values_out_of_their_domain_are_refused_naming_the_parameter(priority, timeout, message):
+    from model_server.protocol import RequestError, schedule_timeout
+
+    with pytest.raises(RequestError) as refused:
+        schedule_timeout(priority, timeout)
+    assert message in str(refused.value)
+
+
+def test_the_model_runs_on_intra_op_threads_and_its_version_comes_from_metadata_else_its_hash(
+        tiny_model, tmp_path) -> None:
+    import shutil
+
+    from model_server.artifacts import METADATA_FILE, MODEL_FILE, model_version
+    from model_server.model import CPU_PROVIDER, CUDA_PROVIDER, OnnxModel, choose_providers
+
+    model = OnnxModel(tiny_model.dir / MODEL_FILE, intra_op_threads=3)
+    assert model._session.get_session_options().intra_op_num_threads == 3
+    assert model.version == tiny_model.version and model.device == "cpu"
+    assert OnnxModel(tiny_model.dir / MODEL_FILE, version="v9").version == "v9"
+    shutil.copy(tiny_model.dir / MODEL_FILE, tmp_path / MODEL_FILE)  # no metadata.json beside it
+    assert OnnxModel(tmp_path / MODEL_FILE).version == model_version((tmp_path / MODEL_FILE).read_bytes())
+    (tmp_path / METADATA_FILE).write_text(json.dumps({"model_name": "my-ai-model", "version": "from-metadata"}))
+    assert OnnxModel(tmp_path / MODEL_FILE).version == "from-metadata"
+    assert choose_providers([CPU_PROVIDER, CUDA_PROVIDER]) == [CUDA_PROVIDER, CPU_PROVIDER]
+    assert choose_providers([CPU_PROVIDER]) == [CPU_PROVIDER]

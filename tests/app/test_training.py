@@ -20,14 +20,17 @@ pytestmark = [pytest.mark.slow, pytest.mark.tools("torch")]  # training needs ap
 EPOCHS = 10
 
 
-def _run(script: str, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(Path.home())}
+GIT_COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def _run(script: str, *args: str, timeout: float = 180, **extra_env: str) -> subprocess.CompletedProcess:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(Path.home()), **extra_env}
     return subprocess.run([sys.executable, script, *args], cwd=APP_DIR, env=env, capture_output=True,
                           text=True, timeout=timeout)
 
 
 def _train(out: Path, epochs: int = EPOCHS, *extra: str) -> dict:
-    result = _run("train.py", "--epochs", str(epochs), "--out", str(out), *extra)
+    result = _run("train.py", "--epochs", str(epochs), "--out", str(out), *extra, GIT_COMMIT=GIT_COMMIT)
     assert result.returncode == 0, result.stderr
     return json.loads((out / "metadata.json").read_text())
 
@@ -53,7 +56,10 @@ def test_training_writes_the_model_and_its_metadata(trained: Path) -> None:
     assert 0.9 <= meta["metrics"]["heldout_accuracy"] <= 1.0
     assert meta["versions"]["torch"].split("+")[0] == installed_version("torch").split("+")[0]
     assert meta["versions"]["onnx"] == installed_version("onnx")
-    assert meta["git_revision"] is None or re.fullmatch(r"[0-9a-f]{40}", meta["git_revision"])
+    assert meta["git_revision"] == GIT_COMMIT, "CI's GIT_COMMIT wins over the checkout's revision"
+    assert set(meta["versions"]) == {"python", "torch", "onnx", "scikit-learn"}
+    assert meta["versions"]["scikit-learn"] == installed_version("scikit-learn")
+    assert set(meta["hyperparameters"]) == {"hidden", "batch_size", "learning_rate", "optimizer"}
 
 
 def test_the_export_has_the_served_signature_with_a_dynamic_batch_axis(trained: Path) -> None:
