@@ -57,3 +57,20 @@ def test_a_second_model_of_one_name_is_refused_naming_its_secrets_in_their_names
     assert "Namespace 'ml'" in message
     assert "Secret 'model-env' in namespace 'ml'" in message
     assert "Secret 'model-api-keys' in namespace 'ml'" in message
+
+
+def test_the_pod_itself_refuses_to_run_as_root_not_only_its_server_container():
+    # The pod-level setting covers every container a mutating webhook or a sidecar injector adds later.
+    security = pod_spec(_deployment())["securityContext"]
+    assert security["runAsNonRoot"] is True and security["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert security["fsGroup"] == security["runAsGroup"]
+
+
+def test_the_network_policy_applies_to_exactly_this_models_pods():
+    synthesis = components(lambda opts: ModelService("m", ModelServiceArgs(image=IMAGE), opts))
+    pod_labels = only(synthesis.of_type("kubernetes:apps/v1:Deployment")).inputs["spec"]["template"]["metadata"]["labels"]
+    policy = only(synthesis.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")).inputs["spec"]
+    service = only(synthesis.of_type("kubernetes:core/v1:Service")).inputs["spec"]
+    # An empty or missing selector would put every pod of the namespace under this model's rules.
+    assert policy["podSelector"]["matchLabels"] == service["selector"]
+    assert service["selector"] and service["selector"].items() <= pod_labels.items()
