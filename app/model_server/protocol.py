@@ -241,6 +241,8 @@ def requested_outputs(requested: Any, outputs: Sequence[TensorSpec], binary_defa
             raise RequestError(f"output {name!r} is requested more than once")
         wanted.append(name)
         params = item.get("parameters")
+        if params is not None and not isinstance(params, dict):  # a number here was a 500 (TypeError)
+            raise RequestError(f"output {name!r}: 'parameters' must be a JSON object when given")
         if (_flag(params, "binary_data", f"output {name!r}") if params and "binary_data" in params
                 else binary_default):
             binary.add(name)

@@ -5,40 +5,7 @@ import asyncio
 import json
 
 from tests.app.conftest import MODEL_NAME, TinyModel, digits_rows, infer_payload, parse_raw_response
-
-
-class RecordingTransport:
-    def __init__(self) -> None:
-        self.writes: list[bytes] = []
-        self.closed = False
-        self.paused = False
-
-    def write(self, data: bytes) -> None:
-        self.writes.append(data)
-
-    def get_extra_info(self, name: str) -> tuple[str, int]:
-        return ("127.0.0.1", 40000)
-
-    def close(self) -> None:
-        self.closed = True
-
-    def pause_reading(self) -> None:
-        self.paused = True
-
-    def resume_reading(self) -> None:
-        self.paused = False
-
-    def set_write_buffer_limits(self, high: int, low: int) -> None:
-        self.limits = (high, low)
-
-    def can_write_eof(self) -> bool:
-        return True
-
-    def write_eof(self) -> None:
-        self.eof = True
-
-    def abort(self) -> None:
-        self.closed = True
+from tests.app.http1_fakes import RecordingTransport
 
 
 def _connections(max_connections: int = 10):

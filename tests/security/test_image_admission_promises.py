@@ -67,3 +67,13 @@ def test_a_second_admission_in_one_cluster_is_refused_naming_the_namespace_it_wo
     message = str(caught.value)
     assert message.startswith("ImageAdmission 'second': namespace: Namespace 'cosign-system'"), message
     assert "already created by ImageAdmission 'first'" in message and message.endswith("another namespace")
+
+
+def test_the_kubernetes_provider_given_to_it_reaches_the_namespace_release_and_policy():
+    from tests.harness import components
+
+    synthesis = components(lambda opts: ImageAdmission(
+        "admission", ImageAdmissionArgs(repository=REPOSITORY, namespaces=["models"]), opts))
+    [provider] = synthesis.of_type("pulumi:providers:kubernetes")
+    for child in ("admission-namespace", "admission-release", "admission-policy"):
+        assert synthesis.named(child).provider.startswith(provider.urn), child

@@ -1,0 +1,200 @@
+"""Karpenter promises the mutation audit (issue 29) found unguarded: what the component reports, its releases'
+history and rollback, each interruption rule feeding the queue, the Bottlerocket data volume, the limits at their
+exact bounds, and its alerts pointing at the runbook."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.capacity.karpenter import Karpenter, KarpenterArgs, validate_karpenter_args
+from tests.harness import components
+
+OIDC = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-west-2.amazonaws.com/id/X"
+
+
+def _args(**changes) -> KarpenterArgs:
+    return KarpenterArgs(**{"cluster_name": "c", "oidc_provider_arn": OIDC, "region": "us-west-2",
+                            "subnet_ids": ["subnet-a", "subnet-b"], "security_group_ids": ["sg-1"], **changes})
+
+
+def _karpenter(**changes):
+    built: dict = {}
+
+    def build(opts):
+        built["karpenter"] = Karpenter("karpenter", _args(**changes), opts)
+
+    return components(build), built["karpenter"]
+
+
+def test_it_reports_its_roles_profile_queue_pool_and_service_account_and_owns_what_it_creates():
+    synthesis, _ = _karpenter()
+    [component] = synthesis.of_type("gpu-model-platform:index:Karpenter")
+    outputs = component.component_outputs
+    assert outputs == {
+        "controller_role_arn": synthesis.named("karpenter-controller-role").outputs["arn"],
+        "node_role_arn": synthesis.named("karpenter-node-role").outputs["arn"],
+        "node_role_name": synthesis.named("karpenter-node-role").outputs["name"],
+        "instance_profile_name": synthesis.named("karpenter-node-profile").outputs["name"],
+        "interruption_queue_name": synthesis.named("karpenter-interruptions").outputs["name"],
+        "node_pool_name": "karpenter-gpu", "node_class_name": "karpenter-gpu", "service_account": "karpenter"}
+    owned = {r.name for r in synthesis.resources if r.parent == component.urn}
+    assert {"karpenter-node-role", "karpenter-node-profile", "karpenter-node-access", "karpenter-interruptions",
+            "karpenter-interruptions-policy", "karpenter-rebalance", "karpenter-rebalance-target", "karpenter-crds",
+            "karpenter-controller", "karpenter-node-class", "karpenter-node-pool"} <= owned
+
+
+def test_both_releases_keep_five_revisions_and_the_controller_cleans_up_a_failed_upgrade():
+    synthesis, _ = _karpenter()
+    crds, controller = synthesis.named("karpenter-crds").inputs, synthesis.named("karpenter-controller").inputs
+    assert (crds["name"], crds["namespace"], crds["maxHistory"]) == ("karpenter-crd", "kube-system", 5)
+    assert (controller["name"], controller["maxHistory"], controller["cleanupOnFail"]) == ("karpenter", 5, True)
+
+
+def test_the_controller_has_bounded_resources_and_a_named_budget_and_account_with_its_role():
+    synthesis, _ = _karpenter(replicas=3, namespace="karpenter")
+    values = synthesis.named("karpenter-controller").inputs["values"]
+    assert values["controller"]["resources"] == {"requests": {"cpu": "250m", "memory": "512Mi"},
+                                                 "limits": {"memory": "1Gi"}}
+    assert values["podDisruptionBudget"] == {"name": "karpenter", "maxUnavailable": 1}
+    assert values["fullnameOverride"] == "karpenter" and values["replicas"] == 3
+    assert values["serviceAccount"] == {
+        "name": "karpenter",
+        "annotations": {"eks.amazonaws.com/role-arn": synthesis.named("karpenter-controller-role").outputs["arn"]}}
+    assert values["affinity"]["podAntiAffinity"] == {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"topologyKey": "kubernetes.io/hostname"}]}
+    assert synthesis.named("karpenter-controller").inputs["namespace"] == "karpenter"
+
+
+def test_each_interruption_rule_sends_to_the_queue_through_its_own_target():
+    synthesis, _ = _karpenter()
+    rules = {r.name: r for r in synthesis.of_type("aws:cloudwatch/eventRule:EventRule")}
+    for target in synthesis.of_type("aws:cloudwatch/eventTarget:EventTarget"):
+        rule = rules[target.name.removesuffix("-target")]
+        assert target.inputs["rule"] == rule.outputs["name"]
+        assert target.inputs["targetId"] == "KarpenterInterruptionQueueTarget"
+        assert rule.inputs["tags"]["component"] == "karpenter"
+    assert synthesis.named("karpenter-interruptions").inputs["tags"]["component-name"] == "karpenter"
+
+
+def test_nodes_join_as_ec2_linux_with_the_instance_profile_of_their_role():
+    synthesis, _ = _karpenter()
+    role = synthesis.named("karpenter-node-role")
+    access = synthesis.named("karpenter-node-access").inputs
+    assert (access["type"], access["clusterName"], access["principalArn"]) == ("EC2_LINUX", "c", role.outputs["arn"])
+    assert synthesis.named("karpenter-node-profile").inputs["role"] == role.outputs["name"]
+
+
+def test_the_cni_policy_is_attached_to_the_node_role_only_when_asked():
+    def policies(**changes):
+        synthesis, _ = _karpenter(**changes)
+        return sorted(a.inputs["policyArn"] for a in synthesis.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+                      if a.name.startswith("karpenter-node-"))
+
+    assert policies() == ["arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryPullOnly",
+                          "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy"]
+    assert "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy" in policies(attach_cni_policy=True)
+
+
+def test_bottlerocket_nodes_get_the_size_on_their_data_volume_not_the_root():
+    synthesis, _ = _karpenter(ami_alias="bottlerocket@v1.30.0", disk_size_gib=200)
+    spec = synthesis.named("karpenter-node-class").inputs["spec"]
+    assert spec["blockDeviceMappings"] == [{"deviceName": "/dev/xvdb", "rootVolume": False, "ebs": {
+        "volumeSize": "200Gi", "volumeType": "gp3", "encrypted": True, "deleteOnTermination": True}}]
+    assert spec["amiSelectorTerms"] == [{"alias": "bottlerocket@v1.30.0"}]
+    al2023 = _karpenter()[0].named("karpenter-node-class").inputs["spec"]["blockDeviceMappings"][0]
+    assert (al2023["deviceName"], al2023["rootVolume"]) == ("/dev/xvda", True)
+
+
+def test_the_node_class_tags_every_node_as_a_gpu_node_of_the_component_and_the_pool_names_its_class():
+    synthesis, _ = _karpenter(tags={"team": "ml"})
+    spec = synthesis.named("karpenter-node-class").inputs["spec"]
+    assert {"node-group": "gpu", "team": "ml", "component": "karpenter"}.items() <= spec["tags"].items()
+    assert spec["metadataOptions"] == {"httpEndpoint": "enabled", "httpProtocolIPv6": "disabled",
+                                       "httpTokens": "required", "httpPutResponseHopLimit": 1}
+    pool = synthesis.named("karpenter-node-pool")
+    assert pool.inputs["metadata"]["name"] == "karpenter-gpu"
+    assert pool.inputs["metadata"]["labels"]["app.kubernetes.io/component"] == "autoscaler"
+    assert synthesis.named("karpenter-node-class").urn in pool.options["dependencies"]
+    assert synthesis.named("karpenter-controller").urn in pool.options["dependencies"]
+
+
+def test_the_pool_takes_nodes_up_to_max_gpus_per_node_and_expires_them_as_configured():
+    synthesis, _ = _karpenter(max_gpus=8, max_gpus_per_node=8, expire_after="Never", disruption_budget="10%")
+    spec = synthesis.named("karpenter-node-pool").inputs["spec"]
+    [count] = [r for r in spec["template"]["spec"]["requirements"] if r["key"] == "karpenter.k8s.aws/instance-gpu-count"]
+    assert count["values"] == ["9"]
+    assert spec["template"]["spec"]["expireAfter"] == "Never"
+    assert spec["disruption"]["budgets"] == [{"nodes": "10%"}]
+    assert {"key": "kubernetes.io/os", "operator": "In", "values": ["linux"]} in spec["template"]["spec"]["requirements"]
+
+
+def test_eight_gpu_nodes_are_accepted_when_the_limit_allows_them_and_refused_one_above():
+    assert validate_karpenter_args(_args(max_gpus=8, max_gpus_per_node=8)) == []
+    assert validate_karpenter_args(_args(max_gpus=7, max_gpus_per_node=8)) == [
+        "max_gpus: got 7; must be >= max_gpus_per_node (8)"]
+
+
+@pytest.mark.parametrize("family, expected", [
+    ("m5", "instance_families[0]: got 'm5'; allowed: "),
+    ("p3", "instance_families[0]: got 'p3'; refused: V100 (Volta)"),
+])
+def test_a_family_that_is_not_a_supported_gpu_family_is_refused_with_the_reason(family, expected):
+    [problem] = validate_karpenter_args(_args(instance_families=[family]))
+    assert problem.startswith(expected), problem
+
+
+def test_its_alerts_name_its_job_namespace_and_pool_and_link_the_runbook():
+    _, karpenter = _karpenter(namespace="karpenter")
+    down, limit = karpenter.alert_rules("https://runbooks.example/karpenter")
+    assert down["alert"] == "KarpenterDown" and down["expr"] == 'absent(up{job="karpenter", namespace="karpenter"} == 1)'
+    assert (down["for"], down["labels"]["severity"]) == ("10m", "warning")
+    assert limit["alert"] == "KarpenterGpuLimitReached" and limit["for"] == "15m"
+    assert 'karpenter_nodepools_usage{nodepool="karpenter-gpu", resource_type="nvidia.com/gpu"}' in limit["expr"]
+    assert ">= on (nodepool, resource_type) karpenter_nodepools_limit{" in limit["expr"]
+    assert [a["annotations"]["runbook_url"] for a in (down, limit)] == [
+        "https://runbooks.example/karpenter#karpenterdown", "https://runbooks.example/karpenter#karpentergpulimitreached"]
+
+
+# The statement elements of the IAM policy grammar, spelt as it spells them (IAM User Guide, "Grammar of the IAM
+# JSON policy language", docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_grammar.html, read 2026-12-08).
+IAM_STATEMENT_ELEMENTS = {"Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Resource", "NotResource",
+                          "Condition"}
+
+
+def _controller_policy() -> dict:
+    from components.capacity.karpenter import karpenter_controller_policy
+    return karpenter_controller_policy(
+        "c", "aws", "123456789012", "us-west-2", node_role_arn="arn:aws:iam::123456789012:role/node",
+        instance_profile_arn="arn:aws:iam::123456789012:instance-profile/p",
+        queue_arn="arn:aws:sqs:us-west-2:123456789012:q", subnet_ids=["subnet-a"], security_group_ids=["sg-1"])
+
+
+def _statement(sid: str) -> dict:
+    [found] = [s for s in _controller_policy()["Statement"] if s.get("Sid") == sid]
+    return found
+
+
+def test_every_controller_statement_uses_only_the_iam_grammars_elements_and_a_unique_sid():
+    statements = _controller_policy()["Statement"]
+    for statement in statements:
+        assert set(statement) <= IAM_STATEMENT_ELEMENTS, statement
+    sids = [s["Sid"] for s in statements]
+    assert len(set(sids)) == len(sids) == len(statements)
+
+
+def test_what_run_instances_and_create_fleet_create_is_allowed_and_tagged_only_for_this_clusters_pools():
+    launched = sorted(f"arn:aws:ec2:us-west-2:*:{kind}/*" for kind in (
+        "fleet", "instance", "volume", "network-interface", "launch-template", "spot-instances-request"))
+    for sid in ("AllowScopedEC2InstanceActionsWithTags", "AllowScopedResourceCreationTagging"):
+        statement = _statement(sid)
+        assert sorted(statement["Resource"]) == launched, sid
+        assert statement["Condition"]["StringEquals"]["aws:RequestTag/kubernetes.io/cluster/c"] == "owned", sid
+        assert statement["Condition"]["StringLike"] == {"aws:RequestTag/karpenter.sh/nodepool": "*"}, sid
+
+
+def test_retagging_an_instance_may_not_name_another_cluster():
+    statement = _statement("AllowScopedResourceTagging")
+    assert statement["Condition"]["StringEqualsIfExists"] == {"aws:RequestTag/eks:eks-cluster-name": "c"}
+    assert statement["Condition"]["ForAllValues:StringEquals"] == {
+        "aws:TagKeys": ["eks:eks-cluster-name", "karpenter.sh/nodeclaim", "Name"]}
+    assert statement["Resource"] == "arn:aws:ec2:us-west-2:*:instance/*"
