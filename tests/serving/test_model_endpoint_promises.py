@@ -69,3 +69,42 @@ def test_the_alias_records_zone_is_looked_up_with_the_endpoints_own_aws_provider
 
     run(program)
     assert len(providers) == 1 and "::eu::" in providers[0], providers
+
+
+def _endpoint_synthesis():
+    def program() -> None:
+        ModelEndpoint("fraud", _endpoint_args(_model(api_keys={"primary": "k"})))
+
+    return run(program)
+
+
+def test_the_certificate_its_validation_record_and_its_issuance_belong_to_the_endpoint():
+    """Outside the component they would survive its removal and escape its provider and options."""
+    synthesis = _endpoint_synthesis()
+    [endpoint] = synthesis.of_type("gpu-model-platform:index:ModelEndpoint")
+    for name in ("fraud-certificate", "fraud-certificate-validation", "fraud-certificate-issued"):
+        assert synthesis.named(name).parent == endpoint.urn, name
+
+
+def test_the_certificates_validation_record_has_the_ttl_route53_requires_of_a_plain_record():
+    # Route 53 refuses a non-alias record without a TTL (ChangeResourceRecordSets: TTL is required unless AliasTarget).
+    record = _endpoint_synthesis().named("fraud-certificate-validation").inputs
+    assert record["ttl"] == 300 and "aliases" not in record
+
+
+def test_the_alias_record_asks_for_the_application_load_balancers_zone_not_a_provider_default(monkeypatch):
+    """ALBs and NLBs answer from different zones (pulumi-aws 7.51.1, `aws.lb.get_hosted_zone_id`: the type selects
+    the zone): the endpoint names the type of the load balancer its Ingress makes instead of leaning on a default."""
+    from components.testing import PlatformMocks
+
+    asked: list[dict] = []
+    answer = PlatformMocks.call
+
+    def recording_call(self, args):
+        if args.token == "aws:lb/getHostedZoneId:getHostedZoneId":
+            asked.append(dict(args.args))
+        return answer(self, args)
+
+    monkeypatch.setattr(PlatformMocks, "call", recording_call)
+    _endpoint_synthesis()
+    assert [a.get("loadBalancerType") for a in asked] == ["application"]

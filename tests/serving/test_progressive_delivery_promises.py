@@ -144,3 +144,27 @@ def test_a_misspelt_chart_value_is_refused_naming_its_key():
     problems = validate_argo_rollouts_args(ArgoRolloutsArgs(extra_values={"controller": {"replica": 3}}))
     assert [p.split(":")[0] for p in problems] == ["extra_values.controller.replica"], problems
     assert validate_argo_rollouts_args(ArgoRolloutsArgs(extra_values={"controller": {"replicas": 3}})) == []
+
+
+def test_the_address_the_prometheus_refusal_offers_as_an_example_is_one_it_accepts():
+    import re
+
+    from components.serving.progressive_delivery import validate_model_canary_args
+    from tests.harness import components
+    from tests.serving import wiring
+
+    found: dict[str, list[str]] = {}
+
+    def program(opts) -> None:
+        model, rollouts = wiring.canary_model(opts, "m"), wiring.rollouts(opts)
+        analysis = CanaryAnalysis(max_error_ratio=0.01, max_latency_p99_seconds=0.5)
+        found["bad"] = validate_model_canary_args(ModelCanaryArgs(model=model, rollouts=rollouts, analysis=analysis,
+                                                                  prometheus="p"))
+        [refusal] = [p for p in found["bad"] if p.startswith("prometheus:")]
+        example = re.search(r"such as (\S+)$", refusal)
+        assert example, refusal
+        found["example"] = validate_model_canary_args(ModelCanaryArgs(model=model, rollouts=rollouts, analysis=analysis,
+                                                                      prometheus=example.group(1)))
+
+    components(program)
+    assert found["example"] == []
