@@ -147,3 +147,9 @@ def test_the_llm_programs_builtin_objects_pass_strict_schema_validation():
         kubernetes_validate.validate(manifest, f"{DEFAULT_KUBERNETES_VERSION}.0", strict=True)
         checked += 1
     assert checked >= 7  # namespace, PV, PVC, service account, deployment, service, network policy
+
+
+@pytest.mark.parametrize("region", ["us east 1", "us_east_1", "eu-west-1/"])
+def test_a_region_that_is_not_an_aws_region_name_is_refused_naming_the_field(region: str) -> None:
+    with pytest.raises(InvalidArgs, match=r"region: got .*must be an AWS region such as us-east-1"):
+        _synth(lambda opts: ModelWeights("weights", _args(region=region), opts))
