@@ -96,12 +96,12 @@ class Http1Protocol(Backpressure, Answering, Closing, Deadlines, asyncio.Protoco
         self.duplicate: bytes | None = None
         self.expect = False
         self.codings = b""
-        """Transfer-Encoding's value(s) of the request being read (`chunked` is the only coding served)."""
+        """Transfer-Encoding's value(s) of the request being read, each after a comma (`chunked` is the only coding
+        served); non-empty whenever the header was sent, even empty."""
         self.body: list[bytes] = []
         self.body_size = 0
         self.discard = False
         self.discarded = 0
-        self.chunked = False
         self.backlog: bytes | None = None
         """The rest of a read not yet parsed because reading paused in the middle of it."""
         self.eof = False
@@ -289,7 +289,6 @@ class Http1Protocol(Backpressure, Answering, Closing, Deadlines, asyncio.Protoco
         self._drop_upload()
         self.discard = False
         self.discarded = 0
-        self.chunked = False
         if self.reading != HEAD:  # a pipelined request that began in the same read as the previous one
             self.reading = HEAD
             self.since = self.active_at
@@ -314,7 +313,6 @@ class Http1Protocol(Backpressure, Answering, Closing, Deadlines, asyncio.Protoco
         elif name == b"expect":
             self.expect = value.strip().lower() == b"100-continue"
         elif name == b"transfer-encoding":
-            self.chunked = True
             self.codings += b"," + value
 
     def on_headers_complete(self) -> None:
@@ -351,7 +349,7 @@ class Http1Protocol(Backpressure, Answering, Closing, Deadlines, asyncio.Protoco
         elif self.hosts == 1 and not HOST_VALUE.fullmatch(self.host.strip(b" \t")):
             # RFC 9112 3.2: a Host field with an invalid value is a 400, like a missing or repeated one.
             answer = self._refusal(400, "bad_http", "the Host header is not a valid host[:port]")
-        elif self.chunked and (refusal := self._coding_refusal(version)) is not None:
+        elif self.codings and (refusal := self._coding_refusal(version)) is not None:
             answer = refusal
         elif self.over_capacity:
             answer = self._refusal(503, "connection_limit", "too many open connections; retry shortly",
@@ -371,7 +369,7 @@ class Http1Protocol(Backpressure, Answering, Closing, Deadlines, asyncio.Protoco
 
     def _long_body(self) -> bool:
         """Whether the body announced is longer than the server drops (or of unknown length)."""
-        if self.chunked:
+        if self.codings:
             return True
         declared = self.headers.get(b"content-length")
         try:
