@@ -5,6 +5,7 @@ tracked module maps to test files that exist. Measuring the real modules is not 
 from __future__ import annotations
 
 import subprocess
+from functools import partial
 
 import pytest
 import yaml
@@ -12,7 +13,7 @@ import yaml
 from tools.mutation import __main__ as cli
 from tools.mutation import targets
 from tools.mutation.report import EQUIVALENT_FILE, Equivalent, load_equivalents, mutated_line, score
-from tools.mutation.runner import Run, mutate, sample
+from tools.mutation.runner import Run, mutate, preview, sample
 from tools.mutation.targets import ROOT, mirrored_tests, tracked_modules
 
 TINY = '''
@@ -151,3 +152,18 @@ def test_pull_requests_measure_their_changed_modules_against_the_bar_within_a_ti
     assert budget < job["timeout-minutes"] * 60, "the tool's own budget ends before the job is killed"
     assert "mutmut==" in (ROOT / "requirements-dev.txt").read_text()
     assert "tools.mutation" not in (ROOT / "scripts" / "test").read_text(), "mutation runs stay out of .ci/run"
+
+
+def test_list_prints_the_mutants_a_run_would_sample_without_running_them(tiny_run, tmp_path, capsys, monkeypatch):
+    repo = tmp_path / "repo"
+    (repo / "pkg").mkdir(parents=True)
+    (repo / "pkg" / "__init__.py").write_text("")
+    (repo / "pkg" / "tiny.py").write_text(TINY)
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    monkeypatch.setattr(cli, "preview", partial(preview, root=repo))
+    assert cli.main(["pkg/tiny.py", "--list", "--sample", "3", "--seed", "29"]) == 0
+    printed = capsys.readouterr().out
+    expected = sample(sorted(tiny_run.verdicts), 3, 29)
+    assert [line for line in printed.splitlines() if line.startswith("pkg.tiny.")] == expected
+    assert printed.count("+++ pkg/tiny.py") == 3
+    assert not (repo / "mutants").exists()

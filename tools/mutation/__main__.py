@@ -1,6 +1,7 @@
 """`python -m tools.mutation MODULE... [--tests FILE...] [--sample N] [--seed S] [--max-seconds S]`.
 
 Prints each module's score and its surviving mutants; exits 1 when a module scores below `--bar`.
+`--list` prints the diffs of the mutants a run would sample, without running them (read them before writing tests).
 `--changed-since REF` picks the tracked modules (targets.tsv) that differ from REF, for pull requests.
 """
 
@@ -14,7 +15,7 @@ import time
 from pathlib import Path
 
 from tools.mutation.report import load_equivalents, render, score, summary_row
-from tools.mutation.runner import mutate
+from tools.mutation.runner import mutate, preview
 from tools.mutation.targets import ROOT, tests_for, tracked_modules
 
 # Below this, a module's clean run alone would not finish: it is reported unmeasured instead.
@@ -39,6 +40,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-seconds", type=float, default=1800, help="time per module; mutants left are 'not run'")
     parser.add_argument("--max-total-seconds", type=float, help="time for all modules; a module left unmeasured fails")
     parser.add_argument("--jobs", type=int, default=1, help="mutants run at once (default 1: the machine is shared)")
+    parser.add_argument("--list", action="store_true", help="print the sampled mutants' diffs; run none")
     parser.add_argument("--bar", type=float, default=80.0, help="lowest passing score in percent (default 80)")
     parser.add_argument("--summary", type=Path, help="append a Markdown table to this file (a job summary)")
     parser.add_argument("--workdir", type=Path, help="scratch folder (default: a new temporary one)")
@@ -48,11 +50,22 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def list_mutants(args: argparse.Namespace) -> int:
+    """Print each module's sampled mutants (name and diff), as the same `--sample`/`--seed` run would pick them."""
+    for module in args.modules:
+        with tempfile.TemporaryDirectory(prefix="mutation-") as scratch:
+            for name, diff in preview(module, Path(scratch), size=args.sample, seed=args.seed).items():
+                print(f"{name}\n{diff}\n", flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     if not args.modules:
         print("no module to mutate")
         return 0
+    if args.list:
+        return list_mutants(args)
     equivalents = load_equivalents()
     rows, details, failed = [], [], False
     deadline = time.monotonic() + (args.max_total_seconds or float("inf"))

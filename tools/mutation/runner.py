@@ -132,6 +132,24 @@ def diffs(workdir: Path, names: list[str]) -> dict[str, str]:
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
+def preview(module: str, workdir: Path, *, size: int | None, seed: int, root: Path = ROOT) -> dict[str, str]:
+    """The diff of each mutant the run would sample, without running any (to read them before writing tests)."""
+    prepare(module, [], workdir, root)
+    names = sample(mutant_names(workdir, module), size, seed)
+    script = (
+        "import json, sys\n"
+        "from pathlib import Path\n"
+        "from mutmut.mutation.file_mutation import mutate_file_contents\n"
+        "from mutmut.mutation.diff_apply import get_diff_for_mutant\n"
+        "m = sys.argv[1]\n"
+        "code = mutate_file_contents(m, Path(m).read_text()).code\n"
+        "print(json.dumps({n: get_diff_for_mutant(n, source=code, path=m) for n in sys.argv[2:]}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script, module, *names], cwd=workdir, check=True, capture_output=True,
+                         text=True)
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
 def mutate(module: str, tests: list[str], workdir: Path, *, size: int | None, seed: int, jobs: int, max_seconds: float,
            root: Path = ROOT) -> Run:
     """Mutate `module` against `tests` in `workdir`: the sampled mutants' verdicts and the survivors' diffs."""
