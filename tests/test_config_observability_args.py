@@ -114,3 +114,16 @@ def test_only_a_cluster_outside_the_local_mode_with_an_aws_section_is_on_aws():
     assert local_with_aws.aws is not None
     assert obs.trace_collection_args(local_with_aws, CLUSTER).destination == TempoStore()
     assert obs.grafana_aws_access(local_with_aws, CLUSTER, LOCAL_LOGS, TRACES) is None
+
+
+def test_the_log_and_trace_agents_tolerate_the_gpu_nodes_own_labels_and_taints():
+    raw = read_stack_file(stack_file("prod"), TEST_SECRETS)
+    sections = copy.deepcopy(raw.sections)
+    sections["monitoring"] = {**sections["monitoring"], **copy.deepcopy(MONITORING)}
+    sections["gpuNodeGroup"] = {**sections["gpuNodeGroup"], "labels": {"workload": "llm"},
+                                "taints": [{"key": "team", "value": "nlp", "effect": "NoSchedule"}]}
+    config = load(RawConfig(sections=sections, secret_paths=raw.secret_paths))
+    own = gpu_scheduling(config.gpu_node_group)
+    assert own != gpu_scheduling(_config("prod").gpu_node_group)
+    assert obs.log_collection_args(config, CLUSTER).gpu_scheduling == own
+    assert obs.trace_collection_args(config, CLUSTER).gpu_scheduling == own
