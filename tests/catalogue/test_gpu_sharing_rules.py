@@ -140,3 +140,9 @@ def test_gpus_of_two_mig_sizes_have_no_one_mig_memory():
     group = dict(_sections()["gpuNodeGroup"], instanceTypes=["p4d.24xlarge", "p5.48xlarge"])
     assert gpu_memory(fixture.config(gpuNodeGroup=group)) is None
     assert gpu_memory(fixture.config(gpuNodeGroup=dict(group, instanceTypes=["p5.48xlarge"]))) == "80gb"
+
+
+def test_a_pool_without_the_gpu_group_it_copies_is_refused():
+    group = dict(_sections()["gpuNodeGroup"], enabled=False)
+    assert f"{P}sharedGpuPool: got set; needs gpuNodeGroup.enabled (the pool copies its AMI, disk and taints)" in \
+        _problems(gpuNodeGroup=group)
