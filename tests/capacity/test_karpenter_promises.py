@@ -297,3 +297,12 @@ def test_bad_args_are_refused_naming_the_karpenter_instance():
     with pytest.raises(InvalidArgs) as caught:
         _karpenter(max_gpus=7, max_gpus_per_node=8)
     assert str(caught.value) == "Karpenter 'karpenter': max_gpus: got 7; must be >= max_gpus_per_node (8)"
+
+
+def test_the_node_class_waits_for_the_controller_and_the_nodes_access_entry_like_the_pool():
+    # The controller waits for the CRD chart: before it, the EC2NodeClass kind may not exist yet and the apply fails;
+    # before the access entry, the class's nodes could not join.
+    synthesis, _ = _karpenter()
+    waits_for = synthesis.named("karpenter-node-class").options["dependencies"]
+    assert synthesis.named("karpenter-controller").urn in waits_for
+    assert synthesis.named("karpenter-node-access").urn in waits_for
