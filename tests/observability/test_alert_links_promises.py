@@ -71,13 +71,15 @@ def test_panel_links_open_in_a_new_tab_with_every_field_the_dashboard_schema_req
         "queries"][0]["expr"].endswith("status >= 500")
 
 
-def test_the_failed_requests_panel_spans_the_width_below_the_rest_newest_first():
+def test_the_failed_requests_panel_spans_the_width_below_the_rest_newest_first_and_says_what_it_shows():
     _, dashboard = linked(LOKI)
     panel = with_log_links(dashboard, LOKI, model_target(ARGS))["panels"][-1]
     bottom = max(p["gridPos"]["y"] + p["gridPos"]["h"] for p in dashboard["panels"])
     assert panel["title"] == "Failed requests (5xx)" and panel["id"] == max(p["id"] for p in dashboard["panels"]) + 1
     assert panel["gridPos"] == {"x": 0, "y": bottom, "w": 24, "h": 10}
     assert panel["options"] == {"showTime": True, "wrapLogMessage": True, "sortOrder": "Descending"}
+    assert panel["description"] == ("The model server's request lines with status >= 500: request_id, route, "
+                                    "latency_ms, batch_size and trace_id of each.")
     assert panel["targets"] == [logs_query(LOKI, model_target(ARGS), errors_only=True)]
     empty = with_log_links({**dashboard, "panels": []}, LOKI, model_target(ARGS))["panels"]
     assert [(p["id"], p["gridPos"]["y"]) for p in empty] == [(1, 0)]

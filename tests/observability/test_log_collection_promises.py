@@ -26,10 +26,11 @@ def test_the_key_policy_lets_the_account_administer_and_cloudwatch_logs_of_this_
         "kms:EncryptionContext:aws:logs:arn": "arn:aws:logs:eu-west-1:123456789012:log-group:*"}}
 
 
-def test_the_created_key_waits_30_days_before_deletion_and_everything_in_aws_is_tagged():
+def test_the_created_key_says_what_it_encrypts_waits_30_days_before_deletion_and_everything_in_aws_is_tagged():
     synthesis = cloudwatch()
     [key] = synthesis.of_type("aws:kms/key:Key")
     assert key.inputs["deletionWindowInDays"] == 30
+    assert key.inputs["description"] == "CloudWatch Logs of the cluster's containers"
     for kind in ("aws:kms/key:Key", "aws:cloudwatch/logGroup:LogGroup", "aws:iam/role:Role"):
         [resource] = synthesis.of_type(kind)
         assert {k: resource.inputs["tags"][k] for k in ("component", "component-name")} == {
