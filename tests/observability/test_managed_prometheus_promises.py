@@ -5,7 +5,9 @@ parent and the outputs the component registers."""
 from __future__ import annotations
 
 import pulumi
+import pytest
 
+from components import InvalidArgs
 from components.observability.managed_prometheus import (
     ManagedPrometheus,
     ManagedPrometheusArgs,
@@ -71,3 +73,8 @@ def test_every_child_belongs_to_the_component_and_its_outputs_are_registered():
         "remote_write_url": endpoint.rstrip("/") + "/api/v1/remote_write", "role_arn": role.outputs["arn"]}
     assert (amp.remote_write.region, amp.remote_write.queue) == ("eu-west-1", QueueSettings())
     assert isinstance(amp.remote_write.role_arn, pulumi.Output)
+
+
+def test_a_refusal_names_the_component_and_its_instance():
+    with pytest.raises(InvalidArgs, match=r"^ManagedPrometheus 'amp': queue\.capacity: got 10"):
+        _amp(queue=QueueSettings(capacity=10))
