@@ -92,12 +92,13 @@ def is_known(value: Any) -> bool:
 
 
 def contains_unknown(value: Any) -> bool:
+    """Whether any part of the value (dicts, lists and tuples searched through) is not known yet."""
     value = reveal(value)
     if value is UNKNOWN:
         return True
     if isinstance(value, dict):
         return any(contains_unknown(v) for v in value.values())
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return any(contains_unknown(v) for v in value)
     return False
 

@@ -507,3 +507,57 @@ async def test_chunked_must_be_the_last_coding_and_a_1_0_client_gets_no_100_cont
     protocol, transport = connect(app)
     protocol.data_received(b"POST /a HTTP/1.0\r\nContent-Length: 1\r\nExpect: 100-continue\r\n\r\n")
     assert transport.writes == [] and len(app.begun) == 1
+
+
+@in_loop
+async def test_a_dropped_body_past_the_limit_behind_two_owed_answers_closes_after_the_last_one_only() -> None:
+    app = RecordingApp(hold=True, early={"/early": (401, b"no", b"text/plain", [])})
+    protocol, transport = connect(app)
+    protocol.data_received(post("/a", b"1") + post("/b", b"2") + post("/early", b"x" * 10)[:-10])
+    protocol.discarded = DISCARD_MAX_BYTES
+    protocol.data_received(b"x")
+    assert [r.keep_alive for r in protocol.owed] == [True, True, False]
+    for request, deliver in app.held:
+        deliver(request, (200, b"ok", b"text/plain", []))
+    answers = transport.answers()
+    assert [a.status for a in answers] == [200, 200, 401] and transport.eof, "FIN after the last answer, then a linger"
+    assert ["connection" in a.headers for a in answers] == [False, False, True]
+
+
+@in_loop
+async def test_an_unknown_method_is_told_which_methods_the_server_implements() -> None:
+    protocol, transport = connect()
+    protocol.data_received(b"BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n")
+    [answer] = transport.answers()
+    assert answer.status == 501
+    assert json.loads(answer.body) == {"error": "unknown request method; this server implements GET, HEAD and POST"}
+
+
+@in_loop
+async def test_a_malformed_header_line_gets_400_counted_as_bad_http() -> None:
+    protocol, transport = connect()
+    protocol.data_received(b"GET /b HTTP/1.1\r\nno colon here\r\n\r\n")
+    [answer] = transport.answers()
+    assert answer.status == 400 and json.loads(answer.body)["error"].startswith("malformed HTTP request")
+    assert protocol.state.rejected == ["bad_http"] and transport.closed
+    assert protocol.state.messages == [protocol.state.messages[0]]
+    assert protocol.state.messages[0].startswith("HTTP 400 (bad_http) for 127.0.0.1:40000: malformed HTTP request")
+
+
+@in_loop
+async def test_the_path_ends_at_the_first_question_mark_even_when_the_query_holds_another() -> None:
+    app = RecordingApp()
+    protocol, _ = connect(app)
+    protocol.data_received(b"GET /v2/health/live?a=1?b=2 HTTP/1.1\r\nHost: x\r\n\r\n")
+    [request] = app.begun
+    assert request.path == "/v2/health/live"
+
+
+@in_loop
+async def test_an_unfinished_second_head_of_exactly_the_limit_on_a_kept_connection_is_still_read() -> None:
+    protocol, transport = connect(state=connections(max_header_bytes=30))
+    protocol.data_received(b"GET /x HTTP/1.1\r\nX: 12345\r\n\r\n")
+    protocol.data_received(b"GET /x HTTP/1.1\r\nX-Long: " + b"a" * 5)  # 30 bytes, the head not finished
+    assert [a.status for a in transport.answers()] == [200] and not transport.closed
+    protocol.data_received(b"\r\n\r\n")
+    assert [a.status for a in transport.answers()] == [200, 200]
