@@ -4,6 +4,8 @@ parent and the outputs the component registers."""
 
 from __future__ import annotations
 
+import json
+
 import pulumi
 import pytest
 
@@ -12,6 +14,7 @@ from components.observability.managed_prometheus import (
     ManagedPrometheus,
     ManagedPrometheusArgs,
     QueueSettings,
+    remote_write_policy,
     validate_managed_prometheus_args,
 )
 from tests.harness import components, only
@@ -78,3 +81,9 @@ def test_every_child_belongs_to_the_component_and_its_outputs_are_registered():
 def test_a_refusal_names_the_component_and_its_instance():
     with pytest.raises(InvalidArgs, match=r"^ManagedPrometheus 'amp': queue\.capacity: got 10"):
         _amp(queue=QueueSettings(capacity=10))
+
+
+def test_the_remote_write_policy_is_in_the_current_iam_policy_language():
+    policy = json.loads(remote_write_policy("arn:aws:aps:eu-west-1:123456789012:workspace/ws-1"))
+    assert policy == {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": ["aps:RemoteWrite"], "Resource": "arn:aws:aps:eu-west-1:123456789012:workspace/ws-1"}]}
