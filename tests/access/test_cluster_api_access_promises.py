@@ -4,6 +4,8 @@ refused naming the field before anything is created."""
 
 from __future__ import annotations
 
+import pulumi
+import pulumi_aws as aws
 import pytest
 
 from components._args import InvalidArgs
@@ -70,3 +72,12 @@ def test_bad_ranges_are_refused_naming_the_component_the_field_and_the_value(cid
 def test_distinct_private_ranges_are_valid():
     assert validate_cluster_api_access_args(ClusterApiAccessArgs(
         security_group_id="sg-0123", cidrs=["10.0.0.0/8", "172.16.0.0/12"])) == []
+
+
+def test_the_options_given_reach_the_rules_through_the_component():
+    def program() -> None:
+        ClusterApiAccess("ci", ClusterApiAccessArgs(security_group_id="sg-0123", cidrs=["10.40.0.0/20"]),
+                         pulumi.ResourceOptions(providers={"aws": aws.Provider("eu", region="eu-west-1")}))
+
+    rule = only(run(program).of_type(RULE))
+    assert rule.provider.startswith("urn:pulumi:") and "::eu::" in rule.provider, rule.provider

@@ -101,6 +101,13 @@ def test_log_times_are_utc_with_milliseconds_and_follow_the_clock(monkeypatch) -
         "2023-11-14T22:13:20.250Z", "2023-11-14T22:13:20.999Z", "2023-11-14T22:14:21.007Z"]
 
 
+def test_log_milliseconds_are_truncated_never_rounded_up_to_a_fourth_digit(monkeypatch) -> None:
+    from model_server.request_log import _Clock
+
+    monkeypatch.setattr("time.time", lambda: 1_700_000_000 + 1023 / 1024)  # .9990234375 s, exact in a float
+    assert _Clock().now() == "2023-11-14T22:13:20.999Z"
+
+
 def test_a_logger_configured_by_someone_else_gets_the_lines_through_logging(request_logger, monkeypatch) -> None:
     stream = CountingStream()
     monkeypatch.setattr("sys.stdout", stream)
@@ -129,6 +136,9 @@ def test_a_line_holds_the_documented_fields_and_level_error_only_for_5xx(request
     assert list(first) == ["time", "level", "msg", "request_id", "model", "route", "method", "status",
                            "latency_ms", "batch_size", "trace_id"]
     assert (first["level"], first["msg"], first["model"], first["latency_ms"]) == ("info", "request", "m", 1.234)
+    assert (first["request_id"], first["route"], first["method"], first["status"]) == (
+        "r1", "/v2/models/{name}/infer", "POST", 200)
+    assert (first["batch_size"], first["trace_id"]) == (3, "ab" * 16)
     assert [(o["status"], o["level"]) for o in others] == [(499, "info"), (500, "error"), (503, "error")]
     assert all("batch_size" not in o and "trace_id" not in o for o in others)
 
@@ -143,3 +153,14 @@ def test_probes_and_scrapes_are_logged_only_when_they_answer_500(request_logger,
                        batch_size=None)
     assert [json.loads(line)["request_id"] for line in stream.getvalue().splitlines()] == [
         "/v2/health/live-500", "/v2/health/ready-500", "/metrics-500"]
+
+
+def test_stopping_the_server_writes_the_request_lines_still_kept(tiny_model) -> None:
+    from model_server.app import ModelServer
+    from model_server.config import load_settings
+
+    app = ModelServer(load_settings({"MODEL_DIR": str(tiny_model.dir)}))
+    flushed = []
+    app.request_log.flush = lambda: flushed.append(True)  # type: ignore[method-assign]
+    asyncio.run(app.shutdown())
+    assert flushed == [True] and not app.ready and app.draining

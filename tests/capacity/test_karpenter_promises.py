@@ -4,8 +4,12 @@ exact bounds, and its alerts pointing at the runbook."""
 
 from __future__ import annotations
 
+import json
+
+import botocore.session
 import pytest
 
+from components._args import InvalidArgs
 from components.capacity.karpenter import Karpenter, KarpenterArgs, validate_karpenter_args
 from tests.harness import components
 
@@ -198,3 +202,107 @@ def test_retagging_an_instance_may_not_name_another_cluster():
     assert statement["Condition"]["ForAllValues:StringEquals"] == {
         "aws:TagKeys": ["eks:eks-cluster-name", "karpenter.sh/nodeclaim", "Name"]}
     assert statement["Resource"] == "arn:aws:ec2:us-west-2:*:instance/*"
+
+
+# Karpenter's reference controller policy names its statements so (karpenter.py cites the source); ours keeps them.
+CONTROLLER_SIDS = [
+    "AllowScopedEC2InstanceAccessActions", "AllowScopedEC2LaunchTemplateAccessActions",
+    "AllowScopedEC2InstanceActionsWithTags", "AllowScopedResourceCreationTagging", "AllowScopedResourceTagging",
+    "AllowScopedDeletion", "AllowPassingInstanceRole", "AllowInstanceProfileReadActions",
+    "AllowAPIServerEndpointDiscovery", "AllowInterruptionQueueActions", "AllowRegionalReadActions",
+    "AllowSSMReadActions", "AllowPricingReadActions", "AllowUnscopedInstanceProfileListAction"]
+# IAM permissions that are no API operation of their service (botocore has no model operation for them).
+PERMISSION_ONLY_ACTIONS = {"iam:PassRole"}
+
+
+def _rendered_controller_policy() -> tuple[dict, str]:
+    synthesis, _ = _karpenter()
+    text = synthesis.named("karpenter-controller-policy").inputs["policy"]
+    return json.loads(text), text
+
+
+def test_every_controller_statement_allows_and_keeps_the_reference_policys_sid():
+    policy, _ = _rendered_controller_policy()
+    assert [s["Sid"] for s in policy["Statement"]] == CONTROLLER_SIDS
+    assert {s["Effect"] for s in policy["Statement"]} == {"Allow"}
+
+
+def test_every_controller_action_is_an_operation_of_its_services_api_model_spelt_exactly():
+    session = botocore.session.get_session()
+    policy, _ = _rendered_controller_policy()
+    actions = {a for s in policy["Statement"] for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    for action in sorted(actions - PERMISSION_ONLY_ACTIONS):
+        service, operation = action.split(":")
+        assert operation in session.get_service_model(service).operation_names, action
+
+
+def test_created_resources_may_be_tagged_only_by_the_calls_that_create_them():
+    statement = _statement("AllowScopedResourceCreationTagging")
+    assert statement["Condition"]["StringEquals"]["ec2:CreateAction"] == [
+        "RunInstances", "CreateFleet", "CreateLaunchTemplate"]
+
+
+def test_the_controller_role_renders_its_policy_with_sorted_keys_and_says_what_it_is_for():
+    _, text = _rendered_controller_policy()
+    assert text == json.dumps(json.loads(text), sort_keys=True), "the same text on every run: no diff to review"
+    synthesis, _ = _karpenter()
+    assert synthesis.named("karpenter-controller-role").inputs["description"] == (
+        "Karpenter controller (IRSA): launch and remove this cluster's GPU nodes")
+
+
+def test_the_interruption_queue_takes_events_from_eventbridge_and_nothing_without_tls():
+    synthesis, _ = _karpenter()
+    queue_arn = synthesis.named("karpenter-interruptions").outputs["arn"]
+    policy = json.loads(synthesis.named("karpenter-interruptions-policy").inputs["policy"])
+    assert policy == {"Version": "2012-10-17", "Id": "EC2InterruptionPolicy", "Statement": [
+        {"Sid": "AllowEventBridge", "Effect": "Allow",
+         "Principal": {"Service": ["events.amazonaws.com", "sqs.amazonaws.com"]},
+         "Action": "sqs:SendMessage", "Resource": queue_arn},
+        {"Sid": "DenyHTTP", "Effect": "Deny", "Principal": "*", "Action": "sqs:*", "Resource": queue_arn,
+         "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}
+
+
+def test_nodes_assume_their_role_as_ec2_and_every_policy_and_the_profile_attach_to_it():
+    synthesis, _ = _karpenter(tags={"team": "ml"})
+    role = synthesis.named("karpenter-node-role")
+    assert json.loads(role.inputs["assumeRolePolicy"]) == {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    attachments = [a for a in synthesis.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+                   if a.name.startswith("karpenter-node-")]
+    assert attachments and all(a.inputs["role"] == role.outputs["name"] for a in attachments)
+    assert synthesis.named("karpenter-node-profile").inputs["tags"]["team"] == "ml"
+
+
+def test_the_node_class_is_an_ec2_node_class_named_as_the_pool_refers_to_it():
+    synthesis, _ = _karpenter()
+    node_class = synthesis.named("karpenter-node-class").inputs
+    ref = synthesis.named("karpenter-node-pool").inputs["spec"]["template"]["spec"]["nodeClassRef"]
+    assert (node_class["kind"], node_class["metadata"]["name"]) == ("EC2NodeClass", "karpenter-gpu")
+    assert ref == {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "karpenter-gpu"}
+
+
+def test_the_pool_asks_only_for_the_allowed_families_nvidia_gpus_under_the_node_limit_on_amd64_linux():
+    synthesis, _ = _karpenter(instance_families=["g6e"], max_gpus=8, max_gpus_per_node=4)
+    requirements = synthesis.named("karpenter-node-pool").inputs["spec"]["template"]["spec"]["requirements"]
+    assert requirements == [
+        {"key": "karpenter.k8s.aws/instance-family", "operator": "In", "values": ["g6e"]},
+        {"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["on-demand"]},
+        {"key": "karpenter.k8s.aws/instance-gpu-manufacturer", "operator": "In", "values": ["nvidia"]},
+        {"key": "karpenter.k8s.aws/instance-gpu-count", "operator": "Lt", "values": ["5"]},
+        {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]},
+        {"key": "kubernetes.io/os", "operator": "In", "values": ["linux"]}]
+
+
+def test_bad_args_are_refused_naming_the_karpenter_instance():
+    with pytest.raises(InvalidArgs) as caught:
+        _karpenter(max_gpus=7, max_gpus_per_node=8)
+    assert str(caught.value) == "Karpenter 'karpenter': max_gpus: got 7; must be >= max_gpus_per_node (8)"
+
+
+def test_the_node_class_waits_for_the_controller_and_the_nodes_access_entry_like_the_pool():
+    # The controller waits for the CRD chart: before it, the EC2NodeClass kind may not exist yet and the apply fails;
+    # before the access entry, the class's nodes could not join.
+    synthesis, _ = _karpenter()
+    waits_for = synthesis.named("karpenter-node-class").options["dependencies"]
+    assert synthesis.named("karpenter-controller").urn in waits_for
+    assert synthesis.named("karpenter-node-access").urn in waits_for

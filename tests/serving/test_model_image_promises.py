@@ -6,14 +6,20 @@ from __future__ import annotations
 
 import pytest
 
-from components.serving.model_image import is_ignored, read_dockerignore
+from components.serving.model_image import (
+    ModelImageArgs,
+    content_hash,
+    is_ignored,
+    read_dockerignore,
+    validate_model_image_args,
+)
 from tests.harness import only
 from tests.serving import test_model_image
-from tests.serving.test_model_image import IMAGE, _image
+from tests.serving.test_model_image import IMAGE, REPO, _image
 
 context = test_model_image.context  # the build-context fixture, shared
 
-PATTERNS = read_dockerignore("log?.txt\n[ab].bin\n[^x]y.dat\nliteral\\*.md\nv]1[ab].cfg\n[oops\n/built\ncache/**\n")
+PATTERNS = "log?.txt\n[ab].bin\n[^x]y.dat\nliteral\\*.md\nv]1[ab].cfg\n[oops\n/built\ncache/**\n"
 
 
 @pytest.mark.parametrize("path, ignored", [
@@ -27,7 +33,8 @@ PATTERNS = read_dockerignore("log?.txt\n[ab].bin\n[^x]y.dat\nliteral\\*.md\nv]1[
     ("cache/a/b.bin", True), ("cache", False), ("other/cache/x", False),  # `**` at the end crosses `/`
 ])
 def test_dockerignore_patterns_follow_gos_match_rules(path, ignored):
-    assert is_ignored(path, PATTERNS) is ignored
+    # read while the test runs, not at import: the mutation tool ties a test to the code it calls
+    assert is_ignored(path, read_dockerignore(PATTERNS)) is ignored
 
 
 def test_a_later_exception_keeps_a_file_an_earlier_pattern_ignores_and_a_later_pattern_wins_again():
@@ -41,3 +48,27 @@ def test_the_image_belongs_to_the_component_so_it_takes_the_components_provider_
     synthesis, _ = _image(context)
     component = only(synthesis.of_type("gpu-model-platform:index:ModelImage"))
     assert only(synthesis.of_type(IMAGE), "docker image").parent == component.urn
+
+
+def test_a_symlink_in_the_context_is_hashed_by_the_path_it_points_to(context):
+    link = context / "server" / "current"
+    link.symlink_to("app.py")
+    dockerfile = context / "Dockerfile"
+    first = content_hash(context, dockerfile, "gpu", "linux/amd64")
+    link.unlink()
+    link.symlink_to("other.py")  # a dangling link is sent as the link it is
+    assert content_hash(context, dockerfile, "gpu", "linux/amd64") != first
+
+
+def test_the_args_check_names_a_missing_dockerfile_and_the_context_it_was_looked_for_in(context):
+    args = ModelImageArgs(repository_url=REPO, context=str(context), dockerfile="Dockerfile.missing")
+    assert validate_model_image_args(args) == [
+        f"dockerfile: got 'Dockerfile.missing'; no such file in {str(context)!r}"]
+    assert validate_model_image_args(ModelImageArgs(repository_url=REPO, context=str(context))) == []
+
+
+def test_a_dockerfile_without_any_named_stage_is_refused_saying_it_has_none(context):
+    (context / "Dockerfile").write_text("FROM python:3.11-slim\n")
+    problems = validate_model_image_args(ModelImageArgs(repository_url=REPO, context=str(context)))
+    assert len(problems) == 1 and problems[0].startswith("variant: got 'gpu'; ")
+    assert problems[0].endswith("declares no stage `AS gpu` (stages: none)")
