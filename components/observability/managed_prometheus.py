@@ -80,9 +80,7 @@ class ManagedPrometheusArgs:
     """A customer managed key for the workspace; None: AWS owned encryption."""
     queue: QueueSettings = field(default_factory=QueueSettings)
     tags: dict[str, str] = field(default_factory=dict)
-
-    def _rules(self) -> list[Problem]:
-        return [(f"queue.{f}", m) for f, m in self.queue._rules()]
+    # No `_rules` of its own: `problems_of` runs the queue's `_rules` under `queue.` (a second one reported it twice).
 
 
 def validate_managed_prometheus_args(args: ManagedPrometheusArgs) -> list[str]:

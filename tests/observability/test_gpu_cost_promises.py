@@ -74,3 +74,9 @@ def test_the_dashboard_is_a_config_map_the_grafana_sidecar_loads_into_the_platfo
 def test_a_refusal_names_the_component_and_its_instance():
     with pytest.raises(InvalidArgs, match="^GpuCostDashboard 'cost'"):
         components(lambda opts: GpuCostDashboard("cost", GpuCostDashboardArgs(namespace="Not A Label"), opts))
+
+
+def test_the_dashboard_goes_to_the_cluster_of_the_kubernetes_provider_given():
+    synthesis = components(lambda opts: GpuCostDashboard("cost", GpuCostDashboardArgs(namespace="observe"), opts))
+    provider = only(synthesis.of_type("pulumi:providers:kubernetes"))
+    assert only(synthesis.of_type("kubernetes:core/v1:ConfigMap")).provider_urn == provider.urn
