@@ -55,15 +55,20 @@ def test_the_last_service_field_wins_as_in_protobuf() -> None:
     assert read_service(_service("first") + _service("second")) == "second"
 
 
-@pytest.mark.parametrize("data", [
-    _field(1, 2) + b"\x05ab",  # the name is shorter than its length
-    _field(1, 2),  # the length is missing
-    b"\x80",  # a key whose varint never ends
-    _field(2, 0) + b"\xff" * 10 + b"\x01",  # a varint longer than 64 bits
+@pytest.mark.parametrize(("data", "message"), [
+    (_field(1, 2) + b"\x05ab", "truncated field"),  # the name is shorter than its length
+    (_field(1, 2), "truncated or overlong varint"),  # the length is missing
+    (b"\x80", "truncated or overlong varint"),  # a key whose varint never ends
+    (_field(2, 0) + b"\xff" * 10 + b"\x01", "truncated or overlong varint"),  # a varint longer than 64 bits
 ])
-def test_a_truncated_or_overlong_request_is_refused(data: bytes) -> None:
-    with pytest.raises(ValueError, match="truncated"):
+def test_a_truncated_or_overlong_request_is_refused(data: bytes, message: str) -> None:
+    with pytest.raises(ValueError) as refused:
         read_service(data)
+    assert str(refused.value) == message
+
+
+def test_a_varint_byte_of_exactly_0x80_continues_the_number() -> None:
+    assert read_service(_field(2, 0) + b"\x80\x01" + _service("after-128")) == "after-128"
 
 
 def test_a_varint_of_exactly_ten_bytes_is_read() -> None:
