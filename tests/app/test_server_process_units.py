@@ -305,3 +305,25 @@ def test_running_out_of_descriptors_while_taking_queued_connections_is_logged(tm
     assert listener.closed is True
     assert "drain: could not take the queued connections: too many open files" in [
         r.getMessage() for r in caplog.records]
+
+
+def test_both_listeners_keep_the_long_listen_queue(tmp_path, recording, monkeypatch) -> None:
+    backlogs: list[int] = []
+    listen = socket.socket.listen
+
+    def recording_listen(sock, *backlog: int) -> None:
+        backlogs.append(backlog[0] if backlog else -1)
+        listen(sock, *backlog)
+
+    monkeypatch.setattr(socket.socket, "listen", recording_listen)
+    http, _ = _server(tmp_path)
+
+    async def scenario() -> None:
+        await http.startup(asyncio.get_running_loop())
+        http.public.close()
+        http.admin.close()
+        http._public_socket.close()
+        http.connections.sweeper.cancel()
+
+    asyncio.run(scenario())
+    assert len(backlogs) >= 2 and set(backlogs) == {server.BACKLOG}
