@@ -7,6 +7,7 @@ import sys
 import types
 from pathlib import Path
 
+from model_server import metrics as metrics_module
 from model_server.metrics import GpuMemoryCollector, Metrics
 from prometheus_client import generate_latest
 
@@ -71,7 +72,7 @@ def test_gpu_memory_is_read_per_device_and_a_failing_device_is_skipped(monkeypat
     monkeypatch.setitem(sys.modules, "pynvml", FakeNvml())
     collector = GpuMemoryCollector()
     collector.start()
-    with caplog.at_level(logging.DEBUG, logger="model_server.metrics"):
+    with caplog.at_level(logging.DEBUG, logger=metrics_module.log.name):
         (family,) = list(collector.collect())
     assert [(s.labels, s.value) for s in family.samples] == [({"device": "cuda:0"}, 123456789.0)]
     assert "NVML read failed for cuda:1: GPU is lost" in [r.getMessage() for r in caplog.records]
@@ -80,7 +81,7 @@ def test_gpu_memory_is_read_per_device_and_a_failing_device_is_skipped(monkeypat
 def test_gpu_memory_without_nvml_logs_why_and_exposes_no_samples(monkeypatch, caplog) -> None:
     monkeypatch.setitem(sys.modules, "pynvml", FakeNvml(fail_init=True))
     collector = GpuMemoryCollector()
-    with caplog.at_level(logging.INFO, logger="model_server.metrics"):
+    with caplog.at_level(logging.INFO, logger=metrics_module.log.name):
         collector.start()
     assert "GPU memory metric unavailable: NVML Shared Library Not Found" in [r.getMessage() for r in caplog.records]
     assert list(collector.collect())[0].samples == []
