@@ -4,6 +4,7 @@ tracked module maps to test files that exist. Measuring the real modules is not 
 
 from __future__ import annotations
 
+import re
 import subprocess
 from functools import partial
 
@@ -167,3 +168,39 @@ def test_list_prints_the_mutants_a_run_would_sample_without_running_them(tiny_ru
     assert [line for line in printed.splitlines() if line.startswith("pkg.tiny.")] == expected
     assert printed.count("+++ pkg/tiny.py") == 3
     assert not (repo / "mutants").exists()
+
+
+def scores_table() -> dict[str, list[str]]:
+    """docs/testing.md's Scores table: each module's cells (score, killed/counted, command, commit, date)."""
+    text = (ROOT / "docs" / "testing.md").read_text()
+    table = text[text.index("| module | score | killed/counted | command | commit | date |"):].split("\n\n")[0]
+    rows = [line.strip("|").split(" | ") for line in table.splitlines()[2:]]
+    return {cells[0].strip(" `"): [c.strip() for c in cells[1:]] for cells in rows}
+
+
+def test_every_tracked_module_has_a_score_with_the_command_commit_and_date_that_gave_it():
+    table = scores_table()
+    shallow = subprocess.run(["git", "rev-parse", "--is-shallow-repository"], cwd=ROOT, capture_output=True,
+                             text=True).stdout.strip() == "true"
+    assert set(table) == set(tracked_modules()), "targets.tsv and the Scores table name the same modules"
+    for module, (percent, counted, command, commit, date) in table.items():
+        assert percent.endswith("%") and "/" in counted, module
+        assert command.startswith("`python -m tools.mutation ") and module in command, module
+        assert shallow or subprocess.run(["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=ROOT).returncode == 0, \
+            f"{module}: {commit} is not a commit of this repository"
+        assert len(date) == 10 and date.startswith("20"), module
+
+
+PROMISE_PACKAGES = ("components/**/*.py", "stack_config/*.py", "policy/platform_policies/*.py", "app/model_server/*.py")
+
+
+def test_every_module_that_carries_a_promise_is_scored_or_listed_as_not_measured_yet():
+    text = (ROOT / "docs" / "testing.md").read_text()
+    section = text[text.index("### Not measured yet"):]
+    section = section.split("\n#")[0]
+    listed = set(re.findall(r"`([\w/]+\.py)`", section))
+    modules = {str(p.relative_to(ROOT)) for pattern in PROMISE_PACKAGES for p in ROOT.glob(pattern)}
+    scored = set(tracked_modules())
+    assert not listed & scored, "a scored module is still listed as not measured"
+    assert modules - scored - listed == set(), "a module is neither scored nor listed as not measured yet"
+    assert listed <= modules, "the list names a module that does not exist"

@@ -128,3 +128,24 @@ def test_valid_args_with_distinct_preview_and_refresh_roles_and_groups_have_no_p
     assert validate_preview_access_args(PreviewAccessArgs(
         cluster_name="gpu-dev", role_arns=[PREVIEW_ROLE, "arn:aws:iam::1:role/other"],
         refresh_role_arns=[DRIFT_ROLE], group="ci:preview", refresh_group="ci:refresh")) == []
+
+
+def test_the_policy_denies_every_non_dry_run_request_of_the_group_as_forbidden_and_says_why():
+    spec = only(_access(group="ci:preview").of_type(POLICY)).inputs["spec"]
+    assert spec["failurePolicy"] == "Fail"
+    assert spec["matchConstraints"] == {"resourceRules": [{"apiGroups": ["*"], "apiVersions": ["*"],
+                                                           "operations": ["*"], "resources": ["*", "*/*"]}]}
+    # `reason` is one of the API's StatusReasons (Unauthorized, Forbidden, Invalid, RequestEntityTooLarge)
+    assert spec["validations"] == [{
+        "expression": "has(request.dryRun) && request.dryRun == true",
+        "message": "the ci:preview group may only dry-run (it previews; deploys use the deploy role)",
+        "reason": "Forbidden"}]
+
+
+def test_each_group_s_binding_refers_to_its_cluster_role_in_the_rbac_api_group():
+    synthesis = _access()
+    roles = {r.inputs["metadata"]["name"] for r in synthesis.of_type(ROLE)}
+    for binding in synthesis.of_type(ROLE_BINDING):
+        ref = binding.inputs["roleRef"]
+        assert ref["apiGroup"] == "rbac.authorization.k8s.io" and ref["kind"] == "ClusterRole", binding.name
+        assert ref["name"] in roles
