@@ -82,6 +82,19 @@ def recording(monkeypatch):
     return RecordingProtocol.made
 
 
+def _close(http: server.ModelHttpServer) -> None:
+    """Close what `startup` opened: both listeners, the public socket and the connections' sweeper."""
+    http.public.close()
+    http.admin.close()
+    http._public_socket.close()
+    http.connections.sweeper.cancel()
+
+
+async def _start_and_close(http: server.ModelHttpServer) -> None:
+    await http.startup(asyncio.get_running_loop())
+    _close(http)
+
+
 def _port(listener) -> int:
     return listener.sockets[0].getsockname()[1]
 
@@ -115,10 +128,7 @@ def test_the_public_port_serves_the_public_protocol_and_the_admin_port_the_admin
             reader, writer = await asyncio.open_connection("127.0.0.1", _port(listener))
             await asyncio.sleep(0.05)
             writer.close()
-        http.public.close()
-        http.admin.close()
-        http._public_socket.close()
-        http.connections.sweeper.cancel()
+        _close(http)
 
     asyncio.run(scenario())
     assert recording == [(app, http.connections, False), (app, http.connections, True)]
@@ -151,14 +161,7 @@ def test_grpc_that_cannot_start_stops_the_server_fatally(tmp_path, recording, mo
     monkeypatch.setattr(grpc_service, "build_server", refuse)
     http, _ = _server(tmp_path, grpc_port=50999)
 
-    async def scenario() -> None:
-        await http.startup(asyncio.get_running_loop())
-        http.public.close()
-        http.admin.close()
-        http._public_socket.close()
-        http.connections.sweeper.cancel()
-
-    asyncio.run(scenario())
+    asyncio.run(_start_and_close(http))
     assert http.fatal == "cannot start gRPC on 127.0.0.1:50999: port taken"
     assert http.grpc is None
 
@@ -318,12 +321,5 @@ def test_both_listeners_keep_the_long_listen_queue(tmp_path, recording, monkeypa
     monkeypatch.setattr(socket.socket, "listen", recording_listen)
     http, _ = _server(tmp_path)
 
-    async def scenario() -> None:
-        await http.startup(asyncio.get_running_loop())
-        http.public.close()
-        http.admin.close()
-        http._public_socket.close()
-        http.connections.sweeper.cancel()
-
-    asyncio.run(scenario())
+    asyncio.run(_start_and_close(http))
     assert len(backlogs) >= 2 and set(backlogs) == {server.BACKLOG}
